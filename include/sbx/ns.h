@@ -1,0 +1,35 @@
+/* ns: the namespaces other than user, one file each in src/ns/. Every function
+ * runs inside the new namespaces, before pivot_root unless said otherwise. */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+/* uts.c: own hostname ("sbx-" + short id by default). */
+gboolean sbx_uts_setup(const char *hostname, GError **err);
+
+/* net.c: a new network namespace with only lo up. */
+gboolean sbx_net_setup_loopback(GError **err);
+
+/* ipc.c: /dev/mqueue for the new IPC namespace (rootfd = the new root). */
+gboolean sbx_ipc_setup(int rootfd, GError **err);
+
+/* pid.c: PID 1 of the sandbox. Forwards signals to `child`, reaps every
+ * orphan, returns the exit status sbx should report for `child`. */
+int sbx_pid_init_loop(pid_t child, const sigset_t *forwarded);
+/* The signals sbx forwards: INT TERM HUP QUIT USR1 USR2 (+ WINCH later). */
+void sbx_pid_forwarded_signals(sigset_t *set);
+
+/* mount.c: the root filesystem. */
+typedef struct {
+  const char *layers_dir;   /* absolute: layers/<idmap key> */
+  char **layer_dirs;        /* relative to layers_dir, bottom first */
+  const char *run_dir;      /* absolute: scratch mount base (store's run/) */
+  const char *hostname;
+  const char *hosts;        /* contents of /etc/hosts */
+  const char *resolv_conf;  /* contents of /etc/resolv.conf */
+  gboolean have_pts_gid;    /* gid 5 (tty) mapped */
+} SbxRootfsSpec;
+
+/* Mount the overlay and the API filesystems, then pivot_root into it. */
+gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err);

@@ -1,0 +1,34 @@
+/* source: the members of an image archive (a tar, possibly compressed) or of
+ * an OCI layout directory, read without trusting any path in it. */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+typedef struct SbxSource SbxSource;
+typedef struct SbxStream SbxStream;
+
+/* Largest JSON member (manifest, index, config) read into memory. */
+#define SBX_MAX_JSON_MEMBER (16u << 20)
+
+/* Open a tar archive or a directory. The archive is indexed once (headers
+ * only, data skipped); nothing is extracted. */
+SbxSource *sbx_source_open(const char *path, GError **err);
+void sbx_source_free(SbxSource *src);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxSource, sbx_source_free)
+
+gboolean sbx_source_is_dir(SbxSource *src);
+/* Does the member exist (after following in-archive links)? */
+gboolean sbx_source_has(SbxSource *src, const char *member);
+/* Read a member of at most max bytes. Symlinks and hardlinks inside the
+ * archive are followed but never out of it. */
+GBytes *sbx_source_read(SbxSource *src, const char *member, gsize max, GError **err);
+/* Size of a member, -1 with err when missing. */
+gint64 sbx_source_size(SbxSource *src, const char *member, GError **err);
+
+/* Stream a member's bytes (for layers). */
+SbxStream *sbx_source_open_stream(SbxSource *src, const char *member, GError **err);
+/* Returns bytes read, 0 at end, -1 with err. */
+gssize sbx_stream_read(SbxStream *s, void *buf, gsize len, GError **err);
+void sbx_stream_free(SbxStream *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxStream, sbx_stream_free)

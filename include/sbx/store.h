@@ -1,0 +1,61 @@
+/* store: the content-addressed store under $XDG_DATA_HOME/sbx.
+ *
+ *   layers/<idmap-key>/<diff-id hex>/   unpacked layers (overlay lowers)
+ *   images/<config hex>.json            image records written by sbx
+ *   archives/<key hex>                  archive identity -> image record
+ *   locks/  tmp/  run/                  per-layer locks, unpack scratch, mount base
+ */
+#pragma once
+
+#include <glib.h>
+#include "sbx/image.h"
+#include "sbx/user.h"
+
+typedef struct {
+  char *root;       /* absolute path of the store */
+  int rootfd;
+  char *idmap_key;
+  const SbxIdMap *idmap;
+  guint64 max_layer_size;
+} SbxStore;
+
+/* The default root: $SBX_ROOT, $XDG_DATA_HOME/sbx, ~/.local/share/sbx. */
+char *sbx_store_default_root(void);
+SbxStore *sbx_store_open(const char *root, const SbxIdMap *map, GError **err);
+void sbx_store_free(SbxStore *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxStore, sbx_store_free)
+
+/* A ready-to-run image: config plus absolute paths of its layer dirs (top
+ * layer last). */
+typedef struct {
+  char *id;          /* config digest hex */
+  SbxImageConfig *config;
+  char **names;
+  char **layer_dirs; /* relative to layers_dir, bottom first */
+  char *layers_dir;  /* layers/<idmap-key> */
+} SbxStoredImage;
+void sbx_stored_image_free(SbxStoredImage *i);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxStoredImage, sbx_stored_image_free)
+
+/* Make sure the image in `path` (archive or OCI dir, `select` picks one in a
+ * multi-image archive) is in the store, unpacked under the store's mapping.
+ * A cached archive (same device, inode, size, mtime) is not read again.
+ * Unpacking runs in a helper process inside a user namespace. */
+SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *select,
+                                 gboolean quiet, GError **err);
+
+/* Read an image record. */
+SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **err);
+
+/* Internal: the work done inside the import helper (already in the userns). */
+char *sbx_store_import(SbxStore *s, const char *path, const char *select, GError **err);
+/* Unpack one layer stream into the directory fd `dirfd` (empty). */
+typedef struct {
+  guint64 entries;
+  guint64 bytes;
+  guint skipped_devices;
+  guint collapsed_owners;
+} SbxUnpackStats;
+gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd,
+                          const SbxIdMap *map, guint64 max_size, SbxUnpackStats *stats,
+                          GError **err);

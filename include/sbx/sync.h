@@ -1,0 +1,12 @@
+/* sync: a SOCK_SEQPACKET channel between sbx and a child it cloned, carrying
+ * "go", "ok <payload>" or the child's error text. */
+#pragma once
+
+#include <glib.h>
+
+gboolean sbx_sync_pair(int fds[2], GError **err);
+gboolean sbx_sync_send_ok(int fd, const char *payload);
+void sbx_sync_send_error(int fd, const GError *error);
+/* Wait for one message: TRUE with *payload for ok, FALSE with err. EOF with
+ * no message means the child died: `what` names it in the error. */
+gboolean sbx_sync_recv(int fd, char **payload, const char *what, GError **err);

@@ -1,0 +1,83 @@
+/* util: errors, file descriptors, logging, small file helpers.
+ *
+ * Library code returns FALSE/NULL/-1 and fills a GError in SBX_ERROR; only
+ * src/cli/ prints "sbx: <message>" and chooses the exit status. */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define SBX_ERROR (sbx_error_quark())
+GQuark sbx_error_quark(void);
+
+typedef enum {
+  SBX_ERROR_FAILED,     /* sbx itself failed: exit 125 */
+  SBX_ERROR_USAGE,      /* bad command line: exit 125 */
+  SBX_ERROR_INVALID,    /* untrusted input refused: exit 125 */
+  SBX_ERROR_NOT_FOUND,  /* image or file not found: exit 125 */
+} SbxErrorCode;
+
+/* Exit statuses, as docker and podman use them. */
+enum { SBX_EXIT_FAILED = 125, SBX_EXIT_NOEXEC = 126, SBX_EXIT_NOTFOUND = 127 };
+
+/* Fill *err with "<what>: <strerror(errno)>" and return FALSE. */
+gboolean sbx_fail_errno(GError **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+gboolean sbx_fail_errnum(GError **err, int errnum, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+gboolean sbx_fail(GError **err, SbxErrorCode code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+/* File descriptors closed by scope. */
+static inline void sbx_close_fdp(int *fd)
+{
+  if (*fd >= 0) {
+    int saved = errno;
+    close(*fd);
+    errno = saved;
+  }
+}
+#define sbx_autofd __attribute__((cleanup(sbx_close_fdp))) int
+static inline int sbx_steal_fd(int *fd)
+{
+  int r = *fd;
+  *fd = -1;
+  return r;
+}
+
+/* Logging: --log-level debug narrates every setup step on stderr. */
+typedef enum { SBX_LOG_ERROR, SBX_LOG_WARN, SBX_LOG_INFO, SBX_LOG_DEBUG } SbxLogLevel;
+extern SbxLogLevel sbx_log_level;
+gboolean sbx_log_set_level(const char *name);
+void sbx_log(SbxLogLevel level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+#define sbx_debug(...) do { if (sbx_log_level >= SBX_LOG_DEBUG) sbx_log(SBX_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define sbx_warn(...) sbx_log(SBX_LOG_WARN, __VA_ARGS__)
+
+/* I/O that retries on EINTR and short counts. */
+gboolean sbx_write_all(int fd, const void *buf, size_t len, GError **err);
+/* Write a whole small file atomically: dirfd/name.tmp, fsync, rename. */
+gboolean sbx_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len,
+                               mode_t mode, GError **err);
+/* Write a small file (O_CREAT|O_TRUNC|O_NOFOLLOW). */
+gboolean sbx_write_file_at(int dirfd, const char *name, const char *content, mode_t mode,
+                           GError **err);
+/* Read a regular file of at most max bytes from an fd (any position). */
+GBytes *sbx_read_fd_bounded(int fd, gsize max, const char *what, GError **err);
+
+/* Remove a directory tree below dirfd without following any symlink. */
+gboolean sbx_rm_rf_at(int dirfd, const char *name, GError **err);
+
+/* mkdir -p for a trusted absolute path (the store root). */
+gboolean sbx_mkdir_p(const char *path, mode_t mode, GError **err);
+
+/* Close every fd >= lowfd except those listed (-1 terminated). */
+void sbx_close_fds_from(int lowfd);
+
+/* Random hex string of n bytes (2n characters). */
+char *sbx_random_hex(guint nbytes);
+
+/* Monotonic time in microseconds, for --log-level debug timings. */
+gint64 sbx_now_us(void);
+
+/* Rewrite our command line as seen in /proc/PID/cmdline (from main's argv). */
+void sbx_proctitle_init(int argc, char **argv);
+void sbx_proctitle_set(const char *title);

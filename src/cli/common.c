@@ -1,0 +1,54 @@
+/* What every command shares: global options and error reporting. */
+#include "sbx/cli.h"
+#include "sbx/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+SbxGlobalOptions sbx_global;
+
+static GOptionEntry global_entries[] = {
+    {"root", 0, 0, G_OPTION_ARG_FILENAME, &sbx_global.root,
+     "Store directory (default $SBX_ROOT or $XDG_DATA_HOME/sbx)", "DIR"},
+    {"log-level", 0, 0, G_OPTION_ARG_STRING, &sbx_global.log_level,
+     "error, warn, info or debug (narrates every setup step)", "LEVEL"},
+    {"userns", 0, 0, G_OPTION_ARG_STRING, &sbx_global.userns,
+     "auto (default), single (one id) or range (/etc/subuid via newuidmap)", "MODE"},
+    {NULL}};
+
+void sbx_cli_add_global_options(GOptionContext *ctx)
+{
+  GOptionGroup *g = g_option_group_new("global", "Options every command takes:",
+                                       "Show the options every command takes", NULL, NULL);
+  g_option_group_add_entries(g, global_entries);
+  g_option_context_add_group(ctx, g);
+}
+
+gboolean sbx_cli_apply_global_options(GError **err)
+{
+  const char *level = sbx_global.log_level ? sbx_global.log_level : g_getenv("SBX_LOG_LEVEL");
+  if (level && !sbx_log_set_level(level))
+    return sbx_fail(err, SBX_ERROR_USAGE, "--log-level: '%s' is not error, warn, info or debug",
+                    level);
+  return TRUE;
+}
+
+void sbx_cli_global_options_clear(void)
+{
+  g_clear_pointer(&sbx_global.root, g_free);
+  g_clear_pointer(&sbx_global.log_level, g_free);
+  g_clear_pointer(&sbx_global.userns, g_free);
+}
+
+int sbx_cli_report(const GError *err)
+{
+  g_autofree char *msg = g_strdup(err ? err->message : "unknown error");
+  /* One line, always: untrusted text (member names, JSON errors) may hold
+   * newlines or control characters. */
+  for (char *p = msg; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      *p = ' ';
+  g_autofree char *line = g_strdup_printf("sbx: %s\n", msg);
+  fputs(line, stderr);
+  return 125;
+}

@@ -1,0 +1,57 @@
+/* sbx: command dispatch only. */
+#include "sbx-config.h"
+#include "sbx/cli.h"
+#include "sbx/util.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+  const char *name;
+  int (*fn)(int, char **);
+  const char *help;
+} commands[] = {
+    {"run", sbx_cmd_run, "Run an image in a rootless sandbox"},
+};
+
+static void usage(FILE *out)
+{
+  fprintf(out, "Usage: sbx COMMAND [OPTIONS...]\n\nA rootless sandbox for container images.\n\n"
+               "Commands:\n");
+  for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+  fprintf(out, "\nOptions:\n  -h, --help     Show this help\n  -V, --version  Show versions\n\n"
+               "'sbx COMMAND --help' shows a command's options.\n");
+}
+
+static void version(void)
+{
+  printf("sbx %s\nlibarchive %s, libseccomp %s, libslirp %s, glib %s, json-glib %s\n", SBX_VERSION,
+         SBX_ARCHIVE_VERSION, SBX_SECCOMP_VERSION, SBX_SLIRP_VERSION, SBX_GLIB_VERSION,
+         SBX_JSON_GLIB_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+  /* Member names are bytes; a UTF-8 ctype lets libarchive hand them over
+   * unchanged whatever the caller's locale. */
+  sbx_proctitle_init(argc, argv);
+  if (!setlocale(LC_CTYPE, "C.UTF-8"))
+    setlocale(LC_CTYPE, "");
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 125 : 0;
+  }
+  if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0 ||
+      strcmp(argv[1], "version") == 0) {
+    version();
+    return 0;
+  }
+  for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
+    if (strcmp(argv[1], commands[i].name) == 0)
+      return commands[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "sbx: unknown command '%s' (see 'sbx --help')\n", argv[1]);
+  return 125;
+}

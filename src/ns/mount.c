@@ -1,0 +1,271 @@
+/* Mount namespace: the sandbox's root filesystem.
+ *
+ *   store/run (tmpfs, private to this mount namespace)
+ *     upper/ work/    the overlay's writable part: gone when the namespace is
+ *     root/           the overlay: image layers (read-only) + upper
+ *     hostname hosts resolv.conf   bind-mounted onto /etc
+ *
+ * Mount targets inside the image are resolved with RESOLVE_IN_ROOT, so a
+ * /dev or /etc/hosts planted as a symlink to a host path lands inside the
+ * rootfs, and every mount goes through /proc/self/fd/N of the resolved fd. */
+#include "sbx/ns.h"
+#include "sbx/path.h"
+#include "sbx/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+
+static char *fd_path(int fd)
+{
+  return g_strdup_printf("/proc/self/fd/%d", fd);
+}
+
+static gboolean mount_at_fd(const char *src, int fd, const char *fstype, unsigned long flags,
+                            const char *data, const char *what, GError **err)
+{
+  g_autofree char *target = fd_path(fd);
+  if (mount(src, target, fstype, flags, data) < 0)
+    return sbx_fail_errno(err, "mount %s", what);
+  sbx_debug("mount %s on %s%s%s", fstype ? fstype : src, what, data ? " " : "", data ? data : "");
+  return TRUE;
+}
+
+/* overlay through the new mount API: one "lowerdir+" per layer has no limit on
+ * the number of layers (the mount(2) option string stops at a page). */
+static gboolean overlay_fsconfig(const SbxRootfsSpec *spec, const char *upper, const char *work,
+                                 const char *target, GError **err)
+{
+  sbx_autofd fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+  if (fs < 0)
+    return sbx_fail_errno(err, "fsopen overlay");
+  guint n = g_strv_length(spec->layer_dirs);
+  for (guint i = n; i-- > 0;) {
+    g_autofree char *p = g_build_filename(spec->layers_dir, spec->layer_dirs[i], NULL);
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", p, 0) < 0)
+      return sbx_fail_errno(err, "overlay lowerdir+");
+  }
+  if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+      syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+      syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0 ||
+      syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+    return sbx_fail_errno(err, "overlay");
+  sbx_autofd mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
+  if (mnt < 0)
+    return sbx_fail_errno(err, "fsmount overlay");
+  if (syscall(SYS_move_mount, mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return sbx_fail_errno(err, "move_mount overlay");
+  sbx_debug("mount overlay (%u layers, fsconfig lowerdir+) on %s", n, target);
+  return TRUE;
+}
+
+/* Kernels before 6.8: one option string, layer paths relative to the layers
+ * directory (we chdir there) to fit as many as possible in a page. */
+static gboolean overlay_legacy(const SbxRootfsSpec *spec, const char *upper, const char *work,
+                               const char *target, GError **err)
+{
+  g_autoptr(GString) opts = g_string_new("lowerdir=");
+  guint n = g_strv_length(spec->layer_dirs);
+  for (guint i = n; i-- > 0;)
+    g_string_append_printf(opts, "%s%s", i == n - 1 ? "" : ":", spec->layer_dirs[i]);
+  g_string_append_printf(opts, ",upperdir=%s,workdir=%s,userxattr", upper, work);
+  if (opts->len >= 4096)
+    return sbx_fail(err, SBX_ERROR_FAILED,
+                    "overlay: %u layers do not fit in mount options on this kernel "
+                    "(Linux 6.8 or later has no such limit)", n);
+  if (chdir(spec->layers_dir) < 0)
+    return sbx_fail_errno(err, "chdir %s", spec->layers_dir);
+  int r = mount("overlay", target, "overlay", MS_NODEV, opts->str);
+  int e = errno;
+  if (chdir("/") < 0 || r < 0)
+    return sbx_fail_errnum(err, r < 0 ? e : errno, "mount overlay");
+  sbx_debug("mount overlay (%u layers, mount options) on %s", n, target);
+  return TRUE;
+}
+
+static gboolean mount_overlay(const SbxRootfsSpec *spec, GError **err)
+{
+  g_autofree char *upper = g_build_filename(spec->run_dir, "upper", NULL);
+  g_autofree char *work = g_build_filename(spec->run_dir, "work", NULL);
+  g_autofree char *target = g_build_filename(spec->run_dir, "root", NULL);
+  if (g_strcmp0(g_getenv("SBX_TEST_LEGACY_OVERLAY"), "1") != 0) {
+    g_autoptr(GError) local = NULL;
+    if (overlay_fsconfig(spec, upper, work, target, &local))
+      return TRUE;
+    /* EINVAL: no lowerdir+ (before 6.8); ENOSYS: no fsopen (before 5.2). */
+    if (!g_error_matches(local, SBX_ERROR, SBX_ERROR_FAILED) ||
+        (!strstr(local->message, g_strerror(EINVAL)) && !strstr(local->message, g_strerror(ENOSYS)))) {
+      g_propagate_error(err, g_steal_pointer(&local));
+      return FALSE;
+    }
+    sbx_debug("overlay via fsconfig failed (%s): trying mount options", local->message);
+  }
+  return overlay_legacy(spec, upper, work, target, err);
+}
+
+static gboolean prepare_run_dir(const SbxRootfsSpec *spec, int *runfd, GError **err)
+{
+  /* Nothing we mount may propagate back to the host. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+    return sbx_fail_errno(err, "make / a slave mount");
+  if (mount("tmpfs", spec->run_dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+    return sbx_fail_errno(err, "mount tmpfs on %s", spec->run_dir);
+  *runfd = open(spec->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (*runfd < 0)
+    return sbx_fail_errno(err, "open %s", spec->run_dir);
+  static const char *const dirs[] = {"upper", "work", "root"};
+  for (guint i = 0; i < G_N_ELEMENTS(dirs); i++)
+    if (mkdirat(*runfd, dirs[i], 0755) < 0)
+      return sbx_fail_errno(err, "create %s/%s", spec->run_dir, dirs[i]);
+  return sbx_write_file_at(*runfd, "hostname", spec->hostname, 0644, err) &&
+         sbx_write_file_at(*runfd, "hosts", spec->hosts, 0644, err) &&
+         sbx_write_file_at(*runfd, "resolv.conf", spec->resolv_conf, 0644, err);
+}
+
+static gboolean mount_proc(int rootfd, GError **err)
+{
+  sbx_autofd fd = sbx_mkdir_in_root(rootfd, "/proc", 0555, err);
+  if (fd < 0)
+    return FALSE;
+  if (!mount_at_fd("proc", fd, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/proc", err)) {
+    g_prefix_error(err, "(the host's /proc has parts hidden by over-mounts, which forbids a new "
+                        "one in a user namespace) ");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+typedef struct {
+  const char *name;
+  unsigned major, minor;
+} DevNode;
+
+/* Device nodes cannot be created in a user namespace: bind the host's, after
+ * checking each really is the device it claims to be. */
+static gboolean bind_dev_node(int devfd, const DevNode *d, GError **err)
+{
+  g_autofree char *host = g_strconcat("/dev/", d->name, NULL);
+  sbx_autofd src = open(host, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (src < 0 || fstat(src, &st) < 0)
+    return sbx_fail_errno(err, "%s", host);
+  if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != d->major || minor(st.st_rdev) != d->minor)
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s is not the character device %u:%u", host, d->major,
+                    d->minor);
+  sbx_autofd dst = openat(devfd, d->name, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (dst < 0)
+    return sbx_fail_errno(err, "create /dev/%s", d->name);
+  g_autofree char *srcp = fd_path(src);
+  g_autofree char *what = g_strconcat("/dev/", d->name, NULL);
+  return mount_at_fd(srcp, dst, NULL, MS_BIND, NULL, what, err);
+}
+
+static gboolean mount_dev(int rootfd, gboolean pts_gid, GError **err)
+{
+  sbx_autofd under = sbx_mkdir_in_root(rootfd, "/dev", 0755, err);
+  if (under < 0 || !mount_at_fd("tmpfs", under, "tmpfs", MS_NOSUID | MS_NOEXEC,
+                                "mode=0755,size=65536k", "/dev", err))
+    return FALSE;
+  sbx_autofd dev = sbx_open_in_root(rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0, err);
+  if (dev < 0)
+    return FALSE;
+  static const DevNode nodes[] = {{"null", 1, 3},    {"zero", 1, 5},    {"full", 1, 7},
+                                  {"random", 1, 8},  {"urandom", 1, 9}, {"tty", 5, 0}};
+  for (guint i = 0; i < G_N_ELEMENTS(nodes); i++)
+    if (!bind_dev_node(dev, &nodes[i], err))
+      return FALSE;
+  static const char *const links[][2] = {{"fd", "/proc/self/fd"},     {"stdin", "/proc/self/fd/0"},
+                                         {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+                                         {"ptmx", "pts/ptmx"}};
+  for (guint i = 0; i < G_N_ELEMENTS(links); i++)
+    if (symlinkat(links[i][1], dev, links[i][0]) < 0)
+      return sbx_fail_errno(err, "create /dev/%s", links[i][0]);
+  if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0)
+    return sbx_fail_errno(err, "create /dev/pts");
+  sbx_autofd pts = openat(dev, "pts", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  sbx_autofd shm = openat(dev, "shm", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  const char *pts_opts = pts_gid ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
+                                 : "newinstance,ptmxmode=0666,mode=0620";
+  return mount_at_fd("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, pts_opts, "/dev/pts", err) &&
+         mount_at_fd("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                     "mode=1777,size=65536k", "/dev/shm", err);
+}
+
+static gboolean mount_sys(int rootfd, GError **err)
+{
+  sbx_autofd fd = sbx_mkdir_in_root(rootfd, "/sys", 0555, err);
+  if (fd < 0)
+    return FALSE;
+  const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  g_autoptr(GError) local = NULL;
+  if (mount_at_fd("sysfs", fd, "sysfs", flags, NULL, "/sys", &local))
+    return TRUE;
+  /* sysfs needs our own network namespace (we have one) and a host /sys not
+   * hidden by over-mounts; otherwise a read-only view of the host's. */
+  sbx_debug("sysfs: %s; binding the host's read-only", local->message);
+  if (!mount_at_fd("/sys", fd, NULL, MS_BIND | MS_REC, NULL, "/sys", err))
+    return FALSE;
+  sbx_autofd again = sbx_open_in_root(rootfd, "/sys", O_RDONLY | O_DIRECTORY, 0, err);
+  return again >= 0 &&
+         mount_at_fd(NULL, again, NULL, MS_REMOUNT | MS_BIND | flags, NULL, "/sys (read-only)", err);
+}
+
+/* /etc/hostname, /etc/hosts, /etc/resolv.conf: bind our generated files
+ * over whatever the image has (a symlink there is replaced, not followed). */
+static gboolean bind_etc_files(int rootfd, int runfd, GError **err)
+{
+  sbx_autofd etc = sbx_mkdir_in_root(rootfd, "/etc", 0755, err);
+  if (etc < 0)
+    return FALSE;
+  static const char *const files[] = {"hostname", "hosts", "resolv.conf"};
+  for (guint i = 0; i < G_N_ELEMENTS(files); i++) {
+    const char *f = files[i];
+    struct stat st;
+    if (fstatat(etc, f, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) &&
+        unlinkat(etc, f, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+      return sbx_fail_errno(err, "replace /etc/%s", f);
+    sbx_autofd dst = openat(etc, f, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    sbx_autofd src = openat(runfd, f, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (dst < 0 || src < 0)
+      return sbx_fail_errno(err, "/etc/%s", f);
+    g_autofree char *srcp = fd_path(src);
+    g_autofree char *what = g_strconcat("/etc/", f, NULL);
+    if (!mount_at_fd(srcp, dst, NULL, MS_BIND, NULL, what, err))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean pivot_into(int rootfd, GError **err)
+{
+  /* pivot_root(".", ".") stacks the old root on the new one; detaching it
+   * leaves nothing of the host reachable by path. */
+  if (fchdir(rootfd) < 0)
+    return sbx_fail_errno(err, "chdir to the new root");
+  if (syscall(SYS_pivot_root, ".", ".") < 0)
+    return sbx_fail_errno(err, "pivot_root");
+  if (umount2(".", MNT_DETACH) < 0)
+    return sbx_fail_errno(err, "detach the old root");
+  if (chdir("/") < 0)
+    return sbx_fail_errno(err, "chdir /");
+  sbx_debug("pivot_root done, old root detached");
+  return TRUE;
+}
+
+gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err)
+{
+  sbx_autofd runfd = -1;
+  if (!prepare_run_dir(spec, &runfd, err) || !mount_overlay(spec, err))
+    return FALSE;
+  g_autofree char *root = g_build_filename(spec->run_dir, "root", NULL);
+  sbx_autofd rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0)
+    return sbx_fail_errno(err, "open %s", root);
+  return mount_proc(rootfd, err) && mount_dev(rootfd, spec->have_pts_gid, err) &&
+         sbx_ipc_setup(rootfd, err) && mount_sys(rootfd, err) &&
+         bind_etc_files(rootfd, runfd, err) && pivot_into(rootfd, err);
+}

@@ -1,0 +1,82 @@
+/* PID namespace: sbx's init is PID 1 inside. PID 1 gets no default signal
+ * actions, so it must forward signals to the program itself, and it must reap
+ * every orphan that is re-parented to it (or they stay zombies). When the
+ * program exits, init exits with its status and the kernel kills the rest. */
+#include "sbx/ns.h"
+#include "sbx/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+
+void sbx_pid_forwarded_signals(sigset_t *set)
+{
+  sigemptyset(set);
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  for (guint i = 0; i < G_N_ELEMENTS(sigs); i++)
+    sigaddset(set, sigs[i]);
+}
+
+static int exit_status_of(int status)
+{
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status);
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return SBX_EXIT_FAILED;
+}
+
+/* Reap everything that has exited; TRUE with *result when child was among it. */
+static gboolean reap(pid_t child, int *result)
+{
+  gboolean done = FALSE;
+  for (;;) {
+    int status;
+    pid_t p = waitpid(-1, &status, WNOHANG);
+    if (p <= 0)
+      break;
+    if (p == child) {
+      *result = exit_status_of(status);
+      done = TRUE;
+    }
+  }
+  return done;
+}
+
+int sbx_pid_init_loop(pid_t child, const sigset_t *forwarded)
+{
+  sigset_t mask = *forwarded;
+  sigaddset(&mask, SIGCHLD);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+  int result = SBX_EXIT_FAILED;
+  if (reap(child, &result))
+    return result;
+  for (;;) {
+    struct signalfd_siginfo si;
+    if (sfd >= 0) {
+      ssize_t n = read(sfd, &si, sizeof si);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n != sizeof si)
+        break;
+    } else {
+      siginfo_t info;
+      if (sigwaitinfo(&mask, &info) < 0)
+        continue;
+      si.ssi_signo = (uint32_t)info.si_signo;
+    }
+    if (si.ssi_signo == SIGCHLD) {
+      if (reap(child, &result))
+        return result;
+    } else {
+      kill(child, (int)si.ssi_signo);
+    }
+  }
+  /* signalfd broke: fall back to a plain wait for the child. */
+  int status;
+  while (waitpid(child, &status, 0) < 0)
+    if (errno != EINTR)
+      return SBX_EXIT_FAILED;
+  return exit_status_of(status);
+}

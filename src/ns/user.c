@@ -1,0 +1,218 @@
+/* The user namespace: who the sandbox's ids are on the host.
+ *
+ * Writing a map to another process's uid_map is allowed without privilege for
+ * exactly one id, our own (after setgroups is denied). A wider map needs the
+ * setuid helpers newuidmap/newgidmap, which check /etc/subuid and /etc/subgid. */
+#include "sbx/user.h"
+#include "sbx/sync.h"
+#include "sbx/util.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+gboolean sbx_userns_mode_parse(const char *s, SbxUsernsMode *out, GError **err)
+{
+  if (g_strcmp0(s, "auto") == 0)
+    *out = SBX_USERNS_AUTO;
+  else if (g_strcmp0(s, "single") == 0)
+    *out = SBX_USERNS_SINGLE;
+  else if (g_strcmp0(s, "range") == 0)
+    *out = SBX_USERNS_RANGE;
+  else
+    return sbx_fail(err, SBX_ERROR_USAGE, "--userns: '%s' is not one of auto, single, range", s);
+  return TRUE;
+}
+
+gboolean sbx_subid_lookup(const char *file, const char *user, uid_t uid, guint64 *start,
+                          guint64 *count)
+{
+  g_autofree char *data = NULL;
+  if (!g_file_get_contents(file, &data, NULL, NULL))
+    return FALSE;
+  g_autofree char *uidstr = g_strdup_printf("%u", (unsigned)uid);
+  g_auto(GStrv) lines = g_strsplit(data, "\n", -1);
+  for (char **l = lines; *l; l++) {
+    g_auto(GStrv) f = g_strsplit(g_strstrip(*l), ":", 4);
+    if (g_strv_length(f) != 3 || f[0][0] == '#')
+      continue;
+    if (g_strcmp0(f[0], user) != 0 && g_strcmp0(f[0], uidstr) != 0)
+      continue;
+    guint64 s, c;
+    if (!g_ascii_string_to_unsigned(f[1], 10, 0, G_MAXUINT32, &s, NULL) ||
+        !g_ascii_string_to_unsigned(f[2], 10, 1, G_MAXUINT32, &c, NULL))
+      continue;
+    *start = s;
+    *count = c;
+    return TRUE;
+  }
+  return FALSE;
+}
+
+gboolean sbx_idmap_resolve(SbxUsernsMode want, SbxIdMap *map, GError **err)
+{
+  memset(map, 0, sizeof *map);
+  map->uid = getuid();
+  map->gid = getgid();
+  map->mode = SBX_USERNS_SINGLE;
+  if (want == SBX_USERNS_SINGLE)
+    return TRUE;
+  struct passwd *pw = getpwuid(map->uid);
+  const char *name = pw ? pw->pw_name : "";
+  const char *subuid = g_getenv("SBX_SUBUID_FILE") ? g_getenv("SBX_SUBUID_FILE") : "/etc/subuid";
+  const char *subgid = g_getenv("SBX_SUBGID_FILE") ? g_getenv("SBX_SUBGID_FILE") : "/etc/subgid";
+  gboolean have_u = sbx_subid_lookup(subuid, name, map->uid, &map->subuid_start, &map->subuid_count);
+  gboolean have_g = sbx_subid_lookup(subgid, name, map->uid, &map->subgid_start, &map->subgid_count);
+  map->newuidmap = g_find_program_in_path("newuidmap");
+  map->newgidmap = g_find_program_in_path("newgidmap");
+  if (have_u && have_g && map->newuidmap && map->newgidmap) {
+    map->mode = SBX_USERNS_RANGE;
+    return TRUE;
+  }
+  if (want == SBX_USERNS_AUTO)
+    return TRUE;
+  sbx_idmap_clear(map);
+  if (!have_u || !have_g)
+    return sbx_fail(err, SBX_ERROR_FAILED,
+                    "--userns=range: no range for user %s in %s: add one, e.g. "
+                    "'usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s'",
+                    name, !have_u ? subuid : subgid, name);
+  return sbx_fail(err, SBX_ERROR_FAILED,
+                  "--userns=range: newuidmap/newgidmap not found: install the uidmap package");
+}
+
+void sbx_idmap_clear(SbxIdMap *map)
+{
+  g_clear_pointer(&map->newuidmap, g_free);
+  g_clear_pointer(&map->newgidmap, g_free);
+}
+
+char *sbx_idmap_key(const SbxIdMap *map)
+{
+  if (map->mode == SBX_USERNS_SINGLE)
+    return g_strdup("single");
+  return g_strdup_printf("range-%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT
+                         "-%" G_GUINT64_FORMAT, map->subuid_start, map->subuid_count,
+                         map->subgid_start, map->subgid_count);
+}
+
+gboolean sbx_idmap_has_uid(const SbxIdMap *map, guint64 id)
+{
+  return id == 0 || (map->mode == SBX_USERNS_RANGE && id <= map->subuid_count);
+}
+
+gboolean sbx_idmap_has_gid(const SbxIdMap *map, guint64 id)
+{
+  return id == 0 || (map->mode == SBX_USERNS_RANGE && id <= map->subgid_count);
+}
+
+static gboolean write_proc(pid_t pid, const char *file, const char *content, GError **err)
+{
+  g_autofree char *path = g_strdup_printf("/proc/%d/%s", (int)pid, file);
+  sbx_autofd fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, content, strlen(content)) != (ssize_t)strlen(content))
+    return sbx_fail_errno(err, "write %s", path);
+  return TRUE;
+}
+
+static pid_t spawn_map_helper(const char *prog, pid_t pid, guint64 id, guint64 start, guint64 count)
+{
+  char a[5][32];
+  g_snprintf(a[0], 32, "%d", (int)pid);
+  g_snprintf(a[1], 32, "%" G_GUINT64_FORMAT, id);
+  g_snprintf(a[2], 32, "%" G_GUINT64_FORMAT, start);
+  g_snprintf(a[3], 32, "%" G_GUINT64_FORMAT, count);
+  char *argv[] = {(char *)prog, a[0], "0", a[1], "1", "1", a[2], a[3], NULL};
+  pid_t child = fork();
+  if (child == 0) {
+    char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    execve(prog, argv, envp);
+    _exit(127);
+  }
+  return child;
+}
+
+static gboolean wait_map_helper(pid_t child, const char *prog, GError **err)
+{
+  int status;
+  if (child < 0)
+    return sbx_fail_errno(err, "fork %s", prog);
+  while (waitpid(child, &status, 0) < 0)
+    if (errno != EINTR)
+      return sbx_fail_errno(err, "wait %s", prog);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return sbx_fail(err, SBX_ERROR_FAILED,
+                    "%s failed (status %d): check /etc/subuid, /etc/subgid and that %s is setuid",
+                    prog, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), prog);
+  return TRUE;
+}
+
+gboolean sbx_idmap_apply(const SbxIdMap *map, pid_t pid, GError **err)
+{
+  if (map->mode == SBX_USERNS_SINGLE) {
+    g_autofree char *um = g_strdup_printf("0 %u 1\n", (unsigned)map->uid);
+    g_autofree char *gm = g_strdup_printf("0 %u 1\n", (unsigned)map->gid);
+    return write_proc(pid, "setgroups", "deny", err) && write_proc(pid, "uid_map", um, err) &&
+           write_proc(pid, "gid_map", gm, err);
+  }
+  sbx_debug("newuidmap/newgidmap %d: 0 -> %u, 1..%" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT,
+            (int)pid, (unsigned)map->uid, map->subuid_count, map->subuid_start);
+  /* Both helpers run at once: each costs an exec of a setuid binary. */
+  pid_t u = spawn_map_helper(map->newuidmap, pid, map->uid, map->subuid_start, map->subuid_count);
+  pid_t g = spawn_map_helper(map->newgidmap, pid, map->gid, map->subgid_start, map->subgid_count);
+  gboolean ok_u = wait_map_helper(u, map->newuidmap, err);
+  gboolean ok_g = wait_map_helper(g, map->newgidmap, ok_u ? err : NULL);
+  return ok_u && ok_g;
+}
+
+pid_t sbx_userns_clone(const SbxIdMap *map, unsigned long flags, int *syncfd, GError **err)
+{
+  int fds[2];
+  if (!sbx_sync_pair(fds, err))
+    return -1;
+  pid_t parent = getpid();
+  /* Raw clone: fork semantics, with every namespace created at once and owned
+   * by the new user namespace (bubblewrap does the same). */
+  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (pid < 0) {
+    int e = errno;
+    close(fds[0]);
+    close(fds[1]);
+    if (e == EPERM || e == ENOSPC)
+      return sbx_fail_errnum(err, e, "create user namespace (are unprivileged user namespaces "
+                                     "enabled? see 'sysctl user.max_user_namespaces')"), -1;
+    return sbx_fail_errnum(err, e, "clone"), -1;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* If sbx died before prctl, the go message never comes: EOF ends us. */
+    char *go = NULL;
+    if (!sbx_sync_recv(fds[1], &go, "sbx", NULL) || g_strcmp0(go, "go") != 0)
+      _exit(SBX_EXIT_FAILED);
+    g_free(go);
+    (void)parent;
+    *syncfd = fds[1];
+    return 0;
+  }
+  close(fds[1]);
+  if (!sbx_idmap_apply(map, pid, err) || !sbx_sync_send_ok(fds[0], "go")) {
+    if (err && !*err)
+      sbx_fail(err, SBX_ERROR_FAILED, "user namespace setup failed");
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+    close(fds[0]);
+    return -1;
+  }
+  *syncfd = fds[0];
+  return pid;
+}

@@ -1,0 +1,261 @@
+/* The program the image runs: its argv, environment, user and working
+ * directory, and the last steps before execve. Runs after pivot_root, so
+ * every path here is inside the sandbox. */
+#include "sbx/sandbox.h"
+#include "sbx/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+char **sbx_process_argv(const SbxImageConfig *cfg, const char *entrypoint,
+                        gboolean entrypoint_set, char **argv, GError **err)
+{
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+  /* docker: --entrypoint replaces Entrypoint and drops the image's Cmd. */
+  if (entrypoint_set) {
+    if (entrypoint && *entrypoint)
+      g_strv_builder_add(b, entrypoint);
+  } else if (cfg->entrypoint) {
+    g_strv_builder_addv(b, (const char **)cfg->entrypoint);
+  }
+  if (argv && *argv)
+    g_strv_builder_addv(b, (const char **)argv);
+  else if (!entrypoint_set && cfg->cmd)
+    g_strv_builder_addv(b, (const char **)cfg->cmd);
+  g_auto(GStrv) out = g_strv_builder_end(b);
+  if (!out[0] || !*out[0]) {
+    sbx_fail(err, SBX_ERROR_USAGE, "no command: the image has no Entrypoint or Cmd, give one");
+    return NULL;
+  }
+  return g_steal_pointer(&out);
+}
+
+static void env_set(GPtrArray *env, const char *kv)
+{
+  const char *eq = strchr(kv, '=');
+  gsize klen = eq ? (gsize)(eq - kv) : strlen(kv);
+  for (guint i = 0; i < env->len - 1; i++) {
+    const char *e = env->pdata[i];
+    if (strncmp(e, kv, klen) == 0 && e[klen] == '=') {
+      g_free(env->pdata[i]);
+      env->pdata[i] = g_strdup(kv);
+      return;
+    }
+  }
+  g_ptr_array_insert(env, (gint)env->len - 1, g_strdup(kv));
+}
+
+static gboolean env_has(GPtrArray *env, const char *key)
+{
+  gsize klen = strlen(key);
+  for (guint i = 0; i < env->len - 1; i++)
+    if (strncmp(env->pdata[i], key, klen) == 0 && ((char *)env->pdata[i])[klen] == '=')
+      return TRUE;
+  return FALSE;
+}
+
+char **sbx_process_env(const SbxImageConfig *cfg, char **overrides, const char *hostname,
+                       const char *home)
+{
+  GPtrArray *env = g_ptr_array_new();
+  g_ptr_array_add(env, NULL);
+  /* Nothing of the caller's environment comes in unless asked for with -e. */
+  g_autofree char *path = g_strdup("PATH=" DEFAULT_PATH);
+  env_set(env, path);
+  g_autofree char *hn = g_strconcat("HOSTNAME=", hostname, NULL);
+  env_set(env, hn);
+  for (char **e = cfg->env; e && *e; e++)
+    env_set(env, *e);
+  for (char **o = overrides; o && *o; o++)
+    env_set(env, *o);
+  if (!env_has(env, "HOME")) {
+    g_autofree char *h = g_strconcat("HOME=", home ? home : "/", NULL);
+    env_set(env, h);
+  }
+  return (char **)g_ptr_array_free(env, FALSE);
+}
+
+void sbx_creds_clear(SbxCreds *c)
+{
+  g_clear_pointer(&c->groups, g_free);
+  g_clear_pointer(&c->home, g_free);
+  g_clear_pointer(&c->name, g_free);
+}
+
+/* The image's account files, opened so that a FIFO or device planted there
+ * cannot block or confuse us. */
+static FILE *open_db(const char *path)
+{
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0)
+    return NULL;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20)) {
+    close(fd);
+    return NULL;
+  }
+  FILE *f = fdopen(fd, "re");
+  if (!f)
+    close(fd);
+  return f;
+}
+
+static gboolean parse_id(const char *s, guint64 *out)
+{
+  return g_ascii_string_to_unsigned(s, 10, 0, G_MAXUINT32 - 1, out, NULL);
+}
+
+static gboolean resolve_uid(const char *user, SbxCreds *c, GError **err)
+{
+  guint64 id;
+  gboolean numeric = parse_id(user, &id);
+  FILE *f = open_db("/etc/passwd");
+  struct passwd *pw;
+  while (f && (pw = fgetpwent(f)) != NULL) {
+    if (numeric ? pw->pw_uid == (uid_t)id : strcmp(pw->pw_name, user) == 0) {
+      c->uid = pw->pw_uid;
+      c->gid = pw->pw_gid;
+      c->home = g_strdup(pw->pw_dir);
+      c->name = g_strdup(pw->pw_name);
+      fclose(f);
+      return TRUE;
+    }
+  }
+  if (f)
+    fclose(f);
+  if (!numeric)
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    "user %s: no matching entry in the image's /etc/passwd", user);
+  c->uid = (uid_t)id; /* docker: an unknown numeric uid runs with gid 0 */
+  c->gid = 0;
+  return TRUE;
+}
+
+static gboolean resolve_gid(const char *group, SbxCreds *c, GError **err)
+{
+  guint64 id;
+  if (parse_id(group, &id)) {
+    c->gid = (gid_t)id;
+    return TRUE;
+  }
+  FILE *f = open_db("/etc/group");
+  struct group *gr;
+  while (f && (gr = fgetgrent(f)) != NULL) {
+    if (strcmp(gr->gr_name, group) == 0) {
+      c->gid = gr->gr_gid;
+      fclose(f);
+      return TRUE;
+    }
+  }
+  if (f)
+    fclose(f);
+  return sbx_fail(err, SBX_ERROR_INVALID, "group %s: no matching entry in the image's /etc/group",
+                  group);
+}
+
+static void supplementary_groups(SbxCreds *c)
+{
+  g_autoptr(GArray) gids = g_array_new(FALSE, FALSE, sizeof(gid_t));
+  g_array_append_val(gids, c->gid);
+  FILE *f = c->name ? open_db("/etc/group") : NULL;
+  struct group *gr;
+  while (f && (gr = fgetgrent(f)) != NULL && gids->len < 256) {
+    for (char **m = gr->gr_mem; m && *m; m++)
+      if (strcmp(*m, c->name) == 0 && gr->gr_gid != c->gid)
+        g_array_append_val(gids, gr->gr_gid);
+  }
+  if (f)
+    fclose(f);
+  c->ngroups = gids->len;
+  c->groups = (gid_t *)g_array_free(g_steal_pointer(&gids), FALSE);
+}
+
+gboolean sbx_process_resolve_user(const char *spec, SbxCreds *out, GError **err)
+{
+  memset(out, 0, sizeof *out);
+  g_autofree char *user = g_strdup(spec && *spec ? spec : "0");
+  char *colon = strchr(user, ':');
+  if (colon)
+    *colon++ = '\0';
+  if (*user == '\0')
+    return sbx_fail(err, SBX_ERROR_USAGE, "user '%s': empty user name", spec);
+  if (!resolve_uid(user, out, err))
+    return FALSE;
+  if (colon && *colon && !resolve_gid(colon, out, err))
+    return FALSE;
+  supplementary_groups(out);
+  return TRUE;
+}
+
+/* execvp without its /bin/sh fallback (docker does not run scripts without
+ * a #! line), using the sandbox's PATH. Returns the errno that matters. */
+static int exec_search(char **argv, char **envp)
+{
+  const char *file = argv[0];
+  if (strchr(file, '/')) {
+    execve(file, argv, envp);
+    return errno;
+  }
+  const char *path = DEFAULT_PATH;
+  for (char **e = envp; *e; e++)
+    if (g_str_has_prefix(*e, "PATH="))
+      path = *e + 5;
+  int saved = ENOENT;
+  g_auto(GStrv) dirs = g_strsplit(path, ":", -1);
+  for (char **d = dirs; *d; d++) {
+    g_autofree char *full = g_build_filename(**d ? *d : ".", file, NULL);
+    execve(full, argv, envp);
+    if (errno == EACCES || errno == ENOEXEC || errno == EPERM)
+      saved = errno;
+    else if (errno != ENOENT && errno != ENOTDIR)
+      return errno;
+  }
+  return saved;
+}
+
+static G_GNUC_NORETURN void die(int status, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void die(int status, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_autofree char *line = g_strdup_printf("sbx: %s\n", msg);
+  (void)!write(STDERR_FILENO, line, strlen(line));
+  _exit(status);
+}
+
+void sbx_process_exec(char **argv, char **envp, const SbxCreds *creds, const char *workdir,
+                      gboolean set_groups)
+{
+  if (set_groups && setgroups(creds->ngroups, creds->groups) < 0)
+    die(SBX_EXIT_FAILED, "setgroups: %s", g_strerror(errno));
+  if (setresgid(creds->gid, creds->gid, creds->gid) < 0)
+    die(SBX_EXIT_FAILED, "setgid %u: %s", (unsigned)creds->gid, g_strerror(errno));
+  if (setresuid(creds->uid, creds->uid, creds->uid) < 0)
+    die(SBX_EXIT_FAILED, "setuid %u: %s", (unsigned)creds->uid, g_strerror(errno));
+  if (chdir(workdir) < 0)
+    die(SBX_EXIT_FAILED, "working directory %s: %s", workdir, g_strerror(errno));
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    die(SBX_EXIT_FAILED, "no_new_privs: %s", g_strerror(errno));
+  sigset_t none;
+  sigemptyset(&none);
+  for (int s = 1; s < NSIG; s++)
+    signal(s, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  sbx_close_fds_from(3);
+  sbx_debug("exec %s", argv[0]);
+  int e = exec_search(argv, envp);
+  if (e == ENOENT || e == ENOTDIR)
+    die(SBX_EXIT_NOTFOUND, "exec %s: executable file not found", argv[0]);
+  die(SBX_EXIT_NOEXEC, "exec %s: %s", argv[0], g_strerror(e));
+}

@@ -1,0 +1,39 @@
+/* Errors: one GError domain; messages read "<what>: <why>". */
+#include "sbx/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+G_DEFINE_QUARK(sbx-error-quark, sbx_error)
+
+gboolean sbx_fail_errnum(GError **err, int errnum, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *what = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error(err, SBX_ERROR, SBX_ERROR_FAILED, "%s: %s", what, g_strerror(errnum));
+  return FALSE;
+}
+
+gboolean sbx_fail_errno(GError **err, const char *fmt, ...)
+{
+  int errnum = errno;
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *what = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error(err, SBX_ERROR, SBX_ERROR_FAILED, "%s: %s", what, g_strerror(errnum));
+  return FALSE;
+}
+
+gboolean sbx_fail(GError **err, SbxErrorCode code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error_literal(err, SBX_ERROR, code, msg);
+  return FALSE;
+}

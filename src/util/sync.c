@@ -1,0 +1,61 @@
+/* A SOCK_SEQPACKET pair between sbx and a child it cloned: one message per
+ * step, and a failing child sends its error text instead of just dying, so the
+ * user reads the real reason (crun's sync socket does the same). */
+#include "sbx/sync.h"
+#include "sbx/util.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define MSG_MAX 4096
+
+gboolean sbx_sync_pair(int fds[2], GError **err)
+{
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
+    return sbx_fail_errno(err, "socketpair");
+  return TRUE;
+}
+
+static gboolean send_msg(int fd, char kind, const char *text)
+{
+  char buf[MSG_MAX];
+  size_t len = text ? MIN(strlen(text), sizeof buf - 2) : 0;
+  buf[0] = kind;
+  if (len)
+    memcpy(buf + 1, text, len);
+  ssize_t n;
+  do
+    n = send(fd, buf, len + 1, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == (ssize_t)(len + 1);
+}
+
+gboolean sbx_sync_send_ok(int fd, const char *payload)
+{
+  return send_msg(fd, 'K', payload);
+}
+
+void sbx_sync_send_error(int fd, const GError *error)
+{
+  send_msg(fd, 'E', error ? error->message : "unknown error");
+}
+
+gboolean sbx_sync_recv(int fd, char **payload, const char *what, GError **err)
+{
+  char buf[MSG_MAX];
+  ssize_t n;
+  do
+    n = recv(fd, buf, sizeof buf - 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return sbx_fail_errno(err, "%s", what);
+  if (n == 0)
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s: exited during setup", what);
+  buf[n] = '\0';
+  if (buf[0] == 'E')
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s", buf + 1);
+  if (payload)
+    *payload = g_strdup(buf + 1);
+  return TRUE;
+}

@@ -1,0 +1,226 @@
+"""Harness for sbx's command-line tests: the real binary, real images, run
+as an unprivileged user.
+
+Started as root (CI), every sbx command runs as one of two users made by
+tests/setup-test-users.sh: `sbx-test` (has a subuid range: the newuidmap path)
+or `sbx-test1` (none: the single-id path). Started as a normal user, sbx runs
+as that user; the single-id path is then forced by pointing sbx at an empty
+subuid file (SBX_SUBUID_FILE), and range tests skip when the user has no range.
+"""
+import fcntl
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.dirname(os.path.dirname(HERE))
+SBX = os.path.abspath(os.environ.get("SBX_BIN", os.path.join(SRCDIR, "build", "src", "sbx")))
+FIXTURES = os.path.abspath(os.environ.get("SBX_FIXTURES", os.path.join(SRCDIR, "build", "tests", "fixtures")))
+IS_ROOT = os.geteuid() == 0
+RANGE_USER, SINGLE_USER = "sbx-test", "sbx-test1"
+
+
+def fixture(name):
+    path = os.path.join(FIXTURES, name)
+    if not os.path.exists(path):
+        raise unittest.SkipTest("fixture %s not built" % name)
+    return _stage(path)
+
+
+def _world_reachable(path):
+    """Can any user read `path` (every directory on the way searchable)?"""
+    path = os.path.abspath(path)
+    parts = path.split(os.sep)
+    for i in range(2, len(parts) + 1):
+        st = os.stat(os.sep.join(parts[:i]) or "/")
+        if stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IXOTH:
+            return False
+    return bool(os.stat(path).st_mode & stat.S_IROTH)
+
+
+def _ensure_users():
+    with open("/tmp/.sbx-test-users.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            pwd.getpwnam(RANGE_USER)
+            pwd.getpwnam(SINGLE_USER)
+            with open("/etc/subuid") as f:
+                if any(l.startswith(RANGE_USER + ":") for l in f):
+                    return
+        except (KeyError, FileNotFoundError):
+            pass
+        subprocess.run([os.path.join(SRCDIR, "tests", "setup-test-users.sh")], check=True)
+
+
+def _stage(path):
+    """Root-owned build trees (e.g. a CI clone under /root) are not reachable
+    by the test users: copy what they need to a world-readable place once."""
+    if _world_reachable(path):
+        return path
+    base = "/tmp/sbx-test-stage-%d" % os.getuid()
+    os.makedirs(base, mode=0o755, exist_ok=True)
+    os.chmod(base, 0o755)
+    dst = os.path.join(base, os.path.abspath(path).strip("/").replace("/", "_"))
+    with open(base + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        src_m = os.stat(path).st_mtime_ns
+        if not os.path.exists(dst) or os.stat(dst).st_mtime_ns != src_m:
+            tmp = dst + ".tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            if os.path.isdir(path):
+                shutil.copytree(path, tmp, symlinks=True)
+            else:
+                shutil.copy2(path, tmp)
+            for root, dirs, files in os.walk(tmp):
+                for d in dirs:
+                    os.chmod(os.path.join(root, d), 0o755)
+            subprocess.run(["chmod", "-R", "a+rX", tmp], check=True)
+            os.utime(tmp, ns=(src_m, src_m))
+            if os.path.isdir(dst):
+                shutil.rmtree(dst)
+            os.replace(tmp, dst)
+    return dst
+
+
+class Result:
+    def __init__(self, proc, out, err):
+        self.rc = proc.returncode
+        self.out = out.decode(errors="replace")
+        self.err = err.decode(errors="replace")
+
+    def __repr__(self):
+        return "rc=%d\n--- stdout\n%s--- stderr\n%s" % (self.rc, self.out, self.err)
+
+
+class SbxTestCase(unittest.TestCase):
+    """Each test gets its own store (self.root) owned by the user sbx runs as."""
+
+    mode = "range"  # which uid-map path the test's sbx runs take by default
+
+    @classmethod
+    def setUpClass(cls):
+        if IS_ROOT:
+            _ensure_users()
+        cls.sbx = _stage(SBX)
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="sbx-test-")
+        os.chmod(self.tmp, 0o755)
+        self.root = os.path.join(self.tmp, "store")
+        self.stores = {}
+
+    def tearDown(self):
+        for root in self.stores.values():
+            self._remove_store(root)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _remove_store(self, root):
+        if not os.path.exists(root):
+            return
+        if IS_ROOT:
+            shutil.rmtree(root, ignore_errors=True)
+            return
+        # Files owned by subordinate ids: remove them from inside a user
+        # namespace with the same mapping.
+        subprocess.run(["unshare", "--map-auto", "--map-root-user", "rm", "-rf", root],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(root, ignore_errors=True)
+
+    # -- users -----------------------------------------------------------
+    def user_for(self, mode):
+        if not IS_ROOT:
+            return None
+        return pwd.getpwnam(RANGE_USER if mode == "range" else SINGLE_USER)
+
+    def require_range(self):
+        if IS_ROOT:
+            return
+        name = pwd.getpwuid(os.getuid()).pw_name
+        for f in ("/etc/subuid", "/etc/subgid"):
+            with open(f) as fh:
+                if not any(l.split(":")[0] in (name, str(os.getuid())) for l in fh):
+                    self.skipTest("%s has no range in %s" % (name, f))
+
+    def store_for(self, mode):
+        if mode not in self.stores:
+            root = os.path.join(self.tmp, "store-" + mode)
+            os.mkdir(root, 0o700)
+            pw = self.user_for(mode)
+            if pw:
+                os.chown(root, pw.pw_uid, pw.pw_gid)
+            self.stores[mode] = root
+        return self.stores[mode]
+
+    def env_for(self, mode, extra=None):
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8"}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                env[k] = os.environ[k]
+        pw = self.user_for(mode)
+        env["HOME"] = pw.pw_dir if pw else os.environ.get("HOME", "/")
+        if mode == "single" and not IS_ROOT:
+            env["SBX_SUBUID_FILE"] = "/nonexistent"
+        if extra:
+            env.update(extra)
+        return env
+
+    def popen(self, args, mode=None, root=True, env=None, **kw):
+        mode = mode or self.mode
+        if mode == "range":
+            self.require_range()
+        cmd = [self.sbx] + list(args)
+        if root and len(cmd) > 1 and cmd[1] in ("run",):
+            cmd[2:2] = ["--root", self.store_for(mode)]
+        pw = self.user_for(mode)
+        if pw:
+            kw.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+        return subprocess.Popen(cmd, env=self.env_for(mode, env), cwd=self.tmp, **kw)
+
+    def sbx_cmd(self, args, mode=None, input=None, timeout=60, root=True, env=None):
+        p = self.popen(args, mode=mode, root=root, env=env, stdin=subprocess.PIPE,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = p.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            self.fail("sbx %s timed out\n%s" % (" ".join(args), err.decode(errors="replace")))
+        return Result(p, out, err)
+
+    def run_ok(self, image, *cmd, mode=None, opts=(), env=None):
+        r = self.sbx_cmd(["run", "-q"] + list(opts) + [image] + list(cmd), mode=mode, env=env)
+        self.assertEqual(r.rc, 0, r)
+        return r
+
+    def assertSbxError(self, r, rc=125, contains=None):
+        """One clear line 'sbx: ...' and the expected status."""
+        self.assertEqual(r.rc, rc, r)
+        lines = [l for l in r.err.splitlines() if l.strip()]
+        errors = [l for l in lines if l.startswith("sbx: ") and not l.startswith("sbx: warning")]
+        self.assertEqual(len(errors), 1, "want exactly one error line\n%r" % r)
+        if contains:
+            self.assertIn(contains, errors[0], r)
+        return errors[0]
+
+    def layer_dirs(self, mode=None):
+        root = self.store_for(mode or self.mode)
+        layers = os.path.join(root, "layers")
+        found = []
+        if os.path.isdir(layers):
+            for key in os.listdir(layers):
+                found += [(key, d) for d in os.listdir(os.path.join(layers, key))]
+        return found
+
+    def wait_for(self, pred, timeout=10.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            if pred():
+                return True
+            time.sleep(0.05)
+        return False

@@ -1,0 +1,76 @@
+"""What the sandboxed program can see: its own pids, network, mounts, fds."""
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from sbxtest import SbxTestCase, fixture
+
+
+class TestIsolation(SbxTestCase):
+    def test_own_pid_namespace(self):
+        r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c", "ps -o pid,comm; cd /proc && echo [0-9]*")
+        lines = r.out.splitlines()
+        self.assertEqual(lines[1].split(), ["1", "sbx-init"])
+        self.assertEqual(lines[-1], "1 2")  # init and the shell: nothing of the host
+
+    def test_only_loopback(self):
+        r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c",
+                        "ls /sys/class/net; ip -o addr show lo | grep -c 127.0.0.1")
+        self.assertEqual(r.out, "lo\n1\n")
+
+    def test_dev_is_minimal(self):
+        r = self.run_ok(fixture("busybox-legacy.tar"), "ls", "/dev")
+        self.assertEqual(sorted(r.out.split()), sorted(
+            "fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero".split()))
+        r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c",
+                        "echo x > /dev/null && head -c 4 /dev/zero | wc -c && "
+                        "echo y > /dev/shm/f && cat /dev/shm/f")
+        self.assertEqual(r.out, "4\ny\n")
+
+    def test_sys_read_only(self):
+        r = self.sbx_cmd(["run", "-q", fixture("busybox-legacy.tar"), "sh", "-c",
+                          "touch /sys/x 2>&1; grep ' /sys ' /proc/mounts"])
+        self.assertIn("Read-only file system", r.out)
+        self.assertRegex(r.out, r" /sys sysfs ro[ ,]")
+
+    def test_no_new_privs_and_fds(self):
+        r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c",
+                        "grep NoNewPrivs /proc/self/status; ls /proc/self/fd")
+        lines = r.out.split()
+        self.assertEqual(lines[:2], ["NoNewPrivs:", "1"])
+        self.assertEqual(sorted(lines[2:]), ["0", "1", "2", "3"])  # 3: ls's own dir fd
+
+    def test_old_root_not_reachable(self):
+        r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c",
+                        "cat /proc/mounts | awk '{print $2}' | sort | tr '\\n' ' '")
+        for m in r.out.split():
+            self.assertFalse(m.startswith(("/work", "/tmp/sbx", "/home", "/root")), r.out)
+
+    def test_init_not_ptraceable(self):
+        r = self.sbx_cmd(["run", "-q", fixture("busybox-legacy.tar"), "sh", "-c",
+                          "cat /proc/1/cmdline | tr '\\0' ' '; echo; readlink /proc/1/exe || echo denied"])
+        self.assertTrue(r.out.startswith("sbx-init"), r)
+        self.assertIn("denied", r.out)
+        self.assertNotIn("/sbx", r.out.split("\n", 1)[1])
+
+    def test_nothing_survives_a_killed_sbx(self):
+        marker = "sleep %d" % (100000 + os.getpid())
+        p = self.popen(["run", "-q", fixture("busybox-legacy.tar"), "sh", "-c",
+                        "echo ready; exec %s" % marker],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(p.stdout.readline(), b"ready\n")
+
+        def alive():
+            out = subprocess.run(["ps", "-eo", "args"], stdout=subprocess.PIPE).stdout.decode()
+            return marker in out
+
+        self.assertTrue(self.wait_for(alive), "sleeper never showed up")
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        self.assertTrue(self.wait_for(lambda: not alive()), "the sandbox outlived sbx")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,165 @@
+"""sbx run end to end: formats, the process's config and overrides, exit codes."""
+import os
+import unittest
+
+from sbxtest import SbxTestCase, fixture
+
+
+class TestFormats(SbxTestCase):
+    def test_hello_world(self):
+        r = self.run_ok(fixture("hello.tar"))
+        self.assertIn("Hello from sbx!", r.out)
+        self.assertEqual(r.err, "")
+
+    def _busybox(self, name):
+        r = self.run_ok(fixture(name), "sh", "-c", "echo ok; cat /etc/passwd | head -1")
+        self.assertEqual(r.out, "ok\nroot:x:0:0:root:/root:/bin/sh\n")
+
+    def test_docker_legacy(self):
+        self._busybox("busybox-legacy.tar")
+
+    def test_docker25(self):
+        self._busybox("busybox-docker25.tar")
+
+    def test_oci_archive_gzip(self):
+        self._busybox("busybox-oci.tar")
+
+    def test_oci_archive_zstd(self):
+        self._busybox("busybox-oci-zstd.tar")
+
+    def test_podman_symlinked_layers(self):
+        self._busybox("busybox-podman.tar")
+
+    def test_oci_layout_dir(self):
+        self._busybox("busybox-oci-dir")
+
+    def test_multi_platform_index_picks_host_arch(self):
+        # the arm64 decoy image has /arch; the real one does not
+        r = self.sbx_cmd(["run", "-q", fixture("busybox-oci.tar"), "ls", "/arch"])
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("No such file", r.err)
+
+    def test_multilayer_whiteouts(self):
+        for image in ("multilayer-docker25.tar", "multilayer-oci.tar", "multilayer-legacy.tar"):
+            r = self.run_ok(fixture(image), "sh", "-c",
+                            "test ! -e /etc/motd && ls /opt && cat /etc/layer3 /srv/www/index.html")
+            self.assertEqual(r.out, "new\n3\nhello from www\n", image)
+
+    def test_not_an_image(self):
+        path = os.path.join(self.tmp, "junk.tar")
+        with open(path, "wb") as f:
+            f.write(b"this is not a tar archive" * 100)
+        os.chmod(path, 0o644)
+        self.assertSbxError(self.sbx_cmd(["run", path, "true"]))
+
+    def test_missing_image(self):
+        self.assertSbxError(self.sbx_cmd(["run", "/nonexistent/image.tar", "true"]),
+                            contains="/nonexistent/image.tar")
+
+
+class TestProcess(SbxTestCase):
+    def test_image_env_workdir_and_cmd(self):
+        r = self.run_ok(fixture("multilayer-docker25.tar"), "sh", "-c",
+                        'echo "$FOO|$GREETING|$(pwd)|$HOME|$PATH"')
+        self.assertEqual(r.out, "bar|hello world|/srv|/root|"
+                         "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
+
+    def test_default_cmd(self):
+        r = self.sbx_cmd(["run", "-q", fixture("busybox-legacy.tar")], input=b"echo from-stdin\n")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out, "from-stdin\n")
+
+    def test_env_overrides(self):
+        r = self.run_ok(fixture("multilayer-docker25.tar"), "sh", "-c", 'echo "$FOO $NEW $PASSED"',
+                        opts=["-e", "FOO=over", "-e", "NEW=1", "-e", "PASSED", "-e", "UNSET_X"],
+                        env={"PASSED": "from-host"})
+        self.assertEqual(r.out, "over 1 from-host\n")
+
+    def test_caller_env_does_not_leak(self):
+        r = self.run_ok(fixture("busybox-legacy.tar"), "env", env={"SECRET_TOKEN": "s3cr3t"})
+        self.assertNotIn("s3cr3t", r.out)
+        self.assertNotIn("SECRET_TOKEN", r.out)
+
+    def test_workdir_override_created(self):
+        r = self.run_ok(fixture("busybox-legacy.tar"), "pwd", opts=["-w", "/new/dir"])
+        self.assertEqual(r.out, "/new/dir\n")
+
+    def test_relative_workdir_refused(self):
+        self.assertSbxError(self.sbx_cmd(["run", "-w", "rel", fixture("busybox-legacy.tar"), "pwd"]))
+
+    def test_entrypoint_override(self):
+        r = self.run_ok(fixture("busybox-legacy.tar"), "a", "b", opts=["--entrypoint", "/bin/echo"])
+        self.assertEqual(r.out, "a b\n")
+
+    def test_entrypoint_then_image_cmd_dropped(self):
+        r = self.run_ok(fixture("busybox-legacy.tar"), opts=["--entrypoint", "/bin/echo"])
+        self.assertEqual(r.out, "\n")
+
+    def test_user_by_name_and_id(self):
+        image = fixture("multilayer-docker25.tar")
+        self.assertEqual(self.run_ok(image, "id", opts=["-u", "www-data"]).out,
+                         "uid=33(www-data) gid=33(www-data) groups=33(www-data)\n")
+        self.assertEqual(self.run_ok(image, "id", "-u", opts=["-u", "1000:50"]).out, "1000\n")
+        self.assertEqual(self.run_ok(image, "id", "-g", opts=["-u", "1000:50"]).out, "50\n")
+        self.assertEqual(self.run_ok(image, "id", "-G", opts=["-u", "app"]).out, "1000 50\n")
+        self.assertEqual(self.run_ok(image, "sh", "-c", "echo $HOME", opts=["-u", "app"]).out,
+                         "/home/app\n")
+
+    def test_unknown_user(self):
+        self.assertSbxError(self.sbx_cmd(["run", "-u", "nosuchuser", fixture("busybox-legacy.tar"),
+                                          "id"]), contains="nosuchuser")
+
+    def test_hostname(self):
+        r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c", "hostname; cat /etc/hostname",
+                        opts=["--hostname", "box1"])
+        self.assertEqual(r.out, "box1\nbox1\n")
+        r = self.run_ok(fixture("busybox-legacy.tar"), "hostname")
+        self.assertRegex(r.out, r"^[0-9a-f]{12}\n$")
+        self.assertNotEqual(r.out.strip(), os.uname().nodename)
+
+    def test_etc_hosts_and_resolv(self):
+        r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c", "cat /etc/hosts /etc/resolv.conf",
+                        opts=["--hostname", "hx"])
+        self.assertIn("127.0.0.1\tlocalhost", r.out)
+        self.assertIn("hx", r.out)
+
+
+class TestExitCodes(SbxTestCase):
+    def test_zero_and_42(self):
+        image = fixture("busybox-legacy.tar")
+        self.assertEqual(self.sbx_cmd(["run", "-q", image, "true"]).rc, 0)
+        self.assertEqual(self.sbx_cmd(["run", "-q", image, "sh", "-c", "exit 42"]).rc, 42)
+
+    def test_killed_by_signal_137(self):
+        r = self.sbx_cmd(["run", "-q", fixture("busybox-legacy.tar"), "sh", "-c", "kill -9 $$"])
+        self.assertEqual(r.rc, 137, r)
+
+    def test_not_executable_126(self):
+        r = self.sbx_cmd(["run", "-q", fixture("busybox-legacy.tar"), "/etc/passwd"])
+        self.assertSbxError(r, rc=126, contains="/etc/passwd")
+
+    def test_not_found_127(self):
+        r = self.sbx_cmd(["run", "-q", fixture("busybox-legacy.tar"), "no-such-command"])
+        self.assertSbxError(r, rc=127, contains="no-such-command")
+
+    def test_sbx_failure_125(self):
+        self.assertSbxError(self.sbx_cmd(["run", "--no-such-option", "x"]))
+        self.assertSbxError(self.sbx_cmd(["run"]))
+        self.assertSbxError(self.sbx_cmd(["run", "--userns", "bogus", fixture("hello.tar")]))
+        self.assertSbxError(self.sbx_cmd(["frobnicate"], root=False))
+
+    def test_signal_forwarded(self):
+        import signal
+        import subprocess
+        p = self.popen(["run", "-q", fixture("busybox-legacy.tar"), "sh", "-c",
+                        "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.05; done"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(p.stdout.readline(), b"ready\n")
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 3, err)
+        self.assertEqual(out, b"got-term\n")
+
+
+if __name__ == "__main__":
+    unittest.main()
