@@ -4,7 +4,12 @@
 
 #include <glib.h>
 
+#include "sbx/store.h"
+
 int sbx_cmd_run(int argc, char **argv);
+/* In sbx-store (src/sbx-store.c dispatches): */
+int sbx_cmd_load(int argc, char **argv);
+int sbx_cmd_import(int argc, char **argv);
 
 /* Print "sbx: <message>" (one line) and return the exit status for it. */
 int sbx_cli_report(const GError *err);
@@ -18,3 +23,7 @@ extern SbxGlobalOptions sbx_global;
 void sbx_cli_add_global_options(GOptionContext *ctx);
 gboolean sbx_cli_apply_global_options(GError **err);
 void sbx_cli_global_options_clear(void);
+/* IMAGE as a path, or FILE:NAME[:TAG]; NOT_FOUND when neither exists. */
+gboolean sbx_cli_split_image_ref(const char *ref, char **path, char **select, GError **err);
+/* The store at --root / $SBX_ROOT / default, with the --userns mapping. */
+SbxStore *sbx_cli_open_store(GError **err);

@@ -20,6 +20,9 @@ typedef struct {
 void sbx_image_config_free(SbxImageConfig *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxImageConfig, sbx_image_config_free)
 SbxImageConfig *sbx_image_config_parse(const char *data, gsize len, GError **err);
+/* store/record.c: the run record (GVariant), readable without json-glib. */
+GBytes *sbx_image_config_to_record(const SbxImageConfig *c);
+SbxImageConfig *sbx_image_config_from_record(GBytes *data, GError **err);
 
 typedef struct {
   char *member;      /* path of the blob inside the source */

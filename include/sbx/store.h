@@ -44,10 +44,26 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxStoredImage, sbx_stored_image_free)
 SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *select,
                                  gboolean quiet, GError **err);
 
+/* The cache key of an archive: its device, inode, size and mtime (and the
+ * image chosen in it). NULL when it cannot be stat'ed. */
+char *sbx_store_archive_key(const char *path, const char *select);
+
+/* refs.c: names -> image ids. */
+char *sbx_ref_normalize(const char *name);
+gboolean sbx_store_tag(SbxStore *s, const char *name, const char *id_hex, GError **err);
+char *sbx_store_lookup_ref(SbxStore *s, const char *name);
+/* Names pointing at id_hex (all names when NULL), sorted. */
+char **sbx_store_names_of(SbxStore *s, const char *id_hex);
+
 /* Read an image record. */
 SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **err);
 
-/* Internal: the work done inside the import helper (already in the userns). */
+/* sbx-store: import an archive, unpacking in a child inside a user namespace
+ * with the store's mapping; records names and the archive cache. Returns the
+ * image id (config digest hex). */
+char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *select,
+                                gboolean quiet, GError **err);
+/* The work done inside that child. */
 char *sbx_store_import(SbxStore *s, const char *path, const char *select, GError **err);
 /* Unpack one layer stream into the directory fd `dirfd` (empty). */
 typedef struct {

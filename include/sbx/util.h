@@ -17,6 +17,7 @@ typedef enum {
   SBX_ERROR_USAGE,      /* bad command line: exit 125 */
   SBX_ERROR_INVALID,    /* untrusted input refused: exit 125 */
   SBX_ERROR_NOT_FOUND,  /* image or file not found: exit 125 */
+  SBX_ERROR_REPORTED,   /* a helper already printed the error: exit 125 quietly */
 } SbxErrorCode;
 
 /* Exit statuses, as docker and podman use them. */
@@ -48,6 +49,7 @@ static inline int sbx_steal_fd(int *fd)
 typedef enum { SBX_LOG_ERROR, SBX_LOG_WARN, SBX_LOG_INFO, SBX_LOG_DEBUG } SbxLogLevel;
 extern SbxLogLevel sbx_log_level;
 gboolean sbx_log_set_level(const char *name);
+const char *sbx_log_level_name(void);
 void sbx_log(SbxLogLevel level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 #define sbx_debug(...) do { if (sbx_log_level >= SBX_LOG_DEBUG) sbx_log(SBX_LOG_DEBUG, __VA_ARGS__); } while (0)
 #define sbx_warn(...) sbx_log(SBX_LOG_WARN, __VA_ARGS__)
@@ -81,3 +83,7 @@ gint64 sbx_now_us(void);
 /* Rewrite our command line as seen in /proc/PID/cmdline (from main's argv). */
 void sbx_proctitle_init(int argc, char **argv);
 void sbx_proctitle_set(const char *title);
+
+/* Path of a helper program shipped with sbx (sbx-store, sbx-net): beside our
+ * own binary (the build tree), else in SBX_LIBEXECDIR. */
+char *sbx_helper_path(const char *name, GError **err);

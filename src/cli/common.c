@@ -3,6 +3,8 @@
 #include "sbx/util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 SbxGlobalOptions sbx_global;
@@ -42,6 +44,8 @@ void sbx_cli_global_options_clear(void)
 
 int sbx_cli_report(const GError *err)
 {
+  if (err && g_error_matches(err, SBX_ERROR, SBX_ERROR_REPORTED))
+    return 125;
   g_autofree char *msg = g_strdup(err ? err->message : "unknown error");
   /* One line, always: untrusted text (member names, JSON errors) may hold
    * newlines or control characters. */
@@ -51,4 +55,45 @@ int sbx_cli_report(const GError *err)
   g_autofree char *line = g_strdup_printf("sbx: %s\n", msg);
   fputs(line, stderr);
   return 125;
+}
+
+/* IMAGE is a file or directory; FILE:NAME[:TAG] picks one image in it. */
+gboolean sbx_cli_split_image_ref(const char *ref, char **path, char **select, GError **err)
+{
+  struct stat st;
+  if (stat(ref, &st) == 0) {
+    *path = g_strdup(ref);
+    return TRUE;
+  }
+  for (const char *c = strchr(ref, ':'); c; c = strchr(c + 1, ':')) {
+    g_autofree char *prefix = g_strndup(ref, (gsize)(c - ref));
+    if (stat(prefix, &st) == 0) {
+      *path = g_steal_pointer(&prefix);
+      *select = g_strdup(c + 1);
+      return TRUE;
+    }
+  }
+  return sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %s: no such archive or directory", ref);
+}
+
+static SbxIdMap cli_idmap;
+
+static void clear_idmap(void)
+{
+  sbx_idmap_clear(&cli_idmap);
+}
+
+SbxStore *sbx_cli_open_store(GError **err)
+{
+  SbxUsernsMode mode = SBX_USERNS_AUTO;
+  if (sbx_global.userns && !sbx_userns_mode_parse(sbx_global.userns, &mode, err))
+    return NULL;
+  sbx_idmap_clear(&cli_idmap);
+  if (!sbx_idmap_resolve(mode, &cli_idmap, err))
+    return NULL;
+  static gboolean registered;
+  if (!registered)
+    registered = atexit(clear_idmap) == 0;
+  g_autofree char *root = sbx_global.root ? g_strdup(sbx_global.root) : sbx_store_default_root();
+  return sbx_store_open(root, &cli_idmap, err);
 }

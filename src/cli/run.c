@@ -1,5 +1,6 @@
 /* sbx run [OPTIONS] IMAGE [COMMAND [ARG...]] */
 #include "sbx/cli.h"
+#include "sbx/digest.h"
 #include "sbx/sandbox.h"
 #include "sbx/store.h"
 #include "sbx/util.h"
@@ -50,25 +51,6 @@ static void run_options_clear(void)
   memset(&opts, 0, sizeof opts);
 }
 
-/* IMAGE is a file or directory; FILE:NAME[:TAG] picks one image in it. */
-static gboolean split_image_ref(const char *ref, char **path, char **select, GError **err)
-{
-  struct stat st;
-  if (stat(ref, &st) == 0) {
-    *path = g_strdup(ref);
-    return TRUE;
-  }
-  for (const char *c = strchr(ref, ':'); c; c = strchr(c + 1, ':')) {
-    g_autofree char *prefix = g_strndup(ref, (gsize)(c - ref));
-    if (stat(prefix, &st) == 0) {
-      *path = g_steal_pointer(&prefix);
-      *select = g_strdup(c + 1);
-      return TRUE;
-    }
-  }
-  return sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %s: no such archive or directory", ref);
-}
-
 /* -e KEY takes KEY from our environment, and is dropped when unset (docker). */
 static char **resolve_env(char **env, GError **err)
 {
@@ -88,6 +70,24 @@ static char **resolve_env(char **env, GError **err)
   return g_strv_builder_end(b);
 }
 
+/* IMAGE: an archive or layout (imported when new), or a loaded image's name. */
+static SbxStoredImage *find_image(SbxStore *store, const char *ref, GError **err)
+{
+  g_autofree char *path = NULL, *select = NULL;
+  g_autoptr(GError) local = NULL;
+  if (sbx_cli_split_image_ref(ref, &path, &select, &local))
+    return sbx_store_ensure(store, path, select, opts.quiet, err);
+  g_autofree char *id = sbx_store_lookup_ref(store, ref);
+  if (!id && sbx_hex64_valid(ref))
+    id = g_strdup(ref);
+  if (!id) {
+    sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %s: no such archive, layout directory or loaded image",
+             ref);
+    return NULL;
+  }
+  return sbx_store_read_image(store, id, err);
+}
+
 static int run_parsed(int argc, char **argv, GError **err)
 {
   if (!sbx_cli_apply_global_options(err))
@@ -96,36 +96,24 @@ static int run_parsed(int argc, char **argv, GError **err)
     return sbx_fail(err, SBX_ERROR_USAGE, "run: give an image (see 'sbx run --help')"), -1;
   if (opts.network && strcmp(opts.network, "none") != 0)
     return sbx_fail(err, SBX_ERROR_USAGE, "--network: '%s' is not supported (none)", opts.network), -1;
-  SbxUsernsMode mode = SBX_USERNS_AUTO;
-  if (sbx_global.userns && !sbx_userns_mode_parse(sbx_global.userns, &mode, err))
-    return -1;
   g_auto(GStrv) env = resolve_env(opts.env, err);
   if (!env)
     return -1;
-  g_autofree char *path = NULL, *select = NULL;
-  if (!split_image_ref(argv[1], &path, &select, err))
+  g_autoptr(SbxStore) store = sbx_cli_open_store(err);
+  if (!store)
     return -1;
-  SbxIdMap map;
-  if (!sbx_idmap_resolve(mode, &map, err))
+  g_autoptr(SbxStoredImage) img = find_image(store, argv[1], err);
+  if (!img)
     return -1;
-  g_autofree char *root = sbx_global.root ? g_strdup(sbx_global.root) : sbx_store_default_root();
-  g_autoptr(SbxStore) store = sbx_store_open(root, &map, err);
-  g_autoptr(SbxStoredImage) img = store ? sbx_store_ensure(store, path, select, opts.quiet, err) : NULL;
-  if (!img) {
-    sbx_idmap_clear(&map);
-    return -1;
-  }
   g_autofree char *run_dir = g_build_filename(store->root, "run", NULL);
   /* Copies: init rewrites the memory of our original argv (proctitle.c). */
   g_auto(GStrv) cmd = g_strdupv(argv + 2);
   SbxRunSpec spec = {
-      .image = img, .idmap = &map, .store_run_dir = run_dir, .argv = cmd,
+      .image = img, .idmap = store->idmap, .store_run_dir = run_dir, .argv = cmd,
       .entrypoint = opts.entrypoint, .entrypoint_set = opts.entrypoint_set, .env = env,
       .workdir = opts.workdir, .user = opts.user, .hostname = opts.hostname, .net = SBX_NET_NONE,
   };
-  int status = sbx_sandbox_run(&spec, err);
-  sbx_idmap_clear(&map);
-  return status;
+  return sbx_sandbox_run(&spec, err);
 }
 
 int sbx_cmd_run(int argc, char **argv)

@@ -4,22 +4,6 @@
 #include "sbx/json.h"
 #include "sbx/util.h"
 
-void sbx_image_config_free(SbxImageConfig *c)
-{
-  if (!c)
-    return;
-  g_strfreev(c->entrypoint);
-  g_strfreev(c->cmd);
-  g_strfreev(c->env);
-  g_free(c->workdir);
-  g_free(c->user);
-  g_free(c->hostname);
-  g_free(c->architecture);
-  g_free(c->os);
-  g_strfreev(c->diff_ids);
-  g_free(c);
-}
-
 static gboolean parse_exec_config(JsonObject *cfg, SbxImageConfig *c, GError **err)
 {
   const char *s;

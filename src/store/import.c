@@ -6,6 +6,7 @@
 #include "sbx/digest.h"
 #include "sbx/source.h"
 #include "sbx/store.h"
+#include "sbx/sync.h"
 #include "sbx/util.h"
 
 #include <dirent.h>
@@ -15,7 +16,9 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static int lock_layer(SbxStore *s, const char *hex, GError **err)
 {
@@ -59,7 +62,7 @@ static void remove_stale_tmp(SbxStore *s, int tmpfd, const char *prefix)
 }
 
 static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *ref, int tmpfd,
-                                const char *tmpname, GError **err)
+                                const char *tmpname, guint *collapsed, GError **err)
 {
   if (mkdirat(tmpfd, tmpname, 0755) < 0)
     return sbx_fail_errno(err, "create %s/tmp/%s", s->root, tmpname);
@@ -73,9 +76,7 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
   gint64 t0 = sbx_now_us();
   if (!sbx_unpack_layer(blob, ref, dfd, s->idmap, s->max_layer_size, &st, err))
     return FALSE;
-  if (st.collapsed_owners && s->idmap->mode == SBX_USERNS_SINGLE)
-    sbx_log(SBX_LOG_INFO, "layer %.19s: files owned by other users belong to root in the sandbox "
-            "(single-id mode; a subuid range keeps owners)", ref->diff_id);
+  *collapsed += st.collapsed_owners;
   /* One syncfs for the whole layer instead of an fsync per file: the rename
    * below must not become visible before the data. */
   if (syncfs(dfd) < 0)
@@ -85,7 +86,8 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
   return TRUE;
 }
 
-static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref, GError **err)
+static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref, guint *collapsed,
+                             GError **err)
 {
   const char *hex = ref->diff_id + 7;
   g_autofree char *final = g_build_filename("layers", s->idmap_key, hex, NULL);
@@ -103,7 +105,7 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref
   remove_stale_tmp(s, tmpfd, prefix);
   g_autofree char *rnd = sbx_random_hex(6);
   g_autofree char *tmpname = g_strconcat(prefix, rnd, NULL);
-  if (!unpack_into_tmp(s, src, ref, tmpfd, tmpname, err)) {
+  if (!unpack_into_tmp(s, src, ref, tmpfd, tmpname, collapsed, err)) {
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
     return FALSE;
   }
@@ -115,6 +117,24 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref
   return TRUE;
 }
 
+static gboolean write_records(SbxStore *s, SbxImage *img, GError **err)
+{
+  const char *hex = img->config_digest + 7;
+  g_autofree char *name = g_strdup_printf("images/%s.json", hex);
+  g_autofree char *run = g_strdup_printf("images/%s.run", hex);
+  gsize len;
+  const void *data = g_bytes_get_data(img->config_raw, &len);
+  g_autoptr(GBytes) record = sbx_image_config_to_record(img->config);
+  if (!sbx_write_file_atomic(s->rootfd, name, data, len, 0600, err) ||
+      !sbx_write_file_atomic(s->rootfd, run, g_bytes_get_data(record, NULL),
+                             g_bytes_get_size(record), 0600, err))
+    return FALSE;
+  for (char **n = img->names; n && *n; n++)
+    if (!sbx_store_tag(s, *n, hex, err))
+      return FALSE;
+  return TRUE;
+}
+
 char *sbx_store_import(SbxStore *s, const char *path, const char *select, GError **err)
 {
   g_autoptr(SbxSource) src = sbx_source_open(path, err);
@@ -123,14 +143,54 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, GError
   g_autoptr(SbxImage) img = sbx_image_load(src, select, err);
   if (!img)
     return NULL;
+  guint collapsed = 0;
   for (guint i = 0; i < img->layers->len; i++)
-    if (!import_layer(s, src, img->layers->pdata[i], err))
+    if (!import_layer(s, src, img->layers->pdata[i], &collapsed, err))
       return NULL;
-  const char *hex = img->config_digest + 7;
-  g_autofree char *name = g_strdup_printf("images/%s.json", hex);
-  gsize len;
-  const void *data = g_bytes_get_data(img->config_raw, &len);
-  if (!sbx_write_file_atomic(s->rootfd, name, data, len, 0600, err))
+  if (collapsed && s->idmap->mode == SBX_USERNS_SINGLE)
+    sbx_warn("%u files of the image belong to other users: in single-id mode they belong to root "
+             "(grant a range in /etc/subuid and /etc/subgid to keep owners)", collapsed);
+  if (!write_records(s, img, err))
     return NULL;
-  return g_strdup(hex);
+  return g_strdup(img->config_digest + 7);
+}
+
+char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *select,
+                                gboolean quiet, GError **err)
+{
+  int syncfd;
+  pid_t pid = sbx_userns_clone(s->idmap, 0, &syncfd, err);
+  if (pid < 0)
+    return NULL;
+  if (pid == 0) {
+    g_autoptr(GError) local = NULL;
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    g_autofree char *id = sbx_store_import(s, path, select, &local);
+    if (id)
+      sbx_sync_send_ok(syncfd, id);
+    else
+      sbx_sync_send_error(syncfd, local);
+    _exit(id ? 0 : SBX_EXIT_FAILED);
+  }
+  g_autofree char *id = NULL;
+  gboolean ok = sbx_sync_recv(syncfd, &id, "import", err);
+  close(syncfd);
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (!ok)
+    return NULL;
+  if (!sbx_hex64_valid(id)) {
+    sbx_fail(err, SBX_ERROR_FAILED, "import: bad reply");
+    return NULL;
+  }
+  /* Remember the archive: the next run of it reads nothing. */
+  g_autofree char *key = sbx_store_archive_key(path, select);
+  if (key) {
+    g_autofree char *name = g_strdup_printf("archives/%s", key);
+    g_autoptr(GError) local = NULL;
+    if (!sbx_write_file_atomic(s->rootfd, name, id, 64, 0600, &local))
+      sbx_debug("archive cache not written: %s", local->message);
+  }
+  return g_steal_pointer(&id);
 }

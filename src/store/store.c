@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #define DEFAULT_MAX_LAYER_SIZE (256ull << 30) /* generous but finite */
@@ -92,20 +93,18 @@ SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **e
     sbx_fail(err, SBX_ERROR_INVALID, "invalid image id %s", id_hex);
     return NULL;
   }
-  g_autofree char *name = g_strdup_printf("images/%s.json", id_hex);
+  g_autofree char *name = g_strdup_printf("images/%s.run", id_hex);
   sbx_autofd fd = openat(s->rootfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     sbx_fail_errno(err, "image %.12s", id_hex);
     return NULL;
   }
-  g_autoptr(GBytes) raw = sbx_read_fd_bounded(fd, SBX_MAX_JSON_MEMBER, name, err);
+  g_autoptr(GBytes) raw = sbx_read_fd_bounded(fd, 16 << 20, name, err);
   if (!raw)
     return NULL;
   g_autoptr(SbxStoredImage) img = g_new0(SbxStoredImage, 1);
   img->id = g_strdup(id_hex);
-  gsize len;
-  const char *data = g_bytes_get_data(raw, &len);
-  img->config = sbx_image_config_parse(data, len, err);
+  img->config = sbx_image_config_from_record(raw, err);
   if (!img->config)
     return NULL;
   img->layers_dir = g_build_filename(s->root, "layers", s->idmap_key, NULL);
@@ -129,7 +128,7 @@ static gboolean layers_present(SbxStore *s, SbxStoredImage *img)
 
 /* The archive is known by where it lives on disk and when it last changed:
  * the same key means the same bytes, so nothing needs reading or hashing. */
-static char *archive_key(const char *path, const char *select)
+char *sbx_store_archive_key(const char *path, const char *select)
 {
   struct stat st;
   g_autofree char *idx = g_build_filename(path, "index.json", NULL);
@@ -156,44 +155,65 @@ static char *cached_image_id(SbxStore *s, const char *key)
   return sbx_hex64_valid(buf) ? g_strdup(buf) : NULL;
 }
 
-/* Run the import in a helper: it holds the untrusted archive, lives in its
- * own user namespace (needed to give files their owners under a subuid
- * range), and can take nothing else down with it. */
-static char *import_in_helper(SbxStore *s, const char *path, const char *select, GError **err)
+static void helper_child_setup(gpointer data)
 {
-  int syncfd;
-  pid_t pid = sbx_userns_clone(s->idmap, 0, &syncfd, err);
-  if (pid < 0)
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/* The import runs in sbx-store, a separate program: it holds the untrusted
+ * archive (and the libraries that parse it), in its own user namespace. It
+ * prints its own errors; we only learn the image id. */
+static char *import_in_helper(SbxStore *s, const char *path, const char *select, gboolean quiet,
+                              GError **err)
+{
+  g_autofree char *helper = sbx_helper_path("sbx-store", err);
+  if (!helper)
     return NULL;
-  if (pid == 0) {
-    g_autoptr(GError) local = NULL;
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    g_autofree char *id = sbx_store_import(s, path, select, &local);
-    if (id)
-      sbx_sync_send_ok(syncfd, id);
-    else
-      sbx_sync_send_error(syncfd, local);
-    _exit(id ? 0 : SBX_EXIT_FAILED);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new();
+  g_ptr_array_add(argv, helper);
+  g_ptr_array_add(argv, "import");
+  g_ptr_array_add(argv, "--root");
+  g_ptr_array_add(argv, s->root);
+  g_ptr_array_add(argv, "--userns");
+  g_ptr_array_add(argv, s->idmap->mode == SBX_USERNS_RANGE ? "range" : "single");
+  g_ptr_array_add(argv, "--log-level");
+  g_ptr_array_add(argv, (char *)sbx_log_level_name());
+  if (quiet)
+    g_ptr_array_add(argv, "--quiet");
+  if (select) {
+    g_ptr_array_add(argv, "--image");
+    g_ptr_array_add(argv, (char *)select);
   }
-  g_autofree char *id = NULL;
-  gboolean ok = sbx_sync_recv(syncfd, &id, "import helper", err);
-  close(syncfd);
+  g_ptr_array_add(argv, "--");
+  g_ptr_array_add(argv, (char *)path);
+  g_ptr_array_add(argv, NULL);
+  g_autofree char *out = NULL;
   int status;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-    ;
-  if (!ok)
+  g_autoptr(GError) local = NULL;
+  if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_CHILD_INHERITS_STDIN,
+                    helper_child_setup, NULL, &out, NULL, &status, &local)) {
+    sbx_fail(err, SBX_ERROR_FAILED, "start %s: %s", helper, local->message);
     return NULL;
-  if (!sbx_hex64_valid(id)) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == SBX_EXIT_FAILED)
+      g_set_error_literal(err, SBX_ERROR, SBX_ERROR_REPORTED, "import failed");
+    else
+      sbx_fail(err, SBX_ERROR_FAILED, "import helper died (status %d)", status);
+    return NULL;
+  }
+  g_strstrip(out);
+  if (!sbx_hex64_valid(out)) {
     sbx_fail(err, SBX_ERROR_FAILED, "import helper: bad reply");
     return NULL;
   }
-  return g_steal_pointer(&id);
+  return g_steal_pointer(&out);
 }
 
 SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *select,
                                  gboolean quiet, GError **err)
 {
-  g_autofree char *key = archive_key(path, select);
+  g_autofree char *key = sbx_store_archive_key(path, select);
   if (key) {
     g_autofree char *id = cached_image_id(s, key);
     if (id) {
@@ -205,14 +225,8 @@ SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *sele
     }
   }
   sbx_debug("archive %s: importing", path);
-  g_autofree char *id = import_in_helper(s, path, select, err);
+  g_autofree char *id = import_in_helper(s, path, select, quiet, err);
   if (!id)
     return NULL;
-  if (key) {
-    g_autofree char *name = g_strdup_printf("archives/%s", key);
-    g_autoptr(GError) local = NULL;
-    if (!sbx_write_file_atomic(s->rootfd, name, id, 64, 0600, &local))
-      sbx_debug("archive cache not written: %s", local->message);
-  }
   return sbx_store_read_image(s, id, err);
 }

@@ -8,9 +8,15 @@
 
 SbxLogLevel sbx_log_level = SBX_LOG_WARN;
 
+static const char *const names[] = {"error", "warn", "info", "debug"};
+
+const char *sbx_log_level_name(void)
+{
+  return names[sbx_log_level];
+}
+
 gboolean sbx_log_set_level(const char *name)
 {
-  static const char *const names[] = {"error", "warn", "info", "debug"};
   for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
     if (g_strcmp0(name, names[i]) == 0) {
       sbx_log_level = (SbxLogLevel)i;

@@ -88,6 +88,34 @@ def _stage(path):
     return dst
 
 
+def _stage_programs():
+    """sbx and its helper programs, where the test users can run them."""
+    bindir = os.path.dirname(SBX)
+    if _world_reachable(SBX):
+        return bindir
+    return os.path.dirname(_stage_files([SBX, os.path.join(bindir, "sbx-store")]))
+
+
+def _stage_files(paths):
+    """Copy the files into one world-readable directory (once per change)."""
+    base = "/tmp/sbx-test-stage-%d" % os.getuid()
+    os.makedirs(base, mode=0o755, exist_ok=True)
+    os.chmod(base, 0o755)
+    dst = os.path.join(base, "bin")
+    with open(base + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        os.makedirs(dst, mode=0o755, exist_ok=True)
+        for p in paths:
+            if not os.path.exists(p):
+                continue
+            target = os.path.join(dst, os.path.basename(p))
+            if not os.path.exists(target) or os.stat(target).st_mtime_ns != os.stat(p).st_mtime_ns:
+                shutil.copy2(p, target + ".tmp")
+                os.chmod(target + ".tmp", 0o755)
+                os.replace(target + ".tmp", target)
+    return os.path.join(dst, os.path.basename(paths[0]))
+
+
 class Result:
     def __init__(self, proc, out, err):
         self.rc = proc.returncode
@@ -107,7 +135,7 @@ class SbxTestCase(unittest.TestCase):
     def setUpClass(cls):
         if IS_ROOT:
             _ensure_users()
-        cls.sbx = _stage(SBX)
+        cls.sbx = os.path.join(_stage_programs(), "sbx")
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="sbx-test-")

@@ -1,0 +1,80 @@
+/* sbx load [OPTIONS] ARCHIVE   (and the internal `import` that sbx run uses)
+ * Runs in sbx-store: the program that links the archive and JSON libraries. */
+#include "sbx/cli.h"
+#include "sbx/store.h"
+#include "sbx/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+  char *image;
+  gboolean quiet;
+} LoadOptions;
+
+static LoadOptions opts;
+
+static GOptionEntry load_entries[] = {
+    {"image", 0, 0, G_OPTION_ARG_STRING, &opts.image,
+     "Which image of a multi-image archive (NAME[:TAG])", "NAME"},
+    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opts.quiet, "No progress output", NULL},
+    {NULL}};
+
+static int load_parsed(int argc, char **argv, gboolean internal, GError **err)
+{
+  if (!sbx_cli_apply_global_options(err))
+    return -1;
+  if (argc != 2)
+    return sbx_fail(err, SBX_ERROR_USAGE, "load: give one archive (see 'sbx load --help')"), -1;
+  g_autofree char *path = NULL, *select = NULL;
+  if (!sbx_cli_split_image_ref(argv[1], &path, &select, err))
+    return -1;
+  if (opts.image) {
+    g_free(select);
+    select = g_strdup(opts.image);
+  }
+  g_autoptr(SbxStore) store = sbx_cli_open_store(err);
+  if (!store)
+    return -1;
+  g_autofree char *id = sbx_store_import_isolated(store, path, select, opts.quiet, err);
+  if (!id)
+    return -1;
+  if (internal) {
+    printf("%s\n", id);
+    return 0;
+  }
+  g_auto(GStrv) names = sbx_store_names_of(store, id);
+  for (char **n = names; *n; n++)
+    printf("Loaded image: %s\n", *n);
+  printf("Loaded image ID: sha256:%s\n", id);
+  return 0;
+}
+
+static int load_main(int argc, char **argv, gboolean internal)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(GOptionContext) ctx = g_option_context_new("ARCHIVE");
+  g_option_context_set_summary(ctx, "Import an image archive (docker-archive, OCI archive or OCI "
+                                    "layout directory) into the store without running it.");
+  g_option_context_add_main_entries(ctx, load_entries, NULL);
+  sbx_cli_add_global_options(ctx);
+  int status;
+  if (!g_option_context_parse(ctx, &argc, &argv, &err))
+    status = sbx_cli_report(err);
+  else if ((status = load_parsed(argc, argv, internal, &err)) < 0)
+    status = sbx_cli_report(err);
+  g_free(opts.image);
+  memset(&opts, 0, sizeof opts);
+  sbx_cli_global_options_clear();
+  return status;
+}
+
+int sbx_cmd_load(int argc, char **argv)
+{
+  return load_main(argc, argv, FALSE);
+}
+
+int sbx_cmd_import(int argc, char **argv)
+{
+  return load_main(argc, argv, TRUE);
+}

@@ -1,0 +1,31 @@
+/* sbx-store: the helper program for everything that reads archives or JSON
+ * (load, and the import behind `sbx run FILE`). sbx execs it; it links
+ * libarchive and json-glib so that sbx itself does not. Dispatch only. */
+#include "sbx/cli.h"
+#include "sbx/util.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+  const char *name;
+  int (*fn)(int, char **);
+} commands[] = {
+    {"load", sbx_cmd_load},
+    {"import", sbx_cmd_import},
+};
+
+int main(int argc, char **argv)
+{
+  /* Member names are bytes; a UTF-8 ctype lets libarchive hand them over
+   * unchanged whatever the caller's locale. */
+  if (!setlocale(LC_CTYPE, "C.UTF-8"))
+    setlocale(LC_CTYPE, "");
+  g_set_prgname("sbx");
+  for (size_t i = 0; argc > 1 && i < G_N_ELEMENTS(commands); i++)
+    if (strcmp(argv[1], commands[i].name) == 0)
+      return commands[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "sbx: sbx-store: unknown command '%s'\n", argc > 1 ? argv[1] : "");
+  return 125;
+}

@@ -1,0 +1,1 @@
+"""Hostile archives: refused or contained (filled in by tests/fixtures/mkhostile.py)."""
