@@ -29,6 +29,10 @@ static const struct {
 } commands[] = {
     {"run", sbx_cmd_run, "Run an image in a rootless sandbox"},
     {"load", exec_store_helper, "Import an image archive into the store"},
+    {"images", exec_store_helper, "List the images in the store"},
+    {"inspect", exec_store_helper, "Show an image's config, layers and history"},
+    {"rmi", exec_store_helper, "Remove images from the store"},
+    {"prune", exec_store_helper, "Delete layers no image uses"},
 };
 
 static void usage(FILE *out)

@@ -14,6 +14,10 @@ static const struct {
 } commands[] = {
     {"load", sbx_cmd_load},
     {"import", sbx_cmd_import},
+    {"images", sbx_cmd_images},
+    {"inspect", sbx_cmd_inspect},
+    {"rmi", sbx_cmd_rmi},
+    {"prune", sbx_cmd_prune},
 };
 
 int main(int argc, char **argv)

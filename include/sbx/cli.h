@@ -10,6 +10,10 @@ int sbx_cmd_run(int argc, char **argv);
 /* In sbx-store (src/sbx-store.c dispatches): */
 int sbx_cmd_load(int argc, char **argv);
 int sbx_cmd_import(int argc, char **argv);
+int sbx_cmd_images(int argc, char **argv);
+int sbx_cmd_inspect(int argc, char **argv);
+int sbx_cmd_rmi(int argc, char **argv);
+int sbx_cmd_prune(int argc, char **argv);
 
 /* Print "sbx: <message>" (one line) and return the exit status for it. */
 int sbx_cli_report(const GError *err);

@@ -55,6 +55,25 @@ char *sbx_store_lookup_ref(SbxStore *s, const char *name);
 /* Names pointing at id_hex (all names when NULL), sorted. */
 char **sbx_store_names_of(SbxStore *s, const char *id_hex);
 
+/* The store-wide lock: shared by imports, exclusive for prune. -1 with err
+ * (or, with nonblock, -1 and errno EWOULDBLOCK when busy). */
+int sbx_store_lock(SbxStore *s, gboolean exclusive, gboolean nonblock, GError **err);
+/* Hold the image's layers for the life of a sandbox (shared locks that prune
+ * respects), after checking they exist. Returns the lock fds. */
+GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err);
+
+/* gc.c (sbx-store): remove an image's names and record; delete unused layers. */
+gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GError **err);
+gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **err);
+GPtrArray *sbx_store_list_ids(SbxStore *s);
+/* Names in a store directory (not starting with '.'). */
+GPtrArray *sbx_store_list_dir(SbxStore *s, const char *dir);
+GBytes *sbx_store_read_config_raw(SbxStore *s, const char *id, GError **err);
+SbxImageConfig *sbx_store_read_config(SbxStore *s, const char *id, GError **err);
+guint64 sbx_store_layer_size(SbxStore *s, const char *hex);
+/* Resolve a name, full id or unique id prefix to an image id. */
+char *sbx_store_resolve(SbxStore *s, const char *ref, GError **err);
+
 /* Read an image record. */
 SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **err);
 

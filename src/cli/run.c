@@ -77,9 +77,7 @@ static SbxStoredImage *find_image(SbxStore *store, const char *ref, GError **err
   g_autoptr(GError) local = NULL;
   if (sbx_cli_split_image_ref(ref, &path, &select, &local))
     return sbx_store_ensure(store, path, select, opts.quiet, err);
-  g_autofree char *id = sbx_store_lookup_ref(store, ref);
-  if (!id && sbx_hex64_valid(ref))
-    id = g_strdup(ref);
+  g_autofree char *id = sbx_store_resolve(store, ref, NULL);
   if (!id) {
     sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %s: no such archive, layout directory or loaded image",
              ref);
@@ -104,6 +102,10 @@ static int run_parsed(int argc, char **argv, GError **err)
     return -1;
   g_autoptr(SbxStoredImage) img = find_image(store, argv[1], err);
   if (!img)
+    return -1;
+  /* Held until we exit: prune skips layers a running sandbox uses. */
+  g_autoptr(GArray) held = sbx_store_hold_layers(store, img, err);
+  if (!held)
     return -1;
   g_autofree char *run_dir = g_build_filename(store->root, "run", NULL);
   /* Copies: init rewrites the memory of our original argv (proctitle.c). */

@@ -77,6 +77,12 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
   if (!sbx_unpack_layer(blob, ref, dfd, s->idmap, s->max_layer_size, &st, err))
     return FALSE;
   *collapsed += st.collapsed_owners;
+  g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, st.bytes);
+  g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", ref->diff_id + 7);
+  if (mkdirat(s->rootfd, "layer-sizes", 0700) < 0 && errno != EEXIST)
+    return sbx_fail_errno(err, "store %s/layer-sizes", s->root);
+  if (!sbx_write_file_atomic(s->rootfd, size_file, size, strlen(size), 0600, err))
+    return FALSE;
   /* One syncfs for the whole layer instead of an fsync per file: the rename
    * below must not become visible before the data. */
   if (syncfs(dfd) < 0)
@@ -137,6 +143,11 @@ static gboolean write_records(SbxStore *s, SbxImage *img, GError **err)
 
 char *sbx_store_import(SbxStore *s, const char *path, const char *select, GError **err)
 {
+  /* prune takes this lock exclusively: it never deletes a layer that an
+   * import is about to reference. */
+  sbx_autofd store_lock = sbx_store_lock(s, FALSE, FALSE, err);
+  if (store_lock < 0)
+    return NULL;
   g_autoptr(SbxSource) src = sbx_source_open(path, err);
   if (!src)
     return NULL;

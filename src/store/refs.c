@@ -86,3 +86,62 @@ char **sbx_store_names_of(SbxStore *s, const char *id_hex)
     g_strv_builder_add(b, names->pdata[i]);
   return g_strv_builder_end(b);
 }
+
+GPtrArray *sbx_store_list_dir(SbxStore *s, const char *dir)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+  int fd = openat(s->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  struct dirent *de;
+  while (d && (de = readdir(d)) != NULL)
+    if (de->d_name[0] != '.')
+      g_ptr_array_add(names, g_strdup(de->d_name));
+  if (d)
+    closedir(d);
+  else if (fd >= 0)
+    close(fd);
+  return names;
+}
+
+/* Image ids in the store (images/<hex>.json). */
+GPtrArray *sbx_store_list_ids(SbxStore *s)
+{
+  g_autoptr(GPtrArray) files = sbx_store_list_dir(s, "images");
+  GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+  for (guint i = 0; i < files->len; i++) {
+    const char *f = files->pdata[i];
+    if (g_str_has_suffix(f, ".json") && strlen(f) == 64 + 5) {
+      g_autofree char *hex = g_strndup(f, 64);
+      if (sbx_hex64_valid(hex))
+        g_ptr_array_add(ids, g_steal_pointer(&hex));
+    }
+  }
+  return ids;
+}
+
+char *sbx_store_resolve(SbxStore *s, const char *ref, GError **err)
+{
+  char *id = sbx_store_lookup_ref(s, ref);
+  if (id)
+    return id;
+  const char *hex = g_str_has_prefix(ref, "sha256:") ? ref + 7 : ref;
+  gsize len = strlen(hex);
+  if (len >= 4 && len <= 64 && strspn(hex, "0123456789abcdef") == len) {
+    g_autoptr(GPtrArray) ids = sbx_store_list_ids(s);
+    for (guint i = 0; i < ids->len; i++) {
+      if (strncmp(ids->pdata[i], hex, len) != 0)
+        continue;
+      if (id) {
+        g_free(id);
+        sbx_fail(err, SBX_ERROR_USAGE, "image id %s is ambiguous", ref);
+        return NULL;
+      }
+      id = g_strdup(ids->pdata[i]);
+    }
+    if (id)
+      return id;
+  }
+  sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %s: not in the store (see 'sbx images')", ref);
+  return NULL;
+}
+

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
 #include <signal.h>
@@ -124,6 +125,55 @@ static gboolean layers_present(SbxStore *s, SbxStoredImage *img)
       return FALSE;
   }
   return TRUE;
+}
+
+static int flock_file(SbxStore *s, const char *name, int op, GError **err)
+{
+  int fd = openat(s->rootfd, name, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    sbx_fail_errno(err, "lock %s/%s", s->root, name);
+    return -1;
+  }
+  while (flock(fd, op) < 0) {
+    if (errno == EINTR)
+      continue;
+    int e = errno;
+    if (e != EWOULDBLOCK)
+      sbx_fail_errnum(err, e, "lock %s/%s", s->root, name);
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+int sbx_store_lock(SbxStore *s, gboolean exclusive, gboolean nonblock, GError **err)
+{
+  return flock_file(s, "lock", (exclusive ? LOCK_EX : LOCK_SH) | (nonblock ? LOCK_NB : 0), err);
+}
+
+static void close_fd_elem(gpointer p)
+{
+  close(*(int *)p);
+}
+
+GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err)
+{
+  g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(int));
+  g_array_set_clear_func(fds, close_fd_elem);
+  for (char **l = img->layer_dirs; *l; l++) {
+    g_autofree char *name = g_strdup_printf("locks/%s-%s.lock", s->idmap_key, *l);
+    int fd = flock_file(s, name, LOCK_SH, err);
+    if (fd < 0)
+      return NULL;
+    g_array_append_val(fds, fd);
+  }
+  if (!layers_present(s, img)) {
+    sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %.12s: layers missing from the store (pruned?): "
+             "run its archive again or 'sbx load' it", img->id);
+    return NULL;
+  }
+  return g_steal_pointer(&fds);
 }
 
 /* The archive is known by where it lives on disk and when it last changed:

@@ -1,0 +1,198 @@
+/* sbx images [--format json]   sbx rmi IMAGE...   sbx prune */
+#include "sbx/cli.h"
+#include "sbx/json.h"
+#include "sbx/store.h"
+#include "sbx/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static char *format_opt;
+static gboolean force_opt;
+
+static GOptionEntry images_entries[] = {
+    {"format", 0, 0, G_OPTION_ARG_STRING, &format_opt, "table (default) or json", "FORMAT"},
+    {NULL}};
+
+static GOptionEntry rmi_entries[] = {
+    {"force", 'f', 0, G_OPTION_ARG_NONE, &force_opt, "Remove the image even if it has other names",
+     NULL},
+    {NULL}};
+
+static char *human_size(guint64 bytes)
+{
+  return g_format_size_full(bytes, G_FORMAT_SIZE_DEFAULT);
+}
+
+typedef struct {
+  char *id;
+  char **names;
+  char *created;
+  guint64 size;
+} Row;
+
+static void row_free(gpointer p)
+{
+  Row *r = p;
+  g_free(r->id);
+  g_strfreev(r->names);
+  g_free(r->created);
+  g_free(r);
+}
+
+static Row *read_row(SbxStore *s, const char *id)
+{
+  g_autoptr(GBytes) raw = sbx_store_read_config_raw(s, id, NULL);
+  g_autoptr(SbxImageConfig) cfg =
+      raw ? sbx_image_config_parse(g_bytes_get_data(raw, NULL), g_bytes_get_size(raw), NULL) : NULL;
+  if (!cfg)
+    return NULL;
+  Row *r = g_new0(Row, 1);
+  r->id = g_strdup(id);
+  r->names = sbx_store_names_of(s, id);
+  g_autoptr(JsonNode) root = sbx_json_parse(g_bytes_get_data(raw, NULL), g_bytes_get_size(raw),
+                                            "config", NULL);
+  const char *created = NULL;
+  if (root && JSON_NODE_HOLDS_OBJECT(root))
+    sbx_json_get_string(json_node_get_object(root), "created", &created, "config", NULL);
+  r->created = g_strdup(created ? created : "");
+  for (char **d = cfg->diff_ids; *d; d++)
+    r->size += sbx_store_layer_size(s, *d + 7);
+  return r;
+}
+
+static void print_json(GPtrArray *rows)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  json_builder_begin_array(b);
+  for (guint i = 0; i < rows->len; i++) {
+    Row *r = rows->pdata[i];
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "Id");
+    g_autofree char *id = g_strconcat("sha256:", r->id, NULL);
+    json_builder_add_string_value(b, id);
+    json_builder_set_member_name(b, "Names");
+    json_builder_begin_array(b);
+    for (char **n = r->names; *n; n++)
+      json_builder_add_string_value(b, *n);
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "Created");
+    json_builder_add_string_value(b, r->created);
+    json_builder_set_member_name(b, "Size");
+    json_builder_add_int_value(b, (gint64)r->size);
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  g_autofree char *text = json_to_string(root, TRUE);
+  printf("%s\n", text);
+}
+
+static void print_table(GPtrArray *rows)
+{
+  printf("%-40s %-12s %-22s %s\n", "NAME", "ID", "CREATED", "SIZE");
+  for (guint i = 0; i < rows->len; i++) {
+    Row *r = rows->pdata[i];
+    g_autofree char *size = human_size(r->size);
+    g_autofree char *created = g_strndup(r->created, 19);
+    if (!r->names[0])
+      printf("%-40s %.12s %-22s %s\n", "<none>", r->id, created, size);
+    for (char **n = r->names; *n; n++)
+      printf("%-40s %.12s %-22s %s\n", *n, r->id, created, size);
+  }
+}
+
+static int images_parsed(int argc, char **argv, GError **err)
+{
+  if (!sbx_cli_apply_global_options(err))
+    return -1;
+  if (argc != 1)
+    return sbx_fail(err, SBX_ERROR_USAGE, "images: takes no arguments"), -1;
+  if (format_opt && strcmp(format_opt, "json") != 0 && strcmp(format_opt, "table") != 0)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--format: '%s' is not table or json", format_opt), -1;
+  g_autoptr(SbxStore) store = sbx_cli_open_store(err);
+  if (!store)
+    return -1;
+  g_autoptr(GPtrArray) ids = sbx_store_list_ids(store);
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(row_free);
+  for (guint i = 0; i < ids->len; i++) {
+    Row *r = read_row(store, ids->pdata[i]);
+    if (r)
+      g_ptr_array_add(rows, r);
+  }
+  if (format_opt && strcmp(format_opt, "json") == 0)
+    print_json(rows);
+  else
+    print_table(rows);
+  return 0;
+}
+
+static int rmi_parsed(int argc, char **argv, GError **err)
+{
+  if (!sbx_cli_apply_global_options(err))
+    return -1;
+  if (argc < 2)
+    return sbx_fail(err, SBX_ERROR_USAGE, "rmi: give at least one image"), -1;
+  g_autoptr(SbxStore) store = sbx_cli_open_store(err);
+  if (!store)
+    return -1;
+  for (int i = 1; i < argc; i++)
+    if (!sbx_store_remove_image(store, argv[i], force_opt, err))
+      return -1;
+  return 0;
+}
+
+static int prune_parsed(int argc, char **argv, GError **err)
+{
+  if (!sbx_cli_apply_global_options(err))
+    return -1;
+  if (argc != 1)
+    return sbx_fail(err, SBX_ERROR_USAGE, "prune: takes no arguments"), -1;
+  g_autoptr(SbxStore) store = sbx_cli_open_store(err);
+  guint n;
+  guint64 bytes;
+  if (!store || !sbx_store_prune(store, &n, &bytes, err))
+    return -1;
+  g_autofree char *size = human_size(bytes);
+  printf("Removed %u unused layer%s, %s\n", n, n == 1 ? "" : "s", size);
+  return 0;
+}
+
+static int command(int argc, char **argv, const char *params, const char *summary,
+                   GOptionEntry *entries, int (*parsed)(int, char **, GError **))
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(GOptionContext) ctx = g_option_context_new(params);
+  g_option_context_set_summary(ctx, summary);
+  if (entries)
+    g_option_context_add_main_entries(ctx, entries, NULL);
+  sbx_cli_add_global_options(ctx);
+  int status;
+  if (!g_option_context_parse(ctx, &argc, &argv, &err))
+    status = sbx_cli_report(err);
+  else if ((status = parsed(argc, argv, &err)) < 0)
+    status = sbx_cli_report(err);
+  g_clear_pointer(&format_opt, g_free);
+  sbx_cli_global_options_clear();
+  return status;
+}
+
+int sbx_cmd_images(int argc, char **argv)
+{
+  return command(argc, argv, "", "List the images in the store.", images_entries, images_parsed);
+}
+
+int sbx_cmd_rmi(int argc, char **argv)
+{
+  return command(argc, argv, "IMAGE...",
+                 "Remove images (by name or id) from the store. Their layers stay until "
+                 "'sbx prune'; a running sandbox is never affected.",
+                 rmi_entries, rmi_parsed);
+}
+
+int sbx_cmd_prune(int argc, char **argv)
+{
+  return command(argc, argv, "",
+                 "Delete layers that no image uses and no running sandbox holds.", NULL,
+                 prune_parsed);
+}

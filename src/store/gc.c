@@ -1,0 +1,205 @@
+/* Removing things from the store: names, images, unused layers.
+ *
+ * rmi removes names and image records only; the layers of a running sandbox
+ * are never touched by it. prune deletes layers that no image references and
+ * that no running sandbox holds (shared flock on the layer's lock file), with
+ * the store lock held exclusively so no import can start using a layer while
+ * it goes. A layer is first renamed into tmp/ (it disappears atomically),
+ * then removed inside a user namespace with the store's mapping: its files
+ * belong to subordinate ids we can only delete from there. */
+#include "sbx/digest.h"
+#include "sbx/image.h"
+#include "sbx/source.h"
+#include "sbx/store.h"
+#include "sbx/sync.h"
+#include "sbx/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static void remove_ref_file(SbxStore *s, const char *name)
+{
+  g_autofree char *norm = sbx_ref_normalize(name);
+  g_autofree char *esc = g_uri_escape_string(norm, ":@", FALSE);
+  g_autofree char *file = g_strconcat("refs/", esc, NULL);
+  unlinkat(s->rootfd, file, 0);
+}
+
+/* Drop archive-cache entries pointing at id: they would name a deleted image. */
+static void forget_archives(SbxStore *s, const char *id)
+{
+  g_autoptr(GPtrArray) keys = sbx_store_list_dir(s, "archives");
+  for (guint i = 0; i < keys->len; i++) {
+    g_autofree char *name = g_strdup_printf("archives/%s", (char *)keys->pdata[i]);
+    char buf[64];
+    sbx_autofd fd = openat(s->rootfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0 && read(fd, buf, 64) == 64 && memcmp(buf, id, 64) == 0)
+      unlinkat(s->rootfd, name, 0);
+  }
+}
+
+gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GError **err)
+{
+  sbx_autofd lock = sbx_store_lock(s, FALSE, FALSE, err);
+  if (lock < 0)
+    return FALSE;
+  g_autofree char *id = sbx_store_resolve(s, ref, err);
+  if (!id)
+    return FALSE;
+  g_autofree char *by_name = sbx_store_lookup_ref(s, ref);
+  g_auto(GStrv) names = sbx_store_names_of(s, id);
+  /* "rmi NAME" of an image with other names only untags (docker does too). */
+  if (by_name && g_strv_length(names) > 1 && !force) {
+    remove_ref_file(s, ref);
+    g_autofree char *norm = sbx_ref_normalize(ref);
+    printf("Untagged: %s\n", norm);
+    return TRUE;
+  }
+  for (char **n = names; *n; n++) {
+    remove_ref_file(s, *n);
+    printf("Untagged: %s\n", *n);
+  }
+  forget_archives(s, id);
+  static const char *const ext[] = {".run", ".json"};
+  for (guint i = 0; i < G_N_ELEMENTS(ext); i++) {
+    g_autofree char *f = g_strdup_printf("images/%s%s", id, ext[i]);
+    if (unlinkat(s->rootfd, f, 0) < 0 && errno != ENOENT)
+      return sbx_fail_errno(err, "remove %s/%s", s->root, f);
+  }
+  printf("Deleted: sha256:%s\n", id);
+  return TRUE;
+}
+
+GBytes *sbx_store_read_config_raw(SbxStore *s, const char *id, GError **err)
+{
+  g_autofree char *f = g_strdup_printf("images/%s.json", id);
+  sbx_autofd fd = openat(s->rootfd, f, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    sbx_fail_errno(err, "image %.12s", id);
+    return NULL;
+  }
+  return sbx_read_fd_bounded(fd, SBX_MAX_JSON_MEMBER, f, err);
+}
+
+SbxImageConfig *sbx_store_read_config(SbxStore *s, const char *id, GError **err)
+{
+  g_autoptr(GBytes) raw = sbx_store_read_config_raw(s, id, err);
+  if (!raw)
+    return NULL;
+  gsize len;
+  const char *data = g_bytes_get_data(raw, &len);
+  return sbx_image_config_parse(data, len, err);
+}
+
+/* diff-id hexes referenced by any image in the store. */
+static GHashTable *referenced_layers(SbxStore *s, GError **err)
+{
+  GHashTable *used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GPtrArray) ids = sbx_store_list_ids(s);
+  for (guint i = 0; i < ids->len; i++) {
+    g_autoptr(SbxImageConfig) cfg = sbx_store_read_config(s, ids->pdata[i], err);
+    /* Fail closed: a layer is deleted only when every image was understood. */
+    if (!cfg) {
+      g_hash_table_destroy(used);
+      return NULL;
+    }
+    for (char **d = cfg->diff_ids; *d; d++)
+      g_hash_table_add(used, g_strdup(*d + 7));
+  }
+  return used;
+}
+
+/* Delete tmp/<name> for each name, from inside a user namespace with the
+ * store's mapping (files of subordinate ids are ours only there). */
+static gboolean remove_in_userns(SbxStore *s, GPtrArray *names, GError **err)
+{
+  if (names->len == 0)
+    return TRUE;
+  int syncfd;
+  pid_t pid = sbx_userns_clone(s->idmap, 0, &syncfd, err);
+  if (pid < 0)
+    return FALSE;
+  if (pid == 0) {
+    g_autoptr(GError) local = NULL;
+    sbx_autofd tmp = openat(s->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    gboolean ok = tmp >= 0 || sbx_fail_errno(&local, "open %s/tmp", s->root);
+    for (guint i = 0; ok && i < names->len; i++)
+      ok = sbx_rm_rf_at(tmp, names->pdata[i], &local);
+    if (ok)
+      sbx_sync_send_ok(syncfd, "removed");
+    else
+      sbx_sync_send_error(syncfd, local);
+    _exit(ok ? 0 : SBX_EXIT_FAILED);
+  }
+  gboolean ok = sbx_sync_recv(syncfd, NULL, "remove", err);
+  close(syncfd);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  return ok;
+}
+
+static guint64 layer_size(SbxStore *s, const char *hex)
+{
+  g_autofree char *f = g_strdup_printf("layer-sizes/%s", hex);
+  char buf[32] = {0};
+  sbx_autofd fd = openat(s->rootfd, f, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 || read(fd, buf, sizeof buf - 1) <= 0)
+    return 0;
+  return g_ascii_strtoull(buf, NULL, 10);
+}
+
+guint64 sbx_store_layer_size(SbxStore *s, const char *hex)
+{
+  return layer_size(s, hex);
+}
+
+gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **err)
+{
+  *layers = 0;
+  *bytes = 0;
+  sbx_autofd lock = sbx_store_lock(s, TRUE, FALSE, err);
+  if (lock < 0)
+    return FALSE;
+  g_autoptr(GHashTable) used = referenced_layers(s, err);
+  if (!used)
+    return FALSE;
+  g_autofree char *dir = g_build_filename("layers", s->idmap_key, NULL);
+  g_autoptr(GPtrArray) present = sbx_store_list_dir(s, dir);
+  g_autoptr(GPtrArray) doomed = g_ptr_array_new_with_free_func(g_free);
+  g_autoptr(GArray) locks = g_array_new(FALSE, FALSE, sizeof(int));
+  for (guint i = 0; i < present->len; i++) {
+    const char *hex = present->pdata[i];
+    if (!sbx_hex64_valid(hex) || g_hash_table_contains(used, hex))
+      continue;
+    g_autofree char *lname = g_strdup_printf("locks/%s-%s.lock", s->idmap_key, hex);
+    int lfd = openat(s->rootfd, lname, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+      sbx_debug("layer %.12s in use: kept", hex);
+      if (lfd >= 0)
+        close(lfd);
+      continue;
+    }
+    g_array_append_val(locks, lfd);
+    g_autofree char *from = g_build_filename(dir, hex, NULL);
+    g_autofree char *rnd = sbx_random_hex(6);
+    g_autofree char *to = g_strdup_printf("tmp/prune-%s.%s", hex, rnd);
+    if (renameat(s->rootfd, from, s->rootfd, to) < 0)
+      continue;
+    *bytes += layer_size(s, hex);
+    (*layers)++;
+    g_ptr_array_add(doomed, g_strdup(to + 4));
+    g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", hex);
+    unlinkat(s->rootfd, size_file, 0);
+  }
+  gboolean ok = remove_in_userns(s, doomed, err);
+  for (guint i = 0; i < locks->len; i++)
+    close(g_array_index(locks, int, i));
+  return ok;
+}

@@ -1,0 +1,95 @@
+"""load, images, inspect, rmi, prune: the store seen from the command line."""
+import json
+import os
+import subprocess
+import unittest
+
+from sbxtest import SbxTestCase, fixture
+
+
+class TestCommands(SbxTestCase):
+    def sbx_store(self, *args):
+        return self.sbx_cmd([args[0], "--root", self.store_for(self.mode)] + list(args[1:]),
+                            root=False)
+
+    def test_load_then_run_by_name(self):
+        r = self.sbx_store("load", fixture("busybox-legacy.tar"))
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Loaded image: busybox:latest\n", r.out)
+        self.assertRegex(r.out, r"Loaded image ID: sha256:[0-9a-f]{64}\n")
+        for name in ("busybox", "busybox:latest", "docker.io/library/busybox:latest"):
+            self.assertEqual(self.run_ok(name, "echo", "by-name").out, "by-name\n", name)
+        image_id = r.out.split("sha256:")[1].strip()
+        self.assertEqual(self.run_ok(image_id[:12], "echo", "by-id").out, "by-id\n")
+
+    def test_images_table_and_json(self):
+        self.sbx_store("load", fixture("busybox-legacy.tar"))
+        self.sbx_store("load", fixture("multilayer-docker25.tar"))
+        r = self.sbx_store("images")
+        self.assertEqual(r.rc, 0, r)
+        lines = r.out.splitlines()
+        self.assertTrue(lines[0].startswith("NAME"))
+        self.assertEqual(sorted(l.split()[0] for l in lines[1:]),
+                         ["busybox:latest", "multilayer:latest"])
+        data = json.loads(self.sbx_store("images", "--format", "json").out)
+        self.assertEqual(sorted(d["Names"][0] for d in data), ["busybox:latest", "multilayer:latest"])
+        for d in data:
+            self.assertRegex(d["Id"], r"^sha256:[0-9a-f]{64}$")
+            self.assertGreater(d["Size"], 1000)
+
+    def test_inspect_archive_without_import(self):
+        r = self.sbx_cmd(["inspect", "--root", self.store_for(self.mode), "--format", "json",
+                          fixture("multilayer-oci.tar")], root=False)
+        self.assertEqual(r.rc, 0, r)
+        d = json.loads(r.out)
+        self.assertEqual(d["Config"]["WorkingDir"], "/srv")
+        self.assertEqual(len(d["Layers"]), 3)
+        for layer in d["Layers"]:
+            self.assertRegex(layer["DiffId"], r"^sha256:[0-9a-f]{64}$")
+            self.assertRegex(layer["Digest"], r"^sha256:[0-9a-f]{64}$")
+            self.assertIn("tar+gzip", layer["MediaType"])
+        self.assertEqual(len(d["History"]), 3)
+        self.assertEqual(self.layer_dirs(), [], "inspect must not import")
+        text = self.sbx_cmd(["inspect", fixture("multilayer-oci.tar")], root=False)
+        self.assertIn("WorkingDir:   /srv", text.out)
+        self.assertIn("Env:          FOO=bar", text.out)
+
+    def test_inspect_refuses_corrupt_config(self):
+        self.assertSbxError(self.sbx_cmd(["inspect", fixture("corrupt-config-legacy.tar")],
+                                         root=False), contains="digest mismatch")
+
+    def test_rmi_and_prune(self):
+        self.sbx_store("load", fixture("busybox-legacy.tar"))
+        self.sbx_store("load", fixture("multilayer-docker25.tar"))
+        self.assertEqual(len(self.layer_dirs()), 3)
+        r = self.sbx_store("rmi", "multilayer")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Deleted: sha256:", r.out)
+        self.assertEqual(len(self.layer_dirs()), 3, "rmi keeps layers until prune")
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out), (0, "Removed 2 unused layers, 72 bytes\n"), r)
+        self.assertEqual(len(self.layer_dirs()), 1, "busybox's layer is still used")
+        self.assertEqual(self.run_ok("busybox", "echo", "still").out, "still\n")
+        self.assertSbxError(self.sbx_store("rmi", "nosuch:image"), contains="nosuch")
+
+    def test_prune_keeps_layers_of_running_sandbox(self):
+        self.sbx_store("load", fixture("multilayer-docker25.tar"))
+        p = self.popen(["run", "-q", "multilayer", "sh", "-c", "echo up; read x; cat /etc/layer3"],
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(p.stdout.readline(), b"up\n")
+        self.assertEqual(self.sbx_store("rmi", "multilayer").rc, 0)
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out), (0, "Removed 0 unused layers, 0 bytes\n"), r)
+        out, err = p.communicate(b"go\n", timeout=30)
+        self.assertEqual((p.returncode, out), (0, b"3\n"), err)
+        r = self.sbx_store("prune")
+        self.assertIn("Removed 3 unused layers", r.out)
+        self.assertEqual(self.layer_dirs(), [])
+
+    def test_multi_image_archive_selection(self):
+        self.assertSbxError(self.sbx_cmd(["run", fixture("busybox-oci.tar") + ":nosuch", "true"]),
+                            contains="nosuch")
+
+
+if __name__ == "__main__":
+    unittest.main()
