@@ -22,6 +22,7 @@ typedef struct {
   char *root;
   char *log_level;
   char *userns;
+  char *platform;
 } SbxGlobalOptions;
 extern SbxGlobalOptions sbx_global;
 void sbx_cli_add_global_options(GOptionContext *ctx);

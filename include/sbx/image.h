@@ -52,6 +52,10 @@ SbxImage *sbx_image_load(SbxSource *src, const char *select, GError **err);
 
 /* The architecture name OCI uses for this build ("amd64", "arm64", ...). */
 const char *sbx_image_host_arch(void);
+/* --platform: which architecture to pick from a multi-platform index
+ * (default: this machine's). */
+gboolean sbx_image_set_platform(const char *platform, GError **err);
+const char *sbx_image_wanted_arch(void);
 
 /* Internal to src/image/: one per format. */
 SbxImage *sbx_image_load_docker(SbxSource *src, const char *select, GError **err);

@@ -28,6 +28,8 @@ gint64 sbx_source_size(SbxSource *src, const char *member, GError **err);
 
 /* Stream a member's bytes (for layers). */
 SbxStream *sbx_source_open_stream(SbxSource *src, const char *member, GError **err);
+/* A whole regular file as a stream (a rootfs tarball). */
+SbxStream *sbx_stream_open_file(const char *path, GError **err);
 /* Returns bytes read, 0 at end, -1 with err. */
 gssize sbx_stream_read(SbxStream *s, void *buf, gsize len, GError **err);
 void sbx_stream_free(SbxStream *s);

@@ -17,6 +17,7 @@ typedef struct {
   char *idmap_key;
   const SbxIdMap *idmap;
   guint64 max_layer_size;
+  const char *platform; /* --platform, NULL for this machine's */
 } SbxStore;
 
 /* The default root: $SBX_ROOT, $XDG_DATA_HOME/sbx, ~/.local/share/sbx. */
@@ -46,7 +47,7 @@ SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *sele
 
 /* The cache key of an archive: its device, inode, size and mtime (and the
  * image chosen in it). NULL when it cannot be stat'ed. */
-char *sbx_store_archive_key(const char *path, const char *select);
+char *sbx_store_archive_key(const char *path, const char *select, const char *platform);
 
 /* refs.c: names -> image ids. */
 char *sbx_ref_normalize(const char *name);
@@ -82,15 +83,22 @@ SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **e
  * image id (config digest hex). */
 char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *select,
                                 gboolean quiet, GError **err);
+/* sbx load --rootfs: a plain root filesystem tarball (docker export) as a
+ * one-layer image, named `name` when not NULL. */
+char *sbx_store_import_rootfs_isolated(SbxStore *s, const char *path, const char *name,
+                                       GError **err);
 /* The work done inside that child. */
-char *sbx_store_import(SbxStore *s, const char *path, const char *select, GError **err);
+char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboolean quiet,
+                       GError **err);
 /* Unpack one layer stream into the directory fd `dirfd` (empty). */
 typedef struct {
   guint64 entries;
   guint64 bytes;
   guint skipped_devices;
   guint collapsed_owners;
+  char *diff_id; /* out: the verified (or, without ref->diff_id, computed) digest */
 } SbxUnpackStats;
+/* progress (may be NULL) is advanced atomically by the blob bytes read. */
 gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd,
                           const SbxIdMap *map, guint64 max_size, SbxUnpackStats *stats,
-                          GError **err);
+                          gint64 *progress, GError **err);

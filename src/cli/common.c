@@ -16,6 +16,8 @@ static GOptionEntry global_entries[] = {
      "error, warn, info or debug (narrates every setup step)", "LEVEL"},
     {"userns", 0, 0, G_OPTION_ARG_STRING, &sbx_global.userns,
      "auto (default), single (one id) or range (/etc/subuid via newuidmap)", "MODE"},
+    {"platform", 0, 0, G_OPTION_ARG_STRING, &sbx_global.platform,
+     "Image platform to pick from a multi-platform archive (default: this machine's)", "OS/ARCH"},
     {NULL}};
 
 void sbx_cli_add_global_options(GOptionContext *ctx)
@@ -40,6 +42,7 @@ void sbx_cli_global_options_clear(void)
   g_clear_pointer(&sbx_global.root, g_free);
   g_clear_pointer(&sbx_global.log_level, g_free);
   g_clear_pointer(&sbx_global.userns, g_free);
+  g_clear_pointer(&sbx_global.platform, g_free);
 }
 
 int sbx_cli_report(const GError *err)
@@ -95,5 +98,8 @@ SbxStore *sbx_cli_open_store(GError **err)
   if (!registered)
     registered = atexit(clear_idmap) == 0;
   g_autofree char *root = sbx_global.root ? g_strdup(sbx_global.root) : sbx_store_default_root();
-  return sbx_store_open(root, &cli_idmap, err);
+  SbxStore *s = sbx_store_open(root, &cli_idmap, err);
+  if (s)
+    s->platform = sbx_global.platform;
+  return s;
 }

@@ -192,6 +192,8 @@ static int inspect_parsed(int argc, char **argv, GError **err)
 {
   if (!sbx_cli_apply_global_options(err))
     return -1;
+  if (sbx_global.platform && !sbx_image_set_platform(sbx_global.platform, err))
+    return -1;
   if (argc != 2)
     return sbx_fail(err, SBX_ERROR_USAGE, "inspect: give one image or archive"), -1;
   gboolean json = format_opt && strcmp(format_opt, "json") == 0;

@@ -8,8 +8,8 @@
 #include <string.h>
 
 typedef struct {
-  char *image;
-  gboolean quiet;
+  char *image, *name;
+  gboolean quiet, rootfs;
 } LoadOptions;
 
 static LoadOptions opts;
@@ -18,16 +18,23 @@ static GOptionEntry load_entries[] = {
     {"image", 0, 0, G_OPTION_ARG_STRING, &opts.image,
      "Which image of a multi-image archive (NAME[:TAG])", "NAME"},
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opts.quiet, "No progress output", NULL},
+    {"rootfs", 0, 0, G_OPTION_ARG_NONE, &opts.rootfs,
+     "ARCHIVE is a plain root filesystem tarball (docker export)", NULL},
+    {"name", 0, 0, G_OPTION_ARG_STRING, &opts.name, "Name for a --rootfs image", "NAME[:TAG]"},
     {NULL}};
 
 static int load_parsed(int argc, char **argv, gboolean internal, GError **err)
 {
   if (!sbx_cli_apply_global_options(err))
     return -1;
+  if (sbx_global.platform && !sbx_image_set_platform(sbx_global.platform, err))
+    return -1;
   if (argc != 2)
     return sbx_fail(err, SBX_ERROR_USAGE, "load: give one archive (see 'sbx load --help')"), -1;
   g_autofree char *path = NULL, *select = NULL;
-  if (!sbx_cli_split_image_ref(argv[1], &path, &select, err))
+  if (opts.rootfs)
+    path = g_strdup(argv[1]);
+  else if (!sbx_cli_split_image_ref(argv[1], &path, &select, err))
     return -1;
   if (opts.image) {
     g_free(select);
@@ -36,7 +43,9 @@ static int load_parsed(int argc, char **argv, gboolean internal, GError **err)
   g_autoptr(SbxStore) store = sbx_cli_open_store(err);
   if (!store)
     return -1;
-  g_autofree char *id = sbx_store_import_isolated(store, path, select, opts.quiet, err);
+  g_autofree char *id = opts.rootfs
+                            ? sbx_store_import_rootfs_isolated(store, path, opts.name, err)
+                            : sbx_store_import_isolated(store, path, select, opts.quiet, err);
   if (!id)
     return -1;
   if (internal) {
@@ -64,6 +73,7 @@ static int load_main(int argc, char **argv, gboolean internal)
   else if ((status = load_parsed(argc, argv, internal, &err)) < 0)
     status = sbx_cli_report(err);
   g_free(opts.image);
+  g_free(opts.name);
   memset(&opts, 0, sizeof opts);
   sbx_cli_global_options_clear();
   return status;

@@ -20,6 +20,26 @@ void sbx_image_free(SbxImage *img)
   g_free(img);
 }
 
+static char *wanted_arch;
+
+gboolean sbx_image_set_platform(const char *platform, GError **err)
+{
+  /* "linux/arm64", "linux/arm64/v8" or just "arm64" */
+  g_auto(GStrv) parts = g_strsplit(platform, "/", 3);
+  const char *os = parts[1] ? parts[0] : "linux";
+  const char *arch = parts[1] ? parts[1] : parts[0];
+  if (g_strcmp0(os, "linux") != 0 || !arch || !*arch)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--platform: '%s' is not linux/ARCH", platform);
+  g_free(wanted_arch);
+  wanted_arch = g_strdup(arch);
+  return TRUE;
+}
+
+const char *sbx_image_wanted_arch(void)
+{
+  return wanted_arch ? wanted_arch : sbx_image_host_arch();
+}
+
 const char *sbx_image_host_arch(void)
 {
 #if defined(__x86_64__)
@@ -64,9 +84,9 @@ gboolean sbx_image_finish(SbxImage *img, GError **err)
     l->diff_id = g_strdup(img->config->diff_ids[i]);
   }
   const char *arch = img->config->architecture;
-  if (arch && g_strcmp0(arch, sbx_image_host_arch()) != 0)
-    return sbx_fail(err, SBX_ERROR_INVALID, "image is for %s, this machine is %s", arch,
-                    sbx_image_host_arch());
+  if (arch && g_strcmp0(arch, sbx_image_wanted_arch()) != 0)
+    return sbx_fail(err, SBX_ERROR_INVALID, "image is for %s, not %s (see --platform)", arch,
+                    sbx_image_wanted_arch());
   return TRUE;
 }
 

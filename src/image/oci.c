@@ -161,7 +161,7 @@ static gboolean name_matches(const char *name, const char *select)
 
 static Desc *choose(GPtrArray *cands, const char *select, GError **err)
 {
-  const char *arch = sbx_image_host_arch();
+  const char *arch = sbx_image_wanted_arch();
   Desc *pick = NULL;
   g_autoptr(GString) seen = g_string_new(NULL);
   for (guint i = 0; i < cands->len; i++) {

@@ -448,3 +448,19 @@ void sbx_stream_free(SbxStream *s)
     g_bytes_unref(s->mem);
   g_free(s);
 }
+
+SbxStream *sbx_stream_open_file(const char *path, GError **err)
+{
+  g_autoptr(SbxStream) s = g_new0(SbxStream, 1);
+  s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  struct stat st;
+  if (s->fd < 0 || fstat(s->fd, &st) < 0) {
+    sbx_fail_errno(err, "%s", path);
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    sbx_fail(err, SBX_ERROR_INVALID, "%s: not a regular file", path);
+    return NULL;
+  }
+  return g_steal_pointer(&s);
+}

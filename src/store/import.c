@@ -4,6 +4,7 @@
  * A per-layer lock makes concurrent imports of the same layer wait for one
  * another instead of unpacking it twice. */
 #include "sbx/digest.h"
+#include "sbx/json.h"
 #include "sbx/source.h"
 #include "sbx/store.h"
 #include "sbx/sync.h"
@@ -61,8 +62,31 @@ static void remove_stale_tmp(SbxStore *s, int tmpfd, const char *prefix)
   }
 }
 
+static gboolean write_layer_size(SbxStore *s, const char *hex, guint64 bytes, GError **err)
+{
+  g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, bytes);
+  g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", hex);
+  if (mkdirat(s->rootfd, "layer-sizes", 0700) < 0 && errno != EEXIST)
+    return sbx_fail_errno(err, "store %s/layer-sizes", s->root);
+  return sbx_write_file_atomic(s->rootfd, size_file, size, strlen(size), 0600, err);
+}
+
+/* One import: its layers are unpacked in parallel by a thread pool while
+ * the calling thread draws the progress bar. */
+typedef struct {
+  SbxStore *s;
+  SbxSource *src;
+  GMutex lock;
+  GCond cond;
+  guint pending, done, total;
+  GError *error;     /* the first failure */
+  guint collapsed;   /* atomic */
+  gint64 bytes_read; /* atomic, blob bytes */
+  gint64 bytes_total;
+} Import;
+
 static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *ref, int tmpfd,
-                                const char *tmpname, guint *collapsed, GError **err)
+                                const char *tmpname, Import *im, GError **err)
 {
   if (mkdirat(tmpfd, tmpname, 0755) < 0)
     return sbx_fail_errno(err, "create %s/tmp/%s", s->root, tmpname);
@@ -74,14 +98,11 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
     return FALSE;
   SbxUnpackStats st = {0};
   gint64 t0 = sbx_now_us();
-  if (!sbx_unpack_layer(blob, ref, dfd, s->idmap, s->max_layer_size, &st, err))
+  if (!sbx_unpack_layer(blob, ref, dfd, s->idmap, s->max_layer_size, &st, &im->bytes_read, err))
     return FALSE;
-  *collapsed += st.collapsed_owners;
-  g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, st.bytes);
-  g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", ref->diff_id + 7);
-  if (mkdirat(s->rootfd, "layer-sizes", 0700) < 0 && errno != EEXIST)
-    return sbx_fail_errno(err, "store %s/layer-sizes", s->root);
-  if (!sbx_write_file_atomic(s->rootfd, size_file, size, strlen(size), 0600, err))
+  g_atomic_int_add(&im->collapsed, (gint)st.collapsed_owners);
+  g_free(st.diff_id);
+  if (!write_layer_size(s, ref->diff_id + 7, st.bytes, err))
     return FALSE;
   /* One syncfs for the whole layer instead of an fsync per file: the rename
    * below must not become visible before the data. */
@@ -92,7 +113,7 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
   return TRUE;
 }
 
-static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref, guint *collapsed,
+static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref, Import *im,
                              GError **err)
 {
   const char *hex = ref->diff_id + 7;
@@ -111,7 +132,7 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref
   remove_stale_tmp(s, tmpfd, prefix);
   g_autofree char *rnd = sbx_random_hex(6);
   g_autofree char *tmpname = g_strconcat(prefix, rnd, NULL);
-  if (!unpack_into_tmp(s, src, ref, tmpfd, tmpname, collapsed, err)) {
+  if (!unpack_into_tmp(s, src, ref, tmpfd, tmpname, im, err)) {
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
     return FALSE;
   }
@@ -141,7 +162,77 @@ static gboolean write_records(SbxStore *s, SbxImage *img, GError **err)
   return TRUE;
 }
 
-char *sbx_store_import(SbxStore *s, const char *path, const char *select, GError **err)
+static void layer_job(gpointer data, gpointer user_data)
+{
+  SbxLayerRef *ref = data;
+  Import *im = user_data;
+  g_autoptr(GError) local = NULL;
+  gboolean ok = import_layer(im->s, im->src, ref, im, &local);
+  g_mutex_lock(&im->lock);
+  if (!ok && !im->error)
+    im->error = g_steal_pointer(&local);
+  im->pending--;
+  im->done++;
+  g_cond_signal(&im->cond);
+  g_mutex_unlock(&im->lock);
+}
+
+/* A progress bar on a terminal, once an import has taken half a second. */
+static void draw_progress(Import *im, gint64 started, gboolean *shown, gboolean final)
+{
+  if (!*shown && (final || sbx_now_us() - started < 500000))
+    return;
+  *shown = TRUE;
+  gint64 read = __atomic_load_n(&im->bytes_read, __ATOMIC_RELAXED);
+  g_autofree char *have = g_format_size((guint64)read);
+  g_autofree char *total = g_format_size((guint64)MAX(im->bytes_total, read));
+  int pct = im->bytes_total > 0 ? (int)MIN(100, read * 100 / im->bytes_total) : 0;
+  int bar = pct / 5;
+  g_autofree char *line = g_strdup_printf(
+      "\r\033[Kimporting [%.*s%*s] %3d%%  %s / %s  layers %u/%u%s", bar, "####################",
+      20 - bar, "", pct, have, total, im->done, im->total, final ? "\n" : "");
+  (void)!write(STDERR_FILENO, line, strlen(line));
+}
+
+static gboolean import_layers(Import *im, SbxImage *img, gboolean quiet, GError **err)
+{
+  GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) todo = g_ptr_array_new();
+  for (guint i = 0; i < img->layers->len; i++) {
+    SbxLayerRef *l = img->layers->pdata[i];
+    if (!g_hash_table_add(seen, l->diff_id))
+      continue; /* the same layer twice in one image: once is enough */
+    g_ptr_array_add(todo, l);
+    gint64 size = l->size >= 0 ? l->size : sbx_source_size(im->src, l->member, NULL);
+    im->bytes_total += MAX(size, 0);
+  }
+  g_hash_table_destroy(seen);
+  im->total = im->pending = todo->len;
+  guint threads = MIN(todo->len, MAX(1u, MIN(g_get_num_processors(), 8u)));
+  GThreadPool *pool = g_thread_pool_new(layer_job, im, (gint)threads, FALSE, NULL);
+  for (guint i = 0; i < todo->len; i++)
+    g_thread_pool_push(pool, todo->pdata[i], NULL);
+  gboolean tty = !quiet && isatty(STDERR_FILENO), shown = FALSE;
+  gint64 started = sbx_now_us();
+  g_mutex_lock(&im->lock);
+  while (im->pending > 0) {
+    g_cond_wait_until(&im->cond, &im->lock, g_get_monotonic_time() + 100 * 1000);
+    if (tty)
+      draw_progress(im, started, &shown, FALSE);
+  }
+  g_mutex_unlock(&im->lock);
+  g_thread_pool_free(pool, FALSE, TRUE);
+  if (tty && shown)
+    draw_progress(im, started, &shown, TRUE);
+  if (im->error) {
+    g_propagate_error(err, g_steal_pointer(&im->error));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboolean quiet,
+                       GError **err)
 {
   /* prune takes this lock exclusively: it never deletes a layer that an
    * import is about to reference. */
@@ -154,13 +245,17 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, GError
   g_autoptr(SbxImage) img = sbx_image_load(src, select, err);
   if (!img)
     return NULL;
-  guint collapsed = 0;
-  for (guint i = 0; i < img->layers->len; i++)
-    if (!import_layer(s, src, img->layers->pdata[i], &collapsed, err))
-      return NULL;
-  if (collapsed && s->idmap->mode == SBX_USERNS_SINGLE)
+  Import im = {.s = s, .src = src};
+  g_mutex_init(&im.lock);
+  g_cond_init(&im.cond);
+  gboolean ok = import_layers(&im, img, quiet, err);
+  g_mutex_clear(&im.lock);
+  g_cond_clear(&im.cond);
+  if (!ok)
+    return NULL;
+  if (im.collapsed && s->idmap->mode == SBX_USERNS_SINGLE)
     sbx_warn("%u files of the image belong to other users: in single-id mode they belong to root "
-             "(grant a range in /etc/subuid and /etc/subgid to keep owners)", collapsed);
+             "(grant a range in /etc/subuid and /etc/subgid to keep owners)", im.collapsed);
   if (!write_records(s, img, err))
     return NULL;
   return g_strdup(img->config_digest + 7);
@@ -176,7 +271,7 @@ char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *selec
   if (pid == 0) {
     g_autoptr(GError) local = NULL;
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    g_autofree char *id = sbx_store_import(s, path, select, &local);
+    g_autofree char *id = sbx_store_import(s, path, select, quiet, &local);
     if (id)
       sbx_sync_send_ok(syncfd, id);
     else
@@ -196,7 +291,7 @@ char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *selec
     return NULL;
   }
   /* Remember the archive: the next run of it reads nothing. */
-  g_autofree char *key = sbx_store_archive_key(path, select);
+  g_autofree char *key = sbx_store_archive_key(path, select, s->platform);
   if (key) {
     g_autofree char *name = g_strdup_printf("archives/%s", key);
     g_autoptr(GError) local = NULL;
@@ -204,4 +299,139 @@ char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *selec
       sbx_debug("archive cache not written: %s", local->message);
   }
   return g_steal_pointer(&id);
+}
+
+/* The config of an image made from a plain rootfs tarball. */
+static GBytes *rootfs_config(const char *diff_id)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+  g_autofree char *created = g_date_time_format_iso8601(now);
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "architecture");
+  json_builder_add_string_value(b, sbx_image_host_arch());
+  json_builder_set_member_name(b, "os");
+  json_builder_add_string_value(b, "linux");
+  json_builder_set_member_name(b, "created");
+  json_builder_add_string_value(b, created);
+  json_builder_set_member_name(b, "config");
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "Env");
+  json_builder_begin_array(b);
+  json_builder_add_string_value(b, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  json_builder_set_member_name(b, "rootfs");
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "type");
+  json_builder_add_string_value(b, "layers");
+  json_builder_set_member_name(b, "diff_ids");
+  json_builder_begin_array(b);
+  json_builder_add_string_value(b, diff_id);
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  json_builder_set_member_name(b, "history");
+  json_builder_begin_array(b);
+  json_builder_begin_object(b);
+  json_builder_set_member_name(b, "created");
+  json_builder_add_string_value(b, created);
+  json_builder_set_member_name(b, "created_by");
+  json_builder_add_string_value(b, "sbx load --rootfs");
+  json_builder_end_object(b);
+  json_builder_end_array(b);
+  json_builder_end_object(b);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  char *text = json_to_string(root, FALSE);
+  return g_bytes_new_take(text, strlen(text));
+}
+
+/* Unpack the tarball into tmp/, learn its digest, then file it like any
+ * layer (or drop it when that layer is already stored). */
+static char *unpack_rootfs(SbxStore *s, const char *path, GError **err)
+{
+  sbx_autofd tmpfd = openat(s->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  g_autofree char *rnd = sbx_random_hex(6);
+  g_autofree char *tmpname = g_strconcat("rootfs-", rnd, NULL);
+  if (tmpfd < 0 || mkdirat(tmpfd, tmpname, 0755) < 0) {
+    sbx_fail_errno(err, "create %s/tmp/%s", s->root, tmpname);
+    return NULL;
+  }
+  sbx_autofd dfd = openat(tmpfd, tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  g_autoptr(SbxStream) stream = sbx_stream_open_file(path, err);
+  SbxLayerRef ref = {.member = (char *)path, .size = -1};
+  SbxUnpackStats st = {0};
+  if (dfd < 0 || !stream ||
+      !sbx_unpack_layer(stream, &ref, dfd, s->idmap, s->max_layer_size, &st, NULL, err) ||
+      syncfs(dfd) < 0) {
+    if (err && !*err)
+      sbx_fail_errno(err, "unpack %s", path);
+    sbx_rm_rf_at(tmpfd, tmpname, NULL);
+    g_free(st.diff_id);
+    return NULL;
+  }
+  g_autofree char *diff_id = st.diff_id;
+  const char *hex = diff_id + 7;
+  g_autofree char *final = g_build_filename("layers", s->idmap_key, hex, NULL);
+  sbx_autofd lock = lock_layer(s, hex, err);
+  if (lock < 0 || !write_layer_size(s, hex, st.bytes, err)) {
+    sbx_rm_rf_at(tmpfd, tmpname, NULL);
+    return NULL;
+  }
+  if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+    sbx_rm_rf_at(tmpfd, tmpname, NULL);
+  else if (renameat(tmpfd, tmpname, s->rootfd, final) < 0) {
+    sbx_fail_errno(err, "store layer %.19s", diff_id);
+    sbx_rm_rf_at(tmpfd, tmpname, NULL);
+    return NULL;
+  }
+  return g_steal_pointer(&diff_id);
+}
+
+static char *import_rootfs(SbxStore *s, const char *path, const char *name, GError **err)
+{
+  sbx_autofd store_lock = sbx_store_lock(s, FALSE, FALSE, err);
+  if (store_lock < 0)
+    return NULL;
+  g_autofree char *diff_id = unpack_rootfs(s, path, err);
+  if (!diff_id)
+    return NULL;
+  g_autoptr(SbxImage) img = g_new0(SbxImage, 1);
+  img->config_raw = rootfs_config(diff_id);
+  img->config_digest = sbx_digest_bytes(g_bytes_get_data(img->config_raw, NULL),
+                                        g_bytes_get_size(img->config_raw));
+  img->config = sbx_image_config_parse(g_bytes_get_data(img->config_raw, NULL),
+                                       g_bytes_get_size(img->config_raw), err);
+  g_autofree char *norm = name ? sbx_ref_normalize(name) : NULL;
+  const char *names[] = {norm, NULL};
+  img->names = g_strdupv((char **)names);
+  if (!img->config || !write_records(s, img, err))
+    return NULL;
+  return g_strdup(img->config_digest + 7);
+}
+
+char *sbx_store_import_rootfs_isolated(SbxStore *s, const char *path, const char *name,
+                                       GError **err)
+{
+  int syncfd;
+  pid_t pid = sbx_userns_clone(s->idmap, 0, &syncfd, err);
+  if (pid < 0)
+    return NULL;
+  if (pid == 0) {
+    g_autoptr(GError) local = NULL;
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    g_autofree char *id = import_rootfs(s, path, name, &local);
+    if (id)
+      sbx_sync_send_ok(syncfd, id);
+    else
+      sbx_sync_send_error(syncfd, local);
+    _exit(id ? 0 : SBX_EXIT_FAILED);
+  }
+  g_autofree char *id = NULL;
+  gboolean ok = sbx_sync_recv(syncfd, &id, "import", err);
+  close(syncfd);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  if (ok && !sbx_hex64_valid(id))
+    ok = sbx_fail(err, SBX_ERROR_FAILED, "import: bad reply");
+  return ok ? g_steal_pointer(&id) : NULL;
 }

@@ -178,7 +178,7 @@ GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err)
 
 /* The archive is known by where it lives on disk and when it last changed:
  * the same key means the same bytes, so nothing needs reading or hashing. */
-char *sbx_store_archive_key(const char *path, const char *select)
+char *sbx_store_archive_key(const char *path, const char *select, const char *platform)
 {
   struct stat st;
   g_autofree char *idx = g_build_filename(path, "index.json", NULL);
@@ -186,10 +186,10 @@ char *sbx_store_archive_key(const char *path, const char *select)
     return NULL;
   if (S_ISDIR(st.st_mode) && stat(idx, &st) < 0)
     return NULL;
-  g_autofree char *id = g_strdup_printf("v1:%ju:%ju:%jd:%jd.%ld:%s", (uintmax_t)st.st_dev,
+  g_autofree char *id = g_strdup_printf("v1:%ju:%ju:%jd:%jd.%ld:%s:%s", (uintmax_t)st.st_dev,
                                         (uintmax_t)st.st_ino, (intmax_t)st.st_size,
                                         (intmax_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-                                        select ? select : "");
+                                        select ? select : "", platform ? platform : "");
   g_autofree char *d = sbx_digest_bytes(id, strlen(id));
   return g_strdup(d + 7);
 }
@@ -234,6 +234,10 @@ static char *import_in_helper(SbxStore *s, const char *path, const char *select,
     g_ptr_array_add(argv, "--image");
     g_ptr_array_add(argv, (char *)select);
   }
+  if (s->platform) {
+    g_ptr_array_add(argv, "--platform");
+    g_ptr_array_add(argv, (char *)s->platform);
+  }
   g_ptr_array_add(argv, "--");
   g_ptr_array_add(argv, (char *)path);
   g_ptr_array_add(argv, NULL);
@@ -263,7 +267,7 @@ static char *import_in_helper(SbxStore *s, const char *path, const char *select,
 SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *select,
                                  gboolean quiet, GError **err)
 {
-  g_autofree char *key = sbx_store_archive_key(path, select);
+  g_autofree char *key = sbx_store_archive_key(path, select, s->platform);
   if (key) {
     g_autofree char *id = cached_image_id(s, key);
     if (id) {

@@ -35,6 +35,8 @@ typedef struct {
   SbxHasher *diff_hash;
   guint64 diff_bytes, max;
   char *buf2;
+  gboolean uncompressed; /* the tar stream is the blob: hash it once */
+  gint64 *progress;      /* bytes of the blob read, for the progress bar */
   GError *error;
   /* the layer being written */
   const SbxIdMap *map;
@@ -68,6 +70,8 @@ static la_ssize_t blob_read_cb(struct archive *a, void *p, const void **out)
   }
   sbx_hasher_update(u->blob_hash, u->buf1, (gsize)n);
   u->blob_bytes += (guint64)n;
+  if (u->progress)
+    __atomic_fetch_add(u->progress, n, __ATOMIC_RELAXED);
   *out = u->buf1;
   return n;
 }
@@ -80,7 +84,8 @@ static la_ssize_t tar_read_cb(struct archive *a, void *p, const void **out)
     archive_set_error(a, EIO, "decompress: %s", archive_error_string(u->dec));
     return -1;
   }
-  sbx_hasher_update(u->diff_hash, u->buf2, (gsize)n);
+  if (!u->uncompressed)
+    sbx_hasher_update(u->diff_hash, u->buf2, (gsize)n);
   u->diff_bytes += (guint64)n;
   /* A decompression bomb stops here, not when the disk is full. */
   if (u->diff_bytes > u->max) {
@@ -402,8 +407,14 @@ static gboolean drain(Unpacker *u, GError **err)
   char *buf = g_malloc(CHUNK);
   la_ssize_t n;
   while ((n = archive_read_data(u->dec, buf, CHUNK)) > 0) {
-    sbx_hasher_update(u->diff_hash, buf, (gsize)n);
+    if (!u->uncompressed)
+      sbx_hasher_update(u->diff_hash, buf, (gsize)n);
     u->diff_bytes += (guint64)n;
+    if (u->diff_bytes > u->max) {
+      g_free(buf);
+      return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: expands beyond %" G_GUINT64_FORMAT
+                      " bytes (the limit; SBX_MAX_LAYER_SIZE raises it)", u->layer, u->max);
+    }
   }
   gssize m = 0;
   while (n == 0 && (m = sbx_stream_read(u->blob, buf, CHUNK, err)) > 0) {
@@ -418,16 +429,20 @@ static gboolean drain(Unpacker *u, GError **err)
 
 static gboolean verify(Unpacker *u, const SbxLayerRef *ref, GError **err)
 {
-  g_autofree char *diff = sbx_hasher_finish(u->diff_hash);
   g_autofree char *blob = sbx_hasher_finish(u->blob_hash);
+  g_autofree char *diff = u->uncompressed ? g_strdup(blob) : sbx_hasher_finish(u->diff_hash);
   if (ref->blob_digest && strcmp(blob, ref->blob_digest) != 0)
     return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: digest mismatch: the blob is %s",
                     ref->blob_digest, blob);
   if (ref->size >= 0 && (guint64)ref->size != u->blob_bytes)
     return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: size mismatch", ref->diff_id);
-  if (strcmp(diff, ref->diff_id) != 0)
+  /* A plain root filesystem tarball (sbx load --rootfs) has no promised
+   * digest: its id is what we computed. */
+  if (ref->diff_id && strcmp(diff, ref->diff_id) != 0)
     return sbx_fail(err, SBX_ERROR_INVALID,
                     "layer %s: digest mismatch: the uncompressed layer is %s", ref->diff_id, diff);
+  g_free(u->stats->diff_id);
+  u->stats->diff_id = g_steal_pointer(&diff);
   return TRUE;
 }
 
@@ -447,6 +462,7 @@ static struct archive *open_decompressor(Unpacker *u, GError **err)
     archive_read_free(d);
     return NULL;
   }
+  u->uncompressed = archive_filter_code(d, 0) == ARCHIVE_FILTER_NONE;
   return d;
 }
 
@@ -477,14 +493,15 @@ static gboolean unpack_tar(Unpacker *u, GError **err)
 
 gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd,
                           const SbxIdMap *map, guint64 max_size, SbxUnpackStats *stats,
-                          GError **err)
+                          gint64 *progress, GError **err)
 {
-  g_autofree char *layer = g_strndup(ref->diff_id, 7 + 12);
+  g_autofree char *layer = g_strndup(ref->diff_id ? ref->diff_id : "rootfs", 7 + 12);
   Unpacker u = {
       .blob = blob, .blob_hash = sbx_hasher_new(), .buf1 = g_malloc(CHUNK),
       .diff_hash = sbx_hasher_new(), .max = max_size, .buf2 = g_malloc(CHUNK),
       .map = map, .rootfd = dirfd, .dirfd_cached = -1,
       .dir_times = g_ptr_array_new_with_free_func(dir_time_free), .stats = stats, .layer = layer,
+      .progress = progress,
   };
   gboolean ok = FALSE;
   u.dec = open_decompressor(&u, err);

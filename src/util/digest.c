@@ -29,45 +29,8 @@ const char *sbx_digest_hex(const char *digest, GError **err)
   return digest + 7;
 }
 
-struct SbxHasher {
-  GChecksum *sum;
-};
-
-SbxHasher *sbx_hasher_new(void)
-{
-  SbxHasher *h = g_new0(SbxHasher, 1);
-  h->sum = g_checksum_new(G_CHECKSUM_SHA256);
-  return h;
-}
-
-void sbx_hasher_update(SbxHasher *h, const void *data, gsize len)
-{
-  /* g_checksum_update takes gssize: feed huge buffers in pieces. */
-  const guchar *p = data;
-  while (len > 0) {
-    gsize n = MIN(len, (gsize)G_MAXINT32);
-    g_checksum_update(h->sum, p, (gssize)n);
-    p += n;
-    len -= n;
-  }
-}
-
-char *sbx_hasher_finish(SbxHasher *h)
-{
-  return g_strconcat("sha256:", g_checksum_get_string(h->sum), NULL);
-}
-
-void sbx_hasher_free(SbxHasher *h)
-{
-  if (h) {
-    g_checksum_free(h->sum);
-    g_free(h);
-  }
-}
-
 char *sbx_digest_bytes(const void *data, gsize len)
 {
-  g_autoptr(SbxHasher) h = sbx_hasher_new();
-  sbx_hasher_update(h, data, len);
-  return sbx_hasher_finish(h);
+  g_autofree char *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
+  return g_strconcat("sha256:", hex, NULL);
 }

@@ -210,6 +210,18 @@ class SbxTestCase(unittest.TestCase):
             kw.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
         return subprocess.Popen(cmd, env=self.env_for(mode, env), cwd=self.tmp, **kw)
 
+    def run_as(self, cmd, mode=None, env=None, input=None, timeout=120):
+        """Any command, as the user sbx runs as (for wrappers like unshare)."""
+        mode = mode or self.mode
+        kw = {}
+        pw = self.user_for(mode)
+        if pw:
+            kw.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+        p = subprocess.Popen(cmd, env=self.env_for(mode, env), cwd=self.tmp, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+        out, err = p.communicate(input=input, timeout=timeout)
+        return Result(p, out, err)
+
     def sbx_cmd(self, args, mode=None, input=None, timeout=60, root=True, env=None):
         p = self.popen(args, mode=mode, root=root, env=env, stdin=subprocess.PIPE,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -77,3 +77,82 @@ class TestStore(SbxTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestCrashSafety(SbxTestCase):
+    mode = "single"
+
+    def test_disk_full_during_import(self):
+        """ENOSPC: one clear line, 125, the partial layer gone, the store usable."""
+        script = """
+set -u
+d=$(mktemp -d)
+mount -t tmpfs -o size=1200k tmpfs "$d" || exit 90
+"$SBX" load -q --userns single --root "$d/store" "$BIG" 2>"$d/err"; echo "rc=$?"
+cat "$d/err"
+echo "tmp=$(ls -A "$d/store/tmp" | wc -l) layers=$(ls -A "$d/store/layers/single" | wc -l)"
+"$SBX" run -q --userns single --root "$d/store" "$SMALL" >/dev/null 2>&1; echo "after=$?"
+"""
+        r = self.run_as(["unshare", "-Urm", "sh", "-c", script],
+                        env={"SBX": self.sbx, "BIG": fixture("busybox-legacy.tar"),
+                             "SMALL": fixture("hello.tar")})
+        if r.rc == 90 or "rc=" not in r.out:
+            self.skipTest("cannot mount a small tmpfs here: %r" % r)
+        lines = r.out.splitlines()
+        self.assertEqual(lines[0], "rc=125", r)
+        errors = [l for l in lines if l.startswith("sbx: ")]
+        self.assertEqual(len(errors), 1, r)
+        self.assertIn("No space left on device", errors[0])
+        self.assertIn("tmp=0 layers=0", r.out)
+        self.assertIn("after=0", r.out)
+
+    def test_killed_import_leaves_nothing_used(self):
+        import signal
+        import time
+        image = fixture("multilayer-oci.tar")
+        for delay in (0.005, 0.02, 0.05):
+            p = self.popen(["run", "-q", image, "true"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+        # whatever was left, the next run completes the import and works
+        r = self.run_ok(image, "cat", "/etc/layer3")
+        self.assertEqual(r.out, "3\n")
+        tmp = os.path.join(self.store_for(self.mode), "tmp")
+        self.assertEqual(len(self.layer_dirs()), 3)
+
+    def test_twenty_concurrent_first_runs(self):
+        image = fixture("multilayer-oci.tar")
+        procs = [self.popen(["run", "-q", "--log-level", "debug", image, "cat", "/etc/layer3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(20)]
+        unpacked = 0
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            self.assertEqual((p.returncode, out), (0, b"3\n"), err)
+            unpacked += err.decode().count(" entries, ")
+        self.assertEqual(unpacked, 3, "each layer must be unpacked exactly once")
+        self.assertEqual(len(self.layer_dirs()), 3)
+
+
+class TestFormatsMore(SbxTestCase):
+    def test_rootfs_tarball(self):
+        import subprocess as sp
+        path = os.path.join(self.tmp, "rootfs.tar.xz")
+        sp.run(["python3", os.path.join(os.path.dirname(__file__), "..", "fixtures", "mkimage.py"),
+                "busybox", "--format", "rootfs", "--compress", "xz", "--out", path], check=True)
+        os.chmod(path, 0o644)
+        r = self.sbx_cmd(["load", "--root", self.store_for(self.mode), "--rootfs", "--name",
+                          "myroot", path], root=False)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Loaded image: myroot:latest", r.out)
+        self.assertEqual(self.run_ok("myroot", "cat", "/etc/group").out.split("\n")[0], "root:x:0:")
+
+    def test_platform_choice(self):
+        image = fixture("busybox-oci.tar")
+        r = self.sbx_cmd(["inspect", "--platform", "linux/arm64", image], root=False)
+        self.assertIn("Architecture: arm64", r.out)
+        r = self.sbx_cmd(["run", "-q", "--platform", "linux/arm64", image, "/arch"])
+        self.assertEqual(r.rc, 126, r)  # the decoy's /arch is not a program, but it was chosen
+        self.assertSbxError(self.sbx_cmd(["run", "--platform", "linux/s390x", image, "true"]),
+                            contains="s390x")
