@@ -7,9 +7,9 @@
 
 #include <glib.h>
 
-/* Normalise an archive member or layer entry name: strip "./" and leading "/"
- * is NOT allowed: returns NULL for absolute names, for any ".." component, for
- * empty names and for names longer than PATH_MAX. "." alone gives "". */
+/* Normalise an archive member or layer entry name: "./" and repeated slashes
+ * go. Returns NULL for absolute names, for any ".." component and for names
+ * longer than PATH_MAX; "", "." and "./" give "" (the root itself). */
 char *sbx_path_normalize_member(const char *name, GError **err);
 
 /* Lexically resolve link target `target` of member `member` inside an archive

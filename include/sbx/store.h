@@ -51,6 +51,7 @@ char *sbx_store_archive_key(const char *path, const char *select, const char *pl
 
 /* refs.c: names -> image ids. */
 char *sbx_ref_normalize(const char *name);
+gboolean sbx_ref_has_tag(const char *name);
 gboolean sbx_store_tag(SbxStore *s, const char *name, const char *id_hex, GError **err);
 char *sbx_store_lookup_ref(SbxStore *s, const char *name);
 /* Names pointing at id_hex (all names when NULL), sorted. */

@@ -6,6 +6,7 @@
 #include "sbx/digest.h"
 #include "sbx/image.h"
 #include "sbx/json.h"
+#include "sbx/store.h"
 #include "sbx/util.h"
 
 #include <string.h>
@@ -15,7 +16,7 @@ static gboolean tag_matches(const char *tag, const char *select)
   if (g_strcmp0(tag, select) == 0)
     return TRUE;
   /* "busybox" means "busybox:latest"; "docker.io/library/x" is "x". */
-  g_autofree char *want = strchr(select, ':') ? g_strdup(select) : g_strconcat(select, ":latest", NULL);
+  g_autofree char *want = sbx_ref_has_tag(select) ? g_strdup(select) : g_strconcat(select, ":latest", NULL);
   const char *t = tag;
   if (g_str_has_prefix(t, "docker.io/"))
     t += strlen("docker.io/");

@@ -4,6 +4,7 @@
 #include "sbx/digest.h"
 #include "sbx/image.h"
 #include "sbx/json.h"
+#include "sbx/store.h"
 #include "sbx/util.h"
 
 #include <string.h>
@@ -150,7 +151,7 @@ static gboolean name_matches(const char *name, const char *select)
 {
   if (!name)
     return FALSE;
-  g_autofree char *want = strchr(select, ':') ? g_strdup(select) : g_strconcat(select, ":latest", NULL);
+  g_autofree char *want = sbx_ref_has_tag(select) ? g_strdup(select) : g_strconcat(select, ":latest", NULL);
   const char *n = name;
   if (g_str_has_prefix(n, "docker.io/"))
     n += strlen("docker.io/");

@@ -44,7 +44,7 @@ gboolean sbx_subid_lookup(const char *file, const char *user, uid_t uid, guint64
     g_auto(GStrv) f = g_strsplit(g_strstrip(*l), ":", 4);
     if (g_strv_length(f) != 3 || f[0][0] == '#')
       continue;
-    if (g_strcmp0(f[0], user) != 0 && g_strcmp0(f[0], uidstr) != 0)
+    if (f[0][0] == '\0' || (g_strcmp0(f[0], user) != 0 && g_strcmp0(f[0], uidstr) != 0))
       continue;
     guint64 s, c;
     if (!g_ascii_string_to_unsigned(f[1], 10, 0, G_MAXUINT32, &s, NULL) ||

@@ -27,8 +27,8 @@
 static void remove_ref_file(SbxStore *s, const char *name)
 {
   g_autofree char *norm = sbx_ref_normalize(name);
-  g_autofree char *esc = g_uri_escape_string(norm, ":@", FALSE);
-  g_autofree char *file = g_strconcat("refs/", esc, NULL);
+  g_autofree char *d = sbx_digest_bytes(norm, strlen(norm));
+  g_autofree char *file = g_strconcat("refs/", d + 7, NULL);
   unlinkat(s->rootfd, file, 0);
 }
 

@@ -156,9 +156,11 @@ static gboolean write_records(SbxStore *s, SbxImage *img, GError **err)
       !sbx_write_file_atomic(s->rootfd, run, g_bytes_get_data(record, NULL),
                              g_bytes_get_size(record), 0600, err))
     return FALSE;
-  for (char **n = img->names; n && *n; n++)
-    if (!sbx_store_tag(s, *n, hex, err))
-      return FALSE;
+  for (char **n = img->names; n && *n; n++) {
+    g_autoptr(GError) local = NULL;
+    if (!sbx_store_tag(s, *n, hex, &local))
+      sbx_warn("image name not recorded: %s", local->message);
+  }
   return TRUE;
 }
 

@@ -12,6 +12,14 @@
 
 /* "busybox" -> "busybox:latest"; docker.io/library/ and localhost/ dropped,
  * so a name finds its image however the archive spelled it. */
+gboolean sbx_ref_has_tag(const char *name)
+{
+  /* A registry port ("localhost:5000/app") is not a tag: the tag's colon
+   * comes after the last slash. */
+  const char *slash = strrchr(name, '/');
+  return strchr(name, '@') != NULL || strchr(slash ? slash : name, ':') != NULL;
+}
+
 char *sbx_ref_normalize(const char *name)
 {
   const char *n = name;
@@ -21,18 +29,37 @@ char *sbx_ref_normalize(const char *name)
     n += strlen("library/");
   else if (g_str_has_prefix(n, "localhost/"))
     n += strlen("localhost/");
-  const char *slash = strrchr(n, '/');
-  const char *colon = strrchr(slash ? slash : n, ':');
-  if (strchr(n, '@') || colon)
+  if (sbx_ref_has_tag(n))
     return g_strdup(n);
   return g_strconcat(n, ":latest", NULL);
 }
 
+/* refs/<sha256 of the normalised name>: any name fits in a file name. The
+ * file holds "<image id>\n<name>\n". */
 static char *ref_file(const char *name)
 {
   g_autofree char *norm = sbx_ref_normalize(name);
-  g_autofree char *esc = g_uri_escape_string(norm, ":@", FALSE);
-  return g_strconcat("refs/", esc, NULL);
+  g_autofree char *d = sbx_digest_bytes(norm, strlen(norm));
+  return g_strconcat("refs/", d + 7, NULL);
+}
+
+/* Read a ref file: the id, and the name it records (optional). */
+static char *read_ref(SbxStore *s, const char *file, char **name)
+{
+  char buf[64 + 1 + 600];
+  sbx_autofd fd = openat(s->rootfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+  if (n < 65 || buf[64] != '\n')
+    return NULL;
+  buf[n] = '\0';
+  char *id = g_strndup(buf, 64);
+  if (!sbx_hex64_valid(id)) {
+    g_free(id);
+    return NULL;
+  }
+  if (name)
+    *name = g_strchomp(g_strdup(buf + 65));
+  return id;
 }
 
 gboolean sbx_store_tag(SbxStore *s, const char *name, const char *id_hex, GError **err)
@@ -45,18 +72,17 @@ gboolean sbx_store_tag(SbxStore *s, const char *name, const char *id_hex, GError
   if (mkdirat(s->rootfd, "refs", 0700) < 0 && errno != EEXIST)
     return sbx_fail_errno(err, "store %s/refs", s->root);
   g_autofree char *file = ref_file(name);
-  return sbx_write_file_atomic(s->rootfd, file, id_hex, strlen(id_hex), 0600, err);
+  g_autofree char *norm = sbx_ref_normalize(name);
+  g_autofree char *content = g_strdup_printf("%s\n%s\n", id_hex, norm);
+  return sbx_write_file_atomic(s->rootfd, file, content, strlen(content), 0600, err);
 }
 
 char *sbx_store_lookup_ref(SbxStore *s, const char *name)
 {
-  g_autofree char *file = ref_file(name);
-  char buf[65];
-  sbx_autofd fd = openat(s->rootfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 || read(fd, buf, 64) != 64)
+  if (strlen(name) > 512)
     return NULL;
-  buf[64] = '\0';
-  return sbx_hex64_valid(buf) ? g_strdup(buf) : NULL;
+  g_autofree char *file = ref_file(name);
+  return read_ref(s, file, NULL);
 }
 
 static gint cmp_strp(gconstpointer a, gconstpointer b)
@@ -74,9 +100,10 @@ char **sbx_store_names_of(SbxStore *s, const char *id_hex)
   while (d && (de = readdir(d)) != NULL) {
     if (de->d_name[0] == '.')
       continue;
-    g_autofree char *name = g_uri_unescape_string(de->d_name, NULL);
-    g_autofree char *id = name ? sbx_store_lookup_ref(s, name) : NULL;
-    if (id && (!id_hex || strcmp(id, id_hex) == 0))
+    g_autofree char *file = g_strconcat("refs/", de->d_name, NULL);
+    g_autofree char *name = NULL;
+    g_autofree char *id = read_ref(s, file, &name);
+    if (id && name && (!id_hex || strcmp(id, id_hex) == 0))
       g_ptr_array_add(names, g_steal_pointer(&name));
   }
   if (d)

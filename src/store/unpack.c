@@ -352,7 +352,7 @@ static gboolean make_node(Unpacker *u, struct archive *a, struct archive_entry *
     uid_t uid;
     gid_t gid;
     owner_of(u, e, &uid, &gid);
-    if (fchownat(dfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+    if (((uid || gid) && fchownat(dfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) ||
         fchmodat(dfd, base, archive_entry_perm(e) & 0777, 0) < 0)
       return entry_fail(u, err, path, "fifo: %s", g_strerror(errno));
     return TRUE;
@@ -507,8 +507,8 @@ gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd,
   u.dec = open_decompressor(&u, err);
   if (u.dec) {
     ok = unpack_tar(&u, err) && drain(&u, err);
-    /* The digests are checked before anything is kept; an entry error is
-     * reported as a digest error when the bytes were not the promised ones. */
+    /* The digests are checked before anything is kept (the caller removes
+     * the directory on any failure). */
     if (ok)
       ok = verify(&u, ref, err);
     if (ok)

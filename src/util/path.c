@@ -120,6 +120,11 @@ int sbx_open_dir_beneath(int dirfd, const char *path, gboolean create, GError **
                             RESOLVE_NO_XDEV);
     if (fd >= 0)
       return fd;
+    if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR) {
+      sbx_fail(err, SBX_ERROR_INVALID, "%s: a path component is a symlink or not a directory",
+               path);
+      return -1;
+    }
     if (errno != ENOENT || !create) {
       sbx_fail_errno(err, "%s", path);
       return -1;
@@ -145,7 +150,7 @@ int sbx_open_dir_beneath(int dirfd, const char *path, gboolean create, GError **
       next = openat(cur, *p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
     if (next < 0) {
-      if (errno == ELOOP || errno == ENOTDIR)
+      if (errno == ELOOP || errno == ENOTDIR || errno == EXDEV)
         sbx_fail(err, SBX_ERROR_INVALID, "%s: a path component is a symlink or not a directory",
                  path);
       else
@@ -173,6 +178,16 @@ int sbx_open_in_root(int rootfd, const char *path, int flags, mode_t mode, GErro
     memmove(norm, norm + 1, strlen(norm));
   g_autofree char *dir = NULL, *base = NULL;
   sbx_path_split(norm, &dir, &base);
+  /* ".." at the root stays at the root (as RESOLVE_IN_ROOT does); anywhere
+   * else the walk below refuses it. */
+  if (strcmp(base, "..") == 0 && *dir) {
+    sbx_fail(err, SBX_ERROR_INVALID, "%s: path contains '..'", path);
+    return -1;
+  }
+  if (strcmp(base, "..") == 0 || strcmp(base, ".") == 0) {
+    g_free(base);
+    base = g_strdup("");
+  }
   sbx_autofd dfd = sbx_open_dir_beneath(rootfd, dir, FALSE, err);
   if (dfd < 0)
     return -1;

@@ -133,6 +133,23 @@ void th_tar_text(ThTar *t, const char *name, const char *text)
   th_tar_file(t, name, text, strlen(text), 0644);
 }
 
+void th_tar_file_xattrs(ThTar *t, const char *name, const char *text, const char *const *xattrs)
+{
+  struct archive_entry *e = entry_new(t, name, AE_IFREG, 0644);
+  archive_entry_set_size(e, (la_int64_t)strlen(text));
+  for (const char *const *x = xattrs; x[0] && x[1]; x += 2)
+    archive_entry_xattr_add_entry(e, x[0], x[1], strlen(x[1]));
+  entry_write(t, e, text, strlen(text));
+}
+
+void th_tar_sparse(ThTar *t, const char *name, const char *text, gint64 size)
+{
+  struct archive_entry *e = entry_new(t, name, AE_IFREG, 0644);
+  archive_entry_set_size(e, size);
+  archive_entry_sparse_add_entry(e, 0, (la_int64_t)strlen(text));
+  entry_write(t, e, text, strlen(text));
+}
+
 void th_tar_dir(ThTar *t, const char *name, mode_t perm)
 {
   entry_write(t, entry_new(t, name, AE_IFDIR, perm), NULL, 0);

@@ -24,6 +24,10 @@ typedef struct ThTar ThTar;
 ThTar *th_tar_new(gboolean pax);
 void th_tar_file(ThTar *t, const char *name, const void *data, gsize len, mode_t perm);
 void th_tar_text(ThTar *t, const char *name, const char *text);
+/* A regular file with extended attributes (pax): NULL-terminated name, value pairs. */
+void th_tar_file_xattrs(ThTar *t, const char *name, const char *text, const char *const *xattrs);
+/* A pax sparse file of `size` bytes: `text` at offset 0, then a hole. */
+void th_tar_sparse(ThTar *t, const char *name, const char *text, gint64 size);
 void th_tar_dir(ThTar *t, const char *name, mode_t perm);
 void th_tar_symlink(ThTar *t, const char *name, const char *target);
 void th_tar_hardlink(ThTar *t, const char *name, const char *target);

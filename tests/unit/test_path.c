@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glib/gstdio.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <string.h>
@@ -175,6 +176,21 @@ static void beneath_refused(Tree *t, const char *path, gboolean create)
   g_assert_true(err->domain == SBX_ERROR);
 }
 
+/* A known bug (reported, not fixed here) marks the test incomplete instead
+ * of failing it. A child of run_without_openat2 passes it to its parent
+ * through the file named by $SBX_UNIT_KNOWN_BUG. */
+static void known_bug(const char *what)
+{
+  const char *file = g_getenv("SBX_UNIT_KNOWN_BUG");
+  if (g_test_subprocess() && file) {
+    g_autoptr(GError) err = NULL;
+    g_file_set_contents(file, what, -1, &err);
+    g_assert_no_error(err);
+    return;
+  }
+  g_test_fail_printf("regression: %s", what);
+}
+
 /* Runs `check` in a child process that has SBX_TEST_NO_OPENAT2=1 set before
  * sbx_have_openat2() first caches its answer. */
 static void run_without_openat2(void (*check)(void))
@@ -185,8 +201,17 @@ static void run_without_openat2(void (*check)(void))
     check();
     return;
   }
+  g_autofree char *dir = th_tmpdir_new();
+  g_autofree char *file = g_build_filename(dir, "known-bug", NULL);
+  g_setenv("SBX_UNIT_KNOWN_BUG", file, TRUE);
   g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_unsetenv("SBX_UNIT_KNOWN_BUG");
+  g_autofree char *bug = NULL;
+  g_file_get_contents(file, &bug, NULL, NULL);
+  th_tmpdir_remove(dir);
   g_test_trap_assert_passed();
+  if (bug)
+    g_test_fail_printf("regression: %s", bug);
 }
 
 /* ---- sbx_open_dir_beneath ---- */
@@ -387,6 +412,8 @@ static void check_mkdir_in_root_dotdot(void)
   g_autoptr(GError) err = NULL;
   int fd = sbx_mkdir_in_root(t.rootfd, "/../escaped", 0755, &err);
   gboolean escaped = th_exists(t.base, "escaped");
+  if (sbx_have_openat2())
+    g_assert_true(th_exists(t.root, "escaped"));
   if (fd >= 0)
     close(fd);
   g_clear_error(&err);
@@ -403,7 +430,7 @@ static void check_mkdir_in_root_dotdot(void)
   if (!sbx_have_openat2() && (escaped || up_outside)) {
     /* KNOWN BUG (reported): the fallback of sbx_open_in_root opens a final
      * ".." component with openat(), leaving the root. */
-    g_test_incomplete("sbx_open_in_root fallback: \"..\" leaves the root");
+    known_bug("sbx_open_in_root fallback: \"..\" leaves the root");
     return;
   }
   g_assert_false(escaped);
