@@ -18,6 +18,7 @@ static const struct {
     {"inspect", sbx_cmd_inspect},
     {"rmi", sbx_cmd_rmi},
     {"prune", sbx_cmd_prune},
+    {"seccomp-compile", sbx_cmd_seccomp_compile},
 };
 
 int main(int argc, char **argv)

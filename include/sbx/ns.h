@@ -29,6 +29,8 @@ typedef struct {
   const char *hosts;        /* contents of /etc/hosts */
   const char *resolv_conf;  /* contents of /etc/resolv.conf */
   gboolean have_pts_gid;    /* gid 5 (tty) mapped */
+  gboolean read_only;       /* the rootfs mount read-only (--read-only) */
+  char **tmpfs;             /* PATH[:options] writable tmpfs mounts (--tmpfs) */
 } SbxRootfsSpec;
 
 /* Mount the overlay and the API filesystems, then pivot_root into it. */

@@ -8,6 +8,19 @@
 
 typedef enum { SBX_NET_NONE } SbxNetMode;
 
+/* cgroup.c: --pids-limit, --memory, --cpus through a delegated cgroup v2. */
+typedef struct {
+  gint64 pids;     /* 0: unset */
+  gint64 memory;   /* bytes, 0: unset */
+  gint64 cpu_quota_us; /* per 100 ms period, 0: unset */
+} SbxCgroupLimits;
+gboolean sbx_cgroup_limits_set(const SbxCgroupLimits *l);
+/* Make a cgroup for the sandbox with the limits; error (naming why) when the
+ * host delegates none to this user. Returns its path (NULL when no limits). */
+char *sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, GError **err);
+gboolean sbx_cgroup_attach(const char *cgroup, pid_t pid, GError **err);
+void sbx_cgroup_remove(const char *cgroup);
+
 typedef struct {
   SbxStoredImage *image;
   const SbxIdMap *idmap;
@@ -21,6 +34,13 @@ typedef struct {
   const char *user;
   const char *hostname;
   SbxNetMode net;
+  /* Security */
+  guint64 caps;            /* SbxCapSet kept by a root program */
+  GBytes *seccomp;         /* NULL: unconfined */
+  GArray *rlimits;         /* SbxRlimit */
+  gboolean read_only;      /* --read-only rootfs */
+  char **tmpfs;            /* --tmpfs PATH[:size=..,mode=..] */
+  SbxCgroupLimits limits;
 } SbxRunSpec;
 
 /* Run the sandbox to completion. Returns the exit status for sbx (the
@@ -48,7 +68,24 @@ char **sbx_process_argv(const SbxImageConfig *cfg, const char *entrypoint,
 /* The final environment: image Env, then -e overrides, PATH/HOME/HOSTNAME. */
 char **sbx_process_env(const SbxImageConfig *cfg, char **overrides, const char *hostname,
                        const char *home);
-/* Drop to creds, chdir, no_new_privs, close fds, exec; never returns. */
-G_GNUC_NORETURN void sbx_process_exec(char **argv, char **envp, const SbxCreds *creds,
-                                      const char *workdir, gboolean set_groups);
+typedef struct {
+  int resource;
+  guint64 soft, hard;
+} SbxRlimit;
+/* --ulimit NAME=SOFT[:HARD] */
+gboolean sbx_rlimit_parse(const char *spec, SbxRlimit *out, GError **err);
+
+typedef struct {
+  char **argv, **envp;
+  const SbxCreds *creds;
+  const char *workdir;
+  gboolean set_groups;   /* setgroups is allowed (range mode) */
+  guint64 caps;          /* SbxCapSet for root */
+  GBytes *seccomp;       /* raw BPF, NULL for unconfined */
+  GArray *rlimits;       /* SbxRlimit */
+  gboolean new_session;  /* setsid: no controlling terminal (TIOCSTI) */
+} SbxExecPlan;
+/* Bounding set, ids, capabilities, session, cwd, rlimits, no_new_privs,
+ * signals, fds, seccomp, execve; never returns. */
+G_GNUC_NORETURN void sbx_process_exec(const SbxExecPlan *plan);
 

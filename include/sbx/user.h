@@ -46,4 +46,9 @@ gboolean sbx_idmap_apply(const SbxIdMap *map, pid_t pid, GError **err);
  * and map its ids. Returns 0 in the child once its maps are written, with
  * *syncfd its end of the sync channel; in the parent, the child's pid with
  * *syncfd the parent's end. The child dies with SIGKILL if sbx dies. */
+typedef gboolean (*SbxBeforeGo)(pid_t child, gpointer data, GError **err);
 pid_t sbx_userns_clone(const SbxIdMap *map, unsigned long flags, int *syncfd, GError **err);
+/* The same, running before_go(child) in the parent after the maps and
+ * before the child may go on (e.g. to put it in a cgroup). */
+pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeGo before_go,
+                            gpointer data, int *syncfd, GError **err);

@@ -2,6 +2,7 @@
 #include "sbx/cli.h"
 #include "sbx/digest.h"
 #include "sbx/sandbox.h"
+#include "sbx/security.h"
 #include "sbx/store.h"
 #include "sbx/util.h"
 
@@ -14,6 +15,10 @@ typedef struct {
   char *workdir, *user, *hostname, *entrypoint, *network;
   gboolean rm, quiet;
   gboolean entrypoint_set;
+  char **cap_add, **cap_drop, **security_opt, **tmpfs, **ulimit;
+  gboolean read_only;
+  char *memory, *cpus;
+  gint pids_limit;
 } RunOptions;
 
 static RunOptions opts;
@@ -38,6 +43,21 @@ static GOptionEntry run_entries[] = {
     {"network", 0, 0, G_OPTION_ARG_STRING, &opts.network, "Network mode: none", "MODE"},
     {"rm", 0, 0, G_OPTION_ARG_NONE, &opts.rm, "Accepted for podman compatibility: runs are always removed", NULL},
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opts.quiet, "No progress output", NULL},
+    {"cap-add", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.cap_add, "Add a capability (or ALL)", "CAP"},
+    {"cap-drop", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.cap_drop, "Drop a capability (or ALL)",
+     "CAP"},
+    {"security-opt", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.security_opt,
+     "seccomp=PROFILE.json, seccomp=unconfined, no-new-privileges", "OPT"},
+    {"read-only", 0, 0, G_OPTION_ARG_NONE, &opts.read_only, "Mount the root file system read-only",
+     NULL},
+    {"tmpfs", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.tmpfs, "Mount a writable tmpfs",
+     "PATH[:size=SIZE,mode=MODE]"},
+    {"ulimit", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.ulimit, "Set a resource limit",
+     "NAME=SOFT[:HARD]"},
+    {"pids-limit", 0, 0, G_OPTION_ARG_INT, &opts.pids_limit, "At most N processes (cgroup v2)",
+     "N"},
+    {"memory", 'm', 0, G_OPTION_ARG_STRING, &opts.memory, "Memory limit (cgroup v2)", "SIZE"},
+    {"cpus", 0, 0, G_OPTION_ARG_STRING, &opts.cpus, "CPU limit, e.g. 1.5 (cgroup v2)", "N"},
     {NULL}};
 
 static void run_options_clear(void)
@@ -48,6 +68,13 @@ static void run_options_clear(void)
   g_free(opts.hostname);
   g_free(opts.entrypoint);
   g_free(opts.network);
+  g_strfreev(opts.cap_add);
+  g_strfreev(opts.cap_drop);
+  g_strfreev(opts.security_opt);
+  g_strfreev(opts.tmpfs);
+  g_strfreev(opts.ulimit);
+  g_free(opts.memory);
+  g_free(opts.cpus);
   memset(&opts, 0, sizeof opts);
 }
 
@@ -68,6 +95,77 @@ static char **resolve_env(char **env, GError **err)
     }
   }
   return g_strv_builder_end(b);
+}
+
+static gboolean parse_size(const char *s, gint64 *out, GError **err)
+{
+  char *end;
+  guint64 v = g_ascii_strtoull(s, &end, 10);
+  guint64 mult = 1;
+  switch (g_ascii_tolower(*end)) {
+  case 'k': mult = 1ull << 10; end++; break;
+  case 'm': mult = 1ull << 20; end++; break;
+  case 'g': mult = 1ull << 30; end++; break;
+  case 'b': end++; break;
+  default: break;
+  }
+  if (end == s || *end || v == 0 || v > (guint64)G_MAXINT64 / mult)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--memory: '%s' is not a size (e.g. 512m, 2g)", s);
+  *out = (gint64)(v * mult);
+  return TRUE;
+}
+
+static gboolean parse_security(SbxSeccompSpec *sc, GError **err)
+{
+  for (char **o = opts.security_opt; o && *o; o++) {
+    if (g_str_has_prefix(*o, "seccomp=") || g_str_has_prefix(*o, "seccomp:")) {
+      sc->profile = *o + 8;
+      if (g_strcmp0(sc->profile, "unconfined") == 0)
+        sbx_warn("--security-opt seccomp=unconfined: the program may use every system call");
+    } else if (g_strcmp0(*o, "no-new-privileges") != 0 &&
+               g_strcmp0(*o, "no-new-privileges=true") != 0 &&
+               g_strcmp0(*o, "no-new-privileges:true") != 0) {
+      return sbx_fail(err, SBX_ERROR_USAGE, "--security-opt %s: not supported (sbx always sets "
+                      "no-new-privileges; seccomp=FILE|unconfined)", *o);
+    }
+  }
+  return TRUE;
+}
+
+/* The security side of the run spec: capabilities, filter, limits. */
+static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
+{
+  spec->caps = sbx_caps_default();
+  if (!sbx_caps_adjust(&spec->caps, opts.cap_add, opts.cap_drop, err))
+    return FALSE;
+  SbxSeccompSpec sc = {.caps = spec->caps};
+  if (!parse_security(&sc, err))
+    return FALSE;
+  spec->seccomp = sbx_seccomp_prepare(store, &sc, err);
+  if (!spec->seccomp && g_strcmp0(sc.profile, "unconfined") != 0)
+    return FALSE;
+  spec->rlimits = g_array_new(FALSE, FALSE, sizeof(SbxRlimit));
+  for (char **u = opts.ulimit; u && *u; u++) {
+    SbxRlimit r;
+    if (!sbx_rlimit_parse(*u, &r, err))
+      return FALSE;
+    g_array_append_val(spec->rlimits, r);
+  }
+  if (opts.pids_limit < 0)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--pids-limit: must be positive");
+  spec->limits.pids = opts.pids_limit;
+  if (opts.memory && !parse_size(opts.memory, &spec->limits.memory, err))
+    return FALSE;
+  if (opts.cpus) {
+    char *end;
+    double cpus = g_ascii_strtod(opts.cpus, &end);
+    if (*end || cpus <= 0 || cpus > 4096)
+      return sbx_fail(err, SBX_ERROR_USAGE, "--cpus: '%s' is not a positive number", opts.cpus);
+    spec->limits.cpu_quota_us = (gint64)(cpus * 100000);
+  }
+  spec->read_only = opts.read_only;
+  spec->tmpfs = opts.tmpfs;
+  return TRUE;
 }
 
 /* IMAGE: an archive or layout (imported when new), or a loaded image's name. */
@@ -115,7 +213,12 @@ static int run_parsed(int argc, char **argv, GError **err)
       .entrypoint = opts.entrypoint, .entrypoint_set = opts.entrypoint_set, .env = env,
       .workdir = opts.workdir, .user = opts.user, .hostname = opts.hostname, .net = SBX_NET_NONE,
   };
-  return sbx_sandbox_run(&spec, err);
+  int status = security_spec(store, &spec, err) ? sbx_sandbox_run(&spec, err) : -1;
+  if (spec.seccomp)
+    g_bytes_unref(spec.seccomp);
+  if (spec.rlimits)
+    g_array_unref(spec.rlimits);
+  return status;
 }
 
 int sbx_cmd_run(int argc, char **argv)

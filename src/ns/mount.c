@@ -126,6 +126,59 @@ static gboolean prepare_run_dir(const SbxRootfsSpec *spec, int *runfd, GError **
          sbx_write_file_at(*runfd, "resolv.conf", spec->resolv_conf, 0644, err);
 }
 
+/* Paths of /proc and /sys that tell about or act on the host: hidden (a file
+ * under /dev/null, a directory under an empty read-only tmpfs) or read-only,
+ * as Docker's and crun's defaults do. */
+static const char *const masked_paths[] = {
+    "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
+    "/proc/acpi", "/proc/scsi", "/proc/asound", "/proc/interrupts", "/sys/firmware",
+    "/sys/devices/virtual/powercap", NULL};
+static const char *const readonly_paths[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq",
+                                             "/proc/bus", "/proc/fs", NULL};
+
+static gboolean mask_path(int rootfd, const char *path, int devnull, GError **err)
+{
+  /* O_PATH|O_NOFOLLOW of what is there: absent paths need no mask. */
+  sbx_autofd fd = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, NULL);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0)
+    return TRUE;
+  if (S_ISDIR(st.st_mode))
+    return mount_at_fd("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                       "size=0,mode=0555", path, err);
+  g_autofree char *src = fd_path(devnull);
+  return mount_at_fd(src, fd, NULL, MS_BIND, NULL, path, err);
+}
+
+static gboolean readonly_path(int rootfd, const char *path, GError **err)
+{
+  sbx_autofd fd = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, NULL);
+  if (fd < 0)
+    return TRUE;
+  g_autofree char *self = fd_path(fd);
+  if (!mount_at_fd(self, fd, NULL, MS_BIND | MS_REC, NULL, path, err))
+    return FALSE;
+  /* The bind is a new mount on top: reopen to remount that one. */
+  sbx_autofd top = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, err);
+  return top >= 0 && mount_at_fd(NULL, top, NULL,
+                                 MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                 NULL, path, err);
+}
+
+static gboolean mask_host_paths(int rootfd, GError **err)
+{
+  sbx_autofd devnull = sbx_open_in_root(rootfd, "/dev/null", O_PATH, 0, err);
+  if (devnull < 0)
+    return FALSE;
+  for (guint i = 0; masked_paths[i]; i++)
+    if (!mask_path(rootfd, masked_paths[i], devnull, err))
+      return FALSE;
+  for (guint i = 0; readonly_paths[i]; i++)
+    if (!readonly_path(rootfd, readonly_paths[i], err))
+      return FALSE;
+  return TRUE;
+}
+
 static gboolean mount_proc(int rootfd, GError **err)
 {
   sbx_autofd fd = sbx_mkdir_in_root(rootfd, "/proc", 0555, err);
@@ -137,6 +190,27 @@ static gboolean mount_proc(int rootfd, GError **err)
     return FALSE;
   }
   return TRUE;
+}
+
+/* --tmpfs PATH[:size=64m,mode=1777]: only size and mode are passed on. */
+static gboolean mount_tmpfs(int rootfd, const char *spec, GError **err)
+{
+  g_auto(GStrv) parts = g_strsplit(spec, ":", 2);
+  if (!parts[0] || parts[0][0] != '/')
+    return sbx_fail(err, SBX_ERROR_USAGE, "--tmpfs %s: the path must be absolute", spec);
+  g_autoptr(GString) opts = g_string_new("mode=1777");
+  g_auto(GStrv) o = g_strsplit(parts[1] ? parts[1] : "", ",", -1);
+  for (char **p = o; *p; p++) {
+    if (!**p)
+      continue;
+    if (!g_str_has_prefix(*p, "size=") && !g_str_has_prefix(*p, "mode=") &&
+        !g_str_has_prefix(*p, "nr_inodes="))
+      return sbx_fail(err, SBX_ERROR_USAGE, "--tmpfs %s: option '%s' not supported", spec, *p);
+    g_string_append_printf(opts, ",%s", *p);
+  }
+  sbx_autofd fd = sbx_mkdir_in_root(rootfd, parts[0], 01777, err);
+  return fd >= 0 &&
+         mount_at_fd("tmpfs", fd, "tmpfs", MS_NOSUID | MS_NODEV, opts->str, parts[0], err);
 }
 
 typedef struct {
@@ -265,7 +339,17 @@ gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err)
   sbx_autofd rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
     return sbx_fail_errno(err, "open %s", root);
-  return mount_proc(rootfd, err) && mount_dev(rootfd, spec->have_pts_gid, err) &&
-         sbx_ipc_setup(rootfd, err) && mount_sys(rootfd, err) &&
-         bind_etc_files(rootfd, runfd, err) && pivot_into(rootfd, err);
+  if (!mount_proc(rootfd, err) || !mount_dev(rootfd, spec->have_pts_gid, err) ||
+      !sbx_ipc_setup(rootfd, err) || !mount_sys(rootfd, err) || !mask_host_paths(rootfd, err) ||
+      !bind_etc_files(rootfd, runfd, err))
+    return FALSE;
+  for (char **t = spec->tmpfs; t && *t; t++)
+    if (!mount_tmpfs(rootfd, *t, err))
+      return FALSE;
+  if (!pivot_into(rootfd, err))
+    return FALSE;
+  /* --read-only: the root mount only; /dev, /proc, tmpfs mounts keep theirs. */
+  if (spec->read_only && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV, NULL) < 0)
+    return sbx_fail_errno(err, "make the root file system read-only");
+  return TRUE;
 }

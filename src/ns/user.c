@@ -175,6 +175,12 @@ gboolean sbx_idmap_apply(const SbxIdMap *map, pid_t pid, GError **err)
 
 pid_t sbx_userns_clone(const SbxIdMap *map, unsigned long flags, int *syncfd, GError **err)
 {
+  return sbx_userns_clone_full(map, flags, NULL, NULL, syncfd, err);
+}
+
+pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeGo before_go,
+                            gpointer data, int *syncfd, GError **err)
+{
   int fds[2];
   if (!sbx_sync_pair(fds, err))
     return -1;
@@ -204,7 +210,8 @@ pid_t sbx_userns_clone(const SbxIdMap *map, unsigned long flags, int *syncfd, GE
     return 0;
   }
   close(fds[1]);
-  if (!sbx_idmap_apply(map, pid, err) || !sbx_sync_send_ok(fds[0], "go")) {
+  if (!sbx_idmap_apply(map, pid, err) || (before_go && !before_go(pid, data, err)) ||
+      !sbx_sync_send_ok(fds[0], "go")) {
     if (err && !*err)
       sbx_fail(err, SBX_ERROR_FAILED, "user namespace setup failed");
     kill(pid, SIGKILL);

@@ -2,6 +2,7 @@
  * directory, and the last steps before execve. Runs after pivot_root, so
  * every path here is inside the sandbox. */
 #include "sbx/sandbox.h"
+#include "sbx/security.h"
 #include "sbx/util.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -234,17 +236,79 @@ static void die(int status, const char *fmt, ...)
   _exit(status);
 }
 
-void sbx_process_exec(char **argv, char **envp, const SbxCreds *creds, const char *workdir,
-                      gboolean set_groups)
+gboolean sbx_rlimit_parse(const char *spec, SbxRlimit *out, GError **err)
 {
-  if (set_groups && setgroups(creds->ngroups, creds->groups) < 0)
-    die(SBX_EXIT_FAILED, "setgroups: %s", g_strerror(errno));
-  if (setresgid(creds->gid, creds->gid, creds->gid) < 0)
-    die(SBX_EXIT_FAILED, "setgid %u: %s", (unsigned)creds->gid, g_strerror(errno));
-  if (setresuid(creds->uid, creds->uid, creds->uid) < 0)
-    die(SBX_EXIT_FAILED, "setuid %u: %s", (unsigned)creds->uid, g_strerror(errno));
+  static const struct {
+    const char *name;
+    int resource;
+  } names[] = {{"core", RLIMIT_CORE},       {"cpu", RLIMIT_CPU},         {"data", RLIMIT_DATA},
+               {"fsize", RLIMIT_FSIZE},     {"locks", RLIMIT_LOCKS},     {"memlock", RLIMIT_MEMLOCK},
+               {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},     {"nofile", RLIMIT_NOFILE},
+               {"nproc", RLIMIT_NPROC},     {"rss", RLIMIT_RSS},         {"rtprio", RLIMIT_RTPRIO},
+               {"rttime", RLIMIT_RTTIME},   {"sigpending", RLIMIT_SIGPENDING},
+               {"stack", RLIMIT_STACK},     {"as", RLIMIT_AS}};
+  g_auto(GStrv) kv = g_strsplit(spec, "=", 2);
+  if (!kv[0] || !kv[1])
+    return sbx_fail(err, SBX_ERROR_USAGE, "--ulimit %s: expected NAME=SOFT[:HARD]", spec);
+  out->resource = -1;
+  for (guint i = 0; i < G_N_ELEMENTS(names); i++)
+    if (g_ascii_strcasecmp(kv[0], names[i].name) == 0)
+      out->resource = names[i].resource;
+  if (out->resource < 0)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--ulimit: unknown limit '%s'", kv[0]);
+  g_auto(GStrv) sh = g_strsplit(kv[1], ":", 2);
+  guint64 v[2];
+  for (int i = 0; i < 2; i++) {
+    const char *t = sh[i] ? sh[i] : sh[0];
+    if (g_strcmp0(t, "unlimited") == 0 || g_strcmp0(t, "-1") == 0)
+      v[i] = RLIM_INFINITY;
+    else if (!g_ascii_string_to_unsigned(t, 10, 0, G_MAXUINT64, &v[i], NULL))
+      return sbx_fail(err, SBX_ERROR_USAGE, "--ulimit %s: '%s' is not a number", spec, t);
+  }
+  if (v[0] > v[1])
+    return sbx_fail(err, SBX_ERROR_USAGE, "--ulimit %s: soft limit above hard limit", spec);
+  out->soft = v[0];
+  out->hard = v[1];
+  return TRUE;
+}
+
+/* CVE-2024-21626: the working directory must be inside the new root, never a
+ * directory reached through a leaked fd (getcwd then says "(unreachable)"). */
+static void check_cwd(const char *workdir)
+{
+  char buf[4096];
   if (chdir(workdir) < 0)
     die(SBX_EXIT_FAILED, "working directory %s: %s", workdir, g_strerror(errno));
+  if (!getcwd(buf, sizeof buf) || buf[0] != '/')
+    die(SBX_EXIT_FAILED, "working directory %s: outside the sandbox's root", workdir);
+}
+
+void sbx_process_exec(const SbxExecPlan *p)
+{
+  GError *err = NULL;
+  /* The bounding set and ambient set go while we still hold CAP_SETPCAP. */
+  if (!sbx_caps_drop_bounding(p->caps, &err))
+    die(SBX_EXIT_FAILED, "%s", err->message);
+  if (p->set_groups && setgroups(p->creds->ngroups, p->creds->groups) < 0)
+    die(SBX_EXIT_FAILED, "setgroups: %s", g_strerror(errno));
+  if (setresgid(p->creds->gid, p->creds->gid, p->creds->gid) < 0)
+    die(SBX_EXIT_FAILED, "setgid %u: %s", (unsigned)p->creds->gid, g_strerror(errno));
+  if (setresuid(p->creds->uid, p->creds->uid, p->creds->uid) < 0)
+    die(SBX_EXIT_FAILED, "setuid %u: %s", (unsigned)p->creds->uid, g_strerror(errno));
+  /* A non-root user keeps no capability (docker does the same). */
+  if (!sbx_caps_set(p->caps, p->creds->uid == 0, &err))
+    die(SBX_EXIT_FAILED, "%s", err->message);
+  /* CVE-2017-5226: without a controlling terminal, TIOCSTI cannot push
+   * keystrokes into the terminal sbx was started from. */
+  if (p->new_session && setsid() < 0)
+    die(SBX_EXIT_FAILED, "setsid: %s", g_strerror(errno));
+  check_cwd(p->workdir);
+  for (guint i = 0; p->rlimits && i < p->rlimits->len; i++) {
+    SbxRlimit *r = &g_array_index(p->rlimits, SbxRlimit, i);
+    struct rlimit rl = {.rlim_cur = r->soft, .rlim_max = r->hard};
+    if (setrlimit(r->resource, &rl) < 0)
+      die(SBX_EXIT_FAILED, "--ulimit: %s", g_strerror(errno));
+  }
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     die(SBX_EXIT_FAILED, "no_new_privs: %s", g_strerror(errno));
   sigset_t none;
@@ -253,9 +317,12 @@ void sbx_process_exec(char **argv, char **envp, const SbxCreds *creds, const cha
     signal(s, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
   sbx_close_fds_from(3);
-  sbx_debug("exec %s", argv[0]);
-  int e = exec_search(argv, envp);
+  sbx_debug("exec %s (seccomp %s)", p->argv[0], p->seccomp ? "on" : "off");
+  /* The filter goes on last: everything above may use calls it refuses. */
+  if (p->seccomp && !sbx_seccomp_install(p->seccomp, &err))
+    die(SBX_EXIT_FAILED, "%s", err->message);
+  int e = exec_search(p->argv, p->envp);
   if (e == ENOENT || e == ENOTDIR)
-    die(SBX_EXIT_NOTFOUND, "exec %s: executable file not found", argv[0]);
-  die(SBX_EXIT_NOEXEC, "exec %s: %s", argv[0], g_strerror(e));
+    die(SBX_EXIT_NOTFOUND, "exec %s: executable file not found", p->argv[0]);
+  die(SBX_EXIT_NOEXEC, "exec %s: %s", p->argv[0], g_strerror(e));
 }

@@ -27,6 +27,7 @@ typedef struct {
   const SbxRunSpec *spec;
   const char *hostname;
   sigset_t forwarded;
+  char *cgroup;
 } Ctx;
 
 static gboolean setup_rootfs(Ctx *c, GError **err)
@@ -42,6 +43,8 @@ static gboolean setup_rootfs(Ctx *c, GError **err)
       .hosts = hosts,
       .resolv_conf = "# sbx: --network none: the sandbox has no DNS\n",
       .have_pts_gid = sbx_idmap_has_gid(c->spec->idmap, 5),
+      .read_only = c->spec->read_only,
+      .tmpfs = c->spec->tmpfs,
   };
   return sbx_mount_rootfs(&rs, err);
 }
@@ -99,7 +102,12 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
     _exit(SBX_EXIT_FAILED);
   }
   if (child == 0) {
-    sbx_process_exec(argv, envp, &creds, workdir, spec->idmap->mode == SBX_USERNS_RANGE);
+    SbxExecPlan plan = {
+        .argv = argv, .envp = envp, .creds = &creds, .workdir = workdir,
+        .set_groups = spec->idmap->mode == SBX_USERNS_RANGE, .caps = spec->caps,
+        .seccomp = spec->seccomp, .rlimits = spec->rlimits, .new_session = TRUE,
+    };
+    sbx_process_exec(&plan);
   }
   sbx_sync_send_ok(syncfd, "started");
   close(syncfd);
@@ -135,21 +143,42 @@ static int wait_forwarding(pid_t pid, const sigset_t *forwarded)
   }
 }
 
+static int run_in_namespaces(Ctx *cp, GError **err);
+
 static char *short_id(void)
 {
   return sbx_random_hex(6);
+}
+
+static gboolean join_cgroup(pid_t child, gpointer data, GError **err)
+{
+  Ctx *c = data;
+  return !c->cgroup || sbx_cgroup_attach(c->cgroup, child, err);
 }
 
 int sbx_sandbox_run(const SbxRunSpec *spec, GError **err)
 {
   g_autofree char *id = short_id();
   Ctx c = {.spec = spec, .hostname = spec->hostname ? spec->hostname : id};
+  c.cgroup = sbx_cgroup_create(&spec->limits, id, err);
+  if (!c.cgroup && sbx_cgroup_limits_set(&spec->limits))
+    return -1;
+  int status = run_in_namespaces(&c, err);
+  sbx_cgroup_remove(c.cgroup);
+  g_free(c.cgroup);
+  return status;
+}
+
+static int run_in_namespaces(Ctx *cp, GError **err)
+{
+  Ctx c = *cp;
+  const SbxRunSpec *spec = c.spec;
   sbx_pid_forwarded_signals(&c.forwarded);
   sigset_t block = c.forwarded, old;
   sigaddset(&block, SIGCHLD);
   sigprocmask(SIG_BLOCK, &block, &old);
   int syncfd;
-  pid_t pid = sbx_userns_clone(spec->idmap, NS_FLAGS, &syncfd, err);
+  pid_t pid = sbx_userns_clone_full(spec->idmap, NS_FLAGS, join_cgroup, &c, &syncfd, err);
   if (pid == 0)
     init_main(&c, syncfd);
   if (pid < 0) {

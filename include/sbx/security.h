@@ -1,0 +1,38 @@
+/* sandbox/caps.c and sandbox/seccomp.c: what the program may do.
+ *
+ * Capabilities: Docker's default set for root, none for other users; the
+ * bounding set reduced to match; inheritable and ambient cleared.
+ * Seccomp: an allowlist equivalent to Docker's default profile (or the
+ * user's JSON profile), compiled once by sbx-store and cached in the store as
+ * raw BPF, loaded as the last step before execve. */
+#pragma once
+
+#include <glib.h>
+#include "sbx/store.h"
+
+/* Bit N = capability N. */
+typedef guint64 SbxCapSet;
+
+SbxCapSet sbx_caps_default(void);
+/* Apply --cap-add / --cap-drop lists (names with or without CAP_, or ALL). */
+gboolean sbx_caps_adjust(SbxCapSet *set, char **add, char **drop, GError **err);
+const char *sbx_cap_name(guint cap);
+guint sbx_cap_last(void);
+/* In the program's process, before setuid: drop the bounding set to `keep`,
+ * clear ambient; after setuid: set permitted/effective (root) or nothing,
+ * inheritable always empty. */
+gboolean sbx_caps_drop_bounding(SbxCapSet keep, GError **err);
+gboolean sbx_caps_set(SbxCapSet keep, gboolean root, GError **err);
+
+typedef struct {
+  const char *profile;   /* NULL: the default; "unconfined": none; else a JSON file */
+  SbxCapSet caps;        /* rules of the profile may depend on capabilities */
+} SbxSeccompSpec;
+
+/* The filter as raw BPF (NULL with no error for unconfined). */
+GBytes *sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GError **err);
+/* Install it in the calling process (no_new_privs must be set). */
+gboolean sbx_seccomp_install(GBytes *bpf, GError **err);
+
+/* sbx-store side (src/sandbox/seccomp-compile.c): compile to BPF. */
+GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err);

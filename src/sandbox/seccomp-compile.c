@@ -1,0 +1,416 @@
+/* Compiling seccomp filters (in sbx-store; sbx loads the cached BPF).
+ *
+ * The default profile is Docker's default allowlist, with io_uring and the
+ * clock-adjusting calls left out; everything else answers EPERM. Argument
+ * rules compare only the low 32 bits where the kernel reads an int (socket's
+ * family, personality's persona): a value with high bits set must not slip
+ * past a 64-bit comparison. A JSON profile in Docker's/OCI's format is read
+ * with json-glib and applied the same way. */
+#include "sbx/image.h"
+#include "sbx/json.h"
+#include "sbx/security.h"
+#include "sbx/util.h"
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+static const char *const default_allow[] = {
+    "accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "capget", "capset",
+    "chdir", "chmod", "chown", "chown32", "clock_getres", "clock_getres_time64", "clock_gettime",
+    "clock_gettime64", "clock_nanosleep", "clock_nanosleep_time64", "close", "close_range",
+    "connect", "copy_file_range", "creat", "dup", "dup2", "dup3", "epoll_create", "epoll_create1",
+    "epoll_ctl", "epoll_ctl_old", "epoll_pwait", "epoll_pwait2", "epoll_wait", "epoll_wait_old",
+    "eventfd", "eventfd2", "execve", "execveat", "exit", "exit_group", "faccessat", "faccessat2",
+    "fadvise64", "fadvise64_64", "fallocate", "fanotify_mark", "fchdir", "fchmod", "fchmodat",
+    "fchown", "fchown32", "fchownat", "fcntl", "fcntl64", "fdatasync", "fgetxattr", "flistxattr",
+    "flock", "fork", "fremovexattr", "fsetxattr", "fstat", "fstat64", "fstatat64", "fstatfs",
+    "fstatfs64", "fsync", "ftruncate", "ftruncate64", "futex", "futex_time64", "futex_waitv",
+    "futimesat", "getcpu", "getcwd", "getdents", "getdents64", "getegid", "getegid32", "geteuid",
+    "geteuid32", "getgid", "getgid32", "getgroups", "getgroups32", "getitimer", "getpeername",
+    "getpgid", "getpgrp", "getpid", "getppid", "getpriority", "getrandom", "getresgid",
+    "getresgid32", "getresuid", "getresuid32", "getrlimit", "get_robust_list", "getrusage",
+    "getsid", "getsockname", "getsockopt", "get_thread_area", "gettid", "gettimeofday", "getuid",
+    "getuid32", "getxattr", "inotify_add_watch", "inotify_init", "inotify_init1",
+    "inotify_rm_watch", "io_cancel", "ioctl", "io_destroy", "io_getevents", "io_pgetevents",
+    "io_pgetevents_time64", "ioprio_get", "ioprio_set", "io_setup", "io_submit", "ipc", "kill",
+    "landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "lchown",
+    "lchown32", "lgetxattr", "link", "linkat", "listen", "listxattr", "llistxattr", "_llseek",
+    "lremovexattr", "lseek", "lsetxattr", "lstat", "lstat64", "madvise", "membarrier",
+    "memfd_create", "memfd_secret", "mincore", "mkdir", "mkdirat", "mknod", "mknodat", "mlock",
+    "mlock2", "mlockall", "mmap", "mmap2", "mprotect", "mq_getsetattr", "mq_notify", "mq_open",
+    "mq_timedreceive", "mq_timedreceive_time64", "mq_timedsend", "mq_timedsend_time64",
+    "mq_unlink", "mremap", "msgctl", "msgget", "msgrcv", "msgsnd", "msync", "munlock",
+    "munlockall", "munmap", "name_to_handle_at", "nanosleep", "newfstatat", "_newselect", "open",
+    "openat", "openat2", "pause", "pidfd_open", "pidfd_send_signal", "pipe", "pipe2",
+    "pkey_alloc", "pkey_free", "pkey_mprotect", "poll", "ppoll", "ppoll_time64", "prctl",
+    "pread64", "preadv", "preadv2", "prlimit64", "process_mrelease", "pselect6",
+    "pselect6_time64", "pwrite64", "pwritev", "pwritev2", "read", "readahead", "readlink",
+    "readlinkat", "readv", "recv", "recvfrom", "recvmmsg", "recvmmsg_time64", "recvmsg",
+    "remap_file_pages", "removexattr", "rename", "renameat", "renameat2", "restart_syscall",
+    "rmdir", "rseq", "rt_sigaction", "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo",
+    "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait", "rt_sigtimedwait_time64",
+    "rt_tgsigqueueinfo", "sched_getaffinity", "sched_getattr", "sched_getparam",
+    "sched_get_priority_max", "sched_get_priority_min", "sched_getscheduler",
+    "sched_rr_get_interval", "sched_rr_get_interval_time64", "sched_setaffinity", "sched_setattr",
+    "sched_setparam", "sched_setscheduler", "sched_yield", "seccomp", "select", "semctl",
+    "semget", "semop", "semtimedop", "semtimedop_time64", "send", "sendfile", "sendfile64",
+    "sendmmsg", "sendmsg", "sendto", "setfsgid", "setfsgid32", "setfsuid", "setfsuid32", "setgid",
+    "setgid32", "setgroups", "setgroups32", "setitimer", "setpgid", "setpriority", "setregid",
+    "setregid32", "setresgid", "setresgid32", "setresuid", "setresuid32", "setreuid",
+    "setreuid32", "setrlimit", "set_robust_list", "setsid", "setsockopt", "set_thread_area",
+    "set_tid_address", "setuid", "setuid32", "setxattr", "shmat", "shmctl", "shmdt", "shmget",
+    "shutdown", "sigaltstack", "signalfd", "signalfd4", "sigprocmask", "sigreturn", "socketcall",
+    "socketpair", "splice", "stat", "stat64", "statfs", "statfs64", "statx", "symlink",
+    "symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill", "time",
+    "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime", "timer_gettime64",
+    "timer_settime", "timer_settime64", "timerfd_create", "timerfd_gettime", "timerfd_gettime64",
+    "timerfd_settime", "timerfd_settime64", "times", "tkill", "truncate", "truncate64",
+    "ugetrlimit", "umask", "uname", "unlink", "unlinkat", "utime", "utimensat",
+    "utimensat_time64", "utimes", "vfork", "vmsplice", "wait4", "waitid", "waitpid", "write",
+    "writev", "process_vm_readv", "process_vm_writev", "ptrace", "arch_prctl", "modify_ldt",
+    NULL};
+
+/* Allowed only with CAP_SYS_ADMIN (as Docker does). */
+static const char *const admin_calls[] = {
+    "bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick",
+    "lookup_dcookie", "mount", "mount_setattr", "move_mount", "open_tree", "perf_event_open",
+    "quotactl", "quotactl_fd", "setdomainname", "sethostname", "setns", "syslog", "umount",
+    "umount2", "unshare", NULL};
+
+static gboolean has_cap(SbxCapSet caps, int cap)
+{
+  return (caps & (1ull << cap)) != 0;
+}
+
+static int resolve(const char *name)
+{
+  return seccomp_syscall_resolve_name(name);
+}
+
+/* Unknown names (other architectures' calls) are skipped, like Docker does. */
+static gboolean add_rule(scmp_filter_ctx ctx, guint32 action, const char *name, guint n,
+                         const struct scmp_arg_cmp *args, GError **err)
+{
+  int nr = resolve(name);
+  if (nr == __NR_SCMP_ERROR)
+    return TRUE;
+  int r = seccomp_rule_add_array(ctx, action, nr, n, args);
+  if (r < 0 && r != -EEXIST)
+    return sbx_fail_errnum(err, -r, "seccomp rule for %s", name);
+  return TRUE;
+}
+
+static gboolean add_arches(scmp_filter_ctx ctx, GError **err)
+{
+#if defined(__x86_64__)
+  const guint32 extra[] = {SCMP_ARCH_X86, SCMP_ARCH_X32};
+#elif defined(__aarch64__)
+  const guint32 extra[] = {SCMP_ARCH_ARM};
+#else
+  const guint32 extra[] = {0};
+#endif
+  for (guint i = 0; i < G_N_ELEMENTS(extra); i++) {
+    int r = extra[i] ? seccomp_arch_add(ctx, extra[i]) : 0;
+    if (r < 0 && r != -EEXIST)
+      return sbx_fail_errnum(err, -r, "seccomp: add compat architecture");
+  }
+  return TRUE;
+}
+
+static gboolean default_profile(scmp_filter_ctx ctx, SbxCapSet caps, GError **err)
+{
+  for (const char *const *n = default_allow; *n; n++)
+    if (!add_rule(ctx, SCMP_ACT_ALLOW, *n, 0, NULL, err))
+      return FALSE;
+  /* socket: every family but AF_ALG (38) and AF_VSOCK (40). */
+  for (guint64 fam = 0; fam < 64; fam++) {
+    if (fam == 38 || fam == 40)
+      continue;
+    struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, fam);
+    if (!add_rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &a, err))
+      return FALSE;
+  }
+  static const guint64 personas[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
+  for (guint i = 0; i < G_N_ELEMENTS(personas); i++) {
+    struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, personas[i]);
+    if (!add_rule(ctx, SCMP_ACT_ALLOW, "personality", 1, &a, err))
+      return FALSE;
+  }
+  if (has_cap(caps, CAP_SYS_ADMIN)) {
+    for (const char *const *n = admin_calls; *n; n++)
+      if (!add_rule(ctx, SCMP_ACT_ALLOW, *n, 0, NULL, err))
+        return FALSE;
+  } else {
+    /* clone without namespace flags only; clone3 hides its flags in memory
+     * seccomp cannot read, so it answers ENOSYS and libc falls back to clone. */
+    struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, 0x7E020000u, 0);
+    if (!add_rule(ctx, SCMP_ACT_ALLOW, "clone", 1, &a, err) ||
+        !add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL, err))
+      return FALSE;
+  }
+  static const struct {
+    int cap;
+    const char *calls[7];
+  } by_cap[] = {
+      {CAP_SYS_CHROOT, {"chroot"}},
+      {CAP_SYS_BOOT, {"reboot"}},
+      {CAP_SYS_MODULE, {"delete_module", "init_module", "finit_module"}},
+      {CAP_SYS_PACCT, {"acct"}},
+      {CAP_SYS_PTRACE, {"kcmp", "pidfd_getfd", "process_madvise"}},
+      {CAP_SYS_RAWIO, {"iopl", "ioperm"}},
+      {CAP_SYS_TIME, {"settimeofday", "stime", "clock_settime", "clock_settime64"}},
+      {CAP_SYS_TTY_CONFIG, {"vhangup"}},
+      {CAP_SYS_NICE, {"get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"}},
+      {CAP_SYSLOG, {"syslog"}},
+      {CAP_DAC_READ_SEARCH, {"open_by_handle_at"}},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(by_cap); i++)
+    for (guint j = 0; has_cap(caps, by_cap[i].cap) && j < 7 && by_cap[i].calls[j]; j++)
+      if (!add_rule(ctx, SCMP_ACT_ALLOW, by_cap[i].calls[j], 0, NULL, err))
+        return FALSE;
+  return TRUE;
+}
+
+/* ---- Docker / OCI JSON profiles ---- */
+
+static gboolean parse_action(const char *name, gint64 errno_ret, guint32 *out, GError **err)
+{
+  int e = errno_ret > 0 && errno_ret < 4096 ? (int)errno_ret : EPERM;
+  if (!name)
+    return sbx_fail(err, SBX_ERROR_INVALID, "seccomp profile: a rule has no action");
+  if (strcmp(name, "SCMP_ACT_ALLOW") == 0)
+    *out = SCMP_ACT_ALLOW;
+  else if (strcmp(name, "SCMP_ACT_ERRNO") == 0)
+    *out = SCMP_ACT_ERRNO(e);
+  else if (strcmp(name, "SCMP_ACT_KILL") == 0 || strcmp(name, "SCMP_ACT_KILL_THREAD") == 0)
+    *out = SCMP_ACT_KILL_THREAD;
+  else if (strcmp(name, "SCMP_ACT_KILL_PROCESS") == 0)
+    *out = SCMP_ACT_KILL_PROCESS;
+  else if (strcmp(name, "SCMP_ACT_TRAP") == 0)
+    *out = SCMP_ACT_TRAP;
+  else if (strcmp(name, "SCMP_ACT_LOG") == 0)
+    *out = SCMP_ACT_LOG;
+  else if (strcmp(name, "SCMP_ACT_TRACE") == 0)
+    *out = SCMP_ACT_ERRNO(ENOSYS); /* no tracer here: as if untraced */
+  else
+    return sbx_fail(err, SBX_ERROR_INVALID, "seccomp profile: unsupported action %s", name);
+  return TRUE;
+}
+
+static gboolean parse_op(const char *name, enum scmp_compare *out, GError **err)
+{
+  static const struct {
+    const char *n;
+    enum scmp_compare op;
+  } ops[] = {{"SCMP_CMP_NE", SCMP_CMP_NE}, {"SCMP_CMP_LT", SCMP_CMP_LT},
+             {"SCMP_CMP_LE", SCMP_CMP_LE}, {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+             {"SCMP_CMP_GE", SCMP_CMP_GE}, {"SCMP_CMP_GT", SCMP_CMP_GT},
+             {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ}};
+  for (guint i = 0; i < G_N_ELEMENTS(ops); i++)
+    if (g_strcmp0(name, ops[i].n) == 0) {
+      *out = ops[i].op;
+      return TRUE;
+    }
+  return sbx_fail(err, SBX_ERROR_INVALID, "seccomp profile: unknown operator %s",
+                  name ? name : "(none)");
+}
+
+static gboolean kernel_at_least(const char *version)
+{
+  struct utsname u;
+  guint want[2] = {0}, have[2] = {0};
+  if (uname(&u) < 0 || sscanf(version, "%u.%u", &want[0], &want[1]) < 1 ||
+      sscanf(u.release, "%u.%u", &have[0], &have[1]) < 2)
+    return FALSE;
+  return have[0] > want[0] || (have[0] == want[0] && have[1] >= want[1]);
+}
+
+static gboolean strv_has(char **v, const char *s)
+{
+  return v && g_strv_contains((const char *const *)v, s);
+}
+
+static gboolean caps_all(char **names, SbxCapSet caps)
+{
+  for (char **n = names; n && *n; n++) {
+    SbxCapSet bit = 0;
+    char *one[] = {*n, NULL};
+    if (!sbx_caps_adjust(&bit, one, NULL, NULL) || !(caps & bit))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean caps_any(char **names, SbxCapSet caps)
+{
+  for (char **n = names; n && *n; n++) {
+    SbxCapSet bit = 0;
+    char *one[] = {*n, NULL};
+    if (sbx_caps_adjust(&bit, one, NULL, NULL) && (caps & bit))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* includes: every condition holds; excludes: any condition holds. */
+static gboolean rule_applies(JsonObject *rule, SbxCapSet caps, GError **err)
+{
+  const char *arch = sbx_image_host_arch();
+  JsonNode *in = json_object_get_member(rule, "includes");
+  if (in && JSON_NODE_HOLDS_OBJECT(in)) {
+    JsonObject *o = json_node_get_object(in);
+    g_auto(GStrv) arches = NULL, capv = NULL;
+    const char *min = NULL;
+    if (!sbx_json_get_strv(o, "arches", &arches, "seccomp includes", err) ||
+        !sbx_json_get_strv(o, "caps", &capv, "seccomp includes", err) ||
+        !sbx_json_get_string(o, "minKernel", &min, "seccomp includes", err))
+      return FALSE;
+    if ((arches && arches[0] && !strv_has(arches, arch)) || !caps_all(capv, caps) ||
+        (min && !kernel_at_least(min)))
+      return FALSE;
+  }
+  JsonNode *ex = json_object_get_member(rule, "excludes");
+  if (ex && JSON_NODE_HOLDS_OBJECT(ex)) {
+    JsonObject *o = json_node_get_object(ex);
+    g_auto(GStrv) arches = NULL, capv = NULL;
+    const char *min = NULL;
+    if (!sbx_json_get_strv(o, "arches", &arches, "seccomp excludes", err) ||
+        !sbx_json_get_strv(o, "caps", &capv, "seccomp excludes", err) ||
+        !sbx_json_get_string(o, "minKernel", &min, "seccomp excludes", err))
+      return FALSE;
+    if (strv_has(arches, arch) || caps_any(capv, caps) || (min && kernel_at_least(min)))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean parse_args(JsonObject *rule, struct scmp_arg_cmp *args, guint *n, GError **err)
+{
+  *n = 0;
+  JsonNode *an = json_object_get_member(rule, "args");
+  if (!an || JSON_NODE_HOLDS_NULL(an))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_ARRAY(an) || json_array_get_length(json_node_get_array(an)) > 6)
+    return sbx_fail(err, SBX_ERROR_INVALID, "seccomp profile: args must be at most 6 comparisons");
+  JsonArray *a = json_node_get_array(an);
+  for (guint i = 0; i < json_array_get_length(a); i++) {
+    JsonObject *c = sbx_json_object(json_array_get_element(a, i), "seccomp args", err);
+    gint64 index = -1, value = 0, two = 0;
+    const char *op = NULL;
+    if (!c || !sbx_json_get_int(c, "index", &index, "seccomp args", err) ||
+        !sbx_json_get_int(c, "value", &value, "seccomp args", err) ||
+        !sbx_json_get_int(c, "valueTwo", &two, "seccomp args", err) ||
+        !sbx_json_get_string(c, "op", &op, "seccomp args", err))
+      return FALSE;
+    if (index < 0 || index > 5)
+      return sbx_fail(err, SBX_ERROR_INVALID, "seccomp profile: argument index %" G_GINT64_FORMAT
+                      " out of range", index);
+    enum scmp_compare cmp = SCMP_CMP_EQ;
+    if (!parse_op(op, &cmp, err))
+      return FALSE;
+    args[(*n)++] = (struct scmp_arg_cmp){(unsigned)index, cmp, (scmp_datum_t)value,
+                                         (scmp_datum_t)two};
+  }
+  return TRUE;
+}
+
+static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps, GError **err)
+{
+  if (!rule_applies(rule, caps, err))
+    return err == NULL || *err == NULL;
+  const char *action_name = NULL, *single = NULL;
+  gint64 errno_ret = EPERM;
+  g_auto(GStrv) names = NULL;
+  struct scmp_arg_cmp args[6];
+  guint nargs;
+  guint32 action;
+  if (!sbx_json_get_string(rule, "action", &action_name, "seccomp rule", err) ||
+      !sbx_json_get_int(rule, "errnoRet", &errno_ret, "seccomp rule", err) ||
+      !sbx_json_get_strv(rule, "names", &names, "seccomp rule", err) ||
+      !sbx_json_get_string(rule, "name", &single, "seccomp rule", err) ||
+      !parse_action(action_name, errno_ret, &action, err) || !parse_args(rule, args, &nargs, err))
+    return FALSE;
+  for (char **n = names; n && *n; n++)
+    if (!add_rule(ctx, action, *n, nargs, args, err))
+      return FALSE;
+  return !single || add_rule(ctx, action, single, nargs, args, err);
+}
+
+static scmp_filter_ctx json_profile(const char *path, SbxCapSet caps, GError **err)
+{
+  g_autofree char *data = NULL;
+  gsize len;
+  g_autoptr(GError) local = NULL;
+  if (!g_file_get_contents(path, &data, &len, &local)) {
+    sbx_fail(err, SBX_ERROR_NOT_FOUND, "seccomp profile %s: %s", path, local->message);
+    return NULL;
+  }
+  g_autofree char *what = g_strdup_printf("seccomp profile %s", path);
+  g_autoptr(JsonNode) root = len <= SBX_MAX_JSON_MEMBER ? sbx_json_parse(data, len, what, err) : NULL;
+  JsonObject *o = root ? sbx_json_object(root, what, err) : NULL;
+  if (!o)
+    return NULL;
+  const char *def = NULL;
+  gint64 def_errno = EPERM;
+  guint32 def_action;
+  if (!sbx_json_get_string(o, "defaultAction", &def, what, err) ||
+      !sbx_json_get_int(o, "defaultErrnoRet", &def_errno, what, err) ||
+      !parse_action(def, def_errno, &def_action, err))
+    return NULL;
+  scmp_filter_ctx ctx = seccomp_init(def_action);
+  JsonNode *sn = json_object_get_member(o, "syscalls");
+  JsonArray *rules = sn && JSON_NODE_HOLDS_ARRAY(sn) ? json_node_get_array(sn) : NULL;
+  gboolean ok = ctx != NULL && add_arches(ctx, err);
+  for (guint i = 0; ok && rules && i < json_array_get_length(rules); i++) {
+    JsonObject *r = sbx_json_object(json_array_get_element(rules, i), what, err);
+    ok = r && json_rule(ctx, r, caps, err);
+  }
+  if (!ok) {
+    g_prefix_error(err, "%s: ", what);
+    if (ctx)
+      seccomp_release(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err)
+{
+  scmp_filter_ctx ctx;
+  if (profile) {
+    ctx = json_profile(profile, caps, err);
+  } else {
+    ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+    if (ctx && (!add_arches(ctx, err) || !default_profile(ctx, caps, err))) {
+      seccomp_release(ctx);
+      ctx = NULL;
+    }
+  }
+  if (!ctx) {
+    if (err && !*err)
+      sbx_fail(err, SBX_ERROR_FAILED, "seccomp: cannot build the filter");
+    return NULL;
+  }
+  /* no_new_privs is ours to set (process.c); don't let libseccomp do it. */
+  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  int fd = memfd_create("sbx-bpf", MFD_CLOEXEC);
+  GBytes *out = NULL;
+  if (fd < 0) {
+    sbx_fail_errno(err, "seccomp: memfd");
+  } else {
+    int r = seccomp_export_bpf(ctx, fd);
+    if (r < 0 || lseek(fd, 0, SEEK_SET) < 0)
+      sbx_fail_errnum(err, r < 0 ? -r : errno, "seccomp: export");
+    else
+      out = sbx_read_fd_bounded(fd, 1 << 20, "seccomp filter", err);
+    close(fd);
+  }
+  seccomp_release(ctx);
+  return out;
+}
