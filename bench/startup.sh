@@ -95,7 +95,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	trap 'rm -rf -- "$W"' EXIT
 	trap 'exit 130' INT TERM HUP
 	mkdir -p "$W/bin"
-	cp -- "$SBX" "$W/bin/sbx" && cp -- "$SELF" "$W/bin/startup.sh" &&
+	cp -- "$SBX" "$W/bin/sbx" && cp -- "$(dirname -- "$SBX")/sbx-store" "$W/bin/sbx-store" && cp -- "$SELF" "$W/bin/startup.sh" &&
 		cp -- "$MKIMAGE" "$W/bin/mkimage.py" || die "cannot copy into $W"
 	chmod 0755 "$W/bin/sbx" "$W/bin/startup.sh"
 	chown -R "$user:$group" "$W" && chmod 0700 "$W" || die "cannot chown $W to $user"
