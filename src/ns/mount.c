@@ -63,26 +63,37 @@ static gboolean overlay_fsconfig(const SbxRootfsSpec *spec, const char *upper, c
   return TRUE;
 }
 
-/* Kernels before 6.8: one option string, layer paths relative to the layers
- * directory (we chdir there) to fit as many as possible in a page. */
+/* Kernels before 6.8: one option string of at most a page. The layers are
+ * named through short symlinks (run/l/0, run/l/1, ...) and given relative to
+ * that directory, so about a thousand layers fit instead of ~60 full paths. */
 static gboolean overlay_legacy(const SbxRootfsSpec *spec, const char *upper, const char *work,
                                const char *target, GError **err)
 {
+  g_autofree char *ldir = g_build_filename(spec->run_dir, "l", NULL);
+  if (mkdir(ldir, 0700) < 0 && errno != EEXIST)
+    return sbx_fail_errno(err, "create %s", ldir);
   g_autoptr(GString) opts = g_string_new("lowerdir=");
   guint n = g_strv_length(spec->layer_dirs);
-  for (guint i = n; i-- > 0;)
-    g_string_append_printf(opts, "%s%s", i == n - 1 ? "" : ":", spec->layer_dirs[i]);
+  for (guint i = n; i-- > 0;) {
+    g_autofree char *name = g_strdup_printf("%s/%u", ldir, i);
+    g_autofree char *dest = g_build_filename(spec->layers_dir, spec->layer_dirs[i], NULL);
+    if (symlink(dest, name) < 0)
+      return sbx_fail_errno(err, "create %s", name);
+    g_string_append_printf(opts, "%s%u", i == n - 1 ? "" : ":", i);
+  }
   g_string_append_printf(opts, ",upperdir=%s,workdir=%s,userxattr", upper, work);
   if (opts->len >= 4096)
     return sbx_fail(err, SBX_ERROR_FAILED,
                     "overlay: %u layers do not fit in mount options on this kernel "
                     "(Linux 6.8 or later has no such limit)", n);
-  if (chdir(spec->layers_dir) < 0)
-    return sbx_fail_errno(err, "chdir %s", spec->layers_dir);
+  if (chdir(ldir) < 0)
+    return sbx_fail_errno(err, "chdir %s", ldir);
   int r = mount("overlay", target, "overlay", MS_NODEV, opts->str);
   int e = errno;
-  if (chdir("/") < 0 || r < 0)
-    return sbx_fail_errnum(err, r < 0 ? e : errno, "mount overlay");
+  if (r < 0)
+    return sbx_fail_errnum(err, e, "mount overlay");
+  if (chdir("/") < 0)
+    return sbx_fail_errno(err, "chdir /");
   sbx_debug("mount overlay (%u layers, mount options) on %s", n, target);
   return TRUE;
 }

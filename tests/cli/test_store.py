@@ -156,3 +156,66 @@ class TestFormatsMore(SbxTestCase):
         self.assertEqual(r.rc, 126, r)  # the decoy's /arch is not a program, but it was chosen
         self.assertSbxError(self.sbx_cmd(["run", "--platform", "linux/s390x", image, "true"]),
                             contains="s390x")
+
+
+def _write_docker_archive(path, layers, extra_pax=None):
+    """A docker-legacy archive from a list of {name: bytes} layers."""
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    def layer_tar(files, idx):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            for name, data in sorted(files.items()):
+                ti = tarfile.TarInfo(name)
+                ti.size = len(data)
+                ti.mode = 0o644
+                if extra_pax and name in extra_pax:
+                    ti.pax_headers = dict(extra_pax[name])
+                t.addfile(ti, io.BytesIO(data))
+        return buf.getvalue()
+
+    blobs = [layer_tar(f, i) for i, f in enumerate(layers)]
+    diff_ids = ["sha256:" + hashlib.sha256(b).hexdigest() for b in blobs]
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "config": {"Cmd": ["/bin/sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    cfg_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": cfg_name, "RepoTags": ["many:latest"],
+                            "Layers": ["%d/layer.tar" % i for i in range(len(blobs))]}]).encode()
+    with tarfile.open(path, "w") as t:
+        for name, data in [(cfg_name, config), ("manifest.json", manifest)] + \
+                [("%d/layer.tar" % i, b) for i, b in enumerate(blobs)]:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    os.chmod(path, 0o644)
+
+
+class TestLayers(SbxTestCase):
+    def test_hundreds_of_layers(self):
+        """150 layers: lowerdir+ (Linux 6.8+) and the short-symlink fallback."""
+        layers = [{"l/%03d" % i: b"%d\n" % i, "last": b"%d\n" % i} for i in range(150)]
+        path = os.path.join(self.tmp, "many.tar")
+        _write_docker_archive(path, layers)
+        r = self.sbx_cmd(["run", "-q", "--entrypoint", "", path, "/nonexistent"])
+        self.assertEqual(r.rc, 127, r)  # it mounted; there is just no shell in these layers
+        for env in ({}, {"SBX_TEST_LEGACY_OVERLAY": "1"}):
+            r = self.sbx_cmd(["run", "--log-level", "debug", path, "/nonexistent"], env=env)
+            self.assertEqual(r.rc, 127, r)
+            self.assertIn("150 layers", r.err)
+
+    def test_xattrs_kept(self):
+        path = os.path.join(self.tmp, "xattr.tar")
+        _write_docker_archive(path, [{"f": b"x\n"}],
+                              extra_pax={"f": {"SCHILY.xattr.user.sbxtest": "hello",
+                                               "SCHILY.xattr.trusted.overlay.opaque": "y",
+                                               "SCHILY.xattr.user.overlay.redirect": "/etc"}})
+        r = self.sbx_cmd(["run", path, "/nonexistent"])
+        self.assertEqual(r.rc, 127, r)
+        (key, layer), = self.layer_dirs()
+        f = os.path.join(self.store_for(self.mode), "layers", key, layer, "f")
+        self.assertEqual(os.getxattr(f, "user.sbxtest"), b"hello")
+        self.assertNotIn("user.overlay.redirect", os.listxattr(f))
