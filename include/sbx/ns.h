@@ -10,6 +10,12 @@ gboolean sbx_uts_setup(const char *hostname, GError **err);
 
 /* net.c: a new network namespace with only lo up. */
 gboolean sbx_net_setup_loopback(GError **err);
+/* The slirp mode's tap0: created, addressed, up, default route. Returns its fd. */
+typedef struct {
+  const char *address, *netmask, *gateway;
+  guint mtu;
+} SbxTapConfig;
+int sbx_net_create_tap(const SbxTapConfig *cfg, GError **err);
 
 /* ipc.c: /dev/mqueue for the new IPC namespace (rootfd = the new root). */
 gboolean sbx_ipc_setup(int rootfd, GError **err);

@@ -6,7 +6,15 @@
 #include "sbx/store.h"
 #include "sbx/user.h"
 
-typedef enum { SBX_NET_NONE } SbxNetMode;
+typedef enum { SBX_NET_NONE, SBX_NET_SLIRP, SBX_NET_HOST } SbxNetMode;
+
+typedef struct {
+  SbxNetMode mode;
+  guint mtu;
+  gboolean allow_host_loopback;
+  char **publish;    /* -p specs, validated */
+  char **allow;      /* --net-allow rules, validated */
+} SbxNetSpec;
 
 /* cgroup.c: --pids-limit, --memory, --cpus through a delegated cgroup v2. */
 typedef struct {
@@ -33,7 +41,7 @@ typedef struct {
   const char *workdir;
   const char *user;
   const char *hostname;
-  SbxNetMode net;
+  SbxNetSpec net;
   /* Security */
   guint64 caps;            /* SbxCapSet kept by a root program */
   GBytes *seccomp;         /* NULL: unconfined */

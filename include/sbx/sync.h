@@ -10,3 +10,6 @@ void sbx_sync_send_error(int fd, const GError *error);
 /* Wait for one message: TRUE with *payload for ok, FALSE with err. EOF with
  * no message means the child died: `what` names it in the error. */
 gboolean sbx_sync_recv(int fd, char **payload, const char *what, GError **err);
+/* The same, carrying one file descriptor (SCM_RIGHTS). */
+gboolean sbx_sync_send_fd(int sock, const char *payload, int fd);
+gboolean sbx_sync_recv_fd(int sock, char **payload, int *fd, const char *what, GError **err);

@@ -1,6 +1,7 @@
 /* sbx run [OPTIONS] IMAGE [COMMAND [ARG...]] */
 #include "sbx/cli.h"
 #include "sbx/digest.h"
+#include "sbx/net.h"
 #include "sbx/sandbox.h"
 #include "sbx/security.h"
 #include "sbx/store.h"
@@ -19,6 +20,8 @@ typedef struct {
   gboolean read_only;
   char *memory, *cpus;
   gint pids_limit;
+  char **publish, **net_allow;
+  gint mtu;
 } RunOptions;
 
 static RunOptions opts;
@@ -40,7 +43,15 @@ static GOptionEntry run_entries[] = {
     {"hostname", 'h', 0, G_OPTION_ARG_STRING, &opts.hostname, "Hostname inside", "NAME"},
     {"entrypoint", 0, 0, G_OPTION_ARG_CALLBACK, on_entrypoint,
      "Replace the image's Entrypoint (\"\" clears it)", "CMD"},
-    {"network", 0, 0, G_OPTION_ARG_STRING, &opts.network, "Network mode: none", "MODE"},
+    {"network", 0, 0, G_OPTION_ARG_STRING, &opts.network,
+     "slirp (default; slirp:allow_host_loopback=true lets 10.0.2.2 reach the host's 127.0.0.1), "
+     "none (only lo) or host (the host's network, unisolated)", "MODE"},
+    {"publish", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &opts.publish,
+     "Forward a host port into the sandbox", "[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]"},
+    {"net-allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.net_allow,
+     "Only allow this outbound traffic (repeatable; 'dns' for 10.0.2.3)",
+     "CIDR[:PORT[-PORT]][/tcp|/udp]"},
+    {"mtu", 0, 0, G_OPTION_ARG_INT, &opts.mtu, "MTU of the slirp network (default 65520)", "N"},
     {"rm", 0, 0, G_OPTION_ARG_NONE, &opts.rm, "Accepted for podman compatibility: runs are always removed", NULL},
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opts.quiet, "No progress output", NULL},
     {"cap-add", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.cap_add, "Add a capability (or ALL)", "CAP"},
@@ -75,6 +86,8 @@ static void run_options_clear(void)
   g_strfreev(opts.ulimit);
   g_free(opts.memory);
   g_free(opts.cpus);
+  g_strfreev(opts.publish);
+  g_strfreev(opts.net_allow);
   memset(&opts, 0, sizeof opts);
 }
 
@@ -168,6 +181,53 @@ static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
   return TRUE;
 }
 
+/* --network MODE[:opt=val,...], -p, --net-allow, --mtu */
+static gboolean network_spec(SbxNetSpec *net, GError **err)
+{
+  const char *mode = opts.network ? opts.network : "slirp";
+  g_auto(GStrv) parts = g_strsplit(mode, ":", 2);
+  net->mtu = opts.mtu ? (guint)opts.mtu : SBX_NET_MTU_DEFAULT;
+  if (strcmp(parts[0], "slirp") == 0 || strcmp(parts[0], "slirp4netns") == 0)
+    net->mode = SBX_NET_SLIRP;
+  else if (strcmp(parts[0], "none") == 0)
+    net->mode = SBX_NET_NONE;
+  else if (strcmp(parts[0], "host") == 0)
+    net->mode = SBX_NET_HOST;
+  else
+    return sbx_fail(err, SBX_ERROR_USAGE, "--network: '%s' is not slirp, none or host", mode);
+  g_auto(GStrv) kv = g_strsplit(parts[1] ? parts[1] : "", ",", -1);
+  for (char **o = kv; *o; o++) {
+    if (!**o)
+      continue;
+    if (net->mode == SBX_NET_SLIRP && (strcmp(*o, "allow_host_loopback=true") == 0 ||
+                                       strcmp(*o, "allow_host_loopback") == 0))
+      net->allow_host_loopback = TRUE;
+    else if (net->mode == SBX_NET_SLIRP && strcmp(*o, "allow_host_loopback=false") == 0)
+      net->allow_host_loopback = FALSE;
+    else if (net->mode == SBX_NET_SLIRP && g_str_has_prefix(*o, "mtu="))
+      net->mtu = (guint)g_ascii_strtoull(*o + 4, NULL, 10);
+    else
+      return sbx_fail(err, SBX_ERROR_USAGE, "--network %s: unknown option '%s'", mode, *o);
+  }
+  if (net->mtu < 576 || net->mtu > 65520)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--mtu: %u is not within 576..65520", net->mtu);
+  if ((opts.publish || opts.net_allow) && net->mode != SBX_NET_SLIRP)
+    return sbx_fail(err, SBX_ERROR_USAGE, "-p and --net-allow need --network slirp");
+  for (char **p = opts.publish; p && *p; p++) {
+    SbxPortForward f;
+    if (!sbx_port_forward_parse(*p, &f, err))
+      return FALSE;
+  }
+  for (char **a = opts.net_allow; a && *a; a++) {
+    SbxNetRule r;
+    if (!sbx_net_rule_parse(*a, &r, err))
+      return FALSE;
+  }
+  net->publish = opts.publish;
+  net->allow = opts.net_allow;
+  return TRUE;
+}
+
 /* IMAGE: an archive or layout (imported when new), or a loaded image's name. */
 static SbxStoredImage *find_image(SbxStore *store, const char *ref, GError **err)
 {
@@ -190,8 +250,9 @@ static int run_parsed(int argc, char **argv, GError **err)
     return -1;
   if (argc < 2)
     return sbx_fail(err, SBX_ERROR_USAGE, "run: give an image (see 'sbx run --help')"), -1;
-  if (opts.network && strcmp(opts.network, "none") != 0)
-    return sbx_fail(err, SBX_ERROR_USAGE, "--network: '%s' is not supported (none)", opts.network), -1;
+  SbxNetSpec net = {0};
+  if (!network_spec(&net, err))
+    return -1;
   g_auto(GStrv) env = resolve_env(opts.env, err);
   if (!env)
     return -1;
@@ -211,7 +272,7 @@ static int run_parsed(int argc, char **argv, GError **err)
   SbxRunSpec spec = {
       .image = img, .idmap = store->idmap, .store_run_dir = run_dir, .argv = cmd,
       .entrypoint = opts.entrypoint, .entrypoint_set = opts.entrypoint_set, .env = env,
-      .workdir = opts.workdir, .user = opts.user, .hostname = opts.hostname, .net = SBX_NET_NONE,
+      .workdir = opts.workdir, .user = opts.user, .hostname = opts.hostname, .net = net,
   };
   int status = security_spec(store, &spec, err) ? sbx_sandbox_run(&spec, err) : -1;
   if (spec.seccomp)

@@ -7,12 +7,14 @@
  *   wait for "ok" or the error     <--  "ok" (or the error text)
  *   forward signals, wait               forward signals, reap, exit with status
  */
+#include "sbx/net.h"
 #include "sbx/ns.h"
 #include "sbx/sandbox.h"
 #include "sbx/sync.h"
 #include "sbx/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -20,8 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#define NS_FLAGS (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET | \
-                  CLONE_NEWCGROUP)
+#define NS_FLAGS (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP)
 
 typedef struct {
   const SbxRunSpec *spec;
@@ -30,10 +31,34 @@ typedef struct {
   char *cgroup;
 } Ctx;
 
+/* /etc/hosts and /etc/resolv.conf as the network mode makes them true. */
+static char *etc_hosts(Ctx *c)
+{
+  const char *self = c->spec->net.mode == SBX_NET_SLIRP ? SBX_NET_GUEST : "127.0.1.1";
+  GString *h = g_string_new("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+  g_string_append_printf(h, "%s\t%s\n", self, c->hostname);
+  if (c->spec->net.mode == SBX_NET_SLIRP && c->spec->net.allow_host_loopback)
+    g_string_append(h, SBX_NET_GATEWAY "\thost.containers.internal host.docker.internal\n");
+  return g_string_free(h, FALSE);
+}
+
+static char *etc_resolv_conf(Ctx *c)
+{
+  if (c->spec->net.mode == SBX_NET_SLIRP)
+    return g_strdup("# sbx: libslirp's resolver, which forwards to the host's\n"
+                    "nameserver " SBX_NET_DNS "\n");
+  if (c->spec->net.mode == SBX_NET_HOST) {
+    g_autofree char *host = NULL;
+    if (g_file_get_contents("/etc/resolv.conf", &host, NULL, NULL))
+      return g_steal_pointer(&host);
+  }
+  return g_strdup("# sbx: --network none: the sandbox has no DNS\n");
+}
+
 static gboolean setup_rootfs(Ctx *c, GError **err)
 {
-  g_autofree char *hosts = g_strdup_printf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
-                                           "ip6-loopback\n127.0.1.1\t%s\n", c->hostname);
+  g_autofree char *hosts = etc_hosts(c);
+  g_autofree char *resolv = etc_resolv_conf(c);
   g_autofree char *hn = g_strconcat(c->hostname, "\n", NULL);
   SbxRootfsSpec rs = {
       .layers_dir = c->spec->image->layers_dir,
@@ -41,7 +66,7 @@ static gboolean setup_rootfs(Ctx *c, GError **err)
       .run_dir = c->spec->store_run_dir,
       .hostname = hn,
       .hosts = hosts,
-      .resolv_conf = "# sbx: --network none: the sandbox has no DNS\n",
+      .resolv_conf = resolv,
       .have_pts_gid = sbx_idmap_has_gid(c->spec->idmap, 5),
       .read_only = c->spec->read_only,
       .tmpfs = c->spec->tmpfs,
@@ -66,6 +91,26 @@ static char *resolve_workdir(const SbxRunSpec *spec, GError **err)
   return g_strdup(wd);
 }
 
+/* none: lo only. slirp: also tap0, whose fd goes to sbx, which answers once
+ * the network helper holds it (and its forwarded ports are bound). */
+static gboolean setup_network(Ctx *c, int syncfd, GError **err)
+{
+  if (c->spec->net.mode == SBX_NET_HOST)
+    return TRUE;
+  if (!sbx_net_setup_loopback(err))
+    return FALSE;
+  if (c->spec->net.mode != SBX_NET_SLIRP)
+    return TRUE;
+  SbxTapConfig tc = {.address = SBX_NET_GUEST, .netmask = SBX_NET_NETMASK,
+                     .gateway = SBX_NET_GATEWAY, .mtu = c->spec->net.mtu};
+  sbx_autofd tap = sbx_net_create_tap(&tc, err);
+  if (tap < 0)
+    return FALSE;
+  if (!sbx_sync_send_fd(syncfd, "tap", tap))
+    return sbx_fail_errno(err, "network: hand tap0 to sbx");
+  return sbx_sync_recv(syncfd, NULL, "sbx", err);
+}
+
 static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
 {
   const SbxRunSpec *spec = c->spec;
@@ -78,7 +123,7 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
   g_auto(GStrv) argv = NULL, envp = NULL;
   g_autofree char *workdir = NULL;
   const char *user = spec->user ? spec->user : spec->image->config->user;
-  gboolean ok = sbx_uts_setup(c->hostname, &err) && sbx_net_setup_loopback(&err) &&
+  gboolean ok = sbx_uts_setup(c->hostname, &err) && setup_network(c, syncfd, &err) &&
                 setup_rootfs(c, &err) && sbx_process_resolve_user(user, &creds, &err) &&
                 (workdir = resolve_workdir(spec, &err)) != NULL &&
                 (argv = sbx_process_argv(spec->image->config, spec->entrypoint,
@@ -145,6 +190,80 @@ static int wait_forwarding(pid_t pid, const sigset_t *forwarded)
 
 static int run_in_namespaces(Ctx *cp, GError **err);
 
+static void helper_setup(gpointer data)
+{
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* The helper gets none of the signals sbx forwards (sbx stops it). */
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_UNBLOCK, &all, NULL);
+}
+
+/* Receive tap0 from init and start sbx-net on it; TRUE once it is ready. */
+static gboolean start_network(Ctx *c, int syncfd, pid_t *helper, GError **err)
+{
+  const SbxNetSpec *net = &c->spec->net;
+  sbx_autofd tap = -1;
+  if (!sbx_sync_recv_fd(syncfd, NULL, &tap, "sandbox setup", err))
+    return FALSE;
+  if (tap < 0)
+    return sbx_fail(err, SBX_ERROR_FAILED, "network: no tap0 from the sandbox");
+  g_autofree char *path = sbx_helper_path("sbx-net", err);
+  if (!path)
+    return FALSE;
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0)
+    return sbx_fail_errno(err, "pipe");
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+  g_ptr_array_add(argv, g_strdup(path));
+  g_ptr_array_add(argv, g_strdup("--tap-fd=3"));
+  g_ptr_array_add(argv, g_strdup("--ready-fd=4"));
+  g_ptr_array_add(argv, g_strdup_printf("--mtu=%u", net->mtu));
+  g_ptr_array_add(argv, g_strdup_printf("--log-level=%s", sbx_log_level_name()));
+  if (net->allow_host_loopback)
+    g_ptr_array_add(argv, g_strdup("--allow-host-loopback"));
+  for (char **p = net->publish; p && *p; p++)
+    g_ptr_array_add(argv, g_strdup_printf("--publish=%s", *p));
+  for (char **a = net->allow; a && *a; a++)
+    g_ptr_array_add(argv, g_strdup_printf("--net-allow=%s", *a));
+  if (g_getenv("SBX_NET_RESOLV_CONF"))
+    g_ptr_array_add(argv, g_strdup_printf("--resolv-conf=%s", g_getenv("SBX_NET_RESOLV_CONF")));
+  g_ptr_array_add(argv, NULL);
+  int source_fds[] = {tap, ready[1]}, target_fds[] = {3, 4};
+  GPid pid;
+  g_autoptr(GError) local = NULL;
+  gboolean ok = g_spawn_async_with_pipes_and_fds(
+      NULL, (const char *const *)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, helper_setup, NULL,
+      -1, -1, -1, source_fds, target_fds, 2, &pid, NULL, NULL, NULL, &local);
+  close(ready[1]);
+  if (!ok) {
+    close(ready[0]);
+    return sbx_fail(err, SBX_ERROR_FAILED, "start %s: %s", path, local->message);
+  }
+  *helper = pid;
+  char msg[4096];
+  ssize_t n;
+  do
+    n = read(ready[0], msg, sizeof msg - 1);
+  while (n < 0 && errno == EINTR);
+  close(ready[0]);
+  if (n <= 0 || msg[0] != 'K') {
+    msg[n > 0 ? n : 0] = '\0';
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s", n > 1 ? msg + 1 : "network helper died");
+  }
+  sbx_debug("network helper %d ready", (int)pid);
+  return sbx_sync_send_ok(syncfd, "net") || sbx_fail_errno(err, "sandbox setup");
+}
+
+/* Not waited for: its exit closes tap0, and the kernel's teardown of the
+ * device takes ~25 ms (synchronize_net) that the user need not sit through.
+ * It is already confined and dies with SIGKILL. */
+static void stop_helper(pid_t helper)
+{
+  if (helper > 0)
+    kill(helper, SIGKILL);
+}
+
 static char *short_id(void)
 {
   return sbx_random_hex(6);
@@ -178,24 +297,29 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   sigaddset(&block, SIGCHLD);
   sigprocmask(SIG_BLOCK, &block, &old);
   int syncfd;
-  pid_t pid = sbx_userns_clone_full(spec->idmap, NS_FLAGS, join_cgroup, &c, &syncfd, err);
+  unsigned long flags = NS_FLAGS | (spec->net.mode == SBX_NET_HOST ? 0 : CLONE_NEWNET);
+  pid_t pid = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, err);
   if (pid == 0)
     init_main(&c, syncfd);
   if (pid < 0) {
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
   }
-  gboolean ok = sbx_sync_recv(syncfd, NULL, "sandbox setup", err);
+  pid_t helper = 0;
+  gboolean ok = (spec->net.mode != SBX_NET_SLIRP || start_network(&c, syncfd, &helper, err)) &&
+                sbx_sync_recv(syncfd, NULL, "sandbox setup", err);
   close(syncfd);
   if (!ok) {
     kill(pid, SIGKILL);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
       ;
+    stop_helper(helper);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
   }
   sbx_debug("sandbox %d started", (int)pid);
   int status = wait_forwarding(pid, &c.forwarded);
+  stop_helper(helper);
   sigprocmask(SIG_SETMASK, &old, NULL);
   return status;
 }

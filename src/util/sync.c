@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #define MSG_MAX 4096
 
@@ -55,6 +57,66 @@ gboolean sbx_sync_recv(int fd, char **payload, const char *what, GError **err)
   buf[n] = '\0';
   if (buf[0] == 'E')
     return sbx_fail(err, SBX_ERROR_FAILED, "%s", buf + 1);
+  if (payload)
+    *payload = g_strdup(buf + 1);
+  return TRUE;
+}
+
+gboolean sbx_sync_send_fd(int sock, const char *payload, int fd)
+{
+  char buf[MSG_MAX];
+  size_t len = payload ? MIN(strlen(payload), sizeof buf - 2) : 0;
+  buf[0] = 'K';
+  if (len)
+    memcpy(buf + 1, payload, len);
+  struct iovec iov = {.iov_base = buf, .iov_len = len + 1};
+  union {
+    char c[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c,
+                       .msg_controllen = sizeof u.c};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t n;
+  do
+    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == (ssize_t)(len + 1);
+}
+
+gboolean sbx_sync_recv_fd(int sock, char **payload, int *fd, const char *what, GError **err)
+{
+  char buf[MSG_MAX];
+  struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf - 1};
+  union {
+    char c[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c,
+                       .msg_controllen = sizeof u.c};
+  *fd = -1;
+  ssize_t n;
+  do
+    n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return sbx_fail_errno(err, "%s", what);
+  if (n == 0)
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s: exited during setup", what);
+  buf[n] = '\0';
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      memcpy(fd, CMSG_DATA(c), sizeof(int));
+  if (buf[0] == 'E') {
+    if (*fd >= 0)
+      close(*fd);
+    *fd = -1;
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s", buf + 1);
+  }
   if (payload)
     *payload = g_strdup(buf + 1);
   return TRUE;

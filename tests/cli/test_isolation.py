@@ -17,7 +17,8 @@ class TestIsolation(SbxTestCase):
 
     def test_only_loopback(self):
         r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c",
-                        "ls /sys/class/net; ip -o addr show lo | grep -c 127.0.0.1")
+                        "ls /sys/class/net; ip -o addr show lo | grep -c 127.0.0.1",
+                        opts=["--network", "none"])
         self.assertEqual(r.out, "lo\n1\n")
 
     def test_dev_is_minimal(self):

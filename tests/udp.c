@@ -1,0 +1,59 @@
+/* A tiny static UDP tool for the network tests (busybox's nc has no -u):
+ *   udp send HOST PORT MESSAGE   send, print the first reply (2 s timeout)
+ *   udp recv PORT                print the first datagram received (10 s)  */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static int usage(void)
+{
+  fprintf(stderr, "usage: udp send HOST PORT MESSAGE | udp recv PORT\n");
+  return 2;
+}
+
+int main(int argc, char **argv)
+{
+  char buf[2048];
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  struct timeval tv = {.tv_sec = 2};
+  if (s < 0)
+    return perror("socket"), 1;
+  if (argc == 5 && strcmp(argv[1], "send") == 0) {
+    a.sin_port = htons((unsigned short)atoi(argv[3]));
+    if (inet_pton(AF_INET, argv[2], &a.sin_addr) != 1)
+      return usage();
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (int i = 0; i < 5; i++) {
+      sendto(s, argv[4], strlen(argv[4]), 0, (struct sockaddr *)&a, sizeof a);
+      ssize_t n = recv(s, buf, sizeof buf - 1, 0);
+      if (n >= 0) {
+        buf[n] = '\0';
+        printf("%s\n", buf);
+        return 0;
+      }
+    }
+    fprintf(stderr, "udp: no reply\n");
+    return 1;
+  }
+  if (argc == 3 && strcmp(argv[1], "recv") == 0) {
+    a.sin_port = htons((unsigned short)atoi(argv[2]));
+    tv.tv_sec = 10;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0)
+      return perror("bind"), 1;
+    printf("listening\n");
+    fflush(stdout);
+    ssize_t n = recv(s, buf, sizeof buf - 1, 0);
+    if (n < 0)
+      return perror("recv"), 1;
+    buf[n] = '\0';
+    printf("%s\n", buf);
+    return 0;
+  }
+  return usage();
+}
