@@ -65,7 +65,7 @@ static const char *const default_allow[] = {
     "setregid32", "setresgid", "setresgid32", "setresuid", "setresuid32", "setreuid",
     "setreuid32", "setrlimit", "set_robust_list", "setsid", "setsockopt", "set_thread_area",
     "set_tid_address", "setuid", "setuid32", "setxattr", "shmat", "shmctl", "shmdt", "shmget",
-    "shutdown", "sigaltstack", "signalfd", "signalfd4", "sigprocmask", "sigreturn", "socketcall",
+    "shutdown", "sigaltstack", "signalfd", "signalfd4", "sigprocmask", "sigreturn",
     "socketpair", "splice", "stat", "stat64", "statfs", "statfs64", "statx", "symlink",
     "symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill", "time",
     "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime", "timer_gettime64",
@@ -128,14 +128,11 @@ static gboolean default_profile(scmp_filter_ctx ctx, SbxCapSet caps, GError **er
   for (const char *const *n = default_allow; *n; n++)
     if (!add_rule(ctx, SCMP_ACT_ALLOW, *n, 0, NULL, err))
       return FALSE;
-  /* socket: every family but AF_ALG (38) and AF_VSOCK (40). */
-  for (guint64 fam = 0; fam < 64; fam++) {
-    if (fam == 38 || fam == 40)
-      continue;
-    struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, fam);
-    if (!add_rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &a, err))
-      return FALSE;
-  }
+  /* socket and i386's socketcall: the families are refused by the second
+   * filter (families_filter), which can say "deny these" simply. */
+  if (!add_rule(ctx, SCMP_ACT_ALLOW, "socket", 0, NULL, err) ||
+      !add_rule(ctx, SCMP_ACT_ALLOW, "socketcall", 0, NULL, err))
+    return FALSE;
   static const guint64 personas[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
   for (guint i = 0; i < G_N_ELEMENTS(personas); i++) {
     struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, personas[i]);
@@ -380,14 +377,59 @@ static scmp_filter_ctx json_profile(const char *path, SbxCapSet caps, GError **e
   return ctx;
 }
 
+/* The default's second filter: everything allowed but socket families
+ * AF_ALG (38) and AF_VSOCK (40), compared on the low 32 bits the kernel
+ * reads. On i386, libseccomp turns these rules into a refusal of
+ * socketcall(SYS_SOCKET) as a whole, whose family it cannot see (it sits in
+ * memory): i386 glibc calls socket(2) directly on any kernel since 4.3. */
+static scmp_filter_ctx families_filter(GError **err)
+{
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  static const guint64 refused[] = {38, 40};
+  gboolean ok = ctx && add_arches(ctx, err);
+  for (guint i = 0; ok && i < G_N_ELEMENTS(refused); i++) {
+    struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, refused[i]);
+    ok = add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "socket", 1, &a, err);
+  }
+  if (!ok && ctx) {
+    seccomp_release(ctx);
+    ctx = NULL;
+  }
+  return ctx;
+}
+
+/* Append one program as [guint32 instruction count][instructions]. */
+static gboolean export_into(scmp_filter_ctx ctx, GByteArray *out, GError **err)
+{
+  /* no_new_privs is ours to set (process.c); don't let libseccomp do it. */
+  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  sbx_autofd fd = memfd_create("sbx-bpf", MFD_CLOEXEC);
+  if (fd < 0)
+    return sbx_fail_errno(err, "seccomp: memfd");
+  int r = seccomp_export_bpf(ctx, fd);
+  if (r < 0 || lseek(fd, 0, SEEK_SET) < 0)
+    return sbx_fail_errnum(err, r < 0 ? -r : errno, "seccomp: export");
+  g_autoptr(GBytes) prog = sbx_read_fd_bounded(fd, 1 << 20, "seccomp filter", err);
+  if (!prog)
+    return FALSE;
+  guint32 count = (guint32)(g_bytes_get_size(prog) / 8);
+  g_byte_array_append(out, (const guint8 *)&count, sizeof count);
+  g_byte_array_append(out, g_bytes_get_data(prog, NULL), (guint)g_bytes_get_size(prog));
+  return TRUE;
+}
+
 GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err)
 {
-  scmp_filter_ctx ctx;
+  scmp_filter_ctx ctx = NULL, extra = NULL;
   if (profile) {
     ctx = json_profile(profile, caps, err);
   } else {
     ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
     if (ctx && (!add_arches(ctx, err) || !default_profile(ctx, caps, err))) {
+      seccomp_release(ctx);
+      ctx = NULL;
+    }
+    if (ctx && !(extra = families_filter(err))) {
       seccomp_release(ctx);
       ctx = NULL;
     }
@@ -397,20 +439,10 @@ GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err)
       sbx_fail(err, SBX_ERROR_FAILED, "seccomp: cannot build the filter");
     return NULL;
   }
-  /* no_new_privs is ours to set (process.c); don't let libseccomp do it. */
-  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
-  int fd = memfd_create("sbx-bpf", MFD_CLOEXEC);
-  GBytes *out = NULL;
-  if (fd < 0) {
-    sbx_fail_errno(err, "seccomp: memfd");
-  } else {
-    int r = seccomp_export_bpf(ctx, fd);
-    if (r < 0 || lseek(fd, 0, SEEK_SET) < 0)
-      sbx_fail_errnum(err, r < 0 ? -r : errno, "seccomp: export");
-    else
-      out = sbx_read_fd_bounded(fd, 1 << 20, "seccomp filter", err);
-    close(fd);
-  }
+  g_autoptr(GByteArray) out = g_byte_array_new();
+  gboolean ok = export_into(ctx, out, err) && (!extra || export_into(extra, out, err));
   seccomp_release(ctx);
-  return out;
+  if (extra)
+    seccomp_release(extra);
+  return ok ? g_byte_array_free_to_bytes(g_steal_pointer(&out)) : NULL;
 }

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#define MAX_BPF (4096 * sizeof(struct sock_filter))
+#define MAX_BPF (4 * (4 + 4096 * sizeof(struct sock_filter)))
 
 static char *cache_name(const SbxSeccompSpec *spec, GError **err)
 {
@@ -32,11 +32,32 @@ static char *cache_name(const SbxSeccompSpec *spec, GError **err)
     }
     profile_digest = sbx_digest_bytes(data, len);
   }
-  g_autofree char *id = g_strdup_printf("v1|%s|%s|%" G_GINT64_MODIFIER "x|%s", SBX_VERSION,
-                                        SBX_SECCOMP_VERSION, spec->caps,
+  g_autofree char *id = g_strdup_printf("v1|%s|%d|%s|%" G_GINT64_MODIFIER "x|%s", SBX_VERSION,
+                                        SBX_SECCOMP_DEFAULT_REV, SBX_SECCOMP_VERSION, spec->caps,
                                         profile_digest ? profile_digest : "default");
   g_autofree char *d = sbx_digest_bytes(id, strlen(id));
   return g_strdup_printf("seccomp/%.32s.bpf", d + 7);
+}
+
+/* The cache holds one or more programs, each [guint32 count][count insns];
+ * they are installed in order and all of them apply (the kernel stacks them). */
+static gboolean well_formed(GBytes *b)
+{
+  gsize len, off = 0;
+  const guint8 *p = g_bytes_get_data(b, &len);
+  guint progs = 0;
+  while (off < len) {
+    guint32 count;
+    if (len - off < sizeof count)
+      return FALSE;
+    memcpy(&count, p + off, sizeof count);
+    off += sizeof count;
+    if (count == 0 || count > 4096 || (len - off) / sizeof(struct sock_filter) < count)
+      return FALSE;
+    off += count * sizeof(struct sock_filter);
+    progs++;
+  }
+  return progs > 0 && progs <= 4;
 }
 
 static GBytes *read_cached(SbxStore *store, const char *name)
@@ -45,7 +66,7 @@ static GBytes *read_cached(SbxStore *store, const char *name)
   if (fd < 0)
     return NULL;
   GBytes *b = sbx_read_fd_bounded(fd, MAX_BPF, name, NULL);
-  if (b && (g_bytes_get_size(b) == 0 || g_bytes_get_size(b) % sizeof(struct sock_filter))) {
+  if (b && !well_formed(b)) {
     g_bytes_unref(b);
     return NULL;
   }
@@ -104,11 +125,17 @@ GBytes *sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GError 
 
 gboolean sbx_seccomp_install(GBytes *bpf, GError **err)
 {
-  gsize len;
-  const void *data = g_bytes_get_data(bpf, &len);
-  struct sock_fprog prog = {.len = (unsigned short)(len / sizeof(struct sock_filter)),
-                            .filter = (struct sock_filter *)data};
-  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
-    return sbx_fail_errno(err, "load the seccomp filter");
+  gsize len, off = 0;
+  const guint8 *data = g_bytes_get_data(bpf, &len);
+  while (off + sizeof(guint32) <= len) {
+    guint32 count;
+    memcpy(&count, data + off, sizeof count);
+    off += sizeof count;
+    struct sock_fprog prog = {.len = (unsigned short)count,
+                              .filter = (struct sock_filter *)(void *)(data + off)};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+      return sbx_fail_errno(err, "load the seccomp filter");
+    off += count * sizeof(struct sock_filter);
+  }
   return TRUE;
 }

@@ -1,0 +1,628 @@
+"""Secure by default: what a program in the sandbox can and cannot do, as
+tests/probe.c reports it from inside (the `probe` fixture image: the busybox
+layer plus /probe, Entrypoint ["/probe"]).
+
+Every test runs in both uid-map modes (TestSecurityRange, TestSecuritySingle).
+The probe prints "KIND [KEY] VALUE" lines; parse_report() turns them into
+dicts, and the tests compare exact values.
+"""
+import json
+import os
+import platform
+import pty
+import fcntl
+import subprocess
+import tty
+import unittest
+
+from sbxtest import SbxTestCase, fixture
+
+DOCKER_CAPS = 0x00000000A80425FB  # Docker's default set for root
+CAP_NET_ADMIN, CAP_SYS_PTRACE, CAP_SYS_ADMIN = 12, 19, 21
+X86_64 = platform.machine() == "x86_64"
+
+# What the default profile refuses with EPERM before the kernel looks at the
+# arguments (the probe passes harmless ones: the kernel itself would answer
+# ENOENT, EBADF, EFAULT, EINVAL... see test_unconfined).
+REFUSED = [
+    "mount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsmount", "fspick",
+    "fsconfig", "mount_setattr", "unshare(0)", "unshare(CLONE_NEWUSER)", "unshare(CLONE_NEWNS)",
+    "unshare(CLONE_NEWNET)", "setns", "bpf", "perf_event_open", "keyctl", "add_key", "request_key",
+    "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "kexec_load",
+    "init_module", "finit_module", "delete_module", "open_by_handle_at", "reboot", "swapon",
+    "swapoff", "settimeofday", "clock_settime", "clock_adjtime", "acct", "sethostname",
+    "setdomainname", "syslog", "kcmp", "pidfd_getfd", "fanotify_init", "quotactl",
+    "set_mempolicy", "clone(CLONE_NEWUSER)", "clone(CLONE_NEWNS)", "clone(CLONE_NEWPID)",
+    "socket(AF_ALG)", "socket(AF_VSOCK)", "socket(AF_ALG|1<<32)", "socket(AF_VSOCK|1<<32)",
+    "personality(READ_IMPLIES_EXEC)", "personality(READ_IMPLIES_EXEC|1<<32)",
+] + (["iopl", "ioperm"] if X86_64 else [])
+
+# Refused by the kernel whatever the filter says: init is not dumpable, a user
+# namespace cannot make device nodes.
+KERNEL_REFUSED = {"ptrace(ATTACH,1)": "EPERM", "process_vm_readv(1)": "EPERM",
+                  "mknod(char-1:3)": "EPERM"}
+
+ALLOWED = {
+    "socket(AF_INET)": "OK", "socket(AF_INET6)": "OK", "socket(AF_UNIX)": "OK",
+    "socket(AF_NETLINK)": "OK", "socket(AF_INET|1<<32)": "OK", "clone(SIGCHLD)": "OK",
+    "personality(0xffffffff)": "OK", "personality(0)": "OK", "getpid": "OK",
+    "mkdirat": "OK", "chroot": "ENOENT",  # CAP_SYS_CHROOT is in the default set
+    "clone3": "ENOSYS",  # so that libc falls back to clone, whose flags seccomp can read
+}
+if X86_64:
+    ALLOWED["mkdir"] = "OK"
+
+# The same calls through the i386 ABI (int $0x80) of an x86_64 kernel.
+I386_REFUSED = ["i386:mount", "i386:unshare(0)", "i386:unshare(CLONE_NEWUSER)", "i386:setns",
+                "i386:keyctl", "i386:personality(READ_IMPLIES_EXEC)", "i386:socket(AF_ALG)",
+                "i386:socket(AF_VSOCK)", "i386:socketcall(SOCKET,AF_ALG)",
+                "i386:socketcall(SOCKET,AF_VSOCK)"]
+
+# What the kernel answers to the probe's arguments when no filter is in the
+# way (independent of this kernel's configuration).
+KERNEL_ANSWERS = {
+    "mount": "ENOENT", "umount2": "ENOENT", "open_tree": "ENOENT", "setns": "EBADF",
+    "keyctl": "EOPNOTSUPP", "add_key": "EFAULT", "request_key": "EFAULT",
+    "settimeofday": "EFAULT", "clock_settime": "EFAULT", "clock_adjtime": "EFAULT",
+    "unshare(0)": "OK", "clone3": "EINVAL", "personality(READ_IMPLIES_EXEC)": "OK",
+    "pidfd_getfd": "EBADF", "kcmp": "ESRCH",
+}
+
+MASKED_FILES = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
+                "/proc/latency_stats", "/proc/interrupts"]
+MASKED_DIRS = ["/proc/acpi", "/proc/scsi", "/proc/asound", "/sys/firmware",
+               "/sys/devices/virtual/powercap"]
+READONLY_PROC = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"]
+
+DEV = {
+    "/dev/fd": "link /proc/self/fd", "/dev/full": "char 1:7", "/dev/mqueue": "dir",
+    "/dev/null": "char 1:3", "/dev/ptmx": "link pts/ptmx", "/dev/pts": "dir",
+    "/dev/pts/ptmx": "char 5:2", "/dev/random": "char 1:8", "/dev/shm": "dir",
+    "/dev/stderr": "link /proc/self/fd/2", "/dev/stdin": "link /proc/self/fd/0",
+    "/dev/stdout": "link /proc/self/fd/1", "/dev/tty": "char 5:0", "/dev/urandom": "char 1:9",
+    "/dev/zero": "char 1:5",
+}
+
+KEYED = {"syscall", "cap", "fd", "masked", "mount", "write", "dev", "proc1", "rlimit", "cgroup",
+         "id", "idmap", "memtouch", "userns"}
+
+
+def parse_report(text):
+    """The probe's lines -> {kind: value} or {kind: {key: value}}."""
+    lines = text.splitlines()
+    if not lines or lines[0] != "probe 1" or lines[-1] != "end":
+        raise AssertionError("incomplete probe report:\n" + text)
+    report = {"env": {}}
+    for line in lines[1:-1]:
+        kind, _, rest = line.partition(" ")
+        if kind in KEYED:
+            key, _, value = rest.partition(" ")
+            section = report.setdefault(kind, {})
+            if key in section:
+                raise AssertionError("%s %s reported twice" % (kind, key))
+            section[key] = value
+        elif kind == "env":
+            k, _, v = rest.partition("=")
+            report["env"][k] = v
+        else:
+            report[kind] = rest
+    return report
+
+
+def caps(report, name):
+    return int(report["cap"][name], 16)
+
+
+def cap_last():
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        return int(f.read())
+
+
+def host_has(path):
+    return os.path.lexists(path)
+
+
+class SecurityTests:
+    """The cases, run once per uid-map mode by the subclasses below."""
+
+    # -- helpers ---------------------------------------------------------
+    def probe(self, *opts, args=(), env=None):
+        r = self.sbx_cmd(["run", "-q"] + list(opts) + [fixture("probe.tar")] + list(args), env=env)
+        self.assertEqual(r.rc, 0, r)
+        return parse_report(r.out)
+
+    def probe_fails(self, *opts, contains=None, rc=125, args=()):
+        r = self.sbx_cmd(["run", "-q"] + list(opts) + [fixture("probe.tar")] + list(args))
+        return self.assertSbxError(r, rc=rc, contains=contains)
+
+    def write_profile(self, name, profile):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(profile if isinstance(profile, str) else json.dumps(profile))
+        os.chmod(path, 0o644)
+        return path
+
+    def assertSyscalls(self, report, expected):
+        got = {k: report["syscall"].get(k, "(not reported)") for k in expected}
+        self.assertEqual(got, dict(expected))
+
+    # -- the default run -------------------------------------------------
+    def test_default_refuses_syscalls(self):
+        r = self.probe(args=["syscalls"])
+        self.assertSyscalls(r, {name: "EPERM" for name in REFUSED})
+
+    def test_default_allows_the_rest(self):
+        r = self.probe(args=["syscalls"])
+        self.assertSyscalls(r, ALLOWED)
+        self.assertSyscalls(r, KERNEL_REFUSED)
+
+    @unittest.skipUnless(X86_64, "the i386 and x32 ABIs are x86_64's")
+    def test_default_refuses_i386_and_x32_abis(self):
+        r = self.probe(args=["syscalls"])
+        if r["syscall"]["i386:getpid"] != "OK":
+            self.skipTest("no i386 emulation in this kernel (%s)" % r["syscall"]["i386:getpid"])
+        self.assertSyscalls(r, {"i386:socket(AF_INET)": "OK"})
+        # x32 numbers: refused by the filter whether or not the kernel has x32
+        self.assertSyscalls(r, {"x32:unshare(0)": "EPERM", "x32:mount": "EPERM"})
+        # socketcall(SYS_SOCKET, {family...}) hides the family in memory, where
+        # seccomp cannot read it: it must not be a way around socket()'s rule.
+        self.assertSyscalls(r, {name: "EPERM" for name in I386_REFUSED})
+
+    def test_default_capabilities(self):
+        r = self.probe(args=["caps"])
+        self.assertEqual({k: caps(r, k) for k in r["cap"]},
+                         {"CapInh": 0, "CapPrm": DOCKER_CAPS, "CapEff": DOCKER_CAPS,
+                          "CapBnd": DOCKER_CAPS, "CapAmb": 0})
+        self.assertEqual(r["nonewprivs"], "1")
+        self.assertEqual(r["seccomp"], "2")
+        # the allowlist, and a second filter refusing socket families (seccomp-compile.c)
+        self.assertEqual(r["seccomp_filters"], "2")
+
+    def test_default_ids(self):
+        r = self.probe(args=["ids"])
+        self.assertEqual(r["id"]["uid"], "0 0 0 0")
+        self.assertEqual(r["id"]["gid"], "0 0 0 0")
+        if self.mode == "single":
+            self.assertEqual(r["idmap"]["uid"].split(";"), ["0 %d 1" % self.user_uid()])
+        else:
+            self.assertEqual(len(r["idmap"]["uid"].split(";")), 2, r["idmap"])
+
+    def test_default_no_fd_but_stdio(self):
+        r = self.probe(args=["fds"])
+        self.assertEqual(sorted(int(fd) for fd in r["fd"]), [0, 1, 2], r["fd"])
+        self.assertEqual(r["fdcount"], "0")
+
+    def test_no_fd_of_the_caller_leaks_in(self):
+        """A descriptor sbx inherits (CVE-2024-21626 style) does not reach the program."""
+        path = os.path.join(self.tmp, "secret")
+        with open(path, "w") as f:
+            f.write("secret\n")
+        fd = os.open(path, os.O_RDONLY)
+        dfd = os.open(self.tmp, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            p = self.popen(["run", "-q", fixture("probe.tar"), "fds"], pass_fds=(fd, dfd),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+            out, err = p.communicate(timeout=60)
+        finally:
+            os.close(fd)
+            os.close(dfd)
+        self.assertEqual(p.returncode, 0, err)
+        r = parse_report(out.decode())
+        self.assertEqual(sorted(int(n) for n in r["fd"]), [0, 1, 2], r["fd"])
+        for target in r["fd"].values():
+            self.assertNotIn(self.tmp, target)
+
+    def test_default_sees_only_its_own_pids(self):
+        r = self.probe(args=["pids"])
+        self.assertEqual(r["pids"], "1 2")
+        self.assertEqual(r["self"], "2")
+        self.assertEqual(r["session"], "1")  # setsid: a session of its own
+
+    def test_default_init_is_out_of_reach(self):
+        r = self.probe(args=["proc1"])
+        self.assertEqual(r["proc1"], {"exe": "EACCES", "exe-open": "EACCES", "root": "EACCES",
+                                      "environ": "EACCES", "fd": "EACCES", "cmdline": "sbx-init"})
+
+    def test_cap_sys_ptrace_does_not_reach_init(self):
+        r = self.probe("--cap-add", "SYS_PTRACE", args=["caps", "proc1", "syscalls"])
+        self.assertEqual(caps(r, "CapEff"), DOCKER_CAPS | 1 << CAP_SYS_PTRACE)
+        for what in ("exe", "exe-open", "root", "environ", "fd"):
+            self.assertEqual(r["proc1"][what], "EACCES", what)
+        self.assertSyscalls(r, {"ptrace(ATTACH,1)": "EPERM", "process_vm_readv(1)": "EPERM"})
+
+    def test_default_masked_paths(self):
+        r = self.probe(args=["masked"])
+        want = {}
+        for p in MASKED_FILES:
+            want[p] = "devnull" if host_has(p) else "absent"
+        for p in MASKED_DIRS:
+            want[p] = "emptydir ro" if host_has(p) else "absent"
+        self.assertEqual(r["masked"], want)
+
+    def test_default_read_only_proc_and_sys(self):
+        r = self.probe(args=["mounts", "writes"])
+        for p in READONLY_PROC:
+            if host_has(p):
+                self.assertTrue(r["mount"][p].startswith("ro,"), (p, r["mount"][p]))
+            else:
+                self.assertEqual(r["mount"][p], "absent", p)
+        self.assertEqual(r["mount"]["/sys"], "ro,nosuid,nodev,noexec")
+        self.assertEqual(r["mount"]["/sys/fs/cgroup"], "ro,nosuid,nodev,noexec")
+        self.assertEqual(r["write"]["/sys"], "EROFS")
+        # root inside lacks CAP_NET_ADMIN: the kernel's permission check comes
+        # first (test_proc_sys_read_only_even_with_net_admin shows the mount)
+        self.assertEqual(r["write"]["/proc/sys/net/ipv4/ip_forward"], "EACCES")
+        self.assertEqual(r["mount"]["/proc"], "rw,nosuid,nodev,noexec")
+        self.assertEqual(r["mount"]["/dev"], "rw,nosuid,noexec")
+        self.assertEqual(r["mount"]["/dev/shm"], "rw,nosuid,nodev,noexec")
+        self.assertEqual(r["mount"]["/dev/pts"], "rw,nosuid,noexec")
+        self.assertTrue(r["mount"]["/"].startswith("rw"), r["mount"]["/"])
+        self.assertEqual(r["write"]["/"], "OK")
+        self.assertEqual(r["write"]["/tmp"], "OK")
+        self.assertEqual(r["write"]["/dev/shm"], "OK")
+
+    def test_proc_sys_read_only_even_with_net_admin(self):
+        """With CAP_NET_ADMIN the sandbox's own net sysctls pass the permission
+        check: only the read-only mount stops the write."""
+        r = self.probe("--cap-add", "NET_ADMIN", args=["caps", "writes"])
+        self.assertEqual(caps(r, "CapEff"), DOCKER_CAPS | 1 << CAP_NET_ADMIN)
+        self.assertEqual(r["write"]["/proc/sys/net/ipv4/ip_forward"], "EROFS")
+
+    def test_default_dev(self):
+        r = self.probe(args=["dev"])
+        self.assertEqual(r["dev"], DEV)
+
+    def test_default_no_terminal_to_steal(self):
+        r = self.probe(args=["tty"])
+        self.assertEqual(r["stdin"], "pipe")
+        self.assertEqual(r["tiocsti"], "ENOTTY")
+        self.assertEqual(r["ctty"], "ENXIO")  # setsid: no controlling terminal
+
+    def test_tiocsti_on_the_callers_terminal(self):
+        """CVE-2017-5226: stdin is a terminal of the host; pushing a character
+        into its input queue must fail, and nothing may arrive there."""
+        master, slave = pty.openpty()
+        try:
+            tty.setraw(slave)
+            p = self.popen(["run", "-q", fixture("probe.tar"), "tty"], stdin=slave,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 0, err)
+            r = parse_report(out.decode())
+            self.assertEqual(r["stdin"], "tty")
+            legacy = "1"
+            if os.path.exists("/proc/sys/dev/tty/legacy_tiocsti"):
+                with open("/proc/sys/dev/tty/legacy_tiocsti") as f:
+                    legacy = f.read().strip()
+            self.assertEqual(r["tiocsti"], "EPERM" if legacy == "1" else "EIO")
+            self.assertEqual(r["ctty"], "ENXIO")
+            fl = fcntl.fcntl(slave, fcntl.F_GETFL)
+            fcntl.fcntl(slave, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+            with self.assertRaises(BlockingIOError, msg="a character was injected"):
+                os.read(slave, 16)
+        finally:
+            os.close(master)
+            os.close(slave)
+
+    def test_default_no_nested_user_namespace(self):
+        r = self.probe(args=["tty"])
+        self.assertEqual(r["userns"], {"nested": "EPERM"})
+
+    def test_default_environment(self):
+        r = self.probe(env={"SBX_PROBE_SECRET": "from the caller"})
+        self.assertEqual(sorted(r["env"]), ["HOME", "HOSTNAME", "PATH"])
+        self.assertEqual(r["env"]["HOME"], "/root")
+        self.assertEqual(r["env"]["PATH"], "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        self.assertRegex(r["env"]["HOSTNAME"], r"^[0-9a-f]{12}$")
+
+    def test_default_cgroup_namespace(self):
+        r = self.probe(args=["cgroup"])
+        for entry in r["cgroup"]["self"].split(";"):
+            self.assertTrue(entry.endswith(":/"), r["cgroup"]["self"])
+
+    # -- users -------------------------------------------------------------
+    def test_non_root_user_has_no_capabilities(self):
+        if self.mode == "single":
+            self.probe_fails("-u", "1000", contains="not mapped")
+            return
+        r = self.probe("-u", "1000", args=["ids", "caps", "writes", "syscalls"])
+        self.assertEqual(r["id"]["uid"], "1000 1000 1000 1000")
+        self.assertEqual(r["id"]["gid"], "1000 1000 1000 1000")
+        self.assertEqual(sorted(r["id"]["groups"].split()), ["1000", "50"])  # app is in staff
+        self.assertEqual({k: caps(r, k) for k in r["cap"]},
+                         {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapBnd": DOCKER_CAPS,
+                          "CapAmb": 0})
+        self.assertEqual(r["nonewprivs"], "1")
+        self.assertEqual(r["seccomp"], "2")
+        self.assertEqual(r["write"]["/"], "EACCES")
+        self.assertEqual(r["write"]["/tmp"], "OK")
+        self.assertSyscalls(r, {name: "EPERM" for name in REFUSED})
+
+    def test_non_root_user_by_name_with_cap_add_all(self):
+        """docker: capabilities are root's; a user keeps only the bounding set."""
+        if self.mode == "single":
+            self.probe_fails("-u", "app", "--cap-add", "ALL", contains="not mapped")
+            return
+        r = self.probe("-u", "app", "--cap-add", "ALL", args=["ids", "caps"])
+        self.assertEqual(r["id"]["uid"], "1000 1000 1000 1000")
+        self.assertEqual({k: caps(r, k) for k in r["cap"]},
+                         {"CapInh": 0, "CapPrm": 0, "CapEff": 0,
+                          "CapBnd": (1 << (cap_last() + 1)) - 1, "CapAmb": 0})
+
+    # -- capabilities ------------------------------------------------------
+    def test_cap_drop_all(self):
+        r = self.probe("--cap-drop", "ALL", args=["caps", "syscalls"])
+        self.assertEqual({k: caps(r, k) for k in r["cap"]},
+                         {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapBnd": 0, "CapAmb": 0})
+        self.assertEqual(r["nonewprivs"], "1")
+        self.assertEqual(r["seccomp"], "2")
+        # chroot is allowed by the filter only with CAP_SYS_CHROOT
+        self.assertSyscalls(r, {"chroot": "EPERM", "mount": "EPERM", "socket(AF_INET)": "OK"})
+
+    def test_cap_drop_one_and_add_back(self):
+        r = self.probe("--cap-drop", "ALL", "--cap-add", "CAP_CHOWN", "--cap-add", "kill",
+                       args=["caps"])
+        self.assertEqual(caps(r, "CapEff"), 1 << 0 | 1 << 5)
+        self.assertEqual(caps(r, "CapBnd"), 1 << 0 | 1 << 5)
+        r = self.probe("--cap-drop", "NET_RAW", "--cap-drop", "SYS_CHROOT", args=["caps", "syscalls"])
+        self.assertEqual(caps(r, "CapEff"), DOCKER_CAPS & ~(1 << 13 | 1 << 18))
+        self.assertEqual(caps(r, "CapBnd"), DOCKER_CAPS & ~(1 << 13 | 1 << 18))
+        self.assertSyscalls(r, {"chroot": "EPERM"})
+
+    def test_cap_add_sys_admin(self):
+        """docker semantics: with CAP_SYS_ADMIN the filter lets the mount and
+        namespace calls through; the kernel then judges them (the probe's
+        arguments make it answer ENOENT/EBADF/EFAULT, never mount anything)."""
+        r = self.probe("--cap-add", "SYS_ADMIN", args=["caps", "syscalls"])
+        self.assertEqual(caps(r, "CapEff"), DOCKER_CAPS | 1 << CAP_SYS_ADMIN)
+        self.assertEqual(caps(r, "CapBnd"), DOCKER_CAPS | 1 << CAP_SYS_ADMIN)
+        self.assertSyscalls(r, {
+            "mount": "ENOENT", "umount2": "ENOENT",
+            "open_tree": "ENOENT", "fsopen": "ENODEV", "setns": "EBADF",
+            "sethostname": "EFAULT", "unshare(0)": "OK", "unshare(CLONE_NEWNS)": "OK",
+            "unshare(CLONE_NEWUSER)": "OK", "clone(CLONE_NEWNS)": "OK", "clone3": "EINVAL",
+        })
+        # what CAP_SYS_ADMIN does not open (Docker's profile has no rule
+        # for pivot_root: refused whatever the capabilities)
+        self.assertSyscalls(r, {name: "EPERM" for name in [
+            "pivot_root", "keyctl", "add_key", "request_key", "userfaultfd", "io_uring_setup", "kexec_load",
+            "init_module", "open_by_handle_at", "reboot", "swapon", "settimeofday",
+            "clock_settime", "acct", "socket(AF_ALG)", "socket(AF_VSOCK)",
+            "personality(READ_IMPLIES_EXEC)"]})
+
+    def test_cap_add_sys_admin_mounts_inside_only(self):
+        r = self.run_ok(fixture("probe.tar"), "-c",
+                        "mount -t tmpfs sbxprobe /tmp && grep '^sbxprobe /tmp ' /proc/mounts",
+                        opts=["--cap-add", "SYS_ADMIN", "--entrypoint", "sh"])
+        self.assertTrue(r.out.startswith("sbxprobe /tmp tmpfs rw"), r)
+        r = self.sbx_cmd(["run", "-q", "--entrypoint", "sh", fixture("probe.tar"), "-c",
+                          "mount -t tmpfs sbxprobe /tmp"])
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("permission denied", r.err)  # busybox's words for EPERM
+
+    def test_cap_add_all(self):
+        r = self.probe("--cap-add", "ALL", args=["caps", "syscalls", "proc1"])
+        every = (1 << (cap_last() + 1)) - 1
+        self.assertEqual({k: caps(r, k) for k in r["cap"]},
+                         {"CapInh": 0, "CapPrm": every, "CapEff": every, "CapBnd": every,
+                          "CapAmb": 0})
+        # no capability opens what the filter refuses for everyone
+        self.assertSyscalls(r, {name: "EPERM" for name in [
+            "keyctl", "add_key", "request_key", "userfaultfd", "io_uring_setup",
+            "socket(AF_ALG)", "socket(AF_VSOCK)", "personality(READ_IMPLIES_EXEC)"]})
+        self.assertSyscalls(r, {"reboot": "EINVAL"})  # the filter lets it through: bad magic
+        self.assertEqual(r["proc1"]["exe"], "EACCES")
+
+    def test_cap_errors(self):
+        self.probe_fails("--cap-add", "NOT_A_CAP", contains="unknown capability 'NOT_A_CAP'")
+        self.probe_fails("--cap-drop", "CAP_", contains="unknown capability")
+
+    # -- seccomp -------------------------------------------------------------
+    def test_unconfined(self):
+        r = self.sbx_cmd(["run", "-q", "--security-opt", "seccomp=unconfined",
+                          fixture("probe.tar"), "caps", "syscalls"])
+        self.assertEqual(r.rc, 0, r)
+        warnings = [l for l in r.err.splitlines() if "unconfined" in l]
+        self.assertEqual(len(warnings), 1, r)
+        self.assertTrue(warnings[0].startswith("sbx: warning: "), r)
+        rep = parse_report(r.out)
+        self.assertEqual(rep["seccomp"], "0")
+        self.assertEqual(rep["seccomp_filters"], "0")
+        self.assertEqual(rep["nonewprivs"], "1")
+        self.assertEqual(caps(rep, "CapEff"), DOCKER_CAPS)
+        # the kernel's own answers: what the default filter's EPERM hides
+        self.assertSyscalls(rep, KERNEL_ANSWERS)
+        self.assertSyscalls(rep, KERNEL_REFUSED)
+
+    def test_custom_profile(self):
+        prof = self.write_profile("profile.json", {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                {"names": ["sethostname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                {"names": ["unshare"], "action": "SCMP_ACT_KILL_PROCESS"},
+                {"names": ["setns"], "action": "SCMP_ACT_TRAP"},
+            ]})
+        r = self.probe("--security-opt", "seccomp=" + prof, args=["caps", "syscalls"])
+        self.assertEqual(r["seccomp"], "2")
+        want = {"sethostname": "EACCES", "unshare(0)": "SIGSYS",
+                "unshare(CLONE_NEWUSER)": "SIGSYS", "setns": "SIGSYS", "mkdirat": "OK",
+                # nothing of the default profile is left
+                "mount": "ENOENT", "keyctl": "EOPNOTSUPP", "clone3": "EINVAL",
+                "personality(READ_IMPLIES_EXEC)": "OK"}
+        if X86_64:
+            want["mkdir"] = "EPERM"
+        self.assertSyscalls(r, want)
+        if X86_64:  # busybox's mkdir calls mkdir(2) there
+            r = self.sbx_cmd(["run", "-q", "--security-opt", "seccomp=" + prof, "--entrypoint",
+                              "mkdir", fixture("probe.tar"), "/tmp/x"])
+            self.assertEqual(r.rc, 1, r)
+            self.assertIn("Operation not permitted", r.err)
+        self.run_ok(fixture("probe.tar"), "/tmp/y",
+                    opts=["--security-opt", "seccomp=" + prof, "--entrypoint", "touch"])
+
+    def test_profile_rules_by_capability_and_arch(self):
+        prof = self.write_profile("caps.json", {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                 "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                 "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["chroot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                 "includes": {"arches": ["s390x"]}},
+                {"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                 "includes": {"minKernel": "999.0"}},
+            ]})
+        r = self.probe("--security-opt", "seccomp=" + prof, args=["syscalls"])
+        want = {"mkdirat": "EPERM", "chroot": "ENOENT", "getpid": "OK"}
+        if X86_64:
+            want["mkdir"] = "OK"
+        self.assertSyscalls(r, want)
+        r = self.probe("--security-opt", "seccomp=" + prof, "--cap-add", "SYS_ADMIN",
+                       args=["syscalls"])
+        want = {"mkdirat": "OK", "chroot": "ENOENT", "getpid": "OK"}
+        if X86_64:
+            want["mkdir"] = "EPERM"
+        self.assertSyscalls(r, want)
+
+    def test_profile_errors(self):
+        bad = self.write_profile("bad.json", '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [')
+        self.probe_fails("--security-opt", "seccomp=" + bad, contains="seccomp profile")
+        missing = os.path.join(self.tmp, "missing.json")
+        self.probe_fails("--security-opt", "seccomp=" + missing, contains="missing.json")
+        action = self.write_profile("action.json", {"defaultAction": "SCMP_ACT_BOGUS"})
+        self.probe_fails("--security-opt", "seccomp=" + action, contains="SCMP_ACT_BOGUS")
+        index = self.write_profile("index.json", {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
+                          "args": [{"index": 7, "value": 0, "op": "SCMP_CMP_EQ"}]}]})
+        self.probe_fails("--security-opt", "seccomp=" + index, contains="argument index")
+        array = self.write_profile("array.json", "[]")
+        self.probe_fails("--security-opt", "seccomp=" + array, contains="seccomp profile")
+
+    def test_security_opt_errors(self):
+        self.probe_fails("--security-opt", "apparmor=unconfined", contains="not supported")
+        self.probe_fails("--security-opt", "label=disable", contains="not supported")
+        r = self.probe("--security-opt", "no-new-privileges", args=["caps"])
+        self.assertEqual(r["nonewprivs"], "1")
+
+    # -- file systems --------------------------------------------------------
+    def test_read_only_root(self):
+        r = self.probe("--read-only", "--tmpfs", "/scratch", args=["mounts", "writes"])
+        self.assertTrue(r["mount"]["/"].startswith("ro"), r["mount"]["/"])
+        for p in ("/", "/tmp", "/etc"):
+            self.assertEqual(r["write"][p], "EROFS", p)
+        self.assertEqual(r["mount"]["/scratch"], "rw,nosuid,nodev")
+        self.assertEqual(r["write"]["/scratch"], "OK")
+        self.assertEqual(r["write"]["/dev/shm"], "OK")
+        r = self.probe("--read-only", "--tmpfs", "/tmp:size=1m,mode=1777", args=["writes"])
+        self.assertEqual(r["write"]["/"], "EROFS")
+        self.assertEqual(r["write"]["/tmp"], "OK")
+        self.assertEqual(r["write"]["/scratch"], "absent")
+
+    def test_tmpfs_without_read_only(self):
+        r = self.probe("--tmpfs", "/scratch", args=["mounts", "writes"])
+        self.assertTrue(r["mount"]["/"].startswith("rw"))
+        self.assertEqual(r["write"]["/scratch"], "OK")
+        self.assertEqual(r["mount"]["/scratch"], "rw,nosuid,nodev")
+
+    def test_tmpfs_errors(self):
+        self.probe_fails("--tmpfs", "scratch", contains="absolute")
+        self.probe_fails("--tmpfs", "/scratch:exec", contains="not supported")
+
+    # -- limits --------------------------------------------------------------
+    def test_ulimit(self):
+        r = self.probe("--ulimit", "nofile=64:128", "--ulimit", "core=0", args=["rlimits"])
+        self.assertEqual(r["rlimit"]["NOFILE"], "64 128")
+        self.assertEqual(r["rlimit"]["CORE"], "0 0")
+        r = self.probe("--ulimit", "nproc=100", args=["rlimits"])
+        self.assertEqual(r["rlimit"]["NPROC"], "100 100")
+
+    def test_ulimit_errors(self):
+        self.probe_fails("--ulimit", "nofile=128:64", contains="soft limit above hard limit")
+        self.probe_fails("--ulimit", "bogus=1", contains="unknown limit 'bogus'")
+        self.probe_fails("--ulimit", "nofile=many", contains="not a number")
+        self.probe_fails("--ulimit", "nofile", contains="NAME=SOFT[:HARD]")
+        # above what the kernel lets anyone set (fs.nr_open): refused inside
+        self.probe_fails("--ulimit", "nofile=2000000000:2000000000", contains="--ulimit")
+
+    def cgroup_delegated(self, controller):
+        """Would src/sandbox/cgroup.c find a cgroup v2 subtree delegated to the
+        user sbx runs as, with `controller`? (Its checks, made here.)"""
+        top = None
+        with open("/proc/self/mounts") as f:
+            for l in f:
+                fields = l.split()
+                if fields[1] == "/sys/fs/cgroup":
+                    top = fields[2]
+        if top != "cgroup2":
+            return False
+        own = None
+        with open("/proc/self/cgroup") as f:
+            for l in f:
+                if l.startswith("0::"):
+                    own = l[3:].strip()
+        if own is None:
+            return False
+        d = "/sys/fs/cgroup" + own
+        r = self.run_as(["sh", "-c", 'test -w "$1" && test -w "$1/cgroup.procs"', "sh", d])
+        if r.rc != 0:
+            return False
+        try:
+            with open(os.path.join(d, "cgroup.controllers")) as f:
+                return controller in f.read().split()
+        except OSError:
+            return False
+
+    def check_cgroup_limit(self, controller, opts, args, check):
+        if not self.cgroup_delegated(controller):
+            self.probe_fails(*opts, contains="cgroup")
+            return
+        check(self.probe(*opts, args=args))
+
+    def test_pids_limit(self):
+        def check(r):
+            n, err = r["forklimit"].split()
+            self.assertLessEqual(int(n), 8)  # init and the probe count too
+            self.assertEqual(err, "EAGAIN")
+        self.check_cgroup_limit("pids", ["--pids-limit", "10"], ["forklimit"], check)
+
+    def test_memory_limit(self):
+        def check(r):
+            self.assertEqual(r["memtouch"], {"256": "SIGKILL"})
+        self.check_cgroup_limit("memory", ["--memory", "64m"], ["memtouch=256"], check)
+
+    def test_cpus_limit(self):
+        def check(r):
+            if r["cgroup"]["cpu.max"] != "absent":
+                self.assertEqual(r["cgroup"]["cpu.max"], "100000 100000")
+        self.check_cgroup_limit("cpu", ["--cpus", "1"], ["cgroup"], check)
+
+    def test_no_limit_no_cgroup_needed(self):
+        r = self.probe(args=["forklimit"])
+        self.assertEqual(r["forklimit"], "64 OK")
+
+    def test_limit_errors(self):
+        self.probe_fails("--pids-limit", "-1", contains="--pids-limit")
+        self.probe_fails("--memory", "12x", contains="--memory")
+        self.probe_fails("--memory", "0", contains="--memory")
+        self.probe_fails("--cpus", "0", contains="--cpus")
+        self.probe_fails("--cpus", "many", contains="--cpus")
+
+    def user_uid(self):
+        pw = self.user_for(self.mode)
+        return pw.pw_uid if pw else os.getuid()
+
+
+class TestSecurityRange(SecurityTests, SbxTestCase):
+    mode = "range"
+
+
+class TestSecuritySingle(SecurityTests, SbxTestCase):
+    mode = "single"
+
+
+if __name__ == "__main__":
+    unittest.main()
