@@ -9,6 +9,7 @@
  */
 #include "sbx/net.h"
 #include "sbx/ns.h"
+#include "sbx/path.h"
 #include "sbx/sandbox.h"
 #include "sbx/sync.h"
 #include "sbx/util.h"
@@ -83,9 +84,12 @@ static char *resolve_workdir(const SbxRunSpec *spec, GError **err)
     sbx_fail(err, SBX_ERROR_USAGE, "working directory %s: must be an absolute path", wd);
     return NULL;
   }
-  /* docker creates a missing WORKDIR; we are inside the new root already. */
-  if (g_mkdir_with_parents(wd, 0755) < 0) {
-    sbx_fail_errno(err, "working directory %s", wd);
+  /* docker creates a missing WORKDIR (through a dangling symlink too: its
+   * target, inside the root). We are inside the new root already. */
+  sbx_autofd root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  sbx_autofd fd = root < 0 ? -1 : sbx_mkdir_in_root(root, wd, 0755, err);
+  if (fd < 0) {
+    g_prefix_error(err, "working directory: ");
     return NULL;
   }
   return g_strdup(wd);

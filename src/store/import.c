@@ -180,9 +180,15 @@ static void layer_job(gpointer data, gpointer user_data)
 }
 
 /* A progress bar on a terminal, once an import has taken half a second. */
+static gint64 progress_delay_us(void)
+{
+  const char *t = g_getenv("SBX_TEST_PROGRESS_DELAY_MS"); /* lets tests see the bar */
+  return t ? (gint64)g_ascii_strtoull(t, NULL, 10) * 1000 : 500000;
+}
+
 static void draw_progress(Import *im, gint64 started, gboolean *shown, gboolean final)
 {
-  if (!*shown && (final || sbx_now_us() - started < 500000))
+  if (!*shown && (final || sbx_now_us() - started < progress_delay_us()))
     return;
   *shown = TRUE;
   gint64 read = __atomic_load_n(&im->bytes_read, __ATOMIC_RELAXED);
@@ -224,6 +230,8 @@ static gboolean import_layers(Import *im, SbxImage *img, gboolean quiet, GError 
   }
   g_mutex_unlock(&im->lock);
   g_thread_pool_free(pool, FALSE, TRUE);
+  if (tty && !shown && progress_delay_us() == 0)
+    draw_progress(im, started, &shown, FALSE);
   if (tty && shown)
     draw_progress(im, started, &shown, TRUE);
   if (im->error) {

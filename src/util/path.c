@@ -197,11 +197,15 @@ int sbx_open_in_root(int rootfd, const char *path, int flags, mode_t mode, GErro
   return fd;
 }
 
-int sbx_mkdir_in_root(int rootfd, const char *path, mode_t mode, GError **err)
+static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, int depth, GError **err)
 {
   int fd = sbx_open_in_root(rootfd, path, O_RDONLY | O_DIRECTORY, 0, NULL);
   if (fd >= 0)
     return fd;
+  if (depth > 40) {
+    sbx_fail(err, SBX_ERROR_INVALID, "%s: too many levels of symbolic links", path);
+    return -1;
+  }
   g_autofree char *norm = g_strdup(path);
   while (*norm == '/')
     memmove(norm, norm + 1, strlen(norm));
@@ -211,13 +215,28 @@ int sbx_mkdir_in_root(int rootfd, const char *path, mode_t mode, GError **err)
   sbx_path_split(norm, &dir, &base);
   if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
     return sbx_open_in_root(rootfd, path, O_RDONLY | O_DIRECTORY, 0, err);
-  sbx_autofd parent = sbx_mkdir_in_root(rootfd, *dir ? dir : "/", 0755, err);
+  sbx_autofd parent = mkdir_in_root_depth(rootfd, *dir ? dir : "/", 0755, depth + 1, err);
   if (parent < 0)
     return -1;
   if (mkdirat(parent, base, mode) < 0 && errno != EEXIST) {
     sbx_fail_errno(err, "create %s", path);
     return -1;
   }
+  /* A dangling symlink planted in the image: create its target, inside the
+   * root (an absolute target is taken relative to the root), as runc does. */
+  char target[PATH_MAX];
+  ssize_t n = readlinkat(parent, base, target, sizeof target - 1);
+  if (n > 0) {
+    target[n] = '\0';
+    g_autofree char *next = target[0] == '/' ? g_strdup(target)
+                                             : g_strconcat("/", dir, *dir ? "/" : "", target, NULL);
+    return mkdir_in_root_depth(rootfd, next, mode, depth + 1, err);
+  }
   /* Re-resolve from the root: base may be a symlink planted in the image. */
   return sbx_open_in_root(rootfd, path, O_RDONLY | O_DIRECTORY, 0, err);
+}
+
+int sbx_mkdir_in_root(int rootfd, const char *path, mode_t mode, GError **err)
+{
+  return mkdir_in_root_depth(rootfd, path, mode, 0, err);
 }

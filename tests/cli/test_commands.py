@@ -93,3 +93,27 @@ class TestCommands(SbxTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestProgress(SbxTestCase):
+    def _load_on_tty(self, *extra):
+        root = self.store_for(self.mode)
+        cmd = " ".join([self.sbx, "load", "--root", root] + list(extra) +
+                       [fixture("multilayer-oci.tar")])
+        return self.run_as(["script", "-qec", cmd, "/dev/null"],
+                           env={"SBX_TEST_PROGRESS_DELAY_MS": "0"})
+
+    def test_progress_bar_on_a_terminal(self):
+        r = self._load_on_tty()
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("importing [", r.out)
+        self.assertIn("layers 3/3", r.out)
+
+    def test_quiet_and_not_a_terminal(self):
+        r = self._load_on_tty("--quiet")
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("importing", r.out)
+        r = self.sbx_cmd(["load", "--root", self.store_for(self.mode), fixture("busybox-oci.tar")],
+                         root=False, env={"SBX_TEST_PROGRESS_DELAY_MS": "0"})
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("importing", r.out + r.err)

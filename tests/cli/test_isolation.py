@@ -68,10 +68,78 @@ class TestIsolation(SbxTestCase):
             return marker in out
 
         self.assertTrue(self.wait_for(alive), "sleeper never showed up")
+        children = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(p.pid)],
+                                  stdout=subprocess.PIPE).stdout.decode().split()
+        helpers = [int(pid) for pid, comm in zip(children[::2], children[1::2])
+                   if comm == "sbx-net"]
+        self.assertEqual(len(helpers), 1, children)  # the network helper (slirp, the default)
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=10)
         self.assertTrue(self.wait_for(lambda: not alive()), "the sandbox outlived sbx")
 
+        def helper_gone():
+            try:
+                with open("/proc/%d/stat" % helpers[0]) as f:
+                    return f.read().split(")")[1].split()[0] in ("Z", "X")
+            except FileNotFoundError:
+                return True
+
+        self.assertTrue(self.wait_for(helper_gone), "the network helper outlived sbx")
+
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestPlantedSymlinks(SbxTestCase):
+    """An image whose /proc, /dev, /etc/hosts, /etc/resolv.conf and WORKDIR are
+    symlinks to host paths: setup resolves them inside the rootfs."""
+
+    def _image(self, canary):
+        import hashlib
+        import io
+        import json
+        import tarfile
+        with tarfile.open(fixture("busybox-legacy.tar")) as outer:
+            manifest = json.load(outer.extractfile("manifest.json"))
+            base = outer.extractfile(manifest[0]["Layers"][0]).read()
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            for name, target in [("proc", canary + "/proc"), ("dev", canary + "/dev"),
+                                 ("etc/hosts", canary + "/hosts"),
+                                 ("etc/resolv.conf", "../../../../../../" + canary + "/resolv"),
+                                 ("etc/hostname", canary + "/hostname"), ("wd", canary + "/wd")]:
+                ti = tarfile.TarInfo(name)
+                ti.type = tarfile.SYMTYPE
+                ti.linkname = target
+                t.addfile(ti)
+        layer2 = buf.getvalue()
+        diff_ids = ["sha256:" + hashlib.sha256(b).hexdigest() for b in (base, layer2)]
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "config": {"Cmd": ["sh"], "WorkingDir": "/wd",
+                                        "Env": ["PATH=/bin"]},
+                             "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+        cfg = hashlib.sha256(config).hexdigest() + ".json"
+        man = json.dumps([{"Config": cfg, "RepoTags": ["planted:latest"],
+                           "Layers": ["a/layer.tar", "b/layer.tar"]}]).encode()
+        path = os.path.join(self.tmp, "planted.tar")
+        with tarfile.open(path, "w") as t:
+            for name, data in [(cfg, config), ("manifest.json", man), ("a/layer.tar", base),
+                               ("b/layer.tar", layer2)]:
+                ti = tarfile.TarInfo(name)
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+        os.chmod(path, 0o644)
+        return path
+
+    def test_setup_never_leaves_the_root(self):
+        canary = os.path.join(self.tmp, "canary")
+        os.mkdir(canary)
+        os.chmod(canary, 0o777)
+        image = self._image(canary)
+        r = self.sbx_cmd(["run", "-q", "--hostname", "planted", image, "sh", "-c",
+                          "pwd; cat /etc/hostname; ls /proc/self/ns | head -1; ls /dev/null"])
+        self.assertEqual(r.rc, 0, r)
+        # the working directory is the symlink's target, created inside the rootfs
+        self.assertEqual(r.out.split(), [canary + "/wd", "planted", "cgroup", "/dev/null"])
+        self.assertEqual(os.listdir(canary), [], "setup wrote through a planted symlink")
