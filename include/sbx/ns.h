@@ -37,6 +37,7 @@ typedef struct {
   gboolean have_pts_gid;    /* gid 5 (tty) mapped */
   gboolean read_only;       /* the rootfs mount read-only (--read-only) */
   char **tmpfs;             /* PATH[:options] writable tmpfs mounts (--tmpfs) */
+  char **volumes;           /* HOST:CONTAINER:ro|rw, HOST absolute and existing */
 } SbxRootfsSpec;
 
 /* Mount the overlay and the API filesystems, then pivot_root into it. */

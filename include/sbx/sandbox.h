@@ -49,7 +49,20 @@ typedef struct {
   gboolean read_only;      /* --read-only rootfs */
   char **tmpfs;            /* --tmpfs PATH[:size=..,mode=..] */
   SbxCgroupLimits limits;
+  /* Everyday use */
+  gboolean interactive;    /* -i: stdin stays open (else /dev/null) */
+  gboolean tty;            /* -t: a pseudo-terminal from the sandbox's devpts */
+  char **volumes;          /* -v HOST:CONTAINER[:ro|rw], validated */
 } SbxRunSpec;
+
+/* tty.c */
+int sbx_tty_open_master(char **slave_path, GError **err);
+gboolean sbx_tty_attach_slave(const char *slave_path, GError **err);
+void sbx_tty_raw(int fd);
+void sbx_tty_restore(void);
+/* Copy between the user's terminal and the master, forward signals and
+ * window size, until init exits; returns the exit status for sbx. */
+int sbx_tty_relay(pid_t init, int master, gboolean interactive, const sigset_t *forwarded);
 
 /* Run the sandbox to completion. Returns the exit status for sbx (the
  * program's status, 128+N for signal N, 126/127 for exec failures), or -1
@@ -92,6 +105,8 @@ typedef struct {
   GBytes *seccomp;       /* raw BPF, NULL for unconfined */
   GArray *rlimits;       /* SbxRlimit */
   gboolean new_session;  /* setsid: no controlling terminal (TIOCSTI) */
+  const char *tty_slave; /* -t: becomes stdio and the controlling terminal */
+  gboolean null_stdin;   /* no -i: stdin is /dev/null */
 } SbxExecPlan;
 /* Bounding set, ids, capabilities, session, cwd, rlimits, no_new_privs,
  * signals, fds, seccomp, execve; never returns. */

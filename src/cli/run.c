@@ -22,6 +22,8 @@ typedef struct {
   gint pids_limit;
   char **publish, **net_allow;
   gint mtu;
+  gboolean interactive, tty;
+  char **volumes, **env_files;
 } RunOptions;
 
 static RunOptions opts;
@@ -35,8 +37,15 @@ static gboolean on_entrypoint(const char *name, const char *value, gpointer data
 }
 
 static GOptionEntry run_entries[] = {
+    {"interactive", 'i', 0, G_OPTION_ARG_NONE, &opts.interactive,
+     "Keep stdin open (without it the program reads /dev/null)", NULL},
+    {"tty", 't', 0, G_OPTION_ARG_NONE, &opts.tty, "Give the program a pseudo-terminal", NULL},
+    {"volume", 'v', 0, G_OPTION_ARG_STRING_ARRAY, &opts.volumes,
+     "Bind mount a host file or directory", "HOST:CONTAINER[:ro|rw]"},
     {"env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &opts.env,
      "Set KEY=VALUE, or pass KEY from sbx's environment", "KEY[=VALUE]"},
+    {"env-file", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opts.env_files,
+     "Read KEY=VALUE lines (# comments) from a file", "FILE"},
     {"workdir", 'w', 0, G_OPTION_ARG_STRING, &opts.workdir, "Working directory inside", "DIR"},
     {"user", 'u', 0, G_OPTION_ARG_STRING, &opts.user, "Run as USER[:GROUP] (names or ids)",
      "USER[:GROUP]"},
@@ -88,13 +97,71 @@ static void run_options_clear(void)
   g_free(opts.cpus);
   g_strfreev(opts.publish);
   g_strfreev(opts.net_allow);
+  g_strfreev(opts.volumes);
+  g_strfreev(opts.env_files);
   memset(&opts, 0, sizeof opts);
+}
+
+/* --env-file lines, in order, before -e (which overrides them, as in docker). */
+static gboolean read_env_files(GStrvBuilder *b, GError **err)
+{
+  for (char **f = opts.env_files; f && *f; f++) {
+    g_autofree char *data = NULL;
+    g_autoptr(GError) local = NULL;
+    if (!g_file_get_contents(*f, &data, NULL, &local))
+      return sbx_fail(err, SBX_ERROR_NOT_FOUND, "--env-file %s: %s", *f, local->message);
+    g_auto(GStrv) lines = g_strsplit(data, "\n", -1);
+    for (char **l = lines; *l; l++) {
+      char *line = g_strstrip(*l);
+      if (*line == '\0' || *line == '#')
+        continue;
+      if (*line == '=')
+        return sbx_fail(err, SBX_ERROR_USAGE, "--env-file %s: '%s' has no name", *f, line);
+      if (strchr(line, '='))
+        g_strv_builder_add(b, line);
+      else if (g_getenv(line)) {
+        g_autofree char *kv = g_strconcat(line, "=", g_getenv(line), NULL);
+        g_strv_builder_add(b, kv);
+      }
+    }
+  }
+  return TRUE;
+}
+
+/* -v HOST:CONTAINER[:ro|rw]: the host path must exist; both become absolute. */
+static char **resolve_volumes(GError **err)
+{
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+  for (char **v = opts.volumes; v && *v; v++) {
+    g_auto(GStrv) parts = g_strsplit(*v, ":", 3);
+    guint n = g_strv_length(parts);
+    if (n < 2 || !*parts[0] || !*parts[1] ||
+        (n == 3 && strcmp(parts[2], "ro") != 0 && strcmp(parts[2], "rw") != 0)) {
+      sbx_fail(err, SBX_ERROR_USAGE, "-v %s: expected HOST:CONTAINER[:ro|rw]", *v);
+      return NULL;
+    }
+    if (!g_path_is_absolute(parts[1])) {
+      sbx_fail(err, SBX_ERROR_USAGE, "-v %s: the container path must be absolute", *v);
+      return NULL;
+    }
+    g_autofree char *host = g_canonicalize_filename(parts[0], NULL);
+    struct stat st;
+    if (stat(host, &st) < 0) {
+      sbx_fail_errno(err, "-v %s: %s", *v, host);
+      return NULL;
+    }
+    g_autofree char *spec = g_strdup_printf("%s:%s:%s", host, parts[1], n == 3 ? parts[2] : "rw");
+    g_strv_builder_add(b, spec);
+  }
+  return g_strv_builder_end(b);
 }
 
 /* -e KEY takes KEY from our environment, and is dropped when unset (docker). */
 static char **resolve_env(char **env, GError **err)
 {
   g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+  if (!read_env_files(b, err))
+    return NULL;
   for (char **e = env; e && *e; e++) {
     if (**e == '=' || **e == '\0') {
       sbx_fail(err, SBX_ERROR_USAGE, "-e '%s': expected KEY=VALUE or KEY", *e);
@@ -256,6 +323,9 @@ static int run_parsed(int argc, char **argv, GError **err)
   g_auto(GStrv) env = resolve_env(opts.env, err);
   if (!env)
     return -1;
+  g_auto(GStrv) volumes = resolve_volumes(err);
+  if (!volumes)
+    return -1;
   g_autoptr(SbxStore) store = sbx_cli_open_store(err);
   if (!store)
     return -1;
@@ -273,6 +343,7 @@ static int run_parsed(int argc, char **argv, GError **err)
       .image = img, .idmap = store->idmap, .store_run_dir = run_dir, .argv = cmd,
       .entrypoint = opts.entrypoint, .entrypoint_set = opts.entrypoint_set, .env = env,
       .workdir = opts.workdir, .user = opts.user, .hostname = opts.hostname, .net = net,
+      .interactive = opts.interactive, .tty = opts.tty, .volumes = volumes,
   };
   int status = security_spec(store, &spec, err) ? sbx_sandbox_run(&spec, err) : -1;
   if (spec.seccomp)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
@@ -325,6 +326,55 @@ static gboolean bind_etc_files(int rootfd, int runfd, GError **err)
   return TRUE;
 }
 
+/* The target of a volume inside the root: a directory for a directory, an
+ * empty file for a file; planted symlinks resolve inside the root. */
+static int volume_target(int rootfd, const char *path, gboolean dir, GError **err)
+{
+  if (dir)
+    return sbx_mkdir_in_root(rootfd, path, 0755, err);
+  g_autofree char *d = g_path_get_dirname(path), *base = g_path_get_basename(path);
+  sbx_autofd parent = sbx_mkdir_in_root(rootfd, d, 0755, err);
+  if (parent < 0)
+    return -1;
+  int fd = openat(parent, base, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0)
+    fd = sbx_open_in_root(rootfd, path, O_RDONLY, 0, NULL); /* a symlink in the image */
+  if (fd < 0)
+    sbx_fail_errno(err, "-v: create %s", path);
+  return fd;
+}
+
+/* -v HOST:CONTAINER[:ro]: a recursive bind; ":ro" makes every mount under it
+ * read-only (mount_setattr with AT_RECURSIVE; before 5.12, the top one). */
+static gboolean mount_volume(int rootfd, const char *spec, GError **err)
+{
+  g_auto(GStrv) p = g_strsplit(spec, ":", 3);
+  sbx_autofd src = open(p[0], O_PATH | O_CLOEXEC);
+  struct stat st;
+  if (src < 0 || fstat(src, &st) < 0)
+    return sbx_fail_errno(err, "-v %s", p[0]);
+  sbx_autofd dst = volume_target(rootfd, p[1], S_ISDIR(st.st_mode), err);
+  if (dst < 0)
+    return FALSE;
+  g_autofree char *srcp = fd_path(src);
+  if (!mount_at_fd(srcp, dst, NULL, MS_BIND | MS_REC, NULL, p[1], err))
+    return FALSE;
+  if (g_strcmp0(p[2], "ro") != 0)
+    return TRUE;
+  sbx_autofd top = sbx_open_in_root(rootfd, p[1], O_PATH, 0, err);
+  if (top < 0)
+    return FALSE;
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+  if (syscall(SYS_mount_setattr, top, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) == 0)
+    return TRUE;
+  struct statvfs sv;
+  unsigned long locked = 0;
+  if (fstatvfs(top, &sv) == 0)
+    locked = (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0) | (sv.f_flag & ST_NODEV ? MS_NODEV : 0) |
+             (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
+  return mount_at_fd(NULL, top, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked, NULL, p[1], err);
+}
+
 static gboolean pivot_into(int rootfd, GError **err)
 {
   /* pivot_root(".", ".") stacks the old root on the new one; detaching it
@@ -356,6 +406,9 @@ gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err)
     return FALSE;
   for (char **t = spec->tmpfs; t && *t; t++)
     if (!mount_tmpfs(rootfd, *t, err))
+      return FALSE;
+  for (char **v = spec->volumes; v && *v; v++)
+    if (!mount_volume(rootfd, *v, err))
       return FALSE;
   if (!pivot_into(rootfd, err))
     return FALSE;

@@ -299,9 +299,20 @@ void sbx_process_exec(const SbxExecPlan *p)
   if (!sbx_caps_set(p->caps, p->creds->uid == 0, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
   /* CVE-2017-5226: without a controlling terminal, TIOCSTI cannot push
-   * keystrokes into the terminal sbx was started from. */
-  if (p->new_session && setsid() < 0)
+   * keystrokes into the terminal sbx was started from. With -t the program
+   * gets a terminal of the sandbox's own instead. */
+  if (p->tty_slave) {
+    if (!sbx_tty_attach_slave(p->tty_slave, &err))
+      die(SBX_EXIT_FAILED, "%s", err->message);
+  } else if (p->new_session && setsid() < 0) {
     die(SBX_EXIT_FAILED, "setsid: %s", g_strerror(errno));
+  }
+  if (p->null_stdin && !p->tty_slave) {
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0 || dup2(null, STDIN_FILENO) < 0)
+      die(SBX_EXIT_FAILED, "stdin: %s", g_strerror(errno));
+    close(null);
+  }
   check_cwd(p->workdir);
   for (guint i = 0; p->rlimits && i < p->rlimits->len; i++) {
     SbxRlimit *r = &g_array_index(p->rlimits, SbxRlimit, i);

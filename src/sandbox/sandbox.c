@@ -71,6 +71,7 @@ static gboolean setup_rootfs(Ctx *c, GError **err)
       .have_pts_gid = sbx_idmap_has_gid(c->spec->idmap, 5),
       .read_only = c->spec->read_only,
       .tmpfs = c->spec->tmpfs,
+      .volumes = c->spec->volumes,
   };
   return sbx_mount_rootfs(&rs, err);
 }
@@ -144,6 +145,14 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
     _exit(SBX_EXIT_FAILED);
   }
   envp = sbx_process_env(spec->image->config, spec->env, c->hostname, creds.home);
+  if (spec->tty && !g_environ_getenv(envp, "TERM"))
+    envp = g_environ_setenv(envp, "TERM", "xterm", TRUE);
+  g_autofree char *slave = NULL;
+  sbx_autofd master = spec->tty ? sbx_tty_open_master(&slave, &err) : -1;
+  if (spec->tty && master < 0) {
+    sbx_sync_send_error(syncfd, err);
+    _exit(SBX_EXIT_FAILED);
+  }
   pid_t child = fork();
   if (child < 0) {
     sbx_fail_errno(&err, "fork");
@@ -155,10 +164,14 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
         .argv = argv, .envp = envp, .creds = &creds, .workdir = workdir,
         .set_groups = spec->idmap->mode == SBX_USERNS_RANGE, .caps = spec->caps,
         .seccomp = spec->seccomp, .rlimits = spec->rlimits, .new_session = TRUE,
+        .tty_slave = slave, .null_stdin = !spec->interactive,
     };
     sbx_process_exec(&plan);
   }
-  sbx_sync_send_ok(syncfd, "started");
+  if (master >= 0)
+    sbx_sync_send_fd(syncfd, "started", master);
+  else
+    sbx_sync_send_ok(syncfd, "started");
   close(syncfd);
   sbx_close_fds_from(3);
   _exit(sbx_pid_init_loop(child, &c->forwarded));
@@ -310,8 +323,9 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     return -1;
   }
   pid_t helper = 0;
+  sbx_autofd master = -1;
   gboolean ok = (spec->net.mode != SBX_NET_SLIRP || start_network(&c, syncfd, &helper, err)) &&
-                sbx_sync_recv(syncfd, NULL, "sandbox setup", err);
+                sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
   close(syncfd);
   if (!ok) {
     kill(pid, SIGKILL);
@@ -322,7 +336,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     return -1;
   }
   sbx_debug("sandbox %d started", (int)pid);
-  int status = wait_forwarding(pid, &c.forwarded);
+  int status = master >= 0 ? sbx_tty_relay(pid, master, spec->interactive, &c.forwarded)
+                           : wait_forwarding(pid, &c.forwarded);
   stop_helper(helper);
   sigprocmask(SIG_SETMASK, &old, NULL);
   return status;
