@@ -129,7 +129,7 @@ class TestTerminal(SbxTestCase):
         s.expect("Stopped")
         s.send(b"jobs; echo job-listed\r")
         s.expect("job-listed")
-        s.send(b"kill -9 %1; exit 3\r")
+        s.send(b"kill -9 %1; wait; exit 3\r")
         self.assertEqual(s.wait(), 3)
 
 
