@@ -33,6 +33,13 @@ static const struct {
     {"inspect", exec_store_helper, "Show an image's config, layers and history"},
     {"rmi", exec_store_helper, "Remove images from the store"},
     {"prune", exec_store_helper, "Delete layers no image uses"},
+    {"ps", exec_store_helper, "List named and detached sandboxes"},
+    {"logs", sbx_cmd_logs, "Print a detached sandbox's output"},
+    {"exec", sbx_cmd_exec, "Run a command in a running sandbox"},
+    {"stop", sbx_cmd_stop, "Stop sandboxes (SIGTERM, then SIGKILL)"},
+    {"kill", sbx_cmd_kill, "Send a signal to sandboxes"},
+    {"rm", sbx_cmd_rm, "Remove exited sandboxes"},
+    {"check", sbx_cmd_check, "Report whether this host supports sbx"},
 };
 
 static void usage(FILE *out)

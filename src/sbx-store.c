@@ -19,6 +19,7 @@ static const struct {
     {"rmi", sbx_cmd_rmi},
     {"prune", sbx_cmd_prune},
     {"seccomp-compile", sbx_cmd_seccomp_compile},
+    {"ps", sbx_cmd_ps},
 };
 
 int main(int argc, char **argv)

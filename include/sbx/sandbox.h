@@ -53,6 +53,9 @@ typedef struct {
   gboolean interactive;    /* -i: stdin stays open (else /dev/null) */
   gboolean tty;            /* -t: a pseudo-terminal from the sandbox's devpts */
   char **volumes;          /* -v HOST:CONTAINER[:ro|rw], validated */
+  /* Called in sbx once the program has started (named sandboxes record it). */
+  void (*on_started)(pid_t init, gpointer data);
+  gpointer on_started_data;
 } SbxRunSpec;
 
 /* tty.c */
@@ -63,6 +66,21 @@ void sbx_tty_restore(void);
 /* Copy between the user's terminal and the master, forward signals and
  * window size, until init exits; returns the exit status for sbx. */
 int sbx_tty_relay(pid_t init, int master, gboolean interactive, const sigset_t *forwarded);
+
+/* Forward the signals (blocked by the caller) to pid until it exits. */
+int sbx_sandbox_wait(pid_t pid, const sigset_t *forwarded);
+
+/* exec.c: run a command in a running named sandbox, joining all its
+ * namespaces, with the same capabilities, seccomp filter and no_new_privs. */
+typedef struct {
+  char **argv;
+  char **env;           /* -e overrides */
+  const char *user, *workdir;
+  gboolean interactive, tty;
+  GBytes *seccomp;      /* the sandbox's filter (NULL: unconfined) */
+} SbxExecRequest;
+#include "sbx/state.h"
+int sbx_exec_in(const SbxState *state, const SbxExecRequest *req, GError **err);
 
 /* Run the sandbox to completion. Returns the exit status for sbx (the
  * program's status, 128+N for signal N, 126/127 for exec failures), or -1

@@ -4,9 +4,12 @@
 #include "sbx/net.h"
 #include "sbx/sandbox.h"
 #include "sbx/security.h"
+#include "sbx/state.h"
 #include "sbx/store.h"
 #include "sbx/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,8 +25,9 @@ typedef struct {
   gint pids_limit;
   char **publish, **net_allow;
   gint mtu;
-  gboolean interactive, tty;
+  gboolean interactive, tty, detach;
   char **volumes, **env_files;
+  char *name;
 } RunOptions;
 
 static RunOptions opts;
@@ -40,6 +44,10 @@ static GOptionEntry run_entries[] = {
     {"interactive", 'i', 0, G_OPTION_ARG_NONE, &opts.interactive,
      "Keep stdin open (without it the program reads /dev/null)", NULL},
     {"tty", 't', 0, G_OPTION_ARG_NONE, &opts.tty, "Give the program a pseudo-terminal", NULL},
+    {"detach", 'd', 0, G_OPTION_ARG_NONE, &opts.detach,
+     "Run in the background: print the name once the program started (see sbx ps, logs)", NULL},
+    {"name", 0, 0, G_OPTION_ARG_STRING, &opts.name,
+     "Name the sandbox (for sbx ps, logs, exec, stop, kill, rm)", "NAME"},
     {"volume", 'v', 0, G_OPTION_ARG_STRING_ARRAY, &opts.volumes,
      "Bind mount a host file or directory", "HOST:CONTAINER[:ro|rw]"},
     {"env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &opts.env,
@@ -61,7 +69,8 @@ static GOptionEntry run_entries[] = {
      "Only allow this outbound traffic (repeatable; 'dns' for 10.0.2.3)",
      "CIDR[:PORT[-PORT]][/tcp|/udp]"},
     {"mtu", 0, 0, G_OPTION_ARG_INT, &opts.mtu, "MTU of the slirp network (default 65520)", "N"},
-    {"rm", 0, 0, G_OPTION_ARG_NONE, &opts.rm, "Accepted for podman compatibility: runs are always removed", NULL},
+    {"rm", 0, 0, G_OPTION_ARG_NONE, &opts.rm,
+     "Remove a named or detached sandbox's state when it exits (unnamed runs leave none)", NULL},
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opts.quiet, "No progress output", NULL},
     {"cap-add", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.cap_add, "Add a capability (or ALL)", "CAP"},
     {"cap-drop", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.cap_drop, "Drop a capability (or ALL)",
@@ -99,6 +108,7 @@ static void run_options_clear(void)
   g_strfreev(opts.net_allow);
   g_strfreev(opts.volumes);
   g_strfreev(opts.env_files);
+  g_free(opts.name);
   memset(&opts, 0, sizeof opts);
 }
 
@@ -311,6 +321,152 @@ static SbxStoredImage *find_image(SbxStore *store, const char *ref, GError **err
   return sbx_store_read_image(store, id, err);
 }
 
+/* Named and detached sandboxes: their state (sandbox/state.c) is written
+ * when the program has started and again when it ends. */
+typedef struct {
+  SbxState *state;
+  int ready_fd; /* -d: tell the waiting sbx */
+} Named;
+
+static void record_started(pid_t init, gpointer data)
+{
+  Named *n = data;
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+  g_free(n->state->started);
+  n->state->started = g_date_time_format_iso8601(now);
+  n->state->init_pid = init;
+  n->state->init_start = sbx_proc_start_time(init);
+  n->state->supervisor_pid = getpid();
+  g_autoptr(GError) local = NULL;
+  if (!sbx_state_save(n->state, &local))
+    sbx_warn("%s", local->message);
+  if (n->ready_fd >= 0) {
+    (void)!write(n->ready_fd, "K", 1);
+    close(n->ready_fd);
+    n->ready_fd = -1;
+  }
+}
+
+static SbxState *new_state(SbxStore *store, const SbxRunSpec *spec, const char *image,
+                           const char *name, const char *id)
+{
+  SbxState *st = g_new0(SbxState, 1);
+  st->name = g_strdup(name);
+  st->id = g_strdup(id);
+  st->image = g_strdup(image);
+  st->ports = opts.publish ? g_strjoinv(",", opts.publish) : g_strdup("");
+  st->store_root = g_strdup(store->root);
+  st->userns = g_strdup(store->idmap->mode == SBX_USERNS_RANGE ? "range" : "single");
+  for (char **o = opts.security_opt; o && *o; o++)
+    if (g_str_has_prefix(*o, "seccomp=") || g_str_has_prefix(*o, "seccomp:")) {
+      g_free(st->seccomp);
+      st->seccomp = g_strdup(*o + 8);
+    }
+  st->caps = spec->caps;
+  st->user = g_strdup(spec->user ? spec->user : spec->image->config->user);
+  st->workdir = g_strdup(spec->workdir ? spec->workdir : spec->image->config->workdir);
+  st->hostname = g_strdup(spec->hostname);
+  g_autoptr(GStrvBuilder) env = g_strv_builder_new();
+  if (spec->image->config->env)
+    g_strv_builder_addv(env, (const char **)spec->image->config->env);
+  if (spec->env)
+    g_strv_builder_addv(env, (const char **)spec->env);
+  st->env = g_strv_builder_end(env);
+  st->remove_on_exit = opts.rm;
+  return st;
+}
+
+static void record_exit(Named *n, int status)
+{
+  n->state->exited = TRUE;
+  n->state->exit_code = status;
+  if (n->state->remove_on_exit) {
+    sbx_state_remove(n->state->name, NULL);
+    return;
+  }
+  g_autoptr(GError) local = NULL;
+  if (!sbx_state_save(n->state, &local))
+    sbx_warn("%s", local->message);
+}
+
+/* -d: a supervisor process in its own session runs the sandbox, its output
+ * going to the log; we return once the program has started. */
+static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
+{
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0)
+    return sbx_fail_errno(err, "pipe"), -1;
+  g_autofree char *log = sbx_state_log_path(n->state->name);
+  pid_t pid = fork();
+  if (pid < 0)
+    return sbx_fail_errno(err, "fork"), -1;
+  if (pid == 0) {
+    close(ready[0]);
+    setsid();
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+      _exit(SBX_EXIT_FAILED);
+    n->ready_fd = ready[1];
+    g_autoptr(GError) local = NULL;
+    int status = sbx_sandbox_run(spec, &local);
+    if (status < 0 && n->ready_fd >= 0) {
+      g_autofree char *msg = g_strconcat("E", local->message, NULL);
+      (void)!write(n->ready_fd, msg, strlen(msg));
+    }
+    record_exit(n, status < 0 ? SBX_EXIT_FAILED : status);
+    _exit(status < 0 ? SBX_EXIT_FAILED : status);
+  }
+  close(ready[1]);
+  close(lock); /* the supervisor holds it now */
+  char msg[4096];
+  ssize_t r;
+  do
+    r = read(ready[0], msg, sizeof msg - 1);
+  while (r < 0 && errno == EINTR);
+  close(ready[0]);
+  if (r <= 0 || msg[0] != 'K') {
+    msg[r > 0 ? r : 0] = '\0';
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s", r > 1 ? msg + 1 : "the sandbox did not start"), -1;
+  }
+  printf("%s\n", n->state->name);
+  return 0;
+}
+
+static int run_named_or_not(SbxStore *store, SbxRunSpec *spec, const char *image, GError **err)
+{
+  if (!opts.name && !opts.detach)
+    return sbx_sandbox_run(spec, err);
+  if (opts.detach && opts.tty)
+    return sbx_fail(err, SBX_ERROR_USAGE, "-d and -t: sbx cannot attach to a detached sandbox "
+                    "later; use 'sbx exec -it NAME sh'"), -1;
+  /* The hostname is the sandbox's short id, and its default name. */
+  g_autofree char *id = sbx_random_hex(6);
+  if (!spec->hostname)
+    spec->hostname = id;
+  const char *name = opts.name ? opts.name : id;
+  sbx_autofd lock = sbx_state_claim(name, err);
+  if (lock < 0)
+    return -1;
+  Named n = {.state = new_state(store, spec, image, name, id), .ready_fd = -1};
+  spec->on_started = record_started;
+  spec->on_started_data = &n;
+  int status;
+  if (opts.detach) {
+    status = detach(&n, spec, sbx_steal_fd(&lock), err);
+    if (status < 0)
+      sbx_state_remove(name, NULL);
+  } else {
+    status = sbx_sandbox_run(spec, err);
+    if (status < 0 && !n.state->started)
+      sbx_state_remove(name, NULL); /* it never ran: the name stays free */
+    else
+      record_exit(&n, status < 0 ? SBX_EXIT_FAILED : status);
+  }
+  sbx_state_free(n.state);
+  return status;
+}
+
 static int run_parsed(int argc, char **argv, GError **err)
 {
   if (!sbx_cli_apply_global_options(err))
@@ -345,7 +501,7 @@ static int run_parsed(int argc, char **argv, GError **err)
       .workdir = opts.workdir, .user = opts.user, .hostname = opts.hostname, .net = net,
       .interactive = opts.interactive, .tty = opts.tty, .volumes = volumes,
   };
-  int status = security_spec(store, &spec, err) ? sbx_sandbox_run(&spec, err) : -1;
+  int status = security_spec(store, &spec, err) ? run_named_or_not(store, &spec, argv[1], err) : -1;
   if (spec.seccomp)
     g_bytes_unref(spec.seccomp);
   if (spec.rlimits)

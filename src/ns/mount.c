@@ -32,7 +32,12 @@ static gboolean mount_at_fd(const char *src, int fd, const char *fstype, unsigne
   g_autofree char *target = fd_path(fd);
   if (mount(src, target, fstype, flags, data) < 0)
     return sbx_fail_errno(err, "mount %s", what);
-  sbx_debug("mount %s on %s%s%s", fstype ? fstype : src, what, data ? " " : "", data ? data : "");
+  if (sbx_log_level >= SBX_LOG_DEBUG) {
+    g_autofree char *shown = src && g_str_has_prefix(src, "/proc/self/fd/")
+                                 ? g_file_read_link(src, NULL) : NULL;
+    sbx_debug("mount %s%s on %s%s%s%s", fstype ? fstype : "bind ", fstype ? "" : (shown ? shown : src ? src : ""),
+              what, data ? " " : "", data ? data : "", flags & MS_RDONLY ? " (read-only)" : "");
+  }
   return TRUE;
 }
 

@@ -186,7 +186,7 @@ static int status_of(int status)
 
 /* Forward the user's signals to init (which forwards them to the program)
  * until init exits. The signals are blocked since before clone. */
-static int wait_forwarding(pid_t pid, const sigset_t *forwarded)
+int sbx_sandbox_wait(pid_t pid, const sigset_t *forwarded)
 {
   sigset_t mask = *forwarded;
   sigaddset(&mask, SIGCHLD);
@@ -336,8 +336,10 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     return -1;
   }
   sbx_debug("sandbox %d started", (int)pid);
+  if (spec->on_started)
+    spec->on_started(pid, spec->on_started_data);
   int status = master >= 0 ? sbx_tty_relay(pid, master, spec->interactive, &c.forwarded)
-                           : wait_forwarding(pid, &c.forwarded);
+                           : sbx_sandbox_wait(pid, &c.forwarded);
   stop_helper(helper);
   sigprocmask(SIG_SETMASK, &old, NULL);
   return status;

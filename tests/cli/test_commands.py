@@ -74,7 +74,7 @@ class TestCommands(SbxTestCase):
 
     def test_prune_keeps_layers_of_running_sandbox(self):
         self.sbx_store("load", fixture("multilayer-docker25.tar"))
-        p = self.popen(["run", "-q", "multilayer", "sh", "-c", "echo up; read x; cat /etc/layer3"],
+        p = self.popen(["run", "-q", "-i", "multilayer", "sh", "-c", "echo up; read x; cat /etc/layer3"],
                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.assertEqual(p.stdout.readline(), b"up\n")
         self.assertEqual(self.sbx_store("rmi", "multilayer").rc, 0)

@@ -65,7 +65,7 @@ class TestProcess(SbxTestCase):
                          "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
 
     def test_default_cmd(self):
-        r = self.sbx_cmd(["run", "-q", fixture("busybox-legacy.tar")], input=b"echo from-stdin\n")
+        r = self.sbx_cmd(["run", "-q", "-i", fixture("busybox-legacy.tar")], input=b"echo from-stdin\n")
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(r.out, "from-stdin\n")
 

@@ -274,7 +274,7 @@ class SecurityTests:
         self.assertEqual(r["dev"], DEV)
 
     def test_default_no_terminal_to_steal(self):
-        r = self.probe(args=["tty"])
+        r = self.probe("-i", args=["tty"])
         self.assertEqual(r["stdin"], "pipe")
         self.assertEqual(r["tiocsti"], "ENOTTY")
         self.assertEqual(r["ctty"], "ENXIO")  # setsid: no controlling terminal
@@ -285,7 +285,7 @@ class SecurityTests:
         master, slave = pty.openpty()
         try:
             tty.setraw(slave)
-            p = self.popen(["run", "-q", fixture("probe.tar"), "tty"], stdin=slave,
+            p = self.popen(["run", "-q", "-i", fixture("probe.tar"), "tty"], stdin=slave,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             out, err = p.communicate(timeout=60)
             self.assertEqual(p.returncode, 0, err)

@@ -1,0 +1,209 @@
+"""Named and detached sandboxes: run -d/--name, ps, logs, exec, stop, kill, rm;
+volumes, --env-file, sbx check."""
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+from sbxtest import IS_ROOT, SbxTestCase, fixture
+
+BUSYBOX = "busybox-legacy.tar"
+
+
+class TestSandboxes(SbxTestCase):
+    mode = "range"
+
+    def setUp(self):
+        super().setUp()
+        # each test its own state directory (XDG_RUNTIME_DIR), owned by the user
+        self.runtime = os.path.join(self.tmp, "runtime")
+        os.mkdir(self.runtime, 0o700)
+        pw = self.user_for(self.mode)
+        if pw:
+            os.chown(self.runtime, pw.pw_uid, pw.pw_gid)
+        self.names = []
+
+    def tearDown(self):
+        for n in self.names:
+            self.cmd(["rm", "-f", n])
+        super().tearDown()
+
+    def cmd(self, args, **kw):
+        env = kw.pop("env", {})
+        env["XDG_RUNTIME_DIR"] = self.runtime
+        root = args[0] in ("run",)
+        if root:
+            args = [args[0], "--root", self.store_for(self.mode)] + args[1:]
+        return self.sbx_cmd(args, root=False, env=env, **kw)
+
+    def detached(self, name, *cmd, opts=()):
+        self.names.append(name)
+        r = self.cmd(["run", "-d", "-q", "--name", name] + list(opts) + [fixture(BUSYBOX)] + list(cmd))
+        self.assertEqual((r.rc, r.out), (0, name + "\n"), r)
+        return r
+
+    def ps(self, *args):
+        r = self.cmd(["ps", "--format", "json"] + list(args))
+        self.assertEqual(r.rc, 0, r)
+        return {d["Name"]: d for d in json.loads(r.out)}
+
+    def test_detached_ps_logs_stop_rm(self):
+        self.detached("web", "sh", "-c", "echo hello-log; trap 'echo got-term; exit 0' TERM; "
+                      "while :; do sleep 0.1; done")
+        ps = self.ps()
+        self.assertEqual(ps["web"]["Status"], "running")
+        self.assertGreater(ps["web"]["Pid"], 1)
+        table = self.cmd(["ps"]).out.splitlines()
+        self.assertTrue(table[0].startswith("NAME"))
+        self.assertEqual(table[1].split()[0], "web")
+        self.assertTrue(self.wait_for(lambda: "hello-log" in self.cmd(["logs", "web"]).out))
+        r = self.cmd(["stop", "-t", "5", "web"])
+        self.assertEqual((r.rc, r.out), (0, "web\n"), r)
+        self.assertNotIn("web", self.ps())
+        ps = self.ps("-a")
+        self.assertEqual(ps["web"]["Status"], "exited (0)")
+        self.assertIn("got-term", self.cmd(["logs", "web"]).out)
+        self.assertSbxError(self.cmd(["exec", "web", "true"]), contains="not running")
+        self.assertEqual(self.cmd(["rm", "web"]).rc, 0)
+        self.assertNotIn("web", self.ps("-a"))
+
+    def test_name_in_use_and_invalid(self):
+        self.detached("dup", "sleep", "30")
+        r = self.cmd(["run", "-d", "--name", "dup", fixture(BUSYBOX), "sleep", "30"])
+        self.assertSbxError(r, contains="already in use")
+        self.assertSbxError(self.cmd(["run", "--name", "../x", fixture(BUSYBOX), "true"]))
+
+    def test_exec_joins_everything(self):
+        self.detached("ex", "sh", "-c", "echo marker > /tmp/inside; sleep 60",
+                      opts=["--hostname", "exhost"])
+        self.assertTrue(self.wait_for(
+            lambda: self.cmd(["exec", "ex", "cat", "/tmp/inside"]).out == "marker\n"))
+        r = self.cmd(["exec", "ex", "sh", "-c",
+                      "hostname; ps -o comm | sort | tr '\\n' ' '; echo; "
+                      "grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status; ls /proc/self/fd"])
+        self.assertEqual(r.rc, 0, r)
+        lines = r.out.splitlines()
+        self.assertEqual(lines[0], "exhost")
+        self.assertIn("sbx-init", lines[1])
+        self.assertIn("sleep", lines[1])
+        self.assertIn("CapEff:\t00000000a80425fb", lines)
+        self.assertIn("NoNewPrivs:\t1", lines)
+        self.assertIn("Seccomp:\t2", lines)
+        self.assertEqual(lines[-4:], ["0", "1", "2", "3"])
+        self.assertEqual(self.cmd(["exec", "ex", "sh", "-c", "exit 5"]).rc, 5)
+        self.assertEqual(self.cmd(["exec", "-u", "1000", "ex", "id", "-u"]).out, "1000\n")
+        self.assertEqual(self.cmd(["exec", "-w", "/tmp", "-e", "X=1", "ex", "sh", "-c",
+                                   "pwd; echo $X"]).out, "/tmp\n1\n")
+        self.assertEqual(self.cmd(["exec", "-i", "ex", "cat"], input=b"piped\n").out, "piped\n")
+        self.assertEqual(self.cmd(["exec", "ex", "cat"], input=b"no -i").out, "")
+        r = self.cmd(["exec", "ex", "nosuchcmd"])
+        self.assertEqual(r.rc, 127, r)
+
+    def test_kill_with_signal(self):
+        self.detached("k", "sh", "-c", "trap 'echo usr1; exit 3' USR1; while :; do sleep 0.1; done")
+        time.sleep(0.5)
+        self.assertEqual(self.cmd(["kill", "-s", "USR1", "k"]).rc, 0)
+        self.assertTrue(self.wait_for(lambda: self.ps("-a")["k"]["Status"] == "exited (3)"))
+        self.assertIn("usr1", self.cmd(["logs", "k"]).out)
+
+    def test_rm_force_and_running_refusal(self):
+        self.detached("r", "sleep", "60")
+        self.assertSbxError(self.cmd(["rm", "r"]), contains="running")
+        self.assertEqual(self.cmd(["rm", "-f", "r"]).rc, 0)
+        self.assertNotIn("r", self.ps("-a"))
+
+    def test_detached_rm_removes_state_on_exit(self):
+        self.names.append("gone")
+        r = self.cmd(["run", "-d", "--rm", "--name", "gone", fixture(BUSYBOX), "true"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(self.wait_for(lambda: "gone" not in self.ps("-a")))
+
+    def test_dead_supervisor_is_not_a_stuck_name(self):
+        self.detached("orphan", "sleep", "60")
+        sup = None
+        with open(os.path.join(self.runtime, "sbx", "orphan", "state")) as f:
+            for line in f:
+                if line.startswith("SupervisorPid="):
+                    sup = int(line.split("=")[1])
+        os.kill(sup, signal.SIGKILL)
+        self.assertTrue(self.wait_for(lambda: self.ps("-a")["orphan"]["Running"] is False))
+        self.assertEqual(self.cmd(["rm", "orphan"]).rc, 0)
+        self.detached("orphan", "true")  # the name is free again
+
+    def test_foreground_named_run(self):
+        self.names.append("fg")
+        r = self.cmd(["run", "--name", "fg", fixture(BUSYBOX), "sh", "-c", "exit 4"])
+        self.assertEqual(r.rc, 4, r)
+        self.assertEqual(self.ps("-a")["fg"]["Status"], "exited (4)")
+
+    def test_unknown_sandbox(self):
+        for c in (["logs", "nope"], ["exec", "nope", "true"], ["stop", "nope"], ["rm", "nope"],
+                    ["kill", "nope"]):
+            self.assertSbxError(self.cmd(c), contains="nope")
+
+
+class TestMountsAndEnv(SbxTestCase):
+    mode = "single"
+
+    def test_volumes(self):
+        vol = os.path.join(self.tmp, "vol")
+        os.mkdir(vol)
+        os.chmod(vol, 0o777)
+        with open(os.path.join(vol, "in"), "w") as f:
+            f.write("from-host\n")
+        os.chmod(os.path.join(vol, "in"), 0o644)
+        r = self.run_ok(fixture(BUSYBOX), "sh", "-c", "cat /data/in; echo out > /data/out; pwd",
+                        opts=["-v", vol + ":/data", "-w", "/data"])
+        self.assertEqual(r.out, "from-host\n/data\n")
+        with open(os.path.join(vol, "out")) as f:
+            self.assertEqual(f.read(), "out\n")
+        r = self.sbx_cmd(["run", "-q", "-v", vol + ":/data:ro", fixture(BUSYBOX), "sh", "-c",
+                          "cat /data/in && echo x > /data/x"])
+        self.assertIn("Read-only file system", r.err)
+        self.assertFalse(os.path.exists(os.path.join(vol, "x")))
+        r = self.run_ok(fixture(BUSYBOX), "cat", "/etc/motd",
+                        opts=["-v", os.path.join(vol, "in") + ":/etc/motd:ro"])
+        self.assertEqual(r.out, "from-host\n")
+
+    def test_volume_errors(self):
+        self.assertSbxError(self.sbx_cmd(["run", "-v", "/nonexistent:/x", fixture(BUSYBOX), "true"]),
+                            contains="/nonexistent")
+        self.assertSbxError(self.sbx_cmd(["run", "-v", self.tmp + ":rel", fixture(BUSYBOX), "true"]),
+                            contains="absolute")
+        self.assertSbxError(self.sbx_cmd(["run", "-v", self.tmp + ":/x:bogus", fixture(BUSYBOX),
+                                          "true"]))
+
+    def test_env_file(self):
+        path = os.path.join(self.tmp, "env")
+        with open(path, "w") as f:
+            f.write("# comment\nA=1\n\nB=from-file\nPASSED\n")
+        os.chmod(path, 0o644)
+        r = self.run_ok(fixture(BUSYBOX), "sh", "-c", "echo $A $B $PASSED",
+                        opts=["--env-file", path, "-e", "B=from-e"], env={"PASSED": "p"})
+        self.assertEqual(r.out, "1 from-e p\n")
+        self.assertSbxError(self.sbx_cmd(["run", "--env-file", "/nonexistent", fixture(BUSYBOX),
+                                          "true"]))
+
+
+class TestCheck(SbxTestCase):
+    def test_check_reports(self):
+        r = self.sbx_cmd(["check"], root=False)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("ok    unprivileged user namespaces", r.out)
+        self.assertIn("ok    overlayfs inside a user namespace", r.out)
+        self.assertIn("cgroup v2 delegation", r.out)
+        self.assertTrue(r.out.rstrip().endswith("sbx can run here"))
+
+    def test_debug_narrates_setup(self):
+        r = self.sbx_cmd(["run", "--log-level", "debug", "--network", "none",
+                          fixture(BUSYBOX), "true"])
+        self.assertEqual(r.rc, 0, r)
+        for step in ("newuidmap", "mount overlay", "mount proc on /proc", "pivot_root",
+                     "exec true (seccomp on)"):
+            self.assertIn(step, r.err)
+
+
+if __name__ == "__main__":
+    unittest.main()
