@@ -50,6 +50,8 @@ static gboolean overlay_fsconfig(const SbxRootfsSpec *spec, const char *upper, c
   if (fs < 0)
     return sbx_fail_errno(err, "fsopen overlay");
   guint n = g_strv_length(spec->layer_dirs);
+  if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "source", "overlay", 0) < 0)
+    return sbx_fail_errno(err, "overlay source");
   for (guint i = n; i-- > 0;) {
     g_autofree char *p = g_build_filename(spec->layers_dir, spec->layer_dirs[i], NULL);
     if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+", p, 0) < 0)
