@@ -167,8 +167,9 @@ _sbx_option_value()
             ;;
         --env-file) _sbx_files ;;
         -v | --volume)
+            # HOST (a file or directory), then ':' and the path inside.
             if [[ $cur != *:* ]]; then
-                _sbx_files -d
+                _sbx_files
                 compopt -o nospace 2>/dev/null
             fi
             ;;

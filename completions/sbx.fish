@@ -198,7 +198,7 @@ complete -c sbx -n '__sbx_opts run' -s m -l memory -x -d 'Memory limit (cgroup v
 complete -c sbx -n '__sbx_opts run' -l cpus -x -d 'CPU limit, e.g. 1.5 (cgroup v2)'
 complete -c sbx -n '__sbx_opts run' -s i -l interactive -d 'Keep standard input open'
 complete -c sbx -n '__sbx_opts run' -s t -l tty -d 'Give the program a terminal'
-complete -c sbx -n '__sbx_opts run' -s v -l volume -x -a '(__fish_complete_directories)' -d 'Bind HOST:CONTAINER[:ro|rw]'
+complete -c sbx -n '__sbx_opts run' -s v -l volume -x -a '(__fish_complete_path (commandline -ct))' -d 'Bind HOST:CONTAINER[:ro|rw]'
 complete -c sbx -n '__sbx_opts run' -s d -l detach -d 'Run in the background, print the name'
 complete -c sbx -n '__sbx_opts run' -l name -x -d 'Name the sandbox (for sbx ps, logs, exec, stop, kill, rm)'
 complete -c sbx -n '__sbx_arg run 0' -a '(__sbx_images) (__sbx_archives)'

@@ -244,10 +244,13 @@ class TestDocs(SbxTestCase):
             os.chmod(os.path.join(d, "sbx"), 0o755)
         return d
 
-    def bash_complete(self, line, bash_completion=True):
-        """COMPREPLY for `line` (the cursor at its end), as bash would ask."""
+    def bash_complete(self, line, bash_completion=None):
+        """COMPREPLY for `line` (the cursor at its end), as bash would ask;
+        with the bash-completion package loaded (None: when installed)."""
         bash = self.shell("bash")
-        if bash_completion and not os.path.exists(BASH_COMPLETION):
+        if bash_completion is None:
+            bash_completion = os.path.exists(BASH_COMPLETION)
+        elif bash_completion and not os.path.exists(BASH_COMPLETION):
             self.skipTest("bash-completion not installed")
         # Words as readline splits them: at blanks, and around ':' and '='.
         words = re.findall(r"[^\s=:]+|[=:]", line)
