@@ -77,8 +77,11 @@ int main(int argc, char **argv)
     return 0;
   }
   for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
-    if (strcmp(argv[1], commands[i].name) == 0)
+    if (strcmp(argv[1], commands[i].name) == 0) {
+      g_autofree char *prg = g_strconcat("sbx ", argv[1], NULL);
+      g_set_prgname(prg); /* "Usage: sbx run ..." */
       return commands[i].fn(argc - 1, argv + 1);
+    }
   fprintf(stderr, "sbx: unknown command '%s' (see 'sbx --help')\n", argv[1]);
   return 125;
 }

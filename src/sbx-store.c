@@ -28,10 +28,12 @@ int main(int argc, char **argv)
    * unchanged whatever the caller's locale. */
   if (!setlocale(LC_CTYPE, "C.UTF-8"))
     setlocale(LC_CTYPE, "");
-  g_set_prgname("sbx");
   for (size_t i = 0; argc > 1 && i < G_N_ELEMENTS(commands); i++)
-    if (strcmp(argv[1], commands[i].name) == 0)
+    if (strcmp(argv[1], commands[i].name) == 0) {
+      g_autofree char *prg = g_strconcat("sbx ", argv[1], NULL);
+      g_set_prgname(prg);
       return commands[i].fn(argc - 1, argv + 1);
+    }
   fprintf(stderr, "sbx: sbx-store: unknown command '%s'\n", argc > 1 ? argv[1] : "");
   return 125;
 }

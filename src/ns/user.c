@@ -160,6 +160,8 @@ gboolean sbx_idmap_apply(const SbxIdMap *map, pid_t pid, GError **err)
   if (map->mode == SBX_USERNS_SINGLE) {
     g_autofree char *um = g_strdup_printf("0 %u 1\n", (unsigned)map->uid);
     g_autofree char *gm = g_strdup_printf("0 %u 1\n", (unsigned)map->gid);
+    sbx_debug("uid_map/gid_map of %d: 0 -> %u/%u (single id, setgroups denied)", (int)pid,
+              (unsigned)map->uid, (unsigned)map->gid);
     return write_proc(pid, "setgroups", "deny", err) && write_proc(pid, "uid_map", um, err) &&
            write_proc(pid, "gid_map", gm, err);
   }
