@@ -271,8 +271,11 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   return g_strdup(img->config_digest + 7);
 }
 
-char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *select,
-                                gboolean quiet, GError **err)
+/* Run fn in a child inside a user namespace with the store's mapping (to
+ * give files their owners), with no_new_privs; it answers an image id. */
+typedef char *(*InUserns)(SbxStore *s, gpointer data, GError **err);
+
+static char *run_in_userns(SbxStore *s, InUserns fn, gpointer data, GError **err)
 {
   int syncfd;
   pid_t pid = sbx_userns_clone(s->idmap, 0, &syncfd, err);
@@ -281,7 +284,7 @@ char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *selec
   if (pid == 0) {
     g_autoptr(GError) local = NULL;
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    g_autofree char *id = sbx_store_import(s, path, select, quiet, &local);
+    g_autofree char *id = fn(s, data, &local);
     if (id)
       sbx_sync_send_ok(syncfd, id);
     else
@@ -291,15 +294,31 @@ char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *selec
   g_autofree char *id = NULL;
   gboolean ok = sbx_sync_recv(syncfd, &id, "import", err);
   close(syncfd);
-  int status;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
     ;
-  if (!ok)
+  if (ok && !sbx_hex64_valid(id))
+    ok = sbx_fail(err, SBX_ERROR_FAILED, "import: bad reply");
+  return ok ? g_steal_pointer(&id) : NULL;
+}
+
+typedef struct {
+  const char *path, *select, *name;
+  gboolean quiet;
+} ImportArgs;
+
+static char *import_archive_cb(SbxStore *s, gpointer data, GError **err)
+{
+  ImportArgs *a = data;
+  return sbx_store_import(s, a->path, a->select, a->quiet, err);
+}
+
+char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *select,
+                                gboolean quiet, GError **err)
+{
+  ImportArgs a = {.path = path, .select = select, .quiet = quiet};
+  g_autofree char *id = run_in_userns(s, import_archive_cb, &a, err);
+  if (!id)
     return NULL;
-  if (!sbx_hex64_valid(id)) {
-    sbx_fail(err, SBX_ERROR_FAILED, "import: bad reply");
-    return NULL;
-  }
   /* Remember the archive: the next run of it reads nothing. */
   g_autofree char *key = sbx_store_archive_key(path, select, s->platform);
   if (key) {
@@ -419,29 +438,15 @@ static char *import_rootfs(SbxStore *s, const char *path, const char *name, GErr
   return g_strdup(img->config_digest + 7);
 }
 
+static char *import_rootfs_cb(SbxStore *s, gpointer data, GError **err)
+{
+  ImportArgs *a = data;
+  return import_rootfs(s, a->path, a->name, err);
+}
+
 char *sbx_store_import_rootfs_isolated(SbxStore *s, const char *path, const char *name,
                                        GError **err)
 {
-  int syncfd;
-  pid_t pid = sbx_userns_clone(s->idmap, 0, &syncfd, err);
-  if (pid < 0)
-    return NULL;
-  if (pid == 0) {
-    g_autoptr(GError) local = NULL;
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    g_autofree char *id = import_rootfs(s, path, name, &local);
-    if (id)
-      sbx_sync_send_ok(syncfd, id);
-    else
-      sbx_sync_send_error(syncfd, local);
-    _exit(id ? 0 : SBX_EXIT_FAILED);
-  }
-  g_autofree char *id = NULL;
-  gboolean ok = sbx_sync_recv(syncfd, &id, "import", err);
-  close(syncfd);
-  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-    ;
-  if (ok && !sbx_hex64_valid(id))
-    ok = sbx_fail(err, SBX_ERROR_FAILED, "import: bad reply");
-  return ok ? g_steal_pointer(&id) : NULL;
+  ImportArgs a = {.path = path, .name = name};
+  return run_in_userns(s, import_rootfs_cb, &a, err);
 }
