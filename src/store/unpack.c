@@ -34,7 +34,6 @@ typedef struct {
   struct archive *dec;
   SbxHasher *diff_hash;
   guint64 diff_bytes, max;
-  char *buf2;
   gboolean uncompressed; /* the tar stream is the blob: hash it once */
   gint64 *progress;      /* bytes of the blob read, for the progress bar */
   GError *error;
@@ -76,25 +75,43 @@ static la_ssize_t blob_read_cb(struct archive *a, void *p, const void **out)
   return n;
 }
 
-static la_ssize_t tar_read_cb(struct archive *a, void *p, const void **out)
+/* The next block of the uncompressed stream, hashed and counted: 0 at the
+ * end, -1 with a message in *why. The block is the decompressor's own buffer
+ * (no copy), valid until the next call — all libarchive asks of a read
+ * callback. */
+static la_ssize_t next_block(Unpacker *u, const void **out, const char **why)
 {
-  Unpacker *u = p;
-  la_ssize_t n = archive_read_data(u->dec, u->buf2, CHUNK);
-  if (n < 0) {
-    archive_set_error(a, EIO, "decompress: %s", archive_error_string(u->dec));
+  size_t size = 0;
+  la_int64_t offset;
+  int r = archive_read_data_block(u->dec, out, &size, &offset);
+  if (r == ARCHIVE_EOF)
+    return 0;
+  if (r < ARCHIVE_WARN) {
+    *why = archive_error_string(u->dec);
     return -1;
   }
   if (!u->uncompressed)
-    sbx_hasher_update(u->diff_hash, u->buf2, (gsize)n);
-  u->diff_bytes += (guint64)n;
+    sbx_hasher_update(u->diff_hash, *out, size);
+  u->diff_bytes += size;
   /* A decompression bomb stops here, not when the disk is full. */
   if (u->diff_bytes > u->max) {
+    *why = NULL;
+    return -2;
+  }
+  return (la_ssize_t)size;
+}
+
+static la_ssize_t tar_read_cb(struct archive *a, void *p, const void **out)
+{
+  Unpacker *u = p;
+  const char *why = NULL;
+  la_ssize_t n = next_block(u, out, &why);
+  if (n == -2)
     archive_set_error(a, EFBIG, "expands beyond %" G_GUINT64_FORMAT " bytes (the limit; "
                       "SBX_MAX_LAYER_SIZE raises it)", u->max);
-    return -1;
-  }
-  *out = u->buf2;
-  return n;
+  else if (n < 0)
+    archive_set_error(a, EIO, "decompress: %s", why ? why : "error");
+  return n < 0 ? -1 : n;
 }
 
 static gboolean entry_fail(Unpacker *u, GError **err, const char *member, const char *fmt, ...)
@@ -404,18 +421,15 @@ static gboolean drain(Unpacker *u, GError **err)
 {
   /* Hash what the tar reader did not need (padding after the end marker)
    * and what the decompressor did not need: the digests cover every byte. */
-  char *buf = g_malloc(CHUNK);
+  const void *block;
+  const char *why = NULL;
   la_ssize_t n;
-  while ((n = archive_read_data(u->dec, buf, CHUNK)) > 0) {
-    if (!u->uncompressed)
-      sbx_hasher_update(u->diff_hash, buf, (gsize)n);
-    u->diff_bytes += (guint64)n;
-    if (u->diff_bytes > u->max) {
-      g_free(buf);
-      return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: expands beyond %" G_GUINT64_FORMAT
-                      " bytes (the limit; SBX_MAX_LAYER_SIZE raises it)", u->layer, u->max);
-    }
-  }
+  while ((n = next_block(u, &block, &why)) > 0)
+    ;
+  if (n == -2)
+    return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: expands beyond %" G_GUINT64_FORMAT
+                    " bytes (the limit; SBX_MAX_LAYER_SIZE raises it)", u->layer, u->max);
+  char *buf = g_malloc(CHUNK);
   gssize m = 0;
   while (n == 0 && (m = sbx_stream_read(u->blob, buf, CHUNK, err)) > 0) {
     sbx_hasher_update(u->blob_hash, buf, (gsize)m);
@@ -423,7 +437,7 @@ static gboolean drain(Unpacker *u, GError **err)
   }
   g_free(buf);
   if (n < 0)
-    return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: %s", u->layer, archive_error_string(u->dec));
+    return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: %s", u->layer, why ? why : "read error");
   return m >= 0;
 }
 
@@ -498,7 +512,7 @@ gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd,
   g_autofree char *layer = g_strndup(ref->diff_id ? ref->diff_id : "rootfs", 7 + 12);
   Unpacker u = {
       .blob = blob, .blob_hash = sbx_hasher_new(), .buf1 = g_malloc(CHUNK),
-      .diff_hash = sbx_hasher_new(), .max = max_size, .buf2 = g_malloc(CHUNK),
+      .diff_hash = sbx_hasher_new(), .max = max_size,
       .map = map, .rootfd = dirfd, .dirfd_cached = -1,
       .dir_times = g_ptr_array_new_with_free_func(dir_time_free), .stats = stats, .layer = layer,
       .progress = progress,
@@ -522,7 +536,6 @@ gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd,
   sbx_hasher_free(u.blob_hash);
   sbx_hasher_free(u.diff_hash);
   g_free(u.buf1);
-  g_free(u.buf2);
   g_ptr_array_unref(u.dir_times);
   g_clear_error(&u.error);
   return ok;
