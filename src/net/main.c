@@ -71,6 +71,9 @@ static gboolean setup(SbxNetd *n, GError **err)
 int main(int argc, char **argv)
 {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* A host peer closing a connection while libslirp still writes to it must
+   * be an EPIPE, not the end of the sandbox's network. */
+  signal(SIGPIPE, SIG_IGN);
   g_set_prgname("sbx-net");
   g_autoptr(GError) err = NULL;
   g_autoptr(GOptionContext) ctx = g_option_context_new("");

@@ -16,10 +16,16 @@
 #error "libslirp 4.7 or later is needed (SlirpConfig version 4)"
 #endif
 
+/* libslirp's sockets as a GSource. The set of fds libslirp wants changes
+ * rarely, so the source's polls are replaced only when it does: touching them
+ * every iteration wakes the main loop at once (GLib signals its wakeup fd on
+ * each change) and spins a core. */
 typedef struct {
   GSource source;
   SbxNetd *netd;
-  GArray *fds; /* GPollFD, rebuilt every iteration */
+  GArray *fds;     /* GPollFD registered with the source */
+  GArray *want;    /* what slirp_pollfds_fill asked for this time */
+  gint64 deadline; /* monotonic us when libslirp's timers are due, or -1 */
 } SlirpSource;
 
 static ssize_t send_packet(const void *buf, size_t len, void *opaque)
@@ -94,8 +100,7 @@ static void unregister_poll_fd(int fd, void *opaque)
 
 static void notify(void *opaque)
 {
-  SbxNetd *n = opaque;
-  g_main_context_wakeup(g_main_loop_get_context(n->loop));
+  /* One thread: the loop runs libslirp again on its next iteration anyway. */
 }
 
 static const SlirpCb callbacks = {
@@ -120,8 +125,8 @@ static int add_poll(int fd, int events, void *opaque)
     p.events |= G_IO_OUT;
   if (events & SLIRP_POLL_PRI)
     p.events |= G_IO_PRI;
-  g_array_append_val(s->fds, p);
-  return (int)s->fds->len - 1;
+  g_array_append_val(s->want, p);
+  return (int)s->want->len - 1;
 }
 
 static int get_revents(int idx, void *opaque)
@@ -142,24 +147,47 @@ static int get_revents(int idx, void *opaque)
   return r;
 }
 
+static gboolean same_polls(GArray *a, GArray *b)
+{
+  if (a->len != b->len)
+    return FALSE;
+  for (guint i = 0; i < a->len; i++) {
+    GPollFD *x = &g_array_index(a, GPollFD, i), *y = &g_array_index(b, GPollFD, i);
+    if (x->fd != y->fd || x->events != y->events)
+      return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean slirp_prepare(GSource *source, gint *timeout)
 {
   SlirpSource *s = (SlirpSource *)source;
-  for (guint i = 0; i < s->fds->len; i++)
-    g_source_remove_poll(source, &g_array_index(s->fds, GPollFD, i));
-  g_array_set_size(s->fds, 0);
+  g_array_set_size(s->want, 0);
   uint32_t t = UINT32_MAX;
   slirp_pollfds_fill(s->netd->slirp, &t, add_poll, s);
-  /* Added only now: the array no longer moves. */
+  if (!same_polls(s->fds, s->want)) {
+    for (guint i = 0; i < s->fds->len; i++)
+      g_source_remove_poll(source, &g_array_index(s->fds, GPollFD, i));
+    GArray *old = s->fds;
+    s->fds = s->want;
+    s->want = old;
+    for (guint i = 0; i < s->fds->len; i++)
+      g_source_add_poll(source, &g_array_index(s->fds, GPollFD, i));
+  }
   for (guint i = 0; i < s->fds->len; i++)
-    g_source_add_poll(source, &g_array_index(s->fds, GPollFD, i));
+    g_array_index(s->fds, GPollFD, i).revents = 0;
+  s->deadline = t == UINT32_MAX ? -1 : g_get_monotonic_time() + (gint64)t * 1000;
   *timeout = t == UINT32_MAX ? -1 : (gint)t;
   return FALSE;
 }
 
 static gboolean slirp_check(GSource *source)
 {
-  return TRUE; /* timers inside libslirp run from slirp_pollfds_poll too */
+  SlirpSource *s = (SlirpSource *)source;
+  for (guint i = 0; i < s->fds->len; i++)
+    if (g_array_index(s->fds, GPollFD, i).revents)
+      return TRUE;
+  return s->deadline >= 0 && g_get_monotonic_time() >= s->deadline;
 }
 
 static gboolean slirp_dispatch(GSource *source, GSourceFunc cb, gpointer data)
@@ -172,6 +200,7 @@ static gboolean slirp_dispatch(GSource *source, GSourceFunc cb, gpointer data)
 static void slirp_finalize(GSource *source)
 {
   g_array_unref(((SlirpSource *)source)->fds);
+  g_array_unref(((SlirpSource *)source)->want);
 }
 
 static GSourceFuncs slirp_funcs = {slirp_prepare, slirp_check, slirp_dispatch, slirp_finalize,
@@ -249,6 +278,8 @@ gboolean sbx_netd_start(SbxNetd *n, GError **err)
   SlirpSource *s = (SlirpSource *)g_source_new(&slirp_funcs, sizeof(SlirpSource));
   s->netd = n;
   s->fds = g_array_new(FALSE, FALSE, sizeof(GPollFD));
+  s->want = g_array_new(FALSE, FALSE, sizeof(GPollFD));
+  s->deadline = -1;
   g_source_attach(&s->source, NULL);
   g_source_unref(&s->source);
   g_unix_fd_add(n->tapfd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_tap, n);

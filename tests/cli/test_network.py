@@ -3,6 +3,7 @@
 a resolver inside a sealed network namespace the test makes itself."""
 import http.server
 import os
+import signal
 import socket
 import socketserver
 import subprocess
@@ -190,6 +191,35 @@ class TestNetwork(SbxTestCase):
         r = self.udp("send", "10.0.2.2", port, "ping",
                      opts=loop + ["--net-allow", "10.0.2.0/24:%s/udp" % port])
         self.assertEqual((r.rc, r.out), (0, "echo:ping\n"), r)
+
+    def test_helper_sleeps_when_idle(self):
+        """With a connection open and nothing to do, sbx-net must not spin; and
+        a host peer closing early must not kill it (SIGPIPE is ignored)."""
+        p = self.popen(["run", "-q", "--network", "slirp:allow_host_loopback=true", fixture(BUSYBOX),
+                        "sh", "-c", "echo up; sleep 30 | nc 10.0.2.2 %d" % self.servers.http_port],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            time.sleep(0.5)
+            out = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(p.pid)],
+                                 stdout=subprocess.PIPE).stdout.decode().split()
+            helper = [int(a) for a, b in zip(out[::2], out[1::2]) if b == "sbx-net"][0]
+
+            def cpu():
+                with open("/proc/%d/stat" % helper) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return int(fields[11]) + int(fields[12])  # utime + stime, in ticks
+
+            before = cpu()
+            time.sleep(1.0)
+            used = cpu() - before
+            self.assertLess(used, os.sysconf("SC_CLK_TCK") // 10, "sbx-net used CPU while idle")
+            with open("/proc/%d/status" % helper) as f:
+                ignored = int([l for l in f if l.startswith("SigIgn:")][0].split()[1], 16)
+            self.assertTrue(ignored & (1 << (signal.SIGPIPE - 1)), "sbx-net must ignore SIGPIPE")
+        finally:
+            p.kill()
+            p.communicate()
 
     def test_network_none(self):
         r = self.sandbox("ls /sys/class/net; cat /etc/resolv.conf", opts=["--network", "none"])
