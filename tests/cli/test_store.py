@@ -158,8 +158,10 @@ class TestFormatsMore(SbxTestCase):
                             contains="s390x")
 
 
-def _write_docker_archive(path, layers, extra_pax=None):
-    """A docker-legacy archive from a list of {name: bytes} layers."""
+def _write_docker_archive(path, layers, extra_pax=None, compress=None):
+    """A docker-legacy archive from a list of {name: bytes} layers; `compress`
+    (a function) compresses each layer.tar as stored (diff_ids stay those of
+    the uncompressed tars, as docker load accepts)."""
     import hashlib
     import io
     import json
@@ -185,9 +187,10 @@ def _write_docker_archive(path, layers, extra_pax=None):
     cfg_name = hashlib.sha256(config).hexdigest() + ".json"
     manifest = json.dumps([{"Config": cfg_name, "RepoTags": ["many:latest"],
                             "Layers": ["%d/layer.tar" % i for i in range(len(blobs))]}]).encode()
+    stored = [compress(b) if compress else b for b in blobs]
     with tarfile.open(path, "w") as t:
         for name, data in [(cfg_name, config), ("manifest.json", manifest)] + \
-                [("%d/layer.tar" % i, b) for i, b in enumerate(blobs)]:
+                [("%d/layer.tar" % i, b) for i, b in enumerate(stored)]:
             ti = tarfile.TarInfo(name)
             ti.size = len(data)
             t.addfile(ti, io.BytesIO(data))
@@ -206,6 +209,23 @@ class TestLayers(SbxTestCase):
             r = self.sbx_cmd(["run", "--log-level", "debug", path, "/nonexistent"], env=env)
             self.assertEqual(r.rc, 127, r)
             self.assertIn("150 layers", r.err)
+
+    def test_layer_compressions(self):
+        import bz2
+        import gzip
+        import lzma
+        import subprocess as sp
+
+        def zstd(data):
+            return sp.run(["zstd", "-q", "-c"], input=data, stdout=sp.PIPE, check=True).stdout
+
+        for name, fn in [("gzip", gzip.compress), ("xz", lzma.compress), ("bzip2", bz2.compress),
+                         ("zstd", zstd)]:
+            path = os.path.join(self.tmp, "c-%s.tar" % name)
+            _write_docker_archive(path, [{"f": name.encode() + b"\n"}], compress=fn)
+            r = self.sbx_cmd(["run", "-q", path, "/nonexistent"])
+            self.assertEqual(r.rc, 127, "%s: %r" % (name, r))  # imported and mounted
+        self.assertEqual(len(self.layer_dirs()), 4)
 
     def test_xattrs_kept(self):
         path = os.path.join(self.tmp, "xattr.tar")
