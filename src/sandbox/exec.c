@@ -64,8 +64,18 @@ static gboolean open_namespaces(const SbxState *st, int fds[N_NS], GError **err)
       fds[i] = -1;
     }
   }
-  /* The pid might have been reused between reading the state and opening. */
-  if (!sbx_state_init_alive(st))
+  /* The pids might have been reused between reading them and opening: the
+   * member must still be init's child, and its user namespace not ours (a
+   * host process that took the pid would hand us the host's namespaces). */
+  g_autofree char *stat_path = g_strdup_printf("/proc/%d/stat", (int)member);
+  g_autofree char *stat_data = NULL;
+  const char *after = NULL;
+  if (g_file_get_contents(stat_path, &stat_data, NULL, NULL))
+    after = strrchr(stat_data, ')');
+  g_auto(GStrv) f = after ? g_strsplit(after + 2, " ", 3) : NULL;
+  gboolean child_of_init = f && g_strv_length(f) >= 2 &&
+                           g_ascii_strtoll(f[1], NULL, 10) == st->init_pid;
+  if (!sbx_state_init_alive(st) || !child_of_init || fds[0] < 0)
     return sbx_fail(err, SBX_ERROR_FAILED, "sandbox %s is not running", st->name);
   return TRUE;
 }
