@@ -35,6 +35,7 @@ gboolean sbx_net_rule_parse(const char *spec, SbxNetRule *out, GError **err);
 typedef struct {
   gboolean enforce;  /* FALSE: everything allowed (no --net-allow given) */
   GArray *rules;     /* SbxNetRule */
+  gboolean host_loopback; /* the guest may reach the host's 127.0.0.0/8 */
 } SbxNetPolicy;
 /* May a new flow to dst:port (host order) with proto go out? */
 gboolean sbx_net_policy_allows(const SbxNetPolicy *p, guint32 dst, guint16 port, int proto);

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 static gboolean write_self(const char *file, const char *content, GError **err)
@@ -49,9 +51,9 @@ static gboolean empty_root(const char *resolv, GError **err)
 
 static const char *const netd_allow[] = {
     "read", "write", "readv", "writev", "pread64", "recvfrom", "sendto", "recvmsg", "sendmsg",
-    "recvmmsg", "sendmmsg", "socket", "connect", "bind", "listen", "accept", "accept4",
+    "recvmmsg", "sendmmsg", "connect", "bind", "listen", "accept", "accept4",
     "getsockname", "getpeername", "setsockopt", "getsockopt", "shutdown", "close", "poll",
-    "ppoll", "select", "pselect6", "fcntl", "ioctl", "openat", "open", "fstat", "newfstatat",
+    "ppoll", "select", "pselect6", "fcntl", "openat", "open", "fstat", "newfstatat",
     "stat", "statx", "lseek", "mmap", "munmap", "mremap", "mprotect", "brk", "madvise", "futex",
     "clock_gettime", "gettimeofday", "nanosleep", "clock_nanosleep", "rt_sigaction",
     "rt_sigprocmask", "rt_sigreturn", "exit", "exit_group", "getpid", "gettid", "getrandom",
@@ -69,6 +71,16 @@ static gboolean install_filter(GError **err)
     if (nr != __NR_SCMP_ERROR)
       seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
   }
+  /* Sockets of the internet families only (no AF_UNIX to the host's
+   * services), and only the ioctls libslirp and GLib use. */
+  static const guint64 families[] = {AF_INET, AF_INET6};
+  for (guint i = 0; i < G_N_ELEMENTS(families); i++)
+    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+                     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, families[i]));
+  static const guint64 ioctls[] = {FIONREAD, FIONBIO, TCGETS, TIOCOUTQ};
+  for (guint i = 0; i < G_N_ELEMENTS(ioctls); i++)
+    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i]));
   seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
   int r = seccomp_load(ctx);
   seccomp_release(ctx);

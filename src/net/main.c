@@ -51,6 +51,7 @@ static gboolean setup(SbxNetd *n, GError **err)
   }
   n->policy.rules = g_array_new(FALSE, FALSE, sizeof(SbxNetRule));
   n->policy.enforce = allows != NULL;
+  n->policy.host_loopback = host_loopback;
   for (char **a = allows; a && *a; a++) {
     SbxNetRule r;
     if (!sbx_net_rule_parse(*a, &r, err))

@@ -167,8 +167,8 @@ static gsize make_rst(const guint8 *frame, gsize ihl, guint8 *out)
 SbxFrameVerdict sbx_net_check_frame(const SbxNetPolicy *p, const guint8 *frame, gsize len,
                                     guint8 *reply, gsize *reply_len)
 {
-  if (!p->enforce || len < 14)
-    return SBX_FRAME_PASS;
+  if (len < 14)
+    return SBX_FRAME_DROP;
   guint16 type = (guint16)(frame[12] << 8 | frame[13]);
   if (type == 0x86dd)
     return SBX_FRAME_DROP; /* IPv6 is not offered: nothing of it leaves */
@@ -178,13 +178,24 @@ SbxFrameVerdict sbx_net_check_frame(const SbxNetPolicy *p, const guint8 *frame, 
   if (len < 14 + 20 || (ip[0] >> 4) != 4)
     return SBX_FRAME_DROP;
   gsize ihl = (gsize)(ip[0] & 0x0f) * 4;
-  if (ihl < 20 || len < 14 + ihl)
+  gsize total = (gsize)(ip[2] << 8 | ip[3]);
+  if (ihl < 20 || total < ihl || len < 14 + total)
     return SBX_FRAME_DROP;
+  len = 14 + total; /* Ethernet padding is not part of the packet */
   guint32 dst = rd32(ip + 16);
+  /* libslirp's disable_host_loopback only covers the 10.0.2.2 alias: a raw
+   * packet (CAP_NET_RAW) addressed to 127.0.0.1 itself would reach the
+   * host's loopback. 0.0.0.0/8 means "this host" too. */
+  if (!p->host_loopback && ((dst >> 24) == 127 || (dst >> 24) == 0))
+    return SBX_FRAME_DROP;
+  if (!p->enforce)
+    return SBX_FRAME_PASS;
+  /* A fragment's ports and flags may be anywhere: with an allowlist, no
+   * fragmented packet goes out (ordinary TCP and UDP fit the MTU). */
+  gboolean fragment = (ip[6] & 0x20) || (ip[6] & 0x1f) || ip[7];
+  if (fragment)
+    return SBX_FRAME_DROP;
   int proto = ip[9];
-  gboolean first_fragment = (ip[6] & 0x1f) == 0 && ip[7] == 0;
-  if (!first_fragment)
-    return SBX_FRAME_PASS; /* later fragments carry no ports; the first decided */
   if (proto == IPPROTO_TCP) {
     if (len < 14 + ihl + 20)
       return SBX_FRAME_DROP;

@@ -214,6 +214,16 @@ static void helper_setup(gpointer data)
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_UNBLOCK, &all, NULL);
+  /* No controlling terminal, and the user's terminal only as stderr when
+   * debugging: a bug in libslirp must not type into the user's shell. */
+  setsid();
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);
+    if (sbx_log_level < SBX_LOG_DEBUG)
+      dup2(null, STDERR_FILENO);
+  }
 }
 
 /* Receive tap0 from init and start sbx-net on it; TRUE once it is ready. */
