@@ -18,6 +18,8 @@ void sbx_source_free(SbxSource *src);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxSource, sbx_source_free)
 
 gboolean sbx_source_is_dir(SbxSource *src);
+/* The archive file or layout directory, as opened. */
+int sbx_source_fd(SbxSource *src);
 /* Does the member exist (after following in-archive links)? */
 gboolean sbx_source_has(SbxSource *src, const char *member);
 /* Read a member of at most max bytes. Symlinks and hardlinks inside the

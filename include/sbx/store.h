@@ -48,10 +48,14 @@ SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *sele
 /* The cache key of an archive: its device, inode, size and mtime (and the
  * image chosen in it). NULL when it cannot be stat'ed. */
 char *sbx_store_archive_key(const char *path, const char *select, const char *platform);
+/* The same for the archive open as fd: the file actually read is the one
+ * remembered (a path swapped during an import cannot poison the cache). */
+char *sbx_store_archive_key_fd(int fd, const char *select, const char *platform);
 
 /* refs.c: names -> image ids. */
 char *sbx_ref_normalize(const char *name);
 gboolean sbx_ref_has_tag(const char *name);
+gboolean sbx_ref_usable(const char *name);
 gboolean sbx_store_tag(SbxStore *s, const char *name, const char *id_hex, GError **err);
 char *sbx_store_lookup_ref(SbxStore *s, const char *name);
 /* Names pointing at id_hex (all names when NULL), sorted. */

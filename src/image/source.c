@@ -236,6 +236,11 @@ void sbx_source_free(SbxSource *src)
   g_free(src);
 }
 
+int sbx_source_fd(SbxSource *src)
+{
+  return src->fd;
+}
+
 gboolean sbx_source_is_dir(SbxSource *src)
 {
   return src->is_dir;

@@ -252,6 +252,7 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   g_autoptr(SbxSource) src = sbx_source_open(path, err);
   if (!src)
     return NULL;
+  g_autofree char *key = sbx_store_archive_key_fd(sbx_source_fd(src), select, s->platform);
   g_autoptr(SbxImage) img = sbx_image_load(src, select, err);
   if (!img)
     return NULL;
@@ -268,6 +269,14 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
              "(grant a range in /etc/subuid and /etc/subgid to keep owners)", im.collapsed);
   if (!write_records(s, img, err))
     return NULL;
+  /* Remember the archive — only if it is still what was read. */
+  g_autofree char *after = sbx_store_archive_key_fd(sbx_source_fd(src), select, s->platform);
+  if (key && g_strcmp0(key, after) == 0) {
+    g_autofree char *name = g_strdup_printf("archives/%s", key);
+    g_autoptr(GError) local = NULL;
+    if (!sbx_write_file_atomic(s->rootfd, name, img->config_digest + 7, 64, 0600, &local))
+      sbx_debug("archive cache not written: %s", local->message);
+  }
   return g_strdup(img->config_digest + 7);
 }
 
@@ -319,14 +328,6 @@ char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *selec
   g_autofree char *id = run_in_userns(s, import_archive_cb, &a, err);
   if (!id)
     return NULL;
-  /* Remember the archive: the next run of it reads nothing. */
-  g_autofree char *key = sbx_store_archive_key(path, select, s->platform);
-  if (key) {
-    g_autofree char *name = g_strdup_printf("archives/%s", key);
-    g_autoptr(GError) local = NULL;
-    if (!sbx_write_file_atomic(s->rootfd, name, id, 64, 0600, &local))
-      sbx_debug("archive cache not written: %s", local->message);
-  }
   return g_steal_pointer(&id);
 }
 

@@ -12,6 +12,24 @@
 
 /* "busybox" -> "busybox:latest"; docker.io/library/ and localhost/ dropped,
  * so a name finds its image however the archive spelled it. */
+/* A name an archive may give an image. Never one that reads as an image id
+ * ("sha256:...", or a hex repository: `sbx run ID` must mean that id), never
+ * control characters (they would reach terminals), never a bare tag. */
+gboolean sbx_ref_usable(const char *name)
+{
+  if (!name || !*name || strlen(name) > 512 || !g_utf8_validate(name, -1, NULL) ||
+      !strpbrk(name, ":/@") || g_str_has_prefix(name, "sha256:"))
+    return FALSE;
+  for (const char *p = name; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      return FALSE;
+  g_autofree char *norm = sbx_ref_normalize(name);
+  const char *slash = strrchr(norm, '/');
+  const char *repo = slash ? slash + 1 : norm;
+  gsize rlen = strcspn(repo, ":@");
+  return !(rlen >= 12 && strspn(repo, "0123456789abcdef") >= rlen && !slash);
+}
+
 gboolean sbx_ref_has_tag(const char *name)
 {
   /* A registry port ("localhost:5000/app") is not a tag: the tag's colon
@@ -66,9 +84,11 @@ gboolean sbx_store_tag(SbxStore *s, const char *name, const char *id_hex, GError
 {
   /* An OCI ref.name of just a tag ("latest") names no repository: nothing
    * to record. Unusable names are skipped the same way. */
-  if (!name || !*name || strlen(name) > 512 || !g_utf8_validate(name, -1, NULL) ||
-      !strpbrk(name, ":/@"))
+  if (!sbx_ref_usable(name)) {
+    if (name && *name && strpbrk(name, ":/@"))
+      sbx_warn("image name not recorded: not a usable name");
     return TRUE;
+  }
   if (mkdirat(s->rootfd, "refs", 0700) < 0 && errno != EEXIST)
     return sbx_fail_errno(err, "store %s/refs", s->root);
   g_autofree char *file = ref_file(name);
@@ -148,9 +168,9 @@ GPtrArray *sbx_store_list_ids(SbxStore *s)
 
 char *sbx_store_resolve(SbxStore *s, const char *ref, GError **err)
 {
-  char *id = sbx_store_lookup_ref(s, ref);
-  if (id)
-    return id;
+  /* An id (or its prefix) is looked up as an id before any name: names that
+   * look like ids are never recorded, but the order makes sure. */
+  char *id = NULL;
   const char *hex = g_str_has_prefix(ref, "sha256:") ? ref + 7 : ref;
   gsize len = strlen(hex);
   if (len >= 4 && len <= 64 && strspn(hex, "0123456789abcdef") == len) {
@@ -168,6 +188,9 @@ char *sbx_store_resolve(SbxStore *s, const char *ref, GError **err)
     if (id)
       return id;
   }
+  id = sbx_store_lookup_ref(s, ref);
+  if (id)
+    return id;
   sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %s: not in the store (see 'sbx images')", ref);
   return NULL;
 }

@@ -176,8 +176,20 @@ GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err)
   return g_steal_pointer(&fds);
 }
 
-/* The archive is known by where it lives on disk and when it last changed:
- * the same key means the same bytes, so nothing needs reading or hashing. */
+/* The archive is known by where it lives on disk and when it last changed
+ * (ctime too: an owner can set mtime back, not ctime): the same key means
+ * the same bytes, so nothing needs reading or hashing. */
+static char *key_of(const struct stat *st, const char *select, const char *platform)
+{
+  g_autofree char *id = g_strdup_printf("v2:%ju:%ju:%jd:%jd.%ld:%jd.%ld:%s:%s", (uintmax_t)st->st_dev,
+                                        (uintmax_t)st->st_ino, (intmax_t)st->st_size,
+                                        (intmax_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+                                        (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
+                                        select ? select : "", platform ? platform : "");
+  g_autofree char *d = sbx_digest_bytes(id, strlen(id));
+  return g_strdup(d + 7);
+}
+
 char *sbx_store_archive_key(const char *path, const char *select, const char *platform)
 {
   struct stat st;
@@ -186,12 +198,17 @@ char *sbx_store_archive_key(const char *path, const char *select, const char *pl
     return NULL;
   if (S_ISDIR(st.st_mode) && stat(idx, &st) < 0)
     return NULL;
-  g_autofree char *id = g_strdup_printf("v1:%ju:%ju:%jd:%jd.%ld:%s:%s", (uintmax_t)st.st_dev,
-                                        (uintmax_t)st.st_ino, (intmax_t)st.st_size,
-                                        (intmax_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-                                        select ? select : "", platform ? platform : "");
-  g_autofree char *d = sbx_digest_bytes(id, strlen(id));
-  return g_strdup(d + 7);
+  return key_of(&st, select, platform);
+}
+
+char *sbx_store_archive_key_fd(int fd, const char *select, const char *platform)
+{
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return NULL;
+  if (S_ISDIR(st.st_mode) && fstatat(fd, "index.json", &st, 0) < 0)
+    return NULL;
+  return key_of(&st, select, platform);
 }
 
 static char *cached_image_id(SbxStore *s, const char *key)

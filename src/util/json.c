@@ -6,7 +6,11 @@
 
 /* json-glib's parser recurses per nesting level: a hostile "[[[[..." could
  * exhaust the stack. Count depth first (strings skipped, escapes honoured). */
-static gboolean json_depth_ok(const char *data, gsize len, guint max)
+/* json-glib's parser recurses per nesting level: a hostile "[[[[..." could
+ * exhaust the stack. Count depth first (strings skipped, escapes honoured).
+ * json-glib also takes comments, which JSON has not: a '/' outside a string
+ * is refused, so no comment can hide a quote from this count. */
+static gboolean json_shape_ok(const char *data, gsize len, guint max, const char **why)
 {
   guint depth = 0;
   gboolean in_str = FALSE;
@@ -19,9 +23,14 @@ static gboolean json_depth_ok(const char *data, gsize len, guint max)
         in_str = FALSE;
     } else if (c == '"') {
       in_str = TRUE;
+    } else if (c == '/') {
+      *why = "invalid JSON: comments are not JSON";
+      return FALSE;
     } else if (c == '[' || c == '{') {
-      if (++depth > max)
+      if (++depth > max) {
+        *why = "JSON nested deeper than " G_STRINGIFY(SBX_JSON_MAX_DEPTH) " levels";
         return FALSE;
+      }
     } else if ((c == ']' || c == '}') && depth > 0) {
       depth--;
     }
@@ -31,9 +40,9 @@ static gboolean json_depth_ok(const char *data, gsize len, guint max)
 
 JsonNode *sbx_json_parse(const char *data, gsize len, const char *what, GError **err)
 {
-  if (len > G_MAXSSIZE || !json_depth_ok(data, len, SBX_JSON_MAX_DEPTH)) {
-    sbx_fail(err, SBX_ERROR_INVALID, "%s: JSON nested deeper than %d levels", what,
-             SBX_JSON_MAX_DEPTH);
+  const char *why = "too large";
+  if (len > G_MAXSSIZE || !json_shape_ok(data, len, SBX_JSON_MAX_DEPTH, &why)) {
+    sbx_fail(err, SBX_ERROR_INVALID, "%s: %s", what, why);
     return NULL;
   }
   if (memchr(data, '\0', len) != NULL) {

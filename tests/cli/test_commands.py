@@ -117,3 +117,53 @@ class TestProgress(SbxTestCase):
                          root=False, env={"SBX_TEST_PROGRESS_DELAY_MS": "0"})
         self.assertEqual(r.rc, 0, r)
         self.assertNotIn("importing", r.out + r.err)
+
+
+class TestNames(SbxTestCase):
+    def _archive_with_tags(self, path, tags, marker):
+        import hashlib
+        import io
+        import tarfile
+        with tarfile.open(fixture("busybox-legacy.tar")) as outer:
+            manifest = json.load(outer.extractfile("manifest.json"))
+            base = outer.extractfile(manifest[0]["Layers"][0]).read()
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            ti = tarfile.TarInfo("marker")
+            ti.size = len(marker)
+            t.addfile(ti, io.BytesIO(marker))
+        top = buf.getvalue()
+        diff_ids = ["sha256:" + hashlib.sha256(b).hexdigest() for b in (base, top)]
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+                             "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+        cfg = hashlib.sha256(config).hexdigest() + ".json"
+        man = json.dumps([{"Config": cfg, "RepoTags": tags,
+                           "Layers": ["a/layer.tar", "b/layer.tar"]}]).encode()
+        with tarfile.open(path, "w") as t:
+            for name, data in [(cfg, config), ("manifest.json", man), ("a/layer.tar", base),
+                               ("b/layer.tar", top)]:
+                ti = tarfile.TarInfo(name)
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+        os.chmod(path, 0o644)
+
+    def test_names_cannot_take_over_ids_or_terminals(self):
+        root = self.store_for(self.mode)
+        good = os.path.join(self.tmp, "good.tar")
+        self._archive_with_tags(good, ["good:latest"], b"trusted\n")
+        out = self.sbx_cmd(["load", "--root", root, good], root=False).out
+        image_id = out.split("sha256:")[1].strip()
+        evil = os.path.join(self.tmp, "evil.tar")
+        self._archive_with_tags(evil, ["sha256:" + image_id, image_id + ":latest",
+                                       image_id[:12] + ":latest",
+                                       "esc:\x1b[31mred\nLoaded image ID: sha256:fake"],
+                                b"attacker\n")
+        r = self.sbx_cmd(["load", "--root", root, evil], root=False)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("\x1b", r.out + r.err)
+        self.assertNotIn("sha256:fake", r.out)
+        for ref in ("sha256:" + image_id, image_id, image_id[:12]):
+            self.assertEqual(self.run_ok(ref, "cat", "/marker").out, "trusted\n", ref)
+        names = self.sbx_cmd(["images", "--root", root], root=False).out
+        self.assertNotIn("\x1b", names)

@@ -1,6 +1,7 @@
 """The store: unpack once, never re-read a known archive, refuse bad digests."""
 import os
 import shutil
+import time
 import subprocess
 import unittest
 
@@ -32,6 +33,24 @@ class TestStore(SbxTestCase):
         shutil.copy(fixture("hello.tar"), copy)
         r = self.run_ok(copy)
         self.assertIn("Hello from sbx!", r.out)
+
+    def test_content_swapped_under_the_same_mtime_is_read_again(self):
+        """The cache key includes ctime: rewriting an archive and setting its
+        mtime back must not serve the old image for the new bytes."""
+        path = os.path.join(self.tmp, "swap.tar")
+        shutil.copy(fixture("busybox-legacy.tar"), path)
+        os.chmod(path, 0o666)
+        self.run_ok(path, "true")
+        st = os.stat(path)
+        bad = open(fixture("corrupt-layer-legacy.tar"), "rb").read()
+        self.assertEqual(len(bad), st.st_size)
+        with open(path, "r+b") as f:
+            f.write(bad)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        time.sleep(0.01)
+        r = self.sbx_cmd(["run", "--log-level", "debug", path, "true"])
+        self.assertIn("importing", r.err, "the rewritten archive must be read again\n%r" % r)
+        self.assertNotIn("cached as image", r.err)
 
     def test_writes_do_not_reach_the_store(self):
         image = fixture("busybox-legacy.tar")

@@ -104,6 +104,9 @@ static void test_embedded_nul(void)
 {
   const char text[] = "{\"a\": \"x\0y\"}";
   assert_parse_refused(text, sizeof text - 1, "NUL");
+  /* json-glib takes comments; a quote inside one must not fool the depth count */
+  const char *comment = "/* \" */ [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]";
+  assert_parse_refused(comment, strlen(comment), "comments");
   const char trailing[] = "{}\0";
   assert_parse_refused(trailing, sizeof trailing - 1, "NUL");
 }
