@@ -15,6 +15,14 @@
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define MAX_INDEX_DEPTH 4
 #define MAX_CANDIDATES 1024
+/* Across the whole walk: nested indexes can repeat one another, so the work
+ * is bounded by what is read, not only by the depth. */
+#define MAX_INDEX_BLOBS 64
+#define MAX_DESCRIPTORS 8192
+
+typedef struct {
+  guint blobs, descriptors;
+} WalkBudget;
 
 typedef struct {
   char *digest;
@@ -108,7 +116,7 @@ static JsonNode *read_json_blob(SbxSource *src, const char *member, const char *
 }
 
 static gboolean walk_index(SbxSource *src, JsonNode *index, const char *what, const char *name,
-                           int depth, GPtrArray *out, GError **err)
+                           int depth, WalkBudget *budget, GPtrArray *out, GError **err)
 {
   JsonObject *o = sbx_json_object(index, what, err);
   if (!o)
@@ -117,19 +125,25 @@ static gboolean walk_index(SbxSource *src, JsonNode *index, const char *what, co
   if (!mn || !JSON_NODE_HOLDS_ARRAY(mn))
     return sbx_fail(err, SBX_ERROR_INVALID, "%s: no manifests array", what);
   JsonArray *arr = json_node_get_array(mn);
+  budget->descriptors += json_array_get_length(arr);
+  if (budget->descriptors > MAX_DESCRIPTORS)
+    return sbx_fail(err, SBX_ERROR_INVALID, "%s: more than %d descriptors in the image indexes",
+                    what, MAX_DESCRIPTORS);
   for (guint i = 0; i < json_array_get_length(arr); i++) {
     Desc *d = parse_desc(json_array_get_element(arr, i), what, name, err);
     if (!d)
       return FALSE;
     if (g_strcmp0(d->media_type, MT_OCI_INDEX) == 0 ||
         g_strcmp0(d->media_type, MT_DOCKER_LIST) == 0) {
-      if (depth >= MAX_INDEX_DEPTH) {
+      if (depth >= MAX_INDEX_DEPTH || ++budget->blobs > MAX_INDEX_BLOBS) {
         desc_free(d);
-        return sbx_fail(err, SBX_ERROR_INVALID, "%s: image indexes nested too deeply", what);
+        return sbx_fail(err, SBX_ERROR_INVALID, "%s: image indexes nested too deeply or too many "
+                        "of them (at most %d levels, %d indexes)", what, MAX_INDEX_DEPTH,
+                        MAX_INDEX_BLOBS);
       }
       g_autofree char *path = blob_path(d->digest, err);
       g_autoptr(JsonNode) sub = path ? read_json_blob(src, path, d->digest, d->size, err) : NULL;
-      gboolean ok = sub && walk_index(src, sub, path, d->name, depth + 1, out, err);
+      gboolean ok = sub && walk_index(src, sub, path, d->name, depth + 1, budget, out, err);
       desc_free(d);
       if (!ok)
         return FALSE;
@@ -276,7 +290,8 @@ SbxImage *sbx_image_load_oci(SbxSource *src, const char *select, GError **err)
   if (!index)
     return NULL;
   g_autoptr(GPtrArray) cands = g_ptr_array_new_with_free_func(desc_free);
-  if (!walk_index(src, index, "index.json", NULL, 0, cands, err))
+  WalkBudget budget = {0};
+  if (!walk_index(src, index, "index.json", NULL, 0, &budget, cands, err))
     return NULL;
   Desc *pick = choose(cands, select, err);
   if (!pick)

@@ -198,6 +198,11 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
     g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", hex);
     unlinkat(s->rootfd, size_file, 0);
   }
+  /* With the store lock held exclusively no import is running: whatever is
+   * left in tmp/ is debris of imports that were killed. */
+  g_autoptr(GPtrArray) debris = sbx_store_list_dir(s, "tmp");
+  for (guint i = 0; i < debris->len; i++)
+    g_ptr_array_add(doomed, g_strdup(debris->pdata[i])); /* ours from above: removed once */
   gboolean ok = remove_in_userns(s, doomed, err);
   for (guint i = 0; i < locks->len; i++)
     close(g_array_index(locks, int, i));

@@ -23,6 +23,9 @@
 #include <sys/xattr.h>
 
 #define CHUNK (1u << 20)
+/* Deep enough for any real image; shallow enough that removing a layer never
+ * runs out of file descriptors (one per level, util/file.c). */
+#define SBX_MAX_PATH_DEPTH 256
 
 typedef struct {
   /* stage 1: the stored blob */
@@ -42,7 +45,7 @@ typedef struct {
   int rootfd;
   char *dir_cached;
   int dirfd_cached;
-  GPtrArray *dir_times; /* DirTime* applied at the end */
+  GHashTable *dir_times; /* path -> DirTime*, applied at the end (a repeated entry once) */
   SbxUnpackStats *stats;
   const char *layer;    /* short name for errors */
 } Unpacker;
@@ -304,7 +307,7 @@ static gboolean make_dir(Unpacker *u, struct archive_entry *e, const char *dir, 
   t->path = g_strdup(path);
   t->mtime.tv_sec = archive_entry_mtime(e);
   t->mtime.tv_nsec = archive_entry_mtime_nsec(e);
-  g_ptr_array_add(u->dir_times, t);
+  g_hash_table_replace(u->dir_times, t->path, t);
   return TRUE;
 }
 
@@ -393,6 +396,11 @@ static gboolean unpack_entry(Unpacker *u, struct archive *a, struct archive_entr
   if (!path)
     return entry_fail(u, err, raw, "%s", local->message);
   u->stats->entries++;
+  guint depth = 0;
+  for (const char *c = path; *c; c++)
+    depth += *c == '/';
+  if (depth >= SBX_MAX_PATH_DEPTH)
+    return entry_fail(u, err, path, "deeper than %d directories", SBX_MAX_PATH_DEPTH);
   if (*path == '\0')
     return TRUE; /* the layer root itself: the overlay's root comes from the upper dir */
   g_autofree char *dir = NULL, *base = NULL;
@@ -404,17 +412,26 @@ static gboolean unpack_entry(Unpacker *u, struct archive *a, struct archive_entr
   return make_node(u, a, e, dir, base, path, err);
 }
 
+static gint deeper_first(gconstpointer a, gconstpointer b)
+{
+  const DirTime *x = a, *y = b;
+  return (gint)strlen(y->path) - (gint)strlen(x->path);
+}
+
 static void apply_dir_times(Unpacker *u)
 {
   forget_cached_dir(u);
-  for (guint i = u->dir_times->len; i-- > 0;) {
-    DirTime *t = u->dir_times->pdata[i];
+  /* Children first: setting a child's time changes nothing of its parent's. */
+  GList *all = g_list_sort(g_hash_table_get_values(u->dir_times), deeper_first);
+  for (GList *l = all; l; l = l->next) {
+    DirTime *t = l->data;
     sbx_autofd fd = sbx_open_dir_beneath(u->rootfd, t->path, FALSE, NULL);
     if (fd >= 0) {
       struct timespec ts[2] = {t->mtime, t->mtime};
       futimens(fd, ts);
     }
   }
+  g_list_free(all);
 }
 
 static gboolean drain(Unpacker *u, GError **err)
@@ -514,7 +531,8 @@ gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd,
       .blob = blob, .blob_hash = sbx_hasher_new(), .buf1 = g_malloc(CHUNK),
       .diff_hash = sbx_hasher_new(), .max = max_size,
       .map = map, .rootfd = dirfd, .dirfd_cached = -1,
-      .dir_times = g_ptr_array_new_with_free_func(dir_time_free), .stats = stats, .layer = layer,
+      .dir_times = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, dir_time_free),
+      .stats = stats, .layer = layer,
       .progress = progress,
   };
   gboolean ok = FALSE;
@@ -536,7 +554,7 @@ gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd,
   sbx_hasher_free(u.blob_hash);
   sbx_hasher_free(u.diff_hash);
   g_free(u.buf1);
-  g_ptr_array_unref(u.dir_times);
+  g_hash_table_destroy(u.dir_times);
   g_clear_error(&u.error);
   return ok;
 }

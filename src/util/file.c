@@ -92,6 +92,10 @@ GBytes *sbx_read_fd_bounded(int fd, gsize max, const char *what, GError **err)
   return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
 }
 
+/* The names are read first and the listing closed before recursing: one fd
+ * per level of the tree, not two. */
+static gboolean rm_rf_depth(int dirfd, const char *name, int depth, GError **err);
+
 static gboolean rm_rf_dir_contents(int dfd, int depth, GError **err)
 {
   if (depth > 4096)
@@ -104,15 +108,16 @@ static gboolean rm_rf_dir_contents(int dfd, int depth, GError **err)
     close(dup_fd);
     return sbx_fail_errno(err, "remove");
   }
-  gboolean ok = TRUE;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
   struct dirent *de;
-  while (ok && (de = readdir(d)) != NULL) {
-    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-      continue;
-    ok = sbx_rm_rf_at(dfd, de->d_name, err);
-  }
+  while ((de = readdir(d)) != NULL)
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+      g_ptr_array_add(names, g_strdup(de->d_name));
   closedir(d);
-  return ok;
+  for (guint i = 0; i < names->len; i++)
+    if (!rm_rf_depth(dfd, names->pdata[i], depth, err))
+      return FALSE;
+  return TRUE;
 }
 
 static gboolean rm_rf_depth(int dirfd, const char *name, int depth, GError **err)
