@@ -82,6 +82,17 @@ typedef struct {
 #include "sbx/state.h"
 int sbx_exec_in(const SbxState *state, const SbxExecRequest *req, GError **err);
 
+/* tty.c: output pipes in place of a terminal on stdout/stderr without -t. */
+typedef struct {
+  int r[3], w[3];
+} SbxStdioPipes;
+void sbx_stdio_pipes_open(SbxStdioPipes *p, gboolean tty);
+void sbx_stdio_pipes_child(SbxStdioPipes *p);
+gboolean sbx_stdio_pipes_active(const SbxStdioPipes *p);
+void sbx_stdio_pipes_drain(SbxStdioPipes *p);
+void sbx_stdio_pipes_close(SbxStdioPipes *p);
+int sbx_stdio_relay(pid_t pid, SbxStdioPipes *p, const sigset_t *forwarded);
+
 /* Run the sandbox to completion. Returns the exit status for sbx (the
  * program's status, 128+N for signal N, 126/127 for exec failures), or -1
  * with err when setup failed (sbx exits 125). */

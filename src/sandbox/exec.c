@@ -96,6 +96,7 @@ typedef struct {
   const SbxExecRequest *req;
   GBytes *seccomp;
   int syncfd;
+  SbxStdioPipes pipes;
 } Exec;
 
 static G_GNUC_NORETURN void program(Exec *x)
@@ -122,6 +123,7 @@ static G_GNUC_NORETURN void program(Exec *x)
     sbx_sync_send_fd(x->syncfd, "started", master);
   else
     sbx_sync_send_ok(x->syncfd, "started");
+  sbx_stdio_pipes_child(&x->pipes);
   const char *wd = x->req->workdir ? x->req->workdir
                                    : (x->st->workdir && *x->st->workdir ? x->st->workdir : "/");
   SbxExecPlan plan = {
@@ -172,6 +174,7 @@ int sbx_exec_in(const SbxState *st, const SbxExecRequest *req, GError **err)
   if (open_namespaces(st, fds, err) && sbx_sync_pair(sync, err)) {
     sigprocmask(SIG_BLOCK, &block, &old);
     Exec x = {.st = st, .req = req, .seccomp = req->seccomp, .syncfd = sync[1]};
+    sbx_stdio_pipes_open(&x.pipes, req->tty);
     pid_t pid = fork();
     if (pid == 0) {
       close(sync[0]);
@@ -187,8 +190,10 @@ int sbx_exec_in(const SbxState *st, const SbxExecRequest *req, GError **err)
         ;
     } else {
       status = master >= 0 ? sbx_tty_relay(pid, master, req->interactive, &forwarded)
-                           : sbx_sandbox_wait(pid, &forwarded);
+               : sbx_stdio_pipes_active(&x.pipes) ? sbx_stdio_relay(pid, &x.pipes, &forwarded)
+                                                  : sbx_sandbox_wait(pid, &forwarded);
     }
+    sbx_stdio_pipes_close(&x.pipes);
     close(sync[0]);
     sigprocmask(SIG_SETMASK, &old, NULL);
   }

@@ -30,6 +30,7 @@ typedef struct {
   const char *hostname;
   sigset_t forwarded;
   char *cgroup;
+  SbxStdioPipes pipes; /* no -t but a terminal on stdout/stderr */
 } Ctx;
 
 /* /etc/hosts and /etc/resolv.conf as the network mode makes them true. */
@@ -124,6 +125,7 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
    * sbx binary) for writing (CVE-2019-5736). */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   sbx_proctitle_set("sbx-init");
+  sbx_stdio_pipes_child(&c->pipes);
   SbxCreds creds = {0};
   g_auto(GStrv) argv = NULL, envp = NULL;
   g_autofree char *workdir = NULL;
@@ -324,11 +326,13 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   sigaddset(&block, SIGCHLD);
   sigprocmask(SIG_BLOCK, &block, &old);
   int syncfd;
+  sbx_stdio_pipes_open(&c.pipes, spec->tty);
   unsigned long flags = NS_FLAGS | (spec->net.mode == SBX_NET_HOST ? 0 : CLONE_NEWNET);
   pid_t pid = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, err);
   if (pid == 0)
     init_main(&c, syncfd);
   if (pid < 0) {
+    sbx_stdio_pipes_close(&c.pipes);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
   }
@@ -342,6 +346,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
       ;
     stop_helper(helper);
+    sbx_stdio_pipes_drain(&c.pipes);
+    sbx_stdio_pipes_close(&c.pipes);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
   }
@@ -349,7 +355,9 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   if (spec->on_started)
     spec->on_started(pid, spec->on_started_data);
   int status = master >= 0 ? sbx_tty_relay(pid, master, spec->interactive, &c.forwarded)
-                           : sbx_sandbox_wait(pid, &c.forwarded);
+               : sbx_stdio_pipes_active(&c.pipes) ? sbx_stdio_relay(pid, &c.pipes, &c.forwarded)
+                                                  : sbx_sandbox_wait(pid, &c.forwarded);
+  sbx_stdio_pipes_close(&c.pipes);
   stop_helper(helper);
   sigprocmask(SIG_SETMASK, &old, NULL);
   return status;

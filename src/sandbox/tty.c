@@ -163,3 +163,103 @@ int sbx_tty_relay(pid_t init, int master, gboolean interactive, const sigset_t *
     close(sfd);
   return status < 0 ? SBX_EXIT_FAILED : status;
 }
+
+/* Without -t, a terminal on stdout or stderr is not handed to the program:
+ * it could read the user's keystrokes from it (the fd is open read-write) or
+ * change its settings. Its output goes through pipes that sbx copies to the
+ * terminal instead, as docker's and podman's do. */
+void sbx_stdio_pipes_open(SbxStdioPipes *p, gboolean tty)
+{
+  for (int fd = 0; fd < 3; fd++)
+    p->r[fd] = p->w[fd] = -1;
+  for (int fd = 1; fd <= 2 && !tty; fd++) {
+    int pp[2];
+    if (isatty(fd) && pipe2(pp, O_CLOEXEC) == 0) {
+      p->r[fd] = pp[0];
+      p->w[fd] = pp[1];
+    }
+  }
+}
+
+void sbx_stdio_pipes_child(SbxStdioPipes *p)
+{
+  for (int fd = 1; fd <= 2; fd++) {
+    if (p->w[fd] >= 0)
+      dup2(p->w[fd], fd); /* dup2 clears close-on-exec on the copy */
+    if (p->r[fd] >= 0)
+      close(p->r[fd]);
+  }
+}
+
+gboolean sbx_stdio_pipes_active(const SbxStdioPipes *p)
+{
+  return p->r[1] >= 0 || p->r[2] >= 0;
+}
+
+void sbx_stdio_pipes_close(SbxStdioPipes *p)
+{
+  for (int fd = 0; fd < 3; fd++) {
+    if (p->r[fd] >= 0)
+      close(p->r[fd]);
+    if (p->w[fd] >= 0)
+      close(p->w[fd]);
+    p->r[fd] = p->w[fd] = -1;
+  }
+}
+
+/* Copy what is already there (setup messages of a sandbox that failed). */
+void sbx_stdio_pipes_drain(SbxStdioPipes *p)
+{
+  for (int fd = 1; fd <= 2; fd++) {
+    if (p->w[fd] >= 0) {
+      close(p->w[fd]);
+      p->w[fd] = -1;
+    }
+    if (p->r[fd] >= 0) {
+      fcntl(p->r[fd], F_SETFL, O_NONBLOCK);
+      char buf[16384];
+      ssize_t n;
+      while ((n = read(p->r[fd], buf, sizeof buf)) > 0)
+        sbx_write_all(fd, buf, (size_t)n, NULL);
+    }
+  }
+}
+
+int sbx_stdio_relay(pid_t pid, SbxStdioPipes *p, const sigset_t *forwarded)
+{
+  for (int fd = 1; fd <= 2; fd++)
+    if (p->w[fd] >= 0) {
+      close(p->w[fd]); /* the child has its copies */
+      p->w[fd] = -1;
+    }
+  sigset_t mask = *forwarded;
+  sigaddset(&mask, SIGCHLD);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  int status = -1;
+  while (status < 0 || p->r[1] >= 0 || p->r[2] >= 0) {
+    struct pollfd pf[3] = {{.fd = sfd, .events = POLLIN},
+                           {.fd = p->r[1], .events = POLLIN},
+                           {.fd = p->r[2], .events = POLLIN}};
+    /* Once the sandbox has exited, what is left in the pipes is copied, and
+     * a pipe a stray process still holds does not keep us waiting. */
+    if (poll(pf, 3, status < 0 ? -1 : 200) <= 0 && status >= 0)
+      break;
+    for (int fd = 1; fd <= 2; fd++)
+      if (pf[fd].revents & (POLLIN | POLLHUP | POLLERR))
+        if (!copy_some(p->r[fd], fd)) {
+          close(p->r[fd]);
+          p->r[fd] = -1;
+        }
+    struct signalfd_siginfo si;
+    while (sfd >= 0 && read(sfd, &si, sizeof si) == sizeof si)
+      if (si.ssi_signo != SIGCHLD)
+        kill(pid, (int)si.ssi_signo);
+    int ws;
+    if (status < 0 && waitpid(pid, &ws, WNOHANG) == pid)
+      status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+  }
+  sbx_stdio_pipes_close(p);
+  if (sfd >= 0)
+    close(sfd);
+  return status < 0 ? SBX_EXIT_FAILED : status;
+}

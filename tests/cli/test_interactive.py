@@ -136,6 +136,25 @@ class TestTerminal(SbxTestCase):
         self.assertEqual(s.wait(), 3)
 
 
+class TestNoTerminalWithoutT(SbxTestCase):
+    mode = "single"
+
+    def test_output_terminal_is_not_handed_over(self):
+        """Without -t, a terminal on stdout/stderr reaches the program as a pipe:
+        it cannot read the user's keystrokes from it."""
+        s = PtySession(self, ["--network", "none", fixture(BUSYBOX), "sh", "-c",
+                              "readlink /proc/self/fd/1; readlink /proc/self/fd/2; echo ready; "
+                              "read -t 3 x <&1; read -t 1 y <&2; echo got:$x$y"])
+        self.addCleanup(s.close)
+        s.expect("ready")
+        s.send(b"typed-secret\r")
+        s.expect("got:")
+        self.assertEqual(s.wait(), 0)
+        text = s.out.decode(errors="replace")
+        self.assertEqual(text.count("pipe:["), 2, text)
+        self.assertIn("got:\r\n", text.split("ready", 1)[1].replace("typed-secret\r\n", ""))
+
+
 class TestPipes(SbxTestCase):
     mode = "single"
 
