@@ -302,9 +302,15 @@ static gboolean mount_sys(int rootfd, GError **err)
   sbx_debug("sysfs: %s; binding the host's read-only", local->message);
   if (!mount_at_fd("/sys", fd, NULL, MS_BIND | MS_REC, NULL, "/sys", err))
     return FALSE;
-  sbx_autofd again = sbx_open_in_root(rootfd, "/sys", O_RDONLY | O_DIRECTORY, 0, err);
-  return again >= 0 &&
-         mount_at_fd(NULL, again, NULL, MS_REMOUNT | MS_BIND | flags, NULL, "/sys (read-only)", err);
+  sbx_autofd again = sbx_open_in_root(rootfd, "/sys", O_PATH | O_DIRECTORY, 0, err);
+  if (again < 0)
+    return FALSE;
+  /* Every mount under it read-only too (cgroup2, ...), not just the top. */
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                        MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
+  if (syscall(SYS_mount_setattr, again, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) == 0)
+    return TRUE;
+  return mount_at_fd(NULL, again, NULL, MS_REMOUNT | MS_BIND | flags, NULL, "/sys (read-only)", err);
 }
 
 /* /etc/hostname, /etc/hosts, /etc/resolv.conf: bind our generated files
@@ -343,9 +349,11 @@ static int volume_target(int rootfd, const char *path, gboolean dir, GError **er
   sbx_autofd parent = sbx_mkdir_in_root(rootfd, d, 0755, err);
   if (parent < 0)
     return -1;
-  int fd = openat(parent, base, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0)
-    fd = sbx_open_in_root(rootfd, path, O_RDONLY, 0, NULL); /* a symlink in the image */
+  /* O_PATH: whatever the image put there (a FIFO would block an open). */
+  int made = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (made >= 0)
+    close(made);
+  int fd = sbx_open_in_root(rootfd, path, O_PATH, 0, NULL); /* symlinks resolve inside */
   if (fd < 0)
     sbx_fail_errno(err, "-v: create %s", path);
   return fd;

@@ -155,9 +155,13 @@ int sbx_tty_relay(pid_t init, int master, gboolean interactive, const sigset_t *
   fcntl(master, F_SETFL, O_NONBLOCK);
   char buf[16384];
   ssize_t n;
-  while ((n = read(master, buf, sizeof buf)) > 0)
+  gsize total = 0;
+  /* Bounded: a process that kept the slave open could write forever. */
+  while (total < (16u << 20) && (n = read(master, buf, sizeof buf)) > 0) {
+    total += (gsize)n;
     if (!sbx_write_all(STDOUT_FILENO, buf, (size_t)n, NULL))
       break;
+  }
   sbx_tty_restore();
   if (sfd >= 0)
     close(sfd);
