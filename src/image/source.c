@@ -31,7 +31,8 @@ typedef struct {
 
 struct SbxSource {
   char *path;
-  int fd;        /* the archive file, or the layout directory */
+  int fd;        /* the archive file (or its decompressed copy), or the layout directory */
+  int orig_fd;   /* the file as opened, when fd is a decompressed copy; else -1 */
   gboolean is_dir;
   off_t file_size;
   GHashTable *members; /* normalised name -> Member */
@@ -96,7 +97,7 @@ static int close_cb(struct archive *a, void *p)
   return ARCHIVE_OK;
 }
 
-static struct archive *open_reader(SbxSource *src, GError **err)
+static struct archive *open_reader_as(SbxSource *src, gboolean raw, GError **err)
 {
   struct archive *a = archive_read_new();
   /* Only in-process decompressors: archive_read_support_filter_all() would
@@ -105,7 +106,10 @@ static struct archive *open_reader(SbxSource *src, GError **err)
   archive_read_support_filter_bzip2(a);
   archive_read_support_filter_xz(a);
   archive_read_support_filter_zstd(a);
-  archive_read_support_format_tar(a);
+  if (raw)
+    archive_read_support_format_raw(a);
+  else
+    archive_read_support_format_tar(a);
   PreadCtx *c = g_new0(PreadCtx, 1);
   c->fd = src->fd;
   c->size = src->file_size;
@@ -121,6 +125,59 @@ static struct archive *open_reader(SbxSource *src, GError **err)
     return NULL;
   }
   return a;
+}
+
+static struct archive *open_reader(SbxSource *src, GError **err)
+{
+  return open_reader_as(src, FALSE, err);
+}
+
+#define MAX_OUTER_SIZE (256ull << 30)
+
+/* A compressed archive (docker save | gzip) is decompressed once into an
+ * unlinked temporary file: streaming each layer out of it would otherwise
+ * decompress it from the start again, once per layer. */
+static gboolean decompress_outer(SbxSource *src, GError **err)
+{
+  struct archive *a = open_reader_as(src, TRUE, err);
+  struct archive_entry *e;
+  if (!a)
+    return FALSE;
+  if (archive_read_next_header(a, &e) != ARCHIVE_OK || archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE) {
+    archive_read_free(a);
+    return TRUE;
+  }
+  const char *dir = g_get_tmp_dir();
+  int tmp = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (tmp < 0) {
+    archive_read_free(a);
+    return sbx_fail_errno(err, "%s: decompress into %s", src->path, dir);
+  }
+  char *buf = g_malloc(READ_CHUNK);
+  guint64 total = 0;
+  la_ssize_t n;
+  gboolean ok = TRUE;
+  while (ok && (n = archive_read_data(a, buf, READ_CHUNK)) != 0) {
+    if (n < 0)
+      ok = sbx_fail(err, SBX_ERROR_INVALID, "%s: %s", src->path, archive_error_string(a));
+    else if ((total += (guint64)n) > MAX_OUTER_SIZE)
+      ok = sbx_fail(err, SBX_ERROR_INVALID, "%s: expands beyond %" G_GUINT64_FORMAT " bytes",
+                    src->path, (guint64)MAX_OUTER_SIZE);
+    else
+      ok = sbx_write_all(tmp, buf, (size_t)n, err);
+  }
+  g_free(buf);
+  archive_read_free(a);
+  if (!ok) {
+    close(tmp);
+    return FALSE;
+  }
+  src->orig_fd = src->fd;
+  src->fd = tmp;
+  src->file_size = (off_t)total;
+  sbx_debug("%s: compressed archive, %" G_GUINT64_FORMAT " bytes decompressed once", src->path,
+            total);
+  return TRUE;
 }
 
 static gboolean index_entry(SbxSource *src, struct archive *a, struct archive_entry *e,
@@ -199,6 +256,7 @@ SbxSource *sbx_source_open(const char *path, GError **err)
   g_autoptr(SbxSource) src = g_new0(SbxSource, 1);
   src->path = g_strdup(path);
   src->members = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, member_free);
+  src->orig_fd = -1;
   src->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (src->fd < 0) {
     sbx_fail_errno(err, "%s", path);
@@ -220,7 +278,7 @@ SbxSource *sbx_source_open(const char *path, GError **err)
     return NULL;
   }
   src->file_size = st.st_size;
-  if (!index_archive(src, err))
+  if (!decompress_outer(src, err) || !index_archive(src, err))
     return NULL;
   return g_steal_pointer(&src);
 }
@@ -231,6 +289,8 @@ void sbx_source_free(SbxSource *src)
     return;
   if (src->fd >= 0)
     close(src->fd);
+  if (src->orig_fd >= 0)
+    close(src->orig_fd);
   g_hash_table_destroy(src->members);
   g_free(src->path);
   g_free(src);
@@ -238,7 +298,7 @@ void sbx_source_free(SbxSource *src)
 
 int sbx_source_fd(SbxSource *src)
 {
-  return src->fd;
+  return src->orig_fd >= 0 ? src->orig_fd : src->fd;
 }
 
 gboolean sbx_source_is_dir(SbxSource *src)

@@ -33,6 +33,17 @@ class TestFormats(SbxTestCase):
     def test_oci_layout_dir(self):
         self._busybox("busybox-oci-dir")
 
+    def test_compressed_archive(self):
+        """docker save | gzip: decompressed once, then read like any archive."""
+        import gzip
+        path = os.path.join(self.tmp, "ml.tar.gz")
+        with open(fixture("multilayer-legacy.tar"), "rb") as f, gzip.open(path, "wb") as g:
+            g.write(f.read())
+        os.chmod(path, 0o644)
+        r = self.sbx_cmd(["run", "--log-level", "debug", path, "cat", "/etc/layer3"])
+        self.assertEqual((r.rc, r.out), (0, "3\n"), r)
+        self.assertIn("decompressed once", r.err)
+
     def test_multi_platform_index_picks_host_arch(self):
         # the arm64 decoy image has /arch; the real one does not
         r = self.sbx_cmd(["run", "-q", fixture("busybox-oci.tar"), "ls", "/arch"])
