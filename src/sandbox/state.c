@@ -29,25 +29,37 @@ void sbx_state_free(SbxState *s)
   g_free(s);
 }
 
+/* A directory only this user can write, or FALSE. */
+static gboolean private_dir(const char *dir)
+{
+  if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+    return FALSE;
+  struct stat st;
+  return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid() &&
+         !(st.st_mode & 077);
+}
+
 char *sbx_state_base(GError **err)
 {
   const char *rt = g_getenv("XDG_RUNTIME_DIR");
-  g_autofree char *base = rt && g_path_is_absolute(rt) && access(rt, W_OK) == 0
-                              ? g_build_filename(rt, "sbx", NULL)
-                              : g_strdup_printf("/tmp/sbx-%u", (unsigned)getuid());
-  if (mkdir(base, 0700) < 0 && errno != EEXIST) {
-    sbx_fail_errno(err, "state directory %s", base);
-    return NULL;
+  if (rt && g_path_is_absolute(rt) && access(rt, W_OK) == 0) {
+    g_autofree char *base = g_build_filename(rt, "sbx", NULL);
+    if (private_dir(base))
+      return g_steal_pointer(&base);
   }
-  /* Under /tmp anyone could have made it first: it must be ours alone. */
-  struct stat st;
-  if (lstat(base, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
-      (st.st_mode & 077)) {
-    sbx_fail(err, SBX_ERROR_FAILED, "state directory %s: not a private directory of this user",
-             base);
-    return NULL;
-  }
-  return g_steal_pointer(&base);
+  /* No runtime directory (no systemd session): /tmp/sbx-UID, unless another
+   * user made it first; then the user's own state directory. */
+  g_autofree char *tmp = g_strdup_printf("/tmp/sbx-%u", (unsigned)getuid());
+  if (private_dir(tmp))
+    return g_steal_pointer(&tmp);
+  const char *home = g_get_home_dir();
+  g_autofree char *state = g_build_filename(home, ".local", "state", "sbx", NULL);
+  g_autofree char *run = g_build_filename(state, "run", NULL);
+  if (g_mkdir_with_parents(state, 0700) == 0 && private_dir(run))
+    return g_steal_pointer(&run);
+  sbx_fail(err, SBX_ERROR_FAILED, "no private state directory: %s is not this user's alone and "
+           "%s cannot be made (set XDG_RUNTIME_DIR)", tmp, run);
+  return NULL;
 }
 
 gboolean sbx_state_name_valid(const char *name, GError **err)

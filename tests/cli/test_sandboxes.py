@@ -207,3 +207,31 @@ class TestCheck(SbxTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestStateFallback(SbxTestCase):
+    mode = "single"
+
+    def test_tmp_dir_taken_by_someone_else(self):
+        """Without XDG_RUNTIME_DIR, /tmp/sbx-UID is used — unless another user
+        made it first; then ~/.local/state/sbx/run."""
+        if not IS_ROOT:
+            self.skipTest("needs root to plant another user's directory")
+        pw = self.user_for(self.mode)
+        planted = "/tmp/sbx-%d" % pw.pw_uid
+        if os.path.exists(planted):
+            self.skipTest("%s exists already" % planted)
+        os.mkdir(planted, 0o755)  # root's, not the user's
+        home = os.path.join(self.tmp, "home")
+        os.mkdir(home, 0o700)
+        os.chown(home, pw.pw_uid, pw.pw_gid)
+        try:
+            env = {"HOME": home}
+            r = self.sbx_cmd(["run", "--name", "fb", "-q", fixture(BUSYBOX), "true"], env=env)
+            self.assertEqual(r.rc, 0, r)
+            r = self.sbx_cmd(["ps", "-a"], root=False, env=env)
+            self.assertIn("fb", r.out, r)
+            self.assertTrue(os.path.isdir(os.path.join(home, ".local", "state", "sbx", "run", "fb")))
+            self.assertEqual(os.listdir(planted), [])
+        finally:
+            os.rmdir(planted)
