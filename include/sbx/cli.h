@@ -36,6 +36,18 @@ extern SbxGlobalOptions sbx_global;
 void sbx_cli_add_global_options(GOptionContext *ctx);
 gboolean sbx_cli_apply_global_options(GError **err);
 void sbx_cli_global_options_clear(void);
+/* One command's option parsing and error reporting: parse (strict POSIX:
+ * options stop at the first operand), apply the global options, run
+ * `parsed` (-1 with err on failure), print the error, clear the options. */
+typedef int (*SbxCliParsed)(int argc, char **argv, GError **err);
+typedef struct {
+  const char *params, *summary;
+  GOptionEntry *entries;
+  gboolean posix;
+  SbxCliParsed parsed;
+  void (*clear)(void); /* the command's own options */
+} SbxCliCommand;
+int sbx_cli_command(const SbxCliCommand *cmd, int argc, char **argv);
 /* IMAGE as a path, or FILE:NAME[:TAG]; NOT_FOUND when neither exists. */
 gboolean sbx_cli_split_image_ref(const char *ref, char **path, char **select, GError **err);
 /* The store at --root / $SBX_ROOT / default, with the --userns mapping. */

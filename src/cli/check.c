@@ -105,7 +105,7 @@ static void check_cgroup(void)
                "run sbx in a systemd user session (systemd-run --user --scope sbx ...)");
 }
 
-static int check_parsed(GError **err)
+static int check_parsed(int argc, char **argv, GError **err)
 {
   struct utsname u;
   uname(&u);
@@ -139,16 +139,10 @@ static int check_parsed(GError **err)
 
 int sbx_cmd_check(int argc, char **argv)
 {
-  g_autoptr(GError) err = NULL;
-  g_autoptr(GOptionContext) ctx = g_option_context_new("");
-  g_option_context_set_summary(ctx, "Report whether this host supports what sbx needs, and what "
-                                    "to change when it does not. Exit status 0 when sbx can run.");
-  sbx_cli_add_global_options(ctx);
-  int status;
-  if (!g_option_context_parse(ctx, &argc, &argv, &err) || !sbx_cli_apply_global_options(&err))
-    status = sbx_cli_report(err);
-  else
-    status = check_parsed(&err);
-  sbx_cli_global_options_clear();
-  return status;
+  static const SbxCliCommand cmd = {
+      "",
+      "Report whether this host supports what sbx needs, and what to change when it does not. "
+      "Exit status 0 when sbx can run.",
+      NULL, FALSE, check_parsed, NULL};
+  return sbx_cli_command(&cmd, argc, argv);
 }

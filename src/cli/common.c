@@ -37,6 +37,26 @@ gboolean sbx_cli_apply_global_options(GError **err)
   return TRUE;
 }
 
+int sbx_cli_command(const SbxCliCommand *cmd, int argc, char **argv)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(GOptionContext) ctx = g_option_context_new(cmd->params);
+  g_option_context_set_summary(ctx, cmd->summary);
+  if (cmd->entries)
+    g_option_context_add_main_entries(ctx, cmd->entries, NULL);
+  sbx_cli_add_global_options(ctx);
+  g_option_context_set_strict_posix(ctx, cmd->posix);
+  int status;
+  if (!g_option_context_parse(ctx, &argc, &argv, &err) || !sbx_cli_apply_global_options(&err))
+    status = sbx_cli_report(err);
+  else if ((status = cmd->parsed(argc, argv, &err)) < 0)
+    status = sbx_cli_report(err);
+  if (cmd->clear)
+    cmd->clear();
+  sbx_cli_global_options_clear();
+  return status;
+}
+
 void sbx_cli_global_options_clear(void)
 {
   g_clear_pointer(&sbx_global.root, g_free);

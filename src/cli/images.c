@@ -104,8 +104,6 @@ static void print_table(GPtrArray *rows)
 
 static int images_parsed(int argc, char **argv, GError **err)
 {
-  if (!sbx_cli_apply_global_options(err))
-    return -1;
   if (argc != 1)
     return sbx_fail(err, SBX_ERROR_USAGE, "images: takes no arguments"), -1;
   if (format_opt && strcmp(format_opt, "json") != 0 && strcmp(format_opt, "table") != 0)
@@ -129,8 +127,6 @@ static int images_parsed(int argc, char **argv, GError **err)
 
 static int rmi_parsed(int argc, char **argv, GError **err)
 {
-  if (!sbx_cli_apply_global_options(err))
-    return -1;
   if (argc < 2)
     return sbx_fail(err, SBX_ERROR_USAGE, "rmi: give at least one image"), -1;
   g_autoptr(SbxStore) store = sbx_cli_open_store(err);
@@ -144,8 +140,6 @@ static int rmi_parsed(int argc, char **argv, GError **err)
 
 static int prune_parsed(int argc, char **argv, GError **err)
 {
-  if (!sbx_cli_apply_global_options(err))
-    return -1;
   if (argc != 1)
     return sbx_fail(err, SBX_ERROR_USAGE, "prune: takes no arguments"), -1;
   g_autoptr(SbxStore) store = sbx_cli_open_store(err);
@@ -158,41 +152,32 @@ static int prune_parsed(int argc, char **argv, GError **err)
   return 0;
 }
 
-static int command(int argc, char **argv, const char *params, const char *summary,
-                   GOptionEntry *entries, int (*parsed)(int, char **, GError **))
+static void clear_options(void)
 {
-  g_autoptr(GError) err = NULL;
-  g_autoptr(GOptionContext) ctx = g_option_context_new(params);
-  g_option_context_set_summary(ctx, summary);
-  if (entries)
-    g_option_context_add_main_entries(ctx, entries, NULL);
-  sbx_cli_add_global_options(ctx);
-  int status;
-  if (!g_option_context_parse(ctx, &argc, &argv, &err))
-    status = sbx_cli_report(err);
-  else if ((status = parsed(argc, argv, &err)) < 0)
-    status = sbx_cli_report(err);
   g_clear_pointer(&format_opt, g_free);
-  sbx_cli_global_options_clear();
-  return status;
 }
 
 int sbx_cmd_images(int argc, char **argv)
 {
-  return command(argc, argv, "", "List the images in the store.", images_entries, images_parsed);
+  static const SbxCliCommand cmd = {"", "List the images in the store.", images_entries, FALSE,
+                                    images_parsed, clear_options};
+  return sbx_cli_command(&cmd, argc, argv);
 }
 
 int sbx_cmd_rmi(int argc, char **argv)
 {
-  return command(argc, argv, "IMAGE...",
-                 "Remove images (by name or id) from the store. Their layers stay until "
-                 "'sbx prune'; a running sandbox is never affected.",
-                 rmi_entries, rmi_parsed);
+  static const SbxCliCommand cmd = {
+      "IMAGE...",
+      "Remove images (by name or id) from the store. Their layers stay until 'sbx prune'; a "
+      "running sandbox is never affected.",
+      rmi_entries, FALSE, rmi_parsed, clear_options};
+  return sbx_cli_command(&cmd, argc, argv);
 }
 
 int sbx_cmd_prune(int argc, char **argv)
 {
-  return command(argc, argv, "",
-                 "Delete layers that no image uses and no running sandbox holds.", NULL,
-                 prune_parsed);
+  static const SbxCliCommand cmd = {
+      "", "Delete layers that no image uses and no running sandbox holds.", NULL, FALSE,
+      prune_parsed, clear_options};
+  return sbx_cli_command(&cmd, argc, argv);
 }

@@ -190,8 +190,6 @@ static void print_text(Inspected *x, JsonObject *cfg)
 
 static int inspect_parsed(int argc, char **argv, GError **err)
 {
-  if (!sbx_cli_apply_global_options(err))
-    return -1;
   if (sbx_global.platform && !sbx_image_set_platform(sbx_global.platform, err))
     return -1;
   if (argc != 2)
@@ -221,20 +219,17 @@ static int inspect_parsed(int argc, char **argv, GError **err)
   return root ? 0 : -1;
 }
 
+static void clear_options(void)
+{
+  g_clear_pointer(&format_opt, g_free);
+}
+
 int sbx_cmd_inspect(int argc, char **argv)
 {
-  g_autoptr(GError) err = NULL;
-  g_autoptr(GOptionContext) ctx = g_option_context_new("IMAGE|ARCHIVE");
-  g_option_context_set_summary(ctx, "Show an image's config, layers (digests, sizes) and history; "
-                                    "an archive is read and checked but not imported.");
-  g_option_context_add_main_entries(ctx, inspect_entries, NULL);
-  sbx_cli_add_global_options(ctx);
-  int status;
-  if (!g_option_context_parse(ctx, &argc, &argv, &err))
-    status = sbx_cli_report(err);
-  else if ((status = inspect_parsed(argc, argv, &err)) < 0)
-    status = sbx_cli_report(err);
-  g_clear_pointer(&format_opt, g_free);
-  sbx_cli_global_options_clear();
-  return status;
+  static const SbxCliCommand cmd = {
+      "IMAGE|ARCHIVE",
+      "Show an image's config, layers (digests, sizes) and history; an archive is read and "
+      "checked but not imported.",
+      inspect_entries, FALSE, inspect_parsed, clear_options};
+  return sbx_cli_command(&cmd, argc, argv);
 }

@@ -25,8 +25,6 @@ static GOptionEntry load_entries[] = {
 
 static int load_parsed(int argc, char **argv, gboolean internal, GError **err)
 {
-  if (!sbx_cli_apply_global_options(err))
-    return -1;
   if (sbx_global.platform && !sbx_image_set_platform(sbx_global.platform, err))
     return -1;
   if (argc != 2)
@@ -59,32 +57,37 @@ static int load_parsed(int argc, char **argv, gboolean internal, GError **err)
   return 0;
 }
 
-static int load_main(int argc, char **argv, gboolean internal)
+static void clear_options(void)
 {
-  g_autoptr(GError) err = NULL;
-  g_autoptr(GOptionContext) ctx = g_option_context_new("ARCHIVE");
-  g_option_context_set_summary(ctx, "Import an image archive (docker-archive, OCI archive or OCI "
-                                    "layout directory) into the store without running it.");
-  g_option_context_add_main_entries(ctx, load_entries, NULL);
-  sbx_cli_add_global_options(ctx);
-  int status;
-  if (!g_option_context_parse(ctx, &argc, &argv, &err))
-    status = sbx_cli_report(err);
-  else if ((status = load_parsed(argc, argv, internal, &err)) < 0)
-    status = sbx_cli_report(err);
   g_free(opts.image);
   g_free(opts.name);
   memset(&opts, 0, sizeof opts);
-  sbx_cli_global_options_clear();
-  return status;
 }
+
+static int load_public(int argc, char **argv, GError **err)
+{
+  return load_parsed(argc, argv, FALSE, err);
+}
+
+static int load_internal(int argc, char **argv, GError **err)
+{
+  return load_parsed(argc, argv, TRUE, err);
+}
+
+#define LOAD_SUMMARY                                                                              \
+  "Import an image archive (docker-archive, OCI archive or OCI layout directory) into the "   \
+  "store without running it."
 
 int sbx_cmd_load(int argc, char **argv)
 {
-  return load_main(argc, argv, FALSE);
+  static const SbxCliCommand cmd = {"ARCHIVE", LOAD_SUMMARY, load_entries, FALSE, load_public,
+                                    clear_options};
+  return sbx_cli_command(&cmd, argc, argv);
 }
 
 int sbx_cmd_import(int argc, char **argv)
 {
-  return load_main(argc, argv, TRUE);
+  static const SbxCliCommand cmd = {"ARCHIVE", LOAD_SUMMARY, load_entries, FALSE, load_internal,
+                                    clear_options};
+  return sbx_cli_command(&cmd, argc, argv);
 }

@@ -51,8 +51,6 @@ static void add_json(JsonBuilder *b, const SbxState *s)
 
 static int ps_parsed(int argc, char **argv, GError **err)
 {
-  if (!sbx_cli_apply_global_options(err))
-    return -1;
   gboolean json = g_strcmp0(format_opt, "json") == 0;
   if (format_opt && !json && strcmp(format_opt, "table") != 0)
     return sbx_fail(err, SBX_ERROR_USAGE, "--format: '%s' is not table or json", format_opt), -1;
@@ -91,19 +89,15 @@ static int ps_parsed(int argc, char **argv, GError **err)
   return 0;
 }
 
+static void clear_options(void)
+{
+  g_clear_pointer(&format_opt, g_free);
+}
+
 int sbx_cmd_ps(int argc, char **argv)
 {
-  g_autoptr(GError) err = NULL;
-  g_autoptr(GOptionContext) ctx = g_option_context_new("");
-  g_option_context_set_summary(ctx, "List named and detached sandboxes (running ones; -a: all).");
-  g_option_context_add_main_entries(ctx, entries, NULL);
-  sbx_cli_add_global_options(ctx);
-  int status;
-  if (!g_option_context_parse(ctx, &argc, &argv, &err))
-    status = sbx_cli_report(err);
-  else if ((status = ps_parsed(argc, argv, &err)) < 0)
-    status = sbx_cli_report(err);
-  g_clear_pointer(&format_opt, g_free);
-  sbx_cli_global_options_clear();
-  return status;
+  static const SbxCliCommand cmd = {
+      "", "List named and detached sandboxes (running ones; -a: all).", entries, FALSE,
+      ps_parsed, clear_options};
+  return sbx_cli_command(&cmd, argc, argv);
 }

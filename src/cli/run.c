@@ -469,8 +469,6 @@ static int run_named_or_not(SbxStore *store, SbxRunSpec *spec, const char *image
 
 static int run_parsed(int argc, char **argv, GError **err)
 {
-  if (!sbx_cli_apply_global_options(err))
-    return -1;
   if (argc < 2)
     return sbx_fail(err, SBX_ERROR_USAGE, "run: give an image (see 'sbx run --help')"), -1;
   SbxNetSpec net = {0};
@@ -511,21 +509,10 @@ static int run_parsed(int argc, char **argv, GError **err)
 
 int sbx_cmd_run(int argc, char **argv)
 {
-  g_autoptr(GError) err = NULL;
-  g_autoptr(GOptionContext) ctx = g_option_context_new("IMAGE [COMMAND [ARG...]]");
-  g_option_context_set_summary(ctx, "Run an image (docker-archive, OCI archive or OCI layout "
-                                    "directory) in a rootless sandbox.");
-  g_option_context_add_main_entries(ctx, run_entries, NULL);
-  sbx_cli_add_global_options(ctx);
   /* Options stop at IMAGE: what follows belongs to the command. */
-  g_option_context_set_strict_posix(ctx, TRUE);
-  g_option_context_set_help_enabled(ctx, TRUE);
-  int status;
-  if (!g_option_context_parse(ctx, &argc, &argv, &err))
-    status = sbx_cli_report(err);
-  else if ((status = run_parsed(argc, argv, &err)) < 0)
-    status = sbx_cli_report(err);
-  run_options_clear();
-  sbx_cli_global_options_clear();
-  return status;
+  static const SbxCliCommand cmd = {
+      "IMAGE [COMMAND [ARG...]]",
+      "Run an image (docker-archive, OCI archive or OCI layout directory) in a rootless sandbox.",
+      run_entries, TRUE, run_parsed, run_options_clear};
+  return sbx_cli_command(&cmd, argc, argv);
 }

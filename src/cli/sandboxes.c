@@ -18,29 +18,19 @@ static int timeout_opt = 10;
 static char *signal_opt, *user_opt, *workdir_opt;
 static char **env_opt;
 
-typedef int (*Parsed)(int argc, char **argv, GError **err);
-
-static int command(int argc, char **argv, const char *params, const char *summary,
-                   GOptionEntry *entries, gboolean posix, Parsed parsed)
+static void clear_options(void)
 {
-  g_autoptr(GError) err = NULL;
-  g_autoptr(GOptionContext) ctx = g_option_context_new(params);
-  g_option_context_set_summary(ctx, summary);
-  if (entries)
-    g_option_context_add_main_entries(ctx, entries, NULL);
-  sbx_cli_add_global_options(ctx);
-  g_option_context_set_strict_posix(ctx, posix);
-  int status;
-  if (!g_option_context_parse(ctx, &argc, &argv, &err) || !sbx_cli_apply_global_options(&err))
-    status = sbx_cli_report(err);
-  else if ((status = parsed(argc, argv, &err)) < 0)
-    status = sbx_cli_report(err);
-  sbx_cli_global_options_clear();
   g_clear_pointer(&signal_opt, g_free);
   g_clear_pointer(&user_opt, g_free);
   g_clear_pointer(&workdir_opt, g_free);
   g_clear_pointer(&env_opt, g_strfreev);
-  return status;
+}
+
+static int command(int argc, char **argv, const char *params, const char *summary,
+                   GOptionEntry *entries, gboolean posix, SbxCliParsed parsed)
+{
+  const SbxCliCommand cmd = {params, summary, entries, posix, parsed, clear_options};
+  return sbx_cli_command(&cmd, argc, argv);
 }
 
 /* ---- logs ---- */
