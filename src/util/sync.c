@@ -19,73 +19,58 @@ gboolean sbx_sync_pair(int fds[2], GError **err)
   return TRUE;
 }
 
-static gboolean send_msg(int fd, char kind, const char *text)
+/* One message: a kind byte, the text, and an fd when passfd >= 0. */
+static gboolean send_msg(int sock, char kind, const char *text, int passfd)
 {
   char buf[MSG_MAX];
   size_t len = text ? MIN(strlen(text), sizeof buf - 2) : 0;
   buf[0] = kind;
   if (len)
     memcpy(buf + 1, text, len);
+  struct iovec iov = {.iov_base = buf, .iov_len = len + 1};
+  union {
+    char c[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (passfd >= 0) {
+    msg.msg_control = u.c;
+    msg.msg_controllen = sizeof u.c;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+  }
   ssize_t n;
   do
-    n = send(fd, buf, len + 1, MSG_NOSIGNAL);
+    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   return n == (ssize_t)(len + 1);
 }
 
 gboolean sbx_sync_send_ok(int fd, const char *payload)
 {
-  return send_msg(fd, 'K', payload);
+  return send_msg(fd, 'K', payload, -1);
 }
 
 void sbx_sync_send_error(int fd, const GError *error)
 {
-  send_msg(fd, 'E', error ? error->message : "unknown error");
+  send_msg(fd, 'E', error ? error->message : "unknown error", -1);
 }
 
 gboolean sbx_sync_recv(int fd, char **payload, const char *what, GError **err)
 {
-  char buf[MSG_MAX];
-  ssize_t n;
-  do
-    n = recv(fd, buf, sizeof buf - 1, 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0)
-    return sbx_fail_errno(err, "%s", what);
-  if (n == 0)
-    return sbx_fail(err, SBX_ERROR_FAILED, "%s: exited during setup", what);
-  buf[n] = '\0';
-  if (buf[0] == 'E')
-    return sbx_fail(err, SBX_ERROR_FAILED, "%s", buf + 1);
-  if (payload)
-    *payload = g_strdup(buf + 1);
-  return TRUE;
+  int passed = -1;
+  gboolean ok = sbx_sync_recv_fd(fd, payload, &passed, what, err);
+  if (passed >= 0)
+    close(passed); /* not expected here */
+  return ok;
 }
 
 gboolean sbx_sync_send_fd(int sock, const char *payload, int fd)
 {
-  char buf[MSG_MAX];
-  size_t len = payload ? MIN(strlen(payload), sizeof buf - 2) : 0;
-  buf[0] = 'K';
-  if (len)
-    memcpy(buf + 1, payload, len);
-  struct iovec iov = {.iov_base = buf, .iov_len = len + 1};
-  union {
-    char c[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c,
-                       .msg_controllen = sizeof u.c};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t n;
-  do
-    n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  return n == (ssize_t)(len + 1);
+  return send_msg(sock, 'K', payload, fd);
 }
 
 gboolean sbx_sync_recv_fd(int sock, char **payload, int *fd, const char *what, GError **err)
