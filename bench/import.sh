@@ -120,47 +120,14 @@ avail_mb=$(df -Pm /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
 # Started as root: re-run as an unprivileged user.
 # ---------------------------------------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
-	user=${SBX_BENCH_USER:-}
-	if [ -z "$user" ]; then
-		for u in sbxtest sbxdev; do
-			if getent passwd "$u" >/dev/null; then user=$u; break; fi
-		done
-	fi
-	[ -n "$user" ] || die "running as root and no unprivileged user found (set SBX_BENCH_USER)"
-	getent passwd "$user" >/dev/null || die "no such user: $user"
-	[ "$(id -u "$user")" -ne 0 ] || die "SBX_BENCH_USER must not be root"
-	group=$(id -gn "$user")
-
-	W=$(mktemp -d /dev/shm/sbx-bench.XXXXXX) || die "cannot make a temp dir in /dev/shm"
-	if [ "$KEEP" = 1 ]; then
-		trap 'note "kept $W"' EXIT
-	else
-		trap 'rm -rf -- "$W"' EXIT
-	fi
-	trap 'exit 130' INT TERM HUP
-	mkdir -p "$W/bin"
-	# sbx finds sbx-store next to itself: copy both.
-	cp -- "$SBX" "$W/bin/sbx" && cp -- "$SBX_STORE" "$W/bin/sbx-store" &&
-		cp -- "$SELF" "$W/bin/import.sh" || die "cannot copy into $W"
-	chmod 0755 "$W/bin/sbx" "$W/bin/sbx-store" "$W/bin/import.sh"
-	chown -R "$user:$group" "$W" && chmod 0700 "$W" || die "cannot chown $W to $user"
-	note "running as root: re-running as user $user in $W"
+	. "$(dirname -- "$SELF")/lib.sh"
+	bench_pick_user
+	bench_stage "$SBX" "$SELF"
 	flags=()
 	[ "$LOOP" = 1 ] && flags+=(--loop)
 	[ "$KEEP" = 1 ] && flags+=(--keep)
-
-	cmd=(env -i PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	     HOME="$W/home" USER="$user" LOGNAME="$user" LANG=C.UTF-8 TERM="${TERM:-dumb}"
-	     bash "$W/bin/import.sh" -n "$RUNS" --size "$SIZE" --sbx "$W/bin/sbx"
-	     "${flags[@]}" --_workdir "$W")
-	cd "$W" || die "cannot cd to $W"
-	if command -v runuser >/dev/null; then
-		runuser -u "$user" -- "${cmd[@]}"
-	elif command -v setpriv >/dev/null; then
-		setpriv --reuid="$user" --regid="$group" --init-groups -- "${cmd[@]}"
-	else
-		die "neither runuser nor setpriv is available"
-	fi
+	bench_run_as_user bash "$W/bin/import.sh" -n "$RUNS" --size "$SIZE" --sbx "$W/bin/sbx" \
+		"${flags[@]}" --_workdir "$W"
 	exit $?
 fi
 

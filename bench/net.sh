@@ -135,42 +135,13 @@ if [ "$(id -u)" -eq 0 ]; then
 	[ -c /dev/net/tun ] || die "no /dev/net/tun ($(tun_hint))"
 	mode=$(stat -c %a /dev/net/tun)
 	case $mode in *66) ;; *) die "/dev/net/tun is mode $mode; $(tun_hint)" ;; esac
-	user=${SBX_BENCH_USER:-}
-	if [ -z "$user" ]; then
-		for u in sbxtest sbxdev; do
-			if getent passwd "$u" >/dev/null; then user=$u; break; fi
-		done
-	fi
-	[ -n "$user" ] || die "running as root and no unprivileged user found (set SBX_BENCH_USER)"
-	getent passwd "$user" >/dev/null || die "no such user: $user"
-	[ "$(id -u "$user")" -ne 0 ] || die "SBX_BENCH_USER must not be root"
-	group=$(id -gn "$user")
-
-	W=$(mktemp -d /dev/shm/sbx-bench.XXXXXX) || die "cannot make a temp dir in /dev/shm"
-	trap 'rm -rf -- "$W"' EXIT
-	trap 'exit 130' INT TERM HUP
-	mkdir -p "$W/bin"
-	cp -- "$SBX" "$W/bin/sbx" && cp -- "$SBXDIR/sbx-store" "$W/bin/sbx-store" &&
-		cp -- "$SBXDIR/sbx-net" "$W/bin/sbx-net" && cp -- "$SELF" "$W/bin/net.sh" &&
-		cp -- "$MKIMAGE" "$W/bin/mkimage.py" || die "cannot copy into $W"
-	chmod 0755 "$W/bin/sbx" "$W/bin/sbx-store" "$W/bin/sbx-net" "$W/bin/net.sh"
-	chown -R "$user:$group" "$W" && chmod 0700 "$W" || die "cannot chown $W to $user"
-	note "running as root: re-running as user $user in $W"
-
-	cmd=(env -i PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	     HOME="$W/home" USER="$user" LOGNAME="$user" LANG=C.UTF-8 TERM="${TERM:-dumb}"
-	     bash "$W/bin/net.sh" -t "$SECONDS_T" -c "$CONNS" -n "$RUNS" -r "$ROUNDS"
-	     --tests "$TESTS" --sbx "$W/bin/sbx"
-	     $([ "$LOOP" = 1 ] && echo --loop) $([ "$PROFILE" = 1 ] && echo --profile)
-	     --_mkimage "$W/bin/mkimage.py" --_workdir "$W")
-	cd "$W" || die "cannot cd to $W"
-	if command -v runuser >/dev/null; then
-		runuser -u "$user" -- "${cmd[@]}"
-	elif command -v setpriv >/dev/null; then
-		setpriv --reuid="$user" --regid="$group" --init-groups -- "${cmd[@]}"
-	else
-		die "neither runuser nor setpriv is available"
-	fi
+	. "$(dirname -- "$SELF")/lib.sh"
+	bench_pick_user
+	bench_stage "$SBX" "$SELF" "$MKIMAGE"
+	bench_run_as_user bash "$W/bin/net.sh" -t "$SECONDS_T" -c "$CONNS" -n "$RUNS" -r "$ROUNDS" \
+		--tests "$TESTS" --sbx "$W/bin/sbx" \
+		$([ "$LOOP" = 1 ] && echo --loop) $([ "$PROFILE" = 1 ] && echo --profile) \
+		--_mkimage "$W/bin/mkimage.py" --_workdir "$W"
 	exit $?
 fi
 

@@ -80,40 +80,11 @@ command -v python3 >/dev/null || die "python3 is needed (tests/fixtures/mkimage.
 # Started as root: re-run as an unprivileged user.
 # ---------------------------------------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
-	user=${SBX_BENCH_USER:-}
-	if [ -z "$user" ]; then
-		for u in sbxtest sbxdev; do
-			if getent passwd "$u" >/dev/null; then user=$u; break; fi
-		done
-	fi
-	[ -n "$user" ] || die "running as root and no unprivileged user found (set SBX_BENCH_USER)"
-	getent passwd "$user" >/dev/null || die "no such user: $user"
-	[ "$(id -u "$user")" -ne 0 ] || die "SBX_BENCH_USER must not be root"
-	group=$(id -gn "$user")
-
-	W=$(mktemp -d /dev/shm/sbx-bench.XXXXXX) || die "cannot make a temp dir in /dev/shm"
-	trap 'rm -rf -- "$W"' EXIT
-	trap 'exit 130' INT TERM HUP
-	mkdir -p "$W/bin"
-	cp -- "$SBX" "$W/bin/sbx" && cp -- "$(dirname -- "$SBX")/sbx-store" "$W/bin/sbx-store" && cp -- "$SELF" "$W/bin/startup.sh" &&
-		cp -- "$MKIMAGE" "$W/bin/mkimage.py" || die "cannot copy into $W"
-	chmod 0755 "$W/bin/sbx" "$W/bin/startup.sh"
-	chown -R "$user:$group" "$W" && chmod 0700 "$W" || die "cannot chown $W to $user"
-	note "running as root: re-running as user $user in $W"
-
-	cmd=(env -i PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	     HOME="$W/home" USER="$user" LOGNAME="$user" LANG=C.UTF-8 TERM="${TERM:-dumb}"
-	     bash "$W/bin/startup.sh" -n "$RUNS" --sbx "$W/bin/sbx"
-	     $([ "$LOOP" = 1 ] && echo --loop)
-	     --_mkimage "$W/bin/mkimage.py" --_workdir "$W")
-	cd "$W" || die "cannot cd to $W"
-	if command -v runuser >/dev/null; then
-		runuser -u "$user" -- "${cmd[@]}"
-	elif command -v setpriv >/dev/null; then
-		setpriv --reuid="$user" --regid="$group" --init-groups -- "${cmd[@]}"
-	else
-		die "neither runuser nor setpriv is available"
-	fi
+	. "$(dirname -- "$SELF")/lib.sh"
+	bench_pick_user
+	bench_stage "$SBX" "$SELF" "$MKIMAGE"
+	bench_run_as_user bash "$W/bin/startup.sh" -n "$RUNS" --sbx "$W/bin/sbx" \
+		$([ "$LOOP" = 1 ] && echo --loop) --_mkimage "$W/bin/mkimage.py" --_workdir "$W"
 	exit $?
 fi
 
