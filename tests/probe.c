@@ -381,6 +381,100 @@ static void section_syscalls(void)
   unlink("/tmp/.sbx-probe-node");
 }
 
+/* ---- setuid and setgid bits (issue 9: planted through a volume) ---- */
+
+/* Relative names in static data: the i386 calls need pointers below 4 GiB. */
+static char sid_file[] = "sbx-setid-f", sid_creat[] = "sbx-setid-creat",
+            sid_open[] = "sbx-setid-open", sid_openat[] = "sbx-setid-openat",
+            sid_node[] = "sbx-setid-node", sid_nodeat[] = "sbx-setid-nodeat",
+            sid_open2[] = "sbx-setid-openat2", sid_i386[] = "sbx-setid-i386",
+            sid_plain[] = "sbx-setid-plain", sid_dir[] = "sbx-setid-dir";
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+#define I386_OPEN 5
+#define I386_CREAT 8
+#define I386_CHMOD 15
+#define I386_FCHMOD 94
+#define I386_FCHMODAT 306
+
+static void report_mode(const char *name)
+{
+  struct stat st;
+  char v[32];
+  if (lstat(name, &st) < 0)
+    snprintf(v, sizeof v, "%s", errno_name(errno));
+  else
+    snprintf(v, sizeof v, "%04o", (unsigned)(st.st_mode & 07777));
+  line("mode", name, v);
+}
+
+/* setid=DIR: every way of giving a file S_ISUID or S_ISGID, in DIR. */
+static void section_setid(const char *dir)
+{
+  if (chdir(dir) < 0) {
+    line("setid", "chdir", errno_name(errno));
+    return;
+  }
+  int fd = open(sid_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+  if (fd < 0 || mkdir(sid_dir, 0755) < 0) {
+    line("setid", "create", errno_name(errno));
+    return;
+  }
+  static struct {
+    uint64_t flags, mode, resolve;
+  } how = {O_WRONLY | O_CREAT, 04755, 0};
+  const RawCall calls[] = {
+      {"chmod(4755)", SYS_chmod, {P(sid_file), 04755}},
+      {"chmod(2755)", SYS_chmod, {P(sid_file), 02755}},
+      {"chmod(dir,2755)", SYS_chmod, {P(sid_dir), 02755}},
+      {"chmod(4755|1<<32)", SYS_chmod, {P(sid_file), 04755 | (1L << 32)}},
+      {"fchmod(4755)", SYS_fchmod, {fd, 04755}},
+      {"fchmodat(6755)", SYS_fchmodat, {AT_FDCWD, P(sid_file), 06755}},
+      {"fchmodat2(4755)", SYS_fchmodat2, {AT_FDCWD, P(sid_file), 04755, 0}},
+      {"creat(4755)", SYS_creat, {P(sid_creat), 04755}},
+      {"open(O_CREAT,4755)", SYS_open, {P(sid_open), O_WRONLY | O_CREAT, 04755}},
+      {"openat(O_CREAT,2755)", SYS_openat, {AT_FDCWD, P(sid_openat), O_WRONLY | O_CREAT, 02755}},
+      {"openat(O_TMPFILE,4755)", SYS_openat, {AT_FDCWD, P("."), O_WRONLY | O_TMPFILE, 04755}},
+      {"mknod(S_IFREG,4755)", SYS_mknod, {P(sid_node), S_IFREG | 04755, 0}},
+      {"mknodat(S_IFREG,2755)", SYS_mknodat, {AT_FDCWD, P(sid_nodeat), S_IFREG | 02755, 0}},
+      {"openat2(O_CREAT,4755)", SYS_openat2, {AT_FDCWD, P(sid_open2), P(&how), sizeof how}},
+      /* what must still work */
+      {"chmod(0700)", SYS_chmod, {P(sid_file), 0700}},
+      {"chmod(dir,1777)", SYS_chmod, {P(sid_dir), 01777}},
+      {"fchmodat2(0750)", SYS_fchmodat2, {AT_FDCWD, P(sid_file), 0750, 0}},
+      {"open(O_CREAT,0644)", SYS_open, {P(sid_plain), O_WRONLY | O_CREAT, 0644}},
+      {"open(O_RDONLY,junk)", SYS_open, {P(sid_file), O_RDONLY, 04755}},
+#if defined(__x86_64__)
+      {"i386:chmod(4755)", I386_CHMOD, {P(sid_file), 04755}, 32},
+      {"i386:fchmod(2755)", I386_FCHMOD, {fd, 02755}, 32},
+      {"i386:fchmodat(4755)", I386_FCHMODAT, {AT_FDCWD, P(sid_file), 04755}, 32},
+      {"i386:fchmodat2(4755)", SYS_fchmodat2, {AT_FDCWD, P(sid_file), 04755, 0}, 32},
+      {"i386:creat(4755)", I386_CREAT, {P(sid_i386), 04755}, 32},
+      {"i386:open(O_CREAT,4755)", I386_OPEN, {P(sid_i386), O_WRONLY | O_CREAT, 04755}, 32},
+      {"i386:chmod(0755)", I386_CHMOD, {P(sid_file), 0755}, 32},
+      {"x32:chmod(4755)", SYS_chmod, {P(sid_file), 04755}, 'x'},
+      {"x32:fchmodat(2755)", SYS_fchmodat, {AT_FDCWD, P(sid_file), 02755}, 'x'},
+#endif
+  };
+  for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+    raw(&calls[i]);
+  /* A file capability (v2: the kernel turns it into v3, whose root id is
+   * the namespace's root on the host). */
+  static const uint32_t cap_v2[5] = {0x02000001, 1u << 13 /* NET_RAW */, 0, 0, 0};
+  const RawCall xattr = {"setxattr(security.capability)", SYS_setxattr,
+                         {P(sid_file), P("security.capability"), P(cap_v2), sizeof cap_v2, 0}};
+  raw(&xattr);
+  close(fd);
+  const char *names[] = {sid_file, sid_creat, sid_open, sid_openat, sid_node,
+                         sid_nodeat, sid_open2, sid_i386, sid_plain, sid_dir};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    report_mode(names[i]);
+  if (chdir("/") < 0)
+    line("setid", "chdir", errno_name(errno));
+}
+
 /* ---- /proc/self/status ---- */
 
 static char *status_field(const char *name)
@@ -920,6 +1014,8 @@ int main(int argc, char **argv, char **envp)
       section_env(envp);
     else if (strcmp(s, "forklimit") == 0)
       section_forklimit();
+    else if (strncmp(s, "setid=", 6) == 0)
+      section_setid(s + 6);
     else if (strncmp(s, "memtouch=", 9) == 0)
       section_memtouch((size_t)strtoul(s + 9, NULL, 10));
     else {

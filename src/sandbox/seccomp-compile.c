@@ -12,22 +12,24 @@
 #include "sbx/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 static const char *const default_allow[] = {
     "accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "capget", "capset",
-    "chdir", "chmod", "chown", "chown32", "clock_getres", "clock_getres_time64", "clock_gettime",
+    "chdir", "chown", "chown32", "clock_getres", "clock_getres_time64", "clock_gettime",
     "clock_gettime64", "clock_nanosleep", "clock_nanosleep_time64", "close", "close_range",
-    "connect", "copy_file_range", "creat", "dup", "dup2", "dup3", "epoll_create", "epoll_create1",
+    "connect", "copy_file_range", "dup", "dup2", "dup3", "epoll_create", "epoll_create1",
     "epoll_ctl", "epoll_ctl_old", "epoll_pwait", "epoll_pwait2", "epoll_wait", "epoll_wait_old",
     "eventfd", "eventfd2", "execve", "execveat", "exit", "exit_group", "faccessat", "faccessat2",
-    "fadvise64", "fadvise64_64", "fallocate", "fanotify_mark", "fchdir", "fchmod", "fchmodat",
+    "fadvise64", "fadvise64_64", "fallocate", "fanotify_mark", "fchdir",
     "fchown", "fchown32", "fchownat", "fcntl", "fcntl64", "fdatasync", "fgetxattr", "flistxattr",
     "flock", "fork", "fremovexattr", "fsetxattr", "fstat", "fstat64", "fstatat64", "fstatfs",
     "fstatfs64", "fsync", "ftruncate", "ftruncate64", "futex", "futex_time64", "futex_waitv",
@@ -42,12 +44,12 @@ static const char *const default_allow[] = {
     "landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "lchown",
     "lchown32", "lgetxattr", "link", "linkat", "listen", "listxattr", "llistxattr", "_llseek",
     "lremovexattr", "lseek", "lsetxattr", "lstat", "lstat64", "madvise", "membarrier",
-    "memfd_create", "memfd_secret", "mincore", "mkdir", "mkdirat", "mknod", "mknodat", "mlock",
+    "memfd_create", "memfd_secret", "mincore", "mkdir", "mkdirat", "mlock",
     "mlock2", "mlockall", "mmap", "mmap2", "mprotect", "mq_getsetattr", "mq_notify", "mq_open",
     "mq_timedreceive", "mq_timedreceive_time64", "mq_timedsend", "mq_timedsend_time64",
     "mq_unlink", "mremap", "msgctl", "msgget", "msgrcv", "msgsnd", "msync", "munlock",
-    "munlockall", "munmap", "name_to_handle_at", "nanosleep", "newfstatat", "_newselect", "open",
-    "openat", "openat2", "pause", "pidfd_open", "pidfd_send_signal", "pipe", "pipe2",
+    "munlockall", "munmap", "name_to_handle_at", "nanosleep", "newfstatat", "_newselect",
+    "pause", "pidfd_open", "pidfd_send_signal", "pipe", "pipe2",
     "pkey_alloc", "pkey_free", "pkey_mprotect", "poll", "ppoll", "ppoll_time64", "prctl",
     "pread64", "preadv", "preadv2", "prlimit64", "process_mrelease", "pselect6",
     "pselect6_time64", "pwrite64", "pwritev", "pwritev2", "read", "readahead", "readlink",
@@ -123,11 +125,60 @@ static gboolean add_arches(scmp_filter_ctx ctx, GError **err)
   return TRUE;
 }
 
+/* Issue 9: files in a -v volume are the host's, owned by the invoking user
+ * or one of their subordinate ids. A setuid or setgid file left there runs
+ * as that id for any local user who can reach it (no_new_privs protects only
+ * the inside). So every call that sets a file's mode is allowed only without
+ * S_ISUID and S_ISGID (flatpak refuses them the same way); otherwise the
+ * default action answers EPERM. The kernel reads the mode as umode_t and the
+ * flags as int: the mask covers only low bits, so high bits cannot hide the
+ * request. open and openat are allowed as well when they create nothing (no
+ * O_CREAT, no O_TMPFILE: the mode is ignored). openat2 carries its mode in
+ * struct open_how, in memory seccomp cannot read: it answers ENOSYS, and
+ * callers fall back to openat (as for clone3). mkdir ignores S_ISUID and
+ * S_ISGID in its mode; a directory's set-group-id bit can come only from
+ * chmod (refused) or its parent. */
+static gboolean setid_modes(scmp_filter_ctx ctx, GError **err)
+{
+  static const struct {
+    const char *name;
+    int fallback; /* the number, if libseccomp does not know the name */
+    unsigned mode_arg;
+    int flags_arg;
+  } calls[] = {
+      {"chmod", 0, 1, -1},       {"fchmod", 0, 1, -1}, {"fchmodat", 0, 2, -1},
+      {"fchmodat2", 452, 2, -1}, {"creat", 0, 1, -1},  {"mknod", 0, 1, -1},
+      {"mknodat", 0, 2, -1},     {"open", 0, 2, 1},    {"openat", 0, 3, 2},
+  };
+  const scmp_datum_t creates = O_CREAT | (O_TMPFILE & ~O_DIRECTORY);
+  for (guint i = 0; i < G_N_ELEMENTS(calls); i++) {
+    /* Negative numbers are libseccomp's for calls only a compat ABI has. */
+    int nr = resolve(calls[i].name);
+    gboolean by_number = nr == __NR_SCMP_ERROR && calls[i].fallback > 0;
+    if (by_number)
+      nr = calls[i].fallback;
+    else if (nr == __NR_SCMP_ERROR)
+      continue;
+    struct scmp_arg_cmp mode = {calls[i].mode_arg, SCMP_CMP_MASKED_EQ, S_ISUID | S_ISGID, 0};
+    int r = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, &mode);
+    if (r == 0 && calls[i].flags_arg >= 0) {
+      struct scmp_arg_cmp flags = {(unsigned)calls[i].flags_arg, SCMP_CMP_MASKED_EQ, creates, 0};
+      r = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, &flags);
+    }
+    /* A number libseccomp cannot place on every architecture stays refused. */
+    if (r < 0 && r != -EEXIST && !by_number)
+      return sbx_fail_errnum(err, -r, "seccomp rule for %s", calls[i].name);
+  }
+  return add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "openat2", 0, NULL, err);
+}
+
 static gboolean default_profile(scmp_filter_ctx ctx, SbxCapSet caps, GError **err)
 {
   for (const char *const *n = default_allow; *n; n++)
     if (!add_rule(ctx, SCMP_ACT_ALLOW, *n, 0, NULL, err))
       return FALSE;
+  if (!setid_modes(ctx, err))
+    return FALSE;
   /* socket and i386's socketcall: the families are refused by the second
    * filter (families_filter), which can say "deny these" simply. */
   if (!add_rule(ctx, SCMP_ACT_ALLOW, "socket", 0, NULL, err) ||
