@@ -82,12 +82,12 @@ typedef struct {
 #include "sbx/state.h"
 int sbx_exec_in(const SbxState *state, const SbxExecRequest *req, GError **err);
 
-/* tty.c: output pipes in place of a terminal on stdout/stderr without -t. */
+/* stdio.c: without -t, pipes that sbx relays in place of the user's fds. */
 typedef struct {
   int r[3], w[3];
 } SbxStdioPipes;
-void sbx_stdio_pipes_open(SbxStdioPipes *p, gboolean tty);
-void sbx_stdio_pipes_child(SbxStdioPipes *p);
+void sbx_stdio_pipes_open(SbxStdioPipes *p, gboolean tty, gboolean interactive);
+void sbx_stdio_pipes_child(SbxStdioPipes *p, gboolean tty);
 gboolean sbx_stdio_pipes_active(const SbxStdioPipes *p);
 void sbx_stdio_pipes_drain(SbxStdioPipes *p);
 void sbx_stdio_pipes_close(SbxStdioPipes *p);

@@ -123,7 +123,6 @@ static G_GNUC_NORETURN void program(Exec *x)
     sbx_sync_send_fd(x->syncfd, "started", master);
   else
     sbx_sync_send_ok(x->syncfd, "started");
-  sbx_stdio_pipes_child(&x->pipes);
   const char *wd = x->req->workdir ? x->req->workdir
                                    : (x->st->workdir && *x->st->workdir ? x->st->workdir : "/");
   SbxExecPlan plan = {
@@ -142,6 +141,7 @@ static G_GNUC_NORETURN void middle(Exec *x, int fds[N_NS], const sigset_t *forwa
   g_autoptr(GError) err = NULL;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  sbx_stdio_pipes_child(&x->pipes, x->req->tty);
   if (!join(fds, &err)) {
     sbx_sync_send_error(x->syncfd, err);
     _exit(SBX_EXIT_FAILED);
@@ -174,7 +174,7 @@ int sbx_exec_in(const SbxState *st, const SbxExecRequest *req, GError **err)
   if (open_namespaces(st, fds, err) && sbx_sync_pair(sync, err)) {
     sigprocmask(SIG_BLOCK, &block, &old);
     Exec x = {.st = st, .req = req, .seccomp = req->seccomp, .syncfd = sync[1]};
-    sbx_stdio_pipes_open(&x.pipes, req->tty);
+    sbx_stdio_pipes_open(&x.pipes, req->tty, req->interactive);
     pid_t pid = fork();
     if (pid == 0) {
       close(sync[0]);

@@ -125,7 +125,7 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
    * sbx binary) for writing (CVE-2019-5736). */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   sbx_proctitle_set("sbx-init");
-  sbx_stdio_pipes_child(&c->pipes);
+  sbx_stdio_pipes_child(&c->pipes, spec->tty);
   SbxCreds creds = {0};
   g_auto(GStrv) argv = NULL, envp = NULL;
   g_autofree char *workdir = NULL;
@@ -326,7 +326,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   sigaddset(&block, SIGCHLD);
   sigprocmask(SIG_BLOCK, &block, &old);
   int syncfd;
-  sbx_stdio_pipes_open(&c.pipes, spec->tty);
+  sbx_stdio_pipes_open(&c.pipes, spec->tty, spec->interactive);
   unsigned long flags = NS_FLAGS | (spec->net.mode == SBX_NET_HOST ? 0 : CLONE_NEWNET);
   pid_t pid = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, err);
   if (pid == 0)

@@ -69,6 +69,30 @@ class TestSandboxes(SbxTestCase):
         self.assertEqual(self.cmd(["rm", "web"]).rc, 0)
         self.assertNotIn("web", self.ps("-a"))
 
+    def test_no_host_fd_in_exec_or_detached(self):
+        """Issue 9: `sbx exec` and a detached sandbox's log go through sbx's
+        relay too; the program never holds the user's file or the log."""
+        self.detached("fds", "sh", "-c", "for i in 1 2; do readlink /proc/$$/fd/$i; done; echo logged; "
+                      "sleep 60")
+        self.assertTrue(self.wait_for(lambda: "logged" in self.cmd(["logs", "fds"]).out))
+        logged = self.cmd(["logs", "fds"]).out.splitlines()
+        self.assertTrue(all(l.startswith("pipe:[") for l in logged[:2]), logged)
+        path = os.path.join(self.tmp, "in")
+        with open(path, "wb") as f:
+            f.write(b"from-a-file\n")
+        os.chmod(path, 0o644)
+        out = os.path.join(self.tmp, "out")
+        with open(path, "rb") as i, open(out, "wb") as o:
+            p = self.popen(["exec", "-i", "fds", "sh", "-c",
+                            "cat; for i in 0 1 2; do readlink /proc/$$/fd/$i; done"],
+                           root=False, env={"XDG_RUNTIME_DIR": self.runtime}, stdin=i, stdout=o,
+                           stderr=subprocess.PIPE)
+            self.assertEqual(p.wait(timeout=60), 0, p.stderr.read())
+        with open(out) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines[0], "from-a-file")
+        self.assertTrue(all(l.startswith("pipe:[") for l in lines[1:4]), lines)
+
     def test_name_in_use_and_invalid(self):
         self.detached("dup", "sleep", "30")
         r = self.cmd(["run", "-d", "--name", "dup", fixture(BUSYBOX), "sleep", "30"])
