@@ -54,6 +54,12 @@ void sbx_log(SbxLogLevel level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 #define sbx_debug(...) do { if (sbx_log_level >= SBX_LOG_DEBUG) sbx_log(SBX_LOG_DEBUG, __VA_ARGS__); } while (0)
 #define sbx_warn(...) sbx_log(SBX_LOG_WARN, __VA_ARGS__)
 
+/* escape.c: untrusted text made safe for a terminal (controls, C1, bidi,
+ * invalid UTF-8 shown as \xHH or \uHHHH); for JSON text, the same as JSON
+ * escapes, so that it stays the same JSON. */
+char *sbx_escape_text(const char *s);
+char *sbx_escape_json_text(const char *json);
+
 /* I/O that retries on EINTR and short counts. */
 gboolean sbx_write_all(int fd, const void *buf, size_t len, GError **err);
 /* Write a whole small file atomically: dirfd/name.tmp, fsync, rename. */

@@ -69,12 +69,9 @@ int sbx_cli_report(const GError *err)
 {
   if (err && g_error_matches(err, SBX_ERROR, SBX_ERROR_REPORTED))
     return 125;
-  g_autofree char *msg = g_strdup(err ? err->message : "unknown error");
   /* One line, always: untrusted text (member names, JSON errors) may hold
    * newlines or control characters. */
-  for (char *p = msg; *p; p++)
-    if ((unsigned char)*p < 0x20 || *p == 0x7f)
-      *p = ' ';
+  g_autofree char *msg = sbx_escape_text(err ? err->message : "unknown error");
   g_autofree char *line = g_strdup_printf("sbx: %s\n", msg);
   fputs(line, stderr);
   return 125;

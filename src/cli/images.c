@@ -85,7 +85,8 @@ static void print_json(GPtrArray *rows)
   json_builder_end_array(b);
   g_autoptr(JsonNode) root = json_builder_get_root(b);
   g_autofree char *text = json_to_string(root, TRUE);
-  printf("%s\n", text);
+  g_autofree char *safe = sbx_escape_json_text(text);
+  printf("%s\n", safe);
 }
 
 static void print_table(GPtrArray *rows)
@@ -94,11 +95,15 @@ static void print_table(GPtrArray *rows)
   for (guint i = 0; i < rows->len; i++) {
     Row *r = rows->pdata[i];
     g_autofree char *size = human_size(r->size);
-    g_autofree char *created = g_strndup(r->created, 19);
+    /* Names and dates come from archives: escaped for the terminal. */
+    g_autofree char *created_raw = g_strndup(r->created, 19);
+    g_autofree char *created = sbx_escape_text(created_raw);
     if (!r->names[0])
       printf("%-40s %.12s %-22s %s\n", "<none>", r->id, created, size);
-    for (char **n = r->names; *n; n++)
-      printf("%-40s %.12s %-22s %s\n", *n, r->id, created, size);
+    for (char **n = r->names; *n; n++) {
+      g_autofree char *name = sbx_escape_text(*n);
+      printf("%-40s %.12s %-22s %s\n", name, r->id, created, size);
+    }
   }
 }
 

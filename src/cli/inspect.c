@@ -134,6 +134,14 @@ static JsonNode *build_json(Inspected *x, JsonObject *cfg)
   return json_builder_get_root(b);
 }
 
+/* Every string of an image reaches the terminal escaped (issue 9: an OSC 52
+ * clipboard write in WorkingDir came through). */
+static void print_line(const char *label, const char *value)
+{
+  g_autofree char *safe = sbx_escape_text(value);
+  printf("%-13s %s\n", label, safe);
+}
+
 static void print_field(const char *label, JsonObject *o, const char *member)
 {
   JsonNode *n = o ? json_object_get_member(o, member) : NULL;
@@ -142,14 +150,14 @@ static void print_field(const char *label, JsonObject *o, const char *member)
   g_autofree char *text = JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
                               ? g_strdup(json_node_get_string(n))
                               : json_to_string(n, FALSE);
-  printf("%-13s %s\n", label, text);
+  print_line(label, text);
 }
 
 static void print_text(Inspected *x, JsonObject *cfg)
 {
   printf("%-13s sha256:%s\n", "Id:", x->id);
   for (char **n = x->names; n && *n; n++)
-    printf("%-13s %s\n", "Name:", *n);
+    print_line("Name:", *n);
   printf("%-13s %s\n", "Source:", x->format);
   print_field("Created:", cfg, "created");
   print_field("Architecture:", cfg, "architecture");
@@ -162,14 +170,16 @@ static void print_text(Inspected *x, JsonObject *cfg)
   JsonNode *env = c ? json_object_get_member(c, "Env") : NULL;
   if (env && JSON_NODE_HOLDS_ARRAY(env))
     for (guint i = 0; i < json_array_get_length(json_node_get_array(env)); i++)
-      printf("%-13s %s\n", "Env:", json_array_get_string_element(json_node_get_array(env), i));
+      print_line("Env:", json_array_get_string_element(json_node_get_array(env), i));
   printf("Layers:\n");
   for (guint i = 0; i < x->layers->len; i++) {
     SbxLayerRef *l = x->layers->pdata[i];
     g_autofree char *size = l->size >= 0 ? g_format_size((guint64)l->size) : g_strdup("-");
     g_autofree char *unpacked = x->unpacked[i] ? g_format_size(x->unpacked[i]) : g_strdup("-");
-    printf("  %2u  %s  stored %s, unpacked %s%s%s\n", i + 1, l->diff_id, size, unpacked,
-           l->blob_digest ? "  blob " : "", l->blob_digest ? l->blob_digest : "");
+    g_autofree char *diff_id = sbx_escape_text(l->diff_id);
+    g_autofree char *blob = sbx_escape_text(l->blob_digest ? l->blob_digest : "");
+    printf("  %2u  %s  stored %s, unpacked %s%s%s\n", i + 1, diff_id, size, unpacked,
+           *blob ? "  blob " : "", blob);
   }
   JsonNode *h = cfg ? json_object_get_member(cfg, "history") : NULL;
   if (h && JSON_NODE_HOLDS_ARRAY(h)) {
@@ -183,7 +193,9 @@ static void print_text(Inspected *x, JsonObject *cfg)
         sbx_json_get_string(o, "created_by", &by, "history", NULL);
         sbx_json_get_string(o, "created", &when, "history", NULL);
       }
-      printf("  %-20.20s %s\n", when ? when : "", by ? by : "");
+      g_autofree char *safe_when = sbx_escape_text(when ? when : "");
+      g_autofree char *safe_by = sbx_escape_text(by ? by : "");
+      printf("  %-20.20s %s\n", safe_when, safe_by);
     }
   }
 }
@@ -210,7 +222,8 @@ static int inspect_parsed(int argc, char **argv, GError **err)
     if (json) {
       g_autoptr(JsonNode) out = build_json(&x, cfg);
       g_autofree char *text = json_to_string(out, TRUE);
-      printf("%s\n", text);
+      g_autofree char *safe = sbx_escape_json_text(text);
+      printf("%s\n", safe);
     } else {
       print_text(&x, cfg);
     }

@@ -51,8 +51,10 @@ static int load_parsed(int argc, char **argv, gboolean internal, GError **err)
     return 0;
   }
   g_auto(GStrv) names = sbx_store_names_of(store, id);
-  for (char **n = names; *n; n++)
-    printf("Loaded image: %s\n", *n);
+  for (char **n = names; *n; n++) {
+    g_autofree char *name = sbx_escape_text(*n); /* from the archive */
+    printf("Loaded image: %s\n", name);
+  }
   printf("Loaded image ID: sha256:%s\n", id);
   return 0;
 }

@@ -63,8 +63,9 @@ static int ps_parsed(int argc, char **argv, GError **err)
   for (char **n = names; *n; n++) {
     g_autoptr(SbxState) s = sbx_state_load(*n, NULL);
     if (!s) {
+      g_autofree char *name = sbx_escape_text(*n);
       if (all_opt && !json)
-        printf("%-20s %-12s %-30s %-8s %-16s\n", *n, "-", "-", "-", "damaged");
+        printf("%-20s %-12s %-30s %-8s %-16s\n", name, "-", "-", "-", "damaged");
       continue;
     }
     if (!all_opt && !s->running)
@@ -74,17 +75,22 @@ static int ps_parsed(int argc, char **argv, GError **err)
       continue;
     }
     g_autofree char *status = status_of(s);
-    g_autofree char *image = g_path_get_basename(s->image ? s->image : "");
+    /* The state files are the user's, but a name or an image path may
+     * still hold what a terminal would obey. */
+    g_autofree char *base = g_path_get_basename(s->image ? s->image : "");
+    g_autofree char *image = sbx_escape_text(base);
+    g_autofree char *name = sbx_escape_text(s->name);
     g_autofree char *pid = s->running ? g_strdup_printf("%d", (int)s->init_pid) : g_strdup("-");
     g_autofree char *started = g_strndup(s->started ? s->started : "", 19);
-    printf("%-20s %-12s %-30s %-8s %-16s %-20s %s\n", s->name, s->id ? s->id : "", image, pid,
-           status, started, s->ports && *s->ports ? s->ports : "-");
+    printf("%-20s %-12s %-30s %-8s %-16s %-20s %s\n", name, s->id ? s->id : "", image, pid, status,
+           started, s->ports && *s->ports ? s->ports : "-");
   }
   json_builder_end_array(b);
   if (json) {
     g_autoptr(JsonNode) root = json_builder_get_root(b);
     g_autofree char *text = json_to_string(root, TRUE);
-    printf("%s\n", text);
+    g_autofree char *safe = sbx_escape_json_text(text);
+    printf("%s\n", safe);
   }
   return 0;
 }

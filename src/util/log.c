@@ -32,8 +32,10 @@ void sbx_log(SbxLogLevel level, const char *fmt, ...)
     return;
   va_list ap;
   va_start(ap, fmt);
-  g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+  g_autofree char *raw = g_strdup_vprintf(fmt, ap);
   va_end(ap);
+  /* Warnings may quote names from an archive: one line, nothing a terminal obeys. */
+  g_autofree char *msg = sbx_escape_text(raw);
   g_autofree char *line = NULL;
   if (level == SBX_LOG_DEBUG)
     line = g_strdup_printf("sbx[%d] %.3fms: %s\n", (int)getpid(), sbx_now_us() / 1000.0, msg);

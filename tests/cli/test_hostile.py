@@ -12,10 +12,12 @@ Layer-level archives carry the busybox layer as a base (so a contained case
 can be looked at from inside) and correct digests for the hostile layer.
 """
 import glob
+import json
 import io
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import tarfile
 import time
@@ -551,6 +553,50 @@ class TestHostile(SbxTestCase):
                 self.assertNotIn("\x07", r.err, r)
                 self.assertFalse(any(l.startswith("sbx: injected") for l in r.err.splitlines()),
                                  "a quoted name forged a line\n%r" % r)
+
+    # -- 22 (extra). terminal escapes in what commands print -----------------
+    def raw_out(self, *args):
+        p = self.popen(list(args), root=False, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, (args, out, err))
+        self.assertTerminalSafe(out, args)
+        self.assertTerminalSafe(err, args)
+        return out
+
+    def assertTerminalSafe(self, data, what):
+        """Issue 9: no C0 control but newline, no DEL, no C1 (as UTF-8), no
+        bidi override, nothing that is not UTF-8."""
+        text = data.decode("utf-8")  # raises on invalid UTF-8
+        bad = [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f
+               or c in "\u200e\u200f\u2028\u2029" or 0x202a <= ord(c) <= 0x202e
+               or 0x2066 <= ord(c) <= 0x2069]
+        self.assertEqual(bad, [], "%r printed %r" % (what, text))
+
+    def test_22_escape_sequences_shown_escaped(self):
+        built = mh.escape_config_image()
+        path = self.write(built)
+        root = ["--root", self.store()]
+        text = self.raw_out("inspect", path)
+        self.assertIn(b"\\x1b]52;c;cHduZWQ=\\x07", text)  # shown, not obeyed
+        self.assertIn(b"\\u009b31m", text)
+        for label in (b"WorkingDir:", b"User:", b"Env:", b"Entrypoint:", b"Cmd:", b"Created:"):
+            line = [l for l in text.splitlines() if l.startswith(label)]
+            # (Entrypoint and Cmd are shown as JSON arrays: \u001b)
+            self.assertTrue(line and (b"\\x1b" in line[-1] or b"\\u001b" in line[-1]),
+                            (label, text))
+        self.assertFalse(any(l.startswith(b"Forged") for l in text.splitlines()), text)
+        # JSON: the same values, only escaped (it parses back to the originals)
+        data = json.loads(self.raw_out("inspect", "--format", "json", path))
+        self.assertEqual(data["Config"]["WorkingDir"], "/" + mh.ESCAPES)
+        self.assertEqual(data["History"][0]["created_by"], mh.ESCAPES)
+        self.raw_out("load", *root, path)
+        names = self.raw_out("images", *root)
+        self.assertIn(b"\\u009b31m\\u202e:tag\\u009d0;t\\u009c", names)
+        data = json.loads(self.raw_out("images", *root, "--format", "json"))
+        self.assertIn("evil\u009b31m\u202e:tag\u009d0;t\u009c", data[0]["Names"])
+        self.raw_out("inspect", *root, "plain/evil:latest")
+        self.raw_out("inspect", *root, "--format", "json", "plain/evil")
+
 
 def make_readable(path):
     """The sbx user must read what root built (symlinks have no mode of their own)."""
