@@ -226,11 +226,15 @@ int sbx_stdio_relay(pid_t pid, SbxStdioPipes *p, const sigset_t *forwarded)
         stream_end(s); /* EOF, or nobody reads: the other side learns it */
     }
     struct signalfd_siginfo si;
-    while ((pf[0].revents & POLLIN) && read(sfd, &si, sizeof si) == sizeof si)
-      if (si.ssi_signo != SIGCHLD)
+    gboolean child = sfd < 0; /* without signalfd: look every time */
+    while ((pf[0].revents & POLLIN) && read(sfd, &si, sizeof si) == sizeof si) {
+      if (si.ssi_signo == SIGCHLD)
+        child = TRUE;
+      else
         kill(pid, (int)si.ssi_signo);
+    }
     int ws;
-    if (status < 0 && waitpid(pid, &ws, WNOHANG) == pid)
+    if (status < 0 && child && waitpid(pid, &ws, WNOHANG) == pid)
       status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
   }
   for (int i = 0; i < 3; i++)
