@@ -93,6 +93,22 @@ class TestSandboxes(SbxTestCase):
         self.assertEqual(lines[0], "from-a-file")
         self.assertTrue(all(l.startswith("pipe:[") for l in lines[1:4]), lines)
 
+    def test_ps_escapes_the_image_name(self):
+        """Issue 9: what ps prints of an image path reaches the terminal escaped."""
+        evil = os.path.join(self.tmp, "img\x1b]52;c;eA==\x07\u009b2J.tar")
+        with open(fixture(BUSYBOX), "rb") as src, open(evil, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(evil, 0o644)
+        self.names.append("esc")
+        r = self.cmd(["run", "-d", "-q", "--name", "esc", evil, "sleep", "60"])
+        self.assertEqual(r.rc, 0, r)
+        p = self.popen(["ps"], root=False, env={"XDG_RUNTIME_DIR": self.runtime},
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, _ = p.communicate(timeout=60)
+        self.assertIn(b"img\\x1b]52;c;eA==\\x07\\u009b2J.tar", out)
+        self.assertNotIn(b"\x1b", out)
+        self.assertNotIn("\u009b".encode(), out)
+
     def test_name_in_use_and_invalid(self):
         self.detached("dup", "sleep", "30")
         r = self.cmd(["run", "-d", "--name", "dup", fixture(BUSYBOX), "sleep", "30"])
