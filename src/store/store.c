@@ -269,8 +269,12 @@ static char *import_in_helper(SbxStore *s, const char *path, const char *select,
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == SBX_EXIT_FAILED)
       g_set_error_literal(err, SBX_ERROR, SBX_ERROR_REPORTED, "import failed");
+    else if (WIFSIGNALED(status))
+      sbx_fail(err, SBX_ERROR_FAILED, "import helper died (killed by signal %d, %s)",
+               WTERMSIG(status), g_strsignal(WTERMSIG(status)));
     else
-      sbx_fail(err, SBX_ERROR_FAILED, "import helper died (status %d)", status);
+      sbx_fail(err, SBX_ERROR_FAILED, "import helper died (exit status %d)",
+               WEXITSTATUS(status));
     return NULL;
   }
   g_strstrip(out);

@@ -165,8 +165,10 @@ class TestNetwork(SbxTestCase):
             busy.close()
 
     def test_bad_publish_spec(self):
-        self.assertSbxError(self.sbx_cmd(["run", "-p", "99999:80", fixture(BUSYBOX), "true"]))
-        self.assertSbxError(self.sbx_cmd(["run", "--net-allow", "not-an-ip", fixture(BUSYBOX), "true"]))
+        self.assertSbxError(self.sbx_cmd(["run", "-p", "99999:80", fixture(BUSYBOX), "true"]),
+                            contains="-p 99999:80: expected [HOSTIP:]HOSTPORT:CONTAINERPORT")
+        self.assertSbxError(self.sbx_cmd(["run", "--net-allow", "not-an-ip", fixture(BUSYBOX), "true"]),
+                            contains="--net-allow not-an-ip: expected dns or CIDR")
 
     def test_net_allow_one_port(self):
         port = self.servers.http_port

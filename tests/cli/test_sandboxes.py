@@ -73,7 +73,8 @@ class TestSandboxes(SbxTestCase):
         self.detached("dup", "sleep", "30")
         r = self.cmd(["run", "-d", "--name", "dup", fixture(BUSYBOX), "sleep", "30"])
         self.assertSbxError(r, contains="already in use")
-        self.assertSbxError(self.cmd(["run", "--name", "../x", fixture(BUSYBOX), "true"]))
+        self.assertSbxError(self.cmd(["run", "--name", "../x", fixture(BUSYBOX), "true"]),
+                            contains="name '../x': use letters")
 
     def test_exec_joins_everything(self):
         self.detached("ex", "sh", "-c", "echo marker > /tmp/inside; sleep 60",
@@ -169,11 +170,11 @@ class TestMountsAndEnv(SbxTestCase):
 
     def test_volume_errors(self):
         self.assertSbxError(self.sbx_cmd(["run", "-v", "/nonexistent:/x", fixture(BUSYBOX), "true"]),
-                            contains="/nonexistent")
+                            contains="/nonexistent: No such file or directory")
         self.assertSbxError(self.sbx_cmd(["run", "-v", self.tmp + ":rel", fixture(BUSYBOX), "true"]),
-                            contains="absolute")
+                            contains="the container path must be absolute")
         self.assertSbxError(self.sbx_cmd(["run", "-v", self.tmp + ":/x:bogus", fixture(BUSYBOX),
-                                          "true"]))
+                                          "true"]), contains="expected HOST:CONTAINER[:ro|rw]")
 
     def test_env_file(self):
         path = os.path.join(self.tmp, "env")
@@ -184,7 +185,7 @@ class TestMountsAndEnv(SbxTestCase):
                         opts=["--env-file", path, "-e", "B=from-e"], env={"PASSED": "p"})
         self.assertEqual(r.out, "1 from-e p\n")
         self.assertSbxError(self.sbx_cmd(["run", "--env-file", "/nonexistent", fixture(BUSYBOX),
-                                          "true"]))
+                                          "true"]), contains="--env-file /nonexistent: ")
 
 
 class TestCheck(SbxTestCase):

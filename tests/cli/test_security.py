@@ -131,7 +131,7 @@ class SecurityTests:
         self.assertEqual(r.rc, 0, r)
         return parse_report(r.out)
 
-    def probe_fails(self, *opts, contains=None, rc=125, args=()):
+    def probe_fails(self, *opts, contains, rc=125, args=()):
         r = self.sbx_cmd(["run", "-q"] + list(opts) + [fixture("probe.tar")] + list(args))
         return self.assertSbxError(r, rc=rc, contains=contains)
 
