@@ -223,7 +223,9 @@ class SbxTestCase(unittest.TestCase):
         return self.stores[mode]
 
     def env_for(self, mode, extra=None):
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8"}
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
+               # marks what the suite started, for tests/cli/sweep.py
+               "SBX_TEST_TAG": SBX}
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 env[k] = os.environ[k]

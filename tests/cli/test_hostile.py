@@ -468,7 +468,7 @@ class TestHostile(SbxTestCase):
                     variant, contains[variant.split("-")[0]])
                 self.assertRefused(r, built, contains=want, base_ok=False)
                 self.assertEqual(self.layer_dirs(), [], r)
-                self.assertLess(elapsed, 10, "refusing took %.1f s" % elapsed)
+                self.assertLess(elapsed, 20, "refusing took %.1f s" % elapsed)
 
     # -- 16. truncated archives, blobs and layers -----------------------------
     def test_16_truncated(self):
@@ -501,7 +501,7 @@ class TestHostile(SbxTestCase):
                 self.assertRefused(r, built, contains="huge" if variant.startswith("layer")
                                    else "Truncated input file (needed 1073741824 bytes",
                                    not_digest=variant.startswith("layer"))
-                self.assertLess(time.monotonic() - t0, 10)
+                self.assertLess(time.monotonic() - t0, 20)  # (ASan, two busy cores)
 
     # -- 18. a decompression bomb ---------------------------------------------
     def _bomb(self, after_end):
