@@ -103,8 +103,10 @@ class TestSandboxes(SbxTestCase):
         self.assertEqual(r.rc, 127, r)
 
     def test_kill_with_signal(self):
-        self.detached("k", "sh", "-c", "trap 'echo usr1; exit 3' USR1; while :; do sleep 0.1; done")
-        time.sleep(0.5)
+        # "ready" only once the trap is set: no signal races its installation
+        self.detached("k", "sh", "-c", "trap 'echo usr1; exit 3' USR1; echo ready; "
+                      "while :; do sleep 0.1; done")
+        self.assertTrue(self.wait_for(lambda: "ready" in self.cmd(["logs", "k"]).out, 30))
         self.assertEqual(self.cmd(["kill", "-s", "USR1", "k"]).rc, 0)
         self.assertTrue(self.wait_for(lambda: self.ps("-a")["k"]["Status"] == "exited (3)"))
         self.assertIn("usr1", self.cmd(["logs", "k"]).out)
