@@ -548,9 +548,10 @@ class SecurityTests:
         # above what the kernel lets anyone set (fs.nr_open): refused inside
         self.probe_fails("--ulimit", "nofile=2000000000:2000000000", contains="--ulimit")
 
-    def cgroup_delegated(self, controller):
-        """Would src/sandbox/cgroup.c find a cgroup v2 subtree delegated to the
-        user sbx runs as, with `controller`? (Its checks, made here.)"""
+    def cgroup_undelegated(self, controller):
+        """Why src/sandbox/cgroup.c would find no cgroup v2 subtree delegated
+        to the user sbx runs as with `controller` (its checks, made here), or
+        None when it would find one."""
         top = None
         with open("/proc/self/mounts") as f:
             for l in f:
@@ -558,36 +559,52 @@ class SecurityTests:
                 if fields[1] == "/sys/fs/cgroup":
                     top = fields[2]
         if top != "cgroup2":
-            return False
+            return "/sys/fs/cgroup is %s, not cgroup2" % top
         own = None
         with open("/proc/self/cgroup") as f:
             for l in f:
                 if l.startswith("0::"):
                     own = l[3:].strip()
         if own is None:
-            return False
+            return "no cgroup v2 line in /proc/self/cgroup"
         d = "/sys/fs/cgroup" + own
         r = self.run_as(["sh", "-c", 'test -w "$1" && test -w "$1/cgroup.procs"', "sh", d])
         if r.rc != 0:
-            return False
+            return "%s is not writable by the test user" % d
         try:
             with open(os.path.join(d, "cgroup.controllers")) as f:
-                return controller in f.read().split()
-        except OSError:
-            return False
+                if controller not in f.read().split():
+                    return "no %s controller in %s" % (controller, d)
+        except OSError as e:
+            return str(e)
+        return None
 
     def check_cgroup_limit(self, controller, opts, args, check):
-        if not self.cgroup_delegated(controller):
-            self.probe_fails(*opts, contains="cgroup")
-            return
+        """Enforced, or SKIP saying why: never OK without a limit in force
+        (the refusal itself is test_limits_refused_without_delegation)."""
+        why = self.cgroup_undelegated(controller)
+        if why:
+            self.skipTest("no delegated cgroup v2: %s" % why)
         check(self.probe(*opts, args=args))
+
+    def test_limits_refused_without_delegation(self):
+        """Without delegation, --memory and --cpus are refused with a reason,
+        never silently ignored. (--pids-limit is left out: it may fall back
+        to RLIMIT_NPROC, which its own test covers.)"""
+        for controller, opts in (("memory", ["--memory", "64m"]), ("cpu", ["--cpus", "1"])):
+            with self.subTest(controller=controller):
+                why = self.cgroup_undelegated(controller)
+                if not why:
+                    self.skipTest("a delegated cgroup v2 with %s: nothing is refused" % controller)
+                self.probe_fails(*opts, contains="resource limits: ")
 
     def test_pids_limit(self):
         def check(r):
             n, err = r["forklimit"].split()
             self.assertLessEqual(int(n), 8)  # init and the probe count too
             self.assertEqual(err, "EAGAIN")
-        self.check_cgroup_limit("pids", ["--pids-limit", "10"], ["forklimit"], check)
+            self.assertEqual(r["cgroup"]["pids.max"], "10")
+        self.check_cgroup_limit("pids", ["--pids-limit", "10"], ["forklimit", "cgroup"], check)
 
     def test_memory_limit(self):
         def check(r):
@@ -596,8 +613,7 @@ class SecurityTests:
 
     def test_cpus_limit(self):
         def check(r):
-            if r["cgroup"]["cpu.max"] != "absent":
-                self.assertEqual(r["cgroup"]["cpu.max"], "100000 100000")
+            self.assertEqual(r["cgroup"]["cpu.max"], "100000 100000")
         self.check_cgroup_limit("cpu", ["--cpus", "1"], ["cgroup"], check)
 
     def test_no_limit_no_cgroup_needed(self):
