@@ -337,3 +337,35 @@ class TestLayers(SbxTestCase):
         f = os.path.join(self.store_for(self.mode), "layers", key, layer, "f")
         self.assertEqual(os.getxattr(f, "user.sbxtest"), b"hello")
         self.assertNotIn("user.overlay.redirect", os.listxattr(f))
+
+
+class TestRunProgress(SbxTestCase):
+    """`sbx run` importing on a terminal draws the bar (after its half-second
+    delay: a layer long enough to import, no test switch), -q does not."""
+    mode = "single"
+
+    def test_progress_bar_on_run(self):
+        import shlex
+        import sys
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures"))
+        import mkhostile as mh
+        path = os.path.join(self.tmp, "slow.tar")
+        # zeros behind the tar's end: hashed, not written; seconds to import
+        mh.write_bomb(path, size=800 * 1000 * 1000, after_end=True)
+        os.chmod(path, 0o644)
+        env = {"SBX_MAX_LAYER_SIZE": str(1 << 30)}
+        for quiet in (False, True):
+            with self.subTest(quiet=quiet):
+                root = self.stores.pop(self.mode, None)
+                if root:
+                    self._remove_store(root)
+                cmd = [self.sbx, "run", "--root", self.store_for(self.mode)] + \
+                    (["-q"] if quiet else []) + ["--entrypoint", "", path, "/nonexistent"]
+                r = self.run_as(["script", "-qec", " ".join(map(shlex.quote, cmd)),
+                                 "/dev/null"], env=env)
+                self.assertIn("/nonexistent", r.out, r)  # it imported and ran
+                if quiet:
+                    self.assertNotIn("importing", r.out, r)
+                else:
+                    self.assertIn("importing [", r.out, r)
+                    self.assertIn("layers 1/1", r.out, r)
