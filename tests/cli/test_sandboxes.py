@@ -113,7 +113,7 @@ class TestSandboxes(SbxTestCase):
 
     def test_rm_force_and_running_refusal(self):
         self.detached("r", "sleep", "60")
-        self.assertSbxError(self.cmd(["rm", "r"]), contains="running")
+        self.assertSbxError(self.cmd(["rm", "r"]), contains="sandbox r is running: stop it first")
         self.assertEqual(self.cmd(["rm", "-f", "r"]).rc, 0)
         self.assertNotIn("r", self.ps("-a"))
 
@@ -144,7 +144,7 @@ class TestSandboxes(SbxTestCase):
     def test_unknown_sandbox(self):
         for c in (["logs", "nope"], ["exec", "nope", "true"], ["stop", "nope"], ["rm", "nope"],
                     ["kill", "nope"]):
-            self.assertSbxError(self.cmd(c), contains="nope")
+            self.assertSbxError(self.cmd(c), contains="no sandbox named nope")
 
 
 class TestMountsAndEnv(SbxTestCase):
