@@ -217,24 +217,44 @@ class TestStateFallback(SbxTestCase):
 
     def test_tmp_dir_taken_by_someone_else(self):
         """Without XDG_RUNTIME_DIR, /tmp/sbx-UID is used — unless another user
-        made it first; then ~/.local/state/sbx/run."""
+        made it first; then ~/.local/state/sbx/run. The real /tmp/sbx-UID is
+        in use by every other test: this one runs sbx in a mount namespace of
+        its own whose /tmp is a fresh tmpfs (the test's directories bound
+        back in), with /tmp/sbx-UID planted there by root."""
         if not IS_ROOT:
             self.skipTest("needs root to plant another user's directory")
         pw = self.user_for(self.mode)
-        planted = "/tmp/sbx-%d" % pw.pw_uid
-        if os.path.exists(planted):
-            self.skipTest("%s exists already" % planted)
-        os.mkdir(planted, 0o755)  # root's, not the user's
         home = os.path.join(self.tmp, "home")
         os.mkdir(home, 0o700)
         os.chown(home, pw.pw_uid, pw.pw_gid)
-        try:
-            env = {"HOME": home}
-            r = self.sbx_cmd(["run", "--name", "fb", "-q", fixture(BUSYBOX), "true"], env=env)
-            self.assertEqual(r.rc, 0, r)
-            r = self.sbx_cmd(["ps", "-a"], root=False, env=env)
-            self.assertIn("fb", r.out, r)
-            self.assertTrue(os.path.isdir(os.path.join(home, ".local", "state", "sbx", "run", "fb")))
-            self.assertEqual(os.listdir(planted), [])
-        finally:
-            os.rmdir(planted)
+        keep = [self.tmp] + [d for d in (os.path.dirname(self.sbx), fixture(BUSYBOX))
+                             if d.startswith("/tmp/")]
+        script = """
+set -e
+mount --make-rprivate /
+old=$(mktemp -d /run/sbx-fallback-XXXXXX)
+mount --bind /tmp "$old"
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+for d in $KEEP; do
+  top=/tmp/$(echo "${d#/tmp/}" | cut -d/ -f1)
+  [ -e "$top" ] || { mkdir -p "$top"; mount --bind "$old/${top#/tmp/}" "$top"; }
+done
+mkdir -m 0700 /tmp/sbx-$USER_ID  # private in mode: only its owner (root) gives it away
+setpriv --reuid=$USER_ID --regid=$GROUP_ID --clear-groups env -i PATH=/usr/bin:/bin \
+    HOME="$HOME_DIR" ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" \
+    sh -c '"$0" run --name fb -q --root "$1" "$2" true && echo run-ok && "$0" ps -a' \
+    "$SBX" "$ROOT" "$IMAGE"
+echo "planted=$(ls -A /tmp/sbx-$USER_ID | wc -l)"
+"""
+        env = dict(os.environ, KEEP=" ".join(keep), USER_ID=str(pw.pw_uid),
+                   GROUP_ID=str(pw.pw_gid), HOME_DIR=home, SBX=self.sbx,
+                   ROOT=self.store_for(self.mode), IMAGE=fixture(BUSYBOX))
+        p = subprocess.run(["unshare", "-m", "sh", "-c", script], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        out, err = p.stdout.decode(), p.stderr.decode()
+        self.assertNoCrash(err)
+        self.assertEqual(p.returncode, 0, out + err)
+        self.assertIn("run-ok", out, err)
+        self.assertIn("fb", out.split("run-ok", 1)[1], out)
+        self.assertIn("planted=0", out, "sbx used a directory another user made")
+        self.assertTrue(os.path.isdir(os.path.join(home, ".local", "state", "sbx", "run", "fb")))
