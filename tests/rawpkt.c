@@ -55,8 +55,9 @@ static void learn_gateway(void)
     unsigned m[6];
     while (f && fgets(line, sizeof line, f))
       if (strncmp(line, "10.0.2.2 ", 9) == 0 &&
-          sscanf(line, "%*s %*s %*s %x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4],
-                 &m[5]) == 6 && (m[0] | m[1] | m[2] | m[3] | m[4] | m[5])) {
+          sscanf(line, "%*s %*s %*s %x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) ==
+              6 &&
+          (m[0] | m[1] | m[2] | m[3] | m[4] | m[5])) {
         for (int k = 0; k < 6; k++)
           gw_mac[k] = (unsigned char)m[k];
         fclose(f);

@@ -17,7 +17,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-
 char *sbx_store_default_root(void)
 {
   const char *env = g_getenv("SBX_ROOT");
@@ -268,8 +267,7 @@ static char *import_in_helper(SbxStore *s, const char *path, const char *select,
       sbx_fail(err, SBX_ERROR_FAILED, "import helper died (killed by signal %d, %s)",
                WTERMSIG(status), g_strsignal(WTERMSIG(status)));
     else
-      sbx_fail(err, SBX_ERROR_FAILED, "import helper died (exit status %d)",
-               WEXITSTATUS(status));
+      sbx_fail(err, SBX_ERROR_FAILED, "import helper died (exit status %d)", WEXITSTATUS(status));
     return NULL;
   }
   g_strstrip(out);
