@@ -11,6 +11,13 @@ typedef struct SbxStream SbxStream;
 /* Largest JSON member (manifest, index, config) read into memory. */
 #define SBX_MAX_JSON_MEMBER (16u << 20)
 
+/* Enable libarchive's decompressors that run in this process (gzip, bzip2,
+ * xz, zstd) and no other; FALSE when libarchive would run an external
+ * program for one of them (built without its library): untrusted input
+ * never reaches a program found in $PATH. */
+struct archive;
+gboolean sbx_archive_support_filters(struct archive *a, GError **err);
+
 /* Open a tar archive or a directory. The archive is indexed once (headers
  * only, data skipped); nothing is extracted. */
 SbxSource *sbx_source_open(const char *path, GError **err);

@@ -71,6 +71,12 @@ gboolean sbx_write_file_at(int dirfd, const char *name, const char *content, mod
 /* Read a regular file of at most max bytes from an fd (any position). */
 GBytes *sbx_read_fd_bounded(int fd, gsize max, const char *what, GError **err);
 
+/* The most bytes one compressed stream may expand to — a layer, or a
+ * compressed archive (docker save | gzip) decompressed into $TMPDIR: the
+ * same bound for both, SBX_MAX_LAYER_SIZE or else this. */
+#define SBX_DEFAULT_MAX_EXPANDED (256ull << 30) /* generous but finite */
+gboolean sbx_max_expanded_size(guint64 *max, GError **err);
+
 /* Remove a directory tree below dirfd without following any symlink. */
 gboolean sbx_rm_rf_at(int dirfd, const char *name, GError **err);
 

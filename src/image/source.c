@@ -97,15 +97,33 @@ static int close_cb(struct archive *a, void *p)
   return ARCHIVE_OK;
 }
 
+gboolean sbx_archive_support_filters(struct archive *a, GError **err)
+{
+  /* Not archive_read_support_filter_all(): it would also run external
+   * programs (lz4, lzop, lrzip, grzip, ...) on untrusted input. Each of these
+   * answers ARCHIVE_WARN when it would fall back to an external program. */
+  static const struct {
+    const char *name;
+    int (*enable)(struct archive *);
+  } filters[] = {{"gzip", archive_read_support_filter_gzip},
+                 {"bzip2", archive_read_support_filter_bzip2},
+                 {"xz", archive_read_support_filter_xz},
+                 {"zstd", archive_read_support_filter_zstd}};
+  for (gsize i = 0; i < G_N_ELEMENTS(filters); i++)
+    if (filters[i].enable(a) != ARCHIVE_OK)
+      return sbx_fail(err, SBX_ERROR_FAILED,
+                      "libarchive has no built-in %s decompressor (it would run a program)",
+                      filters[i].name);
+  return TRUE;
+}
+
 static struct archive *open_reader_as(SbxSource *src, gboolean raw, GError **err)
 {
   struct archive *a = archive_read_new();
-  /* Only in-process decompressors: archive_read_support_filter_all() would
-   * also run external programs (lrzip, lzop, ...) on untrusted input. */
-  archive_read_support_filter_gzip(a);
-  archive_read_support_filter_bzip2(a);
-  archive_read_support_filter_xz(a);
-  archive_read_support_filter_zstd(a);
+  if (!sbx_archive_support_filters(a, err)) {
+    archive_read_free(a);
+    return NULL;
+  }
   if (raw)
     archive_read_support_format_raw(a);
   else
@@ -132,13 +150,14 @@ static struct archive *open_reader(SbxSource *src, GError **err)
   return open_reader_as(src, FALSE, err);
 }
 
-#define MAX_OUTER_SIZE (256ull << 30)
-
 /* A compressed archive (docker save | gzip) is decompressed once into an
  * unlinked temporary file: streaming each layer out of it would otherwise
  * decompress it from the start again, once per layer. */
 static gboolean decompress_outer(SbxSource *src, GError **err)
 {
+  guint64 max;
+  if (!sbx_max_expanded_size(&max, err))
+    return FALSE;
   struct archive *a = open_reader_as(src, TRUE, err);
   struct archive_entry *e;
   if (!a)
@@ -160,9 +179,11 @@ static gboolean decompress_outer(SbxSource *src, GError **err)
   while (ok && (n = archive_read_data(a, buf, READ_CHUNK)) != 0) {
     if (n < 0)
       ok = sbx_fail(err, SBX_ERROR_INVALID, "%s: %s", src->path, archive_error_string(a));
-    else if ((total += (guint64)n) > MAX_OUTER_SIZE)
-      ok = sbx_fail(err, SBX_ERROR_INVALID, "%s: expands beyond %" G_GUINT64_FORMAT " bytes",
-                    src->path, (guint64)MAX_OUTER_SIZE);
+    else if ((total += (guint64)n) > max)
+      ok = sbx_fail(err, SBX_ERROR_INVALID,
+                    "%s: expands beyond %" G_GUINT64_FORMAT
+                    " bytes (the limit; SBX_MAX_LAYER_SIZE raises it)",
+                    src->path, max);
     else
       ok = sbx_write_all(tmp, buf, (size_t)n, err);
   }

@@ -17,8 +17,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#define DEFAULT_MAX_LAYER_SIZE (256ull << 30) /* generous but finite */
-
 char *sbx_store_default_root(void)
 {
   const char *env = g_getenv("SBX_ROOT");
@@ -42,12 +40,8 @@ SbxStore *sbx_store_open(const char *root, const SbxIdMap *map, GError **err)
   s->root = g_canonicalize_filename(root, NULL);
   s->idmap = map;
   s->idmap_key = sbx_idmap_key(map);
-  s->max_layer_size = DEFAULT_MAX_LAYER_SIZE;
-  const char *max = g_getenv("SBX_MAX_LAYER_SIZE");
-  if (max && !g_ascii_string_to_unsigned(max, 10, 1, G_MAXUINT64, &s->max_layer_size, NULL)) {
-    sbx_fail(err, SBX_ERROR_USAGE, "SBX_MAX_LAYER_SIZE: '%s' is not a byte count", max);
+  if (!sbx_max_expanded_size(&s->max_layer_size, err))
     return NULL;
-  }
   g_autofree char *layers = g_build_filename(s->root, "layers", s->idmap_key, NULL);
   if (!sbx_mkdir_p(layers, 0700, err))
     return NULL;
@@ -269,8 +263,11 @@ static char *import_in_helper(SbxStore *s, const char *path, const char *select,
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == SBX_EXIT_FAILED)
       g_set_error_literal(err, SBX_ERROR, SBX_ERROR_REPORTED, "import failed");
+    else if (WIFSIGNALED(status))
+      sbx_fail(err, SBX_ERROR_FAILED, "import helper died (killed by signal %d, %s)",
+               WTERMSIG(status), g_strsignal(WTERMSIG(status)));
     else
-      sbx_fail(err, SBX_ERROR_FAILED, "import helper died (status %d)", status);
+      sbx_fail(err, SBX_ERROR_FAILED, "import helper died (exit status %d)", WEXITSTATUS(status));
     return NULL;
   }
   g_strstrip(out);

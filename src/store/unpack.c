@@ -480,10 +480,10 @@ static gboolean verify(Unpacker *u, const SbxLayerRef *ref, GError **err)
 static struct archive *open_decompressor(Unpacker *u, GError **err)
 {
   struct archive *d = archive_read_new();
-  archive_read_support_filter_gzip(d);
-  archive_read_support_filter_bzip2(d);
-  archive_read_support_filter_xz(d);
-  archive_read_support_filter_zstd(d);
+  if (!sbx_archive_support_filters(d, err)) {
+    archive_read_free(d);
+    return NULL;
+  }
   archive_read_support_format_raw(d);
   struct archive_entry *e;
   if (archive_read_open(d, u, NULL, blob_read_cb, NULL) != ARCHIVE_OK ||

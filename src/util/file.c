@@ -188,3 +188,12 @@ char *sbx_random_hex(guint nbytes)
     g_string_append_printf(s, "%02x", buf[i]);
   return g_string_free(s, FALSE);
 }
+
+gboolean sbx_max_expanded_size(guint64 *max, GError **err)
+{
+  *max = SBX_DEFAULT_MAX_EXPANDED;
+  const char *env = g_getenv("SBX_MAX_LAYER_SIZE");
+  if (env && !g_ascii_string_to_unsigned(env, 10, 1, G_MAXUINT64, max, NULL))
+    return sbx_fail(err, SBX_ERROR_USAGE, "SBX_MAX_LAYER_SIZE: '%s' is not a byte count", env);
+  return TRUE;
+}

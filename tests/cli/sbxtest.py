@@ -10,6 +10,7 @@ subuid file (SBX_SUBUID_FILE), and range tests skip when the user has no range.
 import fcntl
 import os
 import pwd
+import re
 import shutil
 import signal
 import stat
@@ -24,12 +25,29 @@ SBX = os.path.abspath(os.environ.get("SBX_BIN", os.path.join(SRCDIR, "build", "s
 FIXTURES = os.path.abspath(os.environ.get("SBX_FIXTURES", os.path.join(SRCDIR, "build", "tests", "fixtures")))
 IS_ROOT = os.geteuid() == 0
 RANGE_USER, SINGLE_USER = "sbx-test", "sbx-test1"
+HELPERS = ("sbx-store", "sbx-net")  # found by sbx beside its own binary
+
+
+# Whatever sbx (or a helper it started) prints when it crashed instead of
+# refusing: a crash is never a correct refusal, wherever it shows.
+CRASH_MARKS = re.compile(r"helper died|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|"
+                         r"MemorySanitizer|ThreadSanitizer|runtime error:|==\d+==ERROR: |"
+                         r"^ERROR: \w*Sanitizer", re.M)
+
+
+def crash_in(text):
+    """The first crash report in `text` (str or bytes), or None."""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    m = CRASH_MARKS.search(text or "")
+    return m.group(0) if m else None
 
 
 def fixture(name):
     path = os.path.join(FIXTURES, name)
     if not os.path.exists(path):
-        raise unittest.SkipTest("fixture %s not built" % name)
+        # a fixture the build should have made is a broken build, not a skip
+        raise AssertionError("fixture %s not built (looked in %s)" % (name, FIXTURES))
     return _stage(path)
 
 
@@ -93,7 +111,7 @@ def _stage_programs():
     bindir = os.path.dirname(SBX)
     if _world_reachable(SBX):
         return bindir
-    return os.path.dirname(_stage_files([SBX, os.path.join(bindir, "sbx-store")]))
+    return os.path.dirname(_stage_files([SBX] + [os.path.join(bindir, h) for h in HELPERS]))
 
 
 def _stage_files(paths):
@@ -121,9 +139,21 @@ class Result:
         self.rc = proc.returncode
         self.out = out.decode(errors="replace")
         self.err = err.decode(errors="replace")
+        self.crash = crash_in(self.err) or crash_in(self.out)
 
     def __repr__(self):
         return "rc=%d\n--- stdout\n%s--- stderr\n%s" % (self.rc, self.out, self.err)
+
+
+class _CheckedPopen(subprocess.Popen):
+    """Popen whose captured stderr is searched for crash reports."""
+    testcase = None
+
+    def communicate(self, *a, **kw):
+        out, err = super().communicate(*a, **kw)
+        if self.testcase and err:
+            self.testcase.assertNoCrash(err, " ".join(map(str, self.args[:3])))
+        return out, err
 
 
 class SbxTestCase(unittest.TestCase):
@@ -142,11 +172,18 @@ class SbxTestCase(unittest.TestCase):
         os.chmod(self.tmp, 0o755)
         self.root = os.path.join(self.tmp, "store")
         self.stores = {}
+        self._started = []  # (Popen, stderr log path or None) of every popen()
 
     def tearDown(self):
-        for root in self.stores.values():
-            self._remove_store(root)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            self._check_started()
+        finally:
+            for _, log in self._started:
+                if log and os.path.exists(log):
+                    os.unlink(log)
+            for root in self.stores.values():
+                self._remove_store(root)
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _remove_store(self, root):
         if not os.path.exists(root):
@@ -186,7 +223,9 @@ class SbxTestCase(unittest.TestCase):
         return self.stores[mode]
 
     def env_for(self, mode, extra=None):
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8"}
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
+               # marks what the suite started, for tests/cli/sweep.py
+               "SBX_TEST_TAG": SBX}
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 env[k] = os.environ[k]
@@ -208,7 +247,45 @@ class SbxTestCase(unittest.TestCase):
         pw = self.user_for(mode)
         if pw:
             kw.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
-        return subprocess.Popen(cmd, env=self.env_for(mode, env), cwd=self.tmp, **kw)
+        log = None
+        if kw.get("stderr") in (None, subprocess.DEVNULL):
+            # keep what it says: a crash report is looked for at tearDown
+            fd, log = tempfile.mkstemp(prefix="sbx-test-stderr-")
+            kw["stderr"] = os.fdopen(fd, "wb")
+        try:
+            p = _CheckedPopen(cmd, env=self.env_for(mode, env), cwd=self.tmp, **kw)
+        finally:
+            if log:
+                kw["stderr"].close()
+        p.testcase = self
+        self._started.append((p, log))
+        return p
+
+    def assertNoCrash(self, text, what="sbx"):
+        found = crash_in(text)
+        if found:
+            if isinstance(text, bytes):
+                text = text.decode(errors="replace")
+            self.fail("%s crashed (%r on its stderr): a crash is never a refusal\n%s"
+                      % (what, found, text))
+
+    def _check_started(self):
+        """Every process popen() started has ended and reported no crash."""
+        left = []
+        for p, log in self._started:
+            if p.poll() is None:
+                left.append(p.args)
+                p.kill()
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    pass
+            if log and os.path.exists(log):
+                with open(log, "rb") as fh:
+                    said = fh.read()
+                os.unlink(log)
+                self.assertNoCrash(said, " ".join(map(str, p.args[:3])))
+        self.assertEqual(left, [], "the test left processes running")
 
     def run_as(self, cmd, mode=None, env=None, input=None, timeout=120):
         """Any command, as the user sbx runs as (for wrappers like unshare)."""
@@ -220,7 +297,10 @@ class SbxTestCase(unittest.TestCase):
         p = subprocess.Popen(cmd, env=self.env_for(mode, env), cwd=self.tmp, stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
         out, err = p.communicate(input=input, timeout=timeout)
-        return Result(p, out, err)
+        r = Result(p, out, err)
+        if r.crash:
+            self.fail("%s: a crash is never a refusal (%r)\n%r" % (" ".join(cmd), r.crash, r))
+        return r
 
     def sbx_cmd(self, args, mode=None, input=None, timeout=60, root=True, env=None):
         p = self.popen(args, mode=mode, root=root, env=env, stdin=subprocess.PIPE,
@@ -231,21 +311,26 @@ class SbxTestCase(unittest.TestCase):
             p.kill()
             out, err = p.communicate()
             self.fail("sbx %s timed out\n%s" % (" ".join(args), err.decode(errors="replace")))
-        return Result(p, out, err)
+        r = Result(p, out, err)
+        if r.crash:
+            self.fail("sbx %s: a crash is never a refusal (%r)\n%r" % (" ".join(args), r.crash, r))
+        return r
 
     def run_ok(self, image, *cmd, mode=None, opts=(), env=None):
         r = self.sbx_cmd(["run", "-q"] + list(opts) + [image] + list(cmd), mode=mode, env=env)
         self.assertEqual(r.rc, 0, r)
         return r
 
-    def assertSbxError(self, r, rc=125, contains=None):
-        """One clear line 'sbx: ...' and the expected status."""
+    def assertSbxError(self, r, rc=125, *, contains):
+        """One clear line 'sbx: ...' naming the reason (`contains`: a specific
+        substring, never empty) and the expected status; no crash anywhere."""
+        self.assertTrue(contains, "a refusal test must name the reason it expects")
+        self.assertIsNone(r.crash, "a crash is never a refusal\n%r" % r)
         self.assertEqual(r.rc, rc, r)
         lines = [l for l in r.err.splitlines() if l.strip()]
         errors = [l for l in lines if l.startswith("sbx: ") and not l.startswith("sbx: warning")]
         self.assertEqual(len(errors), 1, "want exactly one error line\n%r" % r)
-        if contains:
-            self.assertIn(contains, errors[0], r)
+        self.assertIn(contains, errors[0], r)
         return errors[0]
 
     def layer_dirs(self, mode=None):

@@ -70,7 +70,8 @@ class TestCommands(SbxTestCase):
         self.assertEqual((r.rc, r.out), (0, "Removed 2 unused layers, 72 bytes\n"), r)
         self.assertEqual(len(self.layer_dirs()), 1, "busybox's layer is still used")
         self.assertEqual(self.run_ok("busybox", "echo", "still").out, "still\n")
-        self.assertSbxError(self.sbx_store("rmi", "nosuch:image"), contains="nosuch")
+        self.assertSbxError(self.sbx_store("rmi", "nosuch:image"),
+                            contains="image nosuch:image: not in the store")
 
     def test_prune_keeps_layers_of_running_sandbox(self):
         self.sbx_store("load", fixture("multilayer-docker25.tar"))
@@ -88,7 +89,7 @@ class TestCommands(SbxTestCase):
 
     def test_multi_image_archive_selection(self):
         self.assertSbxError(self.sbx_cmd(["run", fixture("busybox-oci.tar") + ":nosuch", "true"]),
-                            contains="nosuch")
+                            contains="no image named nosuch in the archive")
 
 
 if __name__ == "__main__":

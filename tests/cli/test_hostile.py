@@ -144,7 +144,7 @@ class TestHostile(SbxTestCase):
         self.assertEqual(os.listdir(refs) if os.path.isdir(refs) else [], [],
                          "a refused image was named in the store" + why)
 
-    def assertRefused(self, r, built, contains=None, not_digest=True, base_ok=True):
+    def assertRefused(self, r, built, contains, not_digest=True, base_ok=True):
         self.assertNotIn(r.rc, CRASH_STATUSES, "sbx crashed\n%r" % r)
         line = self.assertSbxError(r, contains=contains)
         if not_digest:
@@ -154,7 +154,7 @@ class TestHostile(SbxTestCase):
         self.assertUntouched(r)
         return line
 
-    def assertRefusedOrContained(self, r, built, contains=None, inside=None):
+    def assertRefusedOrContained(self, r, built, contains, inside=None):
         """Either outcome is allowed; returns True when the run succeeded."""
         self.assertNotIn(r.rc, CRASH_STATUSES, "sbx crashed\n%r" % r)
         if r.rc == 0:
@@ -321,6 +321,11 @@ class TestHostile(SbxTestCase):
     # -- 9. names longer than PATH_MAX ---------------------------------------
     def test_09_long_names(self):
         cases, near = mh.long_name_layers()
+        reason = {"beyond-path-max": "member name too long",
+                  "beyond-path-max-link": "hardlink target member name too long",
+                  "symlink-target-too-long": "symlink: File name too long",
+                  "component-too-long": "File name too long",
+                  "near-path-max": "File name too long"}
         for variant, layers in cases.items():
             with self.subTest(variant=variant):
                 self.fresh_store()
@@ -334,15 +339,16 @@ class TestHostile(SbxTestCase):
                         script = " && ".join("cd '%s'" % d for d in deep[:-1])
                         self.assertEqual(self.inside(path, script + " && cat " + deep[-1]),
                                          "pwned\n")
-                    if not self.assertRefusedOrContained(r, built, inside=inside):
-                        line = self.assertSbxError(r)
+                    if not self.assertRefusedOrContained(r, built, inside=inside,
+                                                         contains=reason[variant]):
+                        line = self.assertSbxError(r, contains=reason[variant])
                         self.assertLess(len(line), 1024, "an unreadable error line\n%r" % r)
                     continue
                 inside = None
                 if variant == "near-path-max":
                     def inside(path=path):
                         self.assertEqual(self.inside(path, "cat '/%s'" % near), "deep\n")
-                self.assertRefusedOrContained(r, built, inside=inside)
+                self.assertRefusedOrContained(r, built, contains=reason[variant], inside=inside)
 
     # -- 10. names that are not UTF-8 ----------------------------------------
     def test_10_non_utf8_names(self):
@@ -356,7 +362,8 @@ class TestHostile(SbxTestCase):
                                       "| od -An -tx1 | tr -d ' \\n'")
                     if variant in ("ustar", "pax-binary"):
                         self.assertIn("fffe", out)
-                self.assertRefusedOrContained(r, built, inside=inside)
+                # (contained today; a refusal would have to name the member)
+                self.assertRefusedOrContained(r, built, contains="nu/", inside=inside)
 
     # -- 11. a file and a directory of the same name -------------------------
     def test_11_file_and_dir_same_name(self):
@@ -435,8 +442,9 @@ class TestHostile(SbxTestCase):
                         self.assertTrue(os.path.isfile(p) and not os.path.islink(p), p)
                     top = set(os.listdir(self.store()))
                     self.assertFalse(top & {"escape", "pwned", "b:c", "..:x"}, top)
+                # (contained today; a refusal would have to name the name)
                 self.assertRefusedOrContained(r, built, contains=variant == "long" and "b" * 40
-                                              or None, inside=inside)
+                                              or "name", inside=inside)
 
     # -- 13. OCI digests that are not sha256:<64 lowercase hex> --------------
     def test_13_oci_bad_digests(self):
@@ -462,7 +470,7 @@ class TestHostile(SbxTestCase):
                     variant, contains[variant.split("-")[0]])
                 self.assertRefused(r, built, contains=want, base_ok=False)
                 self.assertEqual(self.layer_dirs(), [], r)
-                self.assertLess(elapsed, 10, "refusing took %.1f s" % elapsed)
+                self.assertLess(elapsed, 20, "refusing took %.1f s" % elapsed)
 
     # -- 16. truncated archives, blobs and layers -----------------------------
     def test_16_truncated(self):
@@ -473,7 +481,13 @@ class TestHostile(SbxTestCase):
                 r = self.run_image(path)
                 # a cut layer cannot match its diff_id (nor a cut blob its
                 # descriptor): for those a digest/size refusal is right too
-                self.assertRefused(r, built, not_digest=variant not in (
+                reason = {"outer-cut-in-layer": "Truncated input file",
+                          "outer-cut-in-gzip-blob": "Truncated input file",
+                          "oci-truncated-gzip": "truncated gzip input",
+                          "oci-truncated-gzip-full-desc": "its descriptor says",
+                          "legacy-truncated-layer": "Truncated tar archive",
+                          "outer-cut-mid-header": "Truncated tar archive"}[variant]
+                self.assertRefused(r, built, contains=reason, not_digest=variant not in (
                     "oci-truncated-gzip-full-desc", "legacy-truncated-layer",
                     "oci-truncated-gzip"), base_ok=False)
                 self.assertEqual(self.layer_dirs(), [], r)
@@ -487,8 +501,9 @@ class TestHostile(SbxTestCase):
                 t0 = time.monotonic()
                 r = self.run_image(path, timeout=30)
                 self.assertRefused(r, built, contains="huge" if variant.startswith("layer")
-                                   else None, not_digest=variant.startswith("layer"))
-                self.assertLess(time.monotonic() - t0, 10)
+                                   else "Truncated input file (needed 1073741824 bytes",
+                                   not_digest=variant.startswith("layer"))
+                self.assertLess(time.monotonic() - t0, 20)  # (ASan, two busy cores)
 
     # -- 18. a decompression bomb ---------------------------------------------
     def _bomb(self, after_end):
@@ -499,8 +514,8 @@ class TestHostile(SbxTestCase):
         t0 = time.monotonic()
         r = self.run_image(path, env={"SBX_MAX_LAYER_SIZE": "100000000"}, timeout=120)
         elapsed = time.monotonic() - t0
-        line = self.assertRefused(r, built, base_ok=False)
-        self.assertTrue("100000000" in line or "limit" in line, "the limit is not named\n%r" % r)
+        self.assertRefused(r, built, contains="expands beyond 100000000 bytes (the limit",
+                           base_ok=False)
         self.assertEqual(self.layer_dirs(), [], r)
         self.assertLess(elapsed, 60)
 
@@ -548,7 +563,11 @@ class TestHostile(SbxTestCase):
                 self.fresh_store()
                 path = self.write(built)
                 r = self.run_image(path)
-                self.assertRefused(r, built, base_ok=True)
+                self.assertRefused(r, built, base_ok=True, contains={
+                    "layer-member": "path contains '..'", "layer-member-pax": "path contains '..'",
+                    "hardlink-target": "target not in this layer",
+                    "manifest-layers": ": no member missing",
+                    "outer-member": "path contains '..'"}[variant])
                 self.assertNotIn("\x1b", r.err, "a terminal escape reached stderr\n%r" % r)
                 self.assertNotIn("\x07", r.err, r)
                 self.assertFalse(any(l.startswith("sbx: injected") for l in r.err.splitlines()),

@@ -120,10 +120,12 @@ class TestTerminal(SbxTestCase):
 
     def test_interactive_shell_job_control(self):
         s = self.session("-it", "--network", "none", fixture(BUSYBOX), "sh")
-        s.expect("/ # ")  # (not "# ": the import progress bar holds that)
+        # the prompt, not the "# " of an import's progress bar (a busy machine)
+        s.expect("/ # ")
         if b"\x1b[6n" in s.out:  # busybox's line editor asks where the cursor is
             s.send(b"\x1b[1;1R")
-        s.send(b"sleep 100\r")
+        s.send(b"echo started; sleep 100\r")
+        s.expect("started\r\n")  # the output, not the echoed command line
         time.sleep(0.5)
         s.send(b"\x1a")  # Ctrl-Z: the shell stops its foreground job
         s.expect("Stopped")

@@ -18,11 +18,23 @@ BUSYBOX = "busybox-legacy.tar"
 
 
 def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port free now, below the ephemeral range: bind(0) elsewhere (other
+    cases run in parallel) never hands it out between now and sbx's bind."""
+    import random
+    lo = 20000
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        hi = min(int(f.read().split()[0]), 32768)
+    for _ in range(100):
+        port = random.randrange(lo, hi)
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise OSError("no free port in %d-%d" % (lo, hi))
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -165,8 +177,10 @@ class TestNetwork(SbxTestCase):
             busy.close()
 
     def test_bad_publish_spec(self):
-        self.assertSbxError(self.sbx_cmd(["run", "-p", "99999:80", fixture(BUSYBOX), "true"]))
-        self.assertSbxError(self.sbx_cmd(["run", "--net-allow", "not-an-ip", fixture(BUSYBOX), "true"]))
+        self.assertSbxError(self.sbx_cmd(["run", "-p", "99999:80", fixture(BUSYBOX), "true"]),
+                            contains="-p 99999:80: expected [HOSTIP:]HOSTPORT:CONTAINERPORT")
+        self.assertSbxError(self.sbx_cmd(["run", "--net-allow", "not-an-ip", fixture(BUSYBOX), "true"]),
+                            contains="--net-allow not-an-ip: expected dns or CIDR")
 
     def test_net_allow_one_port(self):
         port = self.servers.http_port
@@ -180,7 +194,7 @@ class TestNetwork(SbxTestCase):
         self.assertIn("hello from the host\n", r.out, r)
         self.assertIn("other-refused", r.out, r)
         took = int(r.out.split("took=")[1])
-        self.assertLessEqual(took, 2, "a refused connection must fail fast (RST), not time out")
+        self.assertLessEqual(took, 5, "a refused connection must fail fast (RST), not time out")
 
     def test_net_allow_udp(self):
         loop = ["--network", "slirp:allow_host_loopback=true"]
@@ -274,6 +288,7 @@ class TestDns(SbxTestCase):
         script = """
 ip link set lo up
 python3 "$DNS" > "$TMPD/dns.log" 2>&1 &
+dns=$!  # (not `kill %1`: sh without job control ignores it and the resolver stayed)
 for i in $(seq 50); do grep -q dns-ready "$TMPD/dns.log" 2>/dev/null && break; sleep 0.1; done
 SBX_NET_RESOLV_CONF="$RESOLV" "$SBX" run -q --userns single --root "$TMPD/store-dns" "$IMAGE" \
     nslookup sbx-test.example 10.0.2.3
@@ -284,7 +299,7 @@ echo "denied-rc=$?"
 SBX_NET_RESOLV_CONF="$RESOLV" "$SBX" run -q --userns single --root "$TMPD/store-dns" \
     --net-allow dns "$IMAGE" nslookup sbx-test.example 10.0.2.3 >/dev/null 2>&1
 echo "allowed-rc=$?"
-kill %1
+kill $dns
 """
         r = self.run_as(["unshare", "-Urn", "sh", "-c", script],
                         env={"DNS": server, "RESOLV": resolv, "TMPD": self.store_for(self.mode),

@@ -113,7 +113,8 @@ class TestSandboxes(SbxTestCase):
         self.detached("dup", "sleep", "30")
         r = self.cmd(["run", "-d", "--name", "dup", fixture(BUSYBOX), "sleep", "30"])
         self.assertSbxError(r, contains="already in use")
-        self.assertSbxError(self.cmd(["run", "--name", "../x", fixture(BUSYBOX), "true"]))
+        self.assertSbxError(self.cmd(["run", "--name", "../x", fixture(BUSYBOX), "true"]),
+                            contains="name '../x': use letters")
 
     def test_exec_joins_everything(self):
         self.detached("ex", "sh", "-c", "echo marker > /tmp/inside; sleep 60",
@@ -142,15 +143,17 @@ class TestSandboxes(SbxTestCase):
         self.assertEqual(r.rc, 127, r)
 
     def test_kill_with_signal(self):
-        self.detached("k", "sh", "-c", "trap 'echo usr1; exit 3' USR1; while :; do sleep 0.1; done")
-        time.sleep(0.5)
+        # "ready" only once the trap is set: no signal races its installation
+        self.detached("k", "sh", "-c", "trap 'echo usr1; exit 3' USR1; echo ready; "
+                      "while :; do sleep 0.1; done")
+        self.assertTrue(self.wait_for(lambda: "ready" in self.cmd(["logs", "k"]).out, 30))
         self.assertEqual(self.cmd(["kill", "-s", "USR1", "k"]).rc, 0)
         self.assertTrue(self.wait_for(lambda: self.ps("-a")["k"]["Status"] == "exited (3)"))
         self.assertIn("usr1", self.cmd(["logs", "k"]).out)
 
     def test_rm_force_and_running_refusal(self):
         self.detached("r", "sleep", "60")
-        self.assertSbxError(self.cmd(["rm", "r"]), contains="running")
+        self.assertSbxError(self.cmd(["rm", "r"]), contains="sandbox r is running: stop it first")
         self.assertEqual(self.cmd(["rm", "-f", "r"]).rc, 0)
         self.assertNotIn("r", self.ps("-a"))
 
@@ -181,7 +184,7 @@ class TestSandboxes(SbxTestCase):
     def test_unknown_sandbox(self):
         for c in (["logs", "nope"], ["exec", "nope", "true"], ["stop", "nope"], ["rm", "nope"],
                     ["kill", "nope"]):
-            self.assertSbxError(self.cmd(c), contains="nope")
+            self.assertSbxError(self.cmd(c), contains="no sandbox named nope")
 
 
 class TestMountsAndEnv(SbxTestCase):
@@ -209,11 +212,11 @@ class TestMountsAndEnv(SbxTestCase):
 
     def test_volume_errors(self):
         self.assertSbxError(self.sbx_cmd(["run", "-v", "/nonexistent:/x", fixture(BUSYBOX), "true"]),
-                            contains="/nonexistent")
+                            contains="/nonexistent: No such file or directory")
         self.assertSbxError(self.sbx_cmd(["run", "-v", self.tmp + ":rel", fixture(BUSYBOX), "true"]),
-                            contains="absolute")
+                            contains="the container path must be absolute")
         self.assertSbxError(self.sbx_cmd(["run", "-v", self.tmp + ":/x:bogus", fixture(BUSYBOX),
-                                          "true"]))
+                                          "true"]), contains="expected HOST:CONTAINER[:ro|rw]")
 
     def test_env_file(self):
         path = os.path.join(self.tmp, "env")
@@ -224,7 +227,7 @@ class TestMountsAndEnv(SbxTestCase):
                         opts=["--env-file", path, "-e", "B=from-e"], env={"PASSED": "p"})
         self.assertEqual(r.out, "1 from-e p\n")
         self.assertSbxError(self.sbx_cmd(["run", "--env-file", "/nonexistent", fixture(BUSYBOX),
-                                          "true"]))
+                                          "true"]), contains="--env-file /nonexistent: ")
 
 
 class TestCheck(SbxTestCase):
@@ -254,24 +257,44 @@ class TestStateFallback(SbxTestCase):
 
     def test_tmp_dir_taken_by_someone_else(self):
         """Without XDG_RUNTIME_DIR, /tmp/sbx-UID is used — unless another user
-        made it first; then ~/.local/state/sbx/run."""
+        made it first; then ~/.local/state/sbx/run. The real /tmp/sbx-UID is
+        in use by every other test: this one runs sbx in a mount namespace of
+        its own whose /tmp is a fresh tmpfs (the test's directories bound
+        back in), with /tmp/sbx-UID planted there by root."""
         if not IS_ROOT:
             self.skipTest("needs root to plant another user's directory")
         pw = self.user_for(self.mode)
-        planted = "/tmp/sbx-%d" % pw.pw_uid
-        if os.path.exists(planted):
-            self.skipTest("%s exists already" % planted)
-        os.mkdir(planted, 0o755)  # root's, not the user's
         home = os.path.join(self.tmp, "home")
         os.mkdir(home, 0o700)
         os.chown(home, pw.pw_uid, pw.pw_gid)
-        try:
-            env = {"HOME": home}
-            r = self.sbx_cmd(["run", "--name", "fb", "-q", fixture(BUSYBOX), "true"], env=env)
-            self.assertEqual(r.rc, 0, r)
-            r = self.sbx_cmd(["ps", "-a"], root=False, env=env)
-            self.assertIn("fb", r.out, r)
-            self.assertTrue(os.path.isdir(os.path.join(home, ".local", "state", "sbx", "run", "fb")))
-            self.assertEqual(os.listdir(planted), [])
-        finally:
-            os.rmdir(planted)
+        keep = [self.tmp] + [d for d in (os.path.dirname(self.sbx), fixture(BUSYBOX))
+                             if d.startswith("/tmp/")]
+        script = """
+set -e
+mount --make-rprivate /
+old=$(mktemp -d /run/sbx-fallback-XXXXXX)
+mount --bind /tmp "$old"
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+for d in $KEEP; do
+  top=/tmp/$(echo "${d#/tmp/}" | cut -d/ -f1)
+  [ -e "$top" ] || { mkdir -p "$top"; mount --bind "$old/${top#/tmp/}" "$top"; }
+done
+mkdir -m 0700 /tmp/sbx-$USER_ID  # private in mode: only its owner (root) gives it away
+setpriv --reuid=$USER_ID --regid=$GROUP_ID --clear-groups env -i PATH=/usr/bin:/bin \
+    HOME="$HOME_DIR" ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" \
+    sh -c '"$0" run --name fb -q --root "$1" "$2" true && echo run-ok && "$0" ps -a' \
+    "$SBX" "$ROOT" "$IMAGE"
+echo "planted=$(ls -A /tmp/sbx-$USER_ID | wc -l)"
+"""
+        env = dict(os.environ, KEEP=" ".join(keep), USER_ID=str(pw.pw_uid),
+                   GROUP_ID=str(pw.pw_gid), HOME_DIR=home, SBX=self.sbx,
+                   ROOT=self.store_for(self.mode), IMAGE=fixture(BUSYBOX))
+        p = subprocess.run(["unshare", "-m", "sh", "-c", script], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        out, err = p.stdout.decode(), p.stderr.decode()
+        self.assertNoCrash(err)
+        self.assertEqual(p.returncode, 0, out + err)
+        self.assertIn("run-ok", out, err)
+        self.assertIn("fb", out.split("run-ok", 1)[1], out)
+        self.assertIn("planted=0", out, "sbx used a directory another user made")
+        self.assertTrue(os.path.isdir(os.path.join(home, ".local", "state", "sbx", "run", "fb")))

@@ -152,7 +152,7 @@ class SecurityTests:
         self.assertEqual(r.rc, 0, r)
         return parse_report(r.out)
 
-    def probe_fails(self, *opts, contains=None, rc=125, args=()):
+    def probe_fails(self, *opts, contains, rc=125, args=()):
         r = self.sbx_cmd(["run", "-q"] + list(opts) + [fixture("probe.tar")] + list(args))
         return self.assertSbxError(r, rc=rc, contains=contains)
 
@@ -575,8 +575,10 @@ class SecurityTests:
         self.probe_fails("--security-opt", "seccomp=" + array, contains="seccomp profile")
 
     def test_security_opt_errors(self):
-        self.probe_fails("--security-opt", "apparmor=unconfined", contains="not supported")
-        self.probe_fails("--security-opt", "label=disable", contains="not supported")
+        self.probe_fails("--security-opt", "apparmor=unconfined",
+                         contains="--security-opt apparmor=unconfined: not supported")
+        self.probe_fails("--security-opt", "label=disable",
+                         contains="--security-opt label=disable: not supported")
         r = self.probe("--security-opt", "no-new-privileges", args=["caps"])
         self.assertEqual(r["nonewprivs"], "1")
 
@@ -601,8 +603,8 @@ class SecurityTests:
         self.assertEqual(r["mount"]["/scratch"], "rw,nosuid,nodev")
 
     def test_tmpfs_errors(self):
-        self.probe_fails("--tmpfs", "scratch", contains="absolute")
-        self.probe_fails("--tmpfs", "/scratch:exec", contains="not supported")
+        self.probe_fails("--tmpfs", "scratch", contains="--tmpfs scratch: the path must be absolute")
+        self.probe_fails("--tmpfs", "/scratch:exec", contains="option 'exec' not supported")
 
     # -- limits --------------------------------------------------------------
     def test_ulimit(self):
@@ -618,11 +620,13 @@ class SecurityTests:
         self.probe_fails("--ulimit", "nofile=many", contains="not a number")
         self.probe_fails("--ulimit", "nofile", contains="NAME=SOFT[:HARD]")
         # above what the kernel lets anyone set (fs.nr_open): refused inside
-        self.probe_fails("--ulimit", "nofile=2000000000:2000000000", contains="--ulimit")
+        self.probe_fails("--ulimit", "nofile=2000000000:2000000000",
+                         contains="--ulimit: Operation not permitted")
 
-    def cgroup_delegated(self, controller):
-        """Would src/sandbox/cgroup.c find a cgroup v2 subtree delegated to the
-        user sbx runs as, with `controller`? (Its checks, made here.)"""
+    def cgroup_undelegated(self, controller):
+        """Why src/sandbox/cgroup.c would find no cgroup v2 subtree delegated
+        to the user sbx runs as with `controller` (its checks, made here), or
+        None when it would find one."""
         top = None
         with open("/proc/self/mounts") as f:
             for l in f:
@@ -630,36 +634,52 @@ class SecurityTests:
                 if fields[1] == "/sys/fs/cgroup":
                     top = fields[2]
         if top != "cgroup2":
-            return False
+            return "/sys/fs/cgroup is %s, not cgroup2" % top
         own = None
         with open("/proc/self/cgroup") as f:
             for l in f:
                 if l.startswith("0::"):
                     own = l[3:].strip()
         if own is None:
-            return False
+            return "no cgroup v2 line in /proc/self/cgroup"
         d = "/sys/fs/cgroup" + own
         r = self.run_as(["sh", "-c", 'test -w "$1" && test -w "$1/cgroup.procs"', "sh", d])
         if r.rc != 0:
-            return False
+            return "%s is not writable by the test user" % d
         try:
             with open(os.path.join(d, "cgroup.controllers")) as f:
-                return controller in f.read().split()
-        except OSError:
-            return False
+                if controller not in f.read().split():
+                    return "no %s controller in %s" % (controller, d)
+        except OSError as e:
+            return str(e)
+        return None
 
     def check_cgroup_limit(self, controller, opts, args, check):
-        if not self.cgroup_delegated(controller):
-            self.probe_fails(*opts, contains="cgroup")
-            return
+        """Enforced, or SKIP saying why: never OK without a limit in force
+        (the refusal itself is test_limits_refused_without_delegation)."""
+        why = self.cgroup_undelegated(controller)
+        if why:
+            self.skipTest("no delegated cgroup v2: %s" % why)
         check(self.probe(*opts, args=args))
+
+    def test_limits_refused_without_delegation(self):
+        """Without delegation, --memory and --cpus are refused with a reason,
+        never silently ignored. (--pids-limit is left out: it may fall back
+        to RLIMIT_NPROC, which its own test covers.)"""
+        for controller, opts in (("memory", ["--memory", "64m"]), ("cpu", ["--cpus", "1"])):
+            with self.subTest(controller=controller):
+                why = self.cgroup_undelegated(controller)
+                if not why:
+                    self.skipTest("a delegated cgroup v2 with %s: nothing is refused" % controller)
+                self.probe_fails(*opts, contains="resource limits: ")
 
     def test_pids_limit(self):
         def check(r):
             n, err = r["forklimit"].split()
             self.assertLessEqual(int(n), 8)  # init and the probe count too
             self.assertEqual(err, "EAGAIN")
-        self.check_cgroup_limit("pids", ["--pids-limit", "10"], ["forklimit"], check)
+            self.assertEqual(r["cgroup"]["pids.max"], "10")
+        self.check_cgroup_limit("pids", ["--pids-limit", "10"], ["forklimit", "cgroup"], check)
 
     def test_memory_limit(self):
         def check(r):
@@ -668,8 +688,7 @@ class SecurityTests:
 
     def test_cpus_limit(self):
         def check(r):
-            if r["cgroup"]["cpu.max"] != "absent":
-                self.assertEqual(r["cgroup"]["cpu.max"], "100000 100000")
+            self.assertEqual(r["cgroup"]["cpu.max"], "100000 100000")
         self.check_cgroup_limit("cpu", ["--cpus", "1"], ["cgroup"], check)
 
     def test_no_limit_no_cgroup_needed(self):
@@ -677,11 +696,11 @@ class SecurityTests:
         self.assertEqual(r["forklimit"], "64 OK")
 
     def test_limit_errors(self):
-        self.probe_fails("--pids-limit", "-1", contains="--pids-limit")
-        self.probe_fails("--memory", "12x", contains="--memory")
-        self.probe_fails("--memory", "0", contains="--memory")
-        self.probe_fails("--cpus", "0", contains="--cpus")
-        self.probe_fails("--cpus", "many", contains="--cpus")
+        self.probe_fails("--pids-limit", "-1", contains="--pids-limit: must be positive")
+        self.probe_fails("--memory", "12x", contains="--memory: '12x' is not a size")
+        self.probe_fails("--memory", "0", contains="--memory: '0' is not a size")
+        self.probe_fails("--cpus", "0", contains="--cpus: '0' is not a positive number")
+        self.probe_fails("--cpus", "many", contains="--cpus: 'many' is not a positive number")
 
     def user_uid(self):
         pw = self.user_for(self.mode)

@@ -1,0 +1,176 @@
+"""The helpers' confinement, read from /proc while they work (docs/SECURITY.md
+sections 6 and 8): sbx-net during a run, the import child of sbx-store during
+a held import. The test is root in CI and reads what the kernel says about
+them, not what they say about themselves."""
+import fcntl
+import os
+import pty
+import signal
+import subprocess
+import sys
+import termios
+import time
+import unittest
+
+from sbxtest import IS_ROOT, SRCDIR, SbxTestCase, fixture
+
+sys.path.insert(0, os.path.join(SRCDIR, "tests", "fixtures"))
+import mkhostile as mh  # noqa: E402
+
+BUSYBOX = "busybox-legacy.tar"
+
+
+def children(pid):
+    """Direct children of pid (of its main thread: sbx forks from there)."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def comm(pid):
+    with open("/proc/%d/comm" % pid) as f:
+        return f.read().strip()
+
+
+def status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+
+
+def tty_nr(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[4])  # field 7
+
+
+def ns(pid, kind):
+    return os.readlink("/proc/%d/ns/%s" % (pid, kind))
+
+
+class TestNetHelperConfinement(SbxTestCase):
+    mode = "single"
+
+    def setUp(self):
+        super().setUp()
+        if not IS_ROOT:
+            self.skipTest("reading another user's /proc/PID/root needs root (CI runs as root)")
+        if (os.stat("/dev/net/tun").st_mode & 0o006) != 0o006:
+            self.skipTest("/dev/net/tun is not mode 0666 here (CI makes it so)")
+
+    def start_on_a_terminal(self):
+        """sbx on a pty that is its controlling terminal: whatever it starts
+        could inherit that terminal unless it drops it."""
+        master, slave = pty.openpty()
+        pw = self.user_for(self.mode)
+
+        def child_setup():
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            os.setgroups([])
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+
+        p = subprocess.Popen([self.sbx, "run", "-q", "--root", self.store_for(self.mode),
+                              fixture(BUSYBOX), "sh", "-c", "echo up; sleep 60"],
+                             stdin=slave, stdout=slave, stderr=slave, cwd=self.tmp,
+                             env=self.env_for(self.mode), preexec_fn=child_setup)
+        os.close(slave)
+        self.addCleanup(os.close, master)
+        self.addCleanup(lambda: (p.kill(), p.wait()))
+        out = b""
+        end = time.time() + 60
+        while b"up" not in out and time.time() < end:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+        self.assertIn(b"up", out, "the sandbox did not start")
+        return p
+
+    def test_sbx_net_confined(self):
+        p = self.start_on_a_terminal()
+        helpers = [c for c in children(p.pid) if comm(c) == "sbx-net"]
+        self.assertEqual(len(helpers), 1, "no sbx-net beside the sandbox")
+        h = helpers[0]
+        st = status(h)
+        self.assertEqual(st["Seccomp"], "2", "sbx-net runs without its seccomp filter")
+        self.assertEqual(st["NoNewPrivs"], "1")
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            self.assertEqual(int(st[cap], 16), 0, "%s of sbx-net: %s" % (cap, st[cap]))
+        # its own user and mount namespaces, neither sbx's nor the host's;
+        # the host's network (its job)
+        for kind in ("user", "mnt"):
+            self.assertNotEqual(ns(h, kind), ns(p.pid, kind), kind)
+            self.assertNotEqual(ns(h, kind), ns(os.getpid(), kind), kind)
+        self.assertEqual(ns(h, "net"), ns(os.getpid(), "net"))
+        with open("/proc/%d/uid_map" % h) as f:
+            self.assertEqual(f.read().split(), ["0", str(self.user_for(self.mode).pw_uid), "1"])
+        # an empty root: only the resolv.conf libslirp reads
+        root = "/proc/%d/root" % h
+        tree = sorted(os.path.relpath(os.path.join(d, n), root)
+                      for d, dirs, files in os.walk(root) for n in dirs + files)
+        self.assertEqual(tree, ["etc", "etc/resolv.conf"])
+        # sbx has the terminal; its helper has none
+        self.assertNotEqual(tty_nr(p.pid), 0, "the test failed to give sbx a terminal")
+        self.assertEqual(tty_nr(h), 0, "sbx-net has a controlling terminal")
+        self.assertNotEqual(os.getsid(h), os.getsid(p.pid))
+        # no file of the user's terminal either: stdio is /dev/null
+        for fd in (0, 1, 2):
+            self.assertEqual(os.readlink("/proc/%d/fd/%d" % (h, fd)), "/dev/null", fd)
+
+
+class TestStoreHelperConfinement(SbxTestCase):
+    """SECURITY.md 6: the archive is parsed in sbx-store, 'in its own user
+    namespace with no_new_privs'. That is what is asserted, of the process
+    that reads the archive (sbx-store's child), caught mid-import."""
+    mode = "single"
+
+    def test_import_child_confined(self):
+        if not IS_ROOT:
+            self.skipTest("stopping another user's process needs root (CI runs as root)")
+        path = os.path.join(self.tmp, "slow.tar")
+        # zeros behind the tar's end: read, decompressed and hashed, nothing
+        # written; long enough (seconds under ASan) to be caught and stopped
+        mh.write_bomb(path, size=400 * 1000 * 1000, after_end=True)
+        os.chmod(path, 0o644)
+        # (run, not load: `sbx load` becomes sbx-store, run keeps sbx beside it)
+        p = self.popen(["run", "-q", "--entrypoint", "", path, "/nonexistent"],
+                       env={"SBX_MAX_LAYER_SIZE": str(1 << 30)}, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+        def reading(pid):
+            """Has pid the archive open (it is reading untrusted bytes)?"""
+            try:
+                return any(os.readlink("/proc/%d/fd/%s" % (pid, fd)) == path
+                           for fd in os.listdir("/proc/%d/fd" % pid))
+            except OSError:
+                return False
+
+        child = None
+        end = time.time() + 60
+        while child is None and time.time() < end and p.poll() is None:
+            for h in children(p.pid):
+                kids = [k for k in children(h) if reading(k)]
+                if kids:
+                    child, helper = kids[0], h
+                    os.kill(child, signal.SIGSTOP)
+                    break
+        self.assertIsNotNone(child, "never saw sbx-store's import child (rc %r)" % p.poll())
+        try:
+            self.assertEqual(comm(helper), "sbx-store")
+            st = status(child)
+            self.assertEqual(st["NoNewPrivs"], "1", "the archive is read without no_new_privs")
+            self.assertNotEqual(ns(child, "user"), ns(p.pid, "user"))
+            self.assertNotEqual(ns(child, "user"), ns(os.getpid(), "user"))
+            with open("/proc/%d/uid_map" % child) as f:
+                self.assertEqual(f.read().split(),
+                                 ["0", str(self.user_for(self.mode).pw_uid), "1"])
+            self.assertEqual(status(p.pid)["NoNewPrivs"], "0")  # (sbx itself: the control)
+        finally:
+            os.kill(child, signal.SIGCONT)
+            out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 127, err)  # imported; the layer has no program
+
+
+if __name__ == "__main__":
+    unittest.main()

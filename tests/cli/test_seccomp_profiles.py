@@ -1,0 +1,163 @@
+"""Docker's deny-by-default profile shape (defaultAction SCMP_ACT_ERRNO, an
+allowlist, argument rules with SCMP_CMP_MASKED_EQ, rules by capability,
+archMap), loaded through --security-opt seccomp=: the probe must report
+exactly what it reports under the built-in default — native, i386 and x32
+rows — with Docker's default capabilities and with CAP_SYS_ADMIN added.
+
+The profile is generated here, not copied from moby: every syscall name of
+this machine's headers is allowed except those the probe's expectations
+(test_security.REFUSED) and Docker's capability rules hold back.
+"""
+import json
+import os
+import platform
+import re
+import unittest
+
+from sbxtest import SbxTestCase, fixture
+from test_security import REFUSED, parse_report
+
+X86_64 = platform.machine() == "x86_64"
+CLONE_NS_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+AF_ALG, AF_VSOCK = 38, 40
+
+# Docker's default profile allows these only with the capability named.
+BY_CAP = {
+    "CAP_SYS_ADMIN": ["bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen",
+                      "fspick", "lookup_dcookie", "mount", "mount_setattr", "move_mount",
+                      "open_tree", "perf_event_open", "quotactl", "quotactl_fd",
+                      "setdomainname", "sethostname", "setns", "syslog", "umount", "umount2",
+                      "unshare"],
+    "CAP_SYS_CHROOT": ["chroot"], "CAP_SYS_BOOT": ["reboot"],
+    "CAP_SYS_MODULE": ["delete_module", "init_module", "finit_module"],
+    "CAP_SYS_PACCT": ["acct"], "CAP_SYS_PTRACE": ["kcmp", "pidfd_getfd", "process_madvise"],
+    "CAP_SYS_RAWIO": ["iopl", "ioperm"],
+    "CAP_SYS_TIME": ["settimeofday", "stime", "clock_settime", "clock_settime64"],
+    "CAP_SYS_TTY_CONFIG": ["vhangup"],
+    "CAP_SYS_NICE": ["get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"],
+    "CAP_SYSLOG": ["syslog"], "CAP_DAC_READ_SEARCH": ["open_by_handle_at"],
+}
+# Never allowed, whatever the capabilities (Docker's default leaves them out).
+NEVER = {"keyctl", "add_key", "request_key", "userfaultfd", "io_uring_setup", "io_uring_enter",
+         "io_uring_register", "kexec_load", "kexec_file_load", "swapon", "swapoff",
+         "clock_adjtime", "pivot_root", "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl",
+         "vm86", "vm86old", "create_module", "get_kernel_syms", "query_module", "afs_syscall",
+         "tuxcall", "security", "putpmsg", "getpmsg", "vserver", "personality", "socket",
+         "socketcall", "adjtimex"}
+
+
+def syscall_names():
+    names = set()
+    for h in ("/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
+              "/usr/include/x86_64-linux-gnu/asm/unistd_32.h"):
+        with open(h) as f:
+            names |= set(re.findall(r"^#define __NR_(\w+)\s+\d+", f.read(), re.M))
+    return names
+
+
+def deny_by_default_profile():
+    held = set(NEVER) | {n for calls in BY_CAP.values() for n in calls}
+    held |= {re.sub(r"\(.*", "", n) for n in REFUSED}
+    allow = sorted(syscall_names() - held)
+    rules = [{"names": allow, "action": "SCMP_ACT_ALLOW"}]
+    # personality: only these personas, compared on the low 32 bits
+    for persona in (0x0, 0x8, 0x20000, 0x20008, 0xffffffff):
+        rules.append({"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                      "args": [{"index": 0, "value": 0xffffffff, "valueTwo": persona,
+                                "op": "SCMP_CMP_MASKED_EQ"}]})
+    # socket: every family but AF_ALG and AF_VSOCK, on the low 32 bits
+    for family in range(46):
+        if family not in (AF_ALG, AF_VSOCK):
+            rules.append({"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+                          "args": [{"index": 0, "value": 0xffffffff, "valueTwo": family,
+                                    "op": "SCMP_CMP_MASKED_EQ"}]})
+    # clone without namespace flags, clone3 answering ENOSYS (libc falls back)
+    rules.append({"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                  "args": [{"index": 0, "value": CLONE_NS_FLAGS, "valueTwo": 0,
+                            "op": "SCMP_CMP_MASKED_EQ"}],
+                  "excludes": {"caps": ["CAP_SYS_ADMIN"]}})
+    rules.append({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38,
+                  "excludes": {"caps": ["CAP_SYS_ADMIN"]}})
+    for cap, calls in BY_CAP.items():
+        rules.append({"names": calls, "action": "SCMP_ACT_ALLOW", "includes": {"caps": [cap]}})
+    return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                         "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}],
+            "syscalls": rules}
+
+
+class TestDenyByDefaultProfile(SbxTestCase):
+    mode = "single"
+
+    def setUp(self):
+        super().setUp()
+        if not X86_64:
+            self.skipTest("the generated profile reads x86_64's syscall headers")
+        self.profile = os.path.join(self.tmp, "default-shape.json")
+        with open(self.profile, "w") as f:
+            json.dump(deny_by_default_profile(), f)
+        os.chmod(self.profile, 0o644)
+
+    def syscalls(self, *opts):
+        r = self.sbx_cmd(["run", "-q"] + list(opts) + [fixture("probe.tar"), "syscalls"])
+        self.assertEqual(r.rc, 0, r)
+        rows = parse_report(r.out)["syscall"]
+        # Another change refuses chmod/fchmod/fchmodat with S_ISUID in the
+        # BUILT-IN filter only; a profile says what it says. Those rows are
+        # not part of this comparison.
+        return {k: v for k, v in rows.items() if "chmod" not in k}
+
+    @staticmethod
+    def without_socketcall(rows):
+        return {k: v for k, v in rows.items() if not k.startswith("i386:socketcall")}
+
+    def test_same_answers_as_the_builtin_default(self):
+        builtin = self.syscalls()
+        custom = self.syscalls("--security-opt", "seccomp=" + self.profile)
+        self.assertTrue(any(k.startswith("i386:") for k in builtin), builtin)
+        self.assertEqual(self.without_socketcall(custom), self.without_socketcall(builtin))
+
+    def test_same_answers_with_cap_sys_admin(self):
+        """includes/excludes caps: with CAP_SYS_ADMIN, clone takes any flags
+        and the mount family is the kernel's to refuse, in both."""
+        builtin = self.syscalls("--cap-add", "SYS_ADMIN")
+        custom = self.syscalls("--cap-add", "SYS_ADMIN", "--security-opt",
+                               "seccomp=" + self.profile)
+        self.assertNotEqual(builtin["mount"], "EPERM", builtin)
+        self.assertEqual(self.without_socketcall(custom), self.without_socketcall(builtin))
+
+    def test_i386_socketcall_families(self):
+        """A KNOWN GAP (docs/SECURITY.md): i386's socketcall(SYS_SOCKET, args)
+        passes the family in memory, where seccomp cannot look. The built-in
+        default refuses socketcall(SYS_SOCKET) outright (i386 glibc uses
+        socket(2) directly); a profile whose socket rules compare the family
+        makes libseccomp allow socketcall(SYS_SOCKET) whatever the family —
+        AF_VSOCK gets through. This fails until a profile's socket rules are
+        closed on i386 the same way (tests/meson.build marks it should_fail:
+        meson reports EXPECTEDFAIL, and an unexpected pass when fixed)."""
+        builtin = self.syscalls()
+        custom = self.syscalls("--security-opt", "seccomp=" + self.profile)
+        rows = [k for k in builtin if k.startswith("i386:socketcall")]
+        self.assertEqual(len(rows), 3, builtin)
+        self.assertEqual({k: custom[k] for k in rows}, {k: builtin[k] for k in rows})
+
+    def test_masked_eq_is_what_refuses(self):
+        """The control: the profile's argument rules carry the refusals —
+        without them, socket(AF_ALG) and personality(READ_IMPLIES_EXEC) pass."""
+        profile = deny_by_default_profile()
+        for rule in profile["syscalls"]:
+            if rule.get("names") in (["socket"], ["personality"]):
+                rule.pop("args")
+        path = os.path.join(self.tmp, "no-args.json")
+        with open(path, "w") as f:
+            json.dump(profile, f)
+        os.chmod(path, 0o644)
+        rows = self.syscalls("--security-opt", "seccomp=" + path)
+        # (no filter in the way: the kernel's own answer for this family)
+        self.assertIn(rows["socket(AF_ALG)"], ("OK", "EAFNOSUPPORT"), rows)
+        self.assertNotEqual(rows["socket(AF_VSOCK)"], "EPERM", rows)
+        self.assertEqual(rows["personality(READ_IMPLIES_EXEC)"], "OK", rows)
+
+
+if __name__ == "__main__":
+    unittest.main()
