@@ -20,6 +20,7 @@ typedef struct {
   gboolean running;   /* the lock is held */
   gboolean exited;
   int exit_code;
+  gboolean timed_out; /* --timeout killed it */
   gboolean remove_on_exit;
 } SbxState;
 

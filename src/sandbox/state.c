@@ -140,6 +140,7 @@ gboolean sbx_state_save(const SbxState *s, GError **err)
   g_key_file_set_int64(k, g, "SupervisorPid", s->supervisor_pid);
   g_key_file_set_boolean(k, g, "Exited", s->exited);
   g_key_file_set_integer(k, g, "ExitCode", s->exit_code);
+  g_key_file_set_boolean(k, g, "TimedOut", s->timed_out);
   g_key_file_set_boolean(k, g, "RemoveOnExit", s->remove_on_exit);
   gsize len;
   g_autofree char *data = g_key_file_to_data(k, &len, NULL);
@@ -186,6 +187,7 @@ SbxState *sbx_state_load(const char *name, GError **err)
   s->supervisor_pid = (pid_t)g_key_file_get_int64(k, g, "SupervisorPid", NULL);
   s->exited = g_key_file_get_boolean(k, g, "Exited", NULL);
   s->exit_code = g_key_file_get_integer(k, g, "ExitCode", NULL);
+  s->timed_out = g_key_file_get_boolean(k, g, "TimedOut", NULL);
   s->remove_on_exit = g_key_file_get_boolean(k, g, "RemoveOnExit", NULL);
   /* Running means: someone holds the lock. */
   int fd = lock_fd(dir, LOCK_SH | LOCK_NB);
