@@ -20,7 +20,7 @@ static char *status_of(const SbxState *s)
   if (s->running)
     return g_strdup("running");
   if (s->exited && s->timed_out)
-    return g_strdup_printf("exited (%d, timeout)", s->exit_code);
+    return g_strdup_printf("timed out (%d)", s->exit_code);
   if (s->exited)
     return g_strdup_printf("exited (%d)", s->exit_code);
   return g_strdup("exited (unknown)"); /* its supervisor died without a word */

@@ -36,6 +36,16 @@ static int open_base(const char *base, gboolean create, GError **err)
   return fd;
 }
 
+/* A new open file: a dup would share (and move) basefd's read position. */
+static DIR *list_dir(int basefd)
+{
+  int fd = openat(basefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = fd < 0 ? NULL : fdopendir(fd);
+  if (!d && fd >= 0)
+    close(fd);
+  return d;
+}
+
 static int lock_base(int basefd, int op, GError **err)
 {
   int fd = openat(basefd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -77,7 +87,7 @@ static gboolean remove_inside(int basefd, const char *id, GError **err)
   sbx_autofd lock = lock_base(basefd, LOCK_EX, err);
   if (lock < 0)
     return FALSE;
-  DIR *d = fdopendir(dup(basefd));
+  DIR *d = list_dir(basefd);
   if (!d)
     return sbx_fail_errno(err, "--rootfs-disk: list");
   gboolean ok = TRUE;
@@ -97,7 +107,7 @@ static gboolean remove_inside(int basefd, const char *id, GError **err)
 /* Is there a directory no run holds? (A hint: the sweep checks again.) */
 static gboolean has_leftovers(int basefd)
 {
-  DIR *d = fdopendir(dup(basefd));
+  DIR *d = list_dir(basefd);
   if (!d)
     return FALSE;
   gboolean found = FALSE;
