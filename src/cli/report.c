@@ -95,7 +95,7 @@ char *sbx_report_json(const SbxReport *r)
   key(j, "writable_layer");
   g_string_append_c(j, '{');
   str(j, "storage", spec->disk_dir ? "disk" : "tmpfs");
-  num(j, "limit_bytes", (gint64)spec->rootfs_size, !spec->disk_dir);
+  num(j, "limit_bytes", (gint64)spec->rootfs_size, !spec->disk_dir && spec->rootfs_size > 0);
   /* Sampled every 100 ms by sbx (sandbox/watchdog.c): a shorter burst
    * between two samples is missed. On disk, not measured. */
   num(j, "peak_sampled_bytes", res->writable_peak, res->writable_peak >= 0);

@@ -94,6 +94,13 @@ static gboolean setup_rootfs(Ctx *c, int *run_fd, GError **err)
   return sbx_mount_rootfs(&rs, err);
 }
 
+/* --report on a tmpfs layer: init hands sbx the tmpfs to sample (statfs).
+ * On disk the layer shares a file system with everything else: not measured. */
+static gboolean measure_tmpfs(const SbxRunSpec *spec)
+{
+  return spec->measure && !spec->disk_dir;
+}
+
 static char *resolve_workdir(const SbxRunSpec *spec, GError **err)
 {
   const char *wd = spec->workdir ? spec->workdir : spec->image->config->workdir;
@@ -149,7 +156,7 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
   const char *user = spec->user ? spec->user : spec->image->config->user;
   sbx_autofd run_fd = -1;
   gboolean ok = sbx_uts_setup(c->hostname, &err) && setup_network(c, syncfd, &err) &&
-                setup_rootfs(c, spec->measure ? &run_fd : NULL, &err) &&
+                setup_rootfs(c, measure_tmpfs(spec) ? &run_fd : NULL, &err) &&
                 sbx_process_resolve_user(user, &creds, &err) &&
                 (workdir = resolve_workdir(spec, &err)) != NULL &&
                 (argv = sbx_process_argv(spec->image->config, spec->entrypoint,
@@ -424,7 +431,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   pid_t helper = 0;
   sbx_autofd master = -1, usage = -1, netdev = -1;
   gboolean ok = (spec->net.mode != SBX_NET_SLIRP || start_network(&c, syncfd, &helper, err)) &&
-                (!spec->measure || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
+                (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
                 sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
   close(syncfd);
   if (!ok) {
