@@ -82,9 +82,10 @@ char *sbx_report_json(const SbxReport *r)
   num(j, "exit_code", r->exit_code, TRUE);
   /* 128+N is how init reports death by signal N (as a shell does); a program
    * that exits with such a status itself looks the same. */
-  int sig = r->exit_code > 128 && r->exit_code < 128 + NSIG && !res->timed_out ? r->exit_code - 128 : 0;
-  g_autofree char *signame = sig ? g_strconcat("SIG", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", NULL)
-                                 : NULL;
+  int sig =
+      r->exit_code > 128 && r->exit_code < 128 + NSIG && !res->timed_out ? r->exit_code - 128 : 0;
+  g_autofree char *signame =
+      sig ? g_strconcat("SIG", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", NULL) : NULL;
   str(j, "signal", signame);
   boolean(j, "timed_out", res->timed_out);
   num(j, "timeout_ms", spec->timeout_ms, spec->timeout_ms > 0);

@@ -122,8 +122,7 @@ static gboolean has_leftovers(int basefd)
   return found;
 }
 
-gboolean sbx_disk_layer_remove(const SbxIdMap *map, const char *base, const char *id,
-                               GError **err)
+gboolean sbx_disk_layer_remove(const SbxIdMap *map, const char *base, const char *id, GError **err)
 {
   sbx_autofd basefd = open_base(base, FALSE, NULL);
   if (basefd < 0 || (!id && !has_leftovers(basefd)))
