@@ -175,7 +175,10 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
    * holds neither, and cannot raise the hard limit (do_prlimit checks
    * capable(), the initial namespace too). Set before init forks: init and
    * everything after it count. */
-  struct rlimit nproc = {.rlim_cur = (rlim_t)spec->nproc, .rlim_max = (rlim_t)spec->nproc};
+  struct rlimit nproc = {.rlim_cur = (rlim_t)spec->nproc, .rlim_max = (rlim_t)spec->nproc}, had;
+  /* Never above the limit sbx itself runs under (it could not be raised). */
+  if (spec->nproc > 0 && getrlimit(RLIMIT_NPROC, &had) == 0 && had.rlim_max < nproc.rlim_max)
+    nproc.rlim_cur = nproc.rlim_max = had.rlim_max;
   if (ok && spec->nproc > 0 && setrlimit(RLIMIT_NPROC, &nproc) < 0)
     ok = sbx_fail_errno(&err, "--pids-limit: RLIMIT_NPROC %" G_GINT64_FORMAT, spec->nproc);
   if (!ok) {

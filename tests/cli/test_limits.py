@@ -255,6 +255,13 @@ class LimitTests:
         r = self.run_sh("true", "--pids-limit", "-2")
         self.assertSbxError(r, contains="--pids-limit")
 
+    def test_pids_default_under_a_lower_limit(self):
+        # sbx itself runs under a hard limit below the default: that one holds.
+        r = self.run_as(["bash", "-c", 'ulimit -u 500 && exec "$@"', "bash", self.sbx, "run", "-q",
+                         "--root", self.store_for(self.mode), fixture("probe.tar"), "rlimits"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("rlimit NPROC 500 500\n", r.out)
+
     def test_fork_bomb_is_contained(self):
         token = uuid.uuid4().hex
         p = self.popen(["run", "-q", "--pids-limit", "64", "--timeout", "6",
