@@ -241,7 +241,9 @@ static gboolean mount_tmpfs(int rootfd, const char *spec, guint64 size, GError *
       return sbx_fail(err, SBX_ERROR_USAGE, "--tmpfs %s: option '%s' not supported", spec, *p);
     g_string_append_printf(opts, ",%s", *p);
   }
-  if (!strstr(opts->str, ",size=")) {
+  if (!strstr(opts->str, ",size=") && strstr(opts->str, ",nr_inodes="))
+    g_string_append_printf(opts, ",size=%" G_GUINT64_FORMAT "k", size / 1024);
+  else if (!strstr(opts->str, ",size=")) {
     g_autofree char *bound = sbx_tmpfs_size_options(size, "");
     g_string_append(opts, bound);
   }

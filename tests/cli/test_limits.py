@@ -145,8 +145,11 @@ class LimitTests:
         self.assertNotEqual(sizes["/"], half_ram)
         self.assertEqual(sizes["/x"], want, r)  # --tmpfs without size=: the same bound
         self.assertEqual(sizes["/dev/shm"], 64 * 1024, r)
-        r = self.run_sh("df -k /y | tail -1", "--tmpfs", "/y:size=1m")
-        self.assertEqual(int(r.out.split()[1]), 1024, r)
+        r = self.run_sh("df -k /y | tail -1; df -i /z | tail -1", "--tmpfs", "/y:size=1m",
+                        "--tmpfs", "/z:nr_inodes=77")
+        lines = r.out.splitlines()
+        self.assertEqual(int(lines[0].split()[1]), 1024, r)
+        self.assertEqual(int(lines[1].split()[1]), 77, r)  # the user's nr_inodes= stays
 
     def test_rootfs_size_errors(self):
         for bad in ("0", "12x", "-1"):
@@ -306,8 +309,9 @@ class LimitTests:
     def test_timeout_detached(self):
         token = uuid.uuid4().hex
         name = "t" + token[:8]
-        r = self.sbx_cmd(["run", "-q", "-d", "--name", name, "--timeout", "1.5s",
-                          fixture("busybox-legacy.tar"), "sh", "-c", "sleep 100 # " + token])
+        report = os.path.join(self.out_dir(), "detached.json")
+        r = self.sbx_cmd(["run", "-q", "-d", "--name", name, "--timeout", "1.5s", "--report",
+                          report, fixture("busybox-legacy.tar"), "sh", "-c", "sleep 100 # " + token])
         self.assertEqual(r.rc, 0, r)
 
         def state():
@@ -322,6 +326,10 @@ class LimitTests:
         self.assertIn("sbx: timeout: the sandbox was still running after 1.5s", logs.err + logs.out)
         self.assertNothingLeft(token)
         self.sbx_cmd(["rm", name], root=False)
+        with open(report) as f:  # written by the supervisor
+            data = json.load(f)
+        jsonschema.validate(data, REPORT_SCHEMA)
+        self.assertEqual((data["exit_code"], data["timed_out"]), (124, True))
 
     def test_timeout_errors(self):
         for bad in ("abc", "0", "-1", "2x", "s"):
