@@ -485,11 +485,11 @@ static SbxState *new_state(SbxStore *store, const SbxRunSpec *spec, const char *
   return st;
 }
 
-static void record_exit(Named *n, int status)
+static void record_exit(Named *n, int status, gboolean timed_out)
 {
   n->state->exited = TRUE;
   n->state->exit_code = status;
-  n->state->timed_out = status == SBX_EXIT_TIMEOUT;
+  n->state->timed_out = timed_out;
   if (n->state->remove_on_exit) {
     sbx_state_remove(n->state->name, NULL);
     return;
@@ -519,12 +519,13 @@ static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
       _exit(SBX_EXIT_FAILED);
     n->ready_fd = ready[1];
     g_autoptr(GError) local = NULL;
-    int status = finish_run(spec, n->state->image, sbx_sandbox_run(spec, &local), local);
+    int status = sbx_sandbox_run(spec, &local);
+    status = finish_run(spec, n->state->image, status, local);
     if (status < 0 && n->ready_fd >= 0) {
       g_autofree char *msg = g_strconcat("E", local->message, NULL);
       (void)!write(n->ready_fd, msg, strlen(msg));
     }
-    record_exit(n, status < 0 ? SBX_EXIT_FAILED : status);
+    record_exit(n, status < 0 ? SBX_EXIT_FAILED : status, spec->result->timed_out);
     _exit(status < 0 ? SBX_EXIT_FAILED : status);
   }
   close(ready[1]);
@@ -549,8 +550,10 @@ static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
 
 static int run_named_or_not(SbxStore *store, SbxRunSpec *spec, const char *image, GError **err)
 {
-  if (!opts.name && !opts.detach)
-    return finish_run(spec, image, sbx_sandbox_run(spec, err), err ? *err : NULL);
+  if (!opts.name && !opts.detach) {
+    int status = sbx_sandbox_run(spec, err);
+    return finish_run(spec, image, status, err ? *err : NULL);
+  }
   if (opts.detach && opts.tty)
     return sbx_fail(err, SBX_ERROR_USAGE, "-d and -t: sbx cannot attach to a detached sandbox "
                     "later; use 'sbx exec -it NAME sh'"), -1;
@@ -571,11 +574,12 @@ static int run_named_or_not(SbxStore *store, SbxRunSpec *spec, const char *image
     if (status < 0)
       sbx_state_remove(name, NULL);
   } else {
-    status = finish_run(spec, image, sbx_sandbox_run(spec, err), err ? *err : NULL);
+    status = sbx_sandbox_run(spec, err);
+    status = finish_run(spec, image, status, err ? *err : NULL);
     if (status < 0 && !n.state->started)
       sbx_state_remove(name, NULL); /* it never ran: the name stays free */
     else
-      record_exit(&n, status < 0 ? SBX_EXIT_FAILED : status);
+      record_exit(&n, status < 0 ? SBX_EXIT_FAILED : status, spec->result->timed_out);
   }
   sbx_state_free(n.state);
   return status;
