@@ -6,6 +6,11 @@
  *                                       resolve user, fork the program
  *   wait for "ok" or the error     <--  "ok" (or the error text)
  *   forward signals, wait               forward signals, reap, exit with status
+ *
+ * With a subuid range and --pids-limit enforced by RLIMIT_NPROC, an
+ * intermediate process in a user namespace of its own stands between sbx
+ * and init (ns/user.c sbx_userns_clone_nested): it makes the limit bound
+ * the processes of every uid together.
  */
 #include "sbx/net.h"
 #include "sbx/ns.h"
@@ -174,7 +179,9 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
    * the initial user namespace (kernel/fork.c copy_process): root in here
    * holds neither, and cannot raise the hard limit (do_prlimit checks
    * capable(), the initial namespace too). Set before init forks: init and
-   * everything after it count. */
+   * everything after it count. With one id inside this is the total; with a
+   * range, root could take other uids, each with a count of its own, and the
+   * total is bounded by the intermediate namespace (sbx_userns_clone_nested). */
   struct rlimit nproc = {.rlim_cur = (rlim_t)spec->nproc, .rlim_max = (rlim_t)spec->nproc}, had;
   /* Never above the limit sbx itself runs under (it could not be raised). */
   if (spec->nproc > 0 && getrlimit(RLIMIT_NPROC, &had) == 0 && had.rlim_max < nproc.rlim_max)
@@ -423,7 +430,15 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   sbx_stdio_pipes_open(&c.pipes, spec->tty);
   unsigned long flags = NS_FLAGS | (spec->net.mode == SBX_NET_HOST ? 0 : CLONE_NEWNET);
   gint64 t0 = g_get_monotonic_time();
-  pid_t pid = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, err);
+  /* pid: our child, waited for and signalled; init: the sandbox's PID 1.
+   * They differ when an intermediate namespace bounds the processes of
+   * every uid of a range together (--pids-limit by RLIMIT_NPROC). */
+  pid_t pid, init = 0;
+  if (spec->nproc > 0 && spec->idmap->mode == SBX_USERNS_RANGE)
+    pid = sbx_userns_clone_nested(spec->idmap, flags, (guint64)spec->nproc, join_cgroup, &c,
+                                  &syncfd, &init, err);
+  else
+    pid = init = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, err);
   if (pid == 0)
     init_main(&c, syncfd);
   if (pid < 0) {
@@ -447,26 +462,26 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
   }
-  sbx_debug("sandbox %d started", (int)pid);
+  sbx_debug("sandbox %d started", (int)init);
   if (spec->on_started)
-    spec->on_started(pid, spec->on_started_data);
+    spec->on_started(init, spec->on_started_data);
   SbxRunResult *res = spec->result;
   struct rusage before = {0}, after = {0};
   if (res) {
     res->started = TRUE;
     getrusage(RUSAGE_CHILDREN, &before);
     if (spec->measure && spec->net.mode == SBX_NET_SLIRP) {
-      g_autofree char *p = g_strdup_printf("/proc/%d/net/dev", (int)pid);
+      g_autofree char *p = g_strdup_printf("/proc/%d/net/dev", (int)init);
       netdev = open(p, O_RDONLY | O_CLOEXEC);
     }
   }
-  SbxWatchdog *dog = sbx_watchdog_start(pid, spec->timeout_ms, usage);
+  SbxWatchdog *dog = sbx_watchdog_start(init, spec->timeout_ms, usage);
   int status = master >= 0 ? sbx_tty_relay(pid, master, spec->interactive, &c.forwarded)
                : sbx_stdio_pipes_active(&c.pipes) ? sbx_stdio_relay(pid, &c.pipes, &c.forwarded)
                                                   : sbx_sandbox_wait(pid, &c.forwarded);
   sbx_watchdog_stop(dog, res);
   if (res) {
-    /* Init (reaped above) with everything it reaped: the whole sandbox. */
+    /* Our child (reaped above) with everything it reaped: the whole sandbox. */
     getrusage(RUSAGE_CHILDREN, &after);
     res->user_us = tv_us(&after.ru_utime) - tv_us(&before.ru_utime);
     res->sys_us = tv_us(&after.ru_stime) - tv_us(&before.ru_stime);

@@ -245,6 +245,19 @@ class LimitTests:
         self.assertNotEqual(r.rc, 0, r)
         self.assertIn("Operation not permitted", r.err)
 
+    def test_pids_limit_is_the_total_across_uids(self):
+        # Root inside may take other uids (CAP_SETUID), and RLIMIT_NPROC counts
+        # per uid: 5 uids x 11 processes each is tried under a limit of 20.
+        r = self.sbx_cmd(["run", "-q", "--network", "none", "--pids-limit", "20",
+                          fixture("probe.tar"), "forkuids=5,10"])
+        self.assertEqual(r.rc, 0, r)
+        if self.mode == "range":
+            # init and the probe count too: 18 more, whatever their uids.
+            self.assertIn("forkuids 18 EAGAIN\n", r.out)
+        else:
+            # One id inside: uid 0's own count is the total.
+            self.assertIn("forkuids 1 EINVAL\n", r.out)
+
     def test_pids_limit_default_and_unlimited(self):
         r = self.sbx_cmd(["run", "-q", fixture("probe.tar"), "rlimits"])
         self.assertIn("rlimit NPROC 4096 4096\n", r.out)
