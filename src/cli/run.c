@@ -269,8 +269,12 @@ static gboolean pids_spec(SbxRunSpec *spec, GError **err)
   g_autofree char *why = opts.pids_limit ? sbx_cgroup_why_unusable(&pids) : g_strdup("the default");
   if (why) {
     spec->nproc = n;
-    sbx_debug("pids limit %" G_GINT64_FORMAT ": RLIMIT_NPROC in the sandbox's user namespace, "
-              "per user (no pids cgroup: %s)", n, why);
+    if (spec->idmap->mode == SBX_USERNS_RANGE)
+      sbx_debug("pids limit %" G_GINT64_FORMAT ": RLIMIT_NPROC in a nested user namespace, the "
+                "total across all uids (no pids cgroup: %s)", n, why);
+    else
+      sbx_debug("pids limit %" G_GINT64_FORMAT ": RLIMIT_NPROC in the sandbox's user namespace, "
+                "whose one uid makes it the total (no pids cgroup: %s)", n, why);
   } else {
     spec->limits.pids = n;
     sbx_debug("pids limit %" G_GINT64_FORMAT ": cgroup v2 pids.max", n);
@@ -472,6 +476,7 @@ static SbxState *new_state(SbxStore *store, const SbxRunSpec *spec, const char *
       st->seccomp = g_strdup(*o + 8);
     }
   st->caps = spec->caps;
+  st->nproc = spec->nproc;
   st->user = g_strdup(spec->user ? spec->user : spec->image->config->user);
   st->workdir = g_strdup(spec->workdir ? spec->workdir : spec->image->config->workdir);
   st->hostname = g_strdup(spec->hostname);

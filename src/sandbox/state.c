@@ -135,6 +135,7 @@ gboolean sbx_state_save(const SbxState *s, GError **err)
   g_key_file_set_string_list(k, g, "Env", (const char *const *)(s->env ? s->env : none),
                              g_strv_length(s->env ? s->env : none));
   g_key_file_set_uint64(k, g, "Caps", s->caps);
+  g_key_file_set_int64(k, g, "PidsRlimit", s->nproc);
   g_key_file_set_int64(k, g, "InitPid", s->init_pid);
   g_key_file_set_uint64(k, g, "InitStart", s->init_start);
   g_key_file_set_int64(k, g, "SupervisorPid", s->supervisor_pid);
@@ -182,6 +183,7 @@ SbxState *sbx_state_load(const char *name, GError **err)
   s->hostname = g_key_file_get_string(k, g, "Hostname", NULL);
   s->env = g_key_file_get_string_list(k, g, "Env", NULL, NULL);
   s->caps = g_key_file_get_uint64(k, g, "Caps", NULL);
+  s->nproc = g_key_file_get_int64(k, g, "PidsRlimit", NULL);
   s->init_pid = (pid_t)g_key_file_get_int64(k, g, "InitPid", NULL);
   s->init_start = g_key_file_get_uint64(k, g, "InitStart", NULL);
   s->supervisor_pid = (pid_t)g_key_file_get_int64(k, g, "SupervisorPid", NULL);

@@ -238,7 +238,10 @@ class LimitTests:
         # init and the probe count too: 62 more, then EAGAIN (root, default caps).
         self.assertIn("forklimit 62 EAGAIN\n", r.out)
         if "cgroup v2 pids.max" not in r.err:
-            self.assertIn("pids limit 64: RLIMIT_NPROC in the sandbox's user namespace", r.err)
+            self.assertIn({"range": "pids limit 64: RLIMIT_NPROC in a nested user namespace, the "
+                                    "total across all uids",
+                           "single": "pids limit 64: RLIMIT_NPROC in the sandbox's user namespace, "
+                                     "whose one uid makes it the total"}[self.mode], r.err)
             self.assertIn("rlimit NPROC 64 64\n", r.out)
         # Root inside cannot raise it.
         r = self.run_sh("ulimit -u 100000", "--pids-limit", "64")
@@ -257,6 +260,23 @@ class LimitTests:
         else:
             # One id inside: uid 0's own count is the total.
             self.assertIn("forkuids 1 EINVAL\n", r.out)
+
+    def test_exec_counts_against_the_pids_limit(self):
+        # init and sleep, the process of sbx exec that joined the namespaces,
+        # and sh make 4 under --pids-limit 10: 6 more, then fork fails.
+        name = "px" + uuid.uuid4().hex[:8]
+        r = self.sbx_cmd(["run", "-q", "-d", "--name", name, "--pids-limit", "10", "--network",
+                          "none", fixture("busybox-legacy.tar"), "sleep", "60"])
+        self.assertEqual(r.rc, 0, r)
+        try:
+            self.assertTrue(self.wait_for(
+                lambda: self.sbx_cmd(["exec", name, "true"], root=False).rc == 0, timeout=20))
+            r = self.sbx_cmd(["exec", name, "sh", "-c", "for i in $(seq 30); do "
+                              "sleep 60 >/dev/null 2>&1 & echo $i; done"], root=False)
+            self.assertEqual(r.out.split()[-1:], ["6"], r)
+            self.assertIn("can't fork", r.err)
+        finally:
+            self.sbx_cmd(["rm", "-f", name], root=False)
 
     def test_pids_limit_default_and_unlimited(self):
         r = self.sbx_cmd(["run", "-q", fixture("probe.tar"), "rlimits"])
