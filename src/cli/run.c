@@ -271,10 +271,12 @@ static gboolean pids_spec(SbxRunSpec *spec, GError **err)
     spec->nproc = n;
     if (spec->idmap->mode == SBX_USERNS_RANGE)
       sbx_debug("pids limit %" G_GINT64_FORMAT ": RLIMIT_NPROC in a nested user namespace, the "
-                "total across all uids (no pids cgroup: %s)", n, why);
+                "total across all uids (no pids cgroup: %s)",
+                n, why);
     else
       sbx_debug("pids limit %" G_GINT64_FORMAT ": RLIMIT_NPROC in the sandbox's user namespace, "
-                "whose one uid makes it the total (no pids cgroup: %s)", n, why);
+                "whose one uid makes it the total (no pids cgroup: %s)",
+                n, why);
   } else {
     spec->limits.pids = n;
     sbx_debug("pids limit %" G_GINT64_FORMAT ": cgroup v2 pids.max", n);

@@ -280,10 +280,13 @@ static void nested_main(const SbxIdMap *map, unsigned long flags, guint64 nproc,
   Announce a = {.sbx_fd = sbx_fd};
   int init_fd = -1;
   pid_t init = -1;
+  sbx_debug("intermediate user namespace: RLIMIT_NPROC %" G_GUINT64_FORMAT
+            " for all the sandbox's uids together",
+            (guint64)rl.rlim_cur);
   if (setrlimit(RLIMIT_NPROC, &rl) < 0)
     sbx_fail_errno(&err, "pids limit: RLIMIT_NPROC %" G_GUINT64_FORMAT, (guint64)rl.rlim_cur);
-  else
-    init = sbx_userns_clone_full(&inner, flags, announce_init, &a, &init_fd, &err);
+  else if ((init = sbx_userns_clone_full(&inner, flags, announce_init, &a, &init_fd, &err)) < 0)
+    g_prefix_error(&err, "--pids-limit %" G_GUINT64_FORMAT ": ", (guint64)rl.rlim_cur);
   if (init == 0) {
     close(init_fd); /* init talks to sbx directly */
     return;
