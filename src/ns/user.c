@@ -243,23 +243,17 @@ pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeG
   return pid;
 }
 
-/* What announce_init needs: the intermediate's end of sbx's channel. */
-typedef struct {
-  int sbx_fd;
-} Announce;
-
 /* Runs in the intermediate once the sandbox's maps are written, before its
  * init may go on. The intermediate leaves uid 0 of its namespace for uid 1
  * (real uid only: the effective uid, and with it the capabilities and the
  * parent-death signal, stay): uid 0 there then counts the sandbox's
  * processes and nothing else. Then sbx learns init's pid. */
-static gboolean announce_init(pid_t init, gpointer data, GError **err)
+static gboolean announce_init(pid_t init, gpointer sbx_fd, GError **err)
 {
-  Announce *a = data;
   if (setresuid(1, 0, 0) < 0)
-    return sbx_fail_errno(err, "pids limit: leave uid 0 of the intermediate namespace");
+    return sbx_fail_errno(err, "leave uid 0 of the intermediate namespace");
   g_autofree char *pid = g_strdup_printf("%d", (int)init);
-  return sbx_sync_send_ok(a->sbx_fd, pid) || sbx_fail_errno(err, "pids limit: tell sbx");
+  return sbx_sync_send_ok(*(int *)sbx_fd, pid) || sbx_fail_errno(err, "tell sbx init's pid");
 }
 
 /* The intermediate: set the limit, clone init into the sandbox's
@@ -277,21 +271,21 @@ static void nested_main(const SbxIdMap *map, unsigned long flags, guint64 nproc,
   rl.rlim_cur = rl.rlim_max = MIN((rlim_t)nproc, rl.rlim_max);
   SbxIdMap inner = *map;
   inner.nested = TRUE;
-  Announce a = {.sbx_fd = sbx_fd};
   int init_fd = -1;
   pid_t init = -1;
   sbx_debug("intermediate user namespace: RLIMIT_NPROC %" G_GUINT64_FORMAT
             " for all the sandbox's uids together",
             (guint64)rl.rlim_cur);
   if (setrlimit(RLIMIT_NPROC, &rl) < 0)
-    sbx_fail_errno(&err, "pids limit: RLIMIT_NPROC %" G_GUINT64_FORMAT, (guint64)rl.rlim_cur);
-  else if ((init = sbx_userns_clone_full(&inner, flags, announce_init, &a, &init_fd, &err)) < 0)
-    g_prefix_error(&err, "--pids-limit %" G_GUINT64_FORMAT ": ", (guint64)rl.rlim_cur);
+    sbx_fail_errno(&err, "RLIMIT_NPROC");
+  else
+    init = sbx_userns_clone_full(&inner, flags, announce_init, &sbx_fd, &init_fd, &err);
   if (init == 0) {
     close(init_fd); /* init talks to sbx directly */
     return;
   }
   if (init < 0) {
+    g_prefix_error(&err, "--pids-limit %" G_GUINT64_FORMAT ": ", (guint64)rl.rlim_cur);
     sbx_sync_send_error(sbx_fd, err);
     _exit(SBX_EXIT_FAILED);
   }
