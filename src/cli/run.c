@@ -90,7 +90,7 @@ static GOptionEntry run_entries[] = {
     {"ulimit", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.ulimit, "Set a resource limit",
      "NAME=SOFT[:HARD]"},
     {"pids-limit", 0, 0, G_OPTION_ARG_STRING, &opts.pids_limit,
-     "At most N processes (a delegated cgroup v2, else RLIMIT_NPROC per user inside; "
+     "At most N processes in all (a delegated cgroup v2, else RLIMIT_NPROC inside; "
      "default 4096; 0 or -1: unlimited)", "N"},
     {"memory", 'm', 0, G_OPTION_ARG_STRING, &opts.memory,
      "Memory limit (needs a delegated cgroup v2; else see --ulimit as=)", "SIZE"},
