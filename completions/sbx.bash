@@ -17,8 +17,10 @@ _sbx_command_opts()
         run)
             arg_opts="-e --env --env-file -w --workdir -u --user -h --hostname --entrypoint
                 --network -p --publish --net-allow --mtu --cap-add --cap-drop --security-opt
-                --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name"
-            flag_opts="--rm -q --quiet --read-only -i --interactive -t --tty -d --detach"
+                --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name
+                --rootfs-size --timeout --report"
+            flag_opts="--rm -q --quiet --read-only -i --interactive -t --tty -d --detach
+                --rootfs-disk"
             ;;
         load)
             arg_opts="--image --name"
@@ -165,7 +167,7 @@ _sbx_option_value()
             _sbx_add_words "$(printf '%s= ' $_sbx_ulimits)"
             compopt -o nospace 2>/dev/null
             ;;
-        --env-file) _sbx_files ;;
+        --env-file | --report) _sbx_files ;;
         -v | --volume)
             # HOST (a file or directory), then ':' and the path inside.
             if [[ $cur != *:* ]]; then
@@ -178,7 +180,7 @@ _sbx_option_value()
             ;;
         --image | --name | -e | --env | -w | --workdir | -u | --user | -h | --hostname | \
             --entrypoint | -p | --publish | --mtu | --tmpfs | --pids-limit | -m | --memory | \
-            --cpus | -t | --time) ;;
+            --cpus | -t | --time | --rootfs-size | --timeout) ;;
     esac
 }
 

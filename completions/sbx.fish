@@ -20,7 +20,8 @@ function __sbx_value_opts -a cmd
         case run
             printf '%s\n' -e --env --env-file -w --workdir -u --user -h --hostname --entrypoint \
                 --network -p --publish --net-allow --mtu --cap-add --cap-drop --security-opt \
-                --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name
+                --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name \
+                --rootfs-size --timeout --report
         case load
             printf '%s\n' --image --name
         case images inspect ps
@@ -193,8 +194,12 @@ complete -c sbx -n '__sbx_opts run' -l security-opt -x -a '(__sbx_security_opts)
 complete -c sbx -n '__sbx_opts run' -l read-only -d 'Mount the root file system read-only'
 complete -c sbx -n '__sbx_opts run' -l tmpfs -x -d 'Mount a writable tmpfs: PATH[:size=SIZE,mode=MODE]'
 complete -c sbx -n '__sbx_opts run' -l ulimit -x -a "(printf '%s=\n' $ulimits)" -d 'Set a resource limit: NAME=SOFT[:HARD]'
-complete -c sbx -n '__sbx_opts run' -l pids-limit -x -d 'At most N processes (cgroup v2)'
+complete -c sbx -n '__sbx_opts run' -l pids-limit -x -d 'At most N processes (cgroup v2, else RLIMIT_NPROC; 0: unlimited)'
 complete -c sbx -n '__sbx_opts run' -s m -l memory -x -d 'Memory limit (cgroup v2)'
+complete -c sbx -n '__sbx_opts run' -l rootfs-size -x -d 'Bound of the writable layer and of --tmpfs'
+complete -c sbx -n '__sbx_opts run' -l rootfs-disk -d 'Keep the writable layer on disk in the store'
+complete -c sbx -n '__sbx_opts run' -l timeout -x -d 'Kill the sandbox after DURATION (exit status 124)'
+complete -c sbx -n '__sbx_opts run' -l report -r -F -d 'Write a JSON report of the run at exit'
 complete -c sbx -n '__sbx_opts run' -l cpus -x -d 'CPU limit, e.g. 1.5 (cgroup v2)'
 complete -c sbx -n '__sbx_opts run' -s i -l interactive -d 'Keep standard input open'
 complete -c sbx -n '__sbx_opts run' -s t -l tty -d 'Give the program a terminal'

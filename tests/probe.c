@@ -25,7 +25,8 @@
  * Arguments select sections (default: all but the extras):
  *   ids caps fds pids proc1 masked mounts writes dev tty syscalls rlimits
  *   cgroup env; extras: forklimit (fork up to 64 children at once),
- *   memtouch=MB (touch MB MiB in a child). */
+ *   forkuids=M,K (as uids 1..M, K+1 processes each at once), memtouch=MB
+ *   (touch MB MiB in a child). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -945,6 +946,79 @@ static void section_forklimit(void)
   printf("forklimit %d %s\n", n, err ? errno_name(err) : "OK");
 }
 
+/* A leader per uid 1..m: it forks from the probe (uid 0), takes uid u and
+ * forks k children; all wait until the probe closes the pipe. Each leader
+ * reports every fork's result (0 or an errno) and -1 when it is done. Prints
+ * how many processes existed at once and the first failure. */
+static int forkuids_leader(int u, int k, int hold, int report)
+{
+  int r = setresuid((uid_t)u, (uid_t)u, (uid_t)u) < 0 ? errno : 0;
+  int done = -1, n = 0;
+  pid_t kids[k > 0 ? k : 1];
+  if (r)
+    (void)!write(report, &r, sizeof r);
+  for (; !r && n < k; n++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      char c;
+      (void)!read(hold, &c, 1);
+      _exit(0);
+    }
+    r = pid < 0 ? errno : 0;
+    (void)!write(report, &r, sizeof r);
+    if (pid < 0)
+      break;
+    kids[n] = pid;
+  }
+  (void)!write(report, &done, sizeof done);
+  char c;
+  (void)!read(hold, &c, 1);
+  for (int i = 0; i < n; i++)
+    waitpid(kids[i], NULL, 0);
+  return 0;
+}
+
+static void section_forkuids(const char *arg)
+{
+  int m = 0, k = 0, hold[2], report[2];
+  if (sscanf(arg, "%d,%d", &m, &k) != 2 || m < 1 || m > 64 || k < 0 || k > 1000 ||
+      pipe2(hold, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
+    line("forkuids", NULL, "EINVAL");
+    return;
+  }
+  pid_t leaders[64];
+  int total = 0, first = 0, nleaders = 0;
+  fflush(stdout);
+  for (int u = 1; u <= m && !first; u++) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      first = errno;
+      break;
+    }
+    if (pid == 0) {
+      close(hold[1]);
+      close(report[0]);
+      _exit(forkuids_leader(u, k, hold[0], report[1]));
+    }
+    leaders[nleaders++] = pid;
+    total++;
+    int r;
+    while (read(report[0], &r, sizeof r) == sizeof r && r != -1) {
+      if (r == 0)
+        total++;
+      else if (!first)
+        first = r;
+    }
+  }
+  close(hold[0]);
+  close(hold[1]);
+  close(report[0]);
+  close(report[1]);
+  for (int i = 0; i < nleaders; i++)
+    waitpid(leaders[i], NULL, 0);
+  printf("forkuids %d %s\n", total, first ? errno_name(first) : "OK");
+}
+
 static long do_memtouch(const void *arg)
 {
   size_t mb = *(const size_t *)arg;
@@ -1016,6 +1090,8 @@ int main(int argc, char **argv, char **envp)
       section_forklimit();
     else if (strncmp(s, "setid=", 6) == 0)
       section_setid(s + 6);
+    else if (strncmp(s, "forkuids=", 9) == 0)
+      section_forkuids(s + 9);
     else if (strncmp(s, "memtouch=", 9) == 0)
       section_memtouch((size_t)strtoul(s + 9, NULL, 10));
     else {

@@ -38,7 +38,12 @@ typedef struct {
   gboolean read_only;       /* the rootfs mount read-only (--read-only) */
   char **tmpfs;             /* PATH[:options] writable tmpfs mounts (--tmpfs) */
   char **volumes;           /* HOST:CONTAINER:ro|rw, HOST absolute and existing */
+  guint64 size;             /* bytes: the run tmpfs (writable layer) and --tmpfs without size= */
+  const char *disk_dir;     /* --rootfs-disk: upper/ and work/ here instead (NULL: on the tmpfs) */
+  int *run_fd;              /* out, when set: the run tmpfs (for sbx to measure its use) */
 } SbxRootfsSpec;
 
 /* Mount the overlay and the API filesystems, then pivot_root into it. */
 gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err);
+/* "MORE,size=..k,nr_inodes=N" for a tmpfs bounded to size bytes. */
+char *sbx_tmpfs_size_options(guint64 size, const char *more);

@@ -23,11 +23,45 @@ typedef struct {
   gint64 cpu_quota_us; /* per 100 ms period, 0: unset */
 } SbxCgroupLimits;
 gboolean sbx_cgroup_limits_set(const SbxCgroupLimits *l);
+/* Why the host gives no usable cgroup for l, or NULL when it does. */
+char *sbx_cgroup_why_unusable(const SbxCgroupLimits *l);
 /* Make a cgroup for the sandbox with the limits; error (naming why) when the
  * host delegates none to this user. Returns its path (NULL when no limits). */
 char *sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, GError **err);
 gboolean sbx_cgroup_attach(const char *cgroup, pid_t pid, GError **err);
 void sbx_cgroup_remove(const char *cgroup);
+
+/* What one run measured, for --report and the timeout message. */
+typedef struct {
+  gboolean started;          /* the program was started */
+  gboolean timed_out;        /* --timeout killed it */
+  gint64 wall_us;            /* from clone to the end of init */
+  gint64 user_us, sys_us;    /* CPU time of init and everything it reaped */
+  gint64 writable_peak;      /* bytes: highest use of the run tmpfs seen (-1: not measured) */
+  gint64 writable_final;     /* bytes: its use at the end (-1: not measured) */
+  gboolean have_net;         /* tap0's counters were read */
+  guint64 rx_bytes, rx_packets, tx_bytes, tx_packets; /* tap0, seen from inside */
+} SbxRunResult;
+
+/* The default bound of the writable layer: a quarter of RAM, at most 4 GiB. */
+guint64 sbx_rootfs_size_default(void);
+/* The default --pids-limit: an RLIMIT_NPROC inside the sandbox. */
+#define SBX_PIDS_LIMIT_DEFAULT 4096
+/* Grace between SIGTERM and SIGKILL when --timeout expires. */
+#define SBX_TIMEOUT_GRACE_S 10
+/* watchdog.c: --timeout and the sampling of the writable layer's use. */
+typedef struct SbxWatchdog SbxWatchdog;
+SbxWatchdog *sbx_watchdog_start(pid_t init, gint64 timeout_ms, int usage_fd);
+void sbx_watchdog_stop(SbxWatchdog *w, SbxRunResult *r);
+
+/* disk.c: --rootfs-disk, the writable layer in <store>/run-disk/<id>/
+ * (upper/ work/), locked (flock on the directory) for the run's lifetime.
+ * Returns the locked directory's fd. */
+int sbx_disk_layer_claim(const char *base, const char *id, GError **err);
+/* Remove <base>/<id> (id NULL: every unlocked leftover of a killed run)
+ * from a user namespace with the run's mapping. */
+gboolean sbx_disk_layer_remove(const SbxIdMap *map, const char *base, const char *id,
+                               GError **err);
 
 typedef struct {
   SbxStoredImage *image;
@@ -49,6 +83,12 @@ typedef struct {
   gboolean read_only;      /* --read-only rootfs */
   char **tmpfs;            /* --tmpfs PATH[:size=..,mode=..] */
   SbxCgroupLimits limits;
+  gint64 nproc;            /* RLIMIT_NPROC set inside when > 0 (no pids cgroup) */
+  guint64 rootfs_size;     /* bytes: bound of the writable layer and of --tmpfs */
+  const char *disk_dir;    /* --rootfs-disk: <store>/run-disk (NULL: tmpfs) */
+  gint64 timeout_ms;       /* --timeout (0: none) */
+  SbxRunResult *result;    /* out when set: how it ended, times */
+  gboolean measure;        /* also the writable layer's use and tap0's counters */
   /* Everyday use */
   gboolean interactive;    /* -i: stdin stays open (else /dev/null) */
   gboolean tty;            /* -t: a pseudo-terminal from the sandbox's devpts */

@@ -15,11 +15,13 @@ typedef struct {
   char *store_root, *userns, *seccomp, *user, *workdir, *hostname;
   char **env;
   guint64 caps;
+  gint64 nproc; /* --pids-limit by RLIMIT_NPROC (0: none): sbx exec sets it too */
   pid_t init_pid, supervisor_pid;
   guint64 init_start; /* /proc/PID/stat starttime: a reused pid is not ours */
   gboolean running;   /* the lock is held */
   gboolean exited;
   int exit_code;
+  gboolean timed_out; /* --timeout killed it */
   gboolean remove_on_exit;
 } SbxState;
 

@@ -17,6 +17,7 @@ typedef struct {
   guint64 subuid_start, subuid_count;
   guint64 subgid_start, subgid_count;
   char *newuidmap, *newgidmap;
+  gboolean nested; /* written from inside a namespace with this map: identity */
 } SbxIdMap;
 
 gboolean sbx_userns_mode_parse(const char *s, SbxUsernsMode *out, GError **err);
@@ -52,3 +53,23 @@ pid_t sbx_userns_clone(const SbxIdMap *map, unsigned long flags, int *syncfd, GE
  * before the child may go on (e.g. to put it in a cgroup). */
 pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeGo before_go,
                             gpointer data, int *syncfd, GError **err);
+
+/* Range mode with the sandbox's processes bounded in total (--pids-limit
+ * without a pids cgroup). RLIMIT_NPROC counts per (user namespace, uid), and
+ * root inside may take any uid of the range; but a task is also charged, in
+ * the parent namespace, to the uid that created its namespace, against the
+ * creator's RLIMIT_NPROC at that time (kernel/ucount.c is_rlimit_overlimit,
+ * user_namespace.c create_user_ns). So: an intermediate process in a user
+ * namespace of its own (the range map, by newuidmap) sets RLIMIT_NPROC to
+ * nproc (at most its hard limit), clones init into the sandbox's namespaces
+ * (flags) with an identity map of the range, moves its own real uid off uid
+ * 0, and stays as init's parent, forwarding signals and exiting with init's
+ * status. Every process of the sandbox, any uid, counts against uid 0 of the
+ * intermediate namespace: nproc in all.
+ *
+ * Returns 0 in init (*syncfd: its channel to sbx); in sbx the intermediate's
+ * pid (to wait for and signal), *init the init's pid, *syncfd sbx's end.
+ * before_go(intermediate) runs before it may go on (init inherits a cgroup). */
+pid_t sbx_userns_clone_nested(const SbxIdMap *map, unsigned long flags, guint64 nproc,
+                              SbxBeforeGo before_go, gpointer data, int *syncfd, pid_t *init,
+                              GError **err);

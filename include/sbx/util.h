@@ -21,7 +21,7 @@ typedef enum {
 } SbxErrorCode;
 
 /* Exit statuses, as docker and podman use them. */
-enum { SBX_EXIT_FAILED = 125, SBX_EXIT_NOEXEC = 126, SBX_EXIT_NOTFOUND = 127 };
+enum { SBX_EXIT_TIMEOUT = 124, SBX_EXIT_FAILED = 125, SBX_EXIT_NOEXEC = 126, SBX_EXIT_NOTFOUND = 127 };
 
 /* Fill *err with "<what>: <strerror(errno)>" and return FALSE. */
 gboolean sbx_fail_errno(GError **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -85,6 +85,9 @@ gboolean sbx_mkdir_p(const char *path, mode_t mode, GError **err);
 
 /* Close every fd >= lowfd except those listed (-1 terminated). */
 void sbx_close_fds_from(int lowfd);
+
+/* Append s as a JSON string (escaped, made valid UTF-8; NULL: null). */
+void sbx_json_append_string(GString *out, const char *s);
 
 /* Random hex string of n bytes (2n characters). */
 char *sbx_random_hex(guint nbytes);

@@ -100,9 +100,11 @@ static void check_cgroup(void)
         own = g_build_filename("/sys/fs/cgroup", *l + 3, NULL);
   }
   gboolean delegated = v2 && own && access(own, W_OK) == 0;
-  report(delegated, FALSE, "cgroup v2 delegation (--memory, --pids-limit, --cpus)",
-         !v2 ? "this host uses cgroup v1 or a hybrid layout" :
-               "run sbx in a systemd user session (systemd-run --user --scope sbx ...)");
+  /* Without it --memory and --cpus are refused; --pids-limit falls back. */
+  report(delegated, FALSE,
+         "cgroup v2 delegation (--memory, --cpus; --pids-limit uses RLIMIT_NPROC without it)",
+         !v2 ? "this host uses cgroup v1 or a hybrid layout; --ulimit as= bounds memory per process"
+             : "run sbx in a systemd user session (systemd-run --user --scope sbx ...)");
 }
 
 static int check_parsed(int argc, char **argv, GError **err)

@@ -19,6 +19,8 @@ static char *status_of(const SbxState *s)
 {
   if (s->running)
     return g_strdup("running");
+  if (s->exited && s->timed_out)
+    return g_strdup_printf("timed out (%d)", s->exit_code);
   if (s->exited)
     return g_strdup_printf("exited (%d)", s->exit_code);
   return g_strdup("exited (unknown)"); /* its supervisor died without a word */
@@ -42,6 +44,8 @@ static void add_json(JsonBuilder *b, const SbxState *s)
   json_builder_add_boolean_value(b, s->running);
   json_builder_set_member_name(b, "ExitCode");
   json_builder_add_int_value(b, s->exited ? s->exit_code : -1);
+  json_builder_set_member_name(b, "TimedOut");
+  json_builder_add_boolean_value(b, s->timed_out);
   json_builder_set_member_name(b, "Started");
   json_builder_add_string_value(b, s->started ? s->started : "");
   json_builder_set_member_name(b, "Ports");

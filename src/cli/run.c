@@ -2,6 +2,7 @@
 #include "sbx/cli.h"
 #include "sbx/digest.h"
 #include "sbx/net.h"
+#include "sbx/report.h"
 #include "sbx/sandbox.h"
 #include "sbx/security.h"
 #include "sbx/state.h"
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 typedef struct {
@@ -21,8 +23,9 @@ typedef struct {
   gboolean entrypoint_set;
   char **cap_add, **cap_drop, **security_opt, **tmpfs, **ulimit;
   gboolean read_only;
-  char *memory, *cpus;
-  gint pids_limit;
+  char *memory, *cpus, *pids_limit;
+  char *rootfs_size, *timeout, *report;
+  gboolean rootfs_disk;
   char **publish, **net_allow;
   gint mtu;
   gboolean interactive, tty, detach;
@@ -31,6 +34,9 @@ typedef struct {
 } RunOptions;
 
 static RunOptions opts;
+/* --report: opened before the run, written once at its end (-d: by the
+ * supervisor). */
+static int report_fd = -1;
 
 static gboolean on_entrypoint(const char *name, const char *value, gpointer data, GError **err)
 {
@@ -83,9 +89,21 @@ static GOptionEntry run_entries[] = {
      "PATH[:size=SIZE,mode=MODE]"},
     {"ulimit", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.ulimit, "Set a resource limit",
      "NAME=SOFT[:HARD]"},
-    {"pids-limit", 0, 0, G_OPTION_ARG_INT, &opts.pids_limit, "At most N processes (cgroup v2)",
-     "N"},
-    {"memory", 'm', 0, G_OPTION_ARG_STRING, &opts.memory, "Memory limit (cgroup v2)", "SIZE"},
+    {"pids-limit", 0, 0, G_OPTION_ARG_STRING, &opts.pids_limit,
+     "At most N processes in all (a delegated cgroup v2, else RLIMIT_NPROC inside; "
+     "default 4096; 0 or -1: unlimited)", "N"},
+    {"memory", 'm', 0, G_OPTION_ARG_STRING, &opts.memory,
+     "Memory limit (needs a delegated cgroup v2; else see --ulimit as=)", "SIZE"},
+    {"rootfs-size", 0, 0, G_OPTION_ARG_STRING, &opts.rootfs_size,
+     "Bound of the writable layer and of --tmpfs without size= (default: a quarter of RAM, "
+     "at most 4g)", "SIZE"},
+    {"rootfs-disk", 0, 0, G_OPTION_ARG_NONE, &opts.rootfs_disk,
+     "Keep the writable layer on disk in the store (removed at exit; not bounded)", NULL},
+    {"timeout", 0, 0, G_OPTION_ARG_STRING, &opts.timeout,
+     "Kill the sandbox after DURATION (10, 10s, 1.5s, 2m, 1h): SIGTERM, 10 s later SIGKILL; "
+     "exit status 124", "DURATION"},
+    {"report", 0, 0, G_OPTION_ARG_FILENAME, &opts.report,
+     "Write a JSON report of the run to FILE at exit", "FILE"},
     {"cpus", 0, 0, G_OPTION_ARG_STRING, &opts.cpus, "CPU limit, e.g. 1.5 (cgroup v2)", "N"},
     {NULL}};
 
@@ -104,6 +122,10 @@ static void run_options_clear(void)
   g_strfreev(opts.ulimit);
   g_free(opts.memory);
   g_free(opts.cpus);
+  g_free(opts.pids_limit);
+  g_free(opts.rootfs_size);
+  g_free(opts.timeout);
+  g_free(opts.report);
   g_strfreev(opts.publish);
   g_strfreev(opts.net_allow);
   g_strfreev(opts.volumes);
@@ -187,7 +209,7 @@ static char **resolve_env(char **env, GError **err)
   return g_strv_builder_end(b);
 }
 
-static gboolean parse_size(const char *s, gint64 *out, GError **err)
+static gboolean parse_size(const char *what, const char *s, gint64 *out, GError **err)
 {
   char *end;
   guint64 v = g_ascii_strtoull(s, &end, 10);
@@ -200,8 +222,65 @@ static gboolean parse_size(const char *s, gint64 *out, GError **err)
   default: break;
   }
   if (end == s || *end || v == 0 || v > (guint64)G_MAXINT64 / mult)
-    return sbx_fail(err, SBX_ERROR_USAGE, "--memory: '%s' is not a size (e.g. 512m, 2g)", s);
+    return sbx_fail(err, SBX_ERROR_USAGE, "%s: '%s' is not a size (e.g. 512m, 2g)", what, s);
   *out = (gint64)(v * mult);
+  return TRUE;
+}
+
+/* 10 (seconds), 10s, 1.5s, 500ms, 2m, 1h */
+static gboolean parse_duration(const char *what, const char *s, gint64 *out_ms, GError **err)
+{
+  char *end;
+  double v = g_ascii_strtod(s, &end);
+  double mult = 1000;
+  if (g_str_equal(end, "ms"))
+    mult = 1;
+  else if (g_str_equal(end, "m"))
+    mult = 60 * 1000;
+  else if (g_str_equal(end, "h"))
+    mult = 3600 * 1000;
+  else if (*end && !g_str_equal(end, "s"))
+    end = (char *)s;
+  if (end == s || !g_ascii_isdigit(*s) || !(v * mult >= 1) || v * mult > 1e12)
+    return sbx_fail(err, SBX_ERROR_USAGE, "%s: '%s' is not a duration (e.g. 30, 1.5s, 2m, 1h)",
+                    what, s);
+  *out_ms = (gint64)(v * mult);
+  return TRUE;
+}
+
+/* --pids-limit: a pids cgroup when the host delegates one, else
+ * RLIMIT_NPROC inside (sandbox.c); unset: the default, by RLIMIT_NPROC only
+ * (a cgroup for every run would make runs fail where cgroups are odd). */
+static gboolean pids_spec(SbxRunSpec *spec, GError **err)
+{
+  gint64 n = SBX_PIDS_LIMIT_DEFAULT;
+  if (opts.pids_limit &&
+      (!g_ascii_string_to_signed(opts.pids_limit, 10, -1, G_MAXINT32, &n, NULL)))
+    return sbx_fail(err, SBX_ERROR_USAGE, "--pids-limit: '%s' is not a number (0 or -1: unlimited)",
+                    opts.pids_limit);
+  gboolean user_nproc = FALSE;
+  for (guint i = 0; i < spec->rlimits->len; i++)
+    user_nproc |= g_array_index(spec->rlimits, SbxRlimit, i).resource == RLIMIT_NPROC;
+  if (n <= 0 || (!opts.pids_limit && user_nproc)) {
+    sbx_debug("pids limit: none%s", user_nproc ? " but --ulimit nproc" : "");
+    return TRUE;
+  }
+  SbxCgroupLimits pids = {.pids = n};
+  g_autofree char *why = opts.pids_limit ? sbx_cgroup_why_unusable(&pids) : g_strdup("the default");
+  if (why) {
+    spec->nproc = n;
+    if (spec->idmap->mode == SBX_USERNS_RANGE)
+      sbx_debug("pids limit %" G_GINT64_FORMAT ": RLIMIT_NPROC in a nested user namespace, the "
+                "total across all uids (no pids cgroup: %s)",
+                n, why);
+    else
+      sbx_debug("pids limit %" G_GINT64_FORMAT ": RLIMIT_NPROC in the sandbox's user namespace, "
+                "whose one uid makes it the total (no pids cgroup: %s)",
+                n, why);
+  } else {
+    spec->limits.pids = n;
+    sbx_debug("pids limit %" G_GINT64_FORMAT ": cgroup v2 pids.max", n);
+  }
   return TRUE;
 }
 
@@ -241,10 +320,9 @@ static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
       return FALSE;
     g_array_append_val(spec->rlimits, r);
   }
-  if (opts.pids_limit < 0)
-    return sbx_fail(err, SBX_ERROR_USAGE, "--pids-limit: must be positive");
-  spec->limits.pids = opts.pids_limit;
-  if (opts.memory && !parse_size(opts.memory, &spec->limits.memory, err))
+  if (!pids_spec(spec, err))
+    return FALSE;
+  if (opts.memory && !parse_size("--memory", opts.memory, &spec->limits.memory, err))
     return FALSE;
   if (opts.cpus) {
     char *end;
@@ -255,6 +333,12 @@ static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
   }
   spec->read_only = opts.read_only;
   spec->tmpfs = opts.tmpfs;
+  gint64 size = (gint64)sbx_rootfs_size_default();
+  if (opts.rootfs_size && !parse_size("--rootfs-size", opts.rootfs_size, &size, err))
+    return FALSE;
+  spec->rootfs_size = (guint64)size;
+  if (opts.timeout && !parse_duration("--timeout", opts.timeout, &spec->timeout_ms, err))
+    return FALSE;
   return TRUE;
 }
 
@@ -321,6 +405,37 @@ static SbxStoredImage *find_image(SbxStore *store, const char *ref, GError **err
   return sbx_store_read_image(store, id, err);
 }
 
+static void write_report(const SbxRunSpec *spec, const char *image, int code, const GError *error)
+{
+  if (report_fd < 0)
+    return;
+  g_auto(GStrv) command = spec->image ? sbx_process_argv(spec->image->config, spec->entrypoint,
+                                                         spec->entrypoint_set, spec->argv, NULL)
+                                      : NULL;
+  SbxReport r = {.spec = spec, .image_ref = image, .command = command, .exit_code = code,
+                 .error = error ? error->message : NULL};
+  g_autofree char *json = sbx_report_json(&r);
+  g_autoptr(GError) local = NULL;
+  if (ftruncate(report_fd, 0) < 0 || lseek(report_fd, 0, SEEK_SET) < 0 ||
+      !sbx_write_all(report_fd, json, strlen(json), &local))
+    sbx_warn("--report %s: %s", opts.report, local ? local->message : g_strerror(errno));
+  close(report_fd);
+  report_fd = -1;
+}
+
+/* The end of a run: --timeout's status and its line, then --report. */
+static int finish_run(const SbxRunSpec *spec, const char *image, int status, const GError *error)
+{
+  if (status >= 0 && spec->result->timed_out) {
+    char secs[G_ASCII_DTOSTR_BUF_SIZE];
+    g_ascii_formatd(secs, sizeof secs, "%g", (double)spec->timeout_ms / 1000);
+    g_printerr("sbx: timeout: the sandbox was still running after %ss and was killed\n", secs);
+    status = SBX_EXIT_TIMEOUT;
+  }
+  write_report(spec, image, status < 0 ? SBX_EXIT_FAILED : status, error);
+  return status;
+}
+
 /* Named and detached sandboxes: their state (sandbox/state.c) is written
  * when the program has started and again when it ends. */
 typedef struct {
@@ -363,6 +478,7 @@ static SbxState *new_state(SbxStore *store, const SbxRunSpec *spec, const char *
       st->seccomp = g_strdup(*o + 8);
     }
   st->caps = spec->caps;
+  st->nproc = spec->nproc;
   st->user = g_strdup(spec->user ? spec->user : spec->image->config->user);
   st->workdir = g_strdup(spec->workdir ? spec->workdir : spec->image->config->workdir);
   st->hostname = g_strdup(spec->hostname);
@@ -376,10 +492,11 @@ static SbxState *new_state(SbxStore *store, const SbxRunSpec *spec, const char *
   return st;
 }
 
-static void record_exit(Named *n, int status)
+static void record_exit(Named *n, int status, gboolean timed_out)
 {
   n->state->exited = TRUE;
   n->state->exit_code = status;
+  n->state->timed_out = timed_out;
   if (n->state->remove_on_exit) {
     sbx_state_remove(n->state->name, NULL);
     return;
@@ -410,15 +527,20 @@ static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
     n->ready_fd = ready[1];
     g_autoptr(GError) local = NULL;
     int status = sbx_sandbox_run(spec, &local);
+    status = finish_run(spec, n->state->image, status, local);
     if (status < 0 && n->ready_fd >= 0) {
       g_autofree char *msg = g_strconcat("E", local->message, NULL);
       (void)!write(n->ready_fd, msg, strlen(msg));
     }
-    record_exit(n, status < 0 ? SBX_EXIT_FAILED : status);
+    record_exit(n, status < 0 ? SBX_EXIT_FAILED : status, spec->result->timed_out);
     _exit(status < 0 ? SBX_EXIT_FAILED : status);
   }
   close(ready[1]);
   close(lock); /* the supervisor holds it now */
+  if (report_fd >= 0) {
+    close(report_fd); /* the supervisor writes it */
+    report_fd = -1;
+  }
   char msg[4096];
   ssize_t r;
   do
@@ -435,8 +557,10 @@ static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
 
 static int run_named_or_not(SbxStore *store, SbxRunSpec *spec, const char *image, GError **err)
 {
-  if (!opts.name && !opts.detach)
-    return sbx_sandbox_run(spec, err);
+  if (!opts.name && !opts.detach) {
+    int status = sbx_sandbox_run(spec, err);
+    return finish_run(spec, image, status, err ? *err : NULL);
+  }
   if (opts.detach && opts.tty)
     return sbx_fail(err, SBX_ERROR_USAGE, "-d and -t: sbx cannot attach to a detached sandbox "
                     "later; use 'sbx exec -it NAME sh'"), -1;
@@ -458,19 +582,18 @@ static int run_named_or_not(SbxStore *store, SbxRunSpec *spec, const char *image
       sbx_state_remove(name, NULL);
   } else {
     status = sbx_sandbox_run(spec, err);
+    status = finish_run(spec, image, status, err ? *err : NULL);
     if (status < 0 && !n.state->started)
       sbx_state_remove(name, NULL); /* it never ran: the name stays free */
     else
-      record_exit(&n, status < 0 ? SBX_EXIT_FAILED : status);
+      record_exit(&n, status < 0 ? SBX_EXIT_FAILED : status, spec->result->timed_out);
   }
   sbx_state_free(n.state);
   return status;
 }
 
-static int run_parsed(int argc, char **argv, GError **err)
+static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
 {
-  if (argc < 2)
-    return sbx_fail(err, SBX_ERROR_USAGE, "run: give an image (see 'sbx run --help')"), -1;
   SbxNetSpec net = {0};
   if (!network_spec(&net, err))
     return -1;
@@ -486,24 +609,50 @@ static int run_parsed(int argc, char **argv, GError **err)
   g_autoptr(SbxStoredImage) img = find_image(store, argv[1], err);
   if (!img)
     return -1;
+  if (opts.rootfs_disk && opts.rootfs_size)
+    sbx_warn("--rootfs-size does not bound --rootfs-disk: a rootless sbx has no disk quota");
   /* Held until we exit: prune skips layers a running sandbox uses. */
   g_autoptr(GArray) held = sbx_store_hold_layers(store, img, err);
   if (!held)
     return -1;
   g_autofree char *run_dir = g_build_filename(store->root, "run", NULL);
   /* Copies: init rewrites the memory of our original argv (proctitle.c). */
+  g_autofree char *disk_dir = g_build_filename(store->root, "run-disk", NULL);
   g_auto(GStrv) cmd = g_strdupv(argv + 2);
-  SbxRunSpec spec = {
+  *spec = (SbxRunSpec){
       .image = img, .idmap = store->idmap, .store_run_dir = run_dir, .argv = cmd,
       .entrypoint = opts.entrypoint, .entrypoint_set = opts.entrypoint_set, .env = env,
       .workdir = opts.workdir, .user = opts.user, .hostname = opts.hostname, .net = net,
       .interactive = opts.interactive, .tty = opts.tty, .volumes = volumes,
+      .disk_dir = opts.rootfs_disk ? disk_dir : NULL, .result = spec->result,
+      .measure = report_fd >= 0,
   };
-  int status = security_spec(store, &spec, err) ? run_named_or_not(store, &spec, argv[1], err) : -1;
-  if (spec.seccomp)
-    g_bytes_unref(spec.seccomp);
-  if (spec.rlimits)
-    g_array_unref(spec.rlimits);
+  int status = security_spec(store, spec, err) ? run_named_or_not(store, spec, argv[1], err) : -1;
+  if (report_fd >= 0) /* it failed before the run */
+    write_report(spec, argv[1], SBX_EXIT_FAILED, err ? *err : NULL);
+  spec->image = NULL;
+  if (spec->seccomp)
+    g_bytes_unref(spec->seccomp);
+  if (spec->rlimits)
+    g_array_unref(spec->rlimits);
+  return status;
+}
+
+static int run_parsed(int argc, char **argv, GError **err)
+{
+  if (argc < 2)
+    return sbx_fail(err, SBX_ERROR_USAGE, "run: give an image (see 'sbx run --help')"), -1;
+  if (opts.report) {
+    /* O_NOFOLLOW: a symlink planted at FILE does not redirect the write. */
+    report_fd = open(opts.report, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+    if (report_fd < 0)
+      return sbx_fail_errno(err, "--report %s", opts.report), -1;
+  }
+  SbxRunResult result = {.writable_peak = -1, .writable_final = -1};
+  SbxRunSpec spec = {.result = &result};
+  int status = run_image(argc, argv, &spec, err);
+  if (report_fd >= 0) /* it failed before the store was open */
+    write_report(&spec, argv[1], SBX_EXIT_FAILED, err ? *err : NULL);
   return status;
 }
 

@@ -1,7 +1,8 @@
 /* Mount namespace: the sandbox's root filesystem.
  *
- *   store/run (tmpfs, private to this mount namespace)
+ *   store/run (tmpfs, private to this mount namespace, size= bounded)
  *     upper/ work/    the overlay's writable part: gone when the namespace is
+ *                     (--rootfs-disk: in store/run-disk/<id>/ instead)
  *     root/           the overlay: image layers (read-only) + upper
  *     hostname hosts resolv.conf   bind-mounted onto /etc
  *
@@ -108,8 +109,9 @@ static gboolean overlay_legacy(const SbxRootfsSpec *spec, const char *upper, con
 
 static gboolean mount_overlay(const SbxRootfsSpec *spec, GError **err)
 {
-  g_autofree char *upper = g_build_filename(spec->run_dir, "upper", NULL);
-  g_autofree char *work = g_build_filename(spec->run_dir, "work", NULL);
+  const char *wdir = spec->disk_dir ? spec->disk_dir : spec->run_dir;
+  g_autofree char *upper = g_build_filename(wdir, "upper", NULL);
+  g_autofree char *work = g_build_filename(wdir, "work", NULL);
   g_autofree char *target = g_build_filename(spec->run_dir, "root", NULL);
   if (g_strcmp0(g_getenv("SBX_TEST_LEGACY_OVERLAY"), "1") != 0) {
     g_autoptr(GError) local = NULL;
@@ -131,13 +133,16 @@ static gboolean prepare_run_dir(const SbxRootfsSpec *spec, int *runfd, GError **
   /* Nothing we mount may propagate back to the host. */
   if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
     return sbx_fail_errno(err, "make / a slave mount");
-  if (mount("tmpfs", spec->run_dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+  /* Bounded: without size= a tmpfs may take half the host's RAM. */
+  g_autofree char *opts = sbx_tmpfs_size_options(spec->size, "mode=0755");
+  if (mount("tmpfs", spec->run_dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
     return sbx_fail_errno(err, "mount tmpfs on %s", spec->run_dir);
+  sbx_debug("mount tmpfs on %s %s", spec->run_dir, opts);
   *runfd = open(spec->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (*runfd < 0)
     return sbx_fail_errno(err, "open %s", spec->run_dir);
-  static const char *const dirs[] = {"upper", "work", "root"};
-  for (guint i = 0; i < G_N_ELEMENTS(dirs); i++)
+  static const char *const dirs[] = {"root", "upper", "work"};
+  for (guint i = 0; i < (spec->disk_dir ? 1 : G_N_ELEMENTS(dirs)); i++)
     if (mkdirat(*runfd, dirs[i], 0755) < 0)
       return sbx_fail_errno(err, "create %s/%s", spec->run_dir, dirs[i]);
   return sbx_write_file_at(*runfd, "hostname", spec->hostname, 0644, err) &&
@@ -211,8 +216,17 @@ static gboolean mount_proc(int rootfd, GError **err)
   return TRUE;
 }
 
-/* --tmpfs PATH[:size=64m,mode=1777]: only size and mode are passed on. */
-static gboolean mount_tmpfs(int rootfd, const char *spec, GError **err)
+/* size=, and nr_inodes= in proportion: inodes cost memory that size= does
+ * not count (one per 8 KiB allowed, at least 1024). */
+char *sbx_tmpfs_size_options(guint64 size, const char *more)
+{
+  return g_strdup_printf("%s,size=%" G_GUINT64_FORMAT "k,nr_inodes=%" G_GUINT64_FORMAT, more,
+                         size / 1024, MAX(size / 8192, 1024));
+}
+
+/* --tmpfs PATH[:size=64m,mode=1777]: only size, mode and nr_inodes are passed
+ * on; without size= it gets the writable layer's bound. */
+static gboolean mount_tmpfs(int rootfd, const char *spec, guint64 size, GError **err)
 {
   g_auto(GStrv) parts = g_strsplit(spec, ":", 2);
   if (!parts[0] || parts[0][0] != '/')
@@ -226,6 +240,12 @@ static gboolean mount_tmpfs(int rootfd, const char *spec, GError **err)
         !g_str_has_prefix(*p, "nr_inodes="))
       return sbx_fail(err, SBX_ERROR_USAGE, "--tmpfs %s: option '%s' not supported", spec, *p);
     g_string_append_printf(opts, ",%s", *p);
+  }
+  if (!strstr(opts->str, ",size=") && strstr(opts->str, ",nr_inodes="))
+    g_string_append_printf(opts, ",size=%" G_GUINT64_FORMAT "k", size / 1024);
+  else if (!strstr(opts->str, ",size=")) {
+    g_autofree char *bound = sbx_tmpfs_size_options(size, "");
+    g_string_append(opts, bound);
   }
   sbx_autofd fd = sbx_mkdir_in_root(rootfd, parts[0], 01777, err);
   return fd >= 0 &&
@@ -411,6 +431,8 @@ gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err)
   sbx_autofd runfd = -1;
   if (!prepare_run_dir(spec, &runfd, err) || !mount_overlay(spec, err))
     return FALSE;
+  if (spec->run_fd)
+    *spec->run_fd = fcntl(runfd, F_DUPFD_CLOEXEC, 3);
   g_autofree char *root = g_build_filename(spec->run_dir, "root", NULL);
   sbx_autofd rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
@@ -420,7 +442,7 @@ gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err)
       !bind_etc_files(rootfd, runfd, err))
     return FALSE;
   for (char **t = spec->tmpfs; t && *t; t++)
-    if (!mount_tmpfs(rootfd, *t, err))
+    if (!mount_tmpfs(rootfd, *t, spec->size, err))
       return FALSE;
   for (char **v = spec->volumes; v && *v; v++)
     if (!mount_volume(rootfd, *v, err))

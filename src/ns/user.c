@@ -4,12 +4,14 @@
  * exactly one id, our own (after setgroups is denied). A wider map needs the
  * setuid helpers newuidmap/newgidmap, which check /etc/subuid and /etc/subgid. */
 #include "sbx/user.h"
+#include "sbx/ns.h"
 #include "sbx/sync.h"
 #include "sbx/util.h"
 
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
@@ -155,8 +157,23 @@ static gboolean wait_map_helper(pid_t child, const char *prog, GError **err)
   return TRUE;
 }
 
+/* The sandbox's namespace inside the intermediate one (nested_main): the
+ * intermediate holds CAP_SETUID and CAP_SETGID over its own range, so it
+ * writes any map of it itself, and setgroups stays allowed (user_namespaces(7):
+ * "deny" is only needed without CAP_SETGID in the parent namespace). */
+static gboolean idmap_apply_identity(const SbxIdMap *map, pid_t pid, GError **err)
+{
+  /* One line per extent of our own map: an extent must lie within one of
+   * the parent's (map_id_range_down). */
+  g_autofree char *um = g_strdup_printf("0 0 1\n1 1 %" G_GUINT64_FORMAT "\n", map->subuid_count);
+  g_autofree char *gm = g_strdup_printf("0 0 1\n1 1 %" G_GUINT64_FORMAT "\n", map->subgid_count);
+  return write_proc(pid, "uid_map", um, err) && write_proc(pid, "gid_map", gm, err);
+}
+
 gboolean sbx_idmap_apply(const SbxIdMap *map, pid_t pid, GError **err)
 {
+  if (map->nested)
+    return idmap_apply_identity(map, pid, err);
   if (map->mode == SBX_USERNS_SINGLE) {
     g_autofree char *um = g_strdup_printf("0 %u 1\n", (unsigned)map->uid);
     g_autofree char *gm = g_strdup_printf("0 %u 1\n", (unsigned)map->gid);
@@ -224,4 +241,88 @@ pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeG
   }
   *syncfd = fds[0];
   return pid;
+}
+
+/* Runs in the intermediate once the sandbox's maps are written, before its
+ * init may go on. The intermediate leaves uid 0 of its namespace for uid 1
+ * (real uid only: the effective uid, and with it the capabilities and the
+ * parent-death signal, stay): uid 0 there then counts the sandbox's
+ * processes and nothing else. Then sbx learns init's pid. */
+static gboolean announce_init(pid_t init, gpointer sbx_fd, GError **err)
+{
+  if (setresuid(1, 0, 0) < 0)
+    return sbx_fail_errno(err, "leave uid 0 of the intermediate namespace");
+  g_autofree char *pid = g_strdup_printf("%d", (int)init);
+  return sbx_sync_send_ok(*(int *)sbx_fd, pid) || sbx_fail_errno(err, "tell sbx init's pid");
+}
+
+/* The intermediate: set the limit, clone init into the sandbox's
+ * namespaces, then stay as its parent until it exits. Returns only in init. */
+static void nested_main(const SbxIdMap *map, unsigned long flags, guint64 nproc, int sbx_fd)
+{
+  g_autoptr(GError) err = NULL;
+  /* Recorded by the kernel as the new namespace's rlimit_max when it is
+   * created (create_user_ns: enforced_nproc_rlimit). Never above the hard
+   * limit we inherited: CAP_SYS_RESOURCE in our namespace does not count
+   * for raising it (do_prlimit checks the initial namespace). */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NPROC, &rl) < 0)
+    rl.rlim_max = RLIM_INFINITY;
+  rl.rlim_cur = rl.rlim_max = MIN((rlim_t)nproc, rl.rlim_max);
+  SbxIdMap inner = *map;
+  inner.nested = TRUE;
+  int init_fd = -1;
+  pid_t init = -1;
+  sbx_debug("intermediate user namespace: RLIMIT_NPROC %" G_GUINT64_FORMAT
+            " for all the sandbox's uids together",
+            (guint64)rl.rlim_cur);
+  if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+    sbx_fail_errno(&err, "RLIMIT_NPROC");
+  else
+    init = sbx_userns_clone_full(&inner, flags, announce_init, &sbx_fd, &init_fd, &err);
+  if (init == 0) {
+    close(init_fd); /* init talks to sbx directly */
+    return;
+  }
+  if (init < 0) {
+    g_prefix_error(&err, "--pids-limit %" G_GUINT64_FORMAT ": ", (guint64)rl.rlim_cur);
+    sbx_sync_send_error(sbx_fd, err);
+    _exit(SBX_EXIT_FAILED);
+  }
+  sbx_proctitle_set("sbx-userns");
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  sbx_close_fds_from(3);
+  sigset_t forwarded;
+  sbx_pid_forwarded_signals(&forwarded);
+  _exit(sbx_pid_init_loop(init, &forwarded));
+}
+
+pid_t sbx_userns_clone_nested(const SbxIdMap *map, unsigned long flags, guint64 nproc,
+                              SbxBeforeGo before_go, gpointer data, int *syncfd, pid_t *init,
+                              GError **err)
+{
+  int fd = -1;
+  pid_t outer = sbx_userns_clone_full(map, 0, before_go, data, &fd, err);
+  if (outer == 0) {
+    nested_main(map, flags, nproc, fd);
+    *syncfd = fd;
+    return 0;
+  }
+  if (outer < 0)
+    return -1;
+  g_autofree char *msg = NULL;
+  guint64 pid = 0;
+  if (!sbx_sync_recv(fd, &msg, "sandbox setup", err) ||
+      !g_ascii_string_to_unsigned(msg, 10, 2, G_MAXINT32, &pid, NULL)) {
+    if (err && !*err)
+      sbx_fail(err, SBX_ERROR_FAILED, "sandbox setup: no pid from the intermediate namespace");
+    kill(outer, SIGKILL);
+    while (waitpid(outer, NULL, 0) < 0 && errno == EINTR)
+      ;
+    close(fd);
+    return -1;
+  }
+  *init = (pid_t)pid;
+  *syncfd = fd;
+  return outer;
 }

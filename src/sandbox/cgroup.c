@@ -76,6 +76,16 @@ static char *why_unusable(const SbxCgroupLimits *l, const char *dir)
   return NULL;
 }
 
+char *sbx_cgroup_why_unusable(const SbxCgroupLimits *l)
+{
+  g_autoptr(GError) local = NULL;
+  g_autofree char *own = own_cgroup(&local);
+  if (!own)
+    return g_strdup(local->message);
+  g_autofree char *dir = g_build_filename(CGROUP_ROOT, own, NULL);
+  return why_unusable(l, dir);
+}
+
 char *sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, GError **err)
 {
   if (!sbx_cgroup_limits_set(l))
@@ -86,7 +96,12 @@ char *sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, GError **err)
   g_autofree char *dir = g_build_filename(CGROUP_ROOT, own, NULL);
   g_autofree char *why = why_unusable(l, dir);
   if (why) {
-    sbx_fail(err, SBX_ERROR_FAILED, "resource limits: %s", why);
+    /* A memory limit that cannot be enforced is refused, never ignored;
+     * what still bounds memory without a cgroup is an rlimit per process. */
+    sbx_fail(err, SBX_ERROR_FAILED, "resource limits: %s%s", why,
+             l->memory > 0 ? "; without a delegated cgroup v2 sbx cannot enforce --memory: "
+                             "bound each process's address space with --ulimit as=BYTES instead"
+                           : "");
     return NULL;
   }
   /* Enable the controllers for children; the kernel refuses while our own

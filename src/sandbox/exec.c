@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -134,6 +135,20 @@ static G_GNUC_NORETURN void program(Exec *x)
   sbx_process_exec(&plan);
 }
 
+/* --pids-limit by RLIMIT_NPROC: the sandbox's processes, ours among them
+ * once we joined its user namespace, count against the limit the fork of
+ * the program checks, ours (sbx's own until now). With a range, the
+ * intermediate namespace bounds the total as well (ns/user.c). */
+static gboolean limit_processes(const SbxState *st, GError **err)
+{
+  struct rlimit rl;
+  if (st->nproc <= 0 || getrlimit(RLIMIT_NPROC, &rl) < 0)
+    return TRUE;
+  rl.rlim_cur = rl.rlim_max = MIN((rlim_t)st->nproc, rl.rlim_max);
+  return setrlimit(RLIMIT_NPROC, &rl) == 0 ||
+         sbx_fail_errno(err, "--pids-limit: RLIMIT_NPROC %" G_GINT64_FORMAT, st->nproc);
+}
+
 /* Between sbx and the program: in the sandbox's namespaces but not in its
  * pid namespace (that only applies to children), so invisible inside. */
 static G_GNUC_NORETURN void middle(Exec *x, int fds[N_NS], const sigset_t *forwarded)
@@ -142,7 +157,7 @@ static G_GNUC_NORETURN void middle(Exec *x, int fds[N_NS], const sigset_t *forwa
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   sbx_stdio_pipes_child(&x->pipes, x->req->tty);
-  if (!join(fds, &err)) {
+  if (!join(fds, &err) || !limit_processes(x->st, &err)) {
     sbx_sync_send_error(x->syncfd, err);
     _exit(SBX_EXIT_FAILED);
   }

@@ -6,6 +6,11 @@
  *                                       resolve user, fork the program
  *   wait for "ok" or the error     <--  "ok" (or the error text)
  *   forward signals, wait               forward signals, reap, exit with status
+ *
+ * With a subuid range and --pids-limit enforced by RLIMIT_NPROC, an
+ * intermediate process in a user namespace of its own stands between sbx
+ * and init (ns/user.c sbx_userns_clone_nested): it makes the limit bound
+ * the processes of every uid together.
  */
 #include "sbx/net.h"
 #include "sbx/ns.h"
@@ -18,9 +23,12 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 
 #define NS_FLAGS (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWCGROUP)
@@ -30,8 +38,19 @@ typedef struct {
   const char *hostname;
   sigset_t forwarded;
   char *cgroup;
+  char *disk_dir;      /* --rootfs-disk: this run's <store>/run-disk/<id> */
   SbxStdioPipes pipes; /* no -t but a terminal on stdout/stderr */
 } Ctx;
+
+guint64 sbx_rootfs_size_default(void)
+{
+  struct sysinfo si;
+  guint64 ram = sysinfo(&si) == 0 ? (guint64)si.totalram * si.mem_unit : 0;
+  guint64 cap = 4ull << 30;
+  if (ram == 0)
+    return cap;
+  return MIN(ram / 4, cap) & ~((1ull << 20) - 1); /* whole MiB */
+}
 
 /* /etc/hosts and /etc/resolv.conf as the network mode makes them true. */
 static char *etc_hosts(Ctx *c)
@@ -57,7 +76,7 @@ static char *etc_resolv_conf(Ctx *c)
   return g_strdup("# sbx: --network none: the sandbox has no DNS\n");
 }
 
-static gboolean setup_rootfs(Ctx *c, GError **err)
+static gboolean setup_rootfs(Ctx *c, int *run_fd, GError **err)
 {
   g_autofree char *hosts = etc_hosts(c);
   g_autofree char *resolv = etc_resolv_conf(c);
@@ -73,8 +92,18 @@ static gboolean setup_rootfs(Ctx *c, GError **err)
       .read_only = c->spec->read_only,
       .tmpfs = c->spec->tmpfs,
       .volumes = c->spec->volumes,
+      .size = c->spec->rootfs_size,
+      .disk_dir = c->disk_dir,
+      .run_fd = run_fd,
   };
   return sbx_mount_rootfs(&rs, err);
+}
+
+/* --report on a tmpfs layer: init hands sbx the tmpfs to sample (statfs).
+ * On disk the layer shares a file system with everything else: not measured. */
+static gboolean measure_tmpfs(const SbxRunSpec *spec)
+{
+  return spec->measure && !spec->disk_dir;
 }
 
 static char *resolve_workdir(const SbxRunSpec *spec, GError **err)
@@ -130,8 +159,10 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
   g_auto(GStrv) argv = NULL, envp = NULL;
   g_autofree char *workdir = NULL;
   const char *user = spec->user ? spec->user : spec->image->config->user;
+  sbx_autofd run_fd = -1;
   gboolean ok = sbx_uts_setup(c->hostname, &err) && setup_network(c, syncfd, &err) &&
-                setup_rootfs(c, &err) && sbx_process_resolve_user(user, &creds, &err) &&
+                setup_rootfs(c, measure_tmpfs(spec) ? &run_fd : NULL, &err) &&
+                sbx_process_resolve_user(user, &creds, &err) &&
                 (workdir = resolve_workdir(spec, &err)) != NULL &&
                 (argv = sbx_process_argv(spec->image->config, spec->entrypoint,
                                          spec->entrypoint_set, spec->argv, &err)) != NULL;
@@ -142,10 +173,28 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
                   spec->idmap->mode == SBX_USERNS_SINGLE
                       ? "single-id mode maps only root; grant a range in /etc/subuid and /etc/subgid"
                       : "it lies outside the subuid/subgid range");
+  /* --pids-limit without a pids cgroup. Since Linux 5.14 RLIMIT_NPROC counts
+   * the processes of a uid in this user namespace only (ucounts), and fork
+   * ignores it only for the host's root or CAP_SYS_RESOURCE/CAP_SYS_ADMIN in
+   * the initial user namespace (kernel/fork.c copy_process): root in here
+   * holds neither, and cannot raise the hard limit (do_prlimit checks
+   * capable(), the initial namespace too). Set before init forks: init and
+   * everything after it count. With one id inside this is the total; with a
+   * range, root could take other uids, each with a count of its own, and the
+   * total is bounded by the intermediate namespace (sbx_userns_clone_nested). */
+  struct rlimit nproc = {.rlim_cur = (rlim_t)spec->nproc, .rlim_max = (rlim_t)spec->nproc}, had;
+  /* Never above the limit sbx itself runs under (it could not be raised). */
+  if (spec->nproc > 0 && getrlimit(RLIMIT_NPROC, &had) == 0 && had.rlim_max < nproc.rlim_max)
+    nproc.rlim_cur = nproc.rlim_max = had.rlim_max;
+  if (ok && spec->nproc > 0 && setrlimit(RLIMIT_NPROC, &nproc) < 0)
+    ok = sbx_fail_errno(&err, "--pids-limit: RLIMIT_NPROC %" G_GINT64_FORMAT, spec->nproc);
   if (!ok) {
     sbx_sync_send_error(syncfd, err);
     _exit(SBX_EXIT_FAILED);
   }
+  /* --report: the writable layer's tmpfs, for sbx to measure. */
+  if (run_fd >= 0 && !sbx_sync_send_fd(syncfd, "usage", run_fd))
+    _exit(SBX_EXIT_FAILED);
   envp = sbx_process_env(spec->image->config, spec->env, c->hostname, creds.home);
   if (spec->tty && !g_environ_getenv(envp, "TERM"))
     envp = g_environ_setenv(envp, "TERM", "xterm", TRUE);
@@ -304,6 +353,21 @@ static gboolean join_cgroup(pid_t child, gpointer data, GError **err)
   return !c->cgroup || sbx_cgroup_attach(c->cgroup, child, err);
 }
 
+/* --rootfs-disk: sweep what killed runs left, then claim ours (locked). */
+static int claim_disk_layer(Ctx *c, const char *id, GError **err)
+{
+  const char *base = c->spec->disk_dir;
+  g_autoptr(GError) local = NULL;
+  if (!sbx_disk_layer_remove(c->spec->idmap, base, NULL, &local))
+    sbx_warn("%s", local->message);
+  int fd = sbx_disk_layer_claim(base, id, err);
+  if (fd >= 0) {
+    c->disk_dir = g_build_filename(base, id, NULL);
+    sbx_debug("--rootfs-disk: writable layer in %s (not bounded by --rootfs-size)", c->disk_dir);
+  }
+  return fd;
+}
+
 int sbx_sandbox_run(const SbxRunSpec *spec, GError **err)
 {
   g_autofree char *id = short_id();
@@ -311,10 +375,47 @@ int sbx_sandbox_run(const SbxRunSpec *spec, GError **err)
   c.cgroup = sbx_cgroup_create(&spec->limits, id, err);
   if (!c.cgroup && sbx_cgroup_limits_set(&spec->limits))
     return -1;
-  int status = run_in_namespaces(&c, err);
+  sbx_autofd disk = spec->disk_dir ? claim_disk_layer(&c, id, err) : -1;
+  int status = spec->disk_dir && disk < 0 ? -1 : run_in_namespaces(&c, err);
+  if (c.disk_dir) {
+    g_autoptr(GError) local = NULL;
+    if (!sbx_disk_layer_remove(spec->idmap, spec->disk_dir, id, &local))
+      sbx_warn("%s", local->message);
+  }
   sbx_cgroup_remove(c.cgroup);
   g_free(c.cgroup);
+  g_free(c.disk_dir);
   return status;
+}
+
+/* tap0's counters, from the sandbox's /proc/net/dev (opened while init
+ * lived: the open file keeps its network namespace). */
+static void read_net_counters(int fd, SbxRunResult *r)
+{
+  char buf[8192];
+  ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0)
+    return;
+  buf[n] = '\0';
+  char *line = strstr(buf, "tap0:");
+  guint64 v[10];
+  if (line && sscanf(line + 5,
+                     "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+                     " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+                     " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+                     " %" G_GUINT64_FORMAT,
+                     &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) == 10) {
+    r->have_net = TRUE;
+    r->rx_bytes = v[0];
+    r->rx_packets = v[1];
+    r->tx_bytes = v[8];
+    r->tx_packets = v[9];
+  }
+}
+
+static gint64 tv_us(const struct timeval *tv)
+{
+  return (gint64)tv->tv_sec * G_USEC_PER_SEC + tv->tv_usec;
 }
 
 static int run_in_namespaces(Ctx *cp, GError **err)
@@ -328,7 +429,16 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   int syncfd;
   sbx_stdio_pipes_open(&c.pipes, spec->tty, spec->interactive);
   unsigned long flags = NS_FLAGS | (spec->net.mode == SBX_NET_HOST ? 0 : CLONE_NEWNET);
-  pid_t pid = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, err);
+  gint64 t0 = g_get_monotonic_time();
+  /* pid: our child, waited for and signalled; init: the sandbox's PID 1.
+   * They differ when an intermediate namespace bounds the processes of
+   * every uid of a range together (--pids-limit by RLIMIT_NPROC). */
+  pid_t pid, init = 0;
+  if (spec->nproc > 0 && spec->idmap->mode == SBX_USERNS_RANGE)
+    pid = sbx_userns_clone_nested(spec->idmap, flags, (guint64)spec->nproc, join_cgroup, &c,
+                                  &syncfd, &init, err);
+  else
+    pid = init = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, err);
   if (pid == 0)
     init_main(&c, syncfd);
   if (pid < 0) {
@@ -337,8 +447,9 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     return -1;
   }
   pid_t helper = 0;
-  sbx_autofd master = -1;
+  sbx_autofd master = -1, usage = -1, netdev = -1;
   gboolean ok = (spec->net.mode != SBX_NET_SLIRP || start_network(&c, syncfd, &helper, err)) &&
+                (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
                 sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
   close(syncfd);
   if (!ok) {
@@ -351,12 +462,32 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
   }
-  sbx_debug("sandbox %d started", (int)pid);
+  sbx_debug("sandbox %d started", (int)init);
   if (spec->on_started)
-    spec->on_started(pid, spec->on_started_data);
+    spec->on_started(init, spec->on_started_data);
+  SbxRunResult *res = spec->result;
+  struct rusage before = {0}, after = {0};
+  if (res) {
+    res->started = TRUE;
+    getrusage(RUSAGE_CHILDREN, &before);
+    if (spec->measure && spec->net.mode == SBX_NET_SLIRP) {
+      g_autofree char *p = g_strdup_printf("/proc/%d/net/dev", (int)init);
+      netdev = open(p, O_RDONLY | O_CLOEXEC);
+    }
+  }
+  SbxWatchdog *dog = sbx_watchdog_start(init, spec->timeout_ms, usage);
   int status = master >= 0 ? sbx_tty_relay(pid, master, spec->interactive, &c.forwarded)
                : sbx_stdio_pipes_active(&c.pipes) ? sbx_stdio_relay(pid, &c.pipes, &c.forwarded)
                                                   : sbx_sandbox_wait(pid, &c.forwarded);
+  sbx_watchdog_stop(dog, res);
+  if (res) {
+    /* Our child (reaped above) with everything it reaped: the whole sandbox. */
+    getrusage(RUSAGE_CHILDREN, &after);
+    res->user_us = tv_us(&after.ru_utime) - tv_us(&before.ru_utime);
+    res->sys_us = tv_us(&after.ru_stime) - tv_us(&before.ru_stime);
+    res->wall_us = g_get_monotonic_time() - t0;
+    read_net_counters(netdev, res); /* before sbx-net goes: tap0 goes with it */
+  }
   sbx_stdio_pipes_close(&c.pipes);
   stop_helper(helper);
   sigprocmask(SIG_SETMASK, &old, NULL);

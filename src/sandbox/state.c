@@ -135,11 +135,13 @@ gboolean sbx_state_save(const SbxState *s, GError **err)
   g_key_file_set_string_list(k, g, "Env", (const char *const *)(s->env ? s->env : none),
                              g_strv_length(s->env ? s->env : none));
   g_key_file_set_uint64(k, g, "Caps", s->caps);
+  g_key_file_set_int64(k, g, "PidsRlimit", s->nproc);
   g_key_file_set_int64(k, g, "InitPid", s->init_pid);
   g_key_file_set_uint64(k, g, "InitStart", s->init_start);
   g_key_file_set_int64(k, g, "SupervisorPid", s->supervisor_pid);
   g_key_file_set_boolean(k, g, "Exited", s->exited);
   g_key_file_set_integer(k, g, "ExitCode", s->exit_code);
+  g_key_file_set_boolean(k, g, "TimedOut", s->timed_out);
   g_key_file_set_boolean(k, g, "RemoveOnExit", s->remove_on_exit);
   gsize len;
   g_autofree char *data = g_key_file_to_data(k, &len, NULL);
@@ -181,11 +183,13 @@ SbxState *sbx_state_load(const char *name, GError **err)
   s->hostname = g_key_file_get_string(k, g, "Hostname", NULL);
   s->env = g_key_file_get_string_list(k, g, "Env", NULL, NULL);
   s->caps = g_key_file_get_uint64(k, g, "Caps", NULL);
+  s->nproc = g_key_file_get_int64(k, g, "PidsRlimit", NULL);
   s->init_pid = (pid_t)g_key_file_get_int64(k, g, "InitPid", NULL);
   s->init_start = g_key_file_get_uint64(k, g, "InitStart", NULL);
   s->supervisor_pid = (pid_t)g_key_file_get_int64(k, g, "SupervisorPid", NULL);
   s->exited = g_key_file_get_boolean(k, g, "Exited", NULL);
   s->exit_code = g_key_file_get_integer(k, g, "ExitCode", NULL);
+  s->timed_out = g_key_file_get_boolean(k, g, "TimedOut", NULL);
   s->remove_on_exit = g_key_file_get_boolean(k, g, "RemoveOnExit", NULL);
   /* Running means: someone holds the lock. */
   int fd = lock_fd(dir, LOCK_SH | LOCK_NB);

@@ -6,9 +6,11 @@
  * the store lock held exclusively so no import can start using a layer while
  * it goes. A layer is first renamed into tmp/ (it disappears atomically),
  * then removed inside a user namespace with the store's mapping: its files
- * belong to subordinate ids we can only delete from there. */
+ * belong to subordinate ids we can only delete from there. prune also sweeps
+ * run-disk/ (sandbox/disk.c): writable layers left by killed runs. */
 #include "sbx/digest.h"
 #include "sbx/image.h"
+#include "sbx/sandbox.h"
 #include "sbx/source.h"
 #include "sbx/store.h"
 #include "sbx/sync.h"
@@ -206,5 +208,7 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
   gboolean ok = remove_in_userns(s, doomed, err);
   for (guint i = 0; i < locks->len; i++)
     close(g_array_index(locks, int, i));
-  return ok;
+  /* --rootfs-disk layers of runs whose sbx was killed (unlocked ones). */
+  g_autofree char *disk = g_build_filename(s->root, "run-disk", NULL);
+  return ok && sbx_disk_layer_remove(s->idmap, disk, NULL, err);
 }

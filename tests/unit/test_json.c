@@ -206,6 +206,36 @@ static void test_get_int(void)
   g_assert_cmpint(v, ==, 42);
 }
 
+/* util/json-out.c (--report): every string, once written, parses back to
+ * itself (made valid UTF-8), whatever bytes it holds. */
+static void assert_round_trip(const char *in)
+{
+  g_autoptr(GString) out = g_string_new("[");
+  sbx_json_append_string(out, in);
+  g_string_append_c(out, ']');
+  g_autoptr(JsonNode) n = parse_ok(out->str);
+  g_autofree char *want = g_utf8_make_valid(in, -1);
+  g_assert_cmpstr(json_array_get_string_element(json_node_get_array(n), 0), ==, want);
+}
+
+static void test_write_string(void)
+{
+  char all[256];
+  for (int i = 1; i < 256; i++)
+    all[i - 1] = (char)i;
+  all[255] = '\0';
+  assert_round_trip(all); /* controls, quote, backslash, DEL, invalid UTF-8 */
+  assert_round_trip("");
+  assert_round_trip("plain \xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80");
+  assert_round_trip("\"\\/\b\f\n\r\t\x1f");
+  g_autoptr(GString) out = g_string_new(NULL);
+  sbx_json_append_string(out, "a\x01\"");
+  g_assert_cmpstr(out->str, ==, "\"a\\u0001\\\"\"");
+  g_string_truncate(out, 0);
+  sbx_json_append_string(out, NULL);
+  g_assert_cmpstr(out->str, ==, "null");
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -220,5 +250,6 @@ int main(int argc, char **argv)
   g_test_add_func("/json/get-string", test_get_string);
   g_test_add_func("/json/get-strv", test_get_strv);
   g_test_add_func("/json/get-int", test_get_int);
+  g_test_add_func("/json/write-string", test_write_string);
   return g_test_run();
 }
