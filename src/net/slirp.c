@@ -225,9 +225,9 @@ static gboolean on_tap(gint fd, GIOCondition cond, gpointer data)
       g_main_loop_quit(n->loop);
       return G_SOURCE_REMOVE;
     }
-    guint8 reply[64];
+    guint8 reply[SBX_NET_REPLY_MAX];
     gsize reply_len = 0;
-    switch (sbx_net_check_frame(&n->policy, n->buf, (gsize)r, reply, &reply_len)) {
+    switch (sbx_net_check_frame(&n->policy, n->buf, (gsize)r, reply, &reply_len, NULL)) {
     case SBX_FRAME_PASS:
       slirp_input(n->slirp, n->buf, (int)r);
       break;

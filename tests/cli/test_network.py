@@ -296,5 +296,80 @@ kill %1
         self.assertNotIn("denied-rc=0", r.out, r)
 
 
+UDP_ECHO = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print("udp-ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(b"echo:" + data, peer)
+'''
+
+TCP_HELLO = r'''
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(8)
+print("tcp-ready", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b"hello-from-" + sys.argv[1].encode() + b"\n")
+    c.close()
+'''
+
+# Inside `unshare -Urn`: a network namespace of the test's own, where lo is
+# up and also carries 192.0.2.1 (TEST-NET-1), standing for "another address
+# of the host". Servers are started with `serve FILE ADDR PORT` and waited for.
+SEALED_PRELUDE = r'''
+ip link set lo up
+ip addr add 192.0.2.1/32 dev lo
+serve() {
+    python3 "$1" "$2" "$3" > "$TMPD/serve-$3.log" 2>&1 &
+    for i in $(seq 100); do grep -q ready "$TMPD/serve-$3.log" 2>/dev/null && return; sleep 0.1; done
+    echo "server on $2:$3 did not start"; cat "$TMPD/serve-$3.log"
+}
+sbx() { "$SBX" run -q --userns single --root "$TMPD/store-sealed" "$@"; }
+'''
+
+
+class TestSealedNetwork(SbxTestCase):
+    """Servers that need an address or port an unprivileged user cannot have
+    on the host (port 67, another host address) live in a network namespace
+    the test makes (unshare -Urn); sbx runs inside it, so sbx-net's "host"
+    is that namespace and nothing leaves it."""
+    mode = "single"
+
+    def setUp(self):
+        super().setUp()
+        if (os.stat("/dev/net/tun").st_mode & 0o006) != 0o006:
+            self.skipTest("/dev/net/tun is not mode 0666 here (CI makes it so)")
+        for name, text in (("udp_echo.py", UDP_ECHO), ("tcp_hello.py", TCP_HELLO)):
+            path = os.path.join(self.tmp, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o644)
+
+    def sealed(self, script, env=None):
+        e = {"TMPD": self.store_for(self.mode), "SBX": self.sbx, "IMAGE": fixture(BUSYBOX),
+             "UDP": fixture("udp.tar"), "UDP_ECHO": os.path.join(self.tmp, "udp_echo.py"),
+             "TCP_HELLO": os.path.join(self.tmp, "tcp_hello.py")}
+        e.update(env or {})
+        return self.run_as(["unshare", "-Urn", "sh", "-c", SEALED_PRELUDE + script], env=e)
+
+    def test_udp_67_is_not_a_way_around_the_allowlist(self):
+        """Issue 9: UDP to port 67 passed --net-allow whatever the address;
+        only libslirp's own DHCP server (10.0.2.2, broadcast) may get it."""
+        r = self.sealed("""
+serve "$UDP_ECHO" 192.0.2.1 67
+sbx "$UDP" send 192.0.2.1 67 exfil; echo "open-rc=$?"
+sbx --net-allow 10.9.9.9/32:443/tcp "$UDP" send 192.0.2.1 67 exfil; echo "refused-rc=$?"
+""")
+        self.assertIn("echo:exfil\nopen-rc=0", r.out, r)  # the server is there
+        self.assertIn("refused-rc=1", r.out, r)
+        self.assertEqual(r.out.count("echo:exfil"), 1, r)
+
+
 if __name__ == "__main__":
     unittest.main()
