@@ -261,8 +261,11 @@ static gboolean start_network(Ctx *c, int syncfd, pid_t *helper, GError **err)
   int source_fds[] = {tap, ready[1]}, target_fds[] = {3, 4};
   GPid pid;
   g_autoptr(GError) local = NULL;
+  /* sbx-net parses the guest's frames with the host's network in hand:
+   * nothing of the user's environment (tokens, keys) goes with it. */
+  g_auto(GStrv) env = sbx_helper_environ(NULL);
   gboolean ok = g_spawn_async_with_pipes_and_fds(
-      NULL, (const char *const *)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, helper_setup, NULL,
+      NULL, (const char *const *)argv->pdata, (const char *const *)env, G_SPAWN_DO_NOT_REAP_CHILD, helper_setup, NULL,
       -1, -1, -1, source_fds, target_fds, 2, &pid, NULL, NULL, NULL, &local);
   close(ready[1]);
   if (!ok) {

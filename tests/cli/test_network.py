@@ -3,6 +3,7 @@
 a resolver inside a sealed network namespace the test makes itself."""
 import http.server
 import os
+import shutil
 import signal
 import socket
 import socketserver
@@ -221,6 +222,35 @@ class TestNetwork(SbxTestCase):
             p.kill()
             p.communicate()
 
+    def helper_pid(self, parent, name):
+        for _ in range(100):
+            out = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(parent)],
+                                 stdout=subprocess.PIPE).stdout.decode().split()
+            found = [int(a) for a, b in zip(out[::2], out[1::2]) if b == name]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+        self.fail("no %s under %d" % (name, parent))
+
+    def test_helper_gets_no_user_environment(self):
+        """Issue 9: sbx-net inherited the user's whole environment (their
+        tokens) while parsing the guest's frames with the host's network."""
+        secret = {"AWS_SECRET_ACCESS_KEY": "sbx-test-secret", "GITHUB_TOKEN": "sbx-test-token"}
+        p = self.popen(["run", "-q", fixture(BUSYBOX), "sh", "-c", "echo up; sleep 30"], env=secret,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            helper = self.helper_pid(p.pid, "sbx-net")
+            with open("/proc/%d/environ" % p.pid, "rb") as f:
+                self.assertIn(b"sbx-test-secret", f.read())  # sbx itself has it
+            with open("/proc/%d/environ" % helper, "rb") as f:
+                env = [e.split(b"=", 1)[0] for e in f.read().split(b"\0") if e]
+            self.assertEqual(set(env) - {b"ASAN_OPTIONS", b"UBSAN_OPTIONS", b"LSAN_OPTIONS"}, set(),
+                             env)
+        finally:
+            p.kill()
+            p.communicate()
+
     def test_network_none(self):
         r = self.sandbox("ls /sys/class/net; cat /etc/resolv.conf", opts=["--network", "none"])
         self.assertEqual(r.out.split()[0], "lo", r)
@@ -294,6 +324,58 @@ kill %1
         self.assertIn("192.0.2.77", r.out, r)
         self.assertIn("allowed-rc=0", r.out, r)
         self.assertNotIn("denied-rc=0", r.out, r)
+
+
+class TestHelperEnvironment(SbxTestCase):
+    """Every program sbx starts (sbx-store for imports and seccomp, sbx-net,
+    and sbx-store exec'd for load) gets an explicit environment: the
+    sanitizer settings, and for sbx-store where the store is; never the
+    user's secrets. Seen by tracing the execve calls themselves."""
+    mode = "single"  # strace drops setuid: no newuidmap
+
+    SECRET = {"AWS_SECRET_ACCESS_KEY": "sbx-test-secret", "GITHUB_TOKEN": "sbx-test-token"}
+
+    def traced_execs(self, args):
+        if not shutil.which("strace"):
+            self.skipTest("strace is not installed")
+        log = os.path.join(self.store_for(self.mode), "strace.log")
+        cmd = ["strace", "-f", "-qq", "-v", "-s", "65536", "-e", "trace=execve", "-e",
+               "signal=none", "-o", log, self.sbx] + args
+        env = dict(self.SECRET)
+        # LeakSanitizer cannot run under ptrace; the rest of ASan can.
+        env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+        r = self.run_as(cmd, env=env)
+        with open(log) as f:
+            execs = [l for l in f if "execve(" in l and "= 0" in l]
+        return r, execs
+
+    def check(self, execs, helper, allowed):
+        lines = [l for l in execs if '/%s", [' % helper in l]
+        self.assertTrue(lines, "no execve of %s" % helper)
+        for l in lines:
+            self.assertNotIn("sbx-test-secret", l)
+            self.assertNotIn("sbx-test-token", l)
+            env = l.rsplit("], [", 1)[1].split("]")[0]
+            names = {e.strip(' "').split("=")[0] for e in env.split('", "') if e.strip(' "')}
+            self.assertLessEqual(names, allowed | {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"},
+                                 l)
+
+    def test_run_helpers(self):
+        store = {"HOME", "LANG", "SBX_SUBUID_FILE", "SBX_SUBGID_FILE"}
+        r, execs = self.traced_execs(["run", "-q", "--userns", "single", "--root",
+                                      os.path.join(self.store_for(self.mode), "s"),
+                                      fixture(BUSYBOX), "true"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(any("sbx-test-secret" in l for l in execs if '/sbx", [' in l))
+        self.check(execs, "sbx-store", store)
+        self.check(execs, "sbx-net", set())
+
+    def test_load_exec(self):
+        r, execs = self.traced_execs(["load", "-q", "--root",
+                                      os.path.join(self.store_for(self.mode), "s"),
+                                      fixture(BUSYBOX)])
+        self.assertEqual(r.rc, 0, r)
+        self.check(execs, "sbx-store", {"HOME", "LANG", "SBX_SUBUID_FILE", "SBX_SUBGID_FILE"})
 
 
 UDP_ECHO = r'''
