@@ -17,6 +17,24 @@
 #define SBX_NET_GATEWAY_ADDR 0x0a000202u /* 10.0.2.2, host order */
 #define SBX_NET_DNS_ADDR 0x0a000203u     /* 10.0.2.3 */
 
+/* The fds sbx hands to sbx-net (nothing else above stderr survives its
+ * confinement): the sandbox's tap0, the sync socket (util/sync.c: "ok" or
+ * the error once it is ready, then "stats" requests), and --net-log's file. */
+enum { SBX_NETD_FD_TAP = 3, SBX_NETD_FD_SYNC = 4, SBX_NETD_FD_LOG = 5 };
+
+/* What sbx-net counted over a run, for sbx's run report: Ethernet frames
+ * the sandbox sent that went on to libslirp (tx) and frames libslirp sent
+ * it (rx), and the IPv4 packets the policy refused (each refused TCP SYN,
+ * UDP datagram, ping, fragment or other protocol's packet). */
+typedef struct {
+  guint64 tx_packets, tx_bytes;
+  guint64 rx_packets, rx_bytes;
+  guint64 refused;
+} SbxNetStats;
+/* On the sync socket as "tx_packets=N tx_bytes=N ..." */
+char *sbx_net_stats_format(const SbxNetStats *s);
+gboolean sbx_net_stats_parse(const char *text, SbxNetStats *out);
+
 /* -p [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp] */
 typedef struct {
   struct in_addr host_ip;
@@ -65,8 +83,9 @@ typedef struct {
 SbxFrameVerdict sbx_net_check_frame(const SbxNetPolicy *p, const guint8 *frame, gsize len,
                                     guint8 *reply, gsize *reply_len, SbxFrameInfo *info);
 
-/* The name asked for in a DNS query (the first question), dotted, its bytes
- * as they came (a dot or backslash inside a label escaped with a backslash). FALSE when
- * the payload is not a well-formed query. out holds at least 1024 bytes. */
+/* The name asked for in a DNS query (the first question), dotted, its
+ * bytes as they came (a dot or backslash inside a label escaped with a
+ * backslash), and its type. FALSE when the payload is not a well-formed
+ * query. out holds SBX_DNS_NAME_MAX bytes. */
 #define SBX_DNS_NAME_MAX 1024
-gboolean sbx_net_dns_query_name(const guint8 *payload, gsize len, char *out);
+gboolean sbx_net_dns_query_name(const guint8 *payload, gsize len, char *out, guint16 *qtype);

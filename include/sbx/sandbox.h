@@ -3,6 +3,7 @@
 #pragma once
 
 #include <glib.h>
+#include "sbx/net.h"
 #include "sbx/store.h"
 #include "sbx/user.h"
 
@@ -12,9 +13,20 @@ typedef struct {
   SbxNetMode mode;
   guint mtu;
   gboolean allow_host_loopback;
+  gboolean refuse_host_addresses; /* slirp:allow_host_addresses=false */
   char **publish;    /* -p specs, validated */
   char **allow;      /* --net-allow rules, validated */
+  int log_fd;        /* --net-log's file, opened by the CLI; -1: none */
 } SbxNetSpec;
+
+/* The running sbx-net: its pid and the sync socket to it. */
+typedef struct {
+  pid_t pid;
+  int sock;
+} SbxNetHelper;
+/* Ask sbx-net for its counters (a round trip on the sync socket, so every
+ * frame it read before is also in the --net-log file). Waits at most 2 s. */
+gboolean sbx_net_helper_stats(const SbxNetHelper *h, SbxNetStats *out, GError **err);
 
 /* cgroup.c: --pids-limit, --memory, --cpus through a delegated cgroup v2. */
 typedef struct {
@@ -53,6 +65,9 @@ typedef struct {
   gboolean interactive;    /* -i: stdin stays open (else /dev/null) */
   gboolean tty;            /* -t: a pseudo-terminal from the sandbox's devpts */
   char **volumes;          /* -v HOST:CONTAINER[:ro|rw], validated */
+  /* Filled at the end of a slirp run when set (run report): sbx-net's
+   * counters. Left zero when the helper could not say. */
+  SbxNetStats *net_stats;
   /* Called in sbx once the program has started (named sandboxes record it). */
   void (*on_started)(pid_t init, gpointer data);
   gpointer on_started_data;

@@ -65,6 +65,11 @@ gboolean sbx_write_file_at(int dirfd, const char *name, const char *content, mod
 /* Read a regular file of at most max bytes from an fd (any position). */
 GBytes *sbx_read_fd_bounded(int fd, gsize max, const char *what, GError **err);
 
+/* Append bytes as one quoted JSON string: '"' and '\\' escaped, every byte
+ * outside printable ASCII as \u00XX (a byte, not a code point, for bytes of
+ * 0x80 and above: the output is always ASCII and valid JSON). */
+void sbx_json_append_string(GString *out, const char *bytes, gsize len);
+
 /* Remove a directory tree below dirfd without following any symlink. */
 gboolean sbx_rm_rf_at(int dirfd, const char *name, GError **err);
 

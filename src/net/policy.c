@@ -319,7 +319,7 @@ static gsize append_label(char *out, gsize at, const guint8 *label, gsize n)
   return at;
 }
 
-gboolean sbx_net_dns_query_name(const guint8 *payload, gsize len, char *out)
+gboolean sbx_net_dns_query_name(const guint8 *payload, gsize len, char *out, guint16 *qtype)
 {
   out[0] = '\0';
   /* header: id, flags (QR must be 0: a query), qdcount >= 1 */
@@ -346,8 +346,43 @@ gboolean sbx_net_dns_query_name(const guint8 *payload, gsize len, char *out)
   }
   if (pos + 4 > len) /* qtype, qclass */
     return FALSE;
+  *qtype = (guint16)(payload[pos] << 8 | payload[pos + 1]);
   if (!at)
     out[at++] = '.';
   out[at] = '\0';
   return TRUE;
+}
+
+#define STATS_FIELDS(X)                                                                            \
+  X(tx_packets) X(tx_bytes) X(rx_packets) X(rx_bytes) X(refused)
+
+char *sbx_net_stats_format(const SbxNetStats *s)
+{
+  GString *out = g_string_new(NULL);
+#define FORMAT(f) g_string_append_printf(out, "%s" #f "=%" G_GUINT64_FORMAT, out->len ? " " : "", s->f);
+  STATS_FIELDS(FORMAT)
+#undef FORMAT
+  return g_string_free(out, FALSE);
+}
+
+gboolean sbx_net_stats_parse(const char *text, SbxNetStats *out)
+{
+  memset(out, 0, sizeof *out);
+  g_auto(GStrv) fields = g_strsplit(text, " ", -1);
+  guint seen = 0;
+  for (char **f = fields; *f; f++) {
+    char *eq = strchr(*f, '=');
+    guint64 v;
+    if (!eq || !g_ascii_string_to_unsigned(eq + 1, 10, 0, G_MAXUINT64, &v, NULL))
+      return FALSE;
+    *eq = '\0';
+#define PARSE(name)                                                                                \
+  if (strcmp(*f, #name) == 0) {                                                                    \
+    out->name = v;                                                                                 \
+    seen++;                                                                                        \
+  }
+    STATS_FIELDS(PARSE)
+#undef PARSE
+  }
+  return seen == 5;
 }

@@ -2,6 +2,7 @@
 127.0.0.1 reached through 10.0.2.2, ports forwarded to 127.0.0.1, and DNS from
 a resolver inside a sealed network namespace the test makes itself."""
 import http.server
+import json
 import os
 import shutil
 import signal
@@ -251,6 +252,81 @@ class TestNetwork(SbxTestCase):
             p.kill()
             p.communicate()
 
+    def read_net_log(self, path):
+        """Every line one JSON object with the documented fields."""
+        with open(path) as f:
+            lines = f.read().splitlines()
+        records = []
+        for line in lines:
+            rec = json.loads(line)
+            self.assertRegex(rec["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+            if "truncated" in rec:
+                records.append(rec)
+                continue
+            self.assertIn(rec["proto"], ("tcp", "udp", "icmp"))
+            socket.inet_aton(rec["dst"])
+            self.assertIn(rec["verdict"], ("allowed", "refused"))
+            self.assertEqual("reason" in rec, rec["verdict"] == "refused", rec)
+            if rec["proto"] != "icmp":
+                self.assertIsInstance(rec["port"], int)
+            records.append(rec)
+        return records
+
+    def test_net_log(self):
+        """Issue 10: --net-log records each outbound attempt, allowed or
+        refused, as JSON lines (servers on 127.0.0.1 through 10.0.2.2)."""
+        log = os.path.join(self.store_for(self.mode), "net.jsonl")
+        port, other, udp = self.servers.http_port, free_port(), self.servers.udp_port
+        allow = ["--network", "slirp:allow_host_loopback=true", "--net-allow",
+                 "10.0.2.2:%d/tcp" % port, "--net-log", log]
+        r = self.sandbox("wget -q -O - http://10.0.2.2:%d/x; wget -q -O - http://10.0.2.2:%d/x; "
+                         "nc -w 5 10.0.2.2 %d </dev/null; true" % (port, port, other),
+                         opts=["--log-level", "debug"] + allow)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.count("hello from the host\n"), 2, r)
+        self.assertEqual(os.stat(log).st_mode & 0o777, 0o600)
+        recs = self.read_net_log(log)
+        self.assertEqual([(x["proto"], x["dst"], x["port"], x["verdict"]) for x in recs],
+                         [("tcp", "10.0.2.2", port, "allowed"), ("tcp", "10.0.2.2", port, "allowed"),
+                          ("tcp", "10.0.2.2", other, "refused")], recs)
+        self.assertEqual(recs[2]["reason"], "not-allowed")
+        # the counters came back from sbx-net at the end of the run
+        stats = [l for l in r.err.splitlines() if "network: sent" in l]
+        self.assertEqual(len(stats), 1, r.err)
+        self.assertEqual(int(stats[0].rsplit("refused ", 1)[1]), 1, stats)
+        # five datagrams of one refused UDP flow: one record
+        r = self.udp("send", "10.0.2.2", str(udp), "ping", opts=allow)
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual([(x["proto"], x["dst"], x["port"], x["verdict"])
+                          for x in self.read_net_log(log)],
+                         [("udp", "10.0.2.2", udp, "refused")])
+
+    def test_net_log_without_allowlist_and_bad_paths(self):
+        log = os.path.join(self.store_for(self.mode), "net.jsonl")
+        r = self.sandbox("wget -q -O - http://10.0.2.2:%d/x" % self.servers.http_port,
+                         opts=["--network", "slirp:allow_host_loopback=true", "--net-log", log])
+        self.assertEqual(r.out, "hello from the host\n", r)
+        recs = self.read_net_log(log)
+        self.assertEqual([(x["proto"], x["port"], x["verdict"]) for x in recs],
+                         [("tcp", self.servers.http_port, "allowed")])
+        # never through a symlink, never into a FIFO or device
+        link = os.path.join(self.store_for(self.mode), "link")
+        os.symlink(os.path.join(self.store_for(self.mode), "target"), link)
+        self.assertSbxError(self.sbx_cmd(["run", "--net-log", link, fixture(BUSYBOX), "true"]),
+                            contains="--net-log")
+        self.assertFalse(os.path.exists(os.path.join(self.store_for(self.mode), "target")))
+        self.assertSbxError(self.sbx_cmd(["run", "--net-log", "/dev/null", fixture(BUSYBOX), "true"]),
+                            contains="not a regular file")
+        fifo = os.path.join(self.store_for(self.mode), "fifo")
+        os.mkfifo(fifo)
+        pw = self.user_for(self.mode)
+        if pw:
+            os.chown(fifo, pw.pw_uid, pw.pw_gid)
+        self.assertSbxError(self.sbx_cmd(["run", "--net-log", fifo, fixture(BUSYBOX), "true"],
+                                         timeout=20), contains="--net-log")
+        self.assertSbxError(self.sbx_cmd(["run", "--network", "none", "--net-log", log,
+                                          fixture(BUSYBOX), "true"]), contains="--net-log")
+
     def test_network_none(self):
         r = self.sandbox("ls /sys/class/net; cat /etc/resolv.conf", opts=["--network", "none"])
         self.assertEqual(r.out.split()[0], "lo", r)
@@ -451,6 +527,40 @@ sbx --net-allow 10.9.9.9/32:443/tcp "$UDP" send 192.0.2.1 67 exfil; echo "refuse
         self.assertIn("echo:exfil\nopen-rc=0", r.out, r)  # the server is there
         self.assertIn("refused-rc=1", r.out, r)
         self.assertEqual(r.out.count("echo:exfil"), 1, r)
+
+    def test_net_log_dns(self):
+        """--net-log records DNS queries to 10.0.2.3 with the name asked
+        for (a resolver on the sealed namespace's 127.0.0.1)."""
+        resolv = os.path.join(self.tmp, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver 127.0.0.1\n")
+        dns = os.path.join(self.tmp, "dns.py")
+        with open(dns, "w") as f:
+            f.write(DNS_SERVER)
+        for p in (resolv, dns):
+            os.chmod(p, 0o644)
+        r = self.sealed("""
+serve "$DNS" - 53
+sbx --net-allow dns --net-log "$TMPD/allowed.jsonl" "$IMAGE" nslookup sbx-test.example 10.0.2.3
+echo "allowed-rc=$?"
+sbx --net-allow 10.0.2.2:80 --net-log "$TMPD/refused.jsonl" "$IMAGE" nslookup bad.example 10.0.2.3
+echo "refused-rc=$?"
+""", env={"SBX_NET_RESOLV_CONF": resolv, "DNS": dns})
+        self.assertIn("192.0.2.77", r.out, r)
+        self.assertIn("allowed-rc=0", r.out, r)
+        self.assertNotIn("refused-rc=0", r.out, r)
+        net = TestNetwork("test_net_log")
+        allowed = net.read_net_log(os.path.join(self.store_for(self.mode), "allowed.jsonl"))
+        dns_recs = [x for x in allowed if "dns" in x]
+        self.assertTrue(dns_recs, allowed)
+        for x in dns_recs:
+            self.assertEqual((x["proto"], x["dst"], x["port"], x["dns"], x["verdict"]),
+                             ("udp", "10.0.2.3", 53, "sbx-test.example", "allowed"), x)
+        self.assertIn("A", {x["qtype"] for x in dns_recs})
+        refused = net.read_net_log(os.path.join(self.store_for(self.mode), "refused.jsonl"))
+        self.assertTrue(refused)
+        self.assertTrue(all(x.get("dns") == "bad.example" and x["verdict"] == "refused"
+                            for x in refused), refused)
 
 
 if __name__ == "__main__":

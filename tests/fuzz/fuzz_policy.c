@@ -1,9 +1,10 @@
 /* libFuzzer target: the egress policy on one frame from the guest
  * (src/net/policy.c sbx_net_check_frame) and, for UDP, the DNS question
- * parser that --net-log uses.
+ * parser and JSON string escaping that --net-log uses.
  *
  * Input: one byte of policy settings, then the Ethernet frame. */
 #include "sbx/net.h"
+#include "sbx/util.h"
 
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -71,9 +72,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (info.payload < frame || info.payload + info.payload_len > frame + len)
       __builtin_trap();
     char name[SBX_DNS_NAME_MAX];
-    if (sbx_net_dns_query_name(info.payload, info.payload_len, name) &&
-        strlen(name) >= SBX_DNS_NAME_MAX)
-      __builtin_trap();
+    guint16 qtype;
+    if (sbx_net_dns_query_name(info.payload, info.payload_len, name, &qtype)) {
+      if (strlen(name) >= SBX_DNS_NAME_MAX)
+        __builtin_trap();
+      /* what --net-log writes of it: printable ASCII only */
+      GString *json = g_string_new(NULL);
+      sbx_json_append_string(json, name, strlen(name));
+      for (gsize i = 0; i < json->len; i++)
+        if (json->str[i] < 0x20 || json->str[i] > 0x7e)
+          __builtin_trap();
+      g_string_free(json, TRUE);
+    }
   }
   g_free(frame);
   return 0;

@@ -206,6 +206,35 @@ static void test_get_int(void)
   g_assert_cmpint(v, ==, 42);
 }
 
+/* sbx_json_append_string: every byte value, back through json-glib. */
+static void test_append_string(void)
+{
+  char all[256];
+  for (int i = 0; i < 256; i++)
+    all[i] = (char)i;
+  g_autoptr(GString) s = g_string_new("[");
+  sbx_json_append_string(s, all, sizeof all);
+  g_string_append_c(s, ']');
+  for (gsize i = 0; i < s->len; i++)
+    g_assert_true(s->str[i] >= 0x20 && s->str[i] < 0x7f);
+  g_assert_nonnull(strstr(s->str, "\\u0000\\u0001"));
+  g_assert_nonnull(strstr(s->str, "\\\"")); /* the quote */
+  g_assert_nonnull(strstr(s->str, "\\u001b")); /* ESC */
+  g_assert_nonnull(strstr(s->str, "\\u00ff"));
+  g_autoptr(JsonNode) n = parse_ok(s->str);
+  /* bytes 1..0x7f come back as they were (json-glib's strings end at NUL) */
+  g_autoptr(GString) ascii = g_string_new("[");
+  sbx_json_append_string(ascii, all + 1, 0x7f);
+  g_string_append_c(ascii, ']');
+  g_autoptr(JsonNode) m = parse_ok(ascii->str);
+  const char *back = json_array_get_string_element(json_node_get_array(m), 0);
+  g_assert_cmpuint(strlen(back), ==, 0x7f);
+  g_assert_cmpint(memcmp(back, all + 1, 0x7f), ==, 0);
+  g_autoptr(GString) e = g_string_new(NULL);
+  sbx_json_append_string(e, "a.b\\c", 5);
+  g_assert_cmpstr(e->str, ==, "\"a.b\\\\c\"");
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -220,5 +249,6 @@ int main(int argc, char **argv)
   g_test_add_func("/json/get-string", test_get_string);
   g_test_add_func("/json/get-strv", test_get_strv);
   g_test_add_func("/json/get-int", test_get_int);
+  g_test_add_func("/json/append-string", test_append_string);
   return g_test_run();
 }

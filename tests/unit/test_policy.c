@@ -320,35 +320,37 @@ static void test_dns_query_name(void)
 {
   guint8 q[600];
   char name[SBX_DNS_NAME_MAX];
+  guint16 qtype = 0;
   const char *plain[] = {"www", "example", "com", NULL};
   gsize n = put_name(q, plain);
-  g_assert_true(sbx_net_dns_query_name(q, n, name));
+  g_assert_true(sbx_net_dns_query_name(q, n, name, &qtype));
   g_assert_cmpstr(name, ==, "www.example.com");
+  g_assert_cmpuint(qtype, ==, 1);
   for (gsize cut = 0; cut < n; cut++)
-    g_assert_false(sbx_net_dns_query_name(q, cut, name));
+    g_assert_false(sbx_net_dns_query_name(q, cut, name, &qtype));
   const char *odd[] = {"a.b", "c\\", NULL};
   n = put_name(q, odd);
-  g_assert_true(sbx_net_dns_query_name(q, n, name));
+  g_assert_true(sbx_net_dns_query_name(q, n, name, &qtype));
   g_assert_cmpstr(name, ==, "a\\.b.c\\\\");
   const char *root[] = {NULL};
   n = put_name(q, root);
-  g_assert_true(sbx_net_dns_query_name(q, n, name));
+  g_assert_true(sbx_net_dns_query_name(q, n, name, &qtype));
   g_assert_cmpstr(name, ==, ".");
   q[2] = 0x80; /* a response */
-  g_assert_false(sbx_net_dns_query_name(q, n, name));
+  g_assert_false(sbx_net_dns_query_name(q, n, name, &qtype));
   n = put_name(q, plain);
   q[12] = 0xc0; /* a compression pointer */
-  g_assert_false(sbx_net_dns_query_name(q, n, name));
+  g_assert_false(sbx_net_dns_query_name(q, n, name, &qtype));
   /* 5 labels of 63: 320 octets, over the 255 limit */
   char big[64];
   memset(big, 'x', 63);
   big[63] = '\0';
   const char *longname[] = {big, big, big, big, big, NULL};
   n = put_name(q, longname);
-  g_assert_false(sbx_net_dns_query_name(q, n, name));
+  g_assert_false(sbx_net_dns_query_name(q, n, name, &qtype));
   const char *fits[] = {big, big, big, "x", NULL};
   n = put_name(q, fits);
-  g_assert_true(sbx_net_dns_query_name(q, n, name));
+  g_assert_true(sbx_net_dns_query_name(q, n, name, &qtype));
 }
 
 static void test_rule_parsing(void)
