@@ -9,9 +9,10 @@
  * judged by what libslirp does with them (libslirp 4.7, udp.c, socket.c):
  *  - UDP to port 67 of 10.0.2.2 or 255.255.255.255 is answered by its DHCP
  *    server and goes nowhere; to any other address it is ordinary UDP.
- *  - 10.0.2.3 is forwarded to the host's resolver on *any* port, and when
- *    that resolver is 127.0.0.53 (systemd-resolved) or no resolver is known,
- *    to the host's loopback: only port 53 goes there.
+ *  - 10.0.2.3 stands for the host's resolver. libslirp 4.7 forwards only
+ *    its port 53 (measured: 10.0.2.3:2222 with a resolver on a host address
+ *    is unreachable); the policy refuses every other port itself, so that
+ *    holds whatever libslirp version, and --net-log says so.
  *  - ARP is answered by libslirp; no other Ethernet type is of use to it
  *    (IPv6 is not offered), nor any IP protocol but TCP, UDP and ICMP. */
 #include "sbx/net.h"

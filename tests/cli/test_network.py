@@ -481,10 +481,13 @@ while True:
 # up and also carries 192.0.2.1 (TEST-NET-1), standing for "another address
 # of the host". Servers are started with `serve FILE ADDR PORT` and waited for.
 SEALED_PRELUDE = r'''
+SERVERS=
+trap 'kill $SERVERS 2>/dev/null' EXIT
 ip link set lo up
 ip addr add 192.0.2.1/32 dev lo
 serve() {
     python3 "$1" "$2" "$3" > "$TMPD/serve-$3.log" 2>&1 &
+    SERVERS="$SERVERS $!"
     for i in $(seq 100); do grep -q ready "$TMPD/serve-$3.log" 2>/dev/null && return; sleep 0.1; done
     echo "server on $2:$3 did not start"; cat "$TMPD/serve-$3.log"
 }
@@ -527,6 +530,29 @@ sbx --net-allow 10.9.9.9/32:443/tcp "$UDP" send 192.0.2.1 67 exfil; echo "refuse
         self.assertIn("echo:exfil\nopen-rc=0", r.out, r)  # the server is there
         self.assertIn("refused-rc=1", r.out, r)
         self.assertEqual(r.out.count("echo:exfil"), 1, r)
+
+    def test_host_addresses(self):
+        """Issue 9: with host loopback off, services on the host's other
+        addresses were reachable. slirp:allow_host_addresses=false refuses
+        them, and under --net-allow they pass only when a rule names one
+        exactly. (192.0.2.1 is an address of the sealed namespace.)"""
+        r = self.sealed("""
+serve "$TCP_HELLO" 192.0.2.1 2222
+try() { label=$1; shift; sbx "$@" "$IMAGE" nc -w 5 192.0.2.1 2222 </dev/null | sed "s/^/$label: /"; }
+try default
+try refused --network slirp:allow_host_addresses=false
+try cidr --net-allow 0.0.0.0/0:2222/tcp
+try exact --net-allow 192.0.2.1/32:2222/tcp
+try cidr-asked --net-allow 0.0.0.0/0:2222/tcp --network slirp:allow_host_addresses=true
+sbx --network slirp:allow_host_addresses=false --net-log "$TMPD/h.jsonl" "$IMAGE" \
+    nc -w 5 192.0.2.1 2222 </dev/null
+""")
+        got = {l.split(": ")[0] for l in r.out.splitlines() if l.endswith(": hello-from-192.0.2.1")}
+        self.assertEqual(got, {"default", "exact", "cidr-asked"}, r)
+        recs = TestNetwork("test_net_log").read_net_log(
+            os.path.join(self.store_for(self.mode), "h.jsonl"))
+        self.assertEqual([(x["dst"], x["port"], x["verdict"], x["reason"]) for x in recs],
+                         [("192.0.2.1", 2222, "refused", "host-address")], recs)
 
     def test_net_log_dns(self):
         """--net-log records DNS queries to 10.0.2.3 with the name asked

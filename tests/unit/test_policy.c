@@ -160,8 +160,8 @@ static void test_dhcp_only_to_slirp(void)
   g_array_unref(p.rules);
 }
 
-/* 10.0.2.3 is the host's resolver on any port (the host's loopback when
- * that is 127.0.0.53): only 53, with or without an allowlist. */
+/* 10.0.2.3 stands for the host's resolver: only its port 53, with or
+ * without an allowlist, whatever libslirp would forward. */
 static void test_dns_address_only_port_53(void)
 {
   SbxNetPolicy open = policy(FALSE, NULL);
