@@ -301,6 +301,29 @@ class TestNetwork(SbxTestCase):
                           for x in self.read_net_log(log)],
                          [("udp", "10.0.2.2", udp, "refused")])
 
+    def test_helper_reports_counters_when_stopped(self):
+        """SIGTERM to sbx-net: it sends its counters to sbx before it goes;
+        sbx reads them at the end of the run."""
+        log = os.path.join(self.store_for(self.mode), "net.jsonl")
+        p = self.popen(["run", "-q", "-i", "--log-level", "debug", "--network",
+                        "slirp:allow_host_loopback=true", "--net-log", log, fixture(BUSYBOX), "sh",
+                        "-c", "wget -q -O /dev/null http://10.0.2.2:%d/x; echo up; read x"
+                        % self.servers.http_port],
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            helper = self.helper_pid(p.pid, "sbx-net")
+            os.kill(helper, signal.SIGTERM)
+            self.assertTrue(self.wait_for(lambda: not os.path.exists("/proc/%d/status" % helper)
+                                          or "Z" in open("/proc/%d/stat" % helper).read().split()[2]))
+            out, err = p.communicate(input=b"\n", timeout=30)
+        finally:
+            p.kill()
+        stats = [l for l in err.decode().splitlines() if "network: sent" in l]
+        self.assertEqual(len(stats), 1, err)
+        sent = int(stats[0].split("sent ")[1].split()[0])
+        self.assertGreater(sent, 3, stats)  # at least the handshake, request, ack, fin
+
     def test_net_log_without_allowlist_and_bad_paths(self):
         log = os.path.join(self.store_for(self.mode), "net.jsonl")
         r = self.sandbox("wget -q -O - http://10.0.2.2:%d/x" % self.servers.http_port,
