@@ -15,7 +15,7 @@
 #define SBX_NET_NETMASK "255.255.255.0"
 #define SBX_NET_MTU_DEFAULT 65520
 #define SBX_NET_GATEWAY_ADDR 0x0a000202u /* 10.0.2.2, host order */
-#define SBX_NET_DNS_ADDR 0x0a000203u     /* 10.0.2.3 */
+#define SBX_NET_DNS_ADDR     0x0a000203u /* 10.0.2.3 */
 
 /* The fds sbx hands to sbx-net (nothing else above stderr survives its
  * confinement): the sandbox's tap0, the sync socket (util/sync.c: "ok" or
@@ -74,7 +74,7 @@ typedef struct {
   guint16 sport, dport;
   const guint8 *payload; /* UDP payload (within the frame) */
   gsize payload_len;
-  const char *refused;   /* why it was refused, NULL when it passed */
+  const char *refused; /* why it was refused, NULL when it passed */
 } SbxFrameInfo;
 /* Look at one Ethernet frame from the guest. For RESET, *reply (len
  * *reply_len, at most SBX_NET_REPLY_MAX) is a TCP RST to send back to the

@@ -7,10 +7,10 @@
 
 /* --net-log: one JSON line per new flow, refused attempt and DNS query. */
 typedef struct {
-  int fd;              /* -1: no log */
+  int fd; /* -1: no log */
   guint64 written;
-  gboolean full;       /* the "truncated" record is written: nothing more */
-  GHashTable *seen;    /* flows already logged (bounded) */
+  gboolean full;    /* the "truncated" record is written: nothing more */
+  GHashTable *seen; /* flows already logged (bounded) */
 } SbxNetLog;
 /* Past this size the log ends with a "truncated" record. */
 #define SBX_NET_LOG_MAX (16u << 20)

@@ -99,5 +99,5 @@ char *sbx_helper_path(const char *name, GError **err);
 char **sbx_helper_environ(const char *const *keep);
 /* What the sbx-store helper reads: the store's location, sbx's settings, the
  * language of its messages. */
-#define SBX_STORE_HELPER_ENV                                                                     \
+#define SBX_STORE_HELPER_ENV                                                                       \
   ((const char *const[]){"HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "SBX_*", "LANG", "LC_*", NULL})

@@ -65,7 +65,8 @@ static GOptionEntry run_entries[] = {
     {"network", 0, 0, G_OPTION_ARG_STRING, &opts.network,
      "slirp (default; slirp:allow_host_loopback=true lets 10.0.2.2 reach the host's 127.0.0.1; "
      "the host's other addresses are reachable unless slirp:allow_host_addresses=false or "
-     "--net-allow), none (only lo) or host (the host's network, unisolated)", "MODE"},
+     "--net-allow), none (only lo) or host (the host's network, unisolated)",
+     "MODE"},
     {"publish", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &opts.publish,
      "Forward a host port into the sandbox", "[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]"},
     {"net-allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.net_allow,

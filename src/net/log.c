@@ -27,15 +27,14 @@ typedef struct {
 static guint flow_hash(gconstpointer p)
 {
   const FlowKey *k = p;
-  return k->dst ^ ((guint)k->dport << 16 | k->sport) ^ ((guint)k->proto << 24) ^
-         (guint)k->refused;
+  return k->dst ^ ((guint)k->dport << 16 | k->sport) ^ ((guint)k->proto << 24) ^ (guint)k->refused;
 }
 
 static gboolean flow_equal(gconstpointer a, gconstpointer b)
 {
   const FlowKey *x = a, *y = b;
-  return x->dst == y->dst && x->sport == y->sport && x->dport == y->dport &&
-         x->proto == y->proto && x->refused == y->refused;
+  return x->dst == y->dst && x->sport == y->sport && x->dport == y->dport && x->proto == y->proto &&
+         x->refused == y->refused;
 }
 
 void sbx_netlog_init(SbxNetLog *l, int fd)
@@ -79,10 +78,14 @@ static void write_line(SbxNetLog *l, GString *line)
 static const char *proto_name(int proto)
 {
   switch (proto) {
-  case IPPROTO_TCP: return "tcp";
-  case IPPROTO_UDP: return "udp";
-  case IPPROTO_ICMP: return "icmp";
-  default: return NULL;
+  case IPPROTO_TCP:
+    return "tcp";
+  case IPPROTO_UDP:
+    return "udp";
+  case IPPROTO_ICMP:
+    return "icmp";
+  default:
+    return NULL;
   }
 }
 
@@ -91,8 +94,8 @@ static const char *qtype_name(guint16 t)
   static const struct {
     guint16 type;
     const char *name;
-  } types[] = {{1, "A"},   {2, "NS"},  {5, "CNAME"}, {6, "SOA"},  {12, "PTR"},   {15, "MX"},
-               {16, "TXT"}, {28, "AAAA"}, {33, "SRV"}, {64, "SVCB"}, {65, "HTTPS"}, {255, "ANY"}};
+  } types[] = {{1, "A"},    {2, "NS"},    {5, "CNAME"}, {6, "SOA"},   {12, "PTR"},   {15, "MX"},
+               {16, "TXT"}, {28, "AAAA"}, {33, "SRV"},  {64, "SVCB"}, {65, "HTTPS"}, {255, "ANY"}};
   for (guint i = 0; i < G_N_ELEMENTS(types); i++)
     if (types[i].type == t)
       return types[i].name;
@@ -102,8 +105,11 @@ static const char *qtype_name(guint16 t)
 /* Each flow once: its first packet, and its first refused one. */
 static gboolean first_of_flow(SbxNetLog *l, const SbxFrameInfo *info)
 {
-  FlowKey k = {.dst = info->dst, .sport = info->sport, .dport = info->dport,
-               .proto = info->proto, .refused = info->refused != NULL};
+  FlowKey k = {.dst = info->dst,
+               .sport = info->sport,
+               .dport = info->dport,
+               .proto = info->proto,
+               .refused = info->refused != NULL};
   if (g_hash_table_contains(l->seen, &k))
     return FALSE;
   if (g_hash_table_size(l->seen) >= SBX_NET_LOG_FLOWS)
@@ -120,8 +126,8 @@ void sbx_netlog_frame(SbxNetLog *l, const SbxFrameInfo *info)
     return; /* the rest of a flow already logged */
   char name[SBX_DNS_NAME_MAX];
   guint16 qtype = 0;
-  gboolean dns = info->proto == IPPROTO_UDP && info->dst == SBX_NET_DNS_ADDR &&
-                 info->dport == 53 && info->payload &&
+  gboolean dns = info->proto == IPPROTO_UDP && info->dst == SBX_NET_DNS_ADDR && info->dport == 53 &&
+                 info->payload &&
                  sbx_net_dns_query_name(info->payload, info->payload_len, name, &qtype);
   if (!dns && !first_of_flow(l, info))
     return;

@@ -28,8 +28,8 @@ static GOptionEntry entries[] = {
     {"publish", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &forwards, "Port forward", "SPEC"},
     {"net-allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allows, "Egress rule", "RULE"},
     {"net-log", 0, 0, G_OPTION_ARG_NONE, &net_log, "Log flows as JSON lines to fd 5", NULL},
-    {"resolv-conf", 0, 0, G_OPTION_ARG_FILENAME, &resolv_path, "Resolvers (default /etc/resolv.conf)",
-     "FILE"},
+    {"resolv-conf", 0, 0, G_OPTION_ARG_FILENAME, &resolv_path,
+     "Resolvers (default /etc/resolv.conf)", "FILE"},
     {"log-level", 0, 0, G_OPTION_ARG_STRING, &log_level, "Log level", "LEVEL"},
     {NULL}};
 
@@ -54,8 +54,7 @@ static GArray *host_addresses(GError **err)
     g_array_append_val(out, a);
     char text[INET_ADDRSTRLEN];
     sbx_debug("network helper: host address %s (%s)",
-              inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, text,
-                        sizeof text),
+              inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, text, sizeof text),
               i->ifa_name);
   }
   freeifaddrs(ifa);

@@ -139,8 +139,7 @@ static gboolean listed_exactly(const SbxNetPolicy *p, guint32 dst, guint16 port,
 static const char *judge_flow(const SbxNetPolicy *p, guint32 dst, guint16 port, int proto)
 {
   /* libslirp's DHCP server answers these itself: nothing leaves. */
-  if (proto == IPPROTO_UDP && port == 67 &&
-      (dst == SBX_NET_GATEWAY_ADDR || dst == 0xffffffffu))
+  if (proto == IPPROTO_UDP && port == 67 && (dst == SBX_NET_GATEWAY_ADDR || dst == 0xffffffffu))
     return NULL;
   if (dst == SBX_NET_DNS_ADDR) {
     if (proto != IPPROTO_ICMP && port != 53)
@@ -354,13 +353,13 @@ gboolean sbx_net_dns_query_name(const guint8 *payload, gsize len, char *out, gui
   return TRUE;
 }
 
-#define STATS_FIELDS(X)                                                                            \
-  X(tx_packets) X(tx_bytes) X(rx_packets) X(rx_bytes) X(refused)
+#define STATS_FIELDS(X) X(tx_packets) X(tx_bytes) X(rx_packets) X(rx_bytes) X(refused)
 
 char *sbx_net_stats_format(const SbxNetStats *s)
 {
   GString *out = g_string_new(NULL);
-#define FORMAT(f) g_string_append_printf(out, "%s" #f "=%" G_GUINT64_FORMAT, out->len ? " " : "", s->f);
+#define FORMAT(f)                                                                                  \
+  g_string_append_printf(out, "%s" #f "=%" G_GUINT64_FORMAT, out->len ? " " : "", s->f);
   STATS_FIELDS(FORMAT)
 #undef FORMAT
   return g_string_free(out, FALSE);

@@ -26,8 +26,7 @@ char *sbx_helper_path(const char *name, GError **err)
 
 /* Sanitizer settings are what an ASan/UBSan build of the helper reads to
  * report as the caller configured it (CI's exit codes, leak checking). */
-static const char *const sanitizer_vars[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
-                                             NULL};
+static const char *const sanitizer_vars[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", NULL};
 
 static gboolean kept(const char *name, const char *const *keep)
 {

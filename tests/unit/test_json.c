@@ -218,7 +218,7 @@ static void test_append_string(void)
   for (gsize i = 0; i < s->len; i++)
     g_assert_true(s->str[i] >= 0x20 && s->str[i] < 0x7f);
   g_assert_nonnull(strstr(s->str, "\\u0000\\u0001"));
-  g_assert_nonnull(strstr(s->str, "\\\"")); /* the quote */
+  g_assert_nonnull(strstr(s->str, "\\\""));    /* the quote */
   g_assert_nonnull(strstr(s->str, "\\u001b")); /* ESC */
   g_assert_nonnull(strstr(s->str, "\\u00ff"));
   g_autoptr(JsonNode) n = parse_ok(s->str);

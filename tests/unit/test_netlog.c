@@ -66,8 +66,8 @@ static void test_records(void)
   refused.refused = "not-allowed";
   sbx_netlog_frame(&l, &refused);
   /* a DNS query for a name of hostile bytes */
-  guint8 q[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 5, 'a', '"', 0x1b, '.', 0xff, 3,
-                'c', 'o', 'm', 0, 0, 1, 0, 1};
+  guint8 q[] = {0x12, 0x34, 0x01, 0x00, 0, 1,   0,   0,   0, 0, 0, 0, 5, 'a',
+                '"',  0x1b, '.',  0xff, 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
   SbxFrameInfo dns = flow(IPPROTO_UDP, "10.0.2.3", 40003, 53);
   dns.payload = q;
   dns.payload_len = sizeof q;

@@ -254,8 +254,8 @@ static void test_host_addresses(void)
                   SBX_FRAME_PASS);
   open.host_addresses = FALSE;
   SbxFrameInfo info;
-  g_assert_cmpint(judge_info(&open, make("192.0.2.5", IPPROTO_TCP, 22, 0x02, 0, 0, 0), &info),
-                  ==, SBX_FRAME_RESET);
+  g_assert_cmpint(judge_info(&open, make("192.0.2.5", IPPROTO_TCP, 22, 0x02, 0, 0, 0), &info), ==,
+                  SBX_FRAME_RESET);
   g_assert_cmpstr(info.refused, ==, "host-address");
   g_assert_cmpint(judge(&open, make("192.0.2.5", IPPROTO_UDP, 53, 0, 0, 0, 0), NULL), ==,
                   SBX_FRAME_DROP);
@@ -292,8 +292,8 @@ static void test_frame_info(void)
   g_assert_cmpuint(info.dport, ==, 5000);
   g_assert_cmpuint(info.sport, ==, 0x9c40);
   g_assert_null(info.refused);
-  g_assert_cmpint(judge_info(&open, make("192.0.2.9", IPPROTO_TCP, 80, 0x12, 0, 0, 0), &info),
-                  ==, SBX_FRAME_PASS);
+  g_assert_cmpint(judge_info(&open, make("192.0.2.9", IPPROTO_TCP, 80, 0x12, 0, 0, 0), &info), ==,
+                  SBX_FRAME_PASS);
   g_assert_false(info.new_flow); /* SYN|ACK */
   g_array_unref(open.rules);
 }
