@@ -403,6 +403,8 @@ class TestDns(SbxTestCase):
         script = """
 ip link set lo up
 python3 "$DNS" > "$TMPD/dns.log" 2>&1 &
+DNSPID=$!
+trap 'kill $DNSPID' EXIT
 for i in $(seq 50); do grep -q dns-ready "$TMPD/dns.log" 2>/dev/null && break; sleep 0.1; done
 SBX_NET_RESOLV_CONF="$RESOLV" "$SBX" run -q --userns single --root "$TMPD/store-dns" "$IMAGE" \
     nslookup sbx-test.example 10.0.2.3
@@ -413,7 +415,6 @@ echo "denied-rc=$?"
 SBX_NET_RESOLV_CONF="$RESOLV" "$SBX" run -q --userns single --root "$TMPD/store-dns" \
     --net-allow dns "$IMAGE" nslookup sbx-test.example 10.0.2.3 >/dev/null 2>&1
 echo "allowed-rc=$?"
-kill %1
 """
         r = self.run_as(["unshare", "-Urn", "sh", "-c", script],
                         env={"DNS": server, "RESOLV": resolv, "TMPD": self.store_for(self.mode),
