@@ -16,7 +16,7 @@ _sbx_command_opts()
     case $1 in
         run)
             arg_opts="-e --env --env-file -w --workdir -u --user -h --hostname --entrypoint
-                --network -p --publish --net-allow --mtu --cap-add --cap-drop --security-opt
+                --network -p --publish --net-allow --net-log --mtu --cap-add --cap-drop --security-opt
                 --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name
                 --rootfs-size --timeout --report"
             flag_opts="--rm -q --quiet --read-only -i --interactive -t --tty -d --detach
@@ -147,7 +147,10 @@ _sbx_option_value()
                 *) _sbx_add_words "table json" ;;
             esac
             ;;
-        --network) _sbx_add_words "slirp slirp:allow_host_loopback=true none host" ;;
+        --network)
+            _sbx_add_words "slirp slirp:allow_host_loopback=true slirp:allow_host_addresses=false
+                none host"
+            ;;
         --net-allow) _sbx_add_words "dns" ;;
         --cap-add | --cap-drop) _sbx_add_words "$_sbx_capabilities" ;;
         --security-opt)
@@ -167,7 +170,7 @@ _sbx_option_value()
             _sbx_add_words "$(printf '%s= ' $_sbx_ulimits)"
             compopt -o nospace 2>/dev/null
             ;;
-        --env-file | --report) _sbx_files ;;
+        --env-file | --report | --net-log) _sbx_files ;;
         -v | --volume)
             # HOST (a file or directory), then ':' and the path inside.
             if [[ $cur != *:* ]]; then

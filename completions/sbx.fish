@@ -19,7 +19,7 @@ function __sbx_value_opts -a cmd
     switch "$cmd"
         case run
             printf '%s\n' -e --env --env-file -w --workdir -u --user -h --hostname --entrypoint \
-                --network -p --publish --net-allow --mtu --cap-add --cap-drop --security-opt \
+                --network -p --publish --net-allow --net-log --mtu --cap-add --cap-drop --security-opt \
                 --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name \
                 --rootfs-size --timeout --report
         case load
@@ -181,10 +181,12 @@ complete -c sbx -n '__sbx_opts run' -l entrypoint -x -d "Replace the image's Ent
 complete -c sbx -n '__sbx_opts run' -l network -x -d 'Network mode' -a "
     slirp\t'own network stack through libslirp (default)'
     slirp:allow_host_loopback=true\t'slirp, and 10.0.2.2 reaches the host\'s 127.0.0.1'
+    slirp:allow_host_addresses=false\t'slirp, and the host\'s own addresses are refused'
     none\t'loopback only'
     host\t'the host\'s network, unisolated'"
 complete -c sbx -n '__sbx_opts run' -s p -l publish -x -d 'Forward [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]'
 complete -c sbx -n '__sbx_opts run' -l net-allow -x -a 'dns' -d 'Only allow this outbound traffic'
+complete -c sbx -n '__sbx_opts run' -l net-log -r -F -d 'Record outbound attempts and DNS queries as JSON lines'
 complete -c sbx -n '__sbx_opts run' -l mtu -x -d 'MTU of the slirp network (default 65520)'
 complete -c sbx -n '__sbx_opts run' -l rm -d "Remove a named or detached sandbox's state when it exits"
 complete -c sbx -n '__sbx_opts run' -s q -l quiet -d 'No progress output'

@@ -17,7 +17,8 @@ static int exec_store_helper(int argc, char **argv)
   if (!helper)
     return sbx_cli_report(err);
   argv[-1] = helper; /* argv[-1] is our own argv[0]: reuse the slot */
-  execv(helper, argv - 1);
+  g_auto(GStrv) env = sbx_helper_environ(SBX_STORE_HELPER_ENV);
+  execve(helper, argv - 1, env);
   sbx_fail_errno(&err, "exec %s", helper);
   return sbx_cli_report(err);
 }

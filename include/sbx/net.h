@@ -14,6 +14,26 @@
 #define SBX_NET_DNS "10.0.2.3"
 #define SBX_NET_NETMASK "255.255.255.0"
 #define SBX_NET_MTU_DEFAULT 65520
+#define SBX_NET_GATEWAY_ADDR 0x0a000202u /* 10.0.2.2, host order */
+#define SBX_NET_DNS_ADDR     0x0a000203u /* 10.0.2.3 */
+
+/* The fds sbx hands to sbx-net (nothing else above stderr survives its
+ * confinement): the sandbox's tap0, the sync socket (util/sync.c: "ok" or
+ * the error once it is ready, then "stats" requests), and --net-log's file. */
+enum { SBX_NETD_FD_TAP = 3, SBX_NETD_FD_SYNC = 4, SBX_NETD_FD_LOG = 5 };
+
+/* What sbx-net counted over a run, for sbx's run report: Ethernet frames
+ * the sandbox sent that went on to libslirp (tx) and frames libslirp sent
+ * it (rx), and the IPv4 packets the policy refused (each refused TCP SYN,
+ * UDP datagram, ping, fragment or other protocol's packet). */
+typedef struct {
+  guint64 tx_packets, tx_bytes;
+  guint64 rx_packets, rx_bytes;
+  guint64 refused;
+} SbxNetStats;
+/* On the sync socket as "tx_packets=N tx_bytes=N ..." */
+char *sbx_net_stats_format(const SbxNetStats *s);
+gboolean sbx_net_stats_parse(const char *text, SbxNetStats *out);
 
 /* -p [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp] */
 typedef struct {
@@ -36,12 +56,36 @@ typedef struct {
   gboolean enforce;  /* FALSE: everything allowed (no --net-allow given) */
   GArray *rules;     /* SbxNetRule */
   gboolean host_loopback; /* the guest may reach the host's 127.0.0.0/8 */
+  /* The host's own addresses (reached through any of its interfaces, they
+   * answer from services listening on 0.0.0.0). host_addresses FALSE: they
+   * are refused, except under --net-allow by a rule naming one exactly. */
+  gboolean host_addresses;
+  GArray *host_addrs; /* guint32, host order; NULL: none known */
 } SbxNetPolicy;
-/* May a new flow to dst:port (host order) with proto go out? */
+/* Does a --net-allow rule match dst:port (host order) with proto? */
 gboolean sbx_net_policy_allows(const SbxNetPolicy *p, guint32 dst, guint16 port, int proto);
 
 typedef enum { SBX_FRAME_PASS, SBX_FRAME_DROP, SBX_FRAME_RESET } SbxFrameVerdict;
+/* What sbx_net_check_frame saw, for --net-log and the counters. */
+typedef struct {
+  gboolean new_flow; /* a TCP SYN, a UDP datagram or an ICMP echo request */
+  int proto;         /* IPPROTO_TCP, _UDP, _ICMP, or 0 before the IP header */
+  guint32 dst;       /* host order */
+  guint16 sport, dport;
+  const guint8 *payload; /* UDP payload (within the frame) */
+  gsize payload_len;
+  const char *refused; /* why it was refused, NULL when it passed */
+} SbxFrameInfo;
 /* Look at one Ethernet frame from the guest. For RESET, *reply (len
- * *reply_len) is a TCP RST to send back to the guest. */
+ * *reply_len, at most SBX_NET_REPLY_MAX) is a TCP RST to send back to the
+ * guest. info may be NULL. */
+#define SBX_NET_REPLY_MAX 64
 SbxFrameVerdict sbx_net_check_frame(const SbxNetPolicy *p, const guint8 *frame, gsize len,
-                                    guint8 *reply, gsize *reply_len);
+                                    guint8 *reply, gsize *reply_len, SbxFrameInfo *info);
+
+/* The name asked for in a DNS query (the first question), dotted, its
+ * bytes as they came (a dot or backslash inside a label escaped with a
+ * backslash), and its type. FALSE when the payload is not a well-formed
+ * query. out holds SBX_DNS_NAME_MAX bytes. */
+#define SBX_DNS_NAME_MAX 1024
+gboolean sbx_net_dns_query_name(const guint8 *payload, gsize len, char *out, guint16 *qtype);

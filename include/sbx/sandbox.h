@@ -3,6 +3,7 @@
 #pragma once
 
 #include <glib.h>
+#include "sbx/net.h"
 #include "sbx/store.h"
 #include "sbx/user.h"
 
@@ -12,9 +13,20 @@ typedef struct {
   SbxNetMode mode;
   guint mtu;
   gboolean allow_host_loopback;
+  gboolean refuse_host_addresses; /* slirp:allow_host_addresses=false */
   char **publish;    /* -p specs, validated */
   char **allow;      /* --net-allow rules, validated */
+  int log_fd;        /* --net-log's file, opened by the CLI; -1: none */
 } SbxNetSpec;
+
+/* The running sbx-net: its pid and the sync socket to it. */
+typedef struct {
+  pid_t pid;
+  int sock;
+} SbxNetHelper;
+/* Ask sbx-net for its counters (a round trip on the sync socket, so every
+ * frame it read before is also in the --net-log file). Waits at most 2 s. */
+gboolean sbx_net_helper_stats(const SbxNetHelper *h, SbxNetStats *out, GError **err);
 
 /* cgroup.c: --pids-limit, --memory, --cpus through a delegated cgroup v2. */
 typedef struct {
@@ -39,8 +51,8 @@ typedef struct {
   gint64 user_us, sys_us;    /* CPU time of init and everything it reaped */
   gint64 writable_peak;      /* bytes: highest use of the run tmpfs seen (-1: not measured) */
   gint64 writable_final;     /* bytes: its use at the end (-1: not measured) */
-  gboolean have_net;         /* tap0's counters were read */
-  guint64 rx_bytes, rx_packets, tx_bytes, tx_packets; /* tap0, seen from inside */
+  gboolean have_net;         /* sbx-net's counters were read (slirp only) */
+  SbxNetStats net;           /* frames and bytes each way, refused attempts */
 } SbxRunResult;
 
 /* The default bound of the writable layer: a quarter of RAM, at most 4 GiB. */

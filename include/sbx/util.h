@@ -102,3 +102,12 @@ void sbx_proctitle_set(const char *title);
 /* Path of a helper program shipped with sbx (sbx-store, sbx-net): beside our
  * own binary (the build tree), else in SBX_LIBEXECDIR. */
 char *sbx_helper_path(const char *name, GError **err);
+/* The whole environment a helper program starts with: none of the user's
+ * (their tokens and keys have no business in a process that parses untrusted
+ * input or holds the network), only the sanitizer settings and the variables
+ * named in keep (NULL-terminated; "SBX_*" keeps a prefix). */
+char **sbx_helper_environ(const char *const *keep);
+/* What the sbx-store helper reads: the store's location, sbx's settings, the
+ * language of its messages. */
+#define SBX_STORE_HELPER_ENV                                                                       \
+  ((const char *const[]){"HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "SBX_*", "LANG", "LC_*", NULL})

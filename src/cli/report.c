@@ -111,15 +111,14 @@ char *sbx_report_json(const SbxReport *r)
   key(j, "network");
   g_string_append_c(j, '{');
   str(j, "mode", net_mode(spec->net.mode));
-  /* tap0 as the sandbox sees it: rx is what came in, tx what went out. */
-  num(j, "rx_bytes", (gint64)res->rx_bytes, res->have_net);
-  num(j, "rx_packets", (gint64)res->rx_packets, res->have_net);
-  num(j, "tx_bytes", (gint64)res->tx_bytes, res->have_net);
-  num(j, "tx_packets", (gint64)res->tx_packets, res->have_net);
-  /* Connections --net-allow refused: counted by sbx-net (src/net/), which
-   * does not report them to sbx yet; null until it does. */
-  key(j, "refused_connections");
-  g_string_append(j, "null");
+  /* sbx-net's counters, as the sandbox sees it: rx is what came in, tx what
+   * went out; refused: every SYN, datagram, ping or fragment the policy
+   * dropped (null without the slirp network). */
+  num(j, "rx_bytes", (gint64)res->net.rx_bytes, res->have_net);
+  num(j, "rx_packets", (gint64)res->net.rx_packets, res->have_net);
+  num(j, "tx_bytes", (gint64)res->net.tx_bytes, res->have_net);
+  num(j, "tx_packets", (gint64)res->net.tx_packets, res->have_net);
+  num(j, "refused_connections", (gint64)res->net.refused, res->have_net);
   g_string_append_c(j, '}');
   g_string_append(j, "}\n");
   return g_string_free(j, FALSE);

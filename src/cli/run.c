@@ -7,6 +7,7 @@
 #include "sbx/security.h"
 #include "sbx/state.h"
 #include "sbx/store.h"
+#include "sbx/sync.h"
 #include "sbx/util.h"
 
 #include <errno.h>
@@ -27,6 +28,7 @@ typedef struct {
   char *rootfs_size, *timeout, *report;
   gboolean rootfs_disk;
   char **publish, **net_allow;
+  char *net_log;
   gint mtu;
   gboolean interactive, tty, detach;
   char **volumes, **env_files;
@@ -67,13 +69,18 @@ static GOptionEntry run_entries[] = {
     {"entrypoint", 0, 0, G_OPTION_ARG_CALLBACK, on_entrypoint,
      "Replace the image's Entrypoint (\"\" clears it)", "CMD"},
     {"network", 0, 0, G_OPTION_ARG_STRING, &opts.network,
-     "slirp (default; slirp:allow_host_loopback=true lets 10.0.2.2 reach the host's 127.0.0.1), "
-     "none (only lo) or host (the host's network, unisolated)", "MODE"},
+     "slirp (default; slirp:allow_host_loopback=true lets 10.0.2.2 reach the host's 127.0.0.1; "
+     "the host's other addresses are reachable unless slirp:allow_host_addresses=false or "
+     "--net-allow), none (only lo) or host (the host's network, unisolated)",
+     "MODE"},
     {"publish", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &opts.publish,
      "Forward a host port into the sandbox", "[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]"},
     {"net-allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.net_allow,
      "Only allow this outbound traffic (repeatable; 'dns' for 10.0.2.3)",
      "CIDR[:PORT[-PORT]][/tcp|/udp]"},
+    {"net-log", 0, 0, G_OPTION_ARG_FILENAME, &opts.net_log,
+     "Record every outbound connection attempt and DNS query, allowed or refused, as JSON lines",
+     "FILE"},
     {"mtu", 0, 0, G_OPTION_ARG_INT, &opts.mtu, "MTU of the slirp network (default 65520)", "N"},
     {"rm", 0, 0, G_OPTION_ARG_NONE, &opts.rm,
      "Remove a named or detached sandbox's state when it exits (unnamed runs leave none)", NULL},
@@ -128,6 +135,7 @@ static void run_options_clear(void)
   g_free(opts.report);
   g_strfreev(opts.publish);
   g_strfreev(opts.net_allow);
+  g_free(opts.net_log);
   g_strfreev(opts.volumes);
   g_strfreev(opts.env_files);
   g_free(opts.name);
@@ -342,7 +350,26 @@ static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
   return TRUE;
 }
 
-/* --network MODE[:opt=val,...], -p, --net-allow, --mtu */
+/* --net-log FILE: written by sbx-net through the fd we open here, as the
+ * user, before it confines itself. A regular file only (no symlink at the
+ * end, no FIFO to block on, no device). */
+static int open_net_log(const char *path, GError **err)
+{
+  sbx_autofd fd =
+      open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return sbx_fail_errno(err, "--net-log %s", path), -1;
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return sbx_fail_errno(err, "--net-log %s", path), -1;
+  if (!S_ISREG(st.st_mode))
+    return sbx_fail(err, SBX_ERROR_USAGE, "--net-log %s: not a regular file", path), -1;
+  if (fcntl(fd, F_SETFL, 0) < 0)
+    return sbx_fail_errno(err, "--net-log %s", path), -1;
+  return sbx_steal_fd(&fd);
+}
+
+/* --network MODE[:opt=val,...], -p, --net-allow, --net-log, --mtu */
 static gboolean network_spec(SbxNetSpec *net, GError **err)
 {
   const char *mode = opts.network ? opts.network : "slirp";
@@ -357,6 +384,7 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
   else
     return sbx_fail(err, SBX_ERROR_USAGE, "--network: '%s' is not slirp, none or host", mode);
   g_auto(GStrv) kv = g_strsplit(parts[1] ? parts[1] : "", ",", -1);
+  int host_addresses = -1; /* unset: reachable, unless --net-allow */
   for (char **o = kv; *o; o++) {
     if (!**o)
       continue;
@@ -365,6 +393,11 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
       net->allow_host_loopback = TRUE;
     else if (net->mode == SBX_NET_SLIRP && strcmp(*o, "allow_host_loopback=false") == 0)
       net->allow_host_loopback = FALSE;
+    else if (net->mode == SBX_NET_SLIRP && (strcmp(*o, "allow_host_addresses=true") == 0 ||
+                                            strcmp(*o, "allow_host_addresses") == 0))
+      host_addresses = 1;
+    else if (net->mode == SBX_NET_SLIRP && strcmp(*o, "allow_host_addresses=false") == 0)
+      host_addresses = 0;
     else if (net->mode == SBX_NET_SLIRP && g_str_has_prefix(*o, "mtu="))
       net->mtu = (guint)g_ascii_strtoull(*o + 4, NULL, 10);
     else
@@ -372,8 +405,9 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
   }
   if (net->mtu < 576 || net->mtu > 65520)
     return sbx_fail(err, SBX_ERROR_USAGE, "--mtu: %u is not within 576..65520", net->mtu);
-  if ((opts.publish || opts.net_allow) && net->mode != SBX_NET_SLIRP)
-    return sbx_fail(err, SBX_ERROR_USAGE, "-p and --net-allow need --network slirp");
+  if ((opts.publish || opts.net_allow || opts.net_log) && net->mode != SBX_NET_SLIRP)
+    return sbx_fail(err, SBX_ERROR_USAGE, "-p, --net-allow and --net-log need --network slirp");
+  net->refuse_host_addresses = host_addresses == -1 ? opts.net_allow != NULL : !host_addresses;
   for (char **p = opts.publish; p && *p; p++) {
     SbxPortForward f;
     if (!sbx_port_forward_parse(*p, &f, err))
@@ -386,7 +420,8 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
   }
   net->publish = opts.publish;
   net->allow = opts.net_allow;
-  return TRUE;
+  net->log_fd = opts.net_log ? open_net_log(opts.net_log, err) : -1;
+  return !opts.net_log || net->log_fd >= 0;
 }
 
 /* IMAGE: an archive or layout (imported when new), or a loaded image's name. */
@@ -456,7 +491,7 @@ static void record_started(pid_t init, gpointer data)
   if (!sbx_state_save(n->state, &local))
     sbx_warn("%s", local->message);
   if (n->ready_fd >= 0) {
-    (void)!write(n->ready_fd, "K", 1);
+    sbx_sync_send_ok(n->ready_fd, "started");
     close(n->ready_fd);
     n->ready_fd = -1;
   }
@@ -511,8 +546,8 @@ static void record_exit(Named *n, int status, gboolean timed_out)
 static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
 {
   int ready[2];
-  if (pipe2(ready, O_CLOEXEC) < 0)
-    return sbx_fail_errno(err, "pipe"), -1;
+  if (!sbx_sync_pair(ready, err))
+    return -1;
   g_autofree char *log = sbx_state_log_path(n->state->name);
   pid_t pid = fork();
   if (pid < 0)
@@ -528,10 +563,8 @@ static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
     g_autoptr(GError) local = NULL;
     int status = sbx_sandbox_run(spec, &local);
     status = finish_run(spec, n->state->image, status, local);
-    if (status < 0 && n->ready_fd >= 0) {
-      g_autofree char *msg = g_strconcat("E", local->message, NULL);
-      (void)!write(n->ready_fd, msg, strlen(msg));
-    }
+    if (status < 0 && n->ready_fd >= 0)
+      sbx_sync_send_error(n->ready_fd, local);
     record_exit(n, status < 0 ? SBX_EXIT_FAILED : status, spec->result->timed_out);
     _exit(status < 0 ? SBX_EXIT_FAILED : status);
   }
@@ -541,16 +574,9 @@ static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
     close(report_fd); /* the supervisor writes it */
     report_fd = -1;
   }
-  char msg[4096];
-  ssize_t r;
-  do
-    r = read(ready[0], msg, sizeof msg - 1);
-  while (r < 0 && errno == EINTR);
-  close(ready[0]);
-  if (r <= 0 || msg[0] != 'K') {
-    msg[r > 0 ? r : 0] = '\0';
-    return sbx_fail(err, SBX_ERROR_FAILED, "%s", r > 1 ? msg + 1 : "the sandbox did not start"), -1;
-  }
+  sbx_autofd sync = ready[0];
+  if (!sbx_sync_recv(sync, NULL, "the sandbox", err))
+    return -1;
   printf("%s\n", n->state->name);
   return 0;
 }
@@ -595,7 +621,10 @@ static int run_named_or_not(SbxStore *store, SbxRunSpec *spec, const char *image
 static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
 {
   SbxNetSpec net = {0};
-  if (!network_spec(&net, err))
+  sbx_autofd net_log = -1;
+  gboolean net_ok = network_spec(&net, err);
+  net_log = net.log_fd;
+  if (!net_ok)
     return -1;
   g_auto(GStrv) env = resolve_env(opts.env, err);
   if (!env)

@@ -57,8 +57,8 @@ static const char *const netd_allow[] = {
     "stat", "statx", "lseek", "mmap", "munmap", "mremap", "mprotect", "brk", "madvise", "futex",
     "clock_gettime", "gettimeofday", "nanosleep", "clock_nanosleep", "rt_sigaction",
     "rt_sigprocmask", "rt_sigreturn", "exit", "exit_group", "getpid", "gettid", "getrandom",
-    "eventfd2", "pipe2", "sched_yield", "restart_syscall", "uname", "getuid", "geteuid",
-    "getgid", "getegid", "tgkill", "sysinfo", "prlimit64", "set_robust_list", "rseq",
+    "eventfd2", "pipe2", "signalfd4", "sched_yield", "restart_syscall", "uname", "getuid",
+    "geteuid", "getgid", "getegid", "tgkill", "sysinfo", "prlimit64", "set_robust_list", "rseq",
     NULL};
 
 static gboolean install_filter(GError **err)
@@ -89,11 +89,11 @@ static gboolean install_filter(GError **err)
   return TRUE;
 }
 
-gboolean sbx_netd_confine(const char *resolv_conf, int keep_a, int keep_b, GError **err)
+gboolean sbx_netd_confine(const char *resolv_conf, gboolean with_log, GError **err)
 {
-  /* Everything but stdio and the two fds we work with (3 and 4) goes. */
-  g_return_val_if_fail(keep_a == 3 && (keep_b == 4 || keep_b < 0), FALSE);
-  sbx_close_fds_from(5);
+  /* Everything but stdio and the fds we work with goes. */
+  G_STATIC_ASSERT(SBX_NETD_FD_TAP == 3 && SBX_NETD_FD_SYNC == 4 && SBX_NETD_FD_LOG == 5);
+  sbx_close_fds_from(with_log ? SBX_NETD_FD_LOG + 1 : SBX_NETD_FD_LOG);
   if (!empty_root(resolv_conf, err) || !sbx_caps_drop_bounding(0, err) ||
       !sbx_caps_set(0, FALSE, err))
     return FALSE;

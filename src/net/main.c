@@ -1,45 +1,71 @@
 /* sbx-net: the slirp network helper. sbx starts it with the sandbox's tap0
- * fd; it confines itself, binds the forwarded ports, says "ok" (or why not)
- * on the ready fd, and runs until the sandbox's network goes away. */
+ * and a sync socket (util/sync.c) at the fds net.h names; it confines
+ * itself, binds the forwarded ports, says "ok" (or why not) on the socket,
+ * and runs until the sandbox's network goes away, answering "stats". */
 #include "sbx/netd.h"
+#include "sbx/sync.h"
 #include "sbx/util.h"
 
+#include <arpa/inet.h>
+#include <glib-unix.h>
+#include <ifaddrs.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 
-static int tap_fd = -1, ready_fd = -1, mtu = SBX_NET_MTU_DEFAULT;
-static gboolean host_loopback;
+static int mtu = SBX_NET_MTU_DEFAULT;
+static gboolean host_loopback, refuse_host_addresses, net_log;
 static char **forwards, **allows;
 static char *resolv_path, *log_level;
 
 static GOptionEntry entries[] = {
-    {"tap-fd", 0, 0, G_OPTION_ARG_INT, &tap_fd, "The sandbox's tap0", "FD"},
-    {"ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd, "Where to say ok or why not", "FD"},
     {"mtu", 0, 0, G_OPTION_ARG_INT, &mtu, "MTU", "N"},
     {"allow-host-loopback", 0, 0, G_OPTION_ARG_NONE, &host_loopback, "10.0.2.2 reaches 127.0.0.1",
      NULL},
+    {"refuse-host-addresses", 0, 0, G_OPTION_ARG_NONE, &refuse_host_addresses,
+     "Refuse the host's own addresses", NULL},
     {"publish", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &forwards, "Port forward", "SPEC"},
     {"net-allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allows, "Egress rule", "RULE"},
-    {"resolv-conf", 0, 0, G_OPTION_ARG_FILENAME, &resolv_path, "Resolvers (default /etc/resolv.conf)",
-     "FILE"},
+    {"net-log", 0, 0, G_OPTION_ARG_NONE, &net_log, "Log flows as JSON lines to fd 5", NULL},
+    {"resolv-conf", 0, 0, G_OPTION_ARG_FILENAME, &resolv_path,
+     "Resolvers (default /etc/resolv.conf)", "FILE"},
     {"log-level", 0, 0, G_OPTION_ARG_STRING, &log_level, "Log level", "LEVEL"},
     {NULL}};
 
-static void reply(const char *msg)
+/* The host's own IPv4 addresses, as they are now (loopback apart: that is
+ * --network slirp:allow_host_loopback's). Addresses added later are not
+ * known: getifaddrs needs a netlink socket, which the confined helper has
+ * not. */
+static GArray *host_addresses(GError **err)
 {
-  if (ready_fd >= 0) {
-    (void)!write(ready_fd, msg, strlen(msg));
-    close(ready_fd);
-    ready_fd = -1;
+  struct ifaddrs *ifa;
+  if (getifaddrs(&ifa) < 0) {
+    sbx_fail_errno(err, "network helper: list the host's addresses");
+    return NULL;
   }
+  GArray *out = g_array_new(FALSE, FALSE, sizeof(guint32));
+  for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+      continue;
+    guint32 a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+    if ((a >> 24) == 127)
+      continue;
+    g_array_append_val(out, a);
+    char text[INET_ADDRSTRLEN];
+    sbx_debug("network helper: host address %s (%s)",
+              inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, text, sizeof text),
+              i->ifa_name);
+  }
+  freeifaddrs(ifa);
+  return out;
 }
 
 static gboolean setup(SbxNetd *n, GError **err)
 {
-  if (tap_fd < 0 || mtu < 576 || mtu > 65521)
-    return sbx_fail(err, SBX_ERROR_USAGE, "network helper: needs --tap-fd and an MTU of 576..65521");
-  n->tapfd = tap_fd;
+  if (mtu < 576 || mtu > 65521)
+    return sbx_fail(err, SBX_ERROR_USAGE, "network helper: needs an MTU of 576..65521");
+  n->tapfd = SBX_NETD_FD_TAP;
   n->mtu = (guint)mtu;
   n->allow_host_loopback = host_loopback;
   n->forwards = g_array_new(FALSE, FALSE, sizeof(SbxPortForward));
@@ -52,21 +78,68 @@ static gboolean setup(SbxNetd *n, GError **err)
   n->policy.rules = g_array_new(FALSE, FALSE, sizeof(SbxNetRule));
   n->policy.enforce = allows != NULL;
   n->policy.host_loopback = host_loopback;
+  n->policy.host_addresses = !refuse_host_addresses;
   for (char **a = allows; a && *a; a++) {
     SbxNetRule r;
     if (!sbx_net_rule_parse(*a, &r, err))
       return FALSE;
     g_array_append_val(n->policy.rules, r);
   }
+  if (!(n->policy.host_addrs = host_addresses(err)))
+    return FALSE;
+  sbx_netlog_init(&n->log, net_log ? SBX_NETD_FD_LOG : -1);
   /* libslirp reads /etc/resolv.conf for 10.0.2.3's upstream: read it now,
    * before the root goes away. */
   g_autofree char *resolv = NULL;
   if (!g_file_get_contents(resolv_path ? resolv_path : "/etc/resolv.conf", &resolv, NULL, NULL))
     resolv = g_strdup("");
-  if (!sbx_netd_confine(resolv, tap_fd, ready_fd, err))
+  if (!sbx_netd_confine(resolv, net_log, err))
     return FALSE;
   n->loop = g_main_loop_new(NULL, FALSE);
   return sbx_netd_start(n, err);
+}
+
+static void send_stats(SbxNetd *n)
+{
+  g_autofree char *text = sbx_net_stats_format(&n->stats);
+  sbx_sync_send_ok(SBX_NETD_FD_SYNC, text);
+}
+
+/* sbx asks for the counters at the end of a run. */
+static gboolean on_sync(gint fd, GIOCondition cond, gpointer data)
+{
+  SbxNetd *n = data;
+  g_autofree char *req = NULL;
+  g_autoptr(GError) err = NULL;
+  if (!sbx_sync_recv(fd, &req, "sbx", &err))
+    return G_SOURCE_REMOVE; /* sbx is gone: PDEATHSIG follows */
+  if (g_strcmp0(req, "stats") == 0)
+    send_stats(n);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Stopped: the counters go to sbx before we do. */
+static gboolean on_term(gint fd, GIOCondition cond, gpointer data)
+{
+  SbxNetd *n = data;
+  send_stats(n);
+  g_main_loop_quit(n->loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* SIGTERM through a signalfd: g_unix_signal_add would start GLib's worker
+ * thread, which the seccomp filter (no clone) does not allow. */
+static gboolean watch_sigterm(SbxNetd *n, GError **err)
+{
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigprocmask(SIG_BLOCK, &term, NULL);
+  int fd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (fd < 0)
+    return sbx_fail_errno(err, "network helper: signalfd");
+  g_unix_fd_add(fd, G_IO_IN, on_term, n);
+  return TRUE;
 }
 
 int main(int argc, char **argv)
@@ -81,14 +154,18 @@ int main(int argc, char **argv)
   g_option_context_add_main_entries(ctx, entries, NULL);
   SbxNetd n = {0};
   if (!g_option_context_parse(ctx, &argc, &argv, &err) ||
-      (log_level && !sbx_log_set_level(log_level)) || !setup(&n, &err)) {
-    g_autofree char *msg = g_strconcat("E", err ? err->message : "network helper: bad options",
-                                       NULL);
-    reply(msg);
+      (log_level && !sbx_log_set_level(log_level)) || !setup(&n, &err) ||
+      !watch_sigterm(&n, &err)) {
+    if (!err)
+      sbx_fail(&err, SBX_ERROR_USAGE, "network helper: bad options");
+    sbx_sync_send_error(SBX_NETD_FD_SYNC, err);
     return 125;
   }
-  reply("K");
+  sbx_sync_send_ok(SBX_NETD_FD_SYNC, "ready");
+  g_unix_fd_add(SBX_NETD_FD_SYNC, G_IO_IN | G_IO_HUP | G_IO_ERR, on_sync, &n);
   sbx_debug("network helper: libslirp %s running, mtu %u", slirp_version_string(), n.mtu);
   g_main_loop_run(n.loop);
-  return 0;
+  /* Straight out: exit-time work such as LeakSanitizer's (which needs
+   * ptrace) cannot run under the seccomp filter. */
+  _exit(0);
 }

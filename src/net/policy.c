@@ -1,9 +1,20 @@
 /* Egress policy: parse --net-allow and -p, and judge the guest's frames.
  *
- * Only the start of a flow is judged (a TCP SYN, any UDP datagram): libslirp
- * opens no socket for a flow whose first packet never reaches it. A refused
- * TCP connection gets a RST, so the program fails at once instead of waiting
- * for a timeout; refused UDP is dropped. */
+ * Only the start of a flow is judged (a TCP SYN, any UDP datagram, any ICMP
+ * packet): libslirp opens no socket for a flow whose first packet never
+ * reaches it. A refused TCP connection gets a RST, so the program fails at
+ * once instead of waiting for a timeout; refused UDP and ICMP are dropped.
+ *
+ * Whatever --net-allow says, a few destinations are libslirp's own and are
+ * judged by what libslirp does with them (libslirp 4.7, udp.c, socket.c):
+ *  - UDP to port 67 of 10.0.2.2 or 255.255.255.255 is answered by its DHCP
+ *    server and goes nowhere; to any other address it is ordinary UDP.
+ *  - 10.0.2.3 stands for the host's resolver. libslirp 4.7 forwards only
+ *    its port 53 (measured: 10.0.2.3:2222 with a resolver on a host address
+ *    is unreachable); the policy refuses every other port itself, so that
+ *    holds whatever libslirp version, and --net-log says so.
+ *  - ARP is answered by libslirp; no other Ethernet type is of use to it
+ *    (IPv6 is not offered), nor any IP protocol but TCP, UDP and ICMP. */
 #include "sbx/net.h"
 #include "sbx/util.h"
 
@@ -87,11 +98,11 @@ gboolean sbx_net_policy_allows(const SbxNetPolicy *p, guint32 dst, guint16 port,
 {
   if (!p->enforce)
     return TRUE;
-  gboolean to_dns = dst == 0x0a000203; /* 10.0.2.3 */
+  gboolean to_dns = dst == SBX_NET_DNS_ADDR;
   for (guint i = 0; p->rules && i < p->rules->len; i++) {
     const SbxNetRule *r = &g_array_index(p->rules, SbxNetRule, i);
     if (r->dns) {
-      if (to_dns && port == 53)
+      if (to_dns && port == 53 && proto != IPPROTO_ICMP)
         return TRUE;
       continue;
     }
@@ -102,6 +113,46 @@ gboolean sbx_net_policy_allows(const SbxNetPolicy *p, guint32 dst, guint16 port,
       return TRUE;
   }
   return FALSE;
+}
+
+static gboolean is_host_address(const SbxNetPolicy *p, guint32 dst)
+{
+  for (guint i = 0; p->host_addrs && i < p->host_addrs->len; i++)
+    if (g_array_index(p->host_addrs, guint32, i) == dst)
+      return TRUE;
+  return FALSE;
+}
+
+/* A rule naming exactly this address (a /32) lets a host address through. */
+static gboolean listed_exactly(const SbxNetPolicy *p, guint32 dst, guint16 port, int proto)
+{
+  for (guint i = 0; p->rules && i < p->rules->len; i++) {
+    const SbxNetRule *r = &g_array_index(p->rules, SbxNetRule, i);
+    if (!r->dns && r->mask == 0xffffffffu && r->net == dst && port >= r->port_lo &&
+        port <= r->port_hi && (r->proto == 0 || r->proto == proto))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Why a new flow to dst:port may not start, or NULL. ICMP has port 0. */
+static const char *judge_flow(const SbxNetPolicy *p, guint32 dst, guint16 port, int proto)
+{
+  /* libslirp's DHCP server answers these itself: nothing leaves. */
+  if (proto == IPPROTO_UDP && port == 67 && (dst == SBX_NET_GATEWAY_ADDR || dst == 0xffffffffu))
+    return NULL;
+  if (dst == SBX_NET_DNS_ADDR) {
+    if (proto != IPPROTO_ICMP && port != 53)
+      return "dns-port";
+    return sbx_net_policy_allows(p, dst, port, proto) ? NULL : "not-allowed";
+  }
+  if (is_host_address(p, dst)) {
+    if (p->enforce && listed_exactly(p, dst, port, proto))
+      return NULL;
+    if (!p->host_addresses)
+      return "host-address";
+  }
+  return sbx_net_policy_allows(p, dst, port, proto) ? NULL : "not-allowed";
 }
 
 static guint16 checksum(const guint8 *data, gsize len, guint32 sum)
@@ -164,62 +215,174 @@ static gsize make_rst(const guint8 *frame, gsize ihl, guint8 *out)
   return 14 + 40;
 }
 
-SbxFrameVerdict sbx_net_check_frame(const SbxNetPolicy *p, const guint8 *frame, gsize len,
-                                    guint8 *reply, gsize *reply_len)
+static SbxFrameVerdict refuse(SbxFrameInfo *info, const char *why)
 {
+  info->refused = why;
+  return SBX_FRAME_DROP;
+}
+
+/* The TCP, UDP or ICMP header of an unfragmented packet into info. */
+static gboolean read_l4(const guint8 *l4, gsize l4_len, SbxFrameInfo *info, gboolean *syn)
+{
+  *syn = FALSE;
+  if (info->proto == IPPROTO_TCP) {
+    if (l4_len < 20)
+      return FALSE;
+    info->sport = (guint16)(l4[0] << 8 | l4[1]);
+    info->dport = (guint16)(l4[2] << 8 | l4[3]);
+    *syn = (l4[13] & 0x02) && !(l4[13] & 0x10);
+    info->new_flow = *syn;
+  } else if (info->proto == IPPROTO_UDP) {
+    if (l4_len < 8)
+      return FALSE;
+    info->sport = (guint16)(l4[0] << 8 | l4[1]);
+    info->dport = (guint16)(l4[2] << 8 | l4[3]);
+    info->payload = l4 + 8;
+    info->payload_len = l4_len - 8;
+    info->new_flow = TRUE;
+  } else {
+    if (l4_len < 8)
+      return FALSE;
+    info->new_flow = l4[0] == 8; /* echo request: the only type libslirp sends on */
+  }
+  return TRUE;
+}
+
+SbxFrameVerdict sbx_net_check_frame(const SbxNetPolicy *p, const guint8 *frame, gsize len,
+                                    guint8 *reply, gsize *reply_len, SbxFrameInfo *info)
+{
+  SbxFrameInfo scratch;
+  if (!info)
+    info = &scratch;
+  memset(info, 0, sizeof *info);
   if (len < 14)
-    return SBX_FRAME_DROP;
+    return refuse(info, "malformed");
   guint16 type = (guint16)(frame[12] << 8 | frame[13]);
-  if (type == 0x86dd)
-    return SBX_FRAME_DROP; /* IPv6 is not offered: nothing of it leaves */
+  if (type == 0x0806)
+    return SBX_FRAME_PASS; /* ARP: libslirp answers for its addresses */
   if (type != 0x0800)
-    return SBX_FRAME_PASS; /* ARP */
+    return refuse(info, "protocol"); /* IPv6 is not offered: nothing of it leaves */
   const guint8 *ip = frame + 14;
   if (len < 14 + 20 || (ip[0] >> 4) != 4)
-    return SBX_FRAME_DROP;
+    return refuse(info, "malformed");
   gsize ihl = (gsize)(ip[0] & 0x0f) * 4;
   gsize total = (gsize)(ip[2] << 8 | ip[3]);
   if (ihl < 20 || total < ihl || len < 14 + total)
-    return SBX_FRAME_DROP;
-  len = 14 + total; /* Ethernet padding is not part of the packet */
-  guint32 dst = rd32(ip + 16);
+    return refuse(info, "malformed");
+  info->dst = rd32(ip + 16);
+  info->proto = ip[9];
+  guint32 dst = info->dst;
   /* libslirp's disable_host_loopback only covers the 10.0.2.2 alias: a raw
    * packet (CAP_NET_RAW) addressed to 127.0.0.1 itself would reach the
    * host's loopback. 0.0.0.0/8 means "this host" too. */
   if (!p->host_loopback && ((dst >> 24) == 127 || (dst >> 24) == 0))
-    return SBX_FRAME_DROP;
-  if (!p->enforce)
-    return SBX_FRAME_PASS;
-  /* A fragment's ports and flags may be anywhere: with an allowlist, no
-   * fragmented packet goes out (ordinary TCP and UDP fit the MTU). */
+    return refuse(info, "host-loopback");
+  if (info->proto != IPPROTO_TCP && info->proto != IPPROTO_UDP && info->proto != IPPROTO_ICMP)
+    return refuse(info, "protocol");
+  /* A fragment's ports and flags may be anywhere (a later one may even
+   * overwrite the first): with an allowlist, and towards 10.0.2.3 whose
+   * port decides everything, no fragmented packet goes out (ordinary TCP
+   * and UDP fit the MTU; DNS queries are small). */
   gboolean fragment = (ip[6] & 0x20) || (ip[6] & 0x1f) || ip[7];
-  if (fragment)
+  if (fragment) {
+    if (p->enforce || dst == SBX_NET_DNS_ADDR)
+      return refuse(info, "fragment");
+    if (is_host_address(p, dst) && !p->host_addresses)
+      return refuse(info, "host-address");
+    return SBX_FRAME_PASS;
+  }
+  gboolean syn;
+  if (!read_l4(ip + ihl, total - ihl, info, &syn))
+    return refuse(info, "malformed");
+  /* Not the start of a flow (an established TCP connection's packets, ICMP
+   * replies): libslirp has no socket to hand them to unless one was allowed. */
+  if (info->proto == IPPROTO_TCP && !syn)
+    return SBX_FRAME_PASS;
+  const char *why = judge_flow(p, dst, info->dport, info->proto);
+  if (!why)
+    return SBX_FRAME_PASS;
+  info->refused = why;
+  if (info->proto != IPPROTO_TCP)
     return SBX_FRAME_DROP;
-  int proto = ip[9];
-  if (proto == IPPROTO_TCP) {
-    if (len < 14 + ihl + 20)
-      return SBX_FRAME_DROP;
-    const guint8 *tcp = ip + ihl;
-    gboolean syn = (tcp[13] & 0x02) && !(tcp[13] & 0x10);
-    if (!syn)
-      return SBX_FRAME_PASS;
-    guint16 port = (guint16)(tcp[2] << 8 | tcp[3]);
-    if (sbx_net_policy_allows(p, dst, port, IPPROTO_TCP))
-      return SBX_FRAME_PASS;
-    *reply_len = make_rst(frame, ihl, reply);
-    return SBX_FRAME_RESET;
+  *reply_len = make_rst(frame, ihl, reply);
+  return SBX_FRAME_RESET;
+}
+
+/* One label of a DNS name: its bytes, a dot or backslash escaped. */
+static gsize append_label(char *out, gsize at, const guint8 *label, gsize n)
+{
+  for (gsize i = 0; i < n; i++) {
+    if (label[i] == '.' || label[i] == '\\')
+      out[at++] = '\\';
+    out[at++] = (char)label[i];
   }
-  if (proto == IPPROTO_UDP) {
-    if (len < 14 + ihl + 8)
-      return SBX_FRAME_DROP;
-    const guint8 *udp = ip + ihl;
-    guint16 port = (guint16)(udp[2] << 8 | udp[3]);
-    /* DHCP to the gateway stays local to libslirp. */
-    if (port == 67)
-      return SBX_FRAME_PASS;
-    return sbx_net_policy_allows(p, dst, port, IPPROTO_UDP) ? SBX_FRAME_PASS : SBX_FRAME_DROP;
+  return at;
+}
+
+gboolean sbx_net_dns_query_name(const guint8 *payload, gsize len, char *out, guint16 *qtype)
+{
+  out[0] = '\0';
+  /* header: id, flags (QR must be 0: a query), qdcount >= 1 */
+  if (len < 12 || (payload[2] & 0x80) || (payload[4] << 8 | payload[5]) == 0)
+    return FALSE;
+  gsize pos = 12, at = 0, wire = 0;
+  for (;;) {
+    if (pos >= len)
+      return FALSE;
+    guint8 n = payload[pos++];
+    if (n == 0)
+      break;
+    /* compression pointers (0xc0) and the reserved label types have no
+     * place in a query's first name */
+    if (n > 63 || pos + n > len)
+      return FALSE;
+    wire += 1u + n;
+    if (wire > 254) /* RFC 1035: 255 octets with the root's */
+      return FALSE;
+    if (at)
+      out[at++] = '.';
+    at = append_label(out, at, payload + pos, n);
+    pos += n;
   }
-  if (proto == IPPROTO_ICMP)
-    return sbx_net_policy_allows(p, dst, 0, IPPROTO_ICMP) ? SBX_FRAME_PASS : SBX_FRAME_DROP;
-  return SBX_FRAME_DROP;
+  if (pos + 4 > len) /* qtype, qclass */
+    return FALSE;
+  *qtype = (guint16)(payload[pos] << 8 | payload[pos + 1]);
+  if (!at)
+    out[at++] = '.';
+  out[at] = '\0';
+  return TRUE;
+}
+
+#define STATS_FIELDS(X) X(tx_packets) X(tx_bytes) X(rx_packets) X(rx_bytes) X(refused)
+
+char *sbx_net_stats_format(const SbxNetStats *s)
+{
+  GString *out = g_string_new(NULL);
+#define FORMAT(f)                                                                                  \
+  g_string_append_printf(out, "%s" #f "=%" G_GUINT64_FORMAT, out->len ? " " : "", s->f);
+  STATS_FIELDS(FORMAT)
+#undef FORMAT
+  return g_string_free(out, FALSE);
+}
+
+gboolean sbx_net_stats_parse(const char *text, SbxNetStats *out)
+{
+  memset(out, 0, sizeof *out);
+  g_auto(GStrv) fields = g_strsplit(text, " ", -1);
+  guint seen = 0;
+  for (char **f = fields; *f; f++) {
+    char *eq = strchr(*f, '=');
+    guint64 v;
+    if (!eq || !g_ascii_string_to_unsigned(eq + 1, 10, 0, G_MAXUINT64, &v, NULL))
+      return FALSE;
+    *eq = '\0';
+#define PARSE(name)                                                                                \
+  if (strcmp(*f, #name) == 0) {                                                                    \
+    out->name = v;                                                                                 \
+    seen++;                                                                                        \
+  }
+    STATS_FIELDS(PARSE)
+#undef PARSE
+  }
+  return seen == 5;
 }

@@ -35,6 +35,10 @@ static ssize_t send_packet(const void *buf, size_t len, void *opaque)
   do
     w = write(n->tapfd, buf, len);
   while (w < 0 && errno == EINTR);
+  if (w > 0) {
+    n->stats.rx_packets++;
+    n->stats.rx_bytes += (guint64)w;
+  }
   /* A full tap queue: drop, TCP retransmits. */
   return w < 0 && errno == EAGAIN ? (ssize_t)len : w;
 }
@@ -225,10 +229,17 @@ static gboolean on_tap(gint fd, GIOCondition cond, gpointer data)
       g_main_loop_quit(n->loop);
       return G_SOURCE_REMOVE;
     }
-    guint8 reply[64];
+    guint8 reply[SBX_NET_REPLY_MAX];
     gsize reply_len = 0;
-    switch (sbx_net_check_frame(&n->policy, n->buf, (gsize)r, reply, &reply_len)) {
+    SbxFrameInfo info;
+    SbxFrameVerdict v = sbx_net_check_frame(&n->policy, n->buf, (gsize)r, reply, &reply_len, &info);
+    sbx_netlog_frame(&n->log, &info);
+    if (info.refused && info.proto)
+      n->stats.refused++;
+    switch (v) {
     case SBX_FRAME_PASS:
+      n->stats.tx_packets++;
+      n->stats.tx_bytes += (guint64)r;
       slirp_input(n->slirp, n->buf, (int)r);
       break;
     case SBX_FRAME_RESET:

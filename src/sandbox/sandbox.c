@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -277,8 +278,30 @@ static void helper_setup(gpointer data)
   }
 }
 
+static GPtrArray *helper_argv(const char *path, const SbxNetSpec *net)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+  g_ptr_array_add(argv, g_strdup(path));
+  g_ptr_array_add(argv, g_strdup_printf("--mtu=%u", net->mtu));
+  g_ptr_array_add(argv, g_strdup_printf("--log-level=%s", sbx_log_level_name()));
+  if (net->allow_host_loopback)
+    g_ptr_array_add(argv, g_strdup("--allow-host-loopback"));
+  if (net->refuse_host_addresses)
+    g_ptr_array_add(argv, g_strdup("--refuse-host-addresses"));
+  if (net->log_fd > STDERR_FILENO)
+    g_ptr_array_add(argv, g_strdup("--net-log"));
+  for (char **p = net->publish; p && *p; p++)
+    g_ptr_array_add(argv, g_strdup_printf("--publish=%s", *p));
+  for (char **a = net->allow; a && *a; a++)
+    g_ptr_array_add(argv, g_strdup_printf("--net-allow=%s", *a));
+  if (g_getenv("SBX_NET_RESOLV_CONF"))
+    g_ptr_array_add(argv, g_strdup_printf("--resolv-conf=%s", g_getenv("SBX_NET_RESOLV_CONF")));
+  g_ptr_array_add(argv, NULL);
+  return argv;
+}
+
 /* Receive tap0 from init and start sbx-net on it; TRUE once it is ready. */
-static gboolean start_network(Ctx *c, int syncfd, pid_t *helper, GError **err)
+static gboolean start_network(Ctx *c, int syncfd, SbxNetHelper *helper, GError **err)
 {
   const SbxNetSpec *net = &c->spec->net;
   sbx_autofd tap = -1;
@@ -289,57 +312,88 @@ static gboolean start_network(Ctx *c, int syncfd, pid_t *helper, GError **err)
   g_autofree char *path = sbx_helper_path("sbx-net", err);
   if (!path)
     return FALSE;
-  int ready[2];
-  if (pipe2(ready, O_CLOEXEC) < 0)
-    return sbx_fail_errno(err, "pipe");
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-  g_ptr_array_add(argv, g_strdup(path));
-  g_ptr_array_add(argv, g_strdup("--tap-fd=3"));
-  g_ptr_array_add(argv, g_strdup("--ready-fd=4"));
-  g_ptr_array_add(argv, g_strdup_printf("--mtu=%u", net->mtu));
-  g_ptr_array_add(argv, g_strdup_printf("--log-level=%s", sbx_log_level_name()));
-  if (net->allow_host_loopback)
-    g_ptr_array_add(argv, g_strdup("--allow-host-loopback"));
-  for (char **p = net->publish; p && *p; p++)
-    g_ptr_array_add(argv, g_strdup_printf("--publish=%s", *p));
-  for (char **a = net->allow; a && *a; a++)
-    g_ptr_array_add(argv, g_strdup_printf("--net-allow=%s", *a));
-  if (g_getenv("SBX_NET_RESOLV_CONF"))
-    g_ptr_array_add(argv, g_strdup_printf("--resolv-conf=%s", g_getenv("SBX_NET_RESOLV_CONF")));
-  g_ptr_array_add(argv, NULL);
-  int source_fds[] = {tap, ready[1]}, target_fds[] = {3, 4};
+  int sock[2];
+  if (!sbx_sync_pair(sock, err))
+    return FALSE;
+  g_autoptr(GPtrArray) argv = helper_argv(path, net);
+  gboolean with_log = net->log_fd > STDERR_FILENO;
+  int source_fds[] = {tap, sock[1], net->log_fd};
+  int target_fds[] = {SBX_NETD_FD_TAP, SBX_NETD_FD_SYNC, SBX_NETD_FD_LOG};
   GPid pid;
   g_autoptr(GError) local = NULL;
+  /* sbx-net parses the guest's frames with the host's network in hand:
+   * nothing of the user's environment (tokens, keys) goes with it. */
+  g_auto(GStrv) env = sbx_helper_environ(NULL);
   gboolean ok = g_spawn_async_with_pipes_and_fds(
-      NULL, (const char *const *)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD, helper_setup, NULL,
-      -1, -1, -1, source_fds, target_fds, 2, &pid, NULL, NULL, NULL, &local);
-  close(ready[1]);
+      NULL, (const char *const *)argv->pdata, (const char *const *)env, G_SPAWN_DO_NOT_REAP_CHILD,
+      helper_setup, NULL, -1, -1, -1, source_fds, target_fds, with_log ? 3 : 2, &pid, NULL, NULL,
+      NULL, &local);
+  close(sock[1]);
   if (!ok) {
-    close(ready[0]);
+    close(sock[0]);
     return sbx_fail(err, SBX_ERROR_FAILED, "start %s: %s", path, local->message);
   }
-  *helper = pid;
-  char msg[4096];
-  ssize_t n;
-  do
-    n = read(ready[0], msg, sizeof msg - 1);
-  while (n < 0 && errno == EINTR);
-  close(ready[0]);
-  if (n <= 0 || msg[0] != 'K') {
-    msg[n > 0 ? n : 0] = '\0';
-    return sbx_fail(err, SBX_ERROR_FAILED, "%s", n > 1 ? msg + 1 : "network helper died");
-  }
+  helper->pid = pid;
+  helper->sock = sock[0];
+  if (!sbx_sync_recv(helper->sock, NULL, "network helper", err))
+    return FALSE;
   sbx_debug("network helper %d ready", (int)pid);
   return sbx_sync_send_ok(syncfd, "net") || sbx_fail_errno(err, "sandbox setup");
 }
 
+gboolean sbx_net_helper_stats(const SbxNetHelper *h, SbxNetStats *out, GError **err)
+{
+  memset(out, 0, sizeof *out);
+  if (h->pid <= 0 || h->sock < 0)
+    return sbx_fail(err, SBX_ERROR_FAILED, "network helper: not running");
+  /* A helper stopped by SIGTERM has sent them already, and may be gone:
+   * read what is queued whether the request went out or not. */
+  if (!sbx_sync_send_ok(h->sock, "stats"))
+    sbx_debug("network helper: ask for its counters: %s", g_strerror(errno));
+  struct pollfd p = {.fd = h->sock, .events = POLLIN};
+  int r;
+  do
+    r = poll(&p, 1, 2000);
+  while (r < 0 && errno == EINTR);
+  if (r == 0)
+    return sbx_fail(err, SBX_ERROR_FAILED, "network helper: no counters after 2 s");
+  g_autofree char *text = NULL;
+  if (!sbx_sync_recv(h->sock, &text, "network helper", err))
+    return FALSE;
+  if (!sbx_net_stats_parse(text, out))
+    return sbx_fail(err, SBX_ERROR_FAILED, "network helper: bad counters '%s'", text);
+  return TRUE;
+}
+
 /* Not waited for: its exit closes tap0, and the kernel's teardown of the
  * device takes ~25 ms (synchronize_net) that the user need not sit through.
- * It is already confined and dies with SIGKILL. */
-static void stop_helper(pid_t helper)
+ * It is already confined and dies with SIGKILL. With --net-log or a run
+ * report, the counters are asked for first: that round trip also lets it
+ * finish with every frame it had read. */
+static void stop_helper(const Ctx *c, SbxNetHelper *helper)
 {
-  if (helper > 0)
-    kill(helper, SIGKILL);
+  SbxRunResult *res = c->spec->measure ? c->spec->result : NULL; /* --report */
+  if (helper->pid > 0 && (res || c->spec->net.log_fd > STDERR_FILENO)) {
+    SbxNetStats scratch;
+    g_autoptr(GError) local = NULL;
+    SbxNetStats *st = res ? &res->net : &scratch;
+    if (!sbx_net_helper_stats(helper, st, &local)) {
+      sbx_debug("%s", local->message);
+    } else {
+      if (res)
+        res->have_net = TRUE;
+      sbx_debug("network: sent %" G_GUINT64_FORMAT " frames (%" G_GUINT64_FORMAT
+                " bytes), received %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT
+                " bytes), refused %" G_GUINT64_FORMAT,
+                st->tx_packets, st->tx_bytes, st->rx_packets, st->rx_bytes, st->refused);
+    }
+  }
+  if (helper->pid > 0)
+    kill(helper->pid, SIGKILL);
+  if (helper->sock >= 0)
+    close(helper->sock);
+  helper->pid = 0;
+  helper->sock = -1;
 }
 
 static char *short_id(void)
@@ -388,31 +442,6 @@ int sbx_sandbox_run(const SbxRunSpec *spec, GError **err)
   return status;
 }
 
-/* tap0's counters, from the sandbox's /proc/net/dev (opened while init
- * lived: the open file keeps its network namespace). */
-static void read_net_counters(int fd, SbxRunResult *r)
-{
-  char buf[8192];
-  ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof buf - 1, 0);
-  if (n <= 0)
-    return;
-  buf[n] = '\0';
-  char *line = strstr(buf, "tap0:");
-  guint64 v[10];
-  if (line && sscanf(line + 5,
-                     "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
-                     " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
-                     " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
-                     " %" G_GUINT64_FORMAT,
-                     &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) == 10) {
-    r->have_net = TRUE;
-    r->rx_bytes = v[0];
-    r->rx_packets = v[1];
-    r->tx_bytes = v[8];
-    r->tx_packets = v[9];
-  }
-}
-
 static gint64 tv_us(const struct timeval *tv)
 {
   return (gint64)tv->tv_sec * G_USEC_PER_SEC + tv->tv_usec;
@@ -446,8 +475,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
   }
-  pid_t helper = 0;
-  sbx_autofd master = -1, usage = -1, netdev = -1;
+  SbxNetHelper helper = {.pid = 0, .sock = -1};
+  sbx_autofd master = -1, usage = -1;
   gboolean ok = (spec->net.mode != SBX_NET_SLIRP || start_network(&c, syncfd, &helper, err)) &&
                 (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
                 sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
@@ -456,7 +485,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     kill(pid, SIGKILL);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
       ;
-    stop_helper(helper);
+    stop_helper(&c, &helper);
     sbx_stdio_pipes_drain(&c.pipes);
     sbx_stdio_pipes_close(&c.pipes);
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -470,10 +499,6 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   if (res) {
     res->started = TRUE;
     getrusage(RUSAGE_CHILDREN, &before);
-    if (spec->measure && spec->net.mode == SBX_NET_SLIRP) {
-      g_autofree char *p = g_strdup_printf("/proc/%d/net/dev", (int)init);
-      netdev = open(p, O_RDONLY | O_CLOEXEC);
-    }
   }
   SbxWatchdog *dog = sbx_watchdog_start(init, spec->timeout_ms, usage);
   int status = master >= 0 ? sbx_tty_relay(pid, master, spec->interactive, &c.forwarded)
@@ -486,10 +511,9 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     res->user_us = tv_us(&after.ru_utime) - tv_us(&before.ru_utime);
     res->sys_us = tv_us(&after.ru_stime) - tv_us(&before.ru_stime);
     res->wall_us = g_get_monotonic_time() - t0;
-    read_net_counters(netdev, res); /* before sbx-net goes: tap0 goes with it */
   }
   sbx_stdio_pipes_close(&c.pipes);
-  stop_helper(helper);
+  stop_helper(&c, &helper);
   sigprocmask(SIG_SETMASK, &old, NULL);
   return status;
 }

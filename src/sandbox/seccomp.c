@@ -90,7 +90,8 @@ static gboolean compile_in_helper(SbxStore *store, const SbxSeccompSpec *spec, c
                         spec->profile ? "--profile" : NULL, spec->profile, NULL};
   int status;
   g_autoptr(GError) local = NULL;
-  if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, child_setup, NULL, NULL, NULL,
+  g_auto(GStrv) env = sbx_helper_environ(SBX_STORE_HELPER_ENV);
+  if (!g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_DEFAULT, child_setup, NULL, NULL, NULL,
                     &status, &local))
     return sbx_fail(err, SBX_ERROR_FAILED, "start %s: %s", helper, local->message);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {

@@ -255,7 +255,8 @@ static char *import_in_helper(SbxStore *s, const char *path, const char *select,
   g_autofree char *out = NULL;
   int status;
   g_autoptr(GError) local = NULL;
-  if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_CHILD_INHERITS_STDIN,
+  g_auto(GStrv) env = sbx_helper_environ(SBX_STORE_HELPER_ENV);
+  if (!g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_CHILD_INHERITS_STDIN,
                     helper_child_setup, NULL, &out, NULL, &status, &local)) {
     sbx_fail(err, SBX_ERROR_FAILED, "start %s: %s", helper, local->message);
     return NULL;

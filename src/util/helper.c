@@ -4,6 +4,7 @@
 #include "sbx-config.h"
 #include "sbx/util.h"
 
+#include <string.h>
 #include <unistd.h>
 
 char *sbx_helper_path(const char *name, GError **err)
@@ -21,4 +22,36 @@ char *sbx_helper_path(const char *name, GError **err)
   sbx_fail(err, SBX_ERROR_FAILED, "helper %s not found beside %s or in %s", name,
            self ? self : "sbx", SBX_LIBEXECDIR);
   return NULL;
+}
+
+/* Sanitizer settings are what an ASan/UBSan build of the helper reads to
+ * report as the caller configured it (CI's exit codes, leak checking). */
+static const char *const sanitizer_vars[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", NULL};
+
+static gboolean kept(const char *name, const char *const *keep)
+{
+  for (const char *const *k = sanitizer_vars; *k; k++)
+    if (strcmp(name, *k) == 0)
+      return TRUE;
+  for (const char *const *k = keep; k && *k; k++) {
+    gsize n = strlen(*k);
+    if (n && (*k)[n - 1] == '*' ? strncmp(name, *k, n - 1) == 0 : strcmp(name, *k) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+char **sbx_helper_environ(const char *const *keep)
+{
+  g_auto(GStrv) env = g_get_environ();
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+  for (char **e = env; *e; e++) {
+    const char *eq = strchr(*e, '=');
+    if (!eq)
+      continue;
+    g_autofree char *name = g_strndup(*e, (gsize)(eq - *e));
+    if (kept(name, keep))
+      g_strv_builder_add(b, *e);
+  }
+  return g_strv_builder_end(b);
 }

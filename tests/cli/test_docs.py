@@ -283,10 +283,12 @@ class TestDocs(SbxTestCase):
     def test_bash_completes(self, bash_completion=True):
         c = lambda line: self.bash_complete(line, bash_completion)
         self.assertEqual(c("sbx ru"), ["run"])
-        self.assertEqual(sorted(c("sbx run --net")), ["--net-allow", "--network"])
+        self.assertEqual(sorted(c("sbx run --net")), ["--net-allow", "--net-log", "--network"])
         self.assertEqual(sorted(c("sbx run --network ")),
-                         ["host", "none", "slirp", "slirp:allow_host_loopback=true"])
-        self.assertEqual(c("sbx run --network slirp:"), ["allow_host_loopback=true"])
+                         ["host", "none", "slirp", "slirp:allow_host_addresses=false",
+                          "slirp:allow_host_loopback=true"])
+        self.assertEqual(sorted(c("sbx run --network slirp:")),
+                         ["allow_host_addresses=false", "allow_host_loopback=true"])
         self.assertEqual(sorted(c("sbx rmi ")), ["alpine:3.19", "busybox:latest"])
         self.assertEqual(c("sbx rmi busy"), ["busybox:latest"])
         self.assertEqual(c("sbx rmi busybox:"), ["latest"])
@@ -356,9 +358,10 @@ class TestDocs(SbxTestCase):
     def test_fish_completes(self):
         c = self.fish_complete
         self.assertEqual(c("sbx ru"), ["run"])
-        self.assertEqual(sorted(c("sbx run --net")), ["--net-allow", "--network"])
+        self.assertEqual(sorted(c("sbx run --net")), ["--net-allow", "--net-log", "--network"])
         self.assertEqual(sorted(c("sbx run --network ")),
-                         ["host", "none", "slirp", "slirp:allow_host_loopback=true"])
+                         ["host", "none", "slirp", "slirp:allow_host_addresses=false",
+                          "slirp:allow_host_loopback=true"])
         self.assertEqual(sorted(c("sbx rmi ")), ["alpine:3.19", "busybox:latest"])
         self.assertEqual(sorted(c("sbx kill ")), ["db", "web"])
         self.assertIn("KILL", c("sbx kill -s "))

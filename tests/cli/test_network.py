@@ -2,7 +2,9 @@
 127.0.0.1 reached through 10.0.2.2, ports forwarded to 127.0.0.1, and DNS from
 a resolver inside a sealed network namespace the test makes itself."""
 import http.server
+import json
 import os
+import shutil
 import signal
 import socket
 import socketserver
@@ -235,6 +237,133 @@ class TestNetwork(SbxTestCase):
             p.kill()
             p.communicate()
 
+    def helper_pid(self, parent, name):
+        for _ in range(100):
+            out = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(parent)],
+                                 stdout=subprocess.PIPE).stdout.decode().split()
+            found = [int(a) for a, b in zip(out[::2], out[1::2]) if b == name]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+        self.fail("no %s under %d" % (name, parent))
+
+    def test_helper_gets_no_user_environment(self):
+        """Issue 9: sbx-net inherited the user's whole environment (their
+        tokens) while parsing the guest's frames with the host's network."""
+        secret = {"AWS_SECRET_ACCESS_KEY": "sbx-test-secret", "GITHUB_TOKEN": "sbx-test-token"}
+        p = self.popen(["run", "-q", fixture(BUSYBOX), "sh", "-c", "echo up; sleep 30"], env=secret,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            helper = self.helper_pid(p.pid, "sbx-net")
+            with open("/proc/%d/environ" % p.pid, "rb") as f:
+                self.assertIn(b"sbx-test-secret", f.read())  # sbx itself has it
+            with open("/proc/%d/environ" % helper, "rb") as f:
+                env = [e.split(b"=", 1)[0] for e in f.read().split(b"\0") if e]
+            self.assertEqual(set(env) - {b"ASAN_OPTIONS", b"UBSAN_OPTIONS", b"LSAN_OPTIONS"}, set(),
+                             env)
+        finally:
+            p.kill()
+            p.communicate()
+
+    def read_net_log(self, path):
+        """Every line one JSON object with the documented fields."""
+        with open(path) as f:
+            lines = f.read().splitlines()
+        records = []
+        for line in lines:
+            rec = json.loads(line)
+            self.assertRegex(rec["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+            if "truncated" in rec:
+                records.append(rec)
+                continue
+            self.assertIn(rec["proto"], ("tcp", "udp", "icmp"))
+            socket.inet_aton(rec["dst"])
+            self.assertIn(rec["verdict"], ("allowed", "refused"))
+            self.assertEqual("reason" in rec, rec["verdict"] == "refused", rec)
+            if rec["proto"] != "icmp":
+                self.assertIsInstance(rec["port"], int)
+            records.append(rec)
+        return records
+
+    def test_net_log(self):
+        """Issue 10: --net-log records each outbound attempt, allowed or
+        refused, as JSON lines (servers on 127.0.0.1 through 10.0.2.2)."""
+        log = os.path.join(self.store_for(self.mode), "net.jsonl")
+        port, other, udp = self.servers.http_port, free_port(), self.servers.udp_port
+        allow = ["--network", "slirp:allow_host_loopback=true", "--net-allow",
+                 "10.0.2.2:%d/tcp" % port, "--net-log", log]
+        r = self.sandbox("wget -q -O - http://10.0.2.2:%d/x; wget -q -O - http://10.0.2.2:%d/x; "
+                         "nc -w 5 10.0.2.2 %d </dev/null; true" % (port, port, other),
+                         opts=["--log-level", "debug"] + allow)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.count("hello from the host\n"), 2, r)
+        self.assertEqual(os.stat(log).st_mode & 0o777, 0o600)
+        recs = self.read_net_log(log)
+        self.assertEqual([(x["proto"], x["dst"], x["port"], x["verdict"]) for x in recs],
+                         [("tcp", "10.0.2.2", port, "allowed"), ("tcp", "10.0.2.2", port, "allowed"),
+                          ("tcp", "10.0.2.2", other, "refused")], recs)
+        self.assertEqual(recs[2]["reason"], "not-allowed")
+        # the counters came back from sbx-net at the end of the run
+        stats = [l for l in r.err.splitlines() if "network: sent" in l]
+        self.assertEqual(len(stats), 1, r.err)
+        self.assertEqual(int(stats[0].rsplit("refused ", 1)[1]), 1, stats)
+        # five datagrams of one refused UDP flow: one record
+        r = self.udp("send", "10.0.2.2", str(udp), "ping", opts=allow)
+        self.assertEqual(r.rc, 1, r)
+        self.assertEqual([(x["proto"], x["dst"], x["port"], x["verdict"])
+                          for x in self.read_net_log(log)],
+                         [("udp", "10.0.2.2", udp, "refused")])
+
+    def test_helper_reports_counters_when_stopped(self):
+        """SIGTERM to sbx-net: it sends its counters to sbx before it goes;
+        sbx reads them at the end of the run."""
+        log = os.path.join(self.store_for(self.mode), "net.jsonl")
+        p = self.popen(["run", "-q", "-i", "--log-level", "debug", "--network",
+                        "slirp:allow_host_loopback=true", "--net-log", log, fixture(BUSYBOX), "sh",
+                        "-c", "wget -q -O /dev/null http://10.0.2.2:%d/x; echo up; read x"
+                        % self.servers.http_port],
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            helper = self.helper_pid(p.pid, "sbx-net")
+            os.kill(helper, signal.SIGTERM)
+            self.assertTrue(self.wait_for(lambda: not os.path.exists("/proc/%d/status" % helper)
+                                          or "Z" in open("/proc/%d/stat" % helper).read().split()[2]))
+            out, err = p.communicate(input=b"\n", timeout=30)
+        finally:
+            p.kill()
+        stats = [l for l in err.decode().splitlines() if "network: sent" in l]
+        self.assertEqual(len(stats), 1, err)
+        sent = int(stats[0].split("sent ")[1].split()[0])
+        self.assertGreater(sent, 3, stats)  # at least the handshake, request, ack, fin
+
+    def test_net_log_without_allowlist_and_bad_paths(self):
+        log = os.path.join(self.store_for(self.mode), "net.jsonl")
+        r = self.sandbox("wget -q -O - http://10.0.2.2:%d/x" % self.servers.http_port,
+                         opts=["--network", "slirp:allow_host_loopback=true", "--net-log", log])
+        self.assertEqual(r.out, "hello from the host\n", r)
+        recs = self.read_net_log(log)
+        self.assertEqual([(x["proto"], x["port"], x["verdict"]) for x in recs],
+                         [("tcp", self.servers.http_port, "allowed")])
+        # never through a symlink, never into a FIFO or device
+        link = os.path.join(self.store_for(self.mode), "link")
+        os.symlink(os.path.join(self.store_for(self.mode), "target"), link)
+        self.assertSbxError(self.sbx_cmd(["run", "--net-log", link, fixture(BUSYBOX), "true"]),
+                            contains="--net-log")
+        self.assertFalse(os.path.exists(os.path.join(self.store_for(self.mode), "target")))
+        self.assertSbxError(self.sbx_cmd(["run", "--net-log", "/dev/null", fixture(BUSYBOX), "true"]),
+                            contains="not a regular file")
+        fifo = os.path.join(self.store_for(self.mode), "fifo")
+        os.mkfifo(fifo)
+        pw = self.user_for(self.mode)
+        if pw:
+            os.chown(fifo, pw.pw_uid, pw.pw_gid)
+        self.assertSbxError(self.sbx_cmd(["run", "--net-log", fifo, fixture(BUSYBOX), "true"],
+                                         timeout=20), contains="--net-log")
+        self.assertSbxError(self.sbx_cmd(["run", "--network", "none", "--net-log", log,
+                                          fixture(BUSYBOX), "true"]), contains="--net-log")
+
     def test_network_none(self):
         r = self.sandbox("ls /sys/class/net; cat /etc/resolv.conf", opts=["--network", "none"])
         self.assertEqual(r.out.split()[0], "lo", r)
@@ -288,7 +417,8 @@ class TestDns(SbxTestCase):
         script = """
 ip link set lo up
 python3 "$DNS" > "$TMPD/dns.log" 2>&1 &
-dns=$!  # (not `kill %1`: sh without job control ignores it and the resolver stayed)
+DNSPID=$!
+trap 'kill $DNSPID' EXIT
 for i in $(seq 50); do grep -q dns-ready "$TMPD/dns.log" 2>/dev/null && break; sleep 0.1; done
 SBX_NET_RESOLV_CONF="$RESOLV" "$SBX" run -q --userns single --root "$TMPD/store-dns" "$IMAGE" \
     nslookup sbx-test.example 10.0.2.3
@@ -299,7 +429,6 @@ echo "denied-rc=$?"
 SBX_NET_RESOLV_CONF="$RESOLV" "$SBX" run -q --userns single --root "$TMPD/store-dns" \
     --net-allow dns "$IMAGE" nslookup sbx-test.example 10.0.2.3 >/dev/null 2>&1
 echo "allowed-rc=$?"
-kill $dns
 """
         r = self.run_as(["unshare", "-Urn", "sh", "-c", script],
                         env={"DNS": server, "RESOLV": resolv, "TMPD": self.store_for(self.mode),
@@ -309,6 +438,193 @@ kill $dns
         self.assertIn("192.0.2.77", r.out, r)
         self.assertIn("allowed-rc=0", r.out, r)
         self.assertNotIn("denied-rc=0", r.out, r)
+
+
+class TestHelperEnvironment(SbxTestCase):
+    """Every program sbx starts (sbx-store for imports and seccomp, sbx-net,
+    and sbx-store exec'd for load) gets an explicit environment: the
+    sanitizer settings, and for sbx-store where the store is; never the
+    user's secrets. Seen by tracing the execve calls themselves."""
+    mode = "single"  # strace drops setuid: no newuidmap
+
+    SECRET = {"AWS_SECRET_ACCESS_KEY": "sbx-test-secret", "GITHUB_TOKEN": "sbx-test-token"}
+
+    def traced_execs(self, args):
+        if not shutil.which("strace"):
+            self.skipTest("strace is not installed")
+        log = os.path.join(self.store_for(self.mode), "strace.log")
+        cmd = ["strace", "-f", "-qq", "-v", "-s", "65536", "-e", "trace=execve", "-e",
+               "signal=none", "-o", log, self.sbx] + args
+        env = dict(self.SECRET)
+        # LeakSanitizer cannot run under ptrace; the rest of ASan can.
+        env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+        r = self.run_as(cmd, env=env)
+        with open(log) as f:
+            execs = [l for l in f if "execve(" in l and "= 0" in l]
+        return r, execs
+
+    def check(self, execs, helper, allowed):
+        lines = [l for l in execs if '/%s", [' % helper in l]
+        self.assertTrue(lines, "no execve of %s" % helper)
+        for l in lines:
+            self.assertNotIn("sbx-test-secret", l)
+            self.assertNotIn("sbx-test-token", l)
+            env = l.rsplit("], [", 1)[1].split("]")[0]
+            names = {e.strip(' "').split("=")[0] for e in env.split('", "') if e.strip(' "')}
+            self.assertLessEqual(names, allowed | {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"},
+                                 l)
+
+    def test_run_helpers(self):
+        store = {"HOME", "LANG", "SBX_SUBUID_FILE", "SBX_SUBGID_FILE"}
+        r, execs = self.traced_execs(["run", "-q", "--userns", "single", "--root",
+                                      os.path.join(self.store_for(self.mode), "s"),
+                                      fixture(BUSYBOX), "true"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(any("sbx-test-secret" in l for l in execs if '/sbx", [' in l))
+        self.check(execs, "sbx-store", store)
+        self.check(execs, "sbx-net", set())
+
+    def test_load_exec(self):
+        r, execs = self.traced_execs(["load", "-q", "--root",
+                                      os.path.join(self.store_for(self.mode), "s"),
+                                      fixture(BUSYBOX)])
+        self.assertEqual(r.rc, 0, r)
+        self.check(execs, "sbx-store", {"HOME", "LANG", "SBX_SUBUID_FILE", "SBX_SUBGID_FILE"})
+
+
+UDP_ECHO = r'''
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print("udp-ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(b"echo:" + data, peer)
+'''
+
+TCP_HELLO = r'''
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(8)
+print("tcp-ready", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b"hello-from-" + sys.argv[1].encode() + b"\n")
+    c.close()
+'''
+
+# Inside `unshare -Urn`: a network namespace of the test's own, where lo is
+# up and also carries 192.0.2.1 (TEST-NET-1), standing for "another address
+# of the host". Servers are started with `serve FILE ADDR PORT` and waited for.
+SEALED_PRELUDE = r'''
+SERVERS=
+trap 'kill $SERVERS 2>/dev/null' EXIT
+ip link set lo up
+ip addr add 192.0.2.1/32 dev lo
+serve() {
+    python3 "$1" "$2" "$3" > "$TMPD/serve-$3.log" 2>&1 &
+    SERVERS="$SERVERS $!"
+    for i in $(seq 100); do grep -q ready "$TMPD/serve-$3.log" 2>/dev/null && return; sleep 0.1; done
+    echo "server on $2:$3 did not start"; cat "$TMPD/serve-$3.log"
+}
+sbx() { "$SBX" run -q --userns single --root "$TMPD/store-sealed" "$@"; }
+'''
+
+
+class TestSealedNetwork(SbxTestCase):
+    """Servers that need an address or port an unprivileged user cannot have
+    on the host (port 67, another host address) live in a network namespace
+    the test makes (unshare -Urn); sbx runs inside it, so sbx-net's "host"
+    is that namespace and nothing leaves it."""
+    mode = "single"
+
+    def setUp(self):
+        super().setUp()
+        if (os.stat("/dev/net/tun").st_mode & 0o006) != 0o006:
+            self.skipTest("/dev/net/tun is not mode 0666 here (CI makes it so)")
+        for name, text in (("udp_echo.py", UDP_ECHO), ("tcp_hello.py", TCP_HELLO)):
+            path = os.path.join(self.tmp, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o644)
+
+    def sealed(self, script, env=None):
+        e = {"TMPD": self.store_for(self.mode), "SBX": self.sbx, "IMAGE": fixture(BUSYBOX),
+             "UDP": fixture("udp.tar"), "UDP_ECHO": os.path.join(self.tmp, "udp_echo.py"),
+             "TCP_HELLO": os.path.join(self.tmp, "tcp_hello.py")}
+        e.update(env or {})
+        return self.run_as(["unshare", "-Urn", "sh", "-c", SEALED_PRELUDE + script], env=e)
+
+    def test_udp_67_is_not_a_way_around_the_allowlist(self):
+        """Issue 9: UDP to port 67 passed --net-allow whatever the address;
+        only libslirp's own DHCP server (10.0.2.2, broadcast) may get it."""
+        r = self.sealed("""
+serve "$UDP_ECHO" 192.0.2.1 67
+sbx "$UDP" send 192.0.2.1 67 exfil; echo "open-rc=$?"
+sbx --net-allow 10.9.9.9/32:443/tcp "$UDP" send 192.0.2.1 67 exfil; echo "refused-rc=$?"
+""")
+        self.assertIn("echo:exfil\nopen-rc=0", r.out, r)  # the server is there
+        self.assertIn("refused-rc=1", r.out, r)
+        self.assertEqual(r.out.count("echo:exfil"), 1, r)
+
+    def test_host_addresses(self):
+        """Issue 9: with host loopback off, services on the host's other
+        addresses were reachable. slirp:allow_host_addresses=false refuses
+        them, and under --net-allow they pass only when a rule names one
+        exactly. (192.0.2.1 is an address of the sealed namespace.)"""
+        r = self.sealed("""
+serve "$TCP_HELLO" 192.0.2.1 2222
+try() { label=$1; shift; sbx "$@" "$IMAGE" nc -w 5 192.0.2.1 2222 </dev/null | sed "s/^/$label: /"; }
+try default
+try refused --network slirp:allow_host_addresses=false
+try cidr --net-allow 0.0.0.0/0:2222/tcp
+try exact --net-allow 192.0.2.1/32:2222/tcp
+try cidr-asked --net-allow 0.0.0.0/0:2222/tcp --network slirp:allow_host_addresses=true
+sbx --network slirp:allow_host_addresses=false --net-log "$TMPD/h.jsonl" "$IMAGE" \
+    nc -w 5 192.0.2.1 2222 </dev/null
+""")
+        got = {l.split(": ")[0] for l in r.out.splitlines() if l.endswith(": hello-from-192.0.2.1")}
+        self.assertEqual(got, {"default", "exact", "cidr-asked"}, r)
+        recs = TestNetwork("test_net_log").read_net_log(
+            os.path.join(self.store_for(self.mode), "h.jsonl"))
+        self.assertEqual([(x["dst"], x["port"], x["verdict"], x["reason"]) for x in recs],
+                         [("192.0.2.1", 2222, "refused", "host-address")], recs)
+
+    def test_net_log_dns(self):
+        """--net-log records DNS queries to 10.0.2.3 with the name asked
+        for (a resolver on the sealed namespace's 127.0.0.1)."""
+        resolv = os.path.join(self.tmp, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver 127.0.0.1\n")
+        dns = os.path.join(self.tmp, "dns.py")
+        with open(dns, "w") as f:
+            f.write(DNS_SERVER)
+        for p in (resolv, dns):
+            os.chmod(p, 0o644)
+        r = self.sealed("""
+serve "$DNS" - 53
+sbx --net-allow dns --net-log "$TMPD/allowed.jsonl" "$IMAGE" nslookup sbx-test.example 10.0.2.3
+echo "allowed-rc=$?"
+sbx --net-allow 10.0.2.2:80 --net-log "$TMPD/refused.jsonl" "$IMAGE" nslookup bad.example 10.0.2.3
+echo "refused-rc=$?"
+""", env={"SBX_NET_RESOLV_CONF": resolv, "DNS": dns})
+        self.assertIn("192.0.2.77", r.out, r)
+        self.assertIn("allowed-rc=0", r.out, r)
+        self.assertNotIn("refused-rc=0", r.out, r)
+        net = TestNetwork("test_net_log")
+        allowed = net.read_net_log(os.path.join(self.store_for(self.mode), "allowed.jsonl"))
+        dns_recs = [x for x in allowed if "dns" in x]
+        self.assertTrue(dns_recs, allowed)
+        for x in dns_recs:
+            self.assertEqual((x["proto"], x["dst"], x["port"], x["dns"], x["verdict"]),
+                             ("udp", "10.0.2.3", 53, "sbx-test.example", "allowed"), x)
+        self.assertIn("A", {x["qtype"] for x in dns_recs})
+        refused = net.read_net_log(os.path.join(self.store_for(self.mode), "refused.jsonl"))
+        self.assertTrue(refused)
+        self.assertTrue(all(x.get("dns") == "bad.example" and x["verdict"] == "refused"
+                            for x in refused), refused)
 
 
 if __name__ == "__main__":

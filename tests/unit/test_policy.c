@@ -58,7 +58,7 @@ static SbxFrameVerdict judge(SbxNetPolicy *p, Frame f, gsize *reply_len)
 {
   guint8 reply[64];
   gsize rl = 0;
-  SbxFrameVerdict v = sbx_net_check_frame(p, f.b, f.len, reply, &rl);
+  SbxFrameVerdict v = sbx_net_check_frame(p, f.b, f.len, reply, &rl, NULL);
   if (reply_len)
     *reply_len = rl;
   if (v == SBX_FRAME_RESET) {
@@ -131,6 +131,228 @@ static void test_padding_is_not_the_packet(void)
   g_array_unref(p.rules);
 }
 
+static SbxFrameVerdict judge_info(SbxNetPolicy *p, Frame f, SbxFrameInfo *info)
+{
+  guint8 reply[SBX_NET_REPLY_MAX];
+  gsize rl = 0;
+  return sbx_net_check_frame(p, f.b, f.len, reply, &rl, info);
+}
+
+/* Issue 9: port 67 passed whatever the address; only libslirp's own DHCP
+ * server (10.0.2.2, broadcast) answers it without a host socket. */
+static void test_dhcp_only_to_slirp(void)
+{
+  const char *rules[] = {"10.9.9.9/32:443/tcp", NULL};
+  SbxNetPolicy p = policy(TRUE, rules);
+  SbxFrameInfo info;
+  g_assert_cmpint(judge(&p, make("10.0.2.2", IPPROTO_UDP, 67, 0, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  g_assert_cmpint(judge(&p, make("255.255.255.255", IPPROTO_UDP, 67, 0, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  g_assert_cmpint(judge_info(&p, make("192.0.2.7", IPPROTO_UDP, 67, 0, 0, 0, 0), &info), ==,
+                  SBX_FRAME_DROP);
+  g_assert_cmpstr(info.refused, ==, "not-allowed");
+  g_assert_cmpint(judge(&p, make("10.0.2.5", IPPROTO_UDP, 67, 0, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_DROP);
+  /* TCP to 67 was never special */
+  g_assert_cmpint(judge(&p, make("10.0.2.2", IPPROTO_TCP, 67, 0x02, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_RESET);
+  g_array_unref(p.rules);
+}
+
+/* 10.0.2.3 stands for the host's resolver: only its port 53, with or
+ * without an allowlist, whatever libslirp would forward. */
+static void test_dns_address_only_port_53(void)
+{
+  SbxNetPolicy open = policy(FALSE, NULL);
+  SbxFrameInfo info;
+  g_assert_cmpint(judge(&open, make("10.0.2.3", IPPROTO_UDP, 53, 0, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  g_assert_cmpint(judge(&open, make("10.0.2.3", IPPROTO_TCP, 53, 0x02, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  g_assert_cmpint(judge_info(&open, make("10.0.2.3", IPPROTO_TCP, 22, 0x02, 0, 0, 0), &info), ==,
+                  SBX_FRAME_RESET);
+  g_assert_cmpstr(info.refused, ==, "dns-port");
+  g_assert_cmpint(judge(&open, make("10.0.2.3", IPPROTO_UDP, 5353, 0, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_DROP);
+  /* a fragment to it: its port could be rewritten by a later one */
+  g_assert_cmpint(judge(&open, make("10.0.2.3", IPPROTO_UDP, 53, 0, 0x20, 0, 0), NULL), ==,
+                  SBX_FRAME_DROP);
+  g_assert_cmpint(judge(&open, make("192.0.2.1", IPPROTO_UDP, 53, 0, 0x20, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  /* under an allowlist only "dns" opens it; no CIDR does */
+  const char *cidr[] = {"0.0.0.0/0", NULL};
+  SbxNetPolicy all = policy(FALSE, cidr);
+  g_assert_cmpint(judge(&all, make("10.0.2.3", IPPROTO_UDP, 53, 0, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_DROP);
+  g_assert_cmpint(judge(&all, make("10.0.2.3", IPPROTO_ICMP, 0, 0, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_DROP);
+  const char *dns[] = {"dns", NULL};
+  SbxNetPolicy d = policy(FALSE, dns);
+  g_assert_cmpint(judge(&d, make("10.0.2.3", IPPROTO_UDP, 53, 0, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  g_assert_cmpint(judge(&d, make("10.0.2.3", IPPROTO_TCP, 53, 0x02, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  g_assert_cmpint(judge(&d, make("10.0.2.3", IPPROTO_TCP, 853, 0x02, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_RESET);
+  g_assert_cmpint(judge(&d, make("192.0.2.1", IPPROTO_UDP, 53, 0, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_DROP);
+  g_array_unref(open.rules);
+  g_array_unref(all.rules);
+  g_array_unref(d.rules);
+}
+
+/* Only ARP and IPv4 frames, and of IPv4 only TCP, UDP and ICMP. */
+static void test_frame_types(void)
+{
+  SbxNetPolicy open = policy(TRUE, NULL);
+  Frame arp = make("10.0.2.2", IPPROTO_UDP, 1, 0, 0, 0, 0);
+  arp.b[12] = 0x08;
+  arp.b[13] = 0x06;
+  g_assert_cmpint(judge(&open, arp, NULL), ==, SBX_FRAME_PASS);
+  static const guint16 others[] = {0x86dd, 0x88f8 /* NC-SI */, 0x8100 /* VLAN */, 0x0801};
+  for (guint i = 0; i < G_N_ELEMENTS(others); i++) {
+    Frame f = make("192.0.2.1", IPPROTO_TCP, 80, 0x02, 0, 0, 0);
+    f.b[12] = (guint8)(others[i] >> 8);
+    f.b[13] = (guint8)others[i];
+    g_assert_cmpint(judge(&open, f, NULL), ==, SBX_FRAME_DROP);
+  }
+  SbxFrameInfo info;
+  Frame gre = make("192.0.2.1", IPPROTO_UDP, 80, 0, 0, 0, 0);
+  gre.b[14 + 9] = 47;
+  g_assert_cmpint(judge_info(&open, gre, &info), ==, SBX_FRAME_DROP);
+  g_assert_cmpstr(info.refused, ==, "protocol");
+  Frame v6in4 = make("192.0.2.1", IPPROTO_UDP, 80, 0, 0, 0, 0);
+  v6in4.b[14] = 0x65; /* version 6 in an IPv4 frame */
+  g_assert_cmpint(judge(&open, v6in4, NULL), ==, SBX_FRAME_DROP);
+  /* ICMP: judged like any flow, echo requests are new flows */
+  Frame ping = make("192.0.2.1", IPPROTO_ICMP, 0, 0, 0, 0, 0);
+  ping.b[14 + 20] = 8;
+  g_assert_cmpint(judge_info(&open, ping, &info), ==, SBX_FRAME_PASS);
+  g_assert_true(info.new_flow);
+  const char *rules[] = {"192.0.2.0/24:443", NULL};
+  SbxNetPolicy p = policy(TRUE, rules);
+  g_assert_cmpint(judge(&p, ping, NULL), ==, SBX_FRAME_DROP);
+  Frame short_icmp = make("192.0.2.1", IPPROTO_ICMP, 0, 0, 0, 0, 0);
+  short_icmp.b[14 + 3] = 24;
+  g_assert_cmpint(judge(&open, short_icmp, NULL), ==, SBX_FRAME_DROP);
+  g_array_unref(open.rules);
+  g_array_unref(p.rules);
+}
+
+/* The host's own addresses: refused when host_addresses is off; under an
+ * allowlist only a /32 rule naming one lets it through. */
+static void test_host_addresses(void)
+{
+  guint32 mine = 0xc0000205; /* 192.0.2.5 */
+  GArray *addrs = g_array_new(FALSE, FALSE, sizeof(guint32));
+  g_array_append_val(addrs, mine);
+  SbxNetPolicy open = policy(FALSE, NULL);
+  open.host_addrs = addrs;
+  open.host_addresses = TRUE;
+  g_assert_cmpint(judge(&open, make("192.0.2.5", IPPROTO_TCP, 22, 0x02, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  open.host_addresses = FALSE;
+  SbxFrameInfo info;
+  g_assert_cmpint(judge_info(&open, make("192.0.2.5", IPPROTO_TCP, 22, 0x02, 0, 0, 0), &info), ==,
+                  SBX_FRAME_RESET);
+  g_assert_cmpstr(info.refused, ==, "host-address");
+  g_assert_cmpint(judge(&open, make("192.0.2.5", IPPROTO_UDP, 53, 0, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_DROP);
+  g_assert_cmpint(judge(&open, make("192.0.2.5", IPPROTO_UDP, 53, 0, 0x20, 0, 0), NULL), ==,
+                  SBX_FRAME_DROP);
+  g_assert_cmpint(judge(&open, make("192.0.2.6", IPPROTO_TCP, 22, 0x02, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  const char *rules[] = {"0.0.0.0/0:22/tcp", "192.0.2.5/32:80/tcp", NULL};
+  SbxNetPolicy p = policy(FALSE, rules);
+  p.host_addrs = addrs;
+  g_assert_cmpint(judge(&p, make("192.0.2.5", IPPROTO_TCP, 22, 0x02, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_RESET);
+  g_assert_cmpint(judge(&p, make("192.0.2.5", IPPROTO_TCP, 80, 0x02, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  g_assert_cmpint(judge(&p, make("192.0.2.6", IPPROTO_TCP, 22, 0x02, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  p.host_addresses = TRUE; /* asked for: then the rules decide as for any address */
+  g_assert_cmpint(judge(&p, make("192.0.2.5", IPPROTO_TCP, 22, 0x02, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  g_array_unref(open.rules);
+  g_array_unref(p.rules);
+  g_array_unref(addrs);
+}
+
+static void test_frame_info(void)
+{
+  SbxNetPolicy open = policy(TRUE, NULL);
+  SbxFrameInfo info;
+  Frame f = make("192.0.2.9", IPPROTO_UDP, 5000, 0, 0, 0, 0);
+  g_assert_cmpint(judge_info(&open, f, &info), ==, SBX_FRAME_PASS);
+  g_assert_true(info.new_flow);
+  g_assert_cmpint(info.proto, ==, IPPROTO_UDP);
+  g_assert_cmpuint(info.dst, ==, 0xc0000209);
+  g_assert_cmpuint(info.dport, ==, 5000);
+  g_assert_cmpuint(info.sport, ==, 0x9c40);
+  g_assert_null(info.refused);
+  g_assert_cmpint(judge_info(&open, make("192.0.2.9", IPPROTO_TCP, 80, 0x12, 0, 0, 0), &info), ==,
+                  SBX_FRAME_PASS);
+  g_assert_false(info.new_flow); /* SYN|ACK */
+  g_array_unref(open.rules);
+}
+
+static gsize put_name(guint8 *q, const char *const *labels)
+{
+  gsize n = 12;
+  memset(q, 0, 12);
+  q[5] = 1; /* qdcount */
+  for (const char *const *l = labels; *l; l++) {
+    q[n++] = (guint8)strlen(*l);
+    memcpy(q + n, *l, strlen(*l));
+    n += strlen(*l);
+  }
+  q[n++] = 0;
+  q[n++] = 0;
+  q[n++] = 1;
+  q[n++] = 0;
+  q[n++] = 1;
+  return n;
+}
+
+static void test_dns_query_name(void)
+{
+  guint8 q[600];
+  char name[SBX_DNS_NAME_MAX];
+  guint16 qtype = 0;
+  const char *plain[] = {"www", "example", "com", NULL};
+  gsize n = put_name(q, plain);
+  g_assert_true(sbx_net_dns_query_name(q, n, name, &qtype));
+  g_assert_cmpstr(name, ==, "www.example.com");
+  g_assert_cmpuint(qtype, ==, 1);
+  for (gsize cut = 0; cut < n; cut++)
+    g_assert_false(sbx_net_dns_query_name(q, cut, name, &qtype));
+  const char *odd[] = {"a.b", "c\\", NULL};
+  n = put_name(q, odd);
+  g_assert_true(sbx_net_dns_query_name(q, n, name, &qtype));
+  g_assert_cmpstr(name, ==, "a\\.b.c\\\\");
+  const char *root[] = {NULL};
+  n = put_name(q, root);
+  g_assert_true(sbx_net_dns_query_name(q, n, name, &qtype));
+  g_assert_cmpstr(name, ==, ".");
+  q[2] = 0x80; /* a response */
+  g_assert_false(sbx_net_dns_query_name(q, n, name, &qtype));
+  n = put_name(q, plain);
+  q[12] = 0xc0; /* a compression pointer */
+  g_assert_false(sbx_net_dns_query_name(q, n, name, &qtype));
+  /* 5 labels of 63: 320 octets, over the 255 limit */
+  char big[64];
+  memset(big, 'x', 63);
+  big[63] = '\0';
+  const char *longname[] = {big, big, big, big, big, NULL};
+  n = put_name(q, longname);
+  g_assert_false(sbx_net_dns_query_name(q, n, name, &qtype));
+  const char *fits[] = {big, big, big, "x", NULL};
+  n = put_name(q, fits);
+  g_assert_true(sbx_net_dns_query_name(q, n, name, &qtype));
+}
+
 static void test_rule_parsing(void)
 {
   SbxNetRule r;
@@ -157,5 +379,11 @@ int main(int argc, char **argv)
   g_test_add_func("/policy/fragments", test_fragments_refused_under_allowlist);
   g_test_add_func("/policy/padding", test_padding_is_not_the_packet);
   g_test_add_func("/policy/parsing", test_rule_parsing);
+  g_test_add_func("/policy/dhcp-only-to-slirp", test_dhcp_only_to_slirp);
+  g_test_add_func("/policy/dns-address-only-port-53", test_dns_address_only_port_53);
+  g_test_add_func("/policy/frame-types", test_frame_types);
+  g_test_add_func("/policy/host-addresses", test_host_addresses);
+  g_test_add_func("/policy/frame-info", test_frame_info);
+  g_test_add_func("/policy/dns-query-name", test_dns_query_name);
   return g_test_run();
 }
