@@ -56,7 +56,7 @@ static const char *const netd_allow[] = {
     "ppoll", "select", "pselect6", "fcntl", "openat", "open", "fstat", "newfstatat",
     "stat", "statx", "lseek", "mmap", "munmap", "mremap", "mprotect", "brk", "madvise", "futex",
     "clock_gettime", "gettimeofday", "nanosleep", "clock_nanosleep", "rt_sigaction",
-    "rt_sigprocmask", "rt_sigreturn", "exit", "exit_group", "getpid", "gettid", "getrandom",
+    "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "exit", "exit_group", "getpid", "gettid", "getrandom",
     "eventfd2", "pipe2", "signalfd4", "sched_yield", "restart_syscall", "uname", "getuid",
     "geteuid", "getgid", "getegid", "tgkill", "sysinfo", "prlimit64", "set_robust_list", "rseq",
     NULL};

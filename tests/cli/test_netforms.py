@@ -30,7 +30,7 @@ class TestNetOptionForms(SbxTestCase):
             for opt in (["-p", "127.0.0.1:8080:80"], ["--net-allow", "10.0.2.2:80"]):
                 with self.subTest(network=net, opt=opt[0]):
                     r = self.sbx_cmd(["run", "--network", net] + opt + [fixture(BUSYBOX), "true"])
-                    self.assertSbxError(r, contains="-p and --net-allow need --network slirp")
+                    self.assertSbxError(r, contains="-p, --net-allow and --net-log need --network slirp")
 
     def test_mtu_bounds(self):
         for mtu in ("575", "65521", "-1"):
