@@ -66,6 +66,7 @@ static void test_depth_limit(void)
   assert_parse_refused(objs, strlen(objs), "nested deeper");
   g_autofree char *objs_ok = nested("{\"k\":", "}", SBX_JSON_MAX_DEPTH);
   g_autoptr(JsonNode) n2 = parse_ok(objs_ok);
+  g_assert_true(JSON_NODE_HOLDS_OBJECT(n2));
   g_autofree char *huge = nested("[", "]", 100000);
   assert_parse_refused(huge, strlen(huge), "nested deeper");
 }
