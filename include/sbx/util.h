@@ -12,6 +12,12 @@
 #define SBX_ERROR (sbx_error_quark())
 GQuark sbx_error_quark(void);
 
+/* Errors of a system call: the code is the errno. */
+#define SBX_ERRNO_ERROR (sbx_errno_error_quark())
+GQuark sbx_errno_error_quark(void);
+/* The errno an error carries (SBX_ERRNO_ERROR), else 0. */
+int sbx_error_errno(const GError *error);
+
 typedef enum {
   SBX_ERROR_FAILED,     /* sbx itself failed: exit 125 */
   SBX_ERROR_USAGE,      /* bad command line: exit 125 */
@@ -23,7 +29,8 @@ typedef enum {
 /* Exit statuses, as docker and podman use them. */
 enum { SBX_EXIT_FAILED = 125, SBX_EXIT_NOEXEC = 126, SBX_EXIT_NOTFOUND = 127 };
 
-/* Fill *err with "<what>: <strerror(errno)>" and return FALSE. */
+/* Fill *err with "<what>: <strerror(errno)>", code errno in SBX_ERRNO_ERROR,
+ * and return FALSE. */
 gboolean sbx_fail_errno(GError **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 gboolean sbx_fail_errnum(GError **err, int errnum, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 gboolean sbx_fail(GError **err, SbxErrorCode code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);

@@ -260,8 +260,6 @@ SbxSource *sbx_source_open(const char *path, GError **err)
   src->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (src->fd < 0) {
     sbx_fail_errno(err, "%s", path);
-    if (errno == ENOENT && err && *err)
-      (*err)->code = SBX_ERROR_NOT_FOUND;
     return NULL;
   }
   struct stat st;
@@ -366,13 +364,10 @@ static int open_in_dir(SbxSource *src, const char *member, GError **err)
   }
   if (fd < 0) {
     int e = errno;
-    sbx_fail_errnum(err, e, "%s: %s", src->path, name);
-    if (e == ENOENT && err && *err)
-      (*err)->code = SBX_ERROR_NOT_FOUND;
-    if (e == EXDEV && err && *err) {
-      g_clear_error(err);
+    if (e == EXDEV)
       sbx_fail(err, SBX_ERROR_INVALID, "%s: %s: link points outside the layout", src->path, name);
-    }
+    else
+      sbx_fail_errnum(err, e, "%s: %s", src->path, name);
     return -1;
   }
   struct stat st;

@@ -111,18 +111,16 @@ static gboolean mount_overlay(const SbxRootfsSpec *spec, GError **err)
   g_autofree char *upper = g_build_filename(spec->run_dir, "upper", NULL);
   g_autofree char *work = g_build_filename(spec->run_dir, "work", NULL);
   g_autofree char *target = g_build_filename(spec->run_dir, "root", NULL);
-  if (g_strcmp0(g_getenv("SBX_TEST_LEGACY_OVERLAY"), "1") != 0) {
-    g_autoptr(GError) local = NULL;
-    if (overlay_fsconfig(spec, upper, work, target, &local))
-      return TRUE;
-    /* EINVAL: no lowerdir+ (before 6.8); ENOSYS: no fsopen (before 5.2). */
-    if (!g_error_matches(local, SBX_ERROR, SBX_ERROR_FAILED) ||
-        (!strstr(local->message, g_strerror(EINVAL)) && !strstr(local->message, g_strerror(ENOSYS)))) {
-      g_propagate_error(err, g_steal_pointer(&local));
-      return FALSE;
-    }
-    sbx_debug("overlay via fsconfig failed (%s): trying mount options", local->message);
+  g_autoptr(GError) local = NULL;
+  if (overlay_fsconfig(spec, upper, work, target, &local))
+    return TRUE;
+  /* EINVAL: no lowerdir+ (before 6.8); ENOSYS: no fsopen (before 5.2). */
+  int e = sbx_error_errno(local);
+  if (e != EINVAL && e != ENOSYS) {
+    g_propagate_error(err, g_steal_pointer(&local));
+    return FALSE;
   }
+  sbx_debug("overlay via fsconfig failed (%s): trying mount options", local->message);
   return overlay_legacy(spec, upper, work, target, err);
 }
 

@@ -1,4 +1,5 @@
-/* Errors: one GError domain; messages read "<what>: <why>". */
+/* Errors: SBX_ERROR for sbx's own, SBX_ERRNO_ERROR (code = errno) for a
+ * failing system call; messages read "<what>: <why>". */
 #include "sbx/util.h"
 
 #include <errno.h>
@@ -6,6 +7,12 @@
 #include <string.h>
 
 G_DEFINE_QUARK(sbx-error-quark, sbx_error)
+G_DEFINE_QUARK(sbx-errno-error-quark, sbx_errno_error)
+
+int sbx_error_errno(const GError *error)
+{
+  return error && error->domain == SBX_ERRNO_ERROR ? error->code : 0;
+}
 
 gboolean sbx_fail_errnum(GError **err, int errnum, const char *fmt, ...)
 {
@@ -13,7 +20,7 @@ gboolean sbx_fail_errnum(GError **err, int errnum, const char *fmt, ...)
   va_start(ap, fmt);
   g_autofree char *what = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-  g_set_error(err, SBX_ERROR, SBX_ERROR_FAILED, "%s: %s", what, g_strerror(errnum));
+  g_set_error(err, SBX_ERRNO_ERROR, errnum, "%s: %s", what, g_strerror(errnum));
   return FALSE;
 }
 
@@ -24,7 +31,7 @@ gboolean sbx_fail_errno(GError **err, const char *fmt, ...)
   va_start(ap, fmt);
   g_autofree char *what = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-  g_set_error(err, SBX_ERROR, SBX_ERROR_FAILED, "%s: %s", what, g_strerror(errnum));
+  g_set_error(err, SBX_ERRNO_ERROR, errnum, "%s: %s", what, g_strerror(errnum));
   return FALSE;
 }
 

@@ -224,10 +224,26 @@ class TestLayers(SbxTestCase):
         _write_docker_archive(path, layers)
         r = self.sbx_cmd(["run", "-q", "--entrypoint", "", path, "/nonexistent"])
         self.assertEqual(r.rc, 127, r)  # it mounted; there is just no shell in these layers
-        for env in ({}, {"SBX_TEST_LEGACY_OVERLAY": "1"}):
-            r = self.sbx_cmd(["run", "--log-level", "debug", path, "/nonexistent"], env=env)
-            self.assertEqual(r.rc, 127, r)
-            self.assertIn("150 layers", r.err)
+        r = self.sbx_cmd(["run", "--log-level", "debug", path, "/nonexistent"])
+        self.assertEqual(r.rc, 127, r)
+        self.assertIn("mount overlay (150 layers, fsconfig lowerdir+)", r.err)
+        # Older kernels, made from outside (tests/nosys.c): fsconfig without
+        # lowerdir+ (EINVAL, before 6.8), no new mount API at all (ENOSYS,
+        # before 5.2). Both fall back to mount(2) options.
+        for calls in ("fsconfig=EINVAL", "fsopen", "fsopen,fsconfig,fsmount,move_mount"):
+            r = self.sbx_cmd(["run", "--log-level", "debug", path, "/nonexistent"],
+                             mode="single", wrap=self.nosys(calls))
+            self.assertEqual(r.rc, 127, "%s: %r" % (calls, r))
+            self.assertIn("mount overlay (150 layers, mount options)", r.err, calls)
+
+    def test_overlay_other_errors_not_fallen_back(self):
+        """Only EINVAL/ENOSYS mean "older kernel": any other errno is the error."""
+        path = os.path.join(self.tmp, "one.tar")
+        _write_docker_archive(path, [{"f": b"1\n"}])
+        r = self.sbx_cmd(["run", "--log-level", "debug", path, "/nonexistent"], mode="single",
+                         wrap=self.nosys("fsopen=EPERM"))
+        self.assertSbxError(r, contains="fsopen overlay: Operation not permitted")
+        self.assertNotIn("mount options", r.err)
 
     def test_layer_compressions(self):
         import bz2

@@ -607,7 +607,6 @@ static void add_fx(const char *path, void (*fn)(Fx *, gconstpointer))
 
 int main(int argc, char **argv)
 {
-  g_unsetenv("SBX_TEST_NO_OPENAT2");
   umask(022);
   sbx_log_level = SBX_LOG_ERROR; /* no device-skipped warnings on stderr */
   g_test_init(&argc, &argv, NULL);
