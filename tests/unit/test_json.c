@@ -207,6 +207,14 @@ static void test_get_int(void)
   g_assert_cmpint(v, ==, 42);
 }
 
+/* Found by tests/fuzz/fuzz_image: an empty member (manifest.json of 0 bytes)
+ * reaches the parser as (NULL, 0); memchr(NULL, ...) is undefined. */
+static void test_empty_member(void)
+{
+  assert_parse_refused(NULL, 0, "empty JSON document");
+  assert_parse_refused("", 0, "empty JSON document");
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -217,6 +225,7 @@ int main(int argc, char **argv)
   g_test_add_func("/json/brackets-in-strings", test_brackets_in_strings);
   g_test_add_func("/json/escaped-quotes", test_escaped_quotes);
   g_test_add_func("/json/embedded-nul", test_embedded_nul);
+  g_test_add_func("/json/empty-member", test_empty_member);
   g_test_add_func("/json/object-getter", test_object_getter);
   g_test_add_func("/json/get-string", test_get_string);
   g_test_add_func("/json/get-strv", test_get_strv);
