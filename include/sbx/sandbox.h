@@ -24,8 +24,9 @@ typedef struct {
 } SbxCgroupLimits;
 gboolean sbx_cgroup_limits_set(const SbxCgroupLimits *l);
 /* Make a cgroup for the sandbox with the limits; error (naming why) when the
- * host delegates none to this user. Returns its path (NULL when no limits). */
-char *sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, GError **err);
+ * host delegates none to this user. TRUE with *path its path, or NULL when
+ * no limit is set (nothing to do); FALSE with err. */
+gboolean sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, char **path, GError **err);
 gboolean sbx_cgroup_attach(const char *cgroup, pid_t pid, GError **err);
 void sbx_cgroup_remove(const char *cgroup);
 

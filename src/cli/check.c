@@ -76,7 +76,7 @@ static void check_ids(void)
 {
   SbxIdMap map;
   g_autoptr(GError) err = NULL;
-  gboolean range = sbx_idmap_resolve(SBX_USERNS_RANGE, &map, &err);
+  gboolean range = sbx_idmap_resolve(SBX_USERNS_RANGE, sbx_cli_settings(), &map, &err);
   report(range, FALSE, "a subordinate id range (/etc/subuid, /etc/subgid) and newuidmap/newgidmap",
          err ? err->message : NULL);
   if (range) {

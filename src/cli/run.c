@@ -231,8 +231,7 @@ static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
   SbxSeccompSpec sc = {.caps = spec->caps};
   if (!parse_security(&sc, err))
     return FALSE;
-  spec->seccomp = sbx_seccomp_prepare(store, &sc, err);
-  if (!spec->seccomp && g_strcmp0(sc.profile, "unconfined") != 0)
+  if (!sbx_seccomp_prepare(store, &sc, &spec->seccomp, err))
     return FALSE;
   spec->rlimits = g_array_new(FALSE, FALSE, sizeof(SbxRlimit));
   for (char **u = opts.ulimit; u && *u; u++) {
@@ -356,7 +355,7 @@ static SbxState *new_state(SbxStore *store, const SbxRunSpec *spec, const char *
   st->image = g_strdup(image);
   st->ports = opts.publish ? g_strjoinv(",", opts.publish) : g_strdup("");
   st->store_root = g_strdup(store->root);
-  st->userns = g_strdup(store->idmap->mode == SBX_USERNS_RANGE ? "range" : "single");
+  st->userns = g_strdup(store->idmap.mode == SBX_USERNS_RANGE ? "range" : "single");
   for (char **o = opts.security_opt; o && *o; o++)
     if (g_str_has_prefix(*o, "seccomp=") || g_str_has_prefix(*o, "seccomp:")) {
       g_free(st->seccomp);
@@ -494,7 +493,7 @@ static int run_parsed(int argc, char **argv, GError **err)
   /* Copies: init rewrites the memory of our original argv (proctitle.c). */
   g_auto(GStrv) cmd = g_strdupv(argv + 2);
   SbxRunSpec spec = {
-      .image = img, .idmap = store->idmap, .store_run_dir = run_dir, .argv = cmd,
+      .image = img, .idmap = &store->idmap, .store_run_dir = run_dir, .argv = cmd,
       .entrypoint = opts.entrypoint, .entrypoint_set = opts.entrypoint_set, .env = env,
       .workdir = opts.workdir, .user = opts.user, .hostname = opts.hostname, .net = net,
       .interactive = opts.interactive, .tty = opts.tty, .volumes = volumes,

@@ -57,7 +57,8 @@ gboolean sbx_subid_lookup(const char *file, const char *user, uid_t uid, guint64
   return FALSE;
 }
 
-gboolean sbx_idmap_resolve(SbxUsernsMode want, SbxIdMap *map, GError **err)
+gboolean sbx_idmap_resolve(SbxUsernsMode want, const SbxSettings *set, SbxIdMap *map,
+                           GError **err)
 {
   memset(map, 0, sizeof *map);
   map->uid = getuid();
@@ -67,8 +68,7 @@ gboolean sbx_idmap_resolve(SbxUsernsMode want, SbxIdMap *map, GError **err)
     return TRUE;
   struct passwd *pw = getpwuid(map->uid);
   const char *name = pw ? pw->pw_name : "";
-  const char *subuid = g_getenv("SBX_SUBUID_FILE") ? g_getenv("SBX_SUBUID_FILE") : "/etc/subuid";
-  const char *subgid = g_getenv("SBX_SUBGID_FILE") ? g_getenv("SBX_SUBGID_FILE") : "/etc/subgid";
+  const char *subuid = set->subuid_file, *subgid = set->subgid_file;
   gboolean have_u = sbx_subid_lookup(subuid, name, map->uid, &map->subuid_start, &map->subuid_count);
   gboolean have_g = sbx_subid_lookup(subgid, name, map->uid, &map->subgid_start, &map->subgid_count);
   map->newuidmap = g_find_program_in_path("newuidmap");
@@ -93,6 +93,13 @@ void sbx_idmap_clear(SbxIdMap *map)
 {
   g_clear_pointer(&map->newuidmap, g_free);
   g_clear_pointer(&map->newgidmap, g_free);
+}
+
+void sbx_idmap_copy(SbxIdMap *dst, const SbxIdMap *src)
+{
+  *dst = *src;
+  dst->newuidmap = g_strdup(src->newuidmap);
+  dst->newgidmap = g_strdup(src->newgidmap);
 }
 
 char *sbx_idmap_key(const SbxIdMap *map)

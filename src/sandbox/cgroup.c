@@ -76,31 +76,30 @@ static char *why_unusable(const SbxCgroupLimits *l, const char *dir)
   return NULL;
 }
 
-char *sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, GError **err)
+gboolean sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, char **path, GError **err)
 {
+  *path = NULL;
   if (!sbx_cgroup_limits_set(l))
-    return NULL;
+    return TRUE; /* nothing to do */
   g_autofree char *own = own_cgroup(err);
   if (!own)
-    return NULL;
+    return FALSE;
   g_autofree char *dir = g_build_filename(CGROUP_ROOT, own, NULL);
   g_autofree char *why = why_unusable(l, dir);
   if (why) {
-    sbx_fail(err, SBX_ERROR_FAILED, "resource limits: %s", why);
-    return NULL;
+    return sbx_fail(err, SBX_ERROR_FAILED, "resource limits: %s", why);
   }
   /* Enable the controllers for children; the kernel refuses while our own
    * cgroup holds processes ("no internal processes"), which says so. */
   for (guint i = 0; i < G_N_ELEMENTS(needed); i++) {
     g_autofree char *plus = g_strconcat("+", needed[i][0], NULL);
     if (wanted(l, i) && !write_value(dir, "cgroup.subtree_control", plus, err))
-      return NULL;
+      return FALSE;
   }
   g_autofree char *name = g_strconcat("sbx-", id, NULL);
   g_autofree char *cg = g_build_filename(dir, name, NULL);
   if (mkdir(cg, 0755) < 0) {
-    sbx_fail_errno(err, "cgroup: create %s", cg);
-    return NULL;
+    return sbx_fail_errno(err, "cgroup: create %s", cg);
   }
   g_autofree char *pids = g_strdup_printf("%" G_GINT64_FORMAT, l->pids);
   g_autofree char *mem = g_strdup_printf("%" G_GINT64_FORMAT, l->memory);
@@ -117,10 +116,11 @@ char *sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, GError **err)
     ok = write_value(cg, "cpu.max", cpu, err);
   if (!ok) {
     rmdir(cg);
-    return NULL;
+    return FALSE;
   }
   sbx_debug("cgroup %s: pids %s, memory %s, cpu %s", cg, pids, mem, cpu);
-  return g_steal_pointer(&cg);
+  *path = g_steal_pointer(&cg);
+  return TRUE;
 }
 
 gboolean sbx_cgroup_attach(const char *cgroup, pid_t pid, GError **err)

@@ -308,8 +308,7 @@ int sbx_sandbox_run(const SbxRunSpec *spec, GError **err)
 {
   g_autofree char *id = short_id();
   Ctx c = {.spec = spec, .hostname = spec->hostname ? spec->hostname : id};
-  c.cgroup = sbx_cgroup_create(&spec->limits, id, err);
-  if (!c.cgroup && sbx_cgroup_limits_set(&spec->limits))
+  if (!sbx_cgroup_create(&spec->limits, id, &c.cgroup, err))
     return -1;
   int status = run_in_namespaces(&c, err);
   sbx_cgroup_remove(c.cgroup);

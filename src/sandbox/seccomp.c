@@ -100,27 +100,25 @@ static gboolean compile_in_helper(SbxStore *store, const SbxSeccompSpec *spec, c
   return TRUE;
 }
 
-GBytes *sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GError **err)
+gboolean sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GBytes **bpf,
+                             GError **err)
 {
+  *bpf = NULL;
   if (g_strcmp0(spec->profile, "unconfined") == 0)
-    return NULL;
+    return TRUE;
   g_autofree char *name = cache_name(spec, err);
   if (!name)
-    return NULL;
-  GBytes *bpf = read_cached(store, name);
-  if (bpf)
-    return bpf;
-  if (mkdirat(store->rootfd, "seccomp", 0700) < 0 && errno != EEXIST) {
-    sbx_fail_errno(err, "store %s/seccomp", store->root);
-    return NULL;
-  }
+    return FALSE;
+  if ((*bpf = read_cached(store, name)) != NULL)
+    return TRUE;
+  if (mkdirat(store->rootfd, "seccomp", 0700) < 0 && errno != EEXIST)
+    return sbx_fail_errno(err, "store %s/seccomp", store->root);
   sbx_debug("seccomp: compiling %s", spec->profile ? spec->profile : "the default profile");
   if (!compile_in_helper(store, spec, name, err))
-    return NULL;
-  bpf = read_cached(store, name);
-  if (!bpf)
-    sbx_fail(err, SBX_ERROR_FAILED, "seccomp: the compiled filter is missing or damaged");
-  return bpf;
+    return FALSE;
+  if ((*bpf = read_cached(store, name)) == NULL)
+    return sbx_fail(err, SBX_ERROR_FAILED, "seccomp: the compiled filter is missing or damaged");
+  return TRUE;
 }
 
 gboolean sbx_seccomp_install(GBytes *bpf, GError **err)

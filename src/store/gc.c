@@ -123,7 +123,7 @@ static gboolean remove_in_userns(SbxStore *s, GPtrArray *names, GError **err)
   if (names->len == 0)
     return TRUE;
   int syncfd;
-  pid_t pid = sbx_userns_clone(s->idmap, 0, &syncfd, err);
+  pid_t pid = sbx_userns_clone(&s->idmap, 0, &syncfd, err);
   if (pid < 0)
     return FALSE;
   if (pid == 0) {

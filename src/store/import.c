@@ -98,7 +98,7 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
     return FALSE;
   SbxUnpackStats st = {0};
   gint64 t0 = sbx_now_us();
-  if (!sbx_unpack_layer(blob, ref, dfd, s->idmap, s->max_layer_size, &st, &im->bytes_read, err))
+  if (!sbx_unpack_layer(blob, ref, dfd, &s->idmap, s->max_layer_size, &st, &im->bytes_read, err))
     return FALSE;
   g_atomic_int_add(&im->collapsed, (gint)st.collapsed_owners);
   g_free(st.diff_id);
@@ -179,16 +179,12 @@ static void layer_job(gpointer data, gpointer user_data)
   g_mutex_unlock(&im->lock);
 }
 
-/* A progress bar on a terminal, once an import has taken half a second. */
-static gint64 progress_delay_us(void)
-{
-  const char *t = g_getenv("SBX_TEST_PROGRESS_DELAY_MS"); /* lets tests see the bar */
-  return t ? (gint64)g_ascii_strtoull(t, NULL, 10) * 1000 : 500000;
-}
+/* A progress bar on a terminal, once an import has taken
+ * store->progress_delay_us (half a second unless $SBX_PROGRESS_DELAY_MS). */
 
 static void draw_progress(Import *im, gint64 started, gboolean *shown, gboolean final)
 {
-  if (!*shown && (final || sbx_now_us() - started < progress_delay_us()))
+  if (!*shown && (final || sbx_now_us() - started < im->s->progress_delay_us))
     return;
   *shown = TRUE;
   gint64 read = __atomic_load_n(&im->bytes_read, __ATOMIC_RELAXED);
@@ -230,7 +226,7 @@ static gboolean import_layers(Import *im, SbxImage *img, gboolean quiet, GError 
   }
   g_mutex_unlock(&im->lock);
   g_thread_pool_free(pool, FALSE, TRUE);
-  if (tty && !shown && progress_delay_us() == 0)
+  if (tty && !shown && im->s->progress_delay_us == 0)
     draw_progress(im, started, &shown, FALSE);
   if (tty && shown)
     draw_progress(im, started, &shown, TRUE);
@@ -264,7 +260,7 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   g_cond_clear(&im.cond);
   if (!ok)
     return NULL;
-  if (im.collapsed && s->idmap->mode == SBX_USERNS_SINGLE)
+  if (im.collapsed && s->idmap.mode == SBX_USERNS_SINGLE)
     sbx_warn("%u files of the image belong to other users: in single-id mode they belong to root "
              "(grant a range in /etc/subuid and /etc/subgid to keep owners)", im.collapsed);
   if (!write_records(s, img, err))
@@ -287,7 +283,7 @@ typedef char *(*InUserns)(SbxStore *s, gpointer data, GError **err);
 static char *run_in_userns(SbxStore *s, InUserns fn, gpointer data, GError **err)
 {
   int syncfd;
-  pid_t pid = sbx_userns_clone(s->idmap, 0, &syncfd, err);
+  pid_t pid = sbx_userns_clone(&s->idmap, 0, &syncfd, err);
   if (pid < 0)
     return NULL;
   if (pid == 0) {
@@ -391,7 +387,7 @@ static char *unpack_rootfs(SbxStore *s, const char *path, GError **err)
   SbxLayerRef ref = {.member = (char *)path, .size = -1};
   SbxUnpackStats st = {0};
   if (dfd < 0 || !stream ||
-      !sbx_unpack_layer(stream, &ref, dfd, s->idmap, s->max_layer_size, &st, NULL, err) ||
+      !sbx_unpack_layer(stream, &ref, dfd, &s->idmap, s->max_layer_size, &st, NULL, err) ||
       syncfs(dfd) < 0) {
     if (err && !*err)
       sbx_fail_errno(err, "unpack %s", path);

@@ -17,37 +17,17 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#define DEFAULT_MAX_LAYER_SIZE (256ull << 30) /* generous but finite */
-
-char *sbx_store_default_root(void)
-{
-  const char *env = g_getenv("SBX_ROOT");
-  if (env && *env)
-    return g_strdup(env);
-  const char *xdg = g_getenv("XDG_DATA_HOME");
-  if (xdg && g_path_is_absolute(xdg))
-    return g_build_filename(xdg, "sbx", NULL);
-  const char *home = g_getenv("HOME");
-  if (!home || !*home) {
-    struct passwd *pw = getpwuid(getuid());
-    home = pw ? pw->pw_dir : "/";
-  }
-  return g_build_filename(home, ".local", "share", "sbx", NULL);
-}
-
-SbxStore *sbx_store_open(const char *root, const SbxIdMap *map, GError **err)
+SbxStore *sbx_store_open(const char *root, const SbxIdMap *map, const SbxSettings *set,
+                         GError **err)
 {
   g_autoptr(SbxStore) s = g_new0(SbxStore, 1);
   s->rootfd = -1;
   s->root = g_canonicalize_filename(root, NULL);
-  s->idmap = map;
+  sbx_idmap_copy(&s->idmap, map);
   s->idmap_key = sbx_idmap_key(map);
-  s->max_layer_size = DEFAULT_MAX_LAYER_SIZE;
-  const char *max = g_getenv("SBX_MAX_LAYER_SIZE");
-  if (max && !g_ascii_string_to_unsigned(max, 10, 1, G_MAXUINT64, &s->max_layer_size, NULL)) {
-    sbx_fail(err, SBX_ERROR_USAGE, "SBX_MAX_LAYER_SIZE: '%s' is not a byte count", max);
-    return NULL;
-  }
+  s->max_layer_size = set->max_layer_size;
+  s->platform = g_strdup(set->platform);
+  s->progress_delay_us = set->progress_delay_us;
   g_autofree char *layers = g_build_filename(s->root, "layers", s->idmap_key, NULL);
   if (!sbx_mkdir_p(layers, 0700, err))
     return NULL;
@@ -73,6 +53,8 @@ void sbx_store_free(SbxStore *s)
     close(s->rootfd);
   g_free(s->root);
   g_free(s->idmap_key);
+  sbx_idmap_clear(&s->idmap);
+  g_free(s->platform);
   g_free(s);
 }
 
@@ -242,7 +224,7 @@ static char *import_in_helper(SbxStore *s, const char *path, const char *select,
   g_ptr_array_add(argv, "--root");
   g_ptr_array_add(argv, s->root);
   g_ptr_array_add(argv, "--userns");
-  g_ptr_array_add(argv, s->idmap->mode == SBX_USERNS_RANGE ? "range" : "single");
+  g_ptr_array_add(argv, s->idmap.mode == SBX_USERNS_RANGE ? "range" : "single");
   g_ptr_array_add(argv, "--log-level");
   g_ptr_array_add(argv, (char *)sbx_log_level_name());
   if (quiet)
