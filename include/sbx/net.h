@@ -14,6 +14,9 @@
 #define SBX_NET_DNS "10.0.2.3"
 #define SBX_NET_NETMASK "255.255.255.0"
 #define SBX_NET_MTU_DEFAULT 65520
+/* --mtu bounds: IPv4's minimum datagram; libslirp's largest MTU. */
+#define SBX_NET_MTU_MIN 576
+#define SBX_NET_MTU_MAX 65520
 
 /* -p [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp] */
 typedef struct {

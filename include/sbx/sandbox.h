@@ -17,10 +17,13 @@ typedef struct {
 } SbxNetSpec;
 
 /* cgroup.c: --pids-limit, --memory, --cpus through a delegated cgroup v2. */
+/* cgroup v2 cpu.max period: --cpus N gives N * this quota per period. */
+#define SBX_CGROUP_CPU_PERIOD_US 100000
+
 typedef struct {
   gint64 pids;     /* 0: unset */
   gint64 memory;   /* bytes, 0: unset */
-  gint64 cpu_quota_us; /* per 100 ms period, 0: unset */
+  gint64 cpu_quota_us; /* per SBX_CGROUP_CPU_PERIOD_US, 0: unset */
 } SbxCgroupLimits;
 gboolean sbx_cgroup_limits_set(const SbxCgroupLimits *l);
 /* Make a cgroup for the sandbox with the limits; error (naming why) when the

@@ -16,7 +16,7 @@ static GOptionEntry global_entries[] = {
     {"root", 0, 0, G_OPTION_ARG_FILENAME, &sbx_global.root,
      "Store directory (default $SBX_ROOT or $XDG_DATA_HOME/sbx)", "DIR"},
     {"log-level", 0, 0, G_OPTION_ARG_STRING, &sbx_global.log_level,
-     "error, warn, info or debug (narrates every setup step)", "LEVEL"},
+     "error, warn, info (what sbx did) or debug (every setup step)", "LEVEL"},
     {"userns", 0, 0, G_OPTION_ARG_STRING, &sbx_global.userns,
      "auto (default), single (one id) or range (/etc/subuid via newuidmap)", "MODE"},
     {"platform", 0, 0, G_OPTION_ARG_STRING, &sbx_global.platform,
@@ -71,7 +71,7 @@ void sbx_cli_global_options_clear(void)
 int sbx_cli_report(const GError *err)
 {
   if (err && g_error_matches(err, SBX_ERROR, SBX_ERROR_REPORTED))
-    return 125;
+    return SBX_EXIT_FAILED;
   g_autofree char *msg = g_strdup(err ? err->message : "unknown error");
   /* One line, always: untrusted text (member names, JSON errors) may hold
    * newlines or control characters. */
@@ -80,7 +80,7 @@ int sbx_cli_report(const GError *err)
       *p = ' ';
   g_autofree char *line = g_strdup_printf("sbx: %s\n", msg);
   fputs(line, stderr);
-  return 125;
+  return SBX_EXIT_FAILED;
 }
 
 /* IMAGE is a file or directory; FILE:NAME[:TAG] picks one image in it. */
@@ -159,6 +159,8 @@ SbxStore *sbx_cli_open_store(GError **err)
   g_autofree char *root = sbx_global.root ? g_strdup(sbx_global.root) : default_root();
   SbxStore *s = sbx_store_open(root, &map, &settings, err);
   sbx_idmap_clear(&map);
+  if (s)
+    sbx_info("store %s, layers unpacked for id mapping %s", s->root, s->idmap_key);
   return s;
 }
 

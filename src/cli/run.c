@@ -250,7 +250,7 @@ static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
     double cpus = g_ascii_strtod(opts.cpus, &end);
     if (*end || cpus <= 0 || cpus > 4096)
       return sbx_fail(err, SBX_ERROR_USAGE, "--cpus: '%s' is not a positive number", opts.cpus);
-    spec->limits.cpu_quota_us = (gint64)(cpus * 100000);
+    spec->limits.cpu_quota_us = (gint64)(cpus * SBX_CGROUP_CPU_PERIOD_US);
   }
   spec->read_only = opts.read_only;
   spec->tmpfs = opts.tmpfs;
@@ -285,8 +285,9 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
     else
       return sbx_fail(err, SBX_ERROR_USAGE, "--network %s: unknown option '%s'", mode, *o);
   }
-  if (net->mtu < 576 || net->mtu > 65520)
-    return sbx_fail(err, SBX_ERROR_USAGE, "--mtu: %u is not within 576..65520", net->mtu);
+  if (net->mtu < SBX_NET_MTU_MIN || net->mtu > SBX_NET_MTU_MAX)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--mtu: %u is not within %d..%d", net->mtu,
+                    SBX_NET_MTU_MIN, SBX_NET_MTU_MAX);
   if ((opts.publish || opts.net_allow) && net->mode != SBX_NET_SLIRP)
     return sbx_fail(err, SBX_ERROR_USAGE, "-p and --net-allow need --network slirp");
   for (char **p = opts.publish; p && *p; p++) {

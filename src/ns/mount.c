@@ -279,8 +279,9 @@ static gboolean mount_dev(int rootfd, gboolean pts_gid, GError **err)
     return sbx_fail_errno(err, "create /dev/pts");
   sbx_autofd pts = openat(dev, "pts", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   sbx_autofd shm = openat(dev, "shm", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  const char *pts_opts = pts_gid ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
-                                 : "newinstance,ptmxmode=0666,mode=0620";
+  const char *pts_opts = pts_gid
+                             ? "newinstance,ptmxmode=0666,mode=0620,gid=" G_STRINGIFY(SBX_TTY_GID)
+                             : "newinstance,ptmxmode=0666,mode=0620";
   return mount_at_fd("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, pts_opts, "/dev/pts", err) &&
          mount_at_fd("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                      "mode=1777,size=65536k", "/dev/shm", err);

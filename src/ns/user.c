@@ -124,10 +124,7 @@ gboolean sbx_idmap_has_gid(const SbxIdMap *map, guint64 id)
 static gboolean write_proc(pid_t pid, const char *file, const char *content, GError **err)
 {
   g_autofree char *path = g_strdup_printf("/proc/%d/%s", (int)pid, file);
-  sbx_autofd fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write(fd, content, strlen(content)) != (ssize_t)strlen(content))
-    return sbx_fail_errno(err, "write %s", path);
-  return TRUE;
+  return sbx_write_value(path, content, err);
 }
 
 static pid_t spawn_map_helper(const char *prog, pid_t pid, guint64 id, guint64 start, guint64 count)
@@ -158,7 +155,7 @@ static gboolean wait_map_helper(pid_t child, const char *prog, GError **err)
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return sbx_fail(err, SBX_ERROR_FAILED,
                     "%s failed (status %d): check /etc/subuid, /etc/subgid and that %s is setuid",
-                    prog, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), prog);
+                    prog, sbx_exit_status(status), prog);
   return TRUE;
 }
 
@@ -208,7 +205,7 @@ pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeG
   }
   if (pid == 0) {
     close(fds[0]);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sbx_child_die_with_parent(NULL);
     /* If sbx died before prctl, the go message never comes: EOF ends us. */
     char *go = NULL;
     if (!sbx_sync_recv(fds[1], &go, "sbx", NULL) || g_strcmp0(go, "go") != 0)

@@ -38,10 +38,10 @@ static char *own_cgroup(GError **err)
 static gboolean write_value(const char *dir, const char *file, const char *value, GError **err)
 {
   g_autofree char *path = g_build_filename(dir, file, NULL);
-  sbx_autofd fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write(fd, value, strlen(value)) < 0)
-    return sbx_fail_errno(err, "cgroup: write %s to %s", value, path);
-  return TRUE;
+  if (sbx_write_value(path, value, err))
+    return TRUE;
+  g_prefix_error(err, "cgroup: %s: ", value);
+  return FALSE;
 }
 
 static const char *const needed[][2] = {{"pids", "--pids-limit"},
@@ -103,7 +103,8 @@ gboolean sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, char **path
   }
   g_autofree char *pids = g_strdup_printf("%" G_GINT64_FORMAT, l->pids);
   g_autofree char *mem = g_strdup_printf("%" G_GINT64_FORMAT, l->memory);
-  g_autofree char *cpu = g_strdup_printf("%" G_GINT64_FORMAT " 100000", l->cpu_quota_us);
+  g_autofree char *cpu = g_strdup_printf("%" G_GINT64_FORMAT " %d", l->cpu_quota_us,
+                                         SBX_CGROUP_CPU_PERIOD_US);
   gboolean ok = TRUE;
   if (ok && l->pids > 0)
     ok = write_value(cg, "pids.max", pids, err);
@@ -118,7 +119,7 @@ gboolean sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, char **path
     rmdir(cg);
     return FALSE;
   }
-  sbx_debug("cgroup %s: pids %s, memory %s, cpu %s", cg, pids, mem, cpu);
+  sbx_info("cgroup %s: pids %s, memory %s, cpu %s", cg, pids, mem, cpu);
   *path = g_steal_pointer(&cg);
   return TRUE;
 }

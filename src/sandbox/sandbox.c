@@ -69,7 +69,7 @@ static gboolean setup_rootfs(Ctx *c, GError **err)
       .hostname = hn,
       .hosts = hosts,
       .resolv_conf = resolv,
-      .have_pts_gid = sbx_idmap_has_gid(c->spec->idmap, 5),
+      .have_pts_gid = sbx_idmap_has_gid(c->spec->idmap, SBX_TTY_GID),
       .read_only = c->spec->read_only,
       .tmpfs = c->spec->tmpfs,
       .volumes = c->spec->volumes,
@@ -179,12 +179,6 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
   _exit(sbx_pid_init_loop(child, &c->forwarded));
 }
 
-static int status_of(int status)
-{
-  if (WIFEXITED(status))
-    return WEXITSTATUS(status);
-  return 128 + WTERMSIG(status);
-}
 
 /* Forward the user's signals to init (which forwards them to the program)
  * until init exits. The signals are blocked since before clone. */
@@ -196,7 +190,7 @@ int sbx_sandbox_wait(pid_t pid, const sigset_t *forwarded)
     int status;
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid)
-      return status_of(status);
+      return sbx_exit_status(status);
     if (r < 0 && errno != EINTR)
       return SBX_EXIT_FAILED;
     siginfo_t si;

@@ -28,7 +28,7 @@ static void remove_ref_file(SbxStore *s, const char *name)
 {
   g_autofree char *norm = sbx_ref_normalize(name);
   g_autofree char *d = sbx_digest_bytes(norm, strlen(norm));
-  g_autofree char *file = g_strconcat("refs/", d + 7, NULL);
+  g_autofree char *file = g_strconcat("refs/", sbx_digest_hex_of(d), NULL);
   unlinkat(s->rootfd, file, 0);
 }
 
@@ -111,7 +111,7 @@ static GHashTable *referenced_layers(SbxStore *s, GError **err)
       return NULL;
     }
     for (char **d = cfg->diff_ids; *d; d++)
-      g_hash_table_add(used, g_strdup(*d + 7));
+      g_hash_table_add(used, g_strdup(sbx_digest_hex_of(*d)));
   }
   return used;
 }

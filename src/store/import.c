@@ -102,13 +102,13 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
     return FALSE;
   g_atomic_int_add(&im->collapsed, (gint)st.collapsed_owners);
   g_free(st.diff_id);
-  if (!write_layer_size(s, ref->diff_id + 7, st.bytes, err))
+  if (!write_layer_size(s, sbx_digest_hex_of(ref->diff_id), st.bytes, err))
     return FALSE;
   /* One syncfs for the whole layer instead of an fsync per file: the rename
    * below must not become visible before the data. */
   if (syncfs(dfd) < 0)
     return sbx_fail_errno(err, "sync layer");
-  sbx_debug("layer %.19s: %" G_GUINT64_FORMAT " entries, %" G_GUINT64_FORMAT " bytes in %.1f ms",
+  sbx_info("layer %.19s: %" G_GUINT64_FORMAT " entries, %" G_GUINT64_FORMAT " bytes in %.1f ms",
             ref->diff_id, st.entries, st.bytes, (sbx_now_us() - t0) / 1000.0);
   return TRUE;
 }
@@ -116,7 +116,7 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
 static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref, Import *im,
                              GError **err)
 {
-  const char *hex = ref->diff_id + 7;
+  const char *hex = sbx_digest_hex_of(ref->diff_id);
   g_autofree char *final = g_build_filename("layers", s->idmap_key, hex, NULL);
   if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
     return TRUE;
@@ -146,7 +146,7 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref
 
 static gboolean write_records(SbxStore *s, SbxImage *img, GError **err)
 {
-  const char *hex = img->config_digest + 7;
+  const char *hex = sbx_digest_hex_of(img->config_digest);
   g_autofree char *name = g_strdup_printf("images/%s.json", hex);
   g_autofree char *run = g_strdup_printf("images/%s.run", hex);
   gsize len;
@@ -270,10 +270,11 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   if (key && g_strcmp0(key, after) == 0) {
     g_autofree char *name = g_strdup_printf("archives/%s", key);
     g_autoptr(GError) local = NULL;
-    if (!sbx_write_file_atomic(s->rootfd, name, img->config_digest + 7, 64, 0600, &local))
+    if (!sbx_write_file_atomic(s->rootfd, name, sbx_digest_hex_of(img->config_digest), 64, 0600,
+                               &local))
       sbx_debug("archive cache not written: %s", local->message);
   }
-  return g_strdup(img->config_digest + 7);
+  return g_strdup(sbx_digest_hex_of(img->config_digest));
 }
 
 /* Run fn in a child inside a user namespace with the store's mapping (to
@@ -396,7 +397,7 @@ static char *unpack_rootfs(SbxStore *s, const char *path, GError **err)
     return NULL;
   }
   g_autofree char *diff_id = st.diff_id;
-  const char *hex = diff_id + 7;
+  const char *hex = sbx_digest_hex_of(diff_id);
   g_autofree char *final = g_build_filename("layers", s->idmap_key, hex, NULL);
   sbx_autofd lock = lock_layer(s, hex, err);
   if (lock < 0 || !write_layer_size(s, hex, st.bytes, err)) {
@@ -432,7 +433,7 @@ static char *import_rootfs(SbxStore *s, const char *path, const char *name, GErr
   img->names = g_strdupv((char **)names);
   if (!img->config || !write_records(s, img, err))
     return NULL;
-  return g_strdup(img->config_digest + 7);
+  return g_strdup(sbx_digest_hex_of(img->config_digest));
 }
 
 static char *import_rootfs_cb(SbxStore *s, gpointer data, GError **err)

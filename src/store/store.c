@@ -94,7 +94,7 @@ SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **e
   guint n = g_strv_length(img->config->diff_ids);
   img->layer_dirs = g_new0(char *, n + 1);
   for (guint i = 0; i < n; i++)
-    img->layer_dirs[i] = g_strdup(img->config->diff_ids[i] + 7);
+    img->layer_dirs[i] = g_strdup(sbx_digest_hex_of(img->config->diff_ids[i]));
   img->names = g_new0(char *, 1);
   return g_steal_pointer(&img);
 }
@@ -169,7 +169,7 @@ static char *key_of(const struct stat *st, const char *select, const char *platf
                                         (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
                                         select ? select : "", platform ? platform : "");
   g_autofree char *d = sbx_digest_bytes(id, strlen(id));
-  return g_strdup(d + 7);
+  return g_strdup(sbx_digest_hex_of(d));
 }
 
 char *sbx_store_archive_key(const char *path, const char *select, const char *platform)
@@ -202,11 +202,6 @@ static char *cached_image_id(SbxStore *s, const char *key)
     return NULL;
   buf[64] = '\0';
   return sbx_hex64_valid(buf) ? g_strdup(buf) : NULL;
-}
-
-static void helper_child_setup(gpointer data)
-{
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
 /* The import runs in sbx-store, a separate program: it holds the untrusted
@@ -244,7 +239,7 @@ static char *import_in_helper(SbxStore *s, const char *path, const char *select,
   int status;
   g_autoptr(GError) local = NULL;
   if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_CHILD_INHERITS_STDIN,
-                    helper_child_setup, NULL, &out, NULL, &status, &local)) {
+                    sbx_child_die_with_parent, NULL, &out, NULL, &status, &local)) {
     sbx_fail(err, SBX_ERROR_FAILED, "start %s: %s", helper, local->message);
     return NULL;
   }
@@ -272,12 +267,12 @@ SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *sele
     if (id) {
       g_autoptr(SbxStoredImage) img = sbx_store_read_image(s, id, NULL);
       if (img && layers_present(s, img)) {
-        sbx_debug("archive %s: cached as image %.12s", path, id);
+        sbx_info("archive %s: cached as image %.12s (not read again)", path, id);
         return g_steal_pointer(&img);
       }
     }
   }
-  sbx_debug("archive %s: importing", path);
+  sbx_info("archive %s: importing", path);
   g_autofree char *id = import_in_helper(s, path, select, quiet, err);
   if (!id)
     return NULL;

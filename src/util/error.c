@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/wait.h>
 
 G_DEFINE_QUARK(sbx-error-quark, sbx_error)
 G_DEFINE_QUARK(sbx-errno-error-quark, sbx_errno_error)
@@ -12,6 +13,15 @@ G_DEFINE_QUARK(sbx-errno-error-quark, sbx_errno_error)
 int sbx_error_errno(const GError *error)
 {
   return error && error->domain == SBX_ERRNO_ERROR ? error->code : 0;
+}
+
+int sbx_exit_status(int wstatus)
+{
+  if (WIFEXITED(wstatus))
+    return WEXITSTATUS(wstatus);
+  if (WIFSIGNALED(wstatus))
+    return 128 + WTERMSIG(wstatus);
+  return SBX_EXIT_FAILED;
 }
 
 gboolean sbx_fail_errnum(GError **err, int errnum, const char *fmt, ...)

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <signal.h>
 
 gboolean sbx_write_all(int fd, const void *buf, size_t len, GError **err)
 {
@@ -187,4 +189,23 @@ char *sbx_random_hex(guint nbytes)
   for (guint i = 0; i < nbytes; i++)
     g_string_append_printf(s, "%02x", buf[i]);
   return g_string_free(s, FALSE);
+}
+
+gboolean sbx_write_value(const char *path, const char *value, GError **err)
+{
+  size_t len = strlen(value);
+  sbx_autofd fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return sbx_fail_errno(err, "write %s", path);
+  ssize_t n = write(fd, value, len);
+  if (n < 0)
+    return sbx_fail_errno(err, "write %s", path);
+  if ((size_t)n != len)
+    return sbx_fail_errnum(err, EIO, "write %s (short write)", path);
+  return TRUE;
+}
+
+void sbx_child_die_with_parent(gpointer unused)
+{
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
 }

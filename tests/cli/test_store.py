@@ -19,6 +19,23 @@ class TestStore(SbxTestCase):
         self.assertIn("cached as image", r2.err)
         self.assertNotIn("importing", r2.err)
 
+    def test_log_level_info(self):
+        """info says what sbx decided and did, without debug's narration."""
+        image = fixture("busybox-legacy.tar")
+        r = self.sbx_cmd(["run", "--log-level", "info", image, "true"], mode="single")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("sbx: info: store %s, layers unpacked for id mapping single"
+                      % self.store_for("single"), r.err)
+        self.assertIn("sbx: info: archive %s: importing" % image, r.err)
+        self.assertRegex(r.err, r"sbx: info: layer sha256:[0-9a-f]{12}: \d+ entries")
+        self.assertIn("sbx: info: seccomp: compiling the default profile", r.err)
+        self.assertNotIn("sbx[", r.err)  # no debug lines
+        r = self.sbx_cmd(["run", "--log-level", "info", image, "true"], mode="single")
+        self.assertIn("cached as image", r.err)
+        self.assertNotIn("importing", r.err)
+        r = self.sbx_cmd(["run", image, "true"], mode="single")
+        self.assertNotIn("info:", r.err)
+
     def test_layers_shared_between_formats(self):
         for image in ("busybox-legacy.tar", "busybox-docker25.tar", "busybox-podman.tar"):
             self.run_ok(fixture(image), "true")
