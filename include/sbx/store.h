@@ -1,10 +1,10 @@
 /* store: the content-addressed store under $XDG_DATA_HOME/sbx.
  *
  *   layers/<idmap-key>/<diff-id hex>/   unpacked layers (overlay lowers)
- *   images/<config hex>.json            image records written by sbx
- *   archives/<key hex>                  archive identity -> image record
- *   locks/  tmp/  run/                  per-layer locks, unpack scratch, mount base
- */
+ *   images/<config hex>.json, .run      the config, and what run needs of it
+ *   refs/  archives/  layer-sizes/  seccomp/  locks/  lock  tmp/  run/
+ *
+ * docs/DESIGN.md "Store layout" says what each holds and how keys are made. */
 #pragma once
 
 #include <glib.h>
