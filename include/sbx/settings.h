@@ -12,6 +12,7 @@ typedef struct {
   const char *platform;      /* --platform; NULL: this machine's */
   guint64 max_layer_size;    /* $SBX_MAX_LAYER_SIZE: bytes one layer may unpack to */
   gint64 progress_delay_us;  /* $SBX_PROGRESS_DELAY_MS: an import's bar shows after this */
+  const char *runtime_dir;   /* $XDG_RUNTIME_DIR: named sandboxes' state (NULL: none) */
 } SbxSettings;
 
 /* The defaults, for callers without a command line (unit tests). */

@@ -1,5 +1,6 @@
 /* What every command shares: global options and error reporting. */
 #include "sbx/cli.h"
+#include "sbx/state.h"
 #include "sbx/util.h"
 
 #include <pwd.h>
@@ -119,6 +120,8 @@ static gboolean resolve_settings(GError **err)
   if ((v = g_getenv("SBX_SUBGID_FILE")))
     settings.subgid_file = v;
   settings.platform = sbx_global.platform;
+  settings.runtime_dir = g_getenv("XDG_RUNTIME_DIR");
+  sbx_state_set_runtime_dir(settings.runtime_dir);
   if ((v = g_getenv("SBX_MAX_LAYER_SIZE")) &&
       !g_ascii_string_to_unsigned(v, 10, 1, G_MAXUINT64, &settings.max_layer_size, NULL))
     return sbx_fail(err, SBX_ERROR_USAGE, "SBX_MAX_LAYER_SIZE: '%s' is not a byte count", v);
