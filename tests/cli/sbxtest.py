@@ -253,7 +253,8 @@ class SbxTestCase(unittest.TestCase):
         """One clear line 'sbx: ...' and the expected status."""
         self.assertEqual(r.rc, rc, r)
         lines = [l for l in r.err.splitlines() if l.strip()]
-        errors = [l for l in lines if l.startswith("sbx: ") and not l.startswith("sbx: warning")]
+        errors = [l for l in lines if l.startswith("sbx: ")
+                  and not l.startswith(("sbx: warning: ", "sbx: info: "))]
         self.assertEqual(len(errors), 1, "want exactly one error line\n%r" % r)
         if contains:
             self.assertIn(contains, errors[0], r)
