@@ -41,7 +41,8 @@ int main(int argc, char **argv)
   if (!ctx)
     return 2;
   char *list = strdup(argv[1]);
-  for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+  for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+       tok = strtok_r(NULL, ",", &save)) {
     char *eq = strchr(tok, '=');
     int e = ENOSYS;
     if (eq) {

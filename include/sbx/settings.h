@@ -7,17 +7,20 @@
 #include <glib.h>
 
 typedef struct {
-  const char *subuid_file;   /* $SBX_SUBUID_FILE, else /etc/subuid */
-  const char *subgid_file;   /* $SBX_SUBGID_FILE, else /etc/subgid */
-  const char *platform;      /* --platform; NULL: this machine's */
-  guint64 max_layer_size;    /* $SBX_MAX_LAYER_SIZE: bytes one layer may unpack to */
-  gint64 progress_delay_us;  /* $SBX_PROGRESS_DELAY_MS: an import's bar shows after this */
-  const char *runtime_dir;   /* $XDG_RUNTIME_DIR: named sandboxes' state (NULL: none) */
+  const char *subuid_file;  /* $SBX_SUBUID_FILE, else /etc/subuid */
+  const char *subgid_file;  /* $SBX_SUBGID_FILE, else /etc/subgid */
+  const char *platform;     /* --platform; NULL: this machine's */
+  guint64 max_layer_size;   /* $SBX_MAX_LAYER_SIZE: bytes one layer may unpack to */
+  gint64 progress_delay_us; /* $SBX_PROGRESS_DELAY_MS: an import's bar shows after this */
+  const char *runtime_dir;  /* $XDG_RUNTIME_DIR: named sandboxes' state (NULL: none) */
 } SbxSettings;
 
 /* The defaults, for callers without a command line (unit tests). */
-#define SBX_DEFAULT_MAX_LAYER_SIZE (256ull << 30) /* generous but finite */
+#define SBX_DEFAULT_MAX_LAYER_SIZE    (256ull << 30) /* generous but finite */
 #define SBX_DEFAULT_PROGRESS_DELAY_US 500000
 #define SBX_SETTINGS_DEFAULT                                                                       \
-  {.subuid_file = "/etc/subuid", .subgid_file = "/etc/subgid",                                     \
-   .max_layer_size = SBX_DEFAULT_MAX_LAYER_SIZE, .progress_delay_us = SBX_DEFAULT_PROGRESS_DELAY_US}
+  {                                                                                                \
+    .subuid_file = "/etc/subuid", .subgid_file = "/etc/subgid",                                    \
+    .max_layer_size = SBX_DEFAULT_MAX_LAYER_SIZE,                                                  \
+    .progress_delay_us = SBX_DEFAULT_PROGRESS_DELAY_US                                             \
+  }

@@ -75,8 +75,8 @@ static void test_ok_and_eof(void)
 
 static void test_exit_status(void)
 {
-  g_assert_cmpint(sbx_exit_status(3 << 8), ==, 3);   /* exited 3 */
-  g_assert_cmpint(sbx_exit_status(9), ==, 128 + 9);  /* killed by SIGKILL */
+  g_assert_cmpint(sbx_exit_status(3 << 8), ==, 3);               /* exited 3 */
+  g_assert_cmpint(sbx_exit_status(9), ==, 128 + 9);              /* killed by SIGKILL */
   g_assert_cmpint(sbx_exit_status(0x137f), ==, SBX_EXIT_FAILED); /* stopped: not an end */
 }
 
