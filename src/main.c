@@ -70,7 +70,7 @@ int main(int argc, char **argv)
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
     usage(argc < 2 ? stderr : stdout);
-    return argc < 2 ? 125 : 0;
+    return argc < 2 ? SBX_EXIT_FAILED : 0;
   }
   if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0 ||
       strcmp(argv[1], "version") == 0) {
@@ -84,5 +84,5 @@ int main(int argc, char **argv)
       return commands[i].fn(argc - 1, argv + 1);
     }
   fprintf(stderr, "sbx: unknown command '%s' (see 'sbx --help')\n", argv[1]);
-  return 125;
+  return SBX_EXIT_FAILED;
 }

@@ -35,5 +35,5 @@ int main(int argc, char **argv)
       return commands[i].fn(argc - 1, argv + 1);
     }
   fprintf(stderr, "sbx: sbx-store: unknown command '%s'\n", argc > 1 ? argv[1] : "");
-  return 125;
+  return SBX_EXIT_FAILED;
 }

@@ -52,3 +52,5 @@ int sbx_cli_command(const SbxCliCommand *cmd, int argc, char **argv);
 gboolean sbx_cli_split_image_ref(const char *ref, char **path, char **select, GError **err);
 /* The store at --root / $SBX_ROOT / default, with the --userns mapping. */
 SbxStore *sbx_cli_open_store(GError **err);
+/* What the options and the environment say, for the library (settings.h). */
+const SbxSettings *sbx_cli_settings(void);

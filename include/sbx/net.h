@@ -35,6 +35,10 @@ typedef struct {
 char *sbx_net_stats_format(const SbxNetStats *s);
 gboolean sbx_net_stats_parse(const char *text, SbxNetStats *out);
 
+/* --mtu bounds: IPv4's minimum datagram; libslirp's largest MTU. */
+#define SBX_NET_MTU_MIN 576
+#define SBX_NET_MTU_MAX 65520
+
 /* -p [HOSTIP:]HOSTPORT:CTRPORT[/tcp|/udp] */
 typedef struct {
   struct in_addr host_ip;

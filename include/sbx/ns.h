@@ -5,6 +5,9 @@
 #include <glib.h>
 #include <sys/types.h>
 
+/* The tty group (Debian, Fedora, Alpine ...): owns /dev/pts/N when mapped. */
+#define SBX_TTY_GID 5
+
 /* uts.c: own hostname ("sbx-" + short id by default). */
 gboolean sbx_uts_setup(const char *hostname, GError **err);
 
@@ -34,7 +37,7 @@ typedef struct {
   const char *hostname;
   const char *hosts;        /* contents of /etc/hosts */
   const char *resolv_conf;  /* contents of /etc/resolv.conf */
-  gboolean have_pts_gid;    /* gid 5 (tty) mapped */
+  gboolean have_pts_gid;    /* SBX_TTY_GID mapped */
   gboolean read_only;       /* the rootfs mount read-only (--read-only) */
   char **tmpfs;             /* PATH[:options] writable tmpfs mounts (--tmpfs) */
   char **volumes;           /* HOST:CONTAINER:ro|rw, HOST absolute and existing */

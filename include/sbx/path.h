@@ -31,5 +31,5 @@ int sbx_open_in_root(int rootfd, const char *path, int flags, mode_t mode, GErro
 /* mkdir -p inside a root (symlinks resolved inside it); returns an O_DIRECTORY fd. */
 int sbx_mkdir_in_root(int rootfd, const char *path, mode_t mode, GError **err);
 
-/* Does the kernel have openat2 (5.6+)? Cached. SBX_TEST_NO_OPENAT2=1 forces no. */
+/* Does the kernel have openat2 (5.6+)? Cached. */
 gboolean sbx_have_openat2(void);

@@ -17,6 +17,7 @@ typedef struct {
   char **publish;    /* -p specs, validated */
   char **allow;      /* --net-allow rules, validated */
   int log_fd;        /* --net-log's file, opened by the CLI; -1: none */
+  const char *resolv_conf; /* $SBX_NET_RESOLV_CONF: the resolver file for sbx-net; NULL: the host's */
 } SbxNetSpec;
 
 /* The running sbx-net: its pid and the sync socket to it. */
@@ -29,17 +30,21 @@ typedef struct {
 gboolean sbx_net_helper_stats(const SbxNetHelper *h, SbxNetStats *out, GError **err);
 
 /* cgroup.c: --pids-limit, --memory, --cpus through a delegated cgroup v2. */
+/* cgroup v2 cpu.max period: --cpus N gives N * this quota per period. */
+#define SBX_CGROUP_CPU_PERIOD_US 100000
+
 typedef struct {
   gint64 pids;     /* 0: unset */
   gint64 memory;   /* bytes, 0: unset */
-  gint64 cpu_quota_us; /* per 100 ms period, 0: unset */
+  gint64 cpu_quota_us; /* per SBX_CGROUP_CPU_PERIOD_US, 0: unset */
 } SbxCgroupLimits;
 gboolean sbx_cgroup_limits_set(const SbxCgroupLimits *l);
 /* Why the host gives no usable cgroup for l, or NULL when it does. */
 char *sbx_cgroup_why_unusable(const SbxCgroupLimits *l);
 /* Make a cgroup for the sandbox with the limits; error (naming why) when the
- * host delegates none to this user. Returns its path (NULL when no limits). */
-char *sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, GError **err);
+ * host delegates none to this user. TRUE with *path its path, or NULL when
+ * no limit is set (nothing to do); FALSE with err. */
+gboolean sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, char **path, GError **err);
 gboolean sbx_cgroup_attach(const char *cgroup, pid_t pid, GError **err);
 void sbx_cgroup_remove(const char *cgroup);
 

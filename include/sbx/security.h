@@ -32,8 +32,10 @@ typedef struct {
   SbxCapSet caps;        /* rules of the profile may depend on capabilities */
 } SbxSeccompSpec;
 
-/* The filter as raw BPF (NULL with no error for unconfined). */
-GBytes *sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GError **err);
+/* The filter as raw BPF in *bpf (NULL for unconfined: nothing to install);
+ * FALSE with err when it cannot be had. */
+gboolean sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GBytes **bpf,
+                             GError **err);
 /* Install it in the calling process (no_new_privs must be set). */
 gboolean sbx_seccomp_install(GBytes *bpf, GError **err);
 

@@ -28,6 +28,9 @@ typedef struct {
 void sbx_state_free(SbxState *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxState, sbx_state_free)
 
+/* Where the state lives: runtime_dir ($XDG_RUNTIME_DIR, resolved by the CLI)
+ * or NULL for none. Called once, before the functions below. */
+void sbx_state_set_runtime_dir(const char *runtime_dir);
 char *sbx_state_base(GError **err);
 gboolean sbx_state_name_valid(const char *name, GError **err);
 /* Claim NAME: create its directory and hold its lock (fd returned). */

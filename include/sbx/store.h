@@ -1,28 +1,31 @@
 /* store: the content-addressed store under $XDG_DATA_HOME/sbx.
  *
  *   layers/<idmap-key>/<diff-id hex>/   unpacked layers (overlay lowers)
- *   images/<config hex>.json            image records written by sbx
- *   archives/<key hex>                  archive identity -> image record
- *   locks/  tmp/  run/                  per-layer locks, unpack scratch, mount base
- */
+ *   images/<config hex>.json, .run      the config, and what run needs of it
+ *   refs/  archives/  layer-sizes/  seccomp/  locks/  lock  tmp/  run/
+ *
+ * docs/DESIGN.md "Store layout" says what each holds and how keys are made. */
 #pragma once
 
 #include <glib.h>
 #include "sbx/image.h"
 #include "sbx/user.h"
 
+/* Everything it points to is its own. */
 typedef struct {
   char *root;       /* absolute path of the store */
   int rootfd;
   char *idmap_key;
-  const SbxIdMap *idmap;
+  SbxIdMap idmap;   /* the mapping its layers are unpacked under */
   guint64 max_layer_size;
-  const char *platform; /* --platform, NULL for this machine's */
+  char *platform;   /* --platform, NULL for this machine's */
+  gint64 progress_delay_us;
 } SbxStore;
 
-/* The default root: $SBX_ROOT, $XDG_DATA_HOME/sbx, ~/.local/share/sbx. */
-char *sbx_store_default_root(void);
-SbxStore *sbx_store_open(const char *root, const SbxIdMap *map, GError **err);
+/* Open (create) the store at root for layers under `map`, with the settings
+ * (copied) that imports need. */
+SbxStore *sbx_store_open(const char *root, const SbxIdMap *map, const SbxSettings *set,
+                         GError **err);
 void sbx_store_free(SbxStore *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxStore, sbx_store_free)
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <glib.h>
+#include "sbx/settings.h"
 #include <sys/types.h>
 
 typedef enum { SBX_USERNS_AUTO, SBX_USERNS_SINGLE, SBX_USERNS_RANGE } SbxUsernsMode;
@@ -24,8 +25,11 @@ gboolean sbx_userns_mode_parse(const char *s, SbxUsernsMode *out, GError **err);
 
 /* Pick the mapping for the calling user. AUTO takes a range when /etc/subuid
  * and /etc/subgid grant one and newuidmap/newgidmap are installed. */
-gboolean sbx_idmap_resolve(SbxUsernsMode want, SbxIdMap *map, GError **err);
+gboolean sbx_idmap_resolve(SbxUsernsMode want, const SbxSettings *set, SbxIdMap *map,
+                           GError **err);
 void sbx_idmap_clear(SbxIdMap *map);
+/* A deep copy (clear it with sbx_idmap_clear). */
+void sbx_idmap_copy(SbxIdMap *dst, const SbxIdMap *src);
 
 /* Look up the first subordinate range of user (name or uid) in a
  * /etc/subuid-format file. FALSE when none. */

@@ -12,6 +12,12 @@
 #define SBX_ERROR (sbx_error_quark())
 GQuark sbx_error_quark(void);
 
+/* Errors of a system call: the code is the errno. */
+#define SBX_ERRNO_ERROR (sbx_errno_error_quark())
+GQuark sbx_errno_error_quark(void);
+/* The errno an error carries (SBX_ERRNO_ERROR), else 0. */
+int sbx_error_errno(const GError *error);
+
 typedef enum {
   SBX_ERROR_FAILED,     /* sbx itself failed: exit 125 */
   SBX_ERROR_USAGE,      /* bad command line: exit 125 */
@@ -22,8 +28,12 @@ typedef enum {
 
 /* Exit statuses, as docker and podman use them. */
 enum { SBX_EXIT_TIMEOUT = 124, SBX_EXIT_FAILED = 125, SBX_EXIT_NOEXEC = 126, SBX_EXIT_NOTFOUND = 127 };
+/* A wait status as an exit status: the program's own, 128+N for signal N
+ * (SBX_EXIT_FAILED for anything else). */
+int sbx_exit_status(int wstatus);
 
-/* Fill *err with "<what>: <strerror(errno)>" and return FALSE. */
+/* Fill *err with "<what>: <strerror(errno)>", code errno in SBX_ERRNO_ERROR,
+ * and return FALSE. */
 gboolean sbx_fail_errno(GError **err, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 gboolean sbx_fail_errnum(GError **err, int errnum, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 gboolean sbx_fail(GError **err, SbxErrorCode code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -45,13 +55,16 @@ static inline int sbx_steal_fd(int *fd)
   return r;
 }
 
-/* Logging: --log-level debug narrates every setup step on stderr. */
+/* Logging on stderr: --log-level info says what sbx decided and did (the
+ * store and id mapping, cached or imported, layers unpacked, filters
+ * compiled, cgroups made); debug narrates every setup step with timings. */
 typedef enum { SBX_LOG_ERROR, SBX_LOG_WARN, SBX_LOG_INFO, SBX_LOG_DEBUG } SbxLogLevel;
 extern SbxLogLevel sbx_log_level;
 gboolean sbx_log_set_level(const char *name);
 const char *sbx_log_level_name(void);
 void sbx_log(SbxLogLevel level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 #define sbx_debug(...) do { if (sbx_log_level >= SBX_LOG_DEBUG) sbx_log(SBX_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define sbx_info(...) do { if (sbx_log_level >= SBX_LOG_INFO) sbx_log(SBX_LOG_INFO, __VA_ARGS__); } while (0)
 #define sbx_warn(...) sbx_log(SBX_LOG_WARN, __VA_ARGS__)
 
 /* escape.c: untrusted text made safe for a terminal (controls, C1, bidi,
@@ -68,20 +81,22 @@ gboolean sbx_write_file_atomic(int dirfd, const char *name, const void *buf, siz
 /* Write a small file (O_CREAT|O_TRUNC|O_NOFOLLOW). */
 gboolean sbx_write_file_at(int dirfd, const char *name, const char *content, mode_t mode,
                            GError **err);
+/* Write a value into an existing kernel file (/proc/PID/uid_map, a cgroup
+ * control file) in one write(2): the kernel takes each write as one value,
+ * so a short write is an error too. */
+gboolean sbx_write_value(const char *path, const char *value, GError **err);
 /* Read a regular file of at most max bytes from an fd (any position). */
 GBytes *sbx_read_fd_bounded(int fd, gsize max, const char *what, GError **err);
-
-/* The most bytes one compressed stream may expand to — a layer, or a
- * compressed archive (docker save | gzip) decompressed into $TMPDIR: the
- * same bound for both, SBX_MAX_LAYER_SIZE or else this. */
-#define SBX_DEFAULT_MAX_EXPANDED (256ull << 30) /* generous but finite */
-gboolean sbx_max_expanded_size(guint64 *max, GError **err);
 
 /* Remove a directory tree below dirfd without following any symlink. */
 gboolean sbx_rm_rf_at(int dirfd, const char *name, GError **err);
 
 /* mkdir -p for a trusted absolute path (the store root). */
 gboolean sbx_mkdir_p(const char *path, mode_t mode, GError **err);
+
+/* In a child sbx started: die (SIGKILL) when the thread that forked us does.
+ * The signature of a GSpawnChildSetupFunc; call it with NULL elsewhere. */
+void sbx_child_die_with_parent(gpointer unused);
 
 /* Close every fd >= lowfd except those listed (-1 terminated). */
 void sbx_close_fds_from(int lowfd);

@@ -27,15 +27,6 @@ static void report(gboolean ok, gboolean required, const char *what, const char 
     failures++;
 }
 
-static gboolean write_file(const char *path, const char *s)
-{
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  gboolean ok = fd >= 0 && write(fd, s, strlen(s)) == (ssize_t)strlen(s);
-  if (fd >= 0)
-    close(fd);
-  return ok;
-}
-
 /* In a child: a user namespace with our one id, then (step 2) overlayfs in it. */
 static int probe_child(int step)
 {
@@ -45,8 +36,9 @@ static int probe_child(int step)
     return 1;
   g_autofree char *um = g_strdup_printf("0 %u 1", (unsigned)uid);
   g_autofree char *gm = g_strdup_printf("0 %u 1", (unsigned)gid);
-  if (!write_file("/proc/self/setgroups", "deny") || !write_file("/proc/self/uid_map", um) ||
-      !write_file("/proc/self/gid_map", gm))
+  if (!sbx_write_value("/proc/self/setgroups", "deny", NULL) ||
+      !sbx_write_value("/proc/self/uid_map", um, NULL) ||
+      !sbx_write_value("/proc/self/gid_map", gm, NULL))
     return 2;
   if (step == 1)
     return 0;
@@ -76,7 +68,7 @@ static void check_ids(void)
 {
   SbxIdMap map;
   g_autoptr(GError) err = NULL;
-  gboolean range = sbx_idmap_resolve(SBX_USERNS_RANGE, &map, &err);
+  gboolean range = sbx_idmap_resolve(SBX_USERNS_RANGE, sbx_cli_settings(), &map, &err);
   report(range, FALSE, "a subordinate id range (/etc/subuid, /etc/subgid) and newuidmap/newgidmap",
          err ? err->message : NULL);
   if (range) {

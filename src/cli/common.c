@@ -1,19 +1,23 @@
 /* What every command shares: global options and error reporting. */
 #include "sbx/cli.h"
+#include "sbx/state.h"
 #include "sbx/util.h"
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <unistd.h>
 
 SbxGlobalOptions sbx_global;
+static gboolean resolve_settings(GError **err);
 
 static GOptionEntry global_entries[] = {
     {"root", 0, 0, G_OPTION_ARG_FILENAME, &sbx_global.root,
      "Store directory (default $SBX_ROOT or $XDG_DATA_HOME/sbx)", "DIR"},
     {"log-level", 0, 0, G_OPTION_ARG_STRING, &sbx_global.log_level,
-     "error, warn, info or debug (narrates every setup step)", "LEVEL"},
+     "error, warn, info (what sbx did) or debug (every setup step)", "LEVEL"},
     {"userns", 0, 0, G_OPTION_ARG_STRING, &sbx_global.userns,
      "auto (default), single (one id) or range (/etc/subuid via newuidmap)", "MODE"},
     {"platform", 0, 0, G_OPTION_ARG_STRING, &sbx_global.platform,
@@ -34,7 +38,7 @@ gboolean sbx_cli_apply_global_options(GError **err)
   if (level && !sbx_log_set_level(level))
     return sbx_fail(err, SBX_ERROR_USAGE, "--log-level: '%s' is not error, warn, info or debug",
                     level);
-  return TRUE;
+  return resolve_settings(err);
 }
 
 int sbx_cli_command(const SbxCliCommand *cmd, int argc, char **argv)
@@ -68,13 +72,13 @@ void sbx_cli_global_options_clear(void)
 int sbx_cli_report(const GError *err)
 {
   if (err && g_error_matches(err, SBX_ERROR, SBX_ERROR_REPORTED))
-    return 125;
+    return SBX_EXIT_FAILED;
   /* One line, always: untrusted text (member names, JSON errors) may hold
    * newlines or control characters. */
   g_autofree char *msg = sbx_escape_text(err ? err->message : "unknown error");
   g_autofree char *line = g_strdup_printf("sbx: %s\n", msg);
   fputs(line, stderr);
-  return 125;
+  return SBX_EXIT_FAILED;
 }
 
 /* IMAGE is a file or directory; FILE:NAME[:TAG] picks one image in it. */
@@ -96,11 +100,54 @@ gboolean sbx_cli_split_image_ref(const char *ref, char **path, char **select, GE
   return sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %s: no such archive or directory", ref);
 }
 
-static SbxIdMap cli_idmap;
+static SbxSettings settings = SBX_SETTINGS_DEFAULT;
 
-static void clear_idmap(void)
+const SbxSettings *sbx_cli_settings(void)
 {
-  sbx_idmap_clear(&cli_idmap);
+  return &settings;
+}
+
+/* Every environment variable sbx reads, read here (after the options). */
+static gboolean resolve_settings(GError **err)
+{
+  const char *v;
+  settings = (SbxSettings)SBX_SETTINGS_DEFAULT;
+  if ((v = g_getenv("SBX_SUBUID_FILE")))
+    settings.subuid_file = v;
+  if ((v = g_getenv("SBX_SUBGID_FILE")))
+    settings.subgid_file = v;
+  settings.platform = sbx_global.platform;
+  settings.runtime_dir = g_getenv("XDG_RUNTIME_DIR");
+  if ((v = g_getenv("SBX_NET_RESOLV_CONF")) && *v)
+    settings.net_resolv_conf = v;
+  sbx_state_set_runtime_dir(settings.runtime_dir);
+  if ((v = g_getenv("SBX_MAX_LAYER_SIZE")) &&
+      !g_ascii_string_to_unsigned(v, 10, 1, G_MAXUINT64, &settings.max_layer_size, NULL))
+    return sbx_fail(err, SBX_ERROR_USAGE, "SBX_MAX_LAYER_SIZE: '%s' is not a byte count", v);
+  guint64 ms;
+  if ((v = g_getenv("SBX_PROGRESS_DELAY_MS"))) {
+    if (!g_ascii_string_to_unsigned(v, 10, 0, 3600000, &ms, NULL))
+      return sbx_fail(err, SBX_ERROR_USAGE, "SBX_PROGRESS_DELAY_MS: '%s' is not milliseconds", v);
+    settings.progress_delay_us = (gint64)ms * 1000;
+  }
+  return TRUE;
+}
+
+/* The default root: $SBX_ROOT, $XDG_DATA_HOME/sbx, ~/.local/share/sbx. */
+static char *default_root(void)
+{
+  const char *env = g_getenv("SBX_ROOT");
+  if (env && *env)
+    return g_strdup(env);
+  const char *xdg = g_getenv("XDG_DATA_HOME");
+  if (xdg && g_path_is_absolute(xdg))
+    return g_build_filename(xdg, "sbx", NULL);
+  const char *home = g_getenv("HOME");
+  if (!home || !*home) {
+    struct passwd *pw = getpwuid(getuid());
+    home = pw ? pw->pw_dir : "/";
+  }
+  return g_build_filename(home, ".local", "share", "sbx", NULL);
 }
 
 SbxStore *sbx_cli_open_store(GError **err)
@@ -108,15 +155,14 @@ SbxStore *sbx_cli_open_store(GError **err)
   SbxUsernsMode mode = SBX_USERNS_AUTO;
   if (sbx_global.userns && !sbx_userns_mode_parse(sbx_global.userns, &mode, err))
     return NULL;
-  sbx_idmap_clear(&cli_idmap);
-  if (!sbx_idmap_resolve(mode, &cli_idmap, err))
+  SbxIdMap map;
+  if (!sbx_idmap_resolve(mode, &settings, &map, err))
     return NULL;
-  static gboolean registered;
-  if (!registered)
-    registered = atexit(clear_idmap) == 0;
-  g_autofree char *root = sbx_global.root ? g_strdup(sbx_global.root) : sbx_store_default_root();
-  SbxStore *s = sbx_store_open(root, &cli_idmap, err);
+  g_autofree char *root = sbx_global.root ? g_strdup(sbx_global.root) : default_root();
+  SbxStore *s = sbx_store_open(root, &map, &settings, err);
+  sbx_idmap_clear(&map);
   if (s)
-    s->platform = sbx_global.platform;
+    sbx_info("store %s, layers unpacked for id mapping %s", s->root, s->idmap_key);
   return s;
 }
+

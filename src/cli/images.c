@@ -2,6 +2,7 @@
 #include "sbx/cli.h"
 #include "sbx/json.h"
 #include "sbx/store.h"
+#include "sbx/digest.h"
 #include "sbx/util.h"
 
 #include <stdio.h>
@@ -57,7 +58,7 @@ static Row *read_row(SbxStore *s, const char *id)
     sbx_json_get_string(json_node_get_object(root), "created", &created, "config", NULL);
   r->created = g_strdup(created ? created : "");
   for (char **d = cfg->diff_ids; *d; d++)
-    r->size += sbx_store_layer_size(s, *d + 7);
+    r->size += sbx_store_layer_size(s, sbx_digest_hex_of(*d));
   return r;
 }
 
@@ -69,7 +70,7 @@ static void print_json(GPtrArray *rows)
     Row *r = rows->pdata[i];
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "Id");
-    g_autofree char *id = g_strconcat("sha256:", r->id, NULL);
+    g_autofree char *id = g_strconcat(SBX_DIGEST_PREFIX, r->id, NULL);
     json_builder_add_string_value(b, id);
     json_builder_set_member_name(b, "Names");
     json_builder_begin_array(b);

@@ -37,7 +37,7 @@ static void inspected_clear(Inspected *x)
 
 static gboolean from_archive(const char *path, const char *select, Inspected *x, GError **err)
 {
-  g_autoptr(SbxSource) src = sbx_source_open(path, err);
+  g_autoptr(SbxSource) src = sbx_source_open(path, sbx_cli_settings()->max_layer_size, err);
   g_autoptr(SbxImage) img = src ? sbx_image_load(src, select, err) : NULL;
   if (!img)
     return FALSE;

@@ -318,8 +318,7 @@ static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
   SbxSeccompSpec sc = {.caps = spec->caps};
   if (!parse_security(&sc, err))
     return FALSE;
-  spec->seccomp = sbx_seccomp_prepare(store, &sc, err);
-  if (!spec->seccomp && g_strcmp0(sc.profile, "unconfined") != 0)
+  if (!sbx_seccomp_prepare(store, &sc, &spec->seccomp, err))
     return FALSE;
   spec->rlimits = g_array_new(FALSE, FALSE, sizeof(SbxRlimit));
   for (char **u = opts.ulimit; u && *u; u++) {
@@ -337,7 +336,7 @@ static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
     double cpus = g_ascii_strtod(opts.cpus, &end);
     if (*end || cpus <= 0 || cpus > 4096)
       return sbx_fail(err, SBX_ERROR_USAGE, "--cpus: '%s' is not a positive number", opts.cpus);
-    spec->limits.cpu_quota_us = (gint64)(cpus * 100000);
+    spec->limits.cpu_quota_us = (gint64)(cpus * SBX_CGROUP_CPU_PERIOD_US);
   }
   spec->read_only = opts.read_only;
   spec->tmpfs = opts.tmpfs;
@@ -375,6 +374,7 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
   const char *mode = opts.network ? opts.network : "slirp";
   g_auto(GStrv) parts = g_strsplit(mode, ":", 2);
   net->mtu = opts.mtu ? (guint)opts.mtu : SBX_NET_MTU_DEFAULT;
+  net->resolv_conf = sbx_cli_settings()->net_resolv_conf;
   if (strcmp(parts[0], "slirp") == 0 || strcmp(parts[0], "slirp4netns") == 0)
     net->mode = SBX_NET_SLIRP;
   else if (strcmp(parts[0], "none") == 0)
@@ -403,8 +403,9 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
     else
       return sbx_fail(err, SBX_ERROR_USAGE, "--network %s: unknown option '%s'", mode, *o);
   }
-  if (net->mtu < 576 || net->mtu > 65520)
-    return sbx_fail(err, SBX_ERROR_USAGE, "--mtu: %u is not within 576..65520", net->mtu);
+  if (net->mtu < SBX_NET_MTU_MIN || net->mtu > SBX_NET_MTU_MAX)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--mtu: %u is not within %d..%d", net->mtu,
+                    SBX_NET_MTU_MIN, SBX_NET_MTU_MAX);
   if ((opts.publish || opts.net_allow || opts.net_log) && net->mode != SBX_NET_SLIRP)
     return sbx_fail(err, SBX_ERROR_USAGE, "-p, --net-allow and --net-log need --network slirp");
   net->refuse_host_addresses = host_addresses == -1 ? opts.net_allow != NULL : !host_addresses;
@@ -506,7 +507,7 @@ static SbxState *new_state(SbxStore *store, const SbxRunSpec *spec, const char *
   st->image = g_strdup(image);
   st->ports = opts.publish ? g_strjoinv(",", opts.publish) : g_strdup("");
   st->store_root = g_strdup(store->root);
-  st->userns = g_strdup(store->idmap->mode == SBX_USERNS_RANGE ? "range" : "single");
+  st->userns = g_strdup(store->idmap.mode == SBX_USERNS_RANGE ? "range" : "single");
   for (char **o = opts.security_opt; o && *o; o++)
     if (g_str_has_prefix(*o, "seccomp=") || g_str_has_prefix(*o, "seccomp:")) {
       g_free(st->seccomp);
@@ -649,7 +650,7 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
   g_autofree char *disk_dir = g_build_filename(store->root, "run-disk", NULL);
   g_auto(GStrv) cmd = g_strdupv(argv + 2);
   *spec = (SbxRunSpec){
-      .image = img, .idmap = store->idmap, .store_run_dir = run_dir, .argv = cmd,
+      .image = img, .idmap = &store->idmap, .store_run_dir = run_dir, .argv = cmd,
       .entrypoint = opts.entrypoint, .entrypoint_set = opts.entrypoint_set, .env = env,
       .workdir = opts.workdir, .user = opts.user, .hostname = opts.hostname, .net = net,
       .interactive = opts.interactive, .tty = opts.tty, .volumes = volumes,

@@ -92,14 +92,15 @@ static int exec_parsed(int argc, char **argv, GError **err)
     return -1;
   SbxIdMap map;
   SbxUsernsMode mode = SBX_USERNS_SINGLE;
-  if (!sbx_userns_mode_parse(st->userns, &mode, err) || !sbx_idmap_resolve(mode, &map, err))
+  if (!sbx_userns_mode_parse(st->userns, &mode, err) ||
+      !sbx_idmap_resolve(mode, sbx_cli_settings(), &map, err))
     return -1;
-  g_autoptr(SbxStore) store = sbx_store_open(st->store_root, &map, err);
+  g_autoptr(SbxStore) store = sbx_store_open(st->store_root, &map, sbx_cli_settings(), err);
   SbxSeccompSpec sc = {.profile = st->seccomp && *st->seccomp ? st->seccomp : NULL,
                        .caps = st->caps};
-  g_autoptr(GBytes) bpf = store ? sbx_seccomp_prepare(store, &sc, err) : NULL;
+  g_autoptr(GBytes) bpf = NULL;
   int status = -1;
-  if (store && (bpf || g_strcmp0(sc.profile, "unconfined") == 0)) {
+  if (store && sbx_seccomp_prepare(store, &sc, &bpf, err)) {
     SbxExecRequest req = {.argv = argv + 2, .env = env_opt, .user = user_opt,
                           .workdir = workdir_opt, .interactive = interactive_opt, .tty = tty_opt,
                           .seccomp = bpf};

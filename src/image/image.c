@@ -121,7 +121,7 @@ char *sbx_image_digest_from_path(const char *member)
                                                           : g_strdup(base);
   if (!sbx_hex64_valid(hex))
     return NULL;
-  return g_strconcat("sha256:", hex, NULL);
+  return g_strconcat(SBX_DIGEST_PREFIX, hex, NULL);
 }
 
 GBytes *sbx_image_read_blob(SbxSource *src, const char *member, const char *digest, gint64 size,

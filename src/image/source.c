@@ -153,11 +153,8 @@ static struct archive *open_reader(SbxSource *src, GError **err)
 /* A compressed archive (docker save | gzip) is decompressed once into an
  * unlinked temporary file: streaming each layer out of it would otherwise
  * decompress it from the start again, once per layer. */
-static gboolean decompress_outer(SbxSource *src, GError **err)
+static gboolean decompress_outer(SbxSource *src, guint64 max, GError **err)
 {
-  guint64 max;
-  if (!sbx_max_expanded_size(&max, err))
-    return FALSE;
   struct archive *a = open_reader_as(src, TRUE, err);
   struct archive_entry *e;
   if (!a)
@@ -272,7 +269,7 @@ static gboolean index_archive(SbxSource *src, GError **err)
   return ok;
 }
 
-SbxSource *sbx_source_open(const char *path, GError **err)
+SbxSource *sbx_source_open(const char *path, guint64 max_expanded, GError **err)
 {
   g_autoptr(SbxSource) src = g_new0(SbxSource, 1);
   src->path = g_strdup(path);
@@ -281,8 +278,6 @@ SbxSource *sbx_source_open(const char *path, GError **err)
   src->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (src->fd < 0) {
     sbx_fail_errno(err, "%s", path);
-    if (errno == ENOENT && err && *err)
-      (*err)->code = SBX_ERROR_NOT_FOUND;
     return NULL;
   }
   struct stat st;
@@ -299,7 +294,7 @@ SbxSource *sbx_source_open(const char *path, GError **err)
     return NULL;
   }
   src->file_size = st.st_size;
-  if (!decompress_outer(src, err) || !index_archive(src, err))
+  if (!decompress_outer(src, max_expanded, err) || !index_archive(src, err))
     return NULL;
   return g_steal_pointer(&src);
 }
@@ -387,13 +382,10 @@ static int open_in_dir(SbxSource *src, const char *member, GError **err)
   }
   if (fd < 0) {
     int e = errno;
-    sbx_fail_errnum(err, e, "%s: %s", src->path, name);
-    if (e == ENOENT && err && *err)
-      (*err)->code = SBX_ERROR_NOT_FOUND;
-    if (e == EXDEV && err && *err) {
-      g_clear_error(err);
+    if (e == EXDEV)
       sbx_fail(err, SBX_ERROR_INVALID, "%s: %s: link points outside the layout", src->path, name);
-    }
+    else
+      sbx_fail_errnum(err, e, "%s: %s", src->path, name);
     return -1;
   }
   struct stat st;

@@ -63,8 +63,8 @@ static GArray *host_addresses(GError **err)
 
 static gboolean setup(SbxNetd *n, GError **err)
 {
-  if (mtu < 576 || mtu > 65521)
-    return sbx_fail(err, SBX_ERROR_USAGE, "network helper: needs an MTU of 576..65521");
+  if (mtu < SBX_NET_MTU_MIN || mtu > SBX_NET_MTU_MAX)
+    return sbx_fail(err, SBX_ERROR_USAGE, "network helper: needs an MTU of %d..%d", SBX_NET_MTU_MIN, SBX_NET_MTU_MAX);
   n->tapfd = SBX_NETD_FD_TAP;
   n->mtu = (guint)mtu;
   n->allow_host_loopback = host_loopback;
@@ -159,7 +159,7 @@ int main(int argc, char **argv)
     if (!err)
       sbx_fail(&err, SBX_ERROR_USAGE, "network helper: bad options");
     sbx_sync_send_error(SBX_NETD_FD_SYNC, err);
-    return 125;
+    return SBX_EXIT_FAILED;
   }
   sbx_sync_send_ok(SBX_NETD_FD_SYNC, "ready");
   g_unix_fd_add(SBX_NETD_FD_SYNC, G_IO_IN | G_IO_HUP | G_IO_ERR, on_sync, &n);

@@ -113,18 +113,16 @@ static gboolean mount_overlay(const SbxRootfsSpec *spec, GError **err)
   g_autofree char *upper = g_build_filename(wdir, "upper", NULL);
   g_autofree char *work = g_build_filename(wdir, "work", NULL);
   g_autofree char *target = g_build_filename(spec->run_dir, "root", NULL);
-  if (g_strcmp0(g_getenv("SBX_TEST_LEGACY_OVERLAY"), "1") != 0) {
-    g_autoptr(GError) local = NULL;
-    if (overlay_fsconfig(spec, upper, work, target, &local))
-      return TRUE;
-    /* EINVAL: no lowerdir+ (before 6.8); ENOSYS: no fsopen (before 5.2). */
-    if (!g_error_matches(local, SBX_ERROR, SBX_ERROR_FAILED) ||
-        (!strstr(local->message, g_strerror(EINVAL)) && !strstr(local->message, g_strerror(ENOSYS)))) {
-      g_propagate_error(err, g_steal_pointer(&local));
-      return FALSE;
-    }
-    sbx_debug("overlay via fsconfig failed (%s): trying mount options", local->message);
+  g_autoptr(GError) local = NULL;
+  if (overlay_fsconfig(spec, upper, work, target, &local))
+    return TRUE;
+  /* EINVAL: no lowerdir+ (before 6.8); ENOSYS: no fsopen (before 5.2). */
+  int e = sbx_error_errno(local);
+  if (e != EINVAL && e != ENOSYS) {
+    g_propagate_error(err, g_steal_pointer(&local));
+    return FALSE;
   }
+  sbx_debug("overlay via fsconfig failed (%s): trying mount options", local->message);
   return overlay_legacy(spec, upper, work, target, err);
 }
 
@@ -301,8 +299,9 @@ static gboolean mount_dev(int rootfd, gboolean pts_gid, GError **err)
     return sbx_fail_errno(err, "create /dev/pts");
   sbx_autofd pts = openat(dev, "pts", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   sbx_autofd shm = openat(dev, "shm", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  const char *pts_opts = pts_gid ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
-                                 : "newinstance,ptmxmode=0666,mode=0620";
+  const char *pts_opts = pts_gid
+                             ? "newinstance,ptmxmode=0666,mode=0620,gid=" G_STRINGIFY(SBX_TTY_GID)
+                             : "newinstance,ptmxmode=0666,mode=0620";
   return mount_at_fd("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, pts_opts, "/dev/pts", err) &&
          mount_at_fd("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                      "mode=1777,size=65536k", "/dev/shm", err);

@@ -18,15 +18,6 @@ void sbx_pid_forwarded_signals(sigset_t *set)
     sigaddset(set, sigs[i]);
 }
 
-static int exit_status_of(int status)
-{
-  if (WIFEXITED(status))
-    return WEXITSTATUS(status);
-  if (WIFSIGNALED(status))
-    return 128 + WTERMSIG(status);
-  return SBX_EXIT_FAILED;
-}
-
 /* Reap everything that has exited; TRUE with *result when child was among it. */
 static gboolean reap(pid_t child, int *result)
 {
@@ -37,7 +28,7 @@ static gboolean reap(pid_t child, int *result)
     if (p <= 0)
       break;
     if (p == child) {
-      *result = exit_status_of(status);
+      *result = sbx_exit_status(status);
       done = TRUE;
     }
   }
@@ -78,5 +69,5 @@ int sbx_pid_init_loop(pid_t child, const sigset_t *forwarded)
   while (waitpid(child, &status, 0) < 0)
     if (errno != EINTR)
       return SBX_EXIT_FAILED;
-  return exit_status_of(status);
+  return sbx_exit_status(status);
 }

@@ -59,7 +59,8 @@ gboolean sbx_subid_lookup(const char *file, const char *user, uid_t uid, guint64
   return FALSE;
 }
 
-gboolean sbx_idmap_resolve(SbxUsernsMode want, SbxIdMap *map, GError **err)
+gboolean sbx_idmap_resolve(SbxUsernsMode want, const SbxSettings *set, SbxIdMap *map,
+                           GError **err)
 {
   memset(map, 0, sizeof *map);
   map->uid = getuid();
@@ -69,8 +70,7 @@ gboolean sbx_idmap_resolve(SbxUsernsMode want, SbxIdMap *map, GError **err)
     return TRUE;
   struct passwd *pw = getpwuid(map->uid);
   const char *name = pw ? pw->pw_name : "";
-  const char *subuid = g_getenv("SBX_SUBUID_FILE") ? g_getenv("SBX_SUBUID_FILE") : "/etc/subuid";
-  const char *subgid = g_getenv("SBX_SUBGID_FILE") ? g_getenv("SBX_SUBGID_FILE") : "/etc/subgid";
+  const char *subuid = set->subuid_file, *subgid = set->subgid_file;
   gboolean have_u = sbx_subid_lookup(subuid, name, map->uid, &map->subuid_start, &map->subuid_count);
   gboolean have_g = sbx_subid_lookup(subgid, name, map->uid, &map->subgid_start, &map->subgid_count);
   map->newuidmap = g_find_program_in_path("newuidmap");
@@ -97,6 +97,13 @@ void sbx_idmap_clear(SbxIdMap *map)
   g_clear_pointer(&map->newgidmap, g_free);
 }
 
+void sbx_idmap_copy(SbxIdMap *dst, const SbxIdMap *src)
+{
+  *dst = *src;
+  dst->newuidmap = g_strdup(src->newuidmap);
+  dst->newgidmap = g_strdup(src->newgidmap);
+}
+
 char *sbx_idmap_key(const SbxIdMap *map)
 {
   if (map->mode == SBX_USERNS_SINGLE)
@@ -119,10 +126,7 @@ gboolean sbx_idmap_has_gid(const SbxIdMap *map, guint64 id)
 static gboolean write_proc(pid_t pid, const char *file, const char *content, GError **err)
 {
   g_autofree char *path = g_strdup_printf("/proc/%d/%s", (int)pid, file);
-  sbx_autofd fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write(fd, content, strlen(content)) != (ssize_t)strlen(content))
-    return sbx_fail_errno(err, "write %s", path);
-  return TRUE;
+  return sbx_write_value(path, content, err);
 }
 
 static pid_t spawn_map_helper(const char *prog, pid_t pid, guint64 id, guint64 start, guint64 count)
@@ -153,7 +157,7 @@ static gboolean wait_map_helper(pid_t child, const char *prog, GError **err)
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return sbx_fail(err, SBX_ERROR_FAILED,
                     "%s failed (status %d): check /etc/subuid, /etc/subgid and that %s is setuid",
-                    prog, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), prog);
+                    prog, sbx_exit_status(status), prog);
   return TRUE;
 }
 
@@ -218,7 +222,7 @@ pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeG
   }
   if (pid == 0) {
     close(fds[0]);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sbx_child_die_with_parent(NULL);
     /* If sbx died before prctl, the go message never comes: EOF ends us. */
     char *go = NULL;
     if (!sbx_sync_recv(fds[1], &go, "sbx", NULL) || g_strcmp0(go, "go") != 0)

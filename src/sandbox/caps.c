@@ -52,6 +52,7 @@ SbxCapSet sbx_caps_default(void)
 static gboolean cap_parse(const char *name, SbxCapSet *bits, GError **err)
 {
   const char *n = g_ascii_strncasecmp(name, "CAP_", 4) == 0 ? name + 4 : name;
+  *bits = 0; /* defined on every path (gcc -O3 cannot see that sbx_fail returns FALSE) */
   if (g_ascii_strcasecmp(n, "ALL") == 0) {
     *bits = ~0ull;
     return TRUE;

@@ -38,10 +38,10 @@ static char *own_cgroup(GError **err)
 static gboolean write_value(const char *dir, const char *file, const char *value, GError **err)
 {
   g_autofree char *path = g_build_filename(dir, file, NULL);
-  sbx_autofd fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0 || write(fd, value, strlen(value)) < 0)
-    return sbx_fail_errno(err, "cgroup: write %s to %s", value, path);
-  return TRUE;
+  if (sbx_write_value(path, value, err))
+    return TRUE;
+  g_prefix_error(err, "cgroup: %s: ", value);
+  return FALSE;
 }
 
 static const char *const needed[][2] = {{"pids", "--pids-limit"},
@@ -86,40 +86,40 @@ char *sbx_cgroup_why_unusable(const SbxCgroupLimits *l)
   return why_unusable(l, dir);
 }
 
-char *sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, GError **err)
+gboolean sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, char **path, GError **err)
 {
+  *path = NULL;
   if (!sbx_cgroup_limits_set(l))
-    return NULL;
+    return TRUE; /* nothing to do */
   g_autofree char *own = own_cgroup(err);
   if (!own)
-    return NULL;
+    return FALSE;
   g_autofree char *dir = g_build_filename(CGROUP_ROOT, own, NULL);
   g_autofree char *why = why_unusable(l, dir);
   if (why) {
     /* A memory limit that cannot be enforced is refused, never ignored;
      * what still bounds memory without a cgroup is an rlimit per process. */
-    sbx_fail(err, SBX_ERROR_FAILED, "resource limits: %s%s", why,
-             l->memory > 0 ? "; without a delegated cgroup v2 sbx cannot enforce --memory: "
-                             "bound each process's address space with --ulimit as=BYTES instead"
-                           : "");
-    return NULL;
+    return sbx_fail(err, SBX_ERROR_FAILED, "resource limits: %s%s", why,
+                    l->memory > 0 ? "; without a delegated cgroup v2 sbx cannot enforce --memory: "
+                                    "bound each process's address space with --ulimit as=BYTES instead"
+                                  : "");
   }
   /* Enable the controllers for children; the kernel refuses while our own
    * cgroup holds processes ("no internal processes"), which says so. */
   for (guint i = 0; i < G_N_ELEMENTS(needed); i++) {
     g_autofree char *plus = g_strconcat("+", needed[i][0], NULL);
     if (wanted(l, i) && !write_value(dir, "cgroup.subtree_control", plus, err))
-      return NULL;
+      return FALSE;
   }
   g_autofree char *name = g_strconcat("sbx-", id, NULL);
   g_autofree char *cg = g_build_filename(dir, name, NULL);
   if (mkdir(cg, 0755) < 0) {
-    sbx_fail_errno(err, "cgroup: create %s", cg);
-    return NULL;
+    return sbx_fail_errno(err, "cgroup: create %s", cg);
   }
   g_autofree char *pids = g_strdup_printf("%" G_GINT64_FORMAT, l->pids);
   g_autofree char *mem = g_strdup_printf("%" G_GINT64_FORMAT, l->memory);
-  g_autofree char *cpu = g_strdup_printf("%" G_GINT64_FORMAT " 100000", l->cpu_quota_us);
+  g_autofree char *cpu = g_strdup_printf("%" G_GINT64_FORMAT " %d", l->cpu_quota_us,
+                                         SBX_CGROUP_CPU_PERIOD_US);
   gboolean ok = TRUE;
   if (ok && l->pids > 0)
     ok = write_value(cg, "pids.max", pids, err);
@@ -132,10 +132,11 @@ char *sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, GError **err)
     ok = write_value(cg, "cpu.max", cpu, err);
   if (!ok) {
     rmdir(cg);
-    return NULL;
+    return FALSE;
   }
-  sbx_debug("cgroup %s: pids %s, memory %s, cpu %s", cg, pids, mem, cpu);
-  return g_steal_pointer(&cg);
+  sbx_info("cgroup %s: pids %s, memory %s, cpu %s", cg, pids, mem, cpu);
+  *path = g_steal_pointer(&cg);
+  return TRUE;
 }
 
 gboolean sbx_cgroup_attach(const char *cgroup, pid_t pid, GError **err)

@@ -89,7 +89,7 @@ static gboolean setup_rootfs(Ctx *c, int *run_fd, GError **err)
       .hostname = hn,
       .hosts = hosts,
       .resolv_conf = resolv,
-      .have_pts_gid = sbx_idmap_has_gid(c->spec->idmap, 5),
+      .have_pts_gid = sbx_idmap_has_gid(c->spec->idmap, SBX_TTY_GID),
       .read_only = c->spec->read_only,
       .tmpfs = c->spec->tmpfs,
       .volumes = c->spec->volumes,
@@ -229,12 +229,6 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
   _exit(sbx_pid_init_loop(child, &c->forwarded));
 }
 
-static int status_of(int status)
-{
-  if (WIFEXITED(status))
-    return WEXITSTATUS(status);
-  return 128 + WTERMSIG(status);
-}
 
 /* Forward the user's signals to init (which forwards them to the program)
  * until init exits. The signals are blocked since before clone. */
@@ -246,7 +240,7 @@ int sbx_sandbox_wait(pid_t pid, const sigset_t *forwarded)
     int status;
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid)
-      return status_of(status);
+      return sbx_exit_status(status);
     if (r < 0 && errno != EINTR)
       return SBX_EXIT_FAILED;
     siginfo_t si;
@@ -294,8 +288,8 @@ static GPtrArray *helper_argv(const char *path, const SbxNetSpec *net)
     g_ptr_array_add(argv, g_strdup_printf("--publish=%s", *p));
   for (char **a = net->allow; a && *a; a++)
     g_ptr_array_add(argv, g_strdup_printf("--net-allow=%s", *a));
-  if (g_getenv("SBX_NET_RESOLV_CONF"))
-    g_ptr_array_add(argv, g_strdup_printf("--resolv-conf=%s", g_getenv("SBX_NET_RESOLV_CONF")));
+  if (net->resolv_conf)
+    g_ptr_array_add(argv, g_strdup_printf("--resolv-conf=%s", net->resolv_conf));
   g_ptr_array_add(argv, NULL);
   return argv;
 }
@@ -426,8 +420,7 @@ int sbx_sandbox_run(const SbxRunSpec *spec, GError **err)
 {
   g_autofree char *id = short_id();
   Ctx c = {.spec = spec, .hostname = spec->hostname ? spec->hostname : id};
-  c.cgroup = sbx_cgroup_create(&spec->limits, id, err);
-  if (!c.cgroup && sbx_cgroup_limits_set(&spec->limits))
+  if (!sbx_cgroup_create(&spec->limits, id, &c.cgroup, err))
     return -1;
   sbx_autofd disk = spec->disk_dir ? claim_disk_layer(&c, id, err) : -1;
   int status = spec->disk_dir && disk < 0 ? -1 : run_in_namespaces(&c, err);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
@@ -464,6 +465,10 @@ static gboolean export_into(scmp_filter_ctx ctx, GByteArray *out, GError **err)
   if (!prog)
     return FALSE;
   guint32 count = (guint32)(g_bytes_get_size(prog) / 8);
+  if (count > BPF_MAXINSNS) /* the kernel would refuse it at every run (and install's u16) */
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    "seccomp profile: the filter has %u instructions, more than the kernel's %d",
+                    count, BPF_MAXINSNS);
   g_byte_array_append(out, (const guint8 *)&count, sizeof count);
   g_byte_array_append(out, g_bytes_get_data(prog, NULL), (guint)g_bytes_get_size(prog));
   return TRUE;

@@ -36,7 +36,7 @@ static char *cache_name(const SbxSeccompSpec *spec, GError **err)
                                         SBX_SECCOMP_DEFAULT_REV, SBX_SECCOMP_VERSION, spec->caps,
                                         profile_digest ? profile_digest : "default");
   g_autofree char *d = sbx_digest_bytes(id, strlen(id));
-  return g_strdup_printf("seccomp/%.32s.bpf", d + 7);
+  return g_strdup_printf("seccomp/%.32s.bpf", sbx_digest_hex_of(d));
 }
 
 /* The cache holds one or more programs, each [guint32 count][count insns];
@@ -73,11 +73,6 @@ static GBytes *read_cached(SbxStore *store, const char *name)
   return b;
 }
 
-static void child_setup(gpointer data)
-{
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
 static gboolean compile_in_helper(SbxStore *store, const SbxSeccompSpec *spec, const char *name,
                                   GError **err)
 {
@@ -91,8 +86,8 @@ static gboolean compile_in_helper(SbxStore *store, const SbxSeccompSpec *spec, c
   int status;
   g_autoptr(GError) local = NULL;
   g_auto(GStrv) env = sbx_helper_environ(SBX_STORE_HELPER_ENV);
-  if (!g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_DEFAULT, child_setup, NULL, NULL, NULL,
-                    &status, &local))
+  if (!g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_DEFAULT, sbx_child_die_with_parent, NULL,
+                    NULL, NULL, &status, &local))
     return sbx_fail(err, SBX_ERROR_FAILED, "start %s: %s", helper, local->message);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     g_set_error_literal(err, SBX_ERROR, SBX_ERROR_REPORTED, "seccomp compile failed");
@@ -101,27 +96,25 @@ static gboolean compile_in_helper(SbxStore *store, const SbxSeccompSpec *spec, c
   return TRUE;
 }
 
-GBytes *sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GError **err)
+gboolean sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GBytes **bpf,
+                             GError **err)
 {
+  *bpf = NULL;
   if (g_strcmp0(spec->profile, "unconfined") == 0)
-    return NULL;
+    return TRUE;
   g_autofree char *name = cache_name(spec, err);
   if (!name)
-    return NULL;
-  GBytes *bpf = read_cached(store, name);
-  if (bpf)
-    return bpf;
-  if (mkdirat(store->rootfd, "seccomp", 0700) < 0 && errno != EEXIST) {
-    sbx_fail_errno(err, "store %s/seccomp", store->root);
-    return NULL;
-  }
-  sbx_debug("seccomp: compiling %s", spec->profile ? spec->profile : "the default profile");
+    return FALSE;
+  if ((*bpf = read_cached(store, name)) != NULL)
+    return TRUE;
+  if (mkdirat(store->rootfd, "seccomp", 0700) < 0 && errno != EEXIST)
+    return sbx_fail_errno(err, "store %s/seccomp", store->root);
+  sbx_info("seccomp: compiling %s", spec->profile ? spec->profile : "the default profile");
   if (!compile_in_helper(store, spec, name, err))
-    return NULL;
-  bpf = read_cached(store, name);
-  if (!bpf)
-    sbx_fail(err, SBX_ERROR_FAILED, "seccomp: the compiled filter is missing or damaged");
-  return bpf;
+    return FALSE;
+  if ((*bpf = read_cached(store, name)) == NULL)
+    return sbx_fail(err, SBX_ERROR_FAILED, "seccomp: the compiled filter is missing or damaged");
+  return TRUE;
 }
 
 gboolean sbx_seccomp_install(GBytes *bpf, GError **err)

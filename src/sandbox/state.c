@@ -39,9 +39,17 @@ static gboolean private_dir(const char *dir)
          !(st.st_mode & 077);
 }
 
+static char *runtime_dir;
+
+void sbx_state_set_runtime_dir(const char *dir)
+{
+  g_free(runtime_dir);
+  runtime_dir = g_strdup(dir);
+}
+
 char *sbx_state_base(GError **err)
 {
-  const char *rt = g_getenv("XDG_RUNTIME_DIR");
+  const char *rt = runtime_dir;
   if (rt && g_path_is_absolute(rt) && access(rt, W_OK) == 0) {
     g_autofree char *base = g_build_filename(rt, "sbx", NULL);
     if (private_dir(base))

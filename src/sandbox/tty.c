@@ -149,7 +149,7 @@ int sbx_tty_relay(pid_t init, int master, gboolean interactive, const sigset_t *
     }
     int ws;
     if (waitpid(init, &ws, WNOHANG) == init)
-      status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+      status = sbx_exit_status(ws);
   }
   /* What the program wrote last may still be in the master's buffer. */
   fcntl(master, F_SETFL, O_NONBLOCK);

@@ -30,7 +30,7 @@ static void remove_ref_file(SbxStore *s, const char *name)
 {
   g_autofree char *norm = sbx_ref_normalize(name);
   g_autofree char *d = sbx_digest_bytes(norm, strlen(norm));
-  g_autofree char *file = g_strconcat("refs/", d + 7, NULL);
+  g_autofree char *file = g_strconcat("refs/", sbx_digest_hex_of(d), NULL);
   unlinkat(s->rootfd, file, 0);
 }
 
@@ -113,7 +113,7 @@ static GHashTable *referenced_layers(SbxStore *s, GError **err)
       return NULL;
     }
     for (char **d = cfg->diff_ids; *d; d++)
-      g_hash_table_add(used, g_strdup(*d + 7));
+      g_hash_table_add(used, g_strdup(sbx_digest_hex_of(*d)));
   }
   return used;
 }
@@ -125,7 +125,7 @@ static gboolean remove_in_userns(SbxStore *s, GPtrArray *names, GError **err)
   if (names->len == 0)
     return TRUE;
   int syncfd;
-  pid_t pid = sbx_userns_clone(s->idmap, 0, &syncfd, err);
+  pid_t pid = sbx_userns_clone(&s->idmap, 0, &syncfd, err);
   if (pid < 0)
     return FALSE;
   if (pid == 0) {
@@ -210,5 +210,5 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
     close(g_array_index(locks, int, i));
   /* --rootfs-disk layers of runs whose sbx was killed (unlocked ones). */
   g_autofree char *disk = g_build_filename(s->root, "run-disk", NULL);
-  return ok && sbx_disk_layer_remove(s->idmap, disk, NULL, err);
+  return ok && sbx_disk_layer_remove(&s->idmap, disk, NULL, err);
 }

@@ -98,17 +98,17 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
     return FALSE;
   SbxUnpackStats st = {0};
   gint64 t0 = sbx_now_us();
-  if (!sbx_unpack_layer(blob, ref, dfd, s->idmap, s->max_layer_size, &st, &im->bytes_read, err))
+  if (!sbx_unpack_layer(blob, ref, dfd, &s->idmap, s->max_layer_size, &st, &im->bytes_read, err))
     return FALSE;
   g_atomic_int_add(&im->collapsed, (gint)st.collapsed_owners);
   g_free(st.diff_id);
-  if (!write_layer_size(s, ref->diff_id + 7, st.bytes, err))
+  if (!write_layer_size(s, sbx_digest_hex_of(ref->diff_id), st.bytes, err))
     return FALSE;
   /* One syncfs for the whole layer instead of an fsync per file: the rename
    * below must not become visible before the data. */
   if (syncfs(dfd) < 0)
     return sbx_fail_errno(err, "sync layer");
-  sbx_debug("layer %.19s: %" G_GUINT64_FORMAT " entries, %" G_GUINT64_FORMAT " bytes in %.1f ms",
+  sbx_info("layer %.19s: %" G_GUINT64_FORMAT " entries, %" G_GUINT64_FORMAT " bytes in %.1f ms",
             ref->diff_id, st.entries, st.bytes, (sbx_now_us() - t0) / 1000.0);
   return TRUE;
 }
@@ -116,7 +116,7 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
 static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref, Import *im,
                              GError **err)
 {
-  const char *hex = ref->diff_id + 7;
+  const char *hex = sbx_digest_hex_of(ref->diff_id);
   g_autofree char *final = g_build_filename("layers", s->idmap_key, hex, NULL);
   if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
     return TRUE;
@@ -146,7 +146,7 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref
 
 static gboolean write_records(SbxStore *s, SbxImage *img, GError **err)
 {
-  const char *hex = img->config_digest + 7;
+  const char *hex = sbx_digest_hex_of(img->config_digest);
   g_autofree char *name = g_strdup_printf("images/%s.json", hex);
   g_autofree char *run = g_strdup_printf("images/%s.run", hex);
   gsize len;
@@ -179,16 +179,12 @@ static void layer_job(gpointer data, gpointer user_data)
   g_mutex_unlock(&im->lock);
 }
 
-/* A progress bar on a terminal, once an import has taken half a second. */
-static gint64 progress_delay_us(void)
-{
-  const char *t = g_getenv("SBX_TEST_PROGRESS_DELAY_MS"); /* lets tests see the bar */
-  return t ? (gint64)g_ascii_strtoull(t, NULL, 10) * 1000 : 500000;
-}
+/* A progress bar on a terminal, once an import has taken
+ * store->progress_delay_us (half a second unless $SBX_PROGRESS_DELAY_MS). */
 
 static void draw_progress(Import *im, gint64 started, gboolean *shown, gboolean final)
 {
-  if (!*shown && (final || sbx_now_us() - started < progress_delay_us()))
+  if (!*shown && (final || sbx_now_us() - started < im->s->progress_delay_us))
     return;
   *shown = TRUE;
   gint64 read = __atomic_load_n(&im->bytes_read, __ATOMIC_RELAXED);
@@ -230,7 +226,7 @@ static gboolean import_layers(Import *im, SbxImage *img, gboolean quiet, GError 
   }
   g_mutex_unlock(&im->lock);
   g_thread_pool_free(pool, FALSE, TRUE);
-  if (tty && !shown && progress_delay_us() == 0)
+  if (tty && !shown && im->s->progress_delay_us == 0)
     draw_progress(im, started, &shown, FALSE);
   if (tty && shown)
     draw_progress(im, started, &shown, TRUE);
@@ -249,7 +245,7 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   sbx_autofd store_lock = sbx_store_lock(s, FALSE, FALSE, err);
   if (store_lock < 0)
     return NULL;
-  g_autoptr(SbxSource) src = sbx_source_open(path, err);
+  g_autoptr(SbxSource) src = sbx_source_open(path, s->max_layer_size, err);
   if (!src)
     return NULL;
   g_autofree char *key = sbx_store_archive_key_fd(sbx_source_fd(src), select, s->platform);
@@ -264,7 +260,7 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   g_cond_clear(&im.cond);
   if (!ok)
     return NULL;
-  if (im.collapsed && s->idmap->mode == SBX_USERNS_SINGLE)
+  if (im.collapsed && s->idmap.mode == SBX_USERNS_SINGLE)
     sbx_warn("%u files of the image belong to other users: in single-id mode they belong to root "
              "(grant a range in /etc/subuid and /etc/subgid to keep owners)", im.collapsed);
   if (!write_records(s, img, err))
@@ -274,10 +270,11 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   if (key && g_strcmp0(key, after) == 0) {
     g_autofree char *name = g_strdup_printf("archives/%s", key);
     g_autoptr(GError) local = NULL;
-    if (!sbx_write_file_atomic(s->rootfd, name, img->config_digest + 7, 64, 0600, &local))
+    if (!sbx_write_file_atomic(s->rootfd, name, sbx_digest_hex_of(img->config_digest), 64, 0600,
+                               &local))
       sbx_debug("archive cache not written: %s", local->message);
   }
-  return g_strdup(img->config_digest + 7);
+  return g_strdup(sbx_digest_hex_of(img->config_digest));
 }
 
 /* Run fn in a child inside a user namespace with the store's mapping (to
@@ -287,7 +284,7 @@ typedef char *(*InUserns)(SbxStore *s, gpointer data, GError **err);
 static char *run_in_userns(SbxStore *s, InUserns fn, gpointer data, GError **err)
 {
   int syncfd;
-  pid_t pid = sbx_userns_clone(s->idmap, 0, &syncfd, err);
+  pid_t pid = sbx_userns_clone(&s->idmap, 0, &syncfd, err);
   if (pid < 0)
     return NULL;
   if (pid == 0) {
@@ -391,7 +388,7 @@ static char *unpack_rootfs(SbxStore *s, const char *path, GError **err)
   SbxLayerRef ref = {.member = (char *)path, .size = -1};
   SbxUnpackStats st = {0};
   if (dfd < 0 || !stream ||
-      !sbx_unpack_layer(stream, &ref, dfd, s->idmap, s->max_layer_size, &st, NULL, err) ||
+      !sbx_unpack_layer(stream, &ref, dfd, &s->idmap, s->max_layer_size, &st, NULL, err) ||
       syncfs(dfd) < 0) {
     if (err && !*err)
       sbx_fail_errno(err, "unpack %s", path);
@@ -400,7 +397,7 @@ static char *unpack_rootfs(SbxStore *s, const char *path, GError **err)
     return NULL;
   }
   g_autofree char *diff_id = st.diff_id;
-  const char *hex = diff_id + 7;
+  const char *hex = sbx_digest_hex_of(diff_id);
   g_autofree char *final = g_build_filename("layers", s->idmap_key, hex, NULL);
   sbx_autofd lock = lock_layer(s, hex, err);
   if (lock < 0 || !write_layer_size(s, hex, st.bytes, err)) {
@@ -436,7 +433,7 @@ static char *import_rootfs(SbxStore *s, const char *path, const char *name, GErr
   img->names = g_strdupv((char **)names);
   if (!img->config || !write_records(s, img, err))
     return NULL;
-  return g_strdup(img->config_digest + 7);
+  return g_strdup(sbx_digest_hex_of(img->config_digest));
 }
 
 static char *import_rootfs_cb(SbxStore *s, gpointer data, GError **err)

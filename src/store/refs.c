@@ -18,7 +18,7 @@
 gboolean sbx_ref_usable(const char *name)
 {
   if (!name || !*name || strlen(name) > 512 || !g_utf8_validate(name, -1, NULL) ||
-      !strpbrk(name, ":/@") || g_str_has_prefix(name, "sha256:"))
+      !strpbrk(name, ":/@") || g_str_has_prefix(name, SBX_DIGEST_PREFIX))
     return FALSE;
   for (const char *p = name; *p; p++)
     if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -58,7 +58,7 @@ static char *ref_file(const char *name)
 {
   g_autofree char *norm = sbx_ref_normalize(name);
   g_autofree char *d = sbx_digest_bytes(norm, strlen(norm));
-  return g_strconcat("refs/", d + 7, NULL);
+  return g_strconcat("refs/", sbx_digest_hex_of(d), NULL);
 }
 
 /* Read a ref file: the id, and the name it records (optional). */
@@ -171,7 +171,7 @@ char *sbx_store_resolve(SbxStore *s, const char *ref, GError **err)
   /* An id (or its prefix) is looked up as an id before any name: names that
    * look like ids are never recorded, but the order makes sure. */
   char *id = NULL;
-  const char *hex = g_str_has_prefix(ref, "sha256:") ? ref + 7 : ref;
+  const char *hex = g_str_has_prefix(ref, SBX_DIGEST_PREFIX) ? sbx_digest_hex_of(ref) : ref;
   gsize len = strlen(hex);
   if (len >= 4 && len <= 64 && strspn(hex, "0123456789abcdef") == len) {
     g_autoptr(GPtrArray) ids = sbx_store_list_ids(s);

@@ -17,31 +17,17 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-char *sbx_store_default_root(void)
-{
-  const char *env = g_getenv("SBX_ROOT");
-  if (env && *env)
-    return g_strdup(env);
-  const char *xdg = g_getenv("XDG_DATA_HOME");
-  if (xdg && g_path_is_absolute(xdg))
-    return g_build_filename(xdg, "sbx", NULL);
-  const char *home = g_getenv("HOME");
-  if (!home || !*home) {
-    struct passwd *pw = getpwuid(getuid());
-    home = pw ? pw->pw_dir : "/";
-  }
-  return g_build_filename(home, ".local", "share", "sbx", NULL);
-}
-
-SbxStore *sbx_store_open(const char *root, const SbxIdMap *map, GError **err)
+SbxStore *sbx_store_open(const char *root, const SbxIdMap *map, const SbxSettings *set,
+                         GError **err)
 {
   g_autoptr(SbxStore) s = g_new0(SbxStore, 1);
   s->rootfd = -1;
   s->root = g_canonicalize_filename(root, NULL);
-  s->idmap = map;
+  sbx_idmap_copy(&s->idmap, map);
   s->idmap_key = sbx_idmap_key(map);
-  if (!sbx_max_expanded_size(&s->max_layer_size, err))
-    return NULL;
+  s->max_layer_size = set->max_layer_size;
+  s->platform = g_strdup(set->platform);
+  s->progress_delay_us = set->progress_delay_us;
   g_autofree char *layers = g_build_filename(s->root, "layers", s->idmap_key, NULL);
   if (!sbx_mkdir_p(layers, 0700, err))
     return NULL;
@@ -67,6 +53,8 @@ void sbx_store_free(SbxStore *s)
     close(s->rootfd);
   g_free(s->root);
   g_free(s->idmap_key);
+  sbx_idmap_clear(&s->idmap);
+  g_free(s->platform);
   g_free(s);
 }
 
@@ -106,7 +94,7 @@ SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **e
   guint n = g_strv_length(img->config->diff_ids);
   img->layer_dirs = g_new0(char *, n + 1);
   for (guint i = 0; i < n; i++)
-    img->layer_dirs[i] = g_strdup(img->config->diff_ids[i] + 7);
+    img->layer_dirs[i] = g_strdup(sbx_digest_hex_of(img->config->diff_ids[i]));
   img->names = g_new0(char *, 1);
   return g_steal_pointer(&img);
 }
@@ -181,7 +169,7 @@ static char *key_of(const struct stat *st, const char *select, const char *platf
                                         (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
                                         select ? select : "", platform ? platform : "");
   g_autofree char *d = sbx_digest_bytes(id, strlen(id));
-  return g_strdup(d + 7);
+  return g_strdup(sbx_digest_hex_of(d));
 }
 
 char *sbx_store_archive_key(const char *path, const char *select, const char *platform)
@@ -216,11 +204,6 @@ static char *cached_image_id(SbxStore *s, const char *key)
   return sbx_hex64_valid(buf) ? g_strdup(buf) : NULL;
 }
 
-static void helper_child_setup(gpointer data)
-{
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
 /* The import runs in sbx-store, a separate program: it holds the untrusted
  * archive (and the libraries that parse it), in its own user namespace. It
  * prints its own errors; we only learn the image id. */
@@ -236,7 +219,7 @@ static char *import_in_helper(SbxStore *s, const char *path, const char *select,
   g_ptr_array_add(argv, "--root");
   g_ptr_array_add(argv, s->root);
   g_ptr_array_add(argv, "--userns");
-  g_ptr_array_add(argv, s->idmap->mode == SBX_USERNS_RANGE ? "range" : "single");
+  g_ptr_array_add(argv, s->idmap.mode == SBX_USERNS_RANGE ? "range" : "single");
   g_ptr_array_add(argv, "--log-level");
   g_ptr_array_add(argv, (char *)sbx_log_level_name());
   if (quiet)
@@ -257,7 +240,7 @@ static char *import_in_helper(SbxStore *s, const char *path, const char *select,
   g_autoptr(GError) local = NULL;
   g_auto(GStrv) env = sbx_helper_environ(SBX_STORE_HELPER_ENV);
   if (!g_spawn_sync(NULL, (char **)argv->pdata, env, G_SPAWN_CHILD_INHERITS_STDIN,
-                    helper_child_setup, NULL, &out, NULL, &status, &local)) {
+                    sbx_child_die_with_parent, NULL, &out, NULL, &status, &local)) {
     sbx_fail(err, SBX_ERROR_FAILED, "start %s: %s", helper, local->message);
     return NULL;
   }
@@ -288,12 +271,12 @@ SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *sele
     if (id) {
       g_autoptr(SbxStoredImage) img = sbx_store_read_image(s, id, NULL);
       if (img && layers_present(s, img)) {
-        sbx_debug("archive %s: cached as image %.12s", path, id);
+        sbx_info("archive %s: cached as image %.12s (not read again)", path, id);
         return g_steal_pointer(&img);
       }
     }
   }
-  sbx_debug("archive %s: importing", path);
+  sbx_info("archive %s: importing", path);
   g_autofree char *id = import_in_helper(s, path, select, quiet, err);
   if (!id)
     return NULL;

@@ -16,7 +16,8 @@ gboolean sbx_hex64_valid(const char *s)
 
 gboolean sbx_digest_valid(const char *s)
 {
-  return s != NULL && g_str_has_prefix(s, "sha256:") && sbx_hex64_valid(s + 7);
+  return s != NULL && g_str_has_prefix(s, SBX_DIGEST_PREFIX) &&
+         sbx_hex64_valid(sbx_digest_hex_of(s));
 }
 
 const char *sbx_digest_hex(const char *digest, GError **err)
@@ -26,11 +27,11 @@ const char *sbx_digest_hex(const char *digest, GError **err)
     sbx_fail(err, SBX_ERROR_INVALID, "invalid digest '%s': want sha256:<64 hex digits>", shown);
     return NULL;
   }
-  return digest + 7;
+  return sbx_digest_hex_of(digest);
 }
 
 char *sbx_digest_bytes(const void *data, gsize len)
 {
   g_autofree char *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
-  return g_strconcat("sha256:", hex, NULL);
+  return g_strconcat(SBX_DIGEST_PREFIX, hex, NULL);
 }

@@ -1,11 +1,28 @@
-/* Errors: one GError domain; messages read "<what>: <why>". */
+/* Errors: SBX_ERROR for sbx's own, SBX_ERRNO_ERROR (code = errno) for a
+ * failing system call; messages read "<what>: <why>". */
 #include "sbx/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/wait.h>
 
 G_DEFINE_QUARK(sbx-error-quark, sbx_error)
+G_DEFINE_QUARK(sbx-errno-error-quark, sbx_errno_error)
+
+int sbx_error_errno(const GError *error)
+{
+  return error && error->domain == SBX_ERRNO_ERROR ? error->code : 0;
+}
+
+int sbx_exit_status(int wstatus)
+{
+  if (WIFEXITED(wstatus))
+    return WEXITSTATUS(wstatus);
+  if (WIFSIGNALED(wstatus))
+    return 128 + WTERMSIG(wstatus);
+  return SBX_EXIT_FAILED;
+}
 
 gboolean sbx_fail_errnum(GError **err, int errnum, const char *fmt, ...)
 {
@@ -13,7 +30,7 @@ gboolean sbx_fail_errnum(GError **err, int errnum, const char *fmt, ...)
   va_start(ap, fmt);
   g_autofree char *what = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-  g_set_error(err, SBX_ERROR, SBX_ERROR_FAILED, "%s: %s", what, g_strerror(errnum));
+  g_set_error(err, SBX_ERRNO_ERROR, errnum, "%s: %s", what, g_strerror(errnum));
   return FALSE;
 }
 
@@ -24,7 +41,7 @@ gboolean sbx_fail_errno(GError **err, const char *fmt, ...)
   va_start(ap, fmt);
   g_autofree char *what = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-  g_set_error(err, SBX_ERROR, SBX_ERROR_FAILED, "%s: %s", what, g_strerror(errnum));
+  g_set_error(err, SBX_ERRNO_ERROR, errnum, "%s: %s", what, g_strerror(errnum));
   return FALSE;
 }
 

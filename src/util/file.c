@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <signal.h>
 
 gboolean sbx_write_all(int fd, const void *buf, size_t len, GError **err)
 {
@@ -189,11 +191,21 @@ char *sbx_random_hex(guint nbytes)
   return g_string_free(s, FALSE);
 }
 
-gboolean sbx_max_expanded_size(guint64 *max, GError **err)
+gboolean sbx_write_value(const char *path, const char *value, GError **err)
 {
-  *max = SBX_DEFAULT_MAX_EXPANDED;
-  const char *env = g_getenv("SBX_MAX_LAYER_SIZE");
-  if (env && !g_ascii_string_to_unsigned(env, 10, 1, G_MAXUINT64, max, NULL))
-    return sbx_fail(err, SBX_ERROR_USAGE, "SBX_MAX_LAYER_SIZE: '%s' is not a byte count", env);
+  size_t len = strlen(value);
+  sbx_autofd fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return sbx_fail_errno(err, "write %s", path);
+  ssize_t n = write(fd, value, len);
+  if (n < 0)
+    return sbx_fail_errno(err, "write %s", path);
+  if ((size_t)n != len)
+    return sbx_fail_errnum(err, EIO, "write %s (short write)", path);
   return TRUE;
+}
+
+void sbx_child_die_with_parent(gpointer unused)
+{
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
 }

@@ -56,12 +56,12 @@ char *sbx_hasher_finish(SbxHasher *h)
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     EVP_DigestFinal_ex(h->ctx, md, &n);
-    GString *s = g_string_new("sha256:");
+    GString *s = g_string_new(SBX_DIGEST_PREFIX);
     for (unsigned int i = 0; i < n; i++)
       g_string_append_printf(s, "%02x", md[i]);
     h->result = g_string_free(s, FALSE);
 #else
-    h->result = g_strconcat("sha256:", g_checksum_get_string(h->sum), NULL);
+    h->result = g_strconcat(SBX_DIGEST_PREFIX, g_checksum_get_string(h->sum), NULL);
 #endif
   }
   return g_strdup(h->result);

@@ -45,6 +45,10 @@ JsonNode *sbx_json_parse(const char *data, gsize len, const char *what, GError *
     sbx_fail(err, SBX_ERROR_INVALID, "%s: %s", what, why);
     return NULL;
   }
+  if (len == 0) { /* an empty member: (NULL, 0) from an empty GBytes */
+    sbx_fail(err, SBX_ERROR_INVALID, "%s: empty JSON document", what);
+    return NULL;
+  }
   if (memchr(data, '\0', len) != NULL) {
     sbx_fail(err, SBX_ERROR_INVALID, "%s: invalid JSON: contains a NUL byte", what);
     return NULL;

@@ -41,6 +41,8 @@ void sbx_log(SbxLogLevel level, const char *fmt, ...)
     line = g_strdup_printf("sbx[%d] %.3fms: %s\n", (int)getpid(), sbx_now_us() / 1000.0, msg);
   else if (level == SBX_LOG_WARN)
     line = g_strdup_printf("sbx: warning: %s\n", msg);
+  else if (level == SBX_LOG_INFO)
+    line = g_strdup_printf("sbx: info: %s\n", msg);
   else
     line = g_strdup_printf("sbx: %s\n", msg);
   /* One write so lines from several processes do not interleave. */

@@ -1,6 +1,10 @@
 /* A SOCK_SEQPACKET pair between sbx and a child it cloned: one message per
- * step, and a failing child sends its error text instead of just dying, so the
- * user reads the real reason (crun's sync socket does the same). */
+ * step, and a failing child sends its error instead of just dying, so the
+ * user reads the real reason and sbx can decide on its errno (crun's sync
+ * socket does the same).
+ *
+ * Messages: 'K' payload (ok, maybe with an fd), or
+ *           'E' domain code ':' text, domain 'e' (code = errno) or 's' (SbxErrorCode). */
 #include "sbx/sync.h"
 #include "sbx/util.h"
 
@@ -56,7 +60,24 @@ gboolean sbx_sync_send_ok(int fd, const char *payload)
 
 void sbx_sync_send_error(int fd, const GError *error)
 {
-  send_msg(fd, 'E', error ? error->message : "unknown error", -1);
+  gboolean is_errno = error && error->domain == SBX_ERRNO_ERROR;
+  int code = !error ? SBX_ERROR_FAILED
+           : is_errno || error->domain == SBX_ERROR ? error->code
+                                                     : SBX_ERROR_FAILED;
+  g_autofree char *text = g_strdup_printf("%c%d:%s", is_errno ? 'e' : 's', code,
+                                          error ? error->message : "unknown error");
+  send_msg(fd, 'E', text, -1);
+}
+
+/* The error a child sent: its domain and code kept, or a plain failure. */
+static gboolean recv_error(const char *body, GError **err)
+{
+  char *end = NULL;
+  gint64 code = body[0] ? g_ascii_strtoll(body + 1, &end, 10) : 0;
+  if ((body[0] != 'e' && body[0] != 's') || !end || *end != ':' || code < 0 || code > G_MAXINT)
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s", body); /* not ours: shown as is */
+  g_set_error_literal(err, body[0] == 'e' ? SBX_ERRNO_ERROR : SBX_ERROR, (int)code, end + 1);
+  return FALSE;
 }
 
 gboolean sbx_sync_recv(int fd, char **payload, const char *what, GError **err)
@@ -100,7 +121,7 @@ gboolean sbx_sync_recv_fd(int sock, char **payload, int *fd, const char *what, G
     if (*fd >= 0)
       close(*fd);
     *fd = -1;
-    return sbx_fail(err, SBX_ERROR_FAILED, "%s", buf + 1);
+    return recv_error(buf + 1, err);
   }
   if (payload)
     *payload = g_strdup(buf + 1);

@@ -97,12 +97,21 @@ if __name__ == "__main__":
 
 
 class TestProgress(SbxTestCase):
-    def _load_on_tty(self, *extra):
+    def _load_on_tty(self, *extra, delay="0"):
         root = self.store_for(self.mode)
         cmd = " ".join([self.sbx, "load", "--root", root] + list(extra) +
                        [fixture("multilayer-oci.tar")])
         return self.run_as(["script", "-qec", cmd, "/dev/null"],
-                           env={"SBX_TEST_PROGRESS_DELAY_MS": "0"})
+                           env={"SBX_PROGRESS_DELAY_MS": delay})
+
+    def test_progress_delay(self):
+        """$SBX_PROGRESS_DELAY_MS (documented): no bar for an import shorter."""
+        r = self._load_on_tty(delay="3600000")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Loaded image", r.out)
+        self.assertNotIn("importing", r.out)
+        r = self._load_on_tty(delay="soon")
+        self.assertIn("sbx: SBX_PROGRESS_DELAY_MS: 'soon' is not milliseconds", r.out)
 
     def test_progress_bar_on_a_terminal(self):
         r = self._load_on_tty()
@@ -115,7 +124,7 @@ class TestProgress(SbxTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertNotIn("importing", r.out)
         r = self.sbx_cmd(["load", "--root", self.store_for(self.mode), fixture("busybox-oci.tar")],
-                         root=False, env={"SBX_TEST_PROGRESS_DELAY_MS": "0"})
+                         root=False, env={"SBX_PROGRESS_DELAY_MS": "0"})
         self.assertEqual(r.rc, 0, r)
         self.assertNotIn("importing", r.out + r.err)
 

@@ -143,3 +143,49 @@ class TestPlantedSymlinks(SbxTestCase):
         # the working directory is the symlink's target, created inside the rootfs
         self.assertEqual(r.out.split(), [canary + "/wd", "planted", "cgroup", "/dev/null"])
         self.assertEqual(os.listdir(canary), [], "setup wrote through a planted symlink")
+
+
+class TestOlderKernels(SbxTestCase):
+    """The fallbacks for kernels without openat2 (before 5.6) or mount_setattr
+    (before 5.12), made from outside the binary: tests/nosys.c runs sbx with
+    those system calls failing with ENOSYS (no switch inside sbx)."""
+
+    mode = "single"  # nosys sets no_new_privs: no setuid newuidmap beneath it
+
+    def volume(self):
+        vol = os.path.join(self.tmp, "vol")
+        os.mkdir(vol)
+        os.chmod(vol, 0o777)
+        with open(os.path.join(vol, "in"), "w") as f:
+            f.write("from-host\n")
+        os.chmod(os.path.join(vol, "in"), 0o644)
+        return vol
+
+    def test_no_openat2(self):
+        """Import (unpack beneath the layer root) and mounts (targets in the
+        root) by the component-by-component O_NOFOLLOW walk."""
+        vol = self.volume()
+        r = self.sbx_cmd(["run", "-q", "-v", vol + ":/data:ro", "--tmpfs", "/scratch",
+                          fixture("multilayer-legacy.tar"), "sh", "-c",
+                          "cat /data/in; echo x > /scratch/x && cat /scratch/x; "
+                          "echo y > /data/y || echo refused"],
+                         wrap=self.nosys("openat2"))
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out, "from-host\nx\nrefused\n")
+        self.assertIn("Read-only file system", r.err)
+        self.assertFalse(os.path.exists(os.path.join(vol, "y")))
+
+    def test_no_mount_setattr(self):
+        """:ro volumes and --read-only by a read-only remount instead."""
+        vol = self.volume()
+        r = self.sbx_cmd(["run", "-q", "--read-only", "-v", vol + ":/data:ro",
+                          fixture("busybox-legacy.tar"), "sh", "-c",
+                          "cat /data/in; for f in /data/y /y /etc/y; do "
+                          "touch $f 2>/dev/null && echo wrote $f; done; grep ' /data ' /proc/mounts"],
+                         wrap=self.nosys("mount_setattr"))
+        self.assertEqual(r.rc, 0, r)
+        lines = r.out.splitlines()
+        self.assertEqual(lines[0], "from-host")
+        self.assertEqual(len(lines), 2, r)  # no "wrote"
+        self.assertRegex(lines[1], r" /data \S+ ro[ ,]")
+        self.assertFalse(os.path.exists(os.path.join(vol, "y")))

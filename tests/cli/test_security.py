@@ -716,5 +716,22 @@ class TestSecuritySingle(SecurityTests, SbxTestCase):
     mode = "single"
 
 
+
+class TestSeccompLimits(SbxTestCase):
+    """Found by tests/fuzz/fuzz_seccomp: a profile compiling to more BPF than
+    the kernel loads (4096 instructions) was cached and failed at every run
+    with a bare EINVAL (and its count would not fit install's 16 bits)."""
+
+    mode = "single"
+
+    def test_filter_too_large(self):
+        rules = [{"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                  "args": [{"index": 0, "value": i, "op": "SCMP_CMP_EQ"}]} for i in range(4200)]
+        prof = SecurityTests.write_profile(self, "big.json",
+                                           {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": rules})
+        SecurityTests.probe_fails(self, "--security-opt", "seccomp=" + prof,
+                                  contains="more than the kernel's 4096")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -19,6 +19,23 @@ class TestStore(SbxTestCase):
         self.assertIn("cached as image", r2.err)
         self.assertNotIn("importing", r2.err)
 
+    def test_log_level_info(self):
+        """info says what sbx decided and did, without debug's narration."""
+        image = fixture("busybox-legacy.tar")
+        r = self.sbx_cmd(["run", "--log-level", "info", image, "true"], mode="single")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("sbx: info: store %s, layers unpacked for id mapping single"
+                      % self.store_for("single"), r.err)
+        self.assertIn("sbx: info: archive %s: importing" % image, r.err)
+        self.assertRegex(r.err, r"sbx: info: layer sha256:[0-9a-f]{12}: \d+ entries")
+        self.assertIn("sbx: info: seccomp: compiling the default profile", r.err)
+        self.assertNotIn("sbx[", r.err)  # no debug lines
+        r = self.sbx_cmd(["run", "--log-level", "info", image, "true"], mode="single")
+        self.assertIn("cached as image", r.err)
+        self.assertNotIn("importing", r.err)
+        r = self.sbx_cmd(["run", image, "true"], mode="single")
+        self.assertNotIn("info:", r.err)
+
     def test_layers_shared_between_formats(self):
         for image in ("busybox-legacy.tar", "busybox-docker25.tar", "busybox-podman.tar"):
             self.run_ok(fixture(image), "true")
@@ -301,12 +318,30 @@ class TestLayers(SbxTestCase):
         _write_docker_archive(path, layers, modes={"bin/busybox": 0o755})
         r = self.sbx_cmd(["run", "-q", "--entrypoint", "", path, "/nonexistent"])
         self.assertEqual(r.rc, 127, r)  # it mounted; there is no such program
-        for env in ({}, {"SBX_TEST_LEGACY_OVERLAY": "1"}):
-            r = self.sbx_cmd(["run", "--log-level", "debug", "--entrypoint", "/bin/busybox", path,
-                              "sh", "-c", "cat /last; ls /l | wc -l; cat /l/000 /l/149"], env=env)
-            self.assertEqual(r.rc, 0, r)
-            self.assertIn("150 layers", r.err)
-            self.assertEqual(r.out.split(), ["149", "150", "0", "149"], r)
+        script = ["sh", "-c", "cat /last; ls /l | wc -l; cat /l/000 /l/149"]
+        r = self.sbx_cmd(["run", "--log-level", "debug", "--entrypoint", "/bin/busybox", path]
+                         + script)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("mount overlay (150 layers, fsconfig lowerdir+)", r.err)
+        self.assertEqual(r.out.split(), ["149", "150", "0", "149"], r)
+        # Older kernels, made from outside (tests/nosys.c): fsconfig without
+        # lowerdir+ (EINVAL, before 6.8), no new mount API at all (ENOSYS,
+        # before 5.2). Both fall back to mount(2) options, layers in order.
+        for calls in ("fsconfig=EINVAL", "fsopen", "fsopen,fsconfig,fsmount,move_mount"):
+            r = self.sbx_cmd(["run", "--log-level", "debug", "--entrypoint", "/bin/busybox",
+                              path] + script, mode="single", wrap=self.nosys(calls))
+            self.assertEqual(r.rc, 0, "%s: %r" % (calls, r))
+            self.assertIn("mount overlay (150 layers, mount options)", r.err, calls)
+            self.assertEqual(r.out.split(), ["149", "150", "0", "149"], calls)
+
+    def test_overlay_other_errors_not_fallen_back(self):
+        """Only EINVAL/ENOSYS mean "older kernel": any other errno is the error."""
+        path = os.path.join(self.tmp, "one.tar")
+        _write_docker_archive(path, [{"f": b"1\n"}])
+        r = self.sbx_cmd(["run", "--log-level", "debug", path, "/nonexistent"], mode="single",
+                         wrap=self.nosys("fsopen=EPERM"))
+        self.assertSbxError(r, contains="fsopen overlay: Operation not permitted")
+        self.assertNotIn("mount options", r.err)
 
     def test_layer_compressions(self):
         import bz2

@@ -5,6 +5,9 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -202,4 +205,16 @@ GBytes *th_gzip(GBytes *data)
   g_assert_cmpint(archive_write_close(a), ==, ARCHIVE_OK);
   archive_write_free(a);
   return g_byte_array_free_to_bytes(out);
+}
+
+void th_deny_syscall(const char *name)
+{
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  g_assert_nonnull(ctx);
+  int nr = seccomp_syscall_resolve_name(name);
+  g_assert_cmpint(nr, !=, __NR_SCMP_ERROR);
+  g_assert_cmpint(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0), ==, 0);
+  g_assert_cmpint(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), ==, 0);
+  g_assert_cmpint(seccomp_load(ctx), ==, 0);
+  seccomp_release(ctx);
 }

@@ -40,3 +40,9 @@ GBytes *th_tar_finish(ThTar *t);
 
 /* gzip-compress bytes with libarchive's gzip write filter. */
 GBytes *th_gzip(GBytes *data);
+
+/* Make the named system call fail with ENOSYS in this process from now on, as
+ * on an older kernel (a seccomp filter; sets no_new_privs). For tests of a
+ * fallback: call it in a g_test_trap_subprocess() child, before the code under
+ * test first probes the call. */
+void th_deny_syscall(const char *name);

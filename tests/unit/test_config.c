@@ -3,6 +3,7 @@
 #include "helpers.h"
 #include "sbx/digest.h"
 #include "sbx/image.h"
+#include "sbx/settings.h"
 #include "sbx/source.h"
 #include "sbx/util.h"
 
@@ -139,7 +140,7 @@ static void test_parse_wrong_types(void)
 
 static void test_digest_from_path(void)
 {
-  const char *hex = D1 + 7;
+  const char *hex = &D1[7];
   g_autofree char *json = g_strconcat(hex, ".json", NULL);
   g_autofree char *blob = g_strconcat("blobs/sha256/", hex, NULL);
   g_autofree char *a = sbx_image_digest_from_path(json);
@@ -303,7 +304,7 @@ static char *write_tar(Fx *f, GPtrArray *l)
 
 static SbxImage *load(const char *path, const char *select, SbxSource **src_out, GError **err)
 {
-  g_autoptr(SbxSource) src = sbx_source_open(path, err);
+  g_autoptr(SbxSource) src = sbx_source_open(path, SBX_DEFAULT_MAX_LAYER_SIZE, err);
   if (!src)
     return NULL;
   SbxImage *img = sbx_image_load(src, select, err);
@@ -395,7 +396,7 @@ static void test_docker_evil_layer_path(Fx *f, gconstpointer data)
   const char *evil[] = {"../evil.tar", "/etc/passwd", "a/../../evil.tar", "./../evil.tar"};
   for (guint i = 0; i < G_N_ELEMENTS(evil); i++) {
     g_autoptr(GPtrArray) l = layout_new();
-    g_autofree char *e = docker_image(l, "hello", f->layer, "good/layer.tar", "x:1");
+    g_free(docker_image(l, "hello", f->layer, "good/layer.tar", "x:1"));
     g_autofree char *bad = g_strdup_printf(
         "{\"Config\":\"%s\",\"RepoTags\":[],\"Layers\":[\"%s\"]}",
         config_name(l), evil[i]);
@@ -452,6 +453,7 @@ static void test_docker_select_registry_port(Fx *f, gconstpointer data)
   g_autoptr(GError) err = NULL;
   g_autoptr(SbxImage) exact = load(path, "localhost:5000/app:latest", NULL, &err);
   g_assert_no_error(err);
+  g_assert_nonnull(exact);
   g_autoptr(SbxImage) img = load(path, "localhost:5000/app", NULL, &err);
   g_assert_no_error(err);
   g_assert_nonnull(img);
@@ -463,7 +465,7 @@ static void test_docker_podman_symlink(Fx *f, gconstpointer data)
   g_autoptr(GPtrArray) l = layout_new();
   g_autofree char *hex = th_hex(f->layer);
   g_autofree char *real = g_strconcat(hex, ".tar", NULL);
-  g_autofree char *e = docker_image(l, "hello", f->layer, real, "localhost/x:1");
+  g_free(docker_image(l, "hello", f->layer, real, "localhost/x:1"));
   g_autofree char *target = g_strconcat("../", real, NULL);
   layout_add_symlink(l, "abc/layer.tar", target);
   g_autofree char *entry = g_strdup_printf(
@@ -485,7 +487,7 @@ static void test_docker_symlink_escape(Fx *f, gconstpointer data)
   const char *targets[] = {"../../outside", "/etc/passwd"};
   for (guint i = 0; i < G_N_ELEMENTS(targets); i++) {
     g_autoptr(GPtrArray) l = layout_new();
-    g_autofree char *e = docker_image(l, "hello", f->layer, "real.tar", "x:1");
+    g_free(docker_image(l, "hello", f->layer, "real.tar", "x:1"));
     layout_add_symlink(l, "abc/layer.tar", targets[i]);
     g_autofree char *entry = g_strdup_printf(
         "{\"Config\":\"%s\",\"RepoTags\":[\"x:1\"],\"Layers\":[\"abc/layer.tar\"]}",
@@ -499,7 +501,7 @@ static void test_docker_symlink_escape(Fx *f, gconstpointer data)
 static void test_docker_symlink_loop(Fx *f, gconstpointer data)
 {
   g_autoptr(GPtrArray) l = layout_new();
-  g_autofree char *e = docker_image(l, "hello", f->layer, "real.tar", "x:1");
+  g_free(docker_image(l, "hello", f->layer, "real.tar", "x:1"));
   layout_add_symlink(l, "a/layer.tar", "../b/layer.tar");
   layout_add_symlink(l, "b/layer.tar", "../a/layer.tar");
   g_autofree char *entry = g_strdup_printf("{\"Config\":\"%s\",\"Layers\":[\"a/layer.tar\"]}",
@@ -512,7 +514,7 @@ static void test_docker_symlink_loop(Fx *f, gconstpointer data)
 static void test_docker_layer_count_mismatch(Fx *f, gconstpointer data)
 {
   g_autoptr(GPtrArray) l = layout_new();
-  g_autofree char *e = docker_image(l, "hello", f->layer, "a/layer.tar", "x:1");
+  g_free(docker_image(l, "hello", f->layer, "a/layer.tar", "x:1"));
   layout_add(l, "b/layer.tar", f->layer2);
   g_autofree char *entry = g_strdup_printf(
       "{\"Config\":\"%s\",\"Layers\":[\"a/layer.tar\",\"b/layer.tar\"]}",

@@ -16,7 +16,7 @@ static void test_hex64_valid(void)
   g_assert_false(sbx_hex64_valid(""));
   g_assert_false(sbx_hex64_valid("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
   g_assert_false(sbx_hex64_valid(HEX_ABC "0"));                      /* 65 */
-  g_assert_false(sbx_hex64_valid(HEX_ABC + 1));                      /* 63 */
+  g_assert_false(sbx_hex64_valid(&HEX_ABC[1]));                     /* 63 */
   g_assert_false(sbx_hex64_valid("g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
   g_assert_false(sbx_hex64_valid("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde/"));
 }

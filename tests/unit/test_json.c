@@ -66,6 +66,7 @@ static void test_depth_limit(void)
   assert_parse_refused(objs, strlen(objs), "nested deeper");
   g_autofree char *objs_ok = nested("{\"k\":", "}", SBX_JSON_MAX_DEPTH);
   g_autoptr(JsonNode) n2 = parse_ok(objs_ok);
+  g_assert_true(JSON_NODE_HOLDS_OBJECT(n2));
   g_autofree char *huge = nested("[", "]", 100000);
   assert_parse_refused(huge, strlen(huge), "nested deeper");
 }
@@ -253,6 +254,14 @@ static void test_write_string(void)
   g_assert_nonnull(n);
 }
 
+/* Found by tests/fuzz/fuzz_image: an empty member (manifest.json of 0 bytes)
+ * reaches the parser as (NULL, 0); memchr(NULL, ...) is undefined. */
+static void test_empty_member(void)
+{
+  assert_parse_refused(NULL, 0, "empty JSON document");
+  assert_parse_refused("", 0, "empty JSON document");
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -263,10 +272,12 @@ int main(int argc, char **argv)
   g_test_add_func("/json/brackets-in-strings", test_brackets_in_strings);
   g_test_add_func("/json/escaped-quotes", test_escaped_quotes);
   g_test_add_func("/json/embedded-nul", test_embedded_nul);
+  g_test_add_func("/json/empty-member", test_empty_member);
   g_test_add_func("/json/object-getter", test_object_getter);
   g_test_add_func("/json/get-string", test_get_string);
   g_test_add_func("/json/get-strv", test_get_strv);
   g_test_add_func("/json/get-int", test_get_int);
   g_test_add_func("/json/write-string", test_write_string);
+  g_test_add_func("/json/empty-member", test_empty_member);
   return g_test_run();
 }

@@ -173,7 +173,7 @@ static void beneath_refused(Tree *t, const char *path, gboolean create)
   int fd = sbx_open_dir_beneath(t->rootfd, path, create, &err);
   g_assert_cmpint(fd, ==, -1);
   g_assert_nonnull(err);
-  g_assert_true(err->domain == SBX_ERROR);
+  g_assert_true(err->domain == SBX_ERROR || err->domain == SBX_ERRNO_ERROR);
 }
 
 /* A known bug (reported, not fixed here) marks the test incomplete instead
@@ -191,12 +191,13 @@ static void known_bug(const char *what)
   g_test_fail_printf("regression: %s", what);
 }
 
-/* Runs `check` in a child process that has SBX_TEST_NO_OPENAT2=1 set before
- * sbx_have_openat2() first caches its answer. */
+/* Runs `check` in a child process where openat2 fails with ENOSYS (a seccomp
+ * filter, as on a kernel before 5.6), before sbx_have_openat2() first caches
+ * its answer. */
 static void run_without_openat2(void (*check)(void))
 {
   if (g_test_subprocess()) {
-    g_setenv("SBX_TEST_NO_OPENAT2", "1", TRUE);
+    th_deny_syscall("openat2");
     g_assert_false(sbx_have_openat2());
     check();
     return;
@@ -481,8 +482,7 @@ static void test_have_openat2(void)
 
 int main(int argc, char **argv)
 {
-  /* The parent tests the openat2 path; children set this themselves. */
-  g_unsetenv("SBX_TEST_NO_OPENAT2");
+  /* The parent tests the openat2 path; children deny it themselves. */
   umask(022);
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/path/normalize/accepts", test_normalize_accepts);

@@ -1,6 +1,7 @@
 /* Unit tests for src/store/unpack.c: layer tars built in memory, stored as
  * blobs of an OCI directory source, unpacked into an empty directory. */
 #include "helpers.h"
+#include "sbx/settings.h"
 #include "sbx/source.h"
 #include "sbx/store.h"
 #include "sbx/util.h"
@@ -66,7 +67,7 @@ static gboolean unpack_full(Fx *f, GBytes *blob, GBytes *tar, Ref r, GError **er
   g_autofree char *hex = th_hex(blob);
   g_autofree char *member = g_strconcat("blobs/sha256/", hex, NULL);
   th_write_file(f->base, member, g_bytes_get_data(blob, NULL), g_bytes_get_size(blob));
-  g_autoptr(SbxSource) src = sbx_source_open(f->base, err);
+  g_autoptr(SbxSource) src = sbx_source_open(f->base, SBX_DEFAULT_MAX_LAYER_SIZE, err);
   g_assert_nonnull(src);
   g_autoptr(SbxStream) stream = sbx_source_open_stream(src, member, err);
   g_assert_nonnull(stream);
@@ -607,7 +608,6 @@ static void add_fx(const char *path, void (*fn)(Fx *, gconstpointer))
 
 int main(int argc, char **argv)
 {
-  g_unsetenv("SBX_TEST_NO_OPENAT2");
   umask(022);
   sbx_log_level = SBX_LOG_ERROR; /* no device-skipped warnings on stderr */
   g_test_init(&argc, &argv, NULL);

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Seed corpora for the libFuzzer targets, from the suite's built fixtures
+(nothing binary is checked in).
+
+    tests/fuzz/seeds.py FIXTURES_DIR OUT_DIR
+
+writes OUT_DIR/fuzz_image/, OUT_DIR/fuzz_unpack/, OUT_DIR/fuzz_seccomp/.
+The first byte of a fuzz_image seed picks the parser (see fuzz_image.c).
+"""
+import bz2
+import gzip
+import hashlib
+import io
+import json
+import lzma
+import os
+import subprocess
+import sys
+import tarfile
+
+MAX = 64 * 1024  # the runner's -max_len
+
+
+def write(out, target, data, n=[0]):
+    if len(data) > MAX:
+        return
+    d = os.path.join(out, target)
+    os.makedirs(d, exist_ok=True)
+    name = hashlib.sha1(data).hexdigest()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+    n[0] += 1
+
+
+def members(path):
+    """(name, bytes) of the small members of a fixture archive or layout dir."""
+    if os.path.isdir(path):
+        for root, _, files in os.walk(path):
+            for fn in files:
+                p = os.path.join(root, fn)
+                if os.path.getsize(p) <= MAX:
+                    with open(p, "rb") as f:
+                        yield os.path.relpath(p, path), f.read()
+        return
+    try:
+        t = tarfile.open(path)
+    except tarfile.TarError:
+        return
+    with t:
+        for m in t.getmembers():
+            if m.isfile() and m.size <= 4 << 20:
+                yield m.name, t.extractfile(m).read()
+
+
+def decompress(data):
+    for fn in (gzip.decompress, bz2.decompress, lzma.decompress):
+        try:
+            return fn(data)
+        except Exception:
+            pass
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        try:
+            return subprocess.run(["zstd", "-dqc"], input=data, stdout=subprocess.PIPE,
+                                  check=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    return data if is_tar(data) else None
+
+
+def is_tar(data):
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data)) as t:
+            t.getmembers()
+        return True
+    except tarfile.TarError:
+        return False
+
+
+def small_layer():
+    """A layer with every kind of entry the unpacker handles."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        def add(name, type=tarfile.REGTYPE, data=b"", **kw):
+            ti = tarfile.TarInfo(name)
+            ti.type = type
+            ti.size = len(data)
+            for k, v in kw.items():
+                setattr(ti, k, v)
+            t.addfile(ti, io.BytesIO(data) if data else None)
+        add("etc", tarfile.DIRTYPE, mode=0o755)
+        add("etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\n", uid=1000, gid=1000)
+        add("etc/link", tarfile.SYMTYPE, linkname="passwd")
+        add("etc/hard", tarfile.LNKTYPE, linkname="etc/passwd")
+        add("etc/.wh.gone")
+        add("var/.wh..wh..opq")
+        add("run/fifo", tarfile.FIFOTYPE)
+        add("dev/null", tarfile.CHRTYPE, devmajor=1, devminor=3)
+        add("x", data=b"x", pax_headers={"SCHILY.xattr.user.k": "v"})
+    return buf.getvalue()
+
+
+def small_archive(layer):
+    """A docker-archive (legacy) and the same image as an OCI layout tar."""
+    diff = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "config": {"Cmd": ["/bin/sh"], "Env": ["A=1"], "WorkingDir": "/"},
+                         "rootfs": {"type": "layers", "diff_ids": [diff]}}).encode()
+    chex = hashlib.sha256(config).hexdigest()
+    out = []
+    files = {chex + ".json": config, "l/layer.tar": layer,
+             "manifest.json": json.dumps([{"Config": chex + ".json", "RepoTags": ["s:1"],
+                                           "Layers": ["l/layer.tar"]}]).encode()}
+    out.append(files)
+    gz = gzip.compress(layer)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": "sha256:" + chex, "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": "sha256:" + hashlib.sha256(gz).hexdigest(), "size": len(gz)}]}).encode()
+    mhex = hashlib.sha256(manifest).hexdigest()
+    index = json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + mhex,
+        "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": "s:1"}}]}).encode()
+    out.append({"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": index,
+                "blobs/sha256/" + chex: config, "blobs/sha256/" + mhex: manifest,
+                "blobs/sha256/" + hashlib.sha256(gz).hexdigest(): gz})
+    tars = []
+    for files in out:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            for name, data in files.items():
+                ti = tarfile.TarInfo(name)
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+        tars.append(buf.getvalue())
+    return tars, config, manifest, index, files
+
+
+PROFILES = [
+    {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+        {"names": ["unshare"], "action": "SCMP_ACT_KILL_PROCESS"},
+        {"names": ["setns"], "action": "SCMP_ACT_TRAP"}]},
+    {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+     "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+     "syscalls": [
+         {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+         {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+          "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+         {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+          "args": [{"index": 0, "value": 40, "valueTwo": 0, "op": "SCMP_CMP_NE"}]},
+         {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+          "args": [{"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ"}],
+          "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+         {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+         {"names": ["chroot"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["s390x"]}},
+         {"names": ["getpid"], "action": "SCMP_ACT_LOG", "includes": {"minKernel": "4.8"}}]},
+    {"defaultAction": "SCMP_ACT_KILL_THREAD", "syscalls": []},
+]
+
+
+def main():
+    fixtures, out = sys.argv[1], sys.argv[2]
+    layer = small_layer()
+    tars, config, manifest, index, _ = small_archive(layer)
+    for t in tars:
+        write(out, "fuzz_image", b"\0" + t)
+    write(out, "fuzz_image", b"\1" + config)
+    write(out, "fuzz_image", b"\2" + manifest)
+    write(out, "fuzz_image", b"\3" + index)
+    for fn in (lambda d: d, gzip.compress, bz2.compress, lzma.compress):
+        write(out, "fuzz_unpack", fn(layer))
+    for p in PROFILES:
+        for caps in (b"\0", b"\1", b"\2"):
+            write(out, "fuzz_seccomp", caps + json.dumps(p).encode())
+    for name in sorted(os.listdir(fixtures)) if os.path.isdir(fixtures) else []:
+        for member, data in members(os.path.join(fixtures, name)):
+            base = os.path.basename(member)
+            if base == "manifest.json":
+                write(out, "fuzz_image", b"\4" + data)
+            elif base == "index.json":
+                write(out, "fuzz_image", b"\3" + data)
+            elif data[:1] == b"{":
+                try:
+                    j = json.loads(data)
+                except ValueError:
+                    continue
+                if isinstance(j, dict) and "layers" in j:
+                    write(out, "fuzz_image", b"\2" + data)
+                elif isinstance(j, dict) and "rootfs" in j:
+                    write(out, "fuzz_image", b"\1" + data)
+            else:
+                tar = decompress(data)
+                if tar and len(data) <= MAX:
+                    write(out, "fuzz_unpack", data)
+    for t in ("fuzz_image", "fuzz_unpack", "fuzz_seccomp"):
+        d = os.path.join(out, t)
+        print("%s: %d seeds" % (t, len(os.listdir(d)) if os.path.isdir(d) else 0))
+
+
+if __name__ == "__main__":
+    main()
