@@ -92,6 +92,14 @@ char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *selec
  * one-layer image, named `name` when not NULL. */
 char *sbx_store_import_rootfs_isolated(SbxStore *s, const char *path, const char *name,
                                        GError **err);
+/* Run fn in a child inside a user namespace with the store's mapping and
+ * no_new_privs; fn answers an image id (its error comes back as err). */
+typedef char *(*SbxInUserns)(SbxStore *s, gpointer data, GError **err);
+char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError **err);
+/* Unpack an image's missing layers (in parallel, with the progress bar) and
+ * write its records and names. Returns the image id. */
+char *sbx_store_import_image(SbxStore *s, SbxSource *src, SbxImage *img, gboolean quiet,
+                             GError **err);
 /* The work done inside that child. */
 char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboolean quiet,
                        GError **err);

@@ -256,6 +256,23 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   g_autoptr(SbxImage) img = sbx_image_load(src, select, err);
   if (!img)
     return NULL;
+  g_autofree char *id = sbx_store_import_image(s, src, img, quiet, err);
+  if (!id)
+    return NULL;
+  /* Remember the archive — only if it is still what was read. */
+  g_autofree char *after = sbx_store_archive_key_fd(sbx_source_fd(src), select, s->platform);
+  if (key && g_strcmp0(key, after) == 0) {
+    g_autofree char *name = g_strdup_printf("archives/%s", key);
+    g_autoptr(GError) local = NULL;
+    if (!sbx_write_file_atomic(s->rootfd, name, img->config_digest + 7, 64, 0600, &local))
+      sbx_debug("archive cache not written: %s", local->message);
+  }
+  return g_steal_pointer(&id);
+}
+
+char *sbx_store_import_image(SbxStore *s, SbxSource *src, SbxImage *img, gboolean quiet,
+                             GError **err)
+{
   Import im = {.s = s, .src = src};
   g_mutex_init(&im.lock);
   g_cond_init(&im.cond);
@@ -269,22 +286,12 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
              "(grant a range in /etc/subuid and /etc/subgid to keep owners)", im.collapsed);
   if (!write_records(s, img, err))
     return NULL;
-  /* Remember the archive — only if it is still what was read. */
-  g_autofree char *after = sbx_store_archive_key_fd(sbx_source_fd(src), select, s->platform);
-  if (key && g_strcmp0(key, after) == 0) {
-    g_autofree char *name = g_strdup_printf("archives/%s", key);
-    g_autoptr(GError) local = NULL;
-    if (!sbx_write_file_atomic(s->rootfd, name, img->config_digest + 7, 64, 0600, &local))
-      sbx_debug("archive cache not written: %s", local->message);
-  }
   return g_strdup(img->config_digest + 7);
 }
 
 /* Run fn in a child inside a user namespace with the store's mapping (to
  * give files their owners), with no_new_privs; it answers an image id. */
-typedef char *(*InUserns)(SbxStore *s, gpointer data, GError **err);
-
-static char *run_in_userns(SbxStore *s, InUserns fn, gpointer data, GError **err)
+char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError **err)
 {
   int syncfd;
   pid_t pid = sbx_userns_clone(s->idmap, 0, &syncfd, err);
@@ -325,7 +332,7 @@ char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *selec
                                 gboolean quiet, GError **err)
 {
   ImportArgs a = {.path = path, .select = select, .quiet = quiet};
-  g_autofree char *id = run_in_userns(s, import_archive_cb, &a, err);
+  g_autofree char *id = sbx_store_run_in_userns(s, import_archive_cb, &a, err);
   if (!id)
     return NULL;
   return g_steal_pointer(&id);
@@ -449,5 +456,5 @@ char *sbx_store_import_rootfs_isolated(SbxStore *s, const char *path, const char
                                        GError **err)
 {
   ImportArgs a = {.path = path, .name = name};
-  return run_in_userns(s, import_rootfs_cb, &a, err);
+  return sbx_store_run_in_userns(s, import_rootfs_cb, &a, err);
 }
