@@ -45,6 +45,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxStoredImage, sbx_stored_image_free)
 SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *select,
                                  gboolean quiet, GError **err);
 
+/* Pull `reference` from its registry (sbx-store pull, in its own user
+ * namespace) and read the image it stored. */
+SbxStoredImage *sbx_store_pull(SbxStore *s, const char *reference, gboolean quiet, GError **err);
+
 /* The cache key of an archive: its device, inode, size and mtime (and the
  * image chosen in it). NULL when it cannot be stat'ed. */
 char *sbx_store_archive_key(const char *path, const char *select, const char *platform);

@@ -78,7 +78,7 @@ SbxImageRef *sbx_image_ref_parse(const char *text, GError **err)
     return NULL;
   }
   gsize len = strlen(text);
-  if (len > 4096 || memchr(text, '\0', len) != text + len) {
+  if (len > 4096) {
     sbx_fail(err, SBX_ERROR_USAGE, "image reference: too long");
     return NULL;
   }
