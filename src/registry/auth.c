@@ -19,7 +19,7 @@
 
 static gboolean is_token_char(char c)
 {
-  return g_ascii_isalnum(c) || strchr("!#$%&'*+-.^_`|~/:", c) != NULL;
+  return c != '\0' && (g_ascii_isalnum(c) || strchr("!#$%&'*+-.^_`|~/:", c) != NULL);
 }
 
 GHashTable *sbx_registry_parse_challenge(const char *header, char **scheme)

@@ -86,7 +86,8 @@ SbxImageRef *sbx_image_ref_parse(const char *text, GError **err)
   if (!g_regex_match(reference_regex(), text, 0, &m)) {
     g_autofree char *lower = g_ascii_strdown(text, -1);
     gboolean upper = strcmp(lower, text) != 0 && g_regex_match(reference_regex(), lower, 0, NULL);
-    g_autofree char *shown = g_utf8_make_valid(text, MIN(len, 200));
+    g_autofree char *valid = g_utf8_make_valid(text, MIN(len, 200));
+    g_autofree char *shown = g_strescape(valid, NULL); /* one line, whatever was typed */
     sbx_fail(err, SBX_ERROR_USAGE, "image reference '%s': %s", shown,
              upper ? "repository name must be lowercase" : "invalid reference format");
     return NULL;
