@@ -174,14 +174,28 @@ static char *prompt(const char *what, gboolean secret)
 
 static char *read_password_stdin(GError **err)
 {
-  g_autoptr(GBytes) b = sbx_read_fd_bounded(STDIN_FILENO, 64 * 1024, "standard input", err);
-  if (!b)
-    return NULL;
-  char *p = g_strndup(g_bytes_get_data(b, NULL), g_bytes_get_size(b));
-  gsize len = strlen(p);
-  while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r'))
-    p[--len] = '\0';
-  return p;
+  g_autoptr(GString) b = g_string_new(NULL);
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      sbx_fail_errno(err, "read the password from standard input");
+      return NULL;
+    }
+    if (n == 0)
+      break;
+    g_string_append_len(b, buf, n);
+    if (b->len > 64 * 1024) {
+      sbx_fail(err, SBX_ERROR_USAGE, "login: the password on standard input is too long");
+      return NULL;
+    }
+  }
+  explicit_bzero(buf, sizeof buf);
+  while (b->len > 0 && (b->str[b->len - 1] == '\n' || b->str[b->len - 1] == '\r'))
+    g_string_truncate(b, b->len - 1);
+  return g_string_free(g_steal_pointer(&b), FALSE);
 }
 
 static int login_parsed(int argc, char **argv, GError **err)

@@ -43,7 +43,8 @@ struct SbxRegistry {
   char *user, *password;
   char *auth; /* "Bearer ..." or "Basic ...": sent to `base` only */
   guint auth_generation;
-  GHashTable *tls; /* "host:port" -> TlsFiles* */
+  GMutex tls_lock;
+  GHashTable *tls; /* "host:port" -> TlsFiles*, under tls_lock (a token fetch holds `lock`) */
   guint blob_requests;
 };
 
@@ -157,7 +158,7 @@ static void add_cert_dir(TlsFiles *t, GByteArray *ca, const char *dir)
 static const TlsFiles *tls_files_for(SbxRegistry *r, const Origin *o)
 {
   g_autofree char *key = g_strdup_printf("%s:%s", o->host, o->port);
-  g_mutex_lock(&r->lock);
+  g_mutex_lock(&r->tls_lock);
   TlsFiles *t = g_hash_table_lookup(r->tls, key);
   if (!t) {
     t = g_new0(TlsFiles, 1);
@@ -182,7 +183,7 @@ static const TlsFiles *tls_files_for(SbxRegistry *r, const Origin *o)
     }
     g_hash_table_insert(r->tls, g_strdup(key), t);
   }
-  g_mutex_unlock(&r->lock);
+  g_mutex_unlock(&r->tls_lock);
   return t;
 }
 
@@ -759,6 +760,7 @@ SbxRegistry *sbx_registry_new(const SbxImageRef *ref, const SbxRegistryOptions *
   r->max_blob_size = opts->max_blob_size;
   r->tls = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, tls_files_free);
   g_mutex_init(&r->lock);
+  g_mutex_init(&r->tls_lock);
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
     g_mutex_init(&r->share_locks[i]);
   r->share = curl_share_init();
@@ -796,6 +798,7 @@ void sbx_registry_free(SbxRegistry *r)
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
     g_mutex_clear(&r->share_locks[i]);
   g_mutex_clear(&r->lock);
+  g_mutex_clear(&r->tls_lock);
   g_hash_table_destroy(r->tls);
   if (r->password)
     explicit_bzero(r->password, strlen(r->password));
