@@ -3,8 +3,8 @@
  * Every transfer runs on its own curl multi handle, driven by the reader:
  * a layer's bytes are pulled by the unpacker (sbx_stream_read), so the
  * download and the unpack overlap without a thread or a file in between,
- * and a full buffer pauses the transfer (backpressure). Connections, DNS
- * and TLS sessions are shared between the layers' transfers (CURLSH).
+ * and a full buffer pauses the transfer (backpressure). DNS answers and TLS
+ * sessions are shared between the layers' transfers (CURLSH).
  *
  * Redirects are followed here, not by curl: the Authorization header we
  * add is ours, and curl would forward a custom header to any host. It goes
@@ -768,8 +768,9 @@ SbxRegistry *sbx_registry_new(const SbxImageRef *ref, const SbxRegistryOptions *
   curl_share_setopt(r->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
   curl_share_setopt(r->share, CURLSHOPT_USERDATA, r);
   curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  /* Not CURL_LOCK_DATA_CONNECT: libcurl does not support sharing
+   * connections between threads, and each layer has its own. */
   curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  curl_share_setopt(r->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   if (!r->tls_verify) {
     /* podman's habit: without verification, a registry that speaks no TLS
      * at all is reached over plain http. */

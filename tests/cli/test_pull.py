@@ -546,6 +546,33 @@ class TestPull(PullTestCase):
         r = self.run_image(front.hostport + "/busybox", "cat", "/etc/group")
         self.assertEqual(r.out.split("\n")[0], "root:x:0:")
 
+    def test_progress_one_line_per_layer_on_a_terminal(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("multilayer-legacy.tar"), "ml:latest")
+        m, _ = reg.manifest("ml:latest")
+        self.trust(reg.host)
+
+        def pull_on_tty(*extra):
+            cmd = " ".join([self.sbx, "pull", "--root", self.store_for(self.mode)] + list(extra) +
+                           [reg.host + "/ml"])
+            return self.run_as(["script", "-qec", cmd, "/dev/null"],
+                               env=self.env({"SBX_TEST_PROGRESS_DELAY_MS": "0"}))
+        r = pull_on_tty()
+        self.assertEqual(r.rc, 0, r)
+        for layer in m["layers"]:
+            # g_format_size: "1.1\u00a0MB", "484 bytes"
+            self.assertRegex(r.out, r"%s  [0-9.]+\s\S+ / [0-9.]+\s\S+  [0-9.]+\s\S+/s  done"
+                             % layer["digest"][:19])
+        r = pull_on_tty()
+        for layer in m["layers"]:
+            self.assertIn("%s  already in the store" % layer["digest"][:19], r.out)
+        r = pull_on_tty("--quiet")
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("sha256:", r.out.replace(r.out.strip().splitlines()[-1], ""))
+        # Not a terminal: no progress either.
+        r = self.pull_image(reg.host + "/ml", env={"SBX_TEST_PROGRESS_DELAY_MS": "0"})
+        self.assertNotIn("already in the store", r.out + r.err)
+
     def test_retry_after_429(self):
         reg = self.registry()
         reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
