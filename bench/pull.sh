@@ -70,8 +70,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
-mkdir -p "$W/home" "$W/pki" "$W/reg" || die "cannot write to $W"
-export HOME=$W/home
+mkdir -p "$W/home" "$W/pki" "$W/reg" "$W/tmp" || die "cannot write to $W"
+export HOME=$W/home TMPDIR=$W/tmp   # skopeo unpacks an oci-archive in $TMPDIR
 
 # --- the image ----------------------------------------------------------------
 note "building a ${SIZE} MB three-layer gzip OCI archive (untimed)"
@@ -114,9 +114,19 @@ md = "sha256:" + hashlib.sha256(man).hexdigest()
 blobs[md] = man
 index = json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
                     "digest": md, "size": len(man), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}).encode()
+layout = out + ".d"  # the same image as a layout directory, for skopeo to push
+os.makedirs(layout + "/blobs/sha256", exist_ok=True)
+for d, b in blobs.items():
+    with open(layout + "/blobs/sha256/" + d[7:], "wb") as f:
+        f.write(b)
+with open(layout + "/oci-layout", "w") as f:
+    f.write('{"imageLayoutVersion": "1.0.0"}')
+with open(layout + "/index.json", "wb") as f:
+    f.write(index)
 with tarfile.open(out, "w") as t:
     def add(name, data):
-        ti = tarfile.TarInfo(name); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+        ti = tarfile.TarInfo(name); ti.size = len(data); ti.uid, ti.gid = os.getuid(), os.getgid()
+        t.addfile(ti, io.BytesIO(data))
     add("oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
     for d, b in blobs.items():
         add("blobs/sha256/" + d[7:], b)
@@ -147,7 +157,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 REF=127.0.0.1:$PORT/bench:latest
-skopeo copy --quiet --dest-cert-dir "$W/cadir" "oci-archive:$W/image.tar" "docker://$REF" ||
+skopeo copy --quiet --dest-cert-dir "$W/cadir" "oci:$W/image.tar.d:latest" "docker://$REF" ||
 	die "skopeo could not push the image"
 
 # --- timing ------------------------------------------------------------------------

@@ -23,8 +23,7 @@ typedef struct {
 
 typedef struct SbxRegistry SbxRegistry;
 
-SbxRegistry *sbx_registry_new(const SbxImageRef *ref, const SbxRegistryOptions *opts,
-                              GError **err);
+SbxRegistry *sbx_registry_new(const SbxImageRef *ref, const SbxRegistryOptions *opts, GError **err);
 void sbx_registry_free(SbxRegistry *r);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxRegistry, sbx_registry_free)
 

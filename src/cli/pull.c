@@ -32,9 +32,11 @@ static gboolean on_tls_verify(const char *name, const char *value, gpointer data
   return TRUE;
 }
 
-#define TLS_VERIFY_ENTRY                                                                         \
-  {"tls-verify", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, on_tls_verify,          \
-   "Verify the registry's certificate (default true; false also allows plain http)", "BOOL"}
+#define TLS_VERIFY_ENTRY                                                                           \
+  {                                                                                                \
+    "tls-verify", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, on_tls_verify,             \
+        "Verify the registry's certificate (default true; false also allows plain http)", "BOOL"   \
+  }
 
 static GOptionEntry pull_entries[] = {
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opts.quiet, "No progress output", NULL},
@@ -73,14 +75,14 @@ static char **auth_files_to_read(void)
   g_autoptr(GStrvBuilder) b = g_strv_builder_new();
   g_autofree char *primary = auth_file_to_write();
   g_strv_builder_add(b, primary);
-  g_autofree char *legacy = g_build_filename(g_get_home_dir(), ".config", "containers",
-                                             "auth.json", NULL);
+  g_autofree char *legacy =
+      g_build_filename(g_get_home_dir(), ".config", "containers", "auth.json", NULL);
   if (strcmp(legacy, primary) != 0)
     g_strv_builder_add(b, legacy);
   const char *dc = g_getenv("DOCKER_CONFIG");
-  g_autofree char *docker = dc && *dc ? g_build_filename(dc, "config.json", NULL)
-                                      : g_build_filename(g_get_home_dir(), ".docker",
-                                                         "config.json", NULL);
+  g_autofree char *docker =
+      dc && *dc ? g_build_filename(dc, "config.json", NULL)
+                : g_build_filename(g_get_home_dir(), ".docker", "config.json", NULL);
   g_strv_builder_add(b, docker);
   return g_strv_builder_end(b);
 }
@@ -88,8 +90,8 @@ static char **auth_files_to_read(void)
 static char **cert_dirs(void)
 {
   g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-  g_autofree char *user = g_build_filename(g_get_home_dir(), ".config", "containers", "certs.d",
-                                           NULL);
+  g_autofree char *user =
+      g_build_filename(g_get_home_dir(), ".config", "containers", "certs.d", NULL);
   g_strv_builder_add(b, user);
   g_strv_builder_add(b, "/etc/containers/certs.d");
   g_strv_builder_add(b, "/etc/docker/certs.d");
@@ -208,8 +210,8 @@ static int login_parsed(int argc, char **argv, GError **err)
   g_autofree char *user = opts.username ? g_strdup(opts.username) : prompt("Username", FALSE);
   if (!user || !*user)
     return sbx_fail(err, SBX_ERROR_USAGE, "login: no user name (give -u USER)"), -1;
-  g_autofree char *password = opts.password_stdin ? read_password_stdin(err)
-                                                  : prompt("Password", TRUE);
+  g_autofree char *password =
+      opts.password_stdin ? read_password_stdin(err) : prompt("Password", TRUE);
   if (!password) {
     if (err && !*err)
       sbx_fail(err, SBX_ERROR_USAGE, "login: no password (give it with --password-stdin)");
@@ -251,7 +253,10 @@ int sbx_cmd_pull(int argc, char **argv)
       "REFERENCE",
       "Pull an image from a registry into the store (REFERENCE: busybox, "
       "quay.io/org/app:tag, HOST:PORT/app@sha256:...).",
-      pull_entries, FALSE, pull_parsed, clear_options};
+      pull_entries,
+      FALSE,
+      pull_parsed,
+      clear_options};
   return sbx_cli_command(&cmd, argc, argv);
 }
 
@@ -261,13 +266,17 @@ int sbx_cmd_login(int argc, char **argv)
       "REGISTRY",
       "Log in to a registry: check the credentials and keep them in "
       "$XDG_RUNTIME_DIR/containers/auth.json (or $REGISTRY_AUTH_FILE).",
-      login_entries, FALSE, login_parsed, clear_options};
+      login_entries,
+      FALSE,
+      login_parsed,
+      clear_options};
   return sbx_cli_command(&cmd, argc, argv);
 }
 
 int sbx_cmd_logout(int argc, char **argv)
 {
-  static const SbxCliCommand cmd = {"REGISTRY", "Forget the credentials kept for a registry.",
-                                    NULL, FALSE, logout_parsed, clear_options};
+  static const SbxCliCommand cmd = {"REGISTRY",    "Forget the credentials kept for a registry.",
+                                    NULL,          FALSE,
+                                    logout_parsed, clear_options};
   return sbx_cli_command(&cmd, argc, argv);
 }

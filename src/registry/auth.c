@@ -72,7 +72,8 @@ GHashTable *sbx_registry_parse_challenge(const char *header, char **scheme)
     }
     if (*p && *p != ',' && *p != ' ' && *p != '\t')
       return NULL;
-    g_hash_table_replace(params, g_steal_pointer(&name), g_string_free(g_steal_pointer(&value), FALSE));
+    g_hash_table_replace(params, g_steal_pointer(&name),
+                         g_string_free(g_steal_pointer(&value), FALSE));
   }
   *scheme = g_steal_pointer(&s);
   return g_steal_pointer(&params);
@@ -173,8 +174,8 @@ gboolean sbx_auth_lookup(char **files, const char *domain, const char *path, cha
         JsonNode *entry = json_object_get_member(auths, m->data);
         if (strcmp(key, wanted->pdata[w]) != 0 || !JSON_NODE_HOLDS_OBJECT(entry))
           continue;
-        const char *b64 = json_object_get_string_member_with_default(
-            json_node_get_object(entry), "auth", NULL);
+        const char *b64 =
+            json_object_get_string_member_with_default(json_node_get_object(entry), "auth", NULL);
         if (decode_auth(b64, user, password)) {
           sbx_debug("credentials for %s from %s", (char *)wanted->pdata[w], *f);
           return TRUE;

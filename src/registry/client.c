@@ -21,14 +21,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_REDIRECTS 5
-#define MAX_AUTH_TRIES 2
-#define MAX_RETRY_WAITS 3
+#define MAX_REDIRECTS     5
+#define MAX_AUTH_TRIES    2
+#define MAX_RETRY_WAITS   3
 #define MAX_RETRY_AFTER_S 30
-#define MAX_RESUMES 5
-#define MAX_HEADER_BYTES (256u << 10)
-#define MAX_ERROR_BODY (1u << 20)
-#define HIGH_WATER (8u << 20) /* bytes buffered before a layer transfer pauses */
+#define MAX_RESUMES       5
+#define MAX_HEADER_BYTES  (256u << 10)
+#define MAX_ERROR_BODY    (1u << 20)
+#define HIGH_WATER        (8u << 20) /* bytes buffered before a layer transfer pauses */
 
 struct SbxRegistry {
   char *domain, *repo;
@@ -303,9 +303,9 @@ typedef struct {
   const char *accept;
   guint64 range_from;
   guint64 max;
-  gboolean registry;          /* the registry's API: its credentials; 401 -> authenticate */
-  const char *auth;           /* else: this Authorization value ... */
-  const char *auth_origin;    /* ... for this origin only (the token realm) */
+  gboolean registry;       /* the registry's API: its credentials; 401 -> authenticate */
+  const char *auth;        /* else: this Authorization value ... */
+  const char *auth_origin; /* ... for this origin only (the token realm) */
 } Req;
 
 static int share_lock_index(curl_lock_data d)
@@ -356,6 +356,8 @@ static Xfer *xfer_start(SbxRegistry *r, const char *url, const Req *q, const cha
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
   curl_easy_setopt(h, CURLOPT_USERAGENT, "sbx/" SBX_VERSION);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
+  /* Large reads: fewer trips through the write callback per layer. */
+  curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a stalled peer ends in a minute */
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
@@ -486,8 +488,9 @@ static char *fetch_token(SbxRegistry *r, GHashTable *params, GError **err)
   const char *scope = g_hash_table_lookup(params, "scope");
   g_autofree char *default_scope = g_strdup_printf("repository:%s:pull", r->repo);
   Origin o;
-  gboolean ok = realm && origin_of(realm, &o) &&
-                (strcmp(o.scheme, "https") == 0 || (!r->tls_verify && strcmp(o.scheme, "http") == 0));
+  gboolean ok =
+      realm && origin_of(realm, &o) &&
+      (strcmp(o.scheme, "https") == 0 || (!r->tls_verify && strcmp(o.scheme, "http") == 0));
   if (realm)
     origin_clear(&o);
   if (!ok) {
@@ -510,7 +513,9 @@ static char *fetch_token(SbxRegistry *r, GHashTable *params, GError **err)
   g_autofree char *url = g_strdup(full);
   curl_free(full);
   g_autofree char *basic = r->user ? basic_value(r->user, r->password) : NULL;
-  Req q = {.max = SBX_REGISTRY_MAX_JSON, .auth = basic, .auth_origin = realm,
+  Req q = {.max = SBX_REGISTRY_MAX_JSON,
+           .auth = basic,
+           .auth_origin = realm,
            .accept = "application/json"};
   sbx_debug("registry %s: token for %s (%s)", r->domain, want ? want : "no scope",
             basic ? "with credentials" : "anonymous");
@@ -538,8 +543,7 @@ static char *fetch_token(SbxRegistry *r, GHashTable *params, GError **err)
 
 /* After a 401: learn how to authenticate (once per generation: a layer
  * thread that comes second reuses what the first one got). */
-static gboolean authenticate(SbxRegistry *r, GPtrArray *challenges, guint generation,
-                             GError **err)
+static gboolean authenticate(SbxRegistry *r, GPtrArray *challenges, guint generation, GError **err)
 {
   g_mutex_lock(&r->lock);
   gboolean ok = TRUE;
@@ -569,8 +573,8 @@ static gboolean authenticate(SbxRegistry *r, GPtrArray *challenges, guint genera
     } else if (basic && r->user) {
       value = basic_value(r->user, r->password);
     } else if (basic) {
-      ok = sbx_fail(err, SBX_ERROR_FAILED,
-                    "registry %s: authentication required (see 'sbx login')", r->domain);
+      ok = sbx_fail(err, SBX_ERROR_FAILED, "registry %s: authentication required (see 'sbx login')",
+                    r->domain);
     } else {
       ok = sbx_fail(err, SBX_ERROR_FAILED, "registry %s: unsupported authentication challenge",
                     r->domain);
@@ -608,8 +612,8 @@ static gboolean status_error(SbxRegistry *r, const char *url, long status, GErro
                     : status == 404 ? " (not found)"
                     : status == 429 ? " (too many requests)"
                                     : "";
-  sbx_fail(err, status == 404 ? SBX_ERROR_NOT_FOUND : SBX_ERROR_FAILED, "GET %s: HTTP %ld%s",
-           shown, status, why);
+  sbx_fail(err, status == 404 ? SBX_ERROR_NOT_FOUND : SBX_ERROR_FAILED, "GET %s: HTTP %ld%s", shown,
+           status, why);
   return FALSE;
 }
 
@@ -648,8 +652,9 @@ static Xfer *open_response(SbxRegistry *r, const char *url, const Req *q, GError
                             ? g_ascii_strtoull(x->content_range + 6, NULL, 10)
                             : G_MAXUINT64;
         if (start != q->range_from) {
-          sbx_fail(err, SBX_ERROR_INVALID, "GET %s: answered a range from %" G_GUINT64_FORMAT
-                   " with another range", shown, q->range_from);
+          sbx_fail(err, SBX_ERROR_INVALID,
+                   "GET %s: answered a range from %" G_GUINT64_FORMAT " with another range", shown,
+                   q->range_from);
           return NULL;
         }
         x->skip = 0;
@@ -658,8 +663,8 @@ static Xfer *open_response(SbxRegistry *r, const char *url, const Req *q, GError
         return NULL;
       }
       if (x->too_big) {
-        sbx_fail(err, SBX_ERROR_INVALID, "GET %s: larger than %" G_GUINT64_FORMAT " bytes",
-                 shown, q->max);
+        sbx_fail(err, SBX_ERROR_INVALID, "GET %s: larger than %" G_GUINT64_FORMAT " bytes", shown,
+                 q->max);
         return NULL;
       }
       return g_steal_pointer(&x);
@@ -729,10 +734,10 @@ static GBytes *request_body(SbxRegistry *r, const char *url, const Req *q, char 
 
 /* --- the API ----------------------------------------------------------------------- */
 
-#define MANIFEST_TYPES                                                                           \
-  "application/vnd.oci.image.index.v1+json, "                                                  \
-  "application/vnd.docker.distribution.manifest.list.v2+json, "                                \
-  "application/vnd.oci.image.manifest.v1+json, "                                               \
+#define MANIFEST_TYPES                                                                             \
+  "application/vnd.oci.image.index.v1+json, "                                                      \
+  "application/vnd.docker.distribution.manifest.list.v2+json, "                                    \
+  "application/vnd.oci.image.manifest.v1+json, "                                                   \
   "application/vnd.docker.distribution.manifest.v2+json"
 
 static void global_init(void)
@@ -744,8 +749,7 @@ static void global_init(void)
   }
 }
 
-SbxRegistry *sbx_registry_new(const SbxImageRef *ref, const SbxRegistryOptions *opts,
-                              GError **err)
+SbxRegistry *sbx_registry_new(const SbxImageRef *ref, const SbxRegistryOptions *opts, GError **err)
 {
   global_init();
   SbxRegistry *r = g_new0(SbxRegistry, 1);
@@ -901,8 +905,9 @@ static gssize blob_read(gpointer p, void *buf, gsize len, GError **err)
       return (gssize)n;
     }
     if (b->x->too_big) {
-      sbx_fail(err, SBX_ERROR_INVALID, "blob %s: larger than its descriptor (%" G_GUINT64_FORMAT
-               " bytes)", b->digest, b->size);
+      sbx_fail(err, SBX_ERROR_INVALID,
+               "blob %s: larger than its descriptor (%" G_GUINT64_FORMAT " bytes)", b->digest,
+               b->size);
       return -1;
     }
     CURLcode rc = b->x->result;
@@ -915,7 +920,8 @@ static gssize blob_read(gpointer p, void *buf, gsize len, GError **err)
       return -1;
     }
     sbx_debug("blob %.19s: transfer broke at %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-              " bytes (%s): resuming", b->digest, b->offset, b->size,
+              " bytes (%s): resuming",
+              b->digest, b->offset, b->size,
               rc == CURLE_OK ? "ended early" : curl_easy_strerror(rc));
     g_clear_pointer(&b->x, xfer_free);
     g_usleep(G_USEC_PER_SEC / 10 * b->resumes);
@@ -925,8 +931,10 @@ static gssize blob_read(gpointer p, void *buf, gsize len, GError **err)
 SbxStream *sbx_registry_open_blob(SbxRegistry *r, const char *digest, gint64 size, GError **err)
 {
   if (size < 0 || (guint64)size > r->max_blob_size) {
-    sbx_fail(err, SBX_ERROR_INVALID, "blob %s: %" G_GINT64_FORMAT " bytes (the limit is %"
-             G_GUINT64_FORMAT "; SBX_MAX_LAYER_SIZE raises it)", digest, size, r->max_blob_size);
+    sbx_fail(err, SBX_ERROR_INVALID,
+             "blob %s: %" G_GINT64_FORMAT " bytes (the limit is %" G_GUINT64_FORMAT
+             "; SBX_MAX_LAYER_SIZE raises it)",
+             digest, size, r->max_blob_size);
     return NULL;
   }
   BlobStream *b = g_new0(BlobStream, 1);

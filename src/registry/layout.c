@@ -16,9 +16,9 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
+#define MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 
 typedef struct {
@@ -83,10 +83,10 @@ static void note_manifest(RegLayout *l, GBytes *b, char **media_type)
       if (k == 0)
         g_hash_table_add(l->manifests, g_strdup(digest));
       else
-        g_hash_table_insert(l->sizes, g_strdup(digest),
-                            g_memdup2((gint64[]){json_object_get_int_member_with_default(d, "size",
-                                                                                         -1)},
-                                      sizeof(gint64)));
+        g_hash_table_insert(
+            l->sizes, g_strdup(digest),
+            g_memdup2((gint64[]){json_object_get_int_member_with_default(d, "size", -1)},
+                      sizeof(gint64)));
     }
   }
 }
@@ -205,8 +205,10 @@ SbxSource *sbx_registry_source_new(SbxRegistry *r, const SbxImageRef *ref, GErro
   note_manifest(l, l->top, &l->top_type);
   if (!is_manifest_type(l->top_type)) {
     g_autofree char *shown = g_utf8_make_valid(l->top_type ? l->top_type : "none", 100);
-    sbx_fail(err, SBX_ERROR_INVALID, "%s: unsupported manifest type %s (schema 1 is not "
-             "supported)", l->name, shown);
+    sbx_fail(err, SBX_ERROR_INVALID,
+             "%s: unsupported manifest type %s (schema 1 is not "
+             "supported)",
+             l->name, shown);
     return NULL;
   }
   sbx_debug("%s: manifest %s (%s)", l->name, l->top_digest, l->top_type);

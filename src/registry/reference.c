@@ -9,25 +9,25 @@
 #define NAME_MAX_LEN 255
 
 /* distribution/reference regexp.go, verbatim in spirit. */
-#define ALNUM "[a-z0-9]+"
-#define SEPARATOR "(?:[._]|__|[-]+)"
-#define PATH_COMPONENT ALNUM "(?:" SEPARATOR ALNUM ")*"
+#define ALNUM            "[a-z0-9]+"
+#define SEPARATOR        "(?:[._]|__|[-]+)"
+#define PATH_COMPONENT   ALNUM "(?:" SEPARATOR ALNUM ")*"
 #define DOMAIN_COMPONENT "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-#define DOMAIN_NAME DOMAIN_COMPONENT "(?:\\." DOMAIN_COMPONENT ")*"
-#define IPV6 "\\[[a-fA-F0-9:]+\\]"
-#define DOMAIN "(?:" DOMAIN_NAME "|" IPV6 ")(?::[0-9]+)?"
-#define TAG "[\\w][\\w.-]{0,127}"
-#define DIGEST "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-#define NAME "(?:" DOMAIN "/)?" PATH_COMPONENT "(?:/" PATH_COMPONENT ")*"
-#define REFERENCE "^(" NAME ")(?::(" TAG "))?(?:@(" DIGEST "))?$"
+#define DOMAIN_NAME      DOMAIN_COMPONENT "(?:\\." DOMAIN_COMPONENT ")*"
+#define IPV6             "\\[[a-fA-F0-9:]+\\]"
+#define DOMAIN           "(?:" DOMAIN_NAME "|" IPV6 ")(?::[0-9]+)?"
+#define TAG              "[\\w][\\w.-]{0,127}"
+#define DIGEST           "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+#define NAME             "(?:" DOMAIN "/)?" PATH_COMPONENT "(?:/" PATH_COMPONENT ")*"
+#define REFERENCE        "^(" NAME ")(?::(" TAG "))?(?:@(" DIGEST "))?$"
 
 static GRegex *reference_regex(void)
 {
   static GRegex *re;
   if (g_once_init_enter(&re)) {
     /* RAW: bytes, not UTF-8 (\w is ASCII); DOLLAR_ENDONLY: no newline at the end. */
-    GRegex *r = g_regex_new(REFERENCE, G_REGEX_RAW | G_REGEX_DOLLAR_ENDONLY | G_REGEX_OPTIMIZE,
-                            0, NULL);
+    GRegex *r =
+        g_regex_new(REFERENCE, G_REGEX_RAW | G_REGEX_DOLLAR_ENDONLY | G_REGEX_OPTIMIZE, 0, NULL);
     g_assert(r);
     g_once_init_leave(&re, r);
   }
@@ -52,8 +52,8 @@ static void split_domain(const char *name, char **domain, char **path)
   const char *slash = strchr(name, '/');
   g_autofree char *first = slash ? g_strndup(name, (gsize)(slash - name)) : NULL;
   g_autofree char *lower = first ? g_ascii_strdown(first, -1) : NULL;
-  if (!first || (!strpbrk(first, ".:") && strcmp(first, "localhost") != 0 &&
-                 strcmp(lower, first) == 0)) {
+  if (!first ||
+      (!strpbrk(first, ".:") && strcmp(first, "localhost") != 0 && strcmp(lower, first) == 0)) {
     *domain = g_strdup("docker.io");
     *path = g_strdup(name);
   } else {

@@ -48,8 +48,7 @@ static void test_ref_registries(void)
   assert_ref("[::1]:5000/app", "[::1]:5000", "app", "latest", NULL, "[::1]:5000/app:latest");
   /* Capitals make the first component a host, as in docker. */
   assert_ref("Registry/app", "Registry", "app", "latest", NULL, "Registry/app:latest");
-  assert_ref("a.b/x__y.z-w---v", "a.b", "x__y.z-w---v", "latest", NULL,
-             "a.b/x__y.z-w---v:latest");
+  assert_ref("a.b/x__y.z-w---v", "a.b", "x__y.z-w---v", "latest", NULL, "a.b/x__y.z-w---v:latest");
 }
 
 static void test_ref_digests(void)
@@ -130,14 +129,19 @@ static void test_challenge(void)
   g_assert_cmpstr(g_hash_table_lookup(b, "realm"), ==, "a \"q\" b");
 
   g_autofree char *s3 = NULL;
-  g_autoptr(GHashTable) t = sbx_registry_parse_challenge("bearer  Realm=https://x/t , service=x",
-                                                         &s3);
+  g_autoptr(GHashTable) t =
+      sbx_registry_parse_challenge("bearer  Realm=https://x/t , service=x", &s3);
   g_assert_nonnull(t);
   g_assert_cmpstr(g_hash_table_lookup(t, "realm"), ==, "https://x/t");
   g_assert_cmpstr(g_hash_table_lookup(t, "service"), ==, "x");
 
-  const char *bad[] = {"", "   ", "Bearer realm=\"unterminated", "Bearer realm=\"a\nb\"",
-                       "Bearer =x", "Bearer realm=\"x\"junk", NULL};
+  const char *bad[] = {"",
+                       "   ",
+                       "Bearer realm=\"unterminated",
+                       "Bearer realm=\"a\nb\"",
+                       "Bearer =x",
+                       "Bearer realm=\"x\"junk",
+                       NULL};
   for (const char **h = bad; *h; h++) {
     g_autofree char *s = NULL;
     g_autoptr(GHashTable) x = sbx_registry_parse_challenge(*h, &s);
