@@ -14,6 +14,7 @@ import http.server
 import json
 import os
 import pwd
+import select
 import shutil
 import socket
 import ssl
@@ -281,6 +282,53 @@ class Front:
             self.tokens[tok] = 0
         h.reply(200, json.dumps({"token": tok, "expires_in": 300}).encode(),
                 [("Content-Type", "application/json")])
+
+
+class ConnectProxy:
+    """An HTTP proxy that only tunnels (CONNECT) to 127.0.0.1, logging targets."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.targets = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_CONNECT(self):
+                host, _, port = self.path.rpartition(":")
+                proxy.targets.append(self.path)
+                if host != "127.0.0.1":
+                    self.send_error(403)
+                    return
+                up = socket.create_connection((host, int(port)), timeout=30)
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                socks = [self.connection, up]
+                try:
+                    while True:
+                        ready, _, _ = select.select(socks, [], [], 30)
+                        if not ready:
+                            break
+                        for s in ready:
+                            data = s.recv(65536)
+                            if not data:
+                                return
+                            (up if s is self.connection else self.connection).sendall(data)
+                finally:
+                    up.close()
+                    self.close_connection = True
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
 
 
 class PullTestCase(SbxTestCase):
@@ -572,6 +620,22 @@ class TestPull(PullTestCase):
         # Not a terminal: no progress either.
         r = self.pull_image(reg.host + "/ml", env={"SBX_TEST_PROGRESS_DELAY_MS": "0"})
         self.assertNotIn("already in the store", r.out + r.err)
+
+    def test_proxy_from_the_environment(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        self.trust(reg.host)
+        proxy = ConnectProxy()
+        self.servers.append(proxy)
+        env = {"https_proxy": "http://127.0.0.1:%d" % proxy.port}
+        r = self.pull_image(reg.host + "/busybox", env=env)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn(reg.host, proxy.targets)
+        # sbx run passes it on to the pull too
+        n = len(proxy.targets)
+        r = self.run_image("--pull=always", reg.host + "/busybox", "true", env=env)
+        self.assertEqual(r.rc, 0, r)
+        self.assertGreater(len(proxy.targets), n)
 
     def test_retry_after_429(self):
         reg = self.registry()
