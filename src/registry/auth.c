@@ -1,6 +1,7 @@
 /* Registry credentials: podman's auth.json ($XDG_RUNTIME_DIR/containers/
  * auth.json or $REGISTRY_AUTH_FILE) and docker's ~/.docker/config.json, both
- * {"auths": {KEY: {"auth": base64("user:password")}}}; and the
+ * {"auths": {KEY: {"auth": base64("user:password")}}}, and docker's
+ * credential helpers (credHelpers, credsStore); and the
  * WWW-Authenticate challenges that ask for them. Credentials never reach a
  * log line or an error. */
 #include "sbx/registry.h"
@@ -11,6 +12,8 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define MAX_AUTH_FILE (1u << 20)
 #define MAX_CHALLENGE 8192
@@ -149,6 +152,119 @@ static gboolean decode_auth(const char *b64, char **user, char **password)
   return TRUE;
 }
 
+static GBytes *read_pipe_bounded(int fd, gsize max)
+{
+  g_autoptr(GByteArray) b = g_byte_array_new();
+  guint8 buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 || b->len + (gsize)n > max)
+      return NULL;
+    if (n == 0)
+      return g_byte_array_free_to_bytes(g_steal_pointer(&b));
+    g_byte_array_append(b, buf, (guint)n);
+  }
+}
+
+/* docker's credential helpers: `docker-credential-NAME get` reads the
+ * registry on stdin and answers {"Username": ..., "Secret": ...}. */
+static gboolean run_cred_helper(const char *name, const char *domain, char **user, char **password)
+{
+  if (!name || !*name || strlen(name) > 64 ||
+      strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(name))
+    return FALSE;
+  g_autofree char *prog = g_strconcat("docker-credential-", name, NULL);
+  /* Docker Hub's credentials are filed under its v1 URL by docker. */
+  const char *server = strcmp(domain, "docker.io") == 0 ? "https://index.docker.io/v1/" : domain;
+  char *argv[] = {prog, "get", NULL};
+  GPid pid;
+  int in = -1, out = -1;
+  if (!g_spawn_async_with_pipes(NULL, argv, NULL,
+                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                    G_SPAWN_STDERR_TO_DEV_NULL,
+                                NULL, NULL, &pid, &in, &out, NULL, NULL)) {
+    sbx_debug("credential helper %s: cannot run it", prog);
+    return FALSE;
+  }
+  (void)!write(in, server, strlen(server));
+  close(in);
+  g_autoptr(GBytes) answer = read_pipe_bounded(out, 64 * 1024);
+  close(out);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  g_spawn_close_pid(pid);
+  if (!answer || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    sbx_debug("credential helper %s: no credentials for %s", prog, domain);
+    return FALSE;
+  }
+  g_autoptr(JsonParser) p = json_parser_new_immutable();
+  if (!json_parser_load_from_data(p, g_bytes_get_data(answer, NULL),
+                                  (gssize)g_bytes_get_size(answer), NULL) ||
+      !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+    return FALSE;
+  JsonObject *o = json_node_get_object(json_parser_get_root(p));
+  const char *u = json_object_get_string_member_with_default(o, "Username", NULL);
+  const char *secret = json_object_get_string_member_with_default(o, "Secret", NULL);
+  if (!u || !*u || !secret || !*secret)
+    return FALSE;
+  *user = g_strdup(u);
+  *password = g_strdup(secret);
+  sbx_debug("credentials for %s from %s", domain, prog);
+  return TRUE;
+}
+
+static const char *string_member(JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member(o, name);
+  return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+             ? json_node_get_string(n)
+             : NULL;
+}
+
+/* credHelpers[registry], else the file's entry, else credsStore. */
+static gboolean lookup_in_file(const char *file, GPtrArray *wanted, const char *domain, char **user,
+                               char **password)
+{
+  g_autoptr(JsonNode) root = read_auth_file(file, NULL);
+  if (!root)
+    return FALSE;
+  JsonObject *top = json_node_get_object(root);
+  JsonNode *hn = json_object_get_member(top, "credHelpers");
+  if (hn && JSON_NODE_HOLDS_OBJECT(hn)) {
+    g_autoptr(GList) members = json_object_get_members(json_node_get_object(hn));
+    for (GList *m = members; m; m = m->next) {
+      g_autofree char *key = normalize_key(m->data);
+      if (strcmp(key, domain) == 0)
+        return run_cred_helper(string_member(json_node_get_object(hn), m->data), domain, user,
+                               password);
+    }
+  }
+  JsonNode *an = json_object_get_member(top, "auths");
+  if (an && JSON_NODE_HOLDS_OBJECT(an)) {
+    JsonObject *auths = json_node_get_object(an);
+    for (guint w = 0; w < wanted->len; w++) {
+      g_autoptr(GList) members = json_object_get_members(auths);
+      for (GList *m = members; m; m = m->next) {
+        g_autofree char *key = normalize_key(m->data);
+        JsonNode *entry = json_object_get_member(auths, m->data);
+        if (strcmp(key, wanted->pdata[w]) != 0 || !JSON_NODE_HOLDS_OBJECT(entry))
+          continue;
+        const char *b64 = string_member(json_node_get_object(entry), "auth");
+        if (decode_auth(b64, user, password)) {
+          sbx_debug("credentials for %s from %s", (char *)wanted->pdata[w], file);
+          return TRUE;
+        }
+      }
+    }
+  }
+  const char *store = string_member(top, "credsStore");
+  return store && run_cred_helper(store, domain, user, password);
+}
+
 gboolean sbx_auth_lookup(char **files, const char *domain, const char *path, char **user,
                          char **password)
 {
@@ -161,28 +277,9 @@ gboolean sbx_auth_lookup(char **files, const char *domain, const char *path, cha
       ;
   }
   g_ptr_array_add(wanted, g_strdup(domain));
-  for (char **f = files; f && *f; f++) {
-    g_autoptr(JsonNode) root = read_auth_file(*f, NULL);
-    JsonNode *an = root ? json_object_get_member(json_node_get_object(root), "auths") : NULL;
-    if (!an || !JSON_NODE_HOLDS_OBJECT(an))
-      continue;
-    JsonObject *auths = json_node_get_object(an);
-    for (guint w = 0; w < wanted->len; w++) {
-      g_autoptr(GList) members = json_object_get_members(auths);
-      for (GList *m = members; m; m = m->next) {
-        g_autofree char *key = normalize_key(m->data);
-        JsonNode *entry = json_object_get_member(auths, m->data);
-        if (strcmp(key, wanted->pdata[w]) != 0 || !JSON_NODE_HOLDS_OBJECT(entry))
-          continue;
-        const char *b64 =
-            json_object_get_string_member_with_default(json_node_get_object(entry), "auth", NULL);
-        if (decode_auth(b64, user, password)) {
-          sbx_debug("credentials for %s from %s", (char *)wanted->pdata[w], *f);
-          return TRUE;
-        }
-      }
-    }
-  }
+  for (char **f = files; f && *f; f++)
+    if (lookup_in_file(*f, wanted, domain, user, password))
+      return TRUE;
   return FALSE;
 }
 

@@ -707,6 +707,45 @@ class TestAuth(PullTestCase):
         self.assertSbxError(r, contains="401")
         self.assertNotIn("nope", r.err)
 
+    def test_credential_helpers(self):
+        reg = self.registry_with_users()
+        bindir = os.path.join(self.home, "bin")
+        os.makedirs(bindir)
+        log = os.path.join(self.home, "helper.log")
+        for name, user in (("sbxtest", self.USER), ("wrong", "mallory")):
+            path = os.path.join(bindir, "docker-credential-" + name)
+            with open(path, "w") as f:
+                f.write('#!/bin/sh\n[ "$1" = get ] || exit 1\nread -r server\n'
+                        'echo "%s $server" >> %s\n'
+                        '[ "$server" = "%s" ] || { echo "credentials not found"; exit 1; }\n'
+                        'printf \'{"ServerURL":"%%s","Username":"%s","Secret":"%s"}\' "$server"\n'
+                        % (name, log, reg.host, user, self.PASSWORD))
+            os.chmod(path, 0o755)
+        config = os.path.join(self.home, ".docker", "config.json")
+        os.makedirs(os.path.dirname(config))
+        env = {"PATH": bindir + ":/usr/bin:/bin"}
+
+        def configure(doc):
+            with open(config, "w") as f:
+                json.dump(doc, f)
+            pw = self.user_for(self.mode)
+            if pw:
+                subprocess.run(["chown", "-R", "%d:%d" % (pw.pw_uid, pw.pw_gid), self.home],
+                               check=True)
+        # credHelpers for this registry wins over credsStore
+        configure({"auths": {reg.host: {}}, "credHelpers": {reg.host: "sbxtest"},
+                   "credsStore": "wrong"})
+        r = self.pull_image("--log-level", "debug", reg.host + "/busybox", env=env)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("from docker-credential-sbxtest", r.err)
+        self.assertNotIn(self.PASSWORD, r.out + r.err)
+        # credsStore alone; a helper that knows nothing: refused
+        configure({"credsStore": "wrong"})
+        r = self.pull_image(reg.host + "/busybox:other", env=env)
+        self.assertSbxError(r, contains="401")
+        with open(log) as f:
+            self.assertEqual(f.read().split("\n")[:2], ["sbxtest " + reg.host, "wrong " + reg.host])
+
     def test_bearer_token_flow(self):
         reg = self.registry()
         reg.push("docker-archive:" + fixture("multilayer-legacy.tar"), "ml:latest")
