@@ -162,6 +162,7 @@ class Front:
         self.tamper = behaviour.get("tamper", False)
         self.drop = behaviour.get("drop", False)
         self.too_many = behaviour.get("too_many", 0)
+        self.hostile = behaviour.get("hostile")  # huge-manifest, redirect-loop, ...
         self.tokens = {}
         self.token_requests = []
         front = self
@@ -211,6 +212,13 @@ class Front:
         auth = h.headers.get("Authorization")
         if path.startswith("/token"):
             return self.serve_token(h, auth)
+        if self.hostile == "huge-manifest" and "/manifests/" in path:
+            return h.reply(200, b"{" + b" " * (5 << 20) + b"}",
+                           [("Content-Type", "application/vnd.oci.image.manifest.v1+json")])
+        if self.hostile == "redirect-loop" and "/manifests/" in path:
+            return h.reply(307, b"", [("Location", path)])
+        if self.hostile == "redirect-http" and "/blobs/" in path:
+            return h.reply(302, b"", [("Location", "http://127.0.0.1:%d%s" % (self.port, path))])
         if self.too_many and "/manifests/" in path:
             self.too_many -= 1
             return h.reply(429, b"slow down", [("Retry-After", "1")])
@@ -257,6 +265,8 @@ class Front:
             # The tar's last byte (end-of-archive padding): the files are
             # intact, only the digest can tell.
             body = body[:-1] + bytes([body[-1] ^ 0x01])
+        if self.hostile == "long-blob" and is_layer and r.status == 200:
+            body += b"\0" * 4096  # more than the descriptor says
         if self.drop and is_layer and r.status == 200:
             self.drop = False
             h.send_response(200)
@@ -576,6 +586,19 @@ class TestPull(PullTestCase):
         r = self.run_image(front.hostport + "/busybox", "true")
         self.assertSbxError(r, contains="digest mismatch")
         self.assertStoreClean()
+
+    def test_hostile_registry_bounds(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        for hostile, why in (("huge-manifest", "larger than 4194304 bytes"),
+                             ("redirect-loop", "too many redirects"),
+                             ("redirect-http", "refused redirect to a non-https URL"),
+                             ("long-blob", "larger than")):
+            front = self.front(reg, hostile=hostile)
+            self.trust(front.hostport)
+            r = self.pull_image(front.hostport + "/busybox")
+            self.assertSbxError(r, contains=why)
+            self.assertStoreClean()
 
     def test_dropped_connection_resumes(self):
         reg = self.registry()
