@@ -311,6 +311,17 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
   return TRUE;
 }
 
+/* A missing archive is a typo, not something to ask Docker Hub for. */
+static gboolean looks_like_archive(const char *ref)
+{
+  static const char *const ext[] = {".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst",
+                                    ".tar.bz2", ".tbz2", ".oci"};
+  for (guint i = 0; i < G_N_ELEMENTS(ext); i++)
+    if (g_str_has_suffix(ref, ext[i]))
+      return TRUE;
+  return FALSE;
+}
+
 /* IMAGE: an archive or layout (imported when new), a loaded image's name,
  * or else a reference to pull (--pull: missing, always, never). */
 static SbxStoredImage *find_image(SbxStore *store, const char *ref, GError **err)
@@ -326,7 +337,8 @@ static SbxStoredImage *find_image(SbxStore *store, const char *ref, GError **err
     return NULL;
   }
   g_autofree char *id = strcmp(policy, "always") == 0 ? NULL : sbx_store_resolve(store, ref, NULL);
-  g_autoptr(SbxImageRef) pullable = id ? NULL : sbx_image_ref_parse(ref, NULL);
+  g_autoptr(SbxImageRef) pullable =
+      id || looks_like_archive(ref) ? NULL : sbx_image_ref_parse(ref, NULL);
   if (pullable && strcmp(policy, "never") != 0)
     return sbx_store_pull(store, ref, opts.quiet, err);
   if (!id) {

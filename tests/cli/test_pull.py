@@ -572,6 +572,9 @@ class TestPull(PullTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertTrue(any("/manifests/" in p for p, _ in front.log[n:]), front.log)
         self.assertSbxError(self.run_image("--pull=sometimes", ref, "true"), contains="--pull")
+        # A missing archive is not looked up in a registry.
+        self.assertSbxError(self.run_image("missing-busybox.tar", "true"),
+                            contains="no such archive, layout directory or loaded image")
 
     def test_tampered_layer_refused_store_clean(self):
         reg = self.registry()
