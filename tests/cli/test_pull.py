@@ -508,6 +508,15 @@ class TestPull(PullTestCase):
         r = self.pull_image("%s/busybox@%s" % (reg.host, wrong))
         self.assertSbxError(r, contains="404")
 
+    def test_only_the_helper_links_libcurl(self):
+        """sbx starts in milliseconds: libcurl is in sbx-store only."""
+        def needed(path):
+            out = subprocess.run(["readelf", "-d", path], capture_output=True, text=True).stdout
+            return [l for l in out.splitlines() if "(NEEDED)" in l]
+        bindir = os.path.dirname(self.sbx)
+        self.assertFalse([l for l in needed(self.sbx) if "curl" in l], needed(self.sbx))
+        self.assertTrue([l for l in needed(os.path.join(bindir, "sbx-store")) if "libcurl" in l])
+
     def test_bad_references(self):
         self.assertSbxError(self.pull_image("Busybox"), contains="must be lowercase")
         self.assertSbxError(self.pull_image("a//b"), contains="invalid reference format")
