@@ -186,9 +186,10 @@ class Front:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(os.path.join(pki, "srv.crt"), os.path.join(pki, "srv.key"))
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        if behaviour.get("tls", True):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(os.path.join(pki, "srv.crt"), os.path.join(pki, "srv.key"))
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -451,6 +452,17 @@ class TestPull(PullTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertSbxError(self.pull_image("--tls-verify=maybe", reg.host + "/busybox"),
                             contains="--tls-verify")
+
+    def test_plain_http_only_without_verification(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        front = self.front(reg, tls=False)
+        r = self.pull_image(front.hostport + "/busybox")
+        self.assertSbxError(r, contains=front.hostport)
+        self.assertStoreClean()
+        r = self.pull_image("--tls-verify=false", front.hostport + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/busybox:latest" % front.hostport, r.out)
 
     def test_oci_zstd(self):
         reg = self.registry()
