@@ -141,7 +141,8 @@ static char *registry_arg(const char *arg, GError **err)
   g_autofree char *host = g_strndup(a, strcspn(a, "/"));
   g_autofree char *probe = g_strconcat(host, "/x", NULL);
   g_autoptr(SbxImageRef) ref = *host ? sbx_image_ref_parse(probe, NULL) : NULL;
-  if (!ref || strcmp(ref->path, "x") != 0) {
+  /* (docker.io/x reads as docker.io/library/x) */
+  if (!ref || (strcmp(ref->path, "x") != 0 && strcmp(ref->path, "library/x") != 0)) {
     g_autofree char *shown = g_utf8_make_valid(arg, MIN(strlen(arg), 200));
     sbx_fail(err, SBX_ERROR_USAGE, "'%s' is not a registry (HOST[:PORT])", shown);
     return NULL;

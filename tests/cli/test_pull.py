@@ -732,6 +732,9 @@ class TestAuth(PullTestCase):
         r = self.sbx_env(["logout", reg.host])
         self.assertEqual(r.rc, 0, r)
         self.assertSbxError(self.sbx_env(["logout", reg.host]), contains="not logged in")
+        self.assertSbxError(self.sbx_env(["logout", "docker.io"]),
+                            contains="not logged in to docker.io")
+        self.assertSbxError(self.sbx_env(["logout", "busybox"]), contains="is not a registry")
         r = self.pull_image(reg.host + "/busybox:other")
         self.assertSbxError(r, contains="sbx login")
 
