@@ -3,7 +3,7 @@
 # bash-completion package); also works sourced on its own, with plainer file
 # completion.
 
-_sbx_commands="run load images inspect rmi prune ps logs exec stop kill rm check"
+_sbx_commands="run pull load images inspect rmi prune ps logs exec stop kill rm check login logout"
 
 # Options every command takes (all need a value).
 _sbx_global_opts="--root --log-level --userns --platform"
@@ -17,11 +17,17 @@ _sbx_command_opts()
         run)
             arg_opts="-e --env --env-file -w --workdir -u --user -h --hostname --entrypoint
                 --network -p --publish --net-allow --net-log --mtu --cap-add --cap-drop --security-opt
-                --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name
+                --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name --pull
                 --rootfs-size --timeout --report"
             flag_opts="--rm -q --quiet --read-only -i --interactive -t --tty -d --detach
                 --rootfs-disk"
             ;;
+        pull) flag_opts="-q --quiet --tls-verify" ;;
+        login)
+            arg_opts="-u --username"
+            flag_opts="--password-stdin --tls-verify"
+            ;;
+        logout) ;;
         load)
             arg_opts="--image --name"
             flag_opts="-q --quiet --rootfs"
@@ -181,7 +187,9 @@ _sbx_option_value()
         -s | --signal)
             [[ $command == kill ]] && _sbx_add_words "$_sbx_signals"
             ;;
-        --image | --name | -e | --env | -w | --workdir | -u | --user | -h | --hostname | \
+        --pull) _sbx_add_words "missing always never" ;;
+        --tls-verify) _sbx_add_words "true false" ;;
+        --image | --name | -e | --env | -w | --workdir | -u | --user | --username | -h | --hostname | \
             --entrypoint | -p | --publish | --mtu | --tmpfs | --pids-limit | -m | --memory | \
             --cpus | -t | --time | --rootfs-size | --timeout) ;;
     esac
@@ -259,6 +267,9 @@ _sbx()
             ;;
         load)
             ((npos == 0)) && _sbx_files "$_sbx_archive_ext"
+            ;;
+        pull)
+            ((npos == 0)) && _sbx_add_lines "$(_sbx_images)"
             ;;
         rmi)
             _sbx_add_lines "$(_sbx_images)"

@@ -20,8 +20,10 @@ function __sbx_value_opts -a cmd
         case run
             printf '%s\n' -e --env --env-file -w --workdir -u --user -h --hostname --entrypoint \
                 --network -p --publish --net-allow --net-log --mtu --cap-add --cap-drop --security-opt \
-                --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name \
+                --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name --pull \
                 --rootfs-size --timeout --report
+        case login
+            printf '%s\n' -u --username
         case load
             printf '%s\n' --image --name
         case images inspect ps
@@ -141,6 +143,7 @@ complete -c sbx -f
 complete -c sbx -n __sbx_needs_command -s h -l help -d 'Show help'
 complete -c sbx -n __sbx_needs_command -s V -l version -d 'Show versions'
 complete -c sbx -n __sbx_needs_command -a run -d 'Run an image in a rootless sandbox'
+complete -c sbx -n __sbx_needs_command -a pull -d 'Pull an image from a registry into the store'
 complete -c sbx -n __sbx_needs_command -a load -d 'Import an image archive into the store'
 complete -c sbx -n __sbx_needs_command -a images -d 'List the images in the store'
 complete -c sbx -n __sbx_needs_command -a inspect -d "Show an image's config, layers and history"
@@ -153,6 +156,8 @@ complete -c sbx -n __sbx_needs_command -a stop -d 'Stop sandboxes (SIGTERM, then
 complete -c sbx -n __sbx_needs_command -a kill -d 'Send a signal to sandboxes'
 complete -c sbx -n __sbx_needs_command -a rm -d 'Remove exited sandboxes'
 complete -c sbx -n __sbx_needs_command -a check -d 'Report whether this host supports sbx'
+complete -c sbx -n __sbx_needs_command -a login -d 'Log in to a registry'
+complete -c sbx -n __sbx_needs_command -a logout -d "Forget a registry's credentials"
 
 # Options every command takes
 complete -c sbx -n __sbx_opts -l root -x -a '(__fish_complete_directories)' -d 'Store directory'
@@ -208,6 +213,7 @@ complete -c sbx -n '__sbx_opts run' -s t -l tty -d 'Give the program a terminal'
 complete -c sbx -n '__sbx_opts run' -s v -l volume -x -a '(__fish_complete_path (commandline -ct))' -d 'Bind HOST:CONTAINER[:ro|rw]'
 complete -c sbx -n '__sbx_opts run' -s d -l detach -d 'Run in the background, print the name'
 complete -c sbx -n '__sbx_opts run' -l name -x -d 'Name the sandbox (for sbx ps, logs, exec, stop, kill, rm)'
+complete -c sbx -n '__sbx_opts run' -l pull -x -a 'missing always never' -d 'Pull IMAGE from its registry'
 complete -c sbx -n '__sbx_arg run 0' -a '(__sbx_images) (__sbx_archives)'
 complete -c sbx -n '__sbx_arg run +' -F
 
@@ -217,6 +223,16 @@ complete -c sbx -n '__sbx_opts load' -s q -l quiet -d 'No progress output'
 complete -c sbx -n '__sbx_opts load' -l rootfs -d 'ARCHIVE is a plain root filesystem tarball'
 complete -c sbx -n '__sbx_opts load' -l name -x -d 'Name for a --rootfs image (NAME[:TAG])'
 complete -c sbx -n '__sbx_arg load 0' -a '(__sbx_archives)'
+
+# pull
+complete -c sbx -n '__sbx_opts pull' -s q -l quiet -d 'No progress output'
+complete -c sbx -n '__sbx_opts pull' -l tls-verify -d 'Verify the registry certificate (--tls-verify=false: do not)'
+complete -c sbx -n '__sbx_arg pull 0' -a '(__sbx_images)'
+
+# login, logout
+complete -c sbx -n '__sbx_opts login' -s u -l username -x -d 'User name'
+complete -c sbx -n '__sbx_opts login' -l password-stdin -d 'Read the password from standard input'
+complete -c sbx -n '__sbx_opts login' -l tls-verify -d 'Verify the registry certificate (--tls-verify=false: do not)'
 
 # images
 complete -c sbx -n '__sbx_opts images' -l format -x -a 'table json' -d 'Output format'

@@ -29,6 +29,7 @@ static const struct {
   const char *help;
 } commands[] = {
     {"run", sbx_cmd_run, "Run an image in a rootless sandbox"},
+    {"pull", exec_store_helper, "Pull an image from a registry into the store"},
     {"load", exec_store_helper, "Import an image archive into the store"},
     {"images", exec_store_helper, "List the images in the store"},
     {"inspect", exec_store_helper, "Show an image's config, layers and history"},
@@ -41,6 +42,8 @@ static const struct {
     {"kill", sbx_cmd_kill, "Send a signal to sandboxes"},
     {"rm", sbx_cmd_rm, "Remove exited sandboxes"},
     {"check", sbx_cmd_check, "Report whether this host supports sbx"},
+    {"login", exec_store_helper, "Log in to a registry"},
+    {"logout", exec_store_helper, "Forget a registry's credentials"},
 };
 
 static void usage(FILE *out)
@@ -55,9 +58,9 @@ static void usage(FILE *out)
 
 static void version(void)
 {
-  printf("sbx %s\nlibarchive %s, libseccomp %s, libslirp %s, glib %s, json-glib %s\n", SBX_VERSION,
-         SBX_ARCHIVE_VERSION, SBX_SECCOMP_VERSION, SBX_SLIRP_VERSION, SBX_GLIB_VERSION,
-         SBX_JSON_GLIB_VERSION);
+  printf("sbx %s\nlibarchive %s, libseccomp %s, libslirp %s, glib %s, json-glib %s, libcurl %s\n",
+         SBX_VERSION, SBX_ARCHIVE_VERSION, SBX_SECCOMP_VERSION, SBX_SLIRP_VERSION,
+         SBX_GLIB_VERSION, SBX_JSON_GLIB_VERSION, SBX_CURL_VERSION);
 }
 
 int main(int argc, char **argv)

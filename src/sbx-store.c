@@ -20,6 +20,9 @@ static const struct {
     {"prune", sbx_cmd_prune},
     {"seccomp-compile", sbx_cmd_seccomp_compile},
     {"ps", sbx_cmd_ps},
+    {"pull", sbx_cmd_pull},
+    {"login", sbx_cmd_login},
+    {"logout", sbx_cmd_logout},
 };
 
 int main(int argc, char **argv)

@@ -22,6 +22,9 @@ int sbx_cmd_inspect(int argc, char **argv);
 int sbx_cmd_rmi(int argc, char **argv);
 int sbx_cmd_prune(int argc, char **argv);
 int sbx_cmd_seccomp_compile(int argc, char **argv);
+int sbx_cmd_pull(int argc, char **argv);
+int sbx_cmd_login(int argc, char **argv);
+int sbx_cmd_logout(int argc, char **argv);
 
 /* Print "sbx: <message>" (one line) and return the exit status for it. */
 int sbx_cli_report(const GError *err);

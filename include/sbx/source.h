@@ -44,4 +44,18 @@ SbxStream *sbx_stream_open_file(const char *path, GError **err);
 /* Returns bytes read, 0 at end, -1 with err. */
 gssize sbx_stream_read(SbxStream *s, void *buf, gsize len, GError **err);
 void sbx_stream_free(SbxStream *s);
+
+/* A source that is not a file or directory (store/pull.c: a registry): its
+ * members are produced by these functions. */
+typedef struct {
+  gboolean (*has)(gpointer data, const char *member);
+  gint64 (*size)(gpointer data, const char *member, GError **err);
+  GBytes *(*read)(gpointer data, const char *member, gsize max, GError **err);
+  SbxStream *(*open_stream)(gpointer data, const char *member, GError **err);
+  void (*free)(gpointer data);
+} SbxSourceOps;
+SbxSource *sbx_source_new_custom(const char *name, const SbxSourceOps *ops, gpointer data);
+/* A stream whose bytes come from read_fn (same contract as sbx_stream_read). */
+typedef gssize (*SbxStreamReadFn)(gpointer data, void *buf, gsize len, GError **err);
+SbxStream *sbx_stream_new_custom(SbxStreamReadFn read_fn, gpointer data, GDestroyNotify free_fn);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxStream, sbx_stream_free)

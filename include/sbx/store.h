@@ -48,6 +48,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxStoredImage, sbx_stored_image_free)
 SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *select,
                                  gboolean quiet, GError **err);
 
+/* Pull `reference` from its registry (sbx-store pull, in its own user
+ * namespace) and read the image it stored. */
+SbxStoredImage *sbx_store_pull(SbxStore *s, const char *reference, gboolean quiet, GError **err);
+
 /* The cache key of an archive: its device, inode, size and mtime (and the
  * image chosen in it). NULL when it cannot be stat'ed. */
 char *sbx_store_archive_key(const char *path, const char *select, const char *platform);
@@ -95,6 +99,14 @@ char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *selec
  * one-layer image, named `name` when not NULL. */
 char *sbx_store_import_rootfs_isolated(SbxStore *s, const char *path, const char *name,
                                        GError **err);
+/* Run fn in a child inside a user namespace with the store's mapping and
+ * no_new_privs; fn answers an image id (its error comes back as err). */
+typedef char *(*SbxInUserns)(SbxStore *s, gpointer data, GError **err);
+char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError **err);
+/* Unpack an image's missing layers (in parallel, with the progress bar) and
+ * write its records and names. Returns the image id. */
+char *sbx_store_import_image(SbxStore *s, SbxSource *src, SbxImage *img, gboolean quiet,
+                             GError **err);
 /* The work done inside that child. */
 char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboolean quiet,
                        GError **err);

@@ -3,6 +3,7 @@
 #include "sbx/digest.h"
 #include "sbx/net.h"
 #include "sbx/report.h"
+#include "sbx/reference.h"
 #include "sbx/sandbox.h"
 #include "sbx/security.h"
 #include "sbx/state.h"
@@ -33,6 +34,7 @@ typedef struct {
   gboolean interactive, tty, detach;
   char **volumes, **env_files;
   char *name;
+  char *pull;
 } RunOptions;
 
 static RunOptions opts;
@@ -85,6 +87,9 @@ static GOptionEntry run_entries[] = {
     {"rm", 0, 0, G_OPTION_ARG_NONE, &opts.rm,
      "Remove a named or detached sandbox's state when it exits (unnamed runs leave none)", NULL},
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opts.quiet, "No progress output", NULL},
+    {"pull", 0, 0, G_OPTION_ARG_STRING, &opts.pull,
+     "Pull IMAGE from its registry: missing (default: when not in the store), always or never",
+     "POLICY"},
     {"cap-add", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.cap_add, "Add a capability (or ALL)", "CAP"},
     {"cap-drop", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.cap_drop, "Drop a capability (or ALL)",
      "CAP"},
@@ -139,6 +144,7 @@ static void run_options_clear(void)
   g_strfreev(opts.volumes);
   g_strfreev(opts.env_files);
   g_free(opts.name);
+  g_free(opts.pull);
   memset(&opts, 0, sizeof opts);
 }
 
@@ -425,14 +431,36 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
   return !opts.net_log || net->log_fd >= 0;
 }
 
-/* IMAGE: an archive or layout (imported when new), or a loaded image's name. */
+/* A missing archive is a typo, not something to ask Docker Hub for. */
+static gboolean looks_like_archive(const char *ref)
+{
+  static const char *const ext[] = {".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst",
+                                    ".tar.bz2", ".tbz2", ".oci"};
+  for (guint i = 0; i < G_N_ELEMENTS(ext); i++)
+    if (g_str_has_suffix(ref, ext[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* IMAGE: an archive or layout (imported when new), a loaded image's name,
+ * or else a reference to pull (--pull: missing, always, never). */
 static SbxStoredImage *find_image(SbxStore *store, const char *ref, GError **err)
 {
   g_autofree char *path = NULL, *select = NULL;
   g_autoptr(GError) local = NULL;
   if (sbx_cli_split_image_ref(ref, &path, &select, &local))
     return sbx_store_ensure(store, path, select, opts.quiet, err);
-  g_autofree char *id = sbx_store_resolve(store, ref, NULL);
+  const char *policy = opts.pull ? opts.pull : "missing";
+  if (strcmp(policy, "missing") != 0 && strcmp(policy, "always") != 0 &&
+      strcmp(policy, "never") != 0) {
+    sbx_fail(err, SBX_ERROR_USAGE, "--pull: '%s' is not missing, always or never", policy);
+    return NULL;
+  }
+  g_autofree char *id = strcmp(policy, "always") == 0 ? NULL : sbx_store_resolve(store, ref, NULL);
+  g_autoptr(SbxImageRef) pullable =
+      id || looks_like_archive(ref) ? NULL : sbx_image_ref_parse(ref, NULL);
+  if (pullable && strcmp(policy, "never") != 0)
+    return sbx_store_pull(store, ref, opts.quiet, err);
   if (!id) {
     sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %s: no such archive, layout directory or loaded image",
              ref);

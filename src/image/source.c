@@ -37,6 +37,8 @@ struct SbxSource {
   off_t file_size;
   GHashTable *members; /* normalised name -> Member */
   gsize cached;
+  const SbxSourceOps *ops; /* a source that is not a file (a registry) */
+  gpointer ops_data;
 };
 
 struct SbxStream {
@@ -45,6 +47,9 @@ struct SbxStream {
   GBytes *mem;          /* cached member */
   gsize pos;
   void *cb;             /* reader context of a */
+  SbxStreamReadFn read_fn; /* a custom stream (a registry blob) */
+  gpointer read_data;
+  GDestroyNotify read_free;
 };
 
 static void member_free(gpointer p)
@@ -307,7 +312,10 @@ void sbx_source_free(SbxSource *src)
     close(src->fd);
   if (src->orig_fd >= 0)
     close(src->orig_fd);
-  g_hash_table_destroy(src->members);
+  if (src->members)
+    g_hash_table_destroy(src->members);
+  if (src->ops && src->ops->free)
+    src->ops->free(src->ops_data);
   g_free(src->path);
   g_free(src);
 }
@@ -399,6 +407,8 @@ static int open_in_dir(SbxSource *src, const char *member, GError **err)
 
 gboolean sbx_source_has(SbxSource *src, const char *member)
 {
+  if (src->ops)
+    return src->ops->has(src->ops_data, member);
   if (src->is_dir) {
     sbx_autofd fd = open_in_dir(src, member, NULL);
     return fd >= 0;
@@ -408,6 +418,8 @@ gboolean sbx_source_has(SbxSource *src, const char *member)
 
 gint64 sbx_source_size(SbxSource *src, const char *member, GError **err)
 {
+  if (src->ops)
+    return src->ops->size(src->ops_data, member, err);
   if (src->is_dir) {
     sbx_autofd fd = open_in_dir(src, member, err);
     struct stat st;
@@ -421,6 +433,8 @@ gint64 sbx_source_size(SbxSource *src, const char *member, GError **err)
 
 GBytes *sbx_source_read(SbxSource *src, const char *member, gsize max, GError **err)
 {
+  if (src->ops)
+    return src->ops->read(src->ops_data, member, max, err);
   if (src->is_dir) {
     sbx_autofd fd = open_in_dir(src, member, err);
     if (fd < 0)
@@ -460,6 +474,8 @@ GBytes *sbx_source_read(SbxSource *src, const char *member, gsize max, GError **
 
 SbxStream *sbx_source_open_stream(SbxSource *src, const char *member, GError **err)
 {
+  if (src->ops)
+    return src->ops->open_stream(src->ops_data, member, err);
   g_autoptr(SbxStream) s = g_new0(SbxStream, 1);
   s->fd = -1;
   if (src->is_dir) {
@@ -488,6 +504,8 @@ SbxStream *sbx_source_open_stream(SbxSource *src, const char *member, GError **e
 
 gssize sbx_stream_read(SbxStream *s, void *buf, gsize len, GError **err)
 {
+  if (s->read_fn)
+    return s->read_fn(s->read_data, buf, len, err);
   if (s->mem) {
     gsize size;
     const guint8 *d = g_bytes_get_data(s->mem, &size);
@@ -524,7 +542,29 @@ void sbx_stream_free(SbxStream *s)
     close(s->fd);
   if (s->mem)
     g_bytes_unref(s->mem);
+  if (s->read_free)
+    s->read_free(s->read_data);
   g_free(s);
+}
+
+SbxStream *sbx_stream_new_custom(SbxStreamReadFn read_fn, gpointer data, GDestroyNotify free_fn)
+{
+  SbxStream *s = g_new0(SbxStream, 1);
+  s->fd = -1;
+  s->read_fn = read_fn;
+  s->read_data = data;
+  s->read_free = free_fn;
+  return s;
+}
+
+SbxSource *sbx_source_new_custom(const char *name, const SbxSourceOps *ops, gpointer data)
+{
+  SbxSource *src = g_new0(SbxSource, 1);
+  src->path = g_strdup(name);
+  src->fd = src->orig_fd = -1;
+  src->ops = ops;
+  src->ops_data = data;
+  return src;
 }
 
 SbxStream *sbx_stream_open_file(const char *path, GError **err)

@@ -81,12 +81,18 @@ typedef struct {
   guint pending, done, total;
   GError *error;     /* the first failure */
   guint collapsed;   /* atomic */
-  gint64 bytes_read; /* atomic, blob bytes */
   gint64 bytes_total;
+  /* A pull shows one line per layer: its bytes (atomic) and state. */
+  gboolean per_layer;
+  GPtrArray *todo;   /* SbxLayerRef* */
+  gint64 *layer_read;
+  int *layer_state;  /* atomic: LAYER_* */
 } Import;
 
+enum { LAYER_WAITING, LAYER_FETCHING, LAYER_DONE, LAYER_PRESENT };
+
 static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *ref, int tmpfd,
-                                const char *tmpname, Import *im, GError **err)
+                                const char *tmpname, gint64 *progress, Import *im, GError **err)
 {
   if (mkdirat(tmpfd, tmpname, 0755) < 0)
     return sbx_fail_errno(err, "create %s/tmp/%s", s->root, tmpname);
@@ -98,7 +104,7 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
     return FALSE;
   SbxUnpackStats st = {0};
   gint64 t0 = sbx_now_us();
-  if (!sbx_unpack_layer(blob, ref, dfd, &s->idmap, s->max_layer_size, &st, &im->bytes_read, err))
+  if (!sbx_unpack_layer(blob, ref, dfd, &s->idmap, s->max_layer_size, &st, progress, err))
     return FALSE;
   g_atomic_int_add(&im->collapsed, (gint)st.collapsed_owners);
   g_free(st.diff_id);
@@ -113,18 +119,23 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
   return TRUE;
 }
 
-static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref, Import *im,
-                             GError **err)
+static gboolean import_layer(SbxStore *s, SbxSource *src, guint index, Import *im, GError **err)
 {
+  const SbxLayerRef *ref = im->todo->pdata[index];
   const char *hex = sbx_digest_hex_of(ref->diff_id);
   g_autofree char *final = g_build_filename("layers", s->idmap_key, hex, NULL);
-  if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+  if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+    g_atomic_int_set(&im->layer_state[index], LAYER_PRESENT);
     return TRUE;
+  }
   sbx_autofd lock = lock_layer(s, hex, err);
   if (lock < 0)
     return FALSE;
-  if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+  if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+    g_atomic_int_set(&im->layer_state[index], LAYER_PRESENT);
     return TRUE; /* another sbx unpacked it while we waited */
+  }
+  g_atomic_int_set(&im->layer_state[index], LAYER_FETCHING);
   sbx_autofd tmpfd = openat(s->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (tmpfd < 0)
     return sbx_fail_errno(err, "open %s/tmp", s->root);
@@ -132,7 +143,7 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref
   remove_stale_tmp(s, tmpfd, prefix);
   g_autofree char *rnd = sbx_random_hex(6);
   g_autofree char *tmpname = g_strconcat(prefix, rnd, NULL);
-  if (!unpack_into_tmp(s, src, ref, tmpfd, tmpname, im, err)) {
+  if (!unpack_into_tmp(s, src, ref, tmpfd, tmpname, &im->layer_read[index], im, err)) {
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
     return FALSE;
   }
@@ -141,6 +152,7 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, const SbxLayerRef *ref
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
     return sbx_fail_errnum(err, e, "store layer %.19s", ref->diff_id);
   }
+  g_atomic_int_set(&im->layer_state[index], LAYER_DONE);
   return TRUE;
 }
 
@@ -166,10 +178,10 @@ static gboolean write_records(SbxStore *s, SbxImage *img, GError **err)
 
 static void layer_job(gpointer data, gpointer user_data)
 {
-  SbxLayerRef *ref = data;
+  guint index = GPOINTER_TO_UINT(data) - 1;
   Import *im = user_data;
   g_autoptr(GError) local = NULL;
-  gboolean ok = import_layer(im->s, im->src, ref, im, &local);
+  gboolean ok = import_layer(im->s, im->src, index, im, &local);
   g_mutex_lock(&im->lock);
   if (!ok && !im->error)
     im->error = g_steal_pointer(&local);
@@ -182,12 +194,46 @@ static void layer_job(gpointer data, gpointer user_data)
 /* A progress bar on a terminal, once an import has taken
  * store->progress_delay_us (half a second unless $SBX_PROGRESS_DELAY_MS). */
 
+/* A pull: one line per layer (bytes, rate), redrawn in place. */
+static void draw_layer_lines(Import *im, gint64 started, gboolean redraw)
+{
+  g_autoptr(GString) out = g_string_new(NULL);
+  if (redraw)
+    g_string_append_printf(out, "\033[%uA", im->todo->len);
+  double secs = MAX((sbx_now_us() - started) / 1e6, 0.001);
+  for (guint i = 0; i < im->todo->len; i++) {
+    const SbxLayerRef *l = im->todo->pdata[i];
+    gint64 read = __atomic_load_n(&im->layer_read[i], __ATOMIC_RELAXED);
+    int state = g_atomic_int_get(&im->layer_state[i]);
+    g_autofree char *have = g_format_size((guint64)read);
+    g_autofree char *total = g_format_size((guint64)MAX(l->size, read));
+    g_autofree char *rate = g_format_size((guint64)(read / secs));
+    const char *blob = l->blob_digest ? l->blob_digest : l->diff_id;
+    g_string_append_printf(out, "\r\033[K%.19s  ", blob);
+    if (state == LAYER_PRESENT)
+      g_string_append(out, "already in the store\n");
+    else if (state == LAYER_WAITING)
+      g_string_append(out, "waiting\n");
+    else
+      g_string_append_printf(out, "%s / %s  %s/s%s\n", have, total, rate,
+                             state == LAYER_DONE ? "  done" : "");
+  }
+  (void)!write(STDERR_FILENO, out->str, out->len);
+}
+
 static void draw_progress(Import *im, gint64 started, gboolean *shown, gboolean final)
 {
   if (!*shown && (final || sbx_now_us() - started < im->s->progress_delay_us))
     return;
+  if (im->per_layer) {
+    draw_layer_lines(im, started, *shown);
+    *shown = TRUE;
+    return;
+  }
   *shown = TRUE;
-  gint64 read = __atomic_load_n(&im->bytes_read, __ATOMIC_RELAXED);
+  gint64 read = 0;
+  for (guint i = 0; i < im->todo->len; i++)
+    read += __atomic_load_n(&im->layer_read[i], __ATOMIC_RELAXED);
   g_autofree char *have = g_format_size((guint64)read);
   g_autofree char *total = g_format_size((guint64)MAX(im->bytes_total, read));
   int pct = im->bytes_total > 0 ? (int)MIN(100, read * 100 / im->bytes_total) : 0;
@@ -212,10 +258,18 @@ static gboolean import_layers(Import *im, SbxImage *img, gboolean quiet, GError 
   }
   g_hash_table_destroy(seen);
   im->total = im->pending = todo->len;
-  guint threads = MIN(todo->len, MAX(1u, MIN(g_get_num_processors(), 8u)));
+  im->todo = todo;
+  g_autofree gint64 *layer_read = g_new0(gint64, todo->len + 1);
+  g_autofree int *layer_state = g_new0(int, todo->len + 1);
+  im->layer_read = layer_read;
+  im->layer_state = layer_state;
+  /* A pull's layers come from the network: more threads than cores keep
+   * the transfers going while others unpack. */
+  guint cores = MAX(1u, MIN(g_get_num_processors(), 8u));
+  guint threads = MIN(todo->len, im->per_layer ? MAX(cores, 4u) : cores);
   GThreadPool *pool = g_thread_pool_new(layer_job, im, (gint)threads, FALSE, NULL);
   for (guint i = 0; i < todo->len; i++)
-    g_thread_pool_push(pool, todo->pdata[i], NULL);
+    g_thread_pool_push(pool, GUINT_TO_POINTER(i + 1), NULL);
   gboolean tty = !quiet && isatty(STDERR_FILENO), shown = FALSE;
   gint64 started = sbx_now_us();
   g_mutex_lock(&im->lock);
@@ -252,7 +306,25 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   g_autoptr(SbxImage) img = sbx_image_load(src, select, err);
   if (!img)
     return NULL;
-  Import im = {.s = s, .src = src};
+  g_autofree char *id = sbx_store_import_image(s, src, img, quiet, err);
+  if (!id)
+    return NULL;
+  /* Remember the archive — only if it is still what was read. */
+  g_autofree char *after = sbx_store_archive_key_fd(sbx_source_fd(src), select, s->platform);
+  if (key && g_strcmp0(key, after) == 0) {
+    g_autofree char *name = g_strdup_printf("archives/%s", key);
+    g_autoptr(GError) local = NULL;
+    if (!sbx_write_file_atomic(s->rootfd, name, sbx_digest_hex_of(img->config_digest), 64, 0600,
+                               &local))
+      sbx_debug("archive cache not written: %s", local->message);
+  }
+  return g_steal_pointer(&id);
+}
+
+char *sbx_store_import_image(SbxStore *s, SbxSource *src, SbxImage *img, gboolean quiet,
+                             GError **err)
+{
+  Import im = {.s = s, .src = src, .per_layer = g_strcmp0(img->format, "registry") == 0};
   g_mutex_init(&im.lock);
   g_cond_init(&im.cond);
   gboolean ok = import_layers(&im, img, quiet, err);
@@ -265,23 +337,12 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
              "(grant a range in /etc/subuid and /etc/subgid to keep owners)", im.collapsed);
   if (!write_records(s, img, err))
     return NULL;
-  /* Remember the archive — only if it is still what was read. */
-  g_autofree char *after = sbx_store_archive_key_fd(sbx_source_fd(src), select, s->platform);
-  if (key && g_strcmp0(key, after) == 0) {
-    g_autofree char *name = g_strdup_printf("archives/%s", key);
-    g_autoptr(GError) local = NULL;
-    if (!sbx_write_file_atomic(s->rootfd, name, sbx_digest_hex_of(img->config_digest), 64, 0600,
-                               &local))
-      sbx_debug("archive cache not written: %s", local->message);
-  }
   return g_strdup(sbx_digest_hex_of(img->config_digest));
 }
 
 /* Run fn in a child inside a user namespace with the store's mapping (to
  * give files their owners), with no_new_privs; it answers an image id. */
-typedef char *(*InUserns)(SbxStore *s, gpointer data, GError **err);
-
-static char *run_in_userns(SbxStore *s, InUserns fn, gpointer data, GError **err)
+char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError **err)
 {
   int syncfd;
   pid_t pid = sbx_userns_clone(&s->idmap, 0, &syncfd, err);
@@ -322,7 +383,7 @@ char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *selec
                                 gboolean quiet, GError **err)
 {
   ImportArgs a = {.path = path, .select = select, .quiet = quiet};
-  g_autofree char *id = run_in_userns(s, import_archive_cb, &a, err);
+  g_autofree char *id = sbx_store_run_in_userns(s, import_archive_cb, &a, err);
   if (!id)
     return NULL;
   return g_steal_pointer(&id);
@@ -446,5 +507,5 @@ char *sbx_store_import_rootfs_isolated(SbxStore *s, const char *path, const char
                                        GError **err)
 {
   ImportArgs a = {.path = path, .name = name};
-  return run_in_userns(s, import_rootfs_cb, &a, err);
+  return sbx_store_run_in_userns(s, import_rootfs_cb, &a, err);
 }

@@ -207,15 +207,17 @@ static char *cached_image_id(SbxStore *s, const char *key)
 /* The import runs in sbx-store, a separate program: it holds the untrusted
  * archive (and the libraries that parse it), in its own user namespace. It
  * prints its own errors; we only learn the image id. */
-static char *import_in_helper(SbxStore *s, const char *path, const char *select, gboolean quiet,
-                              GError **err)
+static char *run_helper(SbxStore *s, const char *cmd, const char *path, const char *select,
+                         gboolean quiet, GError **err)
 {
   g_autofree char *helper = sbx_helper_path("sbx-store", err);
   if (!helper)
     return NULL;
   g_autoptr(GPtrArray) argv = g_ptr_array_new();
   g_ptr_array_add(argv, helper);
-  g_ptr_array_add(argv, "import");
+  g_ptr_array_add(argv, (char *)cmd);
+  if (strcmp(cmd, "pull") == 0)
+    g_ptr_array_add(argv, "--internal");
   g_ptr_array_add(argv, "--root");
   g_ptr_array_add(argv, s->root);
   g_ptr_array_add(argv, "--userns");
@@ -246,17 +248,17 @@ static char *import_in_helper(SbxStore *s, const char *path, const char *select,
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == SBX_EXIT_FAILED)
-      g_set_error_literal(err, SBX_ERROR, SBX_ERROR_REPORTED, "import failed");
+      g_set_error(err, SBX_ERROR, SBX_ERROR_REPORTED, "%s failed", cmd);
     else if (WIFSIGNALED(status))
-      sbx_fail(err, SBX_ERROR_FAILED, "import helper died (killed by signal %d, %s)",
+      sbx_fail(err, SBX_ERROR_FAILED, "%s helper died (killed by signal %d, %s)", cmd,
                WTERMSIG(status), g_strsignal(WTERMSIG(status)));
     else
-      sbx_fail(err, SBX_ERROR_FAILED, "import helper died (exit status %d)", WEXITSTATUS(status));
+      sbx_fail(err, SBX_ERROR_FAILED, "%s helper died (exit status %d)", cmd, WEXITSTATUS(status));
     return NULL;
   }
   g_strstrip(out);
   if (!sbx_hex64_valid(out)) {
-    sbx_fail(err, SBX_ERROR_FAILED, "import helper: bad reply");
+    sbx_fail(err, SBX_ERROR_FAILED, "%s helper: bad reply", cmd);
     return NULL;
   }
   return g_steal_pointer(&out);
@@ -277,7 +279,16 @@ SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *sele
     }
   }
   sbx_info("archive %s: importing", path);
-  g_autofree char *id = import_in_helper(s, path, select, quiet, err);
+  g_autofree char *id = run_helper(s, "import", path, select, quiet, err);
+  if (!id)
+    return NULL;
+  return sbx_store_read_image(s, id, err);
+}
+
+SbxStoredImage *sbx_store_pull(SbxStore *s, const char *reference, gboolean quiet, GError **err)
+{
+  sbx_info("%s: pulling", reference);
+  g_autofree char *id = run_helper(s, "pull", reference, NULL, quiet, err);
   if (!id)
     return NULL;
   return sbx_store_read_image(s, id, err);

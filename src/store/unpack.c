@@ -547,6 +547,12 @@ gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd,
       apply_dir_times(&u);
     archive_read_free(u.dec);
   }
+  if (!ok && u.error && err && *err) {
+    /* The blob stream itself failed (the network, a limit): that is the
+     * cause, not what the decompressor made of the missing bytes. */
+    g_clear_error(err);
+    sbx_fail(err, (SbxErrorCode)u.error->code, "layer %s: %s", layer, u.error->message);
+  }
   if (ok && stats->collapsed_owners && map->mode == SBX_USERNS_SINGLE)
     sbx_debug("layer %s: %u entries owned by ids outside the single-id map now belong to root",
               layer, stats->collapsed_owners);

@@ -18,8 +18,8 @@ import unittest
 
 from sbxtest import SRCDIR, SbxTestCase
 
-COMMANDS = ["run", "load", "images", "inspect", "rmi", "prune", "ps", "logs", "exec", "stop",
-            "kill", "rm", "check"]
+COMMANDS = ["run", "pull", "load", "images", "inspect", "rmi", "prune", "ps", "logs", "exec",
+            "stop", "kill", "rm", "check", "login", "logout"]
 MAN = os.path.join(SRCDIR, "docs", "man")
 COMPLETIONS = os.path.join(SRCDIR, "completions")
 BASH_COMPLETION = "/usr/share/bash-completion/bash_completion"

@@ -482,7 +482,7 @@ class TestHelperEnvironment(SbxTestCase):
             self.assertLessEqual(names, allowed | sanitizers | harness, l)
 
     def test_run_helpers(self):
-        store = {"HOME", "LANG", "SBX_SUBUID_FILE", "SBX_SUBGID_FILE"}
+        store = {"HOME", "LANG", "PATH", "SBX_SUBUID_FILE", "SBX_SUBGID_FILE"}
         r, execs = self.traced_execs(["run", "-q", "--userns", "single", "--root",
                                       os.path.join(self.store_for(self.mode), "s"),
                                       fixture(BUSYBOX), "true"])

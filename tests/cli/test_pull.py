@@ -1,0 +1,852 @@
+"""sbx pull, login, logout and run --pull against a real registry.
+
+Each test starts Debian's docker-registry (distribution 2.8) on 127.0.0.1 with
+a CA and a certificate made here (openssl), pushes fixtures with skopeo, and
+pulls as the unprivileged test user. Misbehaviour (a token server, redirects,
+tampering, dropped connections, 429) comes from small TLS fronts in this file
+that proxy to the registry and log what they saw. Traffic: 127.0.0.1 only.
+Every server is stopped in tearDown.
+"""
+import base64
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import pwd
+import select
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import unittest
+import urllib.parse
+
+from sbxtest import SbxTestCase, fixture, IS_ROOT
+
+TOOLS = ("docker-registry", "skopeo", "openssl", "htpasswd")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_pki(d):
+    """A CA and a server certificate for 127.0.0.1 and localhost."""
+    os.makedirs(d, exist_ok=True)
+
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+         "-days", "2", "-subj", "/CN=sbx test CA")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
+         "-subj", "/CN=localhost")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
+    ossl("x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "srv.crt", "-days", "2", "-extfile", "ext.cnf")
+    cadir = os.path.join(d, "cadir")  # for skopeo: the CA alone
+    os.makedirs(cadir, exist_ok=True)
+    shutil.copy(os.path.join(d, "ca.crt"), cadir)
+    for f in os.listdir(d):
+        os.chmod(os.path.join(d, f), 0o755 if os.path.isdir(os.path.join(d, f)) else 0o644)
+    return d
+
+
+def client_context(pki):
+    ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.crt"))
+    return ctx
+
+
+class Registry:
+    """docker-registry serve, TLS, optionally with htpasswd users."""
+
+    def __init__(self, tmp, pki, users=None):
+        self.pki = pki
+        self.port = free_port()
+        self.dir = os.path.join(tmp, "registry-%d" % self.port)
+        os.makedirs(self.dir)
+        auth = ""
+        self.users = users or {}
+        if users:
+            lines = []
+            for u, p in users.items():
+                r = subprocess.run(["htpasswd", "-Bbn", u, p], check=True, capture_output=True,
+                                   text=True)
+                lines.append(r.stdout.strip())
+            with open(os.path.join(self.dir, "htpasswd"), "w") as f:
+                f.write("\n".join(lines) + "\n")
+            auth = ("auth:\n  htpasswd:\n    realm: sbx-test\n    path: %s\n"
+                    % os.path.join(self.dir, "htpasswd"))
+        cfg = os.path.join(self.dir, "config.yml")
+        with open(cfg, "w") as f:
+            f.write("version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+                    "storage:\n  filesystem:\n    rootdirectory: %s\n"
+                    "http:\n  addr: 127.0.0.1:%d\n  tls:\n    certificate: %s\n    key: %s\n%s"
+                    % (os.path.join(self.dir, "data"), self.port, os.path.join(pki, "srv.crt"),
+                       os.path.join(pki, "srv.key"), auth))
+        self.log = open(os.path.join(self.dir, "log"), "w")
+        self.proc = subprocess.Popen(["docker-registry", "serve", cfg], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while True:
+            try:
+                c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=5,
+                                                context=client_context(pki))
+                c.request("GET", "/v2/")
+                c.getresponse().read()
+                c.close()
+                break
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("docker-registry did not start")
+                time.sleep(0.1)
+
+    @property
+    def host(self):
+        return "127.0.0.1:%d" % self.port
+
+    def push(self, src, name, *extra):
+        args = ["skopeo", "copy", "--quiet", "--dest-cert-dir", os.path.join(self.pki, "cadir")]
+        if self.users:
+            u, p = next(iter(self.users.items()))
+            args += ["--dest-creds", "%s:%s" % (u, p)]
+        subprocess.run(args + list(extra) + [src, "docker://%s/%s" % (self.host, name)],
+                       check=True, capture_output=True, timeout=120)
+
+    def manifest(self, name):
+        """The raw manifest (as skopeo sees it) and its digest."""
+        args = ["skopeo", "inspect", "--raw", "--cert-dir", os.path.join(self.pki, "cadir")]
+        if self.users:
+            u, p = next(iter(self.users.items()))
+            args += ["--creds", "%s:%s" % (u, p)]
+        raw = subprocess.run(args + ["docker://%s/%s" % (self.host, name)], check=True,
+                             capture_output=True, timeout=60).stdout
+        return json.loads(raw), "sha256:" + hashlib.sha256(raw).hexdigest()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class Front:
+    """A TLS proxy in front of the registry that logs every request and can
+    misbehave: token auth (bearer), basic auth, blob redirects to another
+    front, tampering, a dropped connection, 429."""
+
+    def __init__(self, pki, upstream, host="127.0.0.1", **behaviour):
+        self.pki = pki
+        self.upstream = upstream
+        self.port = free_port()
+        self.host = host
+        self.log = []
+        self.lock = threading.Lock()
+        self.bearer = behaviour.get("bearer", False)
+        self.token_creds = behaviour.get("token_creds")  # (user, password) the token server wants
+        self.token_max_uses = behaviour.get("token_max_uses", 1000)
+        self.basic = behaviour.get("basic")  # (user, password)
+        self.redirect_to = behaviour.get("redirect_to")  # another Front
+        self.blob_repo = behaviour.get("blob_repo")  # for a blob host: /blob/<digest>
+        self.tamper = behaviour.get("tamper", False)
+        self.drop = behaviour.get("drop", False)
+        self.too_many = behaviour.get("too_many", 0)
+        self.hostile = behaviour.get("hostile")  # huge-manifest, redirect-loop, ...
+        self.tokens = {}
+        self.token_requests = []
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def reply(self, status, body=b"", headers=()):
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                front.handle(self)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        if behaviour.get("tls", True):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(os.path.join(pki, "srv.crt"), os.path.join(pki, "srv.key"))
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def hostport(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+    def blob_gets(self):
+        with self.lock:
+            return [(p, h) for p, h in self.log if "/blobs/" in p or p.startswith("/blob/")]
+
+    def handle(self, h):
+        path = h.path
+        with self.lock:
+            self.log.append((path, {k.lower(): v for k, v in h.headers.items()}))
+        auth = h.headers.get("Authorization")
+        if path.startswith("/token"):
+            return self.serve_token(h, auth)
+        if self.hostile == "huge-manifest" and "/manifests/" in path:
+            return h.reply(200, b"{" + b" " * (5 << 20) + b"}",
+                           [("Content-Type", "application/vnd.oci.image.manifest.v1+json")])
+        if self.hostile == "redirect-loop" and "/manifests/" in path:
+            return h.reply(307, b"", [("Location", path)])
+        if self.hostile == "redirect-http" and "/blobs/" in path:
+            return h.reply(302, b"", [("Location", "http://127.0.0.1:%d%s" % (self.port, path))])
+        if self.too_many and "/manifests/" in path:
+            self.too_many -= 1
+            return h.reply(429, b"slow down", [("Retry-After", "1")])
+        if self.bearer:
+            tok = auth[7:] if auth and auth.startswith("Bearer ") else None
+            with self.lock:
+                uses = self.tokens.get(tok)
+                ok = uses is not None and uses < self.token_max_uses
+                if ok:
+                    self.tokens[tok] = uses + 1
+            if not ok:
+                scope = ""
+                if path.startswith("/v2/") and len(path.split("/")) > 3:
+                    repo = path[4:].rsplit("/", 2)[0]
+                    scope = ',scope="repository:%s:pull"' % repo
+                return h.reply(401, b"{}", [("WWW-Authenticate",
+                                             'Bearer realm="https://%s/token",service="sbx-test"%s'
+                                             % (self.hostport, scope))])
+        if self.basic:
+            want = "Basic " + base64.b64encode(("%s:%s" % self.basic).encode()).decode()
+            if auth != want:
+                return h.reply(401, b"{}", [("WWW-Authenticate", 'Basic realm="sbx-test"')])
+        if self.redirect_to and "/blobs/" in path:
+            digest = path.rsplit("/", 1)[1]
+            return h.reply(307, b"", [("Location", "https://%s/blob/%s?X-Sig=secret"
+                                       % (self.redirect_to.hostport, digest))])
+        upstream_path = path
+        if path.startswith("/blob/"):
+            upstream_path = "/v2/%s/blobs/%s" % (self.blob_repo, path[6:].split("?")[0])
+        headers = {k: h.headers[k] for k in ("Accept", "Range") if h.headers.get(k)}
+        c = http.client.HTTPSConnection("127.0.0.1", self.upstream.port, timeout=30,
+                                        context=client_context(self.pki))
+        if self.upstream.users:
+            u, p = next(iter(self.upstream.users.items()))
+            headers["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % (u, p)).encode()).decode()
+        c.request("GET", upstream_path, headers=headers)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        out = [(k, r.getheader(k)) for k in ("Content-Type", "Docker-Content-Digest",
+                                             "Content-Range") if r.getheader(k)]
+        is_layer = "/blobs/" in upstream_path and len(body) > 10000
+        if self.tamper and is_layer and r.status == 200:
+            # The tar's last byte (end-of-archive padding): the files are
+            # intact, only the digest can tell.
+            body = body[:-1] + bytes([body[-1] ^ 0x01])
+        if self.hostile == "long-blob" and is_layer and r.status == 200:
+            body += b"\0" * 4096  # more than the descriptor says
+        if self.drop and is_layer and r.status == 200:
+            self.drop = False
+            h.send_response(200)
+            for k, v in out:
+                h.send_header(k, v)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body[:len(body) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            return
+        h.reply(r.status, body, out)
+
+    def serve_token(self, h, auth):
+        with self.lock:
+            self.token_requests.append((h.path, auth))
+        if self.token_creds:
+            want = "Basic " + base64.b64encode(("%s:%s" % self.token_creds).encode()).decode()
+            if auth != want:
+                return h.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}')
+        tok = "tok-" + os.urandom(8).hex()
+        with self.lock:
+            self.tokens[tok] = 0
+        h.reply(200, json.dumps({"token": tok, "expires_in": 300}).encode(),
+                [("Content-Type", "application/json")])
+
+
+class ConnectProxy:
+    """An HTTP proxy that only tunnels (CONNECT) to 127.0.0.1, logging targets."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.targets = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_CONNECT(self):
+                host, _, port = self.path.rpartition(":")
+                proxy.targets.append(self.path)
+                if host != "127.0.0.1":
+                    self.send_error(403)
+                    return
+                up = socket.create_connection((host, int(port)), timeout=30)
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                socks = [self.connection, up]
+                try:
+                    while True:
+                        ready, _, _ = select.select(socks, [], [], 30)
+                        if not ready:
+                            break
+                        for s in ready:
+                            data = s.recv(65536)
+                            if not data:
+                                return
+                            (up if s is self.connection else self.connection).sendall(data)
+                finally:
+                    up.close()
+                    self.close_connection = True
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+class PullTestCase(SbxTestCase):
+    def setUp(self):
+        super().setUp()
+        for t in TOOLS:
+            if not shutil.which(t):
+                self.skipTest("%s not installed" % t)
+        self.servers = []
+        self.pki = make_pki(os.path.join(self.tmp, "pki"))
+        pw = self.user_for(self.mode)
+        self.home = os.path.join(self.tmp, "home")
+        self.rundir = os.path.join(self.tmp, "run")
+        for d in (self.home, self.rundir):
+            os.mkdir(d, 0o700)
+            if pw:
+                os.chown(d, pw.pw_uid, pw.pw_gid)
+
+    def tearDown(self):
+        for s in reversed(self.servers):
+            s.stop()
+        super().tearDown()
+
+    def registry(self, **kw):
+        r = Registry(self.tmp, self.pki, **kw)
+        self.servers.append(r)
+        return r
+
+    def front(self, upstream, **kw):
+        f = Front(self.pki, upstream, **kw)
+        self.servers.append(f)
+        return f
+
+    def trust(self, hostport):
+        """The test CA in the user's certs.d for this host:port (podman's layout)."""
+        d = os.path.join(self.home, ".config", "containers", "certs.d", hostport)
+        os.makedirs(d, exist_ok=True)
+        shutil.copy(os.path.join(self.pki, "ca.crt"), d)
+        pw = self.user_for(self.mode)
+        if pw:
+            subprocess.run(["chown", "-R", "%d:%d" % (pw.pw_uid, pw.pw_gid), self.home],
+                           check=True)
+
+    def env(self, extra=None):
+        e = {"HOME": self.home, "XDG_RUNTIME_DIR": self.rundir}
+        e.update(extra or {})
+        return e
+
+    def sbx_env(self, args, env=None, input=None, timeout=180):
+        return self.sbx_cmd(args, env=self.env(env), input=input, timeout=timeout, root=False)
+
+    def pull_image(self, *args, env=None):
+        return self.sbx_env(["pull", "--root", self.store_for(self.mode)] + list(args), env=env)
+
+    def run_image(self, *args, env=None):
+        return self.sbx_cmd(["run", "-q"] + list(args), env=self.env(env), timeout=180)
+
+    def images(self):
+        r = self.sbx_env(["images", "--root", self.store_for(self.mode)])
+        self.assertEqual(r.rc, 0, r)
+        return r.out
+
+    def assertStoreClean(self):
+        root = self.store_for(self.mode)
+        self.assertEqual(self.layer_dirs(), [])
+        for d in ("images", "refs"):
+            p = os.path.join(root, d)
+            self.assertEqual(os.listdir(p) if os.path.isdir(p) else [], [], d)
+        tmp = os.path.join(root, "tmp")
+        self.assertEqual(os.listdir(tmp) if os.path.isdir(tmp) else [], [])
+
+    def write_auth(self, path, key, user, password):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump({"auths": {key: {"auth": base64.b64encode(
+                ("%s:%s" % (user, password)).encode()).decode()}}}, f)
+        pw = self.user_for(self.mode)
+        if pw:
+            subprocess.run(["chown", "-R", "%d:%d" % (pw.pw_uid, pw.pw_gid), self.home],
+                           check=True)
+
+
+class TestPull(PullTestCase):
+    def test_anonymous_tls_pull_and_run(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        _, digest = reg.manifest("busybox:latest")
+        # No CA: the certificate is refused, one line.
+        r = self.pull_image(reg.host + "/busybox")
+        self.assertSbxError(r, contains="certificate")
+        self.assertStoreClean()
+        self.trust(reg.host)
+        r = self.pull_image(reg.host + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/busybox:latest" % reg.host, r.out)
+        self.assertIn("%s/busybox:latest" % reg.host, self.images())
+        r = self.sbx_env(["inspect", "--root", self.store_for(self.mode), reg.host + "/busybox"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Architecture:", r.out)
+        r = self.run_image(reg.host + "/busybox:latest", "cat", "/etc/group")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split("\n")[0], "root:x:0:")
+        self.assertNotEqual(digest, "")
+
+    def test_tls_verify_false(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        self.assertSbxError(self.pull_image(reg.host + "/busybox"), contains="certificate")
+        r = self.pull_image("--tls-verify=false", reg.host + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertSbxError(self.pull_image("--tls-verify=maybe", reg.host + "/busybox"),
+                            contains="--tls-verify")
+
+    def test_plain_http_only_without_verification(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        front = self.front(reg, tls=False)
+        r = self.pull_image(front.hostport + "/busybox")
+        self.assertSbxError(r, contains=front.hostport)
+        self.assertStoreClean()
+        r = self.pull_image("--tls-verify=false", front.hostport + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/busybox:latest" % front.hostport, r.out)
+
+    def test_oci_zstd(self):
+        reg = self.registry()
+        reg.push("oci-archive:" + fixture("busybox-oci-zstd.tar"), "zstd:1")
+        m, _ = reg.manifest("zstd:1")
+        self.assertEqual(m["mediaType"], "application/vnd.oci.image.manifest.v1+json")
+        self.assertTrue(m["layers"][0]["mediaType"].endswith("+zstd"), m)
+        self.trust(reg.host)
+        r = self.run_image(reg.host + "/zstd:1", "cat", "/etc/group")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split("\n")[0], "root:x:0:")
+
+    def test_docker_v2s2_and_multilayer(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("multilayer-legacy.tar"), "ml:latest")
+        m, _ = reg.manifest("ml:latest")
+        self.assertEqual(m["mediaType"], "application/vnd.docker.distribution.manifest.v2+json")
+        self.trust(reg.host)
+        r = self.run_image(reg.host + "/ml", "cat", "/etc/layer3")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(len(self.layer_dirs()), 3)
+
+    def test_multi_platform_index(self):
+        reg = self.registry()
+        reg.push("oci-archive:" + fixture("busybox-oci.tar"), "multi:latest", "--all")
+        m, _ = reg.manifest("multi:latest")
+        self.assertIn("manifests", m)
+        arches = {d.get("platform", {}).get("architecture") for d in m["manifests"]}
+        self.trust(reg.host)
+        r = self.pull_image(reg.host + "/multi")
+        self.assertEqual(r.rc, 0, r)
+        r = self.sbx_env(["inspect", "--root", self.store_for(self.mode), reg.host + "/multi"])
+        host_arch = [l.split()[-1] for l in r.out.splitlines() if "Architecture" in l][0]
+        self.assertIn(host_arch, arches)
+        other = [a for a in arches if a not in (host_arch, "unknown", None)][0]
+        r = self.pull_image("--platform", "linux/" + other, reg.host + "/multi")
+        self.assertEqual(r.rc, 0, r)
+        r = self.sbx_env(["inspect", "--root", self.store_for(self.mode), reg.host + "/multi"])
+        self.assertIn("Architecture: " + other, r.out)
+        self.assertSbxError(self.pull_image("--platform", "linux/s390x", reg.host + "/multi"),
+                            contains="s390x")
+
+    def test_pull_by_digest(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        _, digest = reg.manifest("busybox:latest")
+        self.trust(reg.host)
+        ref = "%s/busybox@%s" % (reg.host, digest)
+        r = self.pull_image(ref)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn(ref, self.images())
+        r = self.run_image(ref, "true")
+        self.assertEqual(r.rc, 0, r)
+        wrong = "sha256:" + "0" * 64
+        r = self.pull_image("%s/busybox@%s" % (reg.host, wrong))
+        self.assertSbxError(r, contains="404")
+
+    def test_only_the_helper_links_libcurl(self):
+        """sbx starts in milliseconds: libcurl is in sbx-store only."""
+        def needed(path):
+            out = subprocess.run(["readelf", "-d", path], capture_output=True, text=True).stdout
+            return [l for l in out.splitlines() if "(NEEDED)" in l]
+        bindir = os.path.dirname(self.sbx)
+        self.assertFalse([l for l in needed(self.sbx) if "curl" in l], needed(self.sbx))
+        self.assertTrue([l for l in needed(os.path.join(bindir, "sbx-store")) if "libcurl" in l])
+
+    def test_bad_references(self):
+        self.assertSbxError(self.pull_image("Busybox"), contains="must be lowercase")
+        self.assertSbxError(self.pull_image("a//b"), contains="invalid reference format")
+        self.assertSbxError(self.pull_image("a", "b"), contains="one image reference")
+        self.assertSbxError(self.pull_image("app@sha512:" + "a" * 128), contains="only sha256")
+
+    def test_second_pull_transfers_no_blobs(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("multilayer-legacy.tar"), "ml:latest")
+        m, _ = reg.manifest("ml:latest")
+        layers = {l["digest"] for l in m["layers"]}
+        front = self.front(reg)
+        self.trust(front.hostport)
+        self.assertEqual(self.pull_image(front.hostport + "/ml").rc, 0)
+        first = [p for p, _ in front.blob_gets() if p.rsplit("/", 1)[1] in layers]
+        self.assertEqual(len(first), len(layers), front.log)
+        n = len(front.log)
+        r = self.pull_image(front.hostport + "/ml")
+        self.assertEqual(r.rc, 0, r)
+        second = [p for p, _ in front.log[n:] if "/blobs/" in p and p.rsplit("/", 1)[1] in layers]
+        self.assertEqual(second, [])
+        # The same layers under another name: nothing downloaded either.
+        reg.push("docker-archive:" + fixture("multilayer-legacy.tar"), "other:v1")
+        n = len(front.log)
+        self.assertEqual(self.pull_image(front.hostport + "/other:v1").rc, 0)
+        self.assertEqual([p for p, _ in front.log[n:] if p.rsplit("/", 1)[1] in layers], [])
+
+    def test_concurrent_pulls_unpack_once(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("multilayer-legacy.tar"), "ml:latest")
+        self.trust(reg.host)
+        procs = [self.popen(["pull", "--root", self.store_for(self.mode), "--log-level", "debug",
+                             reg.host + "/ml"], env=self.env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE) for _ in range(3)]
+        unpacked = 0
+        for p in procs:
+            out, err = p.communicate(timeout=180)
+            self.assertEqual(p.returncode, 0, err)
+            unpacked += err.decode().count(" entries, ")
+        self.assertEqual(unpacked, 3)  # three layers, each unpacked by one of the pulls
+        self.assertEqual(len(self.layer_dirs()), 3)
+
+    def test_run_pull_policy(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        front = self.front(reg)
+        self.trust(front.hostport)
+        ref = front.hostport + "/busybox"
+        r = self.run_image("--pull=never", ref, "true")
+        self.assertSbxError(r, contains="no such archive, layout directory or loaded image")
+        self.assertEqual(front.log, [])
+        r = self.run_image(ref, "echo", "pulled")  # missing (the default): pulled
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out, "pulled\n")
+        n = len(front.log)
+        r = self.run_image(ref, "true")  # present: not asked again
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(len(front.log), n)
+        r = self.run_image("--pull=never", ref, "true")
+        self.assertEqual(r.rc, 0, r)
+        r = self.run_image("--pull=always", ref, "true")
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(any("/manifests/" in p for p, _ in front.log[n:]), front.log)
+        self.assertSbxError(self.run_image("--pull=sometimes", ref, "true"), contains="--pull")
+        # A missing archive is not looked up in a registry.
+        self.assertSbxError(self.run_image("missing-busybox.tar", "true"),
+                            contains="no such archive, layout directory or loaded image")
+
+    def test_tampered_layer_refused_store_clean(self):
+        reg = self.registry()
+        # Uncompressed layers: the flipped byte reaches the tar, only the digest can tell.
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest",
+                 "--dest-decompress")
+        front = self.front(reg, tamper=True)
+        self.trust(front.hostport)
+        r = self.pull_image(front.hostport + "/busybox")
+        self.assertSbxError(r, contains="digest mismatch")
+        self.assertStoreClean()
+        r = self.run_image(front.hostport + "/busybox", "true")
+        self.assertSbxError(r, contains="digest mismatch")
+        self.assertStoreClean()
+
+    def test_hostile_registry_bounds(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        for hostile, why in (("huge-manifest", "larger than 4194304 bytes"),
+                             ("redirect-loop", "too many redirects"),
+                             ("redirect-http", "refused redirect to a non-https URL"),
+                             ("long-blob", "larger than")):
+            front = self.front(reg, hostile=hostile)
+            self.trust(front.hostport)
+            r = self.pull_image(front.hostport + "/busybox")
+            self.assertSbxError(r, contains=why)
+            self.assertStoreClean()
+
+    def test_dropped_connection_resumes(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        m, _ = reg.manifest("busybox:latest")
+        layer = m["layers"][0]["digest"]
+        front = self.front(reg, drop=True)
+        self.trust(front.hostport)
+        r = self.pull_image("--log-level", "debug", front.hostport + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        gets = [h for p, h in front.blob_gets() if p.endswith(layer)]
+        self.assertEqual(len(gets), 2, front.log)
+        self.assertNotIn("range", gets[0])
+        self.assertRegex(gets[1].get("range", ""), r"^bytes=[1-9][0-9]*-$")
+        self.assertIn("resuming", r.err)
+        r = self.run_image(front.hostport + "/busybox", "cat", "/etc/group")
+        self.assertEqual(r.out.split("\n")[0], "root:x:0:")
+
+    def test_progress_one_line_per_layer_on_a_terminal(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("multilayer-legacy.tar"), "ml:latest")
+        m, _ = reg.manifest("ml:latest")
+        self.trust(reg.host)
+
+        def pull_on_tty(*extra):
+            cmd = " ".join([self.sbx, "pull", "--root", self.store_for(self.mode)] + list(extra) +
+                           [reg.host + "/ml"])
+            return self.run_as(["script", "-qec", cmd, "/dev/null"],
+                               env=self.env({"SBX_TEST_PROGRESS_DELAY_MS": "0"}))
+        r = pull_on_tty()
+        self.assertEqual(r.rc, 0, r)
+        for layer in m["layers"]:
+            # g_format_size: "1.1\u00a0MB", "484 bytes"
+            self.assertRegex(r.out, r"%s  [0-9.]+\s\S+ / [0-9.]+\s\S+  [0-9.]+\s\S+/s  done"
+                             % layer["digest"][:19])
+        r = pull_on_tty()
+        for layer in m["layers"]:
+            self.assertIn("%s  already in the store" % layer["digest"][:19], r.out)
+        r = pull_on_tty("--quiet")
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("sha256:", r.out.replace(r.out.strip().splitlines()[-1], ""))
+        # Not a terminal: no progress either.
+        r = self.pull_image(reg.host + "/ml", env={"SBX_TEST_PROGRESS_DELAY_MS": "0"})
+        self.assertNotIn("already in the store", r.out + r.err)
+
+    def test_proxy_from_the_environment(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        self.trust(reg.host)
+        proxy = ConnectProxy()
+        self.servers.append(proxy)
+        env = {"https_proxy": "http://127.0.0.1:%d" % proxy.port}
+        r = self.pull_image(reg.host + "/busybox", env=env)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn(reg.host, proxy.targets)
+        # sbx run passes it on to the pull too
+        n = len(proxy.targets)
+        r = self.run_image("--pull=always", reg.host + "/busybox", "true", env=env)
+        self.assertEqual(r.rc, 0, r)
+        self.assertGreater(len(proxy.targets), n)
+
+    def test_retry_after_429(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        front = self.front(reg, too_many=2)
+        self.trust(front.hostport)
+        r = self.pull_image(front.hostport + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(len([p for p, _ in front.log if "/manifests/" in p]), 3)
+        front.too_many = 10
+        self.assertSbxError(self.pull_image(front.hostport + "/busybox:other"), contains="429")
+
+
+class TestAuth(PullTestCase):
+    USER, PASSWORD = "alice", "s3cret-Pa55"
+
+    def registry_with_users(self):
+        reg = self.registry(users={self.USER: self.PASSWORD})
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        self.trust(reg.host)
+        return reg
+
+    def assertNoSecrets(self, r):
+        b64 = base64.b64encode(("%s:%s" % (self.USER, self.PASSWORD)).encode()).decode()
+        for s in (self.PASSWORD, b64):
+            self.assertNotIn(s, r.out + r.err)
+
+    def test_basic_auth_login_logout(self):
+        reg = self.registry_with_users()
+        r = self.pull_image(reg.host + "/busybox")
+        self.assertSbxError(r, contains="sbx login")
+        auth_file = os.path.join(self.rundir, "containers", "auth.json")
+        r = self.sbx_env(["login", "-u", self.USER, "--password-stdin", reg.host], input=b"wrong\n")
+        self.assertSbxError(r, contains="401")
+        self.assertFalse(os.path.exists(auth_file))
+        r = self.sbx_env(["login", "--log-level", "debug", "-u", self.USER, "--password-stdin",
+                      reg.host], input=(self.PASSWORD + "\n").encode())
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Login Succeeded!", r.out)
+        self.assertNoSecrets(r)
+        self.assertEqual(os.stat(auth_file).st_mode & 0o777, 0o600)
+        with open(auth_file) as f:
+            self.assertIn(reg.host, json.load(f)["auths"])
+        r = self.pull_image("--log-level", "debug", reg.host + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertNoSecrets(r)
+        r = self.sbx_env(["logout", reg.host])
+        self.assertEqual(r.rc, 0, r)
+        self.assertSbxError(self.sbx_env(["logout", reg.host]), contains="not logged in")
+        self.assertSbxError(self.sbx_env(["logout", "docker.io"]),
+                            contains="not logged in to docker.io")
+        self.assertSbxError(self.sbx_env(["logout", "busybox"]), contains="is not a registry")
+        r = self.pull_image(reg.host + "/busybox:other")
+        self.assertSbxError(r, contains="sbx login")
+
+    def test_auth_files(self):
+        reg = self.registry_with_users()
+        # podman's auth.json via $REGISTRY_AUTH_FILE
+        path = os.path.join(self.home, "elsewhere", "auth.json")
+        self.write_auth(path, reg.host, self.USER, self.PASSWORD)
+        r = self.pull_image(reg.host + "/busybox", env={"REGISTRY_AUTH_FILE": path})
+        self.assertEqual(r.rc, 0, r)
+        # docker's ~/.docker/config.json, its key with a scheme
+        self.write_auth(os.path.join(self.home, ".docker", "config.json"),
+                        "https://" + reg.host, self.USER, self.PASSWORD)
+        r = self.pull_image(reg.host + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        # wrong credentials: refused, nothing leaks
+        self.write_auth(path, reg.host, self.USER, "nope")
+        r = self.pull_image("--log-level", "debug", reg.host + "/busybox:x",
+                      env={"REGISTRY_AUTH_FILE": path})
+        self.assertSbxError(r, contains="401")
+        self.assertNotIn("nope", r.err)
+
+    def test_credential_helpers(self):
+        reg = self.registry_with_users()
+        bindir = os.path.join(self.home, "bin")
+        os.makedirs(bindir)
+        log = os.path.join(self.home, "helper.log")
+        for name, user in (("sbxtest", self.USER), ("wrong", "mallory")):
+            path = os.path.join(bindir, "docker-credential-" + name)
+            with open(path, "w") as f:
+                f.write('#!/bin/sh\n[ "$1" = get ] || exit 1\nread -r server\n'
+                        'echo "%s $server" >> %s\n'
+                        '[ "$server" = "%s" ] || { echo "credentials not found"; exit 1; }\n'
+                        'printf \'{"ServerURL":"%%s","Username":"%s","Secret":"%s"}\' "$server"\n'
+                        % (name, log, reg.host, user, self.PASSWORD))
+            os.chmod(path, 0o755)
+        config = os.path.join(self.home, ".docker", "config.json")
+        os.makedirs(os.path.dirname(config))
+        env = {"PATH": bindir + ":/usr/bin:/bin"}
+
+        def configure(doc):
+            with open(config, "w") as f:
+                json.dump(doc, f)
+            pw = self.user_for(self.mode)
+            if pw:
+                subprocess.run(["chown", "-R", "%d:%d" % (pw.pw_uid, pw.pw_gid), self.home],
+                               check=True)
+        # credHelpers for this registry wins over credsStore
+        configure({"auths": {reg.host: {}}, "credHelpers": {reg.host: "sbxtest"},
+                   "credsStore": "wrong"})
+        r = self.pull_image("--log-level", "debug", reg.host + "/busybox", env=env)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("from docker-credential-sbxtest", r.err)
+        self.assertNotIn(self.PASSWORD, r.out + r.err)
+        # credsStore alone; a helper that knows nothing: refused
+        configure({"credsStore": "wrong"})
+        r = self.pull_image(reg.host + "/busybox:other", env=env)
+        self.assertSbxError(r, contains="401")
+        with open(log) as f:
+            self.assertEqual(f.read().split("\n")[:2], ["sbxtest " + reg.host, "wrong " + reg.host])
+
+    def test_bearer_token_flow(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("multilayer-legacy.tar"), "ml:latest")
+        front = self.front(reg, bearer=True, token_max_uses=2)
+        self.trust(front.hostport)
+        r = self.pull_image("--log-level", "debug", front.hostport + "/ml")
+        self.assertEqual(r.rc, 0, r)
+        # anonymous tokens, for this repository, refreshed when refused
+        self.assertGreaterEqual(len(front.token_requests), 2, front.token_requests)
+        for path, auth in front.token_requests:
+            self.assertIsNone(auth)
+            q = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+            self.assertEqual(q, {"scope": ["repository:ml:pull"], "service": ["sbx-test"]})
+        v2 = [h for p, h in front.log if p.startswith("/v2/ml/")]
+        self.assertTrue(any(h.get("authorization", "").startswith("Bearer tok-") for h in v2))
+        self.assertNotIn("tok-", r.err)
+
+    def test_bearer_token_with_credentials(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        front = self.front(reg, bearer=True, token_creds=(self.USER, self.PASSWORD))
+        self.trust(front.hostport)
+        self.assertSbxError(self.pull_image(front.hostport + "/busybox"), contains="401")
+        r = self.sbx_env(["login", "-u", self.USER, "--password-stdin", front.hostport],
+                     input=self.PASSWORD.encode())
+        self.assertEqual(r.rc, 0, r)
+        r = self.pull_image(front.hostport + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        want = "Basic " + base64.b64encode(("%s:%s" % (self.USER, self.PASSWORD)).encode()).decode()
+        self.assertEqual(front.token_requests[-1][1], want)
+
+    def test_redirect_drops_authorization(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        blobs = self.front(reg, host="localhost", blob_repo="busybox")
+        front = self.front(reg, basic=(self.USER, self.PASSWORD), redirect_to=blobs)
+        self.trust(front.hostport)
+        self.trust(blobs.hostport)
+        path = os.path.join(self.home, "auth.json")
+        self.write_auth(path, front.hostport, self.USER, self.PASSWORD)
+        r = self.pull_image("--log-level", "debug", front.hostport + "/busybox",
+                      env={"REGISTRY_AUTH_FILE": path})
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(blobs.log, "no request reached the blob host")
+        for p, h in blobs.log:
+            self.assertNotIn("authorization", h, p)
+        self.assertTrue(any("authorization" in h for _, h in front.log))
+        self.assertNotIn("X-Sig=secret", r.err)  # pre-signed URLs are not logged
+        r = self.run_image(front.hostport + "/busybox", "true", env={"REGISTRY_AUTH_FILE": path})
+        self.assertEqual(r.rc, 0, r)
+
+
+if __name__ == "__main__":
+    unittest.main()
