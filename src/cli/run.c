@@ -108,7 +108,7 @@ static GOptionEntry run_entries[] = {
      "Memory limit (needs a delegated cgroup v2; else see --ulimit as=)", "SIZE"},
     {"rootfs-size", 0, 0, G_OPTION_ARG_STRING, &opts.rootfs_size,
      "Bound of the writable layer and of --tmpfs without size= (default: a quarter of RAM, "
-     "at most 4g)", "SIZE"},
+     "at most 2g)", "SIZE"},
     {"rootfs-disk", 0, 0, G_OPTION_ARG_NONE, &opts.rootfs_disk,
      "Keep the writable layer on disk in the store (removed at exit; not bounded)", NULL},
     {"timeout", 0, 0, G_OPTION_ARG_STRING, &opts.timeout,

@@ -47,7 +47,7 @@ guint64 sbx_rootfs_size_default(void)
 {
   struct sysinfo si;
   guint64 ram = sysinfo(&si) == 0 ? (guint64)si.totalram * si.mem_unit : 0;
-  guint64 cap = 4ull << 30;
+  guint64 cap = 2ull << 30; /* a 3 GB write by an untrusted job stops here */
   if (ram == 0)
     return cap;
   return MIN(ram / 4, cap) & ~((1ull << 20) - 1); /* whole MiB */

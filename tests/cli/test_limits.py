@@ -78,10 +78,10 @@ def shmem_kib(text):
 
 
 def default_rootfs_size():
-    """docs: a quarter of RAM, at most 4 GiB, in whole MiB."""
+    """docs: a quarter of RAM, at most 2 GiB, in whole MiB."""
     with open("/proc/meminfo") as f:
         total = next(int(l.split()[1]) * 1024 for l in f if l.startswith("MemTotal:"))
-    return min(total // 4, 4 << 30) & ~(MIB - 1)
+    return min(total // 4, 2 << 30) & ~(MIB - 1)
 
 
 def token_pids(token):
