@@ -278,6 +278,5 @@ int main(int argc, char **argv)
   g_test_add_func("/json/get-strv", test_get_strv);
   g_test_add_func("/json/get-int", test_get_int);
   g_test_add_func("/json/write-string", test_write_string);
-  g_test_add_func("/json/empty-member", test_empty_member);
   return g_test_run();
 }
