@@ -263,11 +263,17 @@ static void raw(const RawCall *c)
 #define I386_UNSHARE 310
 #define I386_SETNS 346
 #define I386_SOCKET 359
+#define I386_SOCKETPAIR 360
 #define SOCKETCALL_SOCKET 1
+#define SOCKETCALL_SOCKETPAIR 8
+#define SOCKETCALL_SHUTDOWN 13
 
 static uint32_t sc_alg[3] = {AF_ALG, SOCK_SEQPACKET, 0};
 static uint32_t sc_vsock[3] = {AF_VSOCK, SOCK_STREAM, 0};
 static uint32_t sc_inet[3] = {AF_INET, SOCK_STREAM, 0};
+static int sp_fds[2];
+static uint32_t sc_pair[4]; /* {AF_UNIX, SOCK_STREAM, 0, &sp_fds}: filled at run time */
+static uint32_t sc_shutdown[2] = {(uint32_t)-1, SHUT_RDWR};
 
 static char vm_buf[8];
 static struct iovec vm_local = {vm_buf, 1};
@@ -276,6 +282,9 @@ static struct iovec vm_remote = {(void *)0x10000, 1};
 static void section_syscalls(void)
 {
   const long hi = 1L << 32;
+  sc_pair[0] = AF_UNIX;
+  sc_pair[1] = SOCK_STREAM;
+  sc_pair[3] = (uint32_t)(uintptr_t)sp_fds;
   const RawCall calls[] = {
       /* what the default profile must refuse */
       {"mount", SYS_mount, {P("none"), P("/nonexistent-sbx-probe"), 0, 0, 0}},
@@ -370,6 +379,10 @@ static void section_syscalls(void)
       {"i386:socketcall(SOCKET,AF_ALG)", I386_SOCKETCALL, {SOCKETCALL_SOCKET, P(sc_alg)}, 32},
       {"i386:socketcall(SOCKET,AF_VSOCK)", I386_SOCKETCALL, {SOCKETCALL_SOCKET, P(sc_vsock)}, 32},
       {"i386:socketcall(SOCKET,AF_INET)", I386_SOCKETCALL, {SOCKETCALL_SOCKET, P(sc_inet)}, 32},
+      {"i386:socketpair(AF_UNIX)", I386_SOCKETPAIR, {AF_UNIX, SOCK_STREAM, 0, P(sp_fds)}, 32},
+      {"i386:socketcall(SOCKETPAIR,AF_UNIX)", I386_SOCKETCALL,
+       {SOCKETCALL_SOCKETPAIR, P(sc_pair)}, 32},
+      {"i386:socketcall(SHUTDOWN,-1)", I386_SOCKETCALL, {SOCKETCALL_SHUTDOWN, P(sc_shutdown)}, 32},
       {"x32:getpid", SYS_getpid, {0}, 'x'},
       {"x32:unshare(0)", SYS_unshare, {0}, 'x'},
       {"x32:mount", SYS_mount, {0, 0, 0, 0, 0}, 'x'},

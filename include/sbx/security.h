@@ -24,8 +24,9 @@ guint sbx_cap_last(void);
 gboolean sbx_caps_drop_bounding(SbxCapSet keep, GError **err);
 gboolean sbx_caps_set(SbxCapSet keep, gboolean root, GError **err);
 
-/* Bump when the built-in profile changes: cached filters are keyed by it. */
-#define SBX_SECCOMP_DEFAULT_REV 5
+/* Bump when the built-in profile or what sbx adds to a JSON profile changes:
+ * cached filters are keyed by it. */
+#define SBX_SECCOMP_DEFAULT_REV 6
 
 typedef struct {
   const char *profile;   /* NULL: the default; "unconfined": none; else a JSON file */

@@ -369,7 +369,31 @@ static gboolean parse_args(JsonObject *rule, struct scmp_arg_cmp *args, guint *n
   return TRUE;
 }
 
-static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps, GError **err)
+/* What a profile says of socket (0) and socketpair (1), for socketcall_filter. */
+typedef struct {
+  gboolean by_args[2]; /* some rule compares an argument */
+  gboolean allowed[2]; /* some rule allows it, whatever the arguments */
+  gboolean refused[2]; /* some rule refuses it, whatever the arguments */
+} SocketRules;
+
+static const char *const socket_calls[2] = {"socket", "socketpair"};
+
+static void note_socket_rule(SocketRules *seen, const char *name, guint32 action, guint nargs)
+{
+  for (guint i = 0; i < G_N_ELEMENTS(socket_calls); i++) {
+    if (strcmp(name, socket_calls[i]) != 0)
+      continue;
+    if (nargs > 0)
+      seen->by_args[i] = TRUE;
+    else if (action == SCMP_ACT_ALLOW || action == SCMP_ACT_LOG)
+      seen->allowed[i] = TRUE;
+    else
+      seen->refused[i] = TRUE;
+  }
+}
+
+static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps,
+                          SocketRules *seen, GError **err)
 {
   if (!rule_applies(rule, caps, err))
     return err == NULL || *err == NULL;
@@ -385,13 +409,60 @@ static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps,
       !sbx_json_get_string(rule, "name", &single, "seccomp rule", err) ||
       !parse_action(action_name, errno_ret, &action, err) || !parse_args(rule, args, &nargs, err))
     return FALSE;
-  for (char **n = names; n && *n; n++)
+  for (char **n = names; n && *n; n++) {
+    note_socket_rule(seen, *n, action, nargs);
     if (!add_rule(ctx, action, *n, nargs, args, err))
       return FALSE;
+  }
+  if (single)
+    note_socket_rule(seen, single, action, nargs);
   return !single || add_rule(ctx, action, single, nargs, args, err);
 }
 
-static scmp_filter_ctx json_profile(const char *path, SbxCapSet caps, GError **err)
+/* A profile's second filter, for i386's socketcall multiplexer: its
+ * socket/socketpair arguments sit in memory, where seccomp cannot look, and
+ * libseccomp lets socketcall(SYS_SOCKET) through whatever the family when a
+ * rule allows socket for some families, as it does when socketcall itself is
+ * allowed and socket is not. So socketcall(SYS_SOCKET) and
+ * socketcall(SYS_SOCKETPAIR) are refused unless the profile allows socket
+ * (socketpair) whatever its arguments: by a rule without args, or by an
+ * allowing default action no rule of that call overrides. The refusal is the
+ * profile's default action when that is SCMP_ACT_ERRNO (its defaultErrnoRet),
+ * else EPERM. Other sub-calls are left to the profile. i386 glibc calls
+ * socket(2) and socketpair(2) directly on any kernel since 4.3. *out stays
+ * NULL when nothing needs refusing. */
+static gboolean socketcall_filter(const SocketRules *seen, const char *def, guint32 def_action,
+                                  scmp_filter_ctx *out, GError **err)
+{
+  static const guint64 subcall[2] = {1 /* SYS_SOCKET */, 8 /* SYS_SOCKETPAIR */};
+  gboolean def_allows = def_action == SCMP_ACT_ALLOW || def_action == SCMP_ACT_LOG;
+  guint32 refuse =
+      g_strcmp0(def, "SCMP_ACT_ERRNO") == 0 ? def_action : SCMP_ACT_ERRNO(EPERM);
+  scmp_filter_ctx ctx = NULL;
+  gboolean ok = TRUE;
+  for (guint i = 0; ok && i < G_N_ELEMENTS(subcall); i++) {
+    gboolean open = !seen->by_args[i] && !seen->refused[i] && (seen->allowed[i] || def_allows);
+    if (open)
+      continue;
+    if (!ctx) {
+      ctx = seccomp_init(SCMP_ACT_ALLOW);
+      ok = ctx && add_arches(ctx, err);
+    }
+    struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, subcall[i]);
+    ok = ok && add_rule(ctx, refuse, "socketcall", 1, &a, err);
+  }
+  if (!ok) {
+    if (ctx)
+      seccomp_release(ctx);
+    return err && *err ? FALSE
+                       : sbx_fail(err, SBX_ERROR_FAILED, "seccomp: cannot build the socketcall filter");
+  }
+  *out = ctx;
+  return TRUE;
+}
+
+static scmp_filter_ctx json_profile(const char *path, SbxCapSet caps, scmp_filter_ctx *extra,
+                                    GError **err)
 {
   g_autofree char *data = NULL;
   gsize len;
@@ -415,11 +486,13 @@ static scmp_filter_ctx json_profile(const char *path, SbxCapSet caps, GError **e
   scmp_filter_ctx ctx = seccomp_init(def_action);
   JsonNode *sn = json_object_get_member(o, "syscalls");
   JsonArray *rules = sn && JSON_NODE_HOLDS_ARRAY(sn) ? json_node_get_array(sn) : NULL;
+  SocketRules seen = {{0}};
   gboolean ok = ctx != NULL && add_arches(ctx, err);
   for (guint i = 0; ok && rules && i < json_array_get_length(rules); i++) {
     JsonObject *r = sbx_json_object(json_array_get_element(rules, i), what, err);
-    ok = r && json_rule(ctx, r, caps, err);
+    ok = r && json_rule(ctx, r, caps, &seen, err);
   }
+  ok = ok && socketcall_filter(&seen, def, def_action, extra, err);
   if (!ok) {
     g_prefix_error(err, "%s: ", what);
     if (ctx)
@@ -478,7 +551,7 @@ GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err)
 {
   scmp_filter_ctx ctx = NULL, extra = NULL;
   if (profile) {
-    ctx = json_profile(profile, caps, err);
+    ctx = json_profile(profile, caps, &extra, err);
   } else {
     ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
     if (ctx && (!add_arches(ctx, err) || !default_profile(ctx, caps, err))) {

@@ -127,18 +127,18 @@ class TestDenyByDefaultProfile(SbxTestCase):
         self.assertEqual(self.without_socketcall(custom), self.without_socketcall(builtin))
 
     def test_i386_socketcall_families(self):
-        """A KNOWN GAP (docs/SECURITY.md): i386's socketcall(SYS_SOCKET, args)
-        passes the family in memory, where seccomp cannot look. The built-in
-        default refuses socketcall(SYS_SOCKET) outright (i386 glibc uses
-        socket(2) directly); a profile whose socket rules compare the family
-        makes libseccomp allow socketcall(SYS_SOCKET) whatever the family —
-        AF_VSOCK gets through. This fails until a profile's socket rules are
-        closed on i386 the same way (tests/meson.build marks it should_fail:
-        meson reports EXPECTEDFAIL, and an unexpected pass when fixed)."""
+        """i386's socketcall(SYS_SOCKET, args) passes the family in memory,
+        where seccomp cannot look. The built-in default refuses
+        socketcall(SYS_SOCKET) outright (i386 glibc uses socket(2) directly);
+        a profile whose socket rules compare the family would make libseccomp
+        allow socketcall(SYS_SOCKET) whatever the family (AF_VSOCK too): sbx
+        adds the same refusal to the profile (seccomp-compile.c,
+        socketcall_filter). socketpair and shutdown through socketcall pass,
+        as the profile allows them without conditions."""
         builtin = self.syscalls()
         custom = self.syscalls("--security-opt", "seccomp=" + self.profile)
         rows = [k for k in builtin if k.startswith("i386:socketcall")]
-        self.assertEqual(len(rows), 3, builtin)
+        self.assertEqual(len(rows), 5, builtin)
         self.assertEqual({k: custom[k] for k in rows}, {k: builtin[k] for k in rows})
 
     def test_masked_eq_is_what_refuses(self):
@@ -157,6 +157,85 @@ class TestDenyByDefaultProfile(SbxTestCase):
         self.assertIn(rows["socket(AF_ALG)"], ("OK", "EAFNOSUPPORT"), rows)
         self.assertNotEqual(rows["socket(AF_VSOCK)"], "EPERM", rows)
         self.assertEqual(rows["personality(READ_IMPLIES_EXEC)"], "OK", rows)
+
+
+def allow_all_profile(without=(), errno_ret=1):
+    """Deny by default (errnoRet errno_ret), every syscall name allowed but
+    `without`; socketcall itself allowed."""
+    allow = sorted(syscall_names() - set(without))
+    return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": errno_ret,
+            "syscalls": [{"names": allow, "action": "SCMP_ACT_ALLOW"}]}
+
+
+class TestSocketcallInProfiles(SbxTestCase):
+    """i386's socketcall must not be a way around what a profile says of
+    socket and socketpair, whatever else the profile allows."""
+    mode = "single"
+
+    def setUp(self):
+        super().setUp()
+        if not X86_64:
+            self.skipTest("the i386 ABI is x86_64's")
+
+    def rows(self, profile):
+        path = os.path.join(self.tmp, "profile.json")
+        with open(path, "w") as f:
+            json.dump(profile, f)
+        os.chmod(path, 0o644)
+        r = self.sbx_cmd(["run", "-q", "--security-opt", "seccomp=" + path,
+                          fixture("probe.tar"), "syscalls"])
+        self.assertEqual(r.rc, 0, r)
+        rows = parse_report(r.out)["syscall"]
+        if rows["i386:getpid"] != "OK":
+            self.skipTest("no i386 emulation in this kernel (%s)" % rows["i386:getpid"])
+        return rows
+
+    def test_socket_refused_socketcall_allowed(self):
+        """socket left to the default action (EACCES here), socketcall
+        allowed, socketpair allowed only for AF_UNIX: socketcall(SYS_SOCKET)
+        and socketcall(SYS_SOCKETPAIR) answer the profile's default errno;
+        the direct calls are the profile's; shutdown through socketcall is
+        left as the profile says (allowed: the kernel's EBADF)."""
+        profile = allow_all_profile(without={"socket", "socketpair"}, errno_ret=13)
+        profile["syscalls"].append(
+            {"names": ["socketpair"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 0xffffffff, "valueTwo": 1,
+                       "op": "SCMP_CMP_MASKED_EQ"}]})
+        rows = self.rows(profile)
+        self.assertEqual({k: rows[k] for k in (
+            "i386:socket(AF_INET)", "i386:socketcall(SOCKET,AF_INET)",
+            "i386:socketcall(SOCKET,AF_VSOCK)", "i386:socketpair(AF_UNIX)",
+            "i386:socketcall(SOCKETPAIR,AF_UNIX)", "i386:socketcall(SHUTDOWN,-1)",
+            "socket(AF_INET)")},
+            {"i386:socket(AF_INET)": "EACCES", "i386:socketcall(SOCKET,AF_INET)": "EACCES",
+             "i386:socketcall(SOCKET,AF_VSOCK)": "EACCES", "i386:socketpair(AF_UNIX)": "OK",
+             "i386:socketcall(SOCKETPAIR,AF_UNIX)": "EACCES",
+             "i386:socketcall(SHUTDOWN,-1)": "EBADF", "socket(AF_INET)": "EACCES"})
+
+    def test_socket_allowed_keeps_socketcall(self):
+        """The control: a profile that allows socket and socketpair without
+        conditions keeps socketcall's SYS_SOCKET and SYS_SOCKETPAIR."""
+        rows = self.rows(allow_all_profile())
+        self.assertEqual(rows["i386:socketcall(SOCKET,AF_INET)"], "OK", rows)
+        self.assertEqual(rows["i386:socketcall(SOCKETPAIR,AF_UNIX)"], "OK", rows)
+        self.assertNotIn(rows["i386:socketcall(SOCKET,AF_VSOCK)"], ("EPERM", "EACCES"), rows)
+
+    def test_denylist_profile(self):
+        """Allow by default, socket refused for AF_VSOCK by a rule on its
+        argument: socketcall(SYS_SOCKET) is refused whatever the family, with
+        EPERM (the default action is no errno to take)."""
+        profile = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+             "args": [{"index": 0, "value": 0xffffffff, "valueTwo": AF_VSOCK,
+                       "op": "SCMP_CMP_MASKED_EQ"}]}]}
+        rows = self.rows(profile)
+        self.assertEqual({k: rows[k] for k in (
+            "i386:socket(AF_VSOCK)", "i386:socket(AF_INET)", "i386:socketcall(SOCKET,AF_INET)",
+            "i386:socketcall(SOCKET,AF_VSOCK)", "i386:socketcall(SOCKETPAIR,AF_UNIX)")},
+            {"i386:socket(AF_VSOCK)": "EACCES", "i386:socket(AF_INET)": "OK",
+             "i386:socketcall(SOCKET,AF_INET)": "EPERM",
+             "i386:socketcall(SOCKET,AF_VSOCK)": "EPERM",
+             "i386:socketcall(SOCKETPAIR,AF_UNIX)": "OK"})
 
 
 if __name__ == "__main__":
