@@ -392,8 +392,8 @@ static void note_socket_rule(SocketRules *seen, const char *name, guint32 action
   }
 }
 
-static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps,
-                          SocketRules *seen, GError **err)
+static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps, SocketRules *seen,
+                          GError **err)
 {
   if (!rule_applies(rule, caps, err))
     return err == NULL || *err == NULL;
@@ -426,9 +426,11 @@ static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps,
  * allowed and socket is not. So socketcall(SYS_SOCKET) and
  * socketcall(SYS_SOCKETPAIR) are refused unless the profile allows socket
  * (socketpair) whatever its arguments: by a rule without args, or by an
- * allowing default action no rule of that call overrides. The refusal is the
- * profile's default action when that is SCMP_ACT_ERRNO (its defaultErrnoRet),
- * else EPERM. Other sub-calls are left to the profile. i386 glibc calls
+ * allowing default action no rule of that call overrides. Where the profile
+ * refuses the sub-call itself, its answer stands (this filter is installed
+ * first); where it would let it through, the refusal is its default action
+ * when that is SCMP_ACT_ERRNO (its defaultErrnoRet), else EPERM. Other
+ * sub-calls are left to the profile. i386 glibc calls
  * socket(2) and socketpair(2) directly on any kernel since 4.3. *out stays
  * NULL when nothing needs refusing. */
 static gboolean socketcall_filter(const SocketRules *seen, const char *def, guint32 def_action,
@@ -436,8 +438,7 @@ static gboolean socketcall_filter(const SocketRules *seen, const char *def, guin
 {
   static const guint64 subcall[2] = {1 /* SYS_SOCKET */, 8 /* SYS_SOCKETPAIR */};
   gboolean def_allows = def_action == SCMP_ACT_ALLOW || def_action == SCMP_ACT_LOG;
-  guint32 refuse =
-      g_strcmp0(def, "SCMP_ACT_ERRNO") == 0 ? def_action : SCMP_ACT_ERRNO(EPERM);
+  guint32 refuse = g_strcmp0(def, "SCMP_ACT_ERRNO") == 0 ? def_action : SCMP_ACT_ERRNO(EPERM);
   scmp_filter_ctx ctx = NULL;
   gboolean ok = TRUE;
   for (guint i = 0; ok && i < G_N_ELEMENTS(subcall); i++) {
@@ -454,8 +455,9 @@ static gboolean socketcall_filter(const SocketRules *seen, const char *def, guin
   if (!ok) {
     if (ctx)
       seccomp_release(ctx);
-    return err && *err ? FALSE
-                       : sbx_fail(err, SBX_ERROR_FAILED, "seccomp: cannot build the socketcall filter");
+    if (err && *err)
+      return FALSE;
+    return sbx_fail(err, SBX_ERROR_FAILED, "seccomp: cannot build the socketcall filter");
   }
   *out = ctx;
   return TRUE;
@@ -569,7 +571,11 @@ GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err)
     return NULL;
   }
   g_autoptr(GByteArray) out = g_byte_array_new();
-  gboolean ok = export_into(ctx, out, err) && (!extra || export_into(extra, out, err));
+  /* The kernel runs the last installed filter first and keeps the first
+   * answer among equally strict ones: a profile's socketcall filter goes
+   * before the profile, so a refusal of the profile's own keeps its errno. */
+  gboolean ok = profile ? (!extra || export_into(extra, out, err)) && export_into(ctx, out, err)
+                        : export_into(ctx, out, err) && export_into(extra, out, err);
   seccomp_release(ctx);
   if (extra)
     seccomp_release(extra);
