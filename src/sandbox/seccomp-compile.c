@@ -439,9 +439,14 @@ static gboolean socketcall_filter(const SocketRules *seen, const char *def, guin
   static const guint64 subcall[2] = {1 /* SYS_SOCKET */, 8 /* SYS_SOCKETPAIR */};
   gboolean def_allows = def_action == SCMP_ACT_ALLOW || def_action == SCMP_ACT_LOG;
   guint32 refuse = g_strcmp0(def, "SCMP_ACT_ERRNO") == 0 ? def_action : SCMP_ACT_ERRNO(EPERM);
+#if defined(__x86_64__) || defined(__i386__)
+  const gboolean has_i386 = TRUE;
+#else
+  const gboolean has_i386 = FALSE; /* no i386 ABI here: nothing to add */
+#endif
   scmp_filter_ctx ctx = NULL;
   gboolean ok = TRUE;
-  for (guint i = 0; ok && i < G_N_ELEMENTS(subcall); i++) {
+  for (guint i = 0; has_i386 && ok && i < G_N_ELEMENTS(subcall); i++) {
     gboolean open = !seen->by_args[i] && !seen->refused[i] && (seen->allowed[i] || def_allows);
     if (open)
       continue;
