@@ -56,6 +56,8 @@ void sbx_oci_config_free(SbxOciConfig *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxOciConfig, sbx_oci_config_free)
 /* Read bundle/config.json (bounded, every field type-checked). */
 SbxOciConfig *sbx_oci_config_load(const char *bundle, GError **err);
+/* exec --process FILE: replace the process part of c. */
+gboolean sbx_oci_process_load(SbxOciConfig *c, const char *path, GError **err);
 /* Is namespace `flag` listed? *path its path (NULL: a new one). */
 gboolean sbx_oci_config_has_ns(const SbxOciConfig *c, int flag, const char **path);
 /* The default rootless config.json (`sbx-oci spec`). */
@@ -71,3 +73,21 @@ typedef struct {
 /* Set everything up and leave the process waiting on state_dir/exec.fifo.
  * Returns its pid (in our pid namespace) or -1. */
 pid_t sbx_oci_create(const SbxOciConfig *c, const SbxOciCreate *opts, GError **err);
+
+/* create.c, shared with exec: */
+gboolean sbx_oci_check_executable(const SbxOciConfig *c, GError **err);
+gboolean sbx_oci_send_console(int sock, int master, GError **err);
+int sbx_oci_connect_console(const char *path, GError **err);
+/* The last steps, shared by create's container and exec: never returns. */
+G_GNUC_NORETURN void sbx_oci_exec_process(const SbxOciConfig *c, const char *tty_slave,
+                                          int preserve_fds);
+
+typedef struct {
+  pid_t pid;            /* the container's process */
+  const char *console_socket;
+  int preserve_fds;
+  gboolean detach;
+} SbxOciExec;
+/* Join the container's namespaces and run c's process there. Returns its pid
+ * (in our pid namespace; sbx-oci is its subreaper) or -1. */
+pid_t sbx_oci_exec(const SbxOciConfig *c, const SbxOciExec *x, GError **err);

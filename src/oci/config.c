@@ -170,12 +170,26 @@ static gboolean parse_rlimits(JsonObject *p, GArray *out, GError **err)
   return TRUE;
 }
 
+static gboolean parse_process_object(SbxOciConfig *c, JsonObject *p, GError **err);
+
 static gboolean parse_process(SbxOciConfig *c, JsonObject *root, GError **err)
 {
   gboolean bad = FALSE;
   JsonObject *p = get_object(root, "process", W, err, &bad);
   if (!p)
     return bad ? FALSE : sbx_fail(err, SBX_ERROR_INVALID, W ": no process");
+  return parse_process_object(c, p, err);
+}
+
+static gboolean parse_process_object(SbxOciConfig *c, JsonObject *p, GError **err)
+{
+  gboolean bad = FALSE;
+  g_clear_pointer(&c->args, g_strfreev);
+  g_clear_pointer(&c->env, g_strfreev);
+  g_clear_pointer(&c->cwd, g_free);
+  g_array_set_size(c->rlimits, 0);
+  g_array_set_size(c->gids, 0);
+  c->terminal = c->no_new_privs = FALSE;
   const char *cwd = NULL;
   if (!sbx_json_get_strv(p, "args", &c->args, W " process", err) ||
       !sbx_json_get_strv(p, "env", &c->env, W " process", err) ||
@@ -480,4 +494,20 @@ char *sbx_oci_default_spec(uid_t uid, gid_t gid)
       "  }\n"
       "}\n",
       (unsigned)uid, (unsigned)gid);
+}
+
+/* exec --process FILE: a process object as in config.json's "process". */
+gboolean sbx_oci_process_load(SbxOciConfig *c, const char *path, GError **err)
+{
+  sbx_autofd fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    return sbx_fail_errno(err, "--process %s", path);
+  g_autoptr(GBytes) data = sbx_read_fd_bounded(fd, MAX_CONFIG, path, err);
+  if (!data)
+    return FALSE;
+  gsize len;
+  const char *text = g_bytes_get_data(data, &len);
+  g_autoptr(JsonNode) rootn = sbx_json_parse(text, len, path, err);
+  JsonObject *root = rootn ? sbx_json_object(rootn, path, err) : NULL;
+  return root && parse_process_object(c, root, err);
 }

@@ -285,7 +285,7 @@ static gboolean setup_rootfs(const Seq *s, GError **err)
 /* ---- the process ---- */
 
 /* runc's wording, which podman maps to 127 and 126. */
-static gboolean check_executable(const SbxOciConfig *c, GError **err)
+gboolean sbx_oci_check_executable(const SbxOciConfig *c, GError **err)
 {
   const char *file = c->args[0];
   g_autofree char *found = NULL;
@@ -314,7 +314,7 @@ static gboolean check_executable(const SbxOciConfig *c, GError **err)
   return TRUE;
 }
 
-static gboolean send_console(int sock, int master, GError **err)
+gboolean sbx_oci_send_console(int sock, int master, GError **err)
 {
   char name[] = "/dev/ptmx";
   struct iovec iov = {.iov_base = name, .iov_len = sizeof name - 1};
@@ -359,7 +359,7 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   else if (c->hostname)
     ok = sbx_uts_setup(c->hostname, &err);
   ok = ok && (!own(s, CLONE_NEWNET) || sbx_net_setup_loopback(&err)) && setup_rootfs(s, &err) &&
-       check_executable(c, &err);
+       sbx_oci_check_executable(c, &err);
   if (ok && c->gids->len && setgroups_denied())
     ok = sbx_fail(&err, SBX_ERROR_INVALID,
                   "process.user.additionalGids: setgroups is denied in this user namespace");
@@ -368,7 +368,7 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
     if (s->console < 0)
       ok = sbx_fail(&err, SBX_ERROR_USAGE, "process.terminal needs --console-socket");
     else
-      ok = master >= 0 && send_console(s->console, master, &err);
+      ok = master >= 0 && sbx_oci_send_console(s->console, master, &err);
   }
   if (!ok) {
     sbx_sync_send_error(s->sync, err);
@@ -388,13 +388,18 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
     _exit(SBX_EXIT_FAILED);
   close(w);
   close(s->fifo);
+  sbx_oci_exec_process(c, slave, s->o->preserve_fds);
+}
+
+void sbx_oci_exec_process(const SbxOciConfig *c, const char *slave, int preserve_fds)
+{
   SbxCreds creds = {.uid = c->uid, .gid = c->gid, .groups = (gid_t *)(void *)c->gids->data,
                     .ngroups = c->gids->len};
   SbxExecPlan plan = {
       .argv = c->args, .envp = c->env, .creds = &creds, .workdir = c->cwd,
       .set_groups = !setgroups_denied(), .seccomp = c->seccomp, .rlimits = c->rlimits,
       .tty_slave = slave, .capsets = &c->caps, .keep_privs = !c->no_new_privs,
-      .set_umask = c->set_umask, .umask = c->umask, .preserve_fds = s->o->preserve_fds,
+      .set_umask = c->set_umask, .umask = c->umask, .preserve_fds = preserve_fds,
   };
   sbx_process_exec(&plan);
 }
@@ -511,7 +516,7 @@ static gboolean write_maps(const SbxOciConfig *c, pid_t pid, GError **err)
          run_map_helper("newgidmap", pid, c->gid_maps, err);
 }
 
-static int connect_console(const char *path, GError **err)
+int sbx_oci_connect_console(const char *path, GError **err)
 {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(path) >= sizeof sa.sun_path) {
@@ -547,7 +552,7 @@ pid_t sbx_oci_create(const SbxOciConfig *c, const SbxOciCreate *o, GError **err)
     return -1;
   }
   sbx_autofd fifo = openat(dir, "exec.fifo", O_PATH | O_CLOEXEC);
-  sbx_autofd console = o->console_socket ? connect_console(o->console_socket, err) : -1;
+  sbx_autofd console = o->console_socket ? sbx_oci_connect_console(o->console_socket, err) : -1;
   if (fifo < 0 || (o->console_socket && console < 0)) {
     if (fifo < 0)
       sbx_fail_errno(err, "open exec.fifo");

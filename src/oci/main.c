@@ -26,7 +26,10 @@
 #include <unistd.h>
 
 static char *opt_root, *opt_log, *opt_log_format, *opt_cgroup_manager;
-static gboolean opt_debug, opt_systemd_cgroup, opt_version, opt_rootless_unused;
+static char *opt_bundle, *opt_pid_file, *opt_console_socket;
+static gboolean opt_debug, opt_systemd_cgroup, opt_version, opt_detach;
+static char *opt_rootless_unused;
+static int opt_preserve_fds;
 
 static const GOptionEntry global_entries[] = {
     {"root", 0, 0, G_OPTION_ARG_FILENAME, &opt_root, "Directory for the containers' state", "DIR"},
@@ -373,9 +376,7 @@ static gboolean write_pid_file(const char *path, pid_t pid, GError **err)
   return TRUE;
 }
 
-static char *opt_bundle, *opt_pid_file, *opt_console_socket;
-static gboolean opt_no_pivot, opt_no_new_keyring, opt_detach, opt_force, opt_all, opt_quiet;
-static int opt_preserve_fds;
+static gboolean opt_no_pivot, opt_no_new_keyring, opt_force, opt_all, opt_quiet;
 static char *opt_format;
 
 static const GOptionEntry create_entries[] = {
@@ -744,11 +745,96 @@ static int cmd_features(int argc, char **argv)
   return 0;
 }
 
+static char *opt_process, *opt_cwd, *opt_user;
+static char **opt_env;
+static gboolean opt_tty;
+static const GOptionEntry exec_entries[] = {
+    {"process", 'p', 0, G_OPTION_ARG_FILENAME, &opt_process,
+     "The process as JSON (config.json's \"process\")", "FILE"},
+    {"detach", 'd', 0, G_OPTION_ARG_NONE, &opt_detach, "Do not wait for the process", NULL},
+    {"pid-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_pid_file, "Write the process's pid to FILE",
+     "FILE"},
+    {"console-socket", 0, 0, G_OPTION_ARG_FILENAME, &opt_console_socket,
+     "Send the terminal's master to this AF_UNIX socket", "PATH"},
+    {"tty", 't', 0, G_OPTION_ARG_NONE, &opt_tty, "A pseudo-terminal (with --console-socket)", NULL},
+    {"cwd", 0, 0, G_OPTION_ARG_FILENAME, &opt_cwd, "Working directory", "DIR"},
+    {"env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &opt_env, "Set KEY=VALUE", "KEY=VALUE"},
+    {"user", 'u', 0, G_OPTION_ARG_STRING, &opt_user, "UID[:GID]", "UID[:GID]"},
+    {"preserve-fds", 0, 0, G_OPTION_ARG_INT, &opt_preserve_fds,
+     "Pass N file descriptors after the standard three", "N"},
+    {NULL}};
+
+static gboolean exec_overrides(SbxOciConfig *c, int argc, char **argv, GError **err)
+{
+  if (opt_process)
+    return argc == 2 ? sbx_oci_process_load(c, opt_process, err)
+                     : sbx_fail(err, SBX_ERROR_USAGE, "exec --process: expected just the ID");
+  if (argc < 3)
+    return sbx_fail(err, SBX_ERROR_USAGE, "exec: expected ID COMMAND [ARG...] or --process");
+  g_strfreev(c->args);
+  c->args = g_strdupv(argv + 2);
+  for (char **e = opt_env; e && *e; e++) {
+    g_auto(GStrv) kv = g_strsplit(*e, "=", 2);
+    if (!kv[0] || !kv[1] || !*kv[0])
+      return sbx_fail(err, SBX_ERROR_USAGE, "--env %s: expected KEY=VALUE", *e);
+    c->env = g_environ_setenv(c->env, kv[0], kv[1], TRUE);
+  }
+  if (opt_cwd) {
+    g_free(c->cwd);
+    c->cwd = g_strdup(opt_cwd);
+  }
+  if (opt_user) {
+    g_auto(GStrv) ug = g_strsplit(opt_user, ":", 2);
+    guint64 u, g = c->gid;
+    if (!g_ascii_string_to_unsigned(ug[0], 10, 0, G_MAXUINT32 - 1, &u, NULL) ||
+        (ug[1] && !g_ascii_string_to_unsigned(ug[1], 10, 0, G_MAXUINT32 - 1, &g, NULL)))
+      return sbx_fail(err, SBX_ERROR_USAGE, "--user %s: expected UID[:GID]", opt_user);
+    c->uid = (uid_t)u;
+    c->gid = (gid_t)g;
+  }
+  c->terminal = opt_tty;
+  return TRUE;
+}
+
+static int cmd_exec(int argc, char **argv)
+{
+  GError *err = NULL;
+  g_autoptr(OciState) s = NULL;
+  g_autoptr(SbxOciConfig) c = NULL;
+  if (!parse_cmd("exec", "ID [COMMAND [ARG...]]", exec_entries, &argc, &argv, &err))
+    return fail(err);
+  if (argc < 2) {
+    sbx_fail(&err, SBX_ERROR_USAGE, "exec: expected a container id");
+    return fail(err);
+  }
+  if (!(s = state_load(argv[1], &err)) || !(c = sbx_oci_config_load(s->bundle, &err)) ||
+      !exec_overrides(c, argc, argv, &err))
+    return fail(err);
+  if (strcmp(status_of(s), "running") != 0) {
+    sbx_fail(&err, SBX_ERROR_USAGE, "cannot exec in container %s: it is %s", s->id, status_of(s));
+    return fail(err);
+  }
+  SbxOciExec x = {.pid = s->pid, .console_socket = opt_console_socket,
+                  .preserve_fds = opt_preserve_fds, .detach = opt_detach};
+  pid_t pid = sbx_oci_exec(c, &x, &err);
+  if (pid < 0 || (opt_pid_file && !write_pid_file(opt_pid_file, pid, &err)))
+    return fail(err);
+  if (opt_detach)
+    return 0;
+  /* Forward the usual signals; return the process's status. */
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return 255;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 static const struct {
   const char *name;
   int (*fn)(int, char **);
   const char *help;
 } commands[] = {
+    {"exec", cmd_exec, "Run another process in a running container"},
     {"create", cmd_create, "Set a container up; it waits for start"},
     {"start", cmd_start, "Run the program of a created container"},
     {"run", cmd_run, "create + start, waiting for the program"},
