@@ -324,6 +324,35 @@ class TestOci(SbxTestCase):
         self.assertTrue(self.wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
                                       open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "Z"))
 
+    def test_exec_joins_the_container(self):
+        p = self.create("ex", ["sleep", "1000"], lambda c: c.update(hostname="exec-box"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ex"]).rc, 0)
+        r = self.oci_cmd(["exec", "--env", "FOO=bar", "--cwd", "/etc", "ex", "sh", "-c",
+                          "echo $$ $FOO; pwd; hostname; grep CapEff /proc/self/status; exit 4"])
+        self.assertEqual(r.rc, 4, r)
+        self.assertEqual(r.out.split()[1:5], ["bar", "/etc", "exec-box", "CapEff:"], r)
+        self.assertNotEqual(r.out.split()[0], "1")
+        self.assertEqual(r.out.split()[5], "0000000020000420")
+        r = self.oci_cmd(["exec", "ex", "nope"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('exec: "nope": executable file not found in $PATH', r.err)
+        # conmon's form: a process.json, detached, with a pid file
+        proc = os.path.join(self.work, "process.json")
+        with open(proc, "w") as f:
+            json.dump({"args": ["sh", "-c", "echo detached > /dev/shm/mark; sleep 1000"],
+                       "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}}, f)
+        pidfile = os.path.join(self.work, "exec.pid")
+        r = self.oci_cmd(["exec", "--process", proc, "--detach", "--pid-file", pidfile, "ex"],
+                         stdout=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(pidfile) as f:
+            pid = int(f.read())
+        self.assertEqual(os.readlink("/proc/%d/ns/pid" % pid),
+                         os.readlink("/proc/%d/ns/pid" % self.state_of("ex")["pid"]))
+        self.assertTrue(self.wait_for(lambda: "detached" in self.oci_cmd(
+            ["exec", "ex", "cat", "/dev/shm/mark"]).out))
+
     # -- refusals --------------------------------------------------------
     def test_bad_config_one_clear_error(self):
         self.spec()
