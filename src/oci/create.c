@@ -209,16 +209,19 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
 static gboolean write_sysctl(const Seq *s, int rootfd, const char *key, const char *value,
                              GError **err)
 {
-  /* Only what lives in a namespace we own: the host's values are not ours. */
-  gboolean allowed = (g_str_has_prefix(key, "net.") && own(s, CLONE_NEWNET)) ||
-                     ((g_str_has_prefix(key, "kernel.shm") || g_str_has_prefix(key, "kernel.msg") ||
-                       strcmp(key, "kernel.sem") == 0 || g_str_has_prefix(key, "fs.mqueue.")) &&
-                      own(s, CLONE_NEWIPC)) ||
-                     ((strcmp(key, "kernel.hostname") == 0 || strcmp(key, "kernel.domainname") == 0) &&
-                      own(s, CLONE_NEWUTS));
+  /* Only what lives in a namespace the container has (new or joined, as
+   * runc): never the host's. */
+  const SbxOciConfig *c = s->c;
+  gboolean allowed =
+      (g_str_has_prefix(key, "net.") && sbx_oci_config_has_ns(c, CLONE_NEWNET, NULL)) ||
+      ((g_str_has_prefix(key, "kernel.shm") || g_str_has_prefix(key, "kernel.msg") ||
+        strcmp(key, "kernel.sem") == 0 || g_str_has_prefix(key, "fs.mqueue.")) &&
+       sbx_oci_config_has_ns(c, CLONE_NEWIPC, NULL)) ||
+      ((strcmp(key, "kernel.hostname") == 0 || strcmp(key, "kernel.domainname") == 0) &&
+       sbx_oci_config_has_ns(c, CLONE_NEWUTS, NULL));
   if (!allowed || strstr(key, "..") || strchr(key, '/'))
     return sbx_fail(err, SBX_ERROR_INVALID,
-                    "sysctl %s: not in a namespace this container owns", key);
+                    "sysctl %s: not in a namespace of the container's own", key);
   g_autofree char *rel = g_strdup(key);
   g_strdelimit(rel, ".", '/');
   g_autofree char *path = g_strconcat("/proc/sys/", rel, NULL);
@@ -354,7 +357,7 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   g_autofree char *slave = NULL;
   gboolean ok = TRUE;
-  if (c->hostname && !own(s, CLONE_NEWUTS))
+  if (c->hostname && !sbx_oci_config_has_ns(c, CLONE_NEWUTS, NULL))
     ok = sbx_fail(&err, SBX_ERROR_INVALID, "hostname needs a uts namespace of its own");
   else if (c->hostname)
     ok = sbx_uts_setup(c->hostname, &err);
