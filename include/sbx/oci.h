@@ -43,9 +43,9 @@ typedef struct {
   gboolean no_new_privs;
   GArray *rlimits; /* SbxRlimit */
   /* linux */
-  GArray *namespaces; /* SbxOciNamespace */
+  GArray *namespaces;          /* SbxOciNamespace */
   GArray *uid_maps, *gid_maps; /* SbxOciIdRange */
-  GPtrArray *mounts;  /* SbxOciMount */
+  GPtrArray *mounts;           /* SbxOciMount */
   char **masked, **readonly;
   GHashTable *sysctl;
   GBytes *seccomp; /* NULL: none */
@@ -83,7 +83,7 @@ G_GNUC_NORETURN void sbx_oci_exec_process(const SbxOciConfig *c, const char *tty
                                           int preserve_fds);
 
 typedef struct {
-  pid_t pid;            /* the container's process */
+  pid_t pid; /* the container's process */
   const char *console_socket;
   int preserve_fds;
   gboolean detach;

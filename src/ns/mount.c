@@ -186,8 +186,8 @@ static gboolean readonly_path(int rootfd, const char *path, GError **err)
                                  NULL, path, err);
 }
 
-gboolean sbx_mount_mask_paths(int rootfd, const char *const *masked,
-                              const char *const *readonly, GError **err)
+gboolean sbx_mount_mask_paths(int rootfd, const char *const *masked, const char *const *readonly,
+                              GError **err)
 {
   sbx_autofd devnull = -1;
   if (masked && masked[0] && (devnull = sbx_open_in_root(rootfd, "/dev/null", O_PATH, 0, err)) < 0)

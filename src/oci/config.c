@@ -14,7 +14,7 @@
 #include <sys/resource.h>
 
 #define MAX_CONFIG (4u << 20)
-#define W "config.json"
+#define W          "config.json"
 
 static void mount_free(gpointer p)
 {
@@ -155,8 +155,8 @@ static gboolean parse_rlimits(JsonObject *p, GArray *out, GError **err)
     if (!type || !g_str_has_prefix(type, "RLIMIT_"))
       return sbx_fail(err, SBX_ERROR_INVALID, W ": process.rlimits[%u]: type must be RLIMIT_*", i);
     /* The same table as --ulimit, by its NAME=SOFT:HARD form. */
-    g_autofree char *spec = g_strdup_printf("%s=%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT,
-                                            type + 7, soft, hard);
+    g_autofree char *spec =
+        g_strdup_printf("%s=%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, type + 7, soft, hard);
     SbxRlimit rl;
     if (!sbx_rlimit_parse(spec, &rl, err)) {
       g_clear_error(err);

@@ -42,8 +42,8 @@ typedef struct {
   const SbxOciConfig *c;
   const SbxOciCreate *o;
   int sync;
-  int fifo;    /* O_PATH of exec.fifo */
-  int console; /* the console socket, -1 */
+  int fifo;          /* O_PATH of exec.fifo */
+  int console;       /* the console socket, -1 */
   unsigned long own; /* CLONE_NEW* this container created */
 } Seq;
 
@@ -66,26 +66,37 @@ static void parse_options(char **options, MountOpts *m)
     const char *name;
     gboolean clear;
     unsigned long flag;
-  } table[] = {{"ro", 0, MS_RDONLY},          {"rw", 1, MS_RDONLY},
-               {"nosuid", 0, MS_NOSUID},      {"suid", 1, MS_NOSUID},
-               {"nodev", 0, MS_NODEV},        {"dev", 1, MS_NODEV},
-               {"noexec", 0, MS_NOEXEC},      {"exec", 1, MS_NOEXEC},
-               {"sync", 0, MS_SYNCHRONOUS},   {"async", 1, MS_SYNCHRONOUS},
-               {"dirsync", 0, MS_DIRSYNC},    {"noatime", 0, MS_NOATIME},
-               {"atime", 1, MS_NOATIME},      {"nodiratime", 0, MS_NODIRATIME},
-               {"diratime", 1, MS_NODIRATIME}, {"relatime", 0, MS_RELATIME},
-               {"norelatime", 1, MS_RELATIME}, {"strictatime", 0, MS_STRICTATIME},
-               {"nostrictatime", 1, MS_STRICTATIME}, {"bind", 0, MS_BIND},
-               {"rbind", 0, MS_BIND | MS_REC}, {"defaults", 0, 0}};
+  } table[] = {{"ro", 0, MS_RDONLY},
+               {"rw", 1, MS_RDONLY},
+               {"nosuid", 0, MS_NOSUID},
+               {"suid", 1, MS_NOSUID},
+               {"nodev", 0, MS_NODEV},
+               {"dev", 1, MS_NODEV},
+               {"noexec", 0, MS_NOEXEC},
+               {"exec", 1, MS_NOEXEC},
+               {"sync", 0, MS_SYNCHRONOUS},
+               {"async", 1, MS_SYNCHRONOUS},
+               {"dirsync", 0, MS_DIRSYNC},
+               {"noatime", 0, MS_NOATIME},
+               {"atime", 1, MS_NOATIME},
+               {"nodiratime", 0, MS_NODIRATIME},
+               {"diratime", 1, MS_NODIRATIME},
+               {"relatime", 0, MS_RELATIME},
+               {"norelatime", 1, MS_RELATIME},
+               {"strictatime", 0, MS_STRICTATIME},
+               {"nostrictatime", 1, MS_STRICTATIME},
+               {"bind", 0, MS_BIND},
+               {"rbind", 0, MS_BIND | MS_REC},
+               {"defaults", 0, 0}};
   static const struct {
     const char *name;
     unsigned long flag;
-  } prop[] = {{"private", MS_PRIVATE},          {"rprivate", MS_PRIVATE | MS_REC},
-              {"slave", MS_SLAVE},              {"rslave", MS_SLAVE | MS_REC},
-              {"shared", MS_SHARED},            {"rshared", MS_SHARED | MS_REC},
-              {"unbindable", MS_UNBINDABLE},    {"runbindable", MS_UNBINDABLE | MS_REC}};
-  static const char *const ignored[] = {"tmpcopyup", "notmpcopyup", "z", "Z", "U", "copy",
-                                        "nocopy", "rro", "idmap"};
+  } prop[] = {{"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+              {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
+              {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+              {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC}};
+  static const char *const ignored[] = {"tmpcopyup", "notmpcopyup", "z",   "Z",    "U",
+                                        "copy",      "nocopy",      "rro", "idmap"};
   memset(m, 0, sizeof *m);
   m->data = g_string_new(NULL);
   for (char **o = options; o && *o; o++) {
@@ -190,8 +201,8 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
     if (fd < 0)
       return FALSE;
     g_autoptr(GError) local = NULL;
-    ok = sbx_mount_at_fd(m->source, fd, type, o.flags, data->len ? data->str : NULL,
-                         m->destination, &local);
+    ok = sbx_mount_at_fd(m->source, fd, type, o.flags, data->len ? data->str : NULL, m->destination,
+                         &local);
     if (!ok && strcmp(type, "mqueue") == 0 && access("/dev/mqueue", F_OK) == 0) {
       /* An IPC namespace not ours: the host's queue file system. */
       ok = bind_host(rootfd, "/dev/mqueue", m->destination, MS_BIND | o.flags, err);
@@ -220,8 +231,8 @@ static gboolean write_sysctl(const Seq *s, int rootfd, const char *key, const ch
       ((strcmp(key, "kernel.hostname") == 0 || strcmp(key, "kernel.domainname") == 0) &&
        sbx_oci_config_has_ns(c, CLONE_NEWUTS, NULL));
   if (!allowed || strstr(key, "..") || strchr(key, '/'))
-    return sbx_fail(err, SBX_ERROR_INVALID,
-                    "sysctl %s: not in a namespace of the container's own", key);
+    return sbx_fail(err, SBX_ERROR_INVALID, "sysctl %s: not in a namespace of the container's own",
+                    key);
   g_autofree char *rel = g_strdup(key);
   g_strdelimit(rel, ".", '/');
   g_autofree char *path = g_strconcat("/proc/sys/", rel, NULL);
@@ -278,8 +289,8 @@ static gboolean setup_rootfs(const Seq *s, GError **err)
     return FALSE;
   if (c->root_readonly) {
     sbx_autofd root = open("/", O_PATH | O_CLOEXEC);
-    if (root < 0 || mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(root),
-                          NULL) < 0)
+    if (root < 0 ||
+        mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(root), NULL) < 0)
       return sbx_fail_errno(err, "make the root file system read-only");
   }
   return TRUE;
@@ -298,16 +309,18 @@ gboolean sbx_oci_check_executable(const SbxOciConfig *c, GError **err)
       found = g_strdup(file);
   } else {
     const char *path = g_environ_getenv(c->env, "PATH");
-    g_auto(GStrv) dirs = g_strsplit(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-                                               "/usr/bin:/sbin:/bin", ":", -1);
+    g_auto(GStrv) dirs = g_strsplit(path ? path
+                                         : "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                                           "/usr/bin:/sbin:/bin",
+                                    ":", -1);
     for (char **d = dirs; *d && !found; d++) {
       g_autofree char *f = g_build_filename(**d ? *d : ".", file, NULL);
       if (stat(f, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
         found = g_steal_pointer(&f);
     }
     if (!found)
-      return sbx_fail(err, SBX_ERROR_NOT_FOUND,
-                      "exec: \"%s\": executable file not found in $PATH", file);
+      return sbx_fail(err, SBX_ERROR_NOT_FOUND, "exec: \"%s\": executable file not found in $PATH",
+                      file);
   }
   if (!found)
     return sbx_fail(err, SBX_ERROR_NOT_FOUND, "exec: \"%s\": stat %s: no such file or directory",
@@ -326,8 +339,8 @@ gboolean sbx_oci_send_console(int sock, int master, GError **err)
     struct cmsghdr align;
   } u;
   memset(&u, 0, sizeof u);
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
+  struct msghdr msg = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
   struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
   cm->cmsg_level = SOL_SOCKET;
   cm->cmsg_type = SCM_RIGHTS;
@@ -396,13 +409,24 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
 
 void sbx_oci_exec_process(const SbxOciConfig *c, const char *slave, int preserve_fds)
 {
-  SbxCreds creds = {.uid = c->uid, .gid = c->gid, .groups = (gid_t *)(void *)c->gids->data,
+  SbxCreds creds = {.uid = c->uid,
+                    .gid = c->gid,
+                    .groups = (gid_t *)(void *)c->gids->data,
                     .ngroups = c->gids->len};
   SbxExecPlan plan = {
-      .argv = c->args, .envp = c->env, .creds = &creds, .workdir = c->cwd,
-      .set_groups = !setgroups_denied(), .seccomp = c->seccomp, .rlimits = c->rlimits,
-      .tty_slave = slave, .capsets = &c->caps, .keep_privs = !c->no_new_privs,
-      .set_umask = c->set_umask, .umask = c->umask, .preserve_fds = preserve_fds,
+      .argv = c->args,
+      .envp = c->env,
+      .creds = &creds,
+      .workdir = c->cwd,
+      .set_groups = !setgroups_denied(),
+      .seccomp = c->seccomp,
+      .rlimits = c->rlimits,
+      .tty_slave = slave,
+      .capsets = &c->caps,
+      .keep_privs = !c->no_new_privs,
+      .set_umask = c->set_umask,
+      .umask = c->umask,
+      .preserve_fds = preserve_fds,
   };
   sbx_process_exec(&plan);
 }
@@ -506,7 +530,8 @@ static gboolean write_maps(const SbxOciConfig *c, pid_t pid, GError **err)
   SbxOciIdRange *u = &g_array_index(c->uid_maps, SbxOciIdRange, 0);
   SbxOciIdRange *g = &g_array_index(c->gid_maps, SbxOciIdRange, 0);
   g_autofree char *base = g_strdup_printf("/proc/%d/", (int)pid);
-  g_autofree char *up = g_strconcat(base, "uid_map", NULL), *gp = g_strconcat(base, "gid_map", NULL);
+  g_autofree char *up = g_strconcat(base, "uid_map", NULL),
+                  *gp = g_strconcat(base, "gid_map", NULL);
   g_autofree char *sp = g_strconcat(base, "setgroups", NULL);
   gboolean self_u = c->uid_maps->len == 1 && u->size == 1 && u->host == geteuid();
   gboolean self_g = c->gid_maps->len == 1 && g->size == 1 && g->host == getegid();

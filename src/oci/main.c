@@ -100,8 +100,7 @@ static gboolean private_dir(const char *path, GError **err)
   if (mkdir(path, 0700) < 0 && errno != EEXIST)
     return sbx_fail_errno(err, "state directory %s", path);
   struct stat st;
-  if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-      (st.st_mode & 077))
+  if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
     return sbx_fail(err, SBX_ERROR_FAILED,
                     "state directory %s: not a directory of this user's alone", path);
   return TRUE;
@@ -290,14 +289,14 @@ static gboolean parse_signal(const char *s, int *out, GError **err)
   static const struct {
     const char *name;
     int sig;
-  } sigs[] = {{"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT}, {"ILL", SIGILL},
-              {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},   {"IOT", SIGIOT},   {"BUS", SIGBUS},
-              {"FPE", SIGFPE},   {"KILL", SIGKILL},   {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},
-              {"USR2", SIGUSR2}, {"PIPE", SIGPIPE},   {"ALRM", SIGALRM}, {"TERM", SIGTERM},
-              {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
-              {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},   {"TTOU", SIGTTOU}, {"URG", SIGURG},
-              {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},   {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
-              {"WINCH", SIGWINCH}, {"IO", SIGIO},     {"POLL", SIGPOLL}, {"PWR", SIGPWR},
+  } sigs[] = {{"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
+              {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},
+              {"FPE", SIGFPE},       {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
+              {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
+              {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
+              {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
+              {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+              {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},
               {"SYS", SIGSYS}};
   guint64 n;
   if (g_ascii_string_to_unsigned(s, 10, 1, SIGRTMAX, &n, NULL)) {
@@ -391,8 +390,7 @@ static const GOptionEntry create_entries[] = {
     {"no-new-keyring", 0, 0, G_OPTION_ARG_NONE, &opt_no_new_keyring, "Accepted", NULL},
     {"preserve-fds", 0, 0, G_OPTION_ARG_INT, &opt_preserve_fds,
      "Pass N file descriptors after the standard three", "N"},
-    {"detach", 'd', 0, G_OPTION_ARG_NONE, &opt_detach, "run: do not wait for the container",
-     NULL},
+    {"detach", 'd', 0, G_OPTION_ARG_NONE, &opt_detach, "run: do not wait for the container", NULL},
     {NULL}};
 
 static gboolean do_create(const char *id, OciState **out, GError **err)
@@ -408,7 +406,9 @@ static gboolean do_create(const char *id, OciState **out, GError **err)
   if (mkdir(dir, 0700) < 0)
     return errno == EEXIST ? sbx_fail(err, SBX_ERROR_USAGE, "container %s already exists", id)
                            : sbx_fail_errno(err, "%s", dir);
-  SbxOciCreate opts = {.id = id, .state_dir = dir, .console_socket = opt_console_socket,
+  SbxOciCreate opts = {.id = id,
+                       .state_dir = dir,
+                       .console_socket = opt_console_socket,
                        .preserve_fds = opt_preserve_fds};
   debug_log("create: setting up");
   pid_t pid = sbx_oci_create(c, &opts, err);
@@ -533,8 +533,7 @@ static int cmd_state(int argc, char **argv)
 }
 
 static const GOptionEntry kill_entries[] = {
-    {"all", 'a', 0, G_OPTION_ARG_NONE, &opt_all, "Every process of the container", NULL},
-    {NULL}};
+    {"all", 'a', 0, G_OPTION_ARG_NONE, &opt_all, "Every process of the container", NULL}, {NULL}};
 
 static int cmd_kill(int argc, char **argv)
 {
@@ -654,8 +653,8 @@ static int cmd_spec(int argc, char **argv)
   GError *err = NULL;
   if (!parse_cmd("spec", "", spec_entries, &argc, &argv, &err))
     return fail(err);
-  g_autofree char *path = g_build_filename(opt_spec_bundle ? opt_spec_bundle : ".", "config.json",
-                                           NULL);
+  g_autofree char *path =
+      g_build_filename(opt_spec_bundle ? opt_spec_bundle : ".", "config.json", NULL);
   g_autofree char *text = sbx_oci_default_spec(geteuid(), getegid());
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) {
@@ -682,15 +681,16 @@ static int cmd_features(int argc, char **argv)
   if (!parse_cmd("features", "", NULL, &argc, &argv, &err))
     return fail(err);
   static const char *const mount_opts[] = {
-      "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "noatime",
-      "nodev", "nodiratime", "noexec", "norelatime", "nostrictatime", "nosuid", "private",
-      "rbind", "relatime", "rprivate", "rshared", "rslave", "runbindable", "ro", "rw", "shared",
-      "slave", "strictatime", "suid", "sync", "unbindable"};
-  static const char *const namespaces[] = {"cgroup", "ipc", "mount", "network", "pid", "user",
-                                           "uts"};
-  static const char *const actions[] = {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL",
-                                        "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
-                                        "SCMP_ACT_LOG", "SCMP_ACT_TRAP", "SCMP_ACT_TRACE"};
+      "async",      "atime",         "bind",        "defaults",    "dev",        "diratime",
+      "dirsync",    "exec",          "noatime",     "nodev",       "nodiratime", "noexec",
+      "norelatime", "nostrictatime", "nosuid",      "private",     "rbind",      "relatime",
+      "rprivate",   "rshared",       "rslave",      "runbindable", "ro",         "rw",
+      "shared",     "slave",         "strictatime", "suid",        "sync",       "unbindable"};
+  static const char *const namespaces[] = {"cgroup", "ipc",  "mount", "network",
+                                           "pid",    "user", "uts"};
+  static const char *const actions[] = {
+      "SCMP_ACT_ALLOW",       "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+      "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG",   "SCMP_ACT_TRAP", "SCMP_ACT_TRACE"};
   static const char *const operators[] = {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
                                           "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ",
                                           "SCMP_CMP_NE"};
@@ -814,8 +814,10 @@ static int cmd_exec(int argc, char **argv)
     sbx_fail(&err, SBX_ERROR_USAGE, "cannot exec in container %s: it is %s", s->id, status_of(s));
     return fail(err);
   }
-  SbxOciExec x = {.pid = s->pid, .console_socket = opt_console_socket,
-                  .preserve_fds = opt_preserve_fds, .detach = opt_detach};
+  SbxOciExec x = {.pid = s->pid,
+                  .console_socket = opt_console_socket,
+                  .preserve_fds = opt_preserve_fds,
+                  .detach = opt_detach};
   pid_t pid = sbx_oci_exec(c, &x, &err);
   if (pid < 0 || (opt_pid_file && !write_pid_file(opt_pid_file, pid, &err)))
     return fail(err);
@@ -862,7 +864,8 @@ int main(int argc, char **argv)
     g_error_free(err);
     return fail(e);
   }
-  if (opt_log_format && strcmp(opt_log_format, "text") != 0 && strcmp(opt_log_format, "json") != 0) {
+  if (opt_log_format && strcmp(opt_log_format, "text") != 0 &&
+      strcmp(opt_log_format, "json") != 0) {
     sbx_fail(&err, SBX_ERROR_USAGE, "--log-format %s: text or json", opt_log_format);
     return fail(err);
   }

@@ -131,8 +131,7 @@ gboolean sbx_caps_set_all(const SbxCapSets *s, GError **err)
    * inheritable too; runc skips the others, and so do we. */
   SbxCapSet ambient = s->ambient & s->permitted & s->inheritable;
   for (guint cap = 0; cap <= sbx_cap_last(); cap++)
-    if ((ambient & (1ull << cap)) &&
-        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+    if ((ambient & (1ull << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
       return sbx_fail_errno(err, "raise ambient capability %s", sbx_cap_name(cap));
   return TRUE;
 }

@@ -306,7 +306,7 @@ void sbx_process_exec(const SbxExecPlan *p)
     die(SBX_EXIT_FAILED, "setuid %u: %s", (unsigned)p->creds->uid, g_strerror(errno));
   /* A non-root user keeps no capability (docker does the same). */
   if (p->capsets ? !sbx_caps_set_all(p->capsets, &err)
-                : !sbx_caps_set(p->caps, p->creds->uid == 0, &err))
+                 : !sbx_caps_set(p->caps, p->creds->uid == 0, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
   /* CVE-2017-5226: without a controlling terminal, TIOCSTI cannot push
    * keystrokes into the terminal sbx was started from. With -t the program
