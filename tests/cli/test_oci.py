@@ -353,6 +353,78 @@ class TestOci(SbxTestCase):
         self.assertTrue(self.wait_for(lambda: "detached" in self.oci_cmd(
             ["exec", "ex", "cat", "/dev/shm/mark"]).out))
 
+    def test_new_netns_is_empty_and_its_sysctls_are_ours(self):
+        def e(c):
+            c["linux"]["namespaces"].append({"type": "network"})
+            c["linux"]["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "79"}
+        out = self.run_to_end("net", ["sh", "-c", "cat /proc/net/dev | grep -c :; "
+                                                  "cat /proc/sys/net/ipv4/ip_unprivileged_port_start"],
+                              e)
+        self.assertEqual(out.split(), ["1", "79"], out)  # lo only
+
+        def host_net(c):
+            c["linux"]["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "79"}
+        p = self.create("hostnet", ["true"], host_net)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("sysctl net.ipv4.ip_unprivileged_port_start: not in a namespace of the "
+                      "container's own", p.stderr.decode())
+
+    def test_namespace_paths_are_joined(self):
+        holder = self.popen_as(["unshare", "-Urn", "--", "sleep", "1000"])
+        try:
+            self.assertTrue(self.wait_for(lambda: self._child_ns(holder.pid, "net") is not None))
+            hpid = holder.pid  # unshare execs sleep in place
+
+            def e(c):
+                ns = [n for n in c["linux"]["namespaces"] if n["type"] not in ("user", "network")]
+                c["linux"]["namespaces"] = ns + [
+                    {"type": "user", "path": "/proc/%d/ns/user" % hpid},
+                    {"type": "network", "path": "/proc/%d/ns/net" % hpid}]
+            out = self.run_to_end("join", ["sh", "-c", "echo $$; id -u; grep -c : /proc/net/dev"], e)
+            self.assertEqual(out.split(), ["1", "0", "1"], out)
+            # the holder's namespaces, not new ones: inode numbers match
+            p = self.create("join2", ["sleep", "1000"], e)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            cpid = self.state_of("join2")["pid"]
+            for ns in ("user", "net"):
+                self.assertEqual(os.readlink("/proc/%d/ns/%s" % (cpid, ns)),
+                                 os.readlink("/proc/%d/ns/%s" % (hpid, ns)))
+            self.assertNotEqual(os.readlink("/proc/%d/ns/mnt" % cpid),
+                                os.readlink("/proc/%d/ns/mnt" % hpid))
+        finally:
+            holder.kill()
+            holder.wait()
+
+    def popen_as(self, cmd):
+        kw = {}
+        if self.pw:
+            kw.update(user=self.uid, group=self.gid, extra_groups=[])
+        return subprocess.Popen(cmd, env=self.env_for(self.mode), cwd=self.work,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, **kw)
+
+    def _child_ns(self, pid, ns):
+        try:
+            link = os.readlink("/proc/%d/ns/%s" % (pid, ns))
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                return link if f.read().startswith(b"sleep") else None
+        except OSError:
+            return None
+
+    def test_preserve_fds(self):
+        self.spec(lambda c: c["process"].update(args=["sh", "-c", "echo via-fd3 >&3"]))
+        self.ids.append("fds")
+        fd3 = os.path.join(self.work, "fd3")
+        script = ('exec 3>"$1" >"$2"/fds.out 2>"$2"/fds.err; exec "$3" --root "$4" create '
+                  '--preserve-fds 1 --bundle "$5" fds')
+        r = self.run_as(["sh", "-c", script, "sh", fd3, self.work, self.oci, self.state,
+                         self.bundle])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.oci_cmd(["start", "fds"]).rc, 0)
+        self.wait_stopped("fds")
+        with open(fd3) as f:
+            self.assertEqual(f.read(), "via-fd3\n")
+
     # -- refusals --------------------------------------------------------
     def test_bad_config_one_clear_error(self):
         self.spec()
