@@ -520,6 +520,16 @@ static gboolean run_map_helper(const char *helper, pid_t pid, GArray *ranges, GE
   return TRUE;
 }
 
+static char *ranges_text(GArray *ranges)
+{
+  GString *t = g_string_new(NULL);
+  for (guint i = 0; i < ranges->len; i++) {
+    SbxOciIdRange *r = &g_array_index(ranges, SbxOciIdRange, i);
+    g_string_append_printf(t, "%u %u %u\n", r->container, r->host, r->size);
+  }
+  return g_string_free(t, FALSE);
+}
+
 /* Just our own id: written directly (setgroups denied, as the kernel asks of
  * an unprivileged writer); anything more through newuidmap/newgidmap. */
 static gboolean write_maps(const SbxOciConfig *c, pid_t pid, GError **err)
@@ -539,6 +549,13 @@ static gboolean write_maps(const SbxOciConfig *c, pid_t pid, GError **err)
     g_autofree char *um = g_strdup_printf("%u %u 1\n", u->container, u->host);
     g_autofree char *gm = g_strdup_printf("%u %u 1\n", g->container, g->host);
     return write_file(sp, "deny", err) && write_file(up, um, err) && write_file(gp, gm, err);
+  }
+  /* Root of a user namespace (podman's, for --userns=keep-id) may map any
+   * of its own ids: written directly, as runc does. */
+  if (geteuid() == 0 && getegid() == 0) {
+    g_autofree char *um = ranges_text(c->uid_maps), *gm = ranges_text(c->gid_maps);
+    if (write_file(up, um, NULL) && write_file(gp, gm, NULL))
+      return TRUE;
   }
   return run_map_helper("newuidmap", pid, c->uid_maps, err) &&
          run_map_helper("newgidmap", pid, c->gid_maps, err);

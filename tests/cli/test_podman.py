@@ -7,7 +7,9 @@ not installed."""
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import time
 import unittest
 
 from sbxtest import IS_ROOT, SbxTestCase, fixture
@@ -107,6 +109,99 @@ class TestPodman(SbxTestCase):
         r = self.podman(["wait", "d1"])
         self.assertEqual(r.out.strip(), "137", r)
         self.assertEqual(self.podman(["rm", "d1"]).rc, 0)
+
+    def test_namespaces_and_ids(self):
+        r = self.run_img("grep", "-c", ":", "/proc/net/dev", opts=["--network", "none"])
+        self.assertEqual((r.rc, r.out), (0, "1\n"), r)  # lo only
+        r = self.run_img("sh", "-c", "echo $$", opts=["--pid", "host"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotEqual(r.out.strip(), "1")
+        uid = self.user_for(self.mode).pw_uid if IS_ROOT else os.getuid()
+        r = self.run_img("id", "-u", opts=["--userns", "keep-id"])
+        self.assertEqual((r.rc, r.out.strip()), (0, str(uid)), r)
+        r = self.run_img("sh", "-c", "echo $$; tr '\\0' ' ' < /proc/1/cmdline", opts=["--init"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split()[0], "2", r)
+        self.assertIn("init", r.out.split()[1], r)
+
+    def test_mounts_limits_masks(self):
+        vol = os.path.join(self.home, "vol")
+        os.mkdir(vol)
+        with open(os.path.join(vol, "f"), "w") as f:
+            f.write("volfile\n")
+        if IS_ROOT:
+            pw = self.user_for(self.mode)
+            for p in (vol, os.path.join(vol, "f")):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+        r = self.run_img("sh", "-c", "cat /v/f; touch /v/g || echo ro; grep -c ' /scratch ' "
+                         "/proc/mounts; ulimit -n; ulimit -Hn; grep -c -e ' /proc/keys ' -e "
+                         "' /proc/acpi ' /proc/self/mountinfo",
+                         opts=["-v", vol + ":/v:ro", "--tmpfs", "/scratch:size=1m", "--ulimit",
+                               "nofile=100:200"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split(), ["volfile", "ro", "1", "100", "200", "2"], r)
+        self.assertFalse(os.path.exists(os.path.join(vol, "g")))
+
+    def test_capabilities_and_seccomp(self):
+        status = "grep -e CapEff -e Seccomp: /proc/self/status"
+        r = self.run_img("sh", "-c", status)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("CapEff:\t0000000000000000", r.out)
+        self.assertIn("Seccomp:\t2", r.out)
+        r = self.run_img("sh", "-c", status, opts=["--cap-drop", "all"])
+        self.assertIn("CapEff:\t0000000000000000", r.out)
+        r = self.run_img("sh", "-c", status, opts=["-u", "1000"])
+        self.assertIn("CapEff:\t0000000000000000", r.out)
+        r = self.run_img("sh", "-c", status, opts=["--security-opt", "seccomp=unconfined"])
+        self.assertIn("Seccomp:\t0", r.out)
+
+    def test_kill_signal_stop_start(self):
+        r = self.podman(["run", "--pull=never", "-d", "--name", "k", "localhost/busybox", "sh",
+                         "-c", "trap 'echo got-usr1' USR1; while :; do sleep 0.1; done"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.podman(["kill", "-s", "USR1", "k"]).rc, 0)
+        self.assertTrue(self.wait_for(lambda: "got-usr1" in self.podman(["logs", "k"]).out, 30))
+        r = self.podman(["top", "k"])
+        self.assertIn("while :", r.out, r)
+        self.assertEqual(self.podman(["stop", "-t", "1", "k"]).rc, 0)
+        self.assertEqual(self.podman(["start", "k"]).rc, 0)
+        r = self.podman(["inspect", "--format", "{{.State.Status}}", "k"])
+        self.assertEqual(r.out.strip(), "running", r)
+
+    def test_pod_build_info(self):
+        self.assertEqual(self.podman(["pod", "create", "--name", "p1"]).rc, 0)
+        r = self.run_img("hostname", opts=["--pod", "p1"])
+        self.assertEqual((r.rc, r.out), (0, "p1\n"), r)
+        self.assertEqual(self.podman(["pod", "rm", "-f", "p1"]).rc, 0)
+        ctx = os.path.join(self.home, "ctx")
+        os.mkdir(ctx)
+        with open(os.path.join(ctx, "Containerfile"), "w") as f:
+            f.write("FROM localhost/busybox\nRUN echo built > /built\n")
+        os.chmod(ctx, 0o755)
+        r = self.podman(["build", "-q", "-t", "built", ctx])
+        self.assertEqual(r.rc, 0, r)
+        r = self.podman(["run", "--pull=never", "--rm", "built", "cat", "/built"])
+        self.assertEqual((r.rc, r.out), (0, "built\n"), r)
+        r = self.podman(["info", "--format", "{{.Host.OCIRuntime.Path}}"])
+        self.assertEqual(r.out.strip(), self.oci, r)
+
+    def test_port_forward(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        r = self.podman(["run", "--pull=never", "-d", "--name", "web", "-p",
+                         "127.0.0.1:%d:8080" % port, "localhost/busybox", "sh", "-c",
+                         "echo hello | nc -l -p 8080"])
+        self.assertEqual(r.rc, 0, r)
+        got = b""
+        deadline = time.time() + 30
+        while time.time() < deadline and not got:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+                    got = c.recv(100)
+            except OSError:
+                time.sleep(0.2)
+        self.assertEqual(got, b"hello\n")
 
 
 if __name__ == "__main__":
