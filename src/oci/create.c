@@ -351,6 +351,25 @@ gboolean sbx_oci_send_console(int sock, int master, GError **err)
   return TRUE;
 }
 
+/* With a terminal, /dev/console is the container's pty slave (as runc),
+ * when /dev is the tmpfs we mounted: never a node of the host's. */
+static gboolean bind_console(const Seq *s, const char *slave, GError **err)
+{
+  gboolean dev = FALSE;
+  for (guint i = 0; i < s->c->mounts->len; i++)
+    dev |= strcmp(((SbxOciMount *)s->c->mounts->pdata[i])->destination, "/dev") == 0;
+  if (!dev)
+    return TRUE;
+  sbx_autofd devfd = open("/dev", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  sbx_autofd made =
+      devfd < 0 ? -1 : openat(devfd, "console", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  sbx_autofd src = open(slave, O_PATH | O_CLOEXEC);
+  if (made < 0 || src < 0)
+    return sbx_fail_errno(err, "/dev/console");
+  g_autofree char *srcp = g_strdup_printf("/proc/self/fd/%d", src);
+  return sbx_mount_at_fd(srcp, made, NULL, MS_BIND, NULL, "/dev/console", err);
+}
+
 static gboolean setgroups_denied(void)
 {
   g_autofree char *s = NULL;
@@ -384,7 +403,8 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
     if (s->console < 0)
       ok = sbx_fail(&err, SBX_ERROR_USAGE, "process.terminal needs --console-socket");
     else
-      ok = master >= 0 && sbx_oci_send_console(s->console, master, &err);
+      ok = master >= 0 && bind_console(s, slave, &err) &&
+           sbx_oci_send_console(s->console, master, &err);
   }
   if (!ok) {
     sbx_sync_send_error(s->sync, err);

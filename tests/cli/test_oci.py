@@ -425,6 +425,19 @@ class TestOci(SbxTestCase):
         with open(fd3) as f:
             self.assertEqual(f.read(), "via-fd3\n")
 
+    def test_default_state_directory(self):
+        # $XDG_RUNTIME_DIR/sbx-oci, else /tmp/sbx-oci-UID (never keyed on HOME)
+        xdg = os.path.join(self.work, "xdg")
+        os.mkdir(xdg, 0o700)
+        self._chown_tree(xdg)
+        r = self.run_as([self.oci, "list", "-q"], env={"XDG_RUNTIME_DIR": xdg})
+        self.assertEqual(r.rc, 0, r)
+        st = os.stat(os.path.join(xdg, "sbx-oci"))
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (self.uid, 0o700))
+        r = self.run_as([self.oci, "list", "-q"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(os.path.isdir("/tmp/sbx-oci-%d" % self.uid))
+
     # -- refusals --------------------------------------------------------
     def test_bad_config_one_clear_error(self):
         self.spec()
@@ -480,7 +493,7 @@ class TestOci(SbxTestCase):
         os.chmod(sock_path, 0o777)
         srv.listen(1)
         srv.settimeout(60)
-        p = self.create("tty", ["sh", "-c", "tty; echo $TERM"],
+        p = self.create("tty", ["sh", "-c", "tty; stat -c %t /dev/console; echo $TERM"],
                         lambda c: c["process"].update(terminal=True),
                         extra=["--console-socket", sock_path])
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -503,6 +516,7 @@ class TestOci(SbxTestCase):
             data += chunk
         os.close(master)
         self.assertIn(b"/dev/pts/0", data)
+        self.assertIn(b"\r\n88\r\n", data)  # /dev/console: a pts (major 136 = 0x88)
         self.assertIn(b"xterm", data)
 
 
