@@ -20,6 +20,22 @@ typedef struct {
 } SbxOciIdRange;
 
 typedef struct {
+  char *path;
+  char **args, **env;
+  gint64 timeout; /* seconds, 0: none */
+} SbxOciHook;
+
+typedef enum {
+  SBX_HOOK_PRESTART,
+  SBX_HOOK_CREATE_RUNTIME,
+  SBX_HOOK_CREATE_CONTAINER,
+  SBX_HOOK_START_CONTAINER,
+  SBX_HOOK_POSTSTART,
+  SBX_HOOK_POSTSTOP,
+  SBX_HOOK_N
+} SbxOciHookKind;
+
+typedef struct {
   int flag;   /* CLONE_NEW* */
   char *path; /* NULL: create it */
 } SbxOciNamespace;
@@ -50,6 +66,7 @@ typedef struct {
   GHashTable *sysctl;
   GBytes *seccomp; /* NULL: none */
   JsonNode *annotations;
+  GPtrArray *hooks[SBX_HOOK_N]; /* SbxOciHook */
 } SbxOciConfig;
 
 void sbx_oci_config_free(SbxOciConfig *c);
@@ -66,9 +83,17 @@ char *sbx_oci_default_spec(uid_t uid, gid_t gid);
 /* seccomp-compile.c: linux.seccomp to BPF (the runtime-spec's JSON form). */
 GBytes *sbx_seccomp_compile_object(JsonObject *o, SbxCapSet caps, GError **err);
 
+/* hooks.c: run each hook of a kind in order with the state JSON on its
+ * stdin; the first failure stops (and is the error). */
+gboolean sbx_oci_run_hooks(const SbxOciConfig *c, SbxOciHookKind kind, const char *state,
+                           GError **err);
+
 typedef struct {
   const char *id, *state_dir, *console_socket;
   int preserve_fds;
+  /* The state JSON (status "creating") for hooks, given the pid. */
+  char *(*state_json)(pid_t pid, gpointer data);
+  gpointer data;
 } SbxOciCreate;
 /* Set everything up and leave the process waiting on state_dir/exec.fifo.
  * Returns its pid (in our pid namespace) or -1. */

@@ -53,6 +53,8 @@ void sbx_oci_config_free(SbxOciConfig *c)
   g_clear_pointer(&c->sysctl, g_hash_table_unref);
   g_clear_pointer(&c->seccomp, g_bytes_unref);
   g_clear_pointer(&c->annotations, json_node_unref);
+  for (int k = 0; k < SBX_HOOK_N; k++)
+    g_clear_pointer(&c->hooks[k], g_ptr_array_unref);
   g_free(c);
 }
 
@@ -365,6 +367,54 @@ static gboolean parse_linux(SbxOciConfig *c, JsonObject *root, GError **err)
   return TRUE;
 }
 
+static void hook_free(gpointer p)
+{
+  SbxOciHook *h = p;
+  g_free(h->path);
+  g_strfreev(h->args);
+  g_strfreev(h->env);
+  g_free(h);
+}
+
+static gboolean parse_hooks(SbxOciConfig *c, JsonObject *root, GError **err)
+{
+  static const char *const kinds[SBX_HOOK_N] = {
+      "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"};
+  gboolean bad = FALSE;
+  JsonObject *h = get_object(root, "hooks", W, err, &bad);
+  if (bad)
+    return FALSE;
+  for (int k = 0; k < SBX_HOOK_N; k++) {
+    c->hooks[k] = g_ptr_array_new_with_free_func(hook_free);
+    JsonArray *a = get_array(h, kinds[k], W " hooks", err, &bad);
+    if (bad)
+      return FALSE;
+    for (guint i = 0; a && i < json_array_get_length(a) && i < 64; i++) {
+      JsonObject *o = sbx_json_object(json_array_get_element(a, i), W " hooks", err);
+      const char *path = NULL;
+      g_auto(GStrv) args = NULL, env = NULL;
+      gint64 timeout = 0;
+      if (!o || !sbx_json_get_string(o, "path", &path, W " hooks", err) ||
+          !sbx_json_get_strv(o, "args", &args, W " hooks", err) ||
+          !sbx_json_get_strv(o, "env", &env, W " hooks", err) ||
+          !sbx_json_get_int(o, "timeout", &timeout, W " hooks", err))
+        return FALSE;
+      if (!path || !g_path_is_absolute(path) || timeout < 0)
+        return sbx_fail(err, SBX_ERROR_INVALID,
+                        W ": hooks.%s[%u]: needs an absolute path (and a timeout >= 0)", kinds[k],
+                        i);
+      SbxOciHook *hook = g_new0(SbxOciHook, 1);
+      hook->path = g_strdup(path);
+      hook->args =
+          args && args[0] ? g_steal_pointer(&args) : g_strdupv((char *[]){hook->path, NULL});
+      hook->env = env ? g_steal_pointer(&env) : g_new0(char *, 1);
+      hook->timeout = timeout;
+      g_ptr_array_add(c->hooks[k], hook);
+    }
+  }
+  return TRUE;
+}
+
 gboolean sbx_oci_config_has_ns(const SbxOciConfig *c, int flag, const char **path)
 {
   for (guint i = 0; i < c->namespaces->len; i++) {
@@ -432,14 +482,8 @@ SbxOciConfig *sbx_oci_config_load(const char *bundle, GError **err)
   JsonNode *ann = json_object_get_member(root, "annotations");
   if (ann && JSON_NODE_HOLDS_OBJECT(ann))
     c->annotations = json_node_copy(ann);
-  if (json_object_get_member(root, "hooks") &&
-      !JSON_NODE_HOLDS_NULL(json_object_get_member(root, "hooks"))) {
-    JsonObject *h = json_object_get_object_member(root, "hooks");
-    if (h && json_object_get_size(h) > 0) {
-      sbx_fail(err, SBX_ERROR_INVALID, W ": hooks are not supported by sbx-oci yet");
-      return NULL;
-    }
-  }
+  if (!parse_hooks(c, root, err))
+    return NULL;
   return g_steal_pointer(&c);
 }
 

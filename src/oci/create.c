@@ -45,6 +45,7 @@ typedef struct {
   int fifo;          /* O_PATH of exec.fifo */
   int console;       /* the console socket, -1 */
   unsigned long own; /* CLONE_NEW* this container created */
+  char *state;       /* for the hooks that run in the container */
 } Seq;
 
 static gboolean own(const Seq *s, int flag)
@@ -244,6 +245,28 @@ static gboolean write_sysctl(const Seq *s, int rootfd, const char *key, const ch
   return TRUE;
 }
 
+static gboolean has_hooks(const SbxOciConfig *c, SbxOciHookKind kind)
+{
+  return c->hooks[kind] && c->hooks[kind]->len > 0;
+}
+
+/* prestart and createRuntime run in sbx-oci (the runtime's namespaces):
+ * ask it and wait; it answers with our pid as it sees it, for the state
+ * that createContainer (here) and startContainer (later) get. */
+static gboolean hooks_before_pivot(const Seq *s, GError **err)
+{
+  const SbxOciConfig *c = s->c;
+  if (!has_hooks(c, SBX_HOOK_PRESTART) && !has_hooks(c, SBX_HOOK_CREATE_RUNTIME) &&
+      !has_hooks(c, SBX_HOOK_CREATE_CONTAINER) && !has_hooks(c, SBX_HOOK_START_CONTAINER))
+    return TRUE;
+  g_autofree char *pid = NULL;
+  if (!sbx_sync_send_ok(s->sync, "hooks") || !sbx_sync_recv(s->sync, &pid, "sbx-oci", err))
+    return FALSE;
+  Seq *w = (Seq *)s;
+  w->state = s->o->state_json((pid_t)g_ascii_strtoll(pid ? pid : "0", NULL, 10), s->o->data);
+  return sbx_oci_run_hooks(c, SBX_HOOK_CREATE_CONTAINER, w->state, err);
+}
+
 static gboolean setup_rootfs(const Seq *s, GError **err)
 {
   const SbxOciConfig *c = s->c;
@@ -283,6 +306,8 @@ static gboolean setup_rootfs(const Seq *s, GError **err)
   while (g_hash_table_iter_next(&it, &k, &v))
     if (!write_sysctl(s, rootfd, k, v, err))
       return FALSE;
+  if (!hooks_before_pivot(s, err))
+    return FALSE;
   if (!sbx_mount_mask_paths(rootfd, (const char *const *)c->masked,
                             (const char *const *)c->readonly, err) ||
       !sbx_mount_pivot(rootfd, err))
@@ -424,6 +449,11 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
     _exit(SBX_EXIT_FAILED);
   close(w);
   close(s->fifo);
+  if (s->state && !sbx_oci_run_hooks(c, SBX_HOOK_START_CONTAINER, s->state, &err)) {
+    g_autofree char *line = g_strdup_printf("sbx-oci: %s\n", err->message);
+    (void)!write(STDERR_FILENO, line, strlen(line));
+    _exit(SBX_EXIT_FAILED);
+  }
   sbx_oci_exec_process(c, slave, s->o->preserve_fds);
 }
 
@@ -657,7 +687,17 @@ pid_t sbx_oci_create(const SbxOciConfig *c, const SbxOciCreate *o, GError **err)
   if (!ok)
     return -1;
   pid_t pid = (pid_t)g_ascii_strtoll(pidmsg, NULL, 10);
-  if (pid <= 0 || !sbx_sync_recv(sync, NULL, "the container's setup", err)) {
+  g_autofree char *msg = NULL;
+  ok = pid > 0 && sbx_sync_recv(sync, &msg, "the container's setup", err);
+  if (ok && g_strcmp0(msg, "hooks") == 0) {
+    g_autofree char *state = o->state_json(pid, o->data);
+    g_autofree char *pidtext = g_strdup_printf("%d", (int)pid);
+    ok = sbx_oci_run_hooks(c, SBX_HOOK_PRESTART, state, err) &&
+         sbx_oci_run_hooks(c, SBX_HOOK_CREATE_RUNTIME, state, err) &&
+         (sbx_sync_send_ok(sync, pidtext) || sbx_fail_errno(err, "sbx-oci: container setup")) &&
+         sbx_sync_recv(sync, NULL, "the container's setup", err);
+  }
+  if (!ok) {
     if (pid > 0)
       kill(pid, SIGKILL);
     return -1;

@@ -244,9 +244,8 @@ static const char *status_of(const OciState *s)
   return access(fifo, F_OK) == 0 ? "created" : "running";
 }
 
-static void build_state(JsonBuilder *b, const OciState *s)
+static void build_state_as(JsonBuilder *b, const OciState *s, const char *status)
 {
-  const char *status = status_of(s);
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "ociVersion");
   json_builder_add_string_value(b, SBX_OCI_VERSION);
@@ -273,6 +272,42 @@ static void build_state(JsonBuilder *b, const OciState *s)
     json_builder_end_object(b);
   }
   json_builder_end_object(b);
+}
+
+static void build_state(JsonBuilder *b, const OciState *s)
+{
+  build_state_as(b, s, status_of(s));
+}
+
+static char *state_text(const OciState *s, const char *status)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  build_state_as(b, s, status);
+  g_autoptr(JsonNode) root = json_builder_get_root(b);
+  return json_to_string(root, FALSE);
+}
+
+/* What hooks read on stdin during create (the pid as sbx-oci sees it). */
+static char *hook_state(pid_t pid, gpointer data)
+{
+  OciState *s = data;
+  s->pid = pid;
+  return state_text(s, "created");
+}
+
+/* poststart/poststop: from the bundle's config.json (a warning when they
+ * fail, as the spec asks). */
+static void run_late_hooks(const OciState *s, SbxOciHookKind kind, const char *status)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(SbxOciConfig) c = sbx_oci_config_load(s->bundle, &err);
+  if (!c || !c->hooks[kind] || !c->hooks[kind]->len)
+    return;
+  g_autofree char *state = state_text(s, status);
+  if (!sbx_oci_run_hooks(c, kind, state, &err)) {
+    fprintf(stderr, "sbx-oci: warning: %s\n", err->message);
+    log_line("warning", err->message);
+  }
 }
 
 static void print_json(JsonBuilder *b)
@@ -406,21 +441,23 @@ static gboolean do_create(const char *id, OciState **out, GError **err)
   if (mkdir(dir, 0700) < 0)
     return errno == EEXIST ? sbx_fail(err, SBX_ERROR_USAGE, "container %s already exists", id)
                            : sbx_fail_errno(err, "%s", dir);
-  SbxOciCreate opts = {.id = id,
-                       .state_dir = dir,
-                       .console_socket = opt_console_socket,
-                       .preserve_fds = opt_preserve_fds};
-  debug_log("create: setting up");
-  pid_t pid = sbx_oci_create(c, &opts, err);
   g_autoptr(OciState) s = g_new0(OciState, 1);
   s->id = g_strdup(id);
   s->dir = g_strdup(dir);
   s->bundle = g_strdup(c->bundle);
   g_autoptr(GDateTime) now = g_date_time_new_now_utc();
   s->created = g_date_time_format_iso8601(now);
+  s->annotations = c->annotations ? json_node_copy(c->annotations) : NULL;
+  SbxOciCreate opts = {.id = id,
+                       .state_dir = dir,
+                       .console_socket = opt_console_socket,
+                       .preserve_fds = opt_preserve_fds,
+                       .state_json = hook_state,
+                       .data = s};
+  debug_log("create: setting up");
+  pid_t pid = sbx_oci_create(c, &opts, err);
   s->pid = pid;
   s->start = pid > 0 ? sbx_proc_start_time(pid) : 0;
-  s->annotations = c->annotations ? json_node_copy(c->annotations) : NULL;
   if (pid <= 0 || !s->start || !state_save(s, err) ||
       (opt_pid_file && !write_pid_file(opt_pid_file, pid, err))) {
     if (pid > 0 && err && !*err)
@@ -460,6 +497,7 @@ static gboolean do_start(const OciState *s, GError **err)
     ssize_t n = read(fd, &b, 1);
     if (n == 1) {
       unlink(fifo);
+      run_late_hooks(s, SBX_HOOK_POSTSTART, "running");
       return TRUE;
     }
     if (i % 100 == 99 && !proc_alive(s))
@@ -514,6 +552,7 @@ static int cmd_run(int argc, char **argv)
       break;
     }
   }
+  run_late_hooks(s, SBX_HOOK_POSTSTOP, "stopped");
   sbx_rm_rf_at(AT_FDCWD, s->dir, NULL);
   return code;
 }
@@ -593,6 +632,7 @@ static int cmd_delete(int argc, char **argv)
     for (int i = 0; i < 10000 && proc_alive(s); i++)
       g_usleep(1000);
   }
+  run_late_hooks(s, SBX_HOOK_POSTSTOP, "stopped");
   if (!sbx_rm_rf_at(AT_FDCWD, s->dir, &err))
     return fail(err);
   return 0;

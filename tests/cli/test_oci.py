@@ -438,6 +438,47 @@ class TestOci(SbxTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertTrue(os.path.isdir("/tmp/sbx-oci-%d" % self.uid))
 
+    def test_hooks_run_in_order_with_the_state(self):
+        def host_hook(kind):
+            return {"path": "/bin/sh", "args": ["sh", "-c", "cat > %s/%s.json; echo %s >> %s/order"
+                                                % (self.work, kind, kind, self.work)]}
+
+        def e(c):
+            c["mounts"].append({"destination": "/hooklog", "type": "bind", "source": self.work,
+                                "options": ["rbind"]})
+            c["hooks"] = {k: [host_hook(k)] for k in ("prestart", "createRuntime",
+                                                      "createContainer", "poststart", "poststop")}
+            c["hooks"]["startContainer"] = [{"path": "/bin/sh", "args": [
+                "sh", "-c", "cat > /hooklog/startContainer.json; echo startContainer >> "
+                "/hooklog/order"]}]
+        out = self.run_to_end("hooks", ["sh", "-c", "echo program >> /hooklog/order"], e)
+        self.assertEqual(self.oci_cmd(["delete", "hooks"]).rc, 0)
+        order = self._order()
+        self.assertEqual(order[:4], ["prestart", "createRuntime", "createContainer",
+                                     "startContainer"], order)
+        # poststart runs in `start` while the program runs
+        self.assertEqual(sorted(order[4:6]), ["poststart", "program"], order)
+        self.assertEqual(order[6:], ["poststop"], order)
+        for kind in ("prestart", "createRuntime", "createContainer", "startContainer",
+                     "poststart", "poststop"):
+            with open(os.path.join(self.work, kind + ".json")) as f:
+                st = json.load(f)
+            self.assertEqual(st["id"], "hooks", kind)
+            self.assertEqual(st["bundle"], os.path.realpath(self.bundle), kind)
+            self.assertGreater(st["pid"] if kind != "poststop" else 1, 0, kind)
+
+    def _order(self):
+        with open(os.path.join(self.work, "order")) as f:
+            return f.read().split()
+
+    def test_failing_hook_fails_create(self):
+        def e(c):
+            c["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]}
+        p = self.create("badhook", ["true"], e)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("hook /bin/sh: exited with status 3", p.stderr.decode())
+        self.assertEqual(self.oci_cmd(["list", "-q"]).out, "")
+
     # -- refusals --------------------------------------------------------
     def test_bad_config_one_clear_error(self):
         self.spec()
