@@ -21,6 +21,12 @@ typedef struct {
 
 typedef struct {
   char *path;
+  gboolean block;
+  guint32 major, minor;
+} SbxOciDevice;
+
+typedef struct {
+  char *path;
   char **args, **env;
   gint64 timeout; /* seconds, 0: none */
 } SbxOciHook;
@@ -67,6 +73,7 @@ typedef struct {
   GBytes *seccomp; /* NULL: none */
   JsonNode *annotations;
   GPtrArray *hooks[SBX_HOOK_N]; /* SbxOciHook */
+  GPtrArray *devices;           /* SbxOciDevice: the host's node bound (no mknod) */
 } SbxOciConfig;
 
 void sbx_oci_config_free(SbxOciConfig *c);

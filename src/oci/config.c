@@ -31,6 +31,12 @@ static void ns_clear(gpointer p)
   g_free(((SbxOciNamespace *)p)->path);
 }
 
+static void device_free(gpointer p)
+{
+  g_free(((SbxOciDevice *)p)->path);
+  g_free(p);
+}
+
 void sbx_oci_config_free(SbxOciConfig *c)
 {
   if (!c)
@@ -51,6 +57,7 @@ void sbx_oci_config_free(SbxOciConfig *c)
   g_strfreev(c->masked);
   g_strfreev(c->readonly);
   g_clear_pointer(&c->sysctl, g_hash_table_unref);
+  g_clear_pointer(&c->devices, g_ptr_array_unref);
   g_clear_pointer(&c->seccomp, g_bytes_unref);
   g_clear_pointer(&c->annotations, json_node_unref);
   for (int k = 0; k < SBX_HOOK_N; k++)
@@ -355,6 +362,31 @@ static gboolean parse_linux(SbxOciConfig *c, JsonObject *root, GError **err)
       return FALSE;
     }
   }
+  JsonArray *devs = get_array(l, "devices", W " linux", err, &bad);
+  if (bad)
+    return FALSE;
+  for (guint i = 0; devs && i < json_array_get_length(devs) && i < 1024; i++) {
+    JsonObject *o = sbx_json_object(json_array_get_element(devs, i), W " linux.devices", err);
+    const char *path = NULL, *type = NULL;
+    guint64 major = G_MAXUINT64, minor = G_MAXUINT64;
+    if (!o || !sbx_json_get_string(o, "path", &path, W " linux.devices", err) ||
+        !sbx_json_get_string(o, "type", &type, W " linux.devices", err) ||
+        !get_uint(o, "major", G_MAXUINT32, &major, W " linux.devices", err) ||
+        !get_uint(o, "minor", G_MAXUINT32, &minor, W " linux.devices", err))
+      return FALSE;
+    if (!path || !g_path_is_absolute(path) || !type ||
+        (strcmp(type, "c") != 0 && strcmp(type, "u") != 0 && strcmp(type, "b") != 0) ||
+        major == G_MAXUINT64 || minor == G_MAXUINT64)
+      return sbx_fail(err, SBX_ERROR_INVALID,
+                      W ": linux.devices[%u]: needs an absolute path, type c, u or b, major, minor",
+                      i);
+    SbxOciDevice *d = g_new0(SbxOciDevice, 1);
+    d->path = g_strdup(path);
+    d->block = strcmp(type, "b") == 0;
+    d->major = (guint32)major;
+    d->minor = (guint32)minor;
+    g_ptr_array_add(c->devices, d);
+  }
   static const char *const refused[] = {"devices", "resources", "intelRdt", "personality"};
   for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
     JsonNode *n = json_object_get_member(l, refused[i]);
@@ -439,6 +471,7 @@ SbxOciConfig *sbx_oci_config_load(const char *bundle, GError **err)
   c->gid_maps = g_array_new(FALSE, FALSE, sizeof(SbxOciIdRange));
   c->mounts = g_ptr_array_new_with_free_func(mount_free);
   c->sysctl = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  c->devices = g_ptr_array_new_with_free_func(device_free);
   c->no_new_privs = FALSE;
   g_autofree char *cwd = g_get_current_dir();
   c->bundle = g_canonicalize_filename(bundle, cwd);

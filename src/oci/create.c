@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -245,6 +246,32 @@ static gboolean write_sysctl(const Seq *s, int rootfd, const char *key, const ch
   return TRUE;
 }
 
+/* linux.devices: no mknod in a user namespace; the host's node at the same
+ * path is bound, once it is checked to be the device asked for. */
+static gboolean bind_device(int rootfd, const SbxOciDevice *d, GError **err)
+{
+  mode_t type = d->block ? S_IFBLK : S_IFCHR;
+  sbx_autofd src = open(d->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (src < 0 || fstat(src, &st) < 0)
+    return sbx_fail_errno(err, "linux.devices: %s", d->path);
+  if ((st.st_mode & S_IFMT) != type || major(st.st_rdev) != d->major ||
+      minor(st.st_rdev) != d->minor)
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    "linux.devices: the host's %s is not the %s device %u:%u (no mknod here)",
+                    d->path, d->block ? "block" : "character", d->major, d->minor);
+  sbx_autofd have = sbx_open_in_root(rootfd, d->path, O_PATH | O_NOFOLLOW, 0, NULL);
+  struct stat hs;
+  if (have >= 0 && fstat(have, &hs) == 0 && (hs.st_mode & S_IFMT) == type &&
+      hs.st_rdev == st.st_rdev)
+    return TRUE; /* already there (a default node) */
+  sbx_autofd dst = sbx_mount_target(rootfd, d->path, FALSE, err);
+  if (dst < 0)
+    return FALSE;
+  g_autofree char *srcp = g_strdup_printf("/proc/self/fd/%d", src);
+  return sbx_mount_at_fd(srcp, dst, NULL, MS_BIND, NULL, d->path, err);
+}
+
 static gboolean has_hooks(const SbxOciConfig *c, SbxOciHookKind kind)
 {
   return c->hooks[kind] && c->hooks[kind]->len > 0;
@@ -300,6 +327,9 @@ static gboolean setup_rootfs(const Seq *s, GError **err)
     if (devfd < 0 || !sbx_mount_dev_nodes(devfd, err))
       return FALSE;
   }
+  for (guint i = 0; i < c->devices->len; i++)
+    if (!bind_device(rootfd, c->devices->pdata[i], err))
+      return FALSE;
   GHashTableIter it;
   gpointer k, v;
   g_hash_table_iter_init(&it, c->sysctl);

@@ -479,6 +479,21 @@ class TestOci(SbxTestCase):
         self.assertIn("hook /bin/sh: exited with status 3", p.stderr.decode())
         self.assertEqual(self.oci_cmd(["list", "-q"]).out, "")
 
+    def test_linux_devices_bind_the_checked_host_node(self):
+        if not os.path.exists("/dev/net/tun"):
+            self.skipTest("no /dev/net/tun")
+        st = os.stat("/dev/net/tun")
+        dev = {"path": "/dev/net/tun", "type": "c", "major": os.major(st.st_rdev),
+               "minor": os.minor(st.st_rdev)}
+        out = self.run_to_end("dev", ["stat", "-c", "%F %t:%T", "/dev/net/tun"],
+                              lambda c: c["linux"].update(devices=[dev]))
+        self.assertEqual(out.strip(), "character special file %x:%x" % (dev["major"], dev["minor"]))
+        wrong = dict(dev, minor=dev["minor"] + 1)
+        p = self.create("dev2", ["true"], lambda c: c["linux"].update(devices=[wrong]))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("linux.devices: the host's /dev/net/tun is not the character device",
+                      p.stderr.decode())
+
     # -- refusals --------------------------------------------------------
     def test_bad_config_one_clear_error(self):
         self.spec()
