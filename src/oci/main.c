@@ -354,6 +354,16 @@ static gboolean kill_all(const OciState *s, int sig, GError **err)
   struct stat want;
   if (stat(nsp, &want) < 0)
     return sbx_fail_errno(err, "%s", nsp);
+  /* A container in our own pid namespace (--pid=host): without a cgroup its
+   * processes cannot be told from the user's others; only its own pid. */
+  struct stat self;
+  if (stat("/proc/self/ns/pid", &self) == 0 && self.st_ino == want.st_ino &&
+      self.st_dev == want.st_dev) {
+    log_line("warning", "kill --all: the container shares our pid namespace: its process only");
+    if (kill(s->pid, sig) < 0)
+      return sbx_fail_errno(err, "kill %d", (int)s->pid);
+    return TRUE;
+  }
   DIR *d = opendir("/proc");
   if (!d)
     return sbx_fail_errno(err, "/proc");

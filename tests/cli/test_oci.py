@@ -287,6 +287,27 @@ class TestOci(SbxTestCase):
         self.assertEqual(self.oci_cmd(["kill", "--all", "all", "KILL"]).rc, 0)
         self.assertTrue(self.wait_for(lambda: not self._in_ns(ns), 30), self._in_ns(ns))
 
+    def test_kill_all_with_a_shared_pid_namespace_spares_the_rest(self):
+        bystander = self.popen_as(["sleep", "1000"])
+        try:
+            def shared(c):
+                c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"]
+                                            if n["type"] != "pid"]
+                # as podman --pid=host: the host's /proc (no proc of our own pid ns)
+                for m in c["mounts"]:
+                    if m["destination"] == "/proc":
+                        m.update(type="bind", source="/proc", options=["rbind", "nosuid",
+                                                                       "noexec", "nodev"])
+            p = self.create("shared", ["sleep", "1000"], shared)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(self.oci_cmd(["start", "shared"]).rc, 0)
+            self.assertEqual(self.oci_cmd(["kill", "--all", "shared", "KILL"]).rc, 0)
+            self.wait_stopped("shared")
+            self.assertIsNone(bystander.poll(), "kill --all reached a process outside")
+        finally:
+            bystander.kill()
+            bystander.wait()
+
     def _in_ns(self, ns):
         found = []
         for p in os.listdir("/proc"):
