@@ -59,6 +59,7 @@ static gboolean own(const Seq *s, int flag)
 typedef struct {
   unsigned long flags, clear, propagation;
   gboolean recursive_ro;
+  const char *refused; /* an option sbx-oci cannot honour */
   GString *data;
 } MountOpts;
 
@@ -97,8 +98,8 @@ static void parse_options(char **options, MountOpts *m)
               {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
               {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
               {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC}};
-  static const char *const ignored[] = {"tmpcopyup", "notmpcopyup", "z",   "Z",    "U",
-                                        "copy",      "nocopy",      "rro", "idmap"};
+  static const char *const ignored[] = {"tmpcopyup", "notmpcopyup", "z",      "Z",
+                                        "U",         "copy",        "nocopy", "rro"};
   memset(m, 0, sizeof *m);
   m->data = g_string_new(NULL);
   for (char **o = options; o && *o; o++) {
@@ -122,6 +123,8 @@ static void parse_options(char **options, MountOpts *m)
       known = strcmp(*o, ignored[i]) == 0;
     if (strcmp(*o, "rro") == 0)
       m->recursive_ro = TRUE;
+    if (strcmp(*o, "idmap") == 0 || strcmp(*o, "ridmap") == 0)
+      m->refused = *o;
     if (!known)
       g_string_append_printf(m->data, "%s%s", m->data->len ? "," : "", *o);
   }
@@ -180,6 +183,9 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
   g_autoptr(GString) data = o.data;
   const char *type = m->type;
   gboolean ok;
+  if (o.refused)
+    return sbx_fail(err, SBX_ERROR_INVALID, "mount %s: option %s is not supported by sbx-oci",
+                    m->destination, o.refused);
   if ((o.flags & MS_BIND) || strcmp(type, "bind") == 0) {
     g_autofree char *src = g_path_is_absolute(m->source)
                                ? g_strdup(m->source)
@@ -211,6 +217,14 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
     } else if (!ok) {
       g_propagate_error(err, g_steal_pointer(&local));
     }
+  }
+  if (ok && o.recursive_ro) {
+    sbx_autofd fd = sbx_open_in_root(rootfd, m->destination, O_PATH, 0, err);
+    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+    ok = fd >= 0;
+    if (ok &&
+        syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+      ok = sbx_fail_errno(err, "mount %s: rro", m->destination);
   }
   if (ok && o.propagation) {
     sbx_autofd fd = sbx_open_in_root(rootfd, m->destination, O_PATH, 0, err);

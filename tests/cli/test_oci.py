@@ -552,6 +552,25 @@ class TestOci(SbxTestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("no such file or directory", p.stderr.decode())
 
+    def test_bind_mount_options(self):
+        vol = os.path.join(self.work, "vol")
+        os.mkdir(vol)
+        self._chown_tree(vol)
+
+        def e(opts):
+            return lambda c: c["mounts"].append({"destination": "/mnt/v", "type": "bind",
+                                                 "source": vol, "options": opts})
+        out = self.run_to_end("rw", ["sh", "-c", "echo x > /mnt/v/f && echo wrote"],
+                              e(["rbind", "nosuid"]))
+        self.assertIn("wrote", out)
+        for cid, opts in (("ro", ["rbind", "ro"]), ("rro", ["rbind", "rro"])):
+            out = self.run_to_end(cid, ["sh", "-c", "echo y > /mnt/v/g || echo refused"], e(opts))
+            self.assertIn("refused", out, cid)
+        p = self.create("idmap", ["true"], e(["bind", "idmap"]))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("mount /mnt/v: option idmap is not supported", p.stderr.decode())
+        self.assertEqual(sorted(os.listdir(vol)), ["f"])
+
     def test_duplicate_id_and_bad_id(self):
         p = self.create("dup", ["true"])
         self.assertEqual(p.returncode, 0, p.stderr)
