@@ -5,6 +5,7 @@ Podman's storage, run root and XDG_RUNTIME_DIR are the test's own; the image
 is the busybox fixture (`podman load`, never a pull). Skipped when podman is
 not installed."""
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -184,6 +185,26 @@ class TestPodman(SbxTestCase):
         self.assertEqual((r.rc, r.out), (0, "built\n"), r)
         r = self.podman(["info", "--format", "{{.Host.OCIRuntime.Path}}"])
         self.assertEqual(r.out.strip(), self.oci, r)
+
+    def test_interactive_terminals(self):
+        """-it for run and exec, through a pty (script(1)): the console
+        socket carries the terminal, the status comes back."""
+        if not shutil.which("script"):
+            self.skipTest("script(1) not installed")
+
+        def in_pty(args):
+            return self.run_as(["script", "-qec", shlex.join(self.base + args), "/dev/null"],
+                               env=self.env)
+        r = in_pty(["run", "--rm", "-it", "--pull=never", "localhost/busybox", "sh", "-c",
+                    "tty; exit 4"])
+        self.assertEqual(r.rc, 4, r)
+        self.assertIn("/dev/pts/", r.out)
+        r = self.podman(["run", "--pull=never", "-d", "--name", "t1", "localhost/busybox",
+                         "sleep", "1000"])
+        self.assertEqual(r.rc, 0, r)
+        r = in_pty(["exec", "-it", "t1", "sh", "-c", "tty; exit 6"])
+        self.assertEqual(r.rc, 6, r)
+        self.assertIn("/dev/pts/", r.out)
 
     def test_port_forward(self):
         with socket.socket() as s:
