@@ -8,6 +8,7 @@
  * with json-glib and applied the same way. */
 #include "sbx/image.h"
 #include "sbx/json.h"
+#include "sbx/oci.h"
 #include "sbx/security.h"
 #include "sbx/util.h"
 
@@ -391,6 +392,9 @@ static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps,
   return !single || add_rule(ctx, action, single, nargs, args, err);
 }
 
+static scmp_filter_ctx json_profile_object(JsonObject *o, SbxCapSet caps, const char *what,
+                                           GError **err);
+
 static scmp_filter_ctx json_profile(const char *path, SbxCapSet caps, GError **err)
 {
   g_autofree char *data = NULL;
@@ -405,6 +409,12 @@ static scmp_filter_ctx json_profile(const char *path, SbxCapSet caps, GError **e
   JsonObject *o = root ? sbx_json_object(root, what, err) : NULL;
   if (!o)
     return NULL;
+  return json_profile_object(o, caps, what, err);
+}
+
+static scmp_filter_ctx json_profile_object(JsonObject *o, SbxCapSet caps, const char *what,
+                                           GError **err)
+{
   const char *def = NULL;
   gint64 def_errno = EPERM;
   guint32 def_action;
@@ -474,10 +484,12 @@ static gboolean export_into(scmp_filter_ctx ctx, GByteArray *out, GError **err)
   return TRUE;
 }
 
-GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err)
+static GBytes *compile(JsonObject *object, const char *profile, SbxCapSet caps, GError **err)
 {
   scmp_filter_ctx ctx = NULL, extra = NULL;
-  if (profile) {
+  if (object) {
+    ctx = json_profile_object(object, caps, "linux.seccomp", err);
+  } else if (profile) {
     ctx = json_profile(profile, caps, err);
   } else {
     ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
@@ -501,4 +513,16 @@ GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err)
   if (extra)
     seccomp_release(extra);
   return ok ? g_byte_array_free_to_bytes(g_steal_pointer(&out)) : NULL;
+}
+
+GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err)
+{
+  return compile(NULL, profile, caps, err);
+}
+
+/* sbx-oci: linux.seccomp of config.json (the runtime-spec's form of the same
+ * profile: defaultAction, syscalls[].names/action/errnoRet/args). */
+GBytes *sbx_seccomp_compile_object(JsonObject *o, SbxCapSet caps, GError **err)
+{
+  return compile(o, NULL, caps, err);
 }
