@@ -50,3 +50,21 @@ typedef struct {
 gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err);
 /* "MORE,size=..k,nr_inodes=N" for a tmpfs bounded to size bytes. */
 char *sbx_tmpfs_size_options(guint64 size, const char *more);
+
+/* The pieces of the sequence sbx-oci shares (src/oci/): each resolves its
+ * targets beneath rootfd (RESOLVE_IN_ROOT) and mounts through /proc/self/fd. */
+gboolean sbx_mount_at_fd(const char *src, int fd, const char *fstype, unsigned long flags,
+                         const char *data, const char *what, GError **err);
+/* Bind null, zero, full, random, urandom, tty from the host into dev (an fd
+ * of a fresh /dev) and make the fd, std* and ptmx links. */
+gboolean sbx_mount_dev_nodes(int devfd, GError **err);
+/* Hide each of masked (NULL-terminated, may be NULL) and make each of
+ * readonly read-only; absent paths are skipped. */
+gboolean sbx_mount_mask_paths(int rootfd, const char *const *masked, const char *const *readonly,
+                              GError **err);
+/* sysfs on /sys, or a read-only bind of the host's when sysfs is refused. */
+gboolean sbx_mount_sys(int rootfd, GError **err);
+/* A mount target inside the root: a directory, or an empty file (!dir). */
+int sbx_mount_target(int rootfd, const char *path, gboolean dir, GError **err);
+/* pivot_root into rootfd (a mount point) and detach the old root. */
+gboolean sbx_mount_pivot(int rootfd, GError **err);

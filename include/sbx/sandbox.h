@@ -193,6 +193,12 @@ typedef struct {
   gboolean new_session;  /* setsid: no controlling terminal (TIOCSTI) */
   const char *tty_slave; /* -t: becomes stdio and the controlling terminal */
   gboolean null_stdin;   /* no -i: stdin is /dev/null */
+  /* sbx-oci (all zero for sbx run): */
+  const struct SbxCapSets *capsets; /* the five sets from config.json, in place of caps */
+  gboolean keep_privs;   /* no no_new_privs (noNewPrivileges false) */
+  gboolean set_umask;
+  mode_t umask;
+  int preserve_fds;      /* fds 3..3+N-1 stay open (--preserve-fds) */
 } SbxExecPlan;
 /* Bounding set, ids, capabilities, session, cwd, rlimits, no_new_privs,
  * signals, fds, seccomp, execve; never returns. */

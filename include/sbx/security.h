@@ -23,6 +23,14 @@ guint sbx_cap_last(void);
  * inheritable always empty. */
 gboolean sbx_caps_drop_bounding(SbxCapSet keep, GError **err);
 gboolean sbx_caps_set(SbxCapSet keep, gboolean root, GError **err);
+/* sbx-oci: every set as config.json gives it. */
+typedef struct SbxCapSets {
+  SbxCapSet bounding, effective, permitted, inheritable, ambient;
+} SbxCapSets;
+/* Name (with or without CAP_) to bit; FALSE for an unknown name. */
+gboolean sbx_cap_from_name(const char *name, SbxCapSet *bit, GError **err);
+/* After setuid (with PR_SET_KEEPCAPS): permitted, effective, inheritable, ambient. */
+gboolean sbx_caps_set_all(const SbxCapSets *sets, GError **err);
 
 /* Bump when the built-in profile or what sbx adds to a JSON profile changes:
  * cached filters are keyed by it. */

@@ -27,8 +27,8 @@ static char *fd_path(int fd)
   return g_strdup_printf("/proc/self/fd/%d", fd);
 }
 
-static gboolean mount_at_fd(const char *src, int fd, const char *fstype, unsigned long flags,
-                            const char *data, const char *what, GError **err)
+gboolean sbx_mount_at_fd(const char *src, int fd, const char *fstype, unsigned long flags,
+                         const char *data, const char *what, GError **err)
 {
   g_autofree char *target = fd_path(fd);
   if (mount(src, target, fstype, flags, data) < 0)
@@ -41,6 +41,8 @@ static gboolean mount_at_fd(const char *src, int fd, const char *fstype, unsigne
   }
   return TRUE;
 }
+
+#define mount_at_fd sbx_mount_at_fd
 
 /* overlay through the new mount API: one "lowerdir+" per layer has no limit on
  * the number of layers (the mount(2) option string stops at a page). */
@@ -187,18 +189,24 @@ static gboolean readonly_path(int rootfd, const char *path, GError **err)
                                  NULL, path, err);
 }
 
-static gboolean mask_host_paths(int rootfd, GError **err)
+gboolean sbx_mount_mask_paths(int rootfd, const char *const *masked, const char *const *readonly,
+                              GError **err)
 {
-  sbx_autofd devnull = sbx_open_in_root(rootfd, "/dev/null", O_PATH, 0, err);
-  if (devnull < 0)
+  sbx_autofd devnull = -1;
+  if (masked && masked[0] && (devnull = sbx_open_in_root(rootfd, "/dev/null", O_PATH, 0, err)) < 0)
     return FALSE;
-  for (guint i = 0; masked_paths[i]; i++)
-    if (!mask_path(rootfd, masked_paths[i], devnull, err))
+  for (guint i = 0; masked && masked[i]; i++)
+    if (!mask_path(rootfd, masked[i], devnull, err))
       return FALSE;
-  for (guint i = 0; readonly_paths[i]; i++)
-    if (!readonly_path(rootfd, readonly_paths[i], err))
+  for (guint i = 0; readonly && readonly[i]; i++)
+    if (!readonly_path(rootfd, readonly[i], err))
       return FALSE;
   return TRUE;
+}
+
+static gboolean mask_host_paths(int rootfd, GError **err)
+{
+  return sbx_mount_mask_paths(rootfd, masked_paths, readonly_paths, err);
 }
 
 static gboolean mount_proc(int rootfd, GError **err)
@@ -275,15 +283,8 @@ static gboolean bind_dev_node(int devfd, const DevNode *d, GError **err)
   return mount_at_fd(srcp, dst, NULL, MS_BIND, NULL, what, err);
 }
 
-static gboolean mount_dev(int rootfd, gboolean pts_gid, GError **err)
+gboolean sbx_mount_dev_nodes(int dev, GError **err)
 {
-  sbx_autofd under = sbx_mkdir_in_root(rootfd, "/dev", 0755, err);
-  if (under < 0 || !mount_at_fd("tmpfs", under, "tmpfs", MS_NOSUID | MS_NOEXEC,
-                                "mode=0755,size=65536k", "/dev", err))
-    return FALSE;
-  sbx_autofd dev = sbx_open_in_root(rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0, err);
-  if (dev < 0)
-    return FALSE;
   static const DevNode nodes[] = {{"null", 1, 3},    {"zero", 1, 5},    {"full", 1, 7},
                                   {"random", 1, 8},  {"urandom", 1, 9}, {"tty", 5, 0}};
   for (guint i = 0; i < G_N_ELEMENTS(nodes); i++)
@@ -295,6 +296,18 @@ static gboolean mount_dev(int rootfd, gboolean pts_gid, GError **err)
   for (guint i = 0; i < G_N_ELEMENTS(links); i++)
     if (symlinkat(links[i][1], dev, links[i][0]) < 0)
       return sbx_fail_errno(err, "create /dev/%s", links[i][0]);
+  return TRUE;
+}
+
+static gboolean mount_dev(int rootfd, gboolean pts_gid, GError **err)
+{
+  sbx_autofd under = sbx_mkdir_in_root(rootfd, "/dev", 0755, err);
+  if (under < 0 || !mount_at_fd("tmpfs", under, "tmpfs", MS_NOSUID | MS_NOEXEC,
+                                "mode=0755,size=65536k", "/dev", err))
+    return FALSE;
+  sbx_autofd dev = sbx_open_in_root(rootfd, "/dev", O_RDONLY | O_DIRECTORY, 0, err);
+  if (dev < 0 || !sbx_mount_dev_nodes(dev, err))
+    return FALSE;
   if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0)
     return sbx_fail_errno(err, "create /dev/pts");
   sbx_autofd pts = openat(dev, "pts", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -307,7 +320,7 @@ static gboolean mount_dev(int rootfd, gboolean pts_gid, GError **err)
                      "mode=1777,size=65536k", "/dev/shm", err);
 }
 
-static gboolean mount_sys(int rootfd, GError **err)
+gboolean sbx_mount_sys(int rootfd, GError **err)
 {
   sbx_autofd fd = sbx_mkdir_in_root(rootfd, "/sys", 0555, err);
   if (fd < 0)
@@ -360,7 +373,7 @@ static gboolean bind_etc_files(int rootfd, int runfd, GError **err)
 
 /* The target of a volume inside the root: a directory for a directory, an
  * empty file for a file; planted symlinks resolve inside the root. */
-static int volume_target(int rootfd, const char *path, gboolean dir, GError **err)
+int sbx_mount_target(int rootfd, const char *path, gboolean dir, GError **err)
 {
   if (dir)
     return sbx_mkdir_in_root(rootfd, path, 0755, err);
@@ -374,7 +387,7 @@ static int volume_target(int rootfd, const char *path, gboolean dir, GError **er
     close(made);
   int fd = sbx_open_in_root(rootfd, path, O_PATH, 0, NULL); /* symlinks resolve inside */
   if (fd < 0)
-    sbx_fail_errno(err, "-v: create %s", path);
+    sbx_fail_errno(err, "create mount target %s", path);
   return fd;
 }
 
@@ -387,7 +400,7 @@ static gboolean mount_volume(int rootfd, const char *spec, GError **err)
   struct stat st;
   if (src < 0 || fstat(src, &st) < 0)
     return sbx_fail_errno(err, "-v %s", p[0]);
-  sbx_autofd dst = volume_target(rootfd, p[1], S_ISDIR(st.st_mode), err);
+  sbx_autofd dst = sbx_mount_target(rootfd, p[1], S_ISDIR(st.st_mode), err);
   if (dst < 0)
     return FALSE;
   g_autofree char *srcp = fd_path(src);
@@ -409,7 +422,7 @@ static gboolean mount_volume(int rootfd, const char *spec, GError **err)
   return mount_at_fd(NULL, top, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked, NULL, p[1], err);
 }
 
-static gboolean pivot_into(int rootfd, GError **err)
+gboolean sbx_mount_pivot(int rootfd, GError **err)
 {
   /* pivot_root(".", ".") stacks the old root on the new one; detaching it
    * leaves nothing of the host reachable by path. */
@@ -437,7 +450,7 @@ gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err)
   if (rootfd < 0)
     return sbx_fail_errno(err, "open %s", root);
   if (!mount_proc(rootfd, err) || !mount_dev(rootfd, spec->have_pts_gid, err) ||
-      !sbx_ipc_setup(rootfd, err) || !mount_sys(rootfd, err) || !mask_host_paths(rootfd, err) ||
+      !sbx_ipc_setup(rootfd, err) || !sbx_mount_sys(rootfd, err) || !mask_host_paths(rootfd, err) ||
       !bind_etc_files(rootfd, runfd, err))
     return FALSE;
   for (char **t = spec->tmpfs; t && *t; t++)
@@ -446,7 +459,7 @@ gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err)
   for (char **v = spec->volumes; v && *v; v++)
     if (!mount_volume(rootfd, *v, err))
       return FALSE;
-  if (!pivot_into(rootfd, err))
+  if (!sbx_mount_pivot(rootfd, err))
     return FALSE;
   /* --read-only: the root mount only; /dev, /proc, tmpfs mounts keep theirs. */
   if (spec->read_only && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV, NULL) < 0)

@@ -108,3 +108,31 @@ gboolean sbx_caps_set(SbxCapSet keep, gboolean root, GError **err)
     return sbx_fail_errno(err, "set capabilities");
   return TRUE;
 }
+
+gboolean sbx_cap_from_name(const char *name, SbxCapSet *bit, GError **err)
+{
+  if (g_ascii_strcasecmp(name, "ALL") == 0 || g_ascii_strcasecmp(name, "CAP_ALL") == 0)
+    return sbx_fail(err, SBX_ERROR_INVALID, "unknown capability '%s'", name);
+  return cap_parse(name, bit, err);
+}
+
+gboolean sbx_caps_set_all(const SbxCapSets *s, GError **err)
+{
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  for (int i = 0; i < 2; i++) {
+    data[i].effective = (guint32)(s->effective >> (32 * i));
+    data[i].permitted = (guint32)(s->permitted >> (32 * i));
+    data[i].inheritable = (guint32)(s->inheritable >> (32 * i));
+  }
+  if (syscall(SYS_capset, &hdr, data) < 0)
+    return sbx_fail_errno(err, "set capabilities");
+  /* The kernel takes an ambient capability only when it is permitted and
+   * inheritable too; runc skips the others, and so do we. */
+  SbxCapSet ambient = s->ambient & s->permitted & s->inheritable;
+  for (guint cap = 0; cap <= sbx_cap_last(); cap++)
+    if ((ambient & (1ull << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+      return sbx_fail_errno(err, "raise ambient capability %s", sbx_cap_name(cap));
+  return TRUE;
+}

@@ -286,17 +286,27 @@ static void check_cwd(const char *workdir)
 void sbx_process_exec(const SbxExecPlan *p)
 {
   GError *err = NULL;
+  /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
+   * before the capabilities go (runc does the same); the steps below are
+   * calls any sane profile allows. */
+  gboolean early_seccomp = p->keep_privs && p->seccomp;
+  if (early_seccomp && !sbx_seccomp_install(p->seccomp, &err))
+    die(SBX_EXIT_FAILED, "%s", err->message);
   /* The bounding set and ambient set go while we still hold CAP_SETPCAP. */
-  if (!sbx_caps_drop_bounding(p->caps, &err))
+  if (!sbx_caps_drop_bounding(p->capsets ? p->capsets->bounding : p->caps, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
   if (p->set_groups && setgroups(p->creds->ngroups, p->creds->groups) < 0)
     die(SBX_EXIT_FAILED, "setgroups: %s", g_strerror(errno));
   if (setresgid(p->creds->gid, p->creds->gid, p->creds->gid) < 0)
     die(SBX_EXIT_FAILED, "setgid %u: %s", (unsigned)p->creds->gid, g_strerror(errno));
+  /* sbx-oci: a non-root user may keep capabilities config.json grants. */
+  if (p->capsets && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+    die(SBX_EXIT_FAILED, "keep capabilities: %s", g_strerror(errno));
   if (setresuid(p->creds->uid, p->creds->uid, p->creds->uid) < 0)
     die(SBX_EXIT_FAILED, "setuid %u: %s", (unsigned)p->creds->uid, g_strerror(errno));
   /* A non-root user keeps no capability (docker does the same). */
-  if (!sbx_caps_set(p->caps, p->creds->uid == 0, &err))
+  if (p->capsets ? !sbx_caps_set_all(p->capsets, &err)
+                 : !sbx_caps_set(p->caps, p->creds->uid == 0, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
   /* CVE-2017-5226: without a controlling terminal, TIOCSTI cannot push
    * keystrokes into the terminal sbx was started from. With -t the program
@@ -320,17 +330,19 @@ void sbx_process_exec(const SbxExecPlan *p)
     if (setrlimit(r->resource, &rl) < 0)
       die(SBX_EXIT_FAILED, "--ulimit: %s", g_strerror(errno));
   }
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+  if (p->set_umask)
+    umask(p->umask);
+  if (!p->keep_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     die(SBX_EXIT_FAILED, "no_new_privs: %s", g_strerror(errno));
   sigset_t none;
   sigemptyset(&none);
   for (int s = 1; s < NSIG; s++)
     signal(s, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  sbx_close_fds_from(3);
+  sbx_close_fds_from(3 + p->preserve_fds);
   sbx_debug("exec %s (seccomp %s)", p->argv[0], p->seccomp ? "on" : "off");
   /* The filter goes on last: everything above may use calls it refuses. */
-  if (p->seccomp && !sbx_seccomp_install(p->seccomp, &err))
+  if (p->seccomp && !early_seccomp && !sbx_seccomp_install(p->seccomp, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
   int e = exec_search(p->argv, p->envp);
   if (e == ENOENT || e == ENOTDIR)

@@ -8,6 +8,7 @@
  * with json-glib and applied the same way. */
 #include "sbx/image.h"
 #include "sbx/json.h"
+#include "sbx/oci.h"
 #include "sbx/security.h"
 #include "sbx/util.h"
 
@@ -468,6 +469,9 @@ static gboolean socketcall_filter(const SocketRules *seen, const char *def, guin
   return TRUE;
 }
 
+static scmp_filter_ctx json_profile_object(JsonObject *o, SbxCapSet caps, const char *what,
+                                           scmp_filter_ctx *extra, GError **err);
+
 static scmp_filter_ctx json_profile(const char *path, SbxCapSet caps, scmp_filter_ctx *extra,
                                     GError **err)
 {
@@ -483,6 +487,12 @@ static scmp_filter_ctx json_profile(const char *path, SbxCapSet caps, scmp_filte
   JsonObject *o = root ? sbx_json_object(root, what, err) : NULL;
   if (!o)
     return NULL;
+  return json_profile_object(o, caps, what, extra, err);
+}
+
+static scmp_filter_ctx json_profile_object(JsonObject *o, SbxCapSet caps, const char *what,
+                                           scmp_filter_ctx *extra, GError **err)
+{
   const char *def = NULL;
   gint64 def_errno = EPERM;
   guint32 def_action;
@@ -554,10 +564,12 @@ static gboolean export_into(scmp_filter_ctx ctx, GByteArray *out, GError **err)
   return TRUE;
 }
 
-GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err)
+static GBytes *compile(JsonObject *object, const char *profile, SbxCapSet caps, GError **err)
 {
   scmp_filter_ctx ctx = NULL, extra = NULL;
-  if (profile) {
+  if (object) {
+    ctx = json_profile_object(object, caps, "linux.seccomp", &extra, err);
+  } else if (profile) {
     ctx = json_profile(profile, caps, &extra, err);
   } else {
     ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
@@ -579,10 +591,23 @@ GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err)
   /* The kernel runs the last installed filter first and keeps the first
    * answer among equally strict ones: a profile's socketcall filter goes
    * before the profile, so a refusal of the profile's own keeps its errno. */
-  gboolean ok = profile ? (!extra || export_into(extra, out, err)) && export_into(ctx, out, err)
-                        : export_into(ctx, out, err) && export_into(extra, out, err);
+  gboolean ok = object || profile
+                    ? (!extra || export_into(extra, out, err)) && export_into(ctx, out, err)
+                    : export_into(ctx, out, err) && export_into(extra, out, err);
   seccomp_release(ctx);
   if (extra)
     seccomp_release(extra);
   return ok ? g_byte_array_free_to_bytes(g_steal_pointer(&out)) : NULL;
+}
+
+GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err)
+{
+  return compile(NULL, profile, caps, err);
+}
+
+/* sbx-oci: linux.seccomp of config.json (the runtime-spec's form of the same
+ * profile: defaultAction, syscalls[].names/action/errnoRet/args). */
+GBytes *sbx_seccomp_compile_object(JsonObject *o, SbxCapSet caps, GError **err)
+{
+  return compile(o, NULL, caps, err);
 }

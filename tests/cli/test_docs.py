@@ -192,7 +192,28 @@ class TestDocs(SbxTestCase):
         listed = set(re.findall(r"'(sbx(?:-[a-z]+)?)'", build))
         sources = {f[:-len(".1.scd")] for f in os.listdir(MAN) if f.endswith(".1.scd")}
         self.assertEqual(listed, sources)
-        self.assertEqual(sources, {"sbx"} | {"sbx-" + c for c in COMMANDS})
+        self.assertEqual(sources, {"sbx", "sbx-oci"} | {"sbx-" + c for c in COMMANDS})
+
+    def test_man_sbx_oci(self):
+        """sbx-oci.1 documents exactly the long options its commands and its
+        global group accept, and names every command."""
+        oci = os.path.join(os.path.dirname(self.sbx), "sbx-oci")
+        r = self.run_as([oci, "--help-all"])
+        self.assertEqual(r.rc, 0, r)
+        sections, commands = parse_help(r.out)
+        self.assertIn("create", commands)
+        accepted = flat(option_pairs(sections))
+        for cmd in commands:
+            r = self.run_as([oci, cmd, "--help-all"])
+            self.assertEqual(r.rc, 0, r)
+            accepted |= flat(option_pairs(parse_help(r.out)[0]))
+        text = self.read(MAN, "sbx-oci.1.scd")
+        for cmd in commands:
+            self.assertRegex(text, r"(?m)^\*%s\*" % cmd, "sbx-oci.1 does not describe %s" % cmd)
+        accepted = {o for o in accepted if o.startswith("--")}
+        mentioned = man_mentions(text)
+        self.assertEqual(sorted(accepted - mentioned), [], "sbx-oci options not in sbx-oci.1")
+        self.assertEqual(sorted(mentioned - accepted), [], "sbx-oci.1 mentions unknown options")
 
     def test_man_scdoc_builds(self):
         scdoc = shutil.which("scdoc")

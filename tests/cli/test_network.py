@@ -496,7 +496,7 @@ class TestHelperEnvironment(SbxTestCase):
                                       os.path.join(self.store_for(self.mode), "s"),
                                       fixture(BUSYBOX)])
         self.assertEqual(r.rc, 0, r)
-        self.check(execs, "sbx-store", {"HOME", "LANG", "SBX_SUBUID_FILE", "SBX_SUBGID_FILE"})
+        self.check(execs, "sbx-store", {"HOME", "LANG", "PATH", "SBX_SUBUID_FILE", "SBX_SUBGID_FILE"})
 
 
 UDP_ECHO = r'''

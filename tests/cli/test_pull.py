@@ -651,7 +651,7 @@ class TestPull(PullTestCase):
             cmd = " ".join([self.sbx, "pull", "--root", self.store_for(self.mode)] + list(extra) +
                            [reg.host + "/ml"])
             return self.run_as(["script", "-qec", cmd, "/dev/null"],
-                               env=self.env({"SBX_TEST_PROGRESS_DELAY_MS": "0"}))
+                               env=self.env({"SBX_PROGRESS_DELAY_MS": "0"}))
         r = pull_on_tty()
         self.assertEqual(r.rc, 0, r)
         for layer in m["layers"]:
@@ -665,7 +665,7 @@ class TestPull(PullTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertNotIn("sha256:", r.out.replace(r.out.strip().splitlines()[-1], ""))
         # Not a terminal: no progress either.
-        r = self.pull_image(reg.host + "/ml", env={"SBX_TEST_PROGRESS_DELAY_MS": "0"})
+        r = self.pull_image(reg.host + "/ml", env={"SBX_PROGRESS_DELAY_MS": "0"})
         self.assertNotIn("already in the store", r.out + r.err)
 
     def test_proxy_from_the_environment(self):

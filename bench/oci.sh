@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# bench/oci.sh - `podman run --rm busybox true` with sbx-oci as the runtime,
+# next to runc (and crun when it can start anything on this host).
+#
+# Rootless podman, as the calling user (as root: as sbx-test, the tests'
+# user with a subuid range), with storage, run root and XDG_RUNTIME_DIR in a
+# temp dir on /dev/shm (removed on exit), the busybox fixture loaded with
+# `podman load` (never pulled), `--network none` so no network helper runs.
+# Prints the median wall time of each runtime over N runs.
+# Measured here (2 cores shared with other jobs, load ~4, podman 4.3.1, runc 1.1.5,
+# sbx-oci without sanitizers): sbx-oci 208 ms / runc 231 ms (20 runs); 214 / 210 ms (30 runs):
+# the same within the noise, podman's own work dominating. crun 1.8.1 starts nothing here.
+# Usage: [SBX_OCI=PATH] bench/oci.sh [RUNS] (default 20)
+set -u -o pipefail
+export LC_ALL=C
+REPO=$(cd -- "$(dirname -- "$(readlink -f -- "$0")")/.." && pwd)
+RUNS=${1:-20}
+OCI=${SBX_OCI:-$REPO/build/src/sbx-oci}  # SBX_OCI: e.g. a build without sanitizers
+IMAGE=$REPO/build/tests/fixtures/busybox-legacy.tar
+if [ "$(id -u)" = 0 ]; then
+	[ -x "$OCI" ] && [ -f "$IMAGE" ] || { echo "build first (ninja -C build)" >&2; exit 1; }
+	W=$(mktemp -d /dev/shm/sbx-oci-bench.XXXXXX)
+	chmod 755 "$W"
+	cp "$OCI" "$IMAGE" "$W/"
+	cp "$0" "$W/oci.sh"
+	chown -R sbx-test: "$W"
+	trap 'rm -rf "$W"' EXIT
+	su sbx-test -s /bin/bash -c "cd $W && $W/oci.sh --as-user $W $RUNS"
+	exit $?
+fi
+if [ "${1:-}" = --as-user ]; then W=$2; RUNS=$3; OCI=$W/sbx-oci; IMAGE=$W/busybox-legacy.tar
+else W=$(mktemp -d /dev/shm/sbx-oci-bench.XXXXXX); trap 'rm -rf "$W"' EXIT; fi
+export HOME=$W/home XDG_RUNTIME_DIR=$W/xdg
+mkdir -p "$HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+P=(podman --cgroup-manager cgroupfs --storage-driver vfs --root "$W/storage" --runroot "$W/run")
+"${P[@]}" load -q -i "$IMAGE" >/dev/null || exit 1
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for rt in "$OCI" "$(command -v runc)" "$(command -v crun)"; do
+	[ -x "$rt" ] || continue
+	if ! "${P[@]}" --runtime "$rt" run --rm --pull=never --network none localhost/busybox true \
+		>/dev/null 2>&1; then
+		echo "$(basename "$rt"): cannot run here, skipped"
+		continue
+	fi
+	for _ in $(seq "$RUNS"); do
+		s=$(date +%s%N)
+		"${P[@]}" --runtime "$rt" run --rm --pull=never --network none localhost/busybox true
+		echo $(( ($(date +%s%N) - s) / 1000000 ))
+	done | median | xargs printf "%-8s median %s ms over $RUNS runs\n" "$(basename "$rt")"
+done
+"${P[@]}" system migrate >/dev/null 2>&1 || true

@@ -1,0 +1,651 @@
+"""sbx-oci, the OCI runtime front end, driven directly with bundles as runc
+is: `spec`, then create/start/state/kill/delete as the unprivileged test
+users. The rootfs is busybox-static with its applet links; config.json is
+`sbx-oci spec`'s default, edited per test."""
+import array
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+import unittest
+
+from sbxtest import IS_ROOT, SbxTestCase
+
+APPLETS = ["sh", "echo", "cat", "hostname", "id", "ls", "sleep", "touch", "grep", "mkdir", "tty",
+           "wc", "stat", "umask", "pwd", "env", "true", "false"]
+
+
+class TestOci(SbxTestCase):
+    mode = "single"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.oci = os.path.join(os.path.dirname(cls.sbx), "sbx-oci")
+
+    def setUp(self):
+        super().setUp()
+        self.pw = self.user_for(self.mode)
+        self.uid = self.pw.pw_uid if self.pw else os.getuid()
+        self.gid = self.pw.pw_gid if self.pw else os.getgid()
+        self.state = os.path.join(self.tmp, "state")
+        self.bundle = os.path.join(self.tmp, "bundle")
+        rootfs = os.path.join(self.bundle, "rootfs")
+        for d in ("bin", "etc", "tmp", "proc", "sys", "dev"):
+            os.makedirs(os.path.join(rootfs, d))
+        shutil.copy2(shutil.which("busybox"), os.path.join(rootfs, "bin", "busybox"))
+        for a in APPLETS:
+            os.symlink("busybox", os.path.join(rootfs, "bin", a))
+        with open(os.path.join(rootfs, "etc", "notexec"), "w") as f:
+            f.write("data\n")
+        self._chown_tree(self.bundle)
+        self.work = os.path.join(self.tmp, "work")  # pid files, outputs, sockets
+        for d in (self.state, self.work):
+            os.mkdir(d, 0o700)
+            self._chown_tree(d)
+        self.ids = []
+
+    def tearDown(self):
+        for cid in self.ids:
+            self.oci_cmd(["delete", "--force", cid])
+        super().tearDown()
+
+    def _chown_tree(self, path):
+        if not IS_ROOT:
+            return
+        for root, dirs, files in os.walk(path):
+            os.lchown(root, self.uid, self.gid)
+            for n in dirs + files:
+                os.lchown(os.path.join(root, n), self.uid, self.gid)
+
+    # -- helpers ---------------------------------------------------------
+    def oci_cmd(self, args, stdout=None, env=None, timeout=60):
+        cmd = [self.oci, "--root", self.state] + list(args)
+        if stdout is None:
+            return self.run_as(cmd, env=env, timeout=timeout)
+        kw = {}
+        if self.pw:
+            kw.update(user=self.uid, group=self.gid, extra_groups=[])
+        # The container keeps create's stdio (as with runc): files, not pipes.
+        with open(os.path.join(self.work, "create.err"), "w+b") as err:
+            p = subprocess.run(cmd, env=self.env_for(self.mode, env), cwd=self.bundle,
+                               stdin=subprocess.DEVNULL, stdout=stdout, stderr=err,
+                               timeout=timeout, **kw)
+            err.seek(0)
+            p.stderr = err.read()
+        self.assertNoCrash(p.stderr, "sbx-oci")
+        return p
+
+    def spec(self, edit=None):
+        path = os.path.join(self.bundle, "config.json")
+        if os.path.exists(path):
+            os.unlink(path)
+        r = self.run_as([self.oci, "spec", "--bundle", self.bundle])
+        self.assertEqual(r.rc, 0, r)
+        with open(path) as f:
+            cfg = json.load(f)
+        cfg["process"]["terminal"] = False
+        if edit:
+            edit(cfg)
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        return cfg
+
+    def create(self, cid, args=None, edit=None, extra=()):
+        def e(cfg):
+            if args:
+                cfg["process"]["args"] = args
+            if edit:
+                edit(cfg)
+        self.spec(e)
+        self.ids.append(cid)
+        out = open(os.path.join(self.work, cid + ".out"), "wb")
+        pidfile = os.path.join(self.work, cid + ".pid")
+        p = self.oci_cmd(["create", "--bundle", self.bundle, "--pid-file", pidfile] + list(extra)
+                         + [cid], stdout=out)
+        out.close()
+        return p
+
+    def output(self, cid):
+        with open(os.path.join(self.work, cid + ".out"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def state_of(self, cid):
+        r = self.oci_cmd(["state", cid])
+        self.assertEqual(r.rc, 0, r)
+        return json.loads(r.out)
+
+    def wait_stopped(self, cid):
+        self.assertTrue(self.wait_for(lambda: self.state_of(cid)["status"] == "stopped", 30),
+                        self.state_of(cid))
+
+    def run_to_end(self, cid, args, edit=None):
+        p = self.create(cid, args, edit)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = self.oci_cmd(["start", cid])
+        self.assertEqual(r.rc, 0, r)
+        self.wait_stopped(cid)
+        return self.output(cid)
+
+    # -- spec, version, features -----------------------------------------
+    def test_spec_is_rootless_and_not_overwritten(self):
+        cfg = self.spec()
+        types = [n["type"] for n in cfg["linux"]["namespaces"]]
+        self.assertIn("user", types)
+        self.assertNotIn("network", types)
+        self.assertEqual(cfg["linux"]["uidMappings"], [{"containerID": 0, "hostID": self.uid, "size": 1}])
+        r = self.run_as([self.oci, "spec", "--bundle", self.bundle])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("config.json", r.err)
+
+    def test_version_and_features(self):
+        r = self.run_as([self.oci, "--version"])
+        self.assertEqual(r.rc, 0, r)
+        lines = r.out.splitlines()
+        self.assertRegex(lines[0], r"^sbx-oci version \d+\.\d+")
+        self.assertTrue(any(l.startswith("spec: 1.") for l in lines), r)
+        self.assertTrue(any(l.startswith("libseccomp: ") for l in lines), r)
+        r = self.run_as([self.oci, "features"])
+        f = json.loads(r.out)
+        self.assertIn("user", f["linux"]["namespaces"])
+        self.assertIn("CAP_CHOWN", f["linux"]["capabilities"])
+        self.assertTrue(f["linux"]["seccomp"]["enabled"])
+
+    # -- the lifecycle ---------------------------------------------------
+    def test_create_start_state_delete(self):
+        p = self.create("life", ["sh", "-c", "echo started $$; exit 3"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(self.work, "life.pid")) as f:
+            pid = int(f.read())
+        st = self.state_of("life")
+        self.assertEqual(st["status"], "created")
+        self.assertEqual(st["pid"], pid)
+        self.assertEqual(st["id"], "life")
+        self.assertEqual(st["bundle"], os.path.realpath(self.bundle))
+        self.assertTrue(st["ociVersion"].startswith("1."))
+        self.assertIn("annotations", st)
+        # created: nothing ran yet, and sbx-oci left nothing behind
+        self.assertEqual(self.output("life"), "")
+        with open("/proc/%d/status" % pid) as f:
+            ppid = [int(l.split()[1]) for l in f if l.startswith("PPid:")][0]
+        with open("/proc/%d/cmdline" % ppid, "rb") as f:
+            self.assertNotIn(b"sbx-oci", f.read())
+        self.assertEqual(self.oci_cmd(["start", "life"]).rc, 0)
+        self.wait_stopped("life")
+        self.assertEqual(self.output("life"), "started 1\n")
+        r = self.oci_cmd(["start", "life"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("stopped", r.err)
+        r = self.oci_cmd(["list"])
+        self.assertRegex(r.out, r"\nlife +0 +stopped")
+        self.assertEqual(self.oci_cmd(["delete", "life"]).rc, 0)
+        r = self.oci_cmd(["state", "life"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("container life does not exist", r.err)
+
+    def test_run_exit_status(self):
+        self.spec(lambda c: c["process"].update(args=["sh", "-c", "echo out; exit 7"]))
+        out = open(os.path.join(self.work, "run.out"), "wb")
+        p = self.oci_cmd(["run", "--bundle", self.bundle, "runner"], stdout=out)
+        out.close()
+        self.assertEqual(p.returncode, 7, p.stderr)
+        self.assertEqual(self.output("run"), "out\n")
+        self.assertEqual(self.oci_cmd(["state", "runner"]).rc, 1)
+
+    def test_pid1_hostname_readonly_root(self):
+        out = self.run_to_end("ro", ["sh", "-c", "echo $$; hostname; touch /x || echo ro-ok"],
+                              lambda c: c.update(hostname="oci-box"))
+        self.assertEqual(out.splitlines()[0], "1")
+        self.assertEqual(out.splitlines()[1], "oci-box")
+        self.assertIn("ro-ok", out)
+        out = self.run_to_end("rw", ["sh", "-c", "touch /x && echo rw-ok"],
+                              lambda c: c["root"].update(readonly=False))
+        self.assertIn("rw-ok", out)
+
+    def test_masked_and_readonly_paths(self):
+        probe = ["sh", "-c", "cat /proc/keys | wc -c; ls /proc/acpi | wc -l; "
+                             "grep -c -e ' /proc/keys ' -e ' /proc/acpi ' /proc/self/mountinfo; "
+                             "echo 1 > /proc/sys/kernel/ns_last_pid || echo sys-ro"]
+        out = self.run_to_end("mask", probe)
+        self.assertEqual(out.split()[:3], ["0", "0", "2"], out)
+        self.assertIn("sys-ro", out)
+
+        def unmask(c):
+            c["linux"]["maskedPaths"] = []
+            c["linux"]["readonlyPaths"] = []
+        out = self.run_to_end("nomask", probe, unmask)
+        self.assertEqual(out.split()[2], "0", out)
+
+    def test_capabilities_from_config(self):
+        out = self.run_to_end("caps", ["grep", "Cap", "/proc/self/status"])
+        self.assertIn("CapBnd:\t0000000020000420", out)
+        self.assertIn("CapEff:\t0000000020000420", out)
+
+        def only_chown(c):
+            c["process"]["capabilities"] = {k: ["CAP_CHOWN"] for k in
+                                            ("bounding", "effective", "permitted")}
+        out = self.run_to_end("caps2", ["grep", "Cap", "/proc/self/status"], only_chown)
+        self.assertIn("CapBnd:\t0000000000000001", out)
+        self.assertIn("CapEff:\t0000000000000001", out)
+        self.assertIn("CapAmb:\t0000000000000000", out)
+
+    def test_seccomp_from_config(self):
+        def sec(errno):
+            def e(c):
+                c["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["nosuid", "nodev", "mode=1777"]})
+                c["linux"]["seccomp"] = {
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                                  "errnoRet": errno}]}
+            return e
+        out = self.run_to_end("sec13", ["sh", "-c", "mkdir /tmp/d 2>&1; echo done"], sec(13))
+        self.assertIn("Permission denied", out)
+        out = self.run_to_end("sec1", ["sh", "-c", "mkdir /tmp/d 2>&1; echo done"], sec(1))
+        self.assertIn("Operation not permitted", out)
+        out = self.run_to_end("nosec", ["sh", "-c", "mkdir /tmp/d && echo made"],
+                              lambda c: sec(1)(c) or c["linux"].pop("seccomp"))
+        self.assertIn("made", out)
+
+    def test_process_user_env_cwd_umask_rlimits(self):
+        def e(c):
+            c["process"]["env"].append("GREETING=hello")
+            c["process"]["cwd"] = "/etc"
+            c["process"]["user"]["umask"] = 0o027
+            c["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 200, "soft": 100}]
+        out = self.run_to_end("proc", ["sh", "-c", "echo $GREETING; pwd; umask; ulimit -n; "
+                                                   "ulimit -Hn"], e)
+        self.assertEqual(out.split(), ["hello", "/etc", "0027", "100", "200"])
+
+    def test_kill_by_name_and_number(self):
+        # PID 1 gets from outside only the signals it handles (and KILL, STOP)
+        trap = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+        for cid, sig, args in (("k1", "KILL", ["sleep", "1000"]), ("k2", "9", ["sleep", "1000"]),
+                               ("k3", "SIGTERM", trap), ("k4", "term", trap)):
+            p = self.create(cid, args)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(self.oci_cmd(["start", cid]).rc, 0)
+            self.assertEqual(self.state_of(cid)["status"], "running")
+            r = self.oci_cmd(["kill", cid, sig])
+            self.assertEqual(r.rc, 0, r)
+            self.wait_stopped(cid)
+        r = self.oci_cmd(["kill", "k1", "NOPE"])
+        self.assertEqual(r.rc, 1)
+        self.assertIn("unknown signal 'NOPE'", r.err)
+
+    def test_kill_all_reaches_every_process(self):
+        p = self.create("all", ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "all"]).rc, 0)
+        pid = self.state_of("all")["pid"]
+        ns = os.readlink("/proc/%d/ns/pid" % pid)
+        self.assertTrue(self.wait_for(lambda: len(self._in_ns(ns)) >= 3))
+        self.assertEqual(self.oci_cmd(["kill", "--all", "all", "KILL"]).rc, 0)
+        self.assertTrue(self.wait_for(lambda: not self._in_ns(ns), 30), self._in_ns(ns))
+
+    def test_kill_all_with_a_shared_pid_namespace_spares_the_rest(self):
+        bystander = self.popen_as(["sleep", "1000"])
+        try:
+            def shared(c):
+                c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"]
+                                            if n["type"] != "pid"]
+                # as podman --pid=host: the host's /proc (no proc of our own pid ns)
+                for m in c["mounts"]:
+                    if m["destination"] == "/proc":
+                        m.update(type="bind", source="/proc", options=["rbind", "nosuid",
+                                                                       "noexec", "nodev"])
+            p = self.create("shared", ["sleep", "1000"], shared)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(self.oci_cmd(["start", "shared"]).rc, 0)
+            self.assertEqual(self.oci_cmd(["kill", "--all", "shared", "KILL"]).rc, 0)
+            self.wait_stopped("shared")
+            self.assertIsNone(bystander.poll(), "kill --all reached a process outside")
+        finally:
+            bystander.kill()
+            bystander.wait()
+
+    def _in_ns(self, ns):
+        found = []
+        for p in os.listdir("/proc"):
+            try:
+                if p.isdigit() and os.readlink("/proc/%s/ns/pid" % p) == ns:
+                    with open("/proc/%s/stat" % p) as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                            found.append(int(p))
+            except OSError:
+                pass
+        return found
+
+    def test_delete_force_is_idempotent(self):
+        p = self.create("del", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "del"]).rc, 0)
+        r = self.oci_cmd(["delete", "del"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("running", r.err)
+        pid = self.state_of("del")["pid"]
+        self.assertEqual(self.oci_cmd(["delete", "--force", "del"]).rc, 0)
+        self.assertFalse(os.path.exists("/proc/%d/cmdline" % pid) and
+                         open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] != "Z")
+        self.assertEqual(self.oci_cmd(["delete", "--force", "del"]).rc, 0)
+        r = self.oci_cmd(["delete", "del"])
+        self.assertEqual(r.rc, 1)
+        self.assertIn("does not exist", r.err)
+
+    def test_delete_force_a_created_container(self):
+        p = self.create("made", ["true"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        pid = self.state_of("made")["pid"]
+        self.assertEqual(self.oci_cmd(["delete", "--force", "made"]).rc, 0)
+        self.assertEqual(self.oci_cmd(["list", "-q"]).out, "")
+        self.assertTrue(self.wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
+                                      open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "Z"))
+
+    def test_exec_joins_the_container(self):
+        p = self.create("ex", ["sleep", "1000"], lambda c: c.update(hostname="exec-box"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ex"]).rc, 0)
+        r = self.oci_cmd(["exec", "--env", "FOO=bar", "--cwd", "/etc", "ex", "sh", "-c",
+                          "echo $$ $FOO; pwd; hostname; grep CapEff /proc/self/status; exit 4"])
+        self.assertEqual(r.rc, 4, r)
+        self.assertEqual(r.out.split()[1:5], ["bar", "/etc", "exec-box", "CapEff:"], r)
+        self.assertNotEqual(r.out.split()[0], "1")
+        self.assertEqual(r.out.split()[5], "0000000020000420")
+        r = self.oci_cmd(["exec", "ex", "nope"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('exec: "nope": executable file not found in $PATH', r.err)
+        # conmon's form: a process.json, detached, with a pid file
+        proc = os.path.join(self.work, "process.json")
+        with open(proc, "w") as f:
+            json.dump({"args": ["sh", "-c", "echo detached > /dev/shm/mark; sleep 1000"],
+                       "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}}, f)
+        pidfile = os.path.join(self.work, "exec.pid")
+        r = self.oci_cmd(["exec", "--process", proc, "--detach", "--pid-file", pidfile, "ex"],
+                         stdout=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(pidfile) as f:
+            pid = int(f.read())
+        self.assertEqual(os.readlink("/proc/%d/ns/pid" % pid),
+                         os.readlink("/proc/%d/ns/pid" % self.state_of("ex")["pid"]))
+        self.assertTrue(self.wait_for(lambda: "detached" in self.oci_cmd(
+            ["exec", "ex", "cat", "/dev/shm/mark"]).out))
+
+    def test_new_netns_is_empty_and_its_sysctls_are_ours(self):
+        def e(c):
+            c["linux"]["namespaces"].append({"type": "network"})
+            c["linux"]["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "79"}
+        out = self.run_to_end("net", ["sh", "-c", "cat /proc/net/dev | grep -c :; "
+                                                  "cat /proc/sys/net/ipv4/ip_unprivileged_port_start"],
+                              e)
+        self.assertEqual(out.split(), ["1", "79"], out)  # lo only
+
+        def host_net(c):
+            c["linux"]["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "79"}
+        p = self.create("hostnet", ["true"], host_net)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("sysctl net.ipv4.ip_unprivileged_port_start: not in a namespace of the "
+                      "container's own", p.stderr.decode())
+
+    def test_namespace_paths_are_joined(self):
+        holder = self.popen_as(["unshare", "-Urn", "--", "sleep", "1000"])
+        try:
+            self.assertTrue(self.wait_for(lambda: self._child_ns(holder.pid, "net") is not None))
+            hpid = holder.pid  # unshare execs sleep in place
+
+            def e(c):
+                ns = [n for n in c["linux"]["namespaces"] if n["type"] not in ("user", "network")]
+                c["linux"]["namespaces"] = ns + [
+                    {"type": "user", "path": "/proc/%d/ns/user" % hpid},
+                    {"type": "network", "path": "/proc/%d/ns/net" % hpid}]
+            out = self.run_to_end("join", ["sh", "-c", "echo $$; id -u; grep -c : /proc/net/dev"], e)
+            self.assertEqual(out.split(), ["1", "0", "1"], out)
+            # the holder's namespaces, not new ones: inode numbers match
+            p = self.create("join2", ["sleep", "1000"], e)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            cpid = self.state_of("join2")["pid"]
+            for ns in ("user", "net"):
+                self.assertEqual(os.readlink("/proc/%d/ns/%s" % (cpid, ns)),
+                                 os.readlink("/proc/%d/ns/%s" % (hpid, ns)))
+            self.assertNotEqual(os.readlink("/proc/%d/ns/mnt" % cpid),
+                                os.readlink("/proc/%d/ns/mnt" % hpid))
+        finally:
+            holder.kill()
+            holder.wait()
+
+    def popen_as(self, cmd):
+        kw = {}
+        if self.pw:
+            kw.update(user=self.uid, group=self.gid, extra_groups=[])
+        return subprocess.Popen(cmd, env=self.env_for(self.mode), cwd=self.work,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, **kw)
+
+    def _child_ns(self, pid, ns):
+        try:
+            link = os.readlink("/proc/%d/ns/%s" % (pid, ns))
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                return link if f.read().startswith(b"sleep") else None
+        except OSError:
+            return None
+
+    def test_preserve_fds(self):
+        self.spec(lambda c: c["process"].update(args=["sh", "-c", "echo via-fd3 >&3"]))
+        self.ids.append("fds")
+        fd3 = os.path.join(self.work, "fd3")
+        script = ('exec 3>"$1" >"$2"/fds.out 2>"$2"/fds.err; exec "$3" --root "$4" create '
+                  '--preserve-fds 1 --bundle "$5" fds')
+        r = self.run_as(["sh", "-c", script, "sh", fd3, self.work, self.oci, self.state,
+                         self.bundle])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.oci_cmd(["start", "fds"]).rc, 0)
+        self.wait_stopped("fds")
+        with open(fd3) as f:
+            self.assertEqual(f.read(), "via-fd3\n")
+
+    def test_default_state_directory(self):
+        # $XDG_RUNTIME_DIR/sbx-oci, else /tmp/sbx-oci-UID (never keyed on HOME)
+        xdg = os.path.join(self.work, "xdg")
+        os.mkdir(xdg, 0o700)
+        self._chown_tree(xdg)
+        r = self.run_as([self.oci, "list", "-q"], env={"XDG_RUNTIME_DIR": xdg})
+        self.assertEqual(r.rc, 0, r)
+        st = os.stat(os.path.join(xdg, "sbx-oci"))
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (self.uid, 0o700))
+        r = self.run_as([self.oci, "list", "-q"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(os.path.isdir("/tmp/sbx-oci-%d" % self.uid))
+
+    def test_hooks_run_in_order_with_the_state(self):
+        def host_hook(kind):
+            return {"path": "/bin/sh", "args": ["sh", "-c", "cat > %s/%s.json; echo %s >> %s/order"
+                                                % (self.work, kind, kind, self.work)]}
+
+        def e(c):
+            c["mounts"].append({"destination": "/hooklog", "type": "bind", "source": self.work,
+                                "options": ["rbind"]})
+            c["hooks"] = {k: [host_hook(k)] for k in ("prestart", "createRuntime",
+                                                      "createContainer", "poststart", "poststop")}
+            c["hooks"]["startContainer"] = [{"path": "/bin/sh", "args": [
+                "sh", "-c", "cat > /hooklog/startContainer.json; echo startContainer >> "
+                "/hooklog/order"]}]
+        out = self.run_to_end("hooks", ["sh", "-c", "echo program >> /hooklog/order"], e)
+        self.assertEqual(self.oci_cmd(["delete", "hooks"]).rc, 0)
+        order = self._order()
+        self.assertEqual(order[:4], ["prestart", "createRuntime", "createContainer",
+                                     "startContainer"], order)
+        # poststart runs in `start` while the program runs
+        self.assertEqual(sorted(order[4:6]), ["poststart", "program"], order)
+        self.assertEqual(order[6:], ["poststop"], order)
+        for kind in ("prestart", "createRuntime", "createContainer", "startContainer",
+                     "poststart", "poststop"):
+            with open(os.path.join(self.work, kind + ".json")) as f:
+                st = json.load(f)
+            self.assertEqual(st["id"], "hooks", kind)
+            self.assertEqual(st["bundle"], os.path.realpath(self.bundle), kind)
+            self.assertGreater(st["pid"] if kind != "poststop" else 1, 0, kind)
+
+    def _order(self):
+        with open(os.path.join(self.work, "order")) as f:
+            return f.read().split()
+
+    def test_failing_hook_fails_create(self):
+        def e(c):
+            c["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]}
+        p = self.create("badhook", ["true"], e)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("hook /bin/sh: exited with status 3", p.stderr.decode())
+        self.assertEqual(self.oci_cmd(["list", "-q"]).out, "")
+
+    def test_linux_devices_bind_the_checked_host_node(self):
+        if not os.path.exists("/dev/net/tun"):
+            self.skipTest("no /dev/net/tun")
+        st = os.stat("/dev/net/tun")
+        dev = {"path": "/dev/net/tun", "type": "c", "major": os.major(st.st_rdev),
+               "minor": os.minor(st.st_rdev)}
+        out = self.run_to_end("dev", ["stat", "-c", "%F %t:%T", "/dev/net/tun"],
+                              lambda c: c["linux"].update(devices=[dev]))
+        self.assertEqual(out.strip(), "character special file %x:%x" % (dev["major"], dev["minor"]))
+        wrong = dict(dev, minor=dev["minor"] + 1)
+        p = self.create("dev2", ["true"], lambda c: c["linux"].update(devices=[wrong]))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("linux.devices: the host's /dev/net/tun is not the character device",
+                      p.stderr.decode())
+
+    # -- refusals --------------------------------------------------------
+    def test_bad_config_one_clear_error(self):
+        self.spec()
+        with open(os.path.join(self.bundle, "config.json"), "w") as f:
+            f.write('{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": 5}}')
+        self.ids.append("bad")
+        p = self.oci_cmd(["create", "--bundle", self.bundle, "bad"], stdout=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 1)
+        lines = p.stderr.decode().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("process: args: expected an array of strings", lines[0])
+        self.assertTrue(lines[0].startswith("sbx-oci: "))
+        self.assertEqual(self.oci_cmd(["list", "-q"]).out, "")
+
+    def test_log_format_json(self):
+        self.spec(lambda c: c["process"].update(args=["no-such-program"]))
+        log = os.path.join(self.state, "log.json")
+        self.ids.append("nf")
+        p = self.oci_cmd(["--log", log, "--log-format", "json", "create", "--bundle", self.bundle,
+                          "nf"], stdout=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 1)
+        with open(log) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        obj = json.loads(lines[0])
+        self.assertEqual(obj["level"], "error")
+        self.assertIn('exec: "no-such-program": executable file not found in $PATH', obj["msg"])
+        self.assertRegex(obj["time"], r"^\d{4}-\d\d-\d\dT")
+
+    def test_exec_errors_in_runc_wording(self):
+        p = self.create("noexec", ["/etc/notexec"])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('exec: "/etc/notexec": permission denied', p.stderr.decode())
+        p = self.create("nofile", ["/bin/nope"])
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no such file or directory", p.stderr.decode())
+
+    def test_bind_mount_options(self):
+        vol = os.path.join(self.work, "vol")
+        os.mkdir(vol)
+        self._chown_tree(vol)
+
+        def e(opts):
+            return lambda c: c["mounts"].append({"destination": "/mnt/v", "type": "bind",
+                                                 "source": vol, "options": opts})
+        out = self.run_to_end("rw", ["sh", "-c", "echo x > /mnt/v/f && echo wrote"],
+                              e(["rbind", "nosuid"]))
+        self.assertIn("wrote", out)
+        for cid, opts in (("ro", ["rbind", "ro"]), ("rro", ["rbind", "rro"])):
+            out = self.run_to_end(cid, ["sh", "-c", "echo y > /mnt/v/g || echo refused"], e(opts))
+            self.assertIn("refused", out, cid)
+        p = self.create("idmap", ["true"], e(["bind", "idmap"]))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("mount /mnt/v: option idmap is not supported", p.stderr.decode())
+        self.assertEqual(sorted(os.listdir(vol)), ["f"])
+
+    def test_duplicate_id_and_bad_id(self):
+        p = self.create("dup", ["true"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = self.oci_cmd(["create", "--bundle", self.bundle, "dup"], stdout=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("container dup already exists", p.stderr.decode())
+        r = self.oci_cmd(["state", "../x"])
+        self.assertEqual(r.rc, 1)
+        self.assertIn("invalid container id", r.err)
+
+    # -- terminal --------------------------------------------------------
+    def test_console_socket_gets_the_terminal(self):
+        sock_path = os.path.join(self.work, "console.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(sock_path)
+        os.chmod(sock_path, 0o777)
+        srv.listen(1)
+        srv.settimeout(60)
+        p = self.create("tty", ["sh", "-c", "tty; stat -c %t /dev/console; echo $TERM"],
+                        lambda c: c["process"].update(terminal=True),
+                        extra=["--console-socket", sock_path])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        conn, _ = srv.accept()
+        msg, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+        conn.close()
+        srv.close()
+        self.assertEqual(len(fds), 1)
+        master = fds[0]
+        self.assertEqual(self.oci_cmd(["start", "tty"]).rc, 0)
+        data = b""
+        deadline = time.time() + 30
+        while time.time() < deadline and b"xterm" not in data:
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        os.close(master)
+        self.assertIn(b"/dev/pts/0", data)
+        self.assertIn(b"\r\n88\r\n", data)  # /dev/console: a pts (major 136 = 0x88)
+        self.assertIn(b"xterm", data)
+
+
+class TestOciRange(TestOci):
+    """The same with the test user's subuid range: maps of more than one id
+    go through newuidmap/newgidmap."""
+    mode = "range"
+
+    def test_range_maps_a_non_root_user(self):
+        start = None
+        name = self.pw.pw_name if self.pw else pwd.getpwuid(os.getuid()).pw_name
+        with open("/etc/subuid") as f:
+            for l in f:
+                u, s, n = l.strip().split(":")
+                if u in (name, str(self.uid)):
+                    start = int(s)
+        if start is None:
+            self.skipTest("no subuid range")
+
+        def e(c):
+            c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": self.uid, "size": 1},
+                                         {"containerID": 1, "hostID": start, "size": 65536}]
+            c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": self.gid, "size": 1},
+                                         {"containerID": 1, "hostID": start, "size": 65536}]
+            c["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5, 20]}
+        out = self.run_to_end("range", ["id"], e)
+        self.assertIn("uid=1000 gid=1000 groups=5,20", out)
+
+
+for _n in [n for n in dir(TestOci) if n.startswith("test_")]:
+    if _n not in ("test_create_start_state_delete", "test_capabilities_from_config"):
+        setattr(TestOciRange, _n, None)
+del _n
+
+if __name__ == "__main__":
+    unittest.main()
