@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         __builtin_trap();
       /* what --net-log writes of it: printable ASCII only */
       GString *json = g_string_new(NULL);
-      sbx_json_append_string(json, name, strlen(name));
+      sbx_json_append_string(json, name);
       for (gsize i = 0; i < json->len; i++)
         if (json->str[i] < 0x20 || json->str[i] > 0x7e)
           __builtin_trap();
