@@ -59,8 +59,8 @@ static void usage(FILE *out)
 static void version(void)
 {
   printf("sbx %s\nlibarchive %s, libseccomp %s, libslirp %s, glib %s, json-glib %s, libcurl %s\n",
-         SBX_VERSION, SBX_ARCHIVE_VERSION, SBX_SECCOMP_VERSION, SBX_SLIRP_VERSION,
-         SBX_GLIB_VERSION, SBX_JSON_GLIB_VERSION, SBX_CURL_VERSION);
+         SBX_VERSION, SBX_ARCHIVE_VERSION, SBX_SECCOMP_VERSION, SBX_SLIRP_VERSION, SBX_GLIB_VERSION,
+         SBX_JSON_GLIB_VERSION, SBX_CURL_VERSION);
 }
 
 int main(int argc, char **argv)

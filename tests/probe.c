@@ -68,25 +68,72 @@ static const char *errno_name(int e)
     int e;
     const char *n;
   } t[] = {
-      {EPERM, "EPERM"},     {ENOENT, "ENOENT"},   {ESRCH, "ESRCH"},       {EINTR, "EINTR"},
-      {EIO, "EIO"},         {ENXIO, "ENXIO"},     {E2BIG, "E2BIG"},       {ENOEXEC, "ENOEXEC"},
-      {EBADF, "EBADF"},     {ECHILD, "ECHILD"},   {EAGAIN, "EAGAIN"},     {ENOMEM, "ENOMEM"},
-      {EACCES, "EACCES"},   {EFAULT, "EFAULT"},   {ENOTBLK, "ENOTBLK"},   {EBUSY, "EBUSY"},
-      {EEXIST, "EEXIST"},   {EXDEV, "EXDEV"},     {ENODEV, "ENODEV"},     {ENOTDIR, "ENOTDIR"},
-      {EISDIR, "EISDIR"},   {EINVAL, "EINVAL"},   {ENFILE, "ENFILE"},     {EMFILE, "EMFILE"},
-      {ENOTTY, "ENOTTY"},   {ETXTBSY, "ETXTBSY"}, {EFBIG, "EFBIG"},       {ENOSPC, "ENOSPC"},
-      {ESPIPE, "ESPIPE"},   {EROFS, "EROFS"},     {EMLINK, "EMLINK"},     {EPIPE, "EPIPE"},
-      {EDOM, "EDOM"},       {ERANGE, "ERANGE"},   {EDEADLK, "EDEADLK"},   {ENAMETOOLONG, "ENAMETOOLONG"},
-      {ENOLCK, "ENOLCK"},   {ENOSYS, "ENOSYS"},   {ENOTEMPTY, "ENOTEMPTY"}, {ELOOP, "ELOOP"},
-      {ENOMSG, "ENOMSG"},   {ENODATA, "ENODATA"}, {ENOPKG, "ENOPKG"},     {EOVERFLOW, "EOVERFLOW"},
-      {EUSERS, "EUSERS"},   {ENOTSOCK, "ENOTSOCK"}, {EPROTOTYPE, "EPROTOTYPE"},
-      {ENOPROTOOPT, "ENOPROTOOPT"}, {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
-      {ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"}, {EOPNOTSUPP, "EOPNOTSUPP"},
-      {EPFNOSUPPORT, "EPFNOSUPPORT"}, {EAFNOSUPPORT, "EAFNOSUPPORT"}, {EADDRINUSE, "EADDRINUSE"},
-      {ENETDOWN, "ENETDOWN"}, {ENETUNREACH, "ENETUNREACH"}, {ENOBUFS, "ENOBUFS"},
-      {ETIMEDOUT, "ETIMEDOUT"}, {ECONNREFUSED, "ECONNREFUSED"}, {ESTALE, "ESTALE"},
-      {EDQUOT, "EDQUOT"},   {ENOKEY, "ENOKEY"},   {EKEYEXPIRED, "EKEYEXPIRED"},
-      {EKEYREVOKED, "EKEYREVOKED"}, {EKEYREJECTED, "EKEYREJECTED"}, {ENOTSUP, "ENOTSUP"},
+      {EPERM, "EPERM"},
+      {ENOENT, "ENOENT"},
+      {ESRCH, "ESRCH"},
+      {EINTR, "EINTR"},
+      {EIO, "EIO"},
+      {ENXIO, "ENXIO"},
+      {E2BIG, "E2BIG"},
+      {ENOEXEC, "ENOEXEC"},
+      {EBADF, "EBADF"},
+      {ECHILD, "ECHILD"},
+      {EAGAIN, "EAGAIN"},
+      {ENOMEM, "ENOMEM"},
+      {EACCES, "EACCES"},
+      {EFAULT, "EFAULT"},
+      {ENOTBLK, "ENOTBLK"},
+      {EBUSY, "EBUSY"},
+      {EEXIST, "EEXIST"},
+      {EXDEV, "EXDEV"},
+      {ENODEV, "ENODEV"},
+      {ENOTDIR, "ENOTDIR"},
+      {EISDIR, "EISDIR"},
+      {EINVAL, "EINVAL"},
+      {ENFILE, "ENFILE"},
+      {EMFILE, "EMFILE"},
+      {ENOTTY, "ENOTTY"},
+      {ETXTBSY, "ETXTBSY"},
+      {EFBIG, "EFBIG"},
+      {ENOSPC, "ENOSPC"},
+      {ESPIPE, "ESPIPE"},
+      {EROFS, "EROFS"},
+      {EMLINK, "EMLINK"},
+      {EPIPE, "EPIPE"},
+      {EDOM, "EDOM"},
+      {ERANGE, "ERANGE"},
+      {EDEADLK, "EDEADLK"},
+      {ENAMETOOLONG, "ENAMETOOLONG"},
+      {ENOLCK, "ENOLCK"},
+      {ENOSYS, "ENOSYS"},
+      {ENOTEMPTY, "ENOTEMPTY"},
+      {ELOOP, "ELOOP"},
+      {ENOMSG, "ENOMSG"},
+      {ENODATA, "ENODATA"},
+      {ENOPKG, "ENOPKG"},
+      {EOVERFLOW, "EOVERFLOW"},
+      {EUSERS, "EUSERS"},
+      {ENOTSOCK, "ENOTSOCK"},
+      {EPROTOTYPE, "EPROTOTYPE"},
+      {ENOPROTOOPT, "ENOPROTOOPT"},
+      {EPROTONOSUPPORT, "EPROTONOSUPPORT"},
+      {ESOCKTNOSUPPORT, "ESOCKTNOSUPPORT"},
+      {EOPNOTSUPP, "EOPNOTSUPP"},
+      {EPFNOSUPPORT, "EPFNOSUPPORT"},
+      {EAFNOSUPPORT, "EAFNOSUPPORT"},
+      {EADDRINUSE, "EADDRINUSE"},
+      {ENETDOWN, "ENETDOWN"},
+      {ENETUNREACH, "ENETUNREACH"},
+      {ENOBUFS, "ENOBUFS"},
+      {ETIMEDOUT, "ETIMEDOUT"},
+      {ECONNREFUSED, "ECONNREFUSED"},
+      {ESTALE, "ESTALE"},
+      {EDQUOT, "EDQUOT"},
+      {ENOKEY, "ENOKEY"},
+      {EKEYEXPIRED, "EKEYEXPIRED"},
+      {EKEYREVOKED, "EKEYREVOKED"},
+      {EKEYREJECTED, "EKEYREJECTED"},
+      {ENOTSUP, "ENOTSUP"},
   };
   static char buf[16];
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
@@ -100,14 +147,23 @@ static const char *signal_name(int s)
 {
   static char buf[16];
   switch (s) {
-  case SIGSYS: return "SIGSYS";
-  case SIGSEGV: return "SIGSEGV";
-  case SIGKILL: return "SIGKILL";
-  case SIGBUS: return "SIGBUS";
-  case SIGILL: return "SIGILL";
-  case SIGABRT: return "SIGABRT";
-  case SIGTRAP: return "SIGTRAP";
-  default: snprintf(buf, sizeof buf, "SIG%d", s); return buf;
+  case SIGSYS:
+    return "SIGSYS";
+  case SIGSEGV:
+    return "SIGSEGV";
+  case SIGKILL:
+    return "SIGKILL";
+  case SIGBUS:
+    return "SIGBUS";
+  case SIGILL:
+    return "SIGILL";
+  case SIGABRT:
+    return "SIGABRT";
+  case SIGTRAP:
+    return "SIGTRAP";
+  default:
+    snprintf(buf, sizeof buf, "SIG%d", s);
+    return buf;
   }
 }
 
@@ -251,22 +307,22 @@ static void raw(const RawCall *c)
   line("syscall", c->label, in_child(do_raw, c));
 }
 
-#define P(x) ((long)(uintptr_t)(x))
+#define P(x)   ((long)(uintptr_t)(x))
 #define BADPTR 1L /* an address nothing is mapped at: EFAULT if read */
 
 /* i386 numbers (arch/x86/entry/syscalls/syscall_32.tbl). */
-#define I386_GETPID 20
-#define I386_MOUNT 21
-#define I386_SOCKETCALL 102
-#define I386_PERSONALITY 136
-#define I386_KEYCTL 288
-#define I386_UNSHARE 310
-#define I386_SETNS 346
-#define I386_SOCKET 359
-#define I386_SOCKETPAIR 360
-#define SOCKETCALL_SOCKET 1
+#define I386_GETPID           20
+#define I386_MOUNT            21
+#define I386_SOCKETCALL       102
+#define I386_PERSONALITY      136
+#define I386_KEYCTL           288
+#define I386_UNSHARE          310
+#define I386_SETNS            346
+#define I386_SOCKET           359
+#define I386_SOCKETPAIR       360
+#define SOCKETCALL_SOCKET     1
 #define SOCKETCALL_SOCKETPAIR 8
-#define SOCKETCALL_SHUTDOWN 13
+#define SOCKETCALL_SHUTDOWN   13
 
 static uint32_t sc_alg[3] = {AF_ALG, SOCK_SEQPACKET, 0};
 static uint32_t sc_vsock[3] = {AF_VSOCK, SOCK_STREAM, 0};
@@ -286,106 +342,110 @@ static void section_syscalls(void)
   sc_pair[1] = SOCK_STREAM;
   sc_pair[3] = (uint32_t)(uintptr_t)sp_fds;
   const RawCall calls[] = {
-      /* what the default profile must refuse */
-      {"mount", SYS_mount, {P("none"), P("/nonexistent-sbx-probe"), 0, 0, 0}},
-      {"umount2", SYS_umount2, {P("/nonexistent-sbx-probe"), 0}},
-      {"pivot_root", SYS_pivot_root, {P("/nonexistent-sbx-probe"), P("/nonexistent-sbx-probe")}},
-      {"move_mount", SYS_move_mount, {-1, P("/nonexistent-sbx-probe"), -1, P("/nonexistent-sbx-probe"), 0}},
-      {"open_tree", SYS_open_tree, {-1, P("/nonexistent-sbx-probe"), 0}},
-      {"fsopen", SYS_fsopen, {P("nonexistent-sbx-probe"), 0}},
-      {"fsmount", SYS_fsmount, {-1, 0, 0}},
-      {"fspick", SYS_fspick, {-1, P("/nonexistent-sbx-probe"), 0}},
-      {"fsconfig", SYS_fsconfig, {-1, 0, 0, 0, 0}},
-      {"mount_setattr", SYS_mount_setattr, {-1, P("/nonexistent-sbx-probe"), 0, 0, 0}},
-      {"unshare(0)", SYS_unshare, {0}},
-      {"unshare(CLONE_NEWUSER)", SYS_unshare, {CLONE_NEWUSER}},
-      {"unshare(CLONE_NEWNS)", SYS_unshare, {CLONE_NEWNS}},
-      {"unshare(CLONE_NEWNET)", SYS_unshare, {CLONE_NEWNET}},
-      {"setns", SYS_setns, {-1, 0}},
-      {"bpf", SYS_bpf, {-1, 0, 0}},
-      {"perf_event_open", SYS_perf_event_open, {0, 0, -1, -1, 0}},
-      {"keyctl", SYS_keyctl, {-1, 0, 0, 0, 0}},
-      {"add_key", SYS_add_key, {0, 0, 0, 0, 0}},
-      {"request_key", SYS_request_key, {0, 0, 0, 0}},
-      {"userfaultfd", SYS_userfaultfd, {0x7fffffff}},
-      {"io_uring_setup", SYS_io_uring_setup, {0, 0}},
-      {"io_uring_enter", SYS_io_uring_enter, {-1, 0, 0, 0, 0, 0}},
-      {"io_uring_register", SYS_io_uring_register, {-1, 0, 0, 0}},
-      {"kexec_load", SYS_kexec_load, {0, 0, 0, 0x7fff0000}},
-      {"init_module", SYS_init_module, {0, 0, 0}},
-      {"finit_module", SYS_finit_module, {-1, 0, 0}},
-      {"delete_module", SYS_delete_module, {0, 0}},
-      {"open_by_handle_at", SYS_open_by_handle_at, {-1, 0, 0}},
-      {"reboot", SYS_reboot, {0, 0, 0, 0}},
-      {"swapon", SYS_swapon, {P("/nonexistent-sbx-probe"), 0}},
-      {"swapoff", SYS_swapoff, {P("/nonexistent-sbx-probe")}},
-      {"settimeofday", SYS_settimeofday, {BADPTR, 0}},
-      {"clock_settime", SYS_clock_settime, {CLOCK_REALTIME, BADPTR}},
-      {"clock_adjtime", SYS_clock_adjtime, {CLOCK_REALTIME, BADPTR}},
-      {"acct", SYS_acct, {P("/nonexistent-sbx-probe")}},
-      {"sethostname", SYS_sethostname, {BADPTR, 5}},
-      {"setdomainname", SYS_setdomainname, {BADPTR, 5}},
-      {"syslog", SYS_syslog, {10, 0, 0}},
-      {"kcmp", SYS_kcmp, {0, 0, -1, 0, 0}},
-      {"pidfd_getfd", SYS_pidfd_getfd, {-1, -1, 0}},
-      {"fanotify_init", SYS_fanotify_init, {0, 0}},
-      {"quotactl", SYS_quotactl, {0, 0, 0, 0}},
+    /* what the default profile must refuse */
+    {"mount", SYS_mount, {P("none"), P("/nonexistent-sbx-probe"), 0, 0, 0}},
+    {"umount2", SYS_umount2, {P("/nonexistent-sbx-probe"), 0}},
+    {"pivot_root", SYS_pivot_root, {P("/nonexistent-sbx-probe"), P("/nonexistent-sbx-probe")}},
+    {"move_mount",
+     SYS_move_mount,
+     {-1, P("/nonexistent-sbx-probe"), -1, P("/nonexistent-sbx-probe"), 0}},
+    {"open_tree", SYS_open_tree, {-1, P("/nonexistent-sbx-probe"), 0}},
+    {"fsopen", SYS_fsopen, {P("nonexistent-sbx-probe"), 0}},
+    {"fsmount", SYS_fsmount, {-1, 0, 0}},
+    {"fspick", SYS_fspick, {-1, P("/nonexistent-sbx-probe"), 0}},
+    {"fsconfig", SYS_fsconfig, {-1, 0, 0, 0, 0}},
+    {"mount_setattr", SYS_mount_setattr, {-1, P("/nonexistent-sbx-probe"), 0, 0, 0}},
+    {"unshare(0)", SYS_unshare, {0}},
+    {"unshare(CLONE_NEWUSER)", SYS_unshare, {CLONE_NEWUSER}},
+    {"unshare(CLONE_NEWNS)", SYS_unshare, {CLONE_NEWNS}},
+    {"unshare(CLONE_NEWNET)", SYS_unshare, {CLONE_NEWNET}},
+    {"setns", SYS_setns, {-1, 0}},
+    {"bpf", SYS_bpf, {-1, 0, 0}},
+    {"perf_event_open", SYS_perf_event_open, {0, 0, -1, -1, 0}},
+    {"keyctl", SYS_keyctl, {-1, 0, 0, 0, 0}},
+    {"add_key", SYS_add_key, {0, 0, 0, 0, 0}},
+    {"request_key", SYS_request_key, {0, 0, 0, 0}},
+    {"userfaultfd", SYS_userfaultfd, {0x7fffffff}},
+    {"io_uring_setup", SYS_io_uring_setup, {0, 0}},
+    {"io_uring_enter", SYS_io_uring_enter, {-1, 0, 0, 0, 0, 0}},
+    {"io_uring_register", SYS_io_uring_register, {-1, 0, 0, 0}},
+    {"kexec_load", SYS_kexec_load, {0, 0, 0, 0x7fff0000}},
+    {"init_module", SYS_init_module, {0, 0, 0}},
+    {"finit_module", SYS_finit_module, {-1, 0, 0}},
+    {"delete_module", SYS_delete_module, {0, 0}},
+    {"open_by_handle_at", SYS_open_by_handle_at, {-1, 0, 0}},
+    {"reboot", SYS_reboot, {0, 0, 0, 0}},
+    {"swapon", SYS_swapon, {P("/nonexistent-sbx-probe"), 0}},
+    {"swapoff", SYS_swapoff, {P("/nonexistent-sbx-probe")}},
+    {"settimeofday", SYS_settimeofday, {BADPTR, 0}},
+    {"clock_settime", SYS_clock_settime, {CLOCK_REALTIME, BADPTR}},
+    {"clock_adjtime", SYS_clock_adjtime, {CLOCK_REALTIME, BADPTR}},
+    {"acct", SYS_acct, {P("/nonexistent-sbx-probe")}},
+    {"sethostname", SYS_sethostname, {BADPTR, 5}},
+    {"setdomainname", SYS_setdomainname, {BADPTR, 5}},
+    {"syslog", SYS_syslog, {10, 0, 0}},
+    {"kcmp", SYS_kcmp, {0, 0, -1, 0, 0}},
+    {"pidfd_getfd", SYS_pidfd_getfd, {-1, -1, 0}},
+    {"fanotify_init", SYS_fanotify_init, {0, 0}},
+    {"quotactl", SYS_quotactl, {0, 0, 0, 0}},
 #ifdef SYS_iopl
-      {"iopl", SYS_iopl, {0}},
-      {"ioperm", SYS_ioperm, {0, 0, 0}},
+    {"iopl", SYS_iopl, {0}},
+    {"ioperm", SYS_ioperm, {0, 0, 0}},
 #endif
-      {"set_mempolicy", SYS_set_mempolicy, {0, 0, 0}},
-      {"clone(CLONE_NEWUSER)", SYS_clone, {CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0}},
-      {"clone(CLONE_NEWNS)", SYS_clone, {CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0}},
-      {"clone(CLONE_NEWPID)", SYS_clone, {CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0}},
-      {"clone3", SYS_clone3, {0, 0}},
-      {"socket(AF_ALG)", SYS_socket, {AF_ALG, SOCK_SEQPACKET, 0}},
-      {"socket(AF_VSOCK)", SYS_socket, {AF_VSOCK, SOCK_STREAM, 0}},
-      {"socket(AF_ALG|1<<32)", SYS_socket, {AF_ALG | hi, SOCK_SEQPACKET, 0}},
-      {"socket(AF_VSOCK|1<<32)", SYS_socket, {AF_VSOCK | hi, SOCK_STREAM, 0}},
-      {"personality(READ_IMPLIES_EXEC)", SYS_personality, {0x0400000}},
-      {"personality(READ_IMPLIES_EXEC|1<<32)", SYS_personality, {0x0400000 | hi}},
-      /* what the kernel must refuse: init is not dumpable, no device nodes */
-      {"ptrace(ATTACH,1)", SYS_ptrace, {PTRACE_ATTACH, 1, 0, 0}},
-      {"process_vm_readv(1)", SYS_process_vm_readv, {1, P(&vm_local), 1, P(&vm_remote), 1, 0}},
-      {"mknod(char-1:3)", SYS_mknodat, {AT_FDCWD, P("/tmp/.sbx-probe-node"), S_IFCHR | 0666, 0x103}},
-      /* what must work */
-      {"socket(AF_INET)", SYS_socket, {AF_INET, SOCK_STREAM, 0}},
-      {"socket(AF_INET6)", SYS_socket, {AF_INET6, SOCK_STREAM, 0}},
-      {"socket(AF_UNIX)", SYS_socket, {AF_UNIX, SOCK_STREAM, 0}},
-      {"socket(AF_NETLINK)", SYS_socket, {AF_NETLINK, SOCK_RAW, 0}},
-      {"socket(AF_INET|1<<32)", SYS_socket, {AF_INET | hi, SOCK_STREAM, 0}},
-      {"clone(SIGCHLD)", SYS_clone, {SIGCHLD, 0, 0, 0, 0}},
-      {"personality(0xffffffff)", SYS_personality, {0xffffffffL}},
-      {"personality(0)", SYS_personality, {0}},
-      {"getpid", SYS_getpid, {0}},
-      {"chroot", SYS_chroot, {P("/nonexistent-sbx-probe")}},
+    {"set_mempolicy", SYS_set_mempolicy, {0, 0, 0}},
+    {"clone(CLONE_NEWUSER)", SYS_clone, {CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0}},
+    {"clone(CLONE_NEWNS)", SYS_clone, {CLONE_NEWNS | SIGCHLD, 0, 0, 0, 0}},
+    {"clone(CLONE_NEWPID)", SYS_clone, {CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0}},
+    {"clone3", SYS_clone3, {0, 0}},
+    {"socket(AF_ALG)", SYS_socket, {AF_ALG, SOCK_SEQPACKET, 0}},
+    {"socket(AF_VSOCK)", SYS_socket, {AF_VSOCK, SOCK_STREAM, 0}},
+    {"socket(AF_ALG|1<<32)", SYS_socket, {AF_ALG | hi, SOCK_SEQPACKET, 0}},
+    {"socket(AF_VSOCK|1<<32)", SYS_socket, {AF_VSOCK | hi, SOCK_STREAM, 0}},
+    {"personality(READ_IMPLIES_EXEC)", SYS_personality, {0x0400000}},
+    {"personality(READ_IMPLIES_EXEC|1<<32)", SYS_personality, {0x0400000 | hi}},
+    /* what the kernel must refuse: init is not dumpable, no device nodes */
+    {"ptrace(ATTACH,1)", SYS_ptrace, {PTRACE_ATTACH, 1, 0, 0}},
+    {"process_vm_readv(1)", SYS_process_vm_readv, {1, P(&vm_local), 1, P(&vm_remote), 1, 0}},
+    {"mknod(char-1:3)", SYS_mknodat, {AT_FDCWD, P("/tmp/.sbx-probe-node"), S_IFCHR | 0666, 0x103}},
+    /* what must work */
+    {"socket(AF_INET)", SYS_socket, {AF_INET, SOCK_STREAM, 0}},
+    {"socket(AF_INET6)", SYS_socket, {AF_INET6, SOCK_STREAM, 0}},
+    {"socket(AF_UNIX)", SYS_socket, {AF_UNIX, SOCK_STREAM, 0}},
+    {"socket(AF_NETLINK)", SYS_socket, {AF_NETLINK, SOCK_RAW, 0}},
+    {"socket(AF_INET|1<<32)", SYS_socket, {AF_INET | hi, SOCK_STREAM, 0}},
+    {"clone(SIGCHLD)", SYS_clone, {SIGCHLD, 0, 0, 0, 0}},
+    {"personality(0xffffffff)", SYS_personality, {0xffffffffL}},
+    {"personality(0)", SYS_personality, {0}},
+    {"getpid", SYS_getpid, {0}},
+    {"chroot", SYS_chroot, {P("/nonexistent-sbx-probe")}},
 #ifdef SYS_mkdir
-      {"mkdir", SYS_mkdir, {P("/tmp/.sbx-probe-mkdir"), 0700}},
+    {"mkdir", SYS_mkdir, {P("/tmp/.sbx-probe-mkdir"), 0700}},
 #endif
-      {"mkdirat", SYS_mkdirat, {AT_FDCWD, P("/tmp/.sbx-probe-mkdirat"), 0700}},
+    {"mkdirat", SYS_mkdirat, {AT_FDCWD, P("/tmp/.sbx-probe-mkdirat"), 0700}},
 #if defined(__x86_64__)
-      /* the same through the other ABIs of x86_64 */
-      {"i386:getpid", I386_GETPID, {0}, 32},
-      {"i386:mount", I386_MOUNT, {0, 0, 0, 0, 0}, 32},
-      {"i386:unshare(0)", I386_UNSHARE, {0}, 32},
-      {"i386:unshare(CLONE_NEWUSER)", I386_UNSHARE, {CLONE_NEWUSER}, 32},
-      {"i386:setns", I386_SETNS, {-1, 0}, 32},
-      {"i386:keyctl", I386_KEYCTL, {-1, 0, 0, 0, 0}, 32},
-      {"i386:personality(READ_IMPLIES_EXEC)", I386_PERSONALITY, {0x0400000}, 32},
-      {"i386:socket(AF_ALG)", I386_SOCKET, {AF_ALG, SOCK_SEQPACKET, 0}, 32},
-      {"i386:socket(AF_VSOCK)", I386_SOCKET, {AF_VSOCK, SOCK_STREAM, 0}, 32},
-      {"i386:socket(AF_INET)", I386_SOCKET, {AF_INET, SOCK_STREAM, 0}, 32},
-      {"i386:socketcall(SOCKET,AF_ALG)", I386_SOCKETCALL, {SOCKETCALL_SOCKET, P(sc_alg)}, 32},
-      {"i386:socketcall(SOCKET,AF_VSOCK)", I386_SOCKETCALL, {SOCKETCALL_SOCKET, P(sc_vsock)}, 32},
-      {"i386:socketcall(SOCKET,AF_INET)", I386_SOCKETCALL, {SOCKETCALL_SOCKET, P(sc_inet)}, 32},
-      {"i386:socketpair(AF_UNIX)", I386_SOCKETPAIR, {AF_UNIX, SOCK_STREAM, 0, P(sp_fds)}, 32},
-      {"i386:socketcall(SOCKETPAIR,AF_UNIX)", I386_SOCKETCALL,
-       {SOCKETCALL_SOCKETPAIR, P(sc_pair)}, 32},
-      {"i386:socketcall(SHUTDOWN,-1)", I386_SOCKETCALL, {SOCKETCALL_SHUTDOWN, P(sc_shutdown)}, 32},
-      {"x32:getpid", SYS_getpid, {0}, 'x'},
-      {"x32:unshare(0)", SYS_unshare, {0}, 'x'},
-      {"x32:mount", SYS_mount, {0, 0, 0, 0, 0}, 'x'},
+    /* the same through the other ABIs of x86_64 */
+    {"i386:getpid", I386_GETPID, {0}, 32},
+    {"i386:mount", I386_MOUNT, {0, 0, 0, 0, 0}, 32},
+    {"i386:unshare(0)", I386_UNSHARE, {0}, 32},
+    {"i386:unshare(CLONE_NEWUSER)", I386_UNSHARE, {CLONE_NEWUSER}, 32},
+    {"i386:setns", I386_SETNS, {-1, 0}, 32},
+    {"i386:keyctl", I386_KEYCTL, {-1, 0, 0, 0, 0}, 32},
+    {"i386:personality(READ_IMPLIES_EXEC)", I386_PERSONALITY, {0x0400000}, 32},
+    {"i386:socket(AF_ALG)", I386_SOCKET, {AF_ALG, SOCK_SEQPACKET, 0}, 32},
+    {"i386:socket(AF_VSOCK)", I386_SOCKET, {AF_VSOCK, SOCK_STREAM, 0}, 32},
+    {"i386:socket(AF_INET)", I386_SOCKET, {AF_INET, SOCK_STREAM, 0}, 32},
+    {"i386:socketcall(SOCKET,AF_ALG)", I386_SOCKETCALL, {SOCKETCALL_SOCKET, P(sc_alg)}, 32},
+    {"i386:socketcall(SOCKET,AF_VSOCK)", I386_SOCKETCALL, {SOCKETCALL_SOCKET, P(sc_vsock)}, 32},
+    {"i386:socketcall(SOCKET,AF_INET)", I386_SOCKETCALL, {SOCKETCALL_SOCKET, P(sc_inet)}, 32},
+    {"i386:socketpair(AF_UNIX)", I386_SOCKETPAIR, {AF_UNIX, SOCK_STREAM, 0, P(sp_fds)}, 32},
+    {"i386:socketcall(SOCKETPAIR,AF_UNIX)",
+     I386_SOCKETCALL,
+     {SOCKETCALL_SOCKETPAIR, P(sc_pair)},
+     32},
+    {"i386:socketcall(SHUTDOWN,-1)", I386_SOCKETCALL, {SOCKETCALL_SHUTDOWN, P(sc_shutdown)}, 32},
+    {"x32:getpid", SYS_getpid, {0}, 'x'},
+    {"x32:unshare(0)", SYS_unshare, {0}, 'x'},
+    {"x32:mount", SYS_mount, {0, 0, 0, 0, 0}, 'x'},
 #endif
   };
   for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
@@ -407,10 +467,10 @@ static char sid_file[] = "sbx-setid-f", sid_creat[] = "sbx-setid-creat",
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
 #endif
-#define I386_OPEN 5
-#define I386_CREAT 8
-#define I386_CHMOD 15
-#define I386_FCHMOD 94
+#define I386_OPEN     5
+#define I386_CREAT    8
+#define I386_CHMOD    15
+#define I386_FCHMOD   94
 #define I386_FCHMODAT 306
 
 static void report_mode(const char *name)
@@ -440,36 +500,36 @@ static void section_setid(const char *dir)
     uint64_t flags, mode, resolve;
   } how = {O_WRONLY | O_CREAT, 04755, 0};
   const RawCall calls[] = {
-      {"chmod(4755)", SYS_chmod, {P(sid_file), 04755}},
-      {"chmod(2755)", SYS_chmod, {P(sid_file), 02755}},
-      {"chmod(dir,2755)", SYS_chmod, {P(sid_dir), 02755}},
-      {"chmod(4755|1<<32)", SYS_chmod, {P(sid_file), 04755 | (1L << 32)}},
-      {"fchmod(4755)", SYS_fchmod, {fd, 04755}},
-      {"fchmodat(6755)", SYS_fchmodat, {AT_FDCWD, P(sid_file), 06755}},
-      {"fchmodat2(4755)", SYS_fchmodat2, {AT_FDCWD, P(sid_file), 04755, 0}},
-      {"creat(4755)", SYS_creat, {P(sid_creat), 04755}},
-      {"open(O_CREAT,4755)", SYS_open, {P(sid_open), O_WRONLY | O_CREAT, 04755}},
-      {"openat(O_CREAT,2755)", SYS_openat, {AT_FDCWD, P(sid_openat), O_WRONLY | O_CREAT, 02755}},
-      {"openat(O_TMPFILE,4755)", SYS_openat, {AT_FDCWD, P("."), O_WRONLY | O_TMPFILE, 04755}},
-      {"mknod(S_IFREG,4755)", SYS_mknod, {P(sid_node), S_IFREG | 04755, 0}},
-      {"mknodat(S_IFREG,2755)", SYS_mknodat, {AT_FDCWD, P(sid_nodeat), S_IFREG | 02755, 0}},
-      {"openat2(O_CREAT,4755)", SYS_openat2, {AT_FDCWD, P(sid_open2), P(&how), sizeof how}},
-      /* what must still work */
-      {"chmod(0700)", SYS_chmod, {P(sid_file), 0700}},
-      {"chmod(dir,1777)", SYS_chmod, {P(sid_dir), 01777}},
-      {"fchmodat2(0750)", SYS_fchmodat2, {AT_FDCWD, P(sid_file), 0750, 0}},
-      {"open(O_CREAT,0644)", SYS_open, {P(sid_plain), O_WRONLY | O_CREAT, 0644}},
-      {"open(O_RDONLY,junk)", SYS_open, {P(sid_file), O_RDONLY, 04755}},
+    {"chmod(4755)", SYS_chmod, {P(sid_file), 04755}},
+    {"chmod(2755)", SYS_chmod, {P(sid_file), 02755}},
+    {"chmod(dir,2755)", SYS_chmod, {P(sid_dir), 02755}},
+    {"chmod(4755|1<<32)", SYS_chmod, {P(sid_file), 04755 | (1L << 32)}},
+    {"fchmod(4755)", SYS_fchmod, {fd, 04755}},
+    {"fchmodat(6755)", SYS_fchmodat, {AT_FDCWD, P(sid_file), 06755}},
+    {"fchmodat2(4755)", SYS_fchmodat2, {AT_FDCWD, P(sid_file), 04755, 0}},
+    {"creat(4755)", SYS_creat, {P(sid_creat), 04755}},
+    {"open(O_CREAT,4755)", SYS_open, {P(sid_open), O_WRONLY | O_CREAT, 04755}},
+    {"openat(O_CREAT,2755)", SYS_openat, {AT_FDCWD, P(sid_openat), O_WRONLY | O_CREAT, 02755}},
+    {"openat(O_TMPFILE,4755)", SYS_openat, {AT_FDCWD, P("."), O_WRONLY | O_TMPFILE, 04755}},
+    {"mknod(S_IFREG,4755)", SYS_mknod, {P(sid_node), S_IFREG | 04755, 0}},
+    {"mknodat(S_IFREG,2755)", SYS_mknodat, {AT_FDCWD, P(sid_nodeat), S_IFREG | 02755, 0}},
+    {"openat2(O_CREAT,4755)", SYS_openat2, {AT_FDCWD, P(sid_open2), P(&how), sizeof how}},
+    /* what must still work */
+    {"chmod(0700)", SYS_chmod, {P(sid_file), 0700}},
+    {"chmod(dir,1777)", SYS_chmod, {P(sid_dir), 01777}},
+    {"fchmodat2(0750)", SYS_fchmodat2, {AT_FDCWD, P(sid_file), 0750, 0}},
+    {"open(O_CREAT,0644)", SYS_open, {P(sid_plain), O_WRONLY | O_CREAT, 0644}},
+    {"open(O_RDONLY,junk)", SYS_open, {P(sid_file), O_RDONLY, 04755}},
 #if defined(__x86_64__)
-      {"i386:chmod(4755)", I386_CHMOD, {P(sid_file), 04755}, 32},
-      {"i386:fchmod(2755)", I386_FCHMOD, {fd, 02755}, 32},
-      {"i386:fchmodat(4755)", I386_FCHMODAT, {AT_FDCWD, P(sid_file), 04755}, 32},
-      {"i386:fchmodat2(4755)", SYS_fchmodat2, {AT_FDCWD, P(sid_file), 04755, 0}, 32},
-      {"i386:creat(4755)", I386_CREAT, {P(sid_i386), 04755}, 32},
-      {"i386:open(O_CREAT,4755)", I386_OPEN, {P(sid_i386), O_WRONLY | O_CREAT, 04755}, 32},
-      {"i386:chmod(0755)", I386_CHMOD, {P(sid_file), 0755}, 32},
-      {"x32:chmod(4755)", SYS_chmod, {P(sid_file), 04755}, 'x'},
-      {"x32:fchmodat(2755)", SYS_fchmodat, {AT_FDCWD, P(sid_file), 02755}, 'x'},
+    {"i386:chmod(4755)", I386_CHMOD, {P(sid_file), 04755}, 32},
+    {"i386:fchmod(2755)", I386_FCHMOD, {fd, 02755}, 32},
+    {"i386:fchmodat(4755)", I386_FCHMODAT, {AT_FDCWD, P(sid_file), 04755}, 32},
+    {"i386:fchmodat2(4755)", SYS_fchmodat2, {AT_FDCWD, P(sid_file), 04755, 0}, 32},
+    {"i386:creat(4755)", I386_CREAT, {P(sid_i386), 04755}, 32},
+    {"i386:open(O_CREAT,4755)", I386_OPEN, {P(sid_i386), O_WRONLY | O_CREAT, 04755}, 32},
+    {"i386:chmod(0755)", I386_CHMOD, {P(sid_file), 0755}, 32},
+    {"x32:chmod(4755)", SYS_chmod, {P(sid_file), 04755}, 'x'},
+    {"x32:fchmodat(2755)", SYS_fchmodat, {AT_FDCWD, P(sid_file), 02755}, 'x'},
 #endif
   };
   for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
@@ -477,12 +537,13 @@ static void section_setid(const char *dir)
   /* A file capability (v2: the kernel turns it into v3, whose root id is
    * the namespace's root on the host). */
   static const uint32_t cap_v2[5] = {0x02000001, 1u << 13 /* NET_RAW */, 0, 0, 0};
-  const RawCall xattr = {"setxattr(security.capability)", SYS_setxattr,
+  const RawCall xattr = {"setxattr(security.capability)",
+                         SYS_setxattr,
                          {P(sid_file), P("security.capability"), P(cap_v2), sizeof cap_v2, 0}};
   raw(&xattr);
   close(fd);
-  const char *names[] = {sid_file, sid_creat, sid_open, sid_openat, sid_node,
-                         sid_nodeat, sid_open2, sid_i386, sid_plain, sid_dir};
+  const char *names[] = {sid_file,   sid_creat, sid_open, sid_openat, sid_node,
+                         sid_nodeat, sid_open2, sid_i386, sid_plain,  sid_dir};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     report_mode(names[i]);
   if (chdir("/") < 0)
@@ -686,10 +747,17 @@ static void mount_flags(const char *path, char *out, size_t len)
 
 static void section_masked(void)
 {
-  static const char *const paths[] = {
-      "/proc/kcore",     "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
-      "/proc/latency_stats", "/proc/acpi", "/proc/scsi", "/proc/asound", "/proc/interrupts",
-      "/sys/firmware",   "/sys/devices/virtual/powercap"};
+  static const char *const paths[] = {"/proc/kcore",
+                                      "/proc/keys",
+                                      "/proc/timer_list",
+                                      "/proc/sched_debug",
+                                      "/proc/latency_stats",
+                                      "/proc/acpi",
+                                      "/proc/scsi",
+                                      "/proc/asound",
+                                      "/proc/interrupts",
+                                      "/sys/firmware",
+                                      "/sys/devices/virtual/powercap"};
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
     struct stat st;
     char v[128];
@@ -731,9 +799,10 @@ static void section_masked(void)
 
 static void section_mounts(void)
 {
-  static const char *const paths[] = {"/", "/tmp", "/proc", "/proc/sys", "/proc/sysrq-trigger",
-                                      "/proc/irq", "/proc/bus", "/proc/fs", "/sys", "/sys/fs/cgroup",
-                                      "/dev", "/dev/shm", "/dev/pts", "/dev/mqueue", "/scratch"};
+  static const char *const paths[] = {
+      "/",         "/tmp",      "/proc",    "/proc/sys",   "/proc/sysrq-trigger",
+      "/proc/irq", "/proc/bus", "/proc/fs", "/sys",        "/sys/fs/cgroup",
+      "/dev",      "/dev/shm",  "/dev/pts", "/dev/mqueue", "/scratch"};
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
     char fl[64];
     mount_flags(paths[i], fl, sizeof fl);
@@ -766,10 +835,22 @@ static const char *try_write(const char *path)
 
 static void section_writes(void)
 {
-  static const char *const paths[] = {
-      "/", "/tmp", "/etc", "/dev", "/dev/shm", "/scratch", "/sys", "/sys/fs/cgroup",
-      "/sys/kernel/uevent_helper", "/proc/sys", "/proc/sys/net/ipv4/ip_forward",
-      "/proc/sys/kernel/hostname", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"};
+  static const char *const paths[] = {"/",
+                                      "/tmp",
+                                      "/etc",
+                                      "/dev",
+                                      "/dev/shm",
+                                      "/scratch",
+                                      "/sys",
+                                      "/sys/fs/cgroup",
+                                      "/sys/kernel/uevent_helper",
+                                      "/proc/sys",
+                                      "/proc/sys/net/ipv4/ip_forward",
+                                      "/proc/sys/kernel/hostname",
+                                      "/proc/sysrq-trigger",
+                                      "/proc/irq",
+                                      "/proc/bus",
+                                      "/proc/fs"};
   for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
     line("write", paths[i], try_write(paths[i]));
 }
@@ -801,8 +882,8 @@ static void list_dev(const char *dir, int depth)
     if (lstat(path, &st) < 0) {
       snprintf(v, sizeof v, "%s", errno_name(errno));
     } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-      snprintf(v, sizeof v, "%s %u:%u", S_ISCHR(st.st_mode) ? "char" : "block",
-               major(st.st_rdev), minor(st.st_rdev));
+      snprintf(v, sizeof v, "%s %u:%u", S_ISCHR(st.st_mode) ? "char" : "block", major(st.st_rdev),
+               minor(st.st_rdev));
     } else if (S_ISLNK(st.st_mode)) {
       char t[4096];
       ssize_t len = readlink(path, t, sizeof t - 1);
@@ -811,8 +892,11 @@ static void list_dev(const char *dir, int depth)
     } else if (S_ISDIR(st.st_mode)) {
       snprintf(v, sizeof v, "dir");
     } else {
-      snprintf(v, sizeof v, "%s", S_ISREG(st.st_mode) ? "file" : S_ISFIFO(st.st_mode) ? "fifo"
-                                  : S_ISSOCK(st.st_mode) ? "socket" : "other");
+      snprintf(v, sizeof v, "%s",
+               S_ISREG(st.st_mode)    ? "file"
+               : S_ISFIFO(st.st_mode) ? "fifo"
+               : S_ISSOCK(st.st_mode) ? "socket"
+                                      : "other");
     }
     line("dev", path, v);
     if (depth > 0 && S_ISDIR(st.st_mode) && strcmp(names[i], "shm") && strcmp(names[i], "mqueue"))
@@ -839,8 +923,12 @@ static void section_tty(void)
   struct stat st;
   const char *type = "closed";
   if (fstat(0, &st) == 0)
-    type = isatty(0) ? "tty" : S_ISFIFO(st.st_mode) ? "pipe" : S_ISCHR(st.st_mode) ? "char"
-           : S_ISREG(st.st_mode) ? "file" : S_ISSOCK(st.st_mode) ? "socket" : "other";
+    type = isatty(0)              ? "tty"
+           : S_ISFIFO(st.st_mode) ? "pipe"
+           : S_ISCHR(st.st_mode)  ? "char"
+           : S_ISREG(st.st_mode)  ? "file"
+           : S_ISSOCK(st.st_mode) ? "socket"
+                                  : "other";
   line("stdin", NULL, type);
   char c = '#';
   line("tiocsti", NULL, ioctl(0, TIOCSTI, &c) == 0 ? "OK" : errno_name(errno));
@@ -858,12 +946,13 @@ static void section_rlimits(void)
   static const struct {
     int r;
     const char *n;
-  } t[] = {{RLIMIT_AS, "AS"},         {RLIMIT_CORE, "CORE"},     {RLIMIT_CPU, "CPU"},
-           {RLIMIT_DATA, "DATA"},     {RLIMIT_FSIZE, "FSIZE"},   {RLIMIT_LOCKS, "LOCKS"},
-           {RLIMIT_MEMLOCK, "MEMLOCK"}, {RLIMIT_MSGQUEUE, "MSGQUEUE"}, {RLIMIT_NICE, "NICE"},
-           {RLIMIT_NOFILE, "NOFILE"}, {RLIMIT_NPROC, "NPROC"},   {RLIMIT_RSS, "RSS"},
-           {RLIMIT_RTPRIO, "RTPRIO"}, {RLIMIT_RTTIME, "RTTIME"}, {RLIMIT_SIGPENDING, "SIGPENDING"},
-           {RLIMIT_STACK, "STACK"}};
+  } t[] = {
+      {RLIMIT_AS, "AS"},           {RLIMIT_CORE, "CORE"},         {RLIMIT_CPU, "CPU"},
+      {RLIMIT_DATA, "DATA"},       {RLIMIT_FSIZE, "FSIZE"},       {RLIMIT_LOCKS, "LOCKS"},
+      {RLIMIT_MEMLOCK, "MEMLOCK"}, {RLIMIT_MSGQUEUE, "MSGQUEUE"}, {RLIMIT_NICE, "NICE"},
+      {RLIMIT_NOFILE, "NOFILE"},   {RLIMIT_NPROC, "NPROC"},       {RLIMIT_RSS, "RSS"},
+      {RLIMIT_RTPRIO, "RTPRIO"},   {RLIMIT_RTTIME, "RTTIME"},     {RLIMIT_SIGPENDING, "SIGPENDING"},
+      {RLIMIT_STACK, "STACK"}};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
     struct rlimit rl;
     char v[64], s[24], h[24];
@@ -1055,8 +1144,8 @@ int main(int argc, char **argv, char **envp)
 {
   setvbuf(stdout, NULL, _IOLBF, 0);
   /* Sections that open nothing come first: fds before anything is opened. */
-  static const char *const all[] = {"fds",    "ids",   "caps",     "pids",    "proc1",
-                                    "masked", "mounts", "writes",  "dev",     "tty",
+  static const char *const all[] = {"fds",      "ids",     "caps",   "pids", "proc1",
+                                    "masked",   "mounts",  "writes", "dev",  "tty",
                                     "syscalls", "rlimits", "cgroup", "env"};
   const char *const *want = all;
   int nwant = (int)(sizeof all / sizeof all[0]);

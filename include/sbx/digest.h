@@ -4,7 +4,7 @@
 #include <glib.h>
 
 /* The one digest algorithm sbx accepts, as it prefixes a digest. */
-#define SBX_DIGEST_PREFIX "sha256:"
+#define SBX_DIGEST_PREFIX     "sha256:"
 #define SBX_DIGEST_PREFIX_LEN (sizeof SBX_DIGEST_PREFIX - 1)
 
 /* TRUE when s is "sha256:" followed by exactly 64 lowercase hex digits. */

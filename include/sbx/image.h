@@ -8,13 +8,13 @@
 typedef struct {
   char **entrypoint; /* NULL when unset */
   char **cmd;
-  char **env;        /* "KEY=VALUE" */
+  char **env; /* "KEY=VALUE" */
   char *workdir;
   char *user;
   char *hostname;
   char *architecture;
   char *os;
-  char **diff_ids;   /* rootfs.diff_ids */
+  char **diff_ids; /* rootfs.diff_ids */
 } SbxImageConfig;
 
 void sbx_image_config_free(SbxImageConfig *c);
@@ -33,12 +33,12 @@ typedef struct {
 } SbxLayerRef;
 
 typedef struct {
-  char *config_digest;  /* "sha256:..." of the config bytes */
+  char *config_digest; /* "sha256:..." of the config bytes */
   GBytes *config_raw;
   SbxImageConfig *config;
-  GPtrArray *layers;    /* SbxLayerRef*, bottom layer first */
-  char **names;         /* repo tags / ref names, may be empty */
-  const char *format;   /* "docker-archive", "oci-archive", "oci-dir" */
+  GPtrArray *layers;  /* SbxLayerRef*, bottom layer first */
+  char **names;       /* repo tags / ref names, may be empty */
+  const char *format; /* "docker-archive", "oci-archive", "oci-dir" */
 } SbxImage;
 
 void sbx_image_free(SbxImage *img);

@@ -14,10 +14,10 @@ JsonNode *sbx_json_parse(const char *data, gsize len, const char *what, GError *
 /* Typed accessors that refuse wrong types ("what.member: expected string"). */
 JsonObject *sbx_json_object(JsonNode *node, const char *what, GError **err);
 /* Optional string member: NULL when absent or null; error when not a string. */
-gboolean sbx_json_get_string(JsonObject *o, const char *member, const char **out,
-                             const char *what, GError **err);
+gboolean sbx_json_get_string(JsonObject *o, const char *member, const char **out, const char *what,
+                             GError **err);
 /* Optional array of strings: NULL when absent or null. */
-gboolean sbx_json_get_strv(JsonObject *o, const char *member, GStrv *out,
-                           const char *what, GError **err);
-gboolean sbx_json_get_int(JsonObject *o, const char *member, gint64 *out,
-                          const char *what, GError **err);
+gboolean sbx_json_get_strv(JsonObject *o, const char *member, GStrv *out, const char *what,
+                           GError **err);
+gboolean sbx_json_get_int(JsonObject *o, const char *member, gint64 *out, const char *what,
+                          GError **err);

@@ -9,11 +9,11 @@
 #include <glib.h>
 #include <netinet/in.h>
 
-#define SBX_NET_GUEST "10.0.2.100"
-#define SBX_NET_GATEWAY "10.0.2.2"
-#define SBX_NET_DNS "10.0.2.3"
-#define SBX_NET_NETMASK "255.255.255.0"
-#define SBX_NET_MTU_DEFAULT 65520
+#define SBX_NET_GUEST        "10.0.2.100"
+#define SBX_NET_GATEWAY      "10.0.2.2"
+#define SBX_NET_DNS          "10.0.2.3"
+#define SBX_NET_NETMASK      "255.255.255.0"
+#define SBX_NET_MTU_DEFAULT  65520
 #define SBX_NET_GATEWAY_ADDR 0x0a000202u /* 10.0.2.2, host order */
 #define SBX_NET_DNS_ADDR     0x0a000203u /* 10.0.2.3 */
 
@@ -49,16 +49,16 @@ gboolean sbx_port_forward_parse(const char *spec, SbxPortForward *out, GError **
 
 /* --net-allow CIDR[:PORT[-PORT]][/tcp|/udp] or "dns" */
 typedef struct {
-  gboolean dns;          /* the "dns" token: DNS to 10.0.2.3 */
-  guint32 net, mask;     /* host order */
+  gboolean dns;             /* the "dns" token: DNS to 10.0.2.3 */
+  guint32 net, mask;        /* host order */
   guint16 port_lo, port_hi; /* 0-65535 when no ports given */
-  int proto;             /* 0 any, IPPROTO_TCP, IPPROTO_UDP */
+  int proto;                /* 0 any, IPPROTO_TCP, IPPROTO_UDP */
 } SbxNetRule;
 gboolean sbx_net_rule_parse(const char *spec, SbxNetRule *out, GError **err);
 
 typedef struct {
-  gboolean enforce;  /* FALSE: everything allowed (no --net-allow given) */
-  GArray *rules;     /* SbxNetRule */
+  gboolean enforce;       /* FALSE: everything allowed (no --net-allow given) */
+  GArray *rules;          /* SbxNetRule */
   gboolean host_loopback; /* the guest may reach the host's 127.0.0.0/8 */
   /* The host's own addresses (reached through any of its interfaces, they
    * answer from services listening on 0.0.0.0). host_addresses FALSE: they

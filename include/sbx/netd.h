@@ -21,7 +21,7 @@ typedef struct {
   int tapfd;
   guint mtu;
   gboolean allow_host_loopback;
-  GArray *forwards;     /* SbxPortForward */
+  GArray *forwards; /* SbxPortForward */
   SbxNetPolicy policy;
   Slirp *slirp;
   GMainLoop *loop;

@@ -31,19 +31,19 @@ void sbx_pid_forwarded_signals(sigset_t *set);
 
 /* mount.c: the root filesystem. */
 typedef struct {
-  const char *layers_dir;   /* absolute: layers/<idmap key> */
-  char **layer_dirs;        /* relative to layers_dir, bottom first */
-  const char *run_dir;      /* absolute: scratch mount base (store's run/) */
+  const char *layers_dir; /* absolute: layers/<idmap key> */
+  char **layer_dirs;      /* relative to layers_dir, bottom first */
+  const char *run_dir;    /* absolute: scratch mount base (store's run/) */
   const char *hostname;
-  const char *hosts;        /* contents of /etc/hosts */
-  const char *resolv_conf;  /* contents of /etc/resolv.conf */
-  gboolean have_pts_gid;    /* SBX_TTY_GID mapped */
-  gboolean read_only;       /* the rootfs mount read-only (--read-only) */
-  char **tmpfs;             /* PATH[:options] writable tmpfs mounts (--tmpfs) */
-  char **volumes;           /* HOST:CONTAINER:ro|rw, HOST absolute and existing */
-  guint64 size;             /* bytes: the run tmpfs (writable layer) and --tmpfs without size= */
-  const char *disk_dir;     /* --rootfs-disk: upper/ and work/ here instead (NULL: on the tmpfs) */
-  int *run_fd;              /* out, when set: the run tmpfs (for sbx to measure its use) */
+  const char *hosts;       /* contents of /etc/hosts */
+  const char *resolv_conf; /* contents of /etc/resolv.conf */
+  gboolean have_pts_gid;   /* SBX_TTY_GID mapped */
+  gboolean read_only;      /* the rootfs mount read-only (--read-only) */
+  char **tmpfs;            /* PATH[:options] writable tmpfs mounts (--tmpfs) */
+  char **volumes;          /* HOST:CONTAINER:ro|rw, HOST absolute and existing */
+  guint64 size;            /* bytes: the run tmpfs (writable layer) and --tmpfs without size= */
+  const char *disk_dir;    /* --rootfs-disk: upper/ and work/ here instead (NULL: on the tmpfs) */
+  int *run_fd;             /* out, when set: the run tmpfs (for sbx to measure its use) */
 } SbxRootfsSpec;
 
 /* Mount the overlay and the API filesystems, then pivot_root into it. */

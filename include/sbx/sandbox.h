@@ -14,10 +14,11 @@ typedef struct {
   guint mtu;
   gboolean allow_host_loopback;
   gboolean refuse_host_addresses; /* slirp:allow_host_addresses=false */
-  char **publish;    /* -p specs, validated */
-  char **allow;      /* --net-allow rules, validated */
-  int log_fd;        /* --net-log's file, opened by the CLI; -1: none */
-  const char *resolv_conf; /* $SBX_NET_RESOLV_CONF: the resolver file for sbx-net; NULL: the host's */
+  char **publish;                 /* -p specs, validated */
+  char **allow;                   /* --net-allow rules, validated */
+  int log_fd;                     /* --net-log's file, opened by the CLI; -1: none */
+  const char
+      *resolv_conf; /* $SBX_NET_RESOLV_CONF: the resolver file for sbx-net; NULL: the host's */
 } SbxNetSpec;
 
 /* The running sbx-net: its pid and the sync socket to it. */
@@ -34,8 +35,8 @@ gboolean sbx_net_helper_stats(const SbxNetHelper *h, SbxNetStats *out, GError **
 #define SBX_CGROUP_CPU_PERIOD_US 100000
 
 typedef struct {
-  gint64 pids;     /* 0: unset */
-  gint64 memory;   /* bytes, 0: unset */
+  gint64 pids;         /* 0: unset */
+  gint64 memory;       /* bytes, 0: unset */
   gint64 cpu_quota_us; /* per SBX_CGROUP_CPU_PERIOD_US, 0: unset */
 } SbxCgroupLimits;
 gboolean sbx_cgroup_limits_set(const SbxCgroupLimits *l);
@@ -50,14 +51,14 @@ void sbx_cgroup_remove(const char *cgroup);
 
 /* What one run measured, for --report and the timeout message. */
 typedef struct {
-  gboolean started;          /* the program was started */
-  gboolean timed_out;        /* --timeout killed it */
-  gint64 wall_us;            /* from clone to the end of init */
-  gint64 user_us, sys_us;    /* CPU time of init and everything it reaped */
-  gint64 writable_peak;      /* bytes: highest use of the run tmpfs seen (-1: not measured) */
-  gint64 writable_final;     /* bytes: its use at the end (-1: not measured) */
-  gboolean have_net;         /* sbx-net's counters were read (slirp only) */
-  SbxNetStats net;           /* frames and bytes each way, refused attempts */
+  gboolean started;       /* the program was started */
+  gboolean timed_out;     /* --timeout killed it */
+  gint64 wall_us;         /* from clone to the end of init */
+  gint64 user_us, sys_us; /* CPU time of init and everything it reaped */
+  gint64 writable_peak;   /* bytes: highest use of the run tmpfs seen (-1: not measured) */
+  gint64 writable_final;  /* bytes: its use at the end (-1: not measured) */
+  gboolean have_net;      /* sbx-net's counters were read (slirp only) */
+  SbxNetStats net;        /* frames and bytes each way, refused attempts */
 } SbxRunResult;
 
 /* The default bound of the writable layer: a quarter of RAM, at most 4 GiB. */
@@ -77,39 +78,38 @@ void sbx_watchdog_stop(SbxWatchdog *w, SbxRunResult *r);
 int sbx_disk_layer_claim(const char *base, const char *id, GError **err);
 /* Remove <base>/<id> (id NULL: every unlocked leftover of a killed run)
  * from a user namespace with the run's mapping. */
-gboolean sbx_disk_layer_remove(const SbxIdMap *map, const char *base, const char *id,
-                               GError **err);
+gboolean sbx_disk_layer_remove(const SbxIdMap *map, const char *base, const char *id, GError **err);
 
 typedef struct {
   SbxStoredImage *image;
   const SbxIdMap *idmap;
   const char *store_run_dir;
   /* Overrides from the command line (NULL/unset = image default). */
-  char **argv;             /* trailing CMD... */
-  const char *entrypoint;  /* --entrypoint; "" clears */
+  char **argv;            /* trailing CMD... */
+  const char *entrypoint; /* --entrypoint; "" clears */
   gboolean entrypoint_set;
-  char **env;              /* -e KEY=VAL or KEY (taken from the caller) */
+  char **env; /* -e KEY=VAL or KEY (taken from the caller) */
   const char *workdir;
   const char *user;
   const char *hostname;
   SbxNetSpec net;
   /* Security */
-  guint64 caps;            /* SbxCapSet kept by a root program */
-  GBytes *seccomp;         /* NULL: unconfined */
-  GArray *rlimits;         /* SbxRlimit */
-  gboolean read_only;      /* --read-only rootfs */
-  char **tmpfs;            /* --tmpfs PATH[:size=..,mode=..] */
+  guint64 caps;       /* SbxCapSet kept by a root program */
+  GBytes *seccomp;    /* NULL: unconfined */
+  GArray *rlimits;    /* SbxRlimit */
+  gboolean read_only; /* --read-only rootfs */
+  char **tmpfs;       /* --tmpfs PATH[:size=..,mode=..] */
   SbxCgroupLimits limits;
-  gint64 nproc;            /* RLIMIT_NPROC set inside when > 0 (no pids cgroup) */
-  guint64 rootfs_size;     /* bytes: bound of the writable layer and of --tmpfs */
-  const char *disk_dir;    /* --rootfs-disk: <store>/run-disk (NULL: tmpfs) */
-  gint64 timeout_ms;       /* --timeout (0: none) */
-  SbxRunResult *result;    /* out when set: how it ended, times */
-  gboolean measure;        /* also the writable layer's use and tap0's counters */
+  gint64 nproc;         /* RLIMIT_NPROC set inside when > 0 (no pids cgroup) */
+  guint64 rootfs_size;  /* bytes: bound of the writable layer and of --tmpfs */
+  const char *disk_dir; /* --rootfs-disk: <store>/run-disk (NULL: tmpfs) */
+  gint64 timeout_ms;    /* --timeout (0: none) */
+  SbxRunResult *result; /* out when set: how it ended, times */
+  gboolean measure;     /* also the writable layer's use and tap0's counters */
   /* Everyday use */
-  gboolean interactive;    /* -i: stdin stays open (else /dev/null) */
-  gboolean tty;            /* -t: a pseudo-terminal from the sandbox's devpts */
-  char **volumes;          /* -v HOST:CONTAINER[:ro|rw], validated */
+  gboolean interactive; /* -i: stdin stays open (else /dev/null) */
+  gboolean tty;         /* -t: a pseudo-terminal from the sandbox's devpts */
+  char **volumes;       /* -v HOST:CONTAINER[:ro|rw], validated */
   /* Called in sbx once the program has started (named sandboxes record it). */
   void (*on_started)(pid_t init, gpointer data);
   gpointer on_started_data;
@@ -131,10 +131,10 @@ int sbx_sandbox_wait(pid_t pid, const sigset_t *forwarded);
  * namespaces, with the same capabilities, seccomp filter and no_new_privs. */
 typedef struct {
   char **argv;
-  char **env;           /* -e overrides */
+  char **env; /* -e overrides */
   const char *user, *workdir;
   gboolean interactive, tty;
-  GBytes *seccomp;      /* the sandbox's filter (NULL: unconfined) */
+  GBytes *seccomp; /* the sandbox's filter (NULL: unconfined) */
 } SbxExecRequest;
 #include "sbx/state.h"
 int sbx_exec_in(const SbxState *state, const SbxExecRequest *req, GError **err);
@@ -170,8 +170,8 @@ typedef struct {
 gboolean sbx_process_resolve_user(const char *spec, SbxCreds *out, GError **err);
 void sbx_creds_clear(SbxCreds *c);
 /* The final argv: entrypoint + cmd with docker's override rules. */
-char **sbx_process_argv(const SbxImageConfig *cfg, const char *entrypoint,
-                        gboolean entrypoint_set, char **argv, GError **err);
+char **sbx_process_argv(const SbxImageConfig *cfg, const char *entrypoint, gboolean entrypoint_set,
+                        char **argv, GError **err);
 /* The final environment: image Env, then -e overrides, PATH/HOME/HOSTNAME. */
 char **sbx_process_env(const SbxImageConfig *cfg, char **overrides, const char *hostname,
                        const char *home);
@@ -195,12 +195,11 @@ typedef struct {
   gboolean null_stdin;   /* no -i: stdin is /dev/null */
   /* sbx-oci (all zero for sbx run): */
   const struct SbxCapSets *capsets; /* the five sets from config.json, in place of caps */
-  gboolean keep_privs;   /* no no_new_privs (noNewPrivileges false) */
+  gboolean keep_privs;              /* no no_new_privs (noNewPrivileges false) */
   gboolean set_umask;
   mode_t umask;
-  int preserve_fds;      /* fds 3..3+N-1 stay open (--preserve-fds) */
+  int preserve_fds; /* fds 3..3+N-1 stay open (--preserve-fds) */
 } SbxExecPlan;
 /* Bounding set, ids, capabilities, session, cwd, rlimits, no_new_privs,
  * signals, fds, seccomp, execve; never returns. */
 G_GNUC_NORETURN void sbx_process_exec(const SbxExecPlan *plan);
-

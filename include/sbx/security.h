@@ -37,8 +37,8 @@ gboolean sbx_caps_set_all(const SbxCapSets *sets, GError **err);
 #define SBX_SECCOMP_DEFAULT_REV 6
 
 typedef struct {
-  const char *profile;   /* NULL: the default; "unconfined": none; else a JSON file */
-  SbxCapSet caps;        /* rules of the profile may depend on capabilities */
+  const char *profile; /* NULL: the default; "unconfined": none; else a JSON file */
+  SbxCapSet caps;      /* rules of the profile may depend on capabilities */
 } SbxSeccompSpec;
 
 /* The filter as raw BPF in *bpf (NULL for unconfined: nothing to install);

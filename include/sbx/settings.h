@@ -13,7 +13,8 @@ typedef struct {
   guint64 max_layer_size;   /* $SBX_MAX_LAYER_SIZE: bytes one layer may unpack to */
   gint64 progress_delay_us; /* $SBX_PROGRESS_DELAY_MS: an import's bar shows after this */
   const char *runtime_dir;  /* $XDG_RUNTIME_DIR: named sandboxes' state (NULL: none) */
-  const char *net_resolv_conf; /* $SBX_NET_RESOLV_CONF: sbx-net's resolver file (NULL: the host's) */
+  const char
+      *net_resolv_conf; /* $SBX_NET_RESOLV_CONF: sbx-net's resolver file (NULL: the host's) */
 } SbxSettings;
 
 /* The defaults, for callers without a command line (unit tests). */

@@ -13,12 +13,12 @@
 
 /* Everything it points to is its own. */
 typedef struct {
-  char *root;       /* absolute path of the store */
+  char *root; /* absolute path of the store */
   int rootfd;
   char *idmap_key;
-  SbxIdMap idmap;   /* the mapping its layers are unpacked under */
+  SbxIdMap idmap; /* the mapping its layers are unpacked under */
   guint64 max_layer_size;
-  char *platform;   /* --platform, NULL for this machine's */
+  char *platform; /* --platform, NULL for this machine's */
   gint64 progress_delay_us;
 } SbxStore;
 
@@ -32,7 +32,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxStore, sbx_store_free)
 /* A ready-to-run image: config plus absolute paths of its layer dirs (top
  * layer last). */
 typedef struct {
-  char *id;          /* config digest hex */
+  char *id; /* config digest hex */
   SbxImageConfig *config;
   char **names;
   char **layer_dirs; /* relative to layers_dir, bottom first */
@@ -45,8 +45,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxStoredImage, sbx_stored_image_free)
  * multi-image archive) is in the store, unpacked under the store's mapping.
  * A cached archive (same device, inode, size, mtime) is not read again.
  * Unpacking runs in a helper process inside a user namespace. */
-SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *select,
-                                 gboolean quiet, GError **err);
+SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *select, gboolean quiet,
+                                 GError **err);
 
 /* Pull `reference` from its registry (sbx-store pull, in its own user
  * namespace) and read the image it stored. */
@@ -93,8 +93,8 @@ SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **e
 /* sbx-store: import an archive, unpacking in a child inside a user namespace
  * with the store's mapping; records names and the archive cache. Returns the
  * image id (config digest hex). */
-char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *select,
-                                gboolean quiet, GError **err);
+char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *select, gboolean quiet,
+                                GError **err);
 /* sbx load --rootfs: a plain root filesystem tarball (docker export) as a
  * one-layer image, named `name` when not NULL. */
 char *sbx_store_import_rootfs_isolated(SbxStore *s, const char *path, const char *name,
@@ -119,6 +119,5 @@ typedef struct {
   char *diff_id; /* out: the verified (or, without ref->diff_id, computed) digest */
 } SbxUnpackStats;
 /* progress (may be NULL) is advanced atomically by the blob bytes read. */
-gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd,
-                          const SbxIdMap *map, guint64 max_size, SbxUnpackStats *stats,
-                          gint64 *progress, GError **err);
+gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd, const SbxIdMap *map,
+                          guint64 max_size, SbxUnpackStats *stats, gint64 *progress, GError **err);

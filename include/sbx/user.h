@@ -25,8 +25,7 @@ gboolean sbx_userns_mode_parse(const char *s, SbxUsernsMode *out, GError **err);
 
 /* Pick the mapping for the calling user. AUTO takes a range when /etc/subuid
  * and /etc/subgid grant one and newuidmap/newgidmap are installed. */
-gboolean sbx_idmap_resolve(SbxUsernsMode want, const SbxSettings *set, SbxIdMap *map,
-                           GError **err);
+gboolean sbx_idmap_resolve(SbxUsernsMode want, const SbxSettings *set, SbxIdMap *map, GError **err);
 void sbx_idmap_clear(SbxIdMap *map);
 /* A deep copy (clear it with sbx_idmap_clear). */
 void sbx_idmap_copy(SbxIdMap *dst, const SbxIdMap *src);

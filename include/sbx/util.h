@@ -19,15 +19,20 @@ GQuark sbx_errno_error_quark(void);
 int sbx_error_errno(const GError *error);
 
 typedef enum {
-  SBX_ERROR_FAILED,     /* sbx itself failed: exit 125 */
-  SBX_ERROR_USAGE,      /* bad command line: exit 125 */
-  SBX_ERROR_INVALID,    /* untrusted input refused: exit 125 */
-  SBX_ERROR_NOT_FOUND,  /* image or file not found: exit 125 */
-  SBX_ERROR_REPORTED,   /* a helper already printed the error: exit 125 quietly */
+  SBX_ERROR_FAILED,    /* sbx itself failed: exit 125 */
+  SBX_ERROR_USAGE,     /* bad command line: exit 125 */
+  SBX_ERROR_INVALID,   /* untrusted input refused: exit 125 */
+  SBX_ERROR_NOT_FOUND, /* image or file not found: exit 125 */
+  SBX_ERROR_REPORTED,  /* a helper already printed the error: exit 125 quietly */
 } SbxErrorCode;
 
 /* Exit statuses, as docker and podman use them. */
-enum { SBX_EXIT_TIMEOUT = 124, SBX_EXIT_FAILED = 125, SBX_EXIT_NOEXEC = 126, SBX_EXIT_NOTFOUND = 127 };
+enum {
+  SBX_EXIT_TIMEOUT = 124,
+  SBX_EXIT_FAILED = 125,
+  SBX_EXIT_NOEXEC = 126,
+  SBX_EXIT_NOTFOUND = 127
+};
 /* A wait status as an exit status: the program's own, 128+N for signal N
  * (SBX_EXIT_FAILED for anything else). */
 int sbx_exit_status(int wstatus);
@@ -63,8 +68,16 @@ extern SbxLogLevel sbx_log_level;
 gboolean sbx_log_set_level(const char *name);
 const char *sbx_log_level_name(void);
 void sbx_log(SbxLogLevel level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-#define sbx_debug(...) do { if (sbx_log_level >= SBX_LOG_DEBUG) sbx_log(SBX_LOG_DEBUG, __VA_ARGS__); } while (0)
-#define sbx_info(...) do { if (sbx_log_level >= SBX_LOG_INFO) sbx_log(SBX_LOG_INFO, __VA_ARGS__); } while (0)
+#define sbx_debug(...)                                                                             \
+  do {                                                                                             \
+    if (sbx_log_level >= SBX_LOG_DEBUG)                                                            \
+      sbx_log(SBX_LOG_DEBUG, __VA_ARGS__);                                                         \
+  } while (0)
+#define sbx_info(...)                                                                              \
+  do {                                                                                             \
+    if (sbx_log_level >= SBX_LOG_INFO)                                                             \
+      sbx_log(SBX_LOG_INFO, __VA_ARGS__);                                                          \
+  } while (0)
 #define sbx_warn(...) sbx_log(SBX_LOG_WARN, __VA_ARGS__)
 
 /* escape.c: untrusted text made safe for a terminal (controls, C1, bidi,

@@ -21,8 +21,11 @@ static int failures;
 
 static void report(gboolean ok, gboolean required, const char *what, const char *fix)
 {
-  printf("%-5s %s%s%s\n", ok ? "ok" : required ? "FAIL" : "no", what, ok || !fix ? "" : ": ",
-         ok || !fix ? "" : fix);
+  printf("%-5s %s%s%s\n",
+         ok         ? "ok"
+         : required ? "FAIL"
+                    : "no",
+         what, ok || !fix ? "" : ": ", ok || !fix ? "" : fix);
   if (!ok && required)
     failures++;
 }
@@ -126,8 +129,7 @@ static int check_parsed(int argc, char **argv, GError **err)
   g_autofree char *net = sbx_helper_path("sbx-net", NULL);
   report(helper && net, TRUE, "the helper programs sbx-store and sbx-net",
          "reinstall sbx (meson install puts them in libexec/sbx)");
-  printf("%s\n", failures ? "sbx cannot run here: fix the FAIL lines above"
-                          : "sbx can run here");
+  printf("%s\n", failures ? "sbx cannot run here: fix the FAIL lines above" : "sbx can run here");
   return failures ? 1 : 0;
 }
 
@@ -137,6 +139,9 @@ int sbx_cmd_check(int argc, char **argv)
       "",
       "Report whether this host supports what sbx needs, and what to change when it does not. "
       "Exit status 0 when sbx can run.",
-      NULL, FALSE, check_parsed, NULL};
+      NULL,
+      FALSE,
+      check_parsed,
+      NULL};
   return sbx_cli_command(&cmd, argc, argv);
 }

@@ -26,8 +26,8 @@ static GOptionEntry global_entries[] = {
 
 void sbx_cli_add_global_options(GOptionContext *ctx)
 {
-  GOptionGroup *g = g_option_group_new("global", "Options every command takes:",
-                                       "Show the options every command takes", NULL, NULL);
+  GOptionGroup *g = g_option_group_new(
+      "global", "Options every command takes:", "Show the options every command takes", NULL, NULL);
   g_option_group_add_entries(g, global_entries);
   g_option_context_add_group(ctx, g);
 }
@@ -165,4 +165,3 @@ SbxStore *sbx_cli_open_store(GError **err)
     sbx_info("store %s, layers unpacked for id mapping %s", s->root, s->idmap_key);
   return s;
 }
-

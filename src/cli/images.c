@@ -15,10 +15,9 @@ static GOptionEntry images_entries[] = {
     {"format", 0, 0, G_OPTION_ARG_STRING, &format_opt, "table (default) or json", "FORMAT"},
     {NULL}};
 
-static GOptionEntry rmi_entries[] = {
-    {"force", 'f', 0, G_OPTION_ARG_NONE, &force_opt, "Remove the image even if it has other names",
-     NULL},
-    {NULL}};
+static GOptionEntry rmi_entries[] = {{"force", 'f', 0, G_OPTION_ARG_NONE, &force_opt,
+                                      "Remove the image even if it has other names", NULL},
+                                     {NULL}};
 
 static char *human_size(guint64 bytes)
 {
@@ -51,8 +50,8 @@ static Row *read_row(SbxStore *s, const char *id)
   Row *r = g_new0(Row, 1);
   r->id = g_strdup(id);
   r->names = sbx_store_names_of(s, id);
-  g_autoptr(JsonNode) root = sbx_json_parse(g_bytes_get_data(raw, NULL), g_bytes_get_size(raw),
-                                            "config", NULL);
+  g_autoptr(JsonNode) root =
+      sbx_json_parse(g_bytes_get_data(raw, NULL), g_bytes_get_size(raw), "config", NULL);
   const char *created = NULL;
   if (root && JSON_NODE_HOLDS_OBJECT(root))
     sbx_json_get_string(json_node_get_object(root), "created", &created, "config", NULL);
@@ -165,8 +164,8 @@ static void clear_options(void)
 
 int sbx_cmd_images(int argc, char **argv)
 {
-  static const SbxCliCommand cmd = {"", "List the images in the store.", images_entries, FALSE,
-                                    images_parsed, clear_options};
+  static const SbxCliCommand cmd = {
+      "", "List the images in the store.", images_entries, FALSE, images_parsed, clear_options};
   return sbx_cli_command(&cmd, argc, argv);
 }
 
@@ -176,14 +175,18 @@ int sbx_cmd_rmi(int argc, char **argv)
       "IMAGE...",
       "Remove images (by name or id) from the store. Their layers stay until 'sbx prune'; a "
       "running sandbox is never affected.",
-      rmi_entries, FALSE, rmi_parsed, clear_options};
+      rmi_entries,
+      FALSE,
+      rmi_parsed,
+      clear_options};
   return sbx_cli_command(&cmd, argc, argv);
 }
 
 int sbx_cmd_prune(int argc, char **argv)
 {
   static const SbxCliCommand cmd = {
-      "", "Delete layers that no image uses and no running sandbox holds.", NULL, FALSE,
+      "",           "Delete layers that no image uses and no running sandbox holds.",
+      NULL,         FALSE,
       prune_parsed, clear_options};
   return sbx_cli_command(&cmd, argc, argv);
 }

@@ -12,8 +12,7 @@
 static char *format_opt;
 
 static GOptionEntry inspect_entries[] = {
-    {"format", 0, 0, G_OPTION_ARG_STRING, &format_opt, "text (default) or json", "FORMAT"},
-    {NULL}};
+    {"format", 0, 0, G_OPTION_ARG_STRING, &format_opt, "text (default) or json", "FORMAT"}, {NULL}};
 
 typedef struct {
   char *id;
@@ -243,6 +242,9 @@ int sbx_cmd_inspect(int argc, char **argv)
       "IMAGE|ARCHIVE",
       "Show an image's config, layers (digests, sizes) and history; an archive is read and "
       "checked but not imported.",
-      inspect_entries, FALSE, inspect_parsed, clear_options};
+      inspect_entries,
+      FALSE,
+      inspect_parsed,
+      clear_options};
   return sbx_cli_command(&cmd, argc, argv);
 }

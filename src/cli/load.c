@@ -76,20 +76,20 @@ static int load_internal(int argc, char **argv, GError **err)
   return load_parsed(argc, argv, TRUE, err);
 }
 
-#define LOAD_SUMMARY                                                                              \
-  "Import an image archive (docker-archive, OCI archive or OCI layout directory) into the "   \
+#define LOAD_SUMMARY                                                                               \
+  "Import an image archive (docker-archive, OCI archive or OCI layout directory) into the "        \
   "store without running it."
 
 int sbx_cmd_load(int argc, char **argv)
 {
-  static const SbxCliCommand cmd = {"ARCHIVE", LOAD_SUMMARY, load_entries, FALSE, load_public,
-                                    clear_options};
+  static const SbxCliCommand cmd = {"ARCHIVE", LOAD_SUMMARY, load_entries,
+                                    FALSE,     load_public,  clear_options};
   return sbx_cli_command(&cmd, argc, argv);
 }
 
 int sbx_cmd_import(int argc, char **argv)
 {
-  static const SbxCliCommand cmd = {"ARCHIVE", LOAD_SUMMARY, load_entries, FALSE, load_internal,
-                                    clear_options};
+  static const SbxCliCommand cmd = {"ARCHIVE", LOAD_SUMMARY,  load_entries,
+                                    FALSE,     load_internal, clear_options};
   return sbx_cli_command(&cmd, argc, argv);
 }

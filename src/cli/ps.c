@@ -107,7 +107,8 @@ static void clear_options(void)
 int sbx_cmd_ps(int argc, char **argv)
 {
   static const SbxCliCommand cmd = {
-      "", "List named and detached sandboxes (running ones; -a: all).", entries, FALSE,
+      "",        "List named and detached sandboxes (running ones; -a: all).",
+      entries,   FALSE,
       ps_parsed, clear_options};
   return sbx_cli_command(&cmd, argc, argv);
 }

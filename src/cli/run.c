@@ -103,17 +103,20 @@ static GOptionEntry run_entries[] = {
      "NAME=SOFT[:HARD]"},
     {"pids-limit", 0, 0, G_OPTION_ARG_STRING, &opts.pids_limit,
      "At most N processes in all (a delegated cgroup v2, else RLIMIT_NPROC inside; "
-     "default 4096; 0 or -1: unlimited)", "N"},
+     "default 4096; 0 or -1: unlimited)",
+     "N"},
     {"memory", 'm', 0, G_OPTION_ARG_STRING, &opts.memory,
      "Memory limit (needs a delegated cgroup v2; else see --ulimit as=)", "SIZE"},
     {"rootfs-size", 0, 0, G_OPTION_ARG_STRING, &opts.rootfs_size,
      "Bound of the writable layer and of --tmpfs without size= (default: a quarter of RAM, "
-     "at most 2g)", "SIZE"},
+     "at most 2g)",
+     "SIZE"},
     {"rootfs-disk", 0, 0, G_OPTION_ARG_NONE, &opts.rootfs_disk,
      "Keep the writable layer on disk in the store (removed at exit; not bounded)", NULL},
     {"timeout", 0, 0, G_OPTION_ARG_STRING, &opts.timeout,
      "Kill the sandbox after DURATION (10, 10s, 1.5s, 2m, 1h): SIGTERM, 10 s later SIGKILL; "
-     "exit status 124", "DURATION"},
+     "exit status 124",
+     "DURATION"},
     {"report", 0, 0, G_OPTION_ARG_FILENAME, &opts.report,
      "Write a JSON report of the run to FILE at exit", "FILE"},
     {"cpus", 0, 0, G_OPTION_ARG_STRING, &opts.cpus, "CPU limit, e.g. 1.5 (cgroup v2)", "N"},
@@ -229,11 +232,23 @@ static gboolean parse_size(const char *what, const char *s, gint64 *out, GError 
   guint64 v = g_ascii_strtoull(s, &end, 10);
   guint64 mult = 1;
   switch (g_ascii_tolower(*end)) {
-  case 'k': mult = 1ull << 10; end++; break;
-  case 'm': mult = 1ull << 20; end++; break;
-  case 'g': mult = 1ull << 30; end++; break;
-  case 'b': end++; break;
-  default: break;
+  case 'k':
+    mult = 1ull << 10;
+    end++;
+    break;
+  case 'm':
+    mult = 1ull << 20;
+    end++;
+    break;
+  case 'g':
+    mult = 1ull << 30;
+    end++;
+    break;
+  case 'b':
+    end++;
+    break;
+  default:
+    break;
   }
   if (end == s || *end || v == 0 || v > (guint64)G_MAXINT64 / mult)
     return sbx_fail(err, SBX_ERROR_USAGE, "%s: '%s' is not a size (e.g. 512m, 2g)", what, s);
@@ -268,8 +283,7 @@ static gboolean parse_duration(const char *what, const char *s, gint64 *out_ms, 
 static gboolean pids_spec(SbxRunSpec *spec, GError **err)
 {
   gint64 n = SBX_PIDS_LIMIT_DEFAULT;
-  if (opts.pids_limit &&
-      (!g_ascii_string_to_signed(opts.pids_limit, 10, -1, G_MAXINT32, &n, NULL)))
+  if (opts.pids_limit && (!g_ascii_string_to_signed(opts.pids_limit, 10, -1, G_MAXINT32, &n, NULL)))
     return sbx_fail(err, SBX_ERROR_USAGE, "--pids-limit: '%s' is not a number (0 or -1: unlimited)",
                     opts.pids_limit);
   gboolean user_nproc = FALSE;
@@ -308,8 +322,10 @@ static gboolean parse_security(SbxSeccompSpec *sc, GError **err)
     } else if (g_strcmp0(*o, "no-new-privileges") != 0 &&
                g_strcmp0(*o, "no-new-privileges=true") != 0 &&
                g_strcmp0(*o, "no-new-privileges:true") != 0) {
-      return sbx_fail(err, SBX_ERROR_USAGE, "--security-opt %s: not supported (sbx always sets "
-                      "no-new-privileges; seccomp=FILE|unconfined)", *o);
+      return sbx_fail(err, SBX_ERROR_USAGE,
+                      "--security-opt %s: not supported (sbx always sets "
+                      "no-new-privileges; seccomp=FILE|unconfined)",
+                      *o);
     }
   }
   return TRUE;
@@ -394,8 +410,8 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
   for (char **o = kv; *o; o++) {
     if (!**o)
       continue;
-    if (net->mode == SBX_NET_SLIRP && (strcmp(*o, "allow_host_loopback=true") == 0 ||
-                                       strcmp(*o, "allow_host_loopback") == 0))
+    if (net->mode == SBX_NET_SLIRP &&
+        (strcmp(*o, "allow_host_loopback=true") == 0 || strcmp(*o, "allow_host_loopback") == 0))
       net->allow_host_loopback = TRUE;
     else if (net->mode == SBX_NET_SLIRP && strcmp(*o, "allow_host_loopback=false") == 0)
       net->allow_host_loopback = FALSE;
@@ -434,8 +450,8 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
 /* A missing archive is a typo, not something to ask Docker Hub for. */
 static gboolean looks_like_archive(const char *ref)
 {
-  static const char *const ext[] = {".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst",
-                                    ".tar.bz2", ".tbz2", ".oci"};
+  static const char *const ext[] = {".tar",     ".tar.gz",  ".tgz",  ".tar.xz", ".txz",
+                                    ".tar.zst", ".tar.bz2", ".tbz2", ".oci"};
   for (guint i = 0; i < G_N_ELEMENTS(ext); i++)
     if (g_str_has_suffix(ref, ext[i]))
       return TRUE;
@@ -462,8 +478,8 @@ static SbxStoredImage *find_image(SbxStore *store, const char *ref, GError **err
   if (pullable && strcmp(policy, "never") != 0)
     return sbx_store_pull(store, ref, opts.quiet, err);
   if (!id) {
-    sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %s: no such archive, layout directory or loaded image",
-             ref);
+    sbx_fail(err, SBX_ERROR_NOT_FOUND,
+             "image %s: no such archive, layout directory or loaded image", ref);
     return NULL;
   }
   return sbx_store_read_image(store, id, err);
@@ -476,7 +492,10 @@ static void write_report(const SbxRunSpec *spec, const char *image, int code, co
   g_auto(GStrv) command = spec->image ? sbx_process_argv(spec->image->config, spec->entrypoint,
                                                          spec->entrypoint_set, spec->argv, NULL)
                                       : NULL;
-  SbxReport r = {.spec = spec, .image_ref = image, .command = command, .exit_code = code,
+  SbxReport r = {.spec = spec,
+                 .image_ref = image,
+                 .command = command,
+                 .exit_code = code,
                  .error = error ? error->message : NULL};
   g_autofree char *json = sbx_report_json(&r);
   g_autoptr(GError) local = NULL;
@@ -617,8 +636,10 @@ static int run_named_or_not(SbxStore *store, SbxRunSpec *spec, const char *image
     return finish_run(spec, image, status, err ? *err : NULL);
   }
   if (opts.detach && opts.tty)
-    return sbx_fail(err, SBX_ERROR_USAGE, "-d and -t: sbx cannot attach to a detached sandbox "
-                    "later; use 'sbx exec -it NAME sh'"), -1;
+    return sbx_fail(err, SBX_ERROR_USAGE,
+                    "-d and -t: sbx cannot attach to a detached sandbox "
+                    "later; use 'sbx exec -it NAME sh'"),
+           -1;
   /* The hostname is the sandbox's short id, and its default name. */
   g_autofree char *id = sbx_random_hex(6);
   if (!spec->hostname)
@@ -678,11 +699,22 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
   g_autofree char *disk_dir = g_build_filename(store->root, "run-disk", NULL);
   g_auto(GStrv) cmd = g_strdupv(argv + 2);
   *spec = (SbxRunSpec){
-      .image = img, .idmap = &store->idmap, .store_run_dir = run_dir, .argv = cmd,
-      .entrypoint = opts.entrypoint, .entrypoint_set = opts.entrypoint_set, .env = env,
-      .workdir = opts.workdir, .user = opts.user, .hostname = opts.hostname, .net = net,
-      .interactive = opts.interactive, .tty = opts.tty, .volumes = volumes,
-      .disk_dir = opts.rootfs_disk ? disk_dir : NULL, .result = spec->result,
+      .image = img,
+      .idmap = &store->idmap,
+      .store_run_dir = run_dir,
+      .argv = cmd,
+      .entrypoint = opts.entrypoint,
+      .entrypoint_set = opts.entrypoint_set,
+      .env = env,
+      .workdir = opts.workdir,
+      .user = opts.user,
+      .hostname = opts.hostname,
+      .net = net,
+      .interactive = opts.interactive,
+      .tty = opts.tty,
+      .volumes = volumes,
+      .disk_dir = opts.rootfs_disk ? disk_dir : NULL,
+      .result = spec->result,
       .measure = report_fd >= 0,
   };
   int status = security_spec(store, spec, err) ? run_named_or_not(store, spec, argv[1], err) : -1;
@@ -720,6 +752,9 @@ int sbx_cmd_run(int argc, char **argv)
   static const SbxCliCommand cmd = {
       "IMAGE [COMMAND [ARG...]]",
       "Run an image (docker-archive, OCI archive or OCI layout directory) in a rootless sandbox.",
-      run_entries, TRUE, run_parsed, run_options_clear};
+      run_entries,
+      TRUE,
+      run_parsed,
+      run_options_clear};
   return sbx_cli_command(&cmd, argc, argv);
 }

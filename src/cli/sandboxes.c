@@ -70,15 +70,14 @@ static int logs_parsed(int argc, char **argv, GError **err)
   return 0;
 }
 
-static GOptionEntry logs_entries[] = {
-    {"follow", 'f', 0, G_OPTION_ARG_NONE, &follow_opt, "Keep printing until the sandbox exits",
-     NULL},
-    {NULL}};
+static GOptionEntry logs_entries[] = {{"follow", 'f', 0, G_OPTION_ARG_NONE, &follow_opt,
+                                       "Keep printing until the sandbox exits", NULL},
+                                      {NULL}};
 
 int sbx_cmd_logs(int argc, char **argv)
 {
-  return command(argc, argv, "NAME", "Print the output of a detached sandbox.", logs_entries,
-                 FALSE, logs_parsed);
+  return command(argc, argv, "NAME", "Print the output of a detached sandbox.", logs_entries, FALSE,
+                 logs_parsed);
 }
 
 /* ---- exec ---- */
@@ -101,8 +100,12 @@ static int exec_parsed(int argc, char **argv, GError **err)
   g_autoptr(GBytes) bpf = NULL;
   int status = -1;
   if (store && sbx_seccomp_prepare(store, &sc, &bpf, err)) {
-    SbxExecRequest req = {.argv = argv + 2, .env = env_opt, .user = user_opt,
-                          .workdir = workdir_opt, .interactive = interactive_opt, .tty = tty_opt,
+    SbxExecRequest req = {.argv = argv + 2,
+                          .env = env_opt,
+                          .user = user_opt,
+                          .workdir = workdir_opt,
+                          .interactive = interactive_opt,
+                          .tty = tty_opt,
                           .seccomp = bpf};
     status = sbx_exec_in(st, &req, err);
   }
@@ -133,8 +136,8 @@ static gboolean signal_parse(const char *s, int *out, GError **err)
   static const struct {
     const char *n;
     int sig;
-  } names[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-               {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"CONT", SIGCONT},
+  } names[] = {{"HUP", SIGHUP},   {"INT", SIGINT},    {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+               {"USR1", SIGUSR1}, {"USR2", SIGUSR2},  {"TERM", SIGTERM}, {"CONT", SIGCONT},
                {"STOP", SIGSTOP}, {"WINCH", SIGWINCH}};
   guint64 n;
   if (g_ascii_string_to_unsigned(s, 10, 1, 64, &n, NULL)) {
@@ -212,10 +215,10 @@ static int stop_parsed(int argc, char **argv, GError **err)
 static GOptionEntry kill_entries[] = {
     {"signal", 's', 0, G_OPTION_ARG_STRING, &signal_opt, "Signal to send (default KILL)", "SIGNAL"},
     {NULL}};
-static GOptionEntry stop_entries[] = {
-    {"time", 't', 0, G_OPTION_ARG_INT, &timeout_opt,
-     "Seconds to wait after SIGTERM before SIGKILL (default 10)", "SECONDS"},
-    {NULL}};
+static GOptionEntry stop_entries[] = {{"time", 't', 0, G_OPTION_ARG_INT, &timeout_opt,
+                                       "Seconds to wait after SIGTERM before SIGKILL (default 10)",
+                                       "SECONDS"},
+                                      {NULL}};
 
 int sbx_cmd_kill(int argc, char **argv)
 {
@@ -245,8 +248,9 @@ static int rm_parsed(int argc, char **argv, GError **err)
     }
     if (st && st->running) {
       if (!force_opt)
-        return sbx_fail(err, SBX_ERROR_FAILED,
-                        "sandbox %s is running: stop it first, or use rm -f", argv[i]), -1;
+        return sbx_fail(err, SBX_ERROR_FAILED, "sandbox %s is running: stop it first, or use rm -f",
+                        argv[i]),
+               -1;
       if (sbx_state_init_alive(st))
         kill(st->init_pid, SIGKILL);
       if (!wait_gone(argv[i], 10))
@@ -260,8 +264,7 @@ static int rm_parsed(int argc, char **argv, GError **err)
 }
 
 static GOptionEntry rm_entries[] = {
-    {"force", 'f', 0, G_OPTION_ARG_NONE, &force_opt, "Kill a running sandbox first", NULL},
-    {NULL}};
+    {"force", 'f', 0, G_OPTION_ARG_NONE, &force_opt, "Kill a running sandbox first", NULL}, {NULL}};
 
 int sbx_cmd_rm(int argc, char **argv)
 {

@@ -18,7 +18,8 @@ static GOptionEntry entries[] = {
 static int compile_parsed(GError **err)
 {
   guint64 caps = 0;
-  if (!caps_opt || !out_opt || !g_ascii_string_to_unsigned(caps_opt, 16, 0, G_MAXUINT64, &caps, NULL))
+  if (!caps_opt || !out_opt ||
+      !g_ascii_string_to_unsigned(caps_opt, 16, 0, G_MAXUINT64, &caps, NULL))
     return sbx_fail(err, SBX_ERROR_USAGE, "seccomp-compile: --caps HEX and --out FILE needed"), -1;
   g_autoptr(GBytes) bpf = sbx_seccomp_compile(profile_opt, caps, err);
   if (!bpf)

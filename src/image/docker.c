@@ -16,7 +16,8 @@ static gboolean tag_matches(const char *tag, const char *select)
   if (g_strcmp0(tag, select) == 0)
     return TRUE;
   /* "busybox" means "busybox:latest"; "docker.io/library/x" is "x". */
-  g_autofree char *want = sbx_ref_has_tag(select) ? g_strdup(select) : g_strconcat(select, ":latest", NULL);
+  g_autofree char *want =
+      sbx_ref_has_tag(select) ? g_strdup(select) : g_strconcat(select, ":latest", NULL);
   const char *t = tag;
   if (g_str_has_prefix(t, "docker.io/"))
     t += strlen("docker.io/");
@@ -56,8 +57,8 @@ static JsonObject *pick_entry(JsonArray *arr, const char *select, GStrv *tags_ou
     sbx_fail(err, SBX_ERROR_NOT_FOUND, "no image named %s in the archive (it has: %s)", select,
              all->len ? all->str : "no names");
   else
-    sbx_fail(err, SBX_ERROR_USAGE, "the archive holds %u images (%s): choose one with FILE:NAME[:TAG]",
-             n, all->str);
+    sbx_fail(err, SBX_ERROR_USAGE,
+             "the archive holds %u images (%s): choose one with FILE:NAME[:TAG]", n, all->str);
   return NULL;
 }
 

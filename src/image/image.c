@@ -72,9 +72,8 @@ gboolean sbx_image_finish(SbxImage *img, GError **err)
     return FALSE;
   guint ndiff = g_strv_length(img->config->diff_ids);
   if (ndiff != img->layers->len)
-    return sbx_fail(err, SBX_ERROR_INVALID,
-                    "image has %u layers but its config lists %u diff_ids", img->layers->len,
-                    ndiff);
+    return sbx_fail(err, SBX_ERROR_INVALID, "image has %u layers but its config lists %u diff_ids",
+                    img->layers->len, ndiff);
   if (ndiff == 0)
     return sbx_fail(err, SBX_ERROR_INVALID, "image has no layers");
   if (ndiff > 4096)
@@ -117,8 +116,8 @@ char *sbx_image_digest_from_path(const char *member)
 {
   const char *base = strrchr(member, '/');
   base = base ? base + 1 : member;
-  g_autofree char *hex = g_str_has_suffix(base, ".json") ? g_strndup(base, strlen(base) - 5)
-                                                          : g_strdup(base);
+  g_autofree char *hex =
+      g_str_has_suffix(base, ".json") ? g_strndup(base, strlen(base) - 5) : g_strdup(base);
   if (!sbx_hex64_valid(hex))
     return NULL;
   return g_strconcat(SBX_DIGEST_PREFIX, hex, NULL);
@@ -133,8 +132,9 @@ GBytes *sbx_image_read_blob(SbxSource *src, const char *member, const char *dige
   gsize len;
   const void *data = g_bytes_get_data(b, &len);
   if (size >= 0 && (gsize)size != len) {
-    sbx_fail(err, SBX_ERROR_INVALID, "%s: size %zu does not match its descriptor (%" G_GINT64_FORMAT ")",
-             member, (size_t)len, size);
+    sbx_fail(err, SBX_ERROR_INVALID,
+             "%s: size %zu does not match its descriptor (%" G_GINT64_FORMAT ")", member,
+             (size_t)len, size);
     return NULL;
   }
   if (digest) {

@@ -9,12 +9,12 @@
 
 #include <string.h>
 
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_OCI_INDEX       "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
+#define MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MAX_INDEX_DEPTH 4
-#define MAX_CANDIDATES 1024
+#define MAX_INDEX_DEPTH    4
+#define MAX_CANDIDATES     1024
 /* Across the whole walk: nested indexes can repeat one another, so the work
  * is bounded by what is read, not only by the depth. */
 #define MAX_INDEX_BLOBS 64
@@ -29,7 +29,7 @@ typedef struct {
   gint64 size;
   char *media_type;
   char *os, *arch;
-  char *name;        /* ref name from annotations, inherited from outer indexes */
+  char *name; /* ref name from annotations, inherited from outer indexes */
   gboolean attestation;
 } Desc;
 
@@ -104,8 +104,8 @@ static Desc *parse_desc(JsonNode *n, const char *what, const char *inherited_nam
   return d;
 }
 
-static JsonNode *read_json_blob(SbxSource *src, const char *member, const char *digest,
-                                gint64 size, GError **err)
+static JsonNode *read_json_blob(SbxSource *src, const char *member, const char *digest, gint64 size,
+                                GError **err)
 {
   g_autoptr(GBytes) b = sbx_image_read_blob(src, member, digest, size, err);
   if (!b)
@@ -137,9 +137,10 @@ static gboolean walk_index(SbxSource *src, JsonNode *index, const char *what, co
         g_strcmp0(d->media_type, MT_DOCKER_LIST) == 0) {
       if (depth >= MAX_INDEX_DEPTH || ++budget->blobs > MAX_INDEX_BLOBS) {
         desc_free(d);
-        return sbx_fail(err, SBX_ERROR_INVALID, "%s: image indexes nested too deeply or too many "
-                        "of them (at most %d levels, %d indexes)", what, MAX_INDEX_DEPTH,
-                        MAX_INDEX_BLOBS);
+        return sbx_fail(err, SBX_ERROR_INVALID,
+                        "%s: image indexes nested too deeply or too many "
+                        "of them (at most %d levels, %d indexes)",
+                        what, MAX_INDEX_DEPTH, MAX_INDEX_BLOBS);
       }
       g_autofree char *path = blob_path(d->digest, err);
       g_autoptr(JsonNode) sub = path ? read_json_blob(src, path, d->digest, d->size, err) : NULL;
@@ -165,7 +166,8 @@ static gboolean name_matches(const char *name, const char *select)
 {
   if (!name)
     return FALSE;
-  g_autofree char *want = sbx_ref_has_tag(select) ? g_strdup(select) : g_strconcat(select, ":latest", NULL);
+  g_autofree char *want =
+      sbx_ref_has_tag(select) ? g_strdup(select) : g_strconcat(select, ":latest", NULL);
   const char *n = name;
   if (g_str_has_prefix(n, "docker.io/"))
     n += strlen("docker.io/");
@@ -202,8 +204,8 @@ static Desc *choose(GPtrArray *cands, const char *select, GError **err)
     if (select && seen->len == 0)
       sbx_fail(err, SBX_ERROR_NOT_FOUND, "no image named %s in the archive", select);
     else
-      sbx_fail(err, SBX_ERROR_NOT_FOUND, "no image for linux/%s in the archive (it has: %s)",
-               arch, seen->len ? seen->str : "none");
+      sbx_fail(err, SBX_ERROR_NOT_FOUND, "no image for linux/%s in the archive (it has: %s)", arch,
+               seen->len ? seen->str : "none");
   }
   return pick;
 }
@@ -267,8 +269,10 @@ static gboolean read_manifest(SbxSource *src, Desc *d, SbxImage *img, GError **e
     if (have < 0)
       return FALSE;
     if (have != ld->size)
-      return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: blob is %" G_GINT64_FORMAT
-                      " bytes, its descriptor says %" G_GINT64_FORMAT, ld->digest, have, ld->size);
+      return sbx_fail(err, SBX_ERROR_INVALID,
+                      "layer %s: blob is %" G_GINT64_FORMAT
+                      " bytes, its descriptor says %" G_GINT64_FORMAT,
+                      ld->digest, have, ld->size);
   }
   return TRUE;
 }
@@ -277,7 +281,7 @@ SbxImage *sbx_image_load_oci(SbxSource *src, const char *select, GError **err)
 {
   g_autoptr(GBytes) layout = sbx_source_read(src, "oci-layout", 4096, NULL);
   if (layout && !g_strstr_len(g_bytes_get_data(layout, NULL), (gssize)g_bytes_get_size(layout),
-                               "imageLayoutVersion")) {
+                              "imageLayoutVersion")) {
     sbx_fail(err, SBX_ERROR_INVALID, "oci-layout: not an OCI image layout");
     return NULL;
   }

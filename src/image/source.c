@@ -17,22 +17,22 @@
 #include <sys/syscall.h>
 
 #define CACHE_MEMBER_MAX (256u << 10)
-#define CACHE_TOTAL_MAX (64u << 20)
-#define MAX_LINK_HOPS 16
-#define READ_CHUNK (1u << 20)
+#define CACHE_TOTAL_MAX  (64u << 20)
+#define MAX_LINK_HOPS    16
+#define READ_CHUNK       (1u << 20)
 
 typedef struct {
   guint64 ordinal; /* header index in the archive */
   int type;        /* AE_IFREG, AE_IFLNK, or 0 for a hardlink */
   gint64 size;
-  char *link;      /* symlink target (raw) or hardlink target (normalised) */
-  GBytes *data;    /* cached contents of small regular members */
+  char *link;   /* symlink target (raw) or hardlink target (normalised) */
+  GBytes *data; /* cached contents of small regular members */
 } Member;
 
 struct SbxSource {
   char *path;
-  int fd;        /* the archive file (or its decompressed copy), or the layout directory */
-  int orig_fd;   /* the file as opened, when fd is a decompressed copy; else -1 */
+  int fd;      /* the archive file (or its decompressed copy), or the layout directory */
+  int orig_fd; /* the file as opened, when fd is a decompressed copy; else -1 */
   gboolean is_dir;
   off_t file_size;
   GHashTable *members; /* normalised name -> Member */
@@ -42,11 +42,11 @@ struct SbxSource {
 };
 
 struct SbxStream {
-  struct archive *a;    /* tar member stream */
-  int fd;               /* directory source: the blob file */
-  GBytes *mem;          /* cached member */
+  struct archive *a; /* tar member stream */
+  int fd;            /* directory source: the blob file */
+  GBytes *mem;       /* cached member */
   gsize pos;
-  void *cb;             /* reader context of a */
+  void *cb;                /* reader context of a */
   SbxStreamReadFn read_fn; /* a custom stream (a registry blob) */
   gpointer read_data;
   GDestroyNotify read_free;
@@ -164,7 +164,8 @@ static gboolean decompress_outer(SbxSource *src, guint64 max, GError **err)
   struct archive_entry *e;
   if (!a)
     return FALSE;
-  if (archive_read_next_header(a, &e) != ARCHIVE_OK || archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE) {
+  if (archive_read_next_header(a, &e) != ARCHIVE_OK ||
+      archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE) {
     archive_read_free(a);
     return TRUE;
   }
@@ -220,8 +221,8 @@ static gboolean index_entry(SbxSource *src, struct archive *a, struct archive_en
     m->link = sbx_path_normalize_member(hl, &local);
     if (m->link == NULL) {
       member_free(m);
-      return sbx_fail(err, SBX_ERROR_INVALID, "%s: archive member %s: hardlink %s", src->path,
-                      name, local->message);
+      return sbx_fail(err, SBX_ERROR_INVALID, "%s: archive member %s: hardlink %s", src->path, name,
+                      local->message);
     }
   } else {
     m->type = (int)archive_entry_filetype(e);

@@ -41,25 +41,83 @@ static gboolean empty_root(const char *resolv, GError **err)
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
       mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k") < 0)
     return sbx_fail_errno(err, "network helper: mount its empty root");
-  if (mkdir("/tmp/etc", 0755) < 0 ||
-      !g_file_set_contents("/tmp/etc/resolv.conf", resolv, -1, NULL))
+  if (mkdir("/tmp/etc", 0755) < 0 || !g_file_set_contents("/tmp/etc/resolv.conf", resolv, -1, NULL))
     return sbx_fail_errno(err, "network helper: write resolv.conf");
   if (chroot("/tmp") < 0 || chdir("/") < 0)
     return sbx_fail_errno(err, "network helper: chroot");
   return TRUE;
 }
 
-static const char *const netd_allow[] = {
-    "read", "write", "readv", "writev", "pread64", "recvfrom", "sendto", "recvmsg", "sendmsg",
-    "recvmmsg", "sendmmsg", "connect", "bind", "listen", "accept", "accept4",
-    "getsockname", "getpeername", "setsockopt", "getsockopt", "shutdown", "close", "poll",
-    "ppoll", "select", "pselect6", "fcntl", "openat", "open", "fstat", "newfstatat",
-    "stat", "statx", "lseek", "mmap", "munmap", "mremap", "mprotect", "brk", "madvise", "futex",
-    "clock_gettime", "gettimeofday", "nanosleep", "clock_nanosleep", "rt_sigaction",
-    "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "exit", "exit_group", "getpid", "gettid", "getrandom",
-    "eventfd2", "pipe2", "signalfd4", "sched_yield", "restart_syscall", "uname", "getuid",
-    "geteuid", "getgid", "getegid", "tgkill", "sysinfo", "prlimit64", "set_robust_list", "rseq",
-    NULL};
+static const char *const netd_allow[] = {"read",
+                                         "write",
+                                         "readv",
+                                         "writev",
+                                         "pread64",
+                                         "recvfrom",
+                                         "sendto",
+                                         "recvmsg",
+                                         "sendmsg",
+                                         "recvmmsg",
+                                         "sendmmsg",
+                                         "connect",
+                                         "bind",
+                                         "listen",
+                                         "accept",
+                                         "accept4",
+                                         "getsockname",
+                                         "getpeername",
+                                         "setsockopt",
+                                         "getsockopt",
+                                         "shutdown",
+                                         "close",
+                                         "poll",
+                                         "ppoll",
+                                         "select",
+                                         "pselect6",
+                                         "fcntl",
+                                         "openat",
+                                         "open",
+                                         "fstat",
+                                         "newfstatat",
+                                         "stat",
+                                         "statx",
+                                         "lseek",
+                                         "mmap",
+                                         "munmap",
+                                         "mremap",
+                                         "mprotect",
+                                         "brk",
+                                         "madvise",
+                                         "futex",
+                                         "clock_gettime",
+                                         "gettimeofday",
+                                         "nanosleep",
+                                         "clock_nanosleep",
+                                         "rt_sigaction",
+                                         "rt_sigprocmask",
+                                         "rt_sigreturn",
+                                         "sigaltstack",
+                                         "exit",
+                                         "exit_group",
+                                         "getpid",
+                                         "gettid",
+                                         "getrandom",
+                                         "eventfd2",
+                                         "pipe2",
+                                         "signalfd4",
+                                         "sched_yield",
+                                         "restart_syscall",
+                                         "uname",
+                                         "getuid",
+                                         "geteuid",
+                                         "getgid",
+                                         "getegid",
+                                         "tgkill",
+                                         "sysinfo",
+                                         "prlimit64",
+                                         "set_robust_list",
+                                         "rseq",
+                                         NULL};
 
 static gboolean install_filter(GError **err)
 {

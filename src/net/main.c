@@ -64,7 +64,8 @@ static GArray *host_addresses(GError **err)
 static gboolean setup(SbxNetd *n, GError **err)
 {
   if (mtu < SBX_NET_MTU_MIN || mtu > SBX_NET_MTU_MAX)
-    return sbx_fail(err, SBX_ERROR_USAGE, "network helper: needs an MTU of %d..%d", SBX_NET_MTU_MIN, SBX_NET_MTU_MAX);
+    return sbx_fail(err, SBX_ERROR_USAGE, "network helper: needs an MTU of %d..%d", SBX_NET_MTU_MIN,
+                    SBX_NET_MTU_MAX);
   n->tapfd = SBX_NETD_FD_TAP;
   n->mtu = (guint)mtu;
   n->allow_host_loopback = host_loopback;

@@ -34,7 +34,8 @@ static gboolean split_proto(char *spec, int *proto)
 {
   char *slash = strrchr(spec, '/');
   *proto = 0;
-  if (slash && (g_ascii_strcasecmp(slash + 1, "tcp") == 0 || g_ascii_strcasecmp(slash + 1, "udp") == 0)) {
+  if (slash &&
+      (g_ascii_strcasecmp(slash + 1, "tcp") == 0 || g_ascii_strcasecmp(slash + 1, "udp") == 0)) {
     *proto = g_ascii_strcasecmp(slash + 1, "tcp") == 0 ? IPPROTO_TCP : IPPROTO_UDP;
     *slash = '\0';
     return TRUE;
@@ -189,8 +190,8 @@ static void wr32(guint8 *p, guint32 v)
 static gsize make_rst(const guint8 *frame, gsize ihl, guint8 *out)
 {
   const guint8 *ip = frame + 14, *tcp = ip + ihl;
-  memcpy(out, frame + 6, 6);   /* to the guest's MAC */
-  memcpy(out + 6, frame, 6);   /* from the gateway's */
+  memcpy(out, frame + 6, 6); /* to the guest's MAC */
+  memcpy(out + 6, frame, 6); /* from the gateway's */
   out[12] = 0x08;
   out[13] = 0x00;
   guint8 *rip = out + 14, *rtcp = rip + 20;
@@ -202,7 +203,7 @@ static gsize make_rst(const guint8 *frame, gsize ihl, guint8 *out)
   memcpy(rip + 12, ip + 16, 4); /* from the address the guest wanted */
   memcpy(rip + 16, ip + 12, 4);
   wr16(rip + 10, checksum(rip, 20, 0));
-  memcpy(rtcp, tcp + 2, 2);     /* ports swapped */
+  memcpy(rtcp, tcp + 2, 2); /* ports swapped */
   memcpy(rtcp + 2, tcp, 2);
   wr32(rtcp + 8, rd32(tcp + 4) + 1); /* ack = their seq + 1 */
   rtcp[12] = 5 << 4;

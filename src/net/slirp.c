@@ -207,8 +207,8 @@ static void slirp_finalize(GSource *source)
   g_array_unref(((SlirpSource *)source)->want);
 }
 
-static GSourceFuncs slirp_funcs = {slirp_prepare, slirp_check, slirp_dispatch, slirp_finalize,
-                                   NULL, NULL};
+static GSourceFuncs slirp_funcs = {slirp_prepare,  slirp_check, slirp_dispatch,
+                                   slirp_finalize, NULL,        NULL};
 
 /* Frames from the guest. */
 static gboolean on_tap(gint fd, GIOCondition cond, gpointer data)

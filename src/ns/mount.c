@@ -34,9 +34,13 @@ gboolean sbx_mount_at_fd(const char *src, int fd, const char *fstype, unsigned l
   if (mount(src, target, fstype, flags, data) < 0)
     return sbx_fail_errno(err, "mount %s", what);
   if (sbx_log_level >= SBX_LOG_DEBUG) {
-    g_autofree char *shown = src && g_str_has_prefix(src, "/proc/self/fd/")
-                                 ? g_file_read_link(src, NULL) : NULL;
-    sbx_debug("mount %s%s on %s%s%s%s", fstype ? fstype : "bind ", fstype ? "" : (shown ? shown : src ? src : ""),
+    g_autofree char *shown =
+        src && g_str_has_prefix(src, "/proc/self/fd/") ? g_file_read_link(src, NULL) : NULL;
+    sbx_debug("mount %s%s on %s%s%s%s", fstype ? fstype : "bind ",
+              fstype ? ""
+                     : (shown ? shown
+                        : src ? src
+                              : ""),
               what, data ? " " : "", data ? data : "", flags & MS_RDONLY ? " (read-only)" : "");
   }
   return TRUE;
@@ -96,7 +100,8 @@ static gboolean overlay_legacy(const SbxRootfsSpec *spec, const char *upper, con
   if (opts->len >= 4096)
     return sbx_fail(err, SBX_ERROR_FAILED,
                     "overlay: %u layers do not fit in mount options on this kernel "
-                    "(Linux 6.8 or later has no such limit)", n);
+                    "(Linux 6.8 or later has no such limit)",
+                    n);
   if (chdir(ldir) < 0)
     return sbx_fail_errno(err, "chdir %s", ldir);
   int r = mount("overlay", target, "overlay", MS_NODEV, opts->str);
@@ -153,12 +158,20 @@ static gboolean prepare_run_dir(const SbxRootfsSpec *spec, int *runfd, GError **
 /* Paths of /proc and /sys that tell about or act on the host: hidden (a file
  * under /dev/null, a directory under an empty read-only tmpfs) or read-only,
  * as Docker's and crun's defaults do. */
-static const char *const masked_paths[] = {
-    "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
-    "/proc/acpi", "/proc/scsi", "/proc/asound", "/proc/interrupts", "/sys/firmware",
-    "/sys/devices/virtual/powercap", NULL};
-static const char *const readonly_paths[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq",
-                                             "/proc/bus", "/proc/fs", NULL};
+static const char *const masked_paths[] = {"/proc/kcore",
+                                           "/proc/keys",
+                                           "/proc/timer_list",
+                                           "/proc/sched_debug",
+                                           "/proc/latency_stats",
+                                           "/proc/acpi",
+                                           "/proc/scsi",
+                                           "/proc/asound",
+                                           "/proc/interrupts",
+                                           "/sys/firmware",
+                                           "/sys/devices/virtual/powercap",
+                                           NULL};
+static const char *const readonly_paths[] = {
+    "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", NULL};
 
 static gboolean mask_path(int rootfd, const char *path, int devnull, GError **err)
 {
@@ -184,9 +197,10 @@ static gboolean readonly_path(int rootfd, const char *path, GError **err)
     return FALSE;
   /* The bind is a new mount on top: reopen to remount that one. */
   sbx_autofd top = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, err);
-  return top >= 0 && mount_at_fd(NULL, top, NULL,
-                                 MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                                 NULL, path, err);
+  return top >= 0 &&
+         mount_at_fd(NULL, top, NULL,
+                     MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
+                     path, err);
 }
 
 gboolean sbx_mount_mask_paths(int rootfd, const char *const *masked, const char *const *readonly,
@@ -275,7 +289,8 @@ static gboolean bind_dev_node(int devfd, const DevNode *d, GError **err)
   if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != d->major || minor(st.st_rdev) != d->minor)
     return sbx_fail(err, SBX_ERROR_FAILED, "%s is not the character device %u:%u", host, d->major,
                     d->minor);
-  sbx_autofd dst = openat(devfd, d->name, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  sbx_autofd dst =
+      openat(devfd, d->name, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
   if (dst < 0)
     return sbx_fail_errno(err, "create /dev/%s", d->name);
   g_autofree char *srcp = fd_path(src);
@@ -285,13 +300,15 @@ static gboolean bind_dev_node(int devfd, const DevNode *d, GError **err)
 
 gboolean sbx_mount_dev_nodes(int dev, GError **err)
 {
-  static const DevNode nodes[] = {{"null", 1, 3},    {"zero", 1, 5},    {"full", 1, 7},
-                                  {"random", 1, 8},  {"urandom", 1, 9}, {"tty", 5, 0}};
+  static const DevNode nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+                                  {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
   for (guint i = 0; i < G_N_ELEMENTS(nodes); i++)
     if (!bind_dev_node(dev, &nodes[i], err))
       return FALSE;
-  static const char *const links[][2] = {{"fd", "/proc/self/fd"},     {"stdin", "/proc/self/fd/0"},
-                                         {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+  static const char *const links[][2] = {{"fd", "/proc/self/fd"},
+                                         {"stdin", "/proc/self/fd/0"},
+                                         {"stdout", "/proc/self/fd/1"},
+                                         {"stderr", "/proc/self/fd/2"},
                                          {"ptmx", "pts/ptmx"}};
   for (guint i = 0; i < G_N_ELEMENTS(links); i++)
     if (symlinkat(links[i][1], dev, links[i][0]) < 0)
@@ -316,8 +333,8 @@ static gboolean mount_dev(int rootfd, gboolean pts_gid, GError **err)
                              ? "newinstance,ptmxmode=0666,mode=0620,gid=" G_STRINGIFY(SBX_TTY_GID)
                              : "newinstance,ptmxmode=0666,mode=0620";
   return mount_at_fd("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, pts_opts, "/dev/pts", err) &&
-         mount_at_fd("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                     "mode=1777,size=65536k", "/dev/shm", err);
+         mount_at_fd("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k",
+                     "/dev/shm", err);
 }
 
 gboolean sbx_mount_sys(int rootfd, GError **err)
@@ -338,11 +355,12 @@ gboolean sbx_mount_sys(int rootfd, GError **err)
   if (again < 0)
     return FALSE;
   /* Every mount under it read-only too (cgroup2, ...), not just the top. */
-  struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                        MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                        MOUNT_ATTR_NOEXEC};
   if (syscall(SYS_mount_setattr, again, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) == 0)
     return TRUE;
-  return mount_at_fd(NULL, again, NULL, MS_REMOUNT | MS_BIND | flags, NULL, "/sys (read-only)", err);
+  return mount_at_fd(NULL, again, NULL, MS_REMOUNT | MS_BIND | flags, NULL, "/sys (read-only)",
+                     err);
 }
 
 /* /etc/hostname, /etc/hosts, /etc/resolv.conf: bind our generated files
@@ -462,7 +480,8 @@ gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err)
   if (!sbx_mount_pivot(rootfd, err))
     return FALSE;
   /* --read-only: the root mount only; /dev, /proc, tmpfs mounts keep theirs. */
-  if (spec->read_only && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV, NULL) < 0)
+  if (spec->read_only &&
+      mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV, NULL) < 0)
     return sbx_fail_errno(err, "make the root file system read-only");
   return TRUE;
 }

@@ -59,8 +59,7 @@ gboolean sbx_subid_lookup(const char *file, const char *user, uid_t uid, guint64
   return FALSE;
 }
 
-gboolean sbx_idmap_resolve(SbxUsernsMode want, const SbxSettings *set, SbxIdMap *map,
-                           GError **err)
+gboolean sbx_idmap_resolve(SbxUsernsMode want, const SbxSettings *set, SbxIdMap *map, GError **err)
 {
   memset(map, 0, sizeof *map);
   map->uid = getuid();
@@ -71,8 +70,10 @@ gboolean sbx_idmap_resolve(SbxUsernsMode want, const SbxSettings *set, SbxIdMap 
   struct passwd *pw = getpwuid(map->uid);
   const char *name = pw ? pw->pw_name : "";
   const char *subuid = set->subuid_file, *subgid = set->subgid_file;
-  gboolean have_u = sbx_subid_lookup(subuid, name, map->uid, &map->subuid_start, &map->subuid_count);
-  gboolean have_g = sbx_subid_lookup(subgid, name, map->uid, &map->subgid_start, &map->subgid_count);
+  gboolean have_u =
+      sbx_subid_lookup(subuid, name, map->uid, &map->subuid_start, &map->subuid_count);
+  gboolean have_g =
+      sbx_subid_lookup(subgid, name, map->uid, &map->subgid_start, &map->subgid_count);
   map->newuidmap = g_find_program_in_path("newuidmap");
   map->newgidmap = g_find_program_in_path("newgidmap");
   if (have_u && have_g && map->newuidmap && map->newgidmap) {
@@ -108,9 +109,9 @@ char *sbx_idmap_key(const SbxIdMap *map)
 {
   if (map->mode == SBX_USERNS_SINGLE)
     return g_strdup("single");
-  return g_strdup_printf("range-%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT
-                         "-%" G_GUINT64_FORMAT, map->subuid_start, map->subuid_count,
-                         map->subgid_start, map->subgid_count);
+  return g_strdup_printf(
+      "range-%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT,
+      map->subuid_start, map->subuid_count, map->subgid_start, map->subgid_count);
 }
 
 gboolean sbx_idmap_has_uid(const SbxIdMap *map, guint64 id)
@@ -216,8 +217,10 @@ pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeG
     close(fds[0]);
     close(fds[1]);
     if (e == EPERM || e == ENOSPC)
-      return sbx_fail_errnum(err, e, "create user namespace (are unprivileged user namespaces "
-                                     "enabled? see 'sysctl user.max_user_namespaces')"), -1;
+      return sbx_fail_errnum(err, e,
+                             "create user namespace (are unprivileged user namespaces "
+                             "enabled? see 'sysctl user.max_user_namespaces')"),
+             -1;
     return sbx_fail_errnum(err, e, "clone"), -1;
   }
   if (pid == 0) {

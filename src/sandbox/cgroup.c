@@ -44,9 +44,8 @@ static gboolean write_value(const char *dir, const char *file, const char *value
   return FALSE;
 }
 
-static const char *const needed[][2] = {{"pids", "--pids-limit"},
-                                        {"memory", "--memory"},
-                                        {"cpu", "--cpus"}};
+static const char *const needed[][2] = {
+    {"pids", "--pids-limit"}, {"memory", "--memory"}, {"cpu", "--cpus"}};
 
 static gboolean wanted(const SbxCgroupLimits *l, guint i)
 {
@@ -59,7 +58,7 @@ static char *why_unusable(const SbxCgroupLimits *l, const char *dir)
   struct statfs fs;
   if (statfs(CGROUP_ROOT, &fs) < 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
     return g_strdup(CGROUP_ROOT " is not cgroup v2 (this host uses cgroup v1 or a hybrid "
-                    "layout; boot with systemd.unified_cgroup_hierarchy=1)");
+                                "layout; boot with systemd.unified_cgroup_hierarchy=1)");
   g_autofree char *procs = g_build_filename(dir, "cgroup.procs", NULL);
   if (access(dir, W_OK) < 0 || access(procs, W_OK) < 0)
     return g_strdup_printf("cgroup %s is not delegated to this user (a systemd user session "
@@ -100,9 +99,10 @@ gboolean sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, char **path
     /* A memory limit that cannot be enforced is refused, never ignored;
      * what still bounds memory without a cgroup is an rlimit per process. */
     return sbx_fail(err, SBX_ERROR_FAILED, "resource limits: %s%s", why,
-                    l->memory > 0 ? "; without a delegated cgroup v2 sbx cannot enforce --memory: "
-                                    "bound each process's address space with --ulimit as=BYTES instead"
-                                  : "");
+                    l->memory > 0
+                        ? "; without a delegated cgroup v2 sbx cannot enforce --memory: "
+                          "bound each process's address space with --ulimit as=BYTES instead"
+                        : "");
   }
   /* Enable the controllers for children; the kernel refuses while our own
    * cgroup holds processes ("no internal processes"), which says so. */
@@ -118,8 +118,8 @@ gboolean sbx_cgroup_create(const SbxCgroupLimits *l, const char *id, char **path
   }
   g_autofree char *pids = g_strdup_printf("%" G_GINT64_FORMAT, l->pids);
   g_autofree char *mem = g_strdup_printf("%" G_GINT64_FORMAT, l->memory);
-  g_autofree char *cpu = g_strdup_printf("%" G_GINT64_FORMAT " %d", l->cpu_quota_us,
-                                         SBX_CGROUP_CPU_PERIOD_US);
+  g_autofree char *cpu =
+      g_strdup_printf("%" G_GINT64_FORMAT " %d", l->cpu_quota_us, SBX_CGROUP_CPU_PERIOD_US);
   gboolean ok = TRUE;
   if (ok && l->pids > 0)
     ok = write_value(cg, "pids.max", pids, err);

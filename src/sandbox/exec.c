@@ -21,8 +21,8 @@
 static const struct {
   const char *name;
   int type;
-} namespaces[] = {{"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS},     {"uts", CLONE_NEWUTS},
-                  {"ipc", CLONE_NEWIPC},   {"net", CLONE_NEWNET},    {"cgroup", CLONE_NEWCGROUP},
+} namespaces[] = {{"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS},  {"uts", CLONE_NEWUTS},
+                  {"ipc", CLONE_NEWIPC},   {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP},
                   {"pid", CLONE_NEWPID}};
 #define N_NS G_N_ELEMENTS(namespaces)
 
@@ -30,8 +30,8 @@ static const struct {
  * sandbox.c), so the namespaces are taken from its child, the program. */
 static pid_t sandbox_member(const SbxState *st)
 {
-  g_autofree char *path = g_strdup_printf("/proc/%d/task/%d/children", (int)st->init_pid,
-                                          (int)st->init_pid);
+  g_autofree char *path =
+      g_strdup_printf("/proc/%d/task/%d/children", (int)st->init_pid, (int)st->init_pid);
   g_autofree char *data = NULL;
   if (!g_file_get_contents(path, &data, NULL, NULL))
     return -1;
@@ -74,8 +74,8 @@ static gboolean open_namespaces(const SbxState *st, int fds[N_NS], GError **err)
   if (g_file_get_contents(stat_path, &stat_data, NULL, NULL))
     after = strrchr(stat_data, ')');
   g_auto(GStrv) f = after ? g_strsplit(after + 2, " ", 3) : NULL;
-  gboolean child_of_init = f && g_strv_length(f) >= 2 &&
-                           g_ascii_strtoll(f[1], NULL, 10) == st->init_pid;
+  gboolean child_of_init =
+      f && g_strv_length(f) >= 2 && g_ascii_strtoll(f[1], NULL, 10) == st->init_pid;
   if (!sbx_state_init_alive(st) || !child_of_init || fds[0] < 0)
     return sbx_fail(err, SBX_ERROR_FAILED, "sandbox %s is not running", st->name);
   return TRUE;
@@ -110,8 +110,8 @@ static G_GNUC_NORETURN void program(Exec *x)
     _exit(SBX_EXIT_FAILED);
   }
   SbxImageConfig cfg = {.env = x->st->env};
-  g_auto(GStrv) envp = sbx_process_env(&cfg, x->req->env, x->st->hostname ? x->st->hostname : "",
-                                       creds.home);
+  g_auto(GStrv) envp =
+      sbx_process_env(&cfg, x->req->env, x->st->hostname ? x->st->hostname : "", creds.home);
   if (x->req->tty && !g_environ_getenv(envp, "TERM"))
     envp = g_environ_setenv(envp, "TERM", "xterm", TRUE);
   g_autofree char *slave = NULL;
@@ -127,9 +127,15 @@ static G_GNUC_NORETURN void program(Exec *x)
   const char *wd = x->req->workdir ? x->req->workdir
                                    : (x->st->workdir && *x->st->workdir ? x->st->workdir : "/");
   SbxExecPlan plan = {
-      .argv = x->req->argv, .envp = envp, .creds = &creds, .workdir = wd,
-      .set_groups = g_strcmp0(x->st->userns, "range") == 0, .caps = x->st->caps,
-      .seccomp = x->seccomp, .new_session = TRUE, .tty_slave = slave,
+      .argv = x->req->argv,
+      .envp = envp,
+      .creds = &creds,
+      .workdir = wd,
+      .set_groups = g_strcmp0(x->st->userns, "range") == 0,
+      .caps = x->st->caps,
+      .seccomp = x->seccomp,
+      .new_session = TRUE,
+      .tty_slave = slave,
       .null_stdin = !x->req->interactive,
   };
   sbx_process_exec(&plan);

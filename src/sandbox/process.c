@@ -18,8 +18,8 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-char **sbx_process_argv(const SbxImageConfig *cfg, const char *entrypoint,
-                        gboolean entrypoint_set, char **argv, GError **err)
+char **sbx_process_argv(const SbxImageConfig *cfg, const char *entrypoint, gboolean entrypoint_set,
+                        char **argv, GError **err)
 {
   g_autoptr(GStrvBuilder) b = g_strv_builder_new();
   /* docker: --entrypoint replaces Entrypoint and drops the image's Cmd. */
@@ -135,8 +135,8 @@ static gboolean resolve_uid(const char *user, SbxCreds *c, GError **err)
   if (f)
     fclose(f);
   if (!numeric)
-    return sbx_fail(err, SBX_ERROR_INVALID,
-                    "user %s: no matching entry in the image's /etc/passwd", user);
+    return sbx_fail(err, SBX_ERROR_INVALID, "user %s: no matching entry in the image's /etc/passwd",
+                    user);
   c->uid = (uid_t)id; /* docker: an unknown numeric uid runs with gid 0 */
   c->gid = 0;
   return TRUE;
@@ -241,12 +241,14 @@ gboolean sbx_rlimit_parse(const char *spec, SbxRlimit *out, GError **err)
   static const struct {
     const char *name;
     int resource;
-  } names[] = {{"core", RLIMIT_CORE},       {"cpu", RLIMIT_CPU},         {"data", RLIMIT_DATA},
-               {"fsize", RLIMIT_FSIZE},     {"locks", RLIMIT_LOCKS},     {"memlock", RLIMIT_MEMLOCK},
-               {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},     {"nofile", RLIMIT_NOFILE},
-               {"nproc", RLIMIT_NPROC},     {"rss", RLIMIT_RSS},         {"rtprio", RLIMIT_RTPRIO},
-               {"rttime", RLIMIT_RTTIME},   {"sigpending", RLIMIT_SIGPENDING},
-               {"stack", RLIMIT_STACK},     {"as", RLIMIT_AS}};
+  } names[] = {{"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
+               {"data", RLIMIT_DATA},         {"fsize", RLIMIT_FSIZE},
+               {"locks", RLIMIT_LOCKS},       {"memlock", RLIMIT_MEMLOCK},
+               {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+               {"nofile", RLIMIT_NOFILE},     {"nproc", RLIMIT_NPROC},
+               {"rss", RLIMIT_RSS},           {"rtprio", RLIMIT_RTPRIO},
+               {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
+               {"stack", RLIMIT_STACK},       {"as", RLIMIT_AS}};
   g_auto(GStrv) kv = g_strsplit(spec, "=", 2);
   if (!kv[0] || !kv[1])
     return sbx_fail(err, SBX_ERROR_USAGE, "--ulimit %s: expected NAME=SOFT[:HARD]", spec);

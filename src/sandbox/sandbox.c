@@ -137,8 +137,10 @@ static gboolean setup_network(Ctx *c, int syncfd, GError **err)
     return FALSE;
   if (c->spec->net.mode != SBX_NET_SLIRP)
     return TRUE;
-  SbxTapConfig tc = {.address = SBX_NET_GUEST, .netmask = SBX_NET_NETMASK,
-                     .gateway = SBX_NET_GATEWAY, .mtu = c->spec->net.mtu};
+  SbxTapConfig tc = {.address = SBX_NET_GUEST,
+                     .netmask = SBX_NET_NETMASK,
+                     .gateway = SBX_NET_GATEWAY,
+                     .mtu = c->spec->net.mtu};
   sbx_autofd tap = sbx_net_create_tap(&tc, err);
   if (tap < 0)
     return FALSE;
@@ -167,13 +169,14 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
                 (workdir = resolve_workdir(spec, &err)) != NULL &&
                 (argv = sbx_process_argv(spec->image->config, spec->entrypoint,
                                          spec->entrypoint_set, spec->argv, &err)) != NULL;
-  if (ok && (!sbx_idmap_has_uid(spec->idmap, creds.uid) || !sbx_idmap_has_gid(spec->idmap, creds.gid)))
-    ok = sbx_fail(&err, SBX_ERROR_FAILED,
-                  "user %s (%u:%u) is not mapped: %s", user ? user : "root", (unsigned)creds.uid,
-                  (unsigned)creds.gid,
-                  spec->idmap->mode == SBX_USERNS_SINGLE
-                      ? "single-id mode maps only root; grant a range in /etc/subuid and /etc/subgid"
-                      : "it lies outside the subuid/subgid range");
+  if (ok &&
+      (!sbx_idmap_has_uid(spec->idmap, creds.uid) || !sbx_idmap_has_gid(spec->idmap, creds.gid)))
+    ok =
+        sbx_fail(&err, SBX_ERROR_FAILED, "user %s (%u:%u) is not mapped: %s", user ? user : "root",
+                 (unsigned)creds.uid, (unsigned)creds.gid,
+                 spec->idmap->mode == SBX_USERNS_SINGLE
+                     ? "single-id mode maps only root; grant a range in /etc/subuid and /etc/subgid"
+                     : "it lies outside the subuid/subgid range");
   /* --pids-limit without a pids cgroup. Since Linux 5.14 RLIMIT_NPROC counts
    * the processes of a uid in this user namespace only (ucounts), and fork
    * ignores it only for the host's root or CAP_SYS_RESOURCE/CAP_SYS_ADMIN in
@@ -213,10 +216,17 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
   }
   if (child == 0) {
     SbxExecPlan plan = {
-        .argv = argv, .envp = envp, .creds = &creds, .workdir = workdir,
-        .set_groups = spec->idmap->mode == SBX_USERNS_RANGE, .caps = spec->caps,
-        .seccomp = spec->seccomp, .rlimits = spec->rlimits, .new_session = TRUE,
-        .tty_slave = slave, .null_stdin = !spec->interactive,
+        .argv = argv,
+        .envp = envp,
+        .creds = &creds,
+        .workdir = workdir,
+        .set_groups = spec->idmap->mode == SBX_USERNS_RANGE,
+        .caps = spec->caps,
+        .seccomp = spec->seccomp,
+        .rlimits = spec->rlimits,
+        .new_session = TRUE,
+        .tty_slave = slave,
+        .null_stdin = !spec->interactive,
     };
     sbx_process_exec(&plan);
   }
@@ -228,7 +238,6 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
   sbx_close_fds_from(3);
   _exit(sbx_pid_init_loop(child, &c->forwarded));
 }
-
 
 /* Forward the user's signals to init (which forwards them to the program)
  * until init exits. The signals are blocked since before clone. */
@@ -470,9 +479,10 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   }
   SbxNetHelper helper = {.pid = 0, .sock = -1};
   sbx_autofd master = -1, usage = -1;
-  gboolean ok = (spec->net.mode != SBX_NET_SLIRP || start_network(&c, syncfd, &helper, err)) &&
-                (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
-                sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
+  gboolean ok =
+      (spec->net.mode != SBX_NET_SLIRP || start_network(&c, syncfd, &helper, err)) &&
+      (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
+      sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
   close(syncfd);
   if (!ok) {
     kill(pid, SIGKILL);

@@ -81,8 +81,15 @@ static gboolean compile_in_helper(SbxStore *store, const SbxSeccompSpec *spec, c
     return FALSE;
   g_autofree char *caps = g_strdup_printf("%" G_GINT64_MODIFIER "x", spec->caps);
   g_autofree char *out = g_build_filename(store->root, name, NULL);
-  const char *argv[] = {helper, "seccomp-compile", "--caps", caps, "--out", out,
-                        spec->profile ? "--profile" : NULL, spec->profile, NULL};
+  const char *argv[] = {helper,
+                        "seccomp-compile",
+                        "--caps",
+                        caps,
+                        "--out",
+                        out,
+                        spec->profile ? "--profile" : NULL,
+                        spec->profile,
+                        NULL};
   int status;
   g_autoptr(GError) local = NULL;
   g_auto(GStrv) env = sbx_helper_environ(SBX_STORE_HELPER_ENV);

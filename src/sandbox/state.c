@@ -65,8 +65,10 @@ char *sbx_state_base(GError **err)
   g_autofree char *run = g_build_filename(state, "run", NULL);
   if (g_mkdir_with_parents(state, 0700) == 0 && private_dir(run))
     return g_steal_pointer(&run);
-  sbx_fail(err, SBX_ERROR_FAILED, "no private state directory: %s is not this user's alone and "
-           "%s cannot be made (set XDG_RUNTIME_DIR)", tmp, run);
+  sbx_fail(err, SBX_ERROR_FAILED,
+           "no private state directory: %s is not this user's alone and "
+           "%s cannot be made (set XDG_RUNTIME_DIR)",
+           tmp, run);
   return NULL;
 }
 
@@ -79,7 +81,8 @@ gboolean sbx_state_name_valid(const char *name, GError **err)
   if (!ok)
     return sbx_fail(err, SBX_ERROR_USAGE,
                     "name '%s': use letters, digits, '_', '.' and '-' (starting with a letter or "
-                    "digit, at most 64)", name);
+                    "digit, at most 64)",
+                    name);
   return TRUE;
 }
 
@@ -172,8 +175,10 @@ SbxState *sbx_state_load(const char *name, GError **err)
     if (stat(dir, &st) < 0)
       sbx_fail(err, SBX_ERROR_NOT_FOUND, "no sandbox named %s (see 'sbx ps -a')", name);
     else
-      sbx_fail(err, SBX_ERROR_FAILED, "sandbox %s: its state is unreadable (%s): 'sbx rm %s' "
-               "cleans it", name, local->message, name);
+      sbx_fail(err, SBX_ERROR_FAILED,
+               "sandbox %s: its state is unreadable (%s): 'sbx rm %s' "
+               "cleans it",
+               name, local->message, name);
     return NULL;
   }
   const char *g = "sandbox";

@@ -79,14 +79,14 @@ typedef struct {
   GMutex lock;
   GCond cond;
   guint pending, done, total;
-  GError *error;     /* the first failure */
-  guint collapsed;   /* atomic */
+  GError *error;   /* the first failure */
+  guint collapsed; /* atomic */
   gint64 bytes_total;
   /* A pull shows one line per layer: its bytes (atomic) and state. */
   gboolean per_layer;
-  GPtrArray *todo;   /* SbxLayerRef* */
+  GPtrArray *todo; /* SbxLayerRef* */
   gint64 *layer_read;
-  int *layer_state;  /* atomic: LAYER_* */
+  int *layer_state; /* atomic: LAYER_* */
 } Import;
 
 enum { LAYER_WAITING, LAYER_FETCHING, LAYER_DONE, LAYER_PRESENT };
@@ -115,7 +115,7 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
   if (syncfs(dfd) < 0)
     return sbx_fail_errno(err, "sync layer");
   sbx_info("layer %.19s: %" G_GUINT64_FORMAT " entries, %" G_GUINT64_FORMAT " bytes in %.1f ms",
-            ref->diff_id, st.entries, st.bytes, (sbx_now_us() - t0) / 1000.0);
+           ref->diff_id, st.entries, st.bytes, (sbx_now_us() - t0) / 1000.0);
   return TRUE;
 }
 
@@ -334,7 +334,8 @@ char *sbx_store_import_image(SbxStore *s, SbxSource *src, SbxImage *img, gboolea
     return NULL;
   if (im.collapsed && s->idmap.mode == SBX_USERNS_SINGLE)
     sbx_warn("%u files of the image belong to other users: in single-id mode they belong to root "
-             "(grant a range in /etc/subuid and /etc/subgid to keep owners)", im.collapsed);
+             "(grant a range in /etc/subuid and /etc/subgid to keep owners)",
+             im.collapsed);
   if (!write_records(s, img, err))
     return NULL;
   return g_strdup(sbx_digest_hex_of(img->config_digest));
@@ -379,8 +380,8 @@ static char *import_archive_cb(SbxStore *s, gpointer data, GError **err)
   return sbx_store_import(s, a->path, a->select, a->quiet, err);
 }
 
-char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *select,
-                                gboolean quiet, GError **err)
+char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *select, gboolean quiet,
+                                GError **err)
 {
   ImportArgs a = {.path = path, .select = select, .quiet = quiet};
   g_autofree char *id = sbx_store_run_in_userns(s, import_archive_cb, &a, err);
@@ -406,7 +407,8 @@ static GBytes *rootfs_config(const char *diff_id)
   json_builder_begin_object(b);
   json_builder_set_member_name(b, "Env");
   json_builder_begin_array(b);
-  json_builder_add_string_value(b, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  json_builder_add_string_value(
+      b, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   json_builder_end_array(b);
   json_builder_end_object(b);
   json_builder_set_member_name(b, "rootfs");
@@ -485,8 +487,8 @@ static char *import_rootfs(SbxStore *s, const char *path, const char *name, GErr
     return NULL;
   g_autoptr(SbxImage) img = g_new0(SbxImage, 1);
   img->config_raw = rootfs_config(diff_id);
-  img->config_digest = sbx_digest_bytes(g_bytes_get_data(img->config_raw, NULL),
-                                        g_bytes_get_size(img->config_raw));
+  img->config_digest =
+      sbx_digest_bytes(g_bytes_get_data(img->config_raw, NULL), g_bytes_get_size(img->config_raw));
   img->config = sbx_image_config_parse(g_bytes_get_data(img->config_raw, NULL),
                                        g_bytes_get_size(img->config_raw), err);
   g_autofree char *norm = name ? sbx_ref_normalize(name) : NULL;

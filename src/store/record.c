@@ -22,7 +22,7 @@ void sbx_image_config_free(SbxImageConfig *c)
   g_free(c);
 }
 
-#define RECORD_TYPE "(sbasbasassssas)"
+#define RECORD_TYPE    "(sbasbasassssas)"
 #define RECORD_VERSION "sbx-run-1"
 
 static const char *str_or_empty(const char *s)
@@ -34,11 +34,11 @@ GBytes *sbx_image_config_to_record(const SbxImageConfig *c)
 {
   char *none[] = {NULL};
   /* Entrypoint and Cmd: "unset" differs from "empty" (docker's override rules). */
-  g_autoptr(GVariant) v = g_variant_ref_sink(g_variant_new(
-      "(sb^asb^as^assss^as)", RECORD_VERSION, c->entrypoint != NULL,
-      c->entrypoint ? c->entrypoint : none, c->cmd != NULL, c->cmd ? c->cmd : none,
-      c->env ? c->env : none, str_or_empty(c->workdir), str_or_empty(c->user),
-      str_or_empty(c->hostname), c->diff_ids));
+  g_autoptr(GVariant) v = g_variant_ref_sink(
+      g_variant_new("(sb^asb^as^assss^as)", RECORD_VERSION, c->entrypoint != NULL,
+                    c->entrypoint ? c->entrypoint : none, c->cmd != NULL, c->cmd ? c->cmd : none,
+                    c->env ? c->env : none, str_or_empty(c->workdir), str_or_empty(c->user),
+                    str_or_empty(c->hostname), c->diff_ids));
   return g_variant_get_data_as_bytes(v);
 }
 
@@ -53,8 +53,8 @@ static char *empty_to_null(char *s)
 
 SbxImageConfig *sbx_image_config_from_record(GBytes *data, GError **err)
 {
-  g_autoptr(GVariant) v = g_variant_ref_sink(
-      g_variant_new_from_bytes(G_VARIANT_TYPE(RECORD_TYPE), data, FALSE));
+  g_autoptr(GVariant) v =
+      g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE(RECORD_TYPE), data, FALSE));
   /* Our own file, but a damaged one must not crash us: normal form only. */
   if (!g_variant_is_normal_form(v)) {
     sbx_fail(err, SBX_ERROR_INVALID, "damaged image record");

@@ -194,4 +194,3 @@ char *sbx_store_resolve(SbxStore *s, const char *ref, GError **err)
   sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %s: not in the store (see 'sbx images')", ref);
   return NULL;
 }
-

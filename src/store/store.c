@@ -151,8 +151,10 @@ GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err)
     g_array_append_val(fds, fd);
   }
   if (!layers_present(s, img)) {
-    sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %.12s: layers missing from the store (pruned?): "
-             "run its archive again or 'sbx load' it", img->id);
+    sbx_fail(err, SBX_ERROR_NOT_FOUND,
+             "image %.12s: layers missing from the store (pruned?): "
+             "run its archive again or 'sbx load' it",
+             img->id);
     return NULL;
   }
   return g_steal_pointer(&fds);
@@ -163,11 +165,11 @@ GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err)
  * the same bytes, so nothing needs reading or hashing. */
 static char *key_of(const struct stat *st, const char *select, const char *platform)
 {
-  g_autofree char *id = g_strdup_printf("v2:%ju:%ju:%jd:%jd.%ld:%jd.%ld:%s:%s", (uintmax_t)st->st_dev,
-                                        (uintmax_t)st->st_ino, (intmax_t)st->st_size,
-                                        (intmax_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-                                        (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
-                                        select ? select : "", platform ? platform : "");
+  g_autofree char *id =
+      g_strdup_printf("v2:%ju:%ju:%jd:%jd.%ld:%jd.%ld:%s:%s", (uintmax_t)st->st_dev,
+                      (uintmax_t)st->st_ino, (intmax_t)st->st_size, (intmax_t)st->st_mtim.tv_sec,
+                      st->st_mtim.tv_nsec, (intmax_t)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
+                      select ? select : "", platform ? platform : "");
   g_autofree char *d = sbx_digest_bytes(id, strlen(id));
   return g_strdup(sbx_digest_hex_of(d));
 }
@@ -208,7 +210,7 @@ static char *cached_image_id(SbxStore *s, const char *key)
  * archive (and the libraries that parse it), in its own user namespace. It
  * prints its own errors; we only learn the image id. */
 static char *run_helper(SbxStore *s, const char *cmd, const char *path, const char *select,
-                         gboolean quiet, GError **err)
+                        gboolean quiet, GError **err)
 {
   g_autofree char *helper = sbx_helper_path("sbx-store", err);
   if (!helper)
@@ -264,8 +266,8 @@ static char *run_helper(SbxStore *s, const char *cmd, const char *path, const ch
   return g_steal_pointer(&out);
 }
 
-SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *select,
-                                 gboolean quiet, GError **err)
+SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *select, gboolean quiet,
+                                 GError **err)
 {
   g_autofree char *key = sbx_store_archive_key(path, select, s->platform);
   if (key) {

@@ -47,7 +47,7 @@ typedef struct {
   int dirfd_cached;
   GHashTable *dir_times; /* path -> DirTime*, applied at the end (a repeated entry once) */
   SbxUnpackStats *stats;
-  const char *layer;    /* short name for errors */
+  const char *layer; /* short name for errors */
 } Unpacker;
 
 typedef struct {
@@ -110,8 +110,10 @@ static la_ssize_t tar_read_cb(struct archive *a, void *p, const void **out)
   const char *why = NULL;
   la_ssize_t n = next_block(u, out, &why);
   if (n == -2)
-    archive_set_error(a, EFBIG, "expands beyond %" G_GUINT64_FORMAT " bytes (the limit; "
-                      "SBX_MAX_LAYER_SIZE raises it)", u->max);
+    archive_set_error(a, EFBIG,
+                      "expands beyond %" G_GUINT64_FORMAT " bytes (the limit; "
+                      "SBX_MAX_LAYER_SIZE raises it)",
+                      u->max);
   else if (n < 0)
     archive_set_error(a, EIO, "decompress: %s", why ? why : "error");
   return n < 0 ? -1 : n;
@@ -332,8 +334,8 @@ static gboolean make_hardlink(Unpacker *u, struct archive_entry *e, int dfd, con
   return TRUE;
 }
 
-static gboolean make_node(Unpacker *u, struct archive *a, struct archive_entry *e,
-                          const char *dir, const char *base, const char *path, GError **err)
+static gboolean make_node(Unpacker *u, struct archive *a, struct archive_entry *e, const char *dir,
+                          const char *base, const char *path, GError **err)
 {
   mode_t type = archive_entry_filetype(e);
   if (type == AE_IFCHR || type == AE_IFBLK) {
@@ -385,8 +387,7 @@ static gboolean make_node(Unpacker *u, struct archive *a, struct archive_entry *
   return write_data(u, a, e, fd, path, err) && apply_meta(u, fd, e, path, err);
 }
 
-static gboolean unpack_entry(Unpacker *u, struct archive *a, struct archive_entry *e,
-                             GError **err)
+static gboolean unpack_entry(Unpacker *u, struct archive *a, struct archive_entry *e, GError **err)
 {
   const char *raw = archive_entry_pathname(e);
   if (raw == NULL)
@@ -444,8 +445,10 @@ static gboolean drain(Unpacker *u, GError **err)
   while ((n = next_block(u, &block, &why)) > 0)
     ;
   if (n == -2)
-    return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: expands beyond %" G_GUINT64_FORMAT
-                    " bytes (the limit; SBX_MAX_LAYER_SIZE raises it)", u->layer, u->max);
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    "layer %s: expands beyond %" G_GUINT64_FORMAT
+                    " bytes (the limit; SBX_MAX_LAYER_SIZE raises it)",
+                    u->layer, u->max);
   char *buf = g_malloc(CHUNK);
   gssize m = 0;
   while (n == 0 && (m = sbx_stream_read(u->blob, buf, CHUNK, err)) > 0) {
@@ -522,17 +525,22 @@ static gboolean unpack_tar(Unpacker *u, GError **err)
   return ok;
 }
 
-gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd,
-                          const SbxIdMap *map, guint64 max_size, SbxUnpackStats *stats,
-                          gint64 *progress, GError **err)
+gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd, const SbxIdMap *map,
+                          guint64 max_size, SbxUnpackStats *stats, gint64 *progress, GError **err)
 {
   g_autofree char *layer = g_strndup(ref->diff_id ? ref->diff_id : "rootfs", 7 + 12);
   Unpacker u = {
-      .blob = blob, .blob_hash = sbx_hasher_new(), .buf1 = g_malloc(CHUNK),
-      .diff_hash = sbx_hasher_new(), .max = max_size,
-      .map = map, .rootfd = dirfd, .dirfd_cached = -1,
+      .blob = blob,
+      .blob_hash = sbx_hasher_new(),
+      .buf1 = g_malloc(CHUNK),
+      .diff_hash = sbx_hasher_new(),
+      .max = max_size,
+      .map = map,
+      .rootfd = dirfd,
+      .dirfd_cached = -1,
       .dir_times = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, dir_time_free),
-      .stats = stats, .layer = layer,
+      .stats = stats,
+      .layer = layer,
       .progress = progress,
   };
   gboolean ok = FALSE;

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
-G_DEFINE_QUARK(sbx-error-quark, sbx_error)
-G_DEFINE_QUARK(sbx-errno-error-quark, sbx_errno_error)
+G_DEFINE_QUARK(sbx - error - quark, sbx_error)
+G_DEFINE_QUARK(sbx - errno - error - quark, sbx_errno_error)
 
 int sbx_error_errno(const GError *error)
 {

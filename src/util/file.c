@@ -36,14 +36,13 @@ gboolean sbx_write_file_atomic(int dirfd, const char *name, const void *buf, siz
   /* The temporary file sits beside the final one: rename must not cross
    * directories (or file systems). */
   const char *slash = strrchr(name, '/');
-  g_autofree char *tmp = slash ? g_strdup_printf("%.*s/.%s.%s.tmp", (int)(slash - name), name,
-                                                 slash + 1, rnd)
-                               : g_strdup_printf(".%s.%s.tmp", name, rnd);
+  g_autofree char *tmp =
+      slash ? g_strdup_printf("%.*s/.%s.%s.tmp", (int)(slash - name), name, slash + 1, rnd)
+            : g_strdup_printf(".%s.%s.tmp", name, rnd);
   sbx_autofd fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0)
     return sbx_fail_errno(err, "create %s", name);
-  if (!sbx_write_all(fd, buf, len, err) || fsync(fd) < 0 ||
-      renameat(dirfd, tmp, dirfd, name) < 0) {
+  if (!sbx_write_all(fd, buf, len, err) || fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
     int e = errno;
     unlinkat(dirfd, tmp, 0);
     if (err && *err)

@@ -76,8 +76,8 @@ JsonObject *sbx_json_object(JsonNode *node, const char *what, GError **err)
   return json_node_get_object(node);
 }
 
-gboolean sbx_json_get_string(JsonObject *o, const char *member, const char **out,
-                             const char *what, GError **err)
+gboolean sbx_json_get_string(JsonObject *o, const char *member, const char **out, const char *what,
+                             GError **err)
 {
   *out = NULL;
   JsonNode *n = json_object_get_member(o, member);

@@ -40,8 +40,7 @@ char *sbx_path_normalize_member(const char *name, GError **err)
 char *sbx_path_resolve_link(const char *member, const char *target, GError **err)
 {
   if (target[0] == '/' || strlen(member) + strlen(target) + 2 >= PATH_MAX) {
-    sbx_fail(err, SBX_ERROR_INVALID, "%s -> %s: link points outside the archive", member,
-             target);
+    sbx_fail(err, SBX_ERROR_INVALID, "%s -> %s: link points outside the archive", member, target);
     return NULL;
   }
   g_autofree char *dir = NULL, *base = NULL;
@@ -97,8 +96,8 @@ gboolean sbx_have_openat2(void)
 
 static int openat2_fd(int dirfd, const char *path, int flags, mode_t mode, guint64 resolve)
 {
-  struct open_how how = {.flags = (guint64)flags, .mode = flags & O_CREAT ? mode : 0,
-                         .resolve = resolve};
+  struct open_how how = {
+      .flags = (guint64)flags, .mode = flags & O_CREAT ? mode : 0, .resolve = resolve};
   int fd;
   do
     fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
@@ -111,9 +110,9 @@ int sbx_open_dir_beneath(int dirfd, const char *path, gboolean create, GError **
   if (*path == '\0')
     return fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
   if (sbx_have_openat2()) {
-    int fd = openat2_fd(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
-                        RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-                            RESOLVE_NO_XDEV);
+    int fd =
+        openat2_fd(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
+                   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
     if (fd >= 0)
       return fd;
     if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR) {
@@ -162,8 +161,8 @@ int sbx_open_dir_beneath(int dirfd, const char *path, gboolean create, GError **
 int sbx_open_in_root(int rootfd, const char *path, int flags, mode_t mode, GError **err)
 {
   if (sbx_have_openat2()) {
-    int fd = openat2_fd(rootfd, path, flags | O_CLOEXEC, mode,
-                        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    int fd =
+        openat2_fd(rootfd, path, flags | O_CLOEXEC, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
     if (fd < 0)
       sbx_fail_errno(err, "%s", path);
     return fd;
@@ -224,8 +223,8 @@ static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, int de
   ssize_t n = readlinkat(parent, base, target, sizeof target - 1);
   if (n > 0) {
     target[n] = '\0';
-    g_autofree char *next = target[0] == '/' ? g_strdup(target)
-                                             : g_strconcat("/", dir, *dir ? "/" : "", target, NULL);
+    g_autofree char *next =
+        target[0] == '/' ? g_strdup(target) : g_strconcat("/", dir, *dir ? "/" : "", target, NULL);
     return mkdir_in_root_depth(rootfd, next, mode, depth + 1, err);
   }
   /* Re-resolve from the root: base may be a symlink planted in the image. */

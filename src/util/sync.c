@@ -61,9 +61,9 @@ gboolean sbx_sync_send_ok(int fd, const char *payload)
 void sbx_sync_send_error(int fd, const GError *error)
 {
   gboolean is_errno = error && error->domain == SBX_ERRNO_ERROR;
-  int code = !error ? SBX_ERROR_FAILED
-           : is_errno || error->domain == SBX_ERROR ? error->code
-                                                     : SBX_ERROR_FAILED;
+  int code = !error                                   ? SBX_ERROR_FAILED
+             : is_errno || error->domain == SBX_ERROR ? error->code
+                                                      : SBX_ERROR_FAILED;
   g_autofree char *text = g_strdup_printf("%c%d:%s", is_errno ? 'e' : 's', code,
                                           error ? error->message : "unknown error");
   send_msg(fd, 'E', text, -1);
@@ -102,8 +102,8 @@ gboolean sbx_sync_recv_fd(int sock, char **payload, int *fd, const char *what, G
     char c[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
   } u;
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c,
-                       .msg_controllen = sizeof u.c};
+  struct msghdr msg = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c, .msg_controllen = sizeof u.c};
   *fd = -1;
   ssize_t n;
   do

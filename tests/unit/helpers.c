@@ -87,8 +87,8 @@ ThTar *th_tar_new(gboolean pax)
 {
   ThTar *t = g_new0(ThTar, 1);
   t->out = g_byte_array_new();
-  t->a = writer_new(t->out, pax ? ARCHIVE_FORMAT_TAR_PAX_RESTRICTED : ARCHIVE_FORMAT_TAR_USTAR,
-                    FALSE);
+  t->a =
+      writer_new(t->out, pax ? ARCHIVE_FORMAT_TAR_PAX_RESTRICTED : ARCHIVE_FORMAT_TAR_USTAR, FALSE);
   t->mtime = 1000000000;
   return t;
 }

@@ -11,10 +11,10 @@
 #include <string.h>
 
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MT_CONFIG   "application/vnd.oci.image.config.v1+json"
 #define MT_LAYER_GZ "application/vnd.oci.image.layer.v1.tar+gzip"
-#define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
-#define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+#define D1          "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define D2          "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 
 /* ---- sbx_image_config_parse ---- */
 
@@ -58,9 +58,9 @@ static void test_parse_realistic(void)
   g_autoptr(SbxImageConfig) c = parse_ok(realistic);
   assert_strv(c->entrypoint, (const char *[]){"/docker-entrypoint.sh", NULL});
   assert_strv(c->cmd, (const char *[]){"nginx", "-g", "daemon off;", NULL});
-  assert_strv(c->env, (const char *[]){
-                          "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                          "NGINX_VERSION=1.25.3", "EMPTY=", NULL});
+  assert_strv(c->env,
+              (const char *[]){"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                               "NGINX_VERSION=1.25.3", "EMPTY=", NULL});
   assert_strv(c->diff_ids, (const char *[]){D1, D2, NULL});
   g_assert_cmpstr(c->workdir, ==, "/srv/www");
   g_assert_cmpstr(c->user, ==, "101:101");
@@ -71,9 +71,9 @@ static void test_parse_realistic(void)
 
 static void test_parse_null_cmd(void)
 {
-  g_autoptr(SbxImageConfig) c = parse_ok(
-      "{\"config\":{\"Cmd\":null,\"Entrypoint\":null,\"Env\":null,\"User\":null},"
-      "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D1 "\"]}}");
+  g_autoptr(SbxImageConfig) c =
+      parse_ok("{\"config\":{\"Cmd\":null,\"Entrypoint\":null,\"Env\":null,\"User\":null},"
+               "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D1 "\"]}}");
   g_assert_null(c->cmd);
   g_assert_null(c->entrypoint);
   g_assert_null(c->env);
@@ -156,7 +156,7 @@ static void test_digest_from_path(void)
 
 typedef struct {
   char *name;
-  GBytes *data;  /* NULL for a symlink */
+  GBytes *data; /* NULL for a symlink */
   char *link;
 } Member;
 
@@ -221,9 +221,9 @@ static GBytes *layout_tar(GPtrArray *l)
 
 typedef struct {
   char *base;
-  GBytes *layer;   /* an uncompressed layer tar */
+  GBytes *layer; /* an uncompressed layer tar */
   char *diff_id;
-  GBytes *layer2;  /* a second, different one */
+  GBytes *layer2; /* a second, different one */
   char *diff_id2;
 } Fx;
 
@@ -256,9 +256,10 @@ static void fx_teardown(Fx *f, gconstpointer data)
 
 static GBytes *config_bytes(const char *arch, const char *cmd, const char *diff_id)
 {
-  g_autofree char *json = g_strdup_printf(
-      "{\"architecture\":\"%s\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"%s\"]},"
-      "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}", arch, cmd, diff_id);
+  g_autofree char *json =
+      g_strdup_printf("{\"architecture\":\"%s\",\"os\":\"linux\",\"config\":{\"Cmd\":[\"%s\"]},"
+                      "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
+                      arch, cmd, diff_id);
   return g_bytes_new(json, strlen(json));
 }
 
@@ -279,8 +280,8 @@ static char *docker_image(GPtrArray *l, const char *cmd, GBytes *layer, const ch
   g_autofree char *cfg_name = json_name(cfg);
   layout_add(l, cfg_name, cfg);
   layout_add(l, layer_member, layer);
-  return g_strdup_printf("{\"Config\":\"%s\",\"RepoTags\":[\"%s\"],\"Layers\":[\"%s\"]}",
-                         cfg_name, tag, layer_member);
+  return g_strdup_printf("{\"Config\":\"%s\",\"RepoTags\":[\"%s\"],\"Layers\":[\"%s\"]}", cfg_name,
+                         tag, layer_member);
 }
 
 /* The config docker_image() stored (it is the layout's first member). */
@@ -366,9 +367,10 @@ static void test_docker_legacy(Fx *f, gconstpointer data)
 static void test_docker_two_layers(Fx *f, gconstpointer data)
 {
   g_autoptr(GPtrArray) l = layout_new();
-  g_autofree char *json = g_strdup_printf(
-      "{\"architecture\":\"%s\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\","
-      "\"diff_ids\":[\"%s\",\"%s\"]}}", sbx_image_host_arch(), f->diff_id, f->diff_id2);
+  g_autofree char *json =
+      g_strdup_printf("{\"architecture\":\"%s\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\","
+                      "\"diff_ids\":[\"%s\",\"%s\"]}}",
+                      sbx_image_host_arch(), f->diff_id, f->diff_id2);
   g_autoptr(GBytes) cfg = g_bytes_new(json, strlen(json));
   g_autofree char *name = json_name(cfg);
   layout_add(l, name, cfg);
@@ -398,8 +400,7 @@ static void test_docker_evil_layer_path(Fx *f, gconstpointer data)
     g_autoptr(GPtrArray) l = layout_new();
     g_free(docker_image(l, "hello", f->layer, "good/layer.tar", "x:1"));
     g_autofree char *bad = g_strdup_printf(
-        "{\"Config\":\"%s\",\"RepoTags\":[],\"Layers\":[\"%s\"]}",
-        config_name(l), evil[i]);
+        "{\"Config\":\"%s\",\"RepoTags\":[],\"Layers\":[\"%s\"]}", config_name(l), evil[i]);
     docker_manifest(l, bad);
     g_autofree char *path = write_tar(f, l);
     assert_load_refused(path, NULL, SBX_ERROR_INVALID, "outside the archive");
@@ -447,7 +448,8 @@ static void test_docker_multi_image(Fx *f, gconstpointer data)
 static void test_docker_select_registry_port(Fx *f, gconstpointer data)
 {
   g_autoptr(GPtrArray) l = layout_new();
-  g_autofree char *e = docker_image(l, "hello", f->layer, "a/layer.tar", "localhost:5000/app:latest");
+  g_autofree char *e =
+      docker_image(l, "hello", f->layer, "a/layer.tar", "localhost:5000/app:latest");
   docker_manifest(l, e);
   g_autofree char *path = write_tar(f, l);
   g_autoptr(GError) err = NULL;
@@ -469,8 +471,7 @@ static void test_docker_podman_symlink(Fx *f, gconstpointer data)
   g_autofree char *target = g_strconcat("../", real, NULL);
   layout_add_symlink(l, "abc/layer.tar", target);
   g_autofree char *entry = g_strdup_printf(
-      "{\"Config\":\"%s\",\"RepoTags\":[\"x:1\"],\"Layers\":[\"abc/layer.tar\"]}",
-      config_name(l));
+      "{\"Config\":\"%s\",\"RepoTags\":[\"x:1\"],\"Layers\":[\"abc/layer.tar\"]}", config_name(l));
   docker_manifest(l, entry);
   g_autofree char *path = write_tar(f, l);
   g_autoptr(GError) err = NULL;
@@ -489,9 +490,9 @@ static void test_docker_symlink_escape(Fx *f, gconstpointer data)
     g_autoptr(GPtrArray) l = layout_new();
     g_free(docker_image(l, "hello", f->layer, "real.tar", "x:1"));
     layout_add_symlink(l, "abc/layer.tar", targets[i]);
-    g_autofree char *entry = g_strdup_printf(
-        "{\"Config\":\"%s\",\"RepoTags\":[\"x:1\"],\"Layers\":[\"abc/layer.tar\"]}",
-        config_name(l));
+    g_autofree char *entry =
+        g_strdup_printf("{\"Config\":\"%s\",\"RepoTags\":[\"x:1\"],\"Layers\":[\"abc/layer.tar\"]}",
+                        config_name(l));
     docker_manifest(l, entry);
     g_autofree char *path = write_tar(f, l);
     assert_load_refused(path, NULL, SBX_ERROR_INVALID, "outside");
@@ -504,8 +505,8 @@ static void test_docker_symlink_loop(Fx *f, gconstpointer data)
   g_free(docker_image(l, "hello", f->layer, "real.tar", "x:1"));
   layout_add_symlink(l, "a/layer.tar", "../b/layer.tar");
   layout_add_symlink(l, "b/layer.tar", "../a/layer.tar");
-  g_autofree char *entry = g_strdup_printf("{\"Config\":\"%s\",\"Layers\":[\"a/layer.tar\"]}",
-                                           config_name(l));
+  g_autofree char *entry =
+      g_strdup_printf("{\"Config\":\"%s\",\"Layers\":[\"a/layer.tar\"]}", config_name(l));
   docker_manifest(l, entry);
   g_autofree char *path = write_tar(f, l);
   assert_load_refused(path, NULL, SBX_ERROR_INVALID, "too many levels of links");
@@ -517,8 +518,7 @@ static void test_docker_layer_count_mismatch(Fx *f, gconstpointer data)
   g_free(docker_image(l, "hello", f->layer, "a/layer.tar", "x:1"));
   layout_add(l, "b/layer.tar", f->layer2);
   g_autofree char *entry = g_strdup_printf(
-      "{\"Config\":\"%s\",\"Layers\":[\"a/layer.tar\",\"b/layer.tar\"]}",
-      config_name(l));
+      "{\"Config\":\"%s\",\"Layers\":[\"a/layer.tar\",\"b/layer.tar\"]}", config_name(l));
   docker_manifest(l, entry);
   g_autofree char *path = write_tar(f, l);
   assert_load_refused(path, NULL, SBX_ERROR_INVALID, "2 layers but its config lists 1");
@@ -561,11 +561,10 @@ static char *oci_manifest(const char *cfg_digest, gsize cfg_size, const char *la
 
 static char *oci_index(const char *manifest_digest, gsize manifest_size)
 {
-  return g_strdup_printf(
-      "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"" MT_MANIFEST "\","
-      "\"digest\":\"%s\",\"size\":%zu,"
-      "\"annotations\":{\"org.opencontainers.image.ref.name\":\"img:1\"}}]}",
-      manifest_digest, manifest_size);
+  return g_strdup_printf("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"" MT_MANIFEST "\","
+                         "\"digest\":\"%s\",\"size\":%zu,"
+                         "\"annotations\":{\"org.opencontainers.image.ref.name\":\"img:1\"}}]}",
+                         manifest_digest, manifest_size);
 }
 
 /* Store `b` under the name of `digest` (not necessarily its own). */
@@ -600,7 +599,8 @@ static GPtrArray *oci_layout(Fx *f, const char *corrupt)
   g_autofree char *man_d = th_digest(man_b);
   g_autofree char *index = oci_index(man_d, g_bytes_get_size(man_b));
   layout_add_text(l, "index.json", index);
-  g_autoptr(GBytes) cfg_stored = g_strcmp0(corrupt, "config") == 0 ? corrupted(cfg) : g_bytes_ref(cfg);
+  g_autoptr(GBytes) cfg_stored =
+      g_strcmp0(corrupt, "config") == 0 ? corrupted(cfg) : g_bytes_ref(cfg);
   g_autoptr(GBytes) man_stored =
       g_strcmp0(corrupt, "manifest") == 0 ? corrupted(man_b) : g_bytes_ref(man_b);
   layout_add_as(l, cfg_d, cfg_stored);

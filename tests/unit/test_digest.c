@@ -4,33 +4,38 @@
 
 #include <string.h>
 
-#define HEX_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define HEX_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+#define HEX_EMPTY     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define HEX_ABC       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define HEX_MILLION_A "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
 
 static void test_hex64_valid(void)
 {
   g_assert_true(sbx_hex64_valid(HEX_ABC));
-  g_assert_true(sbx_hex64_valid("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+  g_assert_true(
+      sbx_hex64_valid("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
   g_assert_false(sbx_hex64_valid(NULL));
   g_assert_false(sbx_hex64_valid(""));
-  g_assert_false(sbx_hex64_valid("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
-  g_assert_false(sbx_hex64_valid(HEX_ABC "0"));                      /* 65 */
-  g_assert_false(sbx_hex64_valid(&HEX_ABC[1]));                     /* 63 */
-  g_assert_false(sbx_hex64_valid("g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
-  g_assert_false(sbx_hex64_valid("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde/"));
+  g_assert_false(
+      sbx_hex64_valid("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+  g_assert_false(sbx_hex64_valid(HEX_ABC "0")); /* 65 */
+  g_assert_false(sbx_hex64_valid(&HEX_ABC[1])); /* 63 */
+  g_assert_false(
+      sbx_hex64_valid("g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+  g_assert_false(
+      sbx_hex64_valid("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde/"));
 }
 
 static void test_digest_valid(void)
 {
   g_assert_true(sbx_digest_valid("sha256:" HEX_ABC));
   g_assert_false(sbx_digest_valid(NULL));
-  g_assert_false(sbx_digest_valid(HEX_ABC));                 /* no prefix */
+  g_assert_false(sbx_digest_valid(HEX_ABC)); /* no prefix */
   g_assert_false(sbx_digest_valid("sha256" HEX_ABC));
   g_assert_false(sbx_digest_valid("SHA256:" HEX_ABC));
   g_assert_false(sbx_digest_valid("sha256:"));
-  g_assert_false(sbx_digest_valid("sha256:" HEX_ABC "00"));  /* wrong length */
-  g_assert_false(sbx_digest_valid("sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+  g_assert_false(sbx_digest_valid("sha256:" HEX_ABC "00")); /* wrong length */
+  g_assert_false(
+      sbx_digest_valid("sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
   g_assert_false(sbx_digest_valid("sha512:" HEX_ABC HEX_ABC));
   g_assert_false(sbx_digest_valid("sha256: " HEX_ABC));
 }

@@ -106,7 +106,9 @@ static void test_embedded_nul(void)
   const char text[] = "{\"a\": \"x\0y\"}";
   assert_parse_refused(text, sizeof text - 1, "NUL");
   /* json-glib takes comments; a quote inside one must not fool the depth count */
-  const char *comment = "/* \" */ [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]";
+  const char *comment = "/* \" */ "
+                        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]"
+                        "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]";
   assert_parse_refused(comment, strlen(comment), "comments");
   const char trailing[] = "{}\0";
   assert_parse_refused(trailing, sizeof trailing - 1, "NUL");
@@ -124,8 +126,9 @@ static void test_object_getter(void)
   g_assert_error(err, SBX_ERROR, SBX_ERROR_INVALID);
 }
 
-#define DOC "{\"s\": \"str\", \"n\": 42, \"f\": 1.5, \"z\": null, \"b\": true, " \
-            "\"l\": [\"a\", \"b\"], \"mixed\": [\"a\", 2], \"o\": {}}"
+#define DOC                                                                                        \
+  "{\"s\": \"str\", \"n\": 42, \"f\": 1.5, \"z\": null, \"b\": true, "                             \
+  "\"l\": [\"a\", \"b\"], \"mixed\": [\"a\", 2], \"o\": {}}"
 
 static void assert_string_refused(JsonObject *o, const char *member)
 {

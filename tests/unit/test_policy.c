@@ -44,7 +44,8 @@ static Frame make(const char *dst, int proto, guint16 port, guint8 tcp_flags, gu
 
 static SbxNetPolicy policy(gboolean loopback, const char *const *rules)
 {
-  SbxNetPolicy p = {.enforce = rules != NULL, .host_loopback = loopback,
+  SbxNetPolicy p = {.enforce = rules != NULL,
+                    .host_loopback = loopback,
                     .rules = g_array_new(FALSE, FALSE, sizeof(SbxNetRule))};
   for (const char *const *r = rules; r && *r; r++) {
     SbxNetRule rule;
@@ -63,7 +64,7 @@ static SbxFrameVerdict judge(SbxNetPolicy *p, Frame f, gsize *reply_len)
     *reply_len = rl;
   if (v == SBX_FRAME_RESET) {
     g_assert_cmpuint(rl, ==, 54);
-    g_assert_cmpuint(reply[14 + 20 + 13], ==, 0x14); /* RST|ACK */
+    g_assert_cmpuint(reply[14 + 20 + 13], ==, 0x14);            /* RST|ACK */
     g_assert_cmpuint(reply[14 + 20 + 0], ==, f.b[14 + 20 + 2]); /* ports swapped */
   }
   return v;

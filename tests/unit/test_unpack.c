@@ -15,13 +15,13 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
-#define NO_LIMIT G_MAXUINT64
+#define NO_LIMIT    G_MAXUINT64
 #define ZERO_DIGEST "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 
 typedef struct {
-  char *base;     /* holds blobs/, root/ and outside/ */
-  char *root;     /* the layer directory */
-  char *outside;  /* must stay empty */
+  char *base;    /* holds blobs/, root/ and outside/ */
+  char *root;    /* the layer directory */
+  char *outside; /* must stay empty */
   int rootfd;
   SbxIdMap map;
   SbxUnpackStats stats;
@@ -75,7 +75,8 @@ static gboolean unpack_full(Fx *f, GBytes *blob, GBytes *tar, Ref r, GError **er
   g_autofree char *diff_id = th_digest(tar);
   SbxLayerRef ref = {.member = member,
                      .blob_digest = (char *)(r.blob_digest ? r.blob_digest : blob_digest),
-                     .diff_id = (char *)(r.diff_id ? r.diff_id : diff_id), .size = r.size};
+                     .diff_id = (char *)(r.diff_id ? r.diff_id : diff_id),
+                     .size = r.size};
   if (r.no_diff_id)
     ref.diff_id = NULL;
   g_free(f->stats.diff_id);
@@ -426,8 +427,8 @@ static void test_overlay_xattr_dropped(Fx *f, gconstpointer data)
     return;
   }
   ThTar *t = th_tar_new(TRUE);
-  const char *xattrs[] = {"user.kept", "v", "user.overlay.redirect", "/etc",
-                          "user.overlay.opaque", "y", NULL};
+  const char *xattrs[] = {"user.kept", "v", "user.overlay.redirect", "/etc", "user.overlay.opaque",
+                          "y",         NULL};
   th_tar_file_xattrs(t, "f", "x", xattrs);
   unpack_ok(f, t);
   g_autofree char *p = g_build_filename(f->root, "f", NULL);

@@ -6,24 +6,23 @@
 
 #include <string.h>
 
-static const char subuid[] =
-    "# comment: alice:1:2\n"
-    "#alice:5:5\n"
-    "\n"
-    "alice:100000:65536\n"
-    "alice:900000:10\n"
-    "bob:200000:0\n"
-    "bob:300000:1000\n"
-    "1001:400000:5000\n"
-    "carol:abc:100\n"
-    "carol:-5:100\n"
-    "dave:1:2:3\n"
-    "dave\n"
-    "frank:5000000000:1\n"
-    "frank:7:99999999999\n"
-    "  eve:500000:10  \r\n"
-    "malformed line without colons\n"
-    "gina:600000:20";
+static const char subuid[] = "# comment: alice:1:2\n"
+                             "#alice:5:5\n"
+                             "\n"
+                             "alice:100000:65536\n"
+                             "alice:900000:10\n"
+                             "bob:200000:0\n"
+                             "bob:300000:1000\n"
+                             "1001:400000:5000\n"
+                             "carol:abc:100\n"
+                             "carol:-5:100\n"
+                             "dave:1:2:3\n"
+                             "dave\n"
+                             "frank:5000000000:1\n"
+                             "frank:7:99999999999\n"
+                             "  eve:500000:10  \r\n"
+                             "malformed line without colons\n"
+                             "gina:600000:20";
 
 typedef struct {
   char *dir;
@@ -98,8 +97,13 @@ static void test_lookup_missing_file(void)
 
 static SbxIdMap range_map(guint64 us, guint64 uc, guint64 gs, guint64 gc)
 {
-  return (SbxIdMap){.mode = SBX_USERNS_RANGE, .uid = 1000, .gid = 1000, .subuid_start = us,
-                    .subuid_count = uc, .subgid_start = gs, .subgid_count = gc};
+  return (SbxIdMap){.mode = SBX_USERNS_RANGE,
+                    .uid = 1000,
+                    .gid = 1000,
+                    .subuid_start = us,
+                    .subuid_count = uc,
+                    .subgid_start = gs,
+                    .subgid_count = gc};
 }
 
 static void test_idmap_key(void)
@@ -156,8 +160,10 @@ static void test_idmap_has_range(void)
 
 static void test_userns_mode_parse(void)
 {
-  const struct { const char *s; SbxUsernsMode m; } ok[] = {
-      {"auto", SBX_USERNS_AUTO}, {"single", SBX_USERNS_SINGLE}, {"range", SBX_USERNS_RANGE}};
+  const struct {
+    const char *s;
+    SbxUsernsMode m;
+  } ok[] = {{"auto", SBX_USERNS_AUTO}, {"single", SBX_USERNS_SINGLE}, {"range", SBX_USERNS_RANGE}};
   for (guint i = 0; i < G_N_ELEMENTS(ok); i++) {
     g_autoptr(GError) err = NULL;
     SbxUsernsMode m = (SbxUsernsMode)99;
