@@ -37,12 +37,9 @@ for t in $targets; do
   echo "== $t: $seconds s"
   # -max_len: metadata and profiles are small; 64 KiB holds a layer with a
   # few entries. -timeout: an input taking 30 s is a bug (a hang).
-  # hand-made seeds kept in the tree (tests/fuzz/corpus/NAME for fuzz_NAME), if any
-  extra=
-  [ -d "$here/corpus/${t#fuzz_}" ] && extra=$here/corpus/${t#fuzz_}
   if ! "$build/tests/fuzz/$t" -max_total_time="$seconds" -max_len=65536 -timeout=30 \
       -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" \
-      "$corpus" "$seeds/$t" $extra 2>"$build/fuzz-$t.log"; then
+      "$corpus" "$seeds/$t" 2>"$build/fuzz-$t.log"; then
     failed=1
     echo "== $t FAILED (log: $build/fuzz-$t.log)"
     grep -A40 -m1 'ERROR: \|runtime error\|==ERROR\|deadly signal\|Timeout' "$build/fuzz-$t.log" | head -60

@@ -4,7 +4,7 @@
 
     tests/fuzz/seeds.py FIXTURES_DIR OUT_DIR
 
-writes OUT_DIR/fuzz_image/, OUT_DIR/fuzz_unpack/, OUT_DIR/fuzz_seccomp/.
+writes OUT_DIR/fuzz_image/, OUT_DIR/fuzz_unpack/, OUT_DIR/fuzz_seccomp/, OUT_DIR/fuzz_policy/.
 The first byte of a fuzz_image seed picks the parser (see fuzz_image.c).
 """
 import bz2
@@ -160,6 +160,60 @@ PROFILES = [
 ]
 
 
+# fuzz_policy: the first byte picks the policy (bit 0 an allowlist, 1 host
+# loopback, 2 host addresses, 3 a host address list: fuzz_policy.c), then an
+# Ethernet frame from the sandbox's tap0: one of each kind the policy judges.
+POLICY_FRAMES = {
+    "arp": (
+        "0052550a000202020000000001080600010800060400010000000000000000000000000000000000"
+        "000000"
+    ),
+    "fragment": (
+        "0052550a00020202000000000108004500003d00002000401100000a0002640a0002039c40003500"
+        "29000012340100000100000000000003777777076578616d706c6503636f6d0000010001"
+    ),
+    "host-address": (
+        "0952550a00020202000000000108004500002800000000400600000a000264cb0071059c40005000"
+        "000001000000005002ffff00000000"
+    ),
+    "icmp-echo": (
+        "0052550a00020202000000000108004500001c00000000400100000a000264c00002010800000000"
+        "010001"
+    ),
+    "tcp-syn-allowed": (
+        "0352550a00020202000000000108004500002800000000400600000a0002640a0002029c401f9000"
+        "000001000000005002ffff00000000"
+    ),
+    "tcp-syn-refused": (
+        "0152550a00020202000000000108004500002800000000400600000a000264c00002099c40001600"
+        "000001000000005002ffff00000000"
+    ),
+    "udp-67-elsewhere": (
+        "0152550a00020202000000000108004500002100000000401100000a000264c00002019c40004300"
+        "0d0000657866696c"
+    ),
+    "udp-dhcp": (
+        "0152550a00020202000000000108004500010c00000000401100000a000264ffffffff9c40004300"
+        "f8000001010101010101010101010101010101010101010101010101010101010101010101010101"
+        "01010101010101010101010101010101010101010101010101010101010101010101010101010101"
+        "01010101010101010101010101010101010101010101010101010101010101010101010101010101"
+        "01010101010101010101010101010101010101010101010101010101010101010101010101010101"
+        "01010101010101010101010101010101010101010101010101010101010101010101010101010101"
+        "01010101010101010101010101010101010101010101010101010101010101010101010101010101"
+        "010101"
+    ),
+    "udp-dns-query": (
+        "0152550a00020202000000000108004500003d00000000401100000a0002640a0002039c40003500"
+        "29000012340100000100000000000003777777076578616d706c6503636f6d0000010001"
+    ),
+}
+
+
+def policy_seeds(out):
+    for hexdata in POLICY_FRAMES.values():
+        write(out, "fuzz_policy", bytes.fromhex(hexdata))
+
+
 def main():
     fixtures, out = sys.argv[1], sys.argv[2]
     layer = small_layer()
@@ -194,7 +248,8 @@ def main():
                 tar = decompress(data)
                 if tar and len(data) <= MAX:
                     write(out, "fuzz_unpack", data)
-    for t in ("fuzz_image", "fuzz_unpack", "fuzz_seccomp"):
+    policy_seeds(out)
+    for t in ("fuzz_image", "fuzz_unpack", "fuzz_seccomp", "fuzz_policy"):
         d = os.path.join(out, t)
         print("%s: %d seeds" % (t, len(os.listdir(d)) if os.path.isdir(d) else 0))
 
