@@ -361,3 +361,30 @@ class SbxTestCase(unittest.TestCase):
                 return True
             time.sleep(0.05)
         return False
+
+
+class NamedSandboxCase(SbxTestCase):
+    """Named and detached sandboxes: each test its own state directory
+    (XDG_RUNTIME_DIR) owned by the user sbx runs as; cmd() runs an sbx
+    command there, and the names a test lists in self.names are removed."""
+
+    def setUp(self):
+        super().setUp()
+        self.runtime = os.path.join(self.tmp, "runtime")
+        os.mkdir(self.runtime, 0o700)
+        pw = self.user_for(self.mode)
+        if pw:
+            os.chown(self.runtime, pw.pw_uid, pw.pw_gid)
+        self.names = []
+
+    def tearDown(self):
+        for n in self.names:
+            self.cmd(["rm", "-f", n])
+        super().tearDown()
+
+    def cmd(self, args, **kw):
+        env = kw.pop("env", {})
+        env["XDG_RUNTIME_DIR"] = self.runtime
+        if args[0] == "run":
+            args = [args[0], "--root", self.store_for(self.mode)] + args[1:]
+        return self.sbx_cmd(args, root=False, env=env, **kw)

@@ -14,34 +14,13 @@ import termios
 import time
 import unittest
 
-from sbxtest import SbxTestCase, fixture
+from sbxtest import NamedSandboxCase, fixture
 
 BUSYBOX = "busybox-legacy.tar"
 
 
-class LifecycleCase(SbxTestCase):
+class LifecycleCase(NamedSandboxCase):
     mode = "single"
-
-    def setUp(self):
-        super().setUp()
-        self.runtime = os.path.join(self.tmp, "runtime")
-        os.mkdir(self.runtime, 0o700)
-        pw = self.user_for(self.mode)
-        if pw:
-            os.chown(self.runtime, pw.pw_uid, pw.pw_gid)
-        self.names = []
-
-    def tearDown(self):
-        for n in self.names:
-            self.cmd(["rm", "-f", n])
-        super().tearDown()
-
-    def cmd(self, args, **kw):
-        env = kw.pop("env", {})
-        env["XDG_RUNTIME_DIR"] = self.runtime
-        if args[0] == "run":
-            args = [args[0], "--root", self.store_for(self.mode)] + args[1:]
-        return self.sbx_cmd(args, root=False, env=env, **kw)
 
     def detached(self, name, *cmd, opts=()):
         self.names.append(name)

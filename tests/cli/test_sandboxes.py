@@ -7,36 +7,13 @@ import subprocess
 import time
 import unittest
 
-from sbxtest import IS_ROOT, SbxTestCase, fixture
+from sbxtest import IS_ROOT, NamedSandboxCase, SbxTestCase, fixture
 
 BUSYBOX = "busybox-legacy.tar"
 
 
-class TestSandboxes(SbxTestCase):
+class TestSandboxes(NamedSandboxCase):
     mode = "range"
-
-    def setUp(self):
-        super().setUp()
-        # each test its own state directory (XDG_RUNTIME_DIR), owned by the user
-        self.runtime = os.path.join(self.tmp, "runtime")
-        os.mkdir(self.runtime, 0o700)
-        pw = self.user_for(self.mode)
-        if pw:
-            os.chown(self.runtime, pw.pw_uid, pw.pw_gid)
-        self.names = []
-
-    def tearDown(self):
-        for n in self.names:
-            self.cmd(["rm", "-f", n])
-        super().tearDown()
-
-    def cmd(self, args, **kw):
-        env = kw.pop("env", {})
-        env["XDG_RUNTIME_DIR"] = self.runtime
-        root = args[0] in ("run",)
-        if root:
-            args = [args[0], "--root", self.store_for(self.mode)] + args[1:]
-        return self.sbx_cmd(args, root=False, env=env, **kw)
 
     def detached(self, name, *cmd, opts=()):
         self.names.append(name)
