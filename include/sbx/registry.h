@@ -64,9 +64,15 @@ gboolean sbx_auth_remove(const char *file, const char *domain, GError **err);
 
 /* store/pull.c: pull an image into the store, in a child inside the store's
  * user namespace (like an import). Returns the image id. */
+typedef struct SbxRegConf SbxRegConf;
 typedef struct {
   const char *reference;
   SbxRegistryOptions registry;
   gboolean quiet;
+  /* registries.conf: the references to try in order (short-name search or
+   * an alias; NULL: `reference` alone) and where each is fetched from
+   * (mirrors first, insecure registries; NULL: the reference's registry). */
+  char **candidates;
+  const SbxRegConf *regconf;
 } SbxPullRequest;
 char *sbx_store_pull_isolated(SbxStore *s, const SbxPullRequest *req, GError **err);

@@ -3,6 +3,7 @@
  * program that links libcurl. The CLI finds the files (auth, certs.d) in the
  * environment; the library reads no environment variable. */
 #include "sbx/cli.h"
+#include "sbx/regconf.h"
 #include "sbx/registry.h"
 #include "sbx/util.h"
 
@@ -98,6 +99,18 @@ static char **cert_dirs(void)
   return g_strv_builder_end(b);
 }
 
+/* podman's registries.conf: the user's file replaces the system one. */
+static SbxRegConf *load_regconf(GError **err)
+{
+  const char *xdg = g_getenv("XDG_CONFIG_HOME");
+  g_autofree char *user =
+      xdg && *xdg ? g_build_filename(xdg, "containers", "registries.conf", NULL)
+                  : g_build_filename(g_get_home_dir(), ".config", "containers", "registries.conf",
+                                     NULL);
+  const char *paths[] = {user, "/etc/containers/registries.conf", NULL};
+  return sbx_regconf_load(paths, err);
+}
+
 static int pull_parsed(int argc, char **argv, GError **err)
 {
   if (argc != 2)
@@ -108,6 +121,12 @@ static int pull_parsed(int argc, char **argv, GError **err)
   g_autoptr(SbxImageRef) ref = sbx_image_ref_parse(argv[1], err);
   if (!ref)
     return -1;
+  g_autoptr(SbxRegConf) regconf = load_regconf(err);
+  if (!regconf)
+    return -1;
+  g_auto(GStrv) candidates = sbx_regconf_candidates(regconf, argv[1], err);
+  if (!candidates)
+    return -1;
   g_autoptr(SbxStore) store = sbx_cli_open_store(err);
   if (!store)
     return -1;
@@ -117,6 +136,8 @@ static int pull_parsed(int argc, char **argv, GError **err)
       .reference = argv[1],
       .registry = {.tls_verify = opts.tls_verify, .cert_dirs = certs, .auth_files = auths},
       .quiet = opts.quiet,
+      .candidates = candidates,
+      .regconf = regconf,
   };
   g_autofree char *id = sbx_store_pull_isolated(store, &req, err);
   if (!id)
@@ -125,7 +146,14 @@ static int pull_parsed(int argc, char **argv, GError **err)
     printf("%s\n", id);
     return 0;
   }
-  g_autofree char *name = sbx_image_ref_name(ref);
+  /* The candidate that was pulled: the one now naming the image. */
+  g_autoptr(SbxImageRef) pulled = NULL;
+  for (char **c = candidates; *c && !pulled; c++) {
+    g_autofree char *got = sbx_store_resolve(store, *c, NULL);
+    if (got && strcmp(got, id) == 0)
+      pulled = sbx_image_ref_parse(*c, NULL);
+  }
+  g_autofree char *name = sbx_image_ref_name(pulled ? pulled : ref);
   printf("Pulled image: %s\nImage ID: sha256:%s\n", name, id);
   return 0;
 }

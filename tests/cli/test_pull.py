@@ -696,6 +696,126 @@ class TestPull(PullTestCase):
         self.assertSbxError(self.pull_image(front.hostport + "/busybox:other"), contains="429")
 
 
+class TestRegistriesConf(PullTestCase):
+    """registries.conf (podman's, v2 TOML) from $XDG_CONFIG_HOME/containers."""
+
+    def conf(self, text):
+        d = os.path.join(self.home, ".config", "containers")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "registries.conf"), "w") as f:
+            f.write(text)
+        pw = self.user_for(self.mode)
+        if pw:
+            subprocess.run(["chown", "-R", "%d:%d" % (pw.pw_uid, pw.pw_gid), self.home],
+                           check=True)
+
+    def env(self, extra=None):
+        e = super().env(extra)
+        e.setdefault("XDG_CONFIG_HOME", os.path.join(self.home, ".config"))
+        return e
+
+    def busybox_registry(self, name="busybox:latest"):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), name)
+        self.trust(reg.host)
+        return reg
+
+    def test_short_name_single_search_registry_pull_and_run(self):
+        reg = self.busybox_registry()
+        self.conf('unqualified-search-registries = ["%s"]\n' % reg.host)
+        r = self.pull_image("busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/busybox:latest" % reg.host, r.out)
+        self.assertIn("%s/busybox:latest" % reg.host, self.images())
+        r = self.run_image("--pull=always", "busybox", "cat", "/etc/group")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split("\n")[0], "root:x:0:")
+
+    def test_alias(self):
+        reg = self.busybox_registry("tools/bb:1")
+        self.conf('unqualified-search-registries = ["127.0.0.1:1", "127.0.0.1:2"]\n'
+                  '[aliases]\n"bb" = "%s/tools/bb"\n' % reg.host)
+        r = self.pull_image("bb:1")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/tools/bb:1" % reg.host, r.out)
+
+    def test_ambiguous_short_name_refused_when_enforcing(self):
+        reg = self.busybox_registry()
+        self.conf('unqualified-search-registries = ["%s", "127.0.0.1:1"]\n'
+                  'short-name-mode = "enforcing"\n' % reg.host)
+        r = self.pull_image("busybox")
+        self.assertSbxError(r, contains="short name busybox is ambiguous: it could come from "
+                            "%s, 127.0.0.1:1" % reg.host)
+        self.assertStoreClean()
+        # The default mode is enforcing too.
+        self.conf('unqualified-search-registries = ["%s", "127.0.0.1:1"]\n' % reg.host)
+        self.assertSbxError(self.pull_image("busybox"), contains="is ambiguous")
+
+    def test_permissive_tries_in_order(self):
+        empty = self.registry()
+        self.trust(empty.host)
+        reg = self.busybox_registry()
+        self.conf('unqualified-search-registries = ["%s", "%s"]\n'
+                  'short-name-mode = "permissive"\n' % (empty.host, reg.host))
+        r = self.pull_image("busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/busybox:latest" % reg.host, r.out)
+        # Nowhere: the last registry's reason.
+        r = self.pull_image("nothere")
+        self.assertSbxError(r, contains=reg.host)
+
+    def test_blocked_registry_refused(self):
+        reg = self.busybox_registry()
+        self.conf('[[registry]]\nlocation = "%s"\nblocked = true\n' % reg.host)
+        r = self.pull_image(reg.host + "/busybox")
+        self.assertSbxError(r, contains="registry %s is blocked" % reg.host)
+        self.assertStoreClean()
+        r = self.run_image("--pull=always", reg.host + "/busybox", "true")
+        self.assertSbxError(r, contains="is blocked")
+
+    def test_insecure_registry(self):
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        front = self.front(reg, tls=False)
+        self.assertSbxError(self.pull_image(reg.host + "/busybox"), contains="certificate")
+        self.conf('[[registry]]\nlocation = "%s"\ninsecure = true\n'
+                  '[[registry]]\nlocation = "%s"\ninsecure = true\n' % (reg.host, front.hostport))
+        r = self.pull_image(reg.host + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        r = self.pull_image(front.hostport + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/busybox:latest" % front.hostport, r.out)
+
+    def test_mirror_first_then_fallback(self):
+        reg = self.busybox_registry()
+        mirror = self.front(reg)
+        self.trust(mirror.hostport)
+        self.conf('[[registry]]\nlocation = "%s"\n[[registry.mirror]]\nlocation = "%s"\n'
+                  % (reg.host, mirror.hostport))
+        r = self.pull_image(reg.host + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/busybox:latest" % reg.host, r.out)
+        self.assertTrue(any("/manifests/" in p for p, _ in mirror.log), mirror.log)
+        self.assertTrue(mirror.blob_gets(), mirror.log)
+        # The mirror down (nothing listens): the registry itself.
+        down = free_port()
+        self.conf('[[registry]]\nlocation = "%s"\n[[registry.mirror]]\n'
+                  'location = "127.0.0.1:%d"\n' % (reg.host, down))
+        r = self.pull_image("--log-level", "info", reg.host + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("127.0.0.1:%d" % down, r.err)
+
+    def test_malformed_file(self):
+        self.conf('unqualified-search-registries = ["a"\n[[registry\n')
+        r = self.pull_image("busybox")
+        self.assertSbxError(r, contains="registries.conf")
+        self.assertEqual(len(r.err.strip().splitlines()), 1, r.err)
+        self.conf('[[registry]]\nlocation = 5\n')
+        self.assertSbxError(self.pull_image("busybox"), contains="location")
+        self.conf('short-name-mode = "sometimes"\n')
+        self.assertSbxError(self.pull_image("busybox"), contains="short-name-mode")
+
+
 class TestAuth(PullTestCase):
     USER, PASSWORD = "alice", "s3cret-Pa55"
 

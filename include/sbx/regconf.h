@@ -1,0 +1,43 @@
+/* registries.conf (containers-registries.conf(5), version 2): short-name
+ * search, aliases, per-registry insecure/blocked/location and mirrors.
+ * In sbx-store only (the TOML reader is C++, registry/regconf-toml.cc). */
+#pragma once
+
+#include <glib.h>
+#include <stddef.h>
+
+G_BEGIN_DECLS
+
+/* The file is refused when larger than this. */
+#define SBX_REGCONF_MAX_SIZE (1u << 20)
+
+typedef struct SbxRegConf SbxRegConf;
+
+/* A place to fetch a reference from: a full reference at a mirror or at
+ * the registry itself, and whether TLS is not verified (insecure). */
+typedef struct {
+  char *reference;
+  gboolean insecure;
+} SbxRegEndpoint;
+
+/* TOML text -> JSON text (NULL and *error set on a syntax error). */
+char *sbx_regconf_toml_to_json(const char *text, size_t len, char **error);
+
+/* The first of `paths` that exists (the user's file replaces the system
+ * one), or an empty configuration when none does. Errors name the file. */
+SbxRegConf *sbx_regconf_load(const char *const *paths, GError **err);
+/* From TOML text (tests); `what` names it in errors. */
+SbxRegConf *sbx_regconf_parse(const char *text, gsize len, const char *what, GError **err);
+void sbx_regconf_free(SbxRegConf *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxRegConf, sbx_regconf_free)
+
+/* The fully qualified references to try for what the user typed, in
+ * order: an alias, the unqualified-search registries (one; several only
+ * with short-name-mode = "permissive"), or the input itself. */
+char **sbx_regconf_candidates(const SbxRegConf *c, const char *input, GError **err);
+/* Where to fetch a full reference from: its registry's mirrors, then the
+ * registry (location applied). Fails when the registry is blocked. */
+GArray *sbx_regconf_endpoints(const SbxRegConf *c, const char *reference, GError **err);
+void sbx_reg_endpoint_clear(SbxRegEndpoint *e);
+
+G_END_DECLS

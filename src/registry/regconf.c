@@ -1,0 +1,338 @@
+/* registries.conf (containers-registries.conf(5), version 2), as podman
+ * reads it: unqualified-search-registries, short-name-mode, [aliases], and
+ * [[registry]] tables (prefix, location, insecure, blocked, mirrors). The
+ * TOML is read by toml++ (regconf-toml.cc) and walked here as JSON. */
+#include "sbx/regconf.h"
+#include "sbx/json.h"
+#include "sbx/reference.h"
+#include "sbx/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+typedef struct {
+  char *prefix, *location;
+  gboolean insecure, blocked;
+  GArray *mirrors; /* SbxRegEndpoint, reference = mirror location */
+} Registry;
+
+struct SbxRegConf {
+  char *what;
+  char **search;
+  gboolean permissive;
+  GHashTable *aliases; /* short name -> full reference */
+  GPtrArray *registries;
+};
+
+void sbx_reg_endpoint_clear(SbxRegEndpoint *e)
+{
+  g_clear_pointer(&e->reference, g_free);
+}
+
+static void registry_free(Registry *r)
+{
+  g_free(r->prefix);
+  g_free(r->location);
+  if (r->mirrors)
+    g_array_unref(r->mirrors);
+  g_free(r);
+}
+
+void sbx_regconf_free(SbxRegConf *c)
+{
+  if (!c)
+    return;
+  g_free(c->what);
+  g_strfreev(c->search);
+  g_hash_table_unref(c->aliases);
+  g_ptr_array_unref(c->registries);
+  g_free(c);
+}
+
+static SbxRegConf *regconf_new(const char *what)
+{
+  SbxRegConf *c = g_new0(SbxRegConf, 1);
+  c->what = g_strdup(what);
+  c->aliases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  c->registries = g_ptr_array_new_with_free_func((GDestroyNotify)registry_free);
+  return c;
+}
+
+static gboolean get_bool(JsonObject *o, const char *member, gboolean *out, const char *what,
+                         GError **err)
+{
+  JsonNode *n = json_object_get_member(o, member);
+  if (!n)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_BOOLEAN)
+    return sbx_fail(err, SBX_ERROR_INVALID, "%s: %s: expected true or false", what, member);
+  *out = json_node_get_boolean(n);
+  return TRUE;
+}
+
+/* A location: host[:port][/path], no scheme, no tag. */
+static gboolean check_location(const char *loc, const char *what, GError **err)
+{
+  g_autofree char *probe = g_strconcat(loc, strchr(loc, '/') ? "" : "/x", NULL);
+  g_autoptr(SbxImageRef) ref = *loc && !strstr(loc, "://") ? sbx_image_ref_parse(probe, NULL) : NULL;
+  if (!ref || strchr(loc, '@') || g_str_has_suffix(loc, "/"))
+    return sbx_fail(err, SBX_ERROR_INVALID, "%s: '%.200s' is not a registry location", what, loc);
+  return TRUE;
+}
+
+static gboolean parse_registry(SbxRegConf *c, JsonNode *node, GError **err)
+{
+  g_autofree char *what = g_strdup_printf("%s: [[registry]] %u", c->what, c->registries->len + 1);
+  JsonObject *o = sbx_json_object(node, what, err);
+  const char *prefix = NULL, *location = NULL;
+  if (!o || !sbx_json_get_string(o, "prefix", &prefix, what, err) ||
+      !sbx_json_get_string(o, "location", &location, what, err))
+    return FALSE;
+  Registry *r = g_new0(Registry, 1);
+  g_ptr_array_add(c->registries, r);
+  r->mirrors = g_array_new(FALSE, TRUE, sizeof(SbxRegEndpoint));
+  g_array_set_clear_func(r->mirrors, (GDestroyNotify)sbx_reg_endpoint_clear);
+  if (!prefix)
+    prefix = location;
+  if (!prefix)
+    return sbx_fail(err, SBX_ERROR_INVALID, "%s: needs a location or a prefix", what);
+  if (!location)
+    location = prefix;
+  if (prefix[0] == '*')
+    return sbx_fail(err, SBX_ERROR_INVALID, "%s: wildcard prefixes are not supported", what);
+  if (!check_location(prefix, what, err) || !check_location(location, what, err))
+    return FALSE;
+  r->prefix = g_strdup(prefix);
+  r->location = g_strdup(location);
+  if (!get_bool(o, "insecure", &r->insecure, what, err) ||
+      !get_bool(o, "blocked", &r->blocked, what, err))
+    return FALSE;
+  JsonNode *m = json_object_get_member(o, "mirror");
+  if (!m)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_ARRAY(m))
+    return sbx_fail(err, SBX_ERROR_INVALID, "%s: mirror: expected [[registry.mirror]] tables",
+                    what);
+  JsonArray *a = json_node_get_array(m);
+  for (guint i = 0; i < json_array_get_length(a); i++) {
+    g_autofree char *mwhat = g_strdup_printf("%s: mirror %u", what, i + 1);
+    JsonObject *mo = sbx_json_object(json_array_get_element(a, i), mwhat, err);
+    const char *mloc = NULL;
+    SbxRegEndpoint e = {0};
+    if (!mo || !sbx_json_get_string(mo, "location", &mloc, mwhat, err) ||
+        !get_bool(mo, "insecure", &e.insecure, mwhat, err))
+      return FALSE;
+    if (!mloc)
+      return sbx_fail(err, SBX_ERROR_INVALID, "%s: needs a location", mwhat);
+    if (!check_location(mloc, mwhat, err))
+      return FALSE;
+    e.reference = g_strdup(mloc);
+    g_array_append_val(r->mirrors, e);
+  }
+  return TRUE;
+}
+
+SbxRegConf *sbx_regconf_parse(const char *text, gsize len, const char *what, GError **err)
+{
+  g_autofree char *why = NULL;
+  g_autofree char *json = sbx_regconf_toml_to_json(text, len, &why);
+  if (!json) {
+    sbx_fail(err, SBX_ERROR_INVALID, "%s: %s", what, why ? why : "not TOML");
+    return NULL;
+  }
+  g_autoptr(JsonNode) root = sbx_json_parse(json, strlen(json), what, err);
+  JsonObject *o = root ? sbx_json_object(root, what, err) : NULL;
+  if (!o)
+    return NULL;
+  g_autoptr(SbxRegConf) c = regconf_new(what);
+  const char *mode = NULL;
+  if (!sbx_json_get_strv(o, "unqualified-search-registries", &c->search, what, err) ||
+      !sbx_json_get_string(o, "short-name-mode", &mode, what, err))
+    return NULL;
+  for (char **s = c->search; s && *s; s++)
+    if (!check_location(*s, what, err))
+      return NULL;
+  if (mode && strcmp(mode, "permissive") == 0)
+    c->permissive = TRUE;
+  else if (mode && strcmp(mode, "enforcing") != 0 && strcmp(mode, "disabled") != 0)
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    "%s: short-name-mode: '%.80s' is not enforcing, permissive or disabled", what,
+                    mode),
+           NULL;
+  else if (mode && strcmp(mode, "disabled") == 0)
+    c->permissive = TRUE; /* podman: disabled tries every search registry in order too */
+  JsonNode *aliases = json_object_get_member(o, "aliases");
+  if (aliases) {
+    g_autofree char *awhat = g_strdup_printf("%s: [aliases]", what);
+    JsonObject *ao = sbx_json_object(aliases, awhat, err);
+    if (!ao)
+      return NULL;
+    g_autoptr(GList) names = json_object_get_members(ao);
+    for (GList *l = names; l; l = l->next) {
+      const char *value = NULL;
+      if (!sbx_json_get_string(ao, l->data, &value, awhat, err))
+        return NULL;
+      g_autoptr(SbxImageRef) ref = value ? sbx_image_ref_parse(value, NULL) : NULL;
+      if (!ref)
+        return sbx_fail(err, SBX_ERROR_INVALID, "%s: %.100s: '%.200s' is not an image reference",
+                        awhat, (const char *)l->data, value ? value : "null"),
+               NULL;
+      g_hash_table_insert(c->aliases, g_strdup(l->data), g_strdup(value));
+    }
+  }
+  JsonNode *regs = json_object_get_member(o, "registry");
+  if (regs) {
+    if (!JSON_NODE_HOLDS_ARRAY(regs))
+      return sbx_fail(err, SBX_ERROR_INVALID, "%s: registry: expected [[registry]] tables", what),
+             NULL;
+    JsonArray *a = json_node_get_array(regs);
+    for (guint i = 0; i < json_array_get_length(a); i++)
+      if (!parse_registry(c, json_array_get_element(a, i), err))
+        return NULL;
+  }
+  return g_steal_pointer(&c);
+}
+
+SbxRegConf *sbx_regconf_load(const char *const *paths, GError **err)
+{
+  for (const char *const *p = paths; p && *p; p++) {
+    g_autofree char *what = g_strdup_printf("registries.conf: %s", *p);
+    sbx_autofd fd = open(*p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0 && errno == ENOENT)
+      continue;
+    if (fd < 0) {
+      sbx_fail_errno(err, "%s", what);
+      return NULL;
+    }
+    g_autoptr(GBytes) text = sbx_read_fd_bounded(fd, SBX_REGCONF_MAX_SIZE, what, err);
+    if (!text)
+      return NULL;
+    gsize len;
+    const char *data = g_bytes_get_data(text, &len);
+    return sbx_regconf_parse(data ? data : "", len, what, err);
+  }
+  return regconf_new("registries.conf");
+}
+
+/* podman's (and docker's) test: the first component names a registry. */
+static gboolean is_short_name(const char *input)
+{
+  const char *slash = strchr(input, '/');
+  if (!slash)
+    return TRUE;
+  g_autofree char *first = g_strndup(input, (gsize)(slash - input));
+  return !strpbrk(first, ".:") && strcmp(first, "localhost") != 0;
+}
+
+/* "app:tag" -> "app"; "app@sha256:..." -> "app". The tag or digest is
+ * returned in *suffix (":tag", "@sha256:...", or ""). */
+static char *split_name(const char *input, const char **suffix)
+{
+  const char *at = strchr(input, '@');
+  const char *end = at ? at : input + strlen(input);
+  const char *slash = g_strrstr_len(input, end - input, "/");
+  const char *colon = g_strrstr_len(slash ? slash : input, end - (slash ? slash : input), ":");
+  const char *cut = colon ? colon : end;
+  *suffix = cut;
+  return g_strndup(input, (gsize)(cut - input));
+}
+
+char **sbx_regconf_candidates(const SbxRegConf *c, const char *input, GError **err)
+{
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+  if (!is_short_name(input)) {
+    g_strv_builder_add(b, input);
+    return g_strv_builder_end(b);
+  }
+  const char *suffix;
+  g_autofree char *name = split_name(input, &suffix);
+  const char *alias = g_hash_table_lookup(c->aliases, name);
+  if (alias) {
+    g_autoptr(SbxImageRef) ref = sbx_image_ref_parse(alias, NULL);
+    gboolean has_version = strchr(alias + strcspn(alias, "/"), ':') || strchr(alias, '@');
+    g_autofree char *full = *suffix && !(ref && has_version) ? g_strconcat(alias, suffix, NULL)
+                                                             : g_strdup(alias);
+    g_strv_builder_add(b, full);
+    return g_strv_builder_end(b);
+  }
+  guint n = c->search ? g_strv_length(c->search) : 0;
+  if (!c->search) {
+    /* No unqualified-search-registries (or no file): docker.io, as before. */
+    g_strv_builder_add(b, input);
+    return g_strv_builder_end(b);
+  }
+  if (n == 0) {
+    sbx_fail(err, SBX_ERROR_INVALID,
+             "short name %.200s: no alias and no unqualified-search-registries in %s", input,
+             c->what);
+    return NULL;
+  }
+  if (n > 1 && !c->permissive) {
+    g_autofree char *list = g_strjoinv(", ", c->search);
+    sbx_fail(err, SBX_ERROR_INVALID,
+             "short name %.200s is ambiguous: it could come from %s (give the full reference, an "
+             "[aliases] entry, or short-name-mode = \"permissive\" in %s)",
+             input, list, c->what);
+    return NULL;
+  }
+  for (char **s = c->search; *s; s++) {
+    g_autofree char *full = g_strconcat(*s, "/", input, NULL);
+    g_strv_builder_add(b, full);
+  }
+  return g_strv_builder_end(b);
+}
+
+/* prefix matches name when name starts with it and goes on with nothing,
+ * '/', ':' or '@'. */
+static gsize prefix_match(const char *prefix, const char *name)
+{
+  gsize n = strlen(prefix);
+  if (strncmp(prefix, name, n) != 0)
+    return 0;
+  char next = name[n];
+  return next == '\0' || next == '/' || next == ':' || next == '@' ? n : 0;
+}
+
+GArray *sbx_regconf_endpoints(const SbxRegConf *c, const char *reference, GError **err)
+{
+  g_autoptr(SbxImageRef) ref = sbx_image_ref_parse(reference, err);
+  if (!ref)
+    return NULL;
+  /* The normalised name (docker.io/library/busybox:tag) is what prefixes match. */
+  g_autofree char *name = sbx_image_ref_name(ref);
+  if (ref->digest && ref->tag) {
+    g_free(name);
+    name = g_strdup_printf("%s/%s:%s@%s", ref->domain, ref->path, ref->tag, ref->digest);
+  }
+  const Registry *best = NULL;
+  gsize best_len = 0;
+  for (guint i = 0; i < c->registries->len; i++) {
+    const Registry *r = g_ptr_array_index(c->registries, i);
+    gsize n = prefix_match(r->prefix, name);
+    if (n > best_len)
+      best = r, best_len = n;
+  }
+  GArray *out = g_array_new(FALSE, TRUE, sizeof(SbxRegEndpoint));
+  g_array_set_clear_func(out, (GDestroyNotify)sbx_reg_endpoint_clear);
+  if (!best) {
+    SbxRegEndpoint e = {g_strdup(name), FALSE};
+    g_array_append_val(out, e);
+    return out;
+  }
+  if (best->blocked) {
+    g_array_unref(out);
+    sbx_fail(err, SBX_ERROR_INVALID, "%s: registry %s is blocked in %s", name, best->prefix,
+             c->what);
+    return NULL;
+  }
+  const char *rest = name + best_len;
+  for (guint i = 0; i < best->mirrors->len; i++) {
+    const SbxRegEndpoint *m = &g_array_index(best->mirrors, SbxRegEndpoint, i);
+    SbxRegEndpoint e = {g_strconcat(m->reference, rest, NULL), m->insecure};
+    g_array_append_val(out, e);
+  }
+  SbxRegEndpoint e = {g_strconcat(best->location, rest, NULL), best->insecure};
+  g_array_append_val(out, e);
+  return out;
+}
