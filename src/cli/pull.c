@@ -103,10 +103,9 @@ static char **cert_dirs(void)
 static SbxRegConf *load_regconf(GError **err)
 {
   const char *xdg = g_getenv("XDG_CONFIG_HOME");
-  g_autofree char *user =
-      xdg && *xdg ? g_build_filename(xdg, "containers", "registries.conf", NULL)
-                  : g_build_filename(g_get_home_dir(), ".config", "containers", "registries.conf",
-                                     NULL);
+  g_autofree char *user = xdg && *xdg ? g_build_filename(xdg, "containers", "registries.conf", NULL)
+                                      : g_build_filename(g_get_home_dir(), ".config", "containers",
+                                                         "registries.conf", NULL);
   const char *paths[] = {user, "/etc/containers/registries.conf", NULL};
   return sbx_regconf_load(paths, err);
 }

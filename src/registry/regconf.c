@@ -75,7 +75,8 @@ static gboolean get_bool(JsonObject *o, const char *member, gboolean *out, const
 static gboolean check_location(const char *loc, const char *what, GError **err)
 {
   g_autofree char *probe = g_strconcat(loc, strchr(loc, '/') ? "" : "/x", NULL);
-  g_autoptr(SbxImageRef) ref = *loc && !strstr(loc, "://") ? sbx_image_ref_parse(probe, NULL) : NULL;
+  g_autoptr(SbxImageRef) ref =
+      *loc && !strstr(loc, "://") ? sbx_image_ref_parse(probe, NULL) : NULL;
   if (!ref || strchr(loc, '@') || g_str_has_suffix(loc, "/"))
     return sbx_fail(err, SBX_ERROR_INVALID, "%s: '%.200s' is not a registry location", what, loc);
   return TRUE;
@@ -251,8 +252,8 @@ char **sbx_regconf_candidates(const SbxRegConf *c, const char *input, GError **e
   if (alias) {
     g_autoptr(SbxImageRef) ref = sbx_image_ref_parse(alias, NULL);
     gboolean has_version = strchr(alias + strcspn(alias, "/"), ':') || strchr(alias, '@');
-    g_autofree char *full = *suffix && !(ref && has_version) ? g_strconcat(alias, suffix, NULL)
-                                                             : g_strdup(alias);
+    g_autofree char *full =
+        *suffix && !(ref && has_version) ? g_strconcat(alias, suffix, NULL) : g_strdup(alias);
     g_strv_builder_add(b, full);
     return g_strv_builder_end(b);
   }

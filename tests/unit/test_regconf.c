@@ -1,0 +1,153 @@
+/* Unit tests for registries.conf (src/registry/regconf.c and the toml++
+ * shim regconf-toml.cc): parsing, short-name candidates, endpoints. */
+#include "sbx/regconf.h"
+#include "sbx/util.h"
+
+#include <string.h>
+
+static SbxRegConf *parse(const char *text, GError **err)
+{
+  return sbx_regconf_parse(text, strlen(text), "registries.conf: test", err);
+}
+
+static char *candidates(const SbxRegConf *c, const char *input)
+{
+  g_autoptr(GError) err = NULL;
+  g_auto(GStrv) v = sbx_regconf_candidates(c, input, &err);
+  g_assert_no_error(err);
+  return g_strjoinv(" ", v);
+}
+
+static char *endpoints(const SbxRegConf *c, const char *ref)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(GArray) a = sbx_regconf_endpoints(c, ref, &err);
+  g_assert_no_error(err);
+  g_autoptr(GString) s = g_string_new(NULL);
+  for (guint i = 0; i < a->len; i++) {
+    const SbxRegEndpoint *e = &g_array_index(a, SbxRegEndpoint, i);
+    g_string_append_printf(s, "%s%s%s", i ? " " : "", e->reference, e->insecure ? "!" : "");
+  }
+  return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+static void check(char *got, const char *want)
+{
+  g_assert_cmpstr(got, ==, want);
+  g_free(got);
+}
+
+static void test_search_and_aliases(void)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(SbxRegConf) c =
+      parse("# comment\n"
+            "unqualified-search-registries = ['quay.io', \"r.example:5000\"]\n"
+            "short-name-mode = \"permissive\"\n"
+            "[aliases]\n"
+            "\"app\" = \"ghcr.io/org/app\"\n"
+            "\"pinned\" = \"ghcr.io/org/p:2\"\n",
+            &err);
+  g_assert_no_error(err);
+  check(candidates(c, "busybox"), "quay.io/busybox r.example:5000/busybox");
+  check(candidates(c, "busybox:1.36"), "quay.io/busybox:1.36 r.example:5000/busybox:1.36");
+  check(candidates(c, "app"), "ghcr.io/org/app");
+  check(candidates(c, "app:3"), "ghcr.io/org/app:3");
+  check(candidates(c, "pinned:9"), "ghcr.io/org/p:2");
+  check(candidates(c, "localhost/x"), "localhost/x");
+  check(candidates(c, "docker.io/library/busybox"), "docker.io/library/busybox");
+}
+
+static void test_enforcing(void)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(SbxRegConf) c = parse("unqualified-search-registries = [\"a.io\", \"b.io\"]\n", &err);
+  g_assert_no_error(err);
+  g_auto(GStrv) v = sbx_regconf_candidates(c, "busybox", &err);
+  g_assert_null(v);
+  g_assert_nonnull(strstr(err->message, "short name busybox is ambiguous: it could come from "
+                                        "a.io, b.io"));
+  g_clear_error(&err);
+  g_autoptr(SbxRegConf) none = parse("unqualified-search-registries = []\n", &err);
+  g_auto(GStrv) v2 = sbx_regconf_candidates(none, "busybox", &err);
+  g_assert_null(v2);
+  g_assert_nonnull(strstr(err->message, "no unqualified-search-registries"));
+  g_clear_error(&err);
+  /* No key: Docker Hub, as without a file. */
+  g_autoptr(SbxRegConf) empty = parse("", &err);
+  g_assert_no_error(err);
+  check(candidates(empty, "busybox"), "busybox");
+}
+
+static void test_registries(void)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(SbxRegConf) c = parse("[[registry]]\n"
+                                  "location = \"docker.io\"\n"
+                                  "[[registry.mirror]]\n"
+                                  "location = \"m1.local:5000\"\n"
+                                  "[[registry.mirror]]\n"
+                                  "location = \"m2.local/hub\"\n"
+                                  "insecure = true\n"
+                                  "[[registry]]\n"
+                                  "prefix = \"example.com/foo\"\n"
+                                  "location = \"internal.local:8443/bar\"\n"
+                                  "insecure = true\n"
+                                  "[[registry]]\n"
+                                  "location = \"bad.io\"\n"
+                                  "blocked = true\n",
+                                  &err);
+  g_assert_no_error(err);
+  check(endpoints(c, "busybox"),
+        "m1.local:5000/library/busybox:latest m2.local/hub/library/busybox:latest! "
+        "docker.io/library/busybox:latest");
+  check(endpoints(c, "example.com/foo/app:1"), "internal.local:8443/bar/app:1!");
+  /* A prefix matches whole components only. */
+  check(endpoints(c, "example.com/foobar/app:1"), "example.com/foobar/app:1");
+  check(endpoints(c, "quay.io/x/y@sha256:"
+                     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        "quay.io/x/y@sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  g_autoptr(GArray) a = sbx_regconf_endpoints(c, "bad.io/app", &err);
+  g_assert_null(a);
+  g_assert_nonnull(strstr(err->message, "registry bad.io is blocked"));
+}
+
+static void test_refused(void)
+{
+  const struct {
+    const char *text, *reason;
+  } cases[] = {
+      {"unqualified-search-registries = [\"a\"\n", "line "},
+      {"[[registry]\n", "line 1"},
+      {"unqualified-search-registries = \"quay.io\"\n", "unqualified-search-registries"},
+      {"unqualified-search-registries = [1]\n", "unqualified-search-registries"},
+      {"short-name-mode = \"sometimes\"\n", "short-name-mode"},
+      {"[[registry]]\nlocation = 5\n", "location"},
+      {"[[registry]]\ninsecure = true\n", "needs a location"},
+      {"[[registry]]\nlocation = \"https://quay.io\"\n", "not a registry location"},
+      {"[[registry]]\nprefix = \"*.example.com\"\nlocation = \"a.io\"\n", "wildcard"},
+      {"[[registry]]\nlocation = \"a.io\"\nblocked = \"yes\"\n", "blocked"},
+      {"[[registry]]\nlocation = \"a.io\"\n[[registry.mirror]]\ninsecure = true\n",
+       "needs a location"},
+      {"[aliases]\n\"x\" = \"Not A Ref\"\n", "not an image reference"},
+      {"registry = 3\n", "registry"},
+      {"a = \"\\u0000\xff\"\n", "registries.conf: test"},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autoptr(GError) err = NULL;
+    g_autoptr(SbxRegConf) c = parse(cases[i].text, &err);
+    if (c || !strstr(err->message, cases[i].reason))
+      g_error("case %u: %s", i, c ? "accepted" : err->message);
+    g_assert_nonnull(strstr(err->message, "registries.conf: test"));
+  }
+}
+
+int main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/regconf/search-and-aliases", test_search_and_aliases);
+  g_test_add_func("/regconf/enforcing", test_enforcing);
+  g_test_add_func("/regconf/registries", test_registries);
+  g_test_add_func("/regconf/refused", test_refused);
+  return g_test_run();
+}
