@@ -23,9 +23,19 @@ typedef struct {
 /* TOML text -> JSON text (NULL and *error set on a syntax error). */
 char *sbx_regconf_toml_to_json(const char *text, size_t len, char **error);
 
-/* The first of `paths` that exists (the user's file replaces the system
- * one), or an empty configuration when none does. Errors name the file. */
-SbxRegConf *sbx_regconf_load(const char *const *paths, GError **err);
+/* At most this many drop-in files per registries.conf.d directory. */
+#define SBX_REGCONF_MAX_DROPINS 256
+
+typedef struct {
+  const char *user_file, *system_file; /* registries.conf */
+  const char *user_dir, *system_dir;   /* registries.conf.d */
+} SbxRegConfPaths;
+
+/* podman's: the user's file if it exists (then the user's drop-ins only),
+ * else the system's file, its drop-ins and the user's; drop-ins (*.conf, in
+ * name order) override keys, aliases and [[registry]] prefixes. None of
+ * them: an empty configuration. Errors name the file. */
+SbxRegConf *sbx_regconf_load(const SbxRegConfPaths *paths, GError **err);
 /* From TOML text (tests); `what` names it in errors. */
 SbxRegConf *sbx_regconf_parse(const char *text, gsize len, const char *what, GError **err);
 void sbx_regconf_free(SbxRegConf *c);

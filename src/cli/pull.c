@@ -99,15 +99,18 @@ static char **cert_dirs(void)
   return g_strv_builder_end(b);
 }
 
-/* podman's registries.conf: the user's file replaces the system one. */
+/* podman's registries.conf and registries.conf.d drop-ins. */
 static SbxRegConf *load_regconf(GError **err)
 {
   const char *xdg = g_getenv("XDG_CONFIG_HOME");
-  g_autofree char *user = xdg && *xdg ? g_build_filename(xdg, "containers", "registries.conf", NULL)
-                                      : g_build_filename(g_get_home_dir(), ".config", "containers",
-                                                         "registries.conf", NULL);
-  const char *paths[] = {user, "/etc/containers/registries.conf", NULL};
-  return sbx_regconf_load(paths, err);
+  g_autofree char *dir = xdg && *xdg
+                             ? g_build_filename(xdg, "containers", NULL)
+                             : g_build_filename(g_get_home_dir(), ".config", "containers", NULL);
+  g_autofree char *user_file = g_build_filename(dir, "registries.conf", NULL);
+  g_autofree char *user_dir = g_build_filename(dir, "registries.conf.d", NULL);
+  SbxRegConfPaths paths = {user_file, "/etc/containers/registries.conf", user_dir,
+                           "/etc/containers/registries.conf.d"};
+  return sbx_regconf_load(&paths, err);
 }
 
 static int pull_parsed(int argc, char **argv, GError **err)

@@ -82,16 +82,29 @@ static gboolean check_location(const char *loc, const char *what, GError **err)
   return TRUE;
 }
 
-static gboolean parse_registry(SbxRegConf *c, JsonNode *node, GError **err)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Registry, registry_free)
+
+/* A later file's [[registry]] with the same prefix replaces the earlier one. */
+static void add_registry(SbxRegConf *c, Registry *r)
 {
-  g_autofree char *what = g_strdup_printf("%s: [[registry]] %u", c->what, c->registries->len + 1);
+  for (guint i = 0; i < c->registries->len; i++)
+    if (strcmp(((Registry *)g_ptr_array_index(c->registries, i))->prefix, r->prefix) == 0) {
+      g_ptr_array_remove_index(c->registries, i);
+      break;
+    }
+  g_ptr_array_add(c->registries, r);
+}
+
+static gboolean parse_registry(SbxRegConf *c, JsonNode *node, const char *file, guint index,
+                               GError **err)
+{
+  g_autofree char *what = g_strdup_printf("%s: [[registry]] %u", file, index + 1);
   JsonObject *o = sbx_json_object(node, what, err);
   const char *prefix = NULL, *location = NULL;
   if (!o || !sbx_json_get_string(o, "prefix", &prefix, what, err) ||
       !sbx_json_get_string(o, "location", &location, what, err))
     return FALSE;
-  Registry *r = g_new0(Registry, 1);
-  g_ptr_array_add(c->registries, r);
+  g_autoptr(Registry) r = g_new0(Registry, 1);
   r->mirrors = g_array_new(FALSE, TRUE, sizeof(SbxRegEndpoint));
   g_array_set_clear_func(r->mirrors, (GDestroyNotify)sbx_reg_endpoint_clear);
   if (!prefix)
@@ -110,8 +123,10 @@ static gboolean parse_registry(SbxRegConf *c, JsonNode *node, GError **err)
       !get_bool(o, "blocked", &r->blocked, what, err))
     return FALSE;
   JsonNode *m = json_object_get_member(o, "mirror");
-  if (!m)
+  if (!m) {
+    add_registry(c, g_steal_pointer(&r));
     return TRUE;
+  }
   if (!JSON_NODE_HOLDS_ARRAY(m))
     return sbx_fail(err, SBX_ERROR_INVALID, "%s: mirror: expected [[registry.mirror]] tables",
                     what);
@@ -131,89 +146,161 @@ static gboolean parse_registry(SbxRegConf *c, JsonNode *node, GError **err)
     e.reference = g_strdup(mloc);
     g_array_append_val(r->mirrors, e);
   }
+  add_registry(c, g_steal_pointer(&r));
   return TRUE;
 }
 
-SbxRegConf *sbx_regconf_parse(const char *text, gsize len, const char *what, GError **err)
+/* One file into c: keys it sets replace earlier files' (drop-ins), aliases
+ * and [[registry]] prefixes one by one. */
+static gboolean parse_into(SbxRegConf *c, const char *text, gsize len, const char *what,
+                           GError **err)
 {
   g_autofree char *why = NULL;
   g_autofree char *json = sbx_regconf_toml_to_json(text, len, &why);
-  if (!json) {
-    sbx_fail(err, SBX_ERROR_INVALID, "%s: %s", what, why ? why : "not TOML");
-    return NULL;
-  }
+  if (!json)
+    return sbx_fail(err, SBX_ERROR_INVALID, "%s: %s", what, why ? why : "not TOML");
   g_autoptr(JsonNode) root = sbx_json_parse(json, strlen(json), what, err);
   JsonObject *o = root ? sbx_json_object(root, what, err) : NULL;
   if (!o)
-    return NULL;
-  g_autoptr(SbxRegConf) c = regconf_new(what);
+    return FALSE;
   const char *mode = NULL;
-  if (!sbx_json_get_strv(o, "unqualified-search-registries", &c->search, what, err) ||
+  g_auto(GStrv) search = NULL;
+  if (!sbx_json_get_strv(o, "unqualified-search-registries", &search, what, err) ||
       !sbx_json_get_string(o, "short-name-mode", &mode, what, err))
-    return NULL;
-  for (char **s = c->search; s && *s; s++)
+    return FALSE;
+  for (char **s = search; s && *s; s++)
     if (!check_location(*s, what, err))
-      return NULL;
-  if (mode && strcmp(mode, "permissive") == 0)
-    c->permissive = TRUE;
-  else if (mode && strcmp(mode, "enforcing") != 0 && strcmp(mode, "disabled") != 0)
+      return FALSE;
+  if (search) {
+    g_strfreev(c->search);
+    c->search = g_steal_pointer(&search);
+  }
+  /* podman's "disabled" tries every search registry in order too. */
+  if (mode && strcmp(mode, "enforcing") != 0 && strcmp(mode, "permissive") != 0 &&
+      strcmp(mode, "disabled") != 0)
     return sbx_fail(err, SBX_ERROR_INVALID,
                     "%s: short-name-mode: '%.80s' is not enforcing, permissive or disabled", what,
-                    mode),
-           NULL;
-  else if (mode && strcmp(mode, "disabled") == 0)
-    c->permissive = TRUE; /* podman: disabled tries every search registry in order too */
+                    mode);
+  if (mode)
+    c->permissive = strcmp(mode, "enforcing") != 0;
   JsonNode *aliases = json_object_get_member(o, "aliases");
   if (aliases) {
     g_autofree char *awhat = g_strdup_printf("%s: [aliases]", what);
     JsonObject *ao = sbx_json_object(aliases, awhat, err);
     if (!ao)
-      return NULL;
+      return FALSE;
     g_autoptr(GList) names = json_object_get_members(ao);
     for (GList *l = names; l; l = l->next) {
       const char *value = NULL;
       if (!sbx_json_get_string(ao, l->data, &value, awhat, err))
-        return NULL;
+        return FALSE;
       g_autoptr(SbxImageRef) ref = value ? sbx_image_ref_parse(value, NULL) : NULL;
       if (!ref)
         return sbx_fail(err, SBX_ERROR_INVALID, "%s: %.100s: '%.200s' is not an image reference",
-                        awhat, (const char *)l->data, value ? value : "null"),
-               NULL;
+                        awhat, (const char *)l->data, value ? value : "null");
       g_hash_table_insert(c->aliases, g_strdup(l->data), g_strdup(value));
     }
   }
   JsonNode *regs = json_object_get_member(o, "registry");
   if (regs) {
     if (!JSON_NODE_HOLDS_ARRAY(regs))
-      return sbx_fail(err, SBX_ERROR_INVALID, "%s: registry: expected [[registry]] tables", what),
-             NULL;
+      return sbx_fail(err, SBX_ERROR_INVALID, "%s: registry: expected [[registry]] tables", what);
     JsonArray *a = json_node_get_array(regs);
     for (guint i = 0; i < json_array_get_length(a); i++)
-      if (!parse_registry(c, json_array_get_element(a, i), err))
-        return NULL;
+      if (!parse_registry(c, json_array_get_element(a, i), what, i, err))
+        return FALSE;
   }
-  return g_steal_pointer(&c);
+  return TRUE;
 }
 
-SbxRegConf *sbx_regconf_load(const char *const *paths, GError **err)
+SbxRegConf *sbx_regconf_parse(const char *text, gsize len, const char *what, GError **err)
 {
-  for (const char *const *p = paths; p && *p; p++) {
-    g_autofree char *what = g_strdup_printf("registries.conf: %s", *p);
-    sbx_autofd fd = open(*p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0 && errno == ENOENT)
-      continue;
-    if (fd < 0) {
-      sbx_fail_errno(err, "%s", what);
-      return NULL;
-    }
-    g_autoptr(GBytes) text = sbx_read_fd_bounded(fd, SBX_REGCONF_MAX_SIZE, what, err);
-    if (!text)
-      return NULL;
-    gsize len;
-    const char *data = g_bytes_get_data(text, &len);
-    return sbx_regconf_parse(data ? data : "", len, what, err);
+  g_autoptr(SbxRegConf) c = regconf_new(what);
+  return parse_into(c, text, len, what, err) ? g_steal_pointer(&c) : NULL;
+}
+
+/* One file into c; FALSE with *missing when it does not exist. */
+static gboolean load_file(SbxRegConf *c, const char *path, gboolean *missing, GError **err)
+{
+  g_autofree char *what = g_strdup_printf("registries.conf: %s", path);
+  sbx_autofd fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (missing)
+    *missing = fd < 0 && errno == ENOENT;
+  if (fd < 0)
+    return sbx_fail_errno(err, "%s", what);
+  g_autoptr(GBytes) text = sbx_read_fd_bounded(fd, SBX_REGCONF_MAX_SIZE, what, err);
+  if (!text)
+    return FALSE;
+  gsize len;
+  const char *data = g_bytes_get_data(text, &len);
+  return parse_into(c, data ? data : "", len, what, err);
+}
+
+static gint compare_names(gconstpointer a, gconstpointer b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A drop-in directory's *.conf files, in name order (a missing one: none). */
+static gboolean load_dir(SbxRegConf *c, const char *dir, GError **err)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GDir) d = g_dir_open(dir, 0, &local);
+  if (!d) {
+    if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ||
+        g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOTDIR))
+      return TRUE;
+    return sbx_fail(err, SBX_ERROR_INVALID, "registries.conf: %s", local->message);
   }
-  return regconf_new("registries.conf");
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  for (const char *n; (n = g_dir_read_name(d));) {
+    if (!g_str_has_suffix(n, ".conf") || n[0] == '.')
+      continue;
+    if (names->len >= SBX_REGCONF_MAX_DROPINS)
+      return sbx_fail(err, SBX_ERROR_INVALID, "registries.conf: %s: more than %d drop-in files",
+                      dir, SBX_REGCONF_MAX_DROPINS);
+    g_ptr_array_add(names, g_strdup(n));
+  }
+  g_ptr_array_sort(names, compare_names);
+  for (guint i = 0; i < names->len; i++) {
+    g_autofree char *path = g_build_filename(dir, g_ptr_array_index(names, i), NULL);
+    gboolean missing = FALSE;
+    g_autoptr(GError) why = NULL;
+    if (!load_file(c, path, &missing, &why) && !missing) {
+      g_propagate_error(err, g_steal_pointer(&why));
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+SbxRegConf *sbx_regconf_load(const SbxRegConfPaths *p, GError **err)
+{
+  g_autoptr(SbxRegConf) c = regconf_new("registries.conf");
+  gboolean missing = FALSE;
+  g_autoptr(GError) local = NULL;
+  /* containers/image: the user's file replaces the system one, and then
+   * only the user's drop-ins are read; else the system's, then the user's. */
+  if (load_file(c, p->user_file, &missing, &local)) {
+    g_free(c->what);
+    c->what = g_strdup_printf("registries.conf: %s", p->user_file);
+    return load_dir(c, p->user_dir, err) ? g_steal_pointer(&c) : NULL;
+  }
+  if (!missing) {
+    g_propagate_error(err, g_steal_pointer(&local));
+    return NULL;
+  }
+  g_clear_error(&local);
+  if (load_file(c, p->system_file, &missing, &local)) {
+    g_free(c->what);
+    c->what = g_strdup_printf("registries.conf: %s", p->system_file);
+  } else if (!missing) {
+    g_propagate_error(err, g_steal_pointer(&local));
+    return NULL;
+  }
+  if (!load_dir(c, p->system_dir, err) || !load_dir(c, p->user_dir, err))
+    return NULL;
+  return g_steal_pointer(&c);
 }
 
 /* podman's (and docker's) test: the first component names a registry. */

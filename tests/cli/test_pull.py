@@ -805,6 +805,28 @@ class TestRegistriesConf(PullTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertIn("127.0.0.1:%d" % down, r.err)
 
+    def test_drop_ins_override_in_name_order(self):
+        reg = self.busybox_registry("tools/bb:1")
+        self.conf('unqualified-search-registries = ["127.0.0.1:1", "127.0.0.1:2"]\n')
+        d = os.path.join(self.home, ".config", "containers", "registries.conf.d")
+        os.makedirs(d)
+        with open(os.path.join(d, "20-search.conf"), "w") as f:
+            f.write('unqualified-search-registries = ["%s"]\n' % reg.host)
+        with open(os.path.join(d, "10-search.conf"), "w") as f:
+            f.write('unqualified-search-registries = ["127.0.0.1:3", "127.0.0.1:4"]\n'
+                    '[aliases]\n"bb" = "%s/tools/bb"\n' % reg.host)
+        with open(os.path.join(d, "30-ignored.txt"), "w") as f:
+            f.write("not toml [[[\n")
+        r = self.pull_image("tools/bb:1")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/tools/bb:1" % reg.host, r.out)
+        r = self.pull_image("bb:1")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/tools/bb:1" % reg.host, r.out)
+        with open(os.path.join(d, "40-bad.conf"), "w") as f:
+            f.write("[aliases\n")
+        self.assertSbxError(self.pull_image("bb:1"), contains="40-bad.conf")
+
     def test_malformed_file(self):
         self.conf('unqualified-search-registries = ["a"\n[[registry\n')
         r = self.pull_image("busybox")
