@@ -805,6 +805,19 @@ class TestRegistriesConf(PullTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertIn("127.0.0.1:%d" % down, r.err)
 
+    def test_only_the_helper_links_cxx(self):
+        """The TOML reader (toml++, C++) is in sbx-store only: sbx and sbx-net stay C."""
+        def needed(path):
+            out = subprocess.run(["readelf", "-d", path], capture_output=True, text=True).stdout
+            return [l for l in out.splitlines() if "(NEEDED)" in l]
+        bindir = os.path.dirname(self.sbx)
+        for prog in (self.sbx, os.path.join(bindir, "sbx-net")):
+            n = needed(prog)
+            self.assertTrue(n, prog)
+            self.assertFalse([l for l in n if "stdc++" in l or "toml" in l], (prog, n))
+        n = needed(os.path.join(bindir, "sbx-store"))
+        self.assertTrue([l for l in n if "libtomlplusplus" in l], n)
+
     def test_drop_ins_override_in_name_order(self):
         reg = self.busybox_registry("tools/bb:1")
         self.conf('unqualified-search-registries = ["127.0.0.1:1", "127.0.0.1:2"]\n')
