@@ -160,6 +160,10 @@ class TestStoreHelperConfinement(SbxTestCase):
             self.assertEqual(comm(helper), "sbx-store")
             st = status(child)
             self.assertEqual(st["NoNewPrivs"], "1", "the archive is read without no_new_privs")
+            # its seccomp filter (src/store/confine.c; what it refuses: unit-confine)
+            self.assertEqual(st["Seccomp"], "2", "the archive is read without a seccomp filter")
+            self.assertGreaterEqual(int(st["Seccomp_filters"]), 1)
+            self.assertEqual(status(helper)["Seccomp"], "0")  # (sbx-store itself: the control)
             self.assertNotEqual(ns(child, "user"), ns(p.pid, "user"))
             self.assertNotEqual(ns(child, "user"), ns(os.getpid(), "user"))
             with open("/proc/%d/uid_map" % child) as f:
