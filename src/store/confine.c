@@ -11,10 +11,12 @@
  * and stable: the kernel's attack surface (namespaces, mounts, bpf, io_uring,
  * keys, modules, ptrace) and what would let it out of its user namespace or
  * into the user's terminal. Those are refused. */
+#include "sbx/security.h"
 #include "sbx/store.h"
 #include "sbx/util.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
@@ -100,7 +102,18 @@ static gboolean add_arg_rules(scmp_filter_ctx ctx, GError **err)
          RULE1(SCMP_SYS(ioctl), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
 }
 
-gboolean sbx_store_confine_child(GError **err)
+/* Root of its user namespace, it keeps only what unpacking needs: to give
+ * files their owners (CHOWN), to write into and set the times, modes and
+ * xattrs of files owned by others (DAC_OVERRIDE, FOWNER), to keep a setgid
+ * bit of a group it is not in (FSETID) and a layer's file capabilities
+ * (SETFCAP). Not CAP_MKNOD: a whiteout (char 0:0) needs none since Linux
+ * 5.8, and no other device can be made in a user namespace. Not
+ * CAP_SYS_ADMIN, CAP_NET_*, CAP_SETUID/SETGID, ... */
+static const SbxCapSet store_caps = (1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) |
+                                    (1ull << CAP_FOWNER) | (1ull << CAP_FSETID) |
+                                    (1ull << CAP_SETFCAP);
+
+static gboolean install_filter(GError **err)
 {
   /* sbx-store is a native program: a system call of another architecture
    * (int 0x80, x32) is an exploit's, and refused whole. */
@@ -122,4 +135,10 @@ gboolean sbx_store_confine_child(GError **err)
   if (r < 0)
     return sbx_fail_errnum(err, -r, "import helper: load its seccomp filter");
   return ok;
+}
+
+gboolean sbx_store_confine_child(GError **err)
+{
+  return sbx_caps_drop_bounding(store_caps, err) && sbx_caps_set(store_caps, TRUE, err) &&
+         install_filter(err);
 }

@@ -164,6 +164,11 @@ class TestStoreHelperConfinement(SbxTestCase):
             self.assertEqual(st["Seccomp"], "2", "the archive is read without a seccomp filter")
             self.assertGreaterEqual(int(st["Seccomp_filters"]), 1)
             self.assertEqual(status(helper)["Seccomp"], "0")  # (sbx-store itself: the control)
+            # only the capabilities unpacking needs: CHOWN DAC_OVERRIDE FOWNER FSETID SETFCAP
+            caps = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 31)
+            self.assertEqual(int(st["CapEff"], 16), caps)
+            self.assertEqual(int(st["CapBnd"], 16), caps)
+            self.assertEqual(int(st["CapInh"], 16), 0)
             self.assertNotEqual(ns(child, "user"), ns(p.pid, "user"))
             self.assertNotEqual(ns(child, "user"), ns(os.getpid(), "user"))
             with open("/proc/%d/uid_map" % child) as f:
