@@ -45,21 +45,21 @@ static const char *const store_deny[] = {
     /* glibc's mknod() is mknodat (filtered below) */
     "mknod", NULL};
 
-static gboolean add(scmp_filter_ctx ctx, int errnum, int nr, unsigned n, struct scmp_arg_cmp a,
-                    struct scmp_arg_cmp b, GError **err)
+static gboolean deny(scmp_filter_ctx ctx, int errnum, int nr, unsigned n,
+                     const struct scmp_arg_cmp *cmp, GError **err)
 {
-  int r = n == 0   ? seccomp_rule_add(ctx, SCMP_ACT_ERRNO(errnum), nr, 0)
-          : n == 1 ? seccomp_rule_add(ctx, SCMP_ACT_ERRNO(errnum), nr, 1, a)
-                   : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(errnum), nr, 2, a, b);
+  int r = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(errnum), nr, n, cmp);
   if (r < 0)
     return sbx_fail_errnum(err, -r, "import helper: seccomp rule for %s",
                            seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr));
   return TRUE;
 }
 
-#define RULE0(nr) add(ctx, EPERM, nr, 0, SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A0(SCMP_CMP_EQ, 0), err)
-#define RULE1(nr, a) add(ctx, EPERM, nr, 1, a, a, err)
-#define RULE2(nr, a, b) add(ctx, EPERM, nr, 2, a, b, err)
+/* EPERM when the one comparison holds. */
+static gboolean deny_if(scmp_filter_ctx ctx, int nr, struct scmp_arg_cmp cmp, GError **err)
+{
+  return deny(ctx, EPERM, nr, 1, &cmp, err);
+}
 
 /* A deny rule may refuse more than the kernel would see (a comparison of all
  * 64 bits where the kernel reads an int) but never less. */
@@ -68,38 +68,38 @@ static gboolean add_arg_rules(scmp_filter_ctx ctx, GError **err)
   /* clone with a namespace flag (one rule per bit: any set refuses); clone3
    * carries its flags in memory the filter cannot read: ENOSYS, and glibc's
    * pthread_create and fork fall back to clone. */
-  static const guint64 ns_flags[] = {CLONE_NEWNS,  CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
-                                     CLONE_NEWUSER, CLONE_NEWPID,   CLONE_NEWNET};
+  static const guint64 ns_flags[] = {CLONE_NEWNS,   CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+                                     CLONE_NEWUSER, CLONE_NEWPID,    CLONE_NEWNET};
   for (guint i = 0; i < G_N_ELEMENTS(ns_flags); i++)
 #if defined(__s390__) || defined(__s390x__)
-    if (!RULE1(SCMP_SYS(clone), SCMP_A1(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i])))
+    if (!deny_if(ctx, SCMP_SYS(clone), SCMP_A1(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]), err))
 #else
-    if (!RULE1(SCMP_SYS(clone), SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i])))
+    if (!deny_if(ctx, SCMP_SYS(clone), SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]), err))
 #endif
       return FALSE;
-  if (!add(ctx, ENOSYS, SCMP_SYS(clone3), 0, SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A0(SCMP_CMP_EQ, 0),
-           err))
+  if (!deny(ctx, ENOSYS, SCMP_SYS(clone3), 0, NULL, err))
     return FALSE;
   /* Sockets: the internet for a pull, AF_UNIX (nscd, systemd-resolved) and
    * AF_NETLINK (getaddrinfo's AI_ADDRCONFIG) for its name lookups. Every
    * other family — AF_PACKET, AF_ALG, AF_VSOCK, ... — is refused: anything
    * above AF_NETLINK (16), and the holes below it. */
-  if (!RULE1(SCMP_SYS(socket), SCMP_A0(SCMP_CMP_GT, AF_NETLINK)))
+  if (!deny_if(ctx, SCMP_SYS(socket), SCMP_A0(SCMP_CMP_GT, AF_NETLINK), err))
     return FALSE;
   for (guint64 f = 0; f < AF_NETLINK; f++)
     if (f != AF_UNIX && f != AF_INET && f != AF_INET6 &&
-        !RULE1(SCMP_SYS(socket), SCMP_A0(SCMP_CMP_EQ, f)))
+        !deny_if(ctx, SCMP_SYS(socket), SCMP_A0(SCMP_CMP_EQ, f), err))
       return FALSE;
   /* Devices: the unpacker makes FIFOs and overlay whiteouts (char 0:0) only. */
-  if (!RULE1(SCMP_SYS(mknodat), SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFBLK)) ||
-      !RULE1(SCMP_SYS(mknodat), SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFSOCK)) ||
-      !RULE2(SCMP_SYS(mknodat), SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR),
-             SCMP_A3(SCMP_CMP_NE, 0)))
+  const struct scmp_arg_cmp chr_not_0[] = {SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFCHR),
+                                           SCMP_A3(SCMP_CMP_NE, 0)};
+  if (!deny_if(ctx, SCMP_SYS(mknodat), SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFBLK), err) ||
+      !deny_if(ctx, SCMP_SYS(mknodat), SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, S_IFSOCK), err) ||
+      !deny(ctx, EPERM, SCMP_SYS(mknodat), 2, chr_not_0, err))
     return FALSE;
   /* The child shares the user's terminal: no typing into it (CVE-2017-5226,
    * bubblewrap), no console selection paste (CVE-2023-1523, snapd). */
-  return RULE1(SCMP_SYS(ioctl), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI)) &&
-         RULE1(SCMP_SYS(ioctl), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
+  return deny_if(ctx, SCMP_SYS(ioctl), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI), err) &&
+         deny_if(ctx, SCMP_SYS(ioctl), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX), err);
 }
 
 /* Root of its user namespace, it keeps only what unpacking needs: to give
@@ -127,7 +127,7 @@ static gboolean install_filter(GError **err)
   for (const char *const *n = store_deny; ok && *n; n++) {
     int nr = seccomp_syscall_resolve_name(*n);
     if (nr != __NR_SCMP_ERROR) /* not on this architecture */
-      ok = RULE0(nr);
+      ok = deny(ctx, EPERM, nr, 0, NULL, err);
   }
   ok = ok && add_arg_rules(ctx, err);
   int r = ok ? seccomp_load(ctx) : 0;
