@@ -342,8 +342,9 @@ char *sbx_store_import_image(SbxStore *s, SbxSource *src, SbxImage *img, gboolea
 }
 
 /* Run fn in a child inside a user namespace with the store's mapping (to
- * give files their owners), with no_new_privs and a seccomp filter (before
- * a byte is parsed); it answers an image id. */
+ * give files their owners), with no_new_privs, the capabilities unpacking
+ * needs and a seccomp filter (before a byte is parsed); it answers an image
+ * id. */
 char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError **err)
 {
   int syncfd;
