@@ -103,6 +103,9 @@ char *sbx_store_import_rootfs_isolated(SbxStore *s, const char *path, const char
  * no_new_privs; fn answers an image id (its error comes back as err). */
 typedef char *(*SbxInUserns)(SbxStore *s, gpointer data, GError **err);
 char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError **err);
+/* In that child, after no_new_privs (store/confine.c): only the capabilities
+ * unpacking needs, and a seccomp filter. */
+gboolean sbx_store_confine_child(GError **err);
 /* Unpack an image's missing layers (in parallel, with the progress bar) and
  * write its records and names. Returns the image id. */
 char *sbx_store_import_image(SbxStore *s, SbxSource *src, SbxImage *img, gboolean quiet,

@@ -342,7 +342,9 @@ char *sbx_store_import_image(SbxStore *s, SbxSource *src, SbxImage *img, gboolea
 }
 
 /* Run fn in a child inside a user namespace with the store's mapping (to
- * give files their owners), with no_new_privs; it answers an image id. */
+ * give files their owners), with no_new_privs, the capabilities unpacking
+ * needs and a seccomp filter (before a byte is parsed); it answers an image
+ * id. */
 char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError **err)
 {
   int syncfd;
@@ -351,8 +353,11 @@ char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError
     return NULL;
   if (pid == 0) {
     g_autoptr(GError) local = NULL;
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    g_autofree char *id = fn(s, data, &local);
+    g_autofree char *id = NULL;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+      sbx_fail_errno(&local, "import helper: no_new_privs");
+    else if (sbx_store_confine_child(&local))
+      id = fn(s, data, &local);
     if (id)
       sbx_sync_send_ok(syncfd, id);
     else

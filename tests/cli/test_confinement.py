@@ -3,11 +3,14 @@ sections 6 and 8): sbx-net during a run, the import child of sbx-store during
 a held import. The test is root in CI and reads what the kernel says about
 them, not what they say about themselves."""
 import fcntl
+import io
 import os
 import pty
 import signal
+import stat
 import subprocess
 import sys
+import tarfile
 import termios
 import time
 import unittest
@@ -160,6 +163,15 @@ class TestStoreHelperConfinement(SbxTestCase):
             self.assertEqual(comm(helper), "sbx-store")
             st = status(child)
             self.assertEqual(st["NoNewPrivs"], "1", "the archive is read without no_new_privs")
+            # its seccomp filter (src/store/confine.c; what it refuses: unit-confine)
+            self.assertEqual(st["Seccomp"], "2", "the archive is read without a seccomp filter")
+            self.assertGreaterEqual(int(st["Seccomp_filters"]), 1)
+            self.assertEqual(status(helper)["Seccomp"], "0")  # (sbx-store itself: the control)
+            # only the capabilities unpacking needs: CHOWN DAC_OVERRIDE FOWNER FSETID SETFCAP
+            caps = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 31)
+            self.assertEqual(int(st["CapEff"], 16), caps)
+            self.assertEqual(int(st["CapBnd"], 16), caps)
+            self.assertEqual(int(st["CapInh"], 16), 0)
             self.assertNotEqual(ns(child, "user"), ns(p.pid, "user"))
             self.assertNotEqual(ns(child, "user"), ns(os.getpid(), "user"))
             with open("/proc/%d/uid_map" % child) as f:
@@ -170,6 +182,56 @@ class TestStoreHelperConfinement(SbxTestCase):
             os.kill(child, signal.SIGCONT)
             out, err = p.communicate(timeout=120)
         self.assertEqual(p.returncode, 127, err)  # imported; the layer has no program
+
+
+class TestStoreHelperCapabilities(SbxTestCase):
+    """The import child keeps only CHOWN, DAC_OVERRIDE, FOWNER, FSETID and
+    SETFCAP (src/store/confine.c): what an image's files need of them still
+    lands in the store — owners, setuid and setgid bits of other users' files
+    (without FSETID the kernel drops a setgid bit silently), a file inside a
+    directory its owner cannot write, a user xattr, a FIFO."""
+    mode = "range"
+
+    def test_unpacked_with_fewer_capabilities(self):
+        if not IS_ROOT:
+            self.skipTest("reading files of subordinate ids needs root (CI runs as root)")
+        pw = self.user_for(self.mode)
+        path = os.path.join(self.tmp, "caps.tar")
+        with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as t:
+            def add(name, mode, uid, gid, kind=tarfile.REGTYPE, pax=None):
+                ti = tarfile.TarInfo(name)
+                ti.mode, ti.uid, ti.gid, ti.type = mode, uid, gid, kind
+                ti.pax_headers = pax or {}
+                ti.size = 1 if kind == tarfile.REGTYPE else 0
+                t.addfile(ti, io.BytesIO(b"x") if kind == tarfile.REGTYPE else None)
+            add("ro", 0o500, 1000, 1000, tarfile.DIRTYPE)
+            add("ro/f", 0o400, 1000, 1000)
+            add("sg", 0o2755, 0, 1000)
+            add("su", 0o4755, 1000, 0)
+            add("fifo", 0o600, 1000, 1000, tarfile.FIFOTYPE)
+            add("xa", 0o644, 0, 0, pax={"SCHILY.xattr.user.sbx-test": "kept"})
+        os.chmod(path, 0o644)
+        r = self.sbx_cmd(["load", "-q", "--root", self.store_for(self.mode), "--userns", "range",
+                          "--rootfs", path])
+        self.assertEqual(r.rc, 0, r)
+        dirs = self.layer_dirs()
+        self.assertEqual(len(dirs), 1, dirs)
+        layer = os.path.join(self.store_for(self.mode), "layers", *dirs[0])
+        with open("/etc/subuid") as f:
+            start = [int(l.split(":")[1]) for l in f if l.split(":")[0] == pw.pw_name][0]
+        with open("/etc/subgid") as f:
+            gstart = [int(l.split(":")[1]) for l in f if l.split(":")[0] == pw.pw_name][0]
+        uid, gid = start + 1000 - 1, gstart + 1000 - 1  # (0 is the user, 1.. the range)
+
+        def st(name):
+            s = os.lstat(os.path.join(layer, name))
+            return stat.S_IFMT(s.st_mode), stat.S_IMODE(s.st_mode), s.st_uid, s.st_gid
+        self.assertEqual(st("ro"), (stat.S_IFDIR, 0o500, uid, gid))
+        self.assertEqual(st("ro/f"), (stat.S_IFREG, 0o400, uid, gid))
+        self.assertEqual(st("sg"), (stat.S_IFREG, 0o2755, pw.pw_uid, gid))
+        self.assertEqual(st("su"), (stat.S_IFREG, 0o4755, uid, pw.pw_gid))
+        self.assertEqual(st("fifo"), (stat.S_IFIFO, 0o600, uid, gid))
+        self.assertEqual(os.getxattr(os.path.join(layer, "xa"), "user.sbx-test"), b"kept")
 
 
 if __name__ == "__main__":
