@@ -8,7 +8,6 @@ import socket
 import subprocess
 import time
 import unittest
-import urllib.request
 
 import test_network as tn
 from sbxtest import SbxTestCase, fixture
@@ -100,14 +99,7 @@ class TestNetForms(NetCase):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             self.assertEqual(p.stdout.readline(), b"up\n")
-            body = None
-            for _ in range(50):
-                try:
-                    body = urllib.request.urlopen("http://127.0.0.1:%d/index.html" % port,
-                                                  timeout=5).read()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            body = tn.http_get_retry("http://127.0.0.1:%d/index.html" % port)
             self.assertEqual(body, b"no-host-ip\n")
         finally:
             p.kill()

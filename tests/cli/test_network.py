@@ -19,6 +19,16 @@ from sbxtest import IS_ROOT, SbxTestCase, fixture
 BUSYBOX = "busybox-legacy.tar"
 
 
+def http_get_retry(url, tries=50):
+    """The body at url, retried while the sandbox's server comes up (None if never)."""
+    for _ in range(tries):
+        try:
+            return urllib.request.urlopen(url, timeout=5).read()
+        except OSError:
+            time.sleep(0.1)
+    return None
+
+
 def free_port(kind=socket.SOCK_STREAM):
     """A port free now, below the ephemeral range: bind(0) elsewhere (other
     cases run in parallel) never hands it out between now and sbx's bind."""
@@ -137,14 +147,7 @@ class TestNetwork(SbxTestCase):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             self.assertEqual(p.stdout.readline(), b"up\n")
-            body = None
-            for _ in range(50):
-                try:
-                    body = urllib.request.urlopen("http://127.0.0.1:%d/index.html" % port,
-                                                  timeout=5).read()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            body = http_get_retry("http://127.0.0.1:%d/index.html" % port)
             self.assertEqual(body, b"served-from-sandbox\n")
         finally:
             p.kill()
