@@ -4,6 +4,7 @@
  * credential helpers (credHelpers, credsStore); and the
  * WWW-Authenticate challenges that ask for them. Credentials never reach a
  * log line or an error. */
+#include "sbx/json.h"
 #include "sbx/registry.h"
 #include "sbx/util.h"
 
@@ -120,15 +121,14 @@ static JsonNode *read_auth_file(const char *file, GError **err)
   g_autoptr(GBytes) b = sbx_read_fd_bounded(fd, MAX_AUTH_FILE, file, err);
   if (!b)
     return NULL;
-  g_autoptr(JsonParser) p = json_parser_new_immutable();
-  g_autoptr(GError) local = NULL;
-  if (!json_parser_load_from_data(p, g_bytes_get_data(b, NULL), (gssize)g_bytes_get_size(b),
-                                  &local) ||
-      !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p))) {
+  gsize len;
+  const char *data = g_bytes_get_data(b, &len);
+  g_autoptr(JsonNode) root = sbx_json_parse(data, len, file, NULL);
+  if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
     sbx_fail(err, SBX_ERROR_INVALID, "%s: not a JSON object", file);
     return NULL;
   }
-  return json_node_copy(json_parser_get_root(p));
+  return g_steal_pointer(&root);
 }
 
 static gboolean decode_auth(const char *b64, char **user, char **password)
@@ -201,12 +201,12 @@ static gboolean run_cred_helper(const char *name, const char *domain, char **use
     sbx_debug("credential helper %s: no credentials for %s", prog, domain);
     return FALSE;
   }
-  g_autoptr(JsonParser) p = json_parser_new_immutable();
-  if (!json_parser_load_from_data(p, g_bytes_get_data(answer, NULL),
-                                  (gssize)g_bytes_get_size(answer), NULL) ||
-      !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(p)))
+  gsize alen;
+  const char *adata = g_bytes_get_data(answer, &alen);
+  g_autoptr(JsonNode) root = sbx_json_parse(adata, alen, prog, NULL);
+  if (!root || !JSON_NODE_HOLDS_OBJECT(root))
     return FALSE;
-  JsonObject *o = json_node_get_object(json_parser_get_root(p));
+  JsonObject *o = json_node_get_object(root);
   const char *u = json_object_get_string_member_with_default(o, "Username", NULL);
   const char *secret = json_object_get_string_member_with_default(o, "Secret", NULL);
   if (!u || !*u || !secret || !*secret)

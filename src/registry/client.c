@@ -10,6 +10,7 @@
  * add is ours, and curl would forward a custom header to any host. It goes
  * only to the origin it belongs to (the registry, or the token realm). */
 #include "sbx-config.h"
+#include "sbx/json.h"
 #include "sbx/registry.h"
 #include "sbx/util.h"
 
@@ -524,11 +525,11 @@ static char *fetch_token(SbxRegistry *r, GHashTable *params, GError **err)
     return NULL;
   gsize len;
   const char *data = g_bytes_get_data(body, &len);
-  g_autoptr(JsonParser) parser = json_parser_new_immutable();
+  /* The token server is as untrusted as the registry: bounded parse. */
+  g_autoptr(JsonNode) root = sbx_json_parse(data, len, "token", NULL);
   const char *token = NULL;
-  if (json_parser_load_from_data(parser, data, (gssize)len, NULL) &&
-      JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
-    JsonObject *obj = json_node_get_object(json_parser_get_root(parser));
+  if (root && JSON_NODE_HOLDS_OBJECT(root)) {
+    JsonObject *obj = json_node_get_object(root);
     token = json_object_get_string_member_with_default(obj, "token", NULL);
     if (!token)
       token = json_object_get_string_member_with_default(obj, "access_token", NULL);

@@ -5,8 +5,6 @@
 #include <string.h>
 
 /* json-glib's parser recurses per nesting level: a hostile "[[[[..." could
- * exhaust the stack. Count depth first (strings skipped, escapes honoured). */
-/* json-glib's parser recurses per nesting level: a hostile "[[[[..." could
  * exhaust the stack. Count depth first (strings skipped, escapes honoured).
  * json-glib also takes comments, which JSON has not: a '/' outside a string
  * is refused, so no comment can hide a quote from this count. */
@@ -38,6 +36,40 @@ static gboolean json_shape_ok(const char *data, gsize len, guint max, const char
   return TRUE;
 }
 
+/* json-glib turns a lone surrogate escape ("\ud800") into bytes that are not
+ * UTF-8, and GVariant, GLib's string functions and our records take only
+ * UTF-8: every string and member name is checked once, here. The walk is
+ * bounded by the depth check above. */
+static gboolean json_strings_valid(JsonNode *node)
+{
+  switch (JSON_NODE_TYPE(node)) {
+  case JSON_NODE_OBJECT: {
+    JsonObjectIter it;
+    const char *name;
+    JsonNode *member;
+    json_object_iter_init(&it, json_node_get_object(node));
+    while (json_object_iter_next(&it, &name, &member))
+      if (!g_utf8_validate(name, -1, NULL) || !json_strings_valid(member))
+        return FALSE;
+    return TRUE;
+  }
+  case JSON_NODE_ARRAY: {
+    JsonArray *a = json_node_get_array(node);
+    guint n = json_array_get_length(a);
+    for (guint i = 0; i < n; i++)
+      if (!json_strings_valid(json_array_get_element(a, i)))
+        return FALSE;
+    return TRUE;
+  }
+  case JSON_NODE_VALUE:
+    return json_node_get_value_type(node) != G_TYPE_STRING ||
+           g_utf8_validate(json_node_get_string(node), -1, NULL);
+  case JSON_NODE_NULL:
+  default:
+    return TRUE;
+  }
+}
+
 JsonNode *sbx_json_parse(const char *data, gsize len, const char *what, GError **err)
 {
   const char *why = "too large";
@@ -62,6 +94,10 @@ JsonNode *sbx_json_parse(const char *data, gsize len, const char *what, GError *
   JsonNode *root = json_parser_get_root(parser);
   if (root == NULL) {
     sbx_fail(err, SBX_ERROR_INVALID, "%s: empty JSON document", what);
+    return NULL;
+  }
+  if (!json_strings_valid(root)) {
+    sbx_fail(err, SBX_ERROR_INVALID, "%s: invalid JSON: a string is not valid UTF-8", what);
     return NULL;
   }
   return json_node_ref(root);

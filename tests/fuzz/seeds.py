@@ -221,6 +221,10 @@ def main():
     for t in tars:
         write(out, "fuzz_image", b"\0" + t)
     write(out, "fuzz_image", b"\1" + config)
+    # Regression (CI, session 3): a lone surrogate escape in a config string
+    # crashed the run record's GVariant.
+    for bad in (b'"A=\\ud800"', b'"A=\\ud8&0"'):  # a lone surrogate, a broken escape
+        write(out, "fuzz_image", b"\1" + config.replace(b'"A=1"', bad, 1))
     write(out, "fuzz_image", b"\2" + manifest)
     write(out, "fuzz_image", b"\3" + index)
     for fn in (lambda d: d, gzip.compress, bz2.compress, lzma.compress):

@@ -114,6 +114,23 @@ static void test_embedded_nul(void)
   assert_parse_refused(trailing, sizeof trailing - 1, "NUL");
 }
 
+/* json-glib decodes a lone surrogate escape into bytes that are not UTF-8;
+ * GVariant (the run record) takes only UTF-8. Found by fuzz_image. */
+static void test_lone_surrogate(void)
+{
+  const char *bad = "{\"a\":[\"ok\",{\"b\":\"x\\ud800y\"}]}";
+  assert_parse_refused(bad, strlen(bad), "not valid UTF-8");
+  /* json-glib itself refuses other lone surrogates (as a member name, or a
+   * low one): refused either way. */
+  const char *also[] = {"{\"\\udfff\":1}", "{\"b\":\"\\udc00\"}"};
+  for (gsize i = 0; i < G_N_ELEMENTS(also); i++)
+    assert_parse_refused(also[i], strlen(also[i]), NULL);
+  /* A proper pair is one character: accepted. */
+  g_autoptr(JsonNode) n = parse_ok("{\"a\":\"\\ud83d\\ude00\"}");
+  g_assert_cmpstr(json_object_get_string_member(json_node_get_object(n), "a"), ==,
+                  "\xf0\x9f\x98\x80");
+}
+
 static void test_object_getter(void)
 {
   g_autoptr(JsonNode) arr = parse_ok("[1]");
@@ -276,6 +293,7 @@ int main(int argc, char **argv)
   g_test_add_func("/json/escaped-quotes", test_escaped_quotes);
   g_test_add_func("/json/embedded-nul", test_embedded_nul);
   g_test_add_func("/json/empty-member", test_empty_member);
+  g_test_add_func("/json/lone-surrogate", test_lone_surrogate);
   g_test_add_func("/json/object-getter", test_object_getter);
   g_test_add_func("/json/get-string", test_get_string);
   g_test_add_func("/json/get-strv", test_get_strv);
