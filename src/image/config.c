@@ -4,6 +4,12 @@
 #include "sbx/json.h"
 #include "sbx/util.h"
 
+/* "" is how docker writes "not set" for these: one spelling (NULL) for both. */
+static char *dup_nonempty(const char *s)
+{
+  return s && *s ? g_strdup(s) : NULL;
+}
+
 static gboolean parse_exec_config(JsonObject *cfg, SbxImageConfig *c, GError **err)
 {
   const char *s;
@@ -13,13 +19,13 @@ static gboolean parse_exec_config(JsonObject *cfg, SbxImageConfig *c, GError **e
     return FALSE;
   if (!sbx_json_get_string(cfg, "WorkingDir", &s, "image config", err))
     return FALSE;
-  c->workdir = g_strdup(s);
+  c->workdir = dup_nonempty(s);
   if (!sbx_json_get_string(cfg, "User", &s, "image config", err))
     return FALSE;
-  c->user = g_strdup(s);
+  c->user = dup_nonempty(s);
   if (!sbx_json_get_string(cfg, "Hostname", &s, "image config", err))
     return FALSE;
-  c->hostname = g_strdup(s);
+  c->hostname = dup_nonempty(s);
   for (char **e = c->env; e && *e; e++)
     if (strchr(*e, '=') == NULL || **e == '=')
       return sbx_fail(err, SBX_ERROR_INVALID, "image config: Env entry '%s' is not KEY=VALUE", *e);

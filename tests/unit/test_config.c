@@ -64,7 +64,7 @@ static void test_parse_realistic(void)
   assert_strv(c->diff_ids, (const char *[]){D1, D2, NULL});
   g_assert_cmpstr(c->workdir, ==, "/srv/www");
   g_assert_cmpstr(c->user, ==, "101:101");
-  g_assert_cmpstr(c->hostname, ==, "");
+  g_assert_null(c->hostname); /* "" is unset */
   g_assert_cmpstr(c->architecture, ==, "amd64");
   g_assert_cmpstr(c->os, ==, "linux");
 }
@@ -84,6 +84,14 @@ static void test_parse_null_cmd(void)
   g_assert_null(bare->workdir);
   g_assert_nonnull(bare->diff_ids);
   g_assert_cmpuint(g_strv_length(bare->diff_ids), ==, 0);
+  /* "" is docker's "not set": the same as absent (the run record keeps no
+   * difference either; found by fuzz_image's round trip). */
+  g_autoptr(SbxImageConfig) empty =
+      parse_ok("{\"config\":{\"WorkingDir\":\"\",\"User\":\"\",\"Hostname\":\"\"},"
+               "\"rootfs\":{\"diff_ids\":[]}}");
+  g_assert_null(empty->workdir);
+  g_assert_null(empty->user);
+  g_assert_null(empty->hostname);
 }
 
 static void test_parse_missing_rootfs(void)
