@@ -449,6 +449,21 @@ static gint64 tv_us(const struct timeval *tv)
   return (gint64)tv->tv_sec * G_USEC_PER_SEC + tv->tv_usec;
 }
 
+/* Range mode: the user's namespace holder (ns/holder.c), which spares
+ * newuidmap/newgidmap; -1 when there is none to be had (then those, as
+ * always: the holder never makes a start fail). */
+static int userns_holder(const SbxRunSpec *spec)
+{
+  if (spec->idmap->mode != SBX_USERNS_RANGE)
+    return -1;
+  g_autoptr(GError) local = NULL;
+  g_autofree char *dir = sbx_state_base(&local);
+  int ns = dir ? sbx_userns_holder_get(spec->idmap, dir, &local) : -1;
+  if (ns < 0)
+    sbx_debug("user namespace holder: %s; newuidmap/newgidmap instead", local->message);
+  return ns;
+}
+
 static int run_in_namespaces(Ctx *cp, GError **err)
 {
   Ctx c = *cp;
@@ -465,11 +480,26 @@ static int run_in_namespaces(Ctx *cp, GError **err)
    * They differ when an intermediate namespace bounds the processes of
    * every uid of a range together (--pids-limit by RLIMIT_NPROC). */
   pid_t pid, init = 0;
-  if (spec->nproc > 0 && spec->idmap->mode == SBX_USERNS_RANGE)
-    pid = sbx_userns_clone_nested(spec->idmap, flags, (guint64)spec->nproc, join_cgroup, &c,
-                                  &syncfd, &init, err);
-  else
-    pid = init = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, err);
+  int held = userns_holder(spec);
+  for (;;) {
+    g_autoptr(GError) local = NULL;
+    GError **e = held >= 0 ? &local : err;
+    if (spec->nproc > 0 && spec->idmap->mode == SBX_USERNS_RANGE)
+      pid = sbx_userns_clone_nested(spec->idmap, held, flags, (guint64)spec->nproc, join_cgroup, &c,
+                                    &syncfd, &init, e);
+    else if (held >= 0)
+      pid = init = sbx_userns_clone_held(held, spec->idmap, flags, join_cgroup, &c, &syncfd, e);
+    else
+      pid = init = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, e);
+    if (held < 0)
+      break;
+    /* The sandbox gets no handle on the holder's namespace. */
+    close(held);
+    held = -1;
+    if (pid >= 0)
+      break;
+    sbx_debug("user namespace holder: %s; newuidmap/newgidmap instead", local->message);
+  }
   if (pid == 0)
     init_main(&c, syncfd);
   if (pid < 0) {
