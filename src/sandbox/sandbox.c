@@ -127,8 +127,8 @@ static char *resolve_workdir(const SbxRunSpec *spec, GError **err)
   return g_strdup(wd);
 }
 
-/* none: lo only. slirp: also tap0, whose fd goes to sbx, which answers once
- * the network helper holds it (and its forwarded ports are bound). */
+/* none: lo only. slirp: also tap0, whose fd goes to sbx; sbx starts the
+ * network helper on it while we go on mounting (wait_network). */
 static gboolean setup_network(Ctx *c, int syncfd, GError **err)
 {
   if (c->spec->net.mode == SBX_NET_HOST)
@@ -146,7 +146,15 @@ static gboolean setup_network(Ctx *c, int syncfd, GError **err)
     return FALSE;
   if (!sbx_sync_send_fd(syncfd, "tap", tap))
     return sbx_fail_errno(err, "network: hand tap0 to sbx");
-  return sbx_sync_recv(syncfd, NULL, "sbx", err);
+  return TRUE;
+}
+
+/* sbx answers once the network helper holds tap0 and its forwarded ports
+ * are bound: before the program starts, not before the mounts (the helper's
+ * start-up, ~4 ms, overlaps them). */
+static gboolean wait_network(Ctx *c, int syncfd, GError **err)
+{
+  return c->spec->net.mode != SBX_NET_SLIRP || sbx_sync_recv(syncfd, NULL, "sbx", err);
 }
 
 static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
@@ -168,7 +176,8 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
                 sbx_process_resolve_user(user, &creds, &err) &&
                 (workdir = resolve_workdir(spec, &err)) != NULL &&
                 (argv = sbx_process_argv(spec->image->config, spec->entrypoint,
-                                         spec->entrypoint_set, spec->argv, &err)) != NULL;
+                                         spec->entrypoint_set, spec->argv, &err)) != NULL &&
+                wait_network(c, syncfd, &err);
   if (ok &&
       (!sbx_idmap_has_uid(spec->idmap, creds.uid) || !sbx_idmap_has_gid(spec->idmap, creds.gid)))
     ok =
@@ -341,7 +350,12 @@ static gboolean start_network(Ctx *c, int syncfd, SbxNetHelper *helper, GError *
   if (!sbx_sync_recv(helper->sock, NULL, "network helper", err))
     return FALSE;
   sbx_debug("network helper %d ready", (int)pid);
-  return sbx_sync_send_ok(syncfd, "net") || sbx_fail_errno(err, "sandbox setup");
+  if (sbx_sync_send_ok(syncfd, "net"))
+    return TRUE;
+  /* init went on mounting meanwhile: its error is what to show. */
+  int e = errno;
+  return sbx_sync_recv(syncfd, NULL, "sandbox setup", err) &&
+         sbx_fail_errnum(err, e, "sandbox setup");
 }
 
 gboolean sbx_net_helper_stats(const SbxNetHelper *h, SbxNetStats *out, GError **err)
