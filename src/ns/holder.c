@@ -35,6 +35,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -83,8 +84,22 @@ static int holder_ask(const char *path, pid_t *pid, GError **err)
                     (unsigned)cr.uid),
            -1;
   int ns = -1;
-  if (!sbx_sync_recv_fd(s, NULL, &ns, "user namespace holder", err))
+  g_autofree char *limit = NULL;
+  if (!sbx_sync_recv_fd(s, &limit, &ns, "user namespace holder", err))
     return -1;
+  /* Every process of every sandbox made through the holder is charged,
+   * in the initial namespace, against the RLIMIT_NPROC its namespace was
+   * created with (create_user_ns): never below the one we run under. */
+  guint64 theirs = 0;
+  struct rlimit ours;
+  if (!limit || !g_ascii_string_to_unsigned(limit, 10, 0, G_MAXUINT64, &theirs, NULL) ||
+      (getrlimit(RLIMIT_NPROC, &ours) == 0 && theirs < (guint64)ours.rlim_cur)) {
+    if (ns >= 0)
+      close(ns);
+    return sbx_fail(err, SBX_ERROR_FAILED, "holder %d: its process limit %s is below ours",
+                    (int)cr.pid, limit ? limit : "(none)"),
+           -1;
+  }
   int type = ns < 0 ? -1 : ioctl(ns, NS_GET_NSTYPE);
   uid_t owner = (uid_t)-1;
   if (type != CLONE_NEWUSER || ioctl(ns, NS_GET_OWNER_UID, &owner) < 0 || owner != getuid()) {
@@ -109,6 +124,10 @@ static gboolean holder_in_place(const char *path, const struct stat *bound)
 static G_GNUC_NORETURN void holder_main(int lsock, const char *path, const struct stat *bound)
 {
   sbx_proctitle_set("sbx-userns-holder");
+  /* What our namespace was created with (raised to the hard limit first). */
+  struct rlimit rl;
+  g_autofree char *limit = g_strdup_printf(
+      "%" G_GUINT64_FORMAT, getrlimit(RLIMIT_NPROC, &rl) == 0 ? (guint64)rl.rlim_cur : 0);
   sbx_autofd ns = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
   if (ns < 0)
     _exit(1);
@@ -132,7 +151,7 @@ static G_GNUC_NORETURN void holder_main(int lsock, const char *path, const struc
     struct ucred cr;
     socklen_t len = sizeof cr;
     if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == getuid())
-      sbx_sync_send_fd(c, "userns", ns);
+      sbx_sync_send_fd(c, limit, ns);
   }
 }
 
@@ -196,6 +215,13 @@ static gboolean holder_spawn(const SbxIdMap *map, const char *path, GError **err
   pid_t mid = fork();
   if (mid == 0) {
     close(fds[0]);
+    /* The namespace records the creator's RLIMIT_NPROC as a bound on all
+     * it will hold (see holder_ask): the highest we may. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NPROC, &rl) == 0) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NPROC, &rl);
+    }
     pid_t h = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
     if (h == 0)
       holder_start(tmp, path, fds[1]);

@@ -125,6 +125,20 @@ class TestHolder(NamedSandboxCase):
         self.assertRegex(r.err, r"user namespace holder \d+ started")
         self.started(r)
 
+    def test_holder_made_under_a_lower_process_limit_is_replaced(self):
+        # Its namespace bounds every sandbox made through it by the limit
+        # it was created with: a start under a higher one must not use it.
+        r = self.run_as(["bash", "-c", 'ulimit -u 500 && exec "$@"', "bash", self.sbx, "run", "-q",
+                         "--log-level", "debug", "--network", "none",
+                         "--root", self.store_for(self.mode), fixture(IMAGE), "true"],
+                        env={"XDG_RUNTIME_DIR": self.runtime})
+        self.assertEqual(r.rc, 0, r)
+        low = self.started(r)
+        r = self.run_debug("true")
+        self.assertIn("its process limit 500 is below ours", r.err)
+        self.assertRegex(r.err, r"user namespace holder \d+ started")
+        self.assertNotEqual(self.started(r), low)
+
     def test_holder_ends_when_its_socket_is_gone(self):
         pid = self.started(self.run_debug("true"))
         os.unlink(self.socket_path())
