@@ -19,6 +19,8 @@ SBX=$REPO/build/src/sbx
 MKIMAGE=$REPO/tests/fixtures/mkimage.py
 WORKDIR=           # internal: work dir made by the root parent
 LOOP=0             # 1: bash loop even when hyperfine is installed
+BURST=0            # --concurrency N: also start N at once (0: no)
+BURST_ROUNDS=5     # rounds of the concurrency mode
 TIMEOUT=120        # seconds allowed for one validation run of a tool
 
 usage() {
@@ -42,6 +44,14 @@ Options:
   -n RUNS       timed runs per tool (default $RUNS)
   --sbx PATH    sbx binary (default: build/src/sbx in the repository)
   --loop        time with the bash loop even when hyperfine is installed
+  --concurrency N
+                also start N copies of each of bwrap, sbx --userns single and
+                sbx --userns range at once (released together by a FIFO),
+                in $BURST_ROUNDS alternating rounds; prints the median total
+                wall time (first start to last exit), the median slowest
+                single start and the failures, next to N bwraps
+  --concurrency-only N
+                only the concurrency mode
   -h, --help    show this help
 
 Run as an unprivileged user.  Started as root, the script copies what it needs
@@ -64,6 +74,9 @@ while [ $# -gt 0 ]; do
 	--sbx) [ $# -ge 2 ] || die "--sbx needs a value"; SBX=$2; shift 2 ;;
 	--sbx=*) SBX=${1#*=}; shift ;;
 	--loop) LOOP=1; shift ;;
+	--concurrency) [ $# -ge 2 ] || die "--concurrency needs a value"; BURST=$2; shift 2 ;;
+	--concurrency=*) BURST=${1#*=}; shift ;;
+	--concurrency-only) [ $# -ge 2 ] || die "--concurrency-only needs a value"; BURST=$2; ONLY_BURST=1; shift 2 ;;
 	--_workdir) WORKDIR=$2; shift 2 ;;   # internal (root re-exec)
 	--_mkimage) MKIMAGE=$2; shift 2 ;;   # internal (root re-exec)
 	-h|--help) usage; exit 0 ;;
@@ -71,6 +84,8 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case $RUNS in ''|*[!0-9]*|0) die "-n wants a positive integer, got '$RUNS'" ;; esac
+case $BURST in ''|*[!0-9]*) die "--concurrency wants a number, got '$BURST'" ;; esac
+ONLY_BURST=${ONLY_BURST:-0}
 case $SBX in /*) ;; *) SBX=$(readlink -f -- "$SBX") || die "no sbx at $SBX" ;; esac
 [ -x "$SBX" ] || die "sbx binary not found or not executable: $SBX (build it: ninja -C $REPO/build)"
 [ -r "$MKIMAGE" ] || die "fixture script not found: $MKIMAGE"
@@ -84,7 +99,9 @@ if [ "$(id -u)" -eq 0 ]; then
 	bench_pick_user
 	bench_stage "$SBX" "$SELF" "$MKIMAGE"
 	bench_run_as_user bash "$W/bin/startup.sh" -n "$RUNS" --sbx "$W/bin/sbx" \
-		$([ "$LOOP" = 1 ] && echo --loop) --_mkimage "$W/bin/mkimage.py" --_workdir "$W"
+		$([ "$LOOP" = 1 ] && echo --loop) \
+		$([ "$BURST" -gt 0 ] && echo "--concurrency$([ "$ONLY_BURST" = 1 ] && echo -only) $BURST") \
+		--_mkimage "$W/bin/mkimage.py" --_workdir "$W"
 	exit $?
 fi
 
@@ -139,6 +156,8 @@ median_ms() {
 		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 		printf "%.2f\n", m / 1000 }'
 }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # Last non-empty line of a file, or a fallback.
 last_line() {
@@ -278,7 +297,9 @@ echo "kernel $(uname -r), user $ME, work dir $W"
 # Peers
 # ---------------------------------------------------------------------------
 # unshare: namespaces only (host's /usr/bin/true, no rootfs)
-if command -v unshare >/dev/null; then
+if [ "$ONLY_BURST" = 1 ]; then
+	:
+elif command -v unshare >/dev/null; then
 	add "unshare -Urmnipuf" unshare -Urmnipuf true
 else
 	record "unshare -Urmnipuf" "!not installed"
@@ -293,7 +314,9 @@ else
 fi
 
 # crun: rootless OCI bundle on the same rootfs
-if command -v crun >/dev/null; then
+if [ "$ONLY_BURST" = 1 ]; then
+	:
+elif command -v crun >/dev/null; then
 	mkdir -p "$W/crun/bundle" "$W/crun/state"
 	if (cd "$W/crun/bundle" && crun spec --rootless) >"$W/crun/spec.log" 2>&1 &&
 	   python3 - "$W/crun/bundle/config.json" "$ROOTFS" >>"$W/crun/spec.log" 2>&1 <<'EOF'
@@ -321,7 +344,9 @@ else
 fi
 
 # podman: everything (storage, config, runtime dir, locks) inside $W
-if command -v podman >/dev/null; then
+if [ "$ONLY_BURST" = 1 ]; then
+	:
+elif command -v podman >/dev/null; then
 	P=$W/podman
 	mkdir -p "$P/xdg-run" "$P/config" "$P/data"
 	chmod 0700 "$P/xdg-run"
@@ -371,7 +396,12 @@ for mode in single range; do
 	fi
 	add "$label" "${SBXCMD[@]}" || SBX_OK=0
 done
+# the default network (slirp): what it adds to the range mode
+if [ "$HAVE_RANGE" = 1 ] && [ "$ONLY_BURST" = 0 ]; then
+	add "sbx range + slirp" "$SBX" run --root "$W/store" --userns range -q "$IMAGE" true || SBX_OK=0
+fi
 
+if [ "$ONLY_BURST" = 0 ]; then
 measure_all
 for i in "${!LABELS[@]}"; do
 	case ${LABELS[$i]} in sbx*) [ "${RESULTS[$i]:0:1}" = '!' ] && SBX_OK=0 ;; esac
@@ -386,7 +416,6 @@ BWRAP=
 for i in "${!LABELS[@]}"; do
 	[ "${LABELS[$i]}" = bwrap ] && [ "${RESULTS[$i]:0:1}" != '!' ] && BWRAP=${RESULTS[$i]}
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo
 printf '%-22s %13s %8s\n' tool "median ms" "x bwrap"
@@ -406,15 +435,129 @@ for i in "${!LABELS[@]}"; do
 	case ${LABELS[$i]} in sbx*) ;; *) continue ;; esac
 	r=${RESULTS[$i]}
 	[ "${r:0:1}" = '!' ] && continue
+	case ${LABELS[$i]} in *slirp*) continue ;; esac
 	mode=${LABELS[$i]#sbx --userns }
 	if [ -n "$BWRAP" ]; then
 		x=$(ratio "$r" "$BWRAP")
-		verdict=$(awk -v x="$x" 'BEGIN { print (x <= 1.5) ? "ok" : "OVER TARGET" }')
-		echo "sbx/bwrap = $x (target <= 1.5)  [--userns $mode: $verdict]"
+		verdict=$(awk -v x="$x" 'BEGIN { print (x <= 1.0) ? "ok" : "OVER TARGET" }')
+		echo "sbx/bwrap = $x (target <= 1.0, issue 15)  [--userns $mode: $verdict]"
 	else
 		echo "sbx/bwrap = n/a (bwrap not available)  [--userns $mode]"
 	fi
 done
+fi # ONLY_BURST
+
+# ---------------------------------------------------------------------------
+# Concurrency: N started at once
+# ---------------------------------------------------------------------------
+# burst_once OUT CMD...: start BURST copies of CMD held at a FIFO, release
+# them together, and write "total_us slowest_us failures" to OUT.  Each copy
+# records its own start and end (after the release) in $W/burst/N.
+burst_once() {
+	local out=$1 k t0 t1
+	shift
+	rm -rf -- "$W/burst"
+	mkdir -p "$W/burst"
+	mkfifo "$W/burst/go"
+	# read-write: opening does not block, and the FIFO stays until wait
+	exec 3<>"$W/burst/go"
+	for ((k = 0; k < BURST; k++)); do
+		(
+			read -r _ <&3
+			exec 3<&-
+			s=${EPOCHREALTIME/[.,]/}
+			"$@" </dev/null >/dev/null 2>"$W/burst/err.$k"
+			rc=$?
+			e=${EPOCHREALTIME/[.,]/}
+			echo "$s $e $rc" >"$W/burst/$k"
+		) &
+	done
+	sleep 0.5 # every copy is forked and blocked in read
+	t0=${EPOCHREALTIME/[.,]/}
+	for ((k = 0; k < BURST; k++)); do echo go; done >&3
+	wait
+	t1=${EPOCHREALTIME/[.,]/}
+	exec 3>&-
+	cat "$W"/burst/[0-9]* | awk -v t0="$t0" -v t1="$t1" -v n="$BURST" '
+		{ d = $2 - $1; if (d > slow) slow = d; if ($3 != 0) fail++; got++ }
+		END { printf "%d %d %d\n", t1 - t0, slow, fail + (n - got) }' >"$out"
+	if grep -q . "$W"/burst/err.* 2>/dev/null; then
+		note "burst errors: $(cat "$W"/burst/err.* | sort | uniq -c | sort -rn | head -n 3 | tr '\n' ' ')"
+	fi
+}
+
+if [ "$BURST" -gt 0 ]; then
+	BL=() BC=()
+	if command -v bwrap >/dev/null; then
+		BL+=(bwrap)
+		BC+=("bwrap --unshare-all --die-with-parent --ro-bind $(printf %q "$ROOTFS") / --proc /proc --dev /dev --tmpfs /tmp --hostname x true")
+	fi
+	for mode in single range; do
+		[ "$mode" = range ] && [ "$HAVE_RANGE" = 0 ] && continue
+		BL+=("sbx --userns $mode")
+		BC+=("$(printf '%q ' "$SBX" run --root "$W/store" --userns "$mode" --network none -q "$IMAGE" true)")
+	done
+	for i in "${!BL[@]}"; do : >"$W/burst.$i"; done
+	for ((r = 0; r < BURST_ROUNDS; r++)); do
+		note "concurrency round $((r + 1))/$BURST_ROUNDS: $BURST at once of each tool"
+		for i in "${!BL[@]}"; do
+			eval "cmd=(${BC[$i]})"
+			burst_once "$W/burst.out" "${cmd[@]}"
+			cat "$W/burst.out" >>"$W/burst.$i"
+		done
+	done
+	echo
+	printf '%-22s %13s %13s %9s %8s\n' "$BURST at once" "total ms" "slowest ms" failures "x bwrap"
+	printf '%-22s %13s %13s %9s %8s\n' ---------------------- ------------- ------------- --------- --------
+	BTOT=
+	for i in "${!BL[@]}"; do
+		tot=$(cut -d' ' -f1 "$W/burst.$i" | median_ms)
+		slow=$(cut -d' ' -f2 "$W/burst.$i" | median_ms)
+		fails=$(awk '{ f += $3 } END { print f + 0 }' "$W/burst.$i")
+		[ "${BL[$i]}" = bwrap ] && BTOT=$tot
+		x=-
+		[ -n "$BTOT" ] && x=$(ratio "$tot" "$BTOT")
+		printf '%-22s %13s %13s %9s %8s\n' "${BL[$i]}" "$tot" "$slow" "$fails" "$x"
+		case ${BL[$i]} in sbx*) [ "$fails" -gt 0 ] && SBX_OK=0 ;; esac
+	done
+	echo "(median of $BURST_ROUNDS rounds; failures summed over the rounds; target: sbx <= 1.2x bwrap, no failures)"
+fi
+
+# ---------------------------------------------------------------------------
+# Memory during a run: sbx's supervisor, sbx-net, the user namespace holder
+# ---------------------------------------------------------------------------
+# kB of VmRSS and Pss of a pid, "-" when gone.
+mem_of() {
+	local rss pss
+	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+	pss=$(awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null)
+	echo "${rss:--} ${pss:--}"
+}
+if [ "$ONLY_BURST" = 0 ]; then
+	net=none
+	[ "$HAVE_RANGE" = 1 ] && [ -c /dev/net/tun ] && net=slirp
+	mode=single
+	[ "$HAVE_RANGE" = 1 ] && mode=range
+	"$SBX" run --root "$W/store" --userns "$mode" --network "$net" -q "$IMAGE" sleep 2 \
+		</dev/null >/dev/null 2>&1 &
+	spid=$!
+	sleep 1
+	npid=$(pgrep -P "$spid" -x sbx-net | head -n 1)
+	hpid=$("$SBX" check 2>/dev/null | sed -n 's/.*user namespace holder: pid \([0-9]*\).*/\1/p')
+	echo
+	printf '%-30s %10s %10s\n' "during a run (--userns $mode, --network $net)" "RSS kB" "PSS kB"
+	read -r rss pss < <(mem_of "$spid")
+	printf '%-30s %10s %10s\n' "sbx (supervisor)" "$rss" "$pss"
+	if [ -n "$npid" ]; then
+		read -r rss pss < <(mem_of "$npid")
+		printf '%-30s %10s %10s\n' "sbx-net" "$rss" "$pss"
+	fi
+	if [ -n "$hpid" ]; then
+		read -r rss pss < <(mem_of "$hpid")
+		printf '%-30s %10s %10s\n' "sbx-userns-holder (shared)" "$rss" "$pss"
+	fi
+	wait "$spid"
+fi
 
 if [ "$SBX_OK" = 1 ]; then exit 0; fi
 echo "$PROG: sbx failed" >&2

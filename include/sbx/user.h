@@ -73,6 +73,23 @@ pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeG
  * Returns 0 in init (*syncfd: its channel to sbx); in sbx the intermediate's
  * pid (to wait for and signal), *init the init's pid, *syncfd sbx's end.
  * before_go(intermediate) runs before it may go on (init inherits a cgroup). */
-pid_t sbx_userns_clone_nested(const SbxIdMap *map, unsigned long flags, guint64 nproc,
+pid_t sbx_userns_clone_nested(const SbxIdMap *map, int held, unsigned long flags, guint64 nproc,
                               SbxBeforeGo before_go, gpointer data, int *syncfd, pid_t *init,
                               GError **err);
+
+/* The user's namespace holder (ns/holder.c): a process per user and range
+ * keeping a user namespace with the range mapped, reached through a socket
+ * in the user's private state directory `dir`. Returns an fd of that
+ * namespace, starting a holder when none answers; -1 with err when that
+ * fails (the caller then maps with newuidmap as before). */
+int sbx_userns_holder_get(const SbxIdMap *map, const char *dir, GError **err);
+char *sbx_userns_holder_socket(const SbxIdMap *map, const char *dir);
+/* The pid of the holder answering there now, or -1 (err says why); starts none. */
+pid_t sbx_userns_holder_find(const SbxIdMap *map, const char *dir, GError **err);
+/* sbx_userns_clone_full for range mode through the holder's namespace
+ * `held`: the child (sbx's) gets a user namespace of its own inside it,
+ * with an identity map, and no setuid helper runs. -1 before any child is
+ * left running: the caller may fall back to sbx_userns_clone_full.
+ * With `held` >= 0, sbx_userns_clone_nested takes its outer namespace so. */
+pid_t sbx_userns_clone_held(int held, const SbxIdMap *map, unsigned long flags,
+                            SbxBeforeGo before_go, gpointer data, int *syncfd, GError **err);

@@ -2,6 +2,7 @@
  * tried, and what to change when it failed. */
 #include "sbx/cli.h"
 #include "sbx/path.h"
+#include "sbx/state.h"
 #include "sbx/user.h"
 #include "sbx/util.h"
 
@@ -67,6 +68,26 @@ static gboolean probe(int step)
          WEXITSTATUS(status) == 0;
 }
 
+/* Range-mode starts join the user namespace of a per-user holder process
+ * (ns/holder.c) instead of running newuidmap/newgidmap each time. */
+static void check_holder(const SbxIdMap *map)
+{
+  g_autoptr(GError) err = NULL;
+  g_autofree char *dir = sbx_state_base(&err);
+  if (!dir) {
+    printf("info  user namespace holder: none (%s)\n", err->message);
+    return;
+  }
+  g_autofree char *path = sbx_userns_holder_socket(map, dir);
+  pid_t pid = sbx_userns_holder_find(map, dir, &err);
+  if (pid > 0)
+    printf("info  user namespace holder: pid %d, socket %s\n", (int)pid, path);
+  else
+    printf("info  user namespace holder: none running (the next range-mode start makes one at "
+           "%s)\n",
+           path);
+}
+
 static void check_ids(void)
 {
   SbxIdMap map;
@@ -79,6 +100,7 @@ static void check_ids(void)
     gboolean setuid_ok = stat(map.newuidmap, &st) == 0 && (st.st_mode & S_ISUID);
     report(setuid_ok, FALSE, "newuidmap is setuid root (or has file capabilities)",
            "reinstall the uidmap package");
+    check_holder(&map);
   }
   sbx_idmap_clear(&map);
 }

@@ -304,12 +304,13 @@ static void nested_main(const SbxIdMap *map, unsigned long flags, guint64 nproc,
   _exit(sbx_pid_init_loop(init, &forwarded));
 }
 
-pid_t sbx_userns_clone_nested(const SbxIdMap *map, unsigned long flags, guint64 nproc,
+pid_t sbx_userns_clone_nested(const SbxIdMap *map, int held, unsigned long flags, guint64 nproc,
                               SbxBeforeGo before_go, gpointer data, int *syncfd, pid_t *init,
                               GError **err)
 {
   int fd = -1;
-  pid_t outer = sbx_userns_clone_full(map, 0, before_go, data, &fd, err);
+  pid_t outer = held >= 0 ? sbx_userns_clone_held(held, map, 0, before_go, data, &fd, err)
+                          : sbx_userns_clone_full(map, 0, before_go, data, &fd, err);
   if (outer == 0) {
     nested_main(map, flags, nproc, fd);
     *syncfd = fd;

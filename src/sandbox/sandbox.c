@@ -127,8 +127,8 @@ static char *resolve_workdir(const SbxRunSpec *spec, GError **err)
   return g_strdup(wd);
 }
 
-/* none: lo only. slirp: also tap0, whose fd goes to sbx, which answers once
- * the network helper holds it (and its forwarded ports are bound). */
+/* none: lo only. slirp: also tap0, whose fd goes to sbx; sbx starts the
+ * network helper on it while we go on mounting (wait_network). */
 static gboolean setup_network(Ctx *c, int syncfd, GError **err)
 {
   if (c->spec->net.mode == SBX_NET_HOST)
@@ -146,7 +146,15 @@ static gboolean setup_network(Ctx *c, int syncfd, GError **err)
     return FALSE;
   if (!sbx_sync_send_fd(syncfd, "tap", tap))
     return sbx_fail_errno(err, "network: hand tap0 to sbx");
-  return sbx_sync_recv(syncfd, NULL, "sbx", err);
+  return TRUE;
+}
+
+/* sbx answers once the network helper holds tap0 and its forwarded ports
+ * are bound: before the program starts, not before the mounts (the helper's
+ * start-up, ~4 ms, overlaps them). */
+static gboolean wait_network(Ctx *c, int syncfd, GError **err)
+{
+  return c->spec->net.mode != SBX_NET_SLIRP || sbx_sync_recv(syncfd, NULL, "sbx", err);
 }
 
 static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
@@ -168,7 +176,8 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
                 sbx_process_resolve_user(user, &creds, &err) &&
                 (workdir = resolve_workdir(spec, &err)) != NULL &&
                 (argv = sbx_process_argv(spec->image->config, spec->entrypoint,
-                                         spec->entrypoint_set, spec->argv, &err)) != NULL;
+                                         spec->entrypoint_set, spec->argv, &err)) != NULL &&
+                wait_network(c, syncfd, &err);
   if (ok &&
       (!sbx_idmap_has_uid(spec->idmap, creds.uid) || !sbx_idmap_has_gid(spec->idmap, creds.gid)))
     ok =
@@ -341,7 +350,12 @@ static gboolean start_network(Ctx *c, int syncfd, SbxNetHelper *helper, GError *
   if (!sbx_sync_recv(helper->sock, NULL, "network helper", err))
     return FALSE;
   sbx_debug("network helper %d ready", (int)pid);
-  return sbx_sync_send_ok(syncfd, "net") || sbx_fail_errno(err, "sandbox setup");
+  if (sbx_sync_send_ok(syncfd, "net"))
+    return TRUE;
+  /* init went on mounting meanwhile: its error is what to show. */
+  int e = errno;
+  return sbx_sync_recv(syncfd, NULL, "sandbox setup", err) &&
+         sbx_fail_errnum(err, e, "sandbox setup");
 }
 
 gboolean sbx_net_helper_stats(const SbxNetHelper *h, SbxNetStats *out, GError **err)
@@ -449,6 +463,21 @@ static gint64 tv_us(const struct timeval *tv)
   return (gint64)tv->tv_sec * G_USEC_PER_SEC + tv->tv_usec;
 }
 
+/* Range mode: the user's namespace holder (ns/holder.c), which spares
+ * newuidmap/newgidmap; -1 when there is none to be had (then those, as
+ * always: the holder never makes a start fail). */
+static int userns_holder(const SbxRunSpec *spec)
+{
+  if (spec->idmap->mode != SBX_USERNS_RANGE)
+    return -1;
+  g_autoptr(GError) local = NULL;
+  g_autofree char *dir = sbx_state_base(&local);
+  int ns = dir ? sbx_userns_holder_get(spec->idmap, dir, &local) : -1;
+  if (ns < 0)
+    sbx_debug("user namespace holder: %s; newuidmap/newgidmap instead", local->message);
+  return ns;
+}
+
 static int run_in_namespaces(Ctx *cp, GError **err)
 {
   Ctx c = *cp;
@@ -465,11 +494,26 @@ static int run_in_namespaces(Ctx *cp, GError **err)
    * They differ when an intermediate namespace bounds the processes of
    * every uid of a range together (--pids-limit by RLIMIT_NPROC). */
   pid_t pid, init = 0;
-  if (spec->nproc > 0 && spec->idmap->mode == SBX_USERNS_RANGE)
-    pid = sbx_userns_clone_nested(spec->idmap, flags, (guint64)spec->nproc, join_cgroup, &c,
-                                  &syncfd, &init, err);
-  else
-    pid = init = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, err);
+  int held = userns_holder(spec);
+  for (;;) {
+    g_autoptr(GError) local = NULL;
+    GError **e = held >= 0 ? &local : err;
+    if (spec->nproc > 0 && spec->idmap->mode == SBX_USERNS_RANGE)
+      pid = sbx_userns_clone_nested(spec->idmap, held, flags, (guint64)spec->nproc, join_cgroup, &c,
+                                    &syncfd, &init, e);
+    else if (held >= 0)
+      pid = init = sbx_userns_clone_held(held, spec->idmap, flags, join_cgroup, &c, &syncfd, e);
+    else
+      pid = init = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, e);
+    if (held < 0)
+      break;
+    /* The sandbox gets no handle on the holder's namespace. */
+    close(held);
+    held = -1;
+    if (pid >= 0)
+      break;
+    sbx_debug("user namespace holder: %s; newuidmap/newgidmap instead", local->message);
+  }
   if (pid == 0)
     init_main(&c, syncfd);
   if (pid < 0) {

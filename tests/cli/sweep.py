@@ -69,7 +69,11 @@ def main():
     if left:
         time.sleep(2)  # a sandbox that is just ending is not a leak
         left = leftovers()
-    for pid, _ in left:
+    # The user namespace holders (src/ns/holder.c) stay by design, until
+    # idle or their socket is gone: ended here, not a leak.
+    holders = [(p, c) for p, c in left if c.startswith("sbx-userns-holder")]
+    left = [(p, c) for p, c in left if not c.startswith("sbx-userns-holder")]
+    for pid, _ in holders + left:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
@@ -82,7 +86,7 @@ def main():
     if left or bad:
         print("FAIL: the tests left %d processes and %d mounts behind" % (len(left), len(bad)))
         return 1
-    print("ok: nothing left behind")
+    print("ok: nothing left behind (%d user namespace holders ended)" % len(holders))
     return 0
 
 

@@ -1,0 +1,406 @@
+/* The user's namespace holder: one process per user that keeps a user
+ * namespace with the subuid/subgid range mapped, so that a start in range
+ * mode joins it (setns) instead of paying two setuid execs of
+ * newuidmap/newgidmap (podman's pause process does the same).
+ *
+ *   holder (sbx-userns-holder, pid P)     user namespace H: 0 -> uid, 1..N -> range
+ *   <state dir>/.userns-holder.sock       SOCK_SEQPACKET, in the user's 0700 dir
+ *
+ * A start connects, checks SO_PEERCRED (the holder is this uid), gets H's fd
+ * (SCM_RIGHTS), and a child of sbx joins H, checks H's maps are the ones
+ * wanted, and clones the sandbox's own user namespace inside it (identity
+ * map, written from H where it holds CAP_SETUID) as a child of sbx
+ * (CLONE_PARENT). Every sandbox thus still has a user namespace of its own:
+ * root in one has no capability over H or over another sandbox. The holder
+ * answers only its own uid (SO_PEERCRED), and the kernel lets only the
+ * namespace's owner (or root) setns into it.
+ *
+ * Self-healing: a socket nobody answers on, a holder of another uid or with
+ * other maps is replaced (under a lock, so fifty starts at once make one);
+ * any failure on this path makes the start fall back to newuidmap. The
+ * holder exits after HOLDER_IDLE_MS without a start. */
+#include "sbx/ns.h"
+#include "sbx/sync.h"
+#include "sbx/user.h"
+#include "sbx/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+/* A leading dot: never a sandbox name. One holder per id mapping. */
+#define HOLDER_PREFIX   ".userns-holder-"
+#define HOLDER_IDLE_MS  (10 * 60 * 1000)
+#define HOLDER_CHECK_MS (5 * 1000)
+
+char *sbx_userns_holder_socket(const SbxIdMap *map, const char *dir)
+{
+  g_autofree char *key = sbx_idmap_key(map);
+  g_autofree char *name = g_strconcat(HOLDER_PREFIX, key, ".sock", NULL);
+  return g_build_filename(dir, name, NULL);
+}
+
+static gboolean sock_address(const char *path, struct sockaddr_un *a, GError **err)
+{
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof a->sun_path)
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s: path too long for a socket", path);
+  strcpy(a->sun_path, path);
+  return TRUE;
+}
+
+/* Connect and take the namespace's fd; *pid is the holder's. */
+static int holder_ask(const char *path, pid_t *pid, GError **err)
+{
+  struct sockaddr_un a;
+  if (!sock_address(path, &a, err))
+    return -1;
+  sbx_autofd s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (s < 0)
+    return sbx_fail_errno(err, "socket"), -1;
+  if (connect(s, (struct sockaddr *)&a, sizeof a) < 0)
+    return sbx_fail_errno(err, "connect %s", path), -1;
+  struct ucred cr;
+  socklen_t len = sizeof cr;
+  if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+    return sbx_fail_errno(err, "SO_PEERCRED"), -1;
+  if (cr.uid != getuid())
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s: answered by uid %u, not ours", path,
+                    (unsigned)cr.uid),
+           -1;
+  int ns = -1;
+  g_autofree char *limit = NULL;
+  if (!sbx_sync_recv_fd(s, &limit, &ns, "user namespace holder", err))
+    return -1;
+  /* Every process of every sandbox made through the holder is charged,
+   * in the initial namespace, against the RLIMIT_NPROC its namespace was
+   * created with (create_user_ns): never below the one we run under. */
+  guint64 theirs = 0;
+  struct rlimit ours;
+  if (!limit || !g_ascii_string_to_unsigned(limit, 10, 0, G_MAXUINT64, &theirs, NULL) ||
+      (getrlimit(RLIMIT_NPROC, &ours) == 0 && theirs < (guint64)ours.rlim_cur)) {
+    if (ns >= 0)
+      close(ns);
+    return sbx_fail(err, SBX_ERROR_FAILED, "holder %d: its process limit %s is below ours",
+                    (int)cr.pid, limit ? limit : "(none)"),
+           -1;
+  }
+  int type = ns < 0 ? -1 : ioctl(ns, NS_GET_NSTYPE);
+  uid_t owner = (uid_t)-1;
+  if (type != CLONE_NEWUSER || ioctl(ns, NS_GET_OWNER_UID, &owner) < 0 || owner != getuid()) {
+    if (ns >= 0)
+      close(ns);
+    return sbx_fail(err, SBX_ERROR_FAILED, "holder %d: not a user namespace of ours", (int)cr.pid),
+           -1;
+  }
+  *pid = cr.pid;
+  return ns;
+}
+
+/* Is `path` still the socket we listen on (not removed, not replaced)? */
+static gboolean holder_in_place(const char *path, const struct stat *bound)
+{
+  struct stat st;
+  return lstat(path, &st) == 0 && st.st_ino == bound->st_ino && st.st_dev == bound->st_dev;
+}
+
+/* The holder: hand H's fd to whoever of our uid asks; exit when idle or when
+ * its socket is gone or replaced (a state directory removed, a newer one). */
+static G_GNUC_NORETURN void holder_main(int lsock, const char *path, const struct stat *bound)
+{
+  sbx_proctitle_set("sbx-userns-holder");
+  /* What our namespace was created with (raised to the hard limit first). */
+  struct rlimit rl;
+  g_autofree char *limit = g_strdup_printf(
+      "%" G_GUINT64_FORMAT, getrlimit(RLIMIT_NPROC, &rl) == 0 ? (guint64)rl.rlim_cur : 0);
+  sbx_autofd ns = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+  if (ns < 0)
+    _exit(1);
+  gint64 last = g_get_monotonic_time();
+  for (;;) {
+    struct pollfd p = {.fd = lsock, .events = POLLIN};
+    int r = poll(&p, 1, HOLDER_CHECK_MS);
+    if (r < 0 && errno != EINTR)
+      _exit(1);
+    if (r <= 0) {
+      if (g_get_monotonic_time() - last > HOLDER_IDLE_MS * G_GINT64_CONSTANT(1000) ||
+          !holder_in_place(path, bound))
+        _exit(0); /* the next start makes a new one */
+      continue;
+    }
+    last = g_get_monotonic_time();
+    sbx_autofd c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0)
+      continue;
+    /* Our uid, as this namespace sees it (0 here is the owner's uid). */
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == getuid())
+      sbx_sync_send_fd(c, limit, ns);
+  }
+}
+
+/* Detach from sbx: a session of its own, nothing of sbx's open, no signals
+ * blocked, so that `out=$(sbx run ...)` does not wait for it. */
+static void holder_detach(int lsock)
+{
+  setsid();
+  if (chdir("/") < 0)
+    _exit(1);
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+    _exit(1);
+  if (dup2(lsock, 3) < 0)
+    _exit(1);
+  sbx_close_fds_from(4);
+  sigset_t none;
+  sigemptyset(&none);
+  for (int s = 1; s < NSIG; s++)
+    signal(s, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  prctl(PR_SET_PDEATHSIG, 0);
+}
+
+/* In the holder, after its maps: listen on tmp (SO_PEERCRED then names the
+ * holder itself), tell sbx, serve. */
+static G_GNUC_NORETURN void holder_start(const char *tmp, const char *path, int sync)
+{
+  char *go = NULL;
+  if (!sbx_sync_recv(sync, &go, "sbx", NULL) || g_strcmp0(go, "go") != 0)
+    _exit(1);
+  g_autoptr(GError) err = NULL;
+  struct sockaddr_un a;
+  if (!sock_address(tmp, &a, &err))
+    _exit(1);
+  unlink(tmp);
+  int lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (lsock < 0 || bind(lsock, (struct sockaddr *)&a, sizeof a) < 0 || listen(lsock, 128) < 0) {
+    sbx_fail_errno(&err, "user namespace holder: socket %s", tmp);
+    sbx_sync_send_error(sync, err);
+    _exit(1);
+  }
+  struct stat bound;
+  if (lstat(tmp, &bound) < 0)
+    _exit(1);
+  sbx_sync_send_ok(sync, "ready");
+  holder_detach(lsock);
+  holder_main(3, path, &bound);
+}
+
+/* Start a holder on a fresh socket and put it in place (rename over a
+ * stale one). Called under the lock. */
+static gboolean holder_spawn(const SbxIdMap *map, const char *path, GError **err)
+{
+  g_autofree char *tmp = g_strdup_printf("%s.%d", path, (int)getpid());
+  int fds[2];
+  if (!sbx_sync_pair(fds, err))
+    return FALSE;
+  /* A middle process makes the holder and exits: init (or a subreaper)
+   * becomes its parent, not sbx. */
+  pid_t mid = fork();
+  if (mid == 0) {
+    close(fds[0]);
+    /* The namespace records the creator's RLIMIT_NPROC as a bound on all
+     * it will hold (see holder_ask): the highest we may. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NPROC, &rl) == 0) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NPROC, &rl);
+    }
+    pid_t h = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+    if (h == 0)
+      holder_start(tmp, path, fds[1]);
+    g_autofree char *msg = g_strdup_printf("%d", (int)h);
+    if (h < 0)
+      sbx_sync_send_error(fds[1], NULL);
+    else
+      sbx_sync_send_ok(fds[1], msg);
+    _exit(0);
+  }
+  close(fds[1]);
+  sbx_autofd sync = fds[0];
+  if (mid < 0)
+    return sbx_fail_errno(err, "fork");
+  g_autofree char *msg = NULL;
+  guint64 h = 0;
+  gboolean ok = sbx_sync_recv(sync, &msg, "user namespace holder", err) &&
+                g_ascii_string_to_unsigned(msg, 10, 2, G_MAXINT32, &h, NULL);
+  while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  if (!ok) {
+    if (err && !*err)
+      sbx_fail(err, SBX_ERROR_FAILED, "user namespace holder: no pid");
+    return FALSE;
+  }
+  /* Until "go" it only waits: killed on failure, it never served. */
+  if (!sbx_idmap_apply(map, (pid_t)h, err) || !sbx_sync_send_ok(sync, "go") ||
+      !sbx_sync_recv(sync, NULL, "user namespace holder", err) || rename(tmp, path) < 0) {
+    if (err && !*err)
+      sbx_fail_errno(err, "user namespace holder %s", path);
+    kill((pid_t)h, SIGKILL);
+    unlink(tmp);
+    return FALSE;
+  }
+  sbx_debug("user namespace holder %d started (%s)", (int)h, path);
+  return TRUE;
+}
+
+pid_t sbx_userns_holder_find(const SbxIdMap *map, const char *dir, GError **err)
+{
+  g_autofree char *path = sbx_userns_holder_socket(map, dir);
+  pid_t pid = 0;
+  int ns = holder_ask(path, &pid, err);
+  if (ns < 0)
+    return -1;
+  close(ns);
+  return pid;
+}
+
+int sbx_userns_holder_get(const SbxIdMap *map, const char *dir, GError **err)
+{
+  g_autofree char *path = sbx_userns_holder_socket(map, dir);
+  g_autoptr(GError) first = NULL;
+  pid_t pid = 0;
+  int ns = holder_ask(path, &pid, &first);
+  if (ns >= 0) {
+    sbx_debug("user namespace holder %d (%s): joining its namespace", (int)pid, path);
+    return ns;
+  }
+  /* One starter at a time: the others wait here, then find it running. */
+  g_autofree char *lock = g_strconcat(path, ".lock", NULL);
+  sbx_autofd lfd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lfd < 0)
+    return sbx_fail_errno(err, "%s", lock), -1;
+  while (flock(lfd, LOCK_EX) < 0)
+    if (errno != EINTR)
+      return sbx_fail_errno(err, "lock %s", lock), -1;
+  g_autoptr(GError) again = NULL;
+  ns = holder_ask(path, &pid, &again);
+  if (ns >= 0) {
+    sbx_debug("user namespace holder %d (%s): joining its namespace", (int)pid, path);
+    return ns;
+  }
+  sbx_debug("user namespace holder: %s; starting one", first->message);
+  if (!holder_spawn(map, path, err))
+    return -1;
+  ns = holder_ask(path, &pid, err);
+  if (ns >= 0)
+    sbx_debug("user namespace holder %d (%s): joining its namespace", (int)pid, path);
+  return ns;
+}
+
+/* Does /proc/self/FILE (after setns: H's map) say what the range says? */
+static gboolean map_is(const char *file, guint64 id, guint64 start, guint64 count)
+{
+  g_autofree char *data = NULL;
+  g_autofree char *path = g_strconcat("/proc/self/", file, NULL);
+  if (!g_file_get_contents(path, &data, NULL, NULL))
+    return FALSE;
+  guint64 want[2][3] = {{0, id, 1}, {1, start, count}};
+  g_auto(GStrv) lines = g_strsplit(g_strstrip(data), "\n", -1);
+  if (g_strv_length(lines) != 2)
+    return FALSE;
+  for (guint i = 0; i < 2; i++) {
+    unsigned long long a, b, c;
+    if (sscanf(lines[i], "%llu %llu %llu", &a, &b, &c) != 3 || a != want[i][0] || b != want[i][1] ||
+        c != want[i][2])
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* The child of sbx joins H, checks its maps, clones the sandbox's user
+ * namespace (and flags) as sbx's child (CLONE_PARENT), writes its identity
+ * map from H, tells sbx its pid and exits. */
+pid_t sbx_userns_clone_held(int ns, const SbxIdMap *map, unsigned long flags, SbxBeforeGo before_go,
+                            gpointer data, int *syncfd, GError **err)
+{
+  int fds[2];
+  if (!sbx_sync_pair(fds, err))
+    return -1;
+  pid_t joiner = fork();
+  if (joiner == 0) {
+    close(fds[0]);
+    g_autoptr(GError) e = NULL;
+    if (setns(ns, CLONE_NEWUSER) < 0) {
+      sbx_fail_errno(&e, "join the holder's user namespace");
+      sbx_sync_send_error(fds[1], e);
+      _exit(1);
+    }
+    if (!map_is("uid_map", map->uid, map->subuid_start, map->subuid_count) ||
+        !map_is("gid_map", map->gid, map->subgid_start, map->subgid_count)) {
+      sbx_fail(&e, SBX_ERROR_FAILED, "the holder's namespace maps other ids (stale)");
+      sbx_sync_send_error(fds[1], e);
+      _exit(1);
+    }
+    /* CLONE_PARENT: the sandbox's first process is sbx's child, to wait for. */
+    pid_t child = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_PARENT | flags | SIGCHLD, NULL,
+                                 NULL, NULL, NULL);
+    if (child == 0) {
+      /* If sbx died before this, "go" never comes: EOF ends us (no
+       * getppid check: in a new pid namespace it reads 0). */
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      char *go = NULL;
+      if (!sbx_sync_recv(fds[1], &go, "sbx", NULL) || g_strcmp0(go, "go") != 0)
+        _exit(SBX_EXIT_FAILED);
+      g_free(go);
+      *syncfd = fds[1];
+      return 0;
+    }
+    SbxIdMap inner = *map;
+    inner.nested = TRUE;
+    g_autofree char *pid = g_strdup_printf("%d", (int)child);
+    if (child < 0)
+      sbx_fail_errno(&e, "clone");
+    else if (!sbx_idmap_apply(&inner, child, &e))
+      kill(child, SIGKILL);
+    if (e)
+      sbx_sync_send_error(fds[1], e);
+    else
+      sbx_sync_send_ok(fds[1], pid);
+    _exit(e ? 1 : 0);
+  }
+  close(fds[1]);
+  if (joiner < 0) {
+    close(fds[0]);
+    return sbx_fail_errno(err, "fork"), -1;
+  }
+  g_autofree char *msg = NULL;
+  guint64 child = 0;
+  gboolean ok = sbx_sync_recv(fds[0], &msg, "user namespace holder", err) &&
+                g_ascii_string_to_unsigned(msg, 10, 2, G_MAXINT32, &child, NULL);
+  while (waitpid(joiner, NULL, 0) < 0 && errno == EINTR)
+    ;
+  if (!ok) {
+    if (err && !*err)
+      sbx_fail(err, SBX_ERROR_FAILED, "user namespace holder: no pid");
+    close(fds[0]);
+    return -1;
+  }
+  if ((before_go && !before_go((pid_t)child, data, err)) || !sbx_sync_send_ok(fds[0], "go")) {
+    if (err && !*err)
+      sbx_fail(err, SBX_ERROR_FAILED, "user namespace setup failed");
+    kill((pid_t)child, SIGKILL);
+    while (waitpid((pid_t)child, NULL, 0) < 0 && errno == EINTR)
+      ;
+    close(fds[0]);
+    return -1;
+  }
+  *syncfd = fds[0];
+  return (pid_t)child;
+}

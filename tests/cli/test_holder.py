@@ -1,0 +1,168 @@
+"""The user namespace holder (src/ns/holder.c): range-mode starts join a
+user namespace a per-user process keeps, instead of running newuidmap and
+newgidmap, and still get a user namespace of their own; a dead, stale or
+foreign holder is replaced and never breaks a run."""
+import os
+import re
+import signal
+import socket
+import subprocess
+
+from sbxtest import IS_ROOT, NamedSandboxCase, fixture
+
+IMAGE = "busybox-legacy.tar"
+
+
+class TestHolder(NamedSandboxCase):
+    mode = "range"
+
+    def run_debug(self, *cmd):
+        opts = []
+        while cmd and cmd[0].startswith("--"):
+            opts, cmd = opts + list(cmd[:2]), cmd[2:]
+        r = self.cmd(["run", "-q", "--log-level", "debug", "--network", "none"] + opts
+                     + [fixture(IMAGE)] + list(cmd))
+        self.assertEqual(r.rc, 0, r)
+        return r
+
+    def holder_pid(self, text):
+        m = re.search(r"user namespace holder (\d+) \((\S+)\): joining its namespace", text)
+        self.assertIsNotNone(m, text)
+        self.assertTrue(m.group(2).startswith(os.path.join(self.runtime, "sbx", ".userns-holder-")),
+                        m.group(2))
+        return int(m.group(1))
+
+    def socket_path(self):
+        d = os.path.join(self.runtime, "sbx")
+        socks = [f for f in os.listdir(d) if f.startswith(".userns-holder-")
+                 and f.endswith(".sock")]
+        self.assertEqual(len(socks), 1, socks)
+        return os.path.join(d, socks[0])
+
+    def tearDown(self):
+        # end this test's holder (its socket goes with the runtime dir anyway)
+        for pid in getattr(self, "holders", []):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        super().tearDown()
+
+    def started(self, r):
+        pid = self.holder_pid(r.err)
+        self.holders = getattr(self, "holders", []) + [pid]
+        return pid
+
+    def test_second_start_joins_without_newuidmap(self):
+        first = self.run_debug("true")
+        self.assertIn("starting one", first.err)
+        self.assertRegex(first.err, r"user namespace holder \d+ started")
+        pid = self.started(first)
+        second = self.run_debug("cat", "/proc/self/uid_map")
+        self.assertEqual(self.started(second), pid)
+        self.assertNotIn("newuidmap", second.err)
+        self.assertNotIn("starting one", second.err)
+        rows = [l.split() for l in second.out.splitlines()]
+        self.assertEqual([r[0] for r in rows], ["0", "1"], second.out)
+        self.assertGreaterEqual(int(rows[1][2]), 65535)
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            self.assertTrue(f.read().startswith(b"sbx-userns-holder"))
+
+    def test_sandbox_has_a_user_namespace_of_its_own(self):
+        pid = self.started(self.run_debug("true"))
+        if not IS_ROOT:
+            self.skipTest("reading the holder's /proc/PID/ns needs root")
+        held = os.readlink("/proc/%d/ns/user" % pid)
+        # with the intermediate namespace (the default limit) and without
+        for opts in ([], ["--pids-limit", "0"]):
+            r = self.run_debug(*opts, "readlink", "/proc/self/ns/user")
+            self.assertEqual(self.started(r), pid)
+            self.assertRegex(r.out.strip(), r"^user:\[\d+\]$")
+            self.assertNotEqual(r.out.strip(), held, opts)
+
+    def test_pids_limit_counts_each_sandbox_alone(self):
+        # Two sandboxes through one holder: A's processes must not count
+        # against B's limit (each has an outer namespace of its own).
+        self.started(self.run_debug("true"))
+        a = self.popen(["run", "-q", "--network", "none", "--pids-limit", "20",
+                        "--root", self.store_for(self.mode), fixture(IMAGE), "sh", "-c",
+                        "for i in $(seq 15); do sleep 60 & done; echo ready; wait"],
+                       root=False, env={"XDG_RUNTIME_DIR": self.runtime},
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(a.stdout.readline(), b"ready\n")
+            r = self.cmd(["run", "-q", "--network", "none", "--pids-limit", "20", fixture(IMAGE),
+                          "sh", "-c", "for i in $(seq 12); do sleep 0.2 & done; wait; echo ok"])
+            self.assertEqual((r.rc, r.out), (0, "ok\n"), r)
+        finally:
+            a.kill()
+            a.communicate()
+
+    def test_dead_holder_is_replaced(self):
+        pid = self.started(self.run_debug("true"))
+        os.kill(pid, signal.SIGKILL)
+        self.assertTrue(self.wait_for(lambda: not os.path.exists("/proc/%d" % pid)))
+        r = self.run_debug("true")
+        self.assertIn("Connection refused; starting one", r.err)
+        self.assertNotEqual(self.started(r), pid)
+
+    def test_foreign_holder_is_refused_and_replaced(self):
+        if not IS_ROOT:
+            self.skipTest("another uid's socket needs root")
+        self.started(self.run_debug("true"))
+        path = self.socket_path()
+        os.unlink(path)
+        # root listens where the holder was: sbx must not take its answer
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.bind(path)
+        os.chmod(path, 0o777)  # connectable by the user: the check is sbx's
+        s.listen(8)
+        try:
+            r = self.run_debug("true")
+        finally:
+            s.close()
+        self.assertIn("answered by uid 0, not ours", r.err)
+        self.assertRegex(r.err, r"user namespace holder \d+ started")
+        self.started(r)
+
+    def test_holder_made_under_a_lower_process_limit_is_replaced(self):
+        # Its namespace bounds every sandbox made through it by the limit
+        # it was created with: a start under a higher one must not use it.
+        r = self.run_as(["bash", "-c", 'ulimit -u 500 && exec "$@"', "bash", self.sbx, "run", "-q",
+                         "--log-level", "debug", "--network", "none",
+                         "--root", self.store_for(self.mode), fixture(IMAGE), "true"],
+                        env={"XDG_RUNTIME_DIR": self.runtime})
+        self.assertEqual(r.rc, 0, r)
+        low = self.started(r)
+        r = self.run_debug("true")
+        self.assertIn("its process limit 500 is below ours", r.err)
+        self.assertRegex(r.err, r"user namespace holder \d+ started")
+        self.assertNotEqual(self.started(r), low)
+
+    def test_holder_ends_when_its_socket_is_gone(self):
+        pid = self.started(self.run_debug("true"))
+        os.unlink(self.socket_path())
+        self.assertTrue(self.wait_for(lambda: not os.path.exists("/proc/%d" % pid), timeout=30),
+                        "holder %d still running" % pid)
+
+    def test_check_names_the_holder(self):
+        pid = self.started(self.run_debug("true"))
+        r = self.cmd(["check"])
+        self.assertIn("user namespace holder: pid %d" % pid, r.out + r.err)
+
+    def test_many_at_once_make_one_holder(self):
+        procs = [self.popen(["run", "-q", "--log-level", "debug", "--network", "none",
+                             "--root", self.store_for(self.mode), fixture(IMAGE), "true"],
+                            root=False, env={"XDG_RUNTIME_DIR": self.runtime},
+                            stdout=open(os.devnull, "wb"), stderr=subprocess.PIPE)
+                 for _ in range(8)]
+        errs = []
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, err)
+            errs.append(err.decode())
+        started = [e for e in errs if re.search(r"user namespace holder \d+ started", e)]
+        self.assertEqual(len(started), 1, errs)
+        pids = {self.holder_pid(e) for e in errs}
+        self.holders = list(pids)
+        self.assertEqual(len(pids), 1, errs)
