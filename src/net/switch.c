@@ -235,6 +235,27 @@ static void flood(Switch *sw, Port *from, const guint8 *frame, gsize len)
   }
 }
 
+/* -p's connections come from the gateway's address (libslirp's side of
+ * them): the sandbox's TCP segments other than a connection's first SYN, and
+ * UDP from a forwarded port, answer them. A new connection to the gateway is
+ * one to the host's loopback, and libslirp finds no socket for a segment
+ * that is not part of one it made. */
+static gboolean reply_to_forward(const Port *p, const guint8 *ip, gsize ihl, gsize ip_len)
+{
+  const guint8 *l4 = ip + ihl;
+  if (ip[9] == IPPROTO_TCP)
+    return ip_len >= ihl + 14 && !((l4[13] & 0x02) && !(l4[13] & 0x10));
+  if (ip[9] != IPPROTO_UDP || ip_len < ihl + 8)
+    return FALSE;
+  guint16 sport = (guint16)(l4[0] << 8 | l4[1]);
+  for (guint i = 0; p->forwards && i < p->forwards->len; i++) {
+    const SbxPortForward *f = &g_array_index(p->forwards, SbxPortForward, i);
+    if (f->udp && f->guest_port == sport)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 /* To the world: p's policy decides, as sbx-net's does for a lone sandbox.
  * Within the subnet only the gateway is the uplink's (libslirp would take
  * any other address there for one outside). */
@@ -251,7 +272,7 @@ static void to_uplink(Switch *sw, Port *p, const guint8 *frame, gsize len)
       return;
     /* The gateway is the host's loopback (libslirp's alias): only for a
      * sandbox run with slirp:allow_host_loopback. */
-    if (dst == gw && !p->policy.host_loopback)
+    if (dst == gw && !p->policy.host_loopback && !reply_to_forward(p, ip, ihl, len - 14))
       return;
     /* libslirp's DHCP is off, but no UDP to port 67 goes out either. */
     if (ip[9] == IPPROTO_UDP && len >= 14 + ihl + 4 && ((ip + ihl)[2] << 8 | (ip + ihl)[3]) == 67)
