@@ -70,6 +70,15 @@ typedef struct {
 char *sbx_switch_lease_format(const SbxSwitchLease *l);
 gboolean sbx_switch_lease_parse(const char *text, SbxSwitchLease *out);
 
+/* net/switch-dns.c (in libsbx-core for the tests): the answer to a DNS query (UDP payload) for a name on the
+ * network. lookup says a name's address (0: not on the network). Returns
+ * the answer's length in out (at most out_size), or 0 when the query is not
+ * for a name on the network (the uplink's resolver gets it, or, internal,
+ * sbx_switch_dns_answer(..., nxdomain TRUE) says it has none). */
+typedef guint32 (*SbxSwitchLookup)(const char *name, gpointer data);
+gsize sbx_switch_dns_answer(const guint8 *query, gsize len, SbxSwitchLookup lookup, gpointer data,
+                            gboolean nxdomain, guint8 *out, gsize out_size);
+
 /* Names on a network: letters, digits, '-', '_', '.', 1..63 bytes, starting
  * with a letter or digit (they are DNS labels and sandbox names). */
 gboolean sbx_switch_name_valid(const char *name);

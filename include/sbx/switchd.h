@@ -16,15 +16,6 @@ gboolean sbx_uplink_add_forward(SbxUplink *up, const SbxPortForward *f, guint32 
                                 GError **err);
 void sbx_uplink_remove_forward(SbxUplink *up, const SbxPortForward *f);
 
-/* switch-dns.c: the answer to a DNS query (UDP payload) for a name on the
- * network. lookup says a name's address (0: not on the network). Returns
- * the answer's length in out (at most out_size), or 0 when the query is not
- * for a name on the network (the uplink's resolver gets it, or, internal,
- * sbx_switch_dns_answer(..., nxdomain TRUE) says it has none). */
-typedef guint32 (*SbxSwitchLookup)(const char *name, gpointer data);
-gsize sbx_switch_dns_answer(const guint8 *query, gsize len, SbxSwitchLookup lookup, gpointer data,
-                            gboolean nxdomain, guint8 *out, gsize out_size);
-
 /* confine.c: the switch's confinement (sbx-net's, keeping fds up to
  * keep_upto and the few more calls the switch makes). */
 gboolean sbx_switch_confine(const char *resolv_conf, int keep_upto, GError **err);

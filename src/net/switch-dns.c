@@ -3,7 +3,8 @@
  * resolver (the host's), or on an internal network gets NXDOMAIN. The query
  * comes from a sandbox: only its header and first question are read, each
  * byte bounds-checked (sbx_net_dns_query_name, fuzzed by tests/fuzz). */
-#include "sbx/switchd.h"
+#include "sbx/net.h"
+#include "sbx/netswitch.h"
 
 #include <string.h>
 

@@ -1,5 +1,6 @@
 /* The slirp helper's egress policy on hand-made frames (src/net/policy.c). */
 #include "sbx/net.h"
+#include "sbx/netswitch.h"
 
 #include <arpa/inet.h>
 #include <glib.h>
@@ -354,6 +355,49 @@ static void test_dns_query_name(void)
   g_assert_true(sbx_net_dns_query_name(q, n, name, &qtype));
 }
 
+static guint32 lookup_blue(const char *name, gpointer data)
+{
+  return g_ascii_strcasecmp(name, "blue") == 0 ? 0x0a59000au : 0;
+}
+
+/* The network switch's DNS answers (src/net/switch-dns.c). */
+static void test_switch_dns_answer(void)
+{
+  guint8 q[600], a[600];
+  const char *blue[] = {"BLUE", NULL};
+  gsize n = put_name(q, blue);
+  q[0] = 0x12;
+  q[1] = 0x34;
+  q[2] = 0x01; /* RD */
+  gsize len = sbx_switch_dns_answer(q, n, lookup_blue, NULL, FALSE, a, sizeof a);
+  g_assert_cmpuint(len, ==, n + 16);
+  g_assert_cmpuint(a[0] << 8 | a[1], ==, 0x1234);
+  g_assert_cmpuint(a[2], ==, 0x85); /* QR AA RD */
+  g_assert_cmpuint(a[3] & 0x0f, ==, 0);
+  g_assert_cmpuint(a[7], ==, 1); /* one answer */
+  g_assert_cmpmem(a + 12, n - 12, q + 12, n - 12);
+  static const guint8 rr[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 10, 89, 0, 10};
+  g_assert_cmpmem(a + n, 16, rr, 16);
+  /* AAAA of a name on the network: no such data, not "no such name" */
+  q[n - 3] = 28;
+  len = sbx_switch_dns_answer(q, n, lookup_blue, NULL, FALSE, a, sizeof a);
+  g_assert_cmpuint(len, ==, n);
+  g_assert_cmpuint(a[3] & 0x0f, ==, 0);
+  g_assert_cmpuint(a[7], ==, 0);
+  /* another name: the uplink's resolver's, or NXDOMAIN on an internal network */
+  const char *other[] = {"example", "com", NULL};
+  n = put_name(q, other);
+  g_assert_cmpuint(sbx_switch_dns_answer(q, n, lookup_blue, NULL, FALSE, a, sizeof a), ==, 0);
+  len = sbx_switch_dns_answer(q, n, lookup_blue, NULL, TRUE, a, sizeof a);
+  g_assert_cmpuint(len, ==, n);
+  g_assert_cmpuint(a[3] & 0x0f, ==, 3);
+  /* cut short anywhere, or with no room for the answer: no answer */
+  n = put_name(q, blue);
+  for (gsize cut = 0; cut < n; cut++)
+    g_assert_cmpuint(sbx_switch_dns_answer(q, cut, lookup_blue, NULL, TRUE, a, sizeof a), ==, 0);
+  g_assert_cmpuint(sbx_switch_dns_answer(q, n, lookup_blue, NULL, TRUE, a, n + 15), ==, 0);
+}
+
 static void test_rule_parsing(void)
 {
   SbxNetRule r;
@@ -386,5 +430,6 @@ int main(int argc, char **argv)
   g_test_add_func("/policy/host-addresses", test_host_addresses);
   g_test_add_func("/policy/frame-info", test_frame_info);
   g_test_add_func("/policy/dns-query-name", test_dns_query_name);
+  g_test_add_func("/policy/switch-dns-answer", test_switch_dns_answer);
   return g_test_run();
 }
