@@ -457,9 +457,18 @@ static gboolean take_tap(Switch *sw, Port *p, int fd, GError **err)
   return TRUE;
 }
 
-/* "list": one line per sandbox: address, MAC, names. */
-static char *list_ports(Switch *sw)
+/* "list": one line per sandbox: address, MAC, names. A sandbox whose sbx
+ * has just exited is not listed even if its hang-up is not handled yet: the
+ * kernel hung the socket up when it closed, so `sbx network rm` right after
+ * `sbx stop` finds the network free. */
+static char *list_ports(Switch *sw, Port *asking)
 {
+  for (guint i = sw->ports->len; i-- > 0;) {
+    Port *p = sw->ports->pdata[i];
+    struct pollfd pfd = {.fd = p->ctl, .events = POLLIN};
+    if (p != asking && poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR)))
+      port_remove(p);
+  }
   GString *out = g_string_new(NULL);
   for (guint i = 0; i < sw->ports->len; i++) {
     Port *p = sw->ports->pdata[i];
@@ -503,7 +512,7 @@ static gboolean on_ctl(gint fd, GIOCondition cond, gpointer data)
       passed = -1;
   } else if (g_strcmp0(req, "list") == 0) {
     ok = TRUE;
-    reply = list_ports(sw);
+    reply = list_ports(sw, p);
   } else {
     ok = sbx_fail(&err, SBX_ERROR_USAGE, "network: unknown request");
   }
