@@ -97,7 +97,7 @@ class NetworkCase(NamedSandboxCase):
         return self.address_of(name)
 
     def address_of(self, name):
-        r = self.cmd(["ps", "--format", "json"])
+        r = self.cmd(["ps", "-a", "--format", "json"])
         for s in json.loads(r.out):
             if s["Name"] == name:
                 return s["Networks"].split("=")[1]
@@ -344,6 +344,76 @@ class TestLifetime(NetworkCase):
         r = self.cmd(["exec", "s0", "sh", "-c",
                       "for j in 1 2 3; do ping -c 1 -W 5 s$j >/dev/null || echo no s$j; done"])
         self.assertEqual((r.rc, r.out, r.err), (0, "", ""))
+
+
+class TestSwitchConfinement(NetworkCase):
+    """SECURITY.md 9: sbx-switch confines itself as sbx-net does."""
+
+    def switch_pid(self, network):
+        lock = os.path.join(self.runtime, "sbx", ".networks", network, "lock")
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.readlink("/proc/%s/fd/4" % pid) == lock:
+                    return int(pid)
+            except OSError:
+                continue
+        self.fail("no sbx-switch holds %s" % lock)
+
+    def test_switch_confined(self):
+        if os.getuid() != 0:
+            self.skipTest("reading another user's /proc/PID needs root (CI runs as root)")
+        self.network("seed")
+        self.detached("blue", "seed", "sleep 600")
+        h = self.switch_pid("seed")
+        with open("/proc/%d/status" % h) as f:
+            st = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+        self.assertEqual(st["Seccomp"], "2", "sbx-switch runs without its seccomp filter")
+        self.assertEqual(st["NoNewPrivs"], "1")
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            self.assertEqual(int(st[cap], 16), 0, "%s of sbx-switch: %s" % (cap, st[cap]))
+        for kind in ("user", "mnt"):
+            self.assertNotEqual(os.readlink("/proc/%d/ns/%s" % (h, kind)),
+                                os.readlink("/proc/self/ns/%s" % kind), kind)
+        root = "/proc/%d/root" % h
+        tree = sorted(os.path.relpath(os.path.join(d, n), root)
+                      for d, dirs, files in os.walk(root) for n in dirs + files)
+        self.assertEqual(tree, ["etc", "etc/resolv.conf"])
+        with open("/proc/%d/stat" % h) as f:
+            self.assertEqual(int(f.read().rsplit(")", 1)[1].split()[4]), 0, "a terminal")
+        self.assertEqual(os.getsid(h), h, "not in a session of its own")
+        self.assertEqual([os.readlink("/proc/%d/fd/%d" % (h, fd)) for fd in (0, 1)],
+                         ["/dev/null", "/dev/null"])
+        # the user's environment stays behind
+        with open("/proc/%d/environ" % h, "rb") as f:
+            names = sorted(e.split(b"=")[0].decode() for e in f.read().split(b"\0") if e)
+        self.assertNotIn("XDG_RUNTIME_DIR", names)
+        self.assertNotIn("HOME", names)
+
+
+class TestNoPosing(NetworkCase):
+    """Root in a sandbox may give tap0 another address or MAC: the switch
+    still passes only frames from the port's own (blue never hears of the
+    made-up ones: nothing of them lands in its ARP table)."""
+
+    def test_made_up_address_or_mac_never_reach_blue(self):
+        self.network("seed")
+        blue = self.detached("blue", "seed", "sleep 600")
+        base = blue.rsplit(".", 1)[0]
+        fake_ip, fake_mac = base + ".200", "02:5b:0a:59:00:77"
+        script = ("ping -c 1 -W 5 {b}; ip addr add {fip}/24 dev tap0 && "
+                  "ping -c 2 -W 1 -I {fip} {b}; "
+                  "ip link set tap0 down && ip link set tap0 address {fm} && ip link set tap0 up && "
+                  "arping -c 2 -w 2 -I tap0 {b}; ping -c 2 -W 1 {b}; ip -o link show tap0"
+                  ).format(fip=fake_ip, b=blue, fm=fake_mac)
+        r = self.sandbox("seed", script, opts=["--cap-add", "NET_ADMIN", "--name", "red"])
+        self.names.append("red")
+        self.assertIn("link/ether " + fake_mac, r.out, "the MAC was not changed\n%r" % r)
+        red = self.address_of("red")
+        arp = self.cmd(["exec", "blue", "sh", "-c", "ip neigh show; cat /proc/net/arp"]).out
+        self.assertNotIn(fake_ip + " ", arp)
+        self.assertNotIn(fake_mac, arp)
+        # the control: red's own address and MAC did reach blue
+        self.assertIn(red + " ", arp)
 
 
 if __name__ == "__main__":
