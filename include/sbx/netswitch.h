@@ -49,9 +49,9 @@ char *sbx_network_address_text(guint32 addr);
 /* What sbx asks the switch for when a sandbox joins (a GKeyFile on the
  * socket, group "join"), and what it answers. */
 typedef struct {
-  char **names;     /* --name (if any) and --network-alias */
-  char **publish;   /* -p specs */
-  char **allow;     /* --net-allow rules */
+  char **names;   /* --name (if any) and --network-alias */
+  char **publish; /* -p specs */
+  char **allow;   /* --net-allow rules */
   gboolean host_loopback;
   gboolean refuse_host_addresses;
 } SbxSwitchJoin;
@@ -70,11 +70,11 @@ typedef struct {
 char *sbx_switch_lease_format(const SbxSwitchLease *l);
 gboolean sbx_switch_lease_parse(const char *text, SbxSwitchLease *out);
 
-/* net/switch-dns.c (in libsbx-core for the tests): the answer to a DNS query (UDP payload) for a name on the
- * network. lookup says a name's address (0: not on the network). Returns
- * the answer's length in out (at most out_size), or 0 when the query is not
- * for a name on the network (the uplink's resolver gets it, or, internal,
- * sbx_switch_dns_answer(..., nxdomain TRUE) says it has none). */
+/* net/switch-dns.c (in libsbx-core for the tests): the answer to a DNS query (UDP payload) for a
+ * name on the network. lookup says a name's address (0: not on the network). Returns the answer's
+ * length in out (at most out_size), or 0 when the query is not for a name on the network (the
+ * uplink's resolver gets it, or, internal, sbx_switch_dns_answer(..., nxdomain TRUE) says it has
+ * none). */
 typedef guint32 (*SbxSwitchLookup)(const char *name, gpointer data);
 gsize sbx_switch_dns_answer(const guint8 *query, gsize len, SbxSwitchLookup lookup, gpointer data,
                             gboolean nxdomain, guint8 *out, gsize out_size);
@@ -87,8 +87,7 @@ gboolean sbx_switch_name_valid(const char *name);
  * (state.c's directory, private to the user): `config` (GKeyFile), `lock`
  * (flock: starting or stopping its switch, removing it), `sock` (the running
  * switch's socket) and `log` (the switch's stderr). */
-gboolean sbx_network_create(const char *name, const char *subnet, gboolean internal,
-                            GError **err);
+gboolean sbx_network_create(const char *name, const char *subnet, gboolean internal, GError **err);
 SbxNetwork *sbx_network_load(const char *name, GError **err);
 /* Every network's name, sorted. */
 char **sbx_network_names(void);

@@ -100,8 +100,7 @@ static int list(char **args, GError **err)
   g_auto(GStrv) names = sbx_network_names();
   g_autoptr(GString) out = g_string_new(json ? "[" : NULL);
   if (!json)
-    g_string_append_printf(out, "%-20s %-18s %-9s %s\n", "NAME", "SUBNET", "INTERNAL",
-                           "SANDBOXES");
+    g_string_append_printf(out, "%-20s %-18s %-9s %s\n", "NAME", "SUBNET", "INTERNAL", "SANDBOXES");
   for (char **name = names; *name; name++) {
     g_autoptr(SbxNetwork) n = sbx_network_load(*name, NULL);
     if (!n)
@@ -126,8 +125,7 @@ static int list(char **args, GError **err)
 static int inspect(char **args, GError **err)
 {
   if (format_opt && strcmp(format_opt, "json") != 0)
-    return sbx_fail(err, SBX_ERROR_USAGE, "network inspect: prints JSON only (--format json)"),
-           -1;
+    return sbx_fail(err, SBX_ERROR_USAGE, "network inspect: prints JSON only (--format json)"), -1;
   if (!args[0])
     return sbx_fail(err, SBX_ERROR_USAGE, "network inspect: give a network name"), -1;
   g_autoptr(GString) out = g_string_new("[");

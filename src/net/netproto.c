@@ -77,7 +77,7 @@ char *sbx_switch_join_format(const SbxSwitchJoin *j)
   g_autoptr(GKeyFile) k = g_key_file_new();
   const char *const none[] = {NULL};
 #define LIST(key, v)                                                                               \
-  g_key_file_set_string_list(k, JOIN, key, (const char *const *)((v) ? (v) : (char **)none),      \
+  g_key_file_set_string_list(k, JOIN, key, (const char *const *)((v) ? (v) : (char **)none),       \
                              (v) ? g_strv_length(v) : 0)
   LIST("Names", j->names);
   LIST("Publish", j->publish);
@@ -149,8 +149,8 @@ gboolean sbx_switch_join_parse(const char *text, SbxSwitchJoin *out, GError **er
 char *sbx_switch_lease_format(const SbxSwitchLease *l)
 {
   return g_strdup_printf("address=%u gateway=%u dns=%u prefix=%u mac=%02x:%02x:%02x:%02x:%02x:%02x",
-                         l->address, l->gateway, l->dns, l->prefix, l->mac[0], l->mac[1],
-                         l->mac[2], l->mac[3], l->mac[4], l->mac[5]);
+                         l->address, l->gateway, l->dns, l->prefix, l->mac[0], l->mac[1], l->mac[2],
+                         l->mac[3], l->mac[4], l->mac[5]);
 }
 
 gboolean sbx_switch_lease_parse(const char *text, SbxSwitchLease *out)

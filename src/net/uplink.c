@@ -248,8 +248,7 @@ void sbx_uplink_input(SbxUplink *up, const guint8 *frame, gsize len)
   slirp_input(up->slirp, frame, (int)len);
 }
 
-gboolean sbx_uplink_add_forward(SbxUplink *up, const SbxPortForward *f, guint32 guest,
-                                GError **err)
+gboolean sbx_uplink_add_forward(SbxUplink *up, const SbxPortForward *f, guint32 guest, GError **err)
 {
   struct in_addr g = {.s_addr = htonl(guest)};
   errno = 0;

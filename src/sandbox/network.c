@@ -151,8 +151,7 @@ static gboolean default_subnet(guint32 *net, guint *prefix, GError **err)
   return sbx_fail(err, SBX_ERROR_FAILED, "network: 10.89.0.0/16 is used up: give --subnet");
 }
 
-gboolean sbx_network_create(const char *name, const char *subnet, gboolean internal,
-                            GError **err)
+gboolean sbx_network_create(const char *name, const char *subnet, gboolean internal, GError **err)
 {
   if (!name_ok(name, err))
     return FALSE;
@@ -220,8 +219,7 @@ static void switch_setup(gpointer data)
 }
 
 /* A new switch on a fresh socket (called with the network's lock held). */
-static gboolean start_switch(int dirfd, const SbxNetwork *n, const char *resolv_conf,
-                             GError **err)
+static gboolean start_switch(int dirfd, const SbxNetwork *n, const char *resolv_conf, GError **err)
 {
   unlinkat(dirfd, "sock", 0);
   sbx_autofd ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -237,7 +235,8 @@ static gboolean start_switch(int dirfd, const SbxNetwork *n, const char *resolv_
   /* Its own open file of the lock: flock belongs to the open file, and the
    * switch must not find ours held by itself. */
   sbx_autofd lock = openat(dirfd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-  sbx_autofd log = openat(dirfd, "log", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  sbx_autofd log =
+      openat(dirfd, "log", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (lock < 0 || log < 0)
     return sbx_fail_errno(err, "network %s: lock or log", n->name);
   g_autofree char *path = sbx_helper_path("sbx-switch", err);
@@ -261,8 +260,8 @@ static gboolean start_switch(int dirfd, const SbxNetwork *n, const char *resolv_
    * so the switch outlives this sandbox and is nobody's zombie. */
   if (!g_spawn_async_with_pipes_and_fds(
           NULL, (const char *const *)argv->pdata, (const char *const *)env,
-          G_SPAWN_STDIN_FROM_DEV_NULL | G_SPAWN_STDOUT_TO_DEV_NULL, switch_setup, NULL, -1, -1,
-          log, source_fds, target_fds, 2, NULL, NULL, NULL, NULL, &local))
+          G_SPAWN_STDIN_FROM_DEV_NULL | G_SPAWN_STDOUT_TO_DEV_NULL, switch_setup, NULL, -1, -1, log,
+          source_fds, target_fds, 2, NULL, NULL, NULL, NULL, &local))
     return sbx_fail(err, SBX_ERROR_FAILED, "start %s: %s", path, local->message);
   sbx_debug("network %s: switch started on %s", n->name, subnet);
   return TRUE;

@@ -75,8 +75,11 @@ static gboolean network_setup_tap(const SbxNetSpec *net, int syncfd, GError **er
   g_autofree char *addr = sbx_network_address_text(net->lease.address);
   g_autofree char *mask = sbx_network_address_text(0xffffffffu << (32 - net->lease.prefix));
   g_autofree char *gw = net->lease.gateway ? sbx_network_address_text(net->lease.gateway) : NULL;
-  SbxTapConfig tc = {
-      .address = addr, .netmask = mask, .gateway = gw, .mtu = SBX_SWITCH_MTU, .mac = net->lease.mac};
+  SbxTapConfig tc = {.address = addr,
+                     .netmask = mask,
+                     .gateway = gw,
+                     .mtu = SBX_SWITCH_MTU,
+                     .mac = net->lease.mac};
   sbx_autofd tap = sbx_net_create_tap(&tc, err);
   if (tap < 0)
     return FALSE;
