@@ -101,5 +101,5 @@ gboolean sbx_network_remove(const char *name, GError **err);
  * the sandbox runs: closing it frees the address) or -1. */
 int sbx_network_join(const char *name, const SbxSwitchJoin *j, const char *resolv_conf,
                      SbxSwitchLease *lease, GError **err);
-/* Then hand it the sandbox's tap0. */
-gboolean sbx_network_hand_tap(int sock, int tap, GError **err);
+/* Then hand it --net-log's file (log_fd > 2) and the sandbox's tap0. */
+gboolean sbx_network_hand_tap(int sock, int tap, int log_fd, GError **err);

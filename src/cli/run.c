@@ -441,10 +441,10 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
                     SBX_NET_MTU_MIN, SBX_NET_MTU_MAX);
   if ((opts.publish || opts.net_allow || opts.net_log) && !slirp_like)
     return sbx_fail(err, SBX_ERROR_USAGE,
-                    "-p, --net-allow and --net-log need --network slirp (-p and --net-allow: or "
-                    "a network)");
-  if (net->mode == SBX_NET_SWITCH && opts.net_log)
-    return sbx_fail(err, SBX_ERROR_USAGE, "--net-log: not on a network yet (only --network slirp)");
+                    "-p, --net-allow and --net-log need --network slirp or a network");
+  if (net->mode == SBX_NET_SWITCH && opts.mtu)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--mtu: every sandbox on a network has its MTU, %d",
+                    SBX_SWITCH_MTU);
   if (opts.network_alias && net->mode != SBX_NET_SWITCH)
     return sbx_fail(err, SBX_ERROR_USAGE, "--network-alias needs --network NAME (a network)");
   for (char **a = opts.network_alias; a && *a; a++)

@@ -15,6 +15,7 @@
  * address and forwarded ports are free at once. With no port left, the
  * switch exits (under the network's lock, so a sandbox joining just then
  * is never lost: see idle_check). */
+#include "sbx/netd.h"
 #include "sbx/switchd.h"
 #include "sbx/sync.h"
 #include "sbx/util.h"
@@ -43,6 +44,7 @@ typedef struct {
   char **names;
   SbxNetPolicy policy;
   GArray *forwards; /* SbxPortForward bound on the uplink */
+  SbxNetLog log;    /* --net-log: the file sbx sent, else fd -1 */
 } Port;
 
 struct Switch {
@@ -142,6 +144,9 @@ static void port_free(Port *p)
     g_array_unref(p->forwards);
   if (p->policy.rules)
     g_array_unref(p->policy.rules);
+  if (p->log.fd >= 0)
+    close(p->log.fd);
+  g_hash_table_unref(p->log.seen);
   g_free(p);
 }
 
@@ -195,10 +200,26 @@ static void dns_query(Switch *sw, Port *p, const guint8 *frame, gsize len, gsize
     return;
   const guint8 *payload = udp + 8;
   gsize plen = total - ihl - 8;
-  gboolean may_forward = sw->up != NULL && !p->policy.enforce;
+  gboolean allowed = !p->policy.enforce;
   for (guint i = 0; p->policy.enforce && i < p->policy.rules->len; i++)
-    if (g_array_index(p->policy.rules, SbxNetRule, i).dns)
-      may_forward = sw->up != NULL;
+    allowed |= g_array_index(p->policy.rules, SbxNetRule, i).dns;
+  gboolean may_forward = sw->up != NULL && allowed;
+  /* --net-log: a name on the network is no egress; another one is, and
+   * is refused without "dns" in --net-allow */
+  char name[SBX_DNS_NAME_MAX];
+  guint16 qtype;
+  SbxFrameInfo info = {.new_flow = TRUE,
+                       .proto = IPPROTO_UDP,
+                       .dst = sw->net + SBX_SWITCH_DNS_HOST,
+                       .sport = (guint16)(udp[0] << 8 | udp[1]),
+                       .dport = 53,
+                       .payload = payload,
+                       .payload_len = plen,
+                       .to_resolver = TRUE};
+  if (sbx_net_dns_query_name(payload, plen, name, &qtype) && !allowed && sw->up &&
+      !lookup_name(name, sw))
+    info.refused = "not-allowed";
+  sbx_netlog_frame(&p->log, &info);
   guint8 out[14 + 20 + 8 + 512];
   gsize alen = sbx_switch_dns_answer(payload, plen, lookup_name, sw, !may_forward, out + 42,
                                      sizeof out - 42);
@@ -280,7 +301,10 @@ static void to_uplink(Switch *sw, Port *p, const guint8 *frame, gsize len)
   }
   guint8 reply[SBX_NET_REPLY_MAX];
   gsize reply_len = 0;
-  switch (sbx_net_check_frame(&p->policy, frame, len, reply, &reply_len, NULL)) {
+  SbxFrameInfo info;
+  SbxFrameVerdict v = sbx_net_check_frame(&p->policy, frame, len, reply, &reply_len, &info);
+  sbx_netlog_frame(&p->log, &info);
+  switch (v) {
   case SBX_FRAME_PASS:
     sbx_uplink_input(sw->up, frame, len);
     break;
@@ -457,6 +481,17 @@ static gboolean take_tap(Switch *sw, Port *p, int fd, GError **err)
   return TRUE;
 }
 
+/* --net-log's file (a regular file sbx opened), before the tap. */
+static gboolean take_log(Port *p, int fd, GError **err)
+{
+  struct stat st;
+  if (!p->joined || p->tap >= 0 || p->log.fd >= 0 || fd < 0 || fstat(fd, &st) < 0 ||
+      !S_ISREG(st.st_mode))
+    return sbx_fail(err, SBX_ERROR_USAGE, "network: expected --net-log's file after joining");
+  p->log.fd = fd;
+  return TRUE;
+}
+
 /* "list": one line per sandbox: address, MAC, names. A sandbox whose sbx
  * has just exited is not listed even if its hang-up is not handled yet: the
  * kernel hung the socket up when it closed, so `sbx network rm` right after
@@ -510,6 +545,10 @@ static gboolean on_ctl(gint fd, GIOCondition cond, gpointer data)
     ok = take_tap(sw, p, passed, &err);
     if (ok)
       passed = -1;
+  } else if (g_strcmp0(req, "log") == 0) {
+    ok = take_log(p, passed, &err);
+    if (ok)
+      passed = -1;
   } else if (g_strcmp0(req, "list") == 0) {
     ok = TRUE;
     reply = list_ports(sw, p);
@@ -548,6 +587,7 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
   p->sw = sw;
   p->ctl = c;
   p->tap = -1;
+  sbx_netlog_init(&p->log, -1);
   p->ctl_src = g_unix_fd_add(c, G_IO_IN | G_IO_HUP | G_IO_ERR, on_ctl, p);
   g_ptr_array_add(sw->ports, p);
   return G_SOURCE_CONTINUE;

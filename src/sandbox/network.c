@@ -321,8 +321,11 @@ int sbx_network_join(const char *name, const SbxSwitchJoin *j, const char *resol
   return sbx_steal_fd(&sock);
 }
 
-gboolean sbx_network_hand_tap(int sock, int tap, GError **err)
+gboolean sbx_network_hand_tap(int sock, int tap, int log_fd, GError **err)
 {
+  if (log_fd > STDERR_FILENO &&
+      (!sbx_sync_send_fd(sock, "log", log_fd) || !sbx_sync_recv(sock, NULL, "network switch", err)))
+    return err && *err ? FALSE : sbx_fail_errno(err, "network: hand --net-log to the switch");
   if (!sbx_sync_send_fd(sock, "tap", tap))
     return sbx_fail_errno(err, "network: hand tap0 to the switch");
   return sbx_sync_recv(sock, NULL, "network switch", err);

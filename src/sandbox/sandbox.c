@@ -96,7 +96,7 @@ static gboolean network_hand_tap(const SbxNetSpec *net, int syncfd, GError **err
     return FALSE;
   if (tap < 0)
     return sbx_fail(err, SBX_ERROR_FAILED, "network: no tap0 from the sandbox");
-  if (!sbx_network_hand_tap(net->switch_fd, tap, err))
+  if (!sbx_network_hand_tap(net->switch_fd, tap, net->log_fd, err))
     return FALSE;
   return sbx_sync_send_ok(syncfd, "net") || sbx_fail_errno(err, "sandbox setup");
 }

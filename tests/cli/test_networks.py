@@ -252,6 +252,41 @@ class TestWayOut(NetworkCase):
         self.assertEqual(r.out, "nc=1\n", r)
 
 
+class TestNetLog(NetworkCase):
+    def setUp(self):
+        super().setUp()
+        self.host = HostServer()
+
+    def tearDown(self):
+        self.host.close()
+        super().tearDown()
+
+    def test_net_log_per_sandbox(self):
+        self.network("seed")
+        self.detached("blue", "seed", "sleep 600")
+        log = os.path.join(self.tmp, "red.log")
+        open(log, "w").close()
+        pw = self.user_for(self.mode)
+        if pw:
+            os.chown(log, pw.pw_uid, pw.pw_gid)
+        gw = "10.89.0.1"
+        r = self.sandbox("seed:allow_host_loopback=true",
+                         "nslookup blue >/dev/null; echo dns=$?; nslookup example.com >/dev/null; "
+                         "nc -w 5 %s %d </dev/null; nc -w 5 %s 1 </dev/null; echo end"
+                         % (gw, self.host.port, gw),
+                         opts=["--net-log", log, "--net-allow", "%s:%d/tcp" % (gw, self.host.port)])
+        self.assertIn("dns=0", r.out, r)
+        self.assertIn("hello from the host", r.out, r)
+        with open(log) as f:
+            recs = [json.loads(l) for l in f]
+        def find(**kw):
+            return [x for x in recs if all(x.get(k) == v for k, v in kw.items())]
+        self.assertTrue(find(dns="blue", dst="10.89.0.2", verdict="allowed"), recs)
+        self.assertTrue(find(dns="example.com", verdict="refused", reason="not-allowed"), recs)
+        self.assertTrue(find(proto="tcp", dst=gw, port=self.host.port, verdict="allowed"), recs)
+        self.assertTrue(find(proto="tcp", dst=gw, port=1, verdict="refused"), recs)
+
+
 class TestLifetime(NetworkCase):
     def test_rm_refuses_while_in_use_and_cleans_up(self):
         self.network("seed")
@@ -312,9 +347,8 @@ class TestLifetime(NetworkCase):
         self.assertSbxError(r, contains="expected create, ls, inspect or rm")
         r = self.cmd(["run", "--network-alias", "db", fixture(BUSYBOX), "true"])
         self.assertSbxError(r, contains="--network-alias needs --network NAME")
-        r = self.cmd(["run", "--network", "seed", "--net-log", "/dev/null", fixture(BUSYBOX),
-                      "true"])
-        self.assertSbxError(r, contains="--net-log: not on a network yet")
+        r = self.cmd(["run", "--network", "seed", "--mtu", "1500", fixture(BUSYBOX), "true"])
+        self.assertSbxError(r, contains="--mtu: every sandbox on a network has its MTU, 65520")
         self.detached("blue", "seed", "sleep 600", opts=["--network-alias", "db"])
         r = self.sandbox("seed", "true", opts=["--network-alias", "DB"])
         self.assertSbxError(r, contains="the name DB is taken by another sandbox on it")
