@@ -196,8 +196,8 @@ static void dns_query(Switch *sw, Port *p, const guint8 *frame, gsize len, gsize
 {
   const guint8 *ip = frame + 14, *udp = ip + ihl;
   gsize total = (gsize)(ip[2] << 8 | ip[3]);
-  if (total < ihl + 8)
-    return;
+  if (total < ihl + 8 || total > len - 14)
+    return; /* the query is read within the frame only */
   const guint8 *payload = udp + 8;
   gsize plen = total - ihl - 8;
   gboolean allowed = !p->policy.enforce;
