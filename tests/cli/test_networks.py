@@ -11,7 +11,7 @@ import threading
 import unittest
 
 from sbxtest import NamedSandboxCase, fixture
-from test_network import free_port, http_get_retry
+from test_network import DNS_SERVER, free_port, http_get_retry
 
 BUSYBOX = "busybox-legacy.tar"
 # `get URL`: the body, retried while the other sandbox's server comes up
@@ -250,6 +250,48 @@ class TestWayOut(NetworkCase):
                          "nc -w 5 %s %d </dev/null; echo nc=$?" % (gw, self.host.port),
                          opts=["--net-allow=10.0.0.1:1/tcp"])
         self.assertEqual(r.out, "nc=1\n", r)
+
+
+class TestOutsideNames(NetworkCase):
+    """Names not on the network go to the host's resolver through the
+    uplink: here one on 127.0.0.1:53 inside a sealed network namespace
+    (unshare -Urn), where sbx and its switch run too, so nothing leaves."""
+
+    def test_outside_names_through_the_uplink(self):
+        server = os.path.join(self.tmp, "dns.py")
+        with open(server, "w") as f:
+            f.write(DNS_SERVER)
+        resolv = os.path.join(self.tmp, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver 127.0.0.1\n")
+        os.chmod(server, 0o644)
+        os.chmod(resolv, 0o644)
+        script = """
+ip link set lo up
+python3 "$DNS" > "$TMPD/dns.log" 2>&1 &
+DNSPID=$!
+trap 'kill $DNSPID' EXIT
+for i in $(seq 50); do grep -q dns-ready "$TMPD/dns.log" 2>/dev/null && break; sleep 0.1; done
+export SBX_NET_RESOLV_CONF="$RESOLV" XDG_RUNTIME_DIR="$RT"
+"$SBX" network create seed >/dev/null
+run() { "$SBX" run -q --userns single --root "$TMPD/store" "$@"; }
+run --network seed --name blue "$IMAGE" sh -c 'nslookup sbx-test.example; nslookup blue'
+echo "rc=$?"
+run --network seed --net-allow 10.0.2.2:80 "$IMAGE" nslookup sbx-test.example >/dev/null 2>&1
+echo "denied-rc=$?"
+run --network seed --net-allow dns "$IMAGE" nslookup sbx-test.example >/dev/null 2>&1
+echo "allowed-rc=$?"
+"$SBX" rm blue >/dev/null
+"""
+        store = self.store_for(self.mode)
+        r = self.run_as(["unshare", "-Urn", "sh", "-c", script],
+                        env={"DNS": server, "RESOLV": resolv, "TMPD": store,
+                             "SBX": self.sbx, "RT": self.runtime, "IMAGE": fixture(BUSYBOX)})
+        self.assertIn("rc=0", r.out, r)
+        self.assertIn("192.0.2.77", r.out, r)  # the resolver's answer
+        self.assertIn("Address: 10.89.0.10", r.out, r)  # and the switch's own
+        self.assertIn("allowed-rc=0", r.out, r)
+        self.assertNotIn("denied-rc=0", r.out, r)
 
 
 class TestNetLog(NetworkCase):
