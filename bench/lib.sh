@@ -31,9 +31,9 @@ bench_stage() {
 	fi
 	trap 'exit 130' INT TERM HUP
 	mkdir -p "$W/bin"
-	# sbx finds sbx-store and sbx-net beside itself.
+	# sbx finds sbx-store, sbx-net and sbx-switch beside itself.
 	cp -- "$sbx" "$W/bin/sbx" || die "cannot copy into $W"
-	for f in sbx-store sbx-net; do
+	for f in sbx-store sbx-net sbx-switch; do
 		[ -e "$(dirname -- "$sbx")/$f" ] && { cp -- "$(dirname -- "$sbx")/$f" "$W/bin/$f" || die "cannot copy into $W"; }
 	done
 	cp -- "$script" "$(dirname -- "$script")/lib.sh" "$@" "$W/bin/" || die "cannot copy into $W"

@@ -3,7 +3,7 @@
 # bash-completion package); also works sourced on its own, with plainer file
 # completion.
 
-_sbx_commands="run pull load images inspect rmi prune ps logs exec stop kill rm check login logout"
+_sbx_commands="run pull load images inspect rmi prune ps logs exec stop kill rm check network login logout"
 
 # Options every command takes (all need a value).
 _sbx_global_opts="--root --log-level --userns --platform"
@@ -18,7 +18,7 @@ _sbx_command_opts()
             arg_opts="-e --env --env-file -w --workdir -u --user -h --hostname --entrypoint
                 --network -p --publish --net-allow --net-log --mtu --cap-add --cap-drop --security-opt
                 --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name --pull
-                --rootfs-size --timeout --report"
+                --rootfs-size --timeout --report --network-alias"
             flag_opts="--rm -q --quiet --read-only -i --interactive -t --tty -d --detach
                 --rootfs-disk"
             ;;
@@ -45,6 +45,10 @@ _sbx_command_opts()
             ;;
         stop) arg_opts="-t --time" ;;
         kill) arg_opts="-s --signal" ;;
+        network)
+            arg_opts="--subnet --format"
+            flag_opts="--internal"
+            ;;
         prune | check) ;;
     esac
     # One blank between options, whatever the lines above look like.
@@ -86,6 +90,11 @@ _sbx_images()
 _sbx_sandboxes()
 {
     _sbx_query ps -a | awk 'NR > 1 { print $1 }'
+}
+
+_sbx_networks()
+{
+    "${words[0]}" network ls 2>/dev/null | awk 'NR > 1 { print $1 }'
 }
 
 # Add the candidates (words in $1, split at $2) that start with $cur. Bash
@@ -156,6 +165,7 @@ _sbx_option_value()
         --network)
             _sbx_add_words "slirp slirp:allow_host_loopback=true slirp:allow_host_addresses=false
                 none host"
+            _sbx_add_lines "$(_sbx_networks)"
             ;;
         --net-allow) _sbx_add_words "dns" ;;
         --cap-add | --cap-drop) _sbx_add_words "$_sbx_capabilities" ;;
@@ -191,7 +201,7 @@ _sbx_option_value()
         --tls-verify) _sbx_add_words "true false" ;;
         --image | --name | -e | --env | -w | --workdir | -u | --user | --username | -h | --hostname | \
             --entrypoint | -p | --publish | --mtu | --tmpfs | --pids-limit | -m | --memory | \
-            --cpus | -t | --time | --rootfs-size | --timeout) ;;
+            --cpus | -t | --time | --rootfs-size | --timeout | --network-alias | --subnet) ;;
     esac
 }
 
@@ -286,6 +296,15 @@ _sbx()
             ;;
         stop | kill | rm)
             _sbx_add_lines "$(_sbx_sandboxes)"
+            ;;
+        network)
+            if ((npos == 0)); then
+                _sbx_add_words "create ls inspect rm"
+            else
+                case ${words[2]} in
+                    inspect | rm) _sbx_add_lines "$(_sbx_networks)" ;;
+                esac
+            fi
             ;;
     esac
 } &&

@@ -21,7 +21,9 @@ function __sbx_value_opts -a cmd
             printf '%s\n' -e --env --env-file -w --workdir -u --user -h --hostname --entrypoint \
                 --network -p --publish --net-allow --net-log --mtu --cap-add --cap-drop --security-opt \
                 --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name --pull \
-                --rootfs-size --timeout --report
+                --rootfs-size --timeout --report --network-alias
+        case network
+            printf '%s\n' --subnet --format
         case login
             printf '%s\n' -u --username
         case load
@@ -114,6 +116,11 @@ function __sbx_sandboxes
     __sbx_query ps -a | awk 'NR > 1 { print $1 "\tsandbox" }'
 end
 
+function __sbx_networks
+    set -l tokens (commandline -opc)
+    command $tokens[1] network ls 2>/dev/null | awk 'NR > 1 { print $1 "\tnetwork" }'
+end
+
 function __sbx_archives
     for f in (__fish_complete_path (commandline -ct))
         set -l p (string split -f1 \t -- $f)
@@ -156,6 +163,7 @@ complete -c sbx -n __sbx_needs_command -a stop -d 'Stop sandboxes (SIGTERM, then
 complete -c sbx -n __sbx_needs_command -a kill -d 'Send a signal to sandboxes'
 complete -c sbx -n __sbx_needs_command -a rm -d 'Remove exited sandboxes'
 complete -c sbx -n __sbx_needs_command -a check -d 'Report whether this host supports sbx'
+complete -c sbx -n __sbx_needs_command -a network -d 'Create, list, inspect and remove sandbox networks'
 complete -c sbx -n __sbx_needs_command -a login -d 'Log in to a registry'
 complete -c sbx -n __sbx_needs_command -a logout -d "Forget a registry's credentials"
 
@@ -188,7 +196,9 @@ complete -c sbx -n '__sbx_opts run' -l network -x -d 'Network mode' -a "
     slirp:allow_host_loopback=true\t'slirp, and 10.0.2.2 reaches the host\'s 127.0.0.1'
     slirp:allow_host_addresses=false\t'slirp, and the host\'s own addresses are refused'
     none\t'loopback only'
-    host\t'the host\'s network, unisolated'"
+    host\t'the host\'s network, unisolated'
+    (__sbx_networks)"
+complete -c sbx -n '__sbx_opts run' -l network-alias -x -d 'Another name the sandbox answers to on its network'
 complete -c sbx -n '__sbx_opts run' -s p -l publish -x -d 'Forward [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]'
 complete -c sbx -n '__sbx_opts run' -l net-allow -x -a 'dns' -d 'Only allow this outbound traffic'
 complete -c sbx -n '__sbx_opts run' -l net-log -r -F -d 'Record outbound attempts and DNS queries as JSON lines'
@@ -274,5 +284,16 @@ complete -c sbx -n "__sbx_arg kill '*'" -a '(__sbx_sandboxes)'
 # rm
 complete -c sbx -n '__sbx_opts rm' -s f -l force -d 'Kill a running sandbox first'
 complete -c sbx -n "__sbx_arg rm '*'" -a '(__sbx_sandboxes)'
+
+# network
+complete -c sbx -n '__sbx_opts network' -l subnet -x -d "create: the network's IPv4 subnet"
+complete -c sbx -n '__sbx_opts network' -l internal -d 'create: no way out'
+complete -c sbx -n '__sbx_opts network' -l format -x -a 'table json' -d 'ls: output format'
+complete -c sbx -n "__sbx_arg network 0" -a "
+    create\t'make a network'
+    ls\t'list the networks'
+    inspect\t'show a network as JSON'
+    rm\t'remove networks'"
+complete -c sbx -n "__sbx_arg network +" -a '(__sbx_networks)'
 
 # prune and check take only the options every command takes.

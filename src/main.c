@@ -42,6 +42,7 @@ static const struct {
     {"kill", sbx_cmd_kill, "Send a signal to sandboxes"},
     {"rm", sbx_cmd_rm, "Remove exited sandboxes"},
     {"check", sbx_cmd_check, "Report whether this host supports sbx"},
+    {"network", sbx_cmd_network, "Create, list, inspect and remove sandbox networks"},
     {"login", exec_store_helper, "Log in to a registry"},
     {"logout", exec_store_helper, "Forget a registry's credentials"},
 };

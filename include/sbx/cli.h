@@ -14,6 +14,7 @@ int sbx_cmd_kill(int argc, char **argv);
 int sbx_cmd_rm(int argc, char **argv);
 int sbx_cmd_ps(int argc, char **argv);
 int sbx_cmd_check(int argc, char **argv);
+int sbx_cmd_network(int argc, char **argv);
 /* In sbx-store (src/sbx-store.c dispatches): */
 int sbx_cmd_load(int argc, char **argv);
 int sbx_cmd_import(int argc, char **argv);

@@ -78,7 +78,8 @@ typedef struct {
   guint16 sport, dport;
   const guint8 *payload; /* UDP payload (within the frame) */
   gsize payload_len;
-  const char *refused; /* why it was refused, NULL when it passed */
+  const char *refused;  /* why it was refused, NULL when it passed */
+  gboolean to_resolver; /* sbx-switch: dst is its network's DNS server */
 } SbxFrameInfo;
 /* Look at one Ethernet frame from the guest. For RESET, *reply (len
  * *reply_len, at most SBX_NET_REPLY_MAX) is a TCP RST to send back to the

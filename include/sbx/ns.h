@@ -13,10 +13,13 @@ gboolean sbx_uts_setup(const char *hostname, GError **err);
 
 /* net.c: a new network namespace with only lo up. */
 gboolean sbx_net_setup_loopback(GError **err);
-/* The slirp mode's tap0: created, addressed, up, default route. Returns its fd. */
+/* The slirp mode's tap0: created, addressed, up, default route. Returns its fd.
+ * A network's (--network NAME): mac set, and no route when gateway is NULL
+ * (an internal network). */
 typedef struct {
   const char *address, *netmask, *gateway;
   guint mtu;
+  const guint8 *mac; /* NULL: the kernel's random one */
 } SbxTapConfig;
 int sbx_net_create_tap(const SbxTapConfig *cfg, GError **err);
 

@@ -4,10 +4,12 @@
 
 #include <glib.h>
 #include "sbx/net.h"
+#include "sbx/netswitch.h"
 #include "sbx/store.h"
 #include "sbx/user.h"
 
-typedef enum { SBX_NET_NONE, SBX_NET_SLIRP, SBX_NET_HOST } SbxNetMode;
+/* SWITCH: --network NAME, a sandbox network (netswitch.h). */
+typedef enum { SBX_NET_NONE, SBX_NET_SLIRP, SBX_NET_HOST, SBX_NET_SWITCH } SbxNetMode;
 
 typedef struct {
   SbxNetMode mode;
@@ -19,6 +21,11 @@ typedef struct {
   int log_fd;                     /* --net-log's file, opened by the CLI; -1: none */
   const char
       *resolv_conf; /* $SBX_NET_RESOLV_CONF: the resolver file for sbx-net; NULL: the host's */
+  /* SWITCH: the connection to the network's switch (sbx_network_join) and
+   * the address it gave; init closes the connection, sbx holds it. */
+  const char *network;
+  int switch_fd;
+  SbxSwitchLease lease;
 } SbxNetSpec;
 
 /* The running sbx-net: its pid and the sync socket to it. */

@@ -12,6 +12,7 @@
 
 typedef struct {
   char *name, *id, *image, *started, *ports;
+  char *networks; /* --network NAME: "NAME=ADDRESS" */
   char *store_root, *userns, *seccomp, *user, *workdir, *hostname;
   char **env;
   guint64 caps;

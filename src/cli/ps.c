@@ -50,6 +50,8 @@ static void add_json(JsonBuilder *b, const SbxState *s)
   json_builder_add_string_value(b, s->started ? s->started : "");
   json_builder_set_member_name(b, "Ports");
   json_builder_add_string_value(b, s->ports ? s->ports : "");
+  json_builder_set_member_name(b, "Networks");
+  json_builder_add_string_value(b, s->networks ? s->networks : "");
   json_builder_end_object(b);
 }
 
@@ -62,8 +64,8 @@ static int ps_parsed(int argc, char **argv, GError **err)
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_array(b);
   if (!json)
-    printf("%-20s %-12s %-30s %-8s %-16s %-20s %s\n", "NAME", "ID", "IMAGE", "PID", "STATUS",
-           "STARTED", "PORTS");
+    printf("%-20s %-12s %-30s %-8s %-16s %-20s %-20s %s\n", "NAME", "ID", "IMAGE", "PID", "STATUS",
+           "STARTED", "PORTS", "NETWORKS");
   for (char **n = names; *n; n++) {
     g_autoptr(SbxState) s = sbx_state_load(*n, NULL);
     if (!s) {
@@ -86,8 +88,9 @@ static int ps_parsed(int argc, char **argv, GError **err)
     g_autofree char *name = sbx_escape_text(s->name);
     g_autofree char *pid = s->running ? g_strdup_printf("%d", (int)s->init_pid) : g_strdup("-");
     g_autofree char *started = g_strndup(s->started ? s->started : "", 19);
-    printf("%-20s %-12s %-30s %-8s %-16s %-20s %s\n", name, s->id ? s->id : "", image, pid, status,
-           started, s->ports && *s->ports ? s->ports : "-");
+    g_autofree char *networks = sbx_escape_text(s->networks && *s->networks ? s->networks : "-");
+    printf("%-20s %-12s %-30s %-8s %-16s %-20s %-20s %s\n", name, s->id ? s->id : "", image, pid,
+           status, started, s->ports && *s->ports ? s->ports : "-", networks);
   }
   json_builder_end_array(b);
   if (json) {

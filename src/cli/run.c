@@ -28,7 +28,7 @@ typedef struct {
   char *memory, *cpus, *pids_limit;
   char *rootfs_size, *timeout, *report;
   gboolean rootfs_disk;
-  char **publish, **net_allow;
+  char **publish, **net_allow, **network_alias;
   char *net_log;
   gint mtu;
   gboolean interactive, tty, detach;
@@ -38,6 +38,8 @@ typedef struct {
 } RunOptions;
 
 static RunOptions opts;
+/* --network NAME without its :options */
+static char *network_name;
 /* --report: opened before the run, written once at its end (-d: by the
  * supervisor). */
 static int report_fd = -1;
@@ -73,8 +75,11 @@ static GOptionEntry run_entries[] = {
     {"network", 0, 0, G_OPTION_ARG_STRING, &opts.network,
      "slirp (default; slirp:allow_host_loopback=true lets 10.0.2.2 reach the host's 127.0.0.1; "
      "the host's other addresses are reachable unless slirp:allow_host_addresses=false or "
-     "--net-allow), none (only lo) or host (the host's network, unisolated)",
-     "MODE"},
+     "--net-allow), none (only lo), host (the host's network, unisolated) or the name of a "
+     "network (sbx network create)",
+     "MODE|NAME"},
+    {"network-alias", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.network_alias,
+     "Another name the sandbox answers to on its network (repeatable)", "ALIAS"},
     {"publish", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &opts.publish,
      "Forward a host port into the sandbox", "[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]"},
     {"net-allow", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.net_allow,
@@ -130,6 +135,8 @@ static void run_options_clear(void)
   g_free(opts.hostname);
   g_free(opts.entrypoint);
   g_free(opts.network);
+  g_strfreev(opts.network_alias);
+  g_clear_pointer(&network_name, g_free);
   g_strfreev(opts.cap_add);
   g_strfreev(opts.cap_drop);
   g_strfreev(opts.security_opt);
@@ -403,22 +410,26 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
     net->mode = SBX_NET_NONE;
   else if (strcmp(parts[0], "host") == 0)
     net->mode = SBX_NET_HOST;
+  else if (sbx_switch_name_valid(parts[0]))
+    net->mode = SBX_NET_SWITCH; /* its existence is checked when joining */
   else
-    return sbx_fail(err, SBX_ERROR_USAGE, "--network: '%s' is not slirp, none or host", mode);
+    return sbx_fail(err, SBX_ERROR_USAGE,
+                    "--network: '%s' is not slirp, none, host or a network's name", mode);
+  gboolean slirp_like = net->mode == SBX_NET_SLIRP || net->mode == SBX_NET_SWITCH;
   g_auto(GStrv) kv = g_strsplit(parts[1] ? parts[1] : "", ",", -1);
   int host_addresses = -1; /* unset: reachable, unless --net-allow */
   for (char **o = kv; *o; o++) {
     if (!**o)
       continue;
-    if (net->mode == SBX_NET_SLIRP &&
+    if (slirp_like &&
         (strcmp(*o, "allow_host_loopback=true") == 0 || strcmp(*o, "allow_host_loopback") == 0))
       net->allow_host_loopback = TRUE;
-    else if (net->mode == SBX_NET_SLIRP && strcmp(*o, "allow_host_loopback=false") == 0)
+    else if (slirp_like && strcmp(*o, "allow_host_loopback=false") == 0)
       net->allow_host_loopback = FALSE;
-    else if (net->mode == SBX_NET_SLIRP && (strcmp(*o, "allow_host_addresses=true") == 0 ||
-                                            strcmp(*o, "allow_host_addresses") == 0))
+    else if (slirp_like && (strcmp(*o, "allow_host_addresses=true") == 0 ||
+                            strcmp(*o, "allow_host_addresses") == 0))
       host_addresses = 1;
-    else if (net->mode == SBX_NET_SLIRP && strcmp(*o, "allow_host_addresses=false") == 0)
+    else if (slirp_like && strcmp(*o, "allow_host_addresses=false") == 0)
       host_addresses = 0;
     else if (net->mode == SBX_NET_SLIRP && g_str_has_prefix(*o, "mtu="))
       net->mtu = (guint)g_ascii_strtoull(*o + 4, NULL, 10);
@@ -428,8 +439,24 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
   if (net->mtu < SBX_NET_MTU_MIN || net->mtu > SBX_NET_MTU_MAX)
     return sbx_fail(err, SBX_ERROR_USAGE, "--mtu: %u is not within %d..%d", net->mtu,
                     SBX_NET_MTU_MIN, SBX_NET_MTU_MAX);
-  if ((opts.publish || opts.net_allow || opts.net_log) && net->mode != SBX_NET_SLIRP)
-    return sbx_fail(err, SBX_ERROR_USAGE, "-p, --net-allow and --net-log need --network slirp");
+  if ((opts.publish || opts.net_allow || opts.net_log) && !slirp_like)
+    return sbx_fail(err, SBX_ERROR_USAGE,
+                    "-p, --net-allow and --net-log need --network slirp or a network");
+  if (net->mode == SBX_NET_SWITCH && opts.mtu)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--mtu: every sandbox on a network has its MTU, %d",
+                    SBX_SWITCH_MTU);
+  if (opts.network_alias && net->mode != SBX_NET_SWITCH)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--network-alias needs --network NAME (a network)");
+  for (char **a = opts.network_alias; a && *a; a++)
+    if (!sbx_switch_name_valid(*a)) {
+      g_autofree char *safe = sbx_escape_text(*a);
+      return sbx_fail(err, SBX_ERROR_USAGE,
+                      "--network-alias: '%s' is not a name (letters, digits, '-', '_', '.')", safe);
+    }
+  g_free(network_name);
+  network_name = net->mode == SBX_NET_SWITCH ? g_strdup(parts[0]) : NULL;
+  net->network = network_name;
+  net->switch_fd = -1;
   net->refuse_host_addresses = host_addresses == -1 ? opts.net_allow != NULL : !host_addresses;
   for (char **p = opts.publish; p && *p; p++) {
     SbxPortForward f;
@@ -553,6 +580,10 @@ static SbxState *new_state(SbxStore *store, const SbxRunSpec *spec, const char *
   st->id = g_strdup(id);
   st->image = g_strdup(image);
   st->ports = opts.publish ? g_strjoinv(",", opts.publish) : g_strdup("");
+  if (spec->net.mode == SBX_NET_SWITCH) {
+    g_autofree char *addr = sbx_network_address_text(spec->net.lease.address);
+    st->networks = g_strdup_printf("%s=%s", spec->net.network, addr);
+  }
   st->store_root = g_strdup(store->root);
   st->userns = g_strdup(store->idmap.mode == SBX_USERNS_RANGE ? "range" : "single");
   for (char **o = opts.security_opt; o && *o; o++)
@@ -627,6 +658,33 @@ static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
     return -1;
   printf("%s\n", n->state->name);
   return 0;
+}
+
+/* --network NAME: the sandbox joins before it exists (its address goes
+ * into tap0 and /etc/hosts); the connection is held for the whole run, and
+ * its end frees the address. */
+static gboolean join_network(SbxRunSpec *spec, GError **err)
+{
+  SbxNetSpec *net = &spec->net;
+  if (net->mode != SBX_NET_SWITCH)
+    return TRUE;
+  g_autoptr(GPtrArray) names = g_ptr_array_new();
+  if (opts.name && sbx_switch_name_valid(opts.name))
+    g_ptr_array_add(names, opts.name);
+  for (char **a = opts.network_alias; a && *a; a++)
+    g_ptr_array_add(names, *a);
+  g_ptr_array_add(names, NULL);
+  SbxSwitchJoin j = {.names = (char **)names->pdata,
+                     .publish = net->publish,
+                     .allow = net->allow,
+                     .host_loopback = net->allow_host_loopback,
+                     .refuse_host_addresses = net->refuse_host_addresses};
+  net->switch_fd = sbx_network_join(net->network, &j, net->resolv_conf, &net->lease, err);
+  if (net->switch_fd < 0)
+    return FALSE;
+  g_autofree char *addr = sbx_network_address_text(net->lease.address);
+  sbx_debug("network %s: address %s", net->network, addr);
+  return TRUE;
 }
 
 static int run_named_or_not(SbxStore *store, SbxRunSpec *spec, const char *image, GError **err)
@@ -717,7 +775,11 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
       .result = spec->result,
       .measure = report_fd >= 0,
   };
-  int status = security_spec(store, spec, err) ? run_named_or_not(store, spec, argv[1], err) : -1;
+  int status = security_spec(store, spec, err) && join_network(spec, err)
+                   ? run_named_or_not(store, spec, argv[1], err)
+                   : -1;
+  if (spec->net.switch_fd >= 0)
+    close(spec->net.switch_fd);
   if (report_fd >= 0) /* it failed before the run */
     write_report(spec, argv[1], SBX_EXIT_FAILED, err ? *err : NULL);
   spec->image = NULL;

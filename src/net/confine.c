@@ -4,6 +4,7 @@
  * reads, no capabilities, no_new_privs, and a seccomp allowlist of what
  * libslirp and the GLib main loop use. */
 #include "sbx/netd.h"
+#include "sbx/switchd.h"
 #include "sbx/security.h"
 #include "sbx/util.h"
 
@@ -119,7 +120,7 @@ static const char *const netd_allow[] = {"read",
                                          "rseq",
                                          NULL};
 
-static gboolean install_filter(GError **err)
+static gboolean install_filter(const char *const *extra, GError **err)
 {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
   if (!ctx)
@@ -129,6 +130,8 @@ static gboolean install_filter(GError **err)
     if (nr != __NR_SCMP_ERROR)
       seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
   }
+  for (const char *const *n = extra; n && *n; n++)
+    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, seccomp_syscall_resolve_name(*n), 0);
   /* Sockets of the internet families only (no AF_UNIX to the host's
    * services), and only the ioctls libslirp and GLib use. */
   static const guint64 families[] = {AF_INET, AF_INET6};
@@ -157,5 +160,20 @@ gboolean sbx_netd_confine(const char *resolv_conf, gboolean with_log, GError **e
     return FALSE;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return sbx_fail_errno(err, "network helper: no_new_privs");
-  return install_filter(err);
+  return install_filter(NULL, err);
+}
+
+/* sbx-switch: the same, keeping its listening socket and lock file, and
+ * allowing what it does beyond sbx-net: flock (the network's lock, to exit
+ * only when no sandbox is joining). */
+gboolean sbx_switch_confine(const char *resolv_conf, int keep_upto, GError **err)
+{
+  static const char *const extra[] = {"flock", NULL};
+  sbx_close_fds_from(keep_upto + 1);
+  if (!empty_root(resolv_conf, err) || !sbx_caps_drop_bounding(0, err) ||
+      !sbx_caps_set(0, FALSE, err))
+    return FALSE;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return sbx_fail_errno(err, "network switch: no_new_privs");
+  return install_filter(extra, err);
 }

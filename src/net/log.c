@@ -126,7 +126,8 @@ void sbx_netlog_frame(SbxNetLog *l, const SbxFrameInfo *info)
     return; /* the rest of a flow already logged */
   char name[SBX_DNS_NAME_MAX];
   guint16 qtype = 0;
-  gboolean dns = info->proto == IPPROTO_UDP && info->dst == SBX_NET_DNS_ADDR && info->dport == 53 &&
+  gboolean dns = info->proto == IPPROTO_UDP &&
+                 (info->dst == SBX_NET_DNS_ADDR || info->to_resolver) && info->dport == 53 &&
                  info->payload &&
                  sbx_net_dns_query_name(info->payload, info->payload_len, name, &qtype);
   if (!dns && !first_of_flow(l, info))

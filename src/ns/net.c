@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <net/if_arp.h>
 #include <net/if.h>
 #include <net/route.h>
 #include <netinet/in.h>
@@ -86,11 +87,21 @@ int sbx_net_create_tap(const SbxTapConfig *cfg, GError **err)
   set_addr(&r.ifr_netmask, cfg->netmask);
   if (!ifreq_ioctl(sock, SIOCSIFNETMASK, &r, "set the netmask of tap0", err))
     return -1;
+  if (cfg->mac) {
+    r.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    memcpy(r.ifr_hwaddr.sa_data, cfg->mac, 6);
+    if (!ifreq_ioctl(sock, SIOCSIFHWADDR, &r, "set the MAC address of tap0", err))
+      return -1;
+  }
   if (!ifreq_ioctl(sock, SIOCGIFFLAGS, &r, "tap0 flags", err))
     return -1;
   r.ifr_flags |= IFF_UP | IFF_RUNNING;
   if (!ifreq_ioctl(sock, SIOCSIFFLAGS, &r, "bring tap0 up", err))
     return -1;
+  if (!cfg->gateway) {
+    sbx_debug("network: tap0 %s/%s mtu %u, no route out", cfg->address, cfg->netmask, cfg->mtu);
+    return sbx_steal_fd(&tap);
+  }
   struct rtentry rt = {0};
   set_addr(&rt.rt_dst, "0.0.0.0");
   set_addr(&rt.rt_genmask, "0.0.0.0");

@@ -53,9 +53,60 @@ guint64 sbx_rootfs_size_default(void)
   return MIN(ram / 4, cap) & ~((1ull << 20) - 1); /* whole MiB */
 }
 
+/* --network NAME: the address the network's switch gave. */
+static char *network_etc_hosts(const SbxNetSpec *net, const char *hostname)
+{
+  g_autofree char *self = sbx_network_address_text(net->lease.address);
+  GString *h = g_string_new("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+  g_string_append_printf(h, "%s\t%s\n", self, hostname);
+  if (net->allow_host_loopback && net->lease.gateway) {
+    g_autofree char *gw = sbx_network_address_text(net->lease.gateway);
+    g_string_append_printf(h, "%s\thost.containers.internal host.docker.internal\n", gw);
+  }
+  return g_string_free(h, FALSE);
+}
+
+/* In init: tap0 with the network's address and MAC, to sbx. The switch's
+ * connection is sbx's to hold, not the sandbox's. */
+static gboolean network_setup_tap(const SbxNetSpec *net, int syncfd, GError **err)
+{
+  if (net->switch_fd >= 0)
+    close(net->switch_fd);
+  g_autofree char *addr = sbx_network_address_text(net->lease.address);
+  g_autofree char *mask = sbx_network_address_text(0xffffffffu << (32 - net->lease.prefix));
+  g_autofree char *gw = net->lease.gateway ? sbx_network_address_text(net->lease.gateway) : NULL;
+  SbxTapConfig tc = {.address = addr,
+                     .netmask = mask,
+                     .gateway = gw,
+                     .mtu = SBX_SWITCH_MTU,
+                     .mac = net->lease.mac};
+  sbx_autofd tap = sbx_net_create_tap(&tc, err);
+  if (tap < 0)
+    return FALSE;
+  if (!sbx_sync_send_fd(syncfd, "tap", tap))
+    return sbx_fail_errno(err, "network: hand tap0 to sbx");
+  return sbx_sync_recv(syncfd, NULL, "sbx", err);
+}
+
+/* In sbx: init's tap0 to the switch; once it has it, init goes on. */
+static gboolean network_hand_tap(const SbxNetSpec *net, int syncfd, GError **err)
+{
+  sbx_autofd tap = -1;
+  if (!sbx_sync_recv_fd(syncfd, NULL, &tap, "sandbox setup", err))
+    return FALSE;
+  if (tap < 0)
+    return sbx_fail(err, SBX_ERROR_FAILED, "network: no tap0 from the sandbox");
+  if (!sbx_network_hand_tap(net->switch_fd, tap, net->log_fd, err))
+    return FALSE;
+  return sbx_sync_send_ok(syncfd, "net") || sbx_fail_errno(err, "sandbox setup");
+}
+
 /* /etc/hosts and /etc/resolv.conf as the network mode makes them true. */
 static char *etc_hosts(Ctx *c)
 {
+  const SbxNetSpec *net = &c->spec->net;
+  if (net->mode == SBX_NET_SWITCH)
+    return network_etc_hosts(net, c->hostname);
   const char *self = c->spec->net.mode == SBX_NET_SLIRP ? SBX_NET_GUEST : "127.0.1.1";
   GString *h = g_string_new("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
   g_string_append_printf(h, "%s\t%s\n", self, c->hostname);
@@ -66,6 +117,12 @@ static char *etc_hosts(Ctx *c)
 
 static char *etc_resolv_conf(Ctx *c)
 {
+  if (c->spec->net.mode == SBX_NET_SWITCH) {
+    g_autofree char *dns = sbx_network_address_text(c->spec->net.lease.dns);
+    return g_strdup_printf("# sbx: the network's resolver: its sandboxes' names, and the "
+                           "host's resolvers for the rest\nnameserver %s\n",
+                           dns);
+  }
   if (c->spec->net.mode == SBX_NET_SLIRP)
     return g_strdup("# sbx: libslirp's resolver, which forwards to the host's\n"
                     "nameserver " SBX_NET_DNS "\n");
@@ -135,6 +192,8 @@ static gboolean setup_network(Ctx *c, int syncfd, GError **err)
     return TRUE;
   if (!sbx_net_setup_loopback(err))
     return FALSE;
+  if (c->spec->net.mode == SBX_NET_SWITCH)
+    return network_setup_tap(&c->spec->net, syncfd, err);
   if (c->spec->net.mode != SBX_NET_SLIRP)
     return TRUE;
   SbxTapConfig tc = {.address = SBX_NET_GUEST,
@@ -525,6 +584,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   sbx_autofd master = -1, usage = -1;
   gboolean ok =
       (spec->net.mode != SBX_NET_SLIRP || start_network(&c, syncfd, &helper, err)) &&
+      (spec->net.mode != SBX_NET_SWITCH || network_hand_tap(&spec->net, syncfd, err)) &&
       (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
       sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
   close(syncfd);

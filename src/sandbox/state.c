@@ -19,6 +19,7 @@ void sbx_state_free(SbxState *s)
   g_free(s->image);
   g_free(s->started);
   g_free(s->ports);
+  g_free(s->networks);
   g_free(s->store_root);
   g_free(s->userns);
   g_free(s->seccomp);
@@ -136,6 +137,7 @@ gboolean sbx_state_save(const SbxState *s, GError **err)
   g_key_file_set_string(k, g, "Image", s->image ? s->image : "");
   g_key_file_set_string(k, g, "Started", s->started ? s->started : "");
   g_key_file_set_string(k, g, "Ports", s->ports ? s->ports : "");
+  g_key_file_set_string(k, g, "Networks", s->networks ? s->networks : "");
   g_key_file_set_string(k, g, "Store", s->store_root ? s->store_root : "");
   g_key_file_set_string(k, g, "Userns", s->userns ? s->userns : "");
   g_key_file_set_string(k, g, "Seccomp", s->seccomp ? s->seccomp : "");
@@ -188,6 +190,7 @@ SbxState *sbx_state_load(const char *name, GError **err)
   s->image = g_key_file_get_string(k, g, "Image", NULL);
   s->started = g_key_file_get_string(k, g, "Started", NULL);
   s->ports = g_key_file_get_string(k, g, "Ports", NULL);
+  s->networks = g_key_file_get_string(k, g, "Networks", NULL);
   s->store_root = g_key_file_get_string(k, g, "Store", NULL);
   s->userns = g_key_file_get_string(k, g, "Userns", NULL);
   s->seccomp = g_key_file_get_string(k, g, "Seccomp", NULL);

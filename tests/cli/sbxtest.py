@@ -26,7 +26,7 @@ NOSYS = os.environ.get("SBX_NOSYS", os.path.join(SRCDIR, "build", "tests", "nosy
 FIXTURES = os.path.abspath(os.environ.get("SBX_FIXTURES", os.path.join(SRCDIR, "build", "tests", "fixtures")))
 IS_ROOT = os.geteuid() == 0
 RANGE_USER, SINGLE_USER = "sbx-test", "sbx-test1"
-HELPERS = ("sbx-store", "sbx-net", "sbx-oci")  # found by sbx beside its own binary (sbx-oci: test_oci)
+HELPERS = ("sbx-store", "sbx-net", "sbx-switch", "sbx-oci")  # found by sbx beside its own binary (sbx-oci: test_oci)
 
 
 # Whatever sbx (or a helper it started) prints when it crashed instead of

@@ -19,7 +19,7 @@ import unittest
 from sbxtest import SRCDIR, SbxTestCase
 
 COMMANDS = ["run", "pull", "load", "images", "inspect", "rmi", "prune", "ps", "logs", "exec",
-            "stop", "kill", "rm", "check", "login", "logout"]
+            "stop", "kill", "rm", "check", "network", "login", "logout"]
 MAN = os.path.join(SRCDIR, "docs", "man")
 COMPLETIONS = os.path.join(SRCDIR, "completions")
 BASH_COMPLETION = "/usr/share/bash-completion/bash_completion"
@@ -304,7 +304,8 @@ class TestDocs(SbxTestCase):
     def test_bash_completes(self, bash_completion=True):
         c = lambda line: self.bash_complete(line, bash_completion)
         self.assertEqual(c("sbx ru"), ["run"])
-        self.assertEqual(sorted(c("sbx run --net")), ["--net-allow", "--net-log", "--network"])
+        self.assertEqual(sorted(c("sbx run --net")),
+                         ["--net-allow", "--net-log", "--network", "--network-alias"])
         self.assertEqual(sorted(c("sbx run --network ")),
                          ["host", "none", "slirp", "slirp:allow_host_addresses=false",
                           "slirp:allow_host_loopback=true"])
@@ -379,7 +380,8 @@ class TestDocs(SbxTestCase):
     def test_fish_completes(self):
         c = self.fish_complete
         self.assertEqual(c("sbx ru"), ["run"])
-        self.assertEqual(sorted(c("sbx run --net")), ["--net-allow", "--net-log", "--network"])
+        self.assertEqual(sorted(c("sbx run --net")),
+                         ["--net-allow", "--net-log", "--network", "--network-alias"])
         self.assertEqual(sorted(c("sbx run --network ")),
                          ["host", "none", "slirp", "slirp:allow_host_addresses=false",
                           "slirp:allow_host_loopback=true"])

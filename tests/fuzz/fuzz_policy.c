@@ -1,9 +1,11 @@
 /* libFuzzer target: the egress policy on one frame from the guest
  * (src/net/policy.c sbx_net_check_frame) and, for UDP, the DNS question
- * parser and JSON string escaping that --net-log uses.
+ * parser and JSON string escaping that --net-log uses, and the answer a
+ * network switch gives a query (src/net/switch-dns.c).
  *
  * Input: one byte of policy settings, then the Ethernet frame. */
 #include "sbx/net.h"
+#include "sbx/netswitch.h"
 #include "sbx/util.h"
 
 #include <arpa/inet.h>
@@ -36,6 +38,11 @@ static SbxNetPolicy *policy_for(guint8 flags)
   p.rules = rules;
   p.host_addrs = (flags >> 3) & 1 ? addrs : NULL;
   return &p;
+}
+
+static guint32 lookup_blue(const char *name, gpointer data)
+{
+  return g_ascii_strcasecmp(name, "blue") == 0 ? 0x0a59000au : 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -84,6 +91,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
           __builtin_trap();
       g_string_free(json, TRUE);
     }
+    /* the network switch's answer to it (src/net/switch-dns.c) */
+    guint8 answer[600];
+    gsize alen = sbx_switch_dns_answer(info.payload, info.payload_len, lookup_blue, NULL,
+                                       data[0] & 1, answer, sizeof answer);
+    if (alen > sizeof answer || (alen && (alen < 12 || answer[0] != info.payload[0] ||
+                                          answer[1] != info.payload[1] || !(answer[2] & 0x80))))
+      __builtin_trap();
   }
   g_free(frame);
   return 0;

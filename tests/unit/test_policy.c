@@ -1,5 +1,6 @@
 /* The slirp helper's egress policy on hand-made frames (src/net/policy.c). */
 #include "sbx/net.h"
+#include "sbx/netswitch.h"
 
 #include <arpa/inet.h>
 #include <glib.h>
@@ -354,6 +355,103 @@ static void test_dns_query_name(void)
   g_assert_true(sbx_net_dns_query_name(q, n, name, &qtype));
 }
 
+static guint32 lookup_blue(const char *name, gpointer data)
+{
+  return g_ascii_strcasecmp(name, "blue") == 0 ? 0x0a59000au : 0;
+}
+
+/* The network switch's DNS answers (src/net/switch-dns.c). */
+static void test_switch_dns_answer(void)
+{
+  guint8 q[600], a[600];
+  const char *blue[] = {"BLUE", NULL};
+  gsize n = put_name(q, blue);
+  q[0] = 0x12;
+  q[1] = 0x34;
+  q[2] = 0x01; /* RD */
+  gsize len = sbx_switch_dns_answer(q, n, lookup_blue, NULL, FALSE, a, sizeof a);
+  g_assert_cmpuint(len, ==, n + 16);
+  g_assert_cmpuint(a[0] << 8 | a[1], ==, 0x1234);
+  g_assert_cmpuint(a[2], ==, 0x85); /* QR AA RD */
+  g_assert_cmpuint(a[3] & 0x0f, ==, 0);
+  g_assert_cmpuint(a[7], ==, 1); /* one answer */
+  g_assert_cmpmem(a + 12, n - 12, q + 12, n - 12);
+  static const guint8 rr[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 10, 89, 0, 10};
+  g_assert_cmpmem(a + n, 16, rr, 16);
+  /* AAAA of a name on the network: no such data, not "no such name" */
+  q[n - 3] = 28;
+  len = sbx_switch_dns_answer(q, n, lookup_blue, NULL, FALSE, a, sizeof a);
+  g_assert_cmpuint(len, ==, n);
+  g_assert_cmpuint(a[3] & 0x0f, ==, 0);
+  g_assert_cmpuint(a[7], ==, 0);
+  /* another name: the uplink's resolver's, or NXDOMAIN on an internal network */
+  const char *other[] = {"example", "com", NULL};
+  n = put_name(q, other);
+  g_assert_cmpuint(sbx_switch_dns_answer(q, n, lookup_blue, NULL, FALSE, a, sizeof a), ==, 0);
+  len = sbx_switch_dns_answer(q, n, lookup_blue, NULL, TRUE, a, sizeof a);
+  g_assert_cmpuint(len, ==, n);
+  g_assert_cmpuint(a[3] & 0x0f, ==, 3);
+  /* cut short anywhere, or with no room for the answer: no answer */
+  n = put_name(q, blue);
+  for (gsize cut = 0; cut < n; cut++)
+    g_assert_cmpuint(sbx_switch_dns_answer(q, cut, lookup_blue, NULL, TRUE, a, sizeof a), ==, 0);
+  g_assert_cmpuint(sbx_switch_dns_answer(q, n, lookup_blue, NULL, TRUE, a, n + 15), ==, 0);
+}
+
+/* A network's subnet, and what sbx and sbx-switch say (src/net/netproto.c). */
+static void test_switch_protocol(void)
+{
+  guint32 net;
+  guint prefix;
+  g_assert_true(sbx_network_parse_subnet("10.89.3.0/24", &net, &prefix, NULL));
+  g_assert_cmpuint(net, ==, 0x0a590300u);
+  g_assert_cmpuint(prefix, ==, 24);
+  g_autofree char *text = sbx_network_subnet_text(net, prefix);
+  g_assert_cmpstr(text, ==, "10.89.3.0/24");
+  const char *bad[] = {"10.89.3.1/24", "10.0.0.0/8",    "10.0.0.0/29", "127.0.0.0/24",
+                       "0.0.0.0/16",   "224.0.0.0/24",  "10.89.3.0",   "/24",
+                       "x/24",         "10.89.3.0/24x", NULL};
+  for (const char **b = bad; *b; b++)
+    g_assert_false(sbx_network_parse_subnet(*b, &net, &prefix, NULL));
+  SbxSwitchLease l = {.address = 0x0a59000au,
+                      .gateway = 0x0a590001u,
+                      .dns = 0x0a590002u,
+                      .prefix = 24,
+                      .mac = {0x02, 0x5b, 10, 89, 0, 10}};
+  g_autofree char *lt = sbx_switch_lease_format(&l);
+  SbxSwitchLease back;
+  g_assert_true(sbx_switch_lease_parse(lt, &back));
+  g_assert_cmpmem(&back, sizeof back, &l, sizeof l);
+  g_assert_false(sbx_switch_lease_parse("address=1", &back));
+  char *names[] = {"red", "db.local", NULL}, *publish[] = {"127.0.0.1:8080:80", NULL};
+  SbxSwitchJoin j = {.names = names, .publish = publish, .host_loopback = TRUE};
+  g_autofree char *jt = sbx_switch_join_format(&j);
+  SbxSwitchJoin jb;
+  g_assert_true(sbx_switch_join_parse(jt, &jb, NULL));
+  g_assert_cmpstrv(jb.names, names);
+  g_assert_cmpstrv(jb.publish, publish);
+  g_assert_cmpuint(g_strv_length(jb.allow), ==, 0);
+  g_assert_true(jb.host_loopback);
+  g_assert_false(jb.refuse_host_addresses);
+  sbx_switch_join_clear(&jb);
+  /* what any process of the user might send: every field checked */
+  const char *hostile[] = {"[join]\nNames=../x\n",
+                           "[join]\nNames=a b\n",
+                           "[join]\nPublish=99999:1\n",
+                           "[join]\nAllow=example.com\n",
+                           "[join]\nNames=a;b;c;d;e;f;g;h;i;j;k;l;m;n;o;p;q\n",
+                           "not a key file",
+                           NULL};
+  for (const char **h = hostile; *h; h++) {
+    g_autoptr(GError) err = NULL;
+    g_assert_false(sbx_switch_join_parse(*h, &jb, &err));
+    g_assert_nonnull(err);
+  }
+  g_assert_true(sbx_switch_name_valid("a-b_c.d9"));
+  g_assert_false(sbx_switch_name_valid("-a"));
+  g_assert_false(sbx_switch_name_valid(""));
+}
+
 static void test_rule_parsing(void)
 {
   SbxNetRule r;
@@ -386,5 +484,7 @@ int main(int argc, char **argv)
   g_test_add_func("/policy/host-addresses", test_host_addresses);
   g_test_add_func("/policy/frame-info", test_frame_info);
   g_test_add_func("/policy/dns-query-name", test_dns_query_name);
+  g_test_add_func("/policy/switch-dns-answer", test_switch_dns_answer);
+  g_test_add_func("/policy/switch-protocol", test_switch_protocol);
   return g_test_run();
 }
