@@ -59,7 +59,8 @@ static gboolean own(const Seq *s, int flag)
 typedef struct {
   unsigned long flags, clear, propagation;
   gboolean recursive_ro;
-  const char *refused; /* an option sbx-oci cannot honour */
+  gboolean copyup, has_mode; /* tmpcopyup; a mode= of its own */
+  const char *refused;       /* an option sbx-oci cannot honour */
   GString *data;
 } MountOpts;
 
@@ -123,6 +124,10 @@ static void parse_options(char **options, MountOpts *m)
       known = strcmp(*o, ignored[i]) == 0;
     if (strcmp(*o, "rro") == 0)
       m->recursive_ro = TRUE;
+    if (strcmp(*o, "tmpcopyup") == 0)
+      m->copyup = TRUE;
+    if (g_str_has_prefix(*o, "mode="))
+      m->has_mode = TRUE;
     if (strcmp(*o, "idmap") == 0 || strcmp(*o, "ridmap") == 0)
       m->refused = *o;
     if (!known)
@@ -208,9 +213,26 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
     sbx_autofd fd = sbx_mkdir_in_root(rootfd, m->destination, 0755, err);
     if (fd < 0)
       return FALSE;
+    /* The image's directory, still reachable by fd once covered. */
+    sbx_autofd image_dir = o.copyup && strcmp(type, "tmpfs") == 0
+                               ? sbx_open_in_root(rootfd, m->destination, O_RDONLY | O_DIRECTORY,
+                                                  0, err)
+                               : -1;
+    if (o.copyup && strcmp(type, "tmpfs") == 0 && image_dir < 0)
+      return FALSE;
     g_autoptr(GError) local = NULL;
-    ok = sbx_mount_at_fd(m->source, fd, type, o.flags, data->len ? data->str : NULL, m->destination,
+    /* Copied into writable, made read-only after. */
+    unsigned long flags = image_dir >= 0 ? o.flags & ~MS_RDONLY : o.flags;
+    ok = sbx_mount_at_fd(m->source, fd, type, flags, data->len ? data->str : NULL, m->destination,
                          &local);
+    if (ok && image_dir >= 0) {
+      sbx_autofd top = sbx_open_in_root(rootfd, m->destination, O_RDONLY | O_DIRECTORY, 0, err);
+      ok = top >= 0 && sbx_oci_copy_up(image_dir, top, !o.has_mode, err);
+      if (ok && (o.flags & MS_RDONLY))
+        ok = remount_top(rootfd, m->destination, o.flags, FALSE, err);
+      if (!ok)
+        return FALSE;
+    }
     if (!ok && strcmp(type, "mqueue") == 0 && access("/dev/mqueue", F_OK) == 0) {
       /* An IPC namespace not ours: the host's queue file system. */
       ok = bind_host(rootfd, "/dev/mqueue", m->destination, MS_BIND | o.flags, err);
@@ -521,6 +543,7 @@ void sbx_oci_exec_process(const SbxOciConfig *c, const char *slave, int preserve
       .set_umask = c->set_umask,
       .umask = c->umask,
       .preserve_fds = preserve_fds,
+      .seccomp_flags = c->seccomp_flags,
   };
   sbx_process_exec(&plan);
 }

@@ -461,6 +461,8 @@ static gboolean do_create(const char *id, OciState **out, GError **err)
   g_autoptr(SbxOciConfig) c = sbx_oci_config_load(opt_bundle ? opt_bundle : ".", err);
   if (!c)
     return FALSE;
+  for (guint i = 0; i < c->warnings->len; i++)
+    log_line("warning", c->warnings->pdata[i]);
   g_autofree char *dir = state_dir(id, err);
   if (!dir)
     return FALSE;
