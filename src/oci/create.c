@@ -511,15 +511,19 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   do
     w = open(fifo, O_WRONLY | O_CLOEXEC);
   while (w < 0 && errno == EINTR);
-  if (w < 0 || write(w, "0", 1) != 1)
+  if (w < 0)
     _exit(SBX_EXIT_FAILED);
-  close(w);
-  close(s->fifo);
+  /* startContainer before the byte `start` waits for: its poststart hooks
+   * come after them, and a failing one fails `start`. */
   if (s->state && !sbx_oci_run_hooks(c, SBX_HOOK_START_CONTAINER, s->state, &err)) {
     g_autofree char *line = g_strdup_printf("sbx-oci: %s\n", err->message);
     (void)!write(STDERR_FILENO, line, strlen(line));
     _exit(SBX_EXIT_FAILED);
   }
+  if (write(w, "0", 1) != 1)
+    _exit(SBX_EXIT_FAILED);
+  close(w);
+  close(s->fifo);
   sbx_oci_exec_process(c, slave, s->o->preserve_fds);
 }
 

@@ -753,7 +753,8 @@ static int cmd_features(int argc, char **argv)
       "dirsync",    "exec",          "noatime",     "nodev",       "nodiratime", "noexec",
       "norelatime", "nostrictatime", "nosuid",      "private",     "rbind",      "relatime",
       "rprivate",   "rshared",       "rslave",      "runbindable", "ro",         "rw",
-      "shared",     "slave",         "strictatime", "suid",        "sync",       "unbindable"};
+      "shared",     "slave",         "strictatime", "suid",        "sync",       "tmpcopyup",
+      "unbindable"};
   static const char *const namespaces[] = {"cgroup", "ipc",  "mount", "network",
                                            "pid",    "user", "uts"};
   static const char *const actions[] = {
@@ -944,8 +945,15 @@ static int cmd_ps(int argc, char **argv)
 static int cmd_no_cgroup(int argc, char **argv)
 {
   GError *err = NULL;
-  sbx_fail(&err, SBX_ERROR_USAGE, "%s: not supported: sbx-oci manages no cgroups", argv[0]);
-  (void)argc;
+  g_autofree char *name = g_strdup(argv[0]);
+  /* --help works; runc's own options (update --resources ...) are let
+   * through to the refusal that matters. */
+  g_autoptr(GOptionContext) ctx = g_option_context_new("ID");
+  g_autofree char *prog = g_strdup_printf("sbx-oci %s", name);
+  g_set_prgname(prog);
+  g_option_context_set_ignore_unknown_options(ctx, TRUE);
+  (void)g_option_context_parse(ctx, &argc, &argv, NULL);
+  sbx_fail(&err, SBX_ERROR_USAGE, "%s: not supported: sbx-oci manages no cgroups", name);
   return fail(err);
 }
 
