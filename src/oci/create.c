@@ -505,6 +505,15 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   close(s->sync);
   if (s->console >= 0)
     close(s->console);
+  /* With a terminal the process's stdio is the pty slave (at exec), not
+   * create's: let go of create's now. containerd's shim reads create's
+   * stdout and stderr until they close, which would be never while we wait
+   * for `start` holding them. */
+  if (slave) {
+    sbx_autofd null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+      _exit(SBX_EXIT_FAILED);
+  }
   /* Wait for `sbx-oci start` (it opens the fifo for reading). */
   g_autofree char *fifo = g_strdup_printf("/proc/self/fd/%d", s->fifo);
   int w;

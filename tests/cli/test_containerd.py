@@ -12,6 +12,7 @@ import`, never a pull). sbx-oci is called through a wrapper that logs each
 command line, so the tests see which subcommands the shim used. Skipped
 when containerd, ctr or rootlesskit is not installed."""
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -117,16 +118,27 @@ class TestContainerd(SbxTestCase):
         with open(self.daemon_log.name, errors="replace") as f:
             return f.read()[-4000:]
 
-    def ctr(self, args, input=None, timeout=120):
+    def ctr_cmd(self, args):
         child = os.path.join(self.base, "rootlesskit", "child_pid")
         try:
             with open(child) as f:
                 pid = f.read().strip()
         except OSError:
             pid = "0"
-        return self.run_as(["nsenter", "-U", "--preserve-credentials", "-m", "-t", pid,
-                            "ctr", "--address", self.sock] + list(args),
-                           env=self.env, input=input, timeout=timeout)
+        return ["nsenter", "-U", "--preserve-credentials", "-m", "-t", pid,
+                "ctr", "--address", self.sock] + list(args)
+
+    def ctr(self, args, input=None, timeout=60):
+        return self.run_as(self.ctr_cmd(args), env=self.env, input=input, timeout=timeout)
+
+    def ctr_on_tty(self, args):
+        """ctr with a terminal of its own (-t wants one): through script(1)."""
+        script = shutil.which("script")
+        if not script:
+            self.skipTest("script (util-linux) is not installed")
+        line = " ".join(shlex.quote(a) for a in self.ctr_cmd(args))
+        # under the test's own timeout: tearDown then ends what hangs
+        return self.run_as([script, "-qec", line, "/dev/null"], env=self.env, timeout=60)
 
     def calls_made(self):
         """The sbx-oci subcommands the shim ran (global options dropped)."""
@@ -196,3 +208,19 @@ class TestContainerd(SbxTestCase):
         used = {c[0] for c in self.calls_made()}
         self.assertTrue({"create", "start", "exec", "ps", "pause", "kill", "delete"} <= used,
                         used)
+
+    def test_terminal_run_and_exec(self):
+        # The shim reads create's stdout to its end: a container waiting for
+        # start must not hold it (it did, and ctr run -t hung).
+        r = self.ctr_on_tty(["run", "-t", "--snapshotter", "native", "--runc-binary",
+                             self.runtime, "--rm", IMAGE, "t1", "sh", "-c", "tty; exit 5"])
+        self.assertEqual(r.rc, 5, r)
+        self.assertIn("/dev/pts/", r.out)
+        self.assertIn("--console-socket", open(self.calls).read())
+        r = self.ctr(["run", "-d", "--snapshotter", "native", "--runc-binary", self.runtime,
+                      IMAGE, "t2", "sleep", "1000"])
+        self.assertEqual(r.rc, 0, r)
+        r = self.ctr_on_tty(["task", "exec", "-t", "--exec-id", "x1", "t2", "sh", "-c",
+                             "tty; exit 6"])
+        self.assertEqual(r.rc, 6, r)
+        self.assertIn("/dev/pts/", r.out)
