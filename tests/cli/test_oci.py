@@ -287,6 +287,35 @@ class TestOci(SbxTestCase):
         self.assertEqual(self.oci_cmd(["kill", "--all", "all", "KILL"]).rc, 0)
         self.assertTrue(self.wait_for(lambda: not self._in_ns(ns), 30), self._in_ns(ns))
 
+    def test_ps_lists_the_container_processes(self):
+        p = self.create("ps", ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ps"]).rc, 0)
+        pid = self.state_of("ps")["pid"]
+        ns = os.readlink("/proc/%d/ns/pid" % pid)
+        self.assertTrue(self.wait_for(lambda: len(self._in_ns(ns)) >= 3))
+        r = self.oci_cmd(["ps", "--format", "json", "ps"])
+        self.assertEqual(r.rc, 0, r)
+        pids = json.loads(r.out)
+        self.assertEqual(sorted(pids), sorted(self._in_ns(ns)), r)
+        self.assertIn(pid, pids)
+        r = self.oci_cmd(["ps", "ps"])
+        self.assertEqual(r.out.split()[0], "PID", r)
+        self.assertEqual(sorted(int(x) for x in r.out.split()[1:]), sorted(pids), r)
+        r = self.oci_cmd(["ps", "--format", "yaml", "ps"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("ps --format yaml: table or json", r.err)
+        for cmd in (["pause", "ps"], ["resume", "ps"], ["update", "--resources", "-", "ps"],
+                    ["events", "--stats", "ps"]):
+            r = self.oci_cmd(cmd)
+            self.assertEqual(r.rc, 1, r)
+            self.assertIn("sbx-oci: %s: not supported: sbx-oci manages no cgroups" % cmd[0],
+                          r.err)
+        self.assertEqual(self.oci_cmd(["kill", "--all", "ps", "KILL"]).rc, 0)
+        self.wait_stopped("ps")
+        r = self.oci_cmd(["ps", "--format", "json", "ps"])
+        self.assertEqual((r.rc, r.out.strip()), (0, "[]"), r)
+
     def test_kill_all_with_a_shared_pid_namespace_spares_the_rest(self):
         bystander = self.popen_as(["sleep", "1000"])
         try:
