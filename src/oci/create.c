@@ -214,10 +214,10 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
     if (fd < 0)
       return FALSE;
     /* The image's directory, still reachable by fd once covered. */
-    sbx_autofd image_dir = o.copyup && strcmp(type, "tmpfs") == 0
-                               ? sbx_open_in_root(rootfd, m->destination, O_RDONLY | O_DIRECTORY,
-                                                  0, err)
-                               : -1;
+    sbx_autofd image_dir =
+        o.copyup && strcmp(type, "tmpfs") == 0
+            ? sbx_open_in_root(rootfd, m->destination, O_RDONLY | O_DIRECTORY, 0, err)
+            : -1;
     if (o.copyup && strcmp(type, "tmpfs") == 0 && image_dir < 0)
       return FALSE;
     g_autoptr(GError) local = NULL;

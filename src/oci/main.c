@@ -909,8 +909,7 @@ static int cmd_ps(int argc, char **argv)
 {
   GError *err = NULL;
   g_autoptr(OciState) s = NULL;
-  if (!parse_cmd("ps", "ID", ps_entries, &argc, &argv, &err) ||
-      !one_id("ps", argc, argv, &err))
+  if (!parse_cmd("ps", "ID", ps_entries, &argc, &argv, &err) || !one_id("ps", argc, argv, &err))
     return fail(err);
   if (opt_format && strcmp(opt_format, "json") != 0 && strcmp(opt_format, "table") != 0) {
     sbx_fail(&err, SBX_ERROR_USAGE, "ps --format %s: table or json", opt_format);
@@ -918,8 +917,8 @@ static int cmd_ps(int argc, char **argv)
   }
   if (!(s = state_load(argv[1], &err)))
     return fail(err);
-  g_autoptr(GArray) pids = proc_alive(s) ? container_pids(s, &err)
-                                         : g_array_new(FALSE, FALSE, sizeof(pid_t));
+  g_autoptr(GArray) pids =
+      proc_alive(s) ? container_pids(s, &err) : g_array_new(FALSE, FALSE, sizeof(pid_t));
   if (!pids)
     return fail(err);
   if (g_strcmp0(opt_format, "json") == 0) {

@@ -344,7 +344,8 @@ void sbx_process_exec(const SbxExecPlan *p)
   sbx_close_fds_from(3 + p->preserve_fds);
   sbx_debug("exec %s (seccomp %s)", p->argv[0], p->seccomp ? "on" : "off");
   /* The filter goes on last: everything above may use calls it refuses. */
-  if (p->seccomp && !early_seccomp && !sbx_seccomp_install_flags(p->seccomp, p->seccomp_flags, &err))
+  if (p->seccomp && !early_seccomp &&
+      !sbx_seccomp_install_flags(p->seccomp, p->seccomp_flags, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
   int e = exec_search(p->argv, p->envp);
   if (e == ENOENT || e == ENOTDIR)
