@@ -10,6 +10,8 @@
 # Measured here (2 cores shared with other jobs, load ~4, podman 4.3.1, runc 1.1.5,
 # sbx-oci without sanitizers): sbx-oci 208 ms / runc 231 ms (20 runs); 214 / 210 ms (30 runs):
 # the same within the noise, podman's own work dominating. crun 1.8.1 starts nothing here.
+# Rootless containerd (ctr run --rm, 2026-12, load ~10): sbx-oci median 83-137 ms; runc and
+# crun cannot start anything there on this hybrid-cgroup host (both fail on cgroups).
 # Then the same through containerd's runc shim (when containerd, ctr and rootlesskit are
 # installed): rootless containerd in rootlesskit (as tests/cli/test_containerd.py runs it),
 # `ctr run --rm --runc-binary RUNTIME busybox true`, each runtime N times.
