@@ -75,9 +75,11 @@ static gboolean copy_entry(int from, int to, const char *name, int depth, GError
   }
   if (!ok)
     return FALSE;
-  /* Owner where the user namespace maps it (else the copier's), then the
-   * mode (chown clears set-id bits). */
-  (void)fchownat(to, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+  /* Owner where the user namespace maps it (EINVAL: unmapped, EPERM: no
+   * CAP_CHOWN; the copier's then), then the mode (chown clears set-id bits). */
+  if (fchownat(to, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != EINVAL &&
+      errno != EPERM)
+    return sbx_fail_errno(err, "tmpcopyup: %s", name);
   if (!S_ISLNK(st.st_mode) && fchmodat(to, name, st.st_mode & 07777, 0) < 0)
     return sbx_fail_errno(err, "tmpcopyup: %s", name);
   return TRUE;
@@ -107,10 +109,11 @@ static gboolean copy_dir(int from, int to, int depth, GError **err)
 gboolean sbx_oci_copy_up(int from, int to, gboolean top_mode, GError **err)
 {
   struct stat st;
-  if (fstat(from, &st) == 0) {
-    (void)fchown(to, st.st_uid, st.st_gid);
-    if (top_mode)
-      (void)fchmod(to, st.st_mode & 07777);
-  }
+  if (fstat(from, &st) < 0)
+    return sbx_fail_errno(err, "tmpcopyup");
+  if (fchown(to, st.st_uid, st.st_gid) < 0 && errno != EINVAL && errno != EPERM)
+    return sbx_fail_errno(err, "tmpcopyup");
+  if (top_mode && fchmod(to, st.st_mode & 07777) < 0)
+    return sbx_fail_errno(err, "tmpcopyup");
   return copy_dir(from, to, 0, err);
 }
