@@ -71,6 +71,7 @@ class TestContainerd(SbxTestCase):
              "containerd", "--config", os.path.join(self.base, "config.toml")],
             env=self.env_for(self.mode, self.env), cwd=self.base, stdin=subprocess.DEVNULL,
             stdout=self.daemon_log, stderr=subprocess.STDOUT, start_new_session=True, **kw)
+        self.addCleanup(self._stop)  # also when setUp fails below (tearDown then never runs)
         child = os.path.join(self.base, "rootlesskit", "child_pid")
         self.assertTrue(self.wait_for(lambda: os.path.exists(child) and os.path.exists(self.sock)
                                       and self.ctr(["version"]).rc == 0, timeout=60),
@@ -80,6 +81,15 @@ class TestContainerd(SbxTestCase):
         self.assertEqual(r.rc, 0, r)
 
     def tearDown(self):
+        try:
+            self._stop()
+        finally:
+            super().tearDown()
+
+    def _stop(self):
+        """Remove the containers, stop containerd, end its shims (once)."""
+        if self.daemon_log.closed:
+            return
         try:
             for c in self.ctr(["containers", "ls", "-q"]).out.split():
                 self.ctr(["task", "kill", "-a", "-s", "SIGKILL", c])
@@ -97,7 +107,6 @@ class TestContainerd(SbxTestCase):
             if not IS_ROOT:  # the snapshots hold files of subordinate ids
                 subprocess.run(["unshare", "--map-auto", "--map-root-user", "rm", "-rf",
                                 self.base], stderr=subprocess.DEVNULL)
-            super().tearDown()
 
     def _kill_leftovers(self):
         """Shims outlive their daemon: end what this test's containerd started
