@@ -70,7 +70,9 @@ typedef struct {
   GPtrArray *mounts;           /* SbxOciMount */
   char **masked, **readonly;
   GHashTable *sysctl;
-  GBytes *seccomp; /* NULL: none */
+  GBytes *seccomp;            /* NULL: none */
+  unsigned int seccomp_flags; /* SECCOMP_FILTER_FLAG_* */
+  GPtrArray *warnings;        /* what is ignored, for sbx-oci's log */
   JsonNode *annotations;
   GPtrArray *hooks[SBX_HOOK_N]; /* SbxOciHook */
   GPtrArray *devices;           /* SbxOciDevice: the host's node bound (no mknod) */
@@ -105,6 +107,10 @@ typedef struct {
 /* Set everything up and leave the process waiting on state_dir/exec.fifo.
  * Returns its pid (in our pid namespace) or -1. */
 pid_t sbx_oci_create(const SbxOciConfig *c, const SbxOciCreate *opts, GError **err);
+
+/* copyup.c: copy directory `from`'s contents into `to` (tmpcopyup), with
+ * owners and modes; top_mode: `to` takes `from`'s mode too. */
+gboolean sbx_oci_copy_up(int from, int to, gboolean top_mode, GError **err);
 
 /* create.c, shared with exec: */
 gboolean sbx_oci_check_executable(const SbxOciConfig *c, GError **err);

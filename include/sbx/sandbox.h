@@ -205,7 +205,8 @@ typedef struct {
   gboolean keep_privs;              /* no no_new_privs (noNewPrivileges false) */
   gboolean set_umask;
   mode_t umask;
-  int preserve_fds; /* fds 3..3+N-1 stay open (--preserve-fds) */
+  int preserve_fds;           /* fds 3..3+N-1 stay open (--preserve-fds) */
+  unsigned int seccomp_flags; /* SECCOMP_FILTER_FLAG_* (linux.seccomp.flags) */
 } SbxExecPlan;
 /* Bounding set, ids, capabilities, session, cwd, rlimits, no_new_privs,
  * signals, fds, seccomp, execve; never returns. */

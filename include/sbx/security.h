@@ -47,6 +47,7 @@ gboolean sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GBytes
                              GError **err);
 /* Install it in the calling process (no_new_privs must be set). */
 gboolean sbx_seccomp_install(GBytes *bpf, GError **err);
+gboolean sbx_seccomp_install_flags(GBytes *bpf, unsigned int flags, GError **err);
 
 /* sbx-store side (src/sandbox/seccomp-compile.c): compile to BPF. */
 GBytes *sbx_seccomp_compile(const char *profile, SbxCapSet caps, GError **err);

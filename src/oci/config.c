@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <linux/seccomp.h>
 
 #define MAX_CONFIG (4u << 20)
 #define W          "config.json"
@@ -58,6 +59,7 @@ void sbx_oci_config_free(SbxOciConfig *c)
   g_strfreev(c->readonly);
   g_clear_pointer(&c->sysctl, g_hash_table_unref);
   g_clear_pointer(&c->devices, g_ptr_array_unref);
+  g_clear_pointer(&c->warnings, g_ptr_array_unref);
   g_clear_pointer(&c->seccomp, g_bytes_unref);
   g_clear_pointer(&c->annotations, json_node_unref);
   for (int k = 0; k < SBX_HOOK_N; k++)
@@ -296,6 +298,62 @@ static gboolean parse_id_ranges(JsonObject *l, const char *member, GArray *out, 
   return TRUE;
 }
 
+/* linux.seccomp's members beyond the profile: flags are seccomp(2)'s, given
+ * at install; a listener (seccomp notify) is an agent sbx-oci does not run. */
+static gboolean parse_seccomp_extras(SbxOciConfig *c, JsonObject *sc, GError **err)
+{
+  static const struct {
+    const char *name;
+    unsigned int flag;
+  } flags[] = {{"SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC},
+               {"SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG},
+               {"SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW}};
+  const char *listener = NULL;
+  g_auto(GStrv) names = NULL;
+  if (!sbx_json_get_string(sc, "listenerPath", &listener, W " linux.seccomp", err) ||
+      !sbx_json_get_strv(sc, "flags", &names, W " linux.seccomp", err))
+    return FALSE;
+  if (listener && *listener)
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    W ": linux.seccomp.listenerPath: seccomp notify is not supported by sbx-oci");
+  c->seccomp_flags = 0;
+  for (char **n = names; n && *n; n++) {
+    guint i = 0;
+    while (i < G_N_ELEMENTS(flags) && strcmp(*n, flags[i].name) != 0)
+      i++;
+    if (i == G_N_ELEMENTS(flags))
+      return sbx_fail(err, SBX_ERROR_INVALID,
+                      W ": linux.seccomp.flags: %s is not supported by sbx-oci", *n);
+    c->seccomp_flags |= flags[i].flag;
+  }
+  return TRUE;
+}
+
+/* linux.resources needs cgroups, which sbx-oci does not manage: as runc
+ * rootless without cgroup access, limits are not applied, and the log says
+ * which (a warning: the engine's container still runs). Podman sends a
+ * device rule that denies everything by default; devices are what
+ * linux.devices binds, so that rule changes nothing. */
+static void note_resources(SbxOciConfig *c, JsonObject *l)
+{
+  JsonNode *n = json_object_get_member(l, "resources");
+  if (!n || !JSON_NODE_HOLDS_OBJECT(n))
+    return;
+  JsonObject *r = json_node_get_object(n);
+  GList *members = json_object_get_members(r);
+  for (GList *it = members; it; it = it->next) {
+    JsonNode *v = json_object_get_member(r, it->data);
+    if (strcmp(it->data, "devices") == 0 || JSON_NODE_HOLDS_NULL(v) ||
+        (JSON_NODE_HOLDS_OBJECT(v) && json_object_get_size(json_node_get_object(v)) == 0) ||
+        (JSON_NODE_HOLDS_ARRAY(v) && json_array_get_length(json_node_get_array(v)) == 0))
+      continue;
+    g_ptr_array_add(c->warnings,
+                    g_strdup_printf("linux.resources.%s is ignored: sbx-oci manages no cgroups",
+                                    (const char *)it->data));
+  }
+  g_list_free(members);
+}
+
 static gboolean parse_linux(SbxOciConfig *c, JsonObject *root, GError **err)
 {
   gboolean bad = FALSE;
@@ -354,6 +412,8 @@ static gboolean parse_linux(SbxOciConfig *c, JsonObject *root, GError **err)
   JsonObject *sc = get_object(l, "seccomp", W " linux", err, &bad);
   if (bad)
     return FALSE;
+  if (sc && !parse_seccomp_extras(c, sc, err))
+    return FALSE;
   if (sc) {
     /* Rules conditioned on capabilities see the bounding set. */
     c->seccomp = sbx_seccomp_compile_object(sc, c->caps.bounding, err);
@@ -387,6 +447,7 @@ static gboolean parse_linux(SbxOciConfig *c, JsonObject *root, GError **err)
     d->minor = (guint32)minor;
     g_ptr_array_add(c->devices, d);
   }
+  note_resources(c, l);
   static const char *const refused[] = {"devices", "resources", "intelRdt", "personality"};
   for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
     JsonNode *n = json_object_get_member(l, refused[i]);
@@ -472,6 +533,7 @@ SbxOciConfig *sbx_oci_config_load(const char *bundle, GError **err)
   c->mounts = g_ptr_array_new_with_free_func(mount_free);
   c->sysctl = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   c->devices = g_ptr_array_new_with_free_func(device_free);
+  c->warnings = g_ptr_array_new_with_free_func(g_free);
   c->no_new_privs = FALSE;
   g_autofree char *cwd = g_get_current_dir();
   c->bundle = g_canonicalize_filename(bundle, cwd);

@@ -59,7 +59,8 @@ static gboolean own(const Seq *s, int flag)
 typedef struct {
   unsigned long flags, clear, propagation;
   gboolean recursive_ro;
-  const char *refused; /* an option sbx-oci cannot honour */
+  gboolean copyup, has_mode; /* tmpcopyup; a mode= of its own */
+  const char *refused;       /* an option sbx-oci cannot honour */
   GString *data;
 } MountOpts;
 
@@ -123,6 +124,10 @@ static void parse_options(char **options, MountOpts *m)
       known = strcmp(*o, ignored[i]) == 0;
     if (strcmp(*o, "rro") == 0)
       m->recursive_ro = TRUE;
+    if (strcmp(*o, "tmpcopyup") == 0)
+      m->copyup = TRUE;
+    if (g_str_has_prefix(*o, "mode="))
+      m->has_mode = TRUE;
     if (strcmp(*o, "idmap") == 0 || strcmp(*o, "ridmap") == 0)
       m->refused = *o;
     if (!known)
@@ -208,9 +213,26 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
     sbx_autofd fd = sbx_mkdir_in_root(rootfd, m->destination, 0755, err);
     if (fd < 0)
       return FALSE;
+    /* The image's directory, still reachable by fd once covered. */
+    sbx_autofd image_dir =
+        o.copyup && strcmp(type, "tmpfs") == 0
+            ? sbx_open_in_root(rootfd, m->destination, O_RDONLY | O_DIRECTORY, 0, err)
+            : -1;
+    if (o.copyup && strcmp(type, "tmpfs") == 0 && image_dir < 0)
+      return FALSE;
     g_autoptr(GError) local = NULL;
-    ok = sbx_mount_at_fd(m->source, fd, type, o.flags, data->len ? data->str : NULL, m->destination,
+    /* Copied into writable, made read-only after. */
+    unsigned long flags = image_dir >= 0 ? o.flags & ~MS_RDONLY : o.flags;
+    ok = sbx_mount_at_fd(m->source, fd, type, flags, data->len ? data->str : NULL, m->destination,
                          &local);
+    if (ok && image_dir >= 0) {
+      sbx_autofd top = sbx_open_in_root(rootfd, m->destination, O_RDONLY | O_DIRECTORY, 0, err);
+      ok = top >= 0 && sbx_oci_copy_up(image_dir, top, !o.has_mode, err);
+      if (ok && (o.flags & MS_RDONLY))
+        ok = remount_top(rootfd, m->destination, o.flags, FALSE, err);
+      if (!ok)
+        return FALSE;
+    }
     if (!ok && strcmp(type, "mqueue") == 0 && access("/dev/mqueue", F_OK) == 0) {
       /* An IPC namespace not ours: the host's queue file system. */
       ok = bind_host(rootfd, "/dev/mqueue", m->destination, MS_BIND | o.flags, err);
@@ -483,21 +505,34 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   close(s->sync);
   if (s->console >= 0)
     close(s->console);
+  /* With a terminal the process's stdio is the pty slave (at exec), not
+   * create's: let go of create's now. containerd's shim reads create's
+   * stdout and stderr until they close, which would be never while we wait
+   * for `start` holding them. */
+  if (slave) {
+    sbx_autofd null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+      _exit(SBX_EXIT_FAILED);
+  }
   /* Wait for `sbx-oci start` (it opens the fifo for reading). */
   g_autofree char *fifo = g_strdup_printf("/proc/self/fd/%d", s->fifo);
   int w;
   do
     w = open(fifo, O_WRONLY | O_CLOEXEC);
   while (w < 0 && errno == EINTR);
-  if (w < 0 || write(w, "0", 1) != 1)
+  if (w < 0)
     _exit(SBX_EXIT_FAILED);
-  close(w);
-  close(s->fifo);
+  /* startContainer before the byte `start` waits for: its poststart hooks
+   * come after them, and a failing one fails `start`. */
   if (s->state && !sbx_oci_run_hooks(c, SBX_HOOK_START_CONTAINER, s->state, &err)) {
     g_autofree char *line = g_strdup_printf("sbx-oci: %s\n", err->message);
     (void)!write(STDERR_FILENO, line, strlen(line));
     _exit(SBX_EXIT_FAILED);
   }
+  if (write(w, "0", 1) != 1)
+    _exit(SBX_EXIT_FAILED);
+  close(w);
+  close(s->fifo);
   sbx_oci_exec_process(c, slave, s->o->preserve_fds);
 }
 
@@ -521,6 +556,7 @@ void sbx_oci_exec_process(const SbxOciConfig *c, const char *slave, int preserve
       .set_umask = c->set_umask,
       .umask = c->umask,
       .preserve_fds = preserve_fds,
+      .seccomp_flags = c->seccomp_flags,
   };
   sbx_process_exec(&plan);
 }

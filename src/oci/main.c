@@ -347,26 +347,29 @@ static gboolean parse_signal(const char *s, int *out, GError **err)
   return sbx_fail(err, SBX_ERROR_USAGE, "unknown signal '%s'", s);
 }
 
-/* --all: every process in the container's pid namespace. */
-static gboolean kill_all(const OciState *s, int sig, GError **err)
+/* The container's processes (host pids): without a cgroup, every process in
+ * its pid namespace. A container in our own pid namespace (--pid=host)
+ * cannot be told from the user's other processes: its own pid only. */
+static GArray *container_pids(const OciState *s, GError **err)
 {
+  g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
   g_autofree char *nsp = g_strdup_printf("/proc/%d/ns/pid", (int)s->pid);
-  struct stat want;
-  if (stat(nsp, &want) < 0)
-    return sbx_fail_errno(err, "%s", nsp);
-  /* A container in our own pid namespace (--pid=host): without a cgroup its
-   * processes cannot be told from the user's others; only its own pid. */
-  struct stat self;
+  struct stat want, self;
+  if (stat(nsp, &want) < 0) {
+    sbx_fail_errno(err, "%s", nsp);
+    return NULL;
+  }
   if (stat("/proc/self/ns/pid", &self) == 0 && self.st_ino == want.st_ino &&
       self.st_dev == want.st_dev) {
-    log_line("warning", "kill --all: the container shares our pid namespace: its process only");
-    if (kill(s->pid, sig) < 0)
-      return sbx_fail_errno(err, "kill %d", (int)s->pid);
-    return TRUE;
+    log_line("warning", "the container shares our pid namespace: its process only");
+    g_array_append_val(pids, s->pid);
+    return g_steal_pointer(&pids);
   }
   DIR *d = opendir("/proc");
-  if (!d)
-    return sbx_fail_errno(err, "/proc");
+  if (!d) {
+    sbx_fail_errno(err, "/proc");
+    return NULL;
+  }
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     guint64 pid;
@@ -374,10 +377,23 @@ static gboolean kill_all(const OciState *s, int sig, GError **err)
       continue;
     g_autofree char *p = g_strdup_printf("/proc/%s/ns/pid", e->d_name);
     struct stat st;
-    if (stat(p, &st) == 0 && st.st_ino == want.st_ino && st.st_dev == want.st_dev)
-      kill((pid_t)pid, sig);
+    if (stat(p, &st) == 0 && st.st_ino == want.st_ino && st.st_dev == want.st_dev) {
+      pid_t v = (pid_t)pid;
+      g_array_append_val(pids, v);
+    }
   }
   closedir(d);
+  return g_steal_pointer(&pids);
+}
+
+/* --all: every process of the container. */
+static gboolean kill_all(const OciState *s, int sig, GError **err)
+{
+  g_autoptr(GArray) pids = container_pids(s, err);
+  if (!pids)
+    return FALSE;
+  for (guint i = 0; i < pids->len; i++)
+    kill(g_array_index(pids, pid_t, i), sig);
   return TRUE;
 }
 
@@ -445,6 +461,8 @@ static gboolean do_create(const char *id, OciState **out, GError **err)
   g_autoptr(SbxOciConfig) c = sbx_oci_config_load(opt_bundle ? opt_bundle : ".", err);
   if (!c)
     return FALSE;
+  for (guint i = 0; i < c->warnings->len; i++)
+    log_line("warning", c->warnings->pdata[i]);
   g_autofree char *dir = state_dir(id, err);
   if (!dir)
     return FALSE;
@@ -735,7 +753,8 @@ static int cmd_features(int argc, char **argv)
       "dirsync",    "exec",          "noatime",     "nodev",       "nodiratime", "noexec",
       "norelatime", "nostrictatime", "nosuid",      "private",     "rbind",      "relatime",
       "rprivate",   "rshared",       "rslave",      "runbindable", "ro",         "rw",
-      "shared",     "slave",         "strictatime", "suid",        "sync",       "unbindable"};
+      "shared",     "slave",         "strictatime", "suid",        "sync",       "tmpcopyup",
+      "unbindable"};
   static const char *const namespaces[] = {"cgroup", "ipc",  "mount", "network",
                                            "pid",    "user", "uts"};
   static const char *const actions[] = {
@@ -881,6 +900,62 @@ static int cmd_exec(int argc, char **argv)
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+static const GOptionEntry ps_entries[] = {
+    {"format", 'f', 0, G_OPTION_ARG_STRING, &opt_format, "table or json", "FORMAT"}, {NULL}};
+
+/* runc ps: the container's pids (json: an array, as the containerd shim
+ * reads it; table: one PID a line). */
+static int cmd_ps(int argc, char **argv)
+{
+  GError *err = NULL;
+  g_autoptr(OciState) s = NULL;
+  if (!parse_cmd("ps", "ID", ps_entries, &argc, &argv, &err) || !one_id("ps", argc, argv, &err))
+    return fail(err);
+  if (opt_format && strcmp(opt_format, "json") != 0 && strcmp(opt_format, "table") != 0) {
+    sbx_fail(&err, SBX_ERROR_USAGE, "ps --format %s: table or json", opt_format);
+    return fail(err);
+  }
+  if (!(s = state_load(argv[1], &err)))
+    return fail(err);
+  g_autoptr(GArray) pids =
+      proc_alive(s) ? container_pids(s, &err) : g_array_new(FALSE, FALSE, sizeof(pid_t));
+  if (!pids)
+    return fail(err);
+  if (g_strcmp0(opt_format, "json") == 0) {
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_array(b);
+    for (guint i = 0; i < pids->len; i++)
+      json_builder_add_int_value(b, g_array_index(pids, pid_t, i));
+    json_builder_end_array(b);
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autofree char *text = json_to_string(root, FALSE);
+    printf("%s\n", text);
+  } else {
+    printf("PID\n");
+    for (guint i = 0; i < pids->len; i++)
+      printf("%d\n", (int)g_array_index(pids, pid_t, i));
+  }
+  return 0;
+}
+
+/* What needs a cgroup sbx-oci does not have (the freezer, limits, stats):
+ * refused by name, so the engine reports why (as runc does rootless
+ * without cgroup access). */
+static int cmd_no_cgroup(int argc, char **argv)
+{
+  GError *err = NULL;
+  g_autofree char *name = g_strdup(argv[0]);
+  /* --help works; runc's own options (update --resources ...) are let
+   * through to the refusal that matters. */
+  g_autoptr(GOptionContext) ctx = g_option_context_new("ID");
+  g_autofree char *prog = g_strdup_printf("sbx-oci %s", name);
+  g_set_prgname(prog);
+  g_option_context_set_ignore_unknown_options(ctx, TRUE);
+  (void)g_option_context_parse(ctx, &argc, &argv, NULL);
+  sbx_fail(&err, SBX_ERROR_USAGE, "%s: not supported: sbx-oci manages no cgroups", name);
+  return fail(err);
+}
+
 static const struct {
   const char *name;
   int (*fn)(int, char **);
@@ -896,6 +971,11 @@ static const struct {
     {"list", cmd_list, "The containers under --root"},
     {"spec", cmd_spec, "Write a default rootless config.json"},
     {"features", cmd_features, "What this runtime supports, as JSON"},
+    {"ps", cmd_ps, "The container's processes (--format json: their pids)"},
+    {"pause", cmd_no_cgroup, "Refused: needs the freezer cgroup"},
+    {"resume", cmd_no_cgroup, "Refused: needs the freezer cgroup"},
+    {"update", cmd_no_cgroup, "Refused: needs a cgroup"},
+    {"events", cmd_no_cgroup, "Refused: statistics need a cgroup"},
 };
 
 int main(int argc, char **argv)

@@ -292,7 +292,7 @@ void sbx_process_exec(const SbxExecPlan *p)
    * before the capabilities go (runc does the same); the steps below are
    * calls any sane profile allows. */
   gboolean early_seccomp = p->keep_privs && p->seccomp;
-  if (early_seccomp && !sbx_seccomp_install(p->seccomp, &err))
+  if (early_seccomp && !sbx_seccomp_install_flags(p->seccomp, p->seccomp_flags, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
   /* The bounding set and ambient set go while we still hold CAP_SETPCAP. */
   if (!sbx_caps_drop_bounding(p->capsets ? p->capsets->bounding : p->caps, &err))
@@ -344,7 +344,8 @@ void sbx_process_exec(const SbxExecPlan *p)
   sbx_close_fds_from(3 + p->preserve_fds);
   sbx_debug("exec %s (seccomp %s)", p->argv[0], p->seccomp ? "on" : "off");
   /* The filter goes on last: everything above may use calls it refuses. */
-  if (p->seccomp && !early_seccomp && !sbx_seccomp_install(p->seccomp, &err))
+  if (p->seccomp && !early_seccomp &&
+      !sbx_seccomp_install_flags(p->seccomp, p->seccomp_flags, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
   int e = exec_search(p->argv, p->envp);
   if (e == ENOENT || e == ENOTDIR)

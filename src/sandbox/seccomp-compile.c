@@ -782,6 +782,29 @@ static scmp_filter_ctx json_profile(const char *path, SbxCapSet caps, scmp_filte
   return json_profile_object(o, caps, what, extra, err);
 }
 
+/* A profile's "architectures" (the runtime-spec's, e.g. SCMP_ARCH_X86): the
+ * filter covers exactly these besides the native one, as runc and crun do;
+ * a call through any other ABI meets libseccomp's bad-arch action (kill).
+ * Without the member, sbx's compat architectures. */
+static gboolean profile_arches(scmp_filter_ctx ctx, JsonObject *o, const char *what, GError **err)
+{
+  g_auto(GStrv) arches = NULL;
+  if (!sbx_json_get_strv(o, "architectures", &arches, what, err))
+    return FALSE;
+  if (!arches)
+    return add_arches(ctx, err);
+  for (char **a = arches; *a; a++) {
+    g_autofree char *name = g_ascii_strdown(g_str_has_prefix(*a, "SCMP_ARCH_") ? *a + 10 : *a, -1);
+    guint32 arch = seccomp_arch_resolve_name(name);
+    if (!arch)
+      return sbx_fail(err, SBX_ERROR_INVALID, "architectures: %s: unknown", *a);
+    int r = seccomp_arch_add(ctx, arch);
+    if (r < 0 && r != -EEXIST)
+      return sbx_fail_errnum(err, -r, "architectures: %s", *a);
+  }
+  return TRUE;
+}
+
 static scmp_filter_ctx json_profile_object(JsonObject *o, SbxCapSet caps, const char *what,
                                            scmp_filter_ctx *extra, GError **err)
 {
@@ -796,7 +819,7 @@ static scmp_filter_ctx json_profile_object(JsonObject *o, SbxCapSet caps, const 
   JsonNode *sn = json_object_get_member(o, "syscalls");
   JsonArray *rules = sn && JSON_NODE_HOLDS_ARRAY(sn) ? json_node_get_array(sn) : NULL;
   SocketRules seen = {{0}};
-  gboolean ok = ctx != NULL && add_arches(ctx, err);
+  gboolean ok = ctx != NULL && profile_arches(ctx, o, what, err);
   for (guint i = 0; ok && rules && i < json_array_get_length(rules); i++) {
     JsonObject *r = sbx_json_object(json_array_get_element(rules, i), what, err);
     ok = r && json_rule(ctx, r, caps, &seen, err);

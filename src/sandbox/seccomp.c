@@ -15,7 +15,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define MAX_BPF (4 * (4 + 4096 * sizeof(struct sock_filter)))
 
@@ -126,6 +128,13 @@ gboolean sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GBytes
 
 gboolean sbx_seccomp_install(GBytes *bpf, GError **err)
 {
+  return sbx_seccomp_install_flags(bpf, 0, err);
+}
+
+/* flags: SECCOMP_FILTER_FLAG_* from sbx-oci's linux.seccomp.flags, passed
+ * to seccomp(2) for each program (prctl knows none). */
+gboolean sbx_seccomp_install_flags(GBytes *bpf, unsigned int flags, GError **err)
+{
   gsize len, off = 0;
   const guint8 *data = g_bytes_get_data(bpf, &len);
   while (off + sizeof(guint32) <= len) {
@@ -134,8 +143,11 @@ gboolean sbx_seccomp_install(GBytes *bpf, GError **err)
     off += sizeof count;
     struct sock_fprog prog = {.len = (unsigned short)count,
                               .filter = (struct sock_filter *)(void *)(data + off)};
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
-      return sbx_fail_errno(err, "load the seccomp filter");
+    long r = flags ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog)
+                   : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+    if (r != 0) /* TSYNC: > 0 names a thread that could not follow */
+      return r < 0 ? sbx_fail_errno(err, "load the seccomp filter")
+                   : sbx_fail(err, SBX_ERROR_FAILED, "load the seccomp filter: thread %ld", r);
     off += count * sizeof(struct sock_filter);
   }
   return TRUE;

@@ -404,6 +404,92 @@ class TestDocs(SbxTestCase):
         self.assertEqual(sorted(self.bash_complete("sbx -")), sorted(top), "bash")
         self.assertEqual(sorted(self.fish_complete("sbx -")), sorted(top), "fish")
 
+    # -- sbx-oci's completions ---------------------------------------------
+    def oci_help(self, *args):
+        oci = os.path.join(os.path.dirname(self.sbx), "sbx-oci")
+        r = self.run_as([oci] + list(args) + ["--help-all"])
+        self.assertEqual(r.rc, 0, r)
+        sections, commands = parse_help(r.out)
+        return flat(option_pairs(sections)), commands
+
+    def oci_bash_complete(self, line):
+        bash = self.shell("bash")
+        words = re.findall(r"[^\s=:]+|[=:]", line)
+        if line.endswith(" ") or not words:
+            words.append("")
+        script = "\n".join([
+            ". %s" % shlex.quote(os.path.join(COMPLETIONS, "sbx-oci.bash")),
+            "spec=$(complete -p sbx-oci) || exit 3",
+            "fn=${spec#*-F }; fn=${fn%% *}",
+            "COMP_LINE=%s; COMP_POINT=${#COMP_LINE}" % shlex.quote(line),
+            "COMP_WORDS=(%s); COMP_CWORD=%d" % (" ".join(shlex.quote(w) for w in words),
+                                                len(words) - 1),
+            '"$fn" sbx-oci "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"',
+            "printf '%s\\n' \"${COMPREPLY[@]}\"",
+        ])
+        p = subprocess.run([bash, "--norc", "--noprofile", "-c", script], cwd=self.tmp,
+                           env={"PATH": "/usr/bin:/bin", "HOME": self.tmp, "LANG": "C.UTF-8"},
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, "%r: %s" % (line, p.stderr))
+        return set(l for l in p.stdout.splitlines() if l)
+
+    def oci_fish_complete(self, line):
+        fish = self.shell("fish")
+        script = "source %s; complete -C %s" % (
+            shlex.quote(os.path.join(COMPLETIONS, "sbx-oci.fish")), shlex.quote(line))
+        env = {"PATH": "/usr/bin:/bin", "HOME": self.tmp, "LANG": "C.UTF-8",
+               "XDG_CONFIG_HOME": self.tmp, "XDG_DATA_HOME": self.tmp}
+        p = subprocess.run([fish, "--no-config", "-c", script], cwd=self.tmp, env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return set(l.split("\t")[0] for l in p.stdout.splitlines() if l)
+
+    def oci_zsh_specs(self, fn):
+        zsh = self.shell("zsh")
+        script = "source %s\n_arguments() { print -rl -- \"$@\" }\n%s" % (
+            shlex.quote(os.path.join(COMPLETIONS, "_sbx-oci")), fn)
+        p = subprocess.run([zsh, "-f", "-c", script], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        offered = set()
+        for spec in p.stdout.splitlines():
+            if spec in ("-C", "-s", "-S"):  # _arguments' own flags
+                continue
+            m = re.match(r"^(?:\([^)]*\))?\*?(-[^\[=+:]+?)[-+]?=?(?:\[|:|$)", spec)
+            if m:
+                offered.add(m.group(1))
+        return offered
+
+    def test_oci_completion_syntax_and_install(self):
+        self.syntax("bash", "sbx-oci.bash")
+        self.syntax("zsh", "_sbx-oci")
+        self.syntax("fish", "sbx-oci.fish")
+        build = self.read(COMPLETIONS, "meson.build")
+        for needle in ("'sbx-oci.bash', rename : 'sbx-oci'", "'_sbx-oci'", "'sbx-oci.fish'"):
+            self.assertIn(needle, build)
+
+    def test_oci_completions_agree_with_help(self):
+        """Every sbx-oci command, and each command's options, exactly as its
+        --help prints them, in bash, fish and zsh."""
+        top, commands = self.oci_help()
+        self.assertIn("ps", commands)
+        help_opts = {"-h", "--help", "--help-all"}
+        self.assertEqual(sorted(self.oci_bash_complete("sbx-oci ")), sorted(commands), "bash")
+        self.assertEqual(sorted(self.oci_fish_complete("sbx-oci ")), sorted(commands), "fish")
+        self.assertEqual(sorted(self.oci_bash_complete("sbx-oci -") - help_opts), sorted(top))
+        self.assertEqual(sorted(self.oci_fish_complete("sbx-oci -") - help_opts), sorted(top))
+        zsh_top = self.oci_zsh_specs("_sbx-oci") - help_opts
+        self.assertEqual(sorted(zsh_top), sorted(top), "zsh: sbx-oci's global options")
+        for cmd in commands:
+            opts, _ = self.oci_help(cmd)
+            for shell, offered in (("bash", self.oci_bash_complete("sbx-oci %s -" % cmd)),
+                                   ("fish", self.oci_fish_complete("sbx-oci %s -" % cmd)),
+                                   ("zsh", self.oci_zsh_specs("_sbx_oci_" + cmd))):
+                self.assertEqual(sorted(offered - help_opts), sorted(opts),
+                                 "%s: options of sbx-oci %s" % (shell, cmd))
+        self.assertEqual(sorted(self.oci_bash_complete("sbx-oci list --format ")),
+                         ["json", "table"])
+        self.assertEqual(sorted(self.oci_fish_complete("sbx-oci --log-format ")), ["json", "text"])
+
 
 def _add(kind, cmd):
     def test(self):

@@ -12,7 +12,7 @@ import subprocess
 import time
 import unittest
 
-from sbxtest import IS_ROOT, SbxTestCase
+from sbxtest import FIXTURES, IS_ROOT, SbxTestCase
 
 APPLETS = ["sh", "echo", "cat", "hostname", "id", "ls", "sleep", "touch", "grep", "mkdir", "tty",
            "wc", "stat", "umask", "pwd", "env", "true", "false"]
@@ -286,6 +286,35 @@ class TestOci(SbxTestCase):
         self.assertTrue(self.wait_for(lambda: len(self._in_ns(ns)) >= 3))
         self.assertEqual(self.oci_cmd(["kill", "--all", "all", "KILL"]).rc, 0)
         self.assertTrue(self.wait_for(lambda: not self._in_ns(ns), 30), self._in_ns(ns))
+
+    def test_ps_lists_the_container_processes(self):
+        p = self.create("ps", ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ps"]).rc, 0)
+        pid = self.state_of("ps")["pid"]
+        ns = os.readlink("/proc/%d/ns/pid" % pid)
+        self.assertTrue(self.wait_for(lambda: len(self._in_ns(ns)) >= 3))
+        r = self.oci_cmd(["ps", "--format", "json", "ps"])
+        self.assertEqual(r.rc, 0, r)
+        pids = json.loads(r.out)
+        self.assertEqual(sorted(pids), sorted(self._in_ns(ns)), r)
+        self.assertIn(pid, pids)
+        r = self.oci_cmd(["ps", "ps"])
+        self.assertEqual(r.out.split()[0], "PID", r)
+        self.assertEqual(sorted(int(x) for x in r.out.split()[1:]), sorted(pids), r)
+        r = self.oci_cmd(["ps", "--format", "yaml", "ps"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("ps --format yaml: table or json", r.err)
+        for cmd in (["pause", "ps"], ["resume", "ps"], ["update", "--resources", "-", "ps"],
+                    ["events", "--stats", "ps"]):
+            r = self.oci_cmd(cmd)
+            self.assertEqual(r.rc, 1, r)
+            self.assertIn("sbx-oci: %s: not supported: sbx-oci manages no cgroups" % cmd[0],
+                          r.err)
+        self.assertEqual(self.oci_cmd(["kill", "--all", "ps", "KILL"]).rc, 0)
+        self.wait_stopped("ps")
+        r = self.oci_cmd(["ps", "--format", "json", "ps"])
+        self.assertEqual((r.rc, r.out.strip()), (0, "[]"), r)
 
     def test_kill_all_with_a_shared_pid_namespace_spares_the_rest(self):
         bystander = self.popen_as(["sleep", "1000"])
@@ -614,6 +643,132 @@ class TestOci(SbxTestCase):
         self.assertIn(b"/dev/pts/0", data)
         self.assertIn(b"\r\n88\r\n", data)  # /dev/console: a pts (major 136 = 0x88)
         self.assertIn(b"xterm", data)
+
+    # -- config coverage: tmpcopyup, seccomp extras, resources -------------
+    def test_tmpfs_tmpcopyup_copies_the_image_directory(self):
+        data = os.path.join(self.bundle, "rootfs", "data")
+        os.makedirs(os.path.join(data, "sub"))
+        with open(os.path.join(data, "a"), "w") as f:
+            f.write("from-image\n")
+        with open(os.path.join(data, "sub", "b"), "w") as f:
+            f.write("nested\n")
+        os.chmod(os.path.join(data, "sub", "b"), 0o640)
+        os.symlink("a", os.path.join(data, "l"))
+        self._chown_tree(data)
+
+        def tmpfs(*opts):
+            return lambda c: c["mounts"].append({"destination": "/data", "type": "tmpfs",
+                                                 "source": "tmpfs",
+                                                 "options": ["nosuid", "nodev"] + list(opts)})
+        script = ("cat /data/a /data/sub/b; stat -c %a /data/sub/b; ls -l /data/l | grep -o '> a'; "
+                  "grep -c ' /data tmpfs' /proc/mounts; touch /data/new && echo writable")
+        out = self.run_to_end("copyup", ["sh", "-c", script], tmpfs("tmpcopyup"))
+        self.assertEqual(out.split("\n"), ["from-image", "nested", "640", "> a", "1", "writable",
+                                           ""], out)
+        with open(os.path.join(data, "a")) as f:
+            self.assertEqual(f.read(), "from-image\n")  # the image's copy is untouched
+        self.assertFalse(os.path.exists(os.path.join(data, "new")))
+        out = self.run_to_end("nocopy", ["sh", "-c", "ls -A /data | wc -l"], tmpfs())
+        self.assertEqual(out.strip(), "0", out)
+        out = self.run_to_end("rocopy", ["sh", "-c", "cat /data/a; touch /data/x || echo ro"],
+                              tmpfs("tmpcopyup", "ro"))
+        self.assertEqual(out.split(), ["from-image", "ro"], out)
+
+    def _probe_in_rootfs(self):
+        if os.uname().machine != "x86_64":
+            self.skipTest("the i386 ABI probe needs x86_64")
+        dst = os.path.join(self.bundle, "rootfs", "probe")
+        shutil.copy2(os.path.join(FIXTURES, "probe"), dst)
+        self._chown_tree(dst)
+
+    def test_seccomp_architectures_are_the_filters(self):
+        self._probe_in_rootfs()
+
+        def arches(*names):
+            return lambda c: c["linux"].update(seccomp={
+                "defaultAction": "SCMP_ACT_ALLOW", "architectures": list(names),
+                # the probe's ptrace(ATTACH, 1) would stop its own parent
+                "syscalls": [{"names": ["ptrace"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]})
+        def probe(cid, edit):
+            self.spec(lambda c: (c["process"].update(args=["/probe", "syscalls"]), edit(c)))
+            self.ids.append(cid)
+            with open(os.path.join(self.work, cid + ".out"), "wb") as out:
+                p = self.oci_cmd(["run", "--bundle", self.bundle, cid], stdout=out, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return self.output(cid)
+        out = probe("native", arches("SCMP_ARCH_X86_64"))
+        self.assertIn("syscall i386:getpid SIGSYS\n", out)  # no i386 in the filter: killed
+        out = probe("compat", arches("SCMP_ARCH_X86_64", "SCMP_ARCH_X86"))
+        self.assertIn("syscall i386:getpid OK\n", out)
+        p = self.create("badarch", ["true"], arches("SCMP_ARCH_NOSUCH"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("architectures: SCMP_ARCH_NOSUCH: unknown", p.stderr.decode())
+
+    def test_seccomp_flags_reach_seccomp_and_listener_is_refused(self):
+        strace = shutil.which("strace")
+        if not strace:
+            self.skipTest("strace is not installed")
+
+        def sec(**extra):
+            def e(c):
+                c["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+                c["linux"]["seccomp"] = dict(
+                    defaultAction="SCMP_ACT_ALLOW",
+                    syscalls=[{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                               "errnoRet": 13}], **extra)
+            return e
+        self.spec(lambda c: (c["process"].update(args=["sh", "-c", "mkdir /tmp/d 2>&1; true"]),
+                             sec(flags=["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                                        "SECCOMP_FILTER_FLAG_TSYNC"])(c)))
+        trace = os.path.join(self.work, "trace")
+        self.ids.append("flags")
+        kw = {}
+        if self.pw:
+            kw.update(user=self.uid, group=self.gid, extra_groups=[])
+        with open(os.path.join(self.work, "flags.out"), "wb") as out:
+            p = subprocess.run([strace, "-f", "-qq", "-e", "trace=seccomp", "-o", trace, self.oci,
+                                "--root", self.state, "run", "--bundle", self.bundle, "flags"],
+                               # LeakSanitizer cannot work under ptrace
+                               env=self.env_for(self.mode, {"ASAN_OPTIONS": os.environ.get(
+                                   "ASAN_OPTIONS", "") + ":detect_leaks=0"}), cwd=self.bundle,
+                               stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
+                               timeout=120, **kw)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("Permission denied", self.output("flags"))  # the filter is on
+        with open(trace) as f:
+            calls = [l for l in f.read().splitlines() if "SECCOMP_SET_MODE_FILTER" in l]
+        self.assertTrue(calls, "no seccomp(2) call seen")
+        for flag in ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+                     "SECCOMP_FILTER_FLAG_SPEC_ALLOW"):
+            self.assertIn(flag, calls[-1])
+        p = self.create("nosuchflag", ["true"], sec(flags=["SECCOMP_FILTER_FLAG_NOSUCH"]))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("linux.seccomp.flags: SECCOMP_FILTER_FLAG_NOSUCH is not supported",
+                      p.stderr.decode())
+        p = self.create("listener", ["true"], sec(listenerPath="/run/agent.sock"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("linux.seccomp.listenerPath: seccomp notify is not supported",
+                      p.stderr.decode())
+
+    def test_resources_are_ignored_with_a_warning_in_the_log(self):
+        def e(c):
+            c["process"]["args"] = ["sh", "-c", "echo ran"]
+            c["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}],
+                                       "memory": {"limit": 100000000},
+                                       "pids": {"limit": 100}, "cpu": {}}
+        self.spec(e)
+        log = os.path.join(self.work, "log.json")
+        self.ids.append("res")
+        with open(os.path.join(self.work, "res.out"), "wb") as out:
+            p = self.oci_cmd(["--log", log, "--log-format", "json", "run", "--bundle", self.bundle,
+                              "res"], stdout=out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.output("res"), "ran\n")
+        with open(log) as f:
+            entries = [json.loads(l) for l in f.read().splitlines()]
+        self.assertEqual(sorted(e["msg"] for e in entries if e["level"] == "warning"),
+                         ["linux.resources.memory is ignored: sbx-oci manages no cgroups",
+                          "linux.resources.pids is ignored: sbx-oci manages no cgroups"], entries)
 
 
 class TestOciRange(TestOci):

@@ -4,7 +4,8 @@
 
     tests/fuzz/seeds.py FIXTURES_DIR OUT_DIR
 
-writes OUT_DIR/fuzz_image/, OUT_DIR/fuzz_unpack/, OUT_DIR/fuzz_seccomp/, OUT_DIR/fuzz_policy/.
+writes OUT_DIR/fuzz_image/, OUT_DIR/fuzz_unpack/, OUT_DIR/fuzz_seccomp/, OUT_DIR/fuzz_policy/,
+OUT_DIR/fuzz_oci_config/.
 The first byte of a fuzz_image seed picks the parser (see fuzz_image.c).
 """
 import bz2
@@ -160,6 +161,54 @@ PROFILES = [
 ]
 
 
+# fuzz_oci_config: config.json as `sbx-oci spec` writes it, and as podman and
+# containerd's shim send it (seccomp with architectures and flags, resources,
+# hooks, namespaces with paths, devices, tmpcopyup).
+def oci_configs():
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    base = {
+        "ociVersion": "1.0.2",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0, "umask": 18,
+                                                "additionalGids": [5, 20]},
+                    "args": ["sh"], "env": ["PATH=/bin"], "cwd": "/",
+                    "capabilities": {k: caps for k in ("bounding", "effective", "permitted",
+                                                       "ambient")},
+                    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+                    "noNewPrivileges": True},
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "sbx",
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                    "options": ["nosuid", "tmpcopyup", "mode=1777", "size=65536k"]},
+                   {"destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}],
+        "linux": {"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                  "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                  "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
+                                 {"type": "mount"}, {"type": "user"},
+                                 {"type": "network", "path": "/proc/1/ns/net"}],
+                  "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
+                  "sysctl": {"net.ipv4.ip_forward": "1"},
+                  "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]},
+    }
+    yield base
+    with_seccomp = json.loads(json.dumps(base))
+    with_seccomp["linux"]["seccomp"] = dict(PROFILES[1], flags=[
+        "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"])
+    with_seccomp["linux"]["resources"] = {
+        "devices": [{"allow": False, "access": "rwm"}], "memory": {"limit": 100000000},
+        "pids": {"limit": 100}, "cpu": {"shares": 512}}
+    with_seccomp["hooks"] = {"prestart": [{"path": "/bin/true", "args": ["true"], "timeout": 5}],
+                             "poststop": [{"path": "/bin/true", "env": ["A=b"]}]}
+    with_seccomp["annotations"] = {"io.kubernetes.cri.container-type": "container"}
+    yield with_seccomp
+    listener = json.loads(json.dumps(base))
+    listener["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                                    "listenerPath": "/run/agent.sock",
+                                    "architectures": ["SCMP_ARCH_AARCH64"]}
+    yield listener
+
+
 # fuzz_policy: the first byte picks the policy (bit 0 an allowlist, 1 host
 # loopback, 2 host addresses, 3 a host address list: fuzz_policy.c), then an
 # Ethernet frame from the sandbox's tap0: one of each kind the policy judges.
@@ -253,7 +302,9 @@ def main():
                 if tar and len(data) <= MAX:
                     write(out, "fuzz_unpack", data)
     policy_seeds(out)
-    for t in ("fuzz_image", "fuzz_unpack", "fuzz_seccomp", "fuzz_policy"):
+    for cfg in oci_configs():
+        write(out, "fuzz_oci_config", json.dumps(cfg).encode())
+    for t in ("fuzz_image", "fuzz_unpack", "fuzz_seccomp", "fuzz_policy", "fuzz_oci_config"):
         d = os.path.join(out, t)
         print("%s: %d seeds" % (t, len(os.listdir(d)) if os.path.isdir(d) else 0))
 
