@@ -805,6 +805,69 @@ class TestRegistriesConf(PullTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertIn("127.0.0.1:%d" % down, r.err)
 
+    def test_mirror_lacking_a_blob_falls_back_for_that_blob(self):
+        """A mirror that has the manifest but not every layer: the missing
+        blob comes from the registry itself, the others from the mirror."""
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("multilayer-legacy.tar"), "ml:latest")
+        self.trust(reg.host)
+        mirror = self.registry()
+        mirror.push("docker-archive:" + fixture("multilayer-legacy.tar"), "ml:latest")
+        m, _ = mirror.manifest("ml:latest")
+        lost = m["layers"][1]["digest"]
+        blob = os.path.join(mirror.dir, "data", "docker", "registry", "v2", "blobs", "sha256",
+                            lost[7:9], lost[7:], "data")
+        os.unlink(blob)  # the mirror now answers 404 for this blob only
+        self.trust(mirror.host)
+        self.conf('[[registry]]\nlocation = "%s"\n[[registry.mirror]]\nlocation = "%s"\n'
+                  % (reg.host, mirror.host))
+        r = self.pull_image("--log-level", "info", reg.host + "/ml")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/ml:latest" % reg.host, r.out)
+        self.assertIn("blob %s from %s: " % (lost[:19], mirror.host), r.err)
+        self.assertIn("trying %s" % reg.host, r.err)
+        self.assertEqual(r.err.count("; trying "), 1, r.err)
+        self.assertEqual(len(self.layer_dirs()), 3)
+        r = self.run_image(reg.host + "/ml", "cat", "/etc/layer3")
+        self.assertEqual(r.rc, 0, r)
+        # Nowhere else to go: the mirror's failure is the answer.
+        self.conf('[[registry]]\nlocation = "%s"\n' % mirror.host)
+        self.assertEqual(self.sbx_env(["rmi", "--root", self.store_for(self.mode),
+                                       reg.host + "/ml"]).rc, 0)
+        self.assertEqual(self.sbx_env(["prune", "--root", self.store_for(self.mode)]).rc, 0)
+        self.assertEqual(self.layer_dirs(), [])
+        r = self.pull_image(mirror.host + "/ml")
+        self.assertSbxError(r, contains="HTTP 404")
+        self.assertIn(lost[7:], r.err)
+
+    def test_wildcard_prefix(self):
+        """prefix = "*.example.test": the hosts below it, not example.test
+        itself; the most specific prefix wins. The names resolve nowhere: the
+        image comes through a mirror on 127.0.0.1, and anything else would go
+        to a logging proxy on 127.0.0.1 (no DNS, nothing leaves loopback)."""
+        reg = self.busybox_registry()
+        proxy = ConnectProxy()
+        self.servers.append(proxy)
+        env = {"https_proxy": "http://127.0.0.1:%d" % proxy.port, "no_proxy": "127.0.0.1"}
+        self.conf('[[registry]]\nprefix = "*.example.test"\n'
+                  '[[registry.mirror]]\nlocation = "%s"\n'
+                  '[[registry]]\nprefix = "*.blocked.example.test"\nblocked = true\n'
+                  '[[registry]]\nlocation = "example.test"\nblocked = true\n' % reg.host)
+        r = self.pull_image("a.example.test/busybox", env=env)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: a.example.test/busybox:latest", r.out)
+        self.assertIn("a.example.test/busybox:latest", self.images())
+        r = self.run_image("a.example.test/busybox", "cat", "/etc/group", env=env)
+        self.assertEqual(r.rc, 0, r)
+        self.assertSbxError(self.pull_image("x.blocked.example.test/busybox", env=env),
+                            contains="registry *.blocked.example.test is blocked")
+        self.assertSbxError(self.pull_image("example.test/busybox", env=env),
+                            contains="registry example.test is blocked")
+        self.assertEqual(proxy.targets, [])
+        self.conf('[[registry]]\nprefix = "*.example.test"\nlocation = "%s"\n' % reg.host)
+        self.assertSbxError(self.pull_image("a.example.test/busybox", env=env),
+                            contains="a wildcard prefix (*.example.test) cannot have a location")
+
     def test_only_the_helper_links_cxx(self):
         """The TOML reader (toml++, C++) is in sbx-store only: sbx and sbx-net stay C."""
         def needed(path):
