@@ -209,6 +209,12 @@ typedef struct {
   guint64 received; /* body bytes delivered (after skip) */
   guint64 max;      /* at most this many */
   guint64 discarded;
+  /* A layer blob's body goes to its stream's ring instead of buf: FALSE
+   * when there is no room for len bytes (then the transfer pauses). Only
+   * once the answer was checked (sink_open): a wrong 206 never gets in. */
+  gboolean (*sink)(gpointer data, const guint8 *b, gsize len);
+  gpointer sink_data;
+  gboolean sink_open;
 } Xfer;
 
 static void xfer_free(Xfer *x)
@@ -283,20 +289,24 @@ static size_t write_cb(char *b, size_t size, size_t n, void *p)
     x->discarded += len; /* an error page, a redirect's body */
     return x->discarded > MAX_ERROR_BODY ? 0 : len;
   }
-  if (x->buf->len - x->pos >= HIGH_WATER) {
+  if (x->buf->len - x->pos >= HIGH_WATER || (x->sink && !x->sink_open)) {
     x->paused = TRUE; /* the reader is behind: curl keeps this block for later */
     return CURL_WRITEFUNC_PAUSE;
   }
   size_t off = 0;
-  if (x->skip > 0 && x->status == 200) { /* a Range ignored: drop what we have */
+  if (x->skip > 0 && x->status == 200) /* a Range ignored: drop what we have */
     off = (size_t)MIN((guint64)len, x->skip);
-    x->skip -= off;
-  }
   if (x->received + (len - off) > x->max) {
     x->too_big = TRUE;
     return 0;
   }
-  g_byte_array_append(x->buf, (const guint8 *)b + off, (guint)(len - off));
+  if (x->sink && !x->sink(x->sink_data, (const guint8 *)b + off, len - off)) {
+    x->paused = TRUE; /* nothing taken: curl offers the same block again */
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  if (!x->sink)
+    g_byte_array_append(x->buf, (const guint8 *)b + off, (guint)(len - off));
+  x->skip -= off;
   x->received += len - off;
   return len;
 }
@@ -625,8 +635,12 @@ static gboolean status_error(SbxRegistry *r, const char *url, long status, GErro
   return FALSE;
 }
 
-/* Send a GET and follow it to a 2xx answer whose body is ready to read. */
-static Xfer *open_response(SbxRegistry *r, const char *url, const Req *q, GError **err)
+static gboolean blob_sink(gpointer p, const guint8 *data, gsize len);
+
+/* Send a GET and follow it to a 2xx answer whose body is ready to read
+ * (from buf, or into `sink`, a BlobStream, once the caller opens it). */
+static Xfer *open_response(SbxRegistry *r, const char *url, const Req *q, gpointer sink,
+                           GError **err)
 {
   g_autofree char *cur = g_strdup(url);
   guint redirects = 0, auth_tries = 0, waits = 0;
@@ -647,6 +661,10 @@ static Xfer *open_response(SbxRegistry *r, const char *url, const Req *q, GError
     g_autoptr(Xfer) x = xfer_start(r, cur, q, auth, err);
     if (!x)
       return NULL;
+    if (sink) {
+      x->sink = blob_sink;
+      x->sink_data = sink;
+    }
     g_autofree char *shown = redact(cur);
     if (!xfer_wait_headers(x)) {
       sbx_fail(err, SBX_ERROR_FAILED, "GET %s: %s", shown, xfer_error(x));
@@ -717,7 +735,7 @@ static Xfer *open_response(SbxRegistry *r, const char *url, const Req *q, GError
 static GBytes *request_body(SbxRegistry *r, const char *url, const Req *q, char **content_type,
                             GError **err)
 {
-  g_autoptr(Xfer) x = open_response(r, url, q, err);
+  g_autoptr(Xfer) x = open_response(r, url, q, NULL, err);
   if (!x)
     return NULL;
   g_autoptr(GByteArray) out = g_byte_array_new();
@@ -878,13 +896,14 @@ guint sbx_registry_blob_requests(SbxRegistry *r)
 
 /* --- a layer blob, streamed and resumed ---------------------------------------------- */
 
-/* Each blob has a fetcher thread: it runs the transfer (TLS, HTTP/2
- * framing, resumes) and queues what arrives, while the layer's thread only
- * decompresses, hashes and writes. The download runs ahead of the unpack by
- * up to QUEUE_BYTES, so a moment's stall on either side costs the other
- * nothing; a full queue stops the fetcher, and the socket's window stops the
- * server (backpressure, no file). */
-#define QUEUE_BYTES (32u << 20)
+/* Each blob has a fetcher thread: it runs the transfer (TLS, HTTP,
+ * resumes, fallbacks) and curl's write callback copies what arrives into
+ * the stream's ring, while the layer's thread only decompresses, hashes and
+ * writes. The download runs ahead of the unpack by up to RING_BYTES, so a
+ * moment's stall on either side costs the other nothing; a full ring pauses
+ * the transfer, and the socket's window stops the server (backpressure, no
+ * file). One ring, allocated once: no allocation or page fault per chunk. */
+#define RING_BYTES (16u << 20)
 
 typedef struct {
   SbxRegistry *first, *reg; /* reg: the one fetched from now (first or a fallback) */
@@ -896,11 +915,12 @@ typedef struct {
   GThread *thread;
   GMutex lock; /* the fields below */
   GCond cond;
-  GQueue chunks; /* GBytes*, in order */
-  gsize head_pos, queued;
+  guint8 *ring;
+  gsize rpos, fill; /* the reader's position, bytes in the ring */
+  gsize want;       /* the fetcher waits for this much room */
   gboolean ended, cancelled;
   GError *error;
-  guint starved, full; /* waits of the reader on an empty queue, of the fetcher on a full one */
+  guint starved, full; /* waits of the reader on an empty ring, of the fetcher on a full one */
 } BlobStream;
 
 static void blob_stream_free(gpointer p)
@@ -916,11 +936,11 @@ static void blob_stream_free(gpointer p)
     g_mutex_unlock(&b->lock);
     g_thread_join(b->thread);
   }
-  g_queue_clear_full(&b->chunks, (GDestroyNotify)g_bytes_unref);
   g_mutex_clear(&b->lock);
   g_cond_clear(&b->cond);
   g_clear_error(&b->error);
   xfer_free(b->x);
+  g_free(b->ring);
   g_free(b->url);
   g_free(b->digest);
   g_free(b);
@@ -933,57 +953,79 @@ static gboolean resumable(CURLcode rc)
          rc == CURLE_HTTP2_STREAM || rc == CURLE_OK;
 }
 
+/* curl's write callback, in the fetcher: all of it into the ring, or
+ * nothing (and the fetcher waits for room before it runs curl again). */
+static gboolean blob_sink(gpointer p, const guint8 *data, gsize len)
+{
+  BlobStream *b = p;
+  g_mutex_lock(&b->lock);
+  gboolean room = RING_BYTES - b->fill >= len;
+  if (room) {
+    gsize wpos = (b->rpos + b->fill) % RING_BYTES;
+    gsize first = MIN(len, RING_BYTES - wpos);
+    memcpy(b->ring + wpos, data, first);
+    memcpy(b->ring, data + first, len - first);
+    if (b->fill == 0)
+      g_cond_broadcast(&b->cond); /* the reader may be waiting */
+    b->fill += len;
+    b->offset += len;
+  } else {
+    b->want = MIN(len, (gsize)RING_BYTES);
+  }
+  g_mutex_unlock(&b->lock);
+  return room;
+}
+
 static gboolean blob_connect(BlobStream *b, GError **err)
 {
-  Req q = {.max = b->size - b->offset,
-           .registry = TRUE,
-           .range_from = b->offset,
-           .http1 = TRUE};
+  Req q = {.max = b->size - b->offset, .registry = TRUE, .range_from = b->offset, .http1 = TRUE};
   g_atomic_int_inc(&b->reg->blob_requests);
-  b->x = open_response(b->reg, b->url, &q, err);
-  return b->x != NULL;
+  b->x = open_response(b->reg, b->url, &q, b, err);
+  if (!b->x)
+    return FALSE;
+  b->x->sink_open = TRUE;
+  return TRUE;
 }
 
-/* All the bytes that have arrived, without a copy (the transfer's buffer
- * itself); NULL at the end of this transfer. */
-static GBytes *xfer_take(Xfer *x, const gboolean *cancelled)
+/* A paused transfer goes on when the reader has made room for the block
+ * curl holds (or the stream is closed). */
+static void blob_wait_for_room(BlobStream *b)
 {
-  while (x->buf->len == x->pos && !x->finished && !g_atomic_int_get(cancelled))
-    xfer_pump(x);
-  if (x->buf->len == x->pos)
-    return NULL;
-  g_assert(x->pos == 0); /* only xfer_read consumes partly, and not this transfer */
-  GByteArray *full = g_steal_pointer(&x->buf);
-  x->buf = g_byte_array_sized_new(full->len);
-  return g_byte_array_free_to_bytes(full);
+  g_mutex_lock(&b->lock);
+  if (RING_BYTES - b->fill < b->want)
+    b->full++;
+  while (RING_BYTES - b->fill < b->want && !b->cancelled)
+    g_cond_wait(&b->cond, &b->lock);
+  b->want = 0;
+  g_mutex_unlock(&b->lock);
 }
 
-/* The next bytes of the blob from its current source, across resumes:
- * NULL and no error at its end. */
-static GBytes *blob_next_here(BlobStream *b, GError **err)
+/* The blob from its current source, across resumes: TRUE at its end (or
+ * when the stream was closed), FALSE with *err when this source failed. */
+static gboolean blob_fetch_here(BlobStream *b, GError **err)
 {
   for (;;) {
     if (!b->x && !blob_connect(b, err))
-      return NULL;
-    GBytes *got = xfer_take(b->x, &b->cancelled);
-    if (got) {
-      b->offset += g_bytes_get_size(got);
-      return got;
+      return FALSE;
+    Xfer *x = b->x;
+    while (!x->finished && !g_atomic_int_get(&b->cancelled)) {
+      if (x->paused)
+        blob_wait_for_room(b);
+      xfer_pump(x);
     }
-    if (b->x->too_big) {
-      sbx_fail(err, SBX_ERROR_INVALID,
-               "blob %s: larger than its descriptor (%" G_GUINT64_FORMAT " bytes)", b->digest,
-               b->size);
-      return NULL;
-    }
-    CURLcode rc = b->x->result;
-    if ((rc == CURLE_OK && b->offset == b->size) || g_atomic_int_get(&b->cancelled))
-      return NULL;
+    if (g_atomic_int_get(&b->cancelled))
+      return TRUE;
+    if (x->too_big)
+      return sbx_fail(err, SBX_ERROR_INVALID,
+                      "blob %s: larger than its descriptor (%" G_GUINT64_FORMAT " bytes)",
+                      b->digest, b->size);
+    CURLcode rc = x->result;
+    if (rc == CURLE_OK && b->offset == b->size)
+      return TRUE;
     if (!resumable(rc) || ++b->resumes > MAX_RESUMES) {
       g_autofree char *shown = redact(b->url);
-      sbx_fail(err, SBX_ERROR_FAILED, "GET %s: %s", shown,
-               rc == CURLE_OK ? "ended early" : xfer_error(b->x));
-      return NULL;
+      return sbx_fail(err, SBX_ERROR_FAILED, "GET %s: %s", shown,
+                      rc == CURLE_OK ? "ended early" : xfer_error(x));
     }
     sbx_debug("blob %.19s: transfer broke at %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
               " bytes (%s): resuming",
@@ -1020,47 +1062,19 @@ static gboolean blob_next_source(BlobStream *b, GError **err)
   return TRUE;
 }
 
-/* The next bytes of the blob, across resumes and sources: NULL and no
- * error at its end. */
-static GBytes *blob_next(BlobStream *b, GError **err)
-{
-  for (;;) {
-    GBytes *got = blob_next_here(b, err);
-    if (got || !*err || !blob_next_source(b, err))
-      return got;
-  }
-}
-
 static gpointer blob_fetcher(gpointer p)
 {
   BlobStream *b = p;
-  for (;;) {
-    g_mutex_lock(&b->lock);
-    if (b->queued >= QUEUE_BYTES)
-      b->full++;
-    while (b->queued >= QUEUE_BYTES && !b->cancelled)
-      g_cond_wait(&b->cond, &b->lock);
-    gboolean stop = b->cancelled;
-    g_mutex_unlock(&b->lock);
-    if (stop)
-      break;
-    GError *local = NULL;
-    GBytes *got = blob_next(b, &local);
-    g_mutex_lock(&b->lock);
-    if (got) {
-      b->queued += g_bytes_get_size(got);
-      g_queue_push_tail(&b->chunks, got);
-    } else {
-      b->ended = TRUE;
-      b->error = local;
-    }
-    g_cond_broadcast(&b->cond);
-    g_mutex_unlock(&b->lock);
-    if (!got)
-      break;
-  }
+  GError *local = NULL;
+  while (!blob_fetch_here(b, &local) && blob_next_source(b, &local))
+    ;
   /* The connection goes now, not when the layer is done with the stream. */
   g_clear_pointer(&b->x, xfer_free);
+  g_mutex_lock(&b->lock);
+  b->ended = TRUE;
+  b->error = local;
+  g_cond_broadcast(&b->cond);
+  g_mutex_unlock(&b->lock);
   return NULL;
 }
 
@@ -1068,26 +1082,21 @@ static gssize blob_read(gpointer p, void *buf, gsize len, GError **err)
 {
   BlobStream *b = p;
   g_mutex_lock(&b->lock);
-  if (g_queue_is_empty(&b->chunks) && !b->ended)
+  if (b->fill == 0 && !b->ended)
     b->starved++;
-  while (g_queue_is_empty(&b->chunks) && !b->ended)
+  while (b->fill == 0 && !b->ended)
     g_cond_wait(&b->cond, &b->lock);
   gssize n = 0;
-  GBytes *head = g_queue_peek_head(&b->chunks);
-  if (head) {
-    gsize size;
-    const guint8 *data = g_bytes_get_data(head, &size);
-    n = (gssize)MIN(len, size - b->head_pos);
-    memcpy(buf, data + b->head_pos, (gsize)n);
-    b->head_pos += (gsize)n;
-    if (b->head_pos == size) {
-      g_bytes_unref(g_queue_pop_head(&b->chunks));
-      b->head_pos = 0;
-    }
-    gboolean was_full = b->queued >= QUEUE_BYTES;
-    b->queued -= (gsize)n;
-    if (was_full && b->queued < QUEUE_BYTES)
-      g_cond_broadcast(&b->cond);
+  if (b->fill > 0) {
+    gsize take = MIN(len, b->fill);
+    gsize first = MIN(take, RING_BYTES - b->rpos);
+    memcpy(buf, b->ring + b->rpos, first);
+    memcpy((guint8 *)buf + first, b->ring, take - first);
+    b->rpos = (b->rpos + take) % RING_BYTES;
+    b->fill -= take;
+    if (b->want && RING_BYTES - b->fill >= b->want)
+      g_cond_broadcast(&b->cond); /* the fetcher waits for this room */
+    n = (gssize)take;
   } else if (b->error) {
     n = -1;
     g_propagate_error(err, g_error_copy(b->error));
@@ -1110,9 +1119,10 @@ SbxStream *sbx_registry_open_blob(SbxRegistry *r, const char *digest, gint64 siz
   b->digest = g_strdup(digest);
   b->url = blob_url(r, digest);
   b->size = (guint64)size;
+  /* Pages are touched as the ring fills: a small blob costs little. */
+  b->ring = g_malloc(RING_BYTES);
   g_mutex_init(&b->lock);
   g_cond_init(&b->cond);
-  g_queue_init(&b->chunks);
   b->thread = g_thread_try_new("sbx fetch", blob_fetcher, b, err);
   if (!b->thread) {
     blob_stream_free(b);

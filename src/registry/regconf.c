@@ -132,8 +132,8 @@ static gboolean parse_registry(SbxRegConf *c, JsonNode *node, const char *file, 
                       "%s: '%.200s' is not a wildcard prefix (*.host, no port or path)", what,
                       prefix);
     if (location)
-      return sbx_fail(err, SBX_ERROR_INVALID, "%s: a wildcard prefix (%.200s) cannot have a location",
-                      what, prefix);
+      return sbx_fail(err, SBX_ERROR_INVALID,
+                      "%s: a wildcard prefix (%.200s) cannot have a location", what, prefix);
   } else {
     if (!location)
       location = prefix;

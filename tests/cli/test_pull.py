@@ -161,6 +161,7 @@ class Front:
         self.blob_repo = behaviour.get("blob_repo")  # for a blob host: /blob/<digest>
         self.tamper = behaviour.get("tamper", False)
         self.drop = behaviour.get("drop", False)
+        self.drop_always = behaviour.get("drop_always", False)  # every layer answer cut short
         self.too_many = behaviour.get("too_many", 0)
         self.hostile = behaviour.get("hostile")  # huge-manifest, redirect-loop, ...
         self.tokens = {}
@@ -268,8 +269,8 @@ class Front:
             body = body[:-1] + bytes([body[-1] ^ 0x01])
         if self.hostile == "long-blob" and is_layer and r.status == 200:
             body += b"\0" * 4096  # more than the descriptor says
-        if self.drop and is_layer and r.status == 200:
-            self.drop = False
+        if self.drop and is_layer and r.status in (200, 206):
+            self.drop = self.drop_always
             h.send_response(200)
             for k, v in out:
                 h.send_header(k, v)
@@ -839,6 +840,26 @@ class TestRegistriesConf(PullTestCase):
         r = self.pull_image(mirror.host + "/ml")
         self.assertSbxError(r, contains="HTTP 404")
         self.assertIn(lost[7:], r.err)
+
+    def test_mirror_that_keeps_breaking_falls_back_mid_blob(self):
+        """A mirror whose every layer answer breaks halfway: after the
+        resumes, the rest of the blob comes from the registry (Range from
+        where the mirror stopped), and the digests still hold."""
+        reg = self.busybox_registry()
+        mirror = self.front(reg, drop=True, drop_always=True)
+        self.trust(mirror.hostport)
+        self.conf('[[registry]]\nlocation = "%s"\n[[registry.mirror]]\nlocation = "%s"\n'
+                  % (reg.host, mirror.hostport))
+        r = self.pull_image("--log-level", "info", reg.host + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("from %s: " % mirror.hostport, r.err)
+        self.assertIn("; trying %s" % reg.host, r.err)
+        gets = mirror.blob_gets()
+        ranges = [h.get("range") for p, h in gets if h.get("range")]
+        self.assertGreaterEqual(len(ranges), 5, gets)
+        r = self.run_image(reg.host + "/busybox", "cat", "/etc/group")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split("\n")[0], "root:x:0:")
 
     def test_wildcard_prefix(self):
         """prefix = "*.example.test": the hosts below it, not example.test
