@@ -394,6 +394,33 @@ char **sbx_regconf_candidates(const SbxRegConf *c, const char *input, GError **e
   return g_strv_builder_end(b);
 }
 
+char **sbx_regconf_local_candidates(const SbxRegConf *c, const char *input)
+{
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+  if (!is_short_name(input)) {
+    g_strv_builder_add(b, input);
+    return g_strv_builder_end(b);
+  }
+  const char *suffix;
+  g_autofree char *name = split_name(input, &suffix);
+  const char *alias = g_hash_table_lookup(c->aliases, name);
+  if (alias) {
+    gboolean has_version = strchr(alias + strcspn(alias, "/"), ':') || strchr(alias, '@');
+    g_autofree char *full =
+        *suffix && !has_version ? g_strconcat(alias, suffix, NULL) : g_strdup(alias);
+    g_strv_builder_add(b, full);
+  }
+  g_autofree char *local = g_strconcat("localhost/", input, NULL);
+  g_strv_builder_add(b, local);
+  for (char **s = c->search; s && *s; s++) {
+    g_autofree char *full = g_strconcat(*s, "/", input, NULL);
+    g_strv_builder_add(b, full);
+  }
+  if (!c->search)
+    g_strv_builder_add(b, input); /* docker.io, as for a pull */
+  return g_strv_builder_end(b);
+}
+
 static gboolean ends_component(char c)
 {
   return c == '\0' || c == '/' || c == ':' || c == '@';

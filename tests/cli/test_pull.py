@@ -732,6 +732,28 @@ class TestRegistriesConf(PullTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(r.out.split("\n")[0], "root:x:0:")
 
+    def test_short_name_in_the_store_is_used_by_run(self):
+        """podman's local lookup: `run busybox` (--pull=missing) finds the
+        image pulled as REGISTRY/busybox through any search registry, with
+        no registry asked (even where a pull would be ambiguous)."""
+        reg = self.busybox_registry()
+        empty = self.registry()
+        self.trust(empty.host)
+        self.conf('unqualified-search-registries = ["%s"]\n' % reg.host)
+        self.assertEqual(self.pull_image("busybox").rc, 0)
+        reg.stop()  # gone: nothing below may need it
+        self.conf('unqualified-search-registries = ["%s", "%s"]\n' % (empty.host, reg.host))
+        r = self.run_image("--log-level", "info", "busybox", "cat", "/etc/group")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split("\n")[0], "root:x:0:")
+        self.assertIn("busybox: %s/busybox is in the store" % reg.host, r.err)
+        # --pull=always pulls: ambiguous in the default (enforcing) mode.
+        self.assertSbxError(self.run_image("--pull=always", "busybox", "true"),
+                            contains="short name busybox is ambiguous")
+        # Not in the store under any candidate: pulled (from where it is).
+        self.assertSbxError(self.run_image("nothere", "true"),
+                            contains="short name nothere is ambiguous")
+
     def test_alias(self):
         reg = self.busybox_registry("tools/bb:1")
         self.conf('unqualified-search-registries = ["127.0.0.1:1", "127.0.0.1:2"]\n'

@@ -58,6 +58,29 @@ static void test_search_and_aliases(void)
   check(candidates(c, "docker.io/library/busybox"), "docker.io/library/busybox");
 }
 
+static void test_local_candidates(void)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(SbxRegConf) c = parse("unqualified-search-registries = [\"a.io\", \"b.io:5000\"]\n"
+                                  "[aliases]\n\"app\" = \"ghcr.io/org/app\"\n",
+                                  &err);
+  g_assert_no_error(err);
+  /* Enforcing mode, two registries: a pull would refuse, a lookup lists all. */
+  g_auto(GStrv) v = sbx_regconf_local_candidates(c, "busybox:1");
+  g_autofree char *got = g_strjoinv(" ", v);
+  g_assert_cmpstr(got, ==, "localhost/busybox:1 a.io/busybox:1 b.io:5000/busybox:1");
+  g_auto(GStrv) a = sbx_regconf_local_candidates(c, "app:3");
+  g_autofree char *got_a = g_strjoinv(" ", a);
+  g_assert_cmpstr(got_a, ==, "ghcr.io/org/app:3 localhost/app:3 a.io/app:3 b.io:5000/app:3");
+  g_auto(GStrv) full = sbx_regconf_local_candidates(c, "quay.io/x/y:2");
+  g_autofree char *got_f = g_strjoinv(" ", full);
+  g_assert_cmpstr(got_f, ==, "quay.io/x/y:2");
+  g_autoptr(SbxRegConf) empty = parse("", &err);
+  g_auto(GStrv) e = sbx_regconf_local_candidates(empty, "busybox");
+  g_autofree char *got_e = g_strjoinv(" ", e);
+  g_assert_cmpstr(got_e, ==, "localhost/busybox busybox");
+}
+
 static void test_enforcing(void)
 {
   g_autoptr(GError) err = NULL;
@@ -199,6 +222,7 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/regconf/search-and-aliases", test_search_and_aliases);
   g_test_add_func("/regconf/enforcing", test_enforcing);
+  g_test_add_func("/regconf/local-candidates", test_local_candidates);
   g_test_add_func("/regconf/registries", test_registries);
   g_test_add_func("/regconf/wildcards", test_wildcards);
   g_test_add_func("/regconf/refused", test_refused);
