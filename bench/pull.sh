@@ -11,12 +11,19 @@
 # that download: on a shared machine this is the steadier figure), and
 # pull/load and podman/pull ratios of both. No traffic leaves 127.0.0.1.
 #
-# Figures (2 cores, Debian 12, tmpfs; median of 7; the machine shared with
-# other builds, so the wall times wander by 2x between runs):
-#   before (one thread per layer doing network + unpack, HTTP/2):
-#     wall pull/load 1.28-1.35, CPU (pull + registry)/load 1.28
-#   after (a fetcher thread per blob into a 16 MiB ring, HTTP/1.1 for blobs):
-#     see the report in the commit that last changed this header
+# Figures (2 cores, Debian 12, tmpfs, 500 MB; median of 7; the machine was
+# shared with other builds, so wall times wander by up to 2x between runs):
+#                      pull s  load s  podman s  pull/load  podman/pull
+#   before: wall        3.93    3.23     9.22      1.21        2.35
+#           CPU         3.11    2.43     8.95      1.28        2.88
+#   after:  wall        2.52    2.37     7.12      1.07        2.82
+#           CPU         2.63    2.25     8.36      1.17        3.18
+#   after, again: wall  3.00    2.64     8.89      1.13        2.97
+#           CPU         2.80    2.38     9.00      1.18        3.21
+# (before: each layer's thread ran its transfer (TLS, HTTP/2 framing) between
+# reads, with a fresh buffer per chunk; after: a fetcher thread per blob,
+# curl's callback copying into one 16 MiB ring the unpacker drains, HTTP/1.1
+# for blobs. The CPU left over load's is TLS, recv and docker-registry.)
 #
 # Usage: bench/pull.sh [-n RUNS] [--size MB] [--sbx PATH] [--keep]
 # Started as root, it re-runs itself as $SBX_BENCH_USER (bench/lib.sh).
@@ -42,7 +49,7 @@ while [ $# -gt 0 ]; do
 	--sbx) SBX=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	--_workdir) WORKDIR=$2; shift 2 ;;
-	-h|--help) sed -n '2,22p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,30p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument: $1" ;;
 	esac
 done
