@@ -29,7 +29,7 @@
 #define MAX_RESUMES       5
 #define MAX_HEADER_BYTES  (256u << 10)
 #define MAX_ERROR_BODY    (1u << 20)
-#define HIGH_WATER        (8u << 20) /* bytes buffered before a layer transfer pauses */
+#define HIGH_WATER        (8u << 20) /* bytes in buf before a transfer pauses (not a blob: RING_BYTES) */
 
 struct SbxRegistry {
   char *domain, *repo;
