@@ -45,6 +45,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxRegConf, sbx_regconf_free)
  * order: an alias, the unqualified-search registries (one; several only
  * with short-name-mode = "permissive"), or the input itself. */
 char **sbx_regconf_candidates(const SbxRegConf *c, const char *input, GError **err);
+/* The names under which a short name may already be in the store, in
+ * podman's order (its local lookup before a pull): the alias, localhost/,
+ * then every unqualified-search registry, whatever short-name-mode says
+ * (finding one is not guessing). A full reference is itself. */
+char **sbx_regconf_local_candidates(const SbxRegConf *c, const char *input);
 /* Where to fetch a full reference from: its registry's mirrors, then the
  * registry (location applied). Fails when the registry is blocked. */
 GArray *sbx_regconf_endpoints(const SbxRegConf *c, const char *reference, GError **err);

@@ -40,6 +40,11 @@ GBytes *sbx_registry_get_blob(SbxRegistry *r, const char *digest, gsize max, GEr
  * `size` is the descriptor's: more bytes than that are refused. `progress`
  * is unused here (the unpacker counts). */
 SbxStream *sbx_registry_open_blob(SbxRegistry *r, const char *digest, gint64 size, GError **err);
+/* Where else r's layer blobs can be fetched from, in order (the later
+ * mirrors, the registry itself): a blob that fails at r (an HTTP error, a
+ * connection that dies beyond resuming) goes on at the next one. r owns
+ * `other`. */
+void sbx_registry_add_fallback(SbxRegistry *r, SbxRegistry *other);
 /* Counters, for the debug log and tests' sake. */
 guint sbx_registry_blob_requests(SbxRegistry *r);
 

@@ -49,8 +49,11 @@ SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *sele
                                  GError **err);
 
 /* Pull `reference` from its registry (sbx-store pull, in its own user
- * namespace) and read the image it stored. */
-SbxStoredImage *sbx_store_pull(SbxStore *s, const char *reference, gboolean quiet, GError **err);
+ * namespace) and read the image it stored. `policy` is sbx run's --pull
+ * ("missing": a short name already in the store under one of its
+ * registries.conf candidates is used, no pull; NULL or "always": pull). */
+SbxStoredImage *sbx_store_pull(SbxStore *s, const char *reference, const char *policy,
+                               gboolean quiet, GError **err);
 
 /* The cache key of an archive: its device, inode, size and mtime (and the
  * image chosen in it). NULL when it cannot be stat'ed. */

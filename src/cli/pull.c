@@ -17,6 +17,7 @@ typedef struct {
   gboolean quiet, internal, password_stdin;
   gboolean tls_verify_set, tls_verify;
   char *username;
+  char *policy; /* sbx run --pull=missing: an image already in the store is used */
 } PullOptions;
 
 static PullOptions opts = {.tls_verify = TRUE};
@@ -43,6 +44,7 @@ static GOptionEntry pull_entries[] = {
     {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opts.quiet, "No progress output", NULL},
     TLS_VERIFY_ENTRY,
     {"internal", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opts.internal, NULL, NULL},
+    {"policy", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &opts.policy, NULL, NULL},
     {NULL}};
 
 static GOptionEntry login_entries[] = {
@@ -55,6 +57,7 @@ static GOptionEntry login_entries[] = {
 static void clear_options(void)
 {
   g_free(opts.username);
+  g_free(opts.policy);
   memset(&opts, 0, sizeof opts);
   opts.tls_verify = TRUE;
 }
@@ -126,11 +129,24 @@ static int pull_parsed(int argc, char **argv, GError **err)
   g_autoptr(SbxRegConf) regconf = load_regconf(err);
   if (!regconf)
     return -1;
-  g_auto(GStrv) candidates = sbx_regconf_candidates(regconf, argv[1], err);
-  if (!candidates)
-    return -1;
   g_autoptr(SbxStore) store = sbx_cli_open_store(err);
   if (!store)
+    return -1;
+  if (opts.internal && opts.policy && strcmp(opts.policy, "missing") == 0) {
+    /* podman's local lookup: a short name in the store under any of its
+     * candidates is used as it is (before the ambiguity check of a pull). */
+    g_auto(GStrv) local = sbx_regconf_local_candidates(regconf, argv[1]);
+    for (char **c = local; *c; c++) {
+      g_autofree char *id = sbx_store_resolve(store, *c, NULL);
+      if (id) {
+        sbx_info("%s: %s is in the store", argv[1], *c);
+        printf("%s\n", id);
+        return 0;
+      }
+    }
+  }
+  g_auto(GStrv) candidates = sbx_regconf_candidates(regconf, argv[1], err);
+  if (!candidates)
     return -1;
   g_auto(GStrv) certs = cert_dirs();
   g_auto(GStrv) auths = auth_files_to_read();

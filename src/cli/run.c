@@ -503,7 +503,7 @@ static SbxStoredImage *find_image(SbxStore *store, const char *ref, GError **err
   g_autoptr(SbxImageRef) pullable =
       id || looks_like_archive(ref) ? NULL : sbx_image_ref_parse(ref, NULL);
   if (pullable && strcmp(policy, "never") != 0)
-    return sbx_store_pull(store, ref, opts.quiet, err);
+    return sbx_store_pull(store, ref, policy, opts.quiet, err);
   if (!id) {
     sbx_fail(err, SBX_ERROR_NOT_FOUND,
              "image %s: no such archive, layout directory or loaded image", ref);

@@ -82,6 +82,19 @@ static gboolean check_location(const char *loc, const char *what, GError **err)
   return TRUE;
 }
 
+/* "*.host": a star only in front, then a host name without a port. */
+static gboolean wildcard_ok(const char *prefix)
+{
+  const char *host = prefix + 2;
+  if (!g_str_has_prefix(prefix, "*.") || !*host || *host == '.' || *host == '-' ||
+      g_str_has_suffix(host, "."))
+    return FALSE;
+  for (const char *p = host; *p; p++)
+    if (!g_ascii_isalnum(*p) && *p != '.' && *p != '-')
+      return FALSE;
+  return strstr(host, "..") == NULL;
+}
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Registry, registry_free)
 
 /* A later file's [[registry]] with the same prefix replaces the earlier one. */
@@ -111,12 +124,22 @@ static gboolean parse_registry(SbxRegConf *c, JsonNode *node, const char *file, 
     prefix = location;
   if (!prefix)
     return sbx_fail(err, SBX_ERROR_INVALID, "%s: needs a location or a prefix", what);
-  if (!location)
-    location = prefix;
-  if (prefix[0] == '*')
-    return sbx_fail(err, SBX_ERROR_INVALID, "%s: wildcard prefixes are not supported", what);
-  if (!check_location(prefix, what, err) || !check_location(location, what, err))
-    return FALSE;
+  if (prefix[0] == '*') {
+    /* containers-registries.conf(5): "*.example.com" stands for the
+     * registries below example.com, each at its own name: no location. */
+    if (!wildcard_ok(prefix))
+      return sbx_fail(err, SBX_ERROR_INVALID,
+                      "%s: '%.200s' is not a wildcard prefix (*.host, no port or path)", what,
+                      prefix);
+    if (location)
+      return sbx_fail(err, SBX_ERROR_INVALID,
+                      "%s: a wildcard prefix (%.200s) cannot have a location", what, prefix);
+  } else {
+    if (!location)
+      location = prefix;
+    if (!check_location(prefix, what, err) || !check_location(location, what, err))
+      return FALSE;
+  }
   r->prefix = g_strdup(prefix);
   r->location = g_strdup(location);
   if (!get_bool(o, "insecure", &r->insecure, what, err) ||
@@ -371,15 +394,59 @@ char **sbx_regconf_candidates(const SbxRegConf *c, const char *input, GError **e
   return g_strv_builder_end(b);
 }
 
-/* prefix matches name when name starts with it and goes on with nothing,
- * '/', ':' or '@'. */
+char **sbx_regconf_local_candidates(const SbxRegConf *c, const char *input)
+{
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+  if (!is_short_name(input)) {
+    g_strv_builder_add(b, input);
+    return g_strv_builder_end(b);
+  }
+  const char *suffix;
+  g_autofree char *name = split_name(input, &suffix);
+  const char *alias = g_hash_table_lookup(c->aliases, name);
+  if (alias) {
+    gboolean has_version = strchr(alias + strcspn(alias, "/"), ':') || strchr(alias, '@');
+    g_autofree char *full =
+        *suffix && !has_version ? g_strconcat(alias, suffix, NULL) : g_strdup(alias);
+    g_strv_builder_add(b, full);
+  }
+  g_autofree char *local = g_strconcat("localhost/", input, NULL);
+  g_strv_builder_add(b, local);
+  for (char **s = c->search; s && *s; s++) {
+    g_autofree char *full = g_strconcat(*s, "/", input, NULL);
+    g_strv_builder_add(b, full);
+  }
+  if (!c->search)
+    g_strv_builder_add(b, input); /* docker.io, as for a pull */
+  return g_strv_builder_end(b);
+}
+
+static gboolean ends_component(char c)
+{
+  return c == '\0' || c == '/' || c == ':' || c == '@';
+}
+
+/* How much of name prefix matches (0: none). A plain prefix matches when
+ * name starts with it and goes on with nothing, '/', ':' or '@'. A
+ * wildcard "*.example.com" matches a host below example.com (not
+ * example.com itself): the length of that host. */
 static gsize prefix_match(const char *prefix, const char *name)
 {
+  if (prefix[0] == '*') {
+    const char *dot_domain = prefix + 1;
+    gsize host_len = strcspn(name, "/");
+    gsize n = strlen(dot_domain);
+    /* ".example.com" ends the host (containers/image: the first place it
+     * occurs before any '/'). */
+    const char *at = g_strstr_len(name, (gssize)host_len, dot_domain);
+    if (!at || at == name || !ends_component(at[n]))
+      return 0;
+    return (gsize)(at - name) + n;
+  }
   gsize n = strlen(prefix);
   if (strncmp(prefix, name, n) != 0)
     return 0;
-  char next = name[n];
-  return next == '\0' || next == '/' || next == ':' || next == '@' ? n : 0;
+  return ends_component(name[n]) ? n : 0;
 }
 
 GArray *sbx_regconf_endpoints(const SbxRegConf *c, const char *reference, GError **err)
@@ -393,13 +460,16 @@ GArray *sbx_regconf_endpoints(const SbxRegConf *c, const char *reference, GError
     g_free(name);
     name = g_strdup_printf("%s/%s:%s@%s", ref->domain, ref->path, ref->tag, ref->digest);
   }
+  /* The longest prefix (as written: "*.b.example.com" is more specific
+   * than "*.example.com") wins; on a tie the first one read. */
   const Registry *best = NULL;
-  gsize best_len = 0;
+  gsize best_len = 0, best_rank = 0;
   for (guint i = 0; i < c->registries->len; i++) {
     const Registry *r = g_ptr_array_index(c->registries, i);
     gsize n = prefix_match(r->prefix, name);
-    if (n > best_len)
-      best = r, best_len = n;
+    gsize rank = strlen(r->prefix);
+    if (n > 0 && rank > best_rank)
+      best = r, best_len = n, best_rank = rank;
   }
   GArray *out = g_array_new(FALSE, TRUE, sizeof(SbxRegEndpoint));
   g_array_set_clear_func(out, (GDestroyNotify)sbx_reg_endpoint_clear);
@@ -420,7 +490,9 @@ GArray *sbx_regconf_endpoints(const SbxRegConf *c, const char *reference, GError
     SbxRegEndpoint e = {g_strconcat(m->reference, rest, NULL), m->insecure};
     g_array_append_val(out, e);
   }
-  SbxRegEndpoint e = {g_strconcat(best->location, rest, NULL), best->insecure};
+  /* A wildcard's registry is the one named (no location). */
+  SbxRegEndpoint e = {best->location ? g_strconcat(best->location, rest, NULL) : g_strdup(name),
+                      best->insecure};
   g_array_append_val(out, e);
   return out;
 }

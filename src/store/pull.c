@@ -39,9 +39,30 @@ static SbxImage *open_at(const SbxImageRef *ref, const SbxRegEndpoint *at,
   return img;
 }
 
+/* The endpoints after the one the image came from, as fallbacks for its
+ * layer blobs. One that cannot even be set up is left out. */
+static void add_fallbacks(SbxRegistry *reg, GArray *at, guint from, const SbxRegistryOptions *opts)
+{
+  for (guint i = from; i < at->len; i++) {
+    const SbxRegEndpoint *e = &g_array_index(at, SbxRegEndpoint, i);
+    g_autoptr(GError) local = NULL;
+    g_autoptr(SbxImageRef) where = sbx_image_ref_parse(e->reference, &local);
+    SbxRegistryOptions o = *opts;
+    if (e->insecure)
+      o.tls_verify = FALSE;
+    SbxRegistry *r = where ? sbx_registry_new(where, &o, &local) : NULL;
+    if (r)
+      sbx_registry_add_fallback(reg, r);
+    else
+      sbx_debug("pull: no fallback %s: %s", e->reference, local->message);
+  }
+}
+
 /* Each candidate reference in turn (registries.conf's short-name search),
  * and for each its endpoints (mirrors, then the registry): the first that
- * answers with an image is pulled. The last failure is the one reported. */
+ * answers with an image is pulled, and a layer blob that fails there is
+ * fetched from the endpoints after it. The last failure is the one
+ * reported. */
 static char *pull_in_userns(SbxStore *s, gpointer data, GError **err)
 {
   const SbxPullRequest *req = data;
@@ -80,6 +101,7 @@ static char *pull_in_userns(SbxStore *s, gpointer data, GError **err)
         continue;
       }
       img->format = "registry";
+      add_fallbacks(reg, at, i + 1, &opts);
       gint64 t0 = sbx_now_us();
       g_autofree char *id = sbx_store_import_image(s, src, img, req->quiet, err);
       if (!id)

@@ -218,8 +218,14 @@ static char *run_helper(SbxStore *s, const char *cmd, const char *path, const ch
   g_autoptr(GPtrArray) argv = g_ptr_array_new();
   g_ptr_array_add(argv, helper);
   g_ptr_array_add(argv, (char *)cmd);
-  if (strcmp(cmd, "pull") == 0)
+  if (strcmp(cmd, "pull") == 0) {
     g_ptr_array_add(argv, "--internal");
+    if (select) { /* for a pull: sbx run's --pull policy */
+      g_ptr_array_add(argv, "--policy");
+      g_ptr_array_add(argv, (char *)select);
+      select = NULL;
+    }
+  }
   g_ptr_array_add(argv, "--root");
   g_ptr_array_add(argv, s->root);
   g_ptr_array_add(argv, "--userns");
@@ -287,10 +293,11 @@ SbxStoredImage *sbx_store_ensure(SbxStore *s, const char *path, const char *sele
   return sbx_store_read_image(s, id, err);
 }
 
-SbxStoredImage *sbx_store_pull(SbxStore *s, const char *reference, gboolean quiet, GError **err)
+SbxStoredImage *sbx_store_pull(SbxStore *s, const char *reference, const char *policy,
+                               gboolean quiet, GError **err)
 {
   sbx_info("%s: pulling", reference);
-  g_autofree char *id = run_helper(s, "pull", reference, NULL, quiet, err);
+  g_autofree char *id = run_helper(s, "pull", reference, policy, quiet, err);
   if (!id)
     return NULL;
   return sbx_store_read_image(s, id, err);

@@ -161,6 +161,7 @@ class Front:
         self.blob_repo = behaviour.get("blob_repo")  # for a blob host: /blob/<digest>
         self.tamper = behaviour.get("tamper", False)
         self.drop = behaviour.get("drop", False)
+        self.drop_always = behaviour.get("drop_always", False)  # every layer answer cut short
         self.too_many = behaviour.get("too_many", 0)
         self.hostile = behaviour.get("hostile")  # huge-manifest, redirect-loop, ...
         self.tokens = {}
@@ -268,8 +269,8 @@ class Front:
             body = body[:-1] + bytes([body[-1] ^ 0x01])
         if self.hostile == "long-blob" and is_layer and r.status == 200:
             body += b"\0" * 4096  # more than the descriptor says
-        if self.drop and is_layer and r.status == 200:
-            self.drop = False
+        if self.drop and is_layer and r.status in (200, 206):
+            self.drop = self.drop_always
             h.send_response(200)
             for k, v in out:
                 h.send_header(k, v)
@@ -731,6 +732,28 @@ class TestRegistriesConf(PullTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(r.out.split("\n")[0], "root:x:0:")
 
+    def test_short_name_in_the_store_is_used_by_run(self):
+        """podman's local lookup: `run busybox` (--pull=missing) finds the
+        image pulled as REGISTRY/busybox through any search registry, with
+        no registry asked (even where a pull would be ambiguous)."""
+        reg = self.busybox_registry()
+        empty = self.registry()
+        self.trust(empty.host)
+        self.conf('unqualified-search-registries = ["%s"]\n' % reg.host)
+        self.assertEqual(self.pull_image("busybox").rc, 0)
+        reg.stop()  # gone: nothing below may need it
+        self.conf('unqualified-search-registries = ["%s", "%s"]\n' % (empty.host, reg.host))
+        r = self.run_image("--log-level", "info", "busybox", "cat", "/etc/group")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split("\n")[0], "root:x:0:")
+        self.assertIn("busybox: %s/busybox is in the store" % reg.host, r.err)
+        # --pull=always pulls: ambiguous in the default (enforcing) mode.
+        self.assertSbxError(self.run_image("--pull=always", "busybox", "true"),
+                            contains="short name busybox is ambiguous")
+        # Not in the store under any candidate: pulled (from where it is).
+        self.assertSbxError(self.run_image("nothere", "true"),
+                            contains="short name nothere is ambiguous")
+
     def test_alias(self):
         reg = self.busybox_registry("tools/bb:1")
         self.conf('unqualified-search-registries = ["127.0.0.1:1", "127.0.0.1:2"]\n'
@@ -804,6 +827,89 @@ class TestRegistriesConf(PullTestCase):
         r = self.pull_image("--log-level", "info", reg.host + "/busybox")
         self.assertEqual(r.rc, 0, r)
         self.assertIn("127.0.0.1:%d" % down, r.err)
+
+    def test_mirror_lacking_a_blob_falls_back_for_that_blob(self):
+        """A mirror that has the manifest but not every layer: the missing
+        blob comes from the registry itself, the others from the mirror."""
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("multilayer-legacy.tar"), "ml:latest")
+        self.trust(reg.host)
+        mirror = self.registry()
+        mirror.push("docker-archive:" + fixture("multilayer-legacy.tar"), "ml:latest")
+        m, _ = mirror.manifest("ml:latest")
+        lost = m["layers"][1]["digest"]
+        blob = os.path.join(mirror.dir, "data", "docker", "registry", "v2", "blobs", "sha256",
+                            lost[7:9], lost[7:], "data")
+        os.unlink(blob)  # the mirror now answers 404 for this blob only
+        self.trust(mirror.host)
+        self.conf('[[registry]]\nlocation = "%s"\n[[registry.mirror]]\nlocation = "%s"\n'
+                  % (reg.host, mirror.host))
+        r = self.pull_image("--log-level", "info", reg.host + "/ml")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/ml:latest" % reg.host, r.out)
+        self.assertIn("blob %s from %s: " % (lost[:19], mirror.host), r.err)
+        self.assertIn("trying %s" % reg.host, r.err)
+        self.assertEqual(r.err.count("; trying "), 1, r.err)
+        self.assertEqual(len(self.layer_dirs()), 3)
+        r = self.run_image(reg.host + "/ml", "cat", "/etc/layer3")
+        self.assertEqual(r.rc, 0, r)
+        # Nowhere else to go: the mirror's failure is the answer.
+        self.conf('[[registry]]\nlocation = "%s"\n' % mirror.host)
+        self.assertEqual(self.sbx_env(["rmi", "--root", self.store_for(self.mode),
+                                       reg.host + "/ml"]).rc, 0)
+        self.assertEqual(self.sbx_env(["prune", "--root", self.store_for(self.mode)]).rc, 0)
+        self.assertEqual(self.layer_dirs(), [])
+        r = self.pull_image(mirror.host + "/ml")
+        self.assertSbxError(r, contains="HTTP 404")
+        self.assertIn(lost[7:], r.err)
+
+    def test_mirror_that_keeps_breaking_falls_back_mid_blob(self):
+        """A mirror whose every layer answer breaks halfway: after the
+        resumes, the rest of the blob comes from the registry (Range from
+        where the mirror stopped), and the digests still hold."""
+        reg = self.busybox_registry()
+        mirror = self.front(reg, drop=True, drop_always=True)
+        self.trust(mirror.hostport)
+        self.conf('[[registry]]\nlocation = "%s"\n[[registry.mirror]]\nlocation = "%s"\n'
+                  % (reg.host, mirror.hostport))
+        r = self.pull_image("--log-level", "info", reg.host + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("from %s: " % mirror.hostport, r.err)
+        self.assertIn("; trying %s" % reg.host, r.err)
+        gets = mirror.blob_gets()
+        ranges = [h.get("range") for p, h in gets if h.get("range")]
+        self.assertGreaterEqual(len(ranges), 5, gets)
+        r = self.run_image(reg.host + "/busybox", "cat", "/etc/group")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split("\n")[0], "root:x:0:")
+
+    def test_wildcard_prefix(self):
+        """prefix = "*.example.test": the hosts below it, not example.test
+        itself; the most specific prefix wins. The names resolve nowhere: the
+        image comes through a mirror on 127.0.0.1, and anything else would go
+        to a logging proxy on 127.0.0.1 (no DNS, nothing leaves loopback)."""
+        reg = self.busybox_registry()
+        proxy = ConnectProxy()
+        self.servers.append(proxy)
+        env = {"https_proxy": "http://127.0.0.1:%d" % proxy.port, "no_proxy": "127.0.0.1"}
+        self.conf('[[registry]]\nprefix = "*.example.test"\n'
+                  '[[registry.mirror]]\nlocation = "%s"\n'
+                  '[[registry]]\nprefix = "*.blocked.example.test"\nblocked = true\n'
+                  '[[registry]]\nlocation = "example.test"\nblocked = true\n' % reg.host)
+        r = self.pull_image("a.example.test/busybox", env=env)
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: a.example.test/busybox:latest", r.out)
+        self.assertIn("a.example.test/busybox:latest", self.images())
+        r = self.run_image("a.example.test/busybox", "cat", "/etc/group", env=env)
+        self.assertEqual(r.rc, 0, r)
+        self.assertSbxError(self.pull_image("x.blocked.example.test/busybox", env=env),
+                            contains="registry *.blocked.example.test is blocked")
+        self.assertSbxError(self.pull_image("example.test/busybox", env=env),
+                            contains="registry example.test is blocked")
+        self.assertEqual(proxy.targets, [])
+        self.conf('[[registry]]\nprefix = "*.example.test"\nlocation = "%s"\n' % reg.host)
+        self.assertSbxError(self.pull_image("a.example.test/busybox", env=env),
+                            contains="a wildcard prefix (*.example.test) cannot have a location")
 
     def test_only_the_helper_links_cxx(self):
         """The TOML reader (toml++, C++) is in sbx-store only: sbx and sbx-net stay C."""

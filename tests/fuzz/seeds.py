@@ -5,7 +5,7 @@
     tests/fuzz/seeds.py FIXTURES_DIR OUT_DIR
 
 writes OUT_DIR/fuzz_image/, OUT_DIR/fuzz_unpack/, OUT_DIR/fuzz_seccomp/, OUT_DIR/fuzz_policy/,
-OUT_DIR/fuzz_oci_config/.
+OUT_DIR/fuzz_oci_config/, OUT_DIR/fuzz_regconf/.
 The first byte of a fuzz_image seed picks the parser (see fuzz_image.c).
 """
 import bz2
@@ -258,6 +258,27 @@ POLICY_FRAMES = {
 }
 
 
+# fuzz_regconf: registries.conf files (containers-registries.conf(5) v2):
+# search, aliases, prefixes, wildcards, mirrors, and some it refuses.
+REGCONF = [
+    'unqualified-search-registries = ["quay.io", "r.example:5000"]\n'
+    'short-name-mode = "permissive"\n[aliases]\n"app" = "ghcr.io/org/app"\n',
+    '[[registry]]\nlocation = "docker.io"\n[[registry.mirror]]\nlocation = "m1.local:5000"\n'
+    '[[registry.mirror]]\nlocation = "m2.local/hub"\ninsecure = true\n'
+    '[[registry]]\nprefix = "example.com/foo"\nlocation = "internal.local:8443/bar"\n',
+    '[[registry]]\nprefix = "*.example.com"\ninsecure = true\n'
+    '[[registry]]\nprefix = "*.y.example.com"\n[[registry.mirror]]\nlocation = "m.local/y"\n'
+    '[[registry]]\nlocation = "example.com"\nblocked = true\n',
+    '[[registry]]\nprefix = "*.example.com"\nlocation = "a.io"\n',
+    'unqualified-search-registries = []\n[[registry]]\nprefix = "*.example.com:5000"\n',
+]
+
+
+def regconf_seeds(out):
+    for text in REGCONF:
+        write(out, "fuzz_regconf", text.encode())
+
+
 def policy_seeds(out):
     for hexdata in POLICY_FRAMES.values():
         write(out, "fuzz_policy", bytes.fromhex(hexdata))
@@ -304,7 +325,9 @@ def main():
     policy_seeds(out)
     for cfg in oci_configs():
         write(out, "fuzz_oci_config", json.dumps(cfg).encode())
-    for t in ("fuzz_image", "fuzz_unpack", "fuzz_seccomp", "fuzz_policy", "fuzz_oci_config"):
+    regconf_seeds(out)
+    for t in ("fuzz_image", "fuzz_unpack", "fuzz_seccomp", "fuzz_policy", "fuzz_oci_config",
+              "fuzz_regconf"):
         d = os.path.join(out, t)
         print("%s: %d seeds" % (t, len(os.listdir(d)) if os.path.isdir(d) else 0))
 

@@ -58,6 +58,29 @@ static void test_search_and_aliases(void)
   check(candidates(c, "docker.io/library/busybox"), "docker.io/library/busybox");
 }
 
+static void test_local_candidates(void)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(SbxRegConf) c = parse("unqualified-search-registries = [\"a.io\", \"b.io:5000\"]\n"
+                                  "[aliases]\n\"app\" = \"ghcr.io/org/app\"\n",
+                                  &err);
+  g_assert_no_error(err);
+  /* Enforcing mode, two registries: a pull would refuse, a lookup lists all. */
+  g_auto(GStrv) v = sbx_regconf_local_candidates(c, "busybox:1");
+  g_autofree char *got = g_strjoinv(" ", v);
+  g_assert_cmpstr(got, ==, "localhost/busybox:1 a.io/busybox:1 b.io:5000/busybox:1");
+  g_auto(GStrv) a = sbx_regconf_local_candidates(c, "app:3");
+  g_autofree char *got_a = g_strjoinv(" ", a);
+  g_assert_cmpstr(got_a, ==, "ghcr.io/org/app:3 localhost/app:3 a.io/app:3 b.io:5000/app:3");
+  g_auto(GStrv) full = sbx_regconf_local_candidates(c, "quay.io/x/y:2");
+  g_autofree char *got_f = g_strjoinv(" ", full);
+  g_assert_cmpstr(got_f, ==, "quay.io/x/y:2");
+  g_autoptr(SbxRegConf) empty = parse("", &err);
+  g_auto(GStrv) e = sbx_regconf_local_candidates(empty, "busybox");
+  g_autofree char *got_e = g_strjoinv(" ", e);
+  g_assert_cmpstr(got_e, ==, "localhost/busybox busybox");
+}
+
 static void test_enforcing(void)
 {
   g_autoptr(GError) err = NULL;
@@ -112,6 +135,50 @@ static void test_registries(void)
   g_assert_nonnull(strstr(err->message, "registry bad.io is blocked"));
 }
 
+/* containers-registries.conf(5): "*.example.com" matches the hosts below
+ * example.com (not example.com itself), the most specific prefix wins, and
+ * a wildcard keeps the name: mirrors get what follows the host. */
+static void test_wildcards(void)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(SbxRegConf) c = parse("[[registry]]\n"
+                                  "prefix = \"*.example.com\"\n"
+                                  "insecure = true\n"
+                                  "[[registry]]\n"
+                                  "prefix = \"*.b.example.com\"\n"
+                                  "[[registry.mirror]]\n"
+                                  "location = \"mirror.local:5000/b\"\n"
+                                  "[[registry]]\n"
+                                  "prefix = \"*.blocked.example.com\"\n"
+                                  "blocked = true\n"
+                                  "[[registry]]\n"
+                                  "prefix = \"c.b.example.com/team\"\n"
+                                  "location = \"internal.local/team\"\n",
+                                  &err);
+  g_assert_no_error(err);
+  check(endpoints(c, "a.example.com/app:1"), "a.example.com/app:1!");
+  check(endpoints(c, "x.y.example.com:5000/app@sha256:"
+                     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+        "x.y.example.com:5000/app@sha256:"
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad!");
+  /* Subdomains only, and whole labels. */
+  check(endpoints(c, "example.com/app:1"), "example.com/app:1");
+  check(endpoints(c, "badexample.com/app:1"), "badexample.com/app:1");
+  check(endpoints(c, "a.example.com.evil.io/app:1"), "a.example.com.evil.io/app:1");
+  check(endpoints(c, "evil.io/a.example.com/app:1"), "evil.io/a.example.com/app:1");
+  /* The more specific wildcard wins: its mirror, then the host itself. */
+  check(endpoints(c, "a.b.example.com/ns/app:2"),
+        "mirror.local:5000/b/ns/app:2 a.b.example.com/ns/app:2");
+  check(endpoints(c, "b.example.com/app:2"), "b.example.com/app:2!");
+  /* A longer plain prefix beats a wildcard. */
+  check(endpoints(c, "c.b.example.com/team/app:3"), "internal.local/team/app:3");
+  check(endpoints(c, "c.b.example.com/other:3"),
+        "mirror.local:5000/b/other:3 c.b.example.com/other:3");
+  g_autoptr(GArray) a = sbx_regconf_endpoints(c, "x.blocked.example.com/app", &err);
+  g_assert_null(a);
+  g_assert_nonnull(strstr(err->message, "registry *.blocked.example.com is blocked"));
+}
+
 static void test_refused(void)
 {
   const struct {
@@ -125,7 +192,15 @@ static void test_refused(void)
       {"[[registry]]\nlocation = 5\n", "location"},
       {"[[registry]]\ninsecure = true\n", "needs a location"},
       {"[[registry]]\nlocation = \"https://quay.io\"\n", "not a registry location"},
-      {"[[registry]]\nprefix = \"*.example.com\"\nlocation = \"a.io\"\n", "wildcard"},
+      {"[[registry]]\nprefix = \"*.example.com\"\nlocation = \"a.io\"\n",
+       "a wildcard prefix (*.example.com) cannot have a location"},
+      {"[[registry]]\nprefix = \"*.example.com:5000\"\n", "is not a wildcard prefix"},
+      {"[[registry]]\nprefix = \"*.example.com/ns\"\n", "is not a wildcard prefix"},
+      {"[[registry]]\nprefix = \"example.*.com\"\n", "not a registry location"},
+      {"[[registry]]\nprefix = \"*example.com\"\n", "is not a wildcard prefix"},
+      {"[[registry]]\nprefix = \"*.\"\n", "is not a wildcard prefix"},
+      {"[[registry]]\nprefix = \"*.*.com\"\n", "is not a wildcard prefix"},
+      {"[[registry]]\nprefix = \"*..com\"\n", "is not a wildcard prefix"},
       {"[[registry]]\nlocation = \"a.io\"\nblocked = \"yes\"\n", "blocked"},
       {"[[registry]]\nlocation = \"a.io\"\n[[registry.mirror]]\ninsecure = true\n",
        "needs a location"},
@@ -147,7 +222,9 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/regconf/search-and-aliases", test_search_and_aliases);
   g_test_add_func("/regconf/enforcing", test_enforcing);
+  g_test_add_func("/regconf/local-candidates", test_local_candidates);
   g_test_add_func("/regconf/registries", test_registries);
+  g_test_add_func("/regconf/wildcards", test_wildcards);
   g_test_add_func("/regconf/refused", test_refused);
   return g_test_run();
 }
