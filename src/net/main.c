@@ -165,6 +165,8 @@ int main(int argc, char **argv)
   sbx_sync_send_ok(SBX_NETD_FD_SYNC, "ready");
   g_unix_fd_add(SBX_NETD_FD_SYNC, G_IO_IN | G_IO_HUP | G_IO_ERR, on_sync, &n);
   sbx_debug("network helper: libslirp %s running, mtu %u", slirp_version_string(), n.mtu);
+  /* set-up's code (option parsing, libseccomp, getifaddrs) is not the loop's */
+  sbx_memory_release_setup();
   sbx_netd_run(&n);
   /* Straight out: exit-time work such as LeakSanitizer's (which needs
    * ptrace) cannot run under the seccomp filter. */
