@@ -196,36 +196,12 @@ static gboolean tap_input(SbxNetd *n, gboolean backlog)
   return TRUE;
 }
 
-/* Right after traffic the next frame or reply usually follows within tens of
- * microseconds: polling without sleeping for that long saves the wakeup (the
- * scheduler's and, on a virtual machine, the idle CPU's exit) on each hop of
- * a request and its answer. Never when idle: the spin starts only from work
- * done, and ends SPIN_US after it. */
-#ifndef SBX_NET_SPIN_US
-#define SBX_NET_SPIN_US 0
-#endif
-
-static int poll_fds(GArray *fds, gint timeout, gint64 busy_at)
-{
-  GPollFD *p = (GPollFD *)fds->data;
-  if (SBX_NET_SPIN_US > 0 && timeout != 0 && busy_at > 0) {
-    gint64 until = busy_at + SBX_NET_SPIN_US;
-    while (g_get_monotonic_time() < until) {
-      int r = g_poll(p, fds->len, 0);
-      if (r != 0)
-        return r;
-    }
-  }
-  return g_poll(p, fds->len, timeout);
-}
-
 void sbx_netd_run(SbxNetd *n)
 {
   GMainContext *ctx = g_main_context_default();
   GArray *fds = g_array_new(FALSE, FALSE, sizeof(GPollFD));
   gint glib_want = 8;
   gboolean tap_was_ready = FALSE;
-  gint64 busy_at = 0;
   g_main_context_acquire(ctx);
   while (g_main_loop_is_running(n->loop)) {
     gint prio, glib_timeout, glib_n;
@@ -238,8 +214,8 @@ void sbx_netd_run(SbxNetd *n)
     guint base = fds->len;
     for (;;) {
       g_array_set_size(fds, base + (guint)glib_want);
-      glib_n = g_main_context_query(ctx, prio, &glib_timeout,
-                                    &g_array_index(fds, GPollFD, base), glib_want);
+      glib_n = g_main_context_query(ctx, prio, &glib_timeout, &g_array_index(fds, GPollFD, base),
+                                    glib_want);
       if (glib_n <= glib_want)
         break;
       glib_want = glib_n;
@@ -250,8 +226,7 @@ void sbx_netd_run(SbxNetd *n)
       timeout = (gint)slirp_timeout;
     for (guint i = 0; i < fds->len; i++)
       g_array_index(fds, GPollFD, i).revents = 0;
-    int ready = poll_fds(fds, timeout, busy_at);
-    busy_at = ready > 0 ? g_get_monotonic_time() : 0;
+    int ready = g_poll((GPollFD *)fds->data, fds->len, timeout);
     if (ready < 0 && errno != EINTR) {
       sbx_debug("network helper: poll: %s", g_strerror(errno));
       break;
