@@ -10,7 +10,7 @@
 #   3. the CPU the network helper burns while one TCP connection sits idle;
 #   4. the start-up cost of the slirp network (`sbx run IMAGE true` with and
 #      without --network none);
-#   5. the resident memory of sbx's supervisor plus sbx-net (and of
+#   1b. the resident memory of sbx's supervisor plus sbx-net (and of
 #      slirp4netns) during the throughput runs.
 # Everything lives in a temp dir on /dev/shm that is removed on exit.  All
 # traffic stays on this machine: servers listen on 127.0.0.1 only; clients
@@ -393,7 +393,8 @@ IPERF_PORT=$PORT LAT_PORT=$((PORT + 1)) HOLD_PORT=$((PORT + 2)) RR_PORT=$((PORT 
 echo "sbx network benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), user $ME, work dir $W"
 if [ "$SEALED" = 2 ]; then
-	echo "sealed: in a network namespace of the benchmark's own (unshare -Urn), sbx --userns single"
+	echo "sealed: in a network namespace of the benchmark's own (unshare -Urn, its root is uid" \
+		"$(awk '{ print $2; exit }' /proc/self/uid_map) outside), sbx --userns single"
 fi
 
 # ---------------------------------------------------------------------------
@@ -1037,7 +1038,7 @@ if want throughput; then
 		echo "$line"
 	done
 	echo
-	echo "5. Resident memory during the transfers (VmRSS, the largest total sampled, MB)"
+	echo "1b. Resident memory during the transfers (VmRSS, the largest total sampled, MB)"
 	for tool in sbx slirp4netns; do
 		[ -s "$W/rss.$tool" ] || { echo "$tool: no samples"; continue; }
 		read -r t sup hlp < <(sort -n -r "$W/rss.$tool" | head -n 1)
@@ -1070,7 +1071,9 @@ if want latency; then
 	a=${LATR[sbx]:-} b=${LATR[slirp4netns]:-}
 	if num "$a" && num "$b"; then
 		x=$(ratio "${a%% *}" "${b%% *}")
-		echo "sbx/slirp4netns mean = $x (target <= 0.80: $(verdict "$x" "<=" 0.8))"
+		read -r _ am _ <<<"$a"; read -r _ bm _ <<<"$b"
+		echo "sbx/slirp4netns mean = $x (target <= 0.80: $(verdict "$x" "<=" 0.8));" \
+			"median = $(ratio "$am" "$bm")"
 	else
 		echo "sbx/slirp4netns mean = n/a"
 	fi
@@ -1092,7 +1095,9 @@ if want latency; then
 	a=${LATRR[sbx]:-} b=${LATRR[slirp4netns]:-}
 	if num "$a" && num "$b"; then
 		x=$(ratio "${a%% *}" "${b%% *}")
-		echo "sbx/slirp4netns mean = $x (target <= 0.80: $(verdict "$x" "<=" 0.8))"
+		read -r _ am _ <<<"$a"; read -r _ bm _ <<<"$b"
+		echo "sbx/slirp4netns mean = $x (target <= 0.80: $(verdict "$x" "<=" 0.8));" \
+			"median = $(ratio "$am" "$bm")"
 	else
 		echo "sbx/slirp4netns mean = n/a"
 	fi
