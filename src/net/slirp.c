@@ -169,15 +169,15 @@ static void guest_frame(SbxNetd *n, gsize len)
   }
 }
 
-/* Frames from the guest, tap0 being readable. A lone frame per wakeup is the
- * usual case (libslirp's 64 KiB TCP window allows one full segment in
- * flight), so one read is made and the next poll tells whether more wait;
- * when they do (a backlog), reads go on until EAGAIN, at most TAP_BUDGET, so
- * that libslirp's sockets get their turn. FALSE: the sandbox's network
- * namespace is gone, and so is our job. */
+/* Frames from the guest, tap0 being readable: read until EAGAIN, at most
+ * TAP_BUDGET, so that libslirp's sockets get their turn. One loop turn per
+ * frame would cost far more than the read that meets EAGAIN: a turn walks
+ * every socket libslirp keeps, and after many short connections (each kept
+ * for TIME_WAIT) that is hundreds. FALSE: the sandbox's network namespace is
+ * gone, and so is our job. */
 #define TAP_BUDGET 64
 
-static gboolean tap_input(SbxNetd *n, gboolean backlog)
+static gboolean tap_input(SbxNetd *n)
 {
   for (int i = 0; i < TAP_BUDGET; i++) {
     ssize_t r = read(n->tapfd, n->buf, n->buf_size);
@@ -190,8 +190,6 @@ static gboolean tap_input(SbxNetd *n, gboolean backlog)
     if (r <= 0)
       return FALSE;
     guest_frame(n, (gsize)r);
-    if (!backlog)
-      return TRUE;
   }
   return TRUE;
 }
@@ -201,7 +199,6 @@ void sbx_netd_run(SbxNetd *n)
   GMainContext *ctx = g_main_context_default();
   GArray *fds = g_array_new(FALSE, FALSE, sizeof(GPollFD));
   gint glib_want = 8;
-  gboolean tap_was_ready = FALSE;
   g_main_context_acquire(ctx);
   while (g_main_loop_is_running(n->loop)) {
     gint prio, glib_timeout, glib_n;
@@ -234,12 +231,8 @@ void sbx_netd_run(SbxNetd *n)
     gushort tap_ev = g_array_index(fds, GPollFD, TAP_SLOT).revents;
     if (tap_ev & (G_IO_HUP | G_IO_ERR | G_IO_NVAL))
       break;
-    if (tap_ev & G_IO_IN) {
-      /* readable twice running: frames queue up faster than one a wakeup */
-      if (!tap_input(n, tap_was_ready))
-        break;
-    }
-    tap_was_ready = (tap_ev & G_IO_IN) != 0;
+    if ((tap_ev & G_IO_IN) && !tap_input(n))
+      break;
     slirp_pollfds_poll(n->slirp, ready < 0, get_revents, fds);
     if (g_main_context_check(ctx, prio, &g_array_index(fds, GPollFD, base), glib_n))
       g_main_context_dispatch(ctx);
