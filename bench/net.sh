@@ -5,13 +5,19 @@
 #   1. TCP throughput (iperf3, one stream, MTU 65520) guest->host and
 #      host->guest through sbx's sbx-net, through slirp4netns, and on the
 #      host's loopback;
-#   2. TCP connect latency through the same three paths;
+#   2. TCP connect and request-response latency through the same three
+#      paths;
 #   3. the CPU the network helper burns while one TCP connection sits idle;
 #   4. the start-up cost of the slirp network (`sbx run IMAGE true` with and
-#      without --network none).
+#      without --network none);
+#   1b. the resident memory of sbx's supervisor plus sbx-net (and of
+#      slirp4netns) during the throughput runs.
 # Everything lives in a temp dir on /dev/shm that is removed on exit.  All
 # traffic stays on this machine: servers listen on 127.0.0.1 only; clients
 # reach them as 127.0.0.1 (host) or 10.0.2.2 from namespaces this script made.
+# By default the whole benchmark runs sealed: inside a user+network namespace
+# of its own (unshare -Urn, lo up), so "the host" is that namespace's loopback
+# and sbx runs with --userns single.
 # See --help.
 
 set -u -o pipefail
@@ -28,6 +34,7 @@ ROUNDS=1           # throughput rounds (median when more than one)
 MTU=65520
 TESTS=throughput,latency,idle,startup
 PROFILE=0
+SEALED=1
 LOOP=0
 SBX=$REPO/build/src/sbx
 MKIMAGE=$REPO/tests/fixtures/mkimage.py
@@ -36,7 +43,7 @@ WORKDIR=           # internal: work dir made by the root parent
 usage() {
 	cat <<EOF
 Usage: $PROG [-t SECONDS] [-c CONNS] [-n RUNS] [-r ROUNDS] [--tests LIST]
-              [--profile] [--sbx PATH] [--loop] [--help]
+              [--profile] [--sbx PATH] [--loop] [--no-seal] [--help]
 
 Side by side, in one run:
 
@@ -50,11 +57,16 @@ Side by side, in one run:
                against \`iperf3 -s -B 127.0.0.1\`.  Also the network helper's
                CPU use and system calls per second during the transfer.
   latency      mean/median/p99 time of a TCP connect() through the same three
-               paths, CONNS connections (a static C program built here)
+               paths, CONNS connections, and of a request-response (1 byte
+               each way) on one connection, CONNS times (a static C program
+               built here)
   idle         CPU of the network helper while one TCP connection is open
                and idle for 2 s
   startup      median wall time of \`sbx run --network none busybox true\` and
                \`sbx run busybox true\` (slirp), and the difference
+  memory       (with throughput) the largest resident set (VmRSS) of sbx's
+               supervisor plus sbx-net, and of slirp4netns, sampled every
+               0.25 s during the transfers (not a --tests name)
 
 The image for sbx is built here: iperf3 with its shared libraries and the
 loader (ldd), plus the latency program, loaded with \`sbx load --rootfs\`.
@@ -71,6 +83,9 @@ Options:
   --sbx PATH    sbx binary (default: build/src/sbx; sbx-store and sbx-net
                 must be beside it)
   --loop        time start-up with a bash loop even when hyperfine is installed
+  --no-seal     run in the user's own network namespace (servers on its
+                127.0.0.1, sbx in its default --userns mode) instead of a
+                sealed one made with unshare -Urn
   -h, --help    show this help
 
 Needs: /dev/net/tun usable by the user (mode 0666: 'chmod 0666 /dev/net/tun'
@@ -103,6 +118,8 @@ while [ $# -gt 0 ]; do
 	--sbx) [ $# -ge 2 ] || die "--sbx needs a value"; SBX=$2; shift 2 ;;
 	--sbx=*) SBX=${1#*=}; shift ;;
 	--loop) LOOP=1; shift ;;
+	--no-seal) SEALED=0; shift ;;
+	--_sealed) SEALED=2; shift ;;        # internal (inside unshare -Urn)
 	--_workdir) WORKDIR=$2; shift 2 ;;   # internal (root re-exec)
 	--_mkimage) MKIMAGE=$2; shift 2 ;;   # internal (root re-exec)
 	-h|--help) usage; exit 0 ;;
@@ -131,7 +148,7 @@ tun_hint() {
 # ---------------------------------------------------------------------------
 # Started as root: re-run as an unprivileged user.
 # ---------------------------------------------------------------------------
-if [ "$(id -u)" -eq 0 ]; then
+if [ "$(id -u)" -eq 0 ] && [ "$SEALED" != 2 ]; then   # (root inside the sealed namespace is us)
 	[ -c /dev/net/tun ] || die "no /dev/net/tun ($(tun_hint))"
 	mode=$(stat -c %a /dev/net/tun)
 	case $mode in *66) ;; *) die "/dev/net/tun is mode $mode; $(tun_hint)" ;; esac
@@ -141,16 +158,32 @@ if [ "$(id -u)" -eq 0 ]; then
 	bench_run_as_user bash "$W/bin/net.sh" -t "$SECONDS_T" -c "$CONNS" -n "$RUNS" -r "$ROUNDS" \
 		--tests "$TESTS" --sbx "$W/bin/sbx" \
 		$([ "$LOOP" = 1 ] && echo --loop) $([ "$PROFILE" = 1 ] && echo --profile) \
-		--_mkimage "$W/bin/mkimage.py" --_workdir "$W"
+		$([ "$SEALED" = 0 ] && echo --no-seal) --_mkimage "$W/bin/mkimage.py" --_workdir "$W"
 	exit $?
 fi
 
 # ---------------------------------------------------------------------------
 # Unprivileged from here on.
 # ---------------------------------------------------------------------------
+# Sealed: the rest runs in a user+network namespace of its own.
+if [ "$SEALED" = 1 ]; then
+	command -v unshare >/dev/null && command -v ip >/dev/null ||
+		die "the sealed run needs unshare (util-linux) and ip (iproute2); or use --no-seal"
+	args=(-t "$SECONDS_T" -c "$CONNS" -n "$RUNS" -r "$ROUNDS" --tests "$TESTS" --sbx "$SBX"
+		--_mkimage "$MKIMAGE" --_sealed)
+	[ "$LOOP" = 1 ] && args+=(--loop)
+	[ "$PROFILE" = 1 ] && args+=(--profile)
+	[ -n "$WORKDIR" ] && args+=(--_workdir "$WORKDIR")
+	exec unshare -Urn bash "$SELF" "${args[@]}"
+fi
+if [ "$SEALED" = 2 ]; then
+	ip link set lo up || die "cannot bring lo up in the sealed namespace"
+fi
 ME=$(id -un)
 HAVE_RANGE=0
-if command -v newuidmap >/dev/null && command -v newgidmap >/dev/null &&
+if [ "$SEALED" = 2 ]; then
+	:   # one id mapped: sbx runs with --userns single
+elif command -v newuidmap >/dev/null && command -v newgidmap >/dev/null &&
    grep -qE "^($ME|$(id -u)):" /etc/subuid 2>/dev/null &&
    grep -qE "^($ME|$(id -g)|$(id -gn)):" /etc/subgid 2>/dev/null; then
 	HAVE_RANGE=1
@@ -251,18 +284,29 @@ child_named() {
 	done
 	return 1
 }
+# VmRSS of a process in kB (0 when it is gone), without forking.
+proc_rss() {
+	local k v u
+	while read -r k v u; do
+		[ "$k" = VmRSS: ] && { echo "$v"; return 0; }
+	done 2>/dev/null <"/proc/$1/status"
+	echo 0
+}
 signame() { kill -l "$1" 2>/dev/null | sed 's/^/SIG/' || echo "$1"; }
 
 # watch_run DEADLINE_S HELPER OUT CMD...: run CMD in the background, stdout to
 # OUT, stderr to OUT.err, killing it at the deadline.  HELPER names the
 # network helper to sample: "sbx" (the sbx-net child of CMD), a pid, or "".
-# Sets WR_RC, WR_CPU (% of one CPU), WR_SYSCALLS (per second), WR_NOTE.
+# Sets WR_RC, WR_CPU (% of one CPU), WR_SYSCALLS (per second), WR_NOTE, and
+# WR_RSS ("total supervisor helper" kB at the largest total seen; for sbx the
+# supervisor is CMD's process, `sbx run` itself; for a pid, the helper alone).
 # Samples cover 1 s after the helper was seen to the last moment both ran.
 watch_run() {
 	local deadline=$1 helper=$2 out=$3; shift 3
 	local pid start hp="" t0= k0= s0= t1= k1= s1= now s term=0 dead="" name=sbx-net
 	[ "$helper" = sbx ] || name=slirp4netns
-	WR_RC=0 WR_CPU= WR_SYSCALLS= WR_NOTE=
+	WR_RC=0 WR_CPU= WR_SYSCALLS= WR_NOTE= WR_RSS=
+	local rs rh rmax=0
 	"$@" </dev/null >"$out" 2>"$out.err" 8>&- &
 	pid=$!
 	BG_PIDS+=("$pid")
@@ -283,6 +327,11 @@ watch_run() {
 				dead+=" after $(( (now - start) / 1000 )) ms"
 				kill -TERM "$pid" 2>/dev/null; term=1
 			elif s=$(proc_syscalls "$hp"); then
+				rh=$(proc_rss "$hp") rs=0
+				[ "$helper" = sbx ] && rs=$(proc_rss "$pid")
+				if [ "$rh" -gt 0 ] && [ $((rs + rh)) -gt "$rmax" ]; then
+					rmax=$((rs + rh)) WR_RSS="$rmax $rs $rh"
+				fi
 				if [ -z "$t0" ]; then
 					[ $((now - start)) -ge 1000000 ] && { t0=$now; k0=$PS_TICKS; s0=$s; }
 				else
@@ -333,15 +382,20 @@ pick_port() {
 	local p i
 	for ((i = 0; i < 50; i++)); do
 		p=$((20000 + RANDOM % 20000))
-		port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && { echo "$p"; return 0; }
+		port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)) && port_free $((p + 3)) &&
+			{ echo "$p"; return 0; }
 	done
 	return 1
 }
 PORT=$(pick_port) || die "no free port pair on 127.0.0.1"
-IPERF_PORT=$PORT LAT_PORT=$((PORT + 1)) HOLD_PORT=$((PORT + 2))
+IPERF_PORT=$PORT LAT_PORT=$((PORT + 1)) HOLD_PORT=$((PORT + 2)) RR_PORT=$((PORT + 3))
 
 echo "sbx network benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), user $ME, work dir $W"
+if [ "$SEALED" = 2 ]; then
+	echo "sealed: in a network namespace of the benchmark's own (unshare -Urn, its root is uid" \
+		"$(awk '{ print $2; exit }' /proc/self/uid_map) outside), sbx --userns single"
+fi
 
 # ---------------------------------------------------------------------------
 # What we have
@@ -358,15 +412,20 @@ command -v slirp4netns >/dev/null && S4N_WHY="needs unshare and nsenter (util-li
 LAT=$W/bin/connlat
 mkdir -p "$W/bin" "$W/src"
 cat >"$W/src/connlat.c" <<'EOF'
-/* connlat: TCP connect latency, and the servers for it.
+/* connlat: TCP connect and request-response latency, and the servers.
  *   connlat connect IP PORT N        time N connect()s (after 20 untimed);
  *                                    prints "mean_us median_us p99_us N"
+ *   connlat rr IP PORT N             one connection; time N exchanges of
+ *                                    1 byte each way (after 20 untimed)
  *   connlat hold IP PORT SECONDS     one connection, kept open and idle
- *   connlat serve IP PORT SECONDS [hold]
- *                                    accept and close (hold: keep) until
- *                                    SECONDS have passed or stdin ends */
+ *   connlat serve IP PORT SECONDS [hold|echo]
+ *                                    accept and close (hold: keep; echo:
+ *                                    send back what comes, one connection at
+ *                                    a time) until SECONDS have passed or
+ *                                    stdin ends */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,6 +473,7 @@ int main(int argc, char **argv)
     return fprintf(stderr, "connlat: bad address or count\n"), 2;
   if (strcmp(argv[1], "serve") == 0) {
     int keep = argc > 5 && strcmp(argv[5], "hold") == 0, one = 1;
+    int echo = argc > 5 && strcmp(argv[5], "echo") == 0;
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 1024) < 0)
@@ -426,6 +486,14 @@ int main(int argc, char **argv)
       if (p[1].revents) /* our parent is gone (or stdin was never a pipe) */
         return 0;
       int c = accept(s, NULL, NULL);
+      if (c >= 0 && echo) {
+        char b[64];
+        ssize_t r;
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        while ((r = read(c, b, sizeof b)) > 0)
+          if (write(c, b, (size_t)r) != r)
+            break;
+      }
       if (c >= 0 && !keep)
         close(c);
     }
@@ -435,6 +503,25 @@ int main(int argc, char **argv)
     if (fd < 0)
       return 1;
     sleep((unsigned)n);
+    return 0;
+  }
+  if (strcmp(argv[1], "rr") == 0) {
+    int fd = dial(), one = 1;
+    double *v = calloc((size_t)n, sizeof *v), sum = 0;
+    if (fd < 0 || !v)
+      return 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    for (long i = -20; i < n; i++) {
+      char b = 'x';
+      double t0 = now_us();
+      if (write(fd, &b, 1) != 1 || read(fd, &b, 1) != 1)
+        return fprintf(stderr, "exchange #%ld: ", i), perror(NULL), 1;
+      double t1 = now_us();
+      if (i >= 0)
+        sum += v[i] = t1 - t0;
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    printf("%.1f %.1f %.1f %ld\n", sum / n, v[n / 2], v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], n);
     return 0;
   }
   if (strcmp(argv[1], "connect") != 0)
@@ -477,6 +564,7 @@ fi
 # ---------------------------------------------------------------------------
 STORE=$W/store
 SBXRUN=("$SBX" run --root "$STORE" -q)
+[ "$SEALED" = 2 ] && SBXRUN+=(--userns single)
 SBX_OK=1
 NETIMG=
 if want throughput || want latency || want idle; then
@@ -494,7 +582,7 @@ if want throughput || want latency || want idle; then
 	fi
 	[ $HAVE_LAT = 1 ] && { cp -- "$LAT" "$R/usr/bin/connlat" || ok=0; }
 	if [ $ok = 1 ] && tar -C "$R" -cf "$W/netbench.tar" . 2>"$W/logs/tar.log" &&
-	   timeout 120 "$SBX" load --root "$STORE" -q --rootfs --name iperf3 "$W/netbench.tar" \
+	   timeout 120 "$SBX" load --root "$STORE" -q $([ "$SEALED" = 2 ] && echo --userns single) --rootfs --name iperf3 "$W/netbench.tar" \
 		</dev/null >"$W/logs/load.log" 2>&1; then
 		NETIMG=iperf3
 	else
@@ -604,6 +692,7 @@ throughput_one() {
 	# the helper's figures hold for the transfer even when the end failed
 	[ -n "$WR_CPU" ] && echo "$WR_CPU" >>"$W/cpu.$tool.$dir"
 	[ -n "$WR_SYSCALLS" ] && echo "$WR_SYSCALLS" >>"$W/sys.$tool.$dir"
+	[ -n "$WR_RSS" ] && echo "$WR_RSS" >>"$W/rss.$tool"
 	if [ "${res:0:1}" = '!' ] || [ "$WR_RC" != 0 ]; then
 		[ -n "$est" ] && echo "$est" >>"$W/est.$tool.$dir"
 		why=${res#!}
@@ -666,21 +755,25 @@ fi
 # ---------------------------------------------------------------------------
 # 2. Connect latency
 # ---------------------------------------------------------------------------
-declare -A LATR=()
+declare -A LATR=() LATRR=()
 if want latency; then
 	if [ $HAVE_LAT = 0 ]; then
-		for tool in "${TOOLS[@]}"; do LATR[$tool]="!$LAT_WHY"; done
+		for tool in "${TOOLS[@]}"; do LATR[$tool]="!$LAT_WHY"; LATRR[$tool]="!$LAT_WHY"; done
 	else
 		"$LAT" serve 127.0.0.1 "$LAT_PORT" 600 <"$W/.alive" >"$W/logs/lat-server.log" 2>&1 8>&- &
 		LAT_SRV=$!
 		BG_PIDS+=("$LAT_SRV")
-		if ! wait_listen "$LAT_PORT" 5; then
+		"$LAT" serve 127.0.0.1 "$RR_PORT" 600 echo <"$W/.alive" >"$W/logs/rr-server.log" 2>&1 8>&- &
+		RR_SRV=$!
+		BG_PIDS+=("$RR_SRV")
+		if ! wait_listen "$LAT_PORT" 5 || ! wait_listen "$RR_PORT" 5; then
 			for tool in "${TOOLS[@]}"; do
 				LATR[$tool]="!server failed: $(last_line "$W/logs/lat-server.log" "?")"
+				LATRR[$tool]="!server failed: $(last_line "$W/logs/rr-server.log" "?")"
 			done
 		else
 			for tool in "${TOOLS[@]}"; do
-				if ! tool_ready "$tool"; then LATR[$tool]="!$WHY"; continue; fi
+				if ! tool_ready "$tool"; then LATR[$tool]="!$WHY"; LATRR[$tool]="!$WHY"; continue; fi
 				note "latency: $tool ($CONNS connections)"
 				out=$W/logs/lat-$tool.out
 				case $tool in
@@ -701,9 +794,29 @@ if want latency; then
 					NOTES+=("latency $tool: failed: $why")
 					[ "$tool" = sbx ] && SBX_OK=0
 				fi
+				note "request-response: $tool ($CONNS exchanges)"
+				out=$W/logs/rr-$tool.out
+				case $tool in
+				sbx) watch_run 120 sbx "$out" "${SBXRUN[@]}" "${SBX_NET[@]}" "$NETIMG" \
+				         /usr/bin/connlat rr 10.0.2.2 "$RR_PORT" "$CONNS" ;;
+				slirp4netns) watch_run 120 "$S4N_PID" "$out" "${IN_NS[@]}" \
+				         "$LAT" rr 10.0.2.2 "$RR_PORT" "$CONNS" ;;
+				host) watch_run 120 "" "$out" "$LAT" rr 127.0.0.1 "$RR_PORT" "$CONNS" ;;
+				esac
+				m= med= p99= n=
+				read -r m med p99 n 2>/dev/null <"$out"
+				if [ "$WR_RC" = 0 ] && [ -n "${p99:-}" ]; then
+					LATRR[$tool]="$m $med $p99"
+				else
+					why=$(last_line "$out.err" "exit status $WR_RC")
+					[ -n "$WR_NOTE" ] && why="$WR_NOTE: $why"
+					LATRR[$tool]="!failed"
+					NOTES+=("request-response $tool: failed: $why")
+					[ "$tool" = sbx ] && SBX_OK=0
+				fi
 			done
 		fi
-		kill "$LAT_SRV" 2>/dev/null
+		kill "$LAT_SRV" "$RR_SRV" 2>/dev/null
 	fi
 fi
 
@@ -914,7 +1027,7 @@ if want throughput; then
 		a=${TP[sbx,$dir]} b=${TP[slirp4netns,$dir]} h=${TP[host,$dir]}
 		if num "$a" && num "$b"; then
 			x=$(ratio "$a" "$b")
-			line="sbx/slirp4netns $dir = $x (target >= 1.00: $(verdict "$x" ">=" 1))"
+			line="sbx/slirp4netns $dir = $x (target >= 1.30: $(verdict "$x" ">=" 1.3))"
 		elif [ "${a:0:2}" = '!~' ] && num "$b"; then
 			x=$(ratio "${a:2}" "$b")
 			line="sbx/slirp4netns $dir = n/a: sbx failed (~$x before the failure)"
@@ -923,6 +1036,20 @@ if want throughput; then
 		fi
 		num "$a" && num "$h" && line+=";  sbx/host = $(ratio "$a" "$h")"
 		echo "$line"
+	done
+	echo
+	echo "1b. Resident memory during the transfers (VmRSS, the largest total sampled, MB)"
+	for tool in sbx slirp4netns; do
+		[ -s "$W/rss.$tool" ] || { echo "$tool: no samples"; continue; }
+		read -r t sup hlp < <(sort -n -r "$W/rss.$tool" | head -n 1)
+		if [ "$tool" = sbx ]; then
+			mb=$(awk -v t="$t" 'BEGIN { printf "%.1f", t / 1024 }')
+			echo "sbx: supervisor $(awk -v k="$sup" 'BEGIN { printf "%.1f", k / 1024 }') +" \
+				"sbx-net $(awk -v k="$hlp" 'BEGIN { printf "%.1f", k / 1024 }') = $mb" \
+				"(target <= 6.0: $(verdict "$mb" "<=" 6))"
+		else
+			echo "slirp4netns: $(awk -v k="$hlp" 'BEGIN { printf "%.1f", k / 1024 }')"
+		fi
 	done
 	echo
 fi
@@ -944,7 +1071,33 @@ if want latency; then
 	a=${LATR[sbx]:-} b=${LATR[slirp4netns]:-}
 	if num "$a" && num "$b"; then
 		x=$(ratio "${a%% *}" "${b%% *}")
-		echo "sbx/slirp4netns mean = $x (target <= 1.00: $(verdict "$x" "<=" 1))"
+		read -r _ am _ <<<"$a"; read -r _ bm _ <<<"$b"
+		echo "sbx/slirp4netns mean = $x (target <= 0.80: $(verdict "$x" "<=" 0.8));" \
+			"median = $(ratio "$am" "$bm")"
+	else
+		echo "sbx/slirp4netns mean = n/a"
+	fi
+	echo
+	echo "2b. TCP request-response latency, microseconds ($CONNS exchanges of 1 byte each way" \
+		"on one connection, TCP_NODELAY)"
+	printf '%-16s %10s %10s %10s\n' tool mean median p99
+	printf '%-16s %10s %10s %10s\n' ---------------- ---------- ---------- ----------
+	for tool in "${TOOLS[@]}"; do
+		label=$tool; [ "$tool" = host ] && label="host loopback"
+		v=${LATRR[$tool]:-!not run}
+		if num "$v"; then
+			read -r m med p99 <<<"$v"
+			printf '%-16s %10s %10s %10s\n' "$label" "$m" "$med" "$p99"
+		else
+			printf '%-16s %10s %10s %10s   %s\n' "$label" - - - "$(why_of "$v")"
+		fi
+	done
+	a=${LATRR[sbx]:-} b=${LATRR[slirp4netns]:-}
+	if num "$a" && num "$b"; then
+		x=$(ratio "${a%% *}" "${b%% *}")
+		read -r _ am _ <<<"$a"; read -r _ bm _ <<<"$b"
+		echo "sbx/slirp4netns mean = $x (target <= 0.80: $(verdict "$x" "<=" 0.8));" \
+			"median = $(ratio "$am" "$bm")"
 	else
 		echo "sbx/slirp4netns mean = n/a"
 	fi

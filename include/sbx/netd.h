@@ -33,6 +33,10 @@ typedef struct {
 
 /* slirp.c: create the stack, bind the forwarded ports, hook the loop. */
 gboolean sbx_netd_start(SbxNetd *n, GError **err);
+/* slirp.c: run until the tap goes away or n->loop is quit (g_main_loop_quit
+ * from a GLib source): tap0, libslirp's sockets and GLib's main context in
+ * one poll(2) an iteration. */
+void sbx_netd_run(SbxNetd *n);
 /* confine.c: an empty root, no capabilities, no_new_privs, a seccomp filter.
  * Every fd but stdio and the SBX_NETD_FD_* ones (the log only with_log) goes. */
 gboolean sbx_netd_confine(const char *resolv_conf, gboolean with_log, GError **err);

@@ -144,3 +144,10 @@ char **sbx_helper_environ(const char *const *keep);
                          "LANG", "LC_*", "REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "PATH",            \
                          "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",     \
                          "no_proxy", "NO_PROXY", NULL})
+
+/* A long-lived process done with its set-up (the run's supervisor, sbx-net):
+ * give back what only the set-up used. Unmaps the pages of every loaded
+ * object's read-only segments (code, constants: clean copies of the file,
+ * faulted back in from the page cache when used again) and trims the heap.
+ * Needs no /proc (works confined); never touches a writable page. */
+void sbx_memory_release_setup(void);

@@ -142,6 +142,11 @@ static gboolean install_filter(const char *const *extra, GError **err)
   for (guint i = 0; i < G_N_ELEMENTS(ioctls); i++)
     seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
                      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i]));
+  /* The data path's calls first: the filter runs on each of them. */
+  static const char *const hot[] = {"read",   "write", "poll",  "recvfrom",
+                                    "sendto", "readv", "writev"};
+  for (guint i = 0; i < G_N_ELEMENTS(hot); i++)
+    seccomp_syscall_priority(ctx, seccomp_syscall_resolve_name(hot[i]), (uint8_t)(255 - i));
   seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
   int r = seccomp_load(ctx);
   seccomp_release(ctx);

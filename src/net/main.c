@@ -96,7 +96,7 @@ static gboolean setup(SbxNetd *n, GError **err)
     resolv = g_strdup("");
   if (!sbx_netd_confine(resolv, net_log, err))
     return FALSE;
-  n->loop = g_main_loop_new(NULL, FALSE);
+  n->loop = g_main_loop_new(NULL, TRUE); /* sbx_netd_run runs it */
   return sbx_netd_start(n, err);
 }
 
@@ -165,7 +165,9 @@ int main(int argc, char **argv)
   sbx_sync_send_ok(SBX_NETD_FD_SYNC, "ready");
   g_unix_fd_add(SBX_NETD_FD_SYNC, G_IO_IN | G_IO_HUP | G_IO_ERR, on_sync, &n);
   sbx_debug("network helper: libslirp %s running, mtu %u", slirp_version_string(), n.mtu);
-  g_main_loop_run(n.loop);
+  /* set-up's code (option parsing, libseccomp, getifaddrs) is not the loop's */
+  sbx_memory_release_setup();
+  sbx_netd_run(&n);
   /* Straight out: exit-time work such as LeakSanitizer's (which needs
    * ptrace) cannot run under the seccomp filter. */
   _exit(0);

@@ -1,6 +1,7 @@
-/* libslirp on a GLib main loop: frames from tap0 go through the egress
- * policy into slirp_input; slirp's frames go back out to tap0; slirp's own
- * sockets are polled by a GSource that asks libslirp which fds it wants. */
+/* libslirp on a GLib main context: frames from tap0 go through the egress
+ * policy into slirp_input; slirp's frames go back out to tap0. One poll(2)
+ * a loop iteration covers tap0, libslirp's sockets and GLib's sources
+ * (sbx_netd_run). */
 #include "sbx/net.h"
 #include "sbx/netd.h"
 #include "sbx/util.h"
@@ -15,18 +16,6 @@
 #if SLIRP_CONFIG_VERSION_MAX < 4
 #error "libslirp 4.7 or later is needed (SlirpConfig version 4)"
 #endif
-
-/* libslirp's sockets as a GSource. The set of fds libslirp wants changes
- * rarely, so the source's polls are replaced only when it does: touching them
- * every iteration wakes the main loop at once (GLib signals its wakeup fd on
- * each change) and spins a core. */
-typedef struct {
-  GSource source;
-  SbxNetd *netd;
-  GArray *fds;     /* GPollFD registered with the source */
-  GArray *want;    /* what slirp_pollfds_fill asked for this time */
-  gint64 deadline; /* monotonic us when libslirp's timers are due, or -1 */
-} SlirpSource;
 
 static ssize_t send_packet(const void *buf, size_t len, void *opaque)
 {
@@ -119,9 +108,14 @@ static const SlirpCb callbacks = {
     .timer_new_opaque = timer_new_opaque,
 };
 
+/* The loop's poll set: tap0 first, then libslirp's sockets, then what GLib's
+ * main context wants (the sync socket, the signalfd, libslirp's timers).
+ * GPollFD is struct pollfd on Unix: one g_poll covers them all. */
+#define TAP_SLOT 0
+
 static int add_poll(int fd, int events, void *opaque)
 {
-  SlirpSource *s = opaque;
+  GArray *fds = opaque;
   GPollFD p = {.fd = fd, .events = 0};
   if (events & SLIRP_POLL_IN)
     p.events |= G_IO_IN;
@@ -129,14 +123,14 @@ static int add_poll(int fd, int events, void *opaque)
     p.events |= G_IO_OUT;
   if (events & SLIRP_POLL_PRI)
     p.events |= G_IO_PRI;
-  g_array_append_val(s->want, p);
-  return (int)s->want->len - 1;
+  g_array_append_val(fds, p);
+  return (int)fds->len - 1;
 }
 
 static int get_revents(int idx, void *opaque)
 {
-  SlirpSource *s = opaque;
-  GPollFD *p = &g_array_index(s->fds, GPollFD, idx);
+  GArray *fds = opaque;
+  GPollFD *p = &g_array_index(fds, GPollFD, idx);
   int r = 0;
   if (p->revents & G_IO_IN)
     r |= SLIRP_POLL_IN;
@@ -151,105 +145,100 @@ static int get_revents(int idx, void *opaque)
   return r;
 }
 
-static gboolean same_polls(GArray *a, GArray *b)
+/* One frame from the guest: through the egress policy into libslirp. */
+static void guest_frame(SbxNetd *n, gsize len)
 {
-  if (a->len != b->len)
-    return FALSE;
-  for (guint i = 0; i < a->len; i++) {
-    GPollFD *x = &g_array_index(a, GPollFD, i), *y = &g_array_index(b, GPollFD, i);
-    if (x->fd != y->fd || x->events != y->events)
+  guint8 reply[SBX_NET_REPLY_MAX];
+  gsize reply_len = 0;
+  SbxFrameInfo info;
+  SbxFrameVerdict v = sbx_net_check_frame(&n->policy, n->buf, len, reply, &reply_len, &info);
+  sbx_netlog_frame(&n->log, &info);
+  if (info.refused && info.proto)
+    n->stats.refused++;
+  switch (v) {
+  case SBX_FRAME_PASS:
+    n->stats.tx_packets++;
+    n->stats.tx_bytes += (guint64)len;
+    slirp_input(n->slirp, n->buf, (int)len);
+    break;
+  case SBX_FRAME_RESET:
+    (void)!write(n->tapfd, reply, reply_len);
+    break;
+  case SBX_FRAME_DROP:
+    break;
+  }
+}
+
+/* Frames from the guest, tap0 being readable: read until EAGAIN, at most
+ * TAP_BUDGET, so that libslirp's sockets get their turn. One loop turn per
+ * frame would cost far more than the read that meets EAGAIN: a turn walks
+ * every socket libslirp keeps, and after many short connections (each kept
+ * for TIME_WAIT) that is hundreds. FALSE: the sandbox's network namespace is
+ * gone, and so is our job. */
+#define TAP_BUDGET 64
+
+static gboolean tap_input(SbxNetd *n)
+{
+  for (int i = 0; i < TAP_BUDGET; i++) {
+    ssize_t r = read(n->tapfd, n->buf, n->buf_size);
+    if (r < 0 && errno == EINTR) {
+      i--;
+      continue;
+    }
+    if (r < 0 && errno == EAGAIN)
+      return TRUE;
+    if (r <= 0)
       return FALSE;
+    guest_frame(n, (gsize)r);
   }
   return TRUE;
 }
 
-static gboolean slirp_prepare(GSource *source, gint *timeout)
+void sbx_netd_run(SbxNetd *n)
 {
-  SlirpSource *s = (SlirpSource *)source;
-  g_array_set_size(s->want, 0);
-  uint32_t t = UINT32_MAX;
-  slirp_pollfds_fill(s->netd->slirp, &t, add_poll, s);
-  if (!same_polls(s->fds, s->want)) {
-    for (guint i = 0; i < s->fds->len; i++)
-      g_source_remove_poll(source, &g_array_index(s->fds, GPollFD, i));
-    GArray *old = s->fds;
-    s->fds = s->want;
-    s->want = old;
-    for (guint i = 0; i < s->fds->len; i++)
-      g_source_add_poll(source, &g_array_index(s->fds, GPollFD, i));
-  }
-  for (guint i = 0; i < s->fds->len; i++)
-    g_array_index(s->fds, GPollFD, i).revents = 0;
-  s->deadline = t == UINT32_MAX ? -1 : g_get_monotonic_time() + (gint64)t * 1000;
-  *timeout = t == UINT32_MAX ? -1 : (gint)t;
-  return FALSE;
-}
-
-static gboolean slirp_check(GSource *source)
-{
-  SlirpSource *s = (SlirpSource *)source;
-  for (guint i = 0; i < s->fds->len; i++)
-    if (g_array_index(s->fds, GPollFD, i).revents)
-      return TRUE;
-  return s->deadline >= 0 && g_get_monotonic_time() >= s->deadline;
-}
-
-static gboolean slirp_dispatch(GSource *source, GSourceFunc cb, gpointer data)
-{
-  SlirpSource *s = (SlirpSource *)source;
-  slirp_pollfds_poll(s->netd->slirp, 0, get_revents, s);
-  return G_SOURCE_CONTINUE;
-}
-
-static void slirp_finalize(GSource *source)
-{
-  g_array_unref(((SlirpSource *)source)->fds);
-  g_array_unref(((SlirpSource *)source)->want);
-}
-
-static GSourceFuncs slirp_funcs = {slirp_prepare,  slirp_check, slirp_dispatch,
-                                   slirp_finalize, NULL,        NULL};
-
-/* Frames from the guest. */
-static gboolean on_tap(gint fd, GIOCondition cond, gpointer data)
-{
-  SbxNetd *n = data;
-  if (cond & (G_IO_HUP | G_IO_ERR)) {
-    g_main_loop_quit(n->loop);
-    return G_SOURCE_REMOVE;
-  }
-  for (int i = 0; i < 64; i++) {
-    ssize_t r = read(fd, n->buf, n->buf_size);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0 && errno == EAGAIN)
-      break;
-    if (r <= 0) {
-      /* The sandbox's network namespace is gone: so is our job. */
-      g_main_loop_quit(n->loop);
-      return G_SOURCE_REMOVE;
+  GMainContext *ctx = g_main_context_default();
+  GArray *fds = g_array_new(FALSE, FALSE, sizeof(GPollFD));
+  gint glib_want = 8;
+  g_main_context_acquire(ctx);
+  while (g_main_loop_is_running(n->loop)) {
+    gint prio, glib_timeout, glib_n;
+    g_main_context_prepare(ctx, &prio);
+    g_array_set_size(fds, 0);
+    GPollFD tap = {.fd = n->tapfd, .events = G_IO_IN};
+    g_array_append_val(fds, tap);
+    uint32_t slirp_timeout = UINT32_MAX;
+    slirp_pollfds_fill(n->slirp, &slirp_timeout, add_poll, fds);
+    guint base = fds->len;
+    for (;;) {
+      g_array_set_size(fds, base + (guint)glib_want);
+      glib_n = g_main_context_query(ctx, prio, &glib_timeout, &g_array_index(fds, GPollFD, base),
+                                    glib_want);
+      if (glib_n <= glib_want)
+        break;
+      glib_want = glib_n;
     }
-    guint8 reply[SBX_NET_REPLY_MAX];
-    gsize reply_len = 0;
-    SbxFrameInfo info;
-    SbxFrameVerdict v = sbx_net_check_frame(&n->policy, n->buf, (gsize)r, reply, &reply_len, &info);
-    sbx_netlog_frame(&n->log, &info);
-    if (info.refused && info.proto)
-      n->stats.refused++;
-    switch (v) {
-    case SBX_FRAME_PASS:
-      n->stats.tx_packets++;
-      n->stats.tx_bytes += (guint64)r;
-      slirp_input(n->slirp, n->buf, (int)r);
-      break;
-    case SBX_FRAME_RESET:
-      (void)!write(fd, reply, reply_len);
-      break;
-    case SBX_FRAME_DROP:
+    g_array_set_size(fds, base + (guint)glib_n);
+    gint timeout = glib_timeout;
+    if (slirp_timeout != UINT32_MAX && (timeout < 0 || slirp_timeout < (uint32_t)timeout))
+      timeout = (gint)slirp_timeout;
+    for (guint i = 0; i < fds->len; i++)
+      g_array_index(fds, GPollFD, i).revents = 0;
+    int ready = g_poll((GPollFD *)fds->data, fds->len, timeout);
+    if (ready < 0 && errno != EINTR) {
+      sbx_debug("network helper: poll: %s", g_strerror(errno));
       break;
     }
+    gushort tap_ev = g_array_index(fds, GPollFD, TAP_SLOT).revents;
+    if (tap_ev & (G_IO_HUP | G_IO_ERR | G_IO_NVAL))
+      break;
+    if ((tap_ev & G_IO_IN) && !tap_input(n))
+      break;
+    slirp_pollfds_poll(n->slirp, ready < 0, get_revents, fds);
+    if (g_main_context_check(ctx, prio, &g_array_index(fds, GPollFD, base), glib_n))
+      g_main_context_dispatch(ctx);
   }
-  return G_SOURCE_CONTINUE;
+  g_main_context_release(ctx);
+  g_array_unref(fds);
 }
 
 gboolean sbx_netd_start(SbxNetd *n, GError **err)
@@ -286,13 +275,5 @@ gboolean sbx_netd_start(SbxNetd *n, GError **err)
   }
   n->buf_size = n->mtu + 64;
   n->buf = g_malloc(n->buf_size);
-  SlirpSource *s = (SlirpSource *)g_source_new(&slirp_funcs, sizeof(SlirpSource));
-  s->netd = n;
-  s->fds = g_array_new(FALSE, FALSE, sizeof(GPollFD));
-  s->want = g_array_new(FALSE, FALSE, sizeof(GPollFD));
-  s->deadline = -1;
-  g_source_attach(&s->source, NULL);
-  g_source_unref(&s->source);
-  g_unix_fd_add(n->tapfd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_tap, n);
   return TRUE;
 }

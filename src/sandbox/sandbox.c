@@ -599,6 +599,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     return -1;
   }
   sbx_debug("sandbox %d started", (int)init);
+  /* From here on this process only relays and waits. */
+  sbx_memory_release_setup();
   if (spec->on_started)
     spec->on_started(init, spec->on_started_data);
   SbxRunResult *res = spec->result;

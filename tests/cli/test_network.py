@@ -1,6 +1,7 @@
 """Networking through libslirp. Traffic stays on this machine: servers on
 127.0.0.1 reached through 10.0.2.2, ports forwarded to 127.0.0.1, and DNS from
 a resolver inside a sealed network namespace the test makes itself."""
+import hashlib
 import http.server
 import json
 import os
@@ -49,12 +50,16 @@ def free_port(kind=socket.SOCK_STREAM):
     raise OSError("no free port in %d-%d" % (lo, hi))
 
 
+# 8 MiB that no pattern compresses: the bulk transfers' payload.
+BULK = os.urandom(8 << 20)
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
     def do_GET(self):
-        body = b"hello from the host\n"
+        body = BULK if self.path == "/bulk" else b"hello from the host\n"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -75,6 +80,32 @@ class Servers:
         self.udp.settimeout(0.2)
         self.stop = False
         threading.Thread(target=self._echo, daemon=True).start()
+        self.sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sink.bind(("127.0.0.1", 0))
+        self.sink.listen(4)
+        self.sink_port = self.sink.getsockname()[1]
+        threading.Thread(target=self._sink, daemon=True).start()
+
+    def _sink(self):
+        """Per connection: read len(BULK) bytes, answer with their SHA-256."""
+        while not self.stop:
+            try:
+                c, _ = self.sink.accept()
+            except OSError:
+                return
+            with c:
+                c.settimeout(60)
+                h, n = hashlib.sha256(), 0
+                try:
+                    while n < len(BULK):
+                        d = c.recv(1 << 16)
+                        if not d:
+                            break
+                        h.update(d)
+                        n += len(d)
+                    c.sendall((h.hexdigest() + "\n").encode())
+                except OSError:
+                    pass
 
     def _echo(self):
         while not self.stop:
@@ -89,6 +120,7 @@ class Servers:
         self.http.shutdown()
         self.http.server_close()
         self.udp.close()
+        self.sink.close()
 
 
 class TestNetwork(SbxTestCase):
@@ -130,6 +162,17 @@ class TestNetwork(SbxTestCase):
         r = self.sandbox("wget -q -O - http://10.0.2.2:%d/x" % self.servers.http_port,
                          opts=["--network", "slirp:allow_host_loopback=true"])
         self.assertEqual((r.rc, r.out), (0, "hello from the host\n"), r)
+
+    def test_bulk_both_ways_intact(self):
+        """8 MiB each way through sbx-net (the tap drained in batches, full
+        frames back-to-back), checked by SHA-256 at the other end."""
+        want = hashlib.sha256(BULK).hexdigest()
+        r = self.sandbox("wget -q -O /tmp/bulk http://10.0.2.2:%d/bulk && sha256sum /tmp/bulk && "
+                         "nc 10.0.2.2 %d < /tmp/bulk" % (self.servers.http_port,
+                                                          self.servers.sink_port),
+                         opts=["--network", "slirp:allow_host_loopback=true"], timeout=90)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split(), [want, "/tmp/bulk", want], r)
 
     def udp(self, *args, opts=()):
         return self.sbx_cmd(["run", "-q"] + list(opts) + [fixture("udp.tar")] + list(args))
