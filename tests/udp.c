@@ -1,6 +1,8 @@
 /* A tiny static UDP tool for the network tests (busybox's nc has no -u):
- *   udp send HOST PORT MESSAGE   send, print the first reply (2 s timeout)
- *   udp recv PORT                print the first datagram received (10 s)  */
+ *   udp send HOST PORT MESSAGE [FROMPORT]
+ *                                send (from FROMPORT), print the first reply (2 s timeout)
+ *   udp recv PORT                print the first datagram received (10 s)
+ *   udp echo PORT                answer "echo:" and each datagram, print it (30 s idle) */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,7 @@
 
 static int usage(void)
 {
-  fprintf(stderr, "usage: udp send HOST PORT MESSAGE | udp recv PORT\n");
+  fprintf(stderr, "usage: udp send HOST PORT MESSAGE [FROMPORT] | udp recv PORT | udp echo PORT\n");
   return 2;
 }
 
@@ -23,7 +25,13 @@ int main(int argc, char **argv)
   struct timeval tv = {.tv_sec = 2};
   if (s < 0)
     return perror("socket"), 1;
-  if (argc == 5 && strcmp(argv[1], "send") == 0) {
+  if ((argc == 5 || argc == 6) && strcmp(argv[1], "send") == 0) {
+    if (argc == 6) {
+      struct sockaddr_in from = {.sin_family = AF_INET,
+                                 .sin_port = htons((unsigned short)atoi(argv[5]))};
+      if (bind(s, (struct sockaddr *)&from, sizeof from) < 0)
+        return perror("bind"), 1;
+    }
     a.sin_port = htons((unsigned short)atoi(argv[3]));
     if (inet_pton(AF_INET, argv[2], &a.sin_addr) != 1)
       return usage();
@@ -54,6 +62,25 @@ int main(int argc, char **argv)
     buf[n] = '\0';
     printf("%s\n", buf);
     return 0;
+  }
+  if (argc == 3 && strcmp(argv[1], "echo") == 0) {
+    a.sin_port = htons((unsigned short)atoi(argv[2]));
+    tv.tv_sec = 30;
+    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) < 0)
+      return perror("bind"), 1;
+    for (;;) {
+      struct sockaddr_in peer;
+      socklen_t plen = sizeof peer;
+      ssize_t n = recvfrom(s, buf + 5, sizeof buf - 6, 0, (struct sockaddr *)&peer, &plen);
+      if (n < 0)
+        return 0; /* idle: done */
+      memcpy(buf, "echo:", 5);
+      sendto(s, buf, (size_t)n + 5, 0, (struct sockaddr *)&peer, plen);
+      buf[n + 5] = '\0';
+      printf("%s\n", buf);
+      fflush(stdout);
+    }
   }
   return usage();
 }

@@ -44,7 +44,11 @@ typedef struct {
   char **names;
   SbxNetPolicy policy;
   GArray *forwards; /* SbxPortForward bound on the uplink */
-  SbxNetLog log;    /* --net-log: the file sbx sent, else fd -1 */
+  /* UDP flows a client opened through one of those forwards: guest port <<
+   * 16 | the gateway's port -> when last seen (monotonic us). Only these
+   * answers may go back to the gateway (the host's loopback). */
+  GHashTable *udp_flows;
+  SbxNetLog log; /* --net-log: the file sbx sent, else fd -1 */
 } Port;
 
 struct Switch {
@@ -142,6 +146,7 @@ static void port_free(Port *p)
   g_strfreev(p->names);
   if (p->forwards)
     g_array_unref(p->forwards);
+  g_clear_pointer(&p->udp_flows, g_hash_table_unref);
   if (p->policy.rules)
     g_array_unref(p->policy.rules);
   if (p->log.fd >= 0)
@@ -258,23 +263,67 @@ static void flood(Switch *sw, Port *from, const guint8 *frame, gsize len)
 
 /* -p's connections come from the gateway's address (libslirp's side of
  * them): the sandbox's TCP segments other than a connection's first SYN, and
- * UDP from a forwarded port, answer them. A new connection to the gateway is
- * one to the host's loopback, and libslirp finds no socket for a segment
- * that is not part of one it made. */
+ * UDP answering a flow a client opened through a forwarded UDP port, answer
+ * them. A new connection to the gateway is one to the host's loopback, and
+ * libslirp finds no socket for a segment that is not part of one it made.
+ * UDP has no such state in libslirp (it finds the forward's socket by the
+ * sandbox's source port alone and sends to whatever destination the datagram
+ * names, from 127.0.0.1): the switch keeps the flows itself. */
+#define UDP_FLOW_TIMEOUT_US (240 * G_USEC_PER_SEC) /* libslirp's UDP socket expiry */
+#define UDP_FLOWS_MAX       4096
+
+static gboolean udp_forwarded(const Port *p, guint16 guest_port)
+{
+  for (guint i = 0; p->forwards && i < p->forwards->len; i++) {
+    const SbxPortForward *f = &g_array_index(p->forwards, SbxPortForward, i);
+    if (f->udp && f->guest_port == guest_port)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static gboolean flow_expired(gpointer key, gpointer value, gpointer now)
+{
+  (void)key;
+  return *(gint64 *)now - *(gint64 *)value > UDP_FLOW_TIMEOUT_US;
+}
+
+/* A datagram from the uplink to p: from the gateway to a forwarded UDP port
+ * opens (or refreshes) a flow. */
+static void note_udp_flow(Port *p, const guint8 *frame, gsize len)
+{
+  if (len < 14 + 20 || frame[12] != 0x08 || frame[13] != 0x00)
+    return;
+  const guint8 *ip = frame + 14;
+  gsize ihl = (gsize)(ip[0] & 0x0f) * 4;
+  if (ip[9] != IPPROTO_UDP || ihl < 20 || len < 14 + ihl + 8 ||
+      rd32(ip + 12) != p->sw->net + SBX_SWITCH_GATEWAY_HOST || rd32(ip + 16) != p->addr)
+    return;
+  const guint8 *udp = ip + ihl;
+  guint16 sport = (guint16)(udp[0] << 8 | udp[1]), dport = (guint16)(udp[2] << 8 | udp[3]);
+  if (!udp_forwarded(p, dport))
+    return;
+  gint64 now = g_get_monotonic_time();
+  if (g_hash_table_size(p->udp_flows) >= UDP_FLOWS_MAX) {
+    g_hash_table_foreach_remove(p->udp_flows, flow_expired, &now);
+    if (g_hash_table_size(p->udp_flows) >= UDP_FLOWS_MAX)
+      return; /* a flood of clients: the newest go unanswered */
+  }
+  gint64 *seen = g_new(gint64, 1);
+  *seen = now;
+  g_hash_table_replace(p->udp_flows, GUINT_TO_POINTER((guint)dport << 16 | sport), seen);
+}
+
 static gboolean reply_to_forward(const Port *p, const guint8 *ip, gsize ihl, gsize ip_len)
 {
   const guint8 *l4 = ip + ihl;
   if (ip[9] == IPPROTO_TCP)
     return ip_len >= ihl + 14 && !((l4[13] & 0x02) && !(l4[13] & 0x10));
-  if (ip[9] != IPPROTO_UDP || ip_len < ihl + 8)
+  if (ip[9] != IPPROTO_UDP || ip_len < ihl + 8 || !p->udp_flows)
     return FALSE;
-  guint16 sport = (guint16)(l4[0] << 8 | l4[1]);
-  for (guint i = 0; p->forwards && i < p->forwards->len; i++) {
-    const SbxPortForward *f = &g_array_index(p->forwards, SbxPortForward, i);
-    if (f->udp && f->guest_port == sport)
-      return TRUE;
-  }
-  return FALSE;
+  guint16 sport = (guint16)(l4[0] << 8 | l4[1]), dport = (guint16)(l4[2] << 8 | l4[3]);
+  gint64 *seen = g_hash_table_lookup(p->udp_flows, GUINT_TO_POINTER((guint)sport << 16 | dport));
+  return seen && g_get_monotonic_time() - *seen <= UDP_FLOW_TIMEOUT_US && udp_forwarded(p, sport);
 }
 
 /* To the world: p's policy decides, as sbx-net's does for a lone sandbox.
@@ -375,8 +424,10 @@ static void from_uplink(const guint8 *frame, gsize len, gpointer data)
     return;
   }
   Port *to = port_by_mac(sw, frame);
-  if (to)
+  if (to) {
+    note_udp_flow(to, frame, len);
     port_send(to, frame, len);
+  }
 }
 
 static gboolean on_tap(gint fd, GIOCondition cond, gpointer data)
@@ -451,6 +502,7 @@ static gboolean join(Switch *sw, Port *p, const char *text, GError **err)
     g_array_append_val(p->policy.rules, r);
   }
   p->forwards = g_array_new(FALSE, FALSE, sizeof(SbxPortForward));
+  p->udp_flows = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
   gboolean ok = TRUE;
   for (char **f = j.publish; ok && *f; f++) {
     SbxPortForward pf;

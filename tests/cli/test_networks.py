@@ -201,6 +201,44 @@ class TestWayOut(NetworkCase):
         r = self.sandbox("seed", "nc -w 5 %s %d </dev/null; echo nc=$?" % (gw, self.host.port))
         self.assertEqual(r.out, "nc=1\n", r)
 
+    def test_udp_publish_opens_no_way_to_host_loopback(self):
+        """A published UDP port answers its clients, and only them: libslirp
+        would send anything from that port, to any port of the host's
+        127.0.0.1, from 127.0.0.1 (found in review)."""
+        self.network("seed")
+        gw = "10.89.0.1"
+        host = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(host.close)
+        host.bind(("127.0.0.1", 0))
+        host.settimeout(0.5)
+        hp = host.getsockname()[1]
+        # the forward works both ways for a client of it
+        fp = free_port()
+        self.names.append("echo")
+        r = self.cmd(["run", "-q", "-d", "--name", "echo", "--network", "seed",
+                      "-p", "127.0.0.1:%d:5353/udp" % fp, fixture("udp.tar"), "echo", "5353"])
+        self.assertEqual(r.rc, 0, r)
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(client.close)
+        client.settimeout(1)
+        got = None
+        for _ in range(30):
+            client.sendto(b"ping", ("127.0.0.1", fp))
+            try:
+                got = client.recv(2048)
+                break
+            except socket.timeout:
+                pass
+        self.assertEqual(got, b"echo:ping")
+        # a datagram from the forwarded port to another port of the gateway
+        # is no answer to a client: it never reaches the host
+        r = self.cmd(["run", "-q", "--network", "seed", "-p", "127.0.0.1:%d:53/udp" % free_port(),
+                      fixture("udp.tar"), "send", gw, str(hp), "probe", "53"], timeout=60)
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("no reply", r.err)
+        with self.assertRaises(socket.timeout):
+            host.recvfrom(2048)
+
     def test_internal_has_no_way_out(self):
         self.network("inside", "--internal", "--subnet", "10.89.7.0/24")
         r = self.cmd(["network", "inspect", "inside"])
