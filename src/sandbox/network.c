@@ -282,23 +282,24 @@ int sbx_network_join(const char *name, const SbxSwitchJoin *j, const char *resol
     sbx_fail(err, SBX_ERROR_USAGE, "--network %s: too many -p and --net-allow", name);
     return -1;
   }
-  sbx_autofd sock = -1;
-  {
-    sbx_autofd lock = lock_network(dirfd, err);
-    if (lock < 0)
+  /* The lock is held until the switch has answered the join: `sbx network
+   * rm` (which takes it too) then finds this sandbox among the members, and
+   * never removes the network between our connect and our join. The switch
+   * only tries the lock (LOCK_NB) before it exits, so it keeps answering. */
+  sbx_autofd lock = lock_network(dirfd, err);
+  if (lock < 0)
+    return -1;
+  sbx_autofd sock = connect_switch(dirfd);
+  if (sock < 0 && errno != ENOENT && errno != ECONNREFUSED) {
+    sbx_fail_errno(err, "network %s: connect to its switch", name);
+    return -1;
+  }
+  if (sock < 0) {
+    if (!start_switch(dirfd, n, resolv_conf, err))
       return -1;
-    sock = connect_switch(dirfd);
-    if (sock < 0 && errno != ENOENT && errno != ECONNREFUSED) {
+    if ((sock = connect_switch(dirfd)) < 0) {
       sbx_fail_errno(err, "network %s: connect to its switch", name);
       return -1;
-    }
-    if (sock < 0) {
-      if (!start_switch(dirfd, n, resolv_conf, err))
-        return -1;
-      if ((sock = connect_switch(dirfd)) < 0) {
-        sbx_fail_errno(err, "network %s: connect to its switch", name);
-        return -1;
-      }
     }
   }
   g_autofree char *reply = NULL;
@@ -314,6 +315,8 @@ int sbx_network_join(const char *name, const SbxSwitchJoin *j, const char *resol
       g_propagate_error(err, g_steal_pointer(&local));
     return -1;
   }
+  sbx_close_fdp(&lock);
+  lock = -1;
   if (!sbx_switch_lease_parse(reply, lease)) {
     sbx_fail(err, SBX_ERROR_FAILED, "network %s: the switch answered '%s'", name, reply);
     return -1;
