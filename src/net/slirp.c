@@ -4,6 +4,7 @@
  * (sbx_netd_run). */
 #include "sbx/net.h"
 #include "sbx/netd.h"
+#include "sbx/slirp-glib.h"
 #include "sbx/util.h"
 
 #include <arpa/inet.h>
@@ -32,81 +33,12 @@ static ssize_t send_packet(const void *buf, size_t len, void *opaque)
   return w < 0 && errno == EAGAIN ? (ssize_t)len : w;
 }
 
-static void guest_error(const char *msg, void *opaque)
-{
-  sbx_debug("slirp: guest error: %s", msg);
-}
-
-static int64_t clock_get_ns(void *opaque)
-{
-  return g_get_monotonic_time() * 1000;
-}
-
-typedef struct {
-  SbxNetd *netd;
-  SlirpTimerId id;
-  void *cb_opaque;
-  guint source;
-} Timer;
-
-static gboolean timer_fire(gpointer data)
-{
-  Timer *t = data;
-  t->source = 0;
-  slirp_handle_timer(t->netd->slirp, t->id, t->cb_opaque);
-  return G_SOURCE_REMOVE;
-}
-
 static void *timer_new_opaque(SlirpTimerId id, void *cb_opaque, void *opaque)
 {
-  Timer *t = g_new0(Timer, 1);
-  t->netd = opaque;
-  t->id = id;
-  t->cb_opaque = cb_opaque;
-  return t;
+  return sbx_slirp_timer_new(&((SbxNetd *)opaque)->slirp, id, cb_opaque);
 }
 
-static void timer_free(void *timer, void *opaque)
-{
-  Timer *t = timer;
-  if (t->source)
-    g_source_remove(t->source);
-  g_free(t);
-}
-
-static void timer_mod(void *timer, int64_t expire_ms, void *opaque)
-{
-  Timer *t = timer;
-  if (t->source)
-    g_source_remove(t->source);
-  int64_t now_ms = g_get_monotonic_time() / 1000;
-  t->source = g_timeout_add((guint)MAX(0, expire_ms - now_ms), timer_fire, t);
-}
-
-static void register_poll_fd(int fd, void *opaque)
-{
-}
-
-static void unregister_poll_fd(int fd, void *opaque)
-{
-}
-
-static void notify(void *opaque)
-{
-  /* One thread: the loop runs libslirp again on its next iteration anyway. */
-}
-
-static const SlirpCb callbacks = {
-    .send_packet = send_packet,
-    .guest_error = guest_error,
-    .clock_get_ns = clock_get_ns,
-    .timer_free = timer_free,
-    .timer_mod = timer_mod,
-    .register_poll_fd = register_poll_fd,
-    .unregister_poll_fd = unregister_poll_fd,
-    .notify = notify,
-    .timer_new_opaque = timer_new_opaque,
-};
+static const SlirpCb callbacks = SBX_SLIRP_CALLBACKS(send_packet, timer_new_opaque);
 
 /* The loop's poll set: tap0 first, then libslirp's sockets, then what GLib's
  * main context wants (the sync socket, the signalfd, libslirp's timers).
