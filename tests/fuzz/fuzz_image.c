@@ -58,7 +58,9 @@ static void config_round_trip(const uint8_t *data, size_t size)
 {
   g_autoptr(GError) err = NULL;
   g_autoptr(SbxImageConfig) c = sbx_image_config_parse((const char *)data, size, &err);
-  if (!c)
+  /* No record is written for an image without layers: image.c refuses it
+   * ("image has no layers") before the import gets that far. */
+  if (!c || !c->diff_ids[0])
     return;
   g_autoptr(GBytes) rec = sbx_image_config_to_record(c);
   g_autoptr(SbxImageConfig) back = sbx_image_config_from_record(rec, &err);

@@ -295,6 +295,8 @@ def main():
     # crashed the run record's GVariant.
     for bad in (b'"A=\\ud800"', b'"A=\\ud8&0"'):  # a lone surrogate, a broken escape
         write(out, "fuzz_image", b"\1" + config.replace(b'"A=1"', bad, 1))
+    # and a config without layers (no record is made for it: image.c refuses it)
+    write(out, "fuzz_image", b'\1{"config":{},"rootfs":{"type":"layers","diff_ids":[]}}')
     write(out, "fuzz_image", b"\2" + manifest)
     write(out, "fuzz_image", b"\3" + index)
     for fn in (lambda d: d, gzip.compress, bz2.compress, lzma.compress):
