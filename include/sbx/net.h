@@ -9,6 +9,29 @@
 #include <glib.h>
 #include <netinet/in.h>
 
+/* Big-endian fields of frames, and the Internet checksum (RFC 1071) of
+ * data plus a partial sum (a pseudo-header's): policy.c, the switch. */
+static inline guint32 sbx_net_rd32(const guint8 *p)
+{
+  return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
+}
+
+static inline void sbx_net_wr16(guint8 *p, guint v)
+{
+  p[0] = (guint8)(v >> 8);
+  p[1] = (guint8)v;
+}
+
+static inline void sbx_net_wr32(guint8 *p, guint32 v)
+{
+  p[0] = (guint8)(v >> 24);
+  p[1] = (guint8)(v >> 16);
+  p[2] = (guint8)(v >> 8);
+  p[3] = (guint8)v;
+}
+
+guint16 sbx_net_checksum(const guint8 *data, gsize len, guint32 sum);
+
 #define SBX_NET_GUEST        "10.0.2.100"
 #define SBX_NET_GATEWAY      "10.0.2.2"
 #define SBX_NET_DNS          "10.0.2.3"

@@ -156,7 +156,7 @@ static const char *judge_flow(const SbxNetPolicy *p, guint32 dst, guint16 port, 
   return sbx_net_policy_allows(p, dst, port, proto) ? NULL : "not-allowed";
 }
 
-static guint16 checksum(const guint8 *data, gsize len, guint32 sum)
+guint16 sbx_net_checksum(const guint8 *data, gsize len, guint32 sum)
 {
   for (gsize i = 0; i + 1 < len; i += 2)
     sum += (guint32)(data[i] << 8 | data[i + 1]);
@@ -165,25 +165,6 @@ static guint16 checksum(const guint8 *data, gsize len, guint32 sum)
   while (sum >> 16)
     sum = (sum & 0xffff) + (sum >> 16);
   return (guint16)~sum;
-}
-
-static guint32 rd32(const guint8 *p)
-{
-  return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
-}
-
-static void wr16(guint8 *p, guint16 v)
-{
-  p[0] = (guint8)(v >> 8);
-  p[1] = (guint8)v;
-}
-
-static void wr32(guint8 *p, guint32 v)
-{
-  p[0] = (guint8)(v >> 24);
-  p[1] = (guint8)(v >> 16);
-  p[2] = (guint8)(v >> 8);
-  p[3] = (guint8)v;
 }
 
 /* An RST|ACK answering the SYN in `frame` (Ethernet + IPv4 + TCP). */
@@ -197,22 +178,22 @@ static gsize make_rst(const guint8 *frame, gsize ihl, guint8 *out)
   guint8 *rip = out + 14, *rtcp = rip + 20;
   memset(rip, 0, 40);
   rip[0] = 0x45;
-  wr16(rip + 2, 40);
+  sbx_net_wr16(rip + 2, 40);
   rip[8] = 64;
   rip[9] = IPPROTO_TCP;
   memcpy(rip + 12, ip + 16, 4); /* from the address the guest wanted */
   memcpy(rip + 16, ip + 12, 4);
-  wr16(rip + 10, checksum(rip, 20, 0));
+  sbx_net_wr16(rip + 10, sbx_net_checksum(rip, 20, 0));
   memcpy(rtcp, tcp + 2, 2); /* ports swapped */
   memcpy(rtcp + 2, tcp, 2);
-  wr32(rtcp + 8, rd32(tcp + 4) + 1); /* ack = their seq + 1 */
+  sbx_net_wr32(rtcp + 8, sbx_net_rd32(tcp + 4) + 1); /* ack = their seq + 1 */
   rtcp[12] = 5 << 4;
   rtcp[13] = 0x14; /* RST|ACK */
   guint32 pseudo = 0;
   for (int i = 0; i < 8; i += 2)
     pseudo += (guint32)(rip[12 + i] << 8 | rip[13 + i]);
   pseudo += IPPROTO_TCP + 20;
-  wr16(rtcp + 16, checksum(rtcp, 20, pseudo));
+  sbx_net_wr16(rtcp + 16, sbx_net_checksum(rtcp, 20, pseudo));
   return 14 + 40;
 }
 
@@ -270,7 +251,7 @@ SbxFrameVerdict sbx_net_check_frame(const SbxNetPolicy *p, const guint8 *frame, 
   gsize total = (gsize)(ip[2] << 8 | ip[3]);
   if (ihl < 20 || total < ihl || len < 14 + total)
     return refuse(info, "malformed");
-  info->dst = rd32(ip + 16);
+  info->dst = sbx_net_rd32(ip + 16);
   info->proto = ip[9];
   guint32 dst = info->dst;
   /* libslirp's disable_host_loopback only covers the 10.0.2.2 alias: a raw

@@ -66,30 +66,11 @@ struct Switch {
 static const guint8 dns_mac[6] = {0x02, 0x53, 0x42, 0x58, 0x00, 0x02};
 static const guint8 broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
-static guint32 rd32(const guint8 *p)
-{
-  return (guint32)p[0] << 24 | (guint32)p[1] << 16 | (guint32)p[2] << 8 | p[3];
-}
-
-static void wr16(guint8 *p, guint v)
-{
-  p[0] = (guint8)(v >> 8);
-  p[1] = (guint8)v;
-}
-
-static void wr32(guint8 *p, guint32 v)
-{
-  p[0] = (guint8)(v >> 24);
-  p[1] = (guint8)(v >> 16);
-  p[2] = (guint8)(v >> 8);
-  p[3] = (guint8)v;
-}
-
 static void mac_of(guint32 addr, guint8 mac[6])
 {
   mac[0] = 0x02; /* locally administered, unicast */
   mac[1] = 0x5b;
-  wr32(mac + 2, addr);
+  sbx_net_wr32(mac + 2, addr);
 }
 
 /* -- ports ------------------------------------------------------------ */
@@ -172,26 +153,16 @@ static void arp_reply_dns(Switch *sw, Port *p, const guint8 *req)
   guint8 f[42];
   memcpy(f, req + 6, 6);
   memcpy(f + 6, dns_mac, 6);
-  wr16(f + 12, 0x0806);
-  wr16(f + 14, 1);
-  wr16(f + 16, 0x0800);
+  sbx_net_wr16(f + 12, 0x0806);
+  sbx_net_wr16(f + 14, 1);
+  sbx_net_wr16(f + 16, 0x0800);
   f[18] = 6;
   f[19] = 4;
-  wr16(f + 20, 2);
+  sbx_net_wr16(f + 20, 2);
   memcpy(f + 22, dns_mac, 6);
   memcpy(f + 28, req + 38, 4); /* the address asked for */
   memcpy(f + 32, req + 22, 10);
   port_send(p, f, sizeof f);
-}
-
-static guint16 ip_checksum(const guint8 *h, gsize len)
-{
-  guint32 sum = 0;
-  for (gsize i = 0; i + 1 < len; i += 2)
-    sum += (guint32)(h[i] << 8 | h[i + 1]);
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  return (guint16)~sum;
 }
 
 /* A DNS query (UDP to the network's resolver, port 53) from p. Names on the
@@ -235,20 +206,20 @@ static void dns_query(Switch *sw, Port *p, const guint8 *frame, gsize len, gsize
   }
   memcpy(out, frame + 6, 6);
   memcpy(out + 6, dns_mac, 6);
-  wr16(out + 12, 0x0800);
+  sbx_net_wr16(out + 12, 0x0800);
   guint8 *rip = out + 14, *rudp = rip + 20;
   memset(rip, 0, 20);
   rip[0] = 0x45;
-  wr16(rip + 2, (guint)(20 + 8 + alen));
+  sbx_net_wr16(rip + 2, (guint)(20 + 8 + alen));
   rip[8] = 64;
   rip[9] = IPPROTO_UDP;
   memcpy(rip + 12, ip + 16, 4);
   memcpy(rip + 16, ip + 12, 4);
-  wr16(rip + 10, ip_checksum(rip, 20));
+  sbx_net_wr16(rip + 10, sbx_net_checksum(rip, 20, 0));
   memcpy(rudp, udp + 2, 2);
   memcpy(rudp + 2, udp, 2);
-  wr16(rudp + 4, (guint)(8 + alen));
-  wr16(rudp + 6, 0); /* no UDP checksum: allowed over IPv4 */
+  sbx_net_wr16(rudp + 4, (guint)(8 + alen));
+  sbx_net_wr16(rudp + 6, 0); /* no UDP checksum: allowed over IPv4 */
   port_send(p, out, 42 + alen);
 }
 
@@ -297,7 +268,8 @@ static void note_udp_flow(Port *p, const guint8 *frame, gsize len)
   const guint8 *ip = frame + 14;
   gsize ihl = (gsize)(ip[0] & 0x0f) * 4;
   if (ip[9] != IPPROTO_UDP || ihl < 20 || len < 14 + ihl + 8 ||
-      rd32(ip + 12) != p->sw->net + SBX_SWITCH_GATEWAY_HOST || rd32(ip + 16) != p->addr)
+      sbx_net_rd32(ip + 12) != p->sw->net + SBX_SWITCH_GATEWAY_HOST ||
+      sbx_net_rd32(ip + 16) != p->addr)
     return;
   const guint8 *udp = ip + ihl;
   guint16 sport = (guint16)(udp[0] << 8 | udp[1]), dport = (guint16)(udp[2] << 8 | udp[3]);
@@ -337,7 +309,7 @@ static void to_uplink(Switch *sw, Port *p, const guint8 *frame, gsize len)
   if (type == 0x0800) {
     const guint8 *ip = frame + 14;
     gsize ihl = (gsize)(ip[0] & 0x0f) * 4;
-    guint32 dst = rd32(ip + 16), gw = sw->net + SBX_SWITCH_GATEWAY_HOST;
+    guint32 dst = sbx_net_rd32(ip + 16), gw = sw->net + SBX_SWITCH_GATEWAY_HOST;
     if ((dst & sw->mask) == sw->net && dst != gw)
       return;
     /* The gateway is the host's loopback (libslirp's alias): only for a
@@ -376,22 +348,23 @@ static void from_port(Switch *sw, Port *p, const guint8 *frame, gsize len)
   const guint8 *dst = frame;
   if (type == 0x0806) {
     /* Ethernet/IPv4 ARP; the sender p itself (0.0.0.0 in a probe) */
-    if (len < 42 || rd32(frame + 14) != 0x00010800u || frame[18] != 6 || frame[19] != 4 ||
-        memcmp(frame + 22, p->mac, 6) != 0 || (rd32(frame + 28) && rd32(frame + 28) != p->addr))
+    if (len < 42 || sbx_net_rd32(frame + 14) != 0x00010800u || frame[18] != 6 || frame[19] != 4 ||
+        memcmp(frame + 22, p->mac, 6) != 0 ||
+        (sbx_net_rd32(frame + 28) && sbx_net_rd32(frame + 28) != p->addr))
       return;
-    guint32 target = rd32(frame + 38);
+    guint32 target = sbx_net_rd32(frame + 38);
     if (frame[21] == 1 && target == sw->net + SBX_SWITCH_DNS_HOST) {
       arp_reply_dns(sw, p, frame);
       return;
     }
   } else if (type == 0x0800) {
     const guint8 *ip = frame + 14;
-    if (len < 34 || (ip[0] >> 4) != 4 || rd32(ip + 12) != p->addr)
+    if (len < 34 || (ip[0] >> 4) != 4 || sbx_net_rd32(ip + 12) != p->addr)
       return;
     gsize ihl = (gsize)(ip[0] & 0x0f) * 4;
     if (ihl < 20 || len < 14 + ihl + 8)
       return;
-    if (rd32(ip + 16) == sw->net + SBX_SWITCH_DNS_HOST) {
+    if (sbx_net_rd32(ip + 16) == sw->net + SBX_SWITCH_DNS_HOST) {
       const guint8 *udp = ip + ihl;
       if (ip[9] == IPPROTO_UDP && (udp[2] << 8 | udp[3]) == 53)
         dns_query(sw, p, frame, len, ihl);
