@@ -29,6 +29,9 @@ gboolean sbx_ipc_setup(int rootfd, GError **err);
 /* pid.c: PID 1 of the sandbox. Forwards signals to `child`, reaps every
  * orphan, returns the exit status sbx should report for `child`. */
 int sbx_pid_init_loop(pid_t child, const sigset_t *forwarded);
+/* Exit with `result`; with report >= 0 (init's sync socket to sbx), first
+ * end and reap the rest of the sandbox and send sbx "exit <result>". */
+G_GNUC_NORETURN void sbx_pid_init_exit(int result, int report);
 /* The signals sbx forwards: INT TERM HUP QUIT USR1 USR2 (+ WINCH later). */
 void sbx_pid_forwarded_signals(sigset_t *set);
 

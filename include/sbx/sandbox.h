@@ -122,6 +122,21 @@ typedef struct {
   gpointer on_started_data;
 } SbxRunSpec;
 
+/* How sbx learns that the sandbox ended: init's report on its sync socket
+ * (sbx_pid_init_exit: sent once nothing else runs in it, before the kernel
+ * tears its namespaces down), or the exit of sbx's child (init, or the
+ * intermediate before it) when no report came. */
+typedef struct {
+  pid_t pid;       /* sbx's child */
+  int report;      /* init's sync socket; -1: none, or read or closed */
+  int status;      /* the exit status for sbx; -1 while running */
+  gboolean reaped; /* pid waited for */
+} SbxSandboxEnd;
+void sbx_sandbox_end_init(SbxSandboxEnd *e, pid_t pid, int report);
+/* After poll: report_revents for e->report, child when SIGCHLD came (or
+ * might have). TRUE once e->status is known. */
+gboolean sbx_sandbox_end_check(SbxSandboxEnd *e, short report_revents, gboolean child);
+
 /* tty.c */
 int sbx_tty_open_master(char **slave_path, GError **err);
 gboolean sbx_tty_attach_slave(const char *slave_path, GError **err);
@@ -129,10 +144,11 @@ void sbx_tty_raw(int fd);
 void sbx_tty_restore(void);
 /* Copy between the user's terminal and the master, forward signals and
  * window size, until init exits; returns the exit status for sbx. */
-int sbx_tty_relay(pid_t init, int master, gboolean interactive, const sigset_t *forwarded);
+int sbx_tty_relay(SbxSandboxEnd *end, int master, gboolean interactive, const sigset_t *forwarded);
 
-/* Forward the signals (blocked by the caller) to pid until it exits. */
-int sbx_sandbox_wait(pid_t pid, const sigset_t *forwarded);
+/* Forward the signals (blocked by the caller) to end->pid until the
+ * sandbox ends. */
+int sbx_sandbox_wait(SbxSandboxEnd *end, const sigset_t *forwarded);
 
 /* exec.c: run a command in a running named sandbox, joining all its
  * namespaces, with the same capabilities, seccomp filter and no_new_privs. */
@@ -155,7 +171,7 @@ void sbx_stdio_pipes_child(SbxStdioPipes *p, gboolean tty);
 gboolean sbx_stdio_pipes_active(const SbxStdioPipes *p);
 void sbx_stdio_pipes_drain(SbxStdioPipes *p);
 void sbx_stdio_pipes_close(SbxStdioPipes *p);
-int sbx_stdio_relay(pid_t pid, SbxStdioPipes *p, const sigset_t *forwarded);
+int sbx_stdio_relay(SbxSandboxEnd *end, SbxStdioPipes *p, const sigset_t *forwarded);
 
 /* Run the sandbox to completion. Returns the exit status for sbx (the
  * program's status, 128+N for signal N, 126/127 for exec failures), or -1

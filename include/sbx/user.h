@@ -82,10 +82,16 @@ pid_t sbx_userns_clone_nested(const SbxIdMap *map, int held, unsigned long flags
  * in the user's private state directory `dir`. Returns an fd of that
  * namespace, starting a holder when none answers; -1 with err when that
  * fails (the caller then maps with newuidmap as before). */
-int sbx_userns_holder_get(const SbxIdMap *map, const char *dir, GError **err);
+int sbx_userns_holder_get(const SbxIdMap *map, const char *dir, pid_t *holder, GError **err);
 char *sbx_userns_holder_socket(const SbxIdMap *map, const char *dir);
 /* The pid of the holder answering there now, or -1 (err says why); starts none. */
 pid_t sbx_userns_holder_find(const SbxIdMap *map, const char *dir, GError **err);
+/* Range mode: sbx itself enters the holder's namespace `ns` (the holder is
+ * process `holder`), after checking that it is the namespace that process
+ * holds and that it maps the range. From there sbx writes the sandbox's
+ * identity maps itself (map->nested) with no process between. FALSE with
+ * nothing changed when it cannot (e.g. EINVAL: sbx has threads). */
+gboolean sbx_userns_enter_held(int ns, pid_t holder, const SbxIdMap *map, GError **err);
 /* sbx_userns_clone_full for range mode through the holder's namespace
  * `held`: the child (sbx's) gets a user namespace of its own inside it,
  * with an identity map, and no setuid helper runs. -1 before any child is

@@ -271,7 +271,7 @@ pid_t sbx_userns_holder_find(const SbxIdMap *map, const char *dir, GError **err)
   return pid;
 }
 
-int sbx_userns_holder_get(const SbxIdMap *map, const char *dir, GError **err)
+int sbx_userns_holder_get(const SbxIdMap *map, const char *dir, pid_t *holder, GError **err)
 {
   g_autofree char *path = sbx_userns_holder_socket(map, dir);
   g_autoptr(GError) first = NULL;
@@ -279,6 +279,7 @@ int sbx_userns_holder_get(const SbxIdMap *map, const char *dir, GError **err)
   int ns = holder_ask(path, &pid, &first);
   if (ns >= 0) {
     sbx_debug("user namespace holder %d (%s): joining its namespace", (int)pid, path);
+    *holder = pid;
     return ns;
   }
   /* One starter at a time: the others wait here, then find it running. */
@@ -293,22 +294,26 @@ int sbx_userns_holder_get(const SbxIdMap *map, const char *dir, GError **err)
   ns = holder_ask(path, &pid, &again);
   if (ns >= 0) {
     sbx_debug("user namespace holder %d (%s): joining its namespace", (int)pid, path);
+    *holder = pid;
     return ns;
   }
   sbx_debug("user namespace holder: %s; starting one", first->message);
   if (!holder_spawn(map, path, err))
     return -1;
   ns = holder_ask(path, &pid, err);
-  if (ns >= 0)
+  if (ns >= 0) {
     sbx_debug("user namespace holder %d (%s): joining its namespace", (int)pid, path);
+    *holder = pid;
+  }
   return ns;
 }
 
-/* Does /proc/self/FILE (after setns: H's map) say what the range says? */
-static gboolean map_is(const char *file, guint64 id, guint64 start, guint64 count)
+/* Does /proc/WHO/FILE (after setns: self; H's map) say what the range says? */
+static gboolean map_is(const char *who, const char *file, guint64 id, guint64 start,
+                       guint64 count)
 {
   g_autofree char *data = NULL;
-  g_autofree char *path = g_strconcat("/proc/self/", file, NULL);
+  g_autofree char *path = g_strconcat("/proc/", who, "/", file, NULL);
   if (!g_file_get_contents(path, &data, NULL, NULL))
     return FALSE;
   guint64 want[2][3] = {{0, id, 1}, {1, start, count}};
@@ -321,6 +326,32 @@ static gboolean map_is(const char *file, guint64 id, guint64 start, guint64 coun
         c != want[i][2])
       return FALSE;
   }
+  return TRUE;
+}
+
+gboolean sbx_userns_enter_held(int ns, pid_t holder, const SbxIdMap *map, GError **err)
+{
+  /* The holder's maps are read from /proc/<holder>; the pidfd proves that
+   * pid named the holder from before the reads to after them. */
+  sbx_autofd pidfd = (int)syscall(SYS_pidfd_open, holder, 0);
+  if (pidfd < 0)
+    return sbx_fail_errno(err, "holder %d", (int)holder);
+  g_autofree char *who = g_strdup_printf("%d", (int)holder);
+  g_autofree char *link = g_strdup_printf("/proc/%d/ns/user", (int)holder);
+  struct stat want, got;
+  if (fstat(ns, &want) < 0 || stat(link, &got) < 0 || want.st_dev != got.st_dev ||
+      want.st_ino != got.st_ino)
+    return sbx_fail(err, SBX_ERROR_FAILED, "holder %d: its namespace is not the one it sent",
+                    (int)holder);
+  if (!map_is(who, "uid_map", map->uid, map->subuid_start, map->subuid_count) ||
+      !map_is(who, "gid_map", map->gid, map->subgid_start, map->subgid_count))
+    return sbx_fail(err, SBX_ERROR_FAILED, "holder %d: its namespace maps other ids (stale)",
+                    (int)holder);
+  if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+    return sbx_fail_errno(err, "holder %d", (int)holder);
+  /* EINVAL when sbx has threads: then through a joiner, as before. */
+  if (setns(ns, CLONE_NEWUSER) < 0)
+    return sbx_fail_errno(err, "join the holder's user namespace");
   return TRUE;
 }
 
@@ -342,8 +373,8 @@ pid_t sbx_userns_clone_held(int ns, const SbxIdMap *map, unsigned long flags, Sb
       sbx_sync_send_error(fds[1], e);
       _exit(1);
     }
-    if (!map_is("uid_map", map->uid, map->subuid_start, map->subuid_count) ||
-        !map_is("gid_map", map->gid, map->subgid_start, map->subgid_count)) {
+    if (!map_is("self", "uid_map", map->uid, map->subuid_start, map->subuid_count) ||
+        !map_is("self", "gid_map", map->gid, map->subgid_start, map->subgid_count)) {
       sbx_fail(&e, SBX_ERROR_FAILED, "the holder's namespace maps other ids (stale)");
       sbx_sync_send_error(fds[1], e);
       _exit(1);

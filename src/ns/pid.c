@@ -3,6 +3,7 @@
  * every orphan that is re-parented to it (or they stay zombies). When the
  * program exits, init exits with its status and the kernel kills the rest. */
 #include "sbx/ns.h"
+#include "sbx/sync.h"
 #include "sbx/util.h"
 
 #include <errno.h>
@@ -70,4 +71,32 @@ int sbx_pid_init_loop(pid_t child, const sigset_t *forwarded)
     if (errno != EINTR)
       return SBX_EXIT_FAILED;
   return sbx_exit_status(status);
+}
+
+/* The program has exited. PID 1's own exit would end the rest of the
+ * sandbox (the kernel kills what is left) and then tear its namespaces
+ * down: the mount tree, the network namespace, ~1 ms or more on a busy
+ * machine, and sbx would wait for all of it before it learns the status.
+ * So init ends the rest itself, reaps it, and reports the status first:
+ * when sbx reads the report, nothing of the sandbox runs any more but this
+ * process on its way out. (bwrap's PID 1 reports through an eventfd the
+ * same way.) Each reaped child means another kill(-1): one forked while
+ * the first went round is caught by the next. Processes that joined from
+ * outside (sbx exec) are killed here and reaped by their own parent. */
+G_GNUC_NORETURN void sbx_pid_init_exit(int result, int report)
+{
+  if (report >= 0) {
+    for (;;) {
+      kill(-1, SIGKILL);
+      pid_t p = waitpid(-1, NULL, __WALL);
+      if (p < 0 && errno != EINTR)
+        break; /* ECHILD: none left */
+    }
+    /* The program's output pipes end here, not in the teardown. */
+    for (int fd = 0; fd < 3; fd++)
+      close(fd);
+    g_autofree char *msg = g_strdup_printf("exit %d", result);
+    sbx_sync_send_ok(report, msg);
+  }
+  _exit(result);
 }

@@ -210,9 +210,11 @@ int sbx_exec_in(const SbxState *st, const SbxExecRequest *req, GError **err)
       while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
     } else {
-      status = master >= 0 ? sbx_tty_relay(pid, master, req->interactive, &forwarded)
-               : sbx_stdio_pipes_active(&x.pipes) ? sbx_stdio_relay(pid, &x.pipes, &forwarded)
-                                                  : sbx_sandbox_wait(pid, &forwarded);
+      SbxSandboxEnd end;
+      sbx_sandbox_end_init(&end, pid, -1);
+      status = master >= 0 ? sbx_tty_relay(&end, master, req->interactive, &forwarded)
+               : sbx_stdio_pipes_active(&x.pipes) ? sbx_stdio_relay(&end, &x.pipes, &forwarded)
+                                                  : sbx_sandbox_wait(&end, &forwarded);
     }
     sbx_stdio_pipes_close(&x.pipes);
     close(sync[0]);

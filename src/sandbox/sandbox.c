@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
@@ -40,6 +41,7 @@ typedef struct {
   sigset_t forwarded;
   char *cgroup;
   char *disk_dir;      /* --rootfs-disk: this run's <store>/run-disk/<id> */
+  SbxIdMap idmap;      /* spec's, or identity maps once sbx entered the holder's namespace */
   SbxStdioPipes pipes; /* no -t but a terminal on stdout/stderr */
 } Ctx;
 
@@ -302,30 +304,73 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
     sbx_sync_send_fd(syncfd, "started", master);
   else
     sbx_sync_send_ok(syncfd, "started");
-  close(syncfd);
-  sbx_close_fds_from(3);
-  _exit(sbx_pid_init_loop(child, &c->forwarded));
+  /* The sync socket stays, as fd 3: the exit status goes back through it. */
+  if (syncfd != 3 && (dup3(syncfd, 3, O_CLOEXEC) < 0 || close(syncfd) < 0))
+    _exit(SBX_EXIT_FAILED);
+  sbx_close_fds_from(4);
+  sbx_pid_init_exit(sbx_pid_init_loop(child, &c->forwarded), 3);
+}
+
+void sbx_sandbox_end_init(SbxSandboxEnd *e, pid_t pid, int report)
+{
+  *e = (SbxSandboxEnd){.pid = pid, .report = report, .status = -1};
+}
+
+gboolean sbx_sandbox_end_check(SbxSandboxEnd *e, short report_revents, gboolean child)
+{
+  if (e->status >= 0)
+    return TRUE;
+  if (e->report >= 0 && (report_revents & (POLLIN | POLLHUP | POLLERR))) {
+    g_autofree char *msg = NULL;
+    g_autoptr(GError) local = NULL;
+    gint64 v;
+    /* Anything but a report (init killed: EOF) leaves it to the wait. */
+    if (sbx_sync_recv(e->report, &msg, "sandbox", &local) && g_str_has_prefix(msg, "exit ") &&
+        g_ascii_string_to_signed(msg + 5, 10, 0, 255, &v, NULL)) {
+      e->status = (int)v;
+      sbx_debug("sandbox ended: %d (init's report)", e->status);
+    }
+    close(e->report);
+    e->report = -1;
+    if (e->status >= 0)
+      return TRUE;
+  }
+  int ws;
+  if (child && !e->reaped) {
+    pid_t r = waitpid(e->pid, &ws, WNOHANG);
+    if (r == e->pid) {
+      e->reaped = TRUE;
+      e->status = sbx_exit_status(ws);
+    } else if (r < 0 && errno != EINTR) {
+      e->reaped = TRUE;
+      e->status = SBX_EXIT_FAILED;
+    }
+  }
+  return e->status >= 0;
 }
 
 /* Forward the user's signals to init (which forwards them to the program)
- * until init exits. The signals are blocked since before clone. */
-int sbx_sandbox_wait(pid_t pid, const sigset_t *forwarded)
+ * until the sandbox ends. The signals are blocked since before clone. */
+int sbx_sandbox_wait(SbxSandboxEnd *end, const sigset_t *forwarded)
 {
   sigset_t mask = *forwarded;
   sigaddset(&mask, SIGCHLD);
-  for (;;) {
-    int status;
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid)
-      return sbx_exit_status(status);
-    if (r < 0 && errno != EINTR)
-      return SBX_EXIT_FAILED;
-    siginfo_t si;
-    if (sigwaitinfo(&mask, &si) < 0)
-      continue;
-    if (si.si_signo != SIGCHLD)
-      kill(pid, si.si_signo);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  while (!sbx_sandbox_end_check(end, 0, TRUE)) {
+    struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN}, {.fd = end->report, .events = POLLIN}};
+    /* Without signalfd: look again every 10 ms. */
+    if (poll(pf, 2, sfd < 0 ? 10 : -1) < 0 && errno != EINTR)
+      break;
+    struct signalfd_siginfo si;
+    while (sfd >= 0 && read(sfd, &si, sizeof si) == sizeof si)
+      if (si.ssi_signo != SIGCHLD)
+        kill(end->pid, (int)si.ssi_signo);
+    if (sbx_sandbox_end_check(end, pf[1].revents, TRUE))
+      break;
   }
+  if (sfd >= 0)
+    close(sfd);
+  return end->status < 0 ? SBX_EXIT_FAILED : end->status;
 }
 
 static int run_in_namespaces(Ctx *cp, GError **err);
@@ -501,14 +546,14 @@ static int claim_disk_layer(Ctx *c, const char *id, GError **err)
 int sbx_sandbox_run(const SbxRunSpec *spec, GError **err)
 {
   g_autofree char *id = short_id();
-  Ctx c = {.spec = spec, .hostname = spec->hostname ? spec->hostname : id};
+  Ctx c = {.spec = spec, .hostname = spec->hostname ? spec->hostname : id, .idmap = *spec->idmap};
   if (!sbx_cgroup_create(&spec->limits, id, &c.cgroup, err))
     return -1;
   sbx_autofd disk = spec->disk_dir ? claim_disk_layer(&c, id, err) : -1;
   int status = spec->disk_dir && disk < 0 ? -1 : run_in_namespaces(&c, err);
   if (c.disk_dir) {
     g_autoptr(GError) local = NULL;
-    if (!sbx_disk_layer_remove(spec->idmap, spec->disk_dir, id, &local))
+    if (!sbx_disk_layer_remove(&c.idmap, spec->disk_dir, id, &local))
       sbx_warn("%s", local->message);
   }
   sbx_cgroup_remove(c.cgroup);
@@ -525,21 +570,37 @@ static gint64 tv_us(const struct timeval *tv)
 /* Range mode: the user's namespace holder (ns/holder.c), which spares
  * newuidmap/newgidmap; -1 when there is none to be had (then those, as
  * always: the holder never makes a start fail). */
-static int userns_holder(const SbxRunSpec *spec)
+static int userns_holder(Ctx *cp)
 {
+  const SbxRunSpec *spec = cp->spec;
   if (spec->idmap->mode != SBX_USERNS_RANGE)
     return -1;
   g_autoptr(GError) local = NULL;
   g_autofree char *dir = sbx_state_base(&local);
-  int ns = dir ? sbx_userns_holder_get(spec->idmap, dir, &local) : -1;
-  if (ns < 0)
+  pid_t holder = 0;
+  int ns = dir ? sbx_userns_holder_get(spec->idmap, dir, &holder, &local) : -1;
+  if (ns < 0) {
     sbx_debug("user namespace holder: %s; newuidmap/newgidmap instead", local->message);
+    return -1;
+  }
+  /* Best: sbx enters it and writes the sandbox's maps itself, with no
+   * process between (no fork of sbx to join it, no hand-over). */
+  if (sbx_userns_enter_held(ns, holder, spec->idmap, &local)) {
+    close(ns);
+    cp->idmap.nested = TRUE;
+    sbx_debug("user namespace holder %d: sbx entered its namespace", (int)holder);
+    return -1;
+  }
+  sbx_debug("user namespace holder %d: %s; through a joining process", (int)holder,
+            local->message);
   return ns;
 }
 
 static int run_in_namespaces(Ctx *cp, GError **err)
 {
+  int held = userns_holder(cp);
   Ctx c = *cp;
+  const SbxIdMap *map = &c.idmap;
   const SbxRunSpec *spec = c.spec;
   sbx_pid_forwarded_signals(&c.forwarded);
   sigset_t block = c.forwarded, old;
@@ -553,17 +614,16 @@ static int run_in_namespaces(Ctx *cp, GError **err)
    * They differ when an intermediate namespace bounds the processes of
    * every uid of a range together (--pids-limit by RLIMIT_NPROC). */
   pid_t pid, init = 0;
-  int held = userns_holder(spec);
   for (;;) {
     g_autoptr(GError) local = NULL;
     GError **e = held >= 0 ? &local : err;
-    if (spec->nproc > 0 && spec->idmap->mode == SBX_USERNS_RANGE)
-      pid = sbx_userns_clone_nested(spec->idmap, held, flags, (guint64)spec->nproc, join_cgroup, &c,
+    if (spec->nproc > 0 && map->mode == SBX_USERNS_RANGE)
+      pid = sbx_userns_clone_nested(map, held, flags, (guint64)spec->nproc, join_cgroup, &c,
                                     &syncfd, &init, e);
     else if (held >= 0)
-      pid = init = sbx_userns_clone_held(held, spec->idmap, flags, join_cgroup, &c, &syncfd, e);
+      pid = init = sbx_userns_clone_held(held, map, flags, join_cgroup, &c, &syncfd, e);
     else
-      pid = init = sbx_userns_clone_full(spec->idmap, flags, join_cgroup, &c, &syncfd, e);
+      pid = init = sbx_userns_clone_full(map, flags, join_cgroup, &c, &syncfd, e);
     if (held < 0)
       break;
     /* The sandbox gets no handle on the holder's namespace. */
@@ -587,8 +647,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
       (spec->net.mode != SBX_NET_SWITCH || network_hand_tap(&spec->net, syncfd, err)) &&
       (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
       sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
-  close(syncfd);
   if (!ok) {
+    close(syncfd);
     kill(pid, SIGKILL);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
       ;
@@ -610,9 +670,20 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     getrusage(RUSAGE_CHILDREN, &before);
   }
   SbxWatchdog *dog = sbx_watchdog_start(init, spec->timeout_ms, usage);
-  int status = master >= 0 ? sbx_tty_relay(pid, master, spec->interactive, &c.forwarded)
-               : sbx_stdio_pipes_active(&c.pipes) ? sbx_stdio_relay(pid, &c.pipes, &c.forwarded)
-                                                  : sbx_sandbox_wait(pid, &c.forwarded);
+  SbxSandboxEnd end;
+  sbx_sandbox_end_init(&end, pid, syncfd);
+  int status = master >= 0 ? sbx_tty_relay(&end, master, spec->interactive, &c.forwarded)
+               : sbx_stdio_pipes_active(&c.pipes) ? sbx_stdio_relay(&end, &c.pipes, &c.forwarded)
+                                                  : sbx_sandbox_wait(&end, &c.forwarded);
+  if (end.report >= 0)
+    close(end.report);
+  /* Init reported and is on its way out; its namespaces' teardown is the
+   * kernel's business (it is reaped by whoever inherits it when sbx exits),
+   * unless something after this needs it gone: the run report's CPU times
+   * (counted when reaped), the cgroup's removal, the disk layer's. */
+  if (!end.reaped && (spec->measure || c.cgroup || c.disk_dir))
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+      ;
   sbx_watchdog_stop(dog, res);
   if (res) {
     /* Our child (reaped above) with everything it reaped: the whole sandbox. */

@@ -860,6 +860,12 @@ static gboolean export_into(scmp_filter_ctx ctx, GByteArray *out, GError **err)
 {
   /* no_new_privs is ours to set (process.c); don't let libseccomp do it. */
   seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  /* A binary tree of syscall numbers, not a list: the kernel emulates the
+   * filter for every syscall number of every architecture when it is
+   * loaded (its per-filter action cache, Linux 5.11+), so a list of ~1000
+   * instructions cost ~1.5 ms at each start; each syscall is faster too. */
+  if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) < 0)
+    sbx_debug("seccomp: libseccomp cannot optimize the filter as a tree");
   sbx_autofd fd = memfd_create("sbx-bpf", MFD_CLOEXEC);
   if (fd < 0)
     return sbx_fail_errno(err, "seccomp: memfd");

@@ -40,15 +40,27 @@ static gboolean private_dir(const char *dir)
          !(st.st_mode & 077);
 }
 
-static char *runtime_dir;
+static char *runtime_dir, *found_base;
 
 void sbx_state_set_runtime_dir(const char *dir)
 {
   g_free(runtime_dir);
   runtime_dir = g_strdup(dir);
+  g_clear_pointer(&found_base, g_free);
 }
 
+static char *state_base(GError **err);
+
+/* Found once: a range-mode sbx that entered the user namespace holder's
+ * namespace is uid 0 there, and /tmp/sbx-0 is not the user's directory. */
 char *sbx_state_base(GError **err)
+{
+  if (!found_base)
+    found_base = state_base(err);
+  return g_strdup(found_base);
+}
+
+static char *state_base(GError **err)
 {
   const char *rt = runtime_dir;
   if (rt && g_path_is_absolute(rt) && access(rt, W_OK) == 0) {

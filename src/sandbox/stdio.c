@@ -19,7 +19,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/wait.h>
 
 #define CHUNK (1 << 20)
 /* Large pipes: fewer wake-ups (the kernel caps this at pipe-max-size). */
@@ -173,7 +172,7 @@ static void stream_end(Stream *s)
   g_clear_pointer(&s->pend.buf, g_free);
 }
 
-int sbx_stdio_relay(pid_t pid, SbxStdioPipes *p, const sigset_t *forwarded)
+int sbx_stdio_relay(SbxSandboxEnd *end, SbxStdioPipes *p, const sigset_t *forwarded)
 {
   drop(&p->r[0]); /* the child has its copies */
   drop(&p->w[1]);
@@ -195,7 +194,7 @@ int sbx_stdio_relay(pid_t pid, SbxStdioPipes *p, const sigset_t *forwarded)
   };
   int status = -1;
   while (status < 0 || st[1].from >= 0 || st[2].from >= 0) {
-    struct pollfd pf[7] = {{.fd = sfd, .events = POLLIN}};
+    struct pollfd pf[8] = {{.fd = sfd, .events = POLLIN}, [7] = {.fd = end->report, .events = POLLIN}};
     for (int i = 0; i < 3; i++) {
       gboolean wait_out = st[i].blocked || st[i].pend.len > 0;
       pf[1 + 2 * i] = (struct pollfd){.fd = wait_out ? -1 : st[i].from, .events = POLLIN};
@@ -205,7 +204,7 @@ int sbx_stdio_relay(pid_t pid, SbxStdioPipes *p, const sigset_t *forwarded)
     }
     /* Once the sandbox has exited, what is left in the pipes is copied, and
      * a pipe a stray process still holds does not keep us waiting. */
-    if (poll(pf, 7, status < 0 ? -1 : 200) <= 0 && status >= 0)
+    if (poll(pf, 8, status < 0 ? -1 : 200) <= 0 && status >= 0)
       break;
     for (int i = 0; i < 3; i++) {
       Stream *s = &st[i];
@@ -231,11 +230,10 @@ int sbx_stdio_relay(pid_t pid, SbxStdioPipes *p, const sigset_t *forwarded)
       if (si.ssi_signo == SIGCHLD)
         child = TRUE;
       else
-        kill(pid, (int)si.ssi_signo);
+        kill(end->pid, (int)si.ssi_signo);
     }
-    int ws;
-    if (status < 0 && child && waitpid(pid, &ws, WNOHANG) == pid)
-      status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    if (status < 0 && sbx_sandbox_end_check(end, pf[7].revents, child))
+      status = end->status;
   }
   for (int i = 0; i < 3; i++)
     stream_end(&st[i]);

@@ -117,7 +117,7 @@ static gboolean copy_some(int from, int to)
   return TRUE;
 }
 
-int sbx_tty_relay(pid_t init, int master, gboolean interactive, const sigset_t *forwarded)
+int sbx_tty_relay(SbxSandboxEnd *end, int master, gboolean interactive, const sigset_t *forwarded)
 {
   sigset_t mask = *forwarded;
   sigaddset(&mask, SIGCHLD);
@@ -127,10 +127,11 @@ int sbx_tty_relay(pid_t init, int master, gboolean interactive, const sigset_t *
   int status = -1;
   sbx_tty_raw(STDIN_FILENO);
   while (status < 0) {
-    struct pollfd p[3] = {{.fd = sfd, .events = POLLIN},
+    struct pollfd p[4] = {{.fd = sfd, .events = POLLIN},
                           {.fd = master_open ? master : -1, .events = POLLIN},
-                          {.fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN}};
-    if (poll(p, 3, -1) < 0 && errno != EINTR)
+                          {.fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN},
+                          {.fd = end->report, .events = POLLIN}};
+    if (poll(p, 4, -1) < 0 && errno != EINTR)
       break;
     /* EIO: every slave fd is closed; the program's exit comes by SIGCHLD. */
     if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
@@ -144,12 +145,11 @@ int sbx_tty_relay(pid_t init, int master, gboolean interactive, const sigset_t *
         if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
           ioctl(master, TIOCSWINSZ, &ws);
       } else if (si.ssi_signo != SIGCHLD) {
-        kill(init, (int)si.ssi_signo);
+        kill(end->pid, (int)si.ssi_signo);
       }
     }
-    int ws;
-    if (waitpid(init, &ws, WNOHANG) == init)
-      status = sbx_exit_status(ws);
+    if (sbx_sandbox_end_check(end, p[3].revents, TRUE))
+      status = end->status;
   }
   /* What the program wrote last may still be in the master's buffer. */
   fcntl(master, F_SETFL, O_NONBLOCK);
