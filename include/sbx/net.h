@@ -41,9 +41,11 @@ guint16 sbx_net_checksum(const guint8 *data, gsize len, guint32 sum);
 #define SBX_NET_DNS_ADDR     0x0a000203u /* 10.0.2.3 */
 
 /* The fds sbx hands to sbx-net (nothing else above stderr survives its
- * confinement): the sandbox's tap0, the sync socket (util/sync.c: "ok" or
- * the error once it is ready, then "stats" requests), and --net-log's file. */
-enum { SBX_NETD_FD_TAP = 3, SBX_NETD_FD_SYNC = 4, SBX_NETD_FD_LOG = 5 };
+ * confinement): the sync socket (util/sync.c) and --net-log's file. sbx-net
+ * starts before the sandbox exists: once set up and confined it receives
+ * the sandbox's tap0 over the sync socket ("tap" with the fd), answers
+ * "ok" or the error, then serves "stats" requests. */
+enum { SBX_NETD_FD_SYNC = 4, SBX_NETD_FD_LOG = 5 };
 
 /* What sbx-net counted over a run, for sbx's run report: Ethernet frames
  * the sandbox sent that went on to libslirp (tx) and frames libslirp sent

@@ -158,7 +158,7 @@ static gboolean install_filter(const char *const *extra, GError **err)
 gboolean sbx_netd_confine(const char *resolv_conf, gboolean with_log, GError **err)
 {
   /* Everything but stdio and the fds we work with goes. */
-  G_STATIC_ASSERT(SBX_NETD_FD_TAP == 3 && SBX_NETD_FD_SYNC == 4 && SBX_NETD_FD_LOG == 5);
+  G_STATIC_ASSERT(SBX_NETD_FD_SYNC == 4 && SBX_NETD_FD_LOG == 5);
   sbx_close_fds_from(with_log ? SBX_NETD_FD_LOG + 1 : SBX_NETD_FD_LOG);
   if (!empty_root(resolv_conf, err) || !sbx_caps_drop_bounding(0, err) ||
       !sbx_caps_set(0, FALSE, err))

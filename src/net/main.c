@@ -66,7 +66,7 @@ static gboolean setup(SbxNetd *n, GError **err)
   if (mtu < SBX_NET_MTU_MIN || mtu > SBX_NET_MTU_MAX)
     return sbx_fail(err, SBX_ERROR_USAGE, "network helper: needs an MTU of %d..%d", SBX_NET_MTU_MIN,
                     SBX_NET_MTU_MAX);
-  n->tapfd = SBX_NETD_FD_TAP;
+  n->tapfd = -1; /* from sbx, once set up (main) */
   n->mtu = (guint)mtu;
   n->allow_host_loopback = host_loopback;
   n->forwards = g_array_new(FALSE, FALSE, sizeof(SbxPortForward));
@@ -162,6 +162,15 @@ int main(int argc, char **argv)
     sbx_sync_send_error(SBX_NETD_FD_SYNC, err);
     return SBX_EXIT_FAILED;
   }
+  /* Started before the sandbox: its tap0 comes now (sbx forwards it). */
+  int tap = -1;
+  if (!sbx_sync_recv_fd(SBX_NETD_FD_SYNC, NULL, &tap, "sbx", &err) || tap < 0) {
+    if (!err)
+      sbx_fail(&err, SBX_ERROR_FAILED, "network helper: no tap0 from sbx");
+    sbx_sync_send_error(SBX_NETD_FD_SYNC, err);
+    return SBX_EXIT_FAILED;
+  }
+  n.tapfd = tap;
   sbx_sync_send_ok(SBX_NETD_FD_SYNC, "ready");
   g_unix_fd_add(SBX_NETD_FD_SYNC, G_IO_IN | G_IO_HUP | G_IO_ERR, on_sync, &n);
   sbx_debug("network helper: libslirp %s running, mtu %u", slirp_version_string(), n.mtu);

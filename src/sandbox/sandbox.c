@@ -416,15 +416,12 @@ static GPtrArray *helper_argv(const char *path, const SbxNetSpec *net)
   return argv;
 }
 
-/* Receive tap0 from init and start sbx-net on it; TRUE once it is ready. */
-static gboolean start_network(Ctx *c, int syncfd, SbxNetHelper *helper, GError **err)
+/* sbx-net starts before the sandbox's namespaces are made: its exec,
+ * libslirp and its own confinement (several ms) then run beside the
+ * clone and init's set-up instead of after them. It waits for tap0. */
+static gboolean spawn_network(Ctx *c, SbxNetHelper *helper, GError **err)
 {
   const SbxNetSpec *net = &c->spec->net;
-  sbx_autofd tap = -1;
-  if (!sbx_sync_recv_fd(syncfd, NULL, &tap, "sandbox setup", err))
-    return FALSE;
-  if (tap < 0)
-    return sbx_fail(err, SBX_ERROR_FAILED, "network: no tap0 from the sandbox");
   g_autofree char *path = sbx_helper_path("sbx-net", err);
   if (!path)
     return FALSE;
@@ -433,8 +430,8 @@ static gboolean start_network(Ctx *c, int syncfd, SbxNetHelper *helper, GError *
     return FALSE;
   g_autoptr(GPtrArray) argv = helper_argv(path, net);
   gboolean with_log = net->log_fd > STDERR_FILENO;
-  int source_fds[] = {tap, sock[1], net->log_fd};
-  int target_fds[] = {SBX_NETD_FD_TAP, SBX_NETD_FD_SYNC, SBX_NETD_FD_LOG};
+  int source_fds[] = {sock[1], net->log_fd};
+  int target_fds[] = {SBX_NETD_FD_SYNC, SBX_NETD_FD_LOG};
   GPid pid;
   g_autoptr(GError) local = NULL;
   /* sbx-net parses the guest's frames with the host's network in hand:
@@ -442,7 +439,7 @@ static gboolean start_network(Ctx *c, int syncfd, SbxNetHelper *helper, GError *
   g_auto(GStrv) env = sbx_helper_environ(NULL);
   gboolean ok = g_spawn_async_with_pipes_and_fds(
       NULL, (const char *const *)argv->pdata, (const char *const *)env, G_SPAWN_DO_NOT_REAP_CHILD,
-      helper_setup, NULL, -1, -1, -1, source_fds, target_fds, with_log ? 3 : 2, &pid, NULL, NULL,
+      helper_setup, NULL, -1, -1, -1, source_fds, target_fds, with_log ? 2 : 1, &pid, NULL, NULL,
       NULL, &local);
   close(sock[1]);
   if (!ok) {
@@ -451,9 +448,23 @@ static gboolean start_network(Ctx *c, int syncfd, SbxNetHelper *helper, GError *
   }
   helper->pid = pid;
   helper->sock = sock[0];
+  return TRUE;
+}
+
+/* Receive tap0 from init and hand it to sbx-net; TRUE once it is ready. */
+static gboolean start_network(int syncfd, SbxNetHelper *helper, GError **err)
+{
+  sbx_autofd tap = -1;
+  if (!sbx_sync_recv_fd(syncfd, NULL, &tap, "sandbox setup", err))
+    return FALSE;
+  if (tap < 0)
+    return sbx_fail(err, SBX_ERROR_FAILED, "network: no tap0 from the sandbox");
+  /* A helper that failed has said why: that is read below either way. */
+  if (!sbx_sync_send_fd(helper->sock, "tap", tap))
+    sbx_debug("network helper: hand it tap0: %s", g_strerror(errno));
   if (!sbx_sync_recv(helper->sock, NULL, "network helper", err))
     return FALSE;
-  sbx_debug("network helper %d ready", (int)pid);
+  sbx_debug("network helper %d ready", (int)helper->pid);
   if (sbx_sync_send_ok(syncfd, "net"))
     return TRUE;
   /* init went on mounting meanwhile: its error is what to show. */
@@ -614,6 +625,12 @@ static int run_in_namespaces(Ctx *cp, GError **err)
    * They differ when an intermediate namespace bounds the processes of
    * every uid of a range together (--pids-limit by RLIMIT_NPROC). */
   pid_t pid, init = 0;
+  SbxNetHelper helper = {.pid = 0, .sock = -1};
+  if (spec->net.mode == SBX_NET_SLIRP && !spawn_network(&c, &helper, err)) {
+    sbx_stdio_pipes_close(&c.pipes);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return -1;
+  }
   for (;;) {
     g_autoptr(GError) local = NULL;
     GError **e = held >= 0 ? &local : err;
@@ -636,14 +653,14 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   if (pid == 0)
     init_main(&c, syncfd);
   if (pid < 0) {
+    stop_helper(&c, &helper);
     sbx_stdio_pipes_close(&c.pipes);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
   }
-  SbxNetHelper helper = {.pid = 0, .sock = -1};
   sbx_autofd master = -1, usage = -1;
   gboolean ok =
-      (spec->net.mode != SBX_NET_SLIRP || start_network(&c, syncfd, &helper, err)) &&
+      (spec->net.mode != SBX_NET_SLIRP || start_network(syncfd, &helper, err)) &&
       (spec->net.mode != SBX_NET_SWITCH || network_hand_tap(&spec->net, syncfd, err)) &&
       (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
       sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
