@@ -77,6 +77,20 @@ pid_t sbx_userns_clone_nested(const SbxIdMap *map, int held, unsigned long flags
                               SbxBeforeGo before_go, gpointer data, int *syncfd, pid_t *init,
                               GError **err);
 
+/* Range mode with --pids-limit from inside the holder's namespace (sbx
+ * entered it, map->nested): no intermediate process. The sandbox's user
+ * namespace is made with `owner` (a uid of the holder's namespace no other
+ * running sandbox uses, sbx_userns_owner_claim) as its effective uid, so
+ * the kernel charges every process of the sandbox, whatever its uid, to
+ * (holder's namespace, owner), bounded by the RLIMIT_NPROC `nproc` the
+ * namespace records at creation (create_user_ns). */
+pid_t sbx_userns_clone_owned(const SbxIdMap *map, uid_t owner, guint64 nproc, unsigned long flags,
+                             SbxBeforeGo before_go, gpointer data, int *syncfd, GError **err);
+/* A uid of the holder's namespace for one sandbox's owner: a lock on one
+ * byte of <holder socket>.owners, held as long as the returned fd (and its
+ * copies in the sandbox) live. -1 with err when none is free. */
+int sbx_userns_owner_claim(const SbxIdMap *map, const char *dir, uid_t *owner, GError **err);
+
 /* The user's namespace holder (ns/holder.c): a process per user and range
  * keeping a user namespace with the range mapped, reached through a socket
  * in the user's private state directory `dir`. Returns an fd of that

@@ -308,6 +308,31 @@ int sbx_userns_holder_get(const SbxIdMap *map, const char *dir, pid_t *holder, G
   return ns;
 }
 
+int sbx_userns_owner_claim(const SbxIdMap *map, const char *dir, uid_t *owner, GError **err)
+{
+  g_autofree char *sock = sbx_userns_holder_socket(map, dir);
+  g_autofree char *path = g_strconcat(sock, ".owners", NULL);
+  sbx_autofd fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return sbx_fail_errno(err, "%s", path), -1;
+  /* Owners come from the top of the range (uid 0 is sbx's and the
+   * holder's own); start where this pid points, to meet few taken ones. */
+  guint64 span = MIN(map->subuid_count, 4096);
+  for (guint64 i = 0; span > 0 && i < MIN(span, 64); i++) {
+    guint64 uid = map->subuid_count - ((guint64)getpid() + i) % span;
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)uid, .l_len = 1};
+    if (fcntl(fd, F_OFD_SETLK, &l) == 0) {
+      *owner = (uid_t)uid;
+      int held = fd;
+      fd = -1;
+      return held;
+    }
+    if (errno != EAGAIN && errno != EACCES)
+      return sbx_fail_errno(err, "lock %s", path), -1;
+  }
+  return sbx_fail(err, SBX_ERROR_FAILED, "%s: no free owner uid", path), -1;
+}
+
 /* Does /proc/WHO/FILE (after setns: self; H's map) say what the range says? */
 static gboolean map_is(const char *who, const char *file, guint64 id, guint64 start,
                        guint64 count)

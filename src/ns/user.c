@@ -202,8 +202,52 @@ pid_t sbx_userns_clone(const SbxIdMap *map, unsigned long flags, int *syncfd, GE
   return sbx_userns_clone_full(map, flags, NULL, NULL, syncfd, err);
 }
 
-pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeGo before_go,
-                            gpointer data, int *syncfd, GError **err)
+/* The sandbox's user namespace with `owner` (>= 1) as its owner and the
+ * soft RLIMIT_NPROC `nproc` recorded as its bound (see
+ * sbx_userns_clone_owned); the caller's own ids and limit come back. */
+static pid_t clone_owned(unsigned long flags, uid_t owner, guint64 nproc)
+{
+  struct rlimit had, lim;
+  if (getrlimit(RLIMIT_NPROC, &had) < 0)
+    return -1;
+  lim = had;
+  lim.rlim_cur = MIN((rlim_t)nproc, had.rlim_max);
+  if (setrlimit(RLIMIT_NPROC, &lim) < 0)
+    return -1;
+  /* A change of effective uid makes the process non-dumpable, and the
+   * child with it: its /proc files (uid_map among them) would belong to
+   * the host's root, out of our reach. Dumpable as before, it is ours. */
+  int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  if (setresuid(-1, owner, -1) < 0 || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) {
+    int e = errno;
+    if (setresuid(-1, 0, -1) < 0) /* cannot fail: the saved uid is 0 */
+      e = errno;
+    setrlimit(RLIMIT_NPROC, &had);
+    errno = e;
+    return -1;
+  }
+  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (pid == 0)
+    return 0;
+  int e = errno;
+  /* Back to uid 0 of the holder's namespace, and its capabilities with it
+   * (permitted was kept: the real and saved uid stayed 0). */
+  if (setresuid(-1, 0, -1) < 0 || setrlimit(RLIMIT_NPROC, &had) < 0 ||
+      (dumpable > 0 && prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0) < 0)) {
+    e = errno; /* cannot happen: the real and saved uid are 0 */
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    }
+    pid = -1;
+  }
+  errno = e;
+  return pid;
+}
+
+static pid_t userns_clone(const SbxIdMap *map, unsigned long flags, uid_t owner, guint64 nproc,
+                          SbxBeforeGo before_go, gpointer data, int *syncfd, GError **err)
 {
   int fds[2];
   if (!sbx_sync_pair(fds, err))
@@ -211,7 +255,9 @@ pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeG
   pid_t parent = getpid();
   /* Raw clone: fork semantics, with every namespace created at once and owned
    * by the new user namespace (bubblewrap does the same). */
-  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  pid_t pid = owner ? clone_owned(flags, owner, nproc)
+                    : (pid_t)syscall(SYS_clone, CLONE_NEWUSER | flags | SIGCHLD, NULL, NULL, NULL,
+                                     NULL);
   if (pid < 0) {
     int e = errno;
     close(fds[0]);
@@ -232,6 +278,10 @@ pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeG
       _exit(SBX_EXIT_FAILED);
     g_free(go);
     (void)parent;
+    /* Made with the owner's uid as effective uid: root again, now that the
+     * maps are written (the capabilities here are the creator's anyway). */
+    if (owner && setresuid(0, 0, 0) < 0)
+      _exit(SBX_EXIT_FAILED);
     *syncfd = fds[1];
     return 0;
   }
@@ -248,6 +298,19 @@ pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeG
   }
   *syncfd = fds[0];
   return pid;
+}
+
+pid_t sbx_userns_clone_full(const SbxIdMap *map, unsigned long flags, SbxBeforeGo before_go,
+                            gpointer data, int *syncfd, GError **err)
+{
+  return userns_clone(map, flags, 0, 0, before_go, data, syncfd, err);
+}
+
+pid_t sbx_userns_clone_owned(const SbxIdMap *map, uid_t owner, guint64 nproc, unsigned long flags,
+                             SbxBeforeGo before_go, gpointer data, int *syncfd, GError **err)
+{
+  g_return_val_if_fail(owner > 0 && map->nested, -1);
+  return userns_clone(map, flags, owner, nproc, before_go, data, syncfd, err);
 }
 
 /* Runs in the intermediate once the sandbox's maps are written, before its

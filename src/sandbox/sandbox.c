@@ -42,6 +42,8 @@ typedef struct {
   char *cgroup;
   char *disk_dir;      /* --rootfs-disk: this run's <store>/run-disk/<id> */
   SbxIdMap idmap;      /* spec's, or identity maps once sbx entered the holder's namespace */
+  uid_t owner;         /* > 0: the sandbox namespace's owner there (--pids-limit) */
+  int owner_lock;      /* sbx_userns_owner_claim's, held for the run */
   SbxStdioPipes pipes; /* no -t but a terminal on stdout/stderr */
 } Ctx;
 
@@ -557,7 +559,10 @@ static int claim_disk_layer(Ctx *c, const char *id, GError **err)
 int sbx_sandbox_run(const SbxRunSpec *spec, GError **err)
 {
   g_autofree char *id = short_id();
-  Ctx c = {.spec = spec, .hostname = spec->hostname ? spec->hostname : id, .idmap = *spec->idmap};
+  Ctx c = {.spec = spec,
+           .hostname = spec->hostname ? spec->hostname : id,
+           .idmap = *spec->idmap,
+           .owner_lock = -1};
   if (!sbx_cgroup_create(&spec->limits, id, &c.cgroup, err))
     return -1;
   sbx_autofd disk = spec->disk_dir ? claim_disk_layer(&c, id, err) : -1;
@@ -567,6 +572,8 @@ int sbx_sandbox_run(const SbxRunSpec *spec, GError **err)
     if (!sbx_disk_layer_remove(&c.idmap, spec->disk_dir, id, &local))
       sbx_warn("%s", local->message);
   }
+  if (c.owner_lock >= 0)
+    close(c.owner_lock);
   sbx_cgroup_remove(c.cgroup);
   g_free(c.cgroup);
   g_free(c.disk_dir);
@@ -600,6 +607,17 @@ static int userns_holder(Ctx *cp)
     close(ns);
     cp->idmap.nested = TRUE;
     sbx_debug("user namespace holder %d: sbx entered its namespace", (int)holder);
+    /* --pids-limit: an owner uid for the sandbox's namespace instead of an
+     * intermediate namespace (and process) to bound all its uids together. */
+    if (spec->nproc > 0) {
+      cp->owner_lock = sbx_userns_owner_claim(spec->idmap, dir, &cp->owner, &local);
+      if (cp->owner_lock < 0)
+        sbx_debug("%s; an intermediate namespace bounds the processes", local->message);
+      else
+        sbx_debug("pids limit: the sandbox's namespace is owned by uid %u of the holder's, which "
+                  "counts all its processes",
+                  (unsigned)cp->owner);
+    }
     return -1;
   }
   sbx_debug("user namespace holder %d: %s; through a joining process", (int)holder,
@@ -634,7 +652,10 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   for (;;) {
     g_autoptr(GError) local = NULL;
     GError **e = held >= 0 ? &local : err;
-    if (spec->nproc > 0 && map->mode == SBX_USERNS_RANGE)
+    if (c.owner > 0)
+      pid = init = sbx_userns_clone_owned(map, c.owner, (guint64)spec->nproc, flags, join_cgroup,
+                                          &c, &syncfd, e);
+    else if (spec->nproc > 0 && map->mode == SBX_USERNS_RANGE)
       pid = sbx_userns_clone_nested(map, held, flags, (guint64)spec->nproc, join_cgroup, &c,
                                     &syncfd, &init, e);
     else if (held >= 0)
