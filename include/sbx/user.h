@@ -43,7 +43,8 @@ char *sbx_idmap_key(const SbxIdMap *map);
 gboolean sbx_idmap_has_uid(const SbxIdMap *map, guint64 id);
 gboolean sbx_idmap_has_gid(const SbxIdMap *map, guint64 id);
 
-/* Write the maps of process pid (called by the parent, outside). */
+/* Write the maps of process pid (called by the parent, outside); pid 0:
+ * the caller's own (single-id mode: its own uid to 0). */
 gboolean sbx_idmap_apply(const SbxIdMap *map, pid_t pid, GError **err);
 
 /* Clone a child into a new user namespace (plus `flags`: other CLONE_NEW*)

@@ -10,6 +10,7 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -124,9 +125,11 @@ gboolean sbx_idmap_has_gid(const SbxIdMap *map, guint64 id)
   return id == 0 || (map->mode == SBX_USERNS_RANGE && id <= map->subgid_count);
 }
 
+/* pid 0: our own. */
 static gboolean write_proc(pid_t pid, const char *file, const char *content, GError **err)
 {
-  g_autofree char *path = g_strdup_printf("/proc/%d/%s", (int)pid, file);
+  g_autofree char *path = pid > 0 ? g_strdup_printf("/proc/%d/%s", (int)pid, file)
+                                  : g_strconcat("/proc/self/", file, NULL);
   return sbx_write_value(path, content, err);
 }
 
@@ -182,8 +185,9 @@ gboolean sbx_idmap_apply(const SbxIdMap *map, pid_t pid, GError **err)
   if (map->mode == SBX_USERNS_SINGLE) {
     g_autofree char *um = g_strdup_printf("0 %u 1\n", (unsigned)map->uid);
     g_autofree char *gm = g_strdup_printf("0 %u 1\n", (unsigned)map->gid);
-    sbx_debug("uid_map/gid_map of %d: 0 -> %u/%u (single id, setgroups denied)", (int)pid,
-              (unsigned)map->uid, (unsigned)map->gid);
+    if (pid > 0)
+      sbx_debug("uid_map/gid_map of %d: 0 -> %u/%u (single id, setgroups denied)", (int)pid,
+                (unsigned)map->uid, (unsigned)map->gid);
     return write_proc(pid, "setgroups", "deny", err) && write_proc(pid, "uid_map", um, err) &&
            write_proc(pid, "gid_map", gm, err);
   }
@@ -269,6 +273,25 @@ static pid_t userns_clone(const SbxIdMap *map, unsigned long flags, uid_t owner,
              -1;
     return sbx_fail_errnum(err, e, "clone"), -1;
   }
+  /* One id and nothing to do before the child goes on: it writes its own
+   * maps (its own uid to 0, as `unshare -r` and bwrap do) and waits for no
+   * "go", one hand-over less on the start's path. */
+  gboolean self_map = map->mode == SBX_USERNS_SINGLE && !map->nested && !owner && !before_go;
+  if (pid == 0 && self_map) {
+    close(fds[0]);
+    sbx_child_die_with_parent(NULL);
+    /* sbx died before prctl: its end is closed already. */
+    struct pollfd p = {.fd = fds[1], .events = POLLIN};
+    if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+      _exit(SBX_EXIT_FAILED);
+    g_autoptr(GError) e = NULL;
+    if (!sbx_idmap_apply(map, 0, &e)) {
+      sbx_sync_send_error(fds[1], e);
+      _exit(SBX_EXIT_FAILED);
+    }
+    *syncfd = fds[1];
+    return 0;
+  }
   if (pid == 0) {
     close(fds[0]);
     sbx_child_die_with_parent(NULL);
@@ -286,8 +309,11 @@ static pid_t userns_clone(const SbxIdMap *map, unsigned long flags, uid_t owner,
     return 0;
   }
   close(fds[1]);
-  if (!sbx_idmap_apply(map, pid, err) || (before_go && !before_go(pid, data, err)) ||
-      !sbx_sync_send_ok(fds[0], "go")) {
+  if (self_map)
+    sbx_debug("uid_map/gid_map of %d: 0 -> %u/%u (single id, setgroups denied; written by it)",
+              (int)pid, (unsigned)map->uid, (unsigned)map->gid);
+  else if (!sbx_idmap_apply(map, pid, err) || (before_go && !before_go(pid, data, err)) ||
+           !sbx_sync_send_ok(fds[0], "go")) {
     if (err && !*err)
       sbx_fail(err, SBX_ERROR_FAILED, "user namespace setup failed");
     kill(pid, SIGKILL);

@@ -661,7 +661,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     else if (held >= 0)
       pid = init = sbx_userns_clone_held(held, map, flags, join_cgroup, &c, &syncfd, e);
     else
-      pid = init = sbx_userns_clone_full(map, flags, join_cgroup, &c, &syncfd, e);
+      pid = init = sbx_userns_clone_full(map, flags, c.cgroup ? join_cgroup : NULL, &c, &syncfd,
+                                         e);
     if (held < 0)
       break;
     /* The sandbox gets no handle on the holder's namespace. */
