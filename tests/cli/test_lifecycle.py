@@ -14,7 +14,7 @@ import termios
 import time
 import unittest
 
-from sbxtest import NamedSandboxCase, fixture
+from sbxtest import NamedSandboxCase, SbxTestCase, fixture
 
 BUSYBOX = "busybox-legacy.tar"
 
@@ -202,6 +202,39 @@ class TestExecTty(LifecycleCase):
                 p.kill()
                 p.wait()
             os.close(master)
+
+
+class EndOfRunTests:
+    """A run ends with its program: init kills and reaps the rest of the
+    sandbox before it reports the status, and sbx returns on that report
+    without waiting for the kernel to tear the namespaces down, so nothing
+    of the sandbox may outlive sbx, not even for a moment."""
+
+    def test_background_processes_end_with_the_program(self):
+        for tty in ([], ["-t"]):
+            marker = "sleep %d" % (300000 + os.getpid() * 4 + len(tty) * 2
+                                   + (self.mode == "range"))
+            r = self.sbx_cmd(["run", "-q"] + tty + [fixture(BUSYBOX), "sh", "-c",
+                             "%s >/dev/null 2>&1 & %s <&- >&- 2>&- & echo started; exit 7"
+                             % (marker, marker)],
+                             mode=self.mode)
+            self.assertEqual(r.rc, 7, r)
+            self.assertIn("started", r.out)
+            self.assertFalse(LifecycleCase.running(marker),
+                             "a background process outlived sbx (%s)" % (tty or "no -t"))
+
+    def test_killed_program_status(self):
+        r = self.sbx_cmd(["run", "-q", fixture(BUSYBOX), "sh", "-c", "sleep 1000 & kill -9 $$"],
+                         mode=self.mode)
+        self.assertEqual(r.rc, 137, r)
+
+
+class TestEndOfRunSingle(EndOfRunTests, SbxTestCase):
+    mode = "single"
+
+
+class TestEndOfRunRange(EndOfRunTests, SbxTestCase):
+    mode = "range"
 
 
 if __name__ == "__main__":
