@@ -2,6 +2,7 @@
 user namespace a per-user process keeps, instead of running newuidmap and
 newgidmap, and still get a user namespace of their own; a dead, stale or
 foreign holder is replaced and never breaks a run."""
+import json
 import os
 import re
 import signal
@@ -97,6 +98,49 @@ class TestHolder(NamedSandboxCase):
         finally:
             a.kill()
             a.communicate()
+
+    def test_supervisor_makes_the_sandbox_from_inside_the_holders_namespace(self):
+        r = self.run_debug("true")
+        pid = self.started(r)
+        self.assertIn("user namespace holder %d: sbx entered its namespace" % pid, r.err)
+        self.assertRegex(r.err, r"the sandbox's namespace is owned by uid \d+ of the holder's")
+        self.assertNotIn("intermediate user namespace", r.err)
+        if not IS_ROOT:
+            return
+        self.names.append("inside")
+        d = self.cmd(["run", "-d", "-q", "--name", "inside", "--network", "none", fixture(IMAGE),
+                      "sh", "-c", "echo ready; sleep 60"])
+        self.assertEqual(d.rc, 0, d)
+        self.assertTrue(self.wait_for(lambda: "ready" in self.cmd(["logs", "inside"]).out, 30))
+        with open(os.path.join(self.runtime, "sbx", "inside", "state")) as f:
+            sup = [int(l.split("=")[1]) for l in f if l.startswith("SupervisorPid=")][0]
+        self.assertEqual(os.readlink("/proc/%d/ns/user" % sup),
+                         os.readlink("/proc/%d/ns/user" % pid))
+        # the host still sees the user's own uid, and sbx stop reaches it
+        with open("/proc/%d/status" % sup) as f:
+            uids = [l.split()[1:] for l in f if l.startswith("Uid:")][0]
+        self.assertEqual(set(uids), {str(self.user_for(self.mode).pw_uid)})
+        self.assertEqual(self.cmd(["stop", "inside"]).rc, 0)
+
+    def test_state_directory_found_before_entering(self):
+        # Without XDG_RUNTIME_DIR the state lives in /tmp/sbx-<uid>: a
+        # supervisor that is uid 0 inside the holder's namespace must still
+        # record its sandbox there, not in /tmp/sbx-0.
+        name = "holder-state-%d" % os.getpid()
+        r = self.sbx_cmd(["run", "-d", "-q", "--name", name, "--network", "none", fixture(IMAGE),
+                          "sh", "-c", "echo ready; sleep 60"])
+        self.assertEqual((r.rc, r.out), (0, name + "\n"), r)
+        try:
+            ps = self.sbx_cmd(["ps", "--format", "json"])
+            self.assertEqual(ps.rc, 0, ps)
+            self.assertIn(name, ps.out)
+            self.assertEqual(self.sbx_cmd(["stop", name]).rc, 0)
+            self.assertTrue(self.wait_for(lambda: not any(
+                d["Name"] == name and d["Running"]
+                for d in json.loads(self.sbx_cmd(["ps", "-a", "--format", "json"]).out)), 30))
+        finally:
+            self.sbx_cmd(["rm", "-f", name])
+        self.assertFalse(os.path.exists("/tmp/sbx-0/" + name))
 
     def test_dead_holder_is_replaced(self):
         pid = self.started(self.run_debug("true"))
