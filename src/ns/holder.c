@@ -334,8 +334,7 @@ int sbx_userns_owner_claim(const SbxIdMap *map, const char *dir, uid_t *owner, G
 }
 
 /* Does /proc/WHO/FILE (after setns: self; H's map) say what the range says? */
-static gboolean map_is(const char *who, const char *file, guint64 id, guint64 start,
-                       guint64 count)
+static gboolean map_is(const char *who, const char *file, guint64 id, guint64 start, guint64 count)
 {
   g_autofree char *data = NULL;
   g_autofree char *path = g_strconcat("/proc/", who, "/", file, NULL);

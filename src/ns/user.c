@@ -259,9 +259,9 @@ static pid_t userns_clone(const SbxIdMap *map, unsigned long flags, uid_t owner,
   pid_t parent = getpid();
   /* Raw clone: fork semantics, with every namespace created at once and owned
    * by the new user namespace (bubblewrap does the same). */
-  pid_t pid = owner ? clone_owned(flags, owner, nproc)
-                    : (pid_t)syscall(SYS_clone, CLONE_NEWUSER | flags | SIGCHLD, NULL, NULL, NULL,
-                                     NULL);
+  pid_t pid =
+      owner ? clone_owned(flags, owner, nproc)
+            : (pid_t)syscall(SYS_clone, CLONE_NEWUSER | flags | SIGCHLD, NULL, NULL, NULL, NULL);
   if (pid < 0) {
     int e = errno;
     close(fds[0]);

@@ -620,8 +620,7 @@ static int userns_holder(Ctx *cp)
     }
     return -1;
   }
-  sbx_debug("user namespace holder %d: %s; through a joining process", (int)holder,
-            local->message);
+  sbx_debug("user namespace holder %d: %s; through a joining process", (int)holder, local->message);
   return ns;
 }
 
@@ -661,8 +660,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     else if (held >= 0)
       pid = init = sbx_userns_clone_held(held, map, flags, join_cgroup, &c, &syncfd, e);
     else
-      pid = init = sbx_userns_clone_full(map, flags, c.cgroup ? join_cgroup : NULL, &c, &syncfd,
-                                         e);
+      pid = init = sbx_userns_clone_full(map, flags, c.cgroup ? join_cgroup : NULL, &c, &syncfd, e);
     if (held < 0)
       break;
     /* The sandbox gets no handle on the holder's namespace. */

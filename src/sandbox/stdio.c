@@ -194,7 +194,8 @@ int sbx_stdio_relay(SbxSandboxEnd *end, SbxStdioPipes *p, const sigset_t *forwar
   };
   int status = -1;
   while (status < 0 || st[1].from >= 0 || st[2].from >= 0) {
-    struct pollfd pf[8] = {{.fd = sfd, .events = POLLIN}, [7] = {.fd = end->report, .events = POLLIN}};
+    struct pollfd pf[8] = {
+        {.fd = sfd, .events = POLLIN}, [7] = {.fd = end->report, .events = POLLIN}};
     for (int i = 0; i < 3; i++) {
       gboolean wait_out = st[i].blocked || st[i].pend.len > 0;
       pf[1 + 2 * i] = (struct pollfd){.fd = wait_out ? -1 : st[i].from, .events = POLLIN};
