@@ -257,7 +257,8 @@ SbxFrameVerdict sbx_net_check_frame(const SbxNetPolicy *p, const guint8 *frame, 
   /* libslirp's disable_host_loopback only covers the 10.0.2.2 alias: a raw
    * packet (CAP_NET_RAW) addressed to 127.0.0.1 itself would reach the
    * host's loopback. 0.0.0.0/8 means "this host" too. */
-  if (!p->host_loopback && ((dst >> 24) == 127 || (dst >> 24) == 0))
+  if (!p->host_loopback &&
+      ((dst >> 24) == 127 || (dst >> 24) == 0 || (p->loopback_alias && dst == p->loopback_alias)))
     return refuse(info, "host-loopback");
   if (info->proto != IPPROTO_TCP && info->proto != IPPROTO_UDP && info->proto != IPPROTO_ICMP)
     return refuse(info, "protocol");

@@ -334,6 +334,18 @@ gboolean sbx_network_hand_tap(int sock, int tap, int log_fd, GError **err)
   return sbx_sync_recv(sock, NULL, "network switch", err);
 }
 
+gboolean sbx_network_stats(int sock, SbxNetStats *out, GError **err)
+{
+  g_autofree char *text = NULL;
+  if (!sbx_sync_send_ok(sock, "stats"))
+    return sbx_fail_errno(err, "network: ask the switch for the counters");
+  if (!sbx_sync_recv(sock, &text, "network switch", err))
+    return FALSE;
+  if (!sbx_net_stats_parse(text, out))
+    return sbx_fail(err, SBX_ERROR_FAILED, "network switch: bad counters");
+  return TRUE;
+}
+
 char **sbx_network_members(const char *name, GError **err)
 {
   sbx_autofd dirfd = open_network(name, err);

@@ -11,7 +11,8 @@ import threading
 import unittest
 
 from sbxtest import NamedSandboxCase, fixture
-from test_network import DNS_SERVER, free_port, http_get_retry
+from test_network import (DNS_SERVER, SEALED_PRELUDE, TCP_HELLO, UDP_ECHO, TestNetwork, free_port,
+                          http_get_retry)
 
 BUSYBOX = "busybox-legacy.tar"
 # `get URL`: the body, retried while the other sandbox's server comes up
@@ -501,6 +502,55 @@ class TestSwitchConfinement(NetworkCase):
             names = sorted(e.split(b"=")[0].decode() for e in f.read().split(b"\0") if e)
         self.assertNotIn("XDG_RUNTIME_DIR", names)
         self.assertNotIn("HOME", names)
+
+
+class TestSealedUplink(NetworkCase):
+    """What SealedNetwork checks of sbx-net (issues 9 and 10), through a
+    network's switch and its uplink: sbx, the switch and the servers (an
+    address no user may have on the host, port 67) live in a network
+    namespace the test makes (unshare -Urn), so nothing leaves it."""
+
+    def sealed(self, script):
+        for name, text in (("udp_echo.py", UDP_ECHO), ("tcp_hello.py", TCP_HELLO)):
+            with open(os.path.join(self.tmp, name), "w") as f:
+                f.write(text)
+            os.chmod(os.path.join(self.tmp, name), 0o644)
+        env = {"TMPD": self.store_for(self.mode), "SBX": self.sbx, "IMAGE": fixture(BUSYBOX),
+               "UDP": fixture("udp.tar"), "UDP_ECHO": os.path.join(self.tmp, "udp_echo.py"),
+               "TCP_HELLO": os.path.join(self.tmp, "tcp_hello.py"),
+               "XDG_RUNTIME_DIR": self.runtime}
+        # the network goes with the script: its switch lives in that namespace
+        prelude = SEALED_PRELUDE + ('"$SBX" network create seed >/dev/null || exit 1\n'
+                                    "trap 'kill $SERVERS 2>/dev/null; "
+                                    "for i in $(seq 100); do \"$SBX\" network rm seed "
+                                    ">/dev/null 2>&1 && break; sleep 0.2; done' EXIT\n")
+        r = self.run_as(["unshare", "-Urn", "sh", "-c", prelude + script], env=env, timeout=300)
+        self.assertNotIn("seed", self.cmd(["network", "ls"]).out, "network left behind")
+        return r
+
+    def log(self, name):
+        return TestNetwork("test_net_log").read_net_log(
+            os.path.join(self.store_for(self.mode), name))
+
+    def test_host_addresses_through_the_uplink(self):
+        """allow_host_addresses=false and --net-allow keep a sandbox on a
+        network from the host's own addresses as they do on slirp
+        (192.0.2.1 is an address of the sealed namespace)."""
+        r = self.sealed("""
+serve "$TCP_HELLO" 192.0.2.1 2222
+try() { label=$1; shift; sbx "$@" "$IMAGE" nc -w 5 192.0.2.1 2222 </dev/null | sed "s/^/$label: /"; }
+try default --network seed
+try refused --network seed:allow_host_addresses=false
+try cidr --network seed --net-allow 0.0.0.0/0:2222/tcp
+try exact --network seed --net-allow 192.0.2.1/32:2222/tcp
+try cidr-asked --network seed:allow_host_addresses=true --net-allow 0.0.0.0/0:2222/tcp
+sbx --network seed:allow_host_addresses=false --net-log "$TMPD/h.jsonl" "$IMAGE" \
+    nc -w 5 192.0.2.1 2222 </dev/null
+""")
+        got = {l.split(": ")[0] for l in r.out.splitlines() if l.endswith(": hello-from-192.0.2.1")}
+        self.assertEqual(got, {"default", "exact", "cidr-asked"}, r)
+        self.assertEqual([(x["dst"], x["port"], x["verdict"], x["reason"]) for x in self.log("h.jsonl")],
+                         [("192.0.2.1", 2222, "refused", "host-address")])
 
 
 class TestNoPosing(NetworkCase):
