@@ -39,7 +39,7 @@ typedef struct {
   int ctl, tap;
   guint ctl_src, tap_src;
   gboolean joined, left; /* left: its sandbox's network namespace has gone */
-  guint32 addr; /* host order, 0 until joined */
+  guint32 addr;          /* host order, 0 until joined */
   guint8 mac[6];
   char **names;
   SbxNetPolicy policy;

@@ -10,8 +10,12 @@ import subprocess
 import threading
 import unittest
 
+import jsonschema
+
 from sbxtest import NamedSandboxCase, fixture
-from test_network import (DNS_SERVER, SEALED_PRELUDE, TCP_HELLO, UDP_ECHO, TestNetwork, free_port,
+from test_limits import REPORT_SCHEMA
+import test_network
+from test_network import (DNS_SERVER, SEALED_PRELUDE, TCP_HELLO, UDP_ECHO, free_port,
                           http_get_retry)
 
 BUSYBOX = "busybox-legacy.tar"
@@ -367,6 +371,85 @@ class TestNetLog(NetworkCase):
         self.assertTrue(find(proto="tcp", dst=gw, port=self.host.port, verdict="allowed"), recs)
         self.assertTrue(find(proto="tcp", dst=gw, port=1, verdict="refused"), recs)
 
+    def user_file(self, name):
+        path = os.path.join(self.tmp, name)
+        open(path, "w").close()
+        pw = self.user_for(self.mode)
+        if pw:
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+        return path
+
+    def read_report(self, path):
+        with open(path) as f:
+            data = json.load(f)
+        jsonschema.validate(data, REPORT_SCHEMA)
+        return data
+
+    def test_report_and_refusals_on_a_network(self):
+        """Issue 10.5/10.6 with --network NAME: the run report has the
+        switch's counters for this sandbox (it had none: sbx-net's were the
+        only ones), and a connection to the gateway (the host's loopback)
+        without allow_host_loopback is refused in --net-log and counted
+        (the switch dropped it unrecorded)."""
+        self.network("seed")
+        gw = "10.89.0.1"
+        report, log = self.user_file("allowed.json"), self.user_file("allowed.log")
+        r = self.sandbox("seed:allow_host_loopback=true",
+                         "nc -w 5 %s %d </dev/null; nc -w 2 %s 1 </dev/null; echo end"
+                         % (gw, self.host.port, gw),
+                         opts=["--report", report, "--net-log", log,
+                               "--net-allow", "%s:%d/tcp" % (gw, self.host.port)])
+        self.assertIn("hello from the host", r.out, r)
+        net = self.read_report(report)["network"]
+        self.assertEqual((net["mode"], net["name"]), ("network", "seed"))
+        self.assertGreaterEqual(net["tx_packets"], 3, net)  # the SYN, ACK, FIN at least
+        self.assertGreaterEqual(net["rx_packets"], 3, net)
+        self.assertGreater(net["tx_bytes"], 0)
+        self.assertGreater(net["rx_bytes"], len("hello from the host"))
+        self.assertGreaterEqual(net["refused_connections"], 1, net)
+        # no allow_host_loopback: the gateway is refused, recorded, counted
+        report, log = self.user_file("refused.json"), self.user_file("refused.log")
+        r = self.sandbox("seed", "nc -w 3 %s %d </dev/null; echo nc=$?" % (gw, self.host.port),
+                         opts=["--report", report, "--net-log", log])
+        self.assertEqual(r.out, "nc=1\n", r)
+        recs = test_network.TestNetwork("test_net_log").read_net_log(log)
+        self.assertIn(("tcp", gw, self.host.port, "refused", "host-loopback"),
+                      [(x["proto"], x["dst"], x.get("port"), x["verdict"], x.get("reason"))
+                       for x in recs], recs)
+        net = self.read_report(report)["network"]
+        self.assertGreaterEqual(net["refused_connections"], 1, net)
+
+    def test_timeout_and_pids_limit_on_a_network_detached(self):
+        """Issue 10.2/10.3 with --network NAME and -d: the limit holds, the
+        timeout ends the sandbox (124 in ps, the report), and its port on
+        the switch goes with it."""
+        self.network("seed")
+        report = self.user_file("timeout.json")
+        self.names.append("slow")
+        r = self.cmd(["run", "-q", "-d", "--name", "slow", "--network", "seed", "--timeout", "2",
+                      "--pids-limit", "12", "--report", report, fixture(BUSYBOX), "sh", "-c",
+                      "grep 'Max processes' /proc/self/limits; "
+                      # (the subshell ends at the first fork refused; a glob forks not)
+                      "(for i in $(seq 30); do sleep 100 & done) 2>/dev/null; "
+                      "set -- /proc/[0-9]*; echo procs=$#; exec sleep 100"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(self.wait_for(lambda: not self.running("slow"), timeout=60))
+        ps = json.loads(self.cmd(["ps", "-a", "--format", "json"]).out)
+        s = [x for x in ps if x["Name"] == "slow"][0]
+        logs = self.cmd(["logs", "slow"])
+        self.assertEqual((s["ExitCode"], s["TimedOut"]), (124, True), (s, logs))
+        self.assertRegex(logs.out, r"Max processes +12 +12 ", logs)
+        procs = int(logs.out.split("procs=")[1].split()[0])
+        self.assertLessEqual(procs, 12, logs)
+        self.assertGreater(procs, 5, logs)
+        data = self.read_report(report)
+        self.assertEqual((data["exit_code"], data["timed_out"]), (124, True))
+        self.assertEqual(data["pids_limit"]["limit"], 12)
+        self.assertEqual(data["network"]["name"], "seed")
+        self.assertIsNotNone(data["network"]["tx_packets"])
+        self.assertTrue(self.wait_for(lambda: not self.members("seed"), timeout=30),
+                        self.members("seed"))
+
 
 class TestLifetime(NetworkCase):
     def test_rm_refuses_while_in_use_and_cleans_up(self):
@@ -529,7 +612,7 @@ class TestSealedUplink(NetworkCase):
         return r
 
     def log(self, name):
-        return TestNetwork("test_net_log").read_net_log(
+        return test_network.TestNetwork("test_net_log").read_net_log(
             os.path.join(self.store_for(self.mode), name))
 
     def test_host_addresses_through_the_uplink(self):
