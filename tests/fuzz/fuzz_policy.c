@@ -77,9 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       (frame[30] == 127 || frame[30] == 0) && frame[12] == 0x08 && frame[13] == 0x00)
     __builtin_trap();
   if (v == SBX_FRAME_PASS && !p->host_loopback && p->loopback_alias && len >= 34 &&
-      frame[12] == 0x08 && frame[13] == 0x00 &&
-      (guint32)(frame[30] << 24 | frame[31] << 16 | frame[32] << 8 | frame[33]) ==
-          p->loopback_alias)
+      frame[12] == 0x08 && frame[13] == 0x00 && sbx_net_rd32(frame + 30) == p->loopback_alias)
     __builtin_trap();
   if (info.payload) {
     if (info.payload < frame || info.payload + info.payload_len > frame + len)
