@@ -634,6 +634,33 @@ sbx --network seed:allow_host_addresses=false --net-log "$TMPD/h.jsonl" "$IMAGE"
         self.assertEqual([(x["dst"], x["port"], x["verdict"], x["reason"]) for x in self.log("h.jsonl")],
                          [("192.0.2.1", 2222, "refused", "host-address")])
 
+    def test_udp_67_and_the_resolver_address_through_the_uplink(self):
+        """Issue 9.1 through the uplink: UDP to port 67 goes nowhere (the
+        switch runs no DHCP, libslirp's is off), and the network's resolver
+        address takes port 53 only (a UDP server on 127.0.0.1:2222 and
+        192.0.2.1:67 of the sealed namespace, its resolv.conf naming
+        127.0.0.1; the switch drops the resolver's other ports, and libslirp
+        4.7 would not forward them either: that part holds twice)."""
+        resolv = os.path.join(self.tmp, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver 127.0.0.1\n")
+        os.chmod(resolv, 0o644)
+        r = self.sealed("""
+export SBX_NET_RESOLV_CONF=%s
+serve "$UDP_ECHO" 192.0.2.1 67
+serve "$UDP_ECHO" 127.0.0.1 2222
+sbx "$UDP" send 192.0.2.1 67 exfil; echo "slirp-rc=$?"
+sbx --network seed "$UDP" send 192.0.2.1 67 exfil; echo "dhcp-rc=$?"
+sbx --network seed --net-allow 0.0.0.0/0 "$UDP" send 192.0.2.1 67 exfil; echo "dhcp-allowed-rc=$?"
+sbx --network seed:allow_host_loopback=true "$UDP" send 10.89.0.2 2222 exfil; echo "resolver-rc=$?"
+sbx --network seed:allow_host_loopback=true "$UDP" send 10.89.0.1 2222 exfil; echo "gateway-rc=$?"
+""" % resolv)
+        self.assertIn("echo:exfil\nslirp-rc=0", r.out, r)  # the server is there
+        self.assertIn("gateway-rc=0", r.out, r)  # and so is the one on 127.0.0.1:2222
+        for what in ("dhcp-rc=1", "dhcp-allowed-rc=1", "resolver-rc=1"):
+            self.assertIn(what, r.out, r)
+        self.assertEqual(r.out.count("echo:exfil"), 2, r)
+
 
 class TestNoPosing(NetworkCase):
     """Root in a sandbox may give tap0 another address or MAC: the switch
