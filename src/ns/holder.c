@@ -20,6 +20,7 @@
  * any failure on this path makes the start fall back to newuidmap. The
  * holder exits after HOLDER_IDLE_MS without a start. */
 #include "sbx/ns.h"
+#include "sbx/security.h"
 #include "sbx/sync.h"
 #include "sbx/user.h"
 #include "sbx/util.h"
@@ -209,6 +210,13 @@ int sbx_userns_holder_main(const char *path, const char *bound)
     fprintf(stderr, "sbx: %s is started by sbx itself\n", SBX_USERNS_HOLDER_ARG);
     return SBX_EXIT_FAILED;
   }
+  /* It hands out an fd and needs no capability: root of its namespace
+   * would otherwise hold every capability over each sandbox's user
+   * namespace (they are its children). Without them, no holder at all. */
+  g_autoptr(GError) err = NULL;
+  if (!sbx_caps_drop_bounding(0, &err) || !sbx_caps_set(0, FALSE, &err) ||
+      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    _exit(1);
   struct stat st = {.st_dev = (dev_t)dev, .st_ino = (ino_t)ino};
   holder_main(3, path, &st);
 }

@@ -87,6 +87,12 @@ class TestHolder(NamedSandboxCase):
         with open("/proc/%d/stat" % pid) as f:
             self.assertEqual(int(f.read().rsplit(")", 1)[1].split()[4]), 0, "a terminal")
         self.assertEqual(os.getsid(pid), pid, "not in a session of its own")
+        # no capability in its namespace (the sandboxes' are its children)
+        with open("/proc/%d/status" % pid) as f:
+            st = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+        self.assertEqual(st["NoNewPrivs"], "1")
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            self.assertEqual(int(st[cap], 16), 0, "%s of the holder: %s" % (cap, st[cap]))
         fds = {int(fd): os.readlink("/proc/%d/fd/%s" % (pid, fd))
                for fd in os.listdir("/proc/%d/fd" % pid)}
         self.assertEqual([fds.pop(n) for n in (0, 1, 2)], ["/dev/null"] * 3)
