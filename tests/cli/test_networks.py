@@ -68,6 +68,14 @@ class NetworkCase(NamedSandboxCase):
             self.cmd(["kill", "-s", "KILL", n])
         for n in self.names:
             self.wait_for(lambda: not self.running(n), timeout=30)
+        # sbx-switch's stderr is the network's log: a switch that crashed
+        # (and so passed nothing: "refused") fails the test (issue 12.1)
+        for n in self.networks:
+            try:
+                with open(os.path.join(self.runtime, "sbx", ".networks", n, "log"), "rb") as f:
+                    self.assertNoCrash(f.read(), "sbx-switch of %s" % n)
+            except FileNotFoundError:
+                pass
         for n in self.networks:
             # the switch leaves once its last sandbox has: then rm succeeds
             self.wait_for(lambda: "in use" not in self.cmd(["network", "rm", n]).err, timeout=30)
@@ -602,8 +610,10 @@ class TestSealedUplink(NetworkCase):
                "TCP_HELLO": os.path.join(self.tmp, "tcp_hello.py"),
                "XDG_RUNTIME_DIR": self.runtime}
         # the network goes with the script: its switch lives in that namespace
+        # (the switch's stderr, its log, goes to ours: a crash fails the test)
         prelude = SEALED_PRELUDE + ('"$SBX" network create seed >/dev/null || exit 1\n'
                                     "trap 'kill $SERVERS 2>/dev/null; "
+                                    "cat \"$XDG_RUNTIME_DIR/sbx/.networks/seed/log\" >&2; "
                                     "for i in $(seq 100); do \"$SBX\" network rm seed "
                                     ">/dev/null 2>&1 && break; sleep 0.2; done' EXIT\n")
         r = self.run_as(["unshare", "-Urn", "sh", "-c", prelude + script], env=env, timeout=300)
