@@ -337,6 +337,7 @@ static void to_uplink(Switch *sw, Port *p, const guint8 *frame, gsize len)
   guint16 type = (guint16)(frame[12] << 8 | frame[13]);
   const SbxNetPolicy *policy = &p->policy;
   SbxNetPolicy answering;
+  gboolean dhcp = FALSE;
   if (type == 0x0800) {
     const guint8 *ip = frame + 14;
     gsize ihl = (gsize)(ip[0] & 0x0f) * 4;
@@ -352,14 +353,19 @@ static void to_uplink(Switch *sw, Port *p, const guint8 *frame, gsize len)
       answering.loopback_alias = 0;
       policy = &answering;
     }
-    /* libslirp's DHCP is off, but no UDP to port 67 goes out either. */
-    if (ip[9] == IPPROTO_UDP && len >= 14 + ihl + 4 && ((ip + ihl)[2] << 8 | (ip + ihl)[3]) == 67)
-      return;
+    /* libslirp's DHCP is off, but no UDP to port 67 goes out either
+     * (refused below, where --net-log records it). */
+    dhcp =
+        ip[9] == IPPROTO_UDP && len >= 14 + ihl + 4 && ((ip + ihl)[2] << 8 | (ip + ihl)[3]) == 67;
   }
   guint8 reply[SBX_NET_REPLY_MAX];
   gsize reply_len = 0;
   SbxFrameInfo info;
   SbxFrameVerdict v = sbx_net_check_frame(policy, frame, len, reply, &reply_len, &info);
+  if (dhcp && !info.refused) {
+    info.refused = "dhcp";
+    v = SBX_FRAME_DROP;
+  }
   sbx_netlog_frame(&p->log, &info);
   if (info.refused && info.proto)
     p->stats.refused++;

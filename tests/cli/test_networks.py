@@ -661,7 +661,8 @@ serve "$UDP_ECHO" 192.0.2.1 67
 serve "$UDP_ECHO" 127.0.0.1 2222
 sbx "$UDP" send 192.0.2.1 67 exfil; echo "slirp-rc=$?"
 sbx --network seed "$UDP" send 192.0.2.1 67 exfil; echo "dhcp-rc=$?"
-sbx --network seed --net-allow 0.0.0.0/0 "$UDP" send 192.0.2.1 67 exfil; echo "dhcp-allowed-rc=$?"
+sbx --network seed --net-allow 192.0.2.1/32:67/udp --net-log "$TMPD/d.jsonl" "$UDP" send 192.0.2.1 67 exfil
+echo "dhcp-allowed-rc=$?"
 sbx --network seed:allow_host_loopback=true "$UDP" send 10.89.0.2 2222 exfil; echo "resolver-rc=$?"
 sbx --network seed:allow_host_loopback=true "$UDP" send 10.89.0.1 2222 exfil; echo "gateway-rc=$?"
 """ % resolv)
@@ -670,6 +671,9 @@ sbx --network seed:allow_host_loopback=true "$UDP" send 10.89.0.1 2222 exfil; ec
         for what in ("dhcp-rc=1", "dhcp-allowed-rc=1", "resolver-rc=1"):
             self.assertIn(what, r.out, r)
         self.assertEqual(r.out.count("echo:exfil"), 2, r)
+        self.assertIn(("udp", "192.0.2.1", 67, "refused", "dhcp"),
+                      [(x["proto"], x["dst"], x.get("port"), x["verdict"], x.get("reason"))
+                       for x in self.log("d.jsonl")])
 
 
 class TestNoPosing(NetworkCase):
