@@ -81,6 +81,16 @@ class NetworkCase(NamedSandboxCase):
             self.wait_for(lambda: "in use" not in self.cmd(["network", "rm", n]).err, timeout=30)
         super().tearDown()  # removes the sandboxes
 
+    def switch_pid(self, network):
+        lock = os.path.join(self.runtime, "sbx", ".networks", network, "lock")
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.readlink("/proc/%s/fd/4" % pid) == lock:
+                    return int(pid)
+            except OSError:
+                continue
+        self.fail("no sbx-switch holds %s" % lock)
+
     def switch_running(self, network):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -554,16 +564,6 @@ class TestLifetime(NetworkCase):
 class TestSwitchConfinement(NetworkCase):
     """SECURITY.md 9: sbx-switch confines itself as sbx-net does."""
 
-    def switch_pid(self, network):
-        lock = os.path.join(self.runtime, "sbx", ".networks", network, "lock")
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                if os.readlink("/proc/%s/fd/4" % pid) == lock:
-                    return int(pid)
-            except OSError:
-                continue
-        self.fail("no sbx-switch holds %s" % lock)
-
     def test_switch_confined(self):
         if os.getuid() != 0:
             self.skipTest("reading another user's /proc/PID needs root (CI runs as root)")
@@ -674,6 +674,35 @@ sbx --network seed:allow_host_loopback=true "$UDP" send 10.89.0.1 2222 exfil; ec
         self.assertIn(("udp", "192.0.2.1", 67, "refused", "dhcp"),
                       [(x["proto"], x["dst"], x.get("port"), x["verdict"], x.get("reason"))
                        for x in self.log("d.jsonl")])
+
+
+class TestStoppedSwitch(NetworkCase):
+    def test_a_stopped_switch_does_not_hold_sbx(self):
+        """--report asks the switch for the sandbox's counters at the end:
+        a switch that does not answer costs 2 s, never a hung sbx."""
+        if os.getuid() != 0:
+            self.skipTest("stopping another user's process needs root (CI runs as root)")
+        self.network("seed")
+        self.detached("blue", "seed", "sleep 600")  # keeps the switch
+        h = self.switch_pid("seed")
+        report = os.path.join(self.store_for(self.mode), "stopped.json")
+        p = self.popen(["run", "-q", "-i", "--root", self.store_for(self.mode), "--network", "seed",
+                        "--report", report, fixture(BUSYBOX),
+                        "sh", "-c", "echo up; read x"], root=False,
+                       env={"XDG_RUNTIME_DIR": self.runtime}, stdin=subprocess.PIPE,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            os.kill(h, signal.SIGSTOP)
+            out, err = p.communicate(b"go\n", timeout=60)
+            self.assertEqual(p.returncode, 0, err)
+        finally:
+            os.kill(h, signal.SIGCONT)
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        with open(report) as f:
+            self.assertIsNone(json.load(f)["network"]["tx_packets"])
 
 
 class TestNoPosing(NetworkCase):
