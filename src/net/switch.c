@@ -252,6 +252,24 @@ static void dns_query(Switch *sw, Port *p, const guint8 *frame, gsize len, gsize
   port_send(p, out, 42 + alen);
 }
 
+/* Anything but UDP port 53 to the resolver's address goes nowhere; as
+ * sbx-net does for 10.0.2.3, --net-log records it and --report counts it.
+ * (The caller checked the IP header and 8 bytes past it are in the frame.) */
+static void resolver_port_refused(Port *p, const guint8 *ip)
+{
+  const guint8 *l4 = ip + (gsize)(ip[0] & 0x0f) * 4;
+  gboolean ports = ip[9] == IPPROTO_TCP || ip[9] == IPPROTO_UDP;
+  SbxFrameInfo info = {.new_flow = TRUE,
+                       .proto = ip[9],
+                       .dst = p->sw->net + SBX_SWITCH_DNS_HOST,
+                       .sport = ports ? (guint16)(l4[0] << 8 | l4[1]) : 0,
+                       .dport = ports ? (guint16)(l4[2] << 8 | l4[3]) : 0,
+                       .refused = "dns-port",
+                       .to_resolver = TRUE};
+  sbx_netlog_frame(&p->log, &info);
+  p->stats.refused++;
+}
+
 static void flood(Switch *sw, Port *from, const guint8 *frame, gsize len)
 {
   for (guint i = 0; i < sw->ports->len; i++) {
@@ -414,6 +432,8 @@ static void from_port(Switch *sw, Port *p, const guint8 *frame, gsize len)
       const guint8 *udp = ip + ihl;
       if (ip[9] == IPPROTO_UDP && (udp[2] << 8 | udp[3]) == 53)
         dns_query(sw, p, frame, len, ihl);
+      else
+        resolver_port_refused(p, ip);
       return;
     }
   } else {

@@ -663,7 +663,8 @@ sbx "$UDP" send 192.0.2.1 67 exfil; echo "slirp-rc=$?"
 sbx --network seed "$UDP" send 192.0.2.1 67 exfil; echo "dhcp-rc=$?"
 sbx --network seed --net-allow 192.0.2.1/32:67/udp --net-log "$TMPD/d.jsonl" "$UDP" send 192.0.2.1 67 exfil
 echo "dhcp-allowed-rc=$?"
-sbx --network seed:allow_host_loopback=true "$UDP" send 10.89.0.2 2222 exfil; echo "resolver-rc=$?"
+sbx --network seed:allow_host_loopback=true --net-log "$TMPD/r.jsonl" "$UDP" send 10.89.0.2 2222 exfil
+echo "resolver-rc=$?"
 sbx --network seed:allow_host_loopback=true "$UDP" send 10.89.0.1 2222 exfil; echo "gateway-rc=$?"
 """ % resolv)
         self.assertIn("echo:exfil\nslirp-rc=0", r.out, r)  # the server is there
@@ -674,6 +675,9 @@ sbx --network seed:allow_host_loopback=true "$UDP" send 10.89.0.1 2222 exfil; ec
         self.assertIn(("udp", "192.0.2.1", 67, "refused", "dhcp"),
                       [(x["proto"], x["dst"], x.get("port"), x["verdict"], x.get("reason"))
                        for x in self.log("d.jsonl")])
+        self.assertIn(("udp", "10.89.0.2", 2222, "refused", "dns-port"),
+                      [(x["proto"], x["dst"], x.get("port"), x["verdict"], x.get("reason"))
+                       for x in self.log("r.jsonl")])
 
 
 class TestStoppedSwitch(NetworkCase):
