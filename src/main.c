@@ -1,6 +1,7 @@
 /* sbx: command dispatch only. */
 #include "sbx-config.h"
 #include "sbx/cli.h"
+#include "sbx/user.h"
 #include "sbx/util.h"
 
 #include <locale.h>
@@ -71,6 +72,8 @@ int main(int argc, char **argv)
   sbx_proctitle_init(argc, argv);
   if (!setlocale(LC_CTYPE, "C.UTF-8"))
     setlocale(LC_CTYPE, "");
+  if (argc == 4 && strcmp(argv[1], SBX_USERNS_HOLDER_ARG) == 0)
+    return sbx_userns_holder_main(argv[2], argv[3]);
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
     usage(argc < 2 ? stderr : stdout);

@@ -85,6 +85,9 @@ typedef struct {
   gboolean enforce;       /* FALSE: everything allowed (no --net-allow given) */
   GArray *rules;          /* SbxNetRule */
   gboolean host_loopback; /* the guest may reach the host's 127.0.0.0/8 */
+  /* An address that stands for the host's loopback too, refused with it
+   * (sbx-switch's gateway, libslirp's alias there); 0: none. */
+  guint32 loopback_alias;
   /* The host's own addresses (reached through any of its interfaces, they
    * answer from services listening on 0.0.0.0). host_addresses FALSE: they
    * are refused, except under --net-allow by a rule naming one exactly. */

@@ -40,6 +40,10 @@ void sbx_netd_run(SbxNetd *n);
 /* confine.c: an empty root, no capabilities, no_new_privs, a seccomp filter.
  * Every fd but stdio and the SBX_NETD_FD_* ones (the log only with_log) goes. */
 gboolean sbx_netd_confine(const char *resolv_conf, gboolean with_log, GError **err);
+/* confine.c: the host's own IPv4 addresses but loopback (guint32, host
+ * order), for SbxNetPolicy.host_addrs: listed before the helper confines
+ * itself (it can open no netlink socket afterwards). */
+GArray *sbx_net_host_addresses(GError **err);
 /* log.c: record one frame the policy judged (only what --net-log wants). */
 void sbx_netlog_init(SbxNetLog *l, int fd);
 void sbx_netlog_frame(SbxNetLog *l, const SbxFrameInfo *info);

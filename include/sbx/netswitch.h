@@ -9,6 +9,8 @@
  * and exits when the last one has gone. */
 #pragma once
 
+#include "sbx/net.h"
+
 #include <glib.h>
 
 /* The fds sbx-switch starts with: the listening socket (SOCK_SEQPACKET,
@@ -103,3 +105,6 @@ int sbx_network_join(const char *name, const SbxSwitchJoin *j, const char *resol
                      SbxSwitchLease *lease, GError **err);
 /* Then hand it --net-log's file (log_fd > 2) and the sandbox's tap0. */
 gboolean sbx_network_hand_tap(int sock, int tap, int log_fd, GError **err);
+/* The sandbox's counters (what went through the uplink, what was refused),
+ * also after its network namespace has gone, while sock is open. */
+gboolean sbx_network_stats(int sock, SbxNetStats *out, GError **err);

@@ -107,6 +107,11 @@ pid_t sbx_userns_holder_find(const SbxIdMap *map, const char *dir, GError **err)
  * identity maps itself (map->nested) with no process between. FALSE with
  * nothing changed when it cannot (e.g. EINVAL: sbx has threads). */
 gboolean sbx_userns_enter_held(int ns, pid_t holder, const SbxIdMap *map, GError **err);
+/* The holder re-executes sbx as `sbx-userns-holder SBX_USERNS_HOLDER_ARG
+ * SOCKET DEV:INO` (listening on fd 3) so that nothing of the sbx that
+ * started it stays (environment, memory); main() hands that here. */
+#define SBX_USERNS_HOLDER_ARG "--userns-holder"
+int sbx_userns_holder_main(const char *path, const char *bound);
 /* sbx_userns_clone_full for range mode through the holder's namespace
  * `held`: the child (sbx's) gets a user namespace of its own inside it,
  * with an identity map, and no setuid helper runs. -1 before any child is

@@ -47,7 +47,10 @@ static void boolean(GString *j, const char *k, gboolean v)
 
 static const char *net_mode(SbxNetMode m)
 {
-  return m == SBX_NET_SLIRP ? "slirp" : m == SBX_NET_HOST ? "host" : "none";
+  return m == SBX_NET_SLIRP    ? "slirp"
+         : m == SBX_NET_HOST   ? "host"
+         : m == SBX_NET_SWITCH ? "network"
+                               : "none";
 }
 
 char *sbx_report_json(const SbxReport *r)
@@ -111,9 +114,12 @@ char *sbx_report_json(const SbxReport *r)
   key(j, "network");
   g_string_append_c(j, '{');
   str(j, "mode", net_mode(spec->net.mode));
+  str(j, "name", spec->net.mode == SBX_NET_SWITCH ? spec->net.network : NULL);
   /* sbx-net's counters, as the sandbox sees it: rx is what came in, tx what
    * went out; refused: every SYN, datagram, ping or fragment the policy
-   * dropped (null without the slirp network). */
+   * dropped. On a network (--network NAME), the switch's for this sandbox:
+   * what went through the uplink (traffic with the network's other
+   * sandboxes is not egress). null without either. */
   num(j, "rx_bytes", (gint64)res->net.rx_bytes, res->have_net);
   num(j, "rx_packets", (gint64)res->net.rx_packets, res->have_net);
   num(j, "tx_bytes", (gint64)res->net.tx_bytes, res->have_net);

@@ -542,6 +542,15 @@ static int finish_run(const SbxRunSpec *spec, const char *image, int status, con
     g_printerr("sbx: timeout: the sandbox was still running after %ss and was killed\n", secs);
     status = SBX_EXIT_TIMEOUT;
   }
+  /* --network NAME: the switch counts (sbx-net's counters come with its
+   * stop, in the sandbox). Our connection keeps them after the sandbox. */
+  if (spec->measure && spec->net.switch_fd >= 0 && !spec->result->have_net) {
+    g_autoptr(GError) local = NULL;
+    if (sbx_network_stats(spec->net.switch_fd, &spec->result->net, &local))
+      spec->result->have_net = TRUE;
+    else
+      sbx_debug("%s", local->message);
+  }
   write_report(spec, image, status < 0 ? SBX_EXIT_FAILED : status, error);
   return status;
 }

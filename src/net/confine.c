@@ -8,8 +8,10 @@
 #include "sbx/security.h"
 #include "sbx/util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <string.h>
@@ -18,6 +20,30 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+
+GArray *sbx_net_host_addresses(GError **err)
+{
+  struct ifaddrs *ifa;
+  if (getifaddrs(&ifa) < 0) {
+    sbx_fail_errno(err, "network helper: list the host's addresses");
+    return NULL;
+  }
+  GArray *out = g_array_new(FALSE, FALSE, sizeof(guint32));
+  for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+      continue;
+    guint32 a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+    if ((a >> 24) == 127)
+      continue;
+    g_array_append_val(out, a);
+    char text[INET_ADDRSTRLEN];
+    sbx_debug("network helper: host address %s (%s)",
+              inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, text, sizeof text),
+              i->ifa_name);
+  }
+  freeifaddrs(ifa);
+  return out;
+}
 
 static gboolean write_self(const char *file, const char *content, GError **err)
 {

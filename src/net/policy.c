@@ -254,18 +254,24 @@ SbxFrameVerdict sbx_net_check_frame(const SbxNetPolicy *p, const guint8 *frame, 
   info->dst = sbx_net_rd32(ip + 16);
   info->proto = ip[9];
   guint32 dst = info->dst;
+  gboolean fragment = (ip[6] & 0x20) || (ip[6] & 0x1f) || ip[7];
+  gboolean syn;
   /* libslirp's disable_host_loopback only covers the 10.0.2.2 alias: a raw
    * packet (CAP_NET_RAW) addressed to 127.0.0.1 itself would reach the
-   * host's loopback. 0.0.0.0/8 means "this host" too. */
-  if (!p->host_loopback && ((dst >> 24) == 127 || (dst >> 24) == 0))
+   * host's loopback. 0.0.0.0/8 means "this host" too. (The ports, where
+   * there are any, for --net-log.) */
+  if (!p->host_loopback &&
+      ((dst >> 24) == 127 || (dst >> 24) == 0 || (p->loopback_alias && dst == p->loopback_alias))) {
+    if (!fragment && !read_l4(ip + ihl, total - ihl, info, &syn))
+      info->sport = info->dport = 0;
     return refuse(info, "host-loopback");
+  }
   if (info->proto != IPPROTO_TCP && info->proto != IPPROTO_UDP && info->proto != IPPROTO_ICMP)
     return refuse(info, "protocol");
   /* A fragment's ports and flags may be anywhere (a later one may even
    * overwrite the first): with an allowlist, and towards 10.0.2.3 whose
    * port decides everything, no fragmented packet goes out (ordinary TCP
    * and UDP fit the MTU; DNS queries are small). */
-  gboolean fragment = (ip[6] & 0x20) || (ip[6] & 0x1f) || ip[7];
   if (fragment) {
     if (p->enforce || dst == SBX_NET_DNS_ADDR)
       return refuse(info, "fragment");
@@ -273,7 +279,6 @@ SbxFrameVerdict sbx_net_check_frame(const SbxNetPolicy *p, const guint8 *frame, 
       return refuse(info, "host-address");
     return SBX_FRAME_PASS;
   }
-  gboolean syn;
   if (!read_l4(ip + ihl, total - ihl, info, &syn))
     return refuse(info, "malformed");
   /* Not the start of a flow (an established TCP connection's packets, ICMP

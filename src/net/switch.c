@@ -38,8 +38,8 @@ typedef struct {
   Switch *sw;
   int ctl, tap;
   guint ctl_src, tap_src;
-  gboolean joined;
-  guint32 addr; /* host order, 0 until joined */
+  gboolean joined, left; /* left: its sandbox's network namespace has gone */
+  guint32 addr;          /* host order, 0 until joined */
   guint8 mac[6];
   char **names;
   SbxNetPolicy policy;
@@ -48,7 +48,8 @@ typedef struct {
    * 16 | the gateway's port -> when last seen (monotonic us). Only these
    * answers may go back to the gateway (the host's loopback). */
   GHashTable *udp_flows;
-  SbxNetLog log; /* --net-log: the file sbx sent, else fd -1 */
+  SbxNetLog log;     /* --net-log: the file sbx sent, else fd -1 */
+  SbxNetStats stats; /* through the uplink only (--report; "stats") */
 } Port;
 
 struct Switch {
@@ -57,7 +58,8 @@ struct Switch {
   guint prefix;
   gboolean internal;
   SbxUplink *up;
-  GPtrArray *ports; /* Port *: every connection, joined or not */
+  GArray *host_addrs; /* the host's own addresses (SbxNetPolicy.host_addrs) */
+  GPtrArray *ports;   /* Port *: every connection, joined or not */
   guint8 *buf;
   gsize buf_size;
   guint idle_src;
@@ -145,6 +147,28 @@ static void port_remove(Port *p)
     idle_check_later(sw, 0);
 }
 
+/* The sandbox's network namespace has gone: its address, names and -p
+ * ports are free at once. The connection stays until its sbx closes it, to
+ * answer "stats" for the run's report. */
+static void port_leave(Port *p)
+{
+  Switch *sw = p->sw;
+  for (guint i = 0; sw->up && p->forwards && i < p->forwards->len; i++)
+    sbx_uplink_remove_forward(sw->up, &g_array_index(p->forwards, SbxPortForward, i));
+  if (p->forwards)
+    g_array_set_size(p->forwards, 0);
+  if (p->joined) {
+    g_autofree char *a = sbx_network_address_text(p->addr);
+    sbx_debug("switch: port %s left", a);
+  }
+  p->joined = FALSE;
+  p->left = TRUE;
+  p->addr = 0;
+  if (p->tap >= 0)
+    close(p->tap);
+  p->tap = -1;
+}
+
 /* -- frames ----------------------------------------------------------- */
 
 /* An ARP reply from the DNS server's address to the port asking. */
@@ -196,12 +220,17 @@ static void dns_query(Switch *sw, Port *p, const guint8 *frame, gsize len, gsize
       !lookup_name(name, sw))
     info.refused = "not-allowed";
   sbx_netlog_frame(&p->log, &info);
+  if (info.refused)
+    p->stats.refused++;
   guint8 out[14 + 20 + 8 + 512];
   gsize alen = sbx_switch_dns_answer(payload, plen, lookup_name, sw, !may_forward, out + 42,
                                      sizeof out - 42);
   if (alen == 0) {
-    if (may_forward && !(ip[6] & 0x3f) && !ip[7])
+    if (may_forward && !(ip[6] & 0x3f) && !ip[7]) {
+      p->stats.tx_packets++;
+      p->stats.tx_bytes += (guint64)len;
       sbx_uplink_input(sw->up, frame, len);
+    }
     return;
   }
   memcpy(out, frame + 6, 6);
@@ -221,6 +250,24 @@ static void dns_query(Switch *sw, Port *p, const guint8 *frame, gsize len, gsize
   sbx_net_wr16(rudp + 4, (guint)(8 + alen));
   sbx_net_wr16(rudp + 6, 0); /* no UDP checksum: allowed over IPv4 */
   port_send(p, out, 42 + alen);
+}
+
+/* Anything but UDP port 53 to the resolver's address goes nowhere; as
+ * sbx-net does for 10.0.2.3, --net-log records it and --report counts it.
+ * (The caller checked the IP header and 8 bytes past it are in the frame.) */
+static void resolver_port_refused(Port *p, const guint8 *ip)
+{
+  const guint8 *l4 = ip + (gsize)(ip[0] & 0x0f) * 4;
+  gboolean ports = ip[9] == IPPROTO_TCP || ip[9] == IPPROTO_UDP;
+  SbxFrameInfo info = {.new_flow = TRUE,
+                       .proto = ip[9],
+                       .dst = p->sw->net + SBX_SWITCH_DNS_HOST,
+                       .sport = ports ? (guint16)(l4[0] << 8 | l4[1]) : 0,
+                       .dport = ports ? (guint16)(l4[2] << 8 | l4[3]) : 0,
+                       .refused = "dns-port",
+                       .to_resolver = TRUE};
+  sbx_netlog_frame(&p->log, &info);
+  p->stats.refused++;
 }
 
 static void flood(Switch *sw, Port *from, const guint8 *frame, gsize len)
@@ -306,6 +353,9 @@ static void to_uplink(Switch *sw, Port *p, const guint8 *frame, gsize len)
   if (!sw->up)
     return;
   guint16 type = (guint16)(frame[12] << 8 | frame[13]);
+  const SbxNetPolicy *policy = &p->policy;
+  SbxNetPolicy answering;
+  gboolean dhcp = FALSE;
   if (type == 0x0800) {
     const guint8 *ip = frame + 14;
     gsize ihl = (gsize)(ip[0] & 0x0f) * 4;
@@ -313,20 +363,34 @@ static void to_uplink(Switch *sw, Port *p, const guint8 *frame, gsize len)
     if ((dst & sw->mask) == sw->net && dst != gw)
       return;
     /* The gateway is the host's loopback (libslirp's alias): only for a
-     * sandbox run with slirp:allow_host_loopback. */
-    if (dst == gw && !p->policy.host_loopback && !reply_to_forward(p, ip, ihl, len - 14))
-      return;
-    /* libslirp's DHCP is off, but no UDP to port 67 goes out either. */
-    if (ip[9] == IPPROTO_UDP && len >= 14 + ihl + 4 && ((ip + ihl)[2] << 8 | (ip + ihl)[3]) == 67)
-      return;
+     * sandbox run with slirp:allow_host_loopback. The policy refuses (and
+     * logs, and counts) the others' packets to it as it does 127.0.0.0/8,
+     * but for answers to -p's clients. */
+    if (dst == gw && !p->policy.host_loopback && reply_to_forward(p, ip, ihl, len - 14)) {
+      answering = p->policy;
+      answering.loopback_alias = 0;
+      policy = &answering;
+    }
+    /* libslirp's DHCP is off, but no UDP to port 67 goes out either
+     * (refused below, where --net-log records it). */
+    dhcp =
+        ip[9] == IPPROTO_UDP && len >= 14 + ihl + 4 && ((ip + ihl)[2] << 8 | (ip + ihl)[3]) == 67;
   }
   guint8 reply[SBX_NET_REPLY_MAX];
   gsize reply_len = 0;
   SbxFrameInfo info;
-  SbxFrameVerdict v = sbx_net_check_frame(&p->policy, frame, len, reply, &reply_len, &info);
+  SbxFrameVerdict v = sbx_net_check_frame(policy, frame, len, reply, &reply_len, &info);
+  if (dhcp && !info.refused) {
+    info.refused = "dhcp";
+    v = SBX_FRAME_DROP;
+  }
   sbx_netlog_frame(&p->log, &info);
+  if (info.refused && info.proto)
+    p->stats.refused++;
   switch (v) {
   case SBX_FRAME_PASS:
+    p->stats.tx_packets++;
+    p->stats.tx_bytes += (guint64)len;
     sbx_uplink_input(sw->up, frame, len);
     break;
   case SBX_FRAME_RESET:
@@ -368,6 +432,8 @@ static void from_port(Switch *sw, Port *p, const guint8 *frame, gsize len)
       const guint8 *udp = ip + ihl;
       if (ip[9] == IPPROTO_UDP && (udp[2] << 8 | udp[3]) == 53)
         dns_query(sw, p, frame, len, ihl);
+      else
+        resolver_port_refused(p, ip);
       return;
     }
   } else {
@@ -393,12 +459,21 @@ static void from_uplink(const guint8 *frame, gsize len, gpointer data)
   if (len < 14)
     return;
   if (frame[0] & 1) {
+    for (guint i = 0; i < sw->ports->len; i++) {
+      Port *p = sw->ports->pdata[i];
+      if (p->joined && p->tap >= 0) {
+        p->stats.rx_packets++;
+        p->stats.rx_bytes += (guint64)len;
+      }
+    }
     flood(sw, NULL, frame, len);
     return;
   }
   Port *to = port_by_mac(sw, frame);
   if (to) {
     note_udp_flow(to, frame, len);
+    to->stats.rx_packets++;
+    to->stats.rx_bytes += (guint64)len;
     port_send(to, frame, len);
   }
 }
@@ -416,7 +491,7 @@ static gboolean on_tap(gint fd, GIOCondition cond, gpointer data)
     if (r <= 0) {
       /* the sandbox's network namespace is gone */
       p->tap_src = 0;
-      port_remove(p);
+      port_leave(p);
       return G_SOURCE_REMOVE;
     }
     from_port(sw, p, sw->buf, (gsize)r);
@@ -443,7 +518,7 @@ static guint32 allocate(Switch *sw)
 
 static gboolean join(Switch *sw, Port *p, const char *text, GError **err)
 {
-  if (p->joined)
+  if (p->joined || p->left)
     return sbx_fail(err, SBX_ERROR_USAGE, "network: this connection has joined already");
   SbxSwitchJoin j;
   g_clear_pointer(&p->names, g_strfreev);
@@ -468,7 +543,10 @@ static gboolean join(Switch *sw, Port *p, const char *text, GError **err)
   p->policy.rules = g_array_new(FALSE, FALSE, sizeof(SbxNetRule));
   p->policy.enforce = j.allow[0] != NULL;
   p->policy.host_loopback = j.host_loopback;
+  if (sw->up)
+    p->policy.loopback_alias = sw->net + SBX_SWITCH_GATEWAY_HOST;
   p->policy.host_addresses = !j.refuse_host_addresses;
+  p->policy.host_addrs = sw->host_addrs; /* the switch's: never freed with the port */
   for (char **a = j.allow; *a; a++) {
     SbxNetRule r;
     sbx_net_rule_parse(*a, &r, NULL); /* checked by sbx_switch_join_parse */
@@ -574,6 +652,9 @@ static gboolean on_ctl(gint fd, GIOCondition cond, gpointer data)
     ok = take_log(p, passed, &err);
     if (ok)
       passed = -1;
+  } else if (g_strcmp0(req, "stats") == 0) {
+    ok = TRUE; /* egress through the uplink, as sbx-net counts it */
+    reply = sbx_net_stats_format(&p->stats);
   } else if (g_strcmp0(req, "list") == 0) {
     ok = TRUE;
     reply = list_ports(sw, p);
@@ -673,6 +754,10 @@ static gboolean setup(Switch *sw, GError **err)
   if (sw->internal ||
       !g_file_get_contents(option_resolv ? option_resolv : "/etc/resolv.conf", &resolv, NULL, NULL))
     resolv = g_strdup("");
+  /* As sbx-net: the host's own addresses, before confinement (no netlink
+   * socket after it), for allow_host_addresses=false and --net-allow. */
+  if (!sw->internal && !(sw->host_addrs = sbx_net_host_addresses(err)))
+    return FALSE;
   if (!sbx_switch_confine(resolv, SBX_SWITCH_FD_LOCK, err))
     return FALSE;
   sw->loop = g_main_loop_new(NULL, FALSE);

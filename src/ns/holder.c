@@ -20,6 +20,7 @@
  * any failure on this path makes the start fall back to newuidmap. The
  * holder exits after HOLDER_IDLE_MS without a start. */
 #include "sbx/ns.h"
+#include "sbx/security.h"
 #include "sbx/sync.h"
 #include "sbx/user.h"
 #include "sbx/util.h"
@@ -176,6 +177,50 @@ static void holder_detach(int lsock)
   prctl(PR_SET_PDEATHSIG, 0);
 }
 
+/* A fresh program (sbx itself) instead of the copy of sbx that fork made:
+ * the holder lives on for minutes after the run that started it, and must
+ * keep neither the user's environment (tokens, keys: /proc/PID/environ
+ * showed them, issue 9) nor anything that run had in memory. The
+ * environment is the one every helper gets (sanitizer settings only).
+ * Should the exec fail, the copy serves: a holder is still better than
+ * none (every start would pay for newuidmap). */
+static G_GNUC_NORETURN void holder_exec(const char *path, const struct stat *bound)
+{
+  if (fcntl(3, F_SETFD, 0) == 0) { /* dup2 onto itself kept FD_CLOEXEC */
+    g_autofree char *where = g_strdup_printf("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT,
+                                             (guint64)bound->st_dev, (guint64)bound->st_ino);
+    char *argv[] = {"sbx-userns-holder", SBX_USERNS_HOLDER_ARG, (char *)path, where, NULL};
+    g_auto(GStrv) env = sbx_helper_environ(NULL);
+    execve("/proc/self/exe", argv, env);
+  }
+  holder_main(3, path, bound);
+}
+
+int sbx_userns_holder_main(const char *path, const char *bound)
+{
+  /* Only as holder_exec starts it: fd 3 listening, the socket's identity. */
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  guint64 dev, ino;
+  g_auto(GStrv) parts = g_strsplit(bound, ":", 2);
+  if (getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening ||
+      g_strv_length(parts) != 2 ||
+      !g_ascii_string_to_unsigned(parts[0], 10, 0, G_MAXUINT64, &dev, NULL) ||
+      !g_ascii_string_to_unsigned(parts[1], 10, 0, G_MAXUINT64, &ino, NULL)) {
+    fprintf(stderr, "sbx: %s is started by sbx itself\n", SBX_USERNS_HOLDER_ARG);
+    return SBX_EXIT_FAILED;
+  }
+  /* It hands out an fd and needs no capability: root of its namespace
+   * would otherwise hold every capability over each sandbox's user
+   * namespace (they are its children). Without them, no holder at all. */
+  g_autoptr(GError) err = NULL;
+  if (!sbx_caps_drop_bounding(0, &err) || !sbx_caps_set(0, FALSE, &err) ||
+      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    _exit(1);
+  struct stat st = {.st_dev = (dev_t)dev, .st_ino = (ino_t)ino};
+  holder_main(3, path, &st);
+}
+
 /* In the holder, after its maps: listen on tmp (SO_PEERCRED then names the
  * holder itself), tell sbx, serve. */
 static G_GNUC_NORETURN void holder_start(const char *tmp, const char *path, int sync)
@@ -199,7 +244,7 @@ static G_GNUC_NORETURN void holder_start(const char *tmp, const char *path, int 
     _exit(1);
   sbx_sync_send_ok(sync, "ready");
   holder_detach(lsock);
-  holder_main(3, path, &bound);
+  holder_exec(path, &bound);
 }
 
 /* Start a holder on a fresh socket and put it in place (rename over a

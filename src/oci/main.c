@@ -71,7 +71,9 @@ static void log_line(const char *level, const char *msg)
     g_autofree char *text = json_to_string(root, FALSE);
     line = g_strconcat(text, "\n", NULL);
   } else {
-    line = g_strdup_printf("time=\"%s\" level=%s msg=\"%s\"\n", time, level, msg);
+    /* one line a message, whatever the config's strings hold */
+    g_autofree char *shown = sbx_escape_text(msg);
+    line = g_strdup_printf("time=\"%s\" level=%s msg=\"%s\"\n", time, level, shown);
   }
   (void)sbx_write_all(fd, line, strlen(line), NULL);
   close(fd);
@@ -80,7 +82,10 @@ static void log_line(const char *level, const char *msg)
 static int fail(GError *err)
 {
   if (err->code != SBX_ERROR_REPORTED) {
-    fprintf(stderr, "sbx-oci: %s\n", err->message);
+    /* The config's strings (args, paths: from the image, through the
+     * engine) reach a terminal escaped, as sbx's own errors (issue 9). */
+    g_autofree char *shown = sbx_escape_text(err->message);
+    fprintf(stderr, "sbx-oci: %s\n", shown);
     log_line("error", err->message);
   }
   g_error_free(err);
@@ -305,7 +310,8 @@ static void run_late_hooks(const OciState *s, SbxOciHookKind kind, const char *s
     return;
   g_autofree char *state = state_text(s, status);
   if (!sbx_oci_run_hooks(c, kind, state, &err)) {
-    fprintf(stderr, "sbx-oci: warning: %s\n", err->message);
+    g_autofree char *shown = sbx_escape_text(err->message);
+    fprintf(stderr, "sbx-oci: warning: %s\n", shown);
     log_line("warning", err->message);
   }
 }

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -332,6 +333,26 @@ gboolean sbx_network_hand_tap(int sock, int tap, int log_fd, GError **err)
   if (!sbx_sync_send_fd(sock, "tap", tap))
     return sbx_fail_errno(err, "network: hand tap0 to the switch");
   return sbx_sync_recv(sock, NULL, "network switch", err);
+}
+
+gboolean sbx_network_stats(int sock, SbxNetStats *out, GError **err)
+{
+  g_autofree char *text = NULL;
+  if (!sbx_sync_send_ok(sock, "stats"))
+    return sbx_fail_errno(err, "network: ask the switch for the counters");
+  /* A switch that does not answer (stopped, gone) must not hold sbx's exit. */
+  struct pollfd p = {.fd = sock, .events = POLLIN};
+  int r;
+  do
+    r = poll(&p, 1, 2000);
+  while (r < 0 && errno == EINTR);
+  if (r == 0)
+    return sbx_fail(err, SBX_ERROR_FAILED, "network switch: no counters after 2 s");
+  if (!sbx_sync_recv(sock, &text, "network switch", err))
+    return FALSE;
+  if (!sbx_net_stats_parse(text, out))
+    return sbx_fail(err, SBX_ERROR_FAILED, "network switch: bad counters");
+  return TRUE;
 }
 
 char **sbx_network_members(const char *name, GError **err)

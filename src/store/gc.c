@@ -61,12 +61,15 @@ gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GE
   if (by_name && g_strv_length(names) > 1 && !force) {
     remove_ref_file(s, ref);
     g_autofree char *norm = sbx_ref_normalize(ref);
-    printf("Untagged: %s\n", norm);
+    g_autofree char *shown = sbx_escape_text(norm);
+    printf("Untagged: %s\n", shown);
     return TRUE;
   }
   for (char **n = names; *n; n++) {
     remove_ref_file(s, *n);
-    printf("Untagged: %s\n", *n);
+    /* a name from the archive's RepoTags: escaped as images shows it (issue 9) */
+    g_autofree char *shown = sbx_escape_text(*n);
+    printf("Untagged: %s\n", shown);
   }
   forget_archives(s, id);
   static const char *const ext[] = {".run", ".json"};

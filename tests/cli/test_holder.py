@@ -69,6 +69,37 @@ class TestHolder(NamedSandboxCase):
         with open("/proc/%d/cmdline" % pid, "rb") as f:
             self.assertTrue(f.read().startswith(b"sbx-userns-holder"))
 
+    def test_holder_gets_no_user_environment_and_nothing_of_sbx(self):
+        """Issue 9.5: every helper gets an explicit minimal environment. The
+        holder outlives the run that started it by minutes: it must not keep
+        that run's environment (its tokens), its terminal or its files."""
+        if not IS_ROOT:
+            self.skipTest("reading the holder's /proc/PID needs root")
+        secret = {"AWS_SECRET_ACCESS_KEY": "sbx-test-secret", "GITHUB_TOKEN": "sbx-test-token"}
+        r = self.cmd(["run", "-q", "--log-level", "debug", "--network", "none", fixture(IMAGE),
+                      "true"], env=secret)
+        self.assertEqual(r.rc, 0, r)
+        pid = self.started(r)
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            env = f.read()
+        self.assertNotIn(b"sbx-test-secret", env)
+        names = {e.split(b"=", 1)[0] for e in env.split(b"\0") if e.strip(b"\0")}
+        self.assertEqual(names - {b"ASAN_OPTIONS", b"UBSAN_OPTIONS", b"LSAN_OPTIONS"}, set(), env)
+        with open("/proc/%d/stat" % pid) as f:
+            self.assertEqual(int(f.read().rsplit(")", 1)[1].split()[4]), 0, "a terminal")
+        self.assertEqual(os.getsid(pid), pid, "not in a session of its own")
+        # no capability in its namespace (the sandboxes' are its children)
+        with open("/proc/%d/status" % pid) as f:
+            st = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+        self.assertEqual(st["NoNewPrivs"], "1")
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            self.assertEqual(int(st[cap], 16), 0, "%s of the holder: %s" % (cap, st[cap]))
+        fds = {int(fd): os.readlink("/proc/%d/fd/%s" % (pid, fd))
+               for fd in os.listdir("/proc/%d/fd" % pid)}
+        self.assertEqual([fds.pop(n) for n in (0, 1, 2)], ["/dev/null"] * 3)
+        self.assertRegex(fds.pop(3), r"^socket:\[\d+\]$")  # where it listens
+        self.assertEqual(list(fds.values()), [os.readlink("/proc/%d/ns/user" % pid)], fds)
+
     def test_sandbox_has_a_user_namespace_of_its_own(self):
         pid = self.started(self.run_debug("true"))
         if not IS_ROOT:

@@ -615,6 +615,10 @@ class TestHostile(SbxTestCase):
         self.assertIn("evil\u009b31m\u202e:tag\u009d0;t\u009c", data[0]["Names"])
         self.raw_out("inspect", *root, "plain/evil:latest")
         self.raw_out("inspect", *root, "--format", "json", "plain/evil")
+        # rmi names every name it removes ("Untagged: ...")
+        text = self.raw_out("rmi", *root, data[0]["Id"])
+        self.assertIn(b"Untagged: ", text)
+        self.assertIn(b"\\u009b31m\\u202e:tag\\u009d0;t\\u009c", text)
 
 
 def make_readable(path):

@@ -58,9 +58,10 @@ REPORT_SCHEMA = {
                            "mechanism": {"enum": ["cgroup", "rlimit_nproc", None]}}},
         "network": {
             "type": "object", "additionalProperties": False,
-            "required": ["mode", "rx_bytes", "rx_packets", "tx_bytes", "tx_packets",
+            "required": ["mode", "name", "rx_bytes", "rx_packets", "tx_bytes", "tx_packets",
                          "refused_connections"],
-            "properties": {"mode": {"enum": ["slirp", "none", "host"]},
+            "properties": {"mode": {"enum": ["slirp", "none", "host", "network"]},
+                           "name": {"type": ["string", "null"]},
                            "rx_bytes": {"type": ["integer", "null"], "minimum": 0},
                            "rx_packets": {"type": ["integer", "null"], "minimum": 0},
                            "tx_bytes": {"type": ["integer", "null"], "minimum": 0},
@@ -425,7 +426,7 @@ class LimitTests:
         odd = 'quote" back\\slash \x01 tab\t \xe9'
         d = self.report("--network", "none", script='exit 3 # %s' % odd, rc=3)
         self.assertEqual(d["command"], ["sh", "-c", "exit 3 # %s" % odd])
-        self.assertEqual(d["network"], {"mode": "none", "rx_bytes": None, "rx_packets": None,
+        self.assertEqual(d["network"], {"mode": "none", "name": None, "rx_bytes": None, "rx_packets": None,
                                         "tx_bytes": None, "tx_packets": None,
                                         "refused_connections": None})
         self.assertIsNone(d["signal"])

@@ -10,8 +10,13 @@ import subprocess
 import threading
 import unittest
 
+import jsonschema
+
 from sbxtest import NamedSandboxCase, fixture
-from test_network import DNS_SERVER, free_port, http_get_retry
+from test_limits import REPORT_SCHEMA
+import test_network
+from test_network import (DNS_SERVER, SEALED_PRELUDE, TCP_HELLO, UDP_ECHO, free_port,
+                          http_get_retry)
 
 BUSYBOX = "busybox-legacy.tar"
 # `get URL`: the body, retried while the other sandbox's server comes up
@@ -63,10 +68,28 @@ class NetworkCase(NamedSandboxCase):
             self.cmd(["kill", "-s", "KILL", n])
         for n in self.names:
             self.wait_for(lambda: not self.running(n), timeout=30)
+        # sbx-switch's stderr is the network's log: a switch that crashed
+        # (and so passed nothing: "refused") fails the test (issue 12.1)
+        for n in self.networks:
+            try:
+                with open(os.path.join(self.runtime, "sbx", ".networks", n, "log"), "rb") as f:
+                    self.assertNoCrash(f.read(), "sbx-switch of %s" % n)
+            except FileNotFoundError:
+                pass
         for n in self.networks:
             # the switch leaves once its last sandbox has: then rm succeeds
             self.wait_for(lambda: "in use" not in self.cmd(["network", "rm", n]).err, timeout=30)
         super().tearDown()  # removes the sandboxes
+
+    def switch_pid(self, network):
+        lock = os.path.join(self.runtime, "sbx", ".networks", network, "lock")
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.readlink("/proc/%s/fd/4" % pid) == lock:
+                    return int(pid)
+            except OSError:
+                continue
+        self.fail("no sbx-switch holds %s" % lock)
 
     def switch_running(self, network):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -366,6 +389,85 @@ class TestNetLog(NetworkCase):
         self.assertTrue(find(proto="tcp", dst=gw, port=self.host.port, verdict="allowed"), recs)
         self.assertTrue(find(proto="tcp", dst=gw, port=1, verdict="refused"), recs)
 
+    def user_file(self, name):
+        path = os.path.join(self.tmp, name)
+        open(path, "w").close()
+        pw = self.user_for(self.mode)
+        if pw:
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+        return path
+
+    def read_report(self, path):
+        with open(path) as f:
+            data = json.load(f)
+        jsonschema.validate(data, REPORT_SCHEMA)
+        return data
+
+    def test_report_and_refusals_on_a_network(self):
+        """Issue 10.5/10.6 with --network NAME: the run report has the
+        switch's counters for this sandbox (it had none: sbx-net's were the
+        only ones), and a connection to the gateway (the host's loopback)
+        without allow_host_loopback is refused in --net-log and counted
+        (the switch dropped it unrecorded)."""
+        self.network("seed")
+        gw = "10.89.0.1"
+        report, log = self.user_file("allowed.json"), self.user_file("allowed.log")
+        r = self.sandbox("seed:allow_host_loopback=true",
+                         "nc -w 5 %s %d </dev/null; nc -w 2 %s 1 </dev/null; echo end"
+                         % (gw, self.host.port, gw),
+                         opts=["--report", report, "--net-log", log,
+                               "--net-allow", "%s:%d/tcp" % (gw, self.host.port)])
+        self.assertIn("hello from the host", r.out, r)
+        net = self.read_report(report)["network"]
+        self.assertEqual((net["mode"], net["name"]), ("network", "seed"))
+        self.assertGreaterEqual(net["tx_packets"], 3, net)  # the SYN, ACK, FIN at least
+        self.assertGreaterEqual(net["rx_packets"], 3, net)
+        self.assertGreater(net["tx_bytes"], 0)
+        self.assertGreater(net["rx_bytes"], len("hello from the host"))
+        self.assertGreaterEqual(net["refused_connections"], 1, net)
+        # no allow_host_loopback: the gateway is refused, recorded, counted
+        report, log = self.user_file("refused.json"), self.user_file("refused.log")
+        r = self.sandbox("seed", "nc -w 3 %s %d </dev/null; echo nc=$?" % (gw, self.host.port),
+                         opts=["--report", report, "--net-log", log])
+        self.assertEqual(r.out, "nc=1\n", r)
+        recs = test_network.TestNetwork("test_net_log").read_net_log(log)
+        self.assertIn(("tcp", gw, self.host.port, "refused", "host-loopback"),
+                      [(x["proto"], x["dst"], x.get("port"), x["verdict"], x.get("reason"))
+                       for x in recs], recs)
+        net = self.read_report(report)["network"]
+        self.assertGreaterEqual(net["refused_connections"], 1, net)
+
+    def test_timeout_and_pids_limit_on_a_network_detached(self):
+        """Issue 10.2/10.3 with --network NAME and -d: the limit holds, the
+        timeout ends the sandbox (124 in ps, the report), and its port on
+        the switch goes with it."""
+        self.network("seed")
+        report = self.user_file("timeout.json")
+        self.names.append("slow")
+        r = self.cmd(["run", "-q", "-d", "--name", "slow", "--network", "seed", "--timeout", "2",
+                      "--pids-limit", "12", "--report", report, fixture(BUSYBOX), "sh", "-c",
+                      "grep 'Max processes' /proc/self/limits; "
+                      # (the subshell ends at the first fork refused; a glob forks not)
+                      "(for i in $(seq 30); do sleep 100 & done) 2>/dev/null; "
+                      "set -- /proc/[0-9]*; echo procs=$#; exec sleep 100"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(self.wait_for(lambda: not self.running("slow"), timeout=60))
+        ps = json.loads(self.cmd(["ps", "-a", "--format", "json"]).out)
+        s = [x for x in ps if x["Name"] == "slow"][0]
+        logs = self.cmd(["logs", "slow"])
+        self.assertEqual((s["ExitCode"], s["TimedOut"]), (124, True), (s, logs))
+        self.assertRegex(logs.out, r"Max processes +12 +12 ", logs)
+        procs = int(logs.out.split("procs=")[1].split()[0])
+        self.assertLessEqual(procs, 12, logs)
+        self.assertGreater(procs, 5, logs)
+        data = self.read_report(report)
+        self.assertEqual((data["exit_code"], data["timed_out"]), (124, True))
+        self.assertEqual(data["pids_limit"]["limit"], 12)
+        self.assertEqual(data["network"]["name"], "seed")
+        self.assertIsNotNone(data["network"]["tx_packets"])
+        self.assertTrue(self.wait_for(lambda: not self.members("seed"), timeout=30),
+                        self.members("seed"))
+
 
 class TestLifetime(NetworkCase):
     def test_rm_refuses_while_in_use_and_cleans_up(self):
@@ -462,16 +564,6 @@ class TestLifetime(NetworkCase):
 class TestSwitchConfinement(NetworkCase):
     """SECURITY.md 9: sbx-switch confines itself as sbx-net does."""
 
-    def switch_pid(self, network):
-        lock = os.path.join(self.runtime, "sbx", ".networks", network, "lock")
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                if os.readlink("/proc/%s/fd/4" % pid) == lock:
-                    return int(pid)
-            except OSError:
-                continue
-        self.fail("no sbx-switch holds %s" % lock)
-
     def test_switch_confined(self):
         if os.getuid() != 0:
             self.skipTest("reading another user's /proc/PID needs root (CI runs as root)")
@@ -496,11 +588,125 @@ class TestSwitchConfinement(NetworkCase):
         self.assertEqual(os.getsid(h), h, "not in a session of its own")
         self.assertEqual([os.readlink("/proc/%d/fd/%d" % (h, fd)) for fd in (0, 1)],
                          ["/dev/null", "/dev/null"])
-        # the user's environment stays behind
+        # the user's environment stays behind: the sanitizers' settings only
         with open("/proc/%d/environ" % h, "rb") as f:
-            names = sorted(e.split(b"=")[0].decode() for e in f.read().split(b"\0") if e)
-        self.assertNotIn("XDG_RUNTIME_DIR", names)
-        self.assertNotIn("HOME", names)
+            names = {e.split(b"=")[0].decode() for e in f.read().split(b"\0") if e}
+        self.assertLessEqual(names, {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"})
+
+
+class TestSealedUplink(NetworkCase):
+    """What SealedNetwork checks of sbx-net (issues 9 and 10), through a
+    network's switch and its uplink: sbx, the switch and the servers (an
+    address no user may have on the host, port 67) live in a network
+    namespace the test makes (unshare -Urn), so nothing leaves it."""
+
+    def sealed(self, script):
+        for name, text in (("udp_echo.py", UDP_ECHO), ("tcp_hello.py", TCP_HELLO)):
+            with open(os.path.join(self.tmp, name), "w") as f:
+                f.write(text)
+            os.chmod(os.path.join(self.tmp, name), 0o644)
+        env = {"TMPD": self.store_for(self.mode), "SBX": self.sbx, "IMAGE": fixture(BUSYBOX),
+               "UDP": fixture("udp.tar"), "UDP_ECHO": os.path.join(self.tmp, "udp_echo.py"),
+               "TCP_HELLO": os.path.join(self.tmp, "tcp_hello.py"),
+               "XDG_RUNTIME_DIR": self.runtime}
+        # the network goes with the script: its switch lives in that namespace
+        # (the switch's stderr, its log, goes to ours: a crash fails the test)
+        prelude = SEALED_PRELUDE + ('"$SBX" network create seed >/dev/null || exit 1\n'
+                                    "trap 'kill $SERVERS 2>/dev/null; "
+                                    "cat \"$XDG_RUNTIME_DIR/sbx/.networks/seed/log\" >&2; "
+                                    "for i in $(seq 100); do \"$SBX\" network rm seed "
+                                    ">/dev/null 2>&1 && break; sleep 0.2; done' EXIT\n")
+        r = self.run_as(["unshare", "-Urn", "sh", "-c", prelude + script], env=env, timeout=300)
+        self.assertNotIn("seed", self.cmd(["network", "ls"]).out, "network left behind")
+        return r
+
+    def log(self, name):
+        return test_network.TestNetwork("test_net_log").read_net_log(
+            os.path.join(self.store_for(self.mode), name))
+
+    def test_host_addresses_through_the_uplink(self):
+        """allow_host_addresses=false and --net-allow keep a sandbox on a
+        network from the host's own addresses as they do on slirp
+        (192.0.2.1 is an address of the sealed namespace)."""
+        r = self.sealed("""
+serve "$TCP_HELLO" 192.0.2.1 2222
+try() { label=$1; shift; sbx "$@" "$IMAGE" nc -w 5 192.0.2.1 2222 </dev/null | sed "s/^/$label: /"; }
+try default --network seed
+try refused --network seed:allow_host_addresses=false
+try cidr --network seed --net-allow 0.0.0.0/0:2222/tcp
+try exact --network seed --net-allow 192.0.2.1/32:2222/tcp
+try cidr-asked --network seed:allow_host_addresses=true --net-allow 0.0.0.0/0:2222/tcp
+sbx --network seed:allow_host_addresses=false --net-log "$TMPD/h.jsonl" "$IMAGE" \
+    nc -w 5 192.0.2.1 2222 </dev/null
+""")
+        got = {l.split(": ")[0] for l in r.out.splitlines() if l.endswith(": hello-from-192.0.2.1")}
+        self.assertEqual(got, {"default", "exact", "cidr-asked"}, r)
+        self.assertEqual([(x["dst"], x["port"], x["verdict"], x["reason"]) for x in self.log("h.jsonl")],
+                         [("192.0.2.1", 2222, "refused", "host-address")])
+
+    def test_udp_67_and_the_resolver_address_through_the_uplink(self):
+        """Issue 9.1 through the uplink: UDP to port 67 goes nowhere (the
+        switch runs no DHCP, libslirp's is off), and the network's resolver
+        address takes port 53 only (a UDP server on 127.0.0.1:2222 and
+        192.0.2.1:67 of the sealed namespace, its resolv.conf naming
+        127.0.0.1; the switch drops the resolver's other ports, and libslirp
+        4.7 would not forward them either: that part holds twice)."""
+        resolv = os.path.join(self.tmp, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write("nameserver 127.0.0.1\n")
+        os.chmod(resolv, 0o644)
+        r = self.sealed("""
+export SBX_NET_RESOLV_CONF=%s
+serve "$UDP_ECHO" 192.0.2.1 67
+serve "$UDP_ECHO" 127.0.0.1 2222
+sbx "$UDP" send 192.0.2.1 67 exfil; echo "slirp-rc=$?"
+sbx --network seed "$UDP" send 192.0.2.1 67 exfil; echo "dhcp-rc=$?"
+sbx --network seed --net-allow 192.0.2.1/32:67/udp --net-log "$TMPD/d.jsonl" "$UDP" send 192.0.2.1 67 exfil
+echo "dhcp-allowed-rc=$?"
+sbx --network seed:allow_host_loopback=true --net-log "$TMPD/r.jsonl" "$UDP" send 10.89.0.2 2222 exfil
+echo "resolver-rc=$?"
+sbx --network seed:allow_host_loopback=true "$UDP" send 10.89.0.1 2222 exfil; echo "gateway-rc=$?"
+""" % resolv)
+        self.assertIn("echo:exfil\nslirp-rc=0", r.out, r)  # the server is there
+        self.assertIn("gateway-rc=0", r.out, r)  # and so is the one on 127.0.0.1:2222
+        for what in ("dhcp-rc=1", "dhcp-allowed-rc=1", "resolver-rc=1"):
+            self.assertIn(what, r.out, r)
+        self.assertEqual(r.out.count("echo:exfil"), 2, r)
+        self.assertIn(("udp", "192.0.2.1", 67, "refused", "dhcp"),
+                      [(x["proto"], x["dst"], x.get("port"), x["verdict"], x.get("reason"))
+                       for x in self.log("d.jsonl")])
+        self.assertIn(("udp", "10.89.0.2", 2222, "refused", "dns-port"),
+                      [(x["proto"], x["dst"], x.get("port"), x["verdict"], x.get("reason"))
+                       for x in self.log("r.jsonl")])
+
+
+class TestStoppedSwitch(NetworkCase):
+    def test_a_stopped_switch_does_not_hold_sbx(self):
+        """--report asks the switch for the sandbox's counters at the end:
+        a switch that does not answer costs 2 s, never a hung sbx."""
+        if os.getuid() != 0:
+            self.skipTest("stopping another user's process needs root (CI runs as root)")
+        self.network("seed")
+        self.detached("blue", "seed", "sleep 600")  # keeps the switch
+        h = self.switch_pid("seed")
+        report = os.path.join(self.store_for(self.mode), "stopped.json")
+        p = self.popen(["run", "-q", "-i", "--root", self.store_for(self.mode), "--network", "seed",
+                        "--report", report, fixture(BUSYBOX),
+                        "sh", "-c", "echo up; read x"], root=False,
+                       env={"XDG_RUNTIME_DIR": self.runtime}, stdin=subprocess.PIPE,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            os.kill(h, signal.SIGSTOP)
+            out, err = p.communicate(b"go\n", timeout=60)
+            self.assertEqual(p.returncode, 0, err)
+        finally:
+            os.kill(h, signal.SIGCONT)
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        with open(report) as f:
+            self.assertIsNone(json.load(f)["network"]["tx_packets"])
 
 
 class TestNoPosing(NetworkCase):

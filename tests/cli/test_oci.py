@@ -573,6 +573,25 @@ class TestOci(SbxTestCase):
         self.assertIn('exec: "no-such-program": executable file not found in $PATH', obj["msg"])
         self.assertRegex(obj["time"], r"^\d{4}-\d\d-\d\dT")
 
+    def test_config_strings_escaped_on_stderr(self):
+        """Issue 9.4: a config's strings (the engine takes args from the
+        image) reach the user's terminal through sbx-oci's errors only
+        escaped; the JSON log keeps them as they were."""
+        evil = "no-such-\x1b]52;c;cHduZWQ=\x07\u009b31m\u202e"
+        log = os.path.join(self.state, "log.json")
+        self.spec(lambda c: c["process"].update(args=[evil]))
+        self.ids.append("evil")
+        p = self.oci_cmd(["--log", log, "--log-format", "json", "create", "--bundle", self.bundle,
+                          "evil"], stdout=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 1)
+        err = p.stderr.decode()
+        self.assertIn("executable file not found", err)
+        self.assertIn("\\x1b]52;c;cHduZWQ=\\x07\\u009b31m\\u202e", err)
+        self.assertEqual([c for c in err if ord(c) < 0x20 and c != "\n" or 0x7f <= ord(c) <= 0x9f
+                          or c == "\u202e"], [], err)
+        with open(log) as f:
+            self.assertIn(evil, json.loads(f.read().splitlines()[-1])["msg"])
+
     def test_exec_errors_in_runc_wording(self):
         p = self.create("noexec", ["/etc/notexec"])
         self.assertEqual(p.returncode, 1)

@@ -37,6 +37,7 @@ static SbxNetPolicy *policy_for(guint8 flags)
   p.host_addresses = (flags >> 2) & 1;
   p.rules = rules;
   p.host_addrs = (flags >> 3) & 1 ? addrs : NULL;
+  p.loopback_alias = (flags >> 4) & 1 ? 0x0a590001u : 0; /* sbx-switch's gateway 10.89.0.1 */
   return &p;
 }
 
@@ -74,6 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     __builtin_trap();
   if (v == SBX_FRAME_PASS && !p->host_loopback && len >= 34 &&
       (frame[30] == 127 || frame[30] == 0) && frame[12] == 0x08 && frame[13] == 0x00)
+    __builtin_trap();
+  if (v == SBX_FRAME_PASS && !p->host_loopback && p->loopback_alias && len >= 34 &&
+      frame[12] == 0x08 && frame[13] == 0x00 && sbx_net_rd32(frame + 30) == p->loopback_alias)
     __builtin_trap();
   if (info.payload) {
     if (info.payload < frame || info.payload + info.payload_len > frame + len)

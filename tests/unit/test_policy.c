@@ -87,6 +87,34 @@ static void test_host_loopback_needs_opt_in(void)
   g_array_unref(on.rules);
 }
 
+/* sbx-switch's gateway is libslirp's alias of the host's loopback: refused
+ * with it (and recorded with its port), unless the sandbox asked for it. */
+static void test_loopback_alias(void)
+{
+  SbxNetPolicy off = policy(FALSE, NULL), on = policy(TRUE, NULL);
+  guint32 gw = 0x0a590001; /* 10.89.0.1 */
+  off.loopback_alias = on.loopback_alias = gw;
+  Frame syn = make("10.89.0.1", IPPROTO_TCP, 8080, 0x02, 0, 0, 0);
+  SbxFrameInfo info;
+  guint8 reply[64];
+  gsize rl = 0;
+  g_assert_cmpint(sbx_net_check_frame(&off, syn.b, syn.len, reply, &rl, &info), ==, SBX_FRAME_DROP);
+  g_assert_cmpstr(info.refused, ==, "host-loopback");
+  g_assert_cmpuint(info.dport, ==, 8080);
+  g_assert_cmpuint(info.proto, ==, IPPROTO_TCP);
+  /* an established connection's segments too (the switch lets answers to
+   * -p's clients through with a policy without the alias) */
+  g_assert_cmpint(judge(&off, make("10.89.0.1", IPPROTO_TCP, 8080, 0x10, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_DROP);
+  g_assert_cmpint(judge(&off, make("10.89.0.1", IPPROTO_UDP, 53, 0, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_DROP);
+  g_assert_cmpint(judge(&on, syn, NULL), ==, SBX_FRAME_PASS);
+  g_assert_cmpint(judge(&off, make("10.89.0.2", IPPROTO_TCP, 8080, 0x02, 0, 0, 0), NULL), ==,
+                  SBX_FRAME_PASS);
+  g_array_unref(off.rules);
+  g_array_unref(on.rules);
+}
+
 static void test_allowlist(void)
 {
   const char *rules[] = {"10.0.2.2:8080/tcp", "192.0.2.0/24:53/udp", "dns", NULL};
@@ -474,6 +502,7 @@ int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/policy/host-loopback", test_host_loopback_needs_opt_in);
+  g_test_add_func("/policy/loopback-alias", test_loopback_alias);
   g_test_add_func("/policy/allowlist", test_allowlist);
   g_test_add_func("/policy/fragments", test_fragments_refused_under_allowlist);
   g_test_add_func("/policy/padding", test_padding_is_not_the_packet);
