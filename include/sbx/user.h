@@ -88,8 +88,9 @@ pid_t sbx_userns_clone_nested(const SbxIdMap *map, int held, unsigned long flags
 pid_t sbx_userns_clone_owned(const SbxIdMap *map, uid_t owner, guint64 nproc, unsigned long flags,
                              SbxBeforeGo before_go, gpointer data, int *syncfd, GError **err);
 /* A uid of the holder's namespace for one sandbox's owner: a lock on one
- * byte of <holder socket>.owners, held as long as the returned fd (and its
- * copies in the sandbox) live. -1 with err when none is free. */
+ * byte of <holder socket>.owners, held as long as the returned fd lives
+ * (sbx's, and init's copy, kept until init is gone). -1 with err when none
+ * is free. */
 int sbx_userns_owner_claim(const SbxIdMap *map, const char *dir, uid_t *owner, GError **err);
 
 /* The user's namespace holder (ns/holder.c): a process per user and range

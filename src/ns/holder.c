@@ -416,6 +416,10 @@ gboolean sbx_userns_enter_held(int ns, pid_t holder, const SbxIdMap *map, GError
       !map_is(who, "gid_map", map->gid, map->subgid_start, map->subgid_count))
     return sbx_fail(err, SBX_ERROR_FAILED, "holder %d: its namespace maps other ids (stale)",
                     (int)holder);
+  /* Still that namespace after the reads (the pidfd pins the process, not
+   * its namespace). */
+  if (stat(link, &got) < 0 || want.st_dev != got.st_dev || want.st_ino != got.st_ino)
+    return sbx_fail(err, SBX_ERROR_FAILED, "holder %d: its namespace changed", (int)holder);
   if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
     return sbx_fail_errno(err, "holder %d", (int)holder);
   /* EINVAL when sbx has threads: then through a joiner, as before. */

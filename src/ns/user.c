@@ -302,9 +302,16 @@ static pid_t userns_clone(const SbxIdMap *map, unsigned long flags, uid_t owner,
     g_free(go);
     (void)parent;
     /* Made with the owner's uid as effective uid: root again, now that the
-     * maps are written (the capabilities here are the creator's anyway). */
-    if (owner && setresuid(0, 0, 0) < 0)
-      _exit(SBX_EXIT_FAILED);
+     * maps are written (the capabilities here are the creator's anyway).
+     * A change of effective uid clears the parent-death signal: set it
+     * again, and make sure sbx did not die before that (its end of the
+     * socket would be closed; getppid says 0 across the PID namespace). */
+    if (owner) {
+      struct pollfd p = {.fd = fds[1], .events = POLLIN};
+      if (setresuid(0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+          (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR))))
+        _exit(SBX_EXIT_FAILED);
+    }
     *syncfd = fds[1];
     return 0;
   }

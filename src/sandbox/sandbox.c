@@ -306,10 +306,15 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
     sbx_sync_send_fd(syncfd, "started", master);
   else
     sbx_sync_send_ok(syncfd, "started");
-  /* The sync socket stays, as fd 3: the exit status goes back through it. */
-  if (syncfd != 3 && (dup3(syncfd, 3, O_CLOEXEC) < 0 || close(syncfd) < 0))
+  /* The sync socket stays, as fd 3: the exit status goes back through it.
+   * So does the owner uid's lock (fd 4), held until init is gone: the
+   * sandbox's processes count against that uid as long as they live. */
+  int keep = syncfd, lock = c->owner_lock;
+  if ((keep = fcntl(syncfd, F_DUPFD_CLOEXEC, 10)) < 0 || dup3(keep, 3, O_CLOEXEC) < 0 ||
+      (lock >= 0 &&
+       ((lock = fcntl(lock, F_DUPFD_CLOEXEC, 10)) < 0 || dup3(lock, 4, O_CLOEXEC) < 0)))
     _exit(SBX_EXIT_FAILED);
-  sbx_close_fds_from(4);
+  sbx_close_fds_from(lock >= 0 ? 5 : 4);
   sbx_pid_init_exit(sbx_pid_init_loop(child, &c->forwarded), 3);
 }
 

@@ -864,8 +864,13 @@ static gboolean export_into(scmp_filter_ctx ctx, GByteArray *out, GError **err)
    * filter for every syscall number of every architecture when it is
    * loaded (its per-filter action cache, Linux 5.11+), so a list of ~1000
    * instructions cost ~1.5 ms at each start; each syscall is faster too. */
-  if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) < 0)
-    sbx_debug("seccomp: libseccomp cannot optimize the filter as a tree");
+  /* Not before libseccomp 2.5.4: earlier 2.5 releases mishandle a tree
+   * without rules (libseccomp issue #370; runc avoids it the same way). */
+  const struct scmp_version *v = seccomp_version();
+  gboolean tree_ok =
+      v && (v->major > 2 || (v->major == 2 && (v->minor > 5 || (v->minor == 5 && v->micro >= 4))));
+  if (!tree_ok || seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) < 0)
+    sbx_debug("seccomp: the filter as a list (libseccomp cannot make it a tree)");
   sbx_autofd fd = memfd_create("sbx-bpf", MFD_CLOEXEC);
   if (fd < 0)
     return sbx_fail_errno(err, "seccomp: memfd");

@@ -91,6 +91,13 @@ if __name__ == "__main__":
     unittest.main()
 
 
+
+class TestKilledSbxSingle(SbxTestCase):
+    """The same in single-id mode, where the sandbox's first process writes
+    its own maps and waits for no word from sbx."""
+    mode = "single"
+    test_nothing_survives_a_killed_sbx = TestIsolation.test_nothing_survives_a_killed_sbx
+
 class TestPlantedSymlinks(SbxTestCase):
     """An image whose /proc, /dev, /etc/hosts, /etc/resolv.conf and WORKDIR are
     symlinks to host paths: setup resolves them inside the rootfs."""
