@@ -6,9 +6,7 @@
 #include "sbx/sync.h"
 #include "sbx/util.h"
 
-#include <arpa/inet.h>
 #include <glib-unix.h>
-#include <ifaddrs.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -32,34 +30,6 @@ static GOptionEntry entries[] = {
      "Resolvers (default /etc/resolv.conf)", "FILE"},
     {"log-level", 0, 0, G_OPTION_ARG_STRING, &log_level, "Log level", "LEVEL"},
     {NULL}};
-
-/* The host's own IPv4 addresses, as they are now (loopback apart: that is
- * --network slirp:allow_host_loopback's). Addresses added later are not
- * known: getifaddrs needs a netlink socket, which the confined helper has
- * not. */
-static GArray *host_addresses(GError **err)
-{
-  struct ifaddrs *ifa;
-  if (getifaddrs(&ifa) < 0) {
-    sbx_fail_errno(err, "network helper: list the host's addresses");
-    return NULL;
-  }
-  GArray *out = g_array_new(FALSE, FALSE, sizeof(guint32));
-  for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
-      continue;
-    guint32 a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
-    if ((a >> 24) == 127)
-      continue;
-    g_array_append_val(out, a);
-    char text[INET_ADDRSTRLEN];
-    sbx_debug("network helper: host address %s (%s)",
-              inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, text, sizeof text),
-              i->ifa_name);
-  }
-  freeifaddrs(ifa);
-  return out;
-}
 
 static gboolean setup(SbxNetd *n, GError **err)
 {
@@ -86,7 +56,7 @@ static gboolean setup(SbxNetd *n, GError **err)
       return FALSE;
     g_array_append_val(n->policy.rules, r);
   }
-  if (!(n->policy.host_addrs = host_addresses(err)))
+  if (!(n->policy.host_addrs = sbx_net_host_addresses(err)))
     return FALSE;
   sbx_netlog_init(&n->log, net_log ? SBX_NETD_FD_LOG : -1);
   /* libslirp reads /etc/resolv.conf for 10.0.2.3's upstream: read it now,
