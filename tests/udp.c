@@ -2,8 +2,11 @@
  *   udp send HOST PORT MESSAGE [FROMPORT]
  *                                send (from FROMPORT), print the first reply (2 s timeout)
  *   udp recv PORT                print the first datagram received (10 s)
- *   udp echo PORT                answer "echo:" and each datagram, print it (30 s idle) */
+ *   udp echo PORT                answer "echo:" and each datagram, print it (30 s idle)
+ *   udp mss HOST PORT            (TCP) connect, print the segment size the kernel sends with */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +16,8 @@
 
 static int usage(void)
 {
-  fprintf(stderr, "usage: udp send HOST PORT MESSAGE [FROMPORT] | udp recv PORT | udp echo PORT\n");
+  fprintf(stderr, "usage: udp send HOST PORT MESSAGE [FROMPORT] | udp recv PORT | udp echo PORT | "
+                  "udp mss HOST PORT\n");
   return 2;
 }
 
@@ -47,6 +51,19 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "udp: no reply\n");
     return 1;
+  }
+  if (argc == 4 && strcmp(argv[1], "mss") == 0) {
+    int t = socket(AF_INET, SOCK_STREAM, 0), mss = 0;
+    socklen_t len = sizeof mss;
+    a.sin_port = htons((unsigned short)atoi(argv[3]));
+    if (inet_pton(AF_INET, argv[2], &a.sin_addr) != 1)
+      return usage();
+    if (t < 0 || connect(t, (struct sockaddr *)&a, sizeof a) < 0)
+      return perror("connect"), 1;
+    if (getsockopt(t, IPPROTO_TCP, TCP_MAXSEG, &mss, &len) < 0)
+      return perror("getsockopt"), 1;
+    printf("%d\n", mss);
+    return 0;
   }
   if (argc == 3 && strcmp(argv[1], "recv") == 0) {
     a.sin_port = htons((unsigned short)atoi(argv[2]));
