@@ -185,7 +185,7 @@ void sbx_netd_run(SbxNetd *n)
  * asked for (if_mru: frames the guest may send); only libslirp's own
  * packets are smaller (a UDP datagram above it goes out in IP fragments). */
 #define SLIRP_TCP_WINDOW 65535u
-#define IP_TCP_HEADERS 40u
+#define IP_TCP_HEADERS   40u
 
 static guint slirp_segment_mtu(guint mtu)
 {
