@@ -2,8 +2,12 @@
  *   udp send HOST PORT MESSAGE [FROMPORT]
  *                                send (from FROMPORT), print the first reply (2 s timeout)
  *   udp recv PORT                print the first datagram received (10 s)
- *   udp echo PORT                answer "echo:" and each datagram, print it (30 s idle) */
+ *   udp echo PORT                answer "echo:" and each datagram, print it (30 s idle)
+ *   udp get HOST PORT PATH       (TCP) an HTTP/1.0 GET: print the bytes received and the
+ *                                largest segment the peer sent (TCP_INFO's rcv_mss) */
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +17,8 @@
 
 static int usage(void)
 {
-  fprintf(stderr, "usage: udp send HOST PORT MESSAGE [FROMPORT] | udp recv PORT | udp echo PORT\n");
+  fprintf(stderr, "usage: udp send HOST PORT MESSAGE [FROMPORT] | udp recv PORT | udp echo PORT | "
+                  "udp get HOST PORT PATH\n");
   return 2;
 }
 
@@ -47,6 +52,27 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "udp: no reply\n");
     return 1;
+  }
+  if (argc == 5 && strcmp(argv[1], "get") == 0) {
+    int t = socket(AF_INET, SOCK_STREAM, 0);
+    long total = 0;
+    ssize_t n;
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    a.sin_port = htons((unsigned short)atoi(argv[3]));
+    if (inet_pton(AF_INET, argv[2], &a.sin_addr) != 1)
+      return usage();
+    if (t < 0 || connect(t, (struct sockaddr *)&a, sizeof a) < 0)
+      return perror("connect"), 1;
+    snprintf(buf, sizeof buf, "GET %s HTTP/1.0\r\n\r\n", argv[4]);
+    if (write(t, buf, strlen(buf)) < 0)
+      return perror("write"), 1;
+    while ((n = read(t, buf, sizeof buf)) > 0)
+      total += n;
+    if (getsockopt(t, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+      return perror("getsockopt"), 1;
+    printf("%ld %u\n", total, ti.tcpi_rcv_mss);
+    return 0;
   }
   if (argc == 3 && strcmp(argv[1], "recv") == 0) {
     a.sin_port = htons((unsigned short)atoi(argv[2]));

@@ -174,6 +174,26 @@ class TestNetwork(SbxTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(r.out.split(), [want, "/tmp/bulk", want], r)
 
+    def test_tcp_segments_fit_twice_in_libslirps_window(self):
+        """libslirp has no window scaling (65535 bytes in flight): sbx-net
+        keeps the segments libslirp sends to half of that, whatever the tap's
+        MTU, so that two are in flight (src/net/slirp.c, slirp_segment_mtu).
+        What the guest saw: the largest segment of an 8 MiB download."""
+        port = self.servers.http_port
+        lo = ["--network", "slirp:allow_host_loopback=true"]
+        r = self.udp("get", "10.0.2.2", str(port), "/bulk", opts=lo)
+        self.assertEqual(r.rc, 0, r)
+        total, rcv_mss = map(int, r.out.split())
+        self.assertGreater(total, len(BULK), r)
+        self.assertTrue(16384 < rcv_mss <= 32767, r)
+        # the tap's MTU itself is what was asked for
+        r = self.sandbox("cat /sys/class/net/tap0/mtu")
+        self.assertEqual(r.out, "65520\n", r)
+        # below the cap the MTU decides, as before
+        r = self.udp("get", "10.0.2.2", str(port), "/bulk", opts=lo + ["--mtu", "1500"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(1000 < int(r.out.split()[1]) <= 1460, r)
+
     def udp(self, *args, opts=()):
         return self.sbx_cmd(["run", "-q"] + list(opts) + [fixture("udp.tar")] + list(args))
 
