@@ -12,6 +12,11 @@ void sbx_slirp_timer_free(void *timer, void *opaque);
 void sbx_slirp_timer_mod(void *timer, int64_t expire_ms, void *opaque);
 void sbx_slirp_no_poll_fd(int fd, void *opaque);
 void sbx_slirp_notify(void *opaque);
+/* libslirp's if_mtu for a link of MTU `mtu`: its TCP segments at most half
+ * its 65535-byte window (no window scaling in libslirp 4.7), so two are in
+ * flight and the receiving kernel acknowledges as they arrive. if_mru
+ * stays the link's MTU. sbx-net and sbx-switch's uplink. */
+guint sbx_slirp_segment_mtu(guint mtu);
 
 /* The callbacks above in a SlirpCb, with the caller's send_packet and
  * timer_new_opaque (which passes where its Slirp * lives). */

@@ -64,3 +64,22 @@ void sbx_slirp_notify(void *opaque)
 {
   /* One thread: the loop runs libslirp again on its next iteration anyway. */
 }
+
+/* libslirp 4.7 speaks TCP without window scaling (tcp_subr.c:
+ * TCP_DO_RFC1323 0): each connection has at most 65535 bytes in flight each
+ * way. At the tap's MTU of 65520 that is one segment, and a guest's kernel
+ * acknowledges a lone full segment only once its program has read it (or
+ * its delayed-ACK timer fires): a host->guest transfer waited for the
+ * program's read on every segment. libslirp's segments (its MSS is its
+ * if_mtu - 40, offered to the guest too) are kept to half the window: two
+ * are in flight, and Linux acknowledges every second full segment as it
+ * arrives, inside our write to tap0. The tap's MTU stays what the user
+ * asked for (if_mru: frames the guest may send); only libslirp's own
+ * packets are smaller (a UDP datagram above it goes out in IP fragments). */
+#define SLIRP_TCP_WINDOW 65535u
+#define IP_TCP_HEADERS   40u
+
+guint sbx_slirp_segment_mtu(guint mtu)
+{
+  return MIN(mtu, SLIRP_TCP_WINDOW / 2 + IP_TCP_HEADERS);
+}

@@ -173,25 +173,6 @@ void sbx_netd_run(SbxNetd *n)
   g_array_unref(fds);
 }
 
-/* libslirp 4.7 speaks TCP without window scaling (tcp_subr.c:
- * TCP_DO_RFC1323 0): each connection has at most 65535 bytes in flight each
- * way. At the tap's MTU of 65520 that is one segment, and a guest's kernel
- * acknowledges a lone full segment only once its program has read it (or
- * its delayed-ACK timer fires): a host->guest transfer waited for the
- * program's read on every segment. libslirp's segments (its MSS is its
- * if_mtu - 40, offered to the guest too) are kept to half the window: two
- * are in flight, and Linux acknowledges every second full segment as it
- * arrives, inside our write to tap0. The tap's MTU stays what the user
- * asked for (if_mru: frames the guest may send); only libslirp's own
- * packets are smaller (a UDP datagram above it goes out in IP fragments). */
-#define SLIRP_TCP_WINDOW 65535u
-#define IP_TCP_HEADERS   40u
-
-static guint slirp_segment_mtu(guint mtu)
-{
-  return MIN(mtu, SLIRP_TCP_WINDOW / 2 + IP_TCP_HEADERS);
-}
-
 gboolean sbx_netd_start(SbxNetd *n, GError **err)
 {
   SlirpConfig cfg = {0};
@@ -203,7 +184,7 @@ gboolean sbx_netd_start(SbxNetd *n, GError **err)
   inet_pton(AF_INET, SBX_NET_DNS, &cfg.vnameserver);
   inet_pton(AF_INET, "10.0.2.15", &cfg.vdhcp_start);
   cfg.in6_enabled = false;
-  cfg.if_mtu = slirp_segment_mtu(n->mtu);
+  cfg.if_mtu = sbx_slirp_segment_mtu(n->mtu);
   cfg.if_mru = n->mtu;
   /* 10.0.2.2 reaches the host's 127.0.0.1 only when asked for. */
   cfg.disable_host_loopback = !n->allow_host_loopback;

@@ -152,7 +152,7 @@ SbxUplink *sbx_uplink_new(guint32 net, guint prefix, SbxUplinkOutput output, gpo
   cfg.vdhcp_start.s_addr = htonl(net + SBX_SWITCH_FIRST_HOST);
   cfg.disable_dhcp = true;
   cfg.in6_enabled = false;
-  cfg.if_mtu = SBX_SWITCH_MTU;
+  cfg.if_mtu = sbx_slirp_segment_mtu(SBX_SWITCH_MTU);
   cfg.if_mru = SBX_SWITCH_MTU;
   /* The gateway reaches the host's 127.0.0.1, but only for a sandbox that
    * asked for it: the switch refuses the others' packets to it (switch.c). */

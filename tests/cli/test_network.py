@@ -177,7 +177,7 @@ class TestNetwork(SbxTestCase):
     def test_tcp_segments_fit_twice_in_libslirps_window(self):
         """libslirp has no window scaling (65535 bytes in flight): sbx-net
         keeps the segments libslirp sends to half of that, whatever the tap's
-        MTU, so that two are in flight (src/net/slirp.c, slirp_segment_mtu).
+        MTU, so that two are in flight (src/net/slirp-glib.c, sbx_slirp_segment_mtu).
         What the guest saw: the largest segment of an 8 MiB download."""
         port = self.servers.http_port
         lo = ["--network", "slirp:allow_host_loopback=true"]

@@ -224,6 +224,21 @@ class TestWayOut(NetworkCase):
         r = self.sandbox("seed", "nc -w 5 %s %d </dev/null; echo nc=$?" % (gw, self.host.port))
         self.assertEqual(r.out, "nc=1\n", r)
 
+    def test_uplink_segments_fit_twice_in_libslirps_window(self):
+        """As sbx-net: the uplink's libslirp (no window scaling: 65535 bytes
+        in flight) sends segments of at most half that, so two are in flight
+        (src/net/slirp-glib.c sbx_slirp_segment_mtu). What the guest saw:
+        the largest segment of an 8 MiB download from the host's loopback."""
+        servers = test_network.Servers()
+        self.addCleanup(servers.close)
+        self.network("seed")
+        r = self.cmd(["run", "-q", "--network", "seed:allow_host_loopback=true", fixture("udp.tar"),
+                      "get", "10.89.0.1", str(servers.http_port), "/bulk"], timeout=90)
+        self.assertEqual(r.rc, 0, r)
+        total, rcv_mss = map(int, r.out.split())
+        self.assertGreater(total, len(test_network.BULK), r)
+        self.assertTrue(16384 < rcv_mss <= 32767, r)
+
     def test_udp_publish_opens_no_way_to_host_loopback(self):
         """A published UDP port answers its clients, and only them: libslirp
         would send anything from that port, to any port of the host's
