@@ -1,7 +1,8 @@
 /* PID namespace: sbx's init is PID 1 inside. PID 1 gets no default signal
  * actions, so it must forward signals to the program itself, and it must reap
  * every orphan that is re-parented to it (or they stay zombies). When the
- * program exits, init exits with its status and the kernel kills the rest. */
+ * program exits, init ends the rest, reports the status to sbx and exits
+ * (sbx_pid_init_exit). */
 #include "sbx/ns.h"
 #include "sbx/sync.h"
 #include "sbx/util.h"
@@ -80,18 +81,16 @@ int sbx_pid_init_loop(pid_t child, const sigset_t *forwarded)
  * So init ends the rest itself, reaps it, and reports the status first:
  * when sbx reads the report, nothing of the sandbox runs any more but this
  * process on its way out. (bwrap's PID 1 reports through an eventfd the
- * same way.) Each reaped child means another kill(-1): one forked while
- * the first went round is caught by the next. Processes that joined from
- * outside (sbx exec) are killed here and reaped by their own parent. */
+ * same way.) One kill(-1) is enough: a fork racing it either fails (its
+ * parent has the signal pending) or makes a child the walk reaches.
+ * Processes that joined from outside (sbx exec) are killed here and reaped
+ * by their own parent. */
 G_GNUC_NORETURN void sbx_pid_init_exit(int result, int report)
 {
   if (report >= 0) {
-    for (;;) {
-      kill(-1, SIGKILL);
-      pid_t p = waitpid(-1, NULL, __WALL);
-      if (p < 0 && errno != EINTR)
-        break; /* ECHILD: none left */
-    }
+    kill(-1, SIGKILL);
+    while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
+      ; /* until ECHILD: none left */
     /* The program's output pipes end here, not in the teardown. */
     for (int fd = 0; fd < 3; fd++)
       close(fd);

@@ -237,7 +237,7 @@ static pid_t clone_owned(unsigned long flags, uid_t owner, guint64 nproc)
   /* Back to uid 0 of the holder's namespace, and its capabilities with it
    * (permitted was kept: the real and saved uid stayed 0). */
   if (setresuid(-1, 0, -1) < 0 || setrlimit(RLIMIT_NPROC, &had) < 0 ||
-      (dumpable > 0 && prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0) < 0)) {
+      (dumpable >= 0 && prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0) < 0)) {
     e = errno; /* cannot happen: the real and saved uid are 0 */
     if (pid > 0) {
       kill(pid, SIGKILL);
@@ -248,6 +248,15 @@ static pid_t clone_owned(unsigned long flags, uid_t owner, guint64 nproc)
   }
   errno = e;
   return pid;
+}
+
+/* In the child, after its parent-death signal is (re)set: did sbx die
+ * before that? Its end of the socket is closed then (getppid says 0 across
+ * the PID namespace). */
+static gboolean sbx_gone(int sync)
+{
+  struct pollfd p = {.fd = sync, .events = POLLIN};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
 }
 
 static pid_t userns_clone(const SbxIdMap *map, unsigned long flags, uid_t owner, guint64 nproc,
@@ -280,9 +289,7 @@ static pid_t userns_clone(const SbxIdMap *map, unsigned long flags, uid_t owner,
   if (pid == 0 && self_map) {
     close(fds[0]);
     sbx_child_die_with_parent(NULL);
-    /* sbx died before prctl: its end is closed already. */
-    struct pollfd p = {.fd = fds[1], .events = POLLIN};
-    if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+    if (sbx_gone(fds[1]))
       _exit(SBX_EXIT_FAILED);
     g_autoptr(GError) e = NULL;
     if (!sbx_idmap_apply(map, 0, &e)) {
@@ -304,14 +311,10 @@ static pid_t userns_clone(const SbxIdMap *map, unsigned long flags, uid_t owner,
     /* Made with the owner's uid as effective uid: root again, now that the
      * maps are written (the capabilities here are the creator's anyway).
      * A change of effective uid clears the parent-death signal: set it
-     * again, and make sure sbx did not die before that (its end of the
-     * socket would be closed; getppid says 0 across the PID namespace). */
-    if (owner) {
-      struct pollfd p = {.fd = fds[1], .events = POLLIN};
-      if (setresuid(0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
-          (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR))))
-        _exit(SBX_EXIT_FAILED);
-    }
+     * again, and make sure sbx did not die before that. */
+    if (owner &&
+        (setresuid(0, 0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || sbx_gone(fds[1])))
+      _exit(SBX_EXIT_FAILED);
     *syncfd = fds[1];
     return 0;
   }

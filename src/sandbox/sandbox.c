@@ -309,7 +309,7 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
   /* The sync socket stays, as fd 3: the exit status goes back through it.
    * So does the owner uid's lock (fd 4), held until init is gone: the
    * sandbox's processes count against that uid as long as they live. */
-  int keep = syncfd, lock = c->owner_lock;
+  int keep, lock = c->owner_lock;
   if ((keep = fcntl(syncfd, F_DUPFD_CLOEXEC, 10)) < 0 || dup3(keep, 3, O_CLOEXEC) < 0 ||
       (lock >= 0 &&
        ((lock = fcntl(lock, F_DUPFD_CLOEXEC, 10)) < 0 || dup3(lock, 4, O_CLOEXEC) < 0)))
