@@ -4,10 +4,19 @@
  *   udp recv PORT                print the first datagram received (10 s)
  *   udp echo PORT                answer "echo:" and each datagram, print it (30 s idle)
  *   udp get HOST PORT PATH       (TCP) an HTTP/1.0 GET: print the bytes received and the
- *                                largest segment the peer sent (TCP_INFO's rcv_mss) */
+ *                                largest segment the peer sent (TCP_INFO's rcv_mss)
+ *   udp tcp HOST PORT MESSAGE block|nonblock
+ *                                (TCP) connect (non-blocking: EINPROGRESS, poll, SO_ERROR),
+ *                                print "connected" or the error, whether the socket is of
+ *                                this network namespace (SO_NETNS_COOKIE), then send
+ *                                MESSAGE, shut down writing and print all that comes back */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +27,7 @@
 static int usage(void)
 {
   fprintf(stderr, "usage: udp send HOST PORT MESSAGE [FROMPORT] | udp recv PORT | udp echo PORT | "
-                  "udp get HOST PORT PATH\n");
+                  "udp get HOST PORT PATH | udp tcp HOST PORT MESSAGE block|nonblock\n");
   return 2;
 }
 
@@ -73,6 +82,47 @@ int main(int argc, char **argv)
       return perror("getsockopt"), 1;
     printf("%ld %u\n", total, ti.tcpi_rcv_mss);
     return 0;
+  }
+  if (argc == 6 && strcmp(argv[1], "tcp") == 0) {
+    int t = socket(AF_INET, SOCK_STREAM, 0), e = 0;
+    int nonblock = strcmp(argv[5], "nonblock") == 0;
+    uint64_t mine = 0, fresh = 1;
+    socklen_t len = sizeof e;
+    ssize_t n;
+    a.sin_port = htons((unsigned short)atoi(argv[3]));
+    if (t < 0 || inet_pton(AF_INET, argv[2], &a.sin_addr) != 1)
+      return usage();
+    if (nonblock)
+      fcntl(t, F_SETFL, O_NONBLOCK);
+    if (connect(t, (struct sockaddr *)&a, sizeof a) < 0) {
+      e = errno;
+      if (nonblock && e == EINPROGRESS) {
+        struct pollfd p = {.fd = t, .events = POLLOUT};
+        printf("in progress\n");
+        if (poll(&p, 1, 10000) != 1 || getsockopt(t, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+          e = ETIMEDOUT;
+      }
+    }
+    if (e) {
+      printf("%s\n", strerror(e));
+      return 1;
+    }
+    printf("connected\n");
+    fcntl(t, F_SETFL, 0);
+    /* SO_NETNS_COOKIE (71): the same as a new socket's, or a host socket */
+    int u = socket(AF_INET, SOCK_STREAM, 0);
+    len = sizeof mine;
+    getsockopt(t, SOL_SOCKET, 71, &mine, &len);
+    len = sizeof fresh;
+    getsockopt(u, SOL_SOCKET, 71, &fresh, &len);
+    printf("%s\n", mine == fresh ? "own namespace" : "another namespace");
+    fflush(stdout);
+    if (write(t, argv[4], strlen(argv[4])) < 0 || shutdown(t, SHUT_WR) < 0)
+      return perror("write"), 1;
+    while ((n = read(t, buf, sizeof buf)) > 0)
+      fwrite(buf, 1, (size_t)n, stdout);
+    printf("\n");
+    return n < 0 ? perror("read"), 1 : 0;
   }
   if (argc == 3 && strcmp(argv[1], "recv") == 0) {
     a.sin_port = htons((unsigned short)atoi(argv[2]));

@@ -8,6 +8,7 @@
 
 #include <glib.h>
 #include <netinet/in.h>
+#include <sys/types.h>
 
 /* Big-endian fields of frames, and the Internet checksum (RFC 1071) of
  * data plus a partial sum (a pseudo-header's): policy.c, the switch. */
@@ -55,6 +56,9 @@ typedef struct {
   guint64 tx_packets, tx_bytes;
   guint64 rx_packets, rx_bytes;
   guint64 refused;
+  /* --network slirp:tcp_relay=true (net/relay.c): TCP connections relayed
+   * at the socket level instead of through libslirp, and their bytes. */
+  guint64 relayed, relayed_tx_bytes, relayed_rx_bytes;
 } SbxNetStats;
 /* On the sync socket as "tx_packets=N tx_bytes=N ..." */
 char *sbx_net_stats_format(const SbxNetStats *s);
@@ -122,3 +126,50 @@ SbxFrameVerdict sbx_net_check_frame(const SbxNetPolicy *p, const guint8 *frame, 
  * query. out holds SBX_DNS_NAME_MAX bytes. */
 #define SBX_DNS_NAME_MAX 1024
 gboolean sbx_net_dns_query_name(const guint8 *payload, gsize len, char *out, guint16 *qtype);
+
+/* --net-log: one JSON line per new flow, refused attempt and DNS query. */
+typedef struct {
+  int fd; /* -1: no log */
+  guint64 written;
+  gboolean full;    /* the "truncated" record is written: nothing more */
+  GHashTable *seen; /* flows already logged (bounded) */
+} SbxNetLog;
+/* Past this size the log ends with a "truncated" record. */
+#define SBX_NET_LOG_MAX (16u << 20)
+/* Flows remembered to log each once; when full the table starts over. */
+#define SBX_NET_LOG_FLOWS 4096
+/* log.c: record one frame the policy judged (only what --net-log wants). */
+void sbx_netlog_init(SbxNetLog *l, int fd);
+void sbx_netlog_frame(SbxNetLog *l, const SbxFrameInfo *info);
+
+/* policy.c: the host's own IPv4 addresses but loopback (guint32, host
+ * order), for SbxNetPolicy.host_addrs: listed before a helper confines
+ * itself (it can open no netlink socket afterwards). */
+GArray *sbx_net_host_addresses(GError **err);
+/* policy.c: the policy sbx-net and the TCP relay apply: --net-allow rules,
+ * allow_host_loopback, the host's addresses (listed here). */
+gboolean sbx_net_policy_init(SbxNetPolicy *p, char **allow, gboolean host_loopback,
+                             gboolean refuse_host_addresses, GError **err);
+/* Why a TCP connection to dst:port (host order) may not start, or NULL:
+ * what sbx_net_check_frame says of its SYN. */
+const char *sbx_net_policy_judge_tcp(const SbxNetPolicy *p, guint32 dst, guint16 port);
+
+/* relay.c: --network slirp:tcp_relay=true, the sandbox's outbound TCP
+ * connections relayed at the socket level beside libslirp (the file's
+ * comment says how). */
+typedef struct {
+  char **allow; /* --net-allow */
+  gboolean host_loopback, refuse_host_addresses;
+  int log_fd; /* --net-log's file, or -1 */
+  uid_t owner; /* > 0: the sandbox namespace's owner to become (--pids-limit's uid) */
+} SbxRelaySpec;
+/* In sbx, once the sandbox is cloned: fork the relay. sandbox: the socket
+ * whose peer init and the program hold; *ctl: "ready" (sbx_relay_ready),
+ * then "stats" as sbx-net answers it. */
+pid_t sbx_relay_start(const SbxRelaySpec *s, int sandbox, int *ctl, GError **err);
+gboolean sbx_relay_ready(int ctl, GError **err);
+/* In init, after lo is up: a listener on the sandbox's 127.0.0.1 for it. */
+gboolean sbx_relay_send_listener(int sock, GError **err);
+/* In the program's process, no_new_privs set: the filter that hands each
+ * connect(2) to the relay; its notification fd goes over sock. */
+gboolean sbx_relay_install_filter(int sock, GError **err);

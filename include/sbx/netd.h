@@ -5,17 +5,6 @@
 #include <slirp/libslirp.h>
 #include "sbx/net.h"
 
-/* --net-log: one JSON line per new flow, refused attempt and DNS query. */
-typedef struct {
-  int fd; /* -1: no log */
-  guint64 written;
-  gboolean full;    /* the "truncated" record is written: nothing more */
-  GHashTable *seen; /* flows already logged (bounded) */
-} SbxNetLog;
-/* Past this size the log ends with a "truncated" record. */
-#define SBX_NET_LOG_MAX (16u << 20)
-/* Flows remembered to log each once; when full the table starts over. */
-#define SBX_NET_LOG_FLOWS 4096
 
 typedef struct {
   int tapfd;
@@ -40,10 +29,3 @@ void sbx_netd_run(SbxNetd *n);
 /* confine.c: an empty root, no capabilities, no_new_privs, a seccomp filter.
  * Every fd but stdio and the SBX_NETD_FD_* ones (the log only with_log) goes. */
 gboolean sbx_netd_confine(const char *resolv_conf, gboolean with_log, GError **err);
-/* confine.c: the host's own IPv4 addresses but loopback (guint32, host
- * order), for SbxNetPolicy.host_addrs: listed before the helper confines
- * itself (it can open no netlink socket afterwards). */
-GArray *sbx_net_host_addresses(GError **err);
-/* log.c: record one frame the policy judged (only what --net-log wants). */
-void sbx_netlog_init(SbxNetLog *l, int fd);
-void sbx_netlog_frame(SbxNetLog *l, const SbxFrameInfo *info);

@@ -16,6 +16,7 @@ typedef struct {
   guint mtu;
   gboolean allow_host_loopback;
   gboolean refuse_host_addresses; /* slirp:allow_host_addresses=false */
+  gboolean tcp_relay;             /* slirp:tcp_relay=true (net/relay.c) */
   char **publish;                 /* -p specs, validated */
   char **allow;                   /* --net-allow rules, validated */
   int log_fd;                     /* --net-log's file, opened by the CLI; -1: none */
@@ -223,6 +224,8 @@ typedef struct {
   mode_t umask;
   int preserve_fds;           /* fds 3..3+N-1 stay open (--preserve-fds) */
   unsigned int seccomp_flags; /* SECCOMP_FILTER_FLAG_* (linux.seccomp.flags) */
+  gboolean relay;             /* slirp:tcp_relay=true: the connect filter, */
+  int relay_sock;             /* its notification fd to the relay over this */
 } SbxExecPlan;
 /* Bounding set, ids, capabilities, session, cwd, rlimits, no_new_privs,
  * signals, fds, seccomp, execve; never returns. */

@@ -125,6 +125,12 @@ char *sbx_report_json(const SbxReport *r)
   num(j, "tx_bytes", (gint64)res->net.tx_bytes, res->have_net);
   num(j, "tx_packets", (gint64)res->net.tx_packets, res->have_net);
   num(j, "refused_connections", (gint64)res->net.refused, res->have_net);
+  /* slirp:tcp_relay=true: connections relayed beside libslirp (their
+   * bytes are not in the frames' counts above); null without the relay. */
+  gboolean relay = res->have_net && spec->net.tcp_relay;
+  num(j, "relayed_connections", (gint64)res->net.relayed, relay);
+  num(j, "relayed_tx_bytes", (gint64)res->net.relayed_tx_bytes, relay);
+  num(j, "relayed_rx_bytes", (gint64)res->net.relayed_rx_bytes, relay);
   g_string_append_c(j, '}');
   g_string_append(j, "}\n");
   return g_string_free(j, FALSE);

@@ -431,6 +431,11 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
       host_addresses = 1;
     else if (slirp_like && strcmp(*o, "allow_host_addresses=false") == 0)
       host_addresses = 0;
+    else if (net->mode == SBX_NET_SLIRP &&
+             (strcmp(*o, "tcp_relay=true") == 0 || strcmp(*o, "tcp_relay") == 0))
+      net->tcp_relay = TRUE;
+    else if (net->mode == SBX_NET_SLIRP && strcmp(*o, "tcp_relay=false") == 0)
+      net->tcp_relay = FALSE;
     else if (net->mode == SBX_NET_SLIRP && g_str_has_prefix(*o, "mtu="))
       net->mtu = (guint)g_ascii_strtoull(*o + 4, NULL, 10);
     else

@@ -21,30 +21,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-GArray *sbx_net_host_addresses(GError **err)
-{
-  struct ifaddrs *ifa;
-  if (getifaddrs(&ifa) < 0) {
-    sbx_fail_errno(err, "network helper: list the host's addresses");
-    return NULL;
-  }
-  GArray *out = g_array_new(FALSE, FALSE, sizeof(guint32));
-  for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
-    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
-      continue;
-    guint32 a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
-    if ((a >> 24) == 127)
-      continue;
-    g_array_append_val(out, a);
-    char text[INET_ADDRSTRLEN];
-    sbx_debug("network helper: host address %s (%s)",
-              inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, text, sizeof text),
-              i->ifa_name);
-  }
-  freeifaddrs(ifa);
-  return out;
-}
-
 static gboolean write_self(const char *file, const char *content, GError **err)
 {
   sbx_autofd fd = open(file, O_WRONLY | O_CLOEXEC);

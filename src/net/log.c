@@ -10,7 +10,7 @@
  * each so a reader never sees half a line. The file is sbx's (opened before
  * sbx-net confines itself); past SBX_NET_LOG_MAX bytes it ends with
  * {"time":...,"truncated":true}. */
-#include "sbx/netd.h"
+#include "sbx/net.h"
 #include "sbx/util.h"
 
 #include <arpa/inet.h>

@@ -46,17 +46,7 @@ static gboolean setup(SbxNetd *n, GError **err)
       return FALSE;
     g_array_append_val(n->forwards, pf);
   }
-  n->policy.rules = g_array_new(FALSE, FALSE, sizeof(SbxNetRule));
-  n->policy.enforce = allows != NULL;
-  n->policy.host_loopback = host_loopback;
-  n->policy.host_addresses = !refuse_host_addresses;
-  for (char **a = allows; a && *a; a++) {
-    SbxNetRule r;
-    if (!sbx_net_rule_parse(*a, &r, err))
-      return FALSE;
-    g_array_append_val(n->policy.rules, r);
-  }
-  if (!(n->policy.host_addrs = sbx_net_host_addresses(err)))
+  if (!sbx_net_policy_init(&n->policy, allows, host_loopback, refuse_host_addresses, err))
     return FALSE;
   sbx_netlog_init(&n->log, net_log ? SBX_NETD_FD_LOG : -1);
   /* libslirp reads /etc/resolv.conf for 10.0.2.3's upstream: read it now,

@@ -19,6 +19,7 @@
 #include "sbx/util.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <string.h>
 
 static gboolean parse_port(const char *s, guint16 *out)
@@ -154,6 +155,57 @@ static const char *judge_flow(const SbxNetPolicy *p, guint32 dst, guint16 port, 
       return "host-address";
   }
   return sbx_net_policy_allows(p, dst, port, proto) ? NULL : "not-allowed";
+}
+
+/* Why a TCP SYN to dst:port would be refused (sbx_net_check_frame's
+ * judgement of it), or NULL. */
+const char *sbx_net_policy_judge_tcp(const SbxNetPolicy *p, guint32 dst, guint16 port)
+{
+  if (!p->host_loopback &&
+      ((dst >> 24) == 127 || (dst >> 24) == 0 || (p->loopback_alias && dst == p->loopback_alias)))
+    return "host-loopback";
+  return judge_flow(p, dst, port, IPPROTO_TCP);
+}
+
+GArray *sbx_net_host_addresses(GError **err)
+{
+  struct ifaddrs *ifa;
+  if (getifaddrs(&ifa) < 0) {
+    sbx_fail_errno(err, "network helper: list the host's addresses");
+    return NULL;
+  }
+  GArray *out = g_array_new(FALSE, FALSE, sizeof(guint32));
+  for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+      continue;
+    guint32 a = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+    if ((a >> 24) == 127)
+      continue;
+    g_array_append_val(out, a);
+    char text[INET_ADDRSTRLEN];
+    sbx_debug("network helper: host address %s (%s)",
+              inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, text, sizeof text),
+              i->ifa_name);
+  }
+  freeifaddrs(ifa);
+  return out;
+}
+
+gboolean sbx_net_policy_init(SbxNetPolicy *p, char **allow, gboolean host_loopback,
+                             gboolean refuse_host_addresses, GError **err)
+{
+  memset(p, 0, sizeof *p);
+  p->rules = g_array_new(FALSE, FALSE, sizeof(SbxNetRule));
+  p->enforce = allow != NULL;
+  p->host_loopback = host_loopback;
+  p->host_addresses = !refuse_host_addresses;
+  for (char **a = allow; a && *a; a++) {
+    SbxNetRule r;
+    if (!sbx_net_rule_parse(*a, &r, err))
+      return FALSE;
+    g_array_append_val(p->rules, r);
+  }
+  return (p->host_addrs = sbx_net_host_addresses(err)) != NULL;
 }
 
 guint16 sbx_net_checksum(const guint8 *data, gsize len, guint32 sum)
@@ -340,7 +392,9 @@ gboolean sbx_net_dns_query_name(const guint8 *payload, gsize len, char *out, gui
   return TRUE;
 }
 
-#define STATS_FIELDS(X) X(tx_packets) X(tx_bytes) X(rx_packets) X(rx_bytes) X(refused)
+#define STATS_FIELDS(X)                                                                            \
+  X(tx_packets) X(tx_bytes) X(rx_packets) X(rx_bytes) X(refused) X(relayed) X(relayed_tx_bytes)    \
+      X(relayed_rx_bytes)
 
 char *sbx_net_stats_format(const SbxNetStats *s)
 {
@@ -371,5 +425,5 @@ gboolean sbx_net_stats_parse(const char *text, SbxNetStats *out)
     STATS_FIELDS(PARSE)
 #undef PARSE
   }
-  return seen == 5;
+  return seen == 8;
 }

@@ -336,6 +336,9 @@ void sbx_process_exec(const SbxExecPlan *p)
     umask(p->umask);
   if (!p->keep_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     die(SBX_EXIT_FAILED, "no_new_privs: %s", g_strerror(errno));
+  /* --network slirp:tcp_relay=true: connect(2) goes to the relay first. */
+  if (p->relay && !sbx_relay_install_filter(p->relay_sock, &err))
+    die(SBX_EXIT_FAILED, "%s", err->message);
   sigset_t none;
   sigemptyset(&none);
   for (int s = 1; s < NSIG; s++)

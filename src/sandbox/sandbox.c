@@ -45,6 +45,7 @@ typedef struct {
   uid_t owner;         /* > 0: the sandbox namespace's owner there (--pids-limit) */
   int owner_lock;      /* sbx_userns_owner_claim's, held for the run */
   SbxStdioPipes pipes; /* no -t but a terminal on stdout/stderr */
+  int relay_sock[2];   /* slirp:tcp_relay=true: [0] the relay's, [1] init's and the program's */
 } Ctx;
 
 guint64 sbx_rootfs_size_default(void)
@@ -209,7 +210,7 @@ static gboolean setup_network(Ctx *c, int syncfd, GError **err)
     return FALSE;
   if (!sbx_sync_send_fd(syncfd, "tap", tap))
     return sbx_fail_errno(err, "network: hand tap0 to sbx");
-  return TRUE;
+  return c->relay_sock[1] < 0 || sbx_relay_send_listener(c->relay_sock[1], err);
 }
 
 /* sbx answers once the network helper holds tap0 and its forwarded ports
@@ -228,6 +229,8 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
    * sbx binary) for writing (CVE-2019-5736). */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   sbx_proctitle_set("sbx-init");
+  if (c->relay_sock[0] >= 0)
+    close(c->relay_sock[0]);
   sbx_stdio_pipes_child(&c->pipes, spec->tty);
   SbxCreds creds = {0};
   g_auto(GStrv) argv = NULL, envp = NULL;
@@ -299,6 +302,8 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
         .new_session = TRUE,
         .tty_slave = slave,
         .null_stdin = !spec->interactive,
+        .relay = c->relay_sock[1] >= 0,
+        .relay_sock = c->relay_sock[1],
     };
     sbx_process_exec(&plan);
   }
@@ -535,6 +540,54 @@ static void stop_helper(const Ctx *c, SbxNetHelper *helper)
   helper->sock = -1;
 }
 
+/* slirp:tcp_relay=true: forked once the sandbox exists (it must be in the
+ * user namespace above the sandbox's, as its owner). */
+static gboolean start_relay(Ctx *c, SbxNetHelper *relay, GError **err)
+{
+  const SbxNetSpec *net = &c->spec->net;
+  SbxRelaySpec rs = {.allow = net->allow,
+                     .host_loopback = net->allow_host_loopback,
+                     .refuse_host_addresses = net->refuse_host_addresses,
+                     .log_fd = net->log_fd > STDERR_FILENO ? net->log_fd : -1,
+                     .owner = c->owner};
+  relay->pid = sbx_relay_start(&rs, c->relay_sock[0], &relay->sock, err);
+  close(c->relay_sock[0]);
+  close(c->relay_sock[1]);
+  c->relay_sock[0] = c->relay_sock[1] = -1;
+  return relay->pid > 0;
+}
+
+/* Its counters into the run report (sbx-net's are there already). */
+static void stop_relay(const Ctx *c, SbxNetHelper *relay)
+{
+  SbxRunResult *res = c->spec->measure ? c->spec->result : NULL;
+  if (relay->pid > 0 && (res || c->spec->net.log_fd > STDERR_FILENO)) {
+    SbxNetStats st;
+    g_autoptr(GError) local = NULL;
+    if (!sbx_net_helper_stats(relay, &st, &local)) {
+      sbx_debug("%s", local->message);
+    } else {
+      sbx_debug("relay: %" G_GUINT64_FORMAT " connections, %" G_GUINT64_FORMAT
+                " bytes out, %" G_GUINT64_FORMAT " in",
+                st.relayed, st.relayed_tx_bytes, st.relayed_rx_bytes);
+      if (res) {
+        res->net.relayed = st.relayed;
+        res->net.relayed_tx_bytes = st.relayed_tx_bytes;
+        res->net.relayed_rx_bytes = st.relayed_rx_bytes;
+      }
+    }
+  }
+  if (relay->pid > 0) {
+    kill(relay->pid, SIGKILL);
+    while (waitpid(relay->pid, NULL, 0) < 0 && errno == EINTR)
+      ;
+  }
+  if (relay->sock >= 0)
+    close(relay->sock);
+  relay->pid = 0;
+  relay->sock = -1;
+}
+
 static char *short_id(void)
 {
   return sbx_random_hex(6);
@@ -567,7 +620,8 @@ int sbx_sandbox_run(const SbxRunSpec *spec, GError **err)
   Ctx c = {.spec = spec,
            .hostname = spec->hostname ? spec->hostname : id,
            .idmap = *spec->idmap,
-           .owner_lock = -1};
+           .owner_lock = -1,
+           .relay_sock = {-1, -1}};
   if (!sbx_cgroup_create(&spec->limits, id, &c.cgroup, err))
     return -1;
   sbx_autofd disk = spec->disk_dir ? claim_disk_layer(&c, id, err) : -1;
@@ -647,8 +701,11 @@ static int run_in_namespaces(Ctx *cp, GError **err)
    * They differ when an intermediate namespace bounds the processes of
    * every uid of a range together (--pids-limit by RLIMIT_NPROC). */
   pid_t pid, init = 0;
-  SbxNetHelper helper = {.pid = 0, .sock = -1};
-  if (spec->net.mode == SBX_NET_SLIRP && !spawn_network(&c, &helper, err)) {
+  SbxNetHelper helper = {.pid = 0, .sock = -1}, relay = {.pid = 0, .sock = -1};
+  if (spec->net.mode == SBX_NET_SLIRP &&
+      (!spawn_network(&c, &helper, err) ||
+       (spec->net.tcp_relay && !sbx_sync_pair(c.relay_sock, err)))) {
+    stop_helper(&c, &helper);
     sbx_stdio_pipes_close(&c.pipes);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
@@ -679,13 +736,19 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     init_main(&c, syncfd);
   if (pid < 0) {
     stop_helper(&c, &helper);
+    if (c.relay_sock[0] >= 0) {
+      close(c.relay_sock[0]);
+      close(c.relay_sock[1]);
+    }
     sbx_stdio_pipes_close(&c.pipes);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return -1;
   }
   sbx_autofd master = -1, usage = -1;
   gboolean ok =
+      (c.relay_sock[0] < 0 || start_relay(&c, &relay, err)) &&
       (spec->net.mode != SBX_NET_SLIRP || start_network(syncfd, &helper, err)) &&
+      (relay.pid <= 0 || sbx_relay_ready(relay.sock, err)) &&
       (spec->net.mode != SBX_NET_SWITCH || network_hand_tap(&spec->net, syncfd, err)) &&
       (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
       sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
@@ -695,6 +758,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
       ;
     stop_helper(&c, &helper);
+    stop_relay(&c, &relay);
     sbx_stdio_pipes_drain(&c.pipes);
     sbx_stdio_pipes_close(&c.pipes);
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -736,6 +800,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   }
   sbx_stdio_pipes_close(&c.pipes);
   stop_helper(&c, &helper);
+  stop_relay(&c, &relay);
   sigprocmask(SIG_SETMASK, &old, NULL);
   return status;
 }

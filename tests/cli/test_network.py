@@ -85,6 +85,31 @@ class Servers:
         self.sink.listen(4)
         self.sink_port = self.sink.getsockname()[1]
         threading.Thread(target=self._sink, daemon=True).start()
+        self.echo = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.echo.bind(("127.0.0.1", 0))
+        self.echo.listen(8)
+        self.echo_port = self.echo.getsockname()[1]
+        threading.Thread(target=self._tcp_echo, daemon=True).start()
+
+    def _tcp_echo(self):
+        """Per connection: read to EOF, answer "echo:" and what came, close."""
+        while not self.stop:
+            try:
+                c, _ = self.echo.accept()
+            except OSError:
+                return
+            with c:
+                c.settimeout(30)
+                data = b""
+                try:
+                    while True:
+                        d = c.recv(4096)
+                        if not d:
+                            break
+                        data += d
+                    c.sendall(b"echo:" + data)
+                except OSError:
+                    pass
 
     def _sink(self):
         """Per connection: read len(BULK) bytes, answer with their SHA-256."""
@@ -121,6 +146,7 @@ class Servers:
         self.http.server_close()
         self.udp.close()
         self.sink.close()
+        self.echo.close()
 
 
 class TestNetwork(SbxTestCase):
@@ -564,6 +590,148 @@ class TestHelperEnvironment(SbxTestCase):
         self.assertEqual(r.rc, 0, r)
         self.check(execs, "sbx-store", {"HOME", "LANG", "PATH", "SBX_SUBUID_FILE", "SBX_SUBGID_FILE"})
 
+
+
+class TestTcpRelay(SbxTestCase):
+    """Issue 15: --network slirp:tcp_relay=true relays the sandbox's
+    outbound TCP connections at the socket level (src/net/relay.c) instead
+    of through libslirp's TCP: the bytes never cross tap0, the sandbox's
+    sockets stay its own, and the policy decides as it does for libslirp."""
+    mode = "single"
+    RELAY = ["--network", "slirp:allow_host_loopback=true,tcp_relay=true"]
+
+    def setUp(self):
+        super().setUp()
+        if (os.stat("/dev/net/tun").st_mode & 0o006) != 0o006:
+            self.skipTest("/dev/net/tun is not mode 0666 here (CI makes it so)")
+        self.servers = Servers()
+
+    def tearDown(self):
+        self.servers.close()
+        super().tearDown()
+
+    sandbox = TestNetwork.sandbox
+    udp = TestNetwork.udp
+    read_net_log = TestNetwork.read_net_log
+    helper_pid = TestNetwork.helper_pid
+
+    def report(self, name):
+        path = os.path.join(self.store_for(self.mode), name)
+        with open(path) as f:
+            return json.load(f)["network"]
+
+    def test_bulk_both_ways_relayed(self):
+        """8 MiB each way, checked by SHA-256; the run report says they went
+        through the relay (libslirp saw only the DNS-free rest: no frames of
+        them on tap0)."""
+        want = hashlib.sha256(BULK).hexdigest()
+        rep = os.path.join(self.store_for(self.mode), "relay.json")
+        r = self.sandbox("wget -q -O /tmp/bulk http://10.0.2.2:%d/bulk && sha256sum /tmp/bulk && "
+                         "nc 10.0.2.2 %d < /tmp/bulk" % (self.servers.http_port,
+                                                          self.servers.sink_port),
+                         opts=self.RELAY + ["--report", rep], timeout=90)
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split(), [want, "/tmp/bulk", want], r)
+        net = self.report("relay.json")
+        self.assertEqual(net["relayed_connections"], 2, net)
+        self.assertGreater(net["relayed_rx_bytes"], len(BULK), net)
+        self.assertGreater(net["relayed_tx_bytes"], len(BULK), net)
+        self.assertLess(net["tx_bytes"] + net["rx_bytes"], 1 << 20, net)
+        # without the relay the same counters are null
+        r = self.sandbox("true", opts=["--report", rep])
+        self.assertIsNone(self.report("relay.json")["relayed_connections"])
+
+    def test_connect_answers_as_the_kernel_would(self):
+        """Blocking and non-blocking connects: connected (the socket the
+        program holds is of its own namespace, not a host socket), a
+        half-close carried through, and a closed port refused."""
+        port, closed = self.servers.echo_port, free_port()
+        for how in ("block", "nonblock"):
+            r = self.udp("tcp", "10.0.2.2", str(port), "ping-" + how, how, opts=self.RELAY)
+            self.assertEqual(r.rc, 0, r)
+            lines = [l for l in r.out.splitlines() if l != "in progress"]
+            self.assertEqual(lines, ["connected", "own namespace", "echo:ping-" + how], r)
+            r = self.udp("tcp", "10.0.2.2", str(closed), "x", how, opts=self.RELAY)
+            self.assertEqual((r.rc, r.out.splitlines()[-1]), (1, "Connection refused"), r)
+
+    def test_policy_decides_as_for_libslirp(self):
+        """What libslirp would refuse is not relayed: host loopback without
+        allow_host_loopback, a port --net-allow does not list (logged and
+        counted as refused by sbx-net). What it allows is relayed and logged."""
+        port = self.servers.echo_port
+        rep = os.path.join(self.store_for(self.mode), "policy.json")
+        log = os.path.join(self.store_for(self.mode), "policy.jsonl")
+        r = self.udp("tcp", "10.0.2.2", str(port), "x", "block",
+                     opts=["--network", "slirp:tcp_relay=true", "--report", rep])
+        self.assertEqual(r.rc, 1, r)
+        self.assertNotIn("connected", r.out, r)
+        self.assertEqual(self.report("policy.json")["relayed_connections"], 0)
+        allow = self.RELAY + ["--report", rep, "--net-log", log]
+        r = self.udp("tcp", "10.0.2.2", str(port), "x", "block",
+                     opts=allow + ["--net-allow", "10.0.2.2:%d/tcp" % (port + 1)])
+        self.assertEqual(r.rc, 1, r)
+        net = self.report("policy.json")
+        self.assertEqual((net["relayed_connections"], net["refused_connections"]), (0, 1), net)
+        self.assertEqual([(x["dst"], x["port"], x["verdict"], x.get("reason"))
+                          for x in self.read_net_log(log)],
+                         [("10.0.2.2", port, "refused", "not-allowed")])
+        r = self.udp("tcp", "10.0.2.2", str(port), "x", "block",
+                     opts=allow + ["--net-allow", "10.0.2.2:%d/tcp" % port])
+        self.assertEqual((r.rc, r.out.splitlines()[-1]), (0, "echo:x"), r)
+        net = self.report("policy.json")
+        self.assertEqual((net["relayed_connections"], net["refused_connections"]), (1, 0), net)
+        self.assertEqual([(x["dst"], x["port"], x["verdict"]) for x in self.read_net_log(log)],
+                         [("10.0.2.2", port, "allowed")])
+
+    def test_relay_is_confined(self):
+        """The relay holds host sockets and reads the sandbox's memory: it
+        runs with no capability, no_new_privs, a seccomp filter, nothing of
+        the user's environment, and no fd but its own sockets."""
+        p = self.popen(["run", "-q", "-i"] + self.RELAY + [fixture(BUSYBOX), "sh", "-c",
+                        "echo up; read x"], env={"SBX_TEST_TOKEN": "s3cret-t0ken"},
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            pid = None
+            for _ in range(100):
+                out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(p.pid)],
+                                     stdout=subprocess.PIPE).stdout.decode()
+                pids = [int(l.split()[0]) for l in out.splitlines() if "sbx-relay" in l]
+                if pids:
+                    pid = pids[0]
+                    break
+                time.sleep(0.1)
+            self.assertIsNotNone(pid, out)
+            with open("/proc/%d/status" % pid) as f:
+                st = dict(l.split(":\t", 1) for l in f.read().splitlines() if ":\t" in l)
+            self.assertEqual(st["Seccomp"].strip(), "2", st)
+            self.assertEqual(st["NoNewPrivs"].strip(), "1", st)
+            for cap in ("CapPrm", "CapEff", "CapInh", "CapAmb"):
+                self.assertEqual(int(st[cap], 16), 0, (cap, st))
+            fds = {int(f): os.readlink("/proc/%d/fd/%s" % (pid, f))
+                   for f in os.listdir("/proc/%d/fd" % pid)}
+            for n in (0, 1, 2):
+                self.assertEqual(fds.pop(n), "/dev/null", fds)
+            self.assertTrue(all(t.startswith(("socket:", "anon_inode:")) for t in fds.values()),
+                            fds)
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                env = f.read()
+            self.assertNotIn(b"s3cret-t0ken", env)
+            self.assertNotIn(b"SBX_TEST_TOKEN", env)
+            p.communicate(input=b"\n", timeout=30)
+        finally:
+            p.kill()
+
+    def test_without_a_relay_option_nothing_changes(self):
+        """The option only for slirp; without it no relay process at all."""
+        r = self.sbx_cmd(["run", "-q", "--network", "none:tcp_relay=true", fixture(BUSYBOX), "true"])
+        self.assertSbxError(r, 125, contains="unknown option 'tcp_relay=true'")
+        r = self.sandbox("ls /proc/1/fd | wc -l")
+        self.assertEqual(r.rc, 0, r)
+
+
+class TestTcpRelayRange(TestTcpRelay):
+    mode = "range"
 
 UDP_ECHO = r'''
 import socket, sys

@@ -1,0 +1,672 @@
+/* --network slirp:tcp_relay=true: the sandbox's outbound TCP connections
+ * relayed at the socket level, beside libslirp.
+ *
+ * libslirp is a TCP stack in user space without window scaling: every byte
+ * the sandbox sends crosses the guest's TCP, tap0, libslirp's TCP and then a
+ * host socket. The relay skips the two TCP stacks in the middle. The
+ * program's process gets one more seccomp filter, which hands each connect(2)
+ * to the relay (a user notification). For a TCP connection that the policy
+ * lets libslirp make (the same judgement, sbx_net_policy_judge_tcp), the
+ * relay connects a host socket itself, then connects the sandbox's own
+ * socket to a listener of its own on 127.0.0.1 inside the sandbox's network
+ * namespace, accepts it and copies bytes between the two with splice(2).
+ *
+ * The sandbox never holds a host socket: everything it has is of its own
+ * network namespace, so a connect the relay lets the kernel carry out
+ * (SECCOMP_USER_NOTIF_FLAG_CONTINUE: not TCP, not IPv4, refused by the
+ * policy, a socket already connected, ...) is one the sandbox could make
+ * without the filter, and goes through libslirp as without the relay. A
+ * refused connection is refused, logged and counted by sbx-net, as always.
+ *
+ * The relay is a process forked from sbx after the clone: it must be in the
+ * user namespace above the sandbox's, as its owner, to read the connect's
+ * address (process_vm_readv) and take a duplicate of the socket
+ * (pidfd_getfd). It holds no capability, sets no_new_privs, closes all but
+ * its sockets and confines itself with a seccomp allowlist before it reads
+ * anything of the sandbox's. */
+#include "sbx/net.h"
+#include "sbx/sync.h"
+#include "sbx/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <netinet/tcp.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+/* The relay's fds once it is on its own. */
+enum { FD_SANDBOX = 3, FD_CTL = 4, FD_LOG = 5 };
+
+/* Connections relayed at once, and connects waiting for their host side:
+ * past these, connects go through libslirp. */
+#define MAX_CONNS   4096
+#define MAX_PENDING 256
+#define CHUNK       (256 * 1024)
+
+typedef struct Conn Conn;
+
+/* What an epoll event points at. */
+typedef enum { EP_SANDBOX, EP_CTL, EP_LISTENER, EP_NOTIFY, EP_PENDING, EP_CONN } EpKind;
+typedef struct {
+  EpKind kind;
+  void *ptr;
+  int side; /* EP_CONN: 0 the sandbox's end, 1 the host's */
+} Ep;
+
+/* A connect waiting for its host socket to connect. */
+typedef struct {
+  Ep ep;
+  guint64 id; /* the notification's */
+  int guest;  /* our duplicate of the sandbox's socket */
+  int host;
+  guint32 dst; /* as the sandbox asked, host order */
+  guint16 port;
+} Pending;
+
+/* Direction d copies from fd[d] to fd[1 - d] through pipe[d]. */
+struct Conn {
+  Ep ep[2];
+  gboolean dead; /* closed; freed after the epoll batch that may name it */
+  int fd[2]; /* 0: the accepted end in the sandbox's namespace, 1: the host's */
+  int pipe[2][2];
+  gsize queued[2];
+  gboolean eof[2], shut[2];
+  guint32 events[2];
+};
+
+typedef struct {
+  SbxNetPolicy policy;
+  SbxNetLog log;
+  int epfd;
+  int listener, notify;
+  struct sockaddr_in listen_addr;
+  Ep ep_sandbox, ep_ctl, ep_listener, ep_notify;
+  struct seccomp_notif *req;
+  struct seccomp_notif_resp *resp;
+  GHashTable *accepting; /* sandbox-side port (its socket's) -> host fd */
+  GPtrArray *dead;       /* Conn closed in this batch */
+  guint conns, pending;
+  SbxNetStats stats;
+} Relay;
+
+static int pidfd_open(pid_t pid)
+{
+  return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_getfd(int pidfd, int fd)
+{
+  return (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+}
+
+static void ep_set(Relay *r, int fd, Ep *ep, guint32 events, int op)
+{
+  struct epoll_event ev = {.events = events, .data.ptr = ep};
+  if (epoll_ctl(r->epfd, op, fd, &ev) < 0)
+    sbx_debug("relay: epoll_ctl: %s", g_strerror(errno));
+}
+
+/* ---- the answer to a connect ---- */
+
+static void respond(Relay *r, guint64 id, int error, gboolean cont)
+{
+  memset(r->resp, 0, sizeof *r->resp);
+  r->resp->id = id;
+  r->resp->error = cont ? 0 : -error;
+  r->resp->val = 0;
+  r->resp->flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
+  int e = seccomp_notify_respond(r->notify, r->resp);
+  if (e < 0) /* the caller is gone (killed, or a signal ended its connect) */
+    sbx_debug("relay: answer connect: %s", g_strerror(-e));
+}
+
+static gboolean is_tcp4(int fd)
+{
+  int v;
+  socklen_t len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_INET)
+    return FALSE;
+  len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
+    return FALSE;
+  len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) < 0 || v != IPPROTO_TCP)
+    return FALSE;
+  /* Only a socket that was never connected: anything else the kernel answers. */
+  struct tcp_info ti;
+  len = sizeof ti;
+  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state == TCP_CLOSE &&
+         getpeername(fd, (struct sockaddr *)&(struct sockaddr_in){0},
+                     &(socklen_t){sizeof(struct sockaddr_in)}) < 0 &&
+         errno == ENOTCONN;
+}
+
+/* Where the host side connects for dst (host order), or 0: not relayed.
+ * libslirp's own addresses and the sandbox's own are its business. */
+static guint32 host_address(const Relay *r, guint32 dst)
+{
+  if (dst == SBX_NET_GATEWAY_ADDR)
+    return r->policy.host_loopback ? INADDR_LOOPBACK : 0;
+  if ((dst & 0xffffff00u) == (SBX_NET_GATEWAY_ADDR & 0xffffff00u))
+    return 0; /* 10.0.2.0/24: the resolver, the sandbox itself, nothing */
+  if ((dst >> 24) == 0 || (dst >> 24) == 127 || dst >= 0xe0000000u)
+    return 0; /* "this host", the sandbox's loopback, multicast, broadcast */
+  return dst;
+}
+
+static void log_flow(Relay *r, guint32 dst, guint16 port, guint16 sport)
+{
+  SbxFrameInfo info = {
+      .new_flow = TRUE, .proto = IPPROTO_TCP, .dst = dst, .sport = sport, .dport = port};
+  sbx_netlog_frame(&r->log, &info);
+}
+
+/* Read the connect's address; FALSE: not one to relay. */
+static gboolean read_address(const struct seccomp_notif *req, struct sockaddr_in *sa)
+{
+  if (req->data.args[2] < sizeof *sa)
+    return FALSE;
+  struct iovec local = {.iov_base = sa, .iov_len = sizeof *sa};
+  struct iovec remote = {.iov_base = (void *)(uintptr_t)req->data.args[1],
+                         .iov_len = sizeof *sa};
+  return process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof *sa &&
+         sa->sin_family == AF_INET;
+}
+
+static void on_connect(Relay *r, const struct seccomp_notif *req)
+{
+  struct sockaddr_in sa;
+  if (req->data.nr != SCMP_SYS(connect) || req->data.arch != seccomp_arch_native() ||
+      !read_address(req, &sa)) {
+    respond(r, req->id, 0, TRUE);
+    return;
+  }
+  guint32 dst = ntohl(sa.sin_addr.s_addr);
+  guint16 port = ntohs(sa.sin_port);
+  guint32 host = host_address(r, dst);
+  /* Refused: libslirp refuses it as always (sbx-net logs and counts). */
+  if (!host || port == 0 || sbx_net_policy_judge_tcp(&r->policy, dst, port) ||
+      r->pending >= MAX_PENDING || r->conns >= MAX_CONNS) {
+    respond(r, req->id, 0, TRUE);
+    return;
+  }
+  sbx_autofd pidfd = pidfd_open((pid_t)req->pid);
+  sbx_autofd guest = pidfd < 0 ? -1 : pidfd_getfd(pidfd, (int)req->data.args[0]);
+  /* The fd is the caller's only if the notification is still live after we
+   * took it (the pid could have been reused before pidfd_open). */
+  if (guest < 0 || seccomp_notify_id_valid(r->notify, req->id) < 0 || !is_tcp4(guest)) {
+    respond(r, req->id, 0, TRUE);
+    return;
+  }
+  sbx_autofd hfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (hfd < 0) {
+    respond(r, req->id, errno, FALSE);
+    return;
+  }
+  int one = 1;
+  setsockopt(hfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  struct sockaddr_in to = {
+      .sin_family = AF_INET, .sin_port = sa.sin_port, .sin_addr.s_addr = htonl(host)};
+  if (connect(hfd, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS) {
+    respond(r, req->id, errno, FALSE);
+    return;
+  }
+  Pending *p = g_new0(Pending, 1);
+  *p = (Pending){.ep = {.kind = EP_PENDING},
+                 .id = req->id,
+                 .guest = sbx_steal_fd(&guest),
+                 .host = sbx_steal_fd(&hfd),
+                 .dst = dst,
+                 .port = port};
+  p->ep.ptr = p;
+  r->pending++;
+  ep_set(r, p->host, &p->ep, EPOLLOUT, EPOLL_CTL_ADD);
+}
+
+/* The host side is connected (or failed): connect the sandbox's socket to
+ * our listener and answer the connect as the kernel would have. */
+static void on_pending(Relay *r, Pending *p)
+{
+  int e = 0;
+  socklen_t len = sizeof e;
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, p->host, NULL);
+  r->pending--;
+  if (getsockopt(p->host, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+    e = errno;
+  if (e == 0 && g_hash_table_size(r->accepting) >= MAX_PENDING)
+    e = ENOBUFS;
+  if (e) {
+    respond(r, p->id, e, FALSE);
+    close(p->host);
+  } else {
+    gboolean nonblock = (fcntl(p->guest, F_GETFL) & O_NONBLOCK) != 0;
+    int c = connect(p->guest, (struct sockaddr *)&r->listen_addr, sizeof r->listen_addr);
+    struct sockaddr_in self;
+    socklen_t slen = sizeof self;
+    if ((c < 0 && errno != EINPROGRESS) ||
+        getsockname(p->guest, (struct sockaddr *)&self, &slen) < 0) {
+      e = errno;
+      respond(r, p->id, e, FALSE);
+      close(p->host);
+    } else {
+      guint key = ntohs(self.sin_port);
+      gpointer old;
+      if (g_hash_table_lookup_extended(r->accepting, GUINT_TO_POINTER(key), NULL, &old))
+        close(GPOINTER_TO_INT(old));
+      g_hash_table_insert(r->accepting, GUINT_TO_POINTER(key), GINT_TO_POINTER(p->host));
+      log_flow(r, p->dst, p->port, key);
+      r->stats.relayed++;
+      respond(r, p->id, c < 0 && nonblock ? EINPROGRESS : 0, FALSE);
+    }
+  }
+  close(p->guest);
+  g_free(p);
+}
+
+/* ---- relaying ---- */
+
+static void conn_free(Relay *r, Conn *c, gboolean reset)
+{
+  for (int i = 0; i < 2; i++) {
+    if (reset) {
+      struct linger lg = {.l_onoff = 1, .l_linger = 0};
+      setsockopt(c->fd[i], SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    close(c->fd[i]);
+    if (c->pipe[i][0] >= 0)
+      close(c->pipe[i][0]);
+    if (c->pipe[i][1] >= 0)
+      close(c->pipe[i][1]);
+  }
+  r->conns--;
+  c->dead = TRUE;
+  g_ptr_array_add(r->dead, c);
+}
+
+/* Move what there is in direction d; FALSE: the connection failed. */
+static gboolean pump(Relay *r, Conn *c, int d)
+{
+  int src = c->fd[d], dst = c->fd[1 - d];
+  for (;;) {
+    if (c->queued[d] > 0) {
+      ssize_t n = splice(c->pipe[d][0], NULL, dst, NULL, c->queued[d],
+                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        c->queued[d] -= (gsize)n;
+        if (d == 0)
+          r->stats.relayed_tx_bytes += (guint64)n;
+        else
+          r->stats.relayed_rx_bytes += (guint64)n;
+        continue;
+      }
+      return n < 0 && errno == EAGAIN;
+    }
+    if (c->eof[d]) {
+      if (!c->shut[d]) {
+        shutdown(dst, SHUT_WR);
+        c->shut[d] = TRUE;
+      }
+      return TRUE;
+    }
+    ssize_t n = splice(src, NULL, c->pipe[d][1], NULL, CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0)
+      c->queued[d] = (gsize)n;
+    else if (n == 0)
+      c->eof[d] = TRUE;
+    else
+      return errno == EAGAIN;
+  }
+}
+
+static void conn_update(Relay *r, Conn *c)
+{
+  for (int i = 0; i < 2; i++) {
+    guint32 want = 0;
+    if (c->queued[i] == 0 && !c->eof[i])
+      want |= EPOLLIN;
+    if (c->queued[1 - i] > 0)
+      want |= EPOLLOUT;
+    if (want != c->events[i]) {
+      ep_set(r, c->fd[i], &c->ep[i], want, EPOLL_CTL_MOD);
+      c->events[i] = want;
+    }
+  }
+}
+
+static void on_conn(Relay *r, Conn *c, int side, guint32 events)
+{
+  if (c->dead)
+    return;
+  if (!pump(r, c, 0) || !pump(r, c, 1)) {
+    conn_free(r, c, TRUE);
+    return;
+  }
+  if (c->shut[0] && c->shut[1]) {
+    conn_free(r, c, FALSE);
+    return;
+  }
+  /* Hung up with nothing more to read or write there: the other way cannot
+   * finish either. */
+  if ((events & (EPOLLHUP | EPOLLERR)) && c->eof[side] && c->queued[1 - side] == 0 &&
+      !(c->events[side] & EPOLLOUT)) {
+    conn_free(r, c, (events & EPOLLERR) != 0);
+    return;
+  }
+  conn_update(r, c);
+}
+
+static void conn_new(Relay *r, int guest, int host)
+{
+  Conn *c = g_new0(Conn, 1);
+  c->fd[0] = guest;
+  c->fd[1] = host;
+  c->pipe[0][0] = c->pipe[0][1] = c->pipe[1][0] = c->pipe[1][1] = -1;
+  r->conns++;
+  for (int d = 0; d < 2; d++) {
+    if (pipe2(c->pipe[d], O_NONBLOCK | O_CLOEXEC) < 0) {
+      conn_free(r, c, TRUE);
+      return;
+    }
+    fcntl(c->pipe[d][1], F_SETPIPE_SZ, CHUNK);
+    c->ep[d] = (Ep){.kind = EP_CONN, .ptr = c, .side = d};
+    c->events[d] = EPOLLIN;
+  }
+  int one = 1;
+  setsockopt(guest, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ep_set(r, guest, &c->ep[0], EPOLLIN, EPOLL_CTL_ADD);
+  ep_set(r, host, &c->ep[1], EPOLLIN, EPOLL_CTL_ADD);
+}
+
+/* The sandbox's socket arrives: pair it with its host side by its port. */
+static void on_listener(Relay *r)
+{
+  for (;;) {
+    struct sockaddr_in peer;
+    socklen_t len = sizeof peer;
+    int fd = accept4(r->listener, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+      return;
+    gpointer key = GUINT_TO_POINTER((guint)ntohs(peer.sin_port)), host;
+    /* Only a socket we connected (the sandbox may connect to it too). */
+    if (peer.sin_family != AF_INET || !g_hash_table_lookup_extended(r->accepting, key, NULL, &host)) {
+      struct linger lg = {.l_onoff = 1, .l_linger = 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      close(fd);
+      continue;
+    }
+    g_hash_table_remove(r->accepting, key);
+    conn_new(r, fd, GPOINTER_TO_INT(host));
+  }
+}
+
+/* ---- set-up ---- */
+
+static void on_sandbox(Relay *r)
+{
+  g_autofree char *what = NULL;
+  g_autoptr(GError) local = NULL;
+  int fd = -1;
+  if (!sbx_sync_recv_fd(FD_SANDBOX, &what, &fd, "sandbox", &local) || fd < 0) {
+    /* the sandbox's set-up is over (or failed): nothing more comes */
+    epoll_ctl(r->epfd, EPOLL_CTL_DEL, FD_SANDBOX, NULL);
+    close(FD_SANDBOX);
+    return;
+  }
+  if (g_strcmp0(what, "listen") == 0 && r->listener < 0) {
+    socklen_t len = sizeof r->listen_addr;
+    if (getsockname(fd, (struct sockaddr *)&r->listen_addr, &len) < 0 ||
+        r->listen_addr.sin_family != AF_INET) {
+      close(fd);
+      return;
+    }
+    fcntl(fd, F_SETFL, O_NONBLOCK | O_RDWR);
+    r->listener = fd;
+    ep_set(r, fd, &r->ep_listener, EPOLLIN, EPOLL_CTL_ADD);
+  } else if (g_strcmp0(what, "notify") == 0 && r->notify < 0 && r->listener >= 0) {
+    r->notify = fd;
+    ep_set(r, fd, &r->ep_notify, EPOLLIN, EPOLL_CTL_ADD);
+  } else {
+    close(fd);
+  }
+}
+
+static void on_ctl(Relay *r)
+{
+  g_autofree char *req = NULL;
+  g_autoptr(GError) local = NULL;
+  if (!sbx_sync_recv(FD_CTL, &req, "sbx", &local))
+    _exit(0); /* sbx is gone */
+  if (g_strcmp0(req, "stats") == 0) {
+    g_autofree char *text = sbx_net_stats_format(&r->stats);
+    sbx_sync_send_ok(FD_CTL, text);
+  }
+}
+
+static void on_notify(Relay *r, guint32 events)
+{
+  if (events & (EPOLLHUP | EPOLLERR)) {
+    /* every process with the filter is gone */
+    epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->notify, NULL);
+    return;
+  }
+  memset(r->req, 0, sizeof *r->req);
+  if (seccomp_notify_receive(r->notify, r->req) < 0)
+    return; /* its caller went away meanwhile */
+  on_connect(r, r->req);
+}
+
+static const char *const relay_allow[] = {
+    "read",          "write",        "close",         "epoll_wait",   "epoll_pwait",
+    "epoll_ctl",     "accept4",      "connect",       "setsockopt",   "getsockopt",
+    "getsockname",   "getpeername",  "splice",        "pipe2",        "fcntl",
+    "shutdown",      "recvmsg",      "sendmsg",       "recvfrom",     "sendto",
+    "process_vm_readv", "pidfd_open", "pidfd_getfd",  "brk",          "mmap",
+    "munmap",        "mremap",       "madvise",       "mprotect",     "clock_gettime",
+    "gettimeofday",  "exit",         "exit_group",    "rt_sigreturn", "rt_sigprocmask",
+    "getpid",        "gettid",       "futex",         "restart_syscall", "getrandom",
+    "newfstatat",    "fstat",        "writev",        "sched_yield",  "tgkill",
+    "sigaltstack",   "rt_sigaction", "prlimit64",     "getuid",       "geteuid",
+    NULL};
+
+static gboolean confine(GError **err)
+{
+  /* No capability anywhere: the sandbox's namespace is ours as its owner. */
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+  struct __user_cap_data_struct data[2] = {{0}};
+  if (syscall(SYS_capset, &hdr, data) < 0)
+    return sbx_fail_errno(err, "relay: drop capabilities");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    return sbx_fail_errno(err, "relay: no_new_privs");
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+  if (!ctx)
+    return sbx_fail(err, SBX_ERROR_FAILED, "relay: seccomp_init");
+  for (const char *const *n = relay_allow; *n; n++) {
+    int nr = seccomp_syscall_resolve_name(*n);
+    if (nr != __NR_SCMP_ERROR)
+      seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+  }
+  /* Host sockets of IPv4 only; the notification's ioctls only. */
+  seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+                   SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_INET));
+  static const guint64 ioctls[] = {SECCOMP_IOCTL_NOTIF_RECV, SECCOMP_IOCTL_NOTIF_SEND,
+                                   SECCOMP_IOCTL_NOTIF_ID_VALID};
+  for (guint i = 0; i < G_N_ELEMENTS(ioctls); i++)
+    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i]));
+  static const char *const hot[] = {"splice", "epoll_wait", "epoll_ctl"};
+  for (guint i = 0; i < G_N_ELEMENTS(hot); i++)
+    seccomp_syscall_priority(ctx, seccomp_syscall_resolve_name(hot[i]), (uint8_t)(255 - i));
+  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  int rc = seccomp_load(ctx);
+  seccomp_release(ctx);
+  if (rc < 0)
+    return sbx_fail_errnum(err, -rc, "relay: load its seccomp filter");
+  return TRUE;
+}
+
+static gboolean setup(Relay *r, const SbxRelaySpec *s, GError **err)
+{
+  r->listener = r->notify = -1;
+  if (!sbx_net_policy_init(&r->policy, s->allow, s->host_loopback, s->refuse_host_addresses, err))
+    return FALSE;
+  sbx_netlog_init(&r->log, s->log_fd >= 0 ? FD_LOG : -1);
+  r->accepting = g_hash_table_new(NULL, NULL);
+  r->dead = g_ptr_array_new_with_free_func(g_free);
+  /* libseccomp learns what the kernel supports here, not under the filter. */
+  int e = seccomp_notify_alloc(&r->req, &r->resp);
+  if (e < 0)
+    return sbx_fail_errnum(err, -e, "relay: seccomp notifications");
+  if ((r->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+    return sbx_fail_errno(err, "relay: epoll");
+  r->ep_sandbox.kind = EP_SANDBOX;
+  r->ep_ctl.kind = EP_CTL;
+  r->ep_listener.kind = EP_LISTENER;
+  r->ep_notify.kind = EP_NOTIFY;
+  ep_set(r, FD_SANDBOX, &r->ep_sandbox, EPOLLIN, EPOLL_CTL_ADD);
+  ep_set(r, FD_CTL, &r->ep_ctl, EPOLLIN, EPOLL_CTL_ADD);
+  /* The sandbox's namespace's owner (--pids-limit's uid): no capability
+   * needed to read its processes' memory and fds. */
+  if (s->owner > 0 && setresuid(s->owner, s->owner, s->owner) < 0)
+    return sbx_fail_errno(err, "relay: become uid %u", (unsigned)s->owner);
+  return confine(err);
+}
+
+static G_GNUC_NORETURN void relay_main(const SbxRelaySpec *s)
+{
+  Relay r = {0};
+  g_autoptr(GError) err = NULL;
+  if (!setup(&r, s, &err)) {
+    sbx_sync_send_error(FD_CTL, err);
+    _exit(SBX_EXIT_FAILED);
+  }
+  sbx_sync_send_ok(FD_CTL, "ready");
+  for (;;) {
+    struct epoll_event ev[64];
+    int n = epoll_wait(r.epfd, ev, G_N_ELEMENTS(ev), -1);
+    if (n < 0 && errno != EINTR)
+      _exit(SBX_EXIT_FAILED);
+    for (int i = 0; i < n; i++) {
+      Ep *ep = ev[i].data.ptr;
+      switch (ep->kind) {
+      case EP_SANDBOX:
+        on_sandbox(&r);
+        break;
+      case EP_CTL:
+        on_ctl(&r);
+        break;
+      case EP_LISTENER:
+        on_listener(&r);
+        break;
+      case EP_NOTIFY:
+        on_notify(&r, ev[i].events);
+        break;
+      case EP_PENDING:
+        on_pending(&r, ep->ptr);
+        break;
+      case EP_CONN:
+        on_conn(&r, ep->ptr, ep->side, ev[i].events);
+        break;
+      }
+    }
+    g_ptr_array_set_size(r.dead, 0);
+  }
+}
+
+pid_t sbx_relay_start(const SbxRelaySpec *s, int sandbox, int *ctl, GError **err)
+{
+  int pair[2];
+  if (!sbx_sync_pair(pair, err))
+    return -1;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(pair[0]);
+    close(pair[1]);
+    sbx_fail_errno(err, "relay: fork");
+    return -1;
+  }
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGPIPE, SIG_IGN);
+    sbx_proctitle_set("sbx-relay");
+    /* Nothing of the user's environment (tokens, keys) stays in a process
+     * that reads the sandbox's memory: the strings themselves go. */
+    for (char **e = environ; e && *e; e++)
+      explicit_bzero(*e, strlen(*e));
+    clearenv();
+    int log = s->log_fd;
+    /* Our fds to 3, 4, 5 (through higher numbers: they may sit there). */
+    int a = fcntl(sandbox, F_DUPFD_CLOEXEC, 10), b = fcntl(pair[1], F_DUPFD_CLOEXEC, 10);
+    int c = log >= 0 ? fcntl(log, F_DUPFD_CLOEXEC, 10) : -1;
+    if (a < 0 || b < 0 || dup3(a, FD_SANDBOX, O_CLOEXEC) < 0 || dup3(b, FD_CTL, O_CLOEXEC) < 0 ||
+        (c >= 0 && dup3(c, FD_LOG, O_CLOEXEC) < 0))
+      _exit(SBX_EXIT_FAILED);
+    sbx_close_fds_from(c >= 0 ? FD_LOG + 1 : FD_LOG);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+      dup2(null, STDIN_FILENO);
+      dup2(null, STDOUT_FILENO);
+      if (sbx_log_level < SBX_LOG_DEBUG)
+        dup2(null, STDERR_FILENO);
+      close(null);
+    }
+    relay_main(s);
+  }
+  close(pair[1]);
+  *ctl = pair[0];
+  return pid;
+}
+
+gboolean sbx_relay_ready(int ctl, GError **err)
+{
+  return sbx_sync_recv(ctl, NULL, "TCP relay", err);
+}
+
+gboolean sbx_relay_send_listener(int sock, GError **err)
+{
+  sbx_autofd l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, SOMAXCONN) < 0)
+    return sbx_fail_errno(err, "relay: listen on 127.0.0.1");
+  if (!sbx_sync_send_fd(sock, "listen", l))
+    return sbx_fail_errno(err, "relay: hand it the listener");
+  return TRUE;
+}
+
+gboolean sbx_relay_install_filter(int sock, GError **err)
+{
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (!ctx)
+    return sbx_fail(err, SBX_ERROR_FAILED, "relay: seccomp_init");
+  /* Another architecture's calls are the main filter's to judge. */
+  seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW);
+  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  int rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(connect), 0);
+  if (rc == 0)
+    rc = seccomp_load(ctx);
+  int fd = rc == 0 ? seccomp_notify_fd(ctx) : -1;
+  seccomp_release(ctx);
+  if (rc < 0 || fd < 0)
+    return sbx_fail_errnum(err, rc < 0 ? -rc : EINVAL, "relay: the connect filter");
+  gboolean ok = sbx_sync_send_fd(sock, "notify", fd);
+  int e = errno;
+  close(fd);
+  return ok || sbx_fail_errnum(err, e, "relay: hand it the connect filter");
+}
