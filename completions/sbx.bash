@@ -164,7 +164,7 @@ _sbx_option_value()
             ;;
         --network)
             _sbx_add_words "slirp slirp:allow_host_loopback=true slirp:allow_host_addresses=false
-                none host"
+                slirp:tcp_relay=true none host"
             _sbx_add_lines "$(_sbx_networks)"
             ;;
         --net-allow) _sbx_add_words "dns" ;;

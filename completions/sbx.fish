@@ -195,6 +195,7 @@ complete -c sbx -n '__sbx_opts run' -l network -x -d 'Network mode' -a "
     slirp\t'own network stack through libslirp (default)'
     slirp:allow_host_loopback=true\t'slirp, and 10.0.2.2 reaches the host\'s 127.0.0.1'
     slirp:allow_host_addresses=false\t'slirp, and the host\'s own addresses are refused'
+    slirp:tcp_relay=true\t'slirp, and TCP connections relayed beside libslirp (faster)'
     none\t'loopback only'
     host\t'the host\'s network, unisolated'
     (__sbx_networks)"

@@ -75,7 +75,8 @@ static GOptionEntry run_entries[] = {
     {"network", 0, 0, G_OPTION_ARG_STRING, &opts.network,
      "slirp (default; slirp:allow_host_loopback=true lets 10.0.2.2 reach the host's 127.0.0.1; "
      "the host's other addresses are reachable unless slirp:allow_host_addresses=false or "
-     "--net-allow), none (only lo), host (the host's network, unisolated) or the name of a "
+     "--net-allow; slirp:tcp_relay=true relays allowed TCP connections beside libslirp, faster), "
+     "none (only lo), host (the host's network, unisolated) or the name of a "
      "network (sbx network create)",
      "MODE|NAME"},
     {"network-alias", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opts.network_alias,

@@ -308,9 +308,9 @@ class TestDocs(SbxTestCase):
                          ["--net-allow", "--net-log", "--network", "--network-alias"])
         self.assertEqual(sorted(c("sbx run --network ")),
                          ["host", "none", "slirp", "slirp:allow_host_addresses=false",
-                          "slirp:allow_host_loopback=true"])
+                          "slirp:allow_host_loopback=true", "slirp:tcp_relay=true"])
         self.assertEqual(sorted(c("sbx run --network slirp:")),
-                         ["allow_host_addresses=false", "allow_host_loopback=true"])
+                         ["allow_host_addresses=false", "allow_host_loopback=true", "tcp_relay=true"])
         self.assertEqual(sorted(c("sbx rmi ")), ["alpine:3.19", "busybox:latest"])
         self.assertEqual(c("sbx rmi busy"), ["busybox:latest"])
         self.assertEqual(c("sbx rmi busybox:"), ["latest"])
@@ -384,7 +384,7 @@ class TestDocs(SbxTestCase):
                          ["--net-allow", "--net-log", "--network", "--network-alias"])
         self.assertEqual(sorted(c("sbx run --network ")),
                          ["host", "none", "slirp", "slirp:allow_host_addresses=false",
-                          "slirp:allow_host_loopback=true"])
+                          "slirp:allow_host_loopback=true", "slirp:tcp_relay=true"])
         self.assertEqual(sorted(c("sbx rmi ")), ["alpine:3.19", "busybox:latest"])
         self.assertEqual(sorted(c("sbx kill ")), ["db", "web"])
         self.assertIn("KILL", c("sbx kill -s "))

@@ -59,14 +59,18 @@ REPORT_SCHEMA = {
         "network": {
             "type": "object", "additionalProperties": False,
             "required": ["mode", "name", "rx_bytes", "rx_packets", "tx_bytes", "tx_packets",
-                         "refused_connections"],
+                         "refused_connections", "relayed_connections", "relayed_tx_bytes",
+                         "relayed_rx_bytes"],
             "properties": {"mode": {"enum": ["slirp", "none", "host", "network"]},
                            "name": {"type": ["string", "null"]},
                            "rx_bytes": {"type": ["integer", "null"], "minimum": 0},
                            "rx_packets": {"type": ["integer", "null"], "minimum": 0},
                            "tx_bytes": {"type": ["integer", "null"], "minimum": 0},
                            "tx_packets": {"type": ["integer", "null"], "minimum": 0},
-                           "refused_connections": {"type": ["integer", "null"], "minimum": 0}}},
+                           "refused_connections": {"type": ["integer", "null"], "minimum": 0},
+                           "relayed_connections": {"type": ["integer", "null"], "minimum": 0},
+                           "relayed_tx_bytes": {"type": ["integer", "null"], "minimum": 0},
+                           "relayed_rx_bytes": {"type": ["integer", "null"], "minimum": 0}}},
     },
 }
 
@@ -428,7 +432,8 @@ class LimitTests:
         self.assertEqual(d["command"], ["sh", "-c", "exit 3 # %s" % odd])
         self.assertEqual(d["network"], {"mode": "none", "name": None, "rx_bytes": None, "rx_packets": None,
                                         "tx_bytes": None, "tx_packets": None,
-                                        "refused_connections": None})
+                                        "refused_connections": None, "relayed_connections": None,
+                                        "relayed_tx_bytes": None, "relayed_rx_bytes": None})
         self.assertIsNone(d["signal"])
 
     def test_report_signal_death(self):
