@@ -3,8 +3,9 @@
 #
 # Measures, in one run:
 #   1. TCP throughput (iperf3, one stream, MTU 65520) guest->host and
-#      host->guest through sbx's sbx-net, through slirp4netns, and on the
-#      host's loopback;
+#      host->guest through sbx's sbx-net, through sbx with
+#      slirp:tcp_relay=true ("sbx-relay", src/net/relay.c), through
+#      slirp4netns, and on the host's loopback;
 #   2. TCP connect and request-response latency through the same three
 #      paths;
 #   3. the CPU the network helper burns while one TCP connection sits idle;
@@ -303,23 +304,27 @@ signame() { kill -l "$1" 2>/dev/null | sed 's/^/SIG/' || echo "$1"; }
 # Samples cover 1 s after the helper was seen to the last moment both ran.
 watch_run() {
 	local deadline=$1 helper=$2 out=$3; shift 3
-	local pid start hp="" t0= k0= s0= t1= k1= s1= now s term=0 dead="" name=sbx-net
-	[ "$helper" = sbx ] || name=slirp4netns
+	local pid start hp="" t0= k0= s0= t1= k1= s1= now s term=0 dead="" name=sbx-net sbx=0 hn=
+	# sbx-relay: the relay is the helper sampled; sbx-net's memory counts with the supervisor's
+	case $helper in sbx) sbx=1 ;; sbx-relay) sbx=1 name=sbx-relay ;; *) name=slirp4netns ;; esac
 	WR_RC=0 WR_CPU= WR_SYSCALLS= WR_NOTE= WR_RSS=
 	local rs rh rmax=0
 	"$@" </dev/null >"$out" 2>"$out.err" 8>&- &
 	pid=$!
 	BG_PIDS+=("$pid")
 	start=$(now_us)
-	case $helper in ''|sbx) ;; *) hp=$helper ;; esac
+	case $helper in ''|sbx|sbx-relay) ;; *) hp=$helper ;; esac
 	while proc_stat "$pid" && [ "$PS_STATE" != Z ]; do
 		nap 0.25
 		now=$(now_us)
-		if [ -z "$hp" ] && [ "$helper" = sbx ]; then
-			hp=$(child_named "$pid" sbx-net) || hp=
+		if [ -z "$hp" ] && [ $sbx = 1 ]; then
+			hp=$(child_named "$pid" "$name") || hp=
+		fi
+		if [ -z "$hn" ] && [ "$name" = sbx-relay ]; then
+			hn=$(child_named "$pid" sbx-net) || hn=
 		fi
 		if [ -n "$hp" ] && [ -z "$dead" ] && proc_stat "$hp"; then
-			if [ "$PS_STATE" = Z ] && [ "$helper" = sbx ] && [ "$PS_EXIT" = 9 ]; then
+			if [ "$PS_STATE" = Z ] && [ $sbx = 1 ] && [ "$PS_EXIT" = 9 ]; then
 				dead=" "   # sbx stops sbx-net with SIGKILL once the program is done
 			elif [ "$PS_STATE" = Z ]; then
 				dead="$name (pid $hp) died of $(signame $((PS_EXIT & 127)))"
@@ -328,7 +333,8 @@ watch_run() {
 				kill -TERM "$pid" 2>/dev/null; term=1
 			elif s=$(proc_syscalls "$hp"); then
 				rh=$(proc_rss "$hp") rs=0
-				[ "$helper" = sbx ] && rs=$(proc_rss "$pid")
+				[ $sbx = 1 ] && rs=$(proc_rss "$pid")
+				[ -n "$hn" ] && rs=$((rs + $(proc_rss "$hn")))
 				if [ "$rh" -gt 0 ] && [ $((rs + rh)) -gt "$rmax" ]; then
 					rmax=$((rs + rh)) WR_RSS="$rmax $rs $rh"
 				fi
@@ -592,6 +598,8 @@ if want throughput || want latency || want idle; then
 	fi
 fi
 SBX_NET=(--network slirp:allow_host_loopback=true --mtu "$MTU")
+# sbx-relay: the same with TCP connections relayed beside libslirp (src/net/relay.c)
+SBX_RELAY=(--network slirp:allow_host_loopback=true,tcp_relay=true --mtu "$MTU")
 
 # ---------------------------------------------------------------------------
 # slirp4netns: a user+net namespace held by a sleep, slirp4netns on its tap0
@@ -633,7 +641,7 @@ NOTES=()
 # ---------------------------------------------------------------------------
 # 1. Throughput
 # ---------------------------------------------------------------------------
-TOOLS=(sbx slirp4netns host)
+TOOLS=(sbx sbx-relay slirp4netns host)
 declare -A TP=() TPCPU=() TPSYS=() TPRETRY=()
 TPEST=0
 iperf_server() {
@@ -680,6 +688,8 @@ throughput_one() {
 	case $tool in
 	sbx) helper=sbx
 	     watch_run $((SECONDS_T + 20)) sbx "$out" "${SBXRUN[@]}" "${SBX_NET[@]}" "$NETIMG" iperf3 "${args[@]}" ;;
+	sbx-relay)
+	     watch_run $((SECONDS_T + 20)) sbx-relay "$out" "${SBXRUN[@]}" "${SBX_RELAY[@]}" "$NETIMG" iperf3 "${args[@]}" ;;
 	slirp4netns)
 	     watch_run $((SECONDS_T + 20)) "$S4N_PID" "$out" "${IN_NS[@]}" "$IPERF" "${args[@]}" ;;
 	host) args[1]=127.0.0.1
@@ -708,7 +718,7 @@ throughput_one() {
 }
 tool_ready() {   # TOOL -> 0 when it can run, else sets WHY
 	case $1 in
-	sbx) [ -n "$NETIMG" ] || { WHY="no image"; return 1; } ;;
+	sbx|sbx-relay) [ -n "$NETIMG" ] || { WHY="no image"; return 1; } ;;
 	slirp4netns) [ $HAVE_S4N = 1 ] && [ $S4N_OK = 1 ] || { WHY=$S4N_WHY; return 1; } ;;
 	esac
 	return 0
@@ -779,6 +789,8 @@ if want latency; then
 				case $tool in
 				sbx) watch_run 120 sbx "$out" "${SBXRUN[@]}" "${SBX_NET[@]}" "$NETIMG" \
 				         /usr/bin/connlat connect 10.0.2.2 "$LAT_PORT" "$CONNS" ;;
+				sbx-relay) watch_run 120 sbx-relay "$out" "${SBXRUN[@]}" "${SBX_RELAY[@]}" "$NETIMG" \
+				         /usr/bin/connlat connect 10.0.2.2 "$LAT_PORT" "$CONNS" ;;
 				slirp4netns) watch_run 120 "$S4N_PID" "$out" "${IN_NS[@]}" \
 				         "$LAT" connect 10.0.2.2 "$LAT_PORT" "$CONNS" ;;
 				host) watch_run 120 "" "$out" "$LAT" connect 127.0.0.1 "$LAT_PORT" "$CONNS" ;;
@@ -798,6 +810,8 @@ if want latency; then
 				out=$W/logs/rr-$tool.out
 				case $tool in
 				sbx) watch_run 120 sbx "$out" "${SBXRUN[@]}" "${SBX_NET[@]}" "$NETIMG" \
+				         /usr/bin/connlat rr 10.0.2.2 "$RR_PORT" "$CONNS" ;;
+				sbx-relay) watch_run 120 sbx-relay "$out" "${SBXRUN[@]}" "${SBX_RELAY[@]}" "$NETIMG" \
 				         /usr/bin/connlat rr 10.0.2.2 "$RR_PORT" "$CONNS" ;;
 				slirp4netns) watch_run 120 "$S4N_PID" "$out" "${IN_NS[@]}" \
 				         "$LAT" rr 10.0.2.2 "$RR_PORT" "$CONNS" ;;
@@ -1023,26 +1037,32 @@ if want throughput; then
 	[ ${#TPRETRY[@]} -gt 0 ] && echo "   * after a failed attempt (see the notes)"
 	[ "$TPEST" = 1 ] && echo "   ~ every attempt failed (see the notes): the rate iperf3 saw before the failure"
 	echo
+	for t in sbx sbx-relay; do
 	for dir in up down; do
-		a=${TP[sbx,$dir]} b=${TP[slirp4netns,$dir]} h=${TP[host,$dir]}
+		a=${TP[$t,$dir]} b=${TP[slirp4netns,$dir]} h=${TP[host,$dir]}
 		if num "$a" && num "$b"; then
 			x=$(ratio "$a" "$b")
-			line="sbx/slirp4netns $dir = $x (target >= 1.30: $(verdict "$x" ">=" 1.3))"
+			line="$t/slirp4netns $dir = $x (target >= 1.30: $(verdict "$x" ">=" 1.3))"
 		elif [ "${a:0:2}" = '!~' ] && num "$b"; then
 			x=$(ratio "${a:2}" "$b")
-			line="sbx/slirp4netns $dir = n/a: sbx failed (~$x before the failure)"
+			line="$t/slirp4netns $dir = n/a: $t failed (~$x before the failure)"
 		else
-			line="sbx/slirp4netns $dir = n/a"
+			line="$t/slirp4netns $dir = n/a"
 		fi
-		num "$a" && num "$h" && line+=";  sbx/host = $(ratio "$a" "$h")"
+		num "$a" && num "$h" && line+=";  $t/host = $(ratio "$a" "$h")"
 		echo "$line"
+	done
 	done
 	echo
 	echo "1b. Resident memory during the transfers (VmRSS, the largest total sampled, MB)"
-	for tool in sbx slirp4netns; do
+	for tool in sbx sbx-relay slirp4netns; do
 		[ -s "$W/rss.$tool" ] || { echo "$tool: no samples"; continue; }
 		read -r t sup hlp < <(sort -n -r "$W/rss.$tool" | head -n 1)
-		if [ "$tool" = sbx ]; then
+		if [ "$tool" = sbx-relay ]; then
+			echo "sbx-relay: supervisor + sbx-net $(awk -v k="$sup" 'BEGIN { printf "%.1f", k / 1024 }') +" \
+				"relay $(awk -v k="$hlp" 'BEGIN { printf "%.1f", k / 1024 }') =" \
+				"$(awk -v t="$t" 'BEGIN { printf "%.1f", t / 1024 }')"
+		elif [ "$tool" = sbx ]; then
 			mb=$(awk -v t="$t" 'BEGIN { printf "%.1f", t / 1024 }')
 			echo "sbx: supervisor $(awk -v k="$sup" 'BEGIN { printf "%.1f", k / 1024 }') +" \
 				"sbx-net $(awk -v k="$hlp" 'BEGIN { printf "%.1f", k / 1024 }') = $mb" \
@@ -1068,15 +1088,17 @@ if want latency; then
 			printf '%-16s %10s %10s %10s   %s\n' "$label" - - - "$(why_of "$v")"
 		fi
 	done
-	a=${LATR[sbx]:-} b=${LATR[slirp4netns]:-}
+	for t in sbx sbx-relay; do
+	a=${LATR[$t]:-} b=${LATR[slirp4netns]:-}
 	if num "$a" && num "$b"; then
 		x=$(ratio "${a%% *}" "${b%% *}")
 		read -r _ am _ <<<"$a"; read -r _ bm _ <<<"$b"
-		echo "sbx/slirp4netns mean = $x (target <= 0.80: $(verdict "$x" "<=" 0.8));" \
+		echo "$t/slirp4netns mean = $x (target <= 0.80: $(verdict "$x" "<=" 0.8));" \
 			"median = $(ratio "$am" "$bm")"
 	else
-		echo "sbx/slirp4netns mean = n/a"
+		echo "$t/slirp4netns mean = n/a"
 	fi
+	done
 	echo
 	echo "2b. TCP request-response latency, microseconds ($CONNS exchanges of 1 byte each way" \
 		"on one connection, TCP_NODELAY)"
@@ -1092,15 +1114,17 @@ if want latency; then
 			printf '%-16s %10s %10s %10s   %s\n' "$label" - - - "$(why_of "$v")"
 		fi
 	done
-	a=${LATRR[sbx]:-} b=${LATRR[slirp4netns]:-}
+	for t in sbx sbx-relay; do
+	a=${LATRR[$t]:-} b=${LATRR[slirp4netns]:-}
 	if num "$a" && num "$b"; then
 		x=$(ratio "${a%% *}" "${b%% *}")
 		read -r _ am _ <<<"$a"; read -r _ bm _ <<<"$b"
-		echo "sbx/slirp4netns mean = $x (target <= 0.80: $(verdict "$x" "<=" 0.8));" \
+		echo "$t/slirp4netns mean = $x (target <= 0.80: $(verdict "$x" "<=" 0.8));" \
 			"median = $(ratio "$am" "$bm")"
 	else
-		echo "sbx/slirp4netns mean = n/a"
+		echo "$t/slirp4netns mean = n/a"
 	fi
+	done
 	echo
 fi
 

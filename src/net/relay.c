@@ -88,6 +88,7 @@ struct Conn {
   int fd[2]; /* 0: the accepted end in the sandbox's namespace, 1: the host's */
   int pipe[2][2];
   gsize queued[2];
+  gsize cap[2]; /* the pipes' sizes */
   gboolean eof[2], shut[2];
   guint32 events[2];
 };
@@ -301,10 +302,13 @@ static void conn_free(Relay *r, Conn *c, gboolean reset)
   g_ptr_array_add(r->dead, c);
 }
 
-/* Move what there is in direction d; FALSE: the connection failed. */
+/* Move what there is in direction d; FALSE: the connection failed. A read
+ * shorter than asked for ends it (epoll says when there is more): no
+ * call that would only say EAGAIN. */
 static gboolean pump(Relay *r, Conn *c, int d)
 {
   int src = c->fd[d], dst = c->fd[1 - d];
+  gboolean more = TRUE;
   for (;;) {
     if (c->queued[d] > 0) {
       ssize_t n = splice(c->pipe[d][0], NULL, dst, NULL, c->queued[d],
@@ -326,10 +330,14 @@ static gboolean pump(Relay *r, Conn *c, int d)
       }
       return TRUE;
     }
-    ssize_t n = splice(src, NULL, c->pipe[d][1], NULL, CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n > 0)
+    if (!more)
+      return TRUE;
+    ssize_t n =
+        splice(src, NULL, c->pipe[d][1], NULL, c->cap[d], SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0) {
       c->queued[d] = (gsize)n;
-    else if (n == 0)
+      more = (gsize)n == c->cap[d];
+    } else if (n == 0)
       c->eof[d] = TRUE;
     else
       return errno == EAGAIN;
@@ -355,7 +363,11 @@ static void on_conn(Relay *r, Conn *c, int side, guint32 events)
 {
   if (c->dead)
     return;
-  if (!pump(r, c, 0) || !pump(r, c, 1)) {
+  /* Readable: its direction; writable: the other one; hung up or failed:
+   * both, to learn how. */
+  gboolean both = (events & (EPOLLHUP | EPOLLERR)) != 0;
+  gboolean in = both || (events & EPOLLIN), out = both || (events & EPOLLOUT);
+  if ((in && !pump(r, c, side)) || (out && !pump(r, c, 1 - side))) {
     conn_free(r, c, TRUE);
     return;
   }
@@ -385,7 +397,8 @@ static void conn_new(Relay *r, int guest, int host)
       conn_free(r, c, TRUE);
       return;
     }
-    fcntl(c->pipe[d][1], F_SETPIPE_SZ, CHUNK);
+    int cap = fcntl(c->pipe[d][1], F_SETPIPE_SZ, CHUNK);
+    c->cap[d] = cap > 0 ? (gsize)cap : (gsize)fcntl(c->pipe[d][1], F_GETPIPE_SZ);
     c->ep[d] = (Ep){.kind = EP_CONN, .ptr = c, .side = d};
     c->events[d] = EPOLLIN;
   }
