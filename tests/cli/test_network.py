@@ -833,6 +833,33 @@ sbx --network slirp:allow_host_addresses=false --net-log "$TMPD/h.jsonl" "$IMAGE
         self.assertEqual([(x["dst"], x["port"], x["verdict"], x["reason"]) for x in recs],
                          [("192.0.2.1", 2222, "refused", "host-address")], recs)
 
+    def test_relay_to_another_address_and_its_refusal(self):
+        """Issue 15: the relay connects any address the policy allows, not
+        only the host's loopback: a server on 192.0.2.1 (an address of the
+        sealed namespace, standing for the host's LAN address) is reached
+        through the relay; with allow_host_addresses=false it is refused
+        (libslirp refuses it as without the relay, and --net-log says so)."""
+        r = self.sealed("""
+serve "$TCP_HELLO" 192.0.2.1 2223
+sbx --network slirp:tcp_relay=true --report "$TMPD/r1.json" "$IMAGE" nc -w 5 192.0.2.1 2223 </dev/null
+echo "open-rc=$?"
+sbx --network slirp:tcp_relay=true,allow_host_addresses=false --report "$TMPD/r2.json" \
+    --net-log "$TMPD/r2.jsonl" "$IMAGE" nc -w 5 192.0.2.1 2223 </dev/null
+echo "refused-rc=$?"
+""")
+        self.assertIn("hello-from-192.0.2.1\nopen-rc=0", r.out, r)
+        self.assertNotIn("refused-rc=0", r.out, r)
+        self.assertEqual(r.out.count("hello-from"), 1, r)
+        store = self.store_for(self.mode)
+        with open(os.path.join(store, "r1.json")) as f:
+            self.assertEqual(json.load(f)["network"]["relayed_connections"], 1)
+        with open(os.path.join(store, "r2.json")) as f:
+            net = json.load(f)["network"]
+        self.assertEqual((net["relayed_connections"], net["refused_connections"]), (0, 1), net)
+        recs = TestNetwork("test_net_log").read_net_log(os.path.join(store, "r2.jsonl"))
+        self.assertEqual([(x["dst"], x["port"], x["verdict"], x["reason"]) for x in recs],
+                         [("192.0.2.1", 2223, "refused", "host-address")], recs)
+
     def test_net_log_dns(self):
         """--net-log records DNS queries to 10.0.2.3 with the name asked
         for (a resolver on the sealed namespace's 127.0.0.1)."""
