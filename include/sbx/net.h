@@ -160,7 +160,7 @@ const char *sbx_net_policy_judge_tcp(const SbxNetPolicy *p, guint32 dst, guint16
 typedef struct {
   char **allow; /* --net-allow */
   gboolean host_loopback, refuse_host_addresses;
-  int log_fd; /* --net-log's file, or -1 */
+  int log_fd;  /* --net-log's file, or -1 */
   uid_t owner; /* > 0: the sandbox namespace's owner to become (--pids-limit's uid) */
 } SbxRelaySpec;
 /* In sbx, once the sandbox is cloned: fork the relay. sandbox: the socket

@@ -5,7 +5,6 @@
 #include <slirp/libslirp.h>
 #include "sbx/net.h"
 
-
 typedef struct {
   int tapfd;
   guint mtu;

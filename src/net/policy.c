@@ -392,9 +392,9 @@ gboolean sbx_net_dns_query_name(const guint8 *payload, gsize len, char *out, gui
   return TRUE;
 }
 
-#define STATS_FIELDS(X)                                                                            \
-  X(tx_packets) X(tx_bytes) X(rx_packets) X(rx_bytes) X(refused) X(relayed) X(relayed_tx_bytes)    \
-      X(relayed_rx_bytes)
+#define STATS_FRAMES(X) X(tx_packets) X(tx_bytes) X(rx_packets) X(rx_bytes) X(refused)
+#define STATS_RELAY(X)  X(relayed) X(relayed_tx_bytes) X(relayed_rx_bytes)
+#define STATS_FIELDS(X) STATS_FRAMES(X) STATS_RELAY(X)
 
 char *sbx_net_stats_format(const SbxNetStats *s)
 {

@@ -85,7 +85,7 @@ typedef struct {
 struct Conn {
   Ep ep[2];
   gboolean dead; /* closed; freed after the epoll batch that may name it */
-  int fd[2]; /* 0: the accepted end in the sandbox's namespace, 1: the host's */
+  int fd[2];     /* 0: the accepted end in the sandbox's namespace, 1: the host's */
   int pipe[2][2];
   gsize queued[2];
   gsize cap[2]; /* the pipes' sizes */
@@ -186,8 +186,7 @@ static gboolean read_address(const struct seccomp_notif *req, struct sockaddr_in
   if (req->data.args[2] < sizeof *sa)
     return FALSE;
   struct iovec local = {.iov_base = sa, .iov_len = sizeof *sa};
-  struct iovec remote = {.iov_base = (void *)(uintptr_t)req->data.args[1],
-                         .iov_len = sizeof *sa};
+  struct iovec remote = {.iov_base = (void *)(uintptr_t)req->data.args[1], .iov_len = sizeof *sa};
   return process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof *sa &&
          sa->sin_family == AF_INET;
 }
@@ -311,8 +310,8 @@ static gboolean pump(Relay *r, Conn *c, int d)
   gboolean more = TRUE;
   for (;;) {
     if (c->queued[d] > 0) {
-      ssize_t n = splice(c->pipe[d][0], NULL, dst, NULL, c->queued[d],
-                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      ssize_t n =
+          splice(c->pipe[d][0], NULL, dst, NULL, c->queued[d], SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         c->queued[d] -= (gsize)n;
         if (d == 0)
@@ -419,7 +418,8 @@ static void on_listener(Relay *r)
       return;
     gpointer key = GUINT_TO_POINTER((guint)ntohs(peer.sin_port)), host;
     /* Only a socket we connected (the sandbox may connect to it too). */
-    if (peer.sin_family != AF_INET || !g_hash_table_lookup_extended(r->accepting, key, NULL, &host)) {
+    if (peer.sin_family != AF_INET ||
+        !g_hash_table_lookup_extended(r->accepting, key, NULL, &host)) {
       struct linger lg = {.l_onoff = 1, .l_linger = 0};
       setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
       close(fd);
@@ -486,18 +486,23 @@ static void on_notify(Relay *r, guint32 events)
   on_connect(r, r->req);
 }
 
-static const char *const relay_allow[] = {
-    "read",          "write",        "close",         "epoll_wait",   "epoll_pwait",
-    "epoll_ctl",     "accept4",      "connect",       "setsockopt",   "getsockopt",
-    "getsockname",   "getpeername",  "splice",        "pipe2",        "fcntl",
-    "shutdown",      "recvmsg",      "sendmsg",       "recvfrom",     "sendto",
-    "process_vm_readv", "pidfd_open", "pidfd_getfd",  "brk",          "mmap",
-    "munmap",        "mremap",       "madvise",       "mprotect",     "clock_gettime",
-    "gettimeofday",  "exit",         "exit_group",    "rt_sigreturn", "rt_sigprocmask",
-    "getpid",        "gettid",       "futex",         "restart_syscall", "getrandom",
-    "newfstatat",    "fstat",        "writev",        "sched_yield",  "tgkill",
-    "sigaltstack",   "rt_sigaction", "prlimit64",     "getuid",       "geteuid",
-    NULL};
+static const char *const relay_allow[] = {"read",         "write",          "close",
+                                          "epoll_wait",   "epoll_pwait",    "epoll_ctl",
+                                          "accept4",      "connect",        "setsockopt",
+                                          "getsockopt",   "getsockname",    "getpeername",
+                                          "splice",       "pipe2",          "fcntl",
+                                          "shutdown",     "recvmsg",        "sendmsg",
+                                          "recvfrom",     "sendto",         "process_vm_readv",
+                                          "pidfd_open",   "pidfd_getfd",    "brk",
+                                          "mmap",         "munmap",         "mremap",
+                                          "madvise",      "mprotect",       "clock_gettime",
+                                          "gettimeofday", "exit",           "exit_group",
+                                          "rt_sigreturn", "rt_sigprocmask", "getpid",
+                                          "gettid",       "futex",          "restart_syscall",
+                                          "getrandom",    "newfstatat",     "fstat",
+                                          "writev",       "sched_yield",    "tgkill",
+                                          "sigaltstack",  "rt_sigaction",   "prlimit64",
+                                          "getuid",       "geteuid",        NULL};
 
 static gboolean confine(GError **err)
 {

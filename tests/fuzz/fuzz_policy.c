@@ -1,5 +1,6 @@
 /* libFuzzer target: the egress policy on one frame from the guest
- * (src/net/policy.c sbx_net_check_frame) and, for UDP, the DNS question
+ * (src/net/policy.c sbx_net_check_frame; the TCP relay's judgement of the
+ * same connection agrees) and, for UDP, the DNS question
  * parser and JSON string escaping that --net-log uses, and the answer a
  * network switch gives a query (src/net/switch-dns.c).
  *
@@ -78,6 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     __builtin_trap();
   if (v == SBX_FRAME_PASS && !p->host_loopback && p->loopback_alias && len >= 34 &&
       frame[12] == 0x08 && frame[13] == 0x00 && sbx_net_rd32(frame + 30) == p->loopback_alias)
+    __builtin_trap();
+  /* The TCP relay (src/net/relay.c) judges a connect as this judges its SYN. */
+  if (info.new_flow && info.proto == IPPROTO_TCP &&
+      (v == SBX_FRAME_PASS) != (sbx_net_policy_judge_tcp(p, info.dst, info.dport) == NULL))
     __builtin_trap();
   if (info.payload) {
     if (info.payload < frame || info.payload + info.payload_len > frame + len)

@@ -310,6 +310,36 @@ static void test_host_addresses(void)
   g_array_unref(addrs);
 }
 
+/* What the TCP relay asks (src/net/relay.c): the judgement of a SYN. */
+static void test_judge_tcp(void)
+{
+  guint32 mine = 0xc0000205; /* 192.0.2.5 */
+  GArray *addrs = g_array_new(FALSE, FALSE, sizeof(guint32));
+  g_array_append_val(addrs, mine);
+  SbxNetPolicy open = policy(FALSE, NULL);
+  open.host_addrs = addrs;
+  open.host_addresses = TRUE;
+  g_assert_null(sbx_net_policy_judge_tcp(&open, 0xc0000205, 22));
+  g_assert_cmpstr(sbx_net_policy_judge_tcp(&open, 0x7f000001, 22), ==, "host-loopback");
+  g_assert_cmpstr(sbx_net_policy_judge_tcp(&open, 0x00000000, 22), ==, "host-loopback");
+  g_assert_cmpstr(sbx_net_policy_judge_tcp(&open, SBX_NET_DNS_ADDR, 80), ==, "dns-port");
+  open.host_addresses = FALSE;
+  g_assert_cmpstr(sbx_net_policy_judge_tcp(&open, 0xc0000205, 22), ==, "host-address");
+  g_assert_null(sbx_net_policy_judge_tcp(&open, 0xc0000206, 22));
+  open.loopback_alias = 0x0a590001u;
+  g_assert_cmpstr(sbx_net_policy_judge_tcp(&open, 0x0a590001u, 22), ==, "host-loopback");
+  const char *rules[] = {"10.0.2.2:8080/tcp", "192.0.2.0/24:443", NULL};
+  SbxNetPolicy p = policy(TRUE, rules);
+  g_assert_null(sbx_net_policy_judge_tcp(&p, SBX_NET_GATEWAY_ADDR, 8080));
+  g_assert_cmpstr(sbx_net_policy_judge_tcp(&p, SBX_NET_GATEWAY_ADDR, 8081), ==, "not-allowed");
+  g_assert_null(sbx_net_policy_judge_tcp(&p, 0xc0000209, 443));
+  g_assert_cmpstr(sbx_net_policy_judge_tcp(&p, 0xc0000209, 80), ==, "not-allowed");
+  g_assert_cmpstr(sbx_net_policy_judge_tcp(&p, 0x7f000001, 8080), ==, "not-allowed");
+  g_array_unref(open.rules);
+  g_array_unref(p.rules);
+  g_array_unref(addrs);
+}
+
 static void test_frame_info(void)
 {
   SbxNetPolicy open = policy(TRUE, NULL);
@@ -512,6 +542,7 @@ int main(int argc, char **argv)
   g_test_add_func("/policy/frame-types", test_frame_types);
   g_test_add_func("/policy/host-addresses", test_host_addresses);
   g_test_add_func("/policy/frame-info", test_frame_info);
+  g_test_add_func("/policy/judge-tcp", test_judge_tcp);
   g_test_add_func("/policy/dns-query-name", test_dns_query_name);
   g_test_add_func("/policy/switch-dns-answer", test_switch_dns_answer);
   g_test_add_func("/policy/switch-protocol", test_switch_protocol);
