@@ -5,8 +5,10 @@
  *   udp echo PORT                answer "echo:" and each datagram, print it (30 s idle)
  *   udp get HOST PORT PATH       (TCP) an HTTP/1.0 GET: print the bytes received and the
  *                                largest segment the peer sent (TCP_INFO's rcv_mss)
- *   udp tcp HOST PORT MESSAGE block|nonblock
- *                                (TCP) connect (non-blocking: EINPROGRESS, poll, SO_ERROR),
+ *   udp tcp HOST PORT MESSAGE block|nonblock|thread|slow
+ *                                (TCP) connect (non-blocking: EINPROGRESS, poll, SO_ERROR;
+ *                                thread: from a second thread; slow: blocking, its SYNs
+ *                                loose-source-routed through 10.0.2.50, which is nobody),
  *                                print "connected" or the error, whether the socket is of
  *                                this network namespace (SO_NETNS_COOKIE), then send
  *                                MESSAGE, shut down writing and print all that comes back */
@@ -15,7 +17,9 @@
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/ip.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +31,22 @@
 static int usage(void)
 {
   fprintf(stderr, "usage: udp send HOST PORT MESSAGE [FROMPORT] | udp recv PORT | udp echo PORT | "
-                  "udp get HOST PORT PATH | udp tcp HOST PORT MESSAGE block|nonblock\n");
+                  "udp get HOST PORT PATH | udp tcp HOST PORT MESSAGE "
+                  "block|nonblock|thread|slow\n");
   return 2;
+}
+
+struct conn_arg {
+  int fd;
+  struct sockaddr_in *to;
+  int err;
+};
+
+static void *connect_thread(void *data)
+{
+  struct conn_arg *c = data;
+  c->err = connect(c->fd, (struct sockaddr *)c->to, sizeof *c->to) < 0 ? errno : 0;
+  return NULL;
 }
 
 int main(int argc, char **argv)
@@ -94,7 +112,20 @@ int main(int argc, char **argv)
       return usage();
     if (nonblock)
       fcntl(t, F_SETFL, O_NONBLOCK);
-    if (connect(t, (struct sockaddr *)&a, sizeof a) < 0) {
+    if (strcmp(argv[5], "slow") == 0) {
+      unsigned char opt[8] = {IPOPT_NOP, IPOPT_LSRR, 7, 4, 10, 0, 2, 50};
+      int syn = 127;
+      if (setsockopt(t, IPPROTO_IP, IP_OPTIONS, opt, sizeof opt) < 0 ||
+          setsockopt(t, IPPROTO_TCP, TCP_SYNCNT, &syn, sizeof syn) < 0)
+        return perror("setsockopt"), 1;
+    }
+    if (strcmp(argv[5], "thread") == 0) {
+      pthread_t th;
+      struct conn_arg c = {.fd = t, .to = &a};
+      if (pthread_create(&th, NULL, connect_thread, &c) != 0 || pthread_join(th, NULL) != 0)
+        return perror("pthread"), 1;
+      e = c.err;
+    } else if (connect(t, (struct sockaddr *)&a, sizeof a) < 0) {
       e = errno;
       if (nonblock && e == EINPROGRESS) {
         struct pollfd p = {.fd = t, .events = POLLOUT};

@@ -160,13 +160,14 @@ const char *sbx_net_policy_judge_tcp(const SbxNetPolicy *p, guint32 dst, guint16
 typedef struct {
   char **allow; /* --net-allow */
   gboolean host_loopback, refuse_host_addresses;
-  int log_fd;  /* --net-log's file, or -1 */
-  uid_t owner; /* > 0: the sandbox namespace's owner to become (--pids-limit's uid) */
+  int log_fd;   /* --net-log's file, or -1 */
+  uid_t owner;  /* > 0: the sandbox namespace's owner to become (--pids-limit's uid) */
+  pid_t parent; /* set by sbx_relay_start */
 } SbxRelaySpec;
 /* In sbx, once the sandbox is cloned: fork the relay. sandbox: the socket
  * whose peer init and the program hold; *ctl: "ready" (sbx_relay_ready),
  * then "stats" as sbx-net answers it. */
-pid_t sbx_relay_start(const SbxRelaySpec *s, int sandbox, int *ctl, GError **err);
+pid_t sbx_relay_start(SbxRelaySpec *s, int sandbox, int *ctl, GError **err);
 gboolean sbx_relay_ready(int ctl, GError **err);
 /* In init, after lo is up: a listener on the sandbox's 127.0.0.1 for it. */
 gboolean sbx_relay_send_listener(int sock, GError **err);

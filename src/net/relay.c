@@ -39,6 +39,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -51,6 +52,9 @@
 #ifndef SYS_pidfd_getfd
 #define SYS_pidfd_getfd 438
 #endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9: a pidfd for a thread, not only a leader */
+#endif
 
 /* The relay's fds once it is on its own. */
 enum { FD_SANDBOX = 3, FD_CTL = 4, FD_LOG = 5 };
@@ -60,6 +64,11 @@ enum { FD_SANDBOX = 3, FD_CTL = 4, FD_LOG = 5 };
 #define MAX_CONNS   4096
 #define MAX_PENDING 256
 #define CHUNK       (256 * 1024)
+/* How long the sandbox's socket may take to reach our listener (loopback:
+ * microseconds, unless the program made it slow on purpose), and how long
+ * a host connection waits for the sandbox's end to be accepted. */
+#define LINK_TIMEOUT_US   (5 * G_USEC_PER_SEC)
+#define ACCEPT_TIMEOUT_US (10 * G_USEC_PER_SEC)
 
 typedef struct Conn Conn;
 
@@ -71,7 +80,9 @@ typedef struct {
   int side; /* EP_CONN: 0 the sandbox's end, 1 the host's */
 } Ep;
 
-/* A connect waiting for its host socket to connect. */
+/* A connect being answered: first its host socket connects (fd host in
+ * epoll), then, for a caller that blocks, the sandbox's socket connects to
+ * our listener (linking: fd guest in epoll, a deadline). */
 typedef struct {
   Ep ep;
   guint64 id; /* the notification's */
@@ -79,7 +90,18 @@ typedef struct {
   int host;
   guint32 dst; /* as the sandbox asked, host order */
   guint16 port;
+  gboolean linking;
+  guint64 key; /* linking: its Waiting entry */
+  gint64 deadline;
 } Pending;
+
+/* A host connection waiting for the sandbox's end to be accepted, by the
+ * address and port of the sandbox's socket. */
+typedef struct {
+  guint64 key; /* address << 16 | port */
+  int host;
+  gint64 deadline;
+} Waiting;
 
 /* Direction d copies from fd[d] to fd[1 - d] through pipe[d]. */
 struct Conn {
@@ -102,15 +124,17 @@ typedef struct {
   Ep ep_sandbox, ep_ctl, ep_listener, ep_notify;
   struct seccomp_notif *req;
   struct seccomp_notif_resp *resp;
-  GHashTable *accepting; /* sandbox-side port (its socket's) -> host fd */
+  GHashTable *accepting; /* &Waiting.key -> Waiting */
+  GPtrArray *linking;    /* Pending being linked (their deadlines) */
+  int spare;             /* an fd given up to refuse a connection when out of them */
   GPtrArray *dead;       /* Conn closed in this batch */
   guint conns, pending;
   SbxNetStats stats;
 } Relay;
 
-static int pidfd_open(pid_t pid)
+static int pidfd_open(pid_t pid, unsigned int flags)
 {
-  return (int)syscall(SYS_pidfd_open, pid, 0);
+  return (int)syscall(SYS_pidfd_open, pid, flags);
 }
 
 static int pidfd_getfd(int pidfd, int fd)
@@ -204,11 +228,16 @@ static void on_connect(Relay *r, const struct seccomp_notif *req)
   guint32 host = host_address(r, dst);
   /* Refused: libslirp refuses it as always (sbx-net logs and counts). */
   if (!host || port == 0 || sbx_net_policy_judge_tcp(&r->policy, dst, port) ||
-      r->pending >= MAX_PENDING || r->conns >= MAX_CONNS) {
+      r->pending >= MAX_PENDING || g_hash_table_size(r->accepting) >= MAX_PENDING ||
+      r->conns >= MAX_CONNS) {
     respond(r, req->id, 0, TRUE);
     return;
   }
-  sbx_autofd pidfd = pidfd_open((pid_t)req->pid);
+  /* req->pid is the calling thread's id: a pidfd for it needs PIDFD_THREAD
+   * unless it is the leader. */
+  sbx_autofd pidfd = pidfd_open((pid_t)req->pid, PIDFD_THREAD);
+  if (pidfd < 0 && errno == EINVAL)
+    pidfd = pidfd_open((pid_t)req->pid, 0);
   sbx_autofd guest = pidfd < 0 ? -1 : pidfd_getfd(pidfd, (int)req->data.args[0]);
   /* The fd is the caller's only if the notification is still live after we
    * took it (the pid could have been reused before pidfd_open). */
@@ -241,44 +270,117 @@ static void on_connect(Relay *r, const struct seccomp_notif *req)
   ep_set(r, p->host, &p->ep, EPOLLOUT, EPOLL_CTL_ADD);
 }
 
-/* The host side is connected (or failed): connect the sandbox's socket to
- * our listener and answer the connect as the kernel would have. */
+static void pending_free(Relay *r, Pending *p)
+{
+  if (p->linking)
+    g_ptr_array_remove_fast(r->linking, p);
+  r->pending--;
+  if (p->guest >= 0)
+    close(p->guest);
+  if (p->host >= 0)
+    close(p->host);
+  g_free(p);
+}
+
+static void waiting_free(gpointer data)
+{
+  Waiting *w = data;
+  if (w->host >= 0)
+    close(w->host);
+  g_free(w);
+}
+
+static guint64 sock_key(const struct sockaddr_in *a)
+{
+  return (guint64)ntohl(a->sin_addr.s_addr) << 16 | ntohs(a->sin_port);
+}
+
+/* The host side is connected: connect the sandbox's socket to our listener
+ * without ever blocking on it (it is the sandbox's: it may have made a
+ * connect slow on purpose), and answer as the kernel would have. */
+static void link_guest(Relay *r, Pending *p)
+{
+  int fl = fcntl(p->guest, F_GETFL);
+  gboolean nonblock = fl >= 0 && (fl & O_NONBLOCK);
+  if (fl >= 0 && !nonblock)
+    fcntl(p->guest, F_SETFL, fl | O_NONBLOCK);
+  int c = connect(p->guest, (struct sockaddr *)&r->listen_addr, sizeof r->listen_addr);
+  int e = c < 0 ? errno : 0;
+  if (fl >= 0 && !nonblock)
+    fcntl(p->guest, F_SETFL, fl);
+  struct sockaddr_in self;
+  socklen_t slen = sizeof self;
+  if ((c < 0 && e != EINPROGRESS) || getsockname(p->guest, (struct sockaddr *)&self, &slen) < 0) {
+    respond(r, p->id, e ? e : errno, FALSE);
+    pending_free(r, p);
+    return;
+  }
+  Waiting *w = g_new0(Waiting, 1);
+  w->key = sock_key(&self);
+  w->host = p->host;
+  w->deadline = g_get_monotonic_time() + ACCEPT_TIMEOUT_US;
+  p->host = -1;
+  g_hash_table_replace(r->accepting, &w->key, w);
+  log_flow(r, p->dst, p->port, ntohs(self.sin_port));
+  r->stats.relayed++;
+  if (c == 0 || nonblock) {
+    respond(r, p->id, c == 0 ? 0 : EINPROGRESS, FALSE);
+    pending_free(r, p);
+    return;
+  }
+  /* A blocking caller waits until its socket has reached the listener. */
+  p->linking = TRUE;
+  p->key = w->key;
+  p->deadline = g_get_monotonic_time() + LINK_TIMEOUT_US;
+  g_ptr_array_add(r->linking, p);
+  ep_set(r, p->guest, &p->ep, EPOLLOUT, EPOLL_CTL_ADD);
+}
+
+static void link_done(Relay *r, Pending *p, int e)
+{
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, p->guest, NULL);
+  if (e) /* its host connection goes too */
+    g_hash_table_remove(r->accepting, &p->key);
+  respond(r, p->id, e, FALSE);
+  pending_free(r, p);
+}
+
 static void on_pending(Relay *r, Pending *p)
 {
   int e = 0;
   socklen_t len = sizeof e;
-  epoll_ctl(r->epfd, EPOLL_CTL_DEL, p->host, NULL);
-  r->pending--;
-  if (getsockopt(p->host, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+  int fd = p->linking ? p->guest : p->host;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
     e = errno;
-  if (e == 0 && g_hash_table_size(r->accepting) >= MAX_PENDING)
-    e = ENOBUFS;
+  if (p->linking) {
+    link_done(r, p, e);
+    return;
+  }
+  epoll_ctl(r->epfd, EPOLL_CTL_DEL, p->host, NULL);
   if (e) {
     respond(r, p->id, e, FALSE);
-    close(p->host);
-  } else {
-    gboolean nonblock = (fcntl(p->guest, F_GETFL) & O_NONBLOCK) != 0;
-    int c = connect(p->guest, (struct sockaddr *)&r->listen_addr, sizeof r->listen_addr);
-    struct sockaddr_in self;
-    socklen_t slen = sizeof self;
-    if ((c < 0 && errno != EINPROGRESS) ||
-        getsockname(p->guest, (struct sockaddr *)&self, &slen) < 0) {
-      e = errno;
-      respond(r, p->id, e, FALSE);
-      close(p->host);
-    } else {
-      guint key = ntohs(self.sin_port);
-      gpointer old;
-      if (g_hash_table_lookup_extended(r->accepting, GUINT_TO_POINTER(key), NULL, &old))
-        close(GPOINTER_TO_INT(old));
-      g_hash_table_insert(r->accepting, GUINT_TO_POINTER(key), GINT_TO_POINTER(p->host));
-      log_flow(r, p->dst, p->port, key);
-      r->stats.relayed++;
-      respond(r, p->id, c < 0 && nonblock ? EINPROGRESS : 0, FALSE);
-    }
+    pending_free(r, p);
+    return;
   }
-  close(p->guest);
-  g_free(p);
+  link_guest(r, p);
+}
+
+/* Deadlines: a link that does not finish fails with ETIMEDOUT; a host
+ * connection whose sandbox end never arrived is closed. */
+static void sweep(Relay *r)
+{
+  gint64 now = g_get_monotonic_time();
+  for (guint i = r->linking->len; i-- > 0;) {
+    Pending *p = g_ptr_array_index(r->linking, i);
+    if (p->deadline <= now)
+      link_done(r, p, ETIMEDOUT);
+  }
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init(&it, r->accepting);
+  while (g_hash_table_iter_next(&it, NULL, &v))
+    if (((Waiting *)v)->deadline <= now)
+      g_hash_table_iter_remove(&it);
 }
 
 /* ---- relaying ---- */
@@ -407,26 +509,36 @@ static void conn_new(Relay *r, int guest, int host)
   ep_set(r, host, &c->ep[1], EPOLLIN, EPOLL_CTL_ADD);
 }
 
-/* The sandbox's socket arrives: pair it with its host side by its port. */
+/* The sandbox's socket arrives: pair it with its host side by its address
+ * and port. */
 static void on_listener(Relay *r)
 {
   for (;;) {
-    struct sockaddr_in peer;
+    struct sockaddr_in peer = {0};
     socklen_t len = sizeof peer;
     int fd = accept4(r->listener, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && r->spare >= 0) {
+      /* Out of fds: refuse this one rather than spin on it. */
+      close(r->spare);
+      fd = accept4(r->listener, NULL, NULL, SOCK_CLOEXEC);
+      peer.sin_family = AF_UNSPEC;
+      r->spare = dup(STDIN_FILENO);
+    }
     if (fd < 0)
       return;
-    gpointer key = GUINT_TO_POINTER((guint)ntohs(peer.sin_port)), host;
+    guint64 key = sock_key(&peer);
+    Waiting *w = peer.sin_family == AF_INET ? g_hash_table_lookup(r->accepting, &key) : NULL;
     /* Only a socket we connected (the sandbox may connect to it too). */
-    if (peer.sin_family != AF_INET ||
-        !g_hash_table_lookup_extended(r->accepting, key, NULL, &host)) {
+    if (!w) {
       struct linger lg = {.l_onoff = 1, .l_linger = 0};
       setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
       close(fd);
       continue;
     }
-    g_hash_table_remove(r->accepting, key);
-    conn_new(r, fd, GPOINTER_TO_INT(host));
+    int host = w->host;
+    w->host = -1;
+    g_hash_table_remove(r->accepting, &key);
+    conn_new(r, fd, host);
   }
 }
 
@@ -486,23 +598,59 @@ static void on_notify(Relay *r, guint32 events)
   on_connect(r, r->req);
 }
 
-static const char *const relay_allow[] = {"read",         "write",          "close",
-                                          "epoll_wait",   "epoll_pwait",    "epoll_ctl",
-                                          "accept4",      "connect",        "setsockopt",
-                                          "getsockopt",   "getsockname",    "getpeername",
-                                          "splice",       "pipe2",          "fcntl",
-                                          "shutdown",     "recvmsg",        "sendmsg",
-                                          "recvfrom",     "sendto",         "process_vm_readv",
-                                          "pidfd_open",   "pidfd_getfd",    "brk",
-                                          "mmap",         "munmap",         "mremap",
-                                          "madvise",      "mprotect",       "clock_gettime",
-                                          "gettimeofday", "exit",           "exit_group",
-                                          "rt_sigreturn", "rt_sigprocmask", "getpid",
-                                          "gettid",       "futex",          "restart_syscall",
-                                          "getrandom",    "newfstatat",     "fstat",
-                                          "writev",       "sched_yield",    "tgkill",
-                                          "sigaltstack",  "rt_sigaction",   "prlimit64",
-                                          "getuid",       "geteuid",        NULL};
+static const char *const relay_allow[] = {"read",
+                                          "write",
+                                          "close",
+                                          "epoll_wait",
+                                          "epoll_pwait",
+                                          "epoll_ctl",
+                                          "accept4",
+                                          "connect",
+                                          "setsockopt",
+                                          "getsockopt",
+                                          "getsockname",
+                                          "getpeername",
+                                          "splice",
+                                          "pipe2",
+                                          "fcntl",
+                                          "shutdown",
+                                          "recvmsg",
+                                          "sendmsg",
+                                          "recvfrom",
+                                          "sendto",
+                                          "process_vm_readv",
+                                          "pidfd_open",
+                                          "pidfd_getfd",
+                                          "brk",
+                                          "mmap",
+                                          "munmap",
+                                          "mremap",
+                                          "madvise",
+                                          "mprotect",
+                                          "clock_gettime",
+                                          "gettimeofday",
+                                          "exit",
+                                          "exit_group",
+                                          "rt_sigreturn",
+                                          "rt_sigprocmask",
+                                          "getpid",
+                                          "gettid",
+                                          "futex",
+                                          "restart_syscall",
+                                          "getrandom",
+                                          "newfstatat",
+                                          "fstat",
+                                          "writev",
+                                          "sched_yield",
+                                          "tgkill",
+                                          "sigaltstack",
+                                          "rt_sigaction",
+                                          "prlimit64",
+                                          "getuid",
+                                          "geteuid",
+                                          "dup",
+                                          "getppid",
+                                          NULL};
 
 static gboolean confine(GError **err)
 {
@@ -546,7 +694,8 @@ static gboolean setup(Relay *r, const SbxRelaySpec *s, GError **err)
   if (!sbx_net_policy_init(&r->policy, s->allow, s->host_loopback, s->refuse_host_addresses, err))
     return FALSE;
   sbx_netlog_init(&r->log, s->log_fd >= 0 ? FD_LOG : -1);
-  r->accepting = g_hash_table_new(NULL, NULL);
+  r->accepting = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, waiting_free);
+  r->linking = g_ptr_array_new();
   r->dead = g_ptr_array_new_with_free_func(g_free);
   /* libseccomp learns what the kernel supports here, not under the filter. */
   int e = seccomp_notify_alloc(&r->req, &r->resp);
@@ -564,6 +713,16 @@ static gboolean setup(Relay *r, const SbxRelaySpec *s, GError **err)
    * needed to read its processes' memory and fds. */
   if (s->owner > 0 && setresuid(s->owner, s->owner, s->owner) < 0)
     return sbx_fail_errno(err, "relay: become uid %u", (unsigned)s->owner);
+  /* A change of uid clears the parent-death signal: again, and sbx may have
+   * died before it was set. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != s->parent)
+    return sbx_fail(err, SBX_ERROR_FAILED, "relay: sbx is gone");
+  /* Six fds a connection: as many as the hard limit allows. */
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   return confine(err);
 }
 
@@ -576,9 +735,12 @@ static G_GNUC_NORETURN void relay_main(const SbxRelaySpec *s)
     _exit(SBX_EXIT_FAILED);
   }
   sbx_sync_send_ok(FD_CTL, "ready");
+  r.spare = dup(STDIN_FILENO);
   for (;;) {
     struct epoll_event ev[64];
-    int n = epoll_wait(r.epfd, ev, G_N_ELEMENTS(ev), -1);
+    /* Deadlines to keep: look at least once a second. */
+    gboolean timed = r.linking->len > 0 || g_hash_table_size(r.accepting) > 0;
+    int n = epoll_wait(r.epfd, ev, G_N_ELEMENTS(ev), timed ? 1000 : -1);
     if (n < 0 && errno != EINTR)
       _exit(SBX_EXIT_FAILED);
     for (int i = 0; i < n; i++) {
@@ -605,11 +767,14 @@ static G_GNUC_NORETURN void relay_main(const SbxRelaySpec *s)
       }
     }
     g_ptr_array_set_size(r.dead, 0);
+    if (timed)
+      sweep(&r);
   }
 }
 
-pid_t sbx_relay_start(const SbxRelaySpec *s, int sandbox, int *ctl, GError **err)
+pid_t sbx_relay_start(SbxRelaySpec *s, int sandbox, int *ctl, GError **err)
 {
+  s->parent = getpid();
   int pair[2];
   if (!sbx_sync_pair(pair, err))
     return -1;
@@ -622,6 +787,10 @@ pid_t sbx_relay_start(const SbxRelaySpec *s, int sandbox, int *ctl, GError **err
   }
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* sbx blocks the signals it forwards: the relay takes them as they come. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_IGN);
     sbx_proctitle_set("sbx-relay");
     /* Nothing of the user's environment (tokens, keys) stays in a process

@@ -558,7 +558,7 @@ static gboolean start_relay(Ctx *c, SbxNetHelper *relay, GError **err)
 }
 
 /* Its counters into the run report (sbx-net's are there already). */
-static void stop_relay(const Ctx *c, SbxNetHelper *relay)
+static void stop_relay(const Ctx *c, SbxNetHelper *relay, gboolean started)
 {
   SbxRunResult *res = c->spec->measure ? c->spec->result : NULL;
   if (relay->pid > 0 && (res || c->spec->net.log_fd > STDERR_FILENO)) {
@@ -576,6 +576,14 @@ static void stop_relay(const Ctx *c, SbxNetHelper *relay)
         res->net.relayed_rx_bytes = st.relayed_rx_bytes;
       }
     }
+  }
+  int ws;
+  if (started && relay->pid > 0 && waitpid(relay->pid, &ws, WNOHANG) == relay->pid) {
+    /* Its death broke connect(2) in the sandbox (ENOSYS): say so. */
+    sbx_warn("tcp_relay: the relay ended during the run (%s %d): connect(2) failed after that",
+             WIFSIGNALED(ws) ? "signal" : "status",
+             WIFSIGNALED(ws) ? WTERMSIG(ws) : WEXITSTATUS(ws));
+    relay->pid = 0;
   }
   if (relay->pid > 0) {
     kill(relay->pid, SIGKILL);
@@ -714,8 +722,10 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     g_autoptr(GError) local = NULL;
     GError **e = held >= 0 ? &local : err;
     if (c.owner > 0)
-      pid = init = sbx_userns_clone_owned(map, c.owner, (guint64)spec->nproc, flags, join_cgroup,
-                                          &c, &syncfd, e);
+      /* The relay runs as the owner uid too: one more process, not the sandbox's. */
+      pid = init = sbx_userns_clone_owned(map, c.owner,
+                                          (guint64)spec->nproc + (c.relay_sock[0] >= 0 ? 1 : 0),
+                                          flags, join_cgroup, &c, &syncfd, e);
     else if (spec->nproc > 0 && map->mode == SBX_USERNS_RANGE)
       pid = sbx_userns_clone_nested(map, held, flags, (guint64)spec->nproc, join_cgroup, &c,
                                     &syncfd, &init, e);
@@ -758,7 +768,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
       ;
     stop_helper(&c, &helper);
-    stop_relay(&c, &relay);
+    stop_relay(&c, &relay, FALSE);
     sbx_stdio_pipes_drain(&c.pipes);
     sbx_stdio_pipes_close(&c.pipes);
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -800,7 +810,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   }
   sbx_stdio_pipes_close(&c.pipes);
   stop_helper(&c, &helper);
-  stop_relay(&c, &relay);
+  stop_relay(&c, &relay, TRUE);
   sigprocmask(SIG_SETMASK, &old, NULL);
   return status;
 }

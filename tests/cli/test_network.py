@@ -712,13 +712,75 @@ class TestTcpRelay(SbxTestCase):
                    for f in os.listdir("/proc/%d/fd" % pid)}
             for n in (0, 1, 2):
                 self.assertEqual(fds.pop(n), "/dev/null", fds)
-            self.assertTrue(all(t.startswith(("socket:", "anon_inode:")) for t in fds.values()),
-                            fds)
+            # its sockets, epoll, the notification fd, and a spare /dev/null
+            # (given up to refuse a connection when it runs out of fds)
+            self.assertTrue(all(t.startswith(("socket:", "anon_inode:")) or t == "/dev/null"
+                                for t in fds.values()), fds)
+            self.assertIn("anon_inode:seccomp notify", fds.values())
             with open("/proc/%d/environ" % pid, "rb") as f:
                 env = f.read()
             self.assertNotIn(b"s3cret-t0ken", env)
             self.assertNotIn(b"SBX_TEST_TOKEN", env)
             p.communicate(input=b"\n", timeout=30)
+        finally:
+            p.kill()
+
+    def test_a_second_thread_is_relayed(self):
+        """The notification names the calling thread: a connect from any
+        thread is relayed (a pidfd for a thread, PIDFD_THREAD)."""
+        rep = os.path.join(self.store_for(self.mode), "thread.json")
+        r = self.udp("tcp", "10.0.2.2", str(self.servers.echo_port), "t", "thread",
+                     opts=self.RELAY + ["--report", rep])
+        self.assertEqual((r.rc, r.out.splitlines()[-1]), (0, "echo:t"), r)
+        self.assertEqual(self.report("thread.json")["relayed_connections"], 1)
+
+    def test_a_slow_socket_does_not_hold_the_relay(self):
+        """Review: the relay connected the sandbox's socket to its listener
+        with a blocking call; a program that made that connect slow (its SYNs
+        source-routed through an address nobody has) held the relay, and
+        every connect in the sandbox, for hours. Now that socket fails with
+        ETIMEDOUT after a few seconds while other connects go on."""
+        port = self.servers.echo_port
+        r = self.sbx_cmd(["run", "-q"] + self.RELAY +
+                         ["-v", fixture("udp") + ":/udp:ro", fixture(BUSYBOX), "sh", "-c",
+                          "/udp tcp 10.0.2.2 %d slow slow >/tmp/slow 2>&1 & sleep 1; "
+                          "/udp tcp 10.0.2.2 %d fast block; wait; cat /tmp/slow" % (port, port)],
+                         timeout=120)
+        self.assertIn("echo:fast", r.out, r)
+        self.assertIn("Connection timed out", r.out, r)
+
+    def test_the_relay_takes_nothing_of_the_pids_limit(self):
+        """Review: in range mode the relay runs as the sandbox namespace's
+        owner uid, whose processes --pids-limit counts: the limit is one
+        higher there, so the sandbox keeps all of it."""
+        r = self.sbx_cmd(["run", "-q"] + self.RELAY + ["--pids-limit", "64",
+                          fixture("probe.tar"), "forklimit"])
+        self.assertEqual(r.rc, 0, r)
+        # init and the probe count too: 62 more, then EAGAIN (as without the relay)
+        self.assertIn("forklimit 62 EAGAIN\n", r.out)
+
+    def test_nothing_survives_a_killed_sbx(self):
+        """Review: in range mode the relay becomes the owner uid, which
+        cleared its parent-death signal: it outlived a killed sbx."""
+        p = self.popen(["run", "-q"] + self.RELAY + [fixture(BUSYBOX), "sh", "-c",
+                        "echo ready; exec sleep 1000"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"ready\n")
+            out = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(p.pid)],
+                                 stdout=subprocess.PIPE).stdout.decode().split()
+            relay = [int(a) for a, b in zip(out[::2], out[1::2]) if b == "sbx-relay"]
+            self.assertEqual(len(relay), 1, out)
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=10)
+
+            def gone():
+                try:
+                    with open("/proc/%d/stat" % relay[0]) as f:
+                        return f.read().split(")")[1].split()[0] in ("Z", "X")
+                except FileNotFoundError:
+                    return True
+            self.assertTrue(self.wait_for(gone), "the relay outlived sbx")
         finally:
             p.kill()
 
