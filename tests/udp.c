@@ -5,10 +5,11 @@
  *   udp echo PORT                answer "echo:" and each datagram, print it (30 s idle)
  *   udp get HOST PORT PATH       (TCP) an HTTP/1.0 GET: print the bytes received and the
  *                                largest segment the peer sent (TCP_INFO's rcv_mss)
- *   udp tcp HOST PORT MESSAGE block|nonblock|thread|slow
+ *   udp tcp HOST PORT MESSAGE block|nonblock|thread|slow|abandon
  *                                (TCP) connect (non-blocking: EINPROGRESS, poll, SO_ERROR;
  *                                thread: from a second thread; slow: blocking, its SYNs
- *                                loose-source-routed through 10.0.2.50, which is nobody),
+ *                                loose-source-routed through 10.0.2.50, which is nobody;
+ *                                abandon: slow and non-blocking, exit at once after connect),
  *                                print "connected" or the error, whether the socket is of
  *                                this network namespace (SO_NETNS_COOKIE), then send
  *                                MESSAGE, shut down writing and print all that comes back */
@@ -32,7 +33,7 @@ static int usage(void)
 {
   fprintf(stderr, "usage: udp send HOST PORT MESSAGE [FROMPORT] | udp recv PORT | udp echo PORT | "
                   "udp get HOST PORT PATH | udp tcp HOST PORT MESSAGE "
-                  "block|nonblock|thread|slow\n");
+                  "block|nonblock|thread|slow|abandon\n");
   return 2;
 }
 
@@ -103,7 +104,8 @@ int main(int argc, char **argv)
   }
   if (argc == 6 && strcmp(argv[1], "tcp") == 0) {
     int t = socket(AF_INET, SOCK_STREAM, 0), e = 0;
-    int nonblock = strcmp(argv[5], "nonblock") == 0;
+    int abandon = strcmp(argv[5], "abandon") == 0;
+    int nonblock = abandon || strcmp(argv[5], "nonblock") == 0;
     uint64_t mine = 0, fresh = 1;
     socklen_t len = sizeof e;
     ssize_t n;
@@ -112,7 +114,7 @@ int main(int argc, char **argv)
       return usage();
     if (nonblock)
       fcntl(t, F_SETFL, O_NONBLOCK);
-    if (strcmp(argv[5], "slow") == 0) {
+    if (abandon || strcmp(argv[5], "slow") == 0) {
       unsigned char opt[8] = {IPOPT_NOP, IPOPT_LSRR, 7, 4, 10, 0, 2, 50};
       int syn = 127;
       if (setsockopt(t, IPPROTO_IP, IP_OPTIONS, opt, sizeof opt) < 0 ||
@@ -127,6 +129,8 @@ int main(int argc, char **argv)
       e = c.err;
     } else if (connect(t, (struct sockaddr *)&a, sizeof a) < 0) {
       e = errno;
+      if (abandon)
+        return printf("%s\n", strerror(e)), 0;
       if (nonblock && e == EINPROGRESS) {
         struct pollfd p = {.fd = t, .events = POLLOUT};
         printf("in progress\n");

@@ -87,29 +87,34 @@ class Servers:
         threading.Thread(target=self._sink, daemon=True).start()
         self.echo = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.echo.bind(("127.0.0.1", 0))
-        self.echo.listen(8)
+        self.echo.listen(512)
         self.echo_port = self.echo.getsockname()[1]
         threading.Thread(target=self._tcp_echo, daemon=True).start()
 
     def _tcp_echo(self):
-        """Per connection: read to EOF, answer "echo:" and what came, close."""
+        """Per connection, each in a thread: read to EOF, answer "echo:" and
+        what came, close."""
         while not self.stop:
             try:
                 c, _ = self.echo.accept()
             except OSError:
                 return
-            with c:
-                c.settimeout(30)
-                data = b""
-                try:
-                    while True:
-                        d = c.recv(4096)
-                        if not d:
-                            break
-                        data += d
-                    c.sendall(b"echo:" + data)
-                except OSError:
-                    pass
+            threading.Thread(target=self._echo_one, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _echo_one(c):
+        with c:
+            c.settimeout(30)
+            data = b""
+            try:
+                while True:
+                    d = c.recv(4096)
+                    if not d:
+                        break
+                    data += d
+                c.sendall(b"echo:" + data)
+            except OSError:
+                pass
 
     def _sink(self):
         """Per connection: read len(BULK) bytes, answer with their SHA-256."""
@@ -758,6 +763,19 @@ class TestTcpRelay(SbxTestCase):
         self.assertEqual(r.rc, 0, r)
         # init and the probe count too: 62 more, then EAGAIN (as without the relay)
         self.assertIn("forklimit 62 EAGAIN\n", r.out)
+
+    def test_abandoned_connects_do_not_stop_the_relay(self):
+        """Review: 300 non-blocking connects whose sandbox end never reached
+        the relay, their sockets closed at once, left host connections
+        waiting for ever, and every later connect failed (ENOBUFS). Now they
+        expire, and past the relay's bound connects go through libslirp."""
+        port = self.servers.echo_port
+        r = self.sbx_cmd(["run", "-q"] + self.RELAY +
+                         ["-v", fixture("udp") + ":/udp:ro", fixture(BUSYBOX), "sh", "-c",
+                          "i=0; while [ $i -lt 300 ]; do /udp tcp 10.0.2.2 %d x abandon "
+                          ">/dev/null; i=$((i+1)); done; /udp tcp 10.0.2.2 %d after block"
+                          % (port, port)], timeout=120)
+        self.assertEqual((r.rc, r.out.splitlines()[-1] if r.out else ""), (0, "echo:after"), r)
 
     def test_nothing_survives_a_killed_sbx(self):
         """Review: in range mode the relay becomes the owner uid, which
