@@ -5,11 +5,12 @@
  *   udp echo PORT                answer "echo:" and each datagram, print it (30 s idle)
  *   udp get HOST PORT PATH       (TCP) an HTTP/1.0 GET: print the bytes received and the
  *                                largest segment the peer sent (TCP_INFO's rcv_mss)
- *   udp tcp HOST PORT MESSAGE block|nonblock|thread|slow|abandon
+ *   udp tcp HOST PORT MESSAGE block|nonblock|thread|slow|abandon|mapped
  *                                (TCP) connect (non-blocking: EINPROGRESS, poll, SO_ERROR;
  *                                thread: from a second thread; slow: blocking, its SYNs
  *                                loose-source-routed through 10.0.2.50, which is nobody;
- *                                abandon: slow and non-blocking, exit at once after connect),
+ *                                abandon: slow and non-blocking, exit at once after connect;
+ *                                mapped: an IPv6 socket, to HOST's IPv4-mapped address),
  *                                print "connected" or the error, whether the socket is of
  *                                this network namespace (SO_NETNS_COOKIE), then send
  *                                MESSAGE, shut down writing and print all that comes back */
@@ -33,7 +34,7 @@ static int usage(void)
 {
   fprintf(stderr, "usage: udp send HOST PORT MESSAGE [FROMPORT] | udp recv PORT | udp echo PORT | "
                   "udp get HOST PORT PATH | udp tcp HOST PORT MESSAGE "
-                  "block|nonblock|thread|slow|abandon\n");
+                  "block|nonblock|thread|slow|abandon|mapped\n");
   return 2;
 }
 
@@ -121,7 +122,15 @@ int main(int argc, char **argv)
           setsockopt(t, IPPROTO_TCP, TCP_SYNCNT, &syn, sizeof syn) < 0)
         return perror("setsockopt"), 1;
     }
-    if (strcmp(argv[5], "thread") == 0) {
+    if (strcmp(argv[5], "mapped") == 0) {
+      struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = a.sin_port};
+      a6.sin6_addr.s6_addr[10] = a6.sin6_addr.s6_addr[11] = 0xff;
+      memcpy(&a6.sin6_addr.s6_addr[12], &a.sin_addr, 4);
+      close(t);
+      t = socket(AF_INET6, SOCK_STREAM, 0);
+      if (t < 0 || connect(t, (struct sockaddr *)&a6, sizeof a6) < 0)
+        e = errno;
+    } else if (strcmp(argv[5], "thread") == 0) {
       pthread_t th;
       struct conn_arg c = {.fd = t, .to = &a};
       if (pthread_create(&th, NULL, connect_thread, &c) != 0 || pthread_join(th, NULL) != 0)

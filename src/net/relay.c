@@ -90,6 +90,7 @@ typedef struct {
   int host;
   guint32 dst; /* as the sandbox asked, host order */
   guint16 port;
+  int family; /* of the sandbox's socket */
   gboolean linking;
   guint64 key; /* linking: its Waiting entry */
   gint64 deadline;
@@ -163,11 +164,23 @@ static void respond(Relay *r, guint64 id, int error, gboolean cont)
     sbx_debug("relay: answer connect: %s", g_strerror(-e));
 }
 
-static gboolean is_tcp4(int fd)
+/* An address of either family, as the sandbox gave it or a socket has it. */
+typedef union {
+  struct sockaddr sa;
+  struct sockaddr_in in;
+  struct sockaddr_in6 in6;
+} Addr;
+
+/* A TCP socket of family (AF_INET, or AF_INET6 that takes IPv4-mapped
+ * addresses) that was never connected. */
+static gboolean is_tcp(int fd, int family)
 {
   int v;
   socklen_t len = sizeof v;
-  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_INET)
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != family)
+    return FALSE;
+  len = sizeof v;
+  if (family == AF_INET6 && (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &len) < 0 || v != 0))
     return FALSE;
   len = sizeof v;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
@@ -179,9 +192,7 @@ static gboolean is_tcp4(int fd)
   struct tcp_info ti;
   len = sizeof ti;
   return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_state == TCP_CLOSE &&
-         getpeername(fd, (struct sockaddr *)&(struct sockaddr_in){0},
-                     &(socklen_t){sizeof(struct sockaddr_in)}) < 0 &&
-         errno == ENOTCONN;
+         getpeername(fd, &(Addr){0}.sa, &(socklen_t){sizeof(Addr)}) < 0 && errno == ENOTCONN;
 }
 
 /* Where the host side connects for dst (host order), or 0: not relayed.
@@ -204,27 +215,54 @@ static void log_flow(Relay *r, guint32 dst, guint16 port, guint16 sport)
   sbx_netlog_frame(&r->log, &info);
 }
 
-/* Read the connect's address; FALSE: not one to relay. */
-static gboolean read_address(const struct seccomp_notif *req, struct sockaddr_in *sa)
+/* An IPv4 address and port (host order) from a or its IPv4-mapped IPv6
+ * address; FALSE for anything else. */
+static gboolean addr_v4(const Addr *a, guint32 *dst, guint16 *port)
 {
-  if (req->data.args[2] < sizeof *sa)
+  if (a->sa.sa_family == AF_INET) {
+    *dst = ntohl(a->in.sin_addr.s_addr);
+    *port = ntohs(a->in.sin_port);
+    return TRUE;
+  }
+  if (a->sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr)) {
+    guint32 v;
+    memcpy(&v, &a->in6.sin6_addr.s6_addr[12], sizeof v);
+    *dst = ntohl(v);
+    *port = ntohs(a->in6.sin6_port);
+    return TRUE;
+  }
+  return FALSE;
+}
+
+/* Read the connect's address: IPv4, or IPv4-mapped on an IPv6 socket
+ * (Java's and others' default); FALSE: not one to relay. */
+static gboolean read_address(const struct seccomp_notif *req, int *family, guint32 *dst,
+                             guint16 *port)
+{
+  Addr a = {0};
+  gsize want = req->data.args[2] >= sizeof a.in6  ? sizeof a.in6
+               : req->data.args[2] >= sizeof a.in ? sizeof a.in
+                                                  : 0;
+  struct iovec local = {.iov_base = &a, .iov_len = want};
+  struct iovec remote = {.iov_base = (void *)(uintptr_t)req->data.args[1], .iov_len = want};
+  if (!want || process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0) != (ssize_t)want)
     return FALSE;
-  struct iovec local = {.iov_base = sa, .iov_len = sizeof *sa};
-  struct iovec remote = {.iov_base = (void *)(uintptr_t)req->data.args[1], .iov_len = sizeof *sa};
-  return process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof *sa &&
-         sa->sin_family == AF_INET;
+  if (a.sa.sa_family == AF_INET6 && want < sizeof a.in6)
+    return FALSE;
+  *family = a.sa.sa_family;
+  return addr_v4(&a, dst, port);
 }
 
 static void on_connect(Relay *r, const struct seccomp_notif *req)
 {
-  struct sockaddr_in sa;
+  int family = 0;
+  guint32 dst = 0;
+  guint16 port = 0;
   if (req->data.nr != SCMP_SYS(connect) || req->data.arch != seccomp_arch_native() ||
-      !read_address(req, &sa)) {
+      !read_address(req, &family, &dst, &port)) {
     respond(r, req->id, 0, TRUE);
     return;
   }
-  guint32 dst = ntohl(sa.sin_addr.s_addr);
-  guint16 port = ntohs(sa.sin_port);
   guint32 host = host_address(r, dst);
   /* Refused: libslirp refuses it as always (sbx-net logs and counts). */
   if (!host || port == 0 || sbx_net_policy_judge_tcp(&r->policy, dst, port) ||
@@ -241,7 +279,7 @@ static void on_connect(Relay *r, const struct seccomp_notif *req)
   sbx_autofd guest = pidfd < 0 ? -1 : pidfd_getfd(pidfd, (int)req->data.args[0]);
   /* The fd is the caller's only if the notification is still live after we
    * took it (the pid could have been reused before pidfd_open). */
-  if (guest < 0 || seccomp_notify_id_valid(r->notify, req->id) < 0 || !is_tcp4(guest)) {
+  if (guest < 0 || seccomp_notify_id_valid(r->notify, req->id) < 0 || !is_tcp(guest, family)) {
     respond(r, req->id, 0, TRUE);
     return;
   }
@@ -253,7 +291,7 @@ static void on_connect(Relay *r, const struct seccomp_notif *req)
   int one = 1;
   setsockopt(hfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   struct sockaddr_in to = {
-      .sin_family = AF_INET, .sin_port = sa.sin_port, .sin_addr.s_addr = htonl(host)};
+      .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(host)};
   if (connect(hfd, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS) {
     respond(r, req->id, errno, FALSE);
     return;
@@ -264,7 +302,8 @@ static void on_connect(Relay *r, const struct seccomp_notif *req)
                  .guest = sbx_steal_fd(&guest),
                  .host = sbx_steal_fd(&hfd),
                  .dst = dst,
-                 .port = port};
+                 .port = port,
+                 .family = family};
   p->ep.ptr = p;
   r->pending++;
   ep_set(r, p->host, &p->ep, EPOLLOUT, EPOLL_CTL_ADD);
@@ -290,9 +329,12 @@ static void waiting_free(gpointer data)
   g_free(w);
 }
 
-static guint64 sock_key(const struct sockaddr_in *a)
+static guint64 sock_key(const Addr *a)
 {
-  return (guint64)ntohl(a->sin_addr.s_addr) << 16 | ntohs(a->sin_port);
+  guint32 v4 = 0;
+  guint16 port = 0;
+  addr_v4(a, &v4, &port);
+  return (guint64)v4 << 16 | port;
 }
 
 /* The host side is connected: connect the sandbox's socket to our listener
@@ -304,13 +346,25 @@ static void link_guest(Relay *r, Pending *p)
   gboolean nonblock = fl >= 0 && (fl & O_NONBLOCK);
   if (fl >= 0 && !nonblock)
     fcntl(p->guest, F_SETFL, fl | O_NONBLOCK);
-  int c = connect(p->guest, (struct sockaddr *)&r->listen_addr, sizeof r->listen_addr);
+  /* An IPv6 socket reaches the listener by its IPv4-mapped address. */
+  Addr to = {.in = r->listen_addr};
+  socklen_t tolen = sizeof to.in;
+  if (p->family == AF_INET6) {
+    to.in6 = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = r->listen_addr.sin_port};
+    to.in6.sin6_addr.s6_addr[10] = to.in6.sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&to.in6.sin6_addr.s6_addr[12], &r->listen_addr.sin_addr, 4);
+    tolen = sizeof to.in6;
+  }
+  int c = connect(p->guest, &to.sa, tolen);
   int e = c < 0 ? errno : 0;
   if (fl >= 0 && !nonblock)
     fcntl(p->guest, F_SETFL, fl);
-  struct sockaddr_in self;
+  Addr self = {0};
   socklen_t slen = sizeof self;
-  if ((c < 0 && e != EINPROGRESS) || getsockname(p->guest, (struct sockaddr *)&self, &slen) < 0) {
+  guint32 self4;
+  guint16 sport;
+  if ((c < 0 && e != EINPROGRESS) || getsockname(p->guest, &self.sa, &slen) < 0 ||
+      !addr_v4(&self, &self4, &sport)) {
     respond(r, p->id, e ? e : errno, FALSE);
     pending_free(r, p);
     return;
@@ -321,7 +375,7 @@ static void link_guest(Relay *r, Pending *p)
   w->deadline = g_get_monotonic_time() + ACCEPT_TIMEOUT_US;
   p->host = -1;
   g_hash_table_replace(r->accepting, &w->key, w);
-  log_flow(r, p->dst, p->port, ntohs(self.sin_port));
+  log_flow(r, p->dst, p->port, sport);
   r->stats.relayed++;
   if (c == 0 || nonblock) {
     respond(r, p->id, c == 0 ? 0 : EINPROGRESS, FALSE);
@@ -514,20 +568,20 @@ static void conn_new(Relay *r, int guest, int host)
 static void on_listener(Relay *r)
 {
   for (;;) {
-    struct sockaddr_in peer = {0};
+    Addr peer = {0};
     socklen_t len = sizeof peer;
-    int fd = accept4(r->listener, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(r->listener, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0 && (errno == EMFILE || errno == ENFILE) && r->spare >= 0) {
       /* Out of fds: refuse this one rather than spin on it. */
       close(r->spare);
       fd = accept4(r->listener, NULL, NULL, SOCK_CLOEXEC);
-      peer.sin_family = AF_UNSPEC;
+      peer.sa.sa_family = AF_UNSPEC;
       r->spare = dup(STDIN_FILENO);
     }
     if (fd < 0)
       return;
     guint64 key = sock_key(&peer);
-    Waiting *w = peer.sin_family == AF_INET ? g_hash_table_lookup(r->accepting, &key) : NULL;
+    Waiting *w = peer.sa.sa_family == AF_INET ? g_hash_table_lookup(r->accepting, &key) : NULL;
     /* Only a socket we connected (the sandbox may connect to it too). */
     if (!w) {
       struct linger lg = {.l_onoff = 1, .l_linger = 0};

@@ -739,6 +739,16 @@ class TestTcpRelay(SbxTestCase):
         self.assertEqual((r.rc, r.out.splitlines()[-1]), (0, "echo:t"), r)
         self.assertEqual(self.report("thread.json")["relayed_connections"], 1)
 
+    def test_an_ipv6_socket_to_an_ipv4_mapped_address_is_relayed(self):
+        """Java and others connect IPv4 addresses from IPv6 sockets
+        (::ffff:10.0.2.2): relayed the same way."""
+        rep = os.path.join(self.store_for(self.mode), "mapped.json")
+        r = self.udp("tcp", "10.0.2.2", str(self.servers.echo_port), "m", "mapped",
+                     opts=self.RELAY + ["--report", rep])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.splitlines(), ["connected", "own namespace", "echo:m"], r)
+        self.assertEqual(self.report("mapped.json")["relayed_connections"], 1)
+
     def test_a_slow_socket_does_not_hold_the_relay(self):
         """Review: the relay connected the sandbox's socket to its listener
         with a blocking call; a program that made that connect slow (its SYNs
