@@ -30,6 +30,33 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+/* udp fillreset HOST PORT SECONDS: (TCP) write until the peer's buffers are
+ * full, reset the connection (SO_LINGER 0), print "reset", sleep SECONDS. */
+static int fill_reset(const struct sockaddr_in *a, int seconds)
+{
+  static char buf[65536];
+  int s = socket(AF_INET, SOCK_STREAM, 0), idle = 0;
+  if (s < 0 || connect(s, (const struct sockaddr *)a, sizeof *a) < 0)
+    return perror("connect"), 1;
+  fcntl(s, F_SETFL, O_NONBLOCK);
+  while (idle < 10) {
+    if (write(s, buf, sizeof buf) > 0) {
+      idle = 0;
+      continue;
+    }
+    struct pollfd p = {.fd = s, .events = POLLOUT};
+    if (poll(&p, 1, 100) == 0)
+      idle++;
+  }
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  close(s);
+  printf("reset\n");
+  fflush(stdout);
+  sleep((unsigned)seconds);
+  return 0;
+}
+
 static int usage(void)
 {
   fprintf(stderr, "usage: udp send HOST PORT MESSAGE [FROMPORT] | udp recv PORT | udp echo PORT | "
@@ -167,6 +194,12 @@ int main(int argc, char **argv)
       fwrite(buf, 1, (size_t)n, stdout);
     printf("\n");
     return n < 0 ? perror("read"), 1 : 0;
+  }
+  if (argc == 5 && strcmp(argv[1], "fillreset") == 0) {
+    a.sin_port = htons((unsigned short)atoi(argv[3]));
+    if (inet_pton(AF_INET, argv[2], &a.sin_addr) != 1)
+      return usage();
+    return fill_reset(&a, atoi(argv[4]));
   }
   if (argc == 3 && strcmp(argv[1], "recv") == 0) {
     a.sin_port = htons((unsigned short)atoi(argv[2]));

@@ -41,6 +41,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <stdlib.h>
@@ -94,6 +96,7 @@ typedef struct {
   gboolean linking;
   guint64 key; /* linking: its Waiting entry */
   gint64 deadline;
+  ino_t ino; /* the sandbox's socket (a connect restarted after a signal is the same one) */
 } Pending;
 
 /* A host connection waiting for the sandbox's end to be accepted, by the
@@ -101,6 +104,7 @@ typedef struct {
 typedef struct {
   guint64 key; /* address << 16 | port */
   int host;
+  gboolean connecting; /* the host socket is still connecting (non-blocking callers) */
   gint64 deadline;
 } Waiting;
 
@@ -113,7 +117,8 @@ struct Conn {
   gsize queued[2];
   gsize cap[2]; /* the pipes' sizes */
   gboolean eof[2], shut[2];
-  guint32 events[2];
+  guint32 events[2];   /* what epoll watches; 0: the fd is not in it */
+  gboolean connecting; /* the host side is still connecting: nothing moves yet */
 };
 
 typedef struct {
@@ -128,10 +133,17 @@ typedef struct {
   GHashTable *accepting; /* &Waiting.key -> Waiting */
   GPtrArray *linking;    /* Pending being linked (their deadlines) */
   int spare;             /* an fd given up to refuse a connection when out of them */
+  gboolean listener_off; /* out of fds: the listener is out of epoll for now */
+  GHashTable *inflight;  /* socket inode -> Pending (blocking callers) */
+  guint max_conns;       /* MAX_CONNS, or fewer if the fds run out first */
   GPtrArray *dead;       /* Conn closed in this batch */
   guint conns, pending;
   SbxNetStats stats;
 } Relay;
+
+static void on_alarm(int sig)
+{
+}
 
 static int pidfd_open(pid_t pid, unsigned int flags)
 {
@@ -253,6 +265,9 @@ static gboolean read_address(const struct seccomp_notif *req, int *family, guint
   return addr_v4(&a, dst, port);
 }
 
+static int guest_connect(Relay *r, int guest, int family, guint64 *key, guint16 *sport);
+static void waiting_add(Relay *r, guint64 key, int host, gboolean connecting);
+
 static void on_connect(Relay *r, const struct seccomp_notif *req)
 {
   int family = 0;
@@ -267,7 +282,7 @@ static void on_connect(Relay *r, const struct seccomp_notif *req)
   /* Refused: libslirp refuses it as always (sbx-net logs and counts). */
   if (!host || port == 0 || sbx_net_policy_judge_tcp(&r->policy, dst, port) ||
       r->pending >= MAX_PENDING || g_hash_table_size(r->accepting) >= MAX_PENDING ||
-      r->conns >= MAX_CONNS) {
+      r->conns >= r->max_conns) {
     respond(r, req->id, 0, TRUE);
     return;
   }
@@ -283,17 +298,57 @@ static void on_connect(Relay *r, const struct seccomp_notif *req)
     respond(r, req->id, 0, TRUE);
     return;
   }
+  /* The same socket's connect again (restarted after a signal): the one in
+   * flight answers it. */
+  struct stat st;
+  Pending *again = fstat(guest, &st) == 0 ? g_hash_table_lookup(r->inflight, &st.st_ino) : NULL;
+  if (again) {
+    again->id = req->id;
+    return;
+  }
   sbx_autofd hfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (hfd < 0) {
-    respond(r, req->id, errno, FALSE);
+  if (hfd < 0) { /* out of fds or memory: libslirp's way */
+    respond(r, req->id, 0, TRUE);
     return;
   }
   int one = 1;
   setsockopt(hfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   struct sockaddr_in to = {
       .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(host)};
-  if (connect(hfd, (struct sockaddr *)&to, sizeof to) < 0 && errno != EINPROGRESS) {
+  int hc = connect(hfd, (struct sockaddr *)&to, sizeof to);
+  if (hc < 0 && errno != EINPROGRESS) {
     respond(r, req->id, errno, FALSE);
+    return;
+  }
+  /* Often decided already (the host's loopback answers within the call):
+   * then the answer is exact for every caller. */
+  if (hc < 0) {
+    int e = 0;
+    struct tcp_info ti;
+    socklen_t len = sizeof e, tlen = sizeof ti;
+    if (getsockopt(hfd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e) {
+      respond(r, req->id, e, FALSE);
+      return;
+    }
+    if (getsockopt(hfd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 && ti.tcpi_state == TCP_ESTABLISHED)
+      hc = 0;
+  }
+  /* A non-blocking caller is answered at once, as the kernel would: its
+   * socket reaches our listener now, and the bytes move once the host side
+   * has connected (if that fails, the sandbox's end is reset). */
+  int fl = fcntl(guest, F_GETFL);
+  if (fl >= 0 && (fl & O_NONBLOCK)) {
+    guint64 key;
+    guint16 sport;
+    int e = guest_connect(r, guest, family, &key, &sport);
+    if (e && e != EINPROGRESS) {
+      respond(r, req->id, e, FALSE);
+      return;
+    }
+    waiting_add(r, key, sbx_steal_fd(&hfd), hc < 0);
+    log_flow(r, dst, port, sport);
+    r->stats.relayed++;
+    respond(r, req->id, EINPROGRESS, FALSE);
     return;
   }
   Pending *p = g_new0(Pending, 1);
@@ -303,9 +358,11 @@ static void on_connect(Relay *r, const struct seccomp_notif *req)
                  .host = sbx_steal_fd(&hfd),
                  .dst = dst,
                  .port = port,
-                 .family = family};
+                 .family = family,
+                 .ino = st.st_ino};
   p->ep.ptr = p;
   r->pending++;
+  g_hash_table_insert(r->inflight, &p->ino, p);
   ep_set(r, p->host, &p->ep, EPOLLOUT, EPOLL_CTL_ADD);
 }
 
@@ -313,6 +370,7 @@ static void pending_free(Relay *r, Pending *p)
 {
   if (p->linking)
     g_ptr_array_remove_fast(r->linking, p);
+  g_hash_table_remove(r->inflight, &p->ino);
   r->pending--;
   if (p->guest >= 0)
     close(p->guest);
@@ -337,54 +395,78 @@ static guint64 sock_key(const Addr *a)
   return (guint64)v4 << 16 | port;
 }
 
-/* The host side is connected: connect the sandbox's socket to our listener
- * without ever blocking on it (it is the sandbox's: it may have made a
- * connect slow on purpose), and answer as the kernel would have. */
-static void link_guest(Relay *r, Pending *p)
+/* Connect the sandbox's socket to our listener without ever blocking on
+ * it: it is the sandbox's, which may have made that connect slow on purpose
+ * (IP options, TCP_SYNCNT). Its O_NONBLOCK is set for the call; another
+ * thread of the sandbox could clear it meanwhile, so a 50 ms timer bounds
+ * the call too (SIGALRM without SA_RESTART: EINTR, still in progress).
+ * 0 or EINPROGRESS with the socket's key and port, or the error. */
+static int guest_connect(Relay *r, int guest, int family, guint64 *key, guint16 *sport)
 {
-  int fl = fcntl(p->guest, F_GETFL);
+  int fl = fcntl(guest, F_GETFL);
   gboolean nonblock = fl >= 0 && (fl & O_NONBLOCK);
   if (fl >= 0 && !nonblock)
-    fcntl(p->guest, F_SETFL, fl | O_NONBLOCK);
+    fcntl(guest, F_SETFL, fl | O_NONBLOCK);
   /* An IPv6 socket reaches the listener by its IPv4-mapped address. */
   Addr to = {.in = r->listen_addr};
   socklen_t tolen = sizeof to.in;
-  if (p->family == AF_INET6) {
+  if (family == AF_INET6) {
     to.in6 = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = r->listen_addr.sin_port};
     to.in6.sin6_addr.s6_addr[10] = to.in6.sin6_addr.s6_addr[11] = 0xff;
     memcpy(&to.in6.sin6_addr.s6_addr[12], &r->listen_addr.sin_addr, 4);
     tolen = sizeof to.in6;
   }
-  int c = connect(p->guest, &to.sa, tolen);
-  int e = c < 0 ? errno : 0;
+  struct itimerval bound = {.it_value = {.tv_usec = 50000}}, off = {{0}};
+  setitimer(ITIMER_REAL, &bound, NULL);
+  int c = connect(guest, &to.sa, tolen);
+  int e = c < 0 ? (errno == EINTR ? EINPROGRESS : errno) : 0;
+  setitimer(ITIMER_REAL, &off, NULL);
   if (fl >= 0 && !nonblock)
-    fcntl(p->guest, F_SETFL, fl);
+    fcntl(guest, F_SETFL, fl);
   Addr self = {0};
   socklen_t slen = sizeof self;
   guint32 self4;
-  guint16 sport;
-  if ((c < 0 && e != EINPROGRESS) || getsockname(p->guest, &self.sa, &slen) < 0 ||
-      !addr_v4(&self, &self4, &sport)) {
-    respond(r, p->id, e ? e : errno, FALSE);
+  if (e && e != EINPROGRESS)
+    return e;
+  if (getsockname(guest, &self.sa, &slen) < 0 || !addr_v4(&self, &self4, sport))
+    return errno ? errno : EINVAL;
+  *key = sock_key(&self);
+  return e;
+}
+
+static void waiting_add(Relay *r, guint64 key, int host, gboolean connecting)
+{
+  Waiting *w = g_new0(Waiting, 1);
+  w->key = key;
+  w->host = host;
+  w->connecting = connecting;
+  w->deadline = g_get_monotonic_time() + ACCEPT_TIMEOUT_US;
+  g_hash_table_replace(r->accepting, &w->key, w);
+}
+
+/* A blocking caller's host side is connected: link its socket, and answer
+ * once that is done. */
+static void link_guest(Relay *r, Pending *p)
+{
+  guint64 key = 0;
+  guint16 sport = 0;
+  int e = guest_connect(r, p->guest, p->family, &key, &sport);
+  if (e && e != EINPROGRESS) {
+    respond(r, p->id, e, FALSE);
     pending_free(r, p);
     return;
   }
-  Waiting *w = g_new0(Waiting, 1);
-  w->key = sock_key(&self);
-  w->host = p->host;
-  w->deadline = g_get_monotonic_time() + ACCEPT_TIMEOUT_US;
+  waiting_add(r, key, p->host, FALSE);
   p->host = -1;
-  g_hash_table_replace(r->accepting, &w->key, w);
   log_flow(r, p->dst, p->port, sport);
   r->stats.relayed++;
-  if (c == 0 || nonblock) {
-    respond(r, p->id, c == 0 ? 0 : EINPROGRESS, FALSE);
+  if (e == 0) {
+    respond(r, p->id, 0, FALSE);
     pending_free(r, p);
     return;
   }
-  /* A blocking caller waits until its socket has reached the listener. */
   p->linking = TRUE;
-  p->key = w->key;
+  p->key = key;
   p->deadline = g_get_monotonic_time() + LINK_TIMEOUT_US;
   g_ptr_array_add(r->linking, p);
   ep_set(r, p->guest, &p->ep, EPOLLOUT, EPOLL_CTL_ADD);
@@ -428,6 +510,11 @@ static void sweep(Relay *r)
     Pending *p = g_ptr_array_index(r->linking, i);
     if (p->deadline <= now)
       link_done(r, p, ETIMEDOUT);
+  }
+  /* fds free again: the spare back, then the listener */
+  if (r->listener_off && (r->spare >= 0 || (r->spare = dup(STDIN_FILENO)) >= 0)) {
+    r->listener_off = FALSE;
+    ep_set(r, r->listener, &r->ep_listener, EPOLLIN, EPOLL_CTL_ADD);
   }
   GHashTableIter it;
   gpointer v;
@@ -499,18 +586,27 @@ static gboolean pump(Relay *r, Conn *c, int d)
   }
 }
 
+/* What each end waits for; an fd with nothing to wait for leaves epoll
+ * (it would report a hang-up for ever). */
 static void conn_update(Relay *r, Conn *c)
 {
   for (int i = 0; i < 2; i++) {
     guint32 want = 0;
-    if (c->queued[i] == 0 && !c->eof[i])
-      want |= EPOLLIN;
-    if (c->queued[1 - i] > 0)
-      want |= EPOLLOUT;
-    if (want != c->events[i]) {
-      ep_set(r, c->fd[i], &c->ep[i], want, EPOLL_CTL_MOD);
-      c->events[i] = want;
+    if (c->connecting)
+      want = i == 1 ? EPOLLOUT : 0;
+    else {
+      if (c->queued[i] == 0 && !c->eof[i])
+        want |= EPOLLIN;
+      if (c->queued[1 - i] > 0)
+        want |= EPOLLOUT;
     }
+    if (want == c->events[i])
+      continue;
+    if (want == 0)
+      epoll_ctl(r->epfd, EPOLL_CTL_DEL, c->fd[i], NULL);
+    else
+      ep_set(r, c->fd[i], &c->ep[i], want, c->events[i] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD);
+    c->events[i] = want;
   }
 }
 
@@ -518,10 +614,24 @@ static void on_conn(Relay *r, Conn *c, int side, guint32 events)
 {
   if (c->dead)
     return;
-  /* Readable: its direction; writable: the other one; hung up or failed:
-   * both, to learn how. */
-  gboolean both = (events & (EPOLLHUP | EPOLLERR)) != 0;
-  gboolean in = both || (events & EPOLLIN), out = both || (events & EPOLLOUT);
+  int e = 0;
+  socklen_t len = sizeof e;
+  if (c->connecting) { /* side 1: the host's connect is done, or failed */
+    if (getsockopt(c->fd[1], SOL_SOCKET, SO_ERROR, &e, &len) < 0 || e) {
+      conn_free(r, c, TRUE);
+      return;
+    }
+    c->connecting = FALSE;
+    conn_update(r, c);
+    return;
+  }
+  /* A reset or an error: the connection is over (whatever is queued). */
+  if (events & EPOLLERR) {
+    conn_free(r, c, TRUE);
+    return;
+  }
+  /* Readable or hung up: its direction; writable: the other one. */
+  gboolean in = (events & (EPOLLIN | EPOLLHUP)) != 0, out = (events & (EPOLLOUT | EPOLLHUP)) != 0;
   if ((in && !pump(r, c, side)) || (out && !pump(r, c, 1 - side))) {
     conn_free(r, c, TRUE);
     return;
@@ -530,21 +640,20 @@ static void on_conn(Relay *r, Conn *c, int side, guint32 events)
     conn_free(r, c, FALSE);
     return;
   }
-  /* Hung up with nothing more to read or write there: the other way cannot
-   * finish either. */
-  if ((events & (EPOLLHUP | EPOLLERR)) && c->eof[side] && c->queued[1 - side] == 0 &&
-      !(c->events[side] & EPOLLOUT)) {
-    conn_free(r, c, (events & EPOLLERR) != 0);
+  /* Hung up with bytes still to write to it: they cannot go. */
+  if ((events & EPOLLHUP) && c->queued[1 - side] > 0) {
+    conn_free(r, c, TRUE);
     return;
   }
   conn_update(r, c);
 }
 
-static void conn_new(Relay *r, int guest, int host)
+static void conn_new(Relay *r, int guest, int host, gboolean connecting)
 {
   Conn *c = g_new0(Conn, 1);
   c->fd[0] = guest;
   c->fd[1] = host;
+  c->connecting = connecting;
   c->pipe[0][0] = c->pipe[0][1] = c->pipe[1][0] = c->pipe[1][1] = -1;
   r->conns++;
   for (int d = 0; d < 2; d++) {
@@ -555,12 +664,10 @@ static void conn_new(Relay *r, int guest, int host)
     int cap = fcntl(c->pipe[d][1], F_SETPIPE_SZ, CHUNK);
     c->cap[d] = cap > 0 ? (gsize)cap : (gsize)fcntl(c->pipe[d][1], F_GETPIPE_SZ);
     c->ep[d] = (Ep){.kind = EP_CONN, .ptr = c, .side = d};
-    c->events[d] = EPOLLIN;
   }
   int one = 1;
   setsockopt(guest, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  ep_set(r, guest, &c->ep[0], EPOLLIN, EPOLL_CTL_ADD);
-  ep_set(r, host, &c->ep[1], EPOLLIN, EPOLL_CTL_ADD);
+  conn_update(r, c);
 }
 
 /* The sandbox's socket arrives: pair it with its host side by its address
@@ -571,12 +678,24 @@ static void on_listener(Relay *r)
     Addr peer = {0};
     socklen_t len = sizeof peer;
     int fd = accept4(r->listener, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && r->spare >= 0) {
-      /* Out of fds: refuse this one rather than spin on it. */
-      close(r->spare);
-      fd = accept4(r->listener, NULL, NULL, SOCK_CLOEXEC);
-      peer.sa.sa_family = AF_UNSPEC;
-      r->spare = dup(STDIN_FILENO);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+      /* Out of fds: refuse this one with the spare rather than spin on it,
+       * and leave the listener alone until fds are free again. */
+      if (r->spare >= 0) {
+        close(r->spare);
+        int x = accept4(r->listener, NULL, NULL, SOCK_CLOEXEC);
+        if (x >= 0) {
+          struct linger lg = {.l_onoff = 1, .l_linger = 0};
+          setsockopt(x, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+          close(x);
+        }
+        r->spare = dup(STDIN_FILENO);
+      }
+      if (r->spare < 0 && !r->listener_off) {
+        epoll_ctl(r->epfd, EPOLL_CTL_DEL, r->listener, NULL);
+        r->listener_off = TRUE;
+      }
+      return;
     }
     if (fd < 0)
       return;
@@ -590,9 +709,10 @@ static void on_listener(Relay *r)
       continue;
     }
     int host = w->host;
+    gboolean connecting = w->connecting;
     w->host = -1;
     g_hash_table_remove(r->accepting, &key);
-    conn_new(r, fd, host);
+    conn_new(r, fd, host, connecting);
   }
 }
 
@@ -652,59 +772,24 @@ static void on_notify(Relay *r, guint32 events)
   on_connect(r, r->req);
 }
 
-static const char *const relay_allow[] = {"read",
-                                          "write",
-                                          "close",
-                                          "epoll_wait",
-                                          "epoll_pwait",
-                                          "epoll_ctl",
-                                          "accept4",
-                                          "connect",
-                                          "setsockopt",
-                                          "getsockopt",
-                                          "getsockname",
-                                          "getpeername",
-                                          "splice",
-                                          "pipe2",
-                                          "fcntl",
-                                          "shutdown",
-                                          "recvmsg",
-                                          "sendmsg",
-                                          "recvfrom",
-                                          "sendto",
-                                          "process_vm_readv",
-                                          "pidfd_open",
-                                          "pidfd_getfd",
-                                          "brk",
-                                          "mmap",
-                                          "munmap",
-                                          "mremap",
-                                          "madvise",
-                                          "mprotect",
-                                          "clock_gettime",
-                                          "gettimeofday",
-                                          "exit",
-                                          "exit_group",
-                                          "rt_sigreturn",
-                                          "rt_sigprocmask",
-                                          "getpid",
-                                          "gettid",
-                                          "futex",
-                                          "restart_syscall",
-                                          "getrandom",
-                                          "newfstatat",
-                                          "fstat",
-                                          "writev",
-                                          "sched_yield",
-                                          "tgkill",
-                                          "sigaltstack",
-                                          "rt_sigaction",
-                                          "prlimit64",
-                                          "getuid",
-                                          "geteuid",
-                                          "dup",
-                                          "getppid",
-                                          NULL};
+static const char *const relay_allow[] = {"read",         "write",          "close",
+                                          "epoll_wait",   "epoll_pwait",    "epoll_ctl",
+                                          "accept4",      "connect",        "setsockopt",
+                                          "getsockopt",   "getsockname",    "getpeername",
+                                          "splice",       "pipe2",          "fcntl",
+                                          "shutdown",     "recvmsg",        "sendmsg",
+                                          "recvfrom",     "sendto",         "process_vm_readv",
+                                          "pidfd_open",   "pidfd_getfd",    "brk",
+                                          "mmap",         "munmap",         "mremap",
+                                          "madvise",      "mprotect",       "clock_gettime",
+                                          "gettimeofday", "exit",           "exit_group",
+                                          "rt_sigreturn", "rt_sigprocmask", "getpid",
+                                          "gettid",       "futex",          "restart_syscall",
+                                          "getrandom",    "newfstatat",     "fstat",
+                                          "writev",       "sched_yield",    "tgkill",
+                                          "sigaltstack",  "rt_sigaction",   "prlimit64",
+                                          "getuid",       "geteuid",        "dup",
+                                          "getppid",      "setitimer",      NULL};
 
 static gboolean confine(GError **err)
 {
@@ -750,6 +835,10 @@ static gboolean setup(Relay *r, const SbxRelaySpec *s, GError **err)
   sbx_netlog_init(&r->log, s->log_fd >= 0 ? FD_LOG : -1);
   r->accepting = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, waiting_free);
   r->linking = g_ptr_array_new();
+  r->inflight = g_hash_table_new(g_int64_hash, g_int64_equal);
+  /* guest_connect's bound: a SIGALRM that interrupts, and nothing else */
+  struct sigaction alarm = {.sa_handler = on_alarm};
+  sigaction(SIGALRM, &alarm, NULL);
   r->dead = g_ptr_array_new_with_free_func(g_free);
   /* libseccomp learns what the kernel supports here, not under the filter. */
   int e = seccomp_notify_alloc(&r->req, &r->resp);
@@ -777,6 +866,11 @@ static gboolean setup(Relay *r, const SbxRelaySpec *s, GError **err)
     nofile.rlim_cur = nofile.rlim_max;
     setrlimit(RLIMIT_NOFILE, &nofile);
   }
+  /* Six fds a connection and a reserve: past that, connects go through
+   * libslirp before the relay runs out. */
+  r->max_conns = MAX_CONNS;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (rlim_t)MAX_CONNS * 6 + 64)
+    r->max_conns = nofile.rlim_cur > 64 + 6 ? (guint)((nofile.rlim_cur - 64) / 6) : 1;
   return confine(err);
 }
 
@@ -793,7 +887,7 @@ static G_GNUC_NORETURN void relay_main(const SbxRelaySpec *s)
   for (;;) {
     struct epoll_event ev[64];
     /* Deadlines to keep: look at least once a second. */
-    gboolean timed = r.linking->len > 0 || g_hash_table_size(r.accepting) > 0;
+    gboolean timed = r.linking->len > 0 || g_hash_table_size(r.accepting) > 0 || r.listener_off;
     int n = epoll_wait(r.epfd, ev, G_N_ELEMENTS(ev), timed ? 1000 : -1);
     if (n < 0 && errno != EINTR)
       _exit(SBX_EXIT_FAILED);

@@ -787,6 +787,39 @@ class TestTcpRelay(SbxTestCase):
                           % (port, port)], timeout=120)
         self.assertEqual((r.rc, r.out.splitlines()[-1] if r.out else ""), (0, "echo:after"), r)
 
+    def test_a_reset_with_bytes_queued_does_not_spin_the_relay(self):
+        """Review: a program that filled a connection towards a host server
+        that does not read, then reset its end, left the relay at 100 % CPU
+        for the rest of the run (bytes queued towards the host, a hang-up
+        reported for ever). Its CPU time after the reset stays small."""
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        port = srv.getsockname()[1]
+        held = []
+        threading.Thread(target=lambda: held.append(srv.accept()), daemon=True).start()
+        p = self.popen(["run", "-q"] + self.RELAY + [fixture("udp.tar"), "fillreset", "10.0.2.2",
+                                                     str(port), "5"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"reset\n")
+            out = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(p.pid)],
+                                 stdout=subprocess.PIPE).stdout.decode().split()
+            relay = [int(a) for a, b in zip(out[::2], out[1::2]) if b == "sbx-relay"]
+            self.assertEqual(len(relay), 1, out)
+
+            def cpu():
+                with open("/proc/%d/stat" % relay[0]) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            before = cpu()
+            time.sleep(3)
+            self.assertLess(cpu() - before, 0.5)
+            p.communicate(timeout=30)
+        finally:
+            p.kill()
+            srv.close()
+
     def test_nothing_survives_a_killed_sbx(self):
         """Review: in range mode the relay becomes the owner uid, which
         cleared its parent-death signal: it outlived a killed sbx."""
