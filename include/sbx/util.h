@@ -135,6 +135,9 @@ char *sbx_helper_path(const char *name, GError **err);
  * input or holds the network), only the sanitizer settings and the variables
  * named in keep (NULL-terminated; "SBX_*" keeps a prefix). */
 char **sbx_helper_environ(const char *const *keep);
+/* A helper's stdin and stdout on /dev/null, and stderr too unless debugging
+ * (what it parses must not reach the user's terminal). */
+void sbx_helper_stdio_null(void);
 /* What the sbx-store helper reads: the store's location, sbx's settings, the
  * language of its messages; for a pull, the registry credentials' files
  * (podman's, docker's), PATH for docker credential helpers, and the proxies

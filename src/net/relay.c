@@ -954,14 +954,7 @@ pid_t sbx_relay_start(SbxRelaySpec *s, int sandbox, int *ctl, GError **err)
         (c >= 0 && dup3(c, FD_LOG, O_CLOEXEC) < 0))
       _exit(SBX_EXIT_FAILED);
     sbx_close_fds_from(c >= 0 ? FD_LOG + 1 : FD_LOG);
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-      dup2(null, STDIN_FILENO);
-      dup2(null, STDOUT_FILENO);
-      if (sbx_log_level < SBX_LOG_DEBUG)
-        dup2(null, STDERR_FILENO);
-      close(null);
-    }
+    sbx_helper_stdio_null();
     relay_main(s);
   }
   close(pair[1]);

@@ -397,13 +397,7 @@ static void helper_setup(gpointer data)
   /* No controlling terminal, and the user's terminal only as stderr when
    * debugging: a bug in libslirp must not type into the user's shell. */
   setsid();
-  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null >= 0) {
-    dup2(null, STDIN_FILENO);
-    dup2(null, STDOUT_FILENO);
-    if (sbx_log_level < SBX_LOG_DEBUG)
-      dup2(null, STDERR_FILENO);
-  }
+  sbx_helper_stdio_null();
 }
 
 static GPtrArray *helper_argv(const char *path, const SbxNetSpec *net)

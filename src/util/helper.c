@@ -4,6 +4,7 @@
 #include "sbx-config.h"
 #include "sbx/util.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -54,4 +55,17 @@ char **sbx_helper_environ(const char *const *keep)
       g_strv_builder_add(b, *e);
   }
   return g_strv_builder_end(b);
+}
+
+void sbx_helper_stdio_null(void)
+{
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0)
+    return;
+  dup2(null, STDIN_FILENO);
+  dup2(null, STDOUT_FILENO);
+  if (sbx_log_level < SBX_LOG_DEBUG)
+    dup2(null, STDERR_FILENO);
+  if (null > STDERR_FILENO)
+    close(null);
 }
