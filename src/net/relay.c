@@ -303,6 +303,9 @@ static void on_connect(Relay *r, const struct seccomp_notif *req)
   struct stat st;
   Pending *again = fstat(guest, &st) == 0 ? g_hash_table_lookup(r->inflight, &st.st_ino) : NULL;
   if (again) {
+    /* (Another thread's connect on the same socket, were it not a restart:
+     * EALREADY, as the kernel answers it, so that nobody waits for ever.) */
+    respond(r, again->id, EALREADY, FALSE);
     again->id = req->id;
     return;
   }
