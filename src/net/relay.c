@@ -21,9 +21,10 @@
  * The relay is a process forked from sbx after the clone: it must be in the
  * user namespace above the sandbox's, as its owner, to read the connect's
  * address (process_vm_readv) and take a duplicate of the socket
- * (pidfd_getfd). It holds no capability, sets no_new_privs, closes all but
- * its sockets and confines itself with a seccomp allowlist before it reads
- * anything of the sandbox's. */
+ * (pidfd_getfd). It drops every capability of its own namespace (as the
+ * owner of the sandbox's it still has them all there), sets no_new_privs,
+ * closes all but its sockets and confines itself with a seccomp allowlist
+ * before it reads anything of the sandbox's. */
 #include "sbx/net.h"
 #include "sbx/sync.h"
 #include "sbx/util.h"
