@@ -26,8 +26,15 @@ mkdir -p "$artifacts"
 targets=$*
 [ -n "$targets" ] || targets=$(cd "$build/tests/fuzz" && find . -maxdepth 1 -name "fuzz_*" -type f -perm -u+x | sed "s|^./||" | sort)
 [ -n "$targets" ] || { echo "run.sh: no fuzz targets in $build/tests/fuzz" >&2; exit 1; }
-# Scratch directories (fuzz_unpack makes one per input) on tmpfs when there is one.
-[ -n "${TMPDIR:-}" ] || { [ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm; } || true
+# Scratch directories (fuzz_unpack makes one per input) on tmpfs when there is
+# one, all beneath one directory of this run's, removed at the end: libFuzzer
+# ends a run (-max_total_time) between inputs, but not always after an input's
+# own clean-up.
+base=${TMPDIR:-}
+[ -n "$base" ] || { [ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm; } || base=/tmp
+scratch=$(mktemp -d "$base/sbx-fuzz-run.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR=$scratch
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=0
