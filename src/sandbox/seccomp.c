@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,9 +35,14 @@ static char *cache_name(const SbxSeccompSpec *spec, GError **err)
     }
     profile_digest = sbx_digest_bytes(data, len);
   }
-  g_autofree char *id = g_strdup_printf("v1|%s|%d|%s|%" G_GINT64_MODIFIER "x|%s", SBX_VERSION,
-                                        SBX_SECCOMP_DEFAULT_REV, SBX_SECCOMP_VERSION, spec->caps,
-                                        profile_digest ? profile_digest : "default");
+  /* The kernel too: the compat ABIs in a filter are those it runs. */
+  struct utsname u;
+  if (uname(&u) < 0)
+    memset(&u, 0, sizeof u);
+  g_autofree char *id =
+      g_strdup_printf("v1|%s|%d|%s|%" G_GINT64_MODIFIER "x|%s|%s %s", SBX_VERSION,
+                      SBX_SECCOMP_DEFAULT_REV, SBX_SECCOMP_VERSION, spec->caps,
+                      profile_digest ? profile_digest : "default", u.release, u.version);
   g_autofree char *d = sbx_digest_bytes(id, strlen(id));
   return g_strdup_printf("seccomp/%.32s.bpf", sbx_digest_hex_of(d));
 }
