@@ -132,11 +132,16 @@ typedef struct {
   int report;      /* init's sync socket; -1: none, or read or closed */
   int status;      /* the exit status for sbx; -1 while running */
   gboolean reaped; /* pid waited for */
+  gint64 release;  /* monotonic us: sbx_memory_release_setup then (0: not at all) */
 } SbxSandboxEnd;
 void sbx_sandbox_end_init(SbxSandboxEnd *e, pid_t pid, int report);
 /* After poll: report_revents for e->report, child when SIGCHLD came (or
- * might have). TRUE once e->status is known. */
+ * might have). TRUE once e->status is known. Also releases the set-up's
+ * memory once e->release is due. */
 gboolean sbx_sandbox_end_check(SbxSandboxEnd *e, short report_revents, gboolean child);
+/* poll's timeout for a loop that would wait timeout_ms (-1: for ever):
+ * no later than e->release. */
+int sbx_sandbox_end_timeout(const SbxSandboxEnd *e, int timeout_ms);
 
 /* tty.c */
 int sbx_tty_open_master(char **slave_path, GError **err);
@@ -226,7 +231,12 @@ typedef struct {
   unsigned int seccomp_flags; /* SECCOMP_FILTER_FLAG_* (linux.seccomp.flags) */
   gboolean relay;             /* slirp:tcp_relay=true: the connect filter, */
   int relay_sock;             /* its notification fd to the relay over this */
+  gboolean shared_mm;         /* set by sbx_process_spawn: the caller's memory until execve */
 } SbxExecPlan;
 /* Bounding set, ids, capabilities, session, cwd, rlimits, no_new_privs,
  * signals, fds, seccomp, execve; never returns. */
 G_GNUC_NORETURN void sbx_process_exec(const SbxExecPlan *plan);
+/* sbx_process_exec in a new process that shares the caller's memory until
+ * its execve (vfork: the caller waits meanwhile). Returns its pid, or -1
+ * with errno. plan->shared_mm must be set. */
+pid_t sbx_process_spawn(const SbxExecPlan *plan);

@@ -103,6 +103,12 @@ static gboolean watch_sigterm(SbxNetd *n, GError **err)
   return TRUE;
 }
 
+static gboolean release_setup(gpointer data)
+{
+  sbx_memory_release_setup();
+  return G_SOURCE_REMOVE;
+}
+
 int main(int argc, char **argv)
 {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -135,7 +141,7 @@ int main(int argc, char **argv)
   g_unix_fd_add(SBX_NETD_FD_SYNC, G_IO_IN | G_IO_HUP | G_IO_ERR, on_sync, &n);
   sbx_debug("network helper: libslirp %s running, mtu %u", slirp_version_string(), n.mtu);
   /* set-up's code (option parsing, libseccomp, getifaddrs) is not the loop's */
-  sbx_memory_release_setup();
+  g_timeout_add(SBX_MEMORY_RELEASE_DELAY_MS, release_setup, NULL);
   sbx_netd_run(&n);
   /* Straight out: exit-time work such as LeakSanitizer's (which needs
    * ptrace) cannot run under the seccomp filter. */

@@ -283,30 +283,30 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
     sbx_sync_send_error(syncfd, err);
     _exit(SBX_EXIT_FAILED);
   }
-  pid_t child = fork();
+  SbxExecPlan plan = {
+      .argv = argv,
+      .envp = envp,
+      .creds = &creds,
+      .workdir = workdir,
+      .set_groups = spec->idmap->mode == SBX_USERNS_RANGE,
+      .caps = spec->caps,
+      .seccomp = spec->seccomp,
+      .rlimits = spec->rlimits,
+      .new_session = TRUE,
+      .tty_slave = slave,
+      .null_stdin = !spec->interactive,
+      .relay = c->relay_sock[1] >= 0,
+      .relay_sock = c->relay_sock[1],
+      .shared_mm = TRUE,
+  };
+  /* Back here once the program has exec'd (or failed: its status says). */
+  pid_t child = sbx_process_spawn(&plan);
   if (child < 0) {
     sbx_fail_errno(&err, "fork");
     sbx_sync_send_error(syncfd, err);
     _exit(SBX_EXIT_FAILED);
   }
-  if (child == 0) {
-    SbxExecPlan plan = {
-        .argv = argv,
-        .envp = envp,
-        .creds = &creds,
-        .workdir = workdir,
-        .set_groups = spec->idmap->mode == SBX_USERNS_RANGE,
-        .caps = spec->caps,
-        .seccomp = spec->seccomp,
-        .rlimits = spec->rlimits,
-        .new_session = TRUE,
-        .tty_slave = slave,
-        .null_stdin = !spec->interactive,
-        .relay = c->relay_sock[1] >= 0,
-        .relay_sock = c->relay_sock[1],
-    };
-    sbx_process_exec(&plan);
-  }
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* as it was (the child reset it too) */
   if (master >= 0)
     sbx_sync_send_fd(syncfd, "started", master);
   else
@@ -328,10 +328,23 @@ void sbx_sandbox_end_init(SbxSandboxEnd *e, pid_t pid, int report)
   *e = (SbxSandboxEnd){.pid = pid, .report = report, .status = -1};
 }
 
+int sbx_sandbox_end_timeout(const SbxSandboxEnd *e, int timeout_ms)
+{
+  if (e->release <= 0)
+    return timeout_ms;
+  gint64 left = (e->release - g_get_monotonic_time() + 999) / 1000;
+  int ms = (int)CLAMP(left, 0, G_MAXINT);
+  return timeout_ms < 0 ? ms : MIN(ms, timeout_ms);
+}
+
 gboolean sbx_sandbox_end_check(SbxSandboxEnd *e, short report_revents, gboolean child)
 {
   if (e->status >= 0)
     return TRUE;
+  if (e->release > 0 && g_get_monotonic_time() >= e->release) {
+    e->release = 0;
+    sbx_memory_release_setup();
+  }
   if (e->report >= 0 && (report_revents & (POLLIN | POLLHUP | POLLERR))) {
     g_autofree char *msg = NULL;
     g_autoptr(GError) local = NULL;
@@ -371,7 +384,7 @@ int sbx_sandbox_wait(SbxSandboxEnd *end, const sigset_t *forwarded)
   while (!sbx_sandbox_end_check(end, 0, TRUE)) {
     struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN}, {.fd = end->report, .events = POLLIN}};
     /* Without signalfd: look again every 10 ms. */
-    if (poll(pf, 2, sfd < 0 ? 10 : -1) < 0 && errno != EINTR)
+    if (poll(pf, 2, sbx_sandbox_end_timeout(end, sfd < 0 ? 10 : -1)) < 0 && errno != EINTR)
       break;
     struct signalfd_siginfo si;
     while (sfd >= 0 && read(sfd, &si, sizeof si) == sizeof si)
@@ -769,8 +782,6 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     return -1;
   }
   sbx_debug("sandbox %d started", (int)init);
-  /* From here on this process only relays and waits. */
-  sbx_memory_release_setup();
   if (spec->on_started)
     spec->on_started(init, spec->on_started_data);
   SbxRunResult *res = spec->result;
@@ -782,6 +793,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   SbxWatchdog *dog = sbx_watchdog_start(init, spec->timeout_ms, usage);
   SbxSandboxEnd end;
   sbx_sandbox_end_init(&end, pid, syncfd);
+  /* From here on this process only relays and waits. */
+  end.release = g_get_monotonic_time() + SBX_MEMORY_RELEASE_DELAY_MS * 1000;
   int status = master >= 0 ? sbx_tty_relay(&end, master, spec->interactive, &c.forwarded)
                : sbx_stdio_pipes_active(&c.pipes) ? sbx_stdio_relay(&end, &c.pipes, &c.forwarded)
                                                   : sbx_sandbox_wait(&end, &c.forwarded);

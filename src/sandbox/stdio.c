@@ -205,7 +205,7 @@ int sbx_stdio_relay(SbxSandboxEnd *end, SbxStdioPipes *p, const sigset_t *forwar
     }
     /* Once the sandbox has exited, what is left in the pipes is copied, and
      * a pipe a stray process still holds does not keep us waiting. */
-    if (poll(pf, 8, status < 0 ? -1 : 200) <= 0 && status >= 0)
+    if (poll(pf, 8, status < 0 ? sbx_sandbox_end_timeout(end, -1) : 200) <= 0 && status >= 0)
       break;
     for (int i = 0; i < 3; i++) {
       Stream *s = &st[i];

@@ -131,7 +131,7 @@ int sbx_tty_relay(SbxSandboxEnd *end, int master, gboolean interactive, const si
                           {.fd = master_open ? master : -1, .events = POLLIN},
                           {.fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN},
                           {.fd = end->report, .events = POLLIN}};
-    if (poll(p, 4, -1) < 0 && errno != EINTR)
+    if (poll(p, 4, sbx_sandbox_end_timeout(end, -1)) < 0 && errno != EINTR)
       break;
     /* EIO: every slave fd is closed; the program's exit comes by SIGCHLD. */
     if (p[1].revents & (POLLIN | POLLHUP | POLLERR))

@@ -129,6 +129,16 @@ class TestProcess(SbxTestCase):
         self.assertRegex(r.out, r"^[0-9a-f]{12}\n$")
         self.assertNotEqual(r.out.strip(), os.uname().nodename)
 
+    def test_non_ascii_arguments(self):
+        # GOption converts string arguments from the locale's charset: sbx
+        # sets a UTF-8 one for them, under any caller's locale (the plain
+        # ASCII command lines of `sbx run` go without: main.c).
+        for lang in ("C", "C.UTF-8"):
+            r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c", 'echo "$X"; echo "$0"',
+                            "\u00e9t\u00e9 \u2713", opts=["-e", "X=h\u00e9llo \u2713"],
+                            env={"LANG": lang})
+            self.assertEqual(r.out, "h\u00e9llo \u2713\n\u00e9t\u00e9 \u2713\n", lang)
+
     def test_etc_hosts_and_resolv(self):
         r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c", "cat /etc/hosts /etc/resolv.conf",
                         opts=["--hostname", "hx"])
@@ -174,6 +184,93 @@ class TestExitCodes(SbxTestCase):
         out, err = p.communicate(timeout=20)
         self.assertEqual(p.returncode, 3, err)
         self.assertEqual(out, b"got-term\n")
+
+
+def _descendants(pid):
+    """pid's descendants, from /proc/*/stat (readable for any user)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            found.append(c)
+            todo.append(c)
+    return found
+
+
+def _comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+class TestEnd(SbxTestCase):
+    """What a run leaves when it is over, and what the supervisor gives back
+    while it lasts."""
+
+    def test_init_does_not_outlive_sbx(self):
+        # init reports the status, then waits for sbx to let go before its
+        # own exit tears the sandbox down (ns/pid.c): once sbx is gone, so
+        # is init, a run that needed no wait for it included.
+        import subprocess
+        out = os.path.join(self.tmp, "out")  # for --report: the user sbx runs as writes there
+        os.mkdir(out, 0o755)
+        pw = self.user_for(self.mode)
+        if pw:
+            os.chown(out, pw.pw_uid, pw.pw_gid)
+        for opts in ([], ["--report", os.path.join(out, "report.json")]):
+            p = self.popen(["run", "-q", "-i"] + opts + [fixture("busybox-legacy.tar"), "sh", "-c",
+                                                   "echo ready; read x; exit 5"],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self.assertEqual(p.stdout.readline(), b"ready\n")
+            inits = [c for c in _descendants(p.pid) if _comm(c) == "sbx-init"]
+            self.assertEqual(len(inits), 1, _descendants(p.pid))
+            p.stdin.write(b"x\n")
+            p.stdin.close()
+            p.wait(timeout=30)
+            p.stdout.close()
+            self.assertEqual(p.returncode, 5)
+            self.assertTrue(self.wait_for(lambda: _comm(inits[0]) != "sbx-init", timeout=10),
+                            "sbx-init %d outlived sbx %s" % (inits[0], opts))
+
+    def test_supervisor_gives_back_its_setup_memory(self):
+        # A run that lasts: the supervisor unmaps what only its set-up used,
+        # SBX_MEMORY_RELEASE_DELAY_MS (200 ms) after the start (util/memory.c).
+        import subprocess
+        import time
+        p = self.popen(["run", "-q", fixture("busybox-legacy.tar"), "sh", "-c",
+                        "echo ready; sleep 5"], stdout=subprocess.PIPE)
+        self.assertEqual(p.stdout.readline(), b"ready\n")
+        t0 = time.monotonic()
+
+        def rss_file():
+            with open("/proc/%d/status" % p.pid) as f:
+                for line in f:
+                    if line.startswith("RssFile:"):
+                        return int(line.split()[1])
+            return 0
+
+        before = rss_file()
+        late = time.monotonic() - t0 > 0.1
+        try:
+            if late:
+                self.skipTest("the first look came too late to see the set-up's pages")
+            self.assertTrue(self.wait_for(lambda: rss_file() < before * 0.8, timeout=5),
+                            "RssFile stayed at %d kB (was %d)" % (rss_file(), before))
+        finally:
+            p.kill()
+            p.wait(timeout=30)
+            p.stdout.close()
 
 
 if __name__ == "__main__":
