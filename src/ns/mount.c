@@ -4,7 +4,7 @@
  *     upper/ work/    the overlay's writable part: gone when the namespace is
  *                     (--rootfs-disk: in store/run-disk/<id>/ instead)
  *     root/           the overlay: image layers (read-only) + upper
- *     hostname hosts resolv.conf   bind-mounted onto /etc
+ *     hostname hosts resolv.conf   (--read-only) bind-mounted onto /etc
  *
  * Mount targets inside the image are resolved with RESOLVE_IN_ROOT, so a
  * /dev or /etc/hosts planted as a symlink to a host path lands inside the
@@ -133,6 +133,16 @@ static gboolean mount_overlay(const SbxRootfsSpec *spec, GError **err)
   return overlay_legacy(spec, upper, work, target, err);
 }
 
+/* A new file of ours, 0644 whatever the umask (sbx's caller's: with 077
+ * the sandbox's other users could not read /etc/hosts or resolv.conf). */
+static gboolean write_new_file(int dirfd, const char *name, const char *content, GError **err)
+{
+  sbx_autofd fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 || fchmod(fd, 0644) < 0)
+    return sbx_fail_errno(err, "create %s", name);
+  return sbx_write_all(fd, content, strlen(content), err);
+}
+
 static gboolean prepare_run_dir(const SbxRootfsSpec *spec, int *runfd, GError **err)
 {
   /* Nothing we mount may propagate back to the host. */
@@ -150,9 +160,10 @@ static gboolean prepare_run_dir(const SbxRootfsSpec *spec, int *runfd, GError **
   for (guint i = 0; i < (spec->disk_dir ? 1 : G_N_ELEMENTS(dirs)); i++)
     if (mkdirat(*runfd, dirs[i], 0755) < 0)
       return sbx_fail_errno(err, "create %s/%s", spec->run_dir, dirs[i]);
-  return sbx_write_file_at(*runfd, "hostname", spec->hostname, 0644, err) &&
-         sbx_write_file_at(*runfd, "hosts", spec->hosts, 0644, err) &&
-         sbx_write_file_at(*runfd, "resolv.conf", spec->resolv_conf, 0644, err);
+  /* --read-only: the /etc files stay writable, bound from here (etc_files). */
+  return !spec->read_only || (write_new_file(*runfd, "hostname", spec->hostname, err) &&
+                              write_new_file(*runfd, "hosts", spec->hosts, err) &&
+                              write_new_file(*runfd, "resolv.conf", spec->resolv_conf, err));
 }
 
 /* Paths of /proc and /sys that tell about or act on the host: hidden (a file
@@ -363,20 +374,33 @@ gboolean sbx_mount_sys(int rootfd, GError **err)
                      err);
 }
 
-/* /etc/hostname, /etc/hosts, /etc/resolv.conf: bind our generated files
- * over whatever the image has (a symlink there is replaced, not followed). */
-static gboolean bind_etc_files(int rootfd, int runfd, GError **err)
+/* /etc/hostname, /etc/hosts, /etc/resolv.conf: ours in place of whatever
+ * the image has (a symlink there is replaced, not followed). Written into the
+ * writable layer, which is this run's alone: three bind mounts fewer to make
+ * and to tear down, and a program may rename over them as on a host (sed -i).
+ * --read-only: bound from the run directory, so that they stay writable. */
+static gboolean etc_files(const SbxRootfsSpec *spec, int rootfd, int runfd, GError **err)
 {
   sbx_autofd etc = sbx_mkdir_in_root(rootfd, "/etc", 0755, err);
   if (etc < 0)
     return FALSE;
   static const char *const files[] = {"hostname", "hosts", "resolv.conf"};
+  const char *content[] = {spec->hostname, spec->hosts, spec->resolv_conf};
   for (guint i = 0; i < G_N_ELEMENTS(files); i++) {
     const char *f = files[i];
     struct stat st;
-    if (fstatat(etc, f, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) &&
+    gboolean there = fstatat(etc, f, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (there && (!spec->read_only || !S_ISREG(st.st_mode)) &&
         unlinkat(etc, f, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
       return sbx_fail_errno(err, "replace /etc/%s", f);
+    if (!spec->read_only) {
+      /* A new file: not the image's owner or mode. */
+      if (!write_new_file(etc, f, content[i], err)) {
+        g_prefix_error(err, "/etc: ");
+        return FALSE;
+      }
+      continue;
+    }
     sbx_autofd dst = openat(etc, f, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
     sbx_autofd src = openat(runfd, f, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (dst < 0 || src < 0)
@@ -469,7 +493,7 @@ gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err)
     return sbx_fail_errno(err, "open %s", root);
   if (!mount_proc(rootfd, err) || !mount_dev(rootfd, spec->have_pts_gid, err) ||
       !sbx_ipc_setup(rootfd, err) || !sbx_mount_sys(rootfd, err) || !mask_host_paths(rootfd, err) ||
-      !bind_etc_files(rootfd, runfd, err))
+      !etc_files(spec, rootfd, runfd, err))
     return FALSE;
   for (char **t = spec->tmpfs; t && *t; t++)
     if (!mount_tmpfs(rootfd, *t, spec->size, err))

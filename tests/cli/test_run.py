@@ -129,6 +129,25 @@ class TestProcess(SbxTestCase):
         self.assertRegex(r.out, r"^[0-9a-f]{12}\n$")
         self.assertNotEqual(r.out.strip(), os.uname().nodename)
 
+    def test_etc_files_are_the_sandboxs(self):
+        # Written into the run's writable layer (ns/mount.c etc_files): plain
+        # files a program may rename over (sed -i), readable by every user
+        # whatever sbx's umask; with --read-only bound, so still writable.
+        script = ("stat -c %a /etc/hosts /etc/hostname /etc/resolv.conf; "
+                  "grep -c ' /etc/hosts ' /proc/self/mountinfo; "
+                  "sed -i s/localhost/lh/ /etc/hosts && grep -c '127.0.0.1.lh' /etc/hosts")
+        old = os.umask(0o077)
+        try:
+            r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c", script)
+            self.assertEqual(r.out, "644\n644\n644\n0\n1\n")
+            r = self.run_ok(fixture("busybox-legacy.tar"), "sh", "-c",
+                            "grep -c ' /etc/hosts ' /proc/self/mountinfo; echo x >> /etc/hosts && "
+                            "tail -1 /etc/hosts; stat -c %a /etc/hosts /etc/resolv.conf",
+                            opts=["--read-only"])
+        finally:
+            os.umask(old)
+        self.assertEqual(r.out, "1\nx\n644\n644\n")
+
     def test_non_ascii_arguments(self):
         # GOption converts string arguments from the locale's charset: sbx
         # sets a UTF-8 one for them, under any caller's locale (the plain
