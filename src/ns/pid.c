@@ -90,9 +90,8 @@ G_GNUC_NORETURN void sbx_pid_init_exit(int result, int report)
     kill(-1, SIGKILL);
     while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
       ; /* until ECHILD: none left */
-    /* The program's output pipes end here, not in the teardown. */
-    for (int fd = 0; fd < 3; fd++)
-      close(fd);
+    /* The program's output pipes stay open: sbx takes what they hold
+     * when it reads the report (stdio.c), with no wake-up for their ends. */
     g_autofree char *msg = g_strdup_printf("exit %d", result);
     if (sbx_sync_send_ok(report, msg)) {
       /* Our own exit is the sandbox's teardown: the mount namespace and

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -235,6 +236,22 @@ int sbx_stdio_relay(SbxSandboxEnd *end, SbxStdioPipes *p, const sigset_t *forwar
     }
     if (status < 0 && sbx_sandbox_end_check(end, pf[7].revents, child))
       status = end->status;
+    /* Init's report: nothing of the sandbox runs any more and init writes
+     * nothing; what the pipes hold is all there is, and no EOF comes (init
+     * keeps its ends until we let go: ns/pid.c). So each output is done
+     * once it is empty, without another wake-up for its end. */
+    for (int i = 1; status >= 0 && !end->reaped && i < 3; i++) {
+      Stream *s = &st[i];
+      int left = 0;
+      if (s->from < 0 || s->blocked || s->pend.len > 0)
+        continue;
+      if (ioctl(s->from, FIONREAD, &left) < 0 || left <= 0) {
+        stream_end(s);
+      } else if (!(s->splice_flags & SPLICE_F_NONBLOCK)) {
+        fcntl(s->from, F_SETFL, O_NONBLOCK);
+        s->splice_flags |= SPLICE_F_NONBLOCK;
+      }
+    }
   }
   for (int i = 0; i < 3; i++)
     stream_end(&st[i]);
