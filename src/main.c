@@ -65,12 +65,17 @@ static void version(void)
          SBX_JSON_GLIB_VERSION, SBX_CURL_VERSION);
 }
 
+/* Plain ASCII and no help asked for (GOption's help has an ellipsis). */
 static gboolean ascii_only(int argc, char **argv)
 {
-  for (int i = 0; i < argc; i++)
+  for (int i = 0; i < argc; i++) {
+    if (g_str_has_prefix(argv[i], "--help") || strcmp(argv[i], "-h") == 0 ||
+        strcmp(argv[i], "-?") == 0)
+      return FALSE;
     for (const char *c = argv[i]; *c; c++)
       if ((unsigned char)*c >= 0x80)
         return FALSE;
+  }
   return TRUE;
 }
 

@@ -232,11 +232,17 @@ typedef struct {
   gboolean relay;             /* slirp:tcp_relay=true: the connect filter, */
   int relay_sock;             /* its notification fd to the relay over this */
   gboolean shared_mm;         /* set by sbx_process_spawn: the caller's memory until execve */
+  /* Where a failure before execve is told ("sbx: ...\n", at most fail_size
+   * bytes) instead of stderr, for the caller to print: a process sharing
+   * its parent's memory must not block on a pipe nobody reads yet. */
+  char *fail_msg;
+  gsize fail_size;
 } SbxExecPlan;
 /* Bounding set, ids, capabilities, session, cwd, rlimits, no_new_privs,
  * signals, fds, seccomp, execve; never returns. */
 G_GNUC_NORETURN void sbx_process_exec(const SbxExecPlan *plan);
 /* sbx_process_exec in a new process that shares the caller's memory until
  * its execve (vfork: the caller waits meanwhile). Returns its pid, or -1
- * with errno. plan->shared_mm must be set. */
+ * with errno. plan->shared_mm and plan->fail_msg must be set: the caller
+ * prints what the process left there once stderr is read. */
 pid_t sbx_process_spawn(const SbxExecPlan *plan);

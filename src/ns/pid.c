@@ -8,6 +8,7 @@
 #include "sbx/util.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -84,6 +85,8 @@ int sbx_pid_init_loop(pid_t child, const sigset_t *forwarded)
  * PID 1 reports through an eventfd the same way.) One kill(-1) is enough: a fork racing it either
  * fails (its parent has the signal pending) or makes a child the walk reaches. Processes that
  * joined from outside (sbx exec) are killed here and reaped by their own parent. */
+#define SBX_INIT_HOLD_MS 250
+
 G_GNUC_NORETURN void sbx_pid_init_exit(int result, int report)
 {
   if (report >= 0) {
@@ -98,9 +101,11 @@ G_GNUC_NORETURN void sbx_pid_init_exit(int result, int report)
        * its ~25 mounts, this copy of sbx's memory (~0.5 ms of CPU). It waits
        * until sbx has what it needs, so that sbx's exit does not wait
        * behind it for the same CPU: sbx closes its end once it has read
-       * the report (or exits; PDEATHSIG covers the rest). */
-      char byte;
-      while (read(report, &byte, 1) < 0 && errno == EINTR)
+       * the report (or exits; PDEATHSIG covers the rest). Bounded: an sbx
+       * stuck writing the output to a slow reader must not keep the
+       * sandbox's memory and namespaces meanwhile. */
+      struct pollfd p = {.fd = report, .events = POLLIN};
+      while (poll(&p, 1, SBX_INIT_HOLD_MS) < 0 && errno == EINTR)
         ;
     }
   }

@@ -224,6 +224,11 @@ static int exec_search(char **argv, char **envp)
   return saved;
 }
 
+#define DIE_MAX 1024 /* bytes of a failure's message */
+
+/* The plan sbx_process_exec runs, for die(). */
+static const SbxExecPlan *dying_plan;
+
 static G_GNUC_NORETURN void die(int status, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static void die(int status, const char *fmt, ...)
 {
@@ -231,8 +236,17 @@ static void die(int status, const char *fmt, ...)
   va_start(ap, fmt);
   g_autofree char *msg = g_strdup_vprintf(fmt, ap);
   va_end(ap);
-  g_autofree char *line = g_strdup_printf("sbx: %s\n", msg);
-  (void)!write(STDERR_FILENO, line, strlen(line));
+  /* One line whatever the names in it (an image's entrypoint, say), and a
+   * bounded one: its head and its tail, which says why. */
+  g_autofree char *safe = sbx_escape_text(msg);
+  gsize len = strlen(safe);
+  g_autofree char *line = len <= DIE_MAX ? g_strdup_printf("sbx: %s\n", safe)
+                                         : g_strdup_printf("sbx: %.*s...%s\n", DIE_MAX / 2, safe,
+                                                           safe + len - DIE_MAX / 2);
+  if (dying_plan && dying_plan->fail_msg && dying_plan->fail_size > 0)
+    g_strlcpy(dying_plan->fail_msg, line, dying_plan->fail_size);
+  else
+    (void)!write(STDERR_FILENO, line, strlen(line));
   _exit(status);
 }
 
@@ -288,6 +302,7 @@ static void check_cwd(const char *workdir)
 void sbx_process_exec(const SbxExecPlan *p)
 {
   GError *err = NULL;
+  dying_plan = p;
   /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
    * before the capabilities go (runc does the same); the steps below are
    * calls any sane profile allows. */
@@ -301,6 +316,10 @@ void sbx_process_exec(const SbxExecPlan *p)
     die(SBX_EXIT_FAILED, "setgroups: %s", g_strerror(errno));
   if (setresgid(p->creds->gid, p->creds->gid, p->creds->gid) < 0)
     die(SBX_EXIT_FAILED, "setgid %u: %s", (unsigned)p->creds->gid, g_strerror(errno));
+  /* Each id change sets the shared memory's dumpable flag (below): reset
+   * at once, and again after the last. */
+  if (p->shared_mm && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    die(SBX_EXIT_FAILED, "dumpable: %s", g_strerror(errno));
   /* sbx-oci: a non-root user may keep capabilities config.json grants. */
   if (p->capsets && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
     die(SBX_EXIT_FAILED, "keep capabilities: %s", g_strerror(errno));
@@ -351,7 +370,8 @@ void sbx_process_exec(const SbxExecPlan *p)
     signal(s, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
   sbx_close_fds_from(3 + p->preserve_fds);
-  sbx_debug("exec %s (seccomp %s)", p->argv[0], p->seccomp ? "on" : "off");
+  /* Bounded: with shared memory nothing may block on a full stderr pipe. */
+  sbx_debug("exec %.200s (seccomp %s)", p->argv[0], p->seccomp ? "on" : "off");
   /* The filter goes on last: everything above may use calls it refuses. */
   if (p->seccomp && !early_seccomp &&
       !sbx_seccomp_install_flags(p->seccomp, p->seccomp_flags, &err))
@@ -373,7 +393,8 @@ void sbx_process_exec(const SbxExecPlan *p)
  * from this frame, so the parent's stack above it stays as it was. */
 G_GNUC_NO_INLINE pid_t sbx_process_spawn(const SbxExecPlan *plan)
 {
-  g_assert(plan->shared_mm);
+  g_assert(plan->shared_mm && plan->fail_msg && plan->fail_size > 0);
+  plan->fail_msg[0] = '\0';
   pid_t pid = vfork();
   if (pid == 0)
     sbx_process_exec(plan);

@@ -283,6 +283,7 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
     sbx_sync_send_error(syncfd, err);
     _exit(SBX_EXIT_FAILED);
   }
+  static char fail[4096]; /* the program's process's failure, if any (told below) */
   SbxExecPlan plan = {
       .argv = argv,
       .envp = envp,
@@ -298,6 +299,8 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
       .relay = c->relay_sock[1] >= 0,
       .relay_sock = c->relay_sock[1],
       .shared_mm = TRUE,
+      .fail_msg = fail,
+      .fail_size = sizeof fail,
   };
   /* Back here once the program has exec'd (or failed: its status says). */
   pid_t child = sbx_process_spawn(&plan);
@@ -311,6 +314,10 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
     sbx_sync_send_fd(syncfd, "started", master);
   else
     sbx_sync_send_ok(syncfd, "started");
+  /* Now that sbx reads our stderr (or it is the user's terminal); its
+   * status (125-127) follows in the report. */
+  if (fail[0])
+    (void)!write(STDERR_FILENO, fail, strlen(fail));
   /* The sync socket stays, as fd 3: the exit status goes back through it.
    * So does the owner uid's lock (fd 4), held until init is gone: the
    * sandbox's processes count against that uid as long as they live. */

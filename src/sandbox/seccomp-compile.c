@@ -413,10 +413,13 @@ static gboolean kernel_runs_x32(void)
   pid_t pid = fork();
   if (pid == 0)
     _exit(syscall(__X32_SYSCALL_BIT | __NR_getpid) > 0 ? 0 : 1);
-  int status;
-  while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+  /* Anything but a clean yes (no child, a failed wait, a killed child)
+   * is a no: a filter without x32 refuses x32 calls. */
+  int status = -1;
+  pid_t r = -1;
+  while (pid > 0 && (r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
     ;
-  answer = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  answer = r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   return answer;
 }
 #endif

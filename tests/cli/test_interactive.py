@@ -101,6 +101,14 @@ class TestTerminal(SbxTestCase):
         self.assertEqual(s.wait(), 127)
         self.assertEqual(s.after, s.before)
 
+    def test_long_program_name_fails_cleanly(self):
+        # A failure before execve, longer than the terminal's buffer: told by
+        # init once sbx relays (sandbox.c), so no one waits for anyone.
+        s = self.session("-t", "--network", "none", fixture(BUSYBOX), "a" * 20000)
+        s.expect("aaa: File name too long")
+        self.assertEqual(s.wait(), 126)
+        self.assertLess(len(s.out), 4096, "one bounded line")
+
     def test_window_size_follows_sigwinch(self):
         s = self.session("-it", "--network", "none", fixture(BUSYBOX), "sh", "-c",
                          "trap 'stty size' WINCH; echo ready; while :; do sleep 0.1; done")

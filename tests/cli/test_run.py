@@ -192,6 +192,37 @@ class TestExitCodes(SbxTestCase):
         self.assertSbxError(self.sbx_cmd(["frobnicate"], root=False),
                             contains="unknown command 'frobnicate'")
 
+    def test_long_program_name_fails_cleanly(self):
+        # The program's process shares init's memory until its execve: a
+        # failure before it is told by init once sbx reads (sandbox.c), never
+        # written into a pipe nobody reads yet, whatever its length (an
+        # image's Entrypoint is the image's to choose: 2 MiB here, more than
+        # a pipe holds).
+        import hashlib
+        import io
+        import json
+        import tarfile
+        with tarfile.open(fixture("busybox-legacy.tar")) as outer:
+            manifest = json.load(outer.extractfile("manifest.json"))
+            base = outer.extractfile(manifest[0]["Layers"][0]).read()
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "config": {"Entrypoint": ["/" + "x" * (2 << 20)]},
+                             "rootfs": {"type": "layers", "diff_ids": [
+                                 "sha256:" + hashlib.sha256(base).hexdigest()]}}).encode()
+        cfg = hashlib.sha256(config).hexdigest() + ".json"
+        man = json.dumps([{"Config": cfg, "RepoTags": ["long:latest"],
+                           "Layers": ["a/layer.tar"]}]).encode()
+        path = os.path.join(self.tmp, "long.tar")
+        with tarfile.open(path, "w") as t:
+            for name, data in [(cfg, config), ("manifest.json", man), ("a/layer.tar", base)]:
+                ti = tarfile.TarInfo(name)
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+        os.chmod(path, 0o644)
+        r = self.sbx_cmd(["run", "-q", path], timeout=60)
+        self.assertSbxError(r, rc=126, contains="exec /xxxx")
+        self.assertLess(len(r.err), 8192, "the message is bounded")
+
     def test_signal_forwarded(self):
         import signal
         import subprocess
