@@ -209,10 +209,13 @@ fail_timing() {
 
 # The tools are timed in interleaved rounds (each round runs every tool for a
 # slice of the runs), so that load changing on a shared machine hits all of
-# them alike.  Samples (microseconds) go to $W/samples.I.
+# them alike: with the bash loop one run of each per round, starting each
+# round with the next tool; hyperfine, whose start costs, gets 5 rounds.
+# Samples (microseconds) go to $W/samples.I.
 measure_all() {
-	local rounds=$(( RUNS < 5 ? RUNS : 5 )) r i n warm cmd out=$W/time.out
+	local rounds=$(( RUNS < 5 ? RUNS : 5 )) r i j n warm cmd out=$W/time.out
 	local json=$W/hf.json s e rc k
+	[ -n "$HYPERFINE" ] || rounds=$RUNS
 	for i in "${!CMDS[@]}"; do
 		[ "${RESULTS[$i]}" = "?" ] && : >"$W/samples.$i"
 	done
@@ -226,8 +229,9 @@ measure_all() {
 	fi
 	for ((r = 0; r < rounds; r++)); do
 		n=$(( RUNS / rounds + (r < RUNS % rounds ? 1 : 0) ))
-		note "round $((r + 1))/$rounds: $n runs of each tool"
-		for i in "${!CMDS[@]}"; do
+		[ $(( r % 10 )) -eq 0 ] && note "round $((r + 1))/$rounds: $n runs of each tool"
+		for j in "${!CMDS[@]}"; do
+			i=$(( (j + r) % ${#CMDS[@]} ))
 			[ "${RESULTS[$i]}" = "?" ] || continue
 			if [ -n "$HYPERFINE" ]; then
 				warm=$(( r == 0 ? 3 : 1 ))

@@ -184,16 +184,27 @@ static const char *const masked_paths[] = {"/proc/kcore",
 static const char *const readonly_paths[] = {
     "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", NULL};
 
-static gboolean mask_path(int rootfd, const char *path, int devnull, GError **err)
+/* *empty: the first directory's mask, bound over the next ones (a bind is
+ * cheaper to make and to tear down than a tmpfs of its own). */
+static gboolean mask_path(int rootfd, const char *path, int devnull, int *empty, GError **err)
 {
   /* O_PATH|O_NOFOLLOW of what is there: absent paths need no mask. */
   sbx_autofd fd = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, NULL);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) < 0)
     return TRUE;
-  if (S_ISDIR(st.st_mode))
-    return mount_at_fd("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                       "size=0,mode=0555", path, err);
+  if (S_ISDIR(st.st_mode) && *empty >= 0) {
+    g_autofree char *src = fd_path(*empty);
+    return mount_at_fd(src, fd, NULL, MS_BIND, NULL, path, err);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (!mount_at_fd("tmpfs", fd, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                     "size=0,mode=0555", path, err))
+      return FALSE;
+    /* The mount now on top of the path, not the directory beneath it. */
+    *empty = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, err);
+    return *empty >= 0;
+  }
   g_autofree char *src = fd_path(devnull);
   return mount_at_fd(src, fd, NULL, MS_BIND, NULL, path, err);
 }
@@ -217,11 +228,11 @@ static gboolean readonly_path(int rootfd, const char *path, GError **err)
 gboolean sbx_mount_mask_paths(int rootfd, const char *const *masked, const char *const *readonly,
                               GError **err)
 {
-  sbx_autofd devnull = -1;
+  sbx_autofd devnull = -1, empty = -1;
   if (masked && masked[0] && (devnull = sbx_open_in_root(rootfd, "/dev/null", O_PATH, 0, err)) < 0)
     return FALSE;
   for (guint i = 0; masked && masked[i]; i++)
-    if (!mask_path(rootfd, masked[i], devnull, err))
+    if (!mask_path(rootfd, masked[i], devnull, &empty, err))
       return FALSE;
   for (guint i = 0; readonly && readonly[i]; i++)
     if (!readonly_path(rootfd, readonly[i], err))

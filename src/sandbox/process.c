@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -212,14 +213,28 @@ static int exec_search(char **argv, char **envp)
     if (g_str_has_prefix(*e, "PATH="))
       path = *e + 5;
   int saved = ENOENT;
-  g_auto(GStrv) dirs = g_strsplit(path, ":", -1);
-  for (char **d = dirs; *d; d++) {
-    g_autofree char *full = g_build_filename(**d ? *d : ".", file, NULL);
-    execve(full, argv, envp);
-    if (errno == EACCES || errno == ENOEXEC || errno == EPERM)
-      saved = errno;
-    else if (errno != ENOENT && errno != ENOTDIR)
-      return errno;
+  /* On the stack: in a process sharing init's memory (sbx_process_spawn),
+   * what the heap got before execve would stay in init's for the run. */
+  char full[PATH_MAX];
+  size_t flen = strlen(file);
+  for (const char *d = path; *path;) {
+    const char *end = strchrnul(d, ':');
+    size_t dlen = end > d ? (size_t)(end - d) : 1;
+    if (dlen + 1 + flen < sizeof full) {
+      memcpy(full, end > d ? d : ".", dlen);
+      full[dlen] = '/';
+      memcpy(full + dlen + 1, file, flen + 1);
+      execve(full, argv, envp);
+      if (errno == EACCES || errno == ENOEXEC || errno == EPERM)
+        saved = errno;
+      else if (errno != ENOENT && errno != ENOTDIR)
+        return errno;
+    } else {
+      saved = saved == ENOENT ? ENAMETOOLONG : saved;
+    }
+    if (!*end)
+      break;
+    d = end + 1;
   }
   return saved;
 }
@@ -240,9 +255,14 @@ static void die(int status, const char *fmt, ...)
    * bounded one: its head and its tail, which says why. */
   g_autofree char *safe = sbx_escape_text(msg);
   gsize len = strlen(safe);
-  g_autofree char *line = len <= DIE_MAX ? g_strdup_printf("sbx: %s\n", safe)
-                                         : g_strdup_printf("sbx: %.*s...%s\n", DIE_MAX / 2, safe,
-                                                           safe + len - DIE_MAX / 2);
+  gsize head = DIE_MAX / 2, tail = len - DIE_MAX / 2;
+  while (len > DIE_MAX && head > 0 && ((guchar)safe[head] & 0xC0) == 0x80)
+    head--; /* not inside a UTF-8 character */
+  while (len > DIE_MAX && tail < len && ((guchar)safe[tail] & 0xC0) == 0x80)
+    tail++;
+  g_autofree char *line = len <= DIE_MAX
+                              ? g_strdup_printf("sbx: %s\n", safe)
+                              : g_strdup_printf("sbx: %.*s...%s\n", (int)head, safe, safe + tail);
   if (dying_plan && dying_plan->fail_msg && dying_plan->fail_size > 0)
     g_strlcpy(dying_plan->fail_msg, line, dying_plan->fail_size);
   else
@@ -286,6 +306,31 @@ gboolean sbx_rlimit_parse(const char *spec, SbxRlimit *out, GError **err)
   out->soft = v[0];
   out->hard = v[1];
   return TRUE;
+}
+
+/* What the caller of sbx left ignored stays ignored across execve; handled
+ * signals go back to their default by themselves, and nothing on the way
+ * here has a handler. So: the ignored ones back to default, as docker's
+ * runtimes do, named by SigIgn in /proc/self/status (one read, not a call
+ * per signal); every signal where that cannot be read (no /proc). */
+static void reset_ignored_signals(void)
+{
+  guint64 ignored = G_MAXUINT64;
+  char buf[4096];
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+  if (fd >= 0)
+    close(fd);
+  const char *line = NULL;
+  if (n > 0) {
+    buf[n] = '\0';
+    line = strstr(buf, "\nSigIgn:\t");
+  }
+  if (line)
+    ignored = g_ascii_strtoull(line + strlen("\nSigIgn:\t"), NULL, 16);
+  for (int s = 1; s < NSIG && s <= 64; s++)
+    if (ignored & (G_GUINT64_CONSTANT(1) << (s - 1)))
+      signal(s, SIG_DFL);
 }
 
 /* CVE-2024-21626: the working directory must be inside the new root, never a
@@ -366,8 +411,7 @@ void sbx_process_exec(const SbxExecPlan *p)
     die(SBX_EXIT_FAILED, "%s", err->message);
   sigset_t none;
   sigemptyset(&none);
-  for (int s = 1; s < NSIG; s++)
-    signal(s, SIG_DFL);
+  reset_ignored_signals();
   sigprocmask(SIG_SETMASK, &none, NULL);
   sbx_close_fds_from(3 + p->preserve_fds);
   /* Bounded: with shared memory nothing may block on a full stderr pipe. */

@@ -205,8 +205,13 @@ int sbx_stdio_relay(SbxSandboxEnd *end, SbxStdioPipes *p, const sigset_t *forwar
                                       .events = wait_out ? POLLOUT : 0};
     }
     /* Once the sandbox has exited, what is left in the pipes is copied, and
-     * a pipe a stray process still holds does not keep us waiting. */
-    if (poll(pf, 8, status < 0 ? sbx_sandbox_end_timeout(end, -1) : 200) <= 0 && status >= 0)
+     * a pipe a stray process still holds does not keep us waiting; output
+     * waiting for our reader (a non-blocking stdout) still goes out. */
+    gboolean writing = FALSE;
+    for (int i = 1; i < 3; i++)
+      writing |= st[i].to >= 0 && (st[i].blocked || st[i].pend.len > 0);
+    if (poll(pf, 8, status < 0 ? sbx_sandbox_end_timeout(end, -1) : 200) <= 0 && status >= 0 &&
+        !writing)
       break;
     for (int i = 0; i < 3; i++) {
       Stream *s = &st[i];
@@ -237,20 +242,21 @@ int sbx_stdio_relay(SbxSandboxEnd *end, SbxStdioPipes *p, const sigset_t *forwar
     if (status < 0 && sbx_sandbox_end_check(end, pf[7].revents, child))
       status = end->status;
     /* Init's report: nothing of the sandbox runs any more and init writes
-     * nothing; what the pipes hold is all there is, and no EOF comes (init
-     * keeps its ends until we let go: ns/pid.c). So each output is done
-     * once it is empty, without another wake-up for its end. */
+     * nothing; what the pipes hold is all the sandbox wrote, and no EOF
+     * comes (init keeps its ends until we let go: ns/pid.c). So each output
+     * is done once it is empty, without another wake-up for its end. (A
+     * copy of a write end passed outside the sandbox is not waited for.) */
     for (int i = 1; status >= 0 && !end->reaped && i < 3; i++) {
       Stream *s = &st[i];
       int left = 0;
       if (s->from < 0 || s->blocked || s->pend.len > 0)
         continue;
-      if (ioctl(s->from, FIONREAD, &left) < 0 || left <= 0) {
+      /* What it holds is copied as before: a copy from a pipe with data
+       * never waits for more, and one to our stdout blocks like any writer
+       * (non-blocking flags would apply to both ends of a pipe-to-pipe
+       * splice, and a slow reader would lose the rest). */
+      if (ioctl(s->from, FIONREAD, &left) < 0 || left <= 0)
         stream_end(s);
-      } else if (!(s->splice_flags & SPLICE_F_NONBLOCK)) {
-        fcntl(s->from, F_SETFL, O_NONBLOCK);
-        s->splice_flags |= SPLICE_F_NONBLOCK;
-      }
     }
   }
   for (int i = 0; i < 3; i++)

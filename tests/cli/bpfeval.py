@@ -30,7 +30,7 @@ def load(path):
 
 def _seccomp_data(nr, arch, args):
     args = list(args) + [0] * (6 - len(args))
-    return struct.pack("<iIQ6Q", nr, arch, 0, *[a & 0xFFFFFFFFFFFFFFFF for a in args])
+    return struct.pack("<IIQ6Q", nr & 0xFFFFFFFF, arch, 0, *[a & 0xFFFFFFFFFFFFFFFF for a in args])
 
 
 def run(prog, nr, arch, args=()):
@@ -88,8 +88,10 @@ def _precedence(ret):
 
 
 def run_all(progs, nr, arch, args=()):
-    """What the kernel does with every program installed: the strictest."""
-    return min((run(p, nr, arch, args) for p in progs), key=_precedence)
+    """What the kernel does with every program installed: the strictest; of
+    equals, the last installed's (the kernel runs the newest first and keeps
+    only a strictly stricter one)."""
+    return min((run(p, nr, arch, args) for p in reversed(progs)), key=_precedence)
 
 
 def errno(e):

@@ -223,6 +223,17 @@ class TestExitCodes(SbxTestCase):
         self.assertSbxError(r, rc=126, contains="exec /xxxx")
         self.assertLess(len(r.err), 8192, "the message is bounded")
 
+    def test_ignored_signals_not_inherited(self):
+        # A caller that ignores signals (nohup, a shell's background job)
+        # does not pass that on: the program starts with none ignored or
+        # blocked, as under docker (process.c reset_ignored_signals).
+        # (grep itself: busybox sh -c would ignore SIGQUIT for what it runs)
+        r = self.sbx_cmd(["run", "-q", fixture("busybox-legacy.tar"), "grep", "-E",
+                          "^Sig(Ign|Blk):", "/proc/self/status"],
+                         wrap=["sh", "-c", "trap '' INT QUIT HUP USR1 PIPE TERM; exec \"$0\" \"$@\""])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n")
+
     def test_signal_forwarded(self):
         import signal
         import subprocess
@@ -292,6 +303,21 @@ class TestEnd(SbxTestCase):
             self.assertEqual(p.returncode, 5)
             self.assertTrue(self.wait_for(lambda: _comm(inits[0]) != "sbx-init", timeout=10),
                             "sbx-init %d outlived sbx %s" % (inits[0], opts))
+
+    def test_output_to_a_slow_reader_is_whole(self):
+        # The program is long gone when we start reading: sbx holds the rest
+        # of its output (its pipe, 1 MiB) and must wait for us, not drop it
+        # once init has reported (stdio.c).
+        import subprocess
+        import time
+        p = self.popen(["run", "-q", fixture("busybox-legacy.tar"), "sh", "-c",
+                        "head -c 600000 /dev/zero"], stdout=subprocess.PIPE)
+        time.sleep(1.5)
+        out = p.stdout.read(100000)  # sbx reads init's report meanwhile
+        time.sleep(1)  # and finds us slow again
+        out += p.stdout.read()
+        p.stdout.close()
+        self.assertEqual((p.wait(timeout=30), len(out)), (0, 600000))
 
     def test_supervisor_gives_back_its_setup_memory(self):
         # A run that lasts: the supervisor unmaps what only its set-up used,
