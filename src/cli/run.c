@@ -702,11 +702,36 @@ static gboolean join_network(SbxRunSpec *spec, GError **err)
   return TRUE;
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SBX_HAS_ASAN 1
+#endif
+#endif
+#ifndef SBX_HAS_ASAN
+#define SBX_HAS_ASAN 0
+#endif
+
+/* The sandbox is over and its status told (the report written): what is
+ * left is freeing what the exit frees anyway, ~0.05 ms at the end of each
+ * run. Not under the sanitizers, whose leak check wants it freed. */
+static void exit_now(int status)
+{
+#if !defined(__SANITIZE_ADDRESS__) && !SBX_HAS_ASAN
+  fflush(NULL);
+  _exit(status);
+#else
+  (void)status;
+#endif
+}
+
 static int run_named_or_not(SbxStore *store, SbxRunSpec *spec, const char *image, GError **err)
 {
   if (!opts.name && !opts.detach) {
     int status = sbx_sandbox_run(spec, err);
-    return finish_run(spec, image, status, err ? *err : NULL);
+    status = finish_run(spec, image, status, err ? *err : NULL);
+    if (status >= 0)
+      exit_now(status);
+    return status;
   }
   if (opts.detach && opts.tty)
     return sbx_fail(err, SBX_ERROR_USAGE,

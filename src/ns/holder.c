@@ -381,10 +381,16 @@ int sbx_userns_owner_claim(const SbxIdMap *map, const char *dir, uid_t *owner, G
 /* Does /proc/WHO/FILE (after setns: self; H's map) say what the range says? */
 static gboolean map_is(const char *who, const char *file, guint64 id, guint64 start, guint64 count)
 {
-  g_autofree char *data = NULL;
+  char buf[512]; /* two lines of three numbers; more is not the map we want */
   g_autofree char *path = g_strconcat("/proc/", who, "/", file, NULL);
-  if (!g_file_get_contents(path, &data, NULL, NULL))
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (n <= 0 || n == (ssize_t)sizeof buf - 1)
     return FALSE;
+  buf[n] = '\0';
+  char *data = buf;
   guint64 want[2][3] = {{0, id, 1}, {1, start, count}};
   g_auto(GStrv) lines = g_strsplit(g_strstrip(data), "\n", -1);
   if (g_strv_length(lines) != 2)

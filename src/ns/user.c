@@ -60,6 +60,26 @@ gboolean sbx_subid_lookup(const char *file, const char *user, uid_t uid, guint64
   return FALSE;
 }
 
+/* The user's name, which /etc/subuid may list instead of the uid:
+ * /etc/passwd itself first (libc's fgetpwent, ~10 us), NSS only for a user
+ * it does not list (getpwuid: nsswitch.conf, nscd's socket and the files,
+ * ~0.1 ms of each start in range mode). */
+static char *user_name(uid_t uid)
+{
+  FILE *f = fopen("/etc/passwd", "re");
+  struct passwd *pw;
+  while (f && (pw = fgetpwent(f)) != NULL)
+    if (pw->pw_uid == uid) {
+      char *name = g_strdup(pw->pw_name);
+      fclose(f);
+      return name;
+    }
+  if (f)
+    fclose(f);
+  pw = getpwuid(uid);
+  return g_strdup(pw ? pw->pw_name : "");
+}
+
 gboolean sbx_idmap_resolve(SbxUsernsMode want, const SbxSettings *set, SbxIdMap *map, GError **err)
 {
   memset(map, 0, sizeof *map);
@@ -68,8 +88,7 @@ gboolean sbx_idmap_resolve(SbxUsernsMode want, const SbxSettings *set, SbxIdMap 
   map->mode = SBX_USERNS_SINGLE;
   if (want == SBX_USERNS_SINGLE)
     return TRUE;
-  struct passwd *pw = getpwuid(map->uid);
-  const char *name = pw ? pw->pw_name : "";
+  g_autofree char *name = user_name(map->uid);
   const char *subuid = set->subuid_file, *subgid = set->subgid_file;
   gboolean have_u =
       sbx_subid_lookup(subuid, name, map->uid, &map->subuid_start, &map->subuid_count);
