@@ -133,6 +133,7 @@ typedef struct {
   int status;      /* the exit status for sbx; -1 while running */
   gboolean reaped; /* pid waited for */
   gint64 release;  /* monotonic us: sbx_memory_release_setup then (0: not at all) */
+  int told;        /* init's socket once it reported: kept open, init exits after us */
 } SbxSandboxEnd;
 void sbx_sandbox_end_init(SbxSandboxEnd *e, pid_t pid, int report);
 /* After poll: report_revents for e->report, child when SIGCHLD came (or

@@ -100,8 +100,9 @@ G_GNUC_NORETURN void sbx_pid_init_exit(int result, int report)
       /* Our own exit is the sandbox's teardown: the mount namespace and
        * its ~25 mounts, this copy of sbx's memory (~0.5 ms of CPU). It waits
        * until sbx has what it needs, so that sbx's exit does not wait
-       * behind it for the same CPU: sbx closes its end once it has read
-       * the report (or exits; PDEATHSIG covers the rest). Bounded: an sbx
+       * behind it for the same CPU: sbx's end closes when sbx exits, or
+       * before it waits for us (--report, a cgroup, a disk layer);
+       * PDEATHSIG covers the rest. Bounded: an sbx
        * stuck writing the output to a slow reader must not keep the
        * sandbox's memory and namespaces meanwhile. */
       struct pollfd p = {.fd = report, .events = POLLIN};

@@ -332,7 +332,7 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
 
 void sbx_sandbox_end_init(SbxSandboxEnd *e, pid_t pid, int report)
 {
-  *e = (SbxSandboxEnd){.pid = pid, .report = report, .status = -1};
+  *e = (SbxSandboxEnd){.pid = pid, .report = report, .status = -1, .told = -1};
 }
 
 int sbx_sandbox_end_timeout(const SbxSandboxEnd *e, int timeout_ms)
@@ -362,7 +362,13 @@ gboolean sbx_sandbox_end_check(SbxSandboxEnd *e, short report_revents, gboolean 
       e->status = (int)v;
       sbx_debug("sandbox ended: %d (init's report)", e->status);
     }
-    close(e->report);
+    /* Init exits once this socket closes (ns/pid.c): with the report read,
+     * not before we are done, so that its teardown does not run ahead of
+     * us on the same CPU. Anything else (init killed: EOF) closes it. */
+    if (e->status >= 0)
+      e->told = e->report;
+    else
+      close(e->report);
     e->report = -1;
     if (e->status >= 0)
       return TRUE;
@@ -811,9 +817,15 @@ static int run_in_namespaces(Ctx *cp, GError **err)
    * kernel's business (it is reaped by whoever inherits it when sbx exits),
    * unless something after this needs it gone: the run report's CPU times
    * (counted when reaped), the cgroup's removal, the disk layer's. */
-  if (!end.reaped && (spec->measure || c.cgroup || c.disk_dir))
+  if (!end.reaped && (spec->measure || c.cgroup || c.disk_dir)) {
+    if (end.told >= 0)
+      close(end.told); /* let init go */
+    end.told = -1;
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
       ;
+  }
+  /* end.told stays open on purpose: sbx's exit closes it, and init's with
+   * it (sbx run returns from here to its exit). */
   sbx_watchdog_stop(dog, res);
   if (res) {
     /* Our child (reaped above) with everything it reaped: the whole sandbox. */
