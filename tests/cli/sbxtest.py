@@ -354,6 +354,16 @@ class SbxTestCase(unittest.TestCase):
                 found += [(key, d) for d in os.listdir(os.path.join(layers, key))]
         return found
 
+    def user_dir(self, name, mode=None):
+        """A new directory in the test's tmp that the user sbx runs as may
+        write in (--report files, volumes, compiled filters)."""
+        d = os.path.join(self.tmp, name)
+        os.mkdir(d, 0o755)
+        pw = self.user_for(mode or self.mode)
+        if pw:
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        return d
+
     def wait_for(self, pred, timeout=10.0):
         end = time.time() + timeout
         while time.time() < end:

@@ -284,11 +284,7 @@ class TestEnd(SbxTestCase):
         # own exit tears the sandbox down (ns/pid.c): once sbx is gone, so
         # is init, a run that needed no wait for it included.
         import subprocess
-        out = os.path.join(self.tmp, "out")  # for --report: the user sbx runs as writes there
-        os.mkdir(out, 0o755)
-        pw = self.user_for(self.mode)
-        if pw:
-            os.chown(out, pw.pw_uid, pw.pw_gid)
+        out = self.user_dir("out")  # for --report
         for opts in ([], ["--report", os.path.join(out, "report.json")]):
             p = self.popen(["run", "-q", "-i"] + opts + [fixture("busybox-legacy.tar"), "sh", "-c",
                                                    "echo ready; read x; exit 5"],

@@ -765,12 +765,7 @@ class TestCompiledFilter(SbxTestCase):
     @unittest.skipUnless(X86_64, "the i386 and x32 ABIs are x86_64's")
     def test_other_abis_refused_by_the_filter_itself(self):
         import bpfeval as b
-        out = os.path.join(self.tmp, "bpf")
-        os.mkdir(out, 0o755)
-        pw = self.user_for(self.mode)
-        if pw:
-            os.chown(out, pw.pw_uid, pw.pw_gid)
-        path = os.path.join(out, "default.bpf")
+        path = os.path.join(self.user_dir("bpf"), "default.bpf")
         store = os.path.join(os.path.dirname(self.sbx), "sbx-store")
         r = self.run_as([store, "seccomp-compile", "--caps", "%x" % DOCKER_CAPS, "--out", path])
         self.assertEqual(r.rc, 0, r)
