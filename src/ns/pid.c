@@ -82,9 +82,10 @@ int sbx_pid_init_loop(pid_t child, const sigset_t *forwarded)
  * So init ends the rest itself, reaps it, and reports the status first:
  * when sbx reads the report, nothing of the sandbox runs any more but this
  * process, which then waits for sbx to let go before it exits. (bwrap's
- * PID 1 reports through an eventfd the same way.) One kill(-1) is enough: a fork racing it either
- * fails (its parent has the signal pending) or makes a child the walk reaches. Processes that
- * joined from outside (sbx exec) are killed here and reaped by their own parent. */
+ * PID 1 reports through an eventfd the same way.) One kill(-1) is enough: a
+ * fork racing it either fails (its parent has the signal pending) or makes a
+ * child the walk reaches. Processes that joined from outside (sbx exec) are
+ * killed here and reaped by their own parent. */
 #define SBX_INIT_HOLD_MS 250
 
 G_GNUC_NORETURN void sbx_pid_init_exit(int result, int report)
@@ -102,9 +103,9 @@ G_GNUC_NORETURN void sbx_pid_init_exit(int result, int report)
        * until sbx has what it needs, so that sbx's exit does not wait
        * behind it for the same CPU: sbx's end closes when sbx exits, or
        * before it waits for us (--report, a cgroup, a disk layer);
-       * PDEATHSIG covers the rest. Bounded: an sbx
-       * stuck writing the output to a slow reader must not keep the
-       * sandbox's memory and namespaces meanwhile. */
+       * PDEATHSIG covers the rest. Bounded: an sbx stuck writing the output
+       * to a slow reader must not keep the sandbox's memory and namespaces
+       * meanwhile. */
       struct pollfd p = {.fd = report, .events = POLLIN};
       while (poll(&p, 1, SBX_INIT_HOLD_MS) < 0 && errno == EINTR)
         ;

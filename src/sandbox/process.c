@@ -361,8 +361,8 @@ void sbx_process_exec(const SbxExecPlan *p)
     die(SBX_EXIT_FAILED, "setgroups: %s", g_strerror(errno));
   if (setresgid(p->creds->gid, p->creds->gid, p->creds->gid) < 0)
     die(SBX_EXIT_FAILED, "setgid %u: %s", (unsigned)p->creds->gid, g_strerror(errno));
-  /* Each id change sets the shared memory's dumpable flag (below): reset
-   * at once, and again after the last. */
+  /* Each id change sets the shared memory's dumpable flag (see after
+   * capset): reset at once, and again after the last change. */
   if (p->shared_mm && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     die(SBX_EXIT_FAILED, "dumpable: %s", g_strerror(errno));
   /* sbx-oci: a non-root user may keep capabilities config.json grants. */

@@ -426,8 +426,9 @@ static gboolean kernel_runs_x32(void)
 
 /* The compat ABIs a program may call the kernel through. Each adds a copy of
  * the rules to the filter, and the kernel converts and JITs every
- * instruction at each start: x32 (455 of the default's 1260) only where the
- * kernel runs it. Where it does not, an x32 call meets the bad-architecture
+ * instruction at each start: x32 (the default has 887 instructions without
+ * it, 1260 with) only where the kernel runs it. Where it does not, an x32
+ * call meets the bad-architecture
  * action, ENOSYS: the kernel's own answer. A filter cached under another
  * kernel (the cache key has its release) is no way around this: without
  * x32 it refuses x32 calls, with it it holds their rules. */
