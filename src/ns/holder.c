@@ -196,8 +196,13 @@ static G_GNUC_NORETURN void holder_exec(const char *path, const struct stat *bou
   holder_main(3, path, bound);
 }
 
-int sbx_userns_holder_main(const char *path, const char *bound)
+int sbx_userns_holder_main(const char *path_arg, const char *bound)
 {
+  /* A copy: the process title (holder_main) takes the whole of argv's
+   * memory. Without it the holder checked an empty path, and so exited at
+   * its first idle check, five seconds after the last start, not ten
+   * minutes. */
+  char *path = g_strdup(path_arg);
   /* Only as holder_exec starts it: fd 3 listening, the socket's identity. */
   int listening = 0;
   socklen_t len = sizeof listening;

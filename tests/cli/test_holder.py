@@ -220,6 +220,16 @@ class TestHolder(NamedSandboxCase):
         self.assertTrue(self.wait_for(lambda: not os.path.exists("/proc/%d" % pid), timeout=30),
                         "holder %d still running" % pid)
 
+    def test_holder_outlives_an_idle_pause(self):
+        # It stays HOLDER_IDLE_MS (ten minutes) after the last start; it
+        # used to read its socket's path from argv memory the process title
+        # had cleared, and so exit at its first idle check (five seconds).
+        import time
+        pid = self.started(self.run_debug("true"))
+        time.sleep(6.5)
+        self.assertTrue(os.path.exists("/proc/%d" % pid), "holder %d ended when idle" % pid)
+        self.assertEqual(self.started(self.run_debug("true")), pid)
+
     def test_check_names_the_holder(self):
         pid = self.started(self.run_debug("true"))
         r = self.cmd(["check"])
