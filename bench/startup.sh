@@ -22,6 +22,7 @@ LOOP=0             # 1: bash loop even when hyperfine is installed
 BURST=0            # --concurrency N: also start N at once (0: no)
 BURST_ROUNDS=5     # rounds of the concurrency mode
 TIMEOUT=120        # seconds allowed for one validation run of a tool
+PAUSE=0            # --pause MS: idle time before each timed run
 
 usage() {
 	cat <<EOF
@@ -44,6 +45,13 @@ Options:
   -n RUNS       timed runs per tool (default $RUNS)
   --sbx PATH    sbx binary (default: build/src/sbx in the repository)
   --loop        time with the bash loop even when hyperfine is installed
+  --pause MS    wait MS milliseconds before each timed run, so that every
+                start finds the machine idle: what one start costs alone.
+                Without it, runs follow each other at once and work a tool
+                leaves for after its exit (a sandbox torn down after sbx
+                returns, a network namespace freed by a kernel worker) falls
+                into the next run, its own with hyperfine, the next tool's
+                with --loop
   --concurrency N
                 also start N copies of each of bwrap, sbx --userns single and
                 sbx --userns range at once (released together by a FIFO),
@@ -74,6 +82,8 @@ while [ $# -gt 0 ]; do
 	--sbx) [ $# -ge 2 ] || die "--sbx needs a value"; SBX=$2; shift 2 ;;
 	--sbx=*) SBX=${1#*=}; shift ;;
 	--loop) LOOP=1; shift ;;
+	--pause) [ $# -ge 2 ] || die "--pause needs a value"; PAUSE=$2; shift 2 ;;
+	--pause=*) PAUSE=${1#*=}; shift ;;
 	--concurrency) [ $# -ge 2 ] || die "--concurrency needs a value"; BURST=$2; shift 2 ;;
 	--concurrency=*) BURST=${1#*=}; shift ;;
 	--concurrency-only) [ $# -ge 2 ] || die "--concurrency-only needs a value"; BURST=$2; ONLY_BURST=1; shift 2 ;;
@@ -85,6 +95,8 @@ while [ $# -gt 0 ]; do
 done
 case $RUNS in ''|*[!0-9]*|0) die "-n wants a positive integer, got '$RUNS'" ;; esac
 case $BURST in ''|*[!0-9]*) die "--concurrency wants a number, got '$BURST'" ;; esac
+case $PAUSE in ''|*[!0-9]*) die "--pause wants milliseconds, got '$PAUSE'" ;; esac
+PAUSE_S=$(printf '%d.%03d' $((PAUSE / 1000)) $((PAUSE % 1000)))
 ONLY_BURST=${ONLY_BURST:-0}
 case $SBX in /*) ;; *) SBX=$(readlink -f -- "$SBX") || die "no sbx at $SBX" ;; esac
 [ -x "$SBX" ] || die "sbx binary not found or not executable: $SBX (build it: ninja -C $REPO/build)"
@@ -99,7 +111,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	bench_pick_user
 	bench_stage "$SBX" "$SELF" "$MKIMAGE"
 	bench_run_as_user bash "$W/bin/startup.sh" -n "$RUNS" --sbx "$W/bin/sbx" \
-		$([ "$LOOP" = 1 ] && echo --loop) \
+		$([ "$LOOP" = 1 ] && echo --loop) --pause "$PAUSE" \
 		$([ "$BURST" -gt 0 ] && echo "--concurrency$([ "$ONLY_BURST" = 1 ] && echo -only) $BURST") \
 		--_mkimage "$W/bin/mkimage.py" --_workdir "$W"
 	exit $?
@@ -215,6 +227,8 @@ fail_timing() {
 measure_all() {
 	local rounds=$(( RUNS < 5 ? RUNS : 5 )) r i j n warm cmd out=$W/time.out
 	local json=$W/hf.json s e rc k
+	local HF_PREPARE=()
+	[ "$PAUSE" -gt 0 ] && HF_PREPARE=(--prepare "sleep $PAUSE_S")
 	[ -n "$HYPERFINE" ] || rounds=$RUNS
 	for i in "${!CMDS[@]}"; do
 		[ "${RESULTS[$i]}" = "?" ] && : >"$W/samples.$i"
@@ -235,7 +249,7 @@ measure_all() {
 			[ "${RESULTS[$i]}" = "?" ] || continue
 			if [ -n "$HYPERFINE" ]; then
 				warm=$(( r == 0 ? 3 : 1 ))
-				if ! hyperfine "${HF_SHELL[@]}" --style none --warmup "$warm" \
+				if ! hyperfine "${HF_SHELL[@]}" "${HF_PREPARE[@]}" --style none --warmup "$warm" \
 					--runs "$n" --export-json "$json" -- "${CMDS[$i]}" \
 					</dev/null >"$out" 2>&1; then
 					fail_timing "$i" "$(last_line "$out" "hyperfine failed")"
@@ -249,6 +263,7 @@ for t in json.load(open(sys.argv[1]))["results"][0]["times"]:
 			fi
 			eval "cmd=(${CMDS[$i]})"
 			for ((k = 0; k < n; k++)); do
+				[ "$PAUSE" -gt 0 ] && sleep "$PAUSE_S"
 				if [ -n "${EPOCHREALTIME:-}" ]; then
 					s=${EPOCHREALTIME/[.,]/}
 					"${cmd[@]}" </dev/null >/dev/null 2>"$out"; rc=$?
@@ -296,6 +311,7 @@ echo "sbx startup benchmark: \`true\` in a busybox image, median of $RUNS runs" 
 	     elif [ -n "${EPOCHREALTIME:-}" ]; then echo "bash loop, \$EPOCHREALTIME"
 	     else echo "bash loop, date +%s%N"; fi))"
 echo "kernel $(uname -r), user $ME, work dir $W"
+[ "$PAUSE" -gt 0 ] && echo "each timed run after $PAUSE ms idle (--pause)"
 
 # ---------------------------------------------------------------------------
 # Peers

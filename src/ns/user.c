@@ -63,10 +63,16 @@ gboolean sbx_subid_lookup(const char *file, const char *user, uid_t uid, guint64
 /* The user's name, which /etc/subuid may list instead of the uid:
  * /etc/passwd itself first (libc's fgetpwent, ~10 us), NSS only for a user
  * it does not list (getpwuid: nsswitch.conf, nscd's socket and the files,
- * ~0.1 ms of each start in range mode). */
+ * ~0.1 ms of each start in range mode). The file is read once and parsed
+ * from memory: fgetpwent on the file asks the kernel for its offset
+ * (lseek) before each line, fifty system calls on a small system. */
 static char *user_name(uid_t uid)
 {
-  FILE *f = fopen("/etc/passwd", "re");
+  g_autofree char *data = NULL;
+  gsize len = 0;
+  FILE *f = g_file_get_contents("/etc/passwd", &data, &len, NULL) && len > 0
+                ? fmemopen(data, len, "r")
+                : NULL;
   struct passwd *pw;
   while (f && (pw = fgetpwent(f)) != NULL)
     if (pw->pw_uid == uid) {

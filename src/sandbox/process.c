@@ -95,20 +95,30 @@ void sbx_creds_clear(SbxCreds *c)
 }
 
 /* The image's account files, opened so that a FIFO or device planted there
- * cannot block or confuse us. */
-static FILE *open_db(const char *path)
+ * cannot block or confuse us, and read at once: libc's fgetpwent and
+ * fgetgrent ask the kernel for a file's offset (lseek) before each line,
+ * not for a stream in memory. *buf holds the text until after fclose. */
+static FILE *open_db(const char *path, char **buf)
 {
-  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  *buf = NULL;
+  sbx_autofd fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   struct stat st;
-  if (fd < 0)
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20) ||
+      st.st_size == 0)
     return NULL;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20)) {
-    close(fd);
-    return NULL;
+  g_autofree char *data = g_malloc((gsize)st.st_size);
+  gsize len = 0;
+  while (len < (gsize)st.st_size) {
+    ssize_t n = read(fd, data + len, (gsize)st.st_size - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    len += (gsize)n;
   }
-  FILE *f = fdopen(fd, "re");
-  if (!f)
-    close(fd);
+  FILE *f = len > 0 ? fmemopen(data, len, "r") : NULL;
+  if (f)
+    *buf = g_steal_pointer(&data);
   return f;
 }
 
@@ -121,7 +131,8 @@ static gboolean resolve_uid(const char *user, SbxCreds *c, GError **err)
 {
   guint64 id;
   gboolean numeric = parse_id(user, &id);
-  FILE *f = open_db("/etc/passwd");
+  g_autofree char *buf = NULL;
+  FILE *f = open_db("/etc/passwd", &buf);
   struct passwd *pw;
   while (f && (pw = fgetpwent(f)) != NULL) {
     if (numeric ? pw->pw_uid == (uid_t)id : strcmp(pw->pw_name, user) == 0) {
@@ -150,7 +161,8 @@ static gboolean resolve_gid(const char *group, SbxCreds *c, GError **err)
     c->gid = (gid_t)id;
     return TRUE;
   }
-  FILE *f = open_db("/etc/group");
+  g_autofree char *buf = NULL;
+  FILE *f = open_db("/etc/group", &buf);
   struct group *gr;
   while (f && (gr = fgetgrent(f)) != NULL) {
     if (strcmp(gr->gr_name, group) == 0) {
@@ -169,7 +181,8 @@ static void supplementary_groups(SbxCreds *c)
 {
   g_autoptr(GArray) gids = g_array_new(FALSE, FALSE, sizeof(gid_t));
   g_array_append_val(gids, c->gid);
-  FILE *f = c->name ? open_db("/etc/group") : NULL;
+  g_autofree char *buf = NULL;
+  FILE *f = c->name ? open_db("/etc/group", &buf) : NULL;
   struct group *gr;
   while (f && (gr = fgetgrent(f)) != NULL && gids->len < 256) {
     for (char **m = gr->gr_mem; m && *m; m++)
