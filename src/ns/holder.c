@@ -42,6 +42,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 
 /* A leading dot: never a sandbox name. One holder per id mapping. */
 #define HOLDER_PREFIX   ".userns-holder-"
@@ -120,6 +121,26 @@ static gboolean holder_in_place(const char *path, const struct stat *bound)
   return lstat(path, &st) == 0 && st.st_ino == bound->st_ino && st.st_dev == bound->st_dev;
 }
 
+/* <socket>.pid: "PID NS-INODE LIMIT SOCKET-INODE", written by the sbx that started the
+ * holder, so that a start can open the holder's namespace itself
+ * (holder_direct) instead of asking over the socket: no wake-up of the
+ * holder, often on the other CPU. Its mtime is the last start's. */
+static char *pidfile_path(const char *sock)
+{
+  return g_strconcat(sock, ".pid", NULL);
+}
+
+static gint64 pidfile_age_ms(const char *sock)
+{
+  g_autofree char *pf = pidfile_path(sock);
+  struct stat st;
+  struct timespec now;
+  if (lstat(pf, &st) < 0 || clock_gettime(CLOCK_REALTIME, &now) < 0)
+    return G_MAXINT64;
+  return ((gint64)now.tv_sec - st.st_mtim.tv_sec) * 1000 +
+         ((gint64)now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
+}
+
 /* The holder: hand H's fd to whoever of our uid asks; exit when idle or when
  * its socket is gone or replaced (a state directory removed, a newer one). */
 static G_GNUC_NORETURN void holder_main(int lsock, const char *path, const struct stat *bound)
@@ -139,9 +160,12 @@ static G_GNUC_NORETURN void holder_main(int lsock, const char *path, const struc
     if (r < 0 && errno != EINTR)
       _exit(1);
     if (r <= 0) {
-      if (g_get_monotonic_time() - last > HOLDER_IDLE_MS * G_GINT64_CONSTANT(1000) ||
-          !holder_in_place(path, bound))
+      /* A start that found us by the pid file (holder_direct) touched it. */
+      if (g_get_monotonic_time() - last > HOLDER_IDLE_MS * G_GINT64_CONSTANT(1000) &&
+          pidfile_age_ms(path) > HOLDER_IDLE_MS)
         _exit(0); /* the next start makes a new one */
+      if (!holder_in_place(path, bound))
+        _exit(0);
       continue;
     }
     last = g_get_monotonic_time();
@@ -307,6 +331,21 @@ static gboolean holder_spawn(const SbxIdMap *map, const char *path, GError **err
     return FALSE;
   }
   sbx_debug("user namespace holder %d started (%s)", (int)h, path);
+  /* For holder_direct; without it, starts ask over the socket. */
+  g_autofree char *nslink = g_strdup_printf("/proc/%d/ns/user", (int)h);
+  struct stat ns, sock;
+  struct rlimit rl;
+  if (stat(nslink, &ns) == 0 && lstat(path, &sock) == 0 && getrlimit(RLIMIT_NPROC, &rl) == 0) {
+    g_autofree char *pf = pidfile_path(path);
+    g_autofree char *dir = g_path_get_dirname(pf);
+    g_autofree char *base = g_path_get_basename(pf);
+    g_autofree char *text =
+        g_strdup_printf("%d %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
+                        (int)h, (guint64)ns.st_ino, (guint64)rl.rlim_max, (guint64)sock.st_ino);
+    sbx_autofd dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || !sbx_write_file_atomic(dfd, base, text, strlen(text), 0600, NULL))
+      sbx_debug("user namespace holder %d: no pid file %s", (int)h, pf);
+  }
   return TRUE;
 }
 
@@ -321,12 +360,68 @@ pid_t sbx_userns_holder_find(const SbxIdMap *map, const char *dir, GError **err)
   return pid;
 }
 
+/* The holder's namespace without asking it: by its pid file. The same
+ * checks as holder_ask, and one more: the namespace /proc/PID/ns/user
+ * opens is the one the holder had when it started (its inode), so a pid
+ * reused since, or a file left behind, is noticed. enter_held then checks
+ * its maps, as for an answer over the socket. */
+static int holder_direct(const char *path, pid_t *pid, GError **err)
+{
+  g_autofree char *pf = pidfile_path(path);
+  char buf[128];
+  int fd = open(pf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (n <= 0)
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s: none", pf), -1;
+  buf[n] = '\0';
+  unsigned long long p = 0, ino = 0, limit = 0, sock_ino = 0;
+  struct rlimit ours;
+  struct stat sock;
+  if (sscanf(buf, "%llu %llu %llu %llu", &p, &ino, &limit, &sock_ino) != 4 || p < 2 ||
+      p > G_MAXINT32)
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s: not a pid file", pf), -1;
+  /* Its socket still the one it listens on: a holder whose socket was
+   * removed or replaced is on its way out (holder_in_place). */
+  if (lstat(path, &sock) < 0 || (unsigned long long)sock.st_ino != sock_ino)
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s: its socket is gone or replaced", pf), -1;
+  if (getrlimit(RLIMIT_NPROC, &ours) == 0 && limit < (unsigned long long)ours.rlim_cur)
+    return sbx_fail(err, SBX_ERROR_FAILED, "holder %llu: its process limit %llu is below ours", p,
+                    limit),
+           -1;
+  sbx_autofd pidfd = (int)syscall(SYS_pidfd_open, (pid_t)p, 0);
+  g_autofree char *link = g_strdup_printf("/proc/%llu/ns/user", p);
+  int ns = pidfd >= 0 ? open(link, O_RDONLY | O_CLOEXEC) : -1;
+  struct stat st;
+  uid_t owner = (uid_t)-1;
+  if (ns < 0 || fstat(ns, &st) < 0 || (unsigned long long)st.st_ino != ino ||
+      ioctl(ns, NS_GET_NSTYPE) != CLONE_NEWUSER || ioctl(ns, NS_GET_OWNER_UID, &owner) < 0 ||
+      owner != getuid() || syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
+    if (ns >= 0)
+      close(ns);
+    return sbx_fail(err, SBX_ERROR_FAILED, "holder %llu (%s): gone or not ours", p, pf), -1;
+  }
+  utimensat(AT_FDCWD, pf, NULL, AT_SYMLINK_NOFOLLOW); /* a start: the holder stays */
+  *pid = (pid_t)p;
+  return ns;
+}
+
 int sbx_userns_holder_get(const SbxIdMap *map, const char *dir, pid_t *holder, GError **err)
 {
   g_autofree char *path = sbx_userns_holder_socket(map, dir);
   g_autoptr(GError) first = NULL;
   pid_t pid = 0;
-  int ns = holder_ask(path, &pid, &first);
+  g_autoptr(GError) direct = NULL;
+  int ns = holder_direct(path, &pid, &direct);
+  if (ns >= 0) {
+    sbx_debug("user namespace holder %d (%s): joining its namespace (by its pid file)", (int)pid,
+              path);
+    *holder = pid;
+    return ns;
+  }
+  sbx_debug("user namespace holder: %s; asking it", direct->message);
+  ns = holder_ask(path, &pid, &first);
   if (ns >= 0) {
     sbx_debug("user namespace holder %d (%s): joining its namespace", (int)pid, path);
     *holder = pid;

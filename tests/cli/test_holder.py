@@ -230,6 +230,53 @@ class TestHolder(NamedSandboxCase):
         self.assertTrue(os.path.exists("/proc/%d" % pid), "holder %d ended when idle" % pid)
         self.assertEqual(self.started(self.run_debug("true")), pid)
 
+    def pid_file(self):
+        return self.socket_path() + ".pid"
+
+    def test_later_starts_open_the_namespace_by_the_pid_file(self):
+        pid = self.started(self.run_debug("true"))
+        with open(self.pid_file()) as f:
+            fields = f.read().split()
+        self.assertEqual(int(fields[0]), pid, fields)
+        before = os.stat(self.pid_file()).st_mtime_ns
+        r = self.run_debug("cat", "/proc/self/uid_map")
+        self.assertIn("user namespace holder %d (%s): joining its namespace (by its pid file)"
+                      % (pid, self.socket_path()), r.err)
+        rows = [l.split() for l in r.out.splitlines()]
+        self.assertEqual([r[0] for r in rows], ["0", "1"], r.out)
+        # the start is the holder's sign of use (it stays HOLDER_IDLE_MS after)
+        self.assertGreater(os.stat(self.pid_file()).st_mtime_ns, before)
+
+    def write_pid_file(self, text):
+        path = self.pid_file()
+        st = os.stat(os.path.dirname(path))
+        with open(path, "w") as f:
+            f.write(text)
+        os.chown(path, st.st_uid, st.st_gid)
+
+    def test_a_pid_file_that_lies_is_not_followed(self):
+        pid = self.started(self.run_debug("true"))
+        with open(self.pid_file()) as f:
+            real = f.read().split()
+        sock_ino = str(os.lstat(self.socket_path()).st_ino)
+        lies = {
+            # another live process (this test's), with the holder's inode
+            "another process": "%d %s %s %s" % (os.getpid(), real[1], real[2], sock_ino),
+            # a pid no process has
+            "no such process": "%d %s %s %s" % (2 ** 22 + 1, real[1], real[2], sock_ino),
+            # the holder, but another namespace inode than it had
+            "another namespace": "%d 1 %s %s" % (pid, real[2], sock_ino),
+            # the holder, but a socket that is not its own
+            "another socket": "%d %s %s 1" % (pid, real[1], real[2]),
+            "not numbers": "x y z w",
+        }
+        for what, text in lies.items():
+            self.write_pid_file(text + "\n")
+            r = self.run_debug("true")
+            self.assertNotIn("(by its pid file)", r.err, what)
+            # asked over the socket instead: the same holder
+            self.assertEqual(self.started(r), pid, what)
+
     def test_check_names_the_holder(self):
         pid = self.started(self.run_debug("true"))
         r = self.cmd(["check"])
