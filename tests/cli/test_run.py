@@ -183,6 +183,22 @@ class TestExitCodes(SbxTestCase):
         r = self.sbx_cmd(["run", "-q", fixture("busybox-legacy.tar"), "no-such-command"])
         self.assertSbxError(r, rc=127, contains="no-such-command")
 
+    def test_path_search_as_execvp(self):
+        # PATH in order: a directory without the command, one with a file of
+        # that name that is not executable (skipped, as execvp does), then
+        # the real one; with only the non-executable one: 126, not 127.
+        d = self.user_dir("pathbin")
+        with open(os.path.join(d, "true"), "w") as f:
+            f.write("not a program\n")
+        os.chmod(os.path.join(d, "true"), 0o644)
+        image = fixture("busybox-legacy.tar")
+        r = self.sbx_cmd(["run", "-q", "-v", d + ":/opt/x:ro", "-e", "PATH=/nowhere:/opt/x:/bin",
+                          image, "true"])
+        self.assertEqual(r.rc, 0, r)
+        r = self.sbx_cmd(["run", "-q", "-v", d + ":/opt/x:ro", "-e", "PATH=/nowhere:/opt/x",
+                          image, "true"])
+        self.assertSbxError(r, rc=126, contains="true")
+
     def test_sbx_failure_125(self):
         self.assertSbxError(self.sbx_cmd(["run", "--no-such-option", "x"]),
                             contains="Unknown option --no-such-option")
