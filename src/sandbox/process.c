@@ -240,8 +240,7 @@ static int exec_search(char **argv, char **envp)
       /* A directory without the file: its lookup alone, not an execve's
        * set-up and undoing (~2 against ~8 us; an image's /bin is the last
        * of six). Anything else is execve's to judge. */
-      if (faccessat(AT_FDCWD, full, F_OK, 0) < 0 &&
-          (errno == ENOENT || errno == ENOTDIR)) {
+      if (faccessat(AT_FDCWD, full, F_OK, 0) < 0 && (errno == ENOENT || errno == ENOTDIR)) {
         if (!*end)
           break;
         d = end + 1;
