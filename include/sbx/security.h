@@ -34,7 +34,7 @@ gboolean sbx_caps_set_all(const SbxCapSets *sets, GError **err);
 
 /* Bump when the built-in profile or what sbx adds to a JSON profile changes:
  * cached filters are keyed by it. */
-#define SBX_SECCOMP_DEFAULT_REV 8
+#define SBX_SECCOMP_DEFAULT_REV 9
 
 typedef struct {
   const char *profile; /* NULL: the default; "unconfined": none; else a JSON file */

@@ -698,11 +698,13 @@ static gboolean parse_args(JsonObject *rule, struct scmp_arg_cmp *args, guint *n
   return TRUE;
 }
 
-/* What a profile says of socket (0) and socketpair (1), for socketcall_filter. */
+/* What a profile says of socket (0) and socketpair (1), for socketcall_filter;
+ * and the rules added so far (profile_rule). */
 typedef struct {
   gboolean by_args[2]; /* some rule compares an argument */
   gboolean allowed[2]; /* some rule allows it, whatever the arguments */
   gboolean refused[2]; /* some rule refuses it, whatever the arguments */
+  GHashTable *added;   /* "name action args" of each rule added */
 } SocketRules;
 
 static const char *const socket_calls[2] = {"socket", "socketpair"};
@@ -719,6 +721,41 @@ static void note_socket_rule(SocketRules *seen, const char *name, guint32 action
     else
       seen->refused[i] = TRUE;
   }
+}
+
+/* A profile's rule. libseccomp answers EEXIST when the rule collides with
+ * one it has for the call, which it then keeps alone, on every architecture
+ * of the filter (a rule is added to all or none): two socket rules with
+ * arguments and different actions do on i386, where socket goes through
+ * socketcall and its arguments cannot be compared. Taken as success, the
+ * later rule was lost on x86_64 too (a socket family the profile refuses
+ * was allowed). So the same rule twice passes, and anything else fails
+ * closed: the profile is refused, as runc refuses it. */
+static gboolean profile_rule(scmp_filter_ctx ctx, GHashTable *added, guint32 action,
+                             const char *name, guint n, const struct scmp_arg_cmp *args,
+                             GError **err)
+{
+  int nr = resolve(name);
+  if (nr == __NR_SCMP_ERROR)
+    return TRUE;
+  GString *key = g_string_new(NULL);
+  g_string_printf(key, "%d %u", nr, (unsigned)action);
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf(key, " %u:%d:%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, args[i].arg,
+                           (int)args[i].op, (guint64)args[i].datum_a, (guint64)args[i].datum_b);
+  gboolean again = !g_hash_table_add(added, g_string_free(key, FALSE));
+  int r = seccomp_rule_add_array(ctx, action, nr, n, args);
+  if (r == -EEXIST && again)
+    return TRUE;
+  if (r == -EEXIST)
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    "a rule for %s conflicts with an earlier one for it that "
+                    "libseccomp keeps instead (on i386, socket's arguments cannot be compared): "
+                    "refusing the profile",
+                    name);
+  if (r < 0)
+    return sbx_fail_errnum(err, -r, "seccomp rule for %s", name);
+  return TRUE;
 }
 
 static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps, SocketRules *seen,
@@ -740,12 +777,12 @@ static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps,
     return FALSE;
   for (char **n = names; n && *n; n++) {
     note_socket_rule(seen, *n, action, nargs);
-    if (!add_rule(ctx, action, *n, nargs, args, err))
+    if (!profile_rule(ctx, seen->added, action, *n, nargs, args, err))
       return FALSE;
   }
   if (single)
     note_socket_rule(seen, single, action, nargs);
-  return !single || add_rule(ctx, action, single, nargs, args, err);
+  return !single || profile_rule(ctx, seen->added, action, single, nargs, args, err);
 }
 
 /* A profile's second filter, for i386's socketcall multiplexer: its
@@ -855,7 +892,8 @@ static scmp_filter_ctx json_profile_object(JsonObject *o, SbxCapSet caps, const 
   scmp_filter_ctx ctx = seccomp_init(def_action);
   JsonNode *sn = json_object_get_member(o, "syscalls");
   JsonArray *rules = sn && JSON_NODE_HOLDS_ARRAY(sn) ? json_node_get_array(sn) : NULL;
-  SocketRules seen = {{0}};
+  g_autoptr(GHashTable) added = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  SocketRules seen = {.added = added};
   gboolean ok = ctx != NULL && profile_arches(ctx, o, what, err);
   for (guint i = 0; ok && rules && i < json_array_get_length(rules); i++) {
     JsonObject *r = sbx_json_object(json_array_get_element(rules, i), what, err);

@@ -595,6 +595,24 @@ class SecurityTests:
         array = self.write_profile("array.json", "[]")
         self.probe_fails("--security-opt", "seccomp=" + array, contains="seccomp profile")
 
+    def test_profile_rules_libseccomp_would_drop_are_refused(self):
+        # Two socket rules comparing the family, with different answers:
+        # libseccomp cannot tell them apart on i386 (socketcall) and keeps
+        # the first alone, on every architecture. sbx used to go on without
+        # the second, which let AF_ALG through on x86_64.
+        rules = [{"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                  "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_EQ"}]},
+                 {"names": ["socket"], "action": "SCMP_ACT_ERRNO", "errnoRet": 97,
+                  "args": [{"index": 0, "value": 38, "op": "SCMP_CMP_EQ"}]}]
+        both = self.write_profile("both.json", {"defaultAction": "SCMP_ACT_ALLOW",
+                                                "syscalls": rules})
+        self.probe_fails("--security-opt", "seccomp=" + both,
+                         contains="a rule for socket conflicts with an earlier one")
+        # The same rule twice is no conflict.
+        twice = self.write_profile("twice.json", {"defaultAction": "SCMP_ACT_ALLOW",
+                                                  "syscalls": [rules[0], rules[0]]})
+        self.probe("--security-opt", "seccomp=" + twice, args=["caps"])  # runs (rc 0)
+
     def test_security_opt_errors(self):
         self.probe_fails("--security-opt", "apparmor=unconfined",
                          contains="--security-opt apparmor=unconfined: not supported")
