@@ -705,7 +705,37 @@ typedef struct {
   gboolean allowed[2]; /* some rule allows it, whatever the arguments */
   gboolean refused[2]; /* some rule refuses it, whatever the arguments */
   GHashTable *added;   /* "name action args" of each rule added */
+  GHashTable *by_nr;   /* syscall number -> GPtrArray of ProfileRule */
 } SocketRules;
+
+/* A profile's rule as added, for profile_rule's check against libseccomp's
+ * _db_tree_add slip. */
+typedef struct {
+  guint32 action;
+  guint n;
+  struct scmp_arg_cmp args[6];
+} ProfileRule;
+
+/* Two rules for one call, with different actions, the same comparisons but
+ * the last, and last ones on the same argument, both SCMP_CMP_NE or both
+ * SCMP_CMP_LT/LE, of values with the same upper 32 bits: libseccomp up to
+ * 2.6.1 (upstream 5404f5c fixes it) compiles the pair with the earlier
+ * rule's action where both match, on 64-bit architectures, whichever the
+ * order; which of the two a profile means is unclear anyway. */
+static gboolean rules_slip(const ProfileRule *a, const ProfileRule *b)
+{
+  if (a->action == b->action || a->n != b->n || a->n == 0)
+    return FALSE;
+  guint last = a->n - 1;
+  for (guint i = 0; i < last; i++)
+    if (memcmp(&a->args[i], &b->args[i], sizeof a->args[i]) != 0)
+      return FALSE;
+  const struct scmp_arg_cmp *x = &a->args[last], *y = &b->args[last];
+  gboolean ne = x->op == SCMP_CMP_NE && y->op == SCMP_CMP_NE;
+  gboolean lt = (x->op == SCMP_CMP_LT || x->op == SCMP_CMP_LE) &&
+                (y->op == SCMP_CMP_LT || y->op == SCMP_CMP_LE);
+  return x->arg == y->arg && (ne || lt) && (x->datum_a >> 32) == (y->datum_a >> 32);
+}
 
 static const char *const socket_calls[2] = {"socket", "socketpair"};
 
@@ -731,13 +761,33 @@ static void note_socket_rule(SocketRules *seen, const char *name, guint32 action
  * later rule was lost on x86_64 too (a socket family the profile refuses
  * was allowed). So the same rule twice passes, and anything else fails
  * closed: the profile is refused, as runc refuses it. */
-static gboolean profile_rule(scmp_filter_ctx ctx, GHashTable *added, guint32 action,
+static gboolean profile_rule(scmp_filter_ctx ctx, SocketRules *seen, guint32 action,
                              const char *name, guint n, const struct scmp_arg_cmp *args,
                              GError **err)
 {
+  GHashTable *added = seen->added;
   int nr = resolve(name);
   if (nr == __NR_SCMP_ERROR)
     return TRUE;
+  ProfileRule *rule = g_new0(ProfileRule, 1);
+  rule->action = action;
+  rule->n = MIN(n, G_N_ELEMENTS(rule->args));
+  memcpy(rule->args, args, rule->n * sizeof *args);
+  GPtrArray *same = g_hash_table_lookup(seen->by_nr, GINT_TO_POINTER(nr));
+  if (!same) {
+    same = g_ptr_array_new_with_free_func(g_free);
+    g_hash_table_insert(seen->by_nr, GINT_TO_POINTER(nr), same);
+  }
+  for (guint i = 0; i < same->len; i++)
+    if (rules_slip(g_ptr_array_index(same, i), rule)) {
+      g_free(rule);
+      return sbx_fail(err, SBX_ERROR_INVALID,
+                      "rules for %s compare argument %u with overlapping SCMP_CMP_NE or "
+                      "SCMP_CMP_LT/LE and different actions, which libseccomp compiles wrongly: "
+                      "refusing the profile",
+                      name, args[n - 1].arg);
+    }
+  g_ptr_array_add(same, rule);
   GString *key = g_string_new(NULL);
   g_string_printf(key, "%d %u", nr, (unsigned)action);
   for (guint i = 0; i < n; i++)
@@ -777,12 +827,12 @@ static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps,
     return FALSE;
   for (char **n = names; n && *n; n++) {
     note_socket_rule(seen, *n, action, nargs);
-    if (!profile_rule(ctx, seen->added, action, *n, nargs, args, err))
+    if (!profile_rule(ctx, seen, action, *n, nargs, args, err))
       return FALSE;
   }
   if (single)
     note_socket_rule(seen, single, action, nargs);
-  return !single || profile_rule(ctx, seen->added, action, single, nargs, args, err);
+  return !single || profile_rule(ctx, seen, action, single, nargs, args, err);
 }
 
 /* A profile's second filter, for i386's socketcall multiplexer: its
@@ -893,7 +943,9 @@ static scmp_filter_ctx json_profile_object(JsonObject *o, SbxCapSet caps, const 
   JsonNode *sn = json_object_get_member(o, "syscalls");
   JsonArray *rules = sn && JSON_NODE_HOLDS_ARRAY(sn) ? json_node_get_array(sn) : NULL;
   g_autoptr(GHashTable) added = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  SocketRules seen = {.added = added};
+  g_autoptr(GHashTable) by_nr =
+      g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_ptr_array_unref);
+  SocketRules seen = {.added = added, .by_nr = by_nr};
   gboolean ok = ctx != NULL && profile_arches(ctx, o, what, err);
   for (guint i = 0; ok && rules && i < json_array_get_length(rules); i++) {
     JsonObject *r = sbx_json_object(json_array_get_element(rules, i), what, err);

@@ -608,6 +608,15 @@ class SecurityTests:
                                                 "syscalls": rules})
         self.probe_fails("--security-opt", "seccomp=" + both,
                          contains="a rule for socket conflicts with an earlier one")
+        # Overlapping LT (or NE) comparisons with different answers, which
+        # libseccomp up to 2.6.1 compiles with the earlier rule's answer
+        # where both match (upstream 5404f5c): ambiguous, refused.
+        lt = [{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": e,
+               "args": [{"index": 0, "value": v, "op": "SCMP_CMP_LT"}]}
+              for e, v in ((1, 2 ** 32 + 0x100), (13, 2 ** 32 + 0x10))]
+        lt = self.write_profile("lt.json", {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": lt})
+        self.probe_fails("--security-opt", "seccomp=" + lt,
+                         contains="rules for personality compare argument 0 with overlapping")
         # The same rule twice is no conflict.
         twice = self.write_profile("twice.json", {"defaultAction": "SCMP_ACT_ALLOW",
                                                   "syscalls": [rules[0], rules[0]]})
