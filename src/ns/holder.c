@@ -21,6 +21,7 @@
  * holder exits after HOLDER_IDLE_MS without a start. */
 #include "sbx/ns.h"
 #include "sbx/security.h"
+#include "sbx/state.h"
 #include "sbx/sync.h"
 #include "sbx/user.h"
 #include "sbx/util.h"
@@ -66,6 +67,20 @@ static gboolean sock_address(const char *path, struct sockaddr_un *a, GError **e
   return TRUE;
 }
 
+/* A holder's namespace is a child of ours (the host's, for sbx). A user
+ * namespace of the user's with the same maps can also be a sandbox's own
+ * (made by sbx inside the holder's with --pids-limit 0) or one that a
+ * sandbox's root made; a sandbox that can write the state directory (a
+ * volume of it) could offer one through the socket or the pid file, and
+ * every later start would then nest under it. */
+static gboolean ns_child_of_ours(int ns)
+{
+  sbx_autofd parent = ioctl(ns, NS_GET_PARENT);
+  struct stat got, ours;
+  return parent >= 0 && fstat(parent, &got) == 0 && stat("/proc/self/ns/user", &ours) == 0 &&
+         got.st_dev == ours.st_dev && got.st_ino == ours.st_ino;
+}
+
 /* Connect and take the namespace's fd; *pid is the holder's. */
 static int holder_ask(const char *path, pid_t *pid, GError **err)
 {
@@ -77,6 +92,9 @@ static int holder_ask(const char *path, pid_t *pid, GError **err)
     return sbx_fail_errno(err, "socket"), -1;
   if (connect(s, (struct sockaddr *)&a, sizeof a) < 0)
     return sbx_fail_errno(err, "connect %s", path), -1;
+  /* A listener that never answers (not a holder) must not hang the start. */
+  struct timeval patience = {.tv_sec = 2};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
   struct ucred cr;
   socklen_t len = sizeof cr;
   if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
@@ -104,7 +122,8 @@ static int holder_ask(const char *path, pid_t *pid, GError **err)
   }
   int type = ns < 0 ? -1 : ioctl(ns, NS_GET_NSTYPE);
   uid_t owner = (uid_t)-1;
-  if (type != CLONE_NEWUSER || ioctl(ns, NS_GET_OWNER_UID, &owner) < 0 || owner != getuid()) {
+  if (type != CLONE_NEWUSER || ioctl(ns, NS_GET_OWNER_UID, &owner) < 0 || owner != getuid() ||
+      !ns_child_of_ours(ns)) {
     if (ns >= 0)
       close(ns);
     return sbx_fail(err, SBX_ERROR_FAILED, "holder %d: not a user namespace of ours", (int)cr.pid),
@@ -121,7 +140,7 @@ static gboolean holder_in_place(const char *path, const struct stat *bound)
   return lstat(path, &st) == 0 && st.st_ino == bound->st_ino && st.st_dev == bound->st_dev;
 }
 
-/* <socket>.pid: "PID NS-INODE LIMIT SOCKET-INODE", written by the sbx that started the
+/* <socket>.pid: "PID NS-INODE LIMIT SOCKET-INODE START-TIME", written by the sbx that started the
  * holder, so that a start can open the holder's namespace itself
  * (holder_direct) instead of asking over the socket: no wake-up of the
  * holder, often on the other CPU. Its mtime is the last start's. */
@@ -130,15 +149,17 @@ static char *pidfile_path(const char *sock)
   return g_strconcat(sock, ".pid", NULL);
 }
 
-static gint64 pidfile_age_ms(const char *sock)
+/* Has the pid file's mtime changed since *seen (a start touched it)? By
+ * change, not by age: no clock to trust (a future mtime, a skewed NFS). */
+static gboolean pidfile_touched(const char *sock, struct timespec *seen)
 {
   g_autofree char *pf = pidfile_path(sock);
   struct stat st;
-  struct timespec now;
-  if (lstat(pf, &st) < 0 || clock_gettime(CLOCK_REALTIME, &now) < 0)
-    return G_MAXINT64;
-  return ((gint64)now.tv_sec - st.st_mtim.tv_sec) * 1000 +
-         ((gint64)now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
+  if (lstat(pf, &st) < 0 ||
+      (st.st_mtim.tv_sec == seen->tv_sec && st.st_mtim.tv_nsec == seen->tv_nsec))
+    return FALSE;
+  *seen = st.st_mtim;
+  return TRUE;
 }
 
 /* The holder: hand H's fd to whoever of our uid asks; exit when idle or when
@@ -154,6 +175,7 @@ static G_GNUC_NORETURN void holder_main(int lsock, const char *path, const struc
   if (ns < 0)
     _exit(1);
   gint64 last = g_get_monotonic_time();
+  struct timespec seen = {0};
   for (;;) {
     struct pollfd p = {.fd = lsock, .events = POLLIN};
     int r = poll(&p, 1, HOLDER_CHECK_MS);
@@ -161,11 +183,15 @@ static G_GNUC_NORETURN void holder_main(int lsock, const char *path, const struc
       _exit(1);
     if (r <= 0) {
       /* A start that found us by the pid file (holder_direct) touched it. */
-      if (g_get_monotonic_time() - last > HOLDER_IDLE_MS * G_GINT64_CONSTANT(1000) &&
-          pidfile_age_ms(path) > HOLDER_IDLE_MS)
-        _exit(0); /* the next start makes a new one */
+      if (pidfile_touched(path, &seen))
+        last = g_get_monotonic_time();
       if (!holder_in_place(path, bound))
         _exit(0);
+      if (g_get_monotonic_time() - last > HOLDER_IDLE_MS * G_GINT64_CONSTANT(1000)) {
+        g_autofree char *pf = pidfile_path(path);
+        unlink(pf); /* still ours: the socket is in place */
+        _exit(0);   /* the next start makes a new one */
+      }
       continue;
     }
     last = g_get_monotonic_time();
@@ -339,9 +365,10 @@ static gboolean holder_spawn(const SbxIdMap *map, const char *path, GError **err
     g_autofree char *pf = pidfile_path(path);
     g_autofree char *dir = g_path_get_dirname(pf);
     g_autofree char *base = g_path_get_basename(pf);
-    g_autofree char *text =
-        g_strdup_printf("%d %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
-                        (int)h, (guint64)ns.st_ino, (guint64)rl.rlim_max, (guint64)sock.st_ino);
+    g_autofree char *text = g_strdup_printf("%d %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+                                            " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
+                                            (int)h, (guint64)ns.st_ino, (guint64)rl.rlim_max,
+                                            (guint64)sock.st_ino, sbx_proc_start_time((pid_t)h));
     sbx_autofd dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 || !sbx_write_file_atomic(dfd, base, text, strlen(text), 0600, NULL))
       sbx_debug("user namespace holder %d: no pid file %s", (int)h, pf);
@@ -368,19 +395,20 @@ pid_t sbx_userns_holder_find(const SbxIdMap *map, const char *dir, GError **err)
 static int holder_direct(const char *path, pid_t *pid, GError **err)
 {
   g_autofree char *pf = pidfile_path(path);
-  char buf[128];
-  int fd = open(pf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-  if (fd >= 0)
-    close(fd);
+  char buf[160];
+  /* A regular file, read without blocking (a FIFO there must not hang us). */
+  sbx_autofd fd = open(pf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  struct stat fst;
+  ssize_t n =
+      fd >= 0 && fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) ? read(fd, buf, sizeof buf - 1) : -1;
   if (n <= 0)
     return sbx_fail(err, SBX_ERROR_FAILED, "%s: none", pf), -1;
   buf[n] = '\0';
-  unsigned long long p = 0, ino = 0, limit = 0, sock_ino = 0;
+  unsigned long long p = 0, ino = 0, limit = 0, sock_ino = 0, start = 0;
   struct rlimit ours;
   struct stat sock;
-  if (sscanf(buf, "%llu %llu %llu %llu", &p, &ino, &limit, &sock_ino) != 4 || p < 2 ||
-      p > G_MAXINT32)
+  if (sscanf(buf, "%llu %llu %llu %llu %llu", &p, &ino, &limit, &sock_ino, &start) != 5 || p < 2 ||
+      p > G_MAXINT32 || start == 0)
     return sbx_fail(err, SBX_ERROR_FAILED, "%s: not a pid file", pf), -1;
   /* Its socket still the one it listens on: a holder whose socket was
    * removed or replaced is on its way out (holder_in_place). */
@@ -395,14 +423,17 @@ static int holder_direct(const char *path, pid_t *pid, GError **err)
   int ns = pidfd >= 0 ? open(link, O_RDONLY | O_CLOEXEC) : -1;
   struct stat st;
   uid_t owner = (uid_t)-1;
+  /* The process the pidfd names, started when the holder did (a pid and a
+   * namespace inode can both be reused since), alive after the open. */
   if (ns < 0 || fstat(ns, &st) < 0 || (unsigned long long)st.st_ino != ino ||
       ioctl(ns, NS_GET_NSTYPE) != CLONE_NEWUSER || ioctl(ns, NS_GET_OWNER_UID, &owner) < 0 ||
-      owner != getuid() || syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
+      owner != getuid() || !ns_child_of_ours(ns) || sbx_proc_start_time((pid_t)p) != start ||
+      syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
     if (ns >= 0)
       close(ns);
     return sbx_fail(err, SBX_ERROR_FAILED, "holder %llu (%s): gone or not ours", p, pf), -1;
   }
-  utimensat(AT_FDCWD, pf, NULL, AT_SYMLINK_NOFOLLOW); /* a start: the holder stays */
+  futimens(fd, NULL); /* a start: the holder stays */
   *pid = (pid_t)p;
   return ns;
 }

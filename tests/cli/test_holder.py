@@ -254,21 +254,31 @@ class TestHolder(NamedSandboxCase):
             f.write(text)
         os.chown(path, st.st_uid, st.st_gid)
 
+    @staticmethod
+    def start_time(pid):
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+
     def test_a_pid_file_that_lies_is_not_followed(self):
         pid = self.started(self.run_debug("true"))
         with open(self.pid_file()) as f:
             real = f.read().split()
+        self.assertEqual(len(real), 5, real)
         sock_ino = str(os.lstat(self.socket_path()).st_ino)
         lies = {
             # another live process (this test's), with the holder's inode
-            "another process": "%d %s %s %s" % (os.getpid(), real[1], real[2], sock_ino),
+            "another process": "%d %s %s %s %s" % (os.getpid(), real[1], real[2], sock_ino,
+                                                   self.start_time(os.getpid())),
             # a pid no process has
-            "no such process": "%d %s %s %s" % (2 ** 22 + 1, real[1], real[2], sock_ino),
+            "no such process": "%d %s %s %s %s" % (2 ** 22 + 1, real[1], real[2], sock_ino,
+                                                   real[4]),
             # the holder, but another namespace inode than it had
-            "another namespace": "%d 1 %s %s" % (pid, real[2], sock_ino),
+            "another namespace": "%d 1 %s %s %s" % (pid, real[2], sock_ino, real[4]),
             # the holder, but a socket that is not its own
-            "another socket": "%d %s %s 1" % (pid, real[1], real[2]),
-            "not numbers": "x y z w",
+            "another socket": "%d %s %s 1 %s" % (pid, real[1], real[2], real[4]),
+            # the holder's pid, started at another time (a reused pid)
+            "another start": "%d %s %s %s 1" % (pid, real[1], real[2], sock_ino),
+            "not numbers": "x y z w v",
         }
         for what, text in lies.items():
             self.write_pid_file(text + "\n")
@@ -276,6 +286,50 @@ class TestHolder(NamedSandboxCase):
             self.assertNotIn("(by its pid file)", r.err, what)
             # asked over the socket instead: the same holder
             self.assertEqual(self.started(r), pid, what)
+        # a FIFO there: read without blocking, and passed over
+        os.unlink(self.pid_file())
+        os.mkfifo(self.pid_file(), 0o600)
+        st = os.stat(os.path.dirname(self.pid_file()))
+        os.chown(self.pid_file(), st.st_uid, st.st_gid)
+        r = self.run_debug("true")
+        self.assertEqual(self.started(r), pid)
+
+    def test_a_sandboxs_own_namespace_is_not_joined(self):
+        # A sandbox's user namespace made inside the holder's (--pids-limit 0)
+        # is the user's and maps, seen from the host, what the holder's does.
+        # Offered by a pid file that a sandbox with the state directory as a
+        # volume could write, later starts would nest under a namespace whose
+        # root is that sandbox's: refused (its parent is not the host's).
+        pid = self.started(self.run_debug("true"))
+        with open(self.pid_file()) as f:
+            real = f.read().split()
+        other = self.popen(["run", "-q", "--network", "none", "--pids-limit", "0",
+                            "--root", self.store_for(self.mode), fixture(IMAGE), "sleep", "60"],
+                           root=False, env={"XDG_RUNTIME_DIR": self.runtime},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def sleeper():
+                for d in os.listdir("/proc"):
+                    if d.isdigit():
+                        try:
+                            with open("/proc/%s/cmdline" % d, "rb") as f:
+                                if f.read() == b"sleep\x0060\x00":
+                                    return int(d)
+                        except OSError:
+                            pass
+                return None
+            self.assertTrue(self.wait_for(lambda: sleeper() is not None))
+            victim = sleeper()
+            ino = os.stat("/proc/%d/ns/user" % victim).st_ino
+            self.assertNotEqual(str(ino), real[1])
+            self.write_pid_file("%d %d %s %s %s\n" % (victim, ino, real[2], real[3],
+                                                       self.start_time(victim)))
+            r = self.run_debug("true")
+            self.assertNotIn("(by its pid file)", r.err)
+            self.assertEqual(self.started(r), pid)
+        finally:
+            other.kill()
+            other.communicate()
 
     def test_check_names_the_holder(self):
         pid = self.started(self.run_debug("true"))
