@@ -84,6 +84,11 @@ void sbx_log(SbxLogLevel level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
  * invalid UTF-8 shown as \xHH or \uHHHH); for JSON text, the same as JSON
  * escapes, so that it stays the same JSON. */
 char *sbx_escape_text(const char *s);
+/* Keep only the lines of data[0..len) of at most max bytes (newline
+ * included), in place; returns the new length. For account files read by
+ * libc's fgetpwent/fgetgrent, whose cost grows with the square of a line. */
+gsize sbx_text_drop_long_lines(char *data, gsize len, gsize max);
+#define SBX_ACCOUNT_LINE_MAX (64 * 1024)
 char *sbx_escape_json_text(const char *json);
 
 /* I/O that retries on EINTR and short counts. */

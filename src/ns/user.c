@@ -70,9 +70,9 @@ static char *user_name(uid_t uid)
 {
   g_autofree char *data = NULL;
   gsize len = 0;
-  FILE *f = g_file_get_contents("/etc/passwd", &data, &len, NULL) && len > 0
-                ? fmemopen(data, len, "r")
-                : NULL;
+  if (g_file_get_contents("/etc/passwd", &data, &len, NULL))
+    len = sbx_text_drop_long_lines(data, len, SBX_ACCOUNT_LINE_MAX);
+  FILE *f = data && len > 0 ? fmemopen(data, len, "r") : NULL;
   struct passwd *pw;
   while (f && (pw = fgetpwent(f)) != NULL)
     if (pw->pw_uid == uid) {

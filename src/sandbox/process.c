@@ -116,6 +116,8 @@ static FILE *open_db(const char *path, char **buf)
       break;
     len += (gsize)n;
   }
+  /* No account has a line that long; libc would read it over and over. */
+  len = sbx_text_drop_long_lines(data, len, SBX_ACCOUNT_LINE_MAX);
   FILE *f = len > 0 ? fmemopen(data, len, "r") : NULL;
   if (f)
     *buf = g_steal_pointer(&data);
@@ -186,8 +188,10 @@ static void supplementary_groups(SbxCreds *c)
   struct group *gr;
   while (f && (gr = fgetgrent(f)) != NULL && gids->len < 256) {
     for (char **m = gr->gr_mem; m && *m; m++)
-      if (strcmp(*m, c->name) == 0 && gr->gr_gid != c->gid)
-        g_array_append_val(gids, gr->gr_gid);
+      if (strcmp(*m, c->name) == 0 && gr->gr_gid != c->gid) {
+        g_array_append_val(gids, gr->gr_gid); /* once per group, however often named */
+        break;
+      }
   }
   if (f)
     fclose(f);

@@ -67,3 +67,18 @@ char *sbx_escape_json_text(const char *json)
 {
   return escape_with(json, escape_json);
 }
+
+gsize sbx_text_drop_long_lines(char *data, gsize len, gsize max)
+{
+  gsize out = 0, start = 0;
+  while (start < len) {
+    const char *nl = memchr(data + start, '\n', len - start);
+    gsize end = nl ? (gsize)(nl - data) + 1 : len;
+    if (end - start <= max) {
+      memmove(data + out, data + start, end - start);
+      out += end - start;
+    }
+    start = end;
+  }
+  return out;
+}

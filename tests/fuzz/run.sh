@@ -42,12 +42,16 @@ for t in $targets; do
   corpus=$build/fuzz-corpus/$t
   mkdir -p "$corpus" "$seeds/$t"
   echo "== $t: $seconds s"
-  # A target's leak suppressions (a library's own leaks, explained there).
-  supp=
-  [ -f "$here/$t.supp" ] && supp="suppressions=$here/$t.supp"
+  # A target's leak suppressions (a library's own leaks, explained there),
+  # matched by function name: with the full unwinder for that target.
+  lsan=${LSAN_OPTIONS:-} asan=$ASAN_OPTIONS
+  if [ -f "$here/$t.supp" ]; then
+    lsan="${lsan:+$lsan:}suppressions=$here/$t.supp"
+    asan="$asan:fast_unwind_on_malloc=0"
+  fi
   # -max_len: metadata and profiles are small; 64 KiB holds a layer with a
   # few entries. -timeout: an input taking 30 s is a bug (a hang).
-  if ! LSAN_OPTIONS=${LSAN_OPTIONS:-$supp} "$build/tests/fuzz/$t" -max_total_time="$seconds" -max_len=65536 -timeout=30 \
+  if ! LSAN_OPTIONS=$lsan ASAN_OPTIONS=$asan "$build/tests/fuzz/$t" -max_total_time="$seconds" -max_len=65536 -timeout=30 \
       -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$artifacts/$t-" \
       "$corpus" "$seeds/$t" 2>"$build/fuzz-$t.log"; then
     failed=1

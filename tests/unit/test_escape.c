@@ -62,6 +62,19 @@ static void test_json_keeps_structure(void)
   g_assert_cmpstr(plain, ==, "[\"caf\xc3\xa9\"]");
 }
 
+static void test_drop_long_lines(void)
+{
+  char a[] = "root:x:0:0::/root:/bin/sh\nxxxxxxxxxx\nalice:x:1000:1000::/home/alice:/bin/sh";
+  gsize n = sbx_text_drop_long_lines(a, strlen(a), 30);
+  g_assert_cmpmem(a, n, "root:x:0:0::/root:/bin/sh\nxxxxxxxxxx\n", 37);
+  /* a line's newline counts; a last line without one is a line too */
+  char b[] = "12345\n123456\n1234";
+  n = sbx_text_drop_long_lines(b, strlen(b), 6);
+  g_assert_cmpmem(b, n, "12345\n1234", 10);
+  char c[] = "";
+  g_assert_cmpuint(sbx_text_drop_long_lines(c, 0, 6), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -69,5 +82,6 @@ int main(int argc, char **argv)
   g_test_add_func("/escape/text/controls", test_text_controls);
   g_test_add_func("/escape/text/c1-bidi-invalid", test_text_c1_bidi_and_invalid);
   g_test_add_func("/escape/json", test_json_keeps_structure);
+  g_test_add_func("/escape/drop-long-lines", test_drop_long_lines);
   return g_test_run();
 }
