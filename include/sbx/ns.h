@@ -47,6 +47,7 @@ typedef struct {
   gboolean read_only;      /* the rootfs mount read-only (--read-only) */
   char **tmpfs;            /* PATH[:options] writable tmpfs mounts (--tmpfs) */
   char **volumes;          /* HOST:CONTAINER:ro|rw, HOST absolute and existing */
+  char **hidden;           /* real host paths a volume must not show (sbx's state, its store) */
   guint64 size;            /* bytes: the run tmpfs (writable layer) and --tmpfs without size= */
   const char *disk_dir;    /* --rootfs-disk: upper/ and work/ here instead (NULL: on the tmpfs) */
   int *run_fd;             /* out, when set: the run tmpfs (for sbx to measure its use) */

@@ -118,6 +118,7 @@ typedef struct {
   gboolean interactive; /* -i: stdin stays open (else /dev/null) */
   gboolean tty;         /* -t: a pseudo-terminal from the sandbox's devpts */
   char **volumes;       /* -v HOST:CONTAINER[:ro|rw], validated */
+  char **hidden;        /* host directories of sbx's own (state, store), masked in volumes */
   /* Called in sbx once the program has started (named sandboxes record it). */
   void (*on_started)(pid_t init, gpointer data);
   gpointer on_started_data;

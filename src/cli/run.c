@@ -796,6 +796,19 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
   /* Copies: init rewrites the memory of our original argv (proctitle.c). */
   g_autofree char *disk_dir = g_build_filename(store->root, "run-disk", NULL);
   g_auto(GStrv) cmd = g_strdupv(argv + 2);
+  /* What a volume must not show the sandbox: sbx's state (holder, named
+   * sandboxes' records) and its store (other images' layers). */
+  g_autoptr(GPtrArray) hidden = g_ptr_array_new_with_free_func(g_free);
+  if (volumes && volumes[0]) {
+    g_autofree char *state = sbx_state_base(NULL);
+    const char *own[] = {state, store->root};
+    for (guint i = 0; i < G_N_ELEMENTS(own); i++) {
+      char *real = own[i] ? realpath(own[i], NULL) : NULL;
+      if (real)
+        g_ptr_array_add(hidden, real);
+    }
+  }
+  g_ptr_array_add(hidden, NULL);
   *spec = (SbxRunSpec){
       .image = img,
       .idmap = &store->idmap,
@@ -811,6 +824,7 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
       .interactive = opts.interactive,
       .tty = opts.tty,
       .volumes = volumes,
+      .hidden = (char **)hidden->pdata,
       .disk_dir = opts.rootfs_disk ? disk_dir : NULL,
       .result = spec->result,
       .measure = report_fd >= 0,

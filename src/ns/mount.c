@@ -444,9 +444,39 @@ int sbx_mount_target(int rootfd, const char *path, gboolean dir, GError **err)
   return fd;
 }
 
+/* sbx's own directories (its state: the holder's pid file, named sandboxes'
+ * records; its store: other images' layers) where a volume shows them, as
+ * `-v /tmp:/tmp` does /tmp/sbx-UID when there is no runtime directory:
+ * masked by an empty read-only directory, like /proc's masks. A sandbox
+ * able to write them could steer later starts, `sbx exec` and `sbx stop`,
+ * or other images. */
+static gboolean hide_own_dirs(int rootfd, int src, const char *target, char **hidden, GError **err)
+{
+  g_autofree char *link = fd_path(src);
+  g_autofree char *real = hidden && hidden[0] ? g_file_read_link(link, NULL) : NULL;
+  if (!real)
+    return TRUE;
+  gsize n = strlen(real);
+  for (char **h = hidden; *h; h++) {
+    const char *rest = NULL;
+    if (strcmp(*h, real) == 0)
+      rest = "";
+    else if (strncmp(*h, real, n) == 0 && ((*h)[n] == '/' || (n == 1 && real[0] == '/')))
+      rest = *h + n;
+    if (!rest)
+      continue;
+    g_autofree char *inside = g_build_filename(target, rest, NULL);
+    const char *const masked[] = {inside, NULL};
+    sbx_debug("-v %s: %s masked (sbx's own)", real, inside);
+    if (!sbx_mount_mask_paths(rootfd, masked, NULL, err))
+      return FALSE;
+  }
+  return TRUE;
+}
+
 /* -v HOST:CONTAINER[:ro]: a recursive bind; ":ro" makes every mount under it
  * read-only (mount_setattr with AT_RECURSIVE; before 5.12, the top one). */
-static gboolean mount_volume(int rootfd, const char *spec, GError **err)
+static gboolean mount_volume(int rootfd, const char *spec, char **hidden, GError **err)
 {
   g_auto(GStrv) p = g_strsplit(spec, ":", 3);
   sbx_autofd src = open(p[0], O_PATH | O_CLOEXEC);
@@ -457,7 +487,8 @@ static gboolean mount_volume(int rootfd, const char *spec, GError **err)
   if (dst < 0)
     return FALSE;
   g_autofree char *srcp = fd_path(src);
-  if (!mount_at_fd(srcp, dst, NULL, MS_BIND | MS_REC, NULL, p[1], err))
+  if (!mount_at_fd(srcp, dst, NULL, MS_BIND | MS_REC, NULL, p[1], err) ||
+      !hide_own_dirs(rootfd, src, p[1], hidden, err))
     return FALSE;
   if (g_strcmp0(p[2], "ro") != 0)
     return TRUE;
@@ -510,7 +541,7 @@ gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err)
     if (!mount_tmpfs(rootfd, *t, spec->size, err))
       return FALSE;
   for (char **v = spec->volumes; v && *v; v++)
-    if (!mount_volume(rootfd, *v, err))
+    if (!mount_volume(rootfd, *v, spec->hidden, err))
       return FALSE;
   if (!sbx_mount_pivot(rootfd, err))
     return FALSE;

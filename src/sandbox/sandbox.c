@@ -155,6 +155,7 @@ static gboolean setup_rootfs(Ctx *c, int *run_fd, GError **err)
       .read_only = c->spec->read_only,
       .tmpfs = c->spec->tmpfs,
       .volumes = c->spec->volumes,
+      .hidden = c->spec->hidden,
       .size = c->spec->rootfs_size,
       .disk_dir = c->disk_dir,
       .run_fd = run_fd,

@@ -331,6 +331,35 @@ class TestHolder(NamedSandboxCase):
             other.kill()
             other.communicate()
 
+    def test_volumes_do_not_show_sbxs_own_directories(self):
+        # -v /tmp:/tmp shows /tmp/sbx-UID when there is no runtime directory:
+        # the holder's pid file and socket, named sandboxes' records. A
+        # sandbox that could write them could steer later starts, sbx exec
+        # and sbx stop; its store holds other images' layers.
+        self.started(self.run_debug("true"))
+        st = os.stat(self.runtime)
+        mine = os.path.join(self.runtime, "mine")
+        with open(mine, "w") as f:
+            f.write("x")
+        os.chown(mine, st.st_uid, st.st_gid)
+        store = self.store_for(self.mode)
+        r = self.run_debug("--volume", self.runtime + ":/rt",
+                           "--volume", os.path.dirname(store) + ":/st:ro",
+                           "sh", "-c", "ls -A /rt; echo --; ls -A /rt/sbx; echo --; "
+                           "ls -A /st/%s; echo --; touch /rt/sbx/x 2>/dev/null || echo refused"
+                           % os.path.basename(store))
+        parts = r.out.split("--\n")
+        self.assertIn("mine", parts[0].split(), r.out)
+        self.assertIn("sbx", parts[0].split(), r.out)
+        self.assertEqual(parts[1].strip(), "", r.out)  # the state directory: empty
+        self.assertEqual(parts[2].strip(), "", r.out)  # the store: empty
+        self.assertEqual(parts[3].strip(), "refused", r.out)
+        self.assertIn("masked (sbx's own)", r.err)
+        # the state directory itself, given as a volume: all of it masked
+        r = self.run_debug("--volume", os.path.join(self.runtime, "sbx") + ":/s",
+                           "sh", "-c", "ls -A /s | wc -l")
+        self.assertEqual(r.out.strip(), "0", r.out)
+
     def test_check_names_the_holder(self):
         pid = self.started(self.run_debug("true"))
         r = self.cmd(["check"])
