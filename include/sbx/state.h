@@ -44,5 +44,7 @@ gboolean sbx_state_remove(const char *name, GError **err);
 char *sbx_state_log_path(const char *name);
 /* The start time of a process, 0 when it does not exist. */
 guint64 sbx_proc_start_time(pid_t pid);
+/* The directories sbx_state_base may choose (existing or not), NULL-ended. */
+char **sbx_state_candidates(void);
 /* Is the recorded init still the same process? */
 gboolean sbx_state_init_alive(const SbxState *s);

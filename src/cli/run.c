@@ -800,13 +800,18 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
    * sandboxes' records) and its store (other images' layers). */
   g_autoptr(GPtrArray) hidden = g_ptr_array_new_with_free_func(g_free);
   if (volumes && volumes[0]) {
-    g_autofree char *state = sbx_state_base(NULL);
-    const char *own[] = {state, store->root};
-    for (guint i = 0; i < G_N_ELEMENTS(own); i++) {
-      char *real = own[i] ? realpath(own[i], NULL) : NULL;
-      if (real)
+    g_auto(GStrv) own = sbx_state_candidates();
+    for (char **o = own; *o; o++) {
+      struct stat st;
+      char *real = realpath(*o, NULL); /* the user's own, where it exists */
+      if (real && stat(real, &st) == 0 && st.st_uid == getuid())
         g_ptr_array_add(hidden, real);
+      else
+        free(real);
     }
+    char *real = realpath(store->root, NULL);
+    if (real)
+      g_ptr_array_add(hidden, real);
   }
   g_ptr_array_add(hidden, NULL);
   *spec = (SbxRunSpec){

@@ -90,11 +90,13 @@ static int holder_ask(const char *path, pid_t *pid, GError **err)
   sbx_autofd s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (s < 0)
     return sbx_fail_errno(err, "socket"), -1;
+  /* A listener that never answers (not a holder), or whose queue is full,
+   * must not hang the start: connect waits on the send timeout. */
+  struct timeval patience = {.tv_sec = 2};
+  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof patience);
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
   if (connect(s, (struct sockaddr *)&a, sizeof a) < 0)
     return sbx_fail_errno(err, "connect %s", path), -1;
-  /* A listener that never answers (not a holder) must not hang the start. */
-  struct timeval patience = {.tv_sec = 2};
-  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
   struct ucred cr;
   socklen_t len = sizeof cr;
   if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
@@ -189,8 +191,9 @@ static G_GNUC_NORETURN void holder_main(int lsock, const char *path, const struc
         _exit(0);
       if (g_get_monotonic_time() - last > HOLDER_IDLE_MS * G_GINT64_CONSTANT(1000)) {
         g_autofree char *pf = pidfile_path(path);
-        unlink(pf); /* still ours: the socket is in place */
-        _exit(0);   /* the next start makes a new one */
+        if (holder_in_place(path, bound)) /* still ours, not a successor's */
+          unlink(pf);
+        _exit(0); /* the next start makes a new one */
       }
       continue;
     }

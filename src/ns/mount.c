@@ -449,23 +449,31 @@ int sbx_mount_target(int rootfd, const char *path, gboolean dir, GError **err)
  * `-v /tmp:/tmp` does /tmp/sbx-UID when there is no runtime directory:
  * masked by an empty read-only directory, like /proc's masks. A sandbox
  * able to write them could steer later starts, `sbx exec` and `sbx stop`,
- * or other images. */
+ * or other images. A volume inside one of them is refused. Fails closed:
+ * the path masked must be that directory (a target stacked on the root,
+ * where a walk from rootfd would not see the volume, is refused before). */
 static gboolean hide_own_dirs(int rootfd, int src, const char *target, char **hidden, GError **err)
 {
   g_autofree char *link = fd_path(src);
   g_autofree char *real = hidden && hidden[0] ? g_file_read_link(link, NULL) : NULL;
   if (!real)
-    return TRUE;
+    return !(hidden && hidden[0]) || sbx_fail_errno(err, "-v %s", target);
   gsize n = strlen(real);
   for (char **h = hidden; *h; h++) {
-    const char *rest = NULL;
-    if (strcmp(*h, real) == 0)
-      rest = "";
-    else if (strncmp(*h, real, n) == 0 && ((*h)[n] == '/' || (n == 1 && real[0] == '/')))
-      rest = *h + n;
-    if (!rest)
+    gsize hn = strlen(*h);
+    if (strncmp(real, *h, hn) == 0 && (real[hn] == '\0' || real[hn] == '/'))
+      return sbx_fail(err, SBX_ERROR_USAGE, "-v %s: inside sbx's own %s (its state or store)", real,
+                      *h);
+    if (!(strncmp(*h, real, n) == 0 && ((*h)[n] == '/' || (n == 1 && real[0] == '/'))))
       continue;
+    const char *rest = *h + n;
     g_autofree char *inside = g_build_filename(target, rest, NULL);
+    struct stat want, got;
+    sbx_autofd there = sbx_open_in_root(rootfd, inside, O_PATH | O_NOFOLLOW, 0, NULL);
+    if (stat(*h, &want) < 0 || there < 0 || fstat(there, &got) < 0 || got.st_dev != want.st_dev ||
+        got.st_ino != want.st_ino)
+      return sbx_fail(err, SBX_ERROR_FAILED, "-v %s: cannot mask sbx's own %s at %s", real, *h,
+                      inside);
     const char *const masked[] = {inside, NULL};
     sbx_debug("-v %s: %s masked (sbx's own)", real, inside);
     if (!sbx_mount_mask_paths(rootfd, masked, NULL, err))
@@ -486,6 +494,14 @@ static gboolean mount_volume(int rootfd, const char *spec, char **hidden, GError
   sbx_autofd dst = sbx_mount_target(rootfd, p[1], S_ISDIR(st.st_mode), err);
   if (dst < 0)
     return FALSE;
+  /* Not over the root (docker refuses "/" too): by the name or by a link of
+   * the image's (data -> /), it would sit where a walk from rootfd never
+   * looks, and on top of everything. */
+  struct stat at, root;
+  if (fstat(dst, &at) < 0 || fstat(rootfd, &root) < 0)
+    return sbx_fail_errno(err, "-v %s", p[1]);
+  if (at.st_dev == root.st_dev && at.st_ino == root.st_ino)
+    return sbx_fail(err, SBX_ERROR_USAGE, "-v %s:%s: the target is the sandbox's root", p[0], p[1]);
   g_autofree char *srcp = fd_path(src);
   if (!mount_at_fd(srcp, dst, NULL, MS_BIND | MS_REC, NULL, p[1], err) ||
       !hide_own_dirs(rootfd, src, p[1], hidden, err))

@@ -85,6 +85,20 @@ static char *state_base(GError **err)
   return NULL;
 }
 
+char **sbx_state_candidates(void)
+{
+  /* Every place state_base may choose, whichever this run chose: another
+   * session of the user's (one without a runtime directory) uses another. */
+  g_autoptr(GPtrArray) out = g_ptr_array_new();
+  const char *rt = runtime_dir;
+  if (rt && g_path_is_absolute(rt))
+    g_ptr_array_add(out, g_build_filename(rt, "sbx", NULL));
+  g_ptr_array_add(out, g_strdup_printf("/tmp/sbx-%u", (unsigned)getuid()));
+  g_ptr_array_add(out, g_build_filename(g_get_home_dir(), ".local", "state", "sbx", "run", NULL));
+  g_ptr_array_add(out, NULL);
+  return (char **)g_ptr_array_free(g_steal_pointer(&out), FALSE);
+}
+
 gboolean sbx_state_name_valid(const char *name, GError **err)
 {
   gsize n = strlen(name);

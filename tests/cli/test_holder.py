@@ -355,10 +355,16 @@ class TestHolder(NamedSandboxCase):
         self.assertEqual(parts[2].strip(), "", r.out)  # the store: empty
         self.assertEqual(parts[3].strip(), "refused", r.out)
         self.assertIn("masked (sbx's own)", r.err)
-        # the state directory itself, given as a volume: all of it masked
-        r = self.run_debug("--volume", os.path.join(self.runtime, "sbx") + ":/s",
-                           "sh", "-c", "ls -A /s | wc -l")
-        self.assertEqual(r.out.strip(), "0", r.out)
+        # a volume inside them is refused; so is one over the sandbox's root
+        # (where nothing could be masked: a link of the image's, data -> /,
+        # leads there too)
+        for vol, says in ((os.path.join(self.runtime, "sbx") + ":/s", "inside sbx's own"),
+                          (os.path.join(store, "layers") + ":/l", "inside sbx's own"),
+                          (self.runtime + ":/", "the target is the sandbox's root"),
+                          (self.runtime + ":/.", "the target is the sandbox's root")):
+            r = self.cmd(["run", "-q", "--network", "none", "--volume", vol, fixture(IMAGE),
+                          "true"])
+            self.assertSbxError(r, rc=125, contains=says)
 
     def test_check_names_the_holder(self):
         pid = self.started(self.run_debug("true"))

@@ -621,6 +621,18 @@ class TestHostile(SbxTestCase):
         self.assertIn(b"\\u009b31m\\u202e:tag\\u009d0;t\\u009c", text)
 
 
+    # -- 23. a volume's target that the image points at the root ------------
+    def test_23_volume_target_linked_to_the_root(self):
+        """An image's link data -> / made `-v DIR:/data` land over the
+        sandbox's root, where masks applied through the root never look and
+        /.. reached the volume: refused, as a target of "/" is."""
+        path, _ = self.layered([[mh.sym("data", "/")]])
+        vol = os.path.join(self.tmp, "vol")
+        os.mkdir(vol, 0o755)
+        r = self.sbx_cmd(["run", "-q", "-v", vol + ":/data", path, "true"])
+        self.assertSbxError(r, rc=125, contains="the target is the sandbox's root")
+        os.rmdir(vol)
+
 def make_readable(path):
     """The sbx user must read what root built (symlinks have no mode of their own)."""
     os.chmod(path, 0o755)
