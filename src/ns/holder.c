@@ -81,6 +81,15 @@ static gboolean ns_child_of_ours(int ns)
          got.st_dev == ours.st_dev && got.st_ino == ours.st_ino;
 }
 
+/* What any holder's namespace must be, however it was found: a user
+ * namespace the user owns, a child of ours. */
+static gboolean holder_ns_ok(int ns)
+{
+  uid_t owner = (uid_t)-1;
+  return ns >= 0 && ioctl(ns, NS_GET_NSTYPE) == CLONE_NEWUSER &&
+         ioctl(ns, NS_GET_OWNER_UID, &owner) == 0 && owner == getuid() && ns_child_of_ours(ns);
+}
+
 /* Connect and take the namespace's fd; *pid is the holder's. */
 static int holder_ask(const char *path, pid_t *pid, GError **err)
 {
@@ -122,10 +131,7 @@ static int holder_ask(const char *path, pid_t *pid, GError **err)
                     (int)cr.pid, limit ? limit : "(none)"),
            -1;
   }
-  int type = ns < 0 ? -1 : ioctl(ns, NS_GET_NSTYPE);
-  uid_t owner = (uid_t)-1;
-  if (type != CLONE_NEWUSER || ioctl(ns, NS_GET_OWNER_UID, &owner) < 0 || owner != getuid() ||
-      !ns_child_of_ours(ns)) {
+  if (!holder_ns_ok(ns)) {
     if (ns >= 0)
       close(ns);
     return sbx_fail(err, SBX_ERROR_FAILED, "holder %d: not a user namespace of ours", (int)cr.pid),
@@ -425,12 +431,10 @@ static int holder_direct(const char *path, pid_t *pid, GError **err)
   g_autofree char *link = g_strdup_printf("/proc/%llu/ns/user", p);
   int ns = pidfd >= 0 ? open(link, O_RDONLY | O_CLOEXEC) : -1;
   struct stat st;
-  uid_t owner = (uid_t)-1;
   /* The process the pidfd names, started when the holder did (a pid and a
    * namespace inode can both be reused since), alive after the open. */
-  if (ns < 0 || fstat(ns, &st) < 0 || (unsigned long long)st.st_ino != ino ||
-      ioctl(ns, NS_GET_NSTYPE) != CLONE_NEWUSER || ioctl(ns, NS_GET_OWNER_UID, &owner) < 0 ||
-      owner != getuid() || !ns_child_of_ours(ns) || sbx_proc_start_time((pid_t)p) != start ||
+  if (ns < 0 || fstat(ns, &st) < 0 || (unsigned long long)st.st_ino != ino || !holder_ns_ok(ns) ||
+      sbx_proc_start_time((pid_t)p) != start ||
       syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0) {
     if (ns >= 0)
       close(ns);

@@ -699,17 +699,16 @@ static gboolean parse_args(JsonObject *rule, struct scmp_arg_cmp *args, guint *n
 }
 
 /* What a profile says of socket (0) and socketpair (1), for socketcall_filter;
- * and the rules added so far (profile_rule). */
+ * and the rules added so far, by call (profile_rule). */
 typedef struct {
   gboolean by_args[2]; /* some rule compares an argument */
   gboolean allowed[2]; /* some rule allows it, whatever the arguments */
   gboolean refused[2]; /* some rule refuses it, whatever the arguments */
-  GHashTable *added;   /* "name action args" of each rule added */
   GHashTable *by_nr;   /* syscall number -> GPtrArray of ProfileRule */
 } SocketRules;
 
-/* A profile's rule as added, for profile_rule's check against libseccomp's
- * _db_tree_add slip. */
+/* A profile's rule as added, for profile_rule's checks (the same rule again,
+ * libseccomp's _db_tree_add slip). */
 typedef struct {
   guint32 action;
   guint n;
@@ -765,7 +764,6 @@ static gboolean profile_rule(scmp_filter_ctx ctx, SocketRules *seen, guint32 act
                              const char *name, guint n, const struct scmp_arg_cmp *args,
                              GError **err)
 {
-  GHashTable *added = seen->added;
   int nr = resolve(name);
   if (nr == __NR_SCMP_ERROR)
     return TRUE;
@@ -778,8 +776,12 @@ static gboolean profile_rule(scmp_filter_ctx ctx, SocketRules *seen, guint32 act
     same = g_ptr_array_new_with_free_func(g_free);
     g_hash_table_insert(seen->by_nr, GINT_TO_POINTER(nr), same);
   }
-  for (guint i = 0; i < same->len; i++)
-    if (rules_slip(g_ptr_array_index(same, i), rule)) {
+  gboolean again = FALSE;
+  for (guint i = 0; i < same->len; i++) {
+    const ProfileRule *earlier = g_ptr_array_index(same, i);
+    again |= earlier->action == rule->action && earlier->n == rule->n &&
+             memcmp(earlier->args, rule->args, rule->n * sizeof *rule->args) == 0;
+    if (rules_slip(earlier, rule)) {
       g_free(rule);
       return sbx_fail(err, SBX_ERROR_INVALID,
                       "rules for %s compare argument %u with overlapping SCMP_CMP_NE or "
@@ -787,13 +789,8 @@ static gboolean profile_rule(scmp_filter_ctx ctx, SocketRules *seen, guint32 act
                       "refusing the profile",
                       name, args[n - 1].arg);
     }
+  }
   g_ptr_array_add(same, rule);
-  GString *key = g_string_new(NULL);
-  g_string_printf(key, "%d %u", nr, (unsigned)action);
-  for (guint i = 0; i < n; i++)
-    g_string_append_printf(key, " %u:%d:%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT, args[i].arg,
-                           (int)args[i].op, (guint64)args[i].datum_a, (guint64)args[i].datum_b);
-  gboolean again = !g_hash_table_add(added, g_string_free(key, FALSE));
   int r = seccomp_rule_add_array(ctx, action, nr, n, args);
   if (r == -EEXIST && again)
     return TRUE;
@@ -942,10 +939,9 @@ static scmp_filter_ctx json_profile_object(JsonObject *o, SbxCapSet caps, const 
   scmp_filter_ctx ctx = seccomp_init(def_action);
   JsonNode *sn = json_object_get_member(o, "syscalls");
   JsonArray *rules = sn && JSON_NODE_HOLDS_ARRAY(sn) ? json_node_get_array(sn) : NULL;
-  g_autoptr(GHashTable) added = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GHashTable) by_nr =
       g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_ptr_array_unref);
-  SocketRules seen = {.added = added, .by_nr = by_nr};
+  SocketRules seen = {.by_nr = by_nr};
   gboolean ok = ctx != NULL && profile_arches(ctx, o, what, err);
   for (guint i = 0; ok && rules && i < json_array_get_length(rules); i++) {
     JsonObject *r = sbx_json_object(json_array_get_element(rules, i), what, err);
