@@ -71,7 +71,10 @@ gboolean sbx_mount_mask_paths(int rootfd, const char *const *masked, const char 
                               GError **err);
 /* sysfs on /sys, or a read-only bind of the host's when sysfs is refused. */
 gboolean sbx_mount_sys(int rootfd, GError **err);
-/* A mount target inside the root: a directory, or an empty file (!dir). */
+/* A mount target inside the root: a directory, or an empty file (!dir);
+ * refused when it resolves to the root itself (an image's link to /). */
 int sbx_mount_target(int rootfd, const char *path, gboolean dir, GError **err);
+/* The same for a directory made with mode when missing. */
+int sbx_mount_dir(int rootfd, const char *path, mode_t mode, GError **err);
 /* pivot_root into rootfd (a mount point) and detach the old root. */
 gboolean sbx_mount_pivot(int rootfd, GError **err);

@@ -9,7 +9,7 @@
 
 gboolean sbx_ipc_setup(int rootfd, GError **err)
 {
-  sbx_autofd fd = sbx_mkdir_in_root(rootfd, "/dev/mqueue", 0755, err);
+  sbx_autofd fd = sbx_mount_dir(rootfd, "/dev/mqueue", 0755, err);
   if (fd < 0)
     return FALSE;
   g_autofree char *target = g_strdup_printf("/proc/self/fd/%d", fd);

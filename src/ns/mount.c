@@ -184,15 +184,33 @@ static const char *const masked_paths[] = {"/proc/kcore",
 static const char *const readonly_paths[] = {
     "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", NULL};
 
+/* What a mask or a read-only bind goes on: *fd -1 only when the path is
+ * not there (or cannot be: a file on its way); any other failure to look
+ * fails the run rather than leave the path bare. */
+static gboolean open_to_mask(int rootfd, const char *path, int *fd, GError **err)
+{
+  g_autoptr(GError) local = NULL;
+  *fd = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, &local);
+  if (*fd >= 0 ||
+      (local->domain == SBX_ERRNO_ERROR && (local->code == ENOENT || local->code == ENOTDIR)))
+    return TRUE;
+  g_propagate_prefixed_error(err, g_steal_pointer(&local), "mask: ");
+  return FALSE;
+}
+
 /* *empty: the first directory's mask, bound over the next ones (a bind is
  * cheaper to make and to tear down than a tmpfs of its own). */
 static gboolean mask_path(int rootfd, const char *path, int devnull, int *empty, GError **err)
 {
   /* O_PATH|O_NOFOLLOW of what is there: absent paths need no mask. */
-  sbx_autofd fd = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, NULL);
+  sbx_autofd fd = -1;
+  if (!open_to_mask(rootfd, path, &fd, err))
+    return FALSE;
   struct stat st;
-  if (fd < 0 || fstat(fd, &st) < 0)
+  if (fd < 0)
     return TRUE;
+  if (fstat(fd, &st) < 0)
+    return sbx_fail_errno(err, "mask %s", path);
   if (S_ISDIR(st.st_mode) && *empty >= 0) {
     g_autofree char *src = fd_path(*empty);
     return mount_at_fd(src, fd, NULL, MS_BIND, NULL, path, err);
@@ -211,7 +229,9 @@ static gboolean mask_path(int rootfd, const char *path, int devnull, int *empty,
 
 static gboolean readonly_path(int rootfd, const char *path, GError **err)
 {
-  sbx_autofd fd = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, NULL);
+  sbx_autofd fd = -1;
+  if (!open_to_mask(rootfd, path, &fd, err))
+    return FALSE;
   if (fd < 0)
     return TRUE;
   g_autofree char *self = fd_path(fd);
@@ -231,6 +251,12 @@ gboolean sbx_mount_mask_paths(int rootfd, const char *const *masked, const char 
   sbx_autofd devnull = -1, empty = -1;
   if (masked && masked[0] && (devnull = sbx_open_in_root(rootfd, "/dev/null", O_PATH, 0, err)) < 0)
     return FALSE;
+  /* Files are masked by binding /dev/null over them: it must be the null
+   * device, not whatever an image (with no /dev of ours) put there. */
+  struct stat st;
+  if (devnull >= 0 &&
+      (fstat(devnull, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)))
+    return sbx_fail(err, SBX_ERROR_INVALID, "mask: /dev/null in the root is not the null device");
   for (guint i = 0; masked && masked[i]; i++)
     if (!mask_path(rootfd, masked[i], devnull, &empty, err))
       return FALSE;
@@ -247,7 +273,7 @@ static gboolean mask_host_paths(int rootfd, GError **err)
 
 static gboolean mount_proc(int rootfd, GError **err)
 {
-  sbx_autofd fd = sbx_mkdir_in_root(rootfd, "/proc", 0555, err);
+  sbx_autofd fd = sbx_mount_dir(rootfd, "/proc", 0555, err);
   if (fd < 0)
     return FALSE;
   if (!mount_at_fd("proc", fd, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "/proc", err)) {
@@ -289,7 +315,7 @@ static gboolean mount_tmpfs(int rootfd, const char *spec, guint64 size, GError *
     g_autofree char *bound = sbx_tmpfs_size_options(size, "");
     g_string_append(opts, bound);
   }
-  sbx_autofd fd = sbx_mkdir_in_root(rootfd, parts[0], 01777, err);
+  sbx_autofd fd = sbx_mount_dir(rootfd, parts[0], 01777, err);
   return fd >= 0 &&
          mount_at_fd("tmpfs", fd, "tmpfs", MS_NOSUID | MS_NODEV, opts->str, parts[0], err);
 }
@@ -340,7 +366,7 @@ gboolean sbx_mount_dev_nodes(int dev, GError **err)
 
 static gboolean mount_dev(int rootfd, gboolean pts_gid, GError **err)
 {
-  sbx_autofd under = sbx_mkdir_in_root(rootfd, "/dev", 0755, err);
+  sbx_autofd under = sbx_mount_dir(rootfd, "/dev", 0755, err);
   if (under < 0 || !mount_at_fd("tmpfs", under, "tmpfs", MS_NOSUID | MS_NOEXEC,
                                 "mode=0755,size=65536k", "/dev", err))
     return FALSE;
@@ -361,7 +387,7 @@ static gboolean mount_dev(int rootfd, gboolean pts_gid, GError **err)
 
 gboolean sbx_mount_sys(int rootfd, GError **err)
 {
-  sbx_autofd fd = sbx_mkdir_in_root(rootfd, "/sys", 0555, err);
+  sbx_autofd fd = sbx_mount_dir(rootfd, "/sys", 0555, err);
   if (fd < 0)
     return FALSE;
   const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
@@ -426,10 +452,35 @@ static gboolean etc_files(const SbxRootfsSpec *spec, int rootfd, int runfd, GErr
 
 /* The target of a volume inside the root: a directory for a directory, an
  * empty file for a file; planted symlinks resolve inside the root. */
+/* Nothing may be mounted over the sandbox's root itself. An image's link to
+ * it (proc -> /, data -> /) makes a mount target of it; a mount there sits
+ * where every later walk from rootfd (the masks, the read-only paths) never
+ * looks, and after pivot_root /.. reaches it. runc refuses /proc as a link
+ * for the same reason; here any target is judged by what it resolves to. */
+static gboolean not_the_root(int rootfd, int fd, const char *path, GError **err)
+{
+  struct stat at, root;
+  if (fstat(fd, &at) < 0 || fstat(rootfd, &root) < 0)
+    return sbx_fail_errno(err, "mount target %s", path);
+  if (at.st_dev == root.st_dev && at.st_ino == root.st_ino)
+    return sbx_fail(err, SBX_ERROR_INVALID, "mount %s: the target is the sandbox's root", path);
+  return TRUE;
+}
+
+int sbx_mount_dir(int rootfd, const char *path, mode_t mode, GError **err)
+{
+  int fd = sbx_mkdir_in_root(rootfd, path, mode, err);
+  if (fd >= 0 && !not_the_root(rootfd, fd, path, err)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 int sbx_mount_target(int rootfd, const char *path, gboolean dir, GError **err)
 {
   if (dir)
-    return sbx_mkdir_in_root(rootfd, path, 0755, err);
+    return sbx_mount_dir(rootfd, path, 0755, err);
   g_autofree char *d = g_path_get_dirname(path), *base = g_path_get_basename(path);
   sbx_autofd parent = sbx_mkdir_in_root(rootfd, d, 0755, err);
   if (parent < 0)
@@ -441,6 +492,10 @@ int sbx_mount_target(int rootfd, const char *path, gboolean dir, GError **err)
   int fd = sbx_open_in_root(rootfd, path, O_PATH, 0, NULL); /* symlinks resolve inside */
   if (fd < 0)
     sbx_fail_errno(err, "create mount target %s", path);
+  if (fd >= 0 && !not_the_root(rootfd, fd, path, err)) {
+    close(fd);
+    return -1;
+  }
   return fd;
 }
 

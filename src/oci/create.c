@@ -200,7 +200,7 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
     /* sysfs needs a network namespace of ours; else the host's, read-only. */
     ok = sbx_mount_sys(rootfd, err);
   } else if (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0) {
-    sbx_autofd fd = sbx_mkdir_in_root(rootfd, m->destination, 0755, err);
+    sbx_autofd fd = sbx_mount_dir(rootfd, m->destination, 0755, err);
     g_autoptr(GError) local = NULL;
     if (fd < 0)
       return FALSE;
@@ -210,7 +210,7 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
       ok = bind_host(rootfd, "/sys/fs/cgroup", m->destination,
                      MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err);
   } else {
-    sbx_autofd fd = sbx_mkdir_in_root(rootfd, m->destination, 0755, err);
+    sbx_autofd fd = sbx_mount_dir(rootfd, m->destination, 0755, err);
     if (fd < 0)
       return FALSE;
     /* The image's directory, still reachable by fd once covered. */

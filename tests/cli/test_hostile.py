@@ -633,6 +633,19 @@ class TestHostile(SbxTestCase):
         self.assertSbxError(r, rc=125, contains="the target is the sandbox's root")
         os.rmdir(vol)
 
+    # -- 24. sbx's own mount points linked to the root ------------------------
+    def test_24_mount_points_linked_to_the_root(self):
+        """proc -> / (or sys, dev, a --tmpfs target) put that mount over the
+        sandbox's root: the masks of /proc, applied through the root, went
+        beneath it, and /.. was an unmasked proc. Refused, like runc."""
+        for name in ("proc", "sys", "dev", "tmp"):
+            with self.subTest(link=name):
+                path, _ = self.layered([[mh.sym(name, "/")]])
+                extra = ["--tmpfs", "/tmp"] if name == "tmp" else []
+                r = self.sbx_cmd(["run", "-q", "--network", "none"] + extra + [path, "ls", "/.."])
+                self.assertSbxError(r, rc=125,
+                                    contains="mount /%s: the target is the sandbox's root" % name)
+
 def make_readable(path):
     """The sbx user must read what root built (symlinks have no mode of their own)."""
     os.chmod(path, 0o755)

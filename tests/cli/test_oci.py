@@ -544,6 +544,39 @@ class TestOci(SbxTestCase):
         self.assertIn("linux.devices: the host's /dev/net/tun is not the character device",
                       p.stderr.decode())
 
+    def test_mount_targets_linked_to_the_root_are_refused(self):
+        """A rootfs link proc -> / put proc over the root, where the masks and
+        read-only paths applied through the root never looked (/.. was an
+        unmasked proc): any mount whose target resolves to the root fails."""
+        rootfs = os.path.join(self.bundle, "rootfs")
+        for name in ("proc", "sys", "dev"):
+            with self.subTest(link=name):
+                path = os.path.join(rootfs, name)
+                os.rmdir(path)
+                os.symlink("/", path)
+                try:
+                    p = self.create("link" + name, ["true"])
+                    self.assertEqual(p.returncode, 1, p.stderr)
+                    self.assertIn("mount /%s: the target is the sandbox's root" % name,
+                                  p.stderr.decode())
+                finally:
+                    os.unlink(path)
+                    os.mkdir(path)
+                    self._chown_tree(path)
+
+    def test_masks_need_the_null_device(self):
+        """Files are masked by binding /dev/null over them: without a /dev of
+        the config's, the rootfs's /dev/null -> /proc/keys made every file
+        mask a no-op. Now the run fails."""
+        rootfs = os.path.join(self.bundle, "rootfs")
+        os.symlink("/proc/keys", os.path.join(rootfs, "dev", "null"))
+
+        def no_dev(c):
+            c["mounts"] = [m for m in c["mounts"] if not m["destination"].startswith("/dev")]
+        p = self.create("nulldev", ["true"], no_dev)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("/dev/null in the root is not the null device", p.stderr.decode())
+
     # -- refusals --------------------------------------------------------
     def test_bad_config_one_clear_error(self):
         self.spec()
