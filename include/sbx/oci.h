@@ -121,7 +121,8 @@ G_GNUC_NORETURN void sbx_oci_exec_process(const SbxOciConfig *c, const char *tty
                                           int preserve_fds);
 
 typedef struct {
-  pid_t pid; /* the container's process */
+  pid_t pid;     /* the container's process */
+  guint64 start; /* and its start time, as recorded (pid reuse) */
   const char *console_socket;
   int preserve_fds;
   gboolean detach;

@@ -595,6 +595,12 @@ static G_GNUC_NORETURN void stage1(Seq *s)
     if (ok && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
       ok = sbx_fail_errno(&err, "become root in the user namespace (is 0 mapped?)");
   }
+  /* Its maps written (they are written through its /proc files, which a
+   * non-dumpable process would give to root): from here on, and in the
+   * container's process forked below into a pid namespace that may be
+   * shared (a pod's), nothing inside may ptrace it or open its exe (the
+   * host's sbx-oci) while it holds every capability and no filter. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (ok && unshare((int)(s->own & ~(unsigned long)CLONE_NEWUSER)) < 0)
     ok = sbx_fail_errno(&err, "create namespaces");
   int gate[2] = {-1, -1};

@@ -5,15 +5,18 @@
  * container's own process (capabilities, seccomp, no_new_privs, execve). */
 #include "sbx/oci.h"
 #include "sbx/sandbox.h"
+#include "sbx/state.h"
 #include "sbx/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,21 +27,55 @@ static const struct {
              {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP},
              {"mnt", CLONE_NEWNS}};
 
-static gboolean same_ns(const char *a, const char *b)
+/* The namespace is ours already: both looked at, the same. */
+static gboolean same_ns(const char *theirs, const char *ours, gboolean *same, GError **err)
 {
   struct stat sa, sb;
-  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+  if (stat(theirs, &sa) < 0 || stat(ours, &sb) < 0)
+    return sbx_fail_errno(err, "join the container: %s", theirs);
+  *same = sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+  return TRUE;
 }
 
-static gboolean join(pid_t pid, GError **err)
+/* The container's process as recorded, pinned by a pidfd: its start time
+ * checked after the pidfd was taken, so the pidfd is that process (a
+ * process with the same pid and an earlier start cannot come after it). */
+static int pin(pid_t pid, guint64 start, GError **err)
+{
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) {
+    sbx_fail_errno(err, "the container's process %d", (int)pid);
+    return -1;
+  }
+  if (!start || sbx_proc_start_time(pid) != start) {
+    close(fd);
+    sbx_fail(err, SBX_ERROR_FAILED, "the container's process %d is gone", (int)pid);
+    return -1;
+  }
+  return fd;
+}
+
+/* Every namespace of the container's that is not ours already, or none:
+ * one that cannot be looked at or opened fails the exec (skipping it ran
+ * the command in the runtime's own, the host's mount namespace included).
+ * The files are opened while the pinned process is alive, checked after:
+ * alive then, its pid named it all along. */
+static gboolean join(pid_t pid, int pidfd, GError **err)
 {
   int fds[G_N_ELEMENTS(order)];
+  gboolean ok = TRUE;
   for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
     g_autofree char *theirs = g_strdup_printf("/proc/%d/ns/%s", (int)pid, order[i].name);
     g_autofree char *ours = g_strdup_printf("/proc/self/ns/%s", order[i].name);
-    fds[i] = same_ns(theirs, ours) ? -1 : open(theirs, O_RDONLY | O_CLOEXEC);
+    gboolean same = FALSE;
+    fds[i] = -1;
+    if (ok && (ok = same_ns(theirs, ours, &same, err)) && !same &&
+        (fds[i] = open(theirs, O_RDONLY | O_CLOEXEC)) < 0)
+      ok = sbx_fail_errno(err, "join the container: %s", theirs);
   }
-  gboolean ok = TRUE;
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  if (ok && poll(&p, 1, 0) != 0)
+    ok = sbx_fail(err, SBX_ERROR_FAILED, "the container's process %d exited", (int)pid);
   for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
     if (fds[i] < 0)
       continue;
@@ -82,14 +119,27 @@ pid_t sbx_oci_exec(const SbxOciConfig *c, const SbxOciExec *x, GError **err)
     sbx_fail_errno(err, "pipe");
     return -1;
   }
+  sbx_autofd pidfd = pin(x->pid, x->start, err);
+  if (pidfd < 0) {
+    close(report[0]);
+    close(report[1]);
+    close(pidpipe[0]);
+    close(pidpipe[1]);
+    return -1;
+  }
   /* The joined process is our grandchild: adopt it when its parent goes. */
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   pid_t mid = fork();
   if (mid == 0) {
     close(report[0]);
     close(pidpipe[0]);
+    /* Inside, the new process is seen, with every capability of the user
+     * namespace and no filter until its execve: out of ptrace's reach and
+     * of /proc/PID/exe (the host's sbx-oci) for the container's processes,
+     * CAP_SYS_PTRACE or not. execve gives the program its own flag. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     g_autoptr(GError) e = NULL;
-    if (!join(x->pid, &e)) {
+    if (!join(x->pid, pidfd, &e)) {
       (void)sbx_write_all(report[1], e->message, strlen(e->message), NULL);
       _exit(1);
     }

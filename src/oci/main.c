@@ -353,8 +353,38 @@ static gboolean parse_signal(const char *s, int *out, GError **err)
   return sbx_fail(err, SBX_ERROR_USAGE, "unknown signal '%s'", s);
 }
 
+/* A number from /proc/PID/status ("NSpid:" is the pid in each namespace,
+ * the innermost last; "PPid:" the parent's, in ours). */
+static gboolean status_field(pid_t pid, const char *field, gboolean last, pid_t *out)
+{
+  g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
+  g_autofree char *data = NULL;
+  if (!g_file_get_contents(path, &data, NULL, NULL))
+    return FALSE;
+  g_autofree char *key = g_strdup_printf("\n%s:", field);
+  const char *at = strstr(data, key);
+  if (!at)
+    return FALSE;
+  at += strlen(key);
+  const char *end = strchr(at, '\n');
+  g_autofree char *line = g_strndup(at, end ? (gsize)(end - at) : strlen(at));
+  g_auto(GStrv) words = g_strsplit_set(g_strstrip(line), " \t", -1);
+  guint n = g_strv_length(words);
+  guint64 v;
+  while (n > 0 && !*words[n - 1])
+    n--;
+  if (n == 0 || !g_ascii_string_to_unsigned(words[last ? n - 1 : 0], 10, 0, G_MAXINT, &v, NULL))
+    return FALSE;
+  *out = (pid_t)v;
+  return TRUE;
+}
+
 /* The container's processes (host pids): without a cgroup, every process in
- * its pid namespace. A container in our own pid namespace (--pid=host)
+ * its pid namespace when the container made it (its process is pid 1
+ * there). In a namespace it joined (a pod's, shared with other containers)
+ * only its process and those descending from it: the namespace's other
+ * processes are not its (runc tells them apart by cgroup; killing them
+ * killed the pod). A container in our own pid namespace (--pid=host)
  * cannot be told from the user's other processes: its own pid only. */
 static GArray *container_pids(const OciState *s, GError **err)
 {
@@ -371,11 +401,14 @@ static GArray *container_pids(const OciState *s, GError **err)
     g_array_append_val(pids, s->pid);
     return g_steal_pointer(&pids);
   }
+  pid_t inner = 0;
+  gboolean made = status_field(s->pid, "NSpid", TRUE, &inner) && inner == 1;
   DIR *d = opendir("/proc");
   if (!d) {
     sbx_fail_errno(err, "/proc");
     return NULL;
   }
+  g_autoptr(GHashTable) parent = g_hash_table_new(NULL, NULL); /* pid -> ppid, in the ns */
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     guint64 pid;
@@ -383,12 +416,30 @@ static GArray *container_pids(const OciState *s, GError **err)
       continue;
     g_autofree char *p = g_strdup_printf("/proc/%s/ns/pid", e->d_name);
     struct stat st;
-    if (stat(p, &st) == 0 && st.st_ino == want.st_ino && st.st_dev == want.st_dev) {
-      pid_t v = (pid_t)pid;
+    if (stat(p, &st) < 0 || st.st_ino != want.st_ino || st.st_dev != want.st_dev)
+      continue;
+    pid_t v = (pid_t)pid, pp = 0;
+    if (made)
       g_array_append_val(pids, v);
-    }
+    else if (status_field(v, "PPid", FALSE, &pp))
+      g_hash_table_insert(parent, GINT_TO_POINTER(v), GINT_TO_POINTER(pp));
   }
   closedir(d);
+  if (made)
+    return g_steal_pointer(&pids);
+  log_line("debug", "the container joined its pid namespace: its process and its descendants");
+  GHashTableIter it;
+  gpointer k, val;
+  g_hash_table_iter_init(&it, parent);
+  while (g_hash_table_iter_next(&it, &k, &val)) {
+    pid_t v = GPOINTER_TO_INT(k), up = v;
+    for (guint depth = 0; up > 0 && up != s->pid && depth <= g_hash_table_size(parent); depth++)
+      up = g_hash_table_contains(parent, GINT_TO_POINTER(up))
+               ? GPOINTER_TO_INT(g_hash_table_lookup(parent, GINT_TO_POINTER(up)))
+               : 0;
+    if (up == s->pid)
+      g_array_append_val(pids, v);
+  }
   return g_steal_pointer(&pids);
 }
 
@@ -890,6 +941,7 @@ static int cmd_exec(int argc, char **argv)
     return fail(err);
   }
   SbxOciExec x = {.pid = s->pid,
+                  .start = s->start,
                   .console_socket = opt_console_socket,
                   .preserve_fds = opt_preserve_fds,
                   .detach = opt_detach};

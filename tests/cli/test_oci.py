@@ -337,6 +337,44 @@ class TestOci(SbxTestCase):
             bystander.kill()
             bystander.wait()
 
+    def test_kill_all_in_a_joined_pid_namespace_spares_the_pod(self):
+        """A container that joined a pod's pid namespace: `ps` and `kill --all`
+        cover its own process and its descendants, not the pod's other
+        containers (containerd's shim sends `kill --all` when a container of
+        a pod sharing its pid namespace exits: it killed the whole pod)."""
+        p = self.create("poda", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "poda"]).rc, 0)
+        apid = self.state_of("poda")["pid"]
+
+        def join(c):
+            ns = [n for n in c["linux"]["namespaces"] if n["type"] not in ("user", "pid")]
+            c["linux"]["namespaces"] = ns + [
+                {"type": "user", "path": "/proc/%d/ns/user" % apid},
+                {"type": "pid", "path": "/proc/%d/ns/pid" % apid}]
+            c["linux"].pop("uidMappings", None)
+            c["linux"].pop("gidMappings", None)
+        p = self.create("podb", ["sh", "-c", "sleep 1000 & sleep 1000 & wait"], join)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "podb"]).rc, 0)
+        bpid = self.state_of("podb")["pid"]
+        ns = os.readlink("/proc/%d/ns/pid" % apid)
+        self.assertEqual(os.readlink("/proc/%d/ns/pid" % bpid), ns)
+        self.assertTrue(self.wait_for(lambda: len(self._in_ns(ns)) >= 4))
+        r = self.oci_cmd(["ps", "--format", "json", "podb"])
+        self.assertEqual(r.rc, 0, r)
+        pids = json.loads(r.out)
+        self.assertIn(bpid, pids)
+        self.assertNotIn(apid, pids)
+        self.assertEqual(len(pids), 3, r)
+        self.assertEqual(self.oci_cmd(["kill", "--all", "podb", "KILL"]).rc, 0)
+        self.wait_stopped("podb")
+        self.assertEqual(self.state_of("poda")["status"], "running")
+        # what is left of podb are zombies under poda's init (a sleep, no reaper)
+        r = self.oci_cmd(["ps", "--format", "json", "poda"])
+        self.assertEqual(sorted(self._in_ns(ns)), [apid], r)
+        self.assertIn(apid, json.loads(r.out), r)
+
     def _in_ns(self, ns):
         found = []
         for p in os.listdir("/proc"):
@@ -402,6 +440,46 @@ class TestOci(SbxTestCase):
                          os.readlink("/proc/%d/ns/pid" % self.state_of("ex")["pid"]))
         self.assertTrue(self.wait_for(lambda: "detached" in self.oci_cmd(
             ["exec", "ex", "cat", "/dev/shm/mark"]).out))
+
+    def test_exec_is_out_of_the_containers_reach_until_execve(self):
+        """exec's process shows up in the container's pid namespace with every
+        capability and no filter until its execve: it must not be dumpable
+        (a container with CAP_SYS_PTRACE ptraced it, and opened its exe, the
+        host's sbx-oci, to write it once it was gone: CVE-2019-5736's way).
+        strace holds it at its execve; the files in /proc/PID of a process
+        that is not dumpable belong to root."""
+        if not shutil.which("strace"):
+            self.skipTest("strace is not installed")
+        p = self.create("ex", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ex"]).rc, 0)
+        ns = os.readlink("/proc/%d/ns/pid" % self.state_of("ex")["pid"])
+        tracer = self.popen_as(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=execve",
+                                "-e", "inject=execve:delay_enter=1500000",
+                                self.oci, "--root", self.state, "exec", "ex", "true"])
+        try:
+            def waiting():
+                for d in os.listdir("/proc"):
+                    try:
+                        with open("/proc/%s/comm" % d) as f:
+                            if (d.isdigit() and f.read().strip() == "sbx-oci"
+                                    and os.readlink("/proc/%s/ns/pid" % d) == ns):
+                                return os.stat("/proc/%s/status" % d).st_uid
+                    except OSError:
+                        pass
+                return None
+            owner = None
+            deadline = time.time() + 20
+            while owner is None and time.time() < deadline and tracer.poll() is None:
+                owner = waiting()
+                time.sleep(0.05)
+            self.assertIsNotNone(owner, "exec's process was not seen before its execve")
+            self.assertEqual(owner, 0, "exec's process is dumpable inside the container")
+            self.assertEqual(tracer.wait(timeout=60), 0)
+        finally:
+            if tracer.poll() is None:
+                tracer.kill()
+                tracer.wait()
 
     def test_new_netns_is_empty_and_its_sysctls_are_ours(self):
         def e(c):
