@@ -103,6 +103,9 @@ typedef struct {
   /* The state JSON (status "creating") for hooks, given the pid. */
   char *(*state_json)(pid_t pid, gpointer data);
   gpointer data;
+  /* Set to the container's sync socket: it waits for one more word
+   * ("created", once the container is recorded) and ends at EOF instead. */
+  int *sync_out;
 } SbxOciCreate;
 /* Set everything up and leave the process waiting on state_dir/exec.fifo.
  * Returns its pid (in our pid namespace) or -1. */

@@ -502,6 +502,11 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
     _exit(1);
   }
   sbx_sync_send_ok(s->sync, "ready");
+  /* One more word once sbx-oci has recorded us (state.json, the pid file):
+   * a create killed before that leaves no process waiting for a start
+   * that cannot come. */
+  if (!sbx_sync_recv(s->sync, NULL, "sbx-oci", NULL))
+    _exit(SBX_EXIT_FAILED);
   close(s->sync);
   if (s->console >= 0)
     close(s->console);
@@ -788,5 +793,7 @@ pid_t sbx_oci_create(const SbxOciConfig *c, const SbxOciCreate *o, GError **err)
       kill(pid, SIGKILL);
     return -1;
   }
+  *o->sync_out = sync;
+  sync = -1;
   return pid;
 }

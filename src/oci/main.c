@@ -10,6 +10,7 @@
 #include "sbx/json.h"
 #include "sbx/oci.h"
 #include "sbx/state.h"
+#include "sbx/sync.h"
 #include "sbx/util.h"
 
 #include <dirent.h>
@@ -527,6 +528,7 @@ static gboolean do_create(const char *id, OciState **out, GError **err)
     return errno == EEXIST ? sbx_fail(err, SBX_ERROR_USAGE, "container %s already exists", id)
                            : sbx_fail_errno(err, "%s", dir);
   g_autoptr(OciState) s = g_new0(OciState, 1);
+  sbx_autofd sync = -1;
   s->id = g_strdup(id);
   s->dir = g_strdup(dir);
   s->bundle = g_strdup(c->bundle);
@@ -538,7 +540,8 @@ static gboolean do_create(const char *id, OciState **out, GError **err)
                        .console_socket = opt_console_socket,
                        .preserve_fds = opt_preserve_fds,
                        .state_json = hook_state,
-                       .data = s};
+                       .data = s,
+                       .sync_out = &sync};
   debug_log("create: setting up");
   pid_t pid = sbx_oci_create(c, &opts, err);
   s->pid = pid;
@@ -549,6 +552,13 @@ static gboolean do_create(const char *id, OciState **out, GError **err)
       sbx_fail(err, SBX_ERROR_FAILED, "the container died during create");
     if (pid > 0)
       kill(pid, SIGKILL);
+    sbx_rm_rf_at(AT_FDCWD, dir, NULL);
+    return FALSE;
+  }
+  /* Recorded: the container may wait for `start` now. */
+  if (!sbx_sync_send_ok(sync, "created")) {
+    sbx_fail_errno(err, "the container died during create");
+    kill(pid, SIGKILL);
     sbx_rm_rf_at(AT_FDCWD, dir, NULL);
     return FALSE;
   }
@@ -701,6 +711,12 @@ static int cmd_delete(int argc, char **argv)
   if (!s) {
     if (opt_force && err->code == SBX_ERROR_NOT_FOUND) {
       g_clear_error(&err);
+      /* A create killed before it recorded the container left its
+       * directory (its process ended with it): the id would stay taken. */
+      g_autofree char *dir = state_dir(id, NULL);
+      struct stat st;
+      if (dir && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && !sbx_rm_rf_at(AT_FDCWD, dir, &err))
+        return fail(err);
       return 0;
     }
     return fail(err);
@@ -922,6 +938,17 @@ static gboolean exec_overrides(SbxOciConfig *c, int argc, char **argv, GError **
   return TRUE;
 }
 
+/* exec without --detach: what sbx-oci gets goes to the process it runs. */
+static volatile pid_t exec_child;
+
+static void forward_signal(int sig)
+{
+  int saved = errno;
+  if (exec_child > 0)
+    kill(exec_child, sig);
+  errno = saved;
+}
+
 static int cmd_exec(int argc, char **argv)
 {
   GError *err = NULL;
@@ -951,6 +978,12 @@ static int cmd_exec(int argc, char **argv)
   if (opt_detach)
     return 0;
   /* Forward the usual signals; return the process's status. */
+  exec_child = pid;
+  static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  struct sigaction sa = {.sa_handler = forward_signal};
+  sigemptyset(&sa.sa_mask);
+  for (guint i = 0; i < G_N_ELEMENTS(forwarded); i++)
+    sigaction(forwarded[i], &sa, NULL);
   int status;
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR)

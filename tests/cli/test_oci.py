@@ -481,6 +481,31 @@ class TestOci(SbxTestCase):
                 tracer.kill()
                 tracer.wait()
 
+    def test_exec_forwards_signals(self):
+        """exec without --detach passes the usual signals on to its process
+        (runc's does): a TERM for sbx-oci reached nothing before."""
+        p = self.create("ex", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ex"]).rc, 0)
+        kw = {}
+        if self.pw:
+            kw.update(user=self.uid, group=self.gid, extra_groups=[])
+        ex = subprocess.Popen([self.oci, "--root", self.state, "exec", "ex", "sh", "-c",
+                               "trap 'echo got; exit 7' TERM; echo ready; "
+                               "while :; do sleep 0.1; done"],
+                              env=self.env_for(self.mode), cwd=self.work,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, **kw)
+        try:
+            self.assertEqual(ex.stdout.readline(), b"ready\n")
+            ex.send_signal(15)
+            out, err = ex.communicate(timeout=30)
+            self.assertEqual((ex.returncode, out), (7, b"got\n"), err)
+        finally:
+            if ex.poll() is None:
+                ex.kill()
+                ex.wait()
+
     def test_new_netns_is_empty_and_its_sysctls_are_ours(self):
         def e(c):
             c["linux"]["namespaces"].append({"type": "network"})
@@ -606,6 +631,57 @@ class TestOci(SbxTestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("hook /bin/sh: exited with status 3", p.stderr.decode())
         self.assertEqual(self.oci_cmd(["list", "-q"]).out, "")
+
+    def test_create_killed_before_it_recorded_the_container(self):
+        """create killed (conmon's timeout, say) after the container's process
+        was ready but before state.json was written: that process waited for a
+        `start` that could not come, for ever, and `delete --force` left the
+        directory, so the id stayed taken. strace holds create's rename of
+        state.json while the test kills it."""
+        if not shutil.which("strace"):
+            self.skipTest("strace is not installed")
+        self.spec(lambda c: c["process"].update(args=["sleep", "1000"]))
+        self.ids.append("killed")
+        mine = lambda: [d for d in os.listdir("/proc") if d.isdigit() and self.bundle.encode()
+                        in self._cmdline(d)]
+        tracer = self.popen_as(["strace", "-f", "-qq", "-o", "/dev/null", "-e",
+                                "trace=rename,renameat,renameat2", "-e",
+                                "inject=rename,renameat,renameat2:delay_enter=30000000",
+                                self.oci, "--root", self.state, "create", "--bundle",
+                                self.bundle, "killed"])
+        try:
+            self.assertTrue(self.wait_for(
+                lambda: os.path.isdir(os.path.join(self.state, "killed")) and len(mine()) >= 2,
+                20), mine())
+            time.sleep(0.5)
+            # create itself (strace's child; the container's process is not)
+            for d in mine():
+                try:
+                    with open("/proc/%s/status" % d) as f:
+                        if "\nPPid:\t%d\n" % tracer.pid in f.read():
+                            os.kill(int(d), 9)
+                except OSError:
+                    pass
+            tracer.kill()
+            tracer.wait()
+            self.assertTrue(self.wait_for(lambda: not mine(), 10),
+                            "the container's process outlived the killed create")
+        finally:
+            if tracer.poll() is None:
+                tracer.kill()
+                tracer.wait()
+        self.assertTrue(os.path.isdir(os.path.join(self.state, "killed")))
+        self.assertEqual(self.oci_cmd(["delete", "--force", "killed"]).rc, 0)
+        self.assertFalse(os.path.exists(os.path.join(self.state, "killed")))
+        p = self.oci_cmd(["create", "--bundle", self.bundle, "killed"], stdout=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def _cmdline(self, pid):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
 
     def test_linux_devices_bind_the_checked_host_node(self):
         if not os.path.exists("/dev/net/tun"):
