@@ -21,7 +21,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1069,8 +1071,49 @@ static const struct {
     {"events", cmd_no_cgroup, "Refused: statistics need a cgroup"},
 };
 
+/* CVE-2019-5736's way in: a program of the container's that starts with
+ * "#!/proc/self/exe" has the kernel run, inside the container, the binary
+ * of the process exec'ing it: ours. The container's other processes then
+ * hold that file through /proc/PID/exe and write it once nothing runs it:
+ * the next sbx-oci anyone runs would be theirs. Where our binary is
+ * writable by us (a build tree, ~/.local/bin), sbx-oci runs from a sealed
+ * copy in memory, as runc does; an installed binary the user cannot write
+ * costs nothing. Fails closed: a copy that cannot be made or run ends here. */
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U /* Linux 6.3: exec allowed whatever vm.memfd_noexec says */
+#endif
+
+static void run_sealed_if_writable(char **argv)
+{
+  sbx_autofd self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (self < 0)
+    return; /* no /proc: nothing to reach it by either */
+  int seals = fcntl(self, F_GET_SEALS);
+  if ((seals >= 0 && (seals & F_SEAL_WRITE)) ||
+      faccessat(self, "", W_OK, AT_EACCESS | AT_EMPTY_PATH) < 0)
+    return;
+  struct stat st;
+  int mem = memfd_create("sbx-oci", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+  if (mem < 0 && errno == EINVAL) /* before Linux 6.3 */
+    mem = memfd_create("sbx-oci", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  gboolean ok = mem >= 0 && fstat(self, &st) == 0;
+  for (off_t done = 0; ok && done < st.st_size;) {
+    ssize_t n = sendfile(mem, self, NULL, (size_t)(st.st_size - done));
+    ok = n > 0;
+    done += n > 0 ? n : 0;
+  }
+  if (ok && fcntl(mem, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) == 0)
+    fexecve(mem, argv, environ);
+  g_autofree char *line =
+      g_strdup_printf("sbx-oci: run from a sealed copy (its binary is writable by this user): %s\n",
+                      g_strerror(errno));
+  (void)!write(STDERR_FILENO, line, strlen(line));
+  _exit(1);
+}
+
 int main(int argc, char **argv)
 {
+  run_sealed_if_writable(argv);
   g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND [ARG...]");
   g_option_context_set_strict_posix(ctx, TRUE);
   g_option_context_add_main_entries(ctx, global_entries, NULL);

@@ -481,6 +481,37 @@ class TestOci(SbxTestCase):
                 tracer.kill()
                 tracer.wait()
 
+    def test_a_writable_binary_runs_from_a_sealed_copy(self):
+        """CVE-2019-5736: a container's "#!/proc/self/exe" runs the binary
+        that execs it, sbx-oci, inside; the container can then write that
+        file through /proc/PID/exe once it is idle. An sbx-oci the user can
+        write runs from a sealed memfd copy (as runc does)."""
+        mine = os.path.join(self.work, "sbx-oci")
+        shutil.copy2(self.oci, mine)
+        os.chown(mine, self.uid, self.gid)
+        p = self.create("ex", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ex"]).rc, 0)
+        ex = self.popen_as([mine, "--root", self.state, "exec", "ex", "sleep", "1000"])
+        try:
+            self.assertTrue(self.wait_for(lambda: self._in_ns(os.readlink(
+                "/proc/%d/ns/pid" % self.state_of("ex")["pid"])).__len__() >= 2, 20))
+            self.assertEqual(os.readlink("/proc/%d/exe" % ex.pid), "/memfd:sbx-oci (deleted)")
+        finally:
+            ex.kill()
+            ex.wait()
+        if not self.pw:
+            return  # the suite runs as the user who built sbx-oci: no binary they cannot write
+        # the binary under test, not writable by the user, runs as it is
+        ex = self.popen_as([self.oci, "--root", self.state, "exec", "ex", "sleep", "1000"])
+        try:
+            self.assertTrue(self.wait_for(lambda: self._in_ns(os.readlink(
+                "/proc/%d/ns/pid" % self.state_of("ex")["pid"])).__len__() >= 3, 20))
+            self.assertEqual(os.readlink("/proc/%d/exe" % ex.pid), os.path.realpath(self.oci))
+        finally:
+            ex.kill()
+            ex.wait()
+
     def test_exec_forwards_signals(self):
         """exec without --detach passes the usual signals on to its process
         (runc's does): a TERM for sbx-oci reached nothing before."""
