@@ -117,8 +117,18 @@ static gboolean private_dir(const char *path, GError **err)
 static char *state_root(GError **err)
 {
   if (opt_root) {
+    /* The engine's, as its path is; but its containers' records steer
+     * `exec` (whose namespaces) and `delete` (which poststop hooks): only
+     * in a directory nobody else may write. */
+    struct stat st;
     if (!sbx_mkdir_p(opt_root, 0700, err))
       return NULL;
+    if (stat(opt_root, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & 022)) {
+      sbx_fail(err, SBX_ERROR_FAILED,
+               "--root %s: not a directory of this user's that only they may write", opt_root);
+      return NULL;
+    }
     return g_strdup(opt_root);
   }
   const char *rt = g_getenv("XDG_RUNTIME_DIR");

@@ -621,6 +621,15 @@ class TestOci(SbxTestCase):
         r = self.run_as([self.oci, "list", "-q"])
         self.assertEqual(r.rc, 0, r)
         self.assertTrue(os.path.isdir("/tmp/sbx-oci-%d" % self.uid))
+        # --root: the engine's path, but one that others may write is refused
+        shared = os.path.join(self.work, "shared")
+        os.mkdir(shared)
+        self._chown_tree(shared)
+        os.chmod(shared, 0o777)
+        r = self.run_as([self.oci, "--root", shared, "list", "-q"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("--root %s: not a directory of this user's that only they may write"
+                      % shared, r.err)
 
     def test_hooks_run_in_order_with_the_state(self):
         def host_hook(kind):
