@@ -164,6 +164,9 @@ class Front:
         self.drop_always = behaviour.get("drop_always", False)  # every layer answer cut short
         self.too_many = behaviour.get("too_many", 0)
         self.hostile = behaviour.get("hostile")  # huge-manifest, redirect-loop, ...
+        # {tag: annotations}: the repository's :latest served for that tag
+        # inside an image index whose one entry carries the annotations
+        self.index_over = behaviour.get("index_over", {})
         self.tokens = {}
         self.token_requests = []
         front = self
@@ -247,19 +250,12 @@ class Front:
             digest = path.rsplit("/", 1)[1]
             return h.reply(307, b"", [("Location", "https://%s/blob/%s?X-Sig=secret"
                                        % (self.redirect_to.hostport, digest))])
+        if "/manifests/" in path and path.rsplit("/", 1)[1] in self.index_over:
+            return self.serve_index_over(h, path)
         upstream_path = path
         if path.startswith("/blob/"):
             upstream_path = "/v2/%s/blobs/%s" % (self.blob_repo, path[6:].split("?")[0])
-        headers = {k: h.headers[k] for k in ("Accept", "Range") if h.headers.get(k)}
-        c = http.client.HTTPSConnection("127.0.0.1", self.upstream.port, timeout=30,
-                                        context=client_context(self.pki))
-        if self.upstream.users:
-            u, p = next(iter(self.upstream.users.items()))
-            headers["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % (u, p)).encode()).decode()
-        c.request("GET", upstream_path, headers=headers)
-        r = c.getresponse()
-        body = r.read()
-        c.close()
+        r, body = self.upstream_get(h, upstream_path)
         out = [(k, r.getheader(k)) for k in ("Content-Type", "Docker-Content-Digest",
                                              "Content-Range") if r.getheader(k)]
         is_layer = "/blobs/" in upstream_path and len(body) > 10000
@@ -281,6 +277,31 @@ class Front:
             h.close_connection = True
             return
         h.reply(r.status, body, out)
+
+    def upstream_get(self, h, path):
+        headers = {k: h.headers[k] for k in ("Accept", "Range") if h.headers.get(k)}
+        c = http.client.HTTPSConnection("127.0.0.1", self.upstream.port, timeout=30,
+                                        context=client_context(self.pki))
+        if self.upstream.users:
+            u, p = next(iter(self.upstream.users.items()))
+            headers["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % (u, p)).encode()).decode()
+        c.request("GET", path, headers=headers)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r, body
+
+    def serve_index_over(self, h, path):
+        """An image index over the repository's :latest (fetched by digest
+        from the registry later), its entry annotated as asked."""
+        tag = path.rsplit("/", 1)[1]
+        r, body = self.upstream_get(h, path.rsplit("/", 1)[0] + "/latest")
+        entry = {"mediaType": r.getheader("Content-Type"),
+                 "digest": "sha256:" + hashlib.sha256(body).hexdigest(), "size": len(body),
+                 "annotations": self.index_over[tag]}
+        mt = "application/vnd.oci.image.index.v1+json"
+        index = json.dumps({"schemaVersion": 2, "mediaType": mt, "manifests": [entry]}).encode()
+        h.reply(200, index, [("Content-Type", mt)])
 
     def serve_token(self, h, auth):
         with self.lock:
@@ -520,6 +541,34 @@ class TestPull(PullTestCase):
         wrong = "sha256:" + "0" * 64
         r = self.pull_image("%s/busybox@%s" % (reg.host, wrong))
         self.assertSbxError(r, contains="404")
+
+    def test_index_annotations_do_not_name_the_image(self):
+        """A pulled image is recorded under the reference pulled, and only
+        that: the names an index inside gives its entries (another image's,
+        one pinned by a digest, a bare tag) are not read."""
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "evil/app:latest")
+        pinned = "docker.io/library/alpine@sha256:" + "a" * 64
+        front = self.front(reg, index_over={
+            "a": {"io.containerd.image.name": "docker.io/library/alpine:latest",
+                  "org.opencontainers.image.ref.name": "alpine:latest"},
+            "b": {"io.containerd.image.name": pinned,
+                  "org.opencontainers.image.ref.name": pinned},
+            "c": {"org.opencontainers.image.ref.name": "latest"}})
+        self.trust(front.hostport)
+        for tag in ("a", "b", "c"):
+            with self.subTest(tag=tag):
+                ref = "%s/evil/app:%s" % (front.hostport, tag)
+                r = self.pull_image(ref)
+                self.assertEqual(r.rc, 0, r)
+                self.assertIn("Pulled image: " + ref, r.out)
+                names = self.images()
+                self.assertIn(ref, names)
+                self.assertNotIn("alpine", names)
+        self.assertTrue(any(p.endswith("/manifests/a") for p, _ in front.log), front.log)
+        r = self.run_image(front.hostport + "/evil/app:c", "cat", "/etc/group")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split("\n")[0], "root:x:0:")
 
     def test_only_the_helper_links_libcurl(self):
         """sbx starts in milliseconds: libcurl is in sbx-store only."""
