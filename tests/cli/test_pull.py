@@ -877,6 +877,48 @@ class TestRegistriesConf(PullTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertIn("127.0.0.1:%d" % down, r.err)
 
+    def test_mirror_by_digest_only_and_pull_from_mirror(self):
+        """containers-registries.conf(5): mirror-by-digest-only = true keeps
+        the mirrors to pulls by digest (a tag at a mirror may name another
+        image); else each mirror's pull-from-mirror chooses. Both at once, or
+        a key sbx does not know, are refused (never a less strict pull)."""
+        reg = self.busybox_registry()
+        _, digest = reg.manifest("busybox:latest")
+        mirror = self.front(reg)
+        self.trust(mirror.hostport)
+        by_tag, by_digest = reg.host + "/busybox", "%s/busybox@%s" % (reg.host, digest)
+
+        def mirror_asked(ref):
+            with mirror.lock:
+                mirror.log.clear()
+            r = self.pull_image(ref)
+            self.assertEqual(r.rc, 0, r)
+            with mirror.lock:
+                return any("/manifests/" in p for p, _ in mirror.log)
+
+        def conf(registry_keys, mirror_keys=""):
+            self.conf('[[registry]]\nlocation = "%s"\n%s[[registry.mirror]]\nlocation = "%s"\n%s'
+                      % (reg.host, registry_keys, mirror.hostport, mirror_keys))
+        conf("mirror-by-digest-only = true\n")
+        self.assertFalse(mirror_asked(by_tag))
+        self.assertTrue(mirror_asked(by_digest))
+        for how, tag, dig in (("digest-only", False, True), ("tag-only", True, False),
+                              ("all", True, True)):
+            with self.subTest(pull_from_mirror=how):
+                conf("", 'pull-from-mirror = "%s"\n' % how)
+                self.assertEqual(mirror_asked(by_tag), tag)
+                self.assertEqual(mirror_asked(by_digest), dig)
+        conf("mirror-by-digest-only = true\n", 'pull-from-mirror = "all"\n')
+        self.assertSbxError(self.pull_image(by_digest), contains="pull-from-mirror cannot be set "
+                            "when the registry has mirror-by-digest-only = true")
+        conf("mirror-by-digest = true\n")
+        self.assertSbxError(self.pull_image(by_tag), contains="unknown key 'mirror-by-digest'")
+        conf("", 'pull-from-mirror = "sometimes"\n')
+        self.assertSbxError(self.pull_image(by_tag), contains="'sometimes' is not all, "
+                            "digest-only or tag-only")
+        self.conf('[registries.block]\nregistries = ["%s"]\n' % reg.host)
+        self.assertSbxError(self.pull_image(by_tag), contains="version 1")
+
     def test_mirror_lacking_a_blob_falls_back_for_that_blob(self):
         """A mirror that has the manifest but not every layer: the missing
         blob comes from the registry itself, the others from the mirror."""
