@@ -167,6 +167,9 @@ class Front:
         # {tag: annotations}: the repository's :latest served for that tag
         # inside an image index whose one entry carries the annotations
         self.index_over = behaviour.get("index_over", {})
+        # (what, bytes, every): a manifest or a layer blob sent `bytes` at a
+        # time, one piece every `every` seconds (for at most a minute)
+        self.trickle = behaviour.get("trickle")
         self.tokens = {}
         self.token_requests = []
         front = self
@@ -252,6 +255,9 @@ class Front:
                                        % (self.redirect_to.hostport, digest))])
         if "/manifests/" in path and path.rsplit("/", 1)[1] in self.index_over:
             return self.serve_index_over(h, path)
+        if self.trickle and self.trickle[0] == "manifest" and "/manifests/" in path:
+            return self.serve_trickle(h, 200, b"{" + b" " * (1 << 20) + b"}", [
+                ("Content-Type", "application/vnd.oci.image.manifest.v1+json")])
         upstream_path = path
         if path.startswith("/blob/"):
             upstream_path = "/v2/%s/blobs/%s" % (self.blob_repo, path[6:].split("?")[0])
@@ -259,6 +265,8 @@ class Front:
         out = [(k, r.getheader(k)) for k in ("Content-Type", "Docker-Content-Digest",
                                              "Content-Range") if r.getheader(k)]
         is_layer = "/blobs/" in upstream_path and len(body) > 10000
+        if self.trickle and self.trickle[0] == "blob" and is_layer and r.status in (200, 206):
+            return self.serve_trickle(h, r.status, body, out)
         if self.tamper and is_layer and r.status == 200:
             # The tar's last byte (end-of-archive padding): the files are
             # intact, only the digest can tell.
@@ -302,6 +310,25 @@ class Front:
         mt = "application/vnd.oci.image.index.v1+json"
         index = json.dumps({"schemaVersion": 2, "mediaType": mt, "manifests": [entry]}).encode()
         h.reply(200, index, [("Content-Type", mt)])
+
+    def serve_trickle(self, h, status, body, headers):
+        _, piece, every = self.trickle
+        h.send_response(status)
+        for k, v in headers:
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.close_connection = True
+        deadline = time.monotonic() + 60
+        try:
+            for i in range(0, len(body), piece):
+                h.wfile.write(body[i:i + piece])
+                h.wfile.flush()
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(every)
+        except OSError:
+            pass  # the client gave up
 
     def serve_token(self, h, auth):
         with self.lock:
@@ -673,6 +700,41 @@ class TestPull(PullTestCase):
             r = self.pull_image(front.hostport + "/busybox")
             self.assertSbxError(r, contains=why)
             self.assertStoreClean()
+
+    def test_trickled_manifest_ends_at_the_deadline(self):
+        """A registry that trickles its manifest (30 bytes a second, enough
+        for a rate floor) is given up on at the request's deadline
+        (SBX_REGISTRY_TIMEOUT_MS shortens it): one line, status 125."""
+        reg = self.registry()
+        front = self.front(reg, trickle=("manifest", 30, 1.0))
+        self.trust(front.hostport)
+        t0 = time.monotonic()
+        r = self.pull_image(front.hostport + "/busybox",
+                            env={"SBX_REGISTRY_TIMEOUT_MS": "3000"})
+        elapsed = time.monotonic() - t0
+        self.assertSbxError(r, contains="timed out")
+        self.assertIn("/manifests/latest", r.err)
+        self.assertLess(elapsed, 20, r)
+        self.assertStoreClean()
+        self.assertSbxError(self.pull_image("busybox", env={"SBX_REGISTRY_TIMEOUT_MS": "soon"}),
+                            contains="SBX_REGISTRY_TIMEOUT_MS")
+
+    def test_trickled_layer_is_broken_off(self):
+        """A layer blob slower than 1 KiB/s over the stall window
+        (SBX_REGISTRY_STALL_SECONDS shortens it) is broken off, resumed five
+        times, then refused: one line, status 125, nothing stored."""
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        front = self.front(reg, trickle=("blob", 200, 0.5))
+        self.trust(front.hostport)
+        t0 = time.monotonic()
+        r = self.pull_image("--log-level", "debug", front.hostport + "/busybox",
+                            env={"SBX_REGISTRY_STALL_SECONDS": "2"})
+        elapsed = time.monotonic() - t0
+        self.assertSbxError(r, contains="too slow")
+        self.assertEqual(r.err.count("): resuming"), 5, r.err)
+        self.assertLess(elapsed, 60, r)
+        self.assertStoreClean()
 
     def test_dropped_connection_resumes(self):
         reg = self.registry()
