@@ -60,6 +60,14 @@ const char *sbx_image_wanted_arch(void);
 /* Internal to src/image/: one per format. */
 SbxImage *sbx_image_load_docker(SbxSource *src, const char *select, GError **err);
 SbxImage *sbx_image_load_oci(SbxSource *src, const char *select, GError **err);
+/* A registry's image seen as an OCI layout (registry/layout.c): it is named
+ * `name`, the reference pulled, and by nothing inside it (no annotation is
+ * read: an index cannot put the image under another name, nor leave the
+ * pulled one unrecorded). */
+SbxImage *sbx_image_load_oci_named(SbxSource *src, const char *name, GError **err);
+/* A name an archive gives its image (a RepoTag, a ref.name annotation): not
+ * one pinned by a digest ("x@sha256:..."), which docker load refuses too. */
+gboolean sbx_image_archive_name_ok(const char *name, const char *what, GError **err);
 gboolean sbx_image_finish(SbxImage *img, GError **err);
 void sbx_layer_ref_free(gpointer p);
 /* The digest a member path names ("blobs/sha256/<hex>", "<hex>.json"), or NULL. */

@@ -1,5 +1,6 @@
 /* registries.conf (containers-registries.conf(5), version 2): short-name
- * search, aliases, per-registry insecure/blocked/location and mirrors.
+ * search, aliases, per-registry insecure/blocked/location and mirrors (and
+ * which pulls they serve). Unknown keys are refused.
  * In sbx-store only (the TOML reader is C++, registry/regconf-toml.cc). */
 #pragma once
 
@@ -50,8 +51,10 @@ char **sbx_regconf_candidates(const SbxRegConf *c, const char *input, GError **e
  * then every unqualified-search registry, whatever short-name-mode says
  * (finding one is not guessing). A full reference is itself. */
 char **sbx_regconf_local_candidates(const SbxRegConf *c, const char *input);
-/* Where to fetch a full reference from: its registry's mirrors, then the
- * registry (location applied). Fails when the registry is blocked. */
+/* Where to fetch a full reference from: its registry's mirrors that serve
+ * this kind of pull (mirror-by-digest-only, pull-from-mirror: by digest or
+ * by tag), then the registry (location applied). Fails when the registry is
+ * blocked. */
 GArray *sbx_regconf_endpoints(const SbxRegConf *c, const char *reference, GError **err);
 void sbx_reg_endpoint_clear(SbxRegEndpoint *e);
 

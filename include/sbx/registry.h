@@ -13,12 +13,23 @@
 
 /* Manifests, indexes, configs and token answers: at most this much. */
 #define SBX_REGISTRY_MAX_JSON (4u << 20)
+/* ... and over within this long, whatever the server does (a server that
+ * trickles a byte now and then would hold the pull, and the store's lock,
+ * for weeks): a deadline per request, generous for 4 MiB on a slow link. */
+#define SBX_REGISTRY_REQUEST_TIMEOUT_MS 120000u
+/* A layer blob may take as long as it keeps coming: one slower than
+ * SBX_REGISTRY_BLOB_MIN_RATE bytes/s over SBX_REGISTRY_BLOB_STALL_S seconds
+ * is broken off (and resumed, five times at most, then the next mirror). */
+#define SBX_REGISTRY_BLOB_MIN_RATE 1024u
+#define SBX_REGISTRY_BLOB_STALL_S  60u
 
 typedef struct {
-  gboolean tls_verify;   /* FALSE only with --tls-verify=false */
-  char **cert_dirs;      /* certs.d roots: <root>/<host[:port]>/{*.crt,client.cert,client.key} */
-  char **auth_files;     /* auth.json files (podman's, then docker's config.json), first wins */
-  guint64 max_blob_size; /* a layer blob larger than this is refused */
+  gboolean tls_verify;      /* FALSE only with --tls-verify=false */
+  char **cert_dirs;         /* certs.d roots: <root>/<host[:port]>/{*.crt,client.cert,client.key} */
+  char **auth_files;        /* auth.json files (podman's, then docker's config.json), first wins */
+  guint64 max_blob_size;    /* a layer blob larger than this is refused */
+  guint request_timeout_ms; /* 0: SBX_REGISTRY_REQUEST_TIMEOUT_MS */
+  guint blob_stall_s;       /* 0: SBX_REGISTRY_BLOB_STALL_S */
 } SbxRegistryOptions;
 
 typedef struct SbxRegistry SbxRegistry;

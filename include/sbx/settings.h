@@ -14,7 +14,10 @@ typedef struct {
   gint64 progress_delay_us; /* $SBX_PROGRESS_DELAY_MS: an import's bar shows after this */
   const char *runtime_dir;  /* $XDG_RUNTIME_DIR: named sandboxes' state (NULL: none) */
   const char
-      *net_resolv_conf; /* $SBX_NET_RESOLV_CONF: sbx-net's resolver file (NULL: the host's) */
+      *net_resolv_conf;      /* $SBX_NET_RESOLV_CONF: sbx-net's resolver file (NULL: the host's) */
+  guint registry_timeout_ms; /* $SBX_REGISTRY_TIMEOUT_MS: a registry request's deadline (0: default)
+                              */
+  guint registry_stall_s; /* $SBX_REGISTRY_STALL_SECONDS: a layer blob's rate window (0: default) */
 } SbxSettings;
 
 /* The defaults, for callers without a command line (unit tests). */

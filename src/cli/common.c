@@ -130,6 +130,21 @@ static gboolean resolve_settings(GError **err)
       return sbx_fail(err, SBX_ERROR_USAGE, "SBX_PROGRESS_DELAY_MS: '%s' is not milliseconds", v);
     settings.progress_delay_us = (gint64)ms * 1000;
   }
+  /* A registry's deadlines, shortened by tests (a trickling server need
+   * not take two minutes to be given up on). */
+  if ((v = g_getenv("SBX_REGISTRY_TIMEOUT_MS"))) {
+    if (!g_ascii_string_to_unsigned(v, 10, 1, 3600000, &ms, NULL))
+      return sbx_fail(err, SBX_ERROR_USAGE,
+                      "SBX_REGISTRY_TIMEOUT_MS: '%s' is not milliseconds (1 to 3600000)", v);
+    settings.registry_timeout_ms = (guint)ms;
+  }
+  guint64 s;
+  if ((v = g_getenv("SBX_REGISTRY_STALL_SECONDS"))) {
+    if (!g_ascii_string_to_unsigned(v, 10, 1, 3600, &s, NULL))
+      return sbx_fail(err, SBX_ERROR_USAGE,
+                      "SBX_REGISTRY_STALL_SECONDS: '%s' is not seconds (1 to 3600)", v);
+    settings.registry_stall_s = (guint)s;
+  }
   return TRUE;
 }
 

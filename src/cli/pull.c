@@ -152,7 +152,11 @@ static int pull_parsed(int argc, char **argv, GError **err)
   g_auto(GStrv) auths = auth_files_to_read();
   SbxPullRequest req = {
       .reference = argv[1],
-      .registry = {.tls_verify = opts.tls_verify, .cert_dirs = certs, .auth_files = auths},
+      .registry = {.tls_verify = opts.tls_verify,
+                   .cert_dirs = certs,
+                   .auth_files = auths,
+                   .request_timeout_ms = sbx_cli_settings()->registry_timeout_ms,
+                   .blob_stall_s = sbx_cli_settings()->registry_stall_s},
       .quiet = opts.quiet,
       .candidates = candidates,
       .regconf = regconf,
@@ -266,7 +270,9 @@ static int login_parsed(int argc, char **argv, GError **err)
   }
   SbxImageRef ref = {.domain = domain, .path = (char *)""};
   g_auto(GStrv) certs = cert_dirs();
-  SbxRegistryOptions ro = {.tls_verify = opts.tls_verify, .cert_dirs = certs};
+  SbxRegistryOptions ro = {.tls_verify = opts.tls_verify,
+                           .cert_dirs = certs,
+                           .request_timeout_ms = sbx_cli_settings()->registry_timeout_ms};
   g_autoptr(SbxRegistry) reg = sbx_registry_new(&ref, &ro, err);
   if (!reg)
     return -1;

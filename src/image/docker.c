@@ -41,6 +41,9 @@ static JsonObject *pick_entry(JsonArray *arr, const char *select, GStrv *tags_ou
     g_auto(GStrv) tags = NULL;
     if (!e || !sbx_json_get_strv(e, "RepoTags", &tags, "manifest.json", err))
       return NULL;
+    for (char **t = tags; t && *t; t++)
+      if (!sbx_image_archive_name_ok(*t, "manifest.json", err))
+        return NULL;
     for (char **t = tags; t && *t; t++) {
       g_string_append_printf(all, "%s%s", all->len ? ", " : "", *t);
       if (select && tag_matches(*t, select)) {

@@ -102,6 +102,20 @@ SbxImage *sbx_image_load(SbxSource *src, const char *select, GError **err)
   return NULL;
 }
 
+gboolean sbx_image_archive_name_ok(const char *name, const char *what, GError **err)
+{
+  /* "x@sha256:..." vouches for a manifest the archive cannot show: a
+   * digest-pinned name is recorded only by a pull of that digest (whose
+   * manifest was checked against it). */
+  if (!strchr(name, '@'))
+    return TRUE;
+  g_autofree char *shown = g_utf8_make_valid(name, MIN(strlen(name), 200));
+  return sbx_fail(err, SBX_ERROR_INVALID,
+                  "%s: image name '%s' is pinned by a digest: an archive names its images by "
+                  "tag only",
+                  what, shown);
+}
+
 void sbx_layer_ref_free(gpointer p)
 {
   SbxLayerRef *l = p;

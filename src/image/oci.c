@@ -20,9 +20,14 @@
 #define MAX_INDEX_BLOBS 64
 #define MAX_DESCRIPTORS 8192
 
+/* One walk of a layout's indexes: what it has read so far, and whether the
+ * layout names its images. An archive does (RepoTags' OCI counterpart, the
+ * ref.name annotations); a registry's does not: its image is named by the
+ * reference pulled, whatever an index inside says. */
 typedef struct {
   guint blobs, descriptors;
-} WalkBudget;
+  gboolean read_names;
+} Walk;
 
 typedef struct {
   char *digest;
@@ -54,7 +59,8 @@ static char *blob_path(const char *digest, GError **err)
   return hex ? g_strconcat("blobs/sha256/", hex, NULL) : NULL;
 }
 
-static Desc *parse_desc(JsonNode *n, const char *what, const char *inherited_name, GError **err)
+static Desc *parse_desc(JsonNode *n, const char *what, const char *inherited_name,
+                        gboolean read_names, GError **err)
 {
   JsonObject *o = sbx_json_object(n, what, err);
   if (!o)
@@ -94,7 +100,10 @@ static Desc *parse_desc(JsonNode *n, const char *what, const char *inherited_nam
         !sbx_json_get_string(a, "io.containerd.image.name", &full, what, err) ||
         !sbx_json_get_string(a, "vnd.docker.reference.type", &type, what, err))
       return NULL;
-    if (full || ref) {
+    if (read_names && ((full && !sbx_image_archive_name_ok(full, what, err)) ||
+                       (ref && !sbx_image_archive_name_ok(ref, what, err))))
+      return NULL;
+    if (read_names && (full || ref)) {
       g_free(d->name);
       d->name = g_strdup(full ? full : ref);
     }
@@ -116,7 +125,7 @@ static JsonNode *read_json_blob(SbxSource *src, const char *member, const char *
 }
 
 static gboolean walk_index(SbxSource *src, JsonNode *index, const char *what, const char *name,
-                           int depth, WalkBudget *budget, GPtrArray *out, GError **err)
+                           int depth, Walk *walk, GPtrArray *out, GError **err)
 {
   JsonObject *o = sbx_json_object(index, what, err);
   if (!o)
@@ -125,17 +134,17 @@ static gboolean walk_index(SbxSource *src, JsonNode *index, const char *what, co
   if (!mn || !JSON_NODE_HOLDS_ARRAY(mn))
     return sbx_fail(err, SBX_ERROR_INVALID, "%s: no manifests array", what);
   JsonArray *arr = json_node_get_array(mn);
-  budget->descriptors += json_array_get_length(arr);
-  if (budget->descriptors > MAX_DESCRIPTORS)
+  walk->descriptors += json_array_get_length(arr);
+  if (walk->descriptors > MAX_DESCRIPTORS)
     return sbx_fail(err, SBX_ERROR_INVALID, "%s: more than %d descriptors in the image indexes",
                     what, MAX_DESCRIPTORS);
   for (guint i = 0; i < json_array_get_length(arr); i++) {
-    Desc *d = parse_desc(json_array_get_element(arr, i), what, name, err);
+    Desc *d = parse_desc(json_array_get_element(arr, i), what, name, walk->read_names, err);
     if (!d)
       return FALSE;
     if (g_strcmp0(d->media_type, MT_OCI_INDEX) == 0 ||
         g_strcmp0(d->media_type, MT_DOCKER_LIST) == 0) {
-      if (depth >= MAX_INDEX_DEPTH || ++budget->blobs > MAX_INDEX_BLOBS) {
+      if (depth >= MAX_INDEX_DEPTH || ++walk->blobs > MAX_INDEX_BLOBS) {
         desc_free(d);
         return sbx_fail(err, SBX_ERROR_INVALID,
                         "%s: image indexes nested too deeply or too many "
@@ -144,7 +153,7 @@ static gboolean walk_index(SbxSource *src, JsonNode *index, const char *what, co
       }
       g_autofree char *path = blob_path(d->digest, err);
       g_autoptr(JsonNode) sub = path ? read_json_blob(src, path, d->digest, d->size, err) : NULL;
-      gboolean ok = sub && walk_index(src, sub, path, d->name, depth + 1, budget, out, err);
+      gboolean ok = sub && walk_index(src, sub, path, d->name, depth + 1, walk, out, err);
       desc_free(d);
       if (!ok)
         return FALSE;
@@ -239,7 +248,7 @@ static gboolean read_manifest(SbxSource *src, Desc *d, SbxImage *img, GError **e
   if (!cn)
     return sbx_fail(err, SBX_ERROR_INVALID, "image manifest %s: no config", d->digest);
   g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(desc_free);
-  Desc *cfg = parse_desc(cn, "image manifest config", NULL, err);
+  Desc *cfg = parse_desc(cn, "image manifest config", NULL, FALSE, err);
   if (!cfg)
     return FALSE;
   g_ptr_array_add(keep, cfg);
@@ -252,7 +261,7 @@ static gboolean read_manifest(SbxSource *src, Desc *d, SbxImage *img, GError **e
     return sbx_fail(err, SBX_ERROR_INVALID, "image manifest %s: no layers array", d->digest);
   JsonArray *la = json_node_get_array(ln);
   for (guint i = 0; i < json_array_get_length(la); i++) {
-    Desc *ld = parse_desc(json_array_get_element(la, i), "image manifest layer", NULL, err);
+    Desc *ld = parse_desc(json_array_get_element(la, i), "image manifest layer", NULL, FALSE, err);
     if (!ld)
       return FALSE;
     g_ptr_array_add(keep, ld);
@@ -277,7 +286,9 @@ static gboolean read_manifest(SbxSource *src, Desc *d, SbxImage *img, GError **e
   return TRUE;
 }
 
-SbxImage *sbx_image_load_oci(SbxSource *src, const char *select, GError **err)
+/* `name`: the image's name, given by the caller (a pull); NULL: the
+ * layout's own (an archive), and `select` picks by it. */
+static SbxImage *load_oci(SbxSource *src, const char *select, const char *name, GError **err)
 {
   g_autoptr(GBytes) layout = sbx_source_read(src, "oci-layout", 4096, NULL);
   if (layout && !g_strstr_len(g_bytes_get_data(layout, NULL), (gssize)g_bytes_get_size(layout),
@@ -294,8 +305,8 @@ SbxImage *sbx_image_load_oci(SbxSource *src, const char *select, GError **err)
   if (!index)
     return NULL;
   g_autoptr(GPtrArray) cands = g_ptr_array_new_with_free_func(desc_free);
-  WalkBudget budget = {0};
-  if (!walk_index(src, index, "index.json", NULL, 0, &budget, cands, err))
+  Walk walk = {.read_names = name == NULL};
+  if (!walk_index(src, index, "index.json", NULL, 0, &walk, cands, err))
     return NULL;
   Desc *pick = choose(cands, select, err);
   if (!pick)
@@ -303,9 +314,20 @@ SbxImage *sbx_image_load_oci(SbxSource *src, const char *select, GError **err)
   g_autoptr(SbxImage) img = g_new0(SbxImage, 1);
   img->format = sbx_source_is_dir(src) ? "oci-dir" : "oci-archive";
   img->layers = g_ptr_array_new_with_free_func(sbx_layer_ref_free);
-  const char *names[] = {pick->name, NULL};
-  img->names = g_strdupv(pick->name ? (char **)names : (char *[]){NULL});
+  const char *names[] = {name ? name : pick->name, NULL};
+  img->names = g_strdupv(names[0] ? (char **)names : (char *[]){NULL});
   if (!read_manifest(src, pick, img, err) || !sbx_image_finish(img, err))
     return NULL;
   return g_steal_pointer(&img);
+}
+
+SbxImage *sbx_image_load_oci(SbxSource *src, const char *select, GError **err)
+{
+  return load_oci(src, select, NULL, err);
+}
+
+SbxImage *sbx_image_load_oci_named(SbxSource *src, const char *name, GError **err)
+{
+  g_return_val_if_fail(name != NULL, NULL);
+  return load_oci(src, NULL, name, err);
 }

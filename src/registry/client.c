@@ -37,6 +37,7 @@ struct SbxRegistry {
   gboolean tls_verify;
   char **cert_dirs, **auth_files;
   guint64 max_blob_size;
+  long request_timeout_ms, blob_stall_s;
   CURLSH *share;
   GMutex share_locks[CURL_LOCK_DATA_LAST];
   GMutex lock; /* the fields below */
@@ -318,7 +319,7 @@ typedef struct {
   gboolean registry;       /* the registry's API: its credentials; 401 -> authenticate */
   const char *auth;        /* else: this Authorization value ... */
   const char *auth_origin; /* ... for this origin only (the token realm) */
-  gboolean http1;          /* a layer blob: see xfer_start */
+  gboolean layer;          /* a layer blob: see xfer_start */
 } Req;
 
 static int share_lock_index(curl_lock_data d)
@@ -374,11 +375,19 @@ static Xfer *xfer_start(SbxRegistry *r, const char *url, const Req *q, const cha
   /* A layer has a connection of its own, so HTTP/2 would multiplex
    * nothing; over HTTP/1.1 the bytes come without 16 KiB framing and window
    * updates (bench/pull.sh: a third less CPU in docker-registry). */
-  if (q->http1)
+  if (q->layer)
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); /* a stalled peer ends in a minute */
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+  if (q->layer) {
+    /* As long as it keeps coming (curl does not count the time a full
+     * ring keeps it paused); a floor, so that a trickle ends too. */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, (long)SBX_REGISTRY_BLOB_MIN_RATE);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, r->blob_stall_s);
+  } else {
+    /* Everything else is small (SBX_REGISTRY_MAX_JSON, or an error page): a
+     * deadline for the whole answer, not a rate a trickle can keep up. */
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, r->request_timeout_ms);
+  }
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
@@ -788,6 +797,9 @@ SbxRegistry *sbx_registry_new(const SbxImageRef *ref, const SbxRegistryOptions *
   r->cert_dirs = g_strdupv(opts->cert_dirs);
   r->auth_files = g_strdupv(opts->auth_files);
   r->max_blob_size = opts->max_blob_size;
+  r->request_timeout_ms =
+      opts->request_timeout_ms ? opts->request_timeout_ms : SBX_REGISTRY_REQUEST_TIMEOUT_MS;
+  r->blob_stall_s = opts->blob_stall_s ? opts->blob_stall_s : SBX_REGISTRY_BLOB_STALL_S;
   r->tls = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, tls_files_free);
   g_mutex_init(&r->lock);
   g_mutex_init(&r->tls_lock);
@@ -978,7 +990,7 @@ static gboolean blob_sink(gpointer p, const guint8 *data, gsize len)
 
 static gboolean blob_connect(BlobStream *b, GError **err)
 {
-  Req q = {.max = b->size - b->offset, .registry = TRUE, .range_from = b->offset, .http1 = TRUE};
+  Req q = {.max = b->size - b->offset, .registry = TRUE, .range_from = b->offset, .layer = TRUE};
   g_atomic_int_inc(&b->reg->blob_requests);
   b->x = open_response(b->reg, b->url, &q, b, err);
   if (!b->x)

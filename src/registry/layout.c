@@ -4,7 +4,8 @@
  * `sbx load`:
  *
  *   index.json           made here: one descriptor, the manifest (or index)
- *                        the reference names, with the full name annotated
+ *                        the reference names (no name annotated: the image
+ *                        is named by store/pull.c, by the reference pulled)
  *   blobs/sha256/<hex>   a manifest (GET /manifests/) when an index listed
  *                        it, else a blob (GET /blobs/); layers are streamed
  */
@@ -106,11 +107,6 @@ static GBytes *synthesized_index(RegLayout *l)
   json_builder_add_string_value(b, l->top_digest);
   json_builder_set_member_name(b, "size");
   json_builder_add_int_value(b, (gint64)g_bytes_get_size(l->top));
-  json_builder_set_member_name(b, "annotations");
-  json_builder_begin_object(b);
-  json_builder_set_member_name(b, "io.containerd.image.name");
-  json_builder_add_string_value(b, l->name);
-  json_builder_end_object(b);
   json_builder_end_object(b);
   json_builder_end_array(b);
   json_builder_end_object(b);

@@ -1,7 +1,12 @@
 /* registries.conf (containers-registries.conf(5), version 2), as podman
  * reads it: unqualified-search-registries, short-name-mode, [aliases], and
- * [[registry]] tables (prefix, location, insecure, blocked, mirrors). The
- * TOML is read by toml++ (regconf-toml.cc) and walked here as JSON. */
+ * [[registry]] tables (prefix, location, insecure, blocked,
+ * mirror-by-digest-only, mirrors with location, insecure, pull-from-mirror).
+ * The TOML is read by toml++ (regconf-toml.cc) and walked here as JSON.
+ *
+ * A key sbx does not know is refused, never dropped: podman only logs one
+ * at debug level, but a misspelt `blocked` or `mirror-by-digest-only`
+ * dropped would make the configuration less strict than it is written. */
 #include "sbx/regconf.h"
 #include "sbx/json.h"
 #include "sbx/reference.h"
@@ -11,10 +16,20 @@
 #include <fcntl.h>
 #include <string.h>
 
+/* A mirror's pull-from-mirror: which pulls it serves. */
+typedef enum { PULL_ALL, PULL_DIGEST_ONLY, PULL_TAG_ONLY } PullFrom;
+
+typedef struct {
+  char *location;
+  gboolean insecure;
+  PullFrom pull_from;
+} Mirror;
+
 typedef struct {
   char *prefix, *location;
   gboolean insecure, blocked;
-  GArray *mirrors; /* SbxRegEndpoint, reference = mirror location */
+  gboolean mirror_by_digest_only; /* its mirrors serve pulls by digest only */
+  GArray *mirrors;                /* Mirror */
 } Registry;
 
 struct SbxRegConf {
@@ -28,6 +43,11 @@ struct SbxRegConf {
 void sbx_reg_endpoint_clear(SbxRegEndpoint *e)
 {
   g_clear_pointer(&e->reference, g_free);
+}
+
+static void mirror_clear(Mirror *m)
+{
+  g_clear_pointer(&m->location, g_free);
 }
 
 static void registry_free(Registry *r)
@@ -71,6 +91,35 @@ static gboolean get_bool(JsonObject *o, const char *member, gboolean *out, const
   return TRUE;
 }
 
+/* Every key of table `o` is in `known` (NULL-terminated). */
+static gboolean known_keys(JsonObject *o, const char *const *known, const char *what, GError **err)
+{
+  g_autoptr(GList) keys = json_object_get_members(o);
+  for (GList *l = keys; l; l = l->next)
+    if (!g_strv_contains(known, l->data)) {
+      const char *key = l->data;
+      g_autofree char *shown = g_utf8_make_valid(key, MIN(strlen(key), 100));
+      return sbx_fail(err, SBX_ERROR_INVALID,
+                      "%s: unknown key '%s' (sbx refuses what it would not honour)", what, shown);
+    }
+  return TRUE;
+}
+
+static const char *const registry_keys[] = {
+    "prefix", "location", "insecure", "blocked", "mirror-by-digest-only", "mirror", NULL};
+static const char *const mirror_keys[] = {"location", "insecure", "pull-from-mirror", NULL};
+/* podman's keys that sbx does not use, and that could only add to what it
+ * does (credential stores, an additional layer store's helper): read, and
+ * nothing more. Version 1's [registries.*] tables are refused (their block
+ * list would be ignored). */
+static const char *const top_keys[] = {"unqualified-search-registries",
+                                       "short-name-mode",
+                                       "aliases",
+                                       "registry",
+                                       "credential-helpers",
+                                       "additional-layer-store-auth-helper",
+                                       NULL};
+
 /* A location: host[:port][/path], no scheme, no tag. */
 static gboolean check_location(const char *loc, const char *what, GError **err)
 {
@@ -97,6 +146,32 @@ static gboolean wildcard_ok(const char *prefix)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Registry, registry_free)
 
+/* A mirror's pull-from-mirror ("all", "digest-only", "tag-only"; unset or
+ * "": all). containers/image refuses it beside the registry's
+ * mirror-by-digest-only = true, and so does sbx. */
+static gboolean parse_pull_from(const Registry *r, const char *v, PullFrom *out, const char *what,
+                                GError **err)
+{
+  *out = PULL_ALL;
+  if (!v || !*v)
+    return TRUE;
+  if (r->mirror_by_digest_only)
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    "%s: pull-from-mirror cannot be set when the registry has "
+                    "mirror-by-digest-only = true",
+                    what);
+  if (strcmp(v, "digest-only") == 0)
+    *out = PULL_DIGEST_ONLY;
+  else if (strcmp(v, "tag-only") == 0)
+    *out = PULL_TAG_ONLY;
+  else if (strcmp(v, "all") != 0) {
+    g_autofree char *shown = g_utf8_make_valid(v, MIN(strlen(v), 80));
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    "%s: pull-from-mirror: '%s' is not all, digest-only or tag-only", what, shown);
+  }
+  return TRUE;
+}
+
 /* A later file's [[registry]] with the same prefix replaces the earlier one. */
 static void add_registry(SbxRegConf *c, Registry *r)
 {
@@ -114,12 +189,16 @@ static gboolean parse_registry(SbxRegConf *c, JsonNode *node, const char *file, 
   g_autofree char *what = g_strdup_printf("%s: [[registry]] %u", file, index + 1);
   JsonObject *o = sbx_json_object(node, what, err);
   const char *prefix = NULL, *location = NULL;
-  if (!o || !sbx_json_get_string(o, "prefix", &prefix, what, err) ||
+  if (o && json_object_has_member(o, "pull-from-mirror"))
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    "%s: pull-from-mirror belongs in a [[registry.mirror]] table", what);
+  if (!o || !known_keys(o, registry_keys, what, err) ||
+      !sbx_json_get_string(o, "prefix", &prefix, what, err) ||
       !sbx_json_get_string(o, "location", &location, what, err))
     return FALSE;
   g_autoptr(Registry) r = g_new0(Registry, 1);
-  r->mirrors = g_array_new(FALSE, TRUE, sizeof(SbxRegEndpoint));
-  g_array_set_clear_func(r->mirrors, (GDestroyNotify)sbx_reg_endpoint_clear);
+  r->mirrors = g_array_new(FALSE, TRUE, sizeof(Mirror));
+  g_array_set_clear_func(r->mirrors, (GDestroyNotify)mirror_clear);
   if (!prefix)
     prefix = location;
   if (!prefix)
@@ -143,7 +222,8 @@ static gboolean parse_registry(SbxRegConf *c, JsonNode *node, const char *file, 
   r->prefix = g_strdup(prefix);
   r->location = g_strdup(location);
   if (!get_bool(o, "insecure", &r->insecure, what, err) ||
-      !get_bool(o, "blocked", &r->blocked, what, err))
+      !get_bool(o, "blocked", &r->blocked, what, err) ||
+      !get_bool(o, "mirror-by-digest-only", &r->mirror_by_digest_only, what, err))
     return FALSE;
   JsonNode *m = json_object_get_member(o, "mirror");
   if (!m) {
@@ -157,16 +237,19 @@ static gboolean parse_registry(SbxRegConf *c, JsonNode *node, const char *file, 
   for (guint i = 0; i < json_array_get_length(a); i++) {
     g_autofree char *mwhat = g_strdup_printf("%s: mirror %u", what, i + 1);
     JsonObject *mo = sbx_json_object(json_array_get_element(a, i), mwhat, err);
-    const char *mloc = NULL;
-    SbxRegEndpoint e = {0};
-    if (!mo || !sbx_json_get_string(mo, "location", &mloc, mwhat, err) ||
-        !get_bool(mo, "insecure", &e.insecure, mwhat, err))
+    const char *mloc = NULL, *pull_from = NULL;
+    Mirror e = {0};
+    if (!mo || !known_keys(mo, mirror_keys, mwhat, err) ||
+        !sbx_json_get_string(mo, "location", &mloc, mwhat, err) ||
+        !get_bool(mo, "insecure", &e.insecure, mwhat, err) ||
+        !sbx_json_get_string(mo, "pull-from-mirror", &pull_from, mwhat, err))
       return FALSE;
     if (!mloc)
       return sbx_fail(err, SBX_ERROR_INVALID, "%s: needs a location", mwhat);
-    if (!check_location(mloc, mwhat, err))
+    if (!check_location(mloc, mwhat, err) ||
+        !parse_pull_from(r, pull_from, &e.pull_from, mwhat, err))
       return FALSE;
-    e.reference = g_strdup(mloc);
+    e.location = g_strdup(mloc);
     g_array_append_val(r->mirrors, e);
   }
   add_registry(c, g_steal_pointer(&r));
@@ -185,6 +268,13 @@ static gboolean parse_into(SbxRegConf *c, const char *text, gsize len, const cha
   g_autoptr(JsonNode) root = sbx_json_parse(json, strlen(json), what, err);
   JsonObject *o = root ? sbx_json_object(root, what, err) : NULL;
   if (!o)
+    return FALSE;
+  if (json_object_has_member(o, "registries"))
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    "%s: [registries.*] tables (version 1) are not supported: write [[registry]] "
+                    "tables (containers-registries.conf(5))",
+                    what);
+  if (!known_keys(o, top_keys, what, err))
     return FALSE;
   const char *mode = NULL;
   g_auto(GStrv) search = NULL;
@@ -449,6 +539,22 @@ static gsize prefix_match(const char *prefix, const char *name)
   return ends_component(name[n]) ? n : 0;
 }
 
+/* containers-registries.conf(5): with mirror-by-digest-only = true the
+ * mirrors serve pulls by digest only; else each mirror's pull-from-mirror
+ * says. A digest names the same image everywhere; a tag at a mirror that is
+ * behind (or lies) may name another. A reference with a tag and a digest is
+ * a pull by digest. */
+static gboolean mirror_serves(const Registry *r, const Mirror *m, gboolean by_digest)
+{
+  if (r->mirror_by_digest_only)
+    return by_digest;
+  if (m->pull_from == PULL_DIGEST_ONLY)
+    return by_digest;
+  if (m->pull_from == PULL_TAG_ONLY)
+    return !by_digest;
+  return TRUE;
+}
+
 GArray *sbx_regconf_endpoints(const SbxRegConf *c, const char *reference, GError **err)
 {
   g_autoptr(SbxImageRef) ref = sbx_image_ref_parse(reference, err);
@@ -486,8 +592,13 @@ GArray *sbx_regconf_endpoints(const SbxRegConf *c, const char *reference, GError
   }
   const char *rest = name + best_len;
   for (guint i = 0; i < best->mirrors->len; i++) {
-    const SbxRegEndpoint *m = &g_array_index(best->mirrors, SbxRegEndpoint, i);
-    SbxRegEndpoint e = {g_strconcat(m->reference, rest, NULL), m->insecure};
+    const Mirror *m = &g_array_index(best->mirrors, Mirror, i);
+    if (!mirror_serves(best, m, ref->digest != NULL)) {
+      sbx_debug("%s: mirror %s not used: it serves pulls by %s only", name, m->location,
+                ref->digest ? "tag" : "digest");
+      continue;
+    }
+    SbxRegEndpoint e = {g_strconcat(m->location, rest, NULL), m->insecure};
     g_array_append_val(out, e);
   }
   /* A wildcard's registry is the one named (no location). */

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 /* The image at one endpoint (a mirror or the registry): registry client,
- * source and manifest/config, or NULL and the reason. `ref` is the name
- * the image is recorded under; `at` is where it is fetched from. */
+ * source and manifest/config, or NULL and the reason. `ref` (the candidate
+ * pulled) is the name the image is recorded under, and its only name: not
+ * the mirror's, nor any an index inside gives; `at` is where it is fetched
+ * from. */
 static SbxImage *open_at(const SbxImageRef *ref, const SbxRegEndpoint *at,
                          const SbxRegistryOptions *opts, SbxRegistry **reg, SbxSource **src,
                          GError **err)
@@ -31,7 +33,8 @@ static SbxImage *open_at(const SbxImageRef *ref, const SbxRegEndpoint *at,
   g_autoptr(SbxSource) s = sbx_registry_source_new(r, ref, err);
   if (!s)
     return NULL;
-  SbxImage *img = sbx_image_load_oci(s, NULL, err);
+  g_autofree char *name = sbx_image_ref_name(ref);
+  SbxImage *img = sbx_image_load_oci_named(s, name, err);
   if (!img)
     return NULL;
   *reg = g_steal_pointer(&r);

@@ -12,9 +12,12 @@
 
 /* "busybox" -> "busybox:latest"; docker.io/library/ and localhost/ dropped,
  * so a name finds its image however the archive spelled it. */
-/* A name an archive may give an image. Never one that reads as an image id
+/* A name the store may record. Never one that reads as an image id
  * ("sha256:...", or a hex repository: `sbx run ID` must mean that id), never
- * control characters (they would reach terminals), never a bare tag. */
+ * control characters (they would reach terminals), never a bare tag. A name
+ * pinned by a digest ("x@sha256:...") comes only from a pull of that digest:
+ * the loaders refuse one an archive gives (sbx_image_archive_name_ok), and a
+ * pull records the reference pulled, never a name from inside the image. */
 gboolean sbx_ref_usable(const char *name)
 {
   if (!name || !*name || strlen(name) > 512 || !g_utf8_validate(name, -1, NULL) ||

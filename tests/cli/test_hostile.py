@@ -446,6 +446,19 @@ class TestHostile(SbxTestCase):
                 self.assertRefusedOrContained(r, built, contains=variant == "long" and "b" * 40
                                               or "name", inside=inside)
 
+    # -- 12d. names pinned by a digest: refused (docker load refuses them too)
+    def test_12d_pinned_names_refused(self):
+        """An archive cannot name its image alpine@sha256:...: by `sbx load`
+        or `sbx run`, refused in one line naming the name; nothing stored."""
+        for variant, built in mh.pinned_name_cases().items():
+            with self.subTest(variant=variant):
+                self.fresh_store()
+                path = self.write(built)
+                r = self.sbx_cmd(["load", "--root", self.store(), path])
+                line = self.assertRefused(r, built, contains="is pinned by a digest")
+                self.assertIn("alpine@sha256:" + "a" * 64, line)
+                self.assertRefused(self.run_image(path), built, contains="is pinned by a digest")
+
     # -- 13. OCI digests that are not sha256:<64 lowercase hex> --------------
     def test_13_oci_bad_digests(self):
         for variant, built in mh.oci_digest_cases().items():

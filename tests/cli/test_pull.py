@@ -164,6 +164,12 @@ class Front:
         self.drop_always = behaviour.get("drop_always", False)  # every layer answer cut short
         self.too_many = behaviour.get("too_many", 0)
         self.hostile = behaviour.get("hostile")  # huge-manifest, redirect-loop, ...
+        # {tag: annotations}: the repository's :latest served for that tag
+        # inside an image index whose one entry carries the annotations
+        self.index_over = behaviour.get("index_over", {})
+        # (what, bytes, every): a manifest or a layer blob sent `bytes` at a
+        # time, one piece every `every` seconds (for at most a minute)
+        self.trickle = behaviour.get("trickle")
         self.tokens = {}
         self.token_requests = []
         front = self
@@ -247,22 +253,20 @@ class Front:
             digest = path.rsplit("/", 1)[1]
             return h.reply(307, b"", [("Location", "https://%s/blob/%s?X-Sig=secret"
                                        % (self.redirect_to.hostport, digest))])
+        if "/manifests/" in path and path.rsplit("/", 1)[1] in self.index_over:
+            return self.serve_index_over(h, path)
+        if self.trickle and self.trickle[0] == "manifest" and "/manifests/" in path:
+            return self.serve_trickle(h, 200, b"{" + b" " * (1 << 20) + b"}", [
+                ("Content-Type", "application/vnd.oci.image.manifest.v1+json")])
         upstream_path = path
         if path.startswith("/blob/"):
             upstream_path = "/v2/%s/blobs/%s" % (self.blob_repo, path[6:].split("?")[0])
-        headers = {k: h.headers[k] for k in ("Accept", "Range") if h.headers.get(k)}
-        c = http.client.HTTPSConnection("127.0.0.1", self.upstream.port, timeout=30,
-                                        context=client_context(self.pki))
-        if self.upstream.users:
-            u, p = next(iter(self.upstream.users.items()))
-            headers["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % (u, p)).encode()).decode()
-        c.request("GET", upstream_path, headers=headers)
-        r = c.getresponse()
-        body = r.read()
-        c.close()
+        r, body = self.upstream_get(h, upstream_path)
         out = [(k, r.getheader(k)) for k in ("Content-Type", "Docker-Content-Digest",
                                              "Content-Range") if r.getheader(k)]
         is_layer = "/blobs/" in upstream_path and len(body) > 10000
+        if self.trickle and self.trickle[0] == "blob" and is_layer and r.status in (200, 206):
+            return self.serve_trickle(h, r.status, body, out)
         if self.tamper and is_layer and r.status == 200:
             # The tar's last byte (end-of-archive padding): the files are
             # intact, only the digest can tell.
@@ -281,6 +285,50 @@ class Front:
             h.close_connection = True
             return
         h.reply(r.status, body, out)
+
+    def upstream_get(self, h, path):
+        headers = {k: h.headers[k] for k in ("Accept", "Range") if h.headers.get(k)}
+        c = http.client.HTTPSConnection("127.0.0.1", self.upstream.port, timeout=30,
+                                        context=client_context(self.pki))
+        if self.upstream.users:
+            u, p = next(iter(self.upstream.users.items()))
+            headers["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % (u, p)).encode()).decode()
+        c.request("GET", path, headers=headers)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r, body
+
+    def serve_index_over(self, h, path):
+        """An image index over the repository's :latest (fetched by digest
+        from the registry later), its entry annotated as asked."""
+        tag = path.rsplit("/", 1)[1]
+        r, body = self.upstream_get(h, path.rsplit("/", 1)[0] + "/latest")
+        entry = {"mediaType": r.getheader("Content-Type"),
+                 "digest": "sha256:" + hashlib.sha256(body).hexdigest(), "size": len(body),
+                 "annotations": self.index_over[tag]}
+        mt = "application/vnd.oci.image.index.v1+json"
+        index = json.dumps({"schemaVersion": 2, "mediaType": mt, "manifests": [entry]}).encode()
+        h.reply(200, index, [("Content-Type", mt)])
+
+    def serve_trickle(self, h, status, body, headers):
+        _, piece, every = self.trickle
+        h.send_response(status)
+        for k, v in headers:
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.close_connection = True
+        deadline = time.monotonic() + 60
+        try:
+            for i in range(0, len(body), piece):
+                h.wfile.write(body[i:i + piece])
+                h.wfile.flush()
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(every)
+        except OSError:
+            pass  # the client gave up
 
     def serve_token(self, h, auth):
         with self.lock:
@@ -521,6 +569,34 @@ class TestPull(PullTestCase):
         r = self.pull_image("%s/busybox@%s" % (reg.host, wrong))
         self.assertSbxError(r, contains="404")
 
+    def test_index_annotations_do_not_name_the_image(self):
+        """A pulled image is recorded under the reference pulled, and only
+        that: the names an index inside gives its entries (another image's,
+        one pinned by a digest, a bare tag) are not read."""
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "evil/app:latest")
+        pinned = "docker.io/library/alpine@sha256:" + "a" * 64
+        front = self.front(reg, index_over={
+            "a": {"io.containerd.image.name": "docker.io/library/alpine:latest",
+                  "org.opencontainers.image.ref.name": "alpine:latest"},
+            "b": {"io.containerd.image.name": pinned,
+                  "org.opencontainers.image.ref.name": pinned},
+            "c": {"org.opencontainers.image.ref.name": "latest"}})
+        self.trust(front.hostport)
+        for tag in ("a", "b", "c"):
+            with self.subTest(tag=tag):
+                ref = "%s/evil/app:%s" % (front.hostport, tag)
+                r = self.pull_image(ref)
+                self.assertEqual(r.rc, 0, r)
+                self.assertIn("Pulled image: " + ref, r.out)
+                names = self.images()
+                self.assertIn(ref, names)
+                self.assertNotIn("alpine", names)
+        self.assertTrue(any(p.endswith("/manifests/a") for p, _ in front.log), front.log)
+        r = self.run_image(front.hostport + "/evil/app:c", "cat", "/etc/group")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split("\n")[0], "root:x:0:")
+
     def test_only_the_helper_links_libcurl(self):
         """sbx starts in milliseconds: libcurl is in sbx-store only."""
         def needed(path):
@@ -624,6 +700,41 @@ class TestPull(PullTestCase):
             r = self.pull_image(front.hostport + "/busybox")
             self.assertSbxError(r, contains=why)
             self.assertStoreClean()
+
+    def test_trickled_manifest_ends_at_the_deadline(self):
+        """A registry that trickles its manifest (30 bytes a second, enough
+        for a rate floor) is given up on at the request's deadline
+        (SBX_REGISTRY_TIMEOUT_MS shortens it): one line, status 125."""
+        reg = self.registry()
+        front = self.front(reg, trickle=("manifest", 30, 1.0))
+        self.trust(front.hostport)
+        t0 = time.monotonic()
+        r = self.pull_image(front.hostport + "/busybox",
+                            env={"SBX_REGISTRY_TIMEOUT_MS": "3000"})
+        elapsed = time.monotonic() - t0
+        self.assertSbxError(r, contains="timed out")
+        self.assertIn("/manifests/latest", r.err)
+        self.assertLess(elapsed, 20, r)
+        self.assertStoreClean()
+        self.assertSbxError(self.pull_image("busybox", env={"SBX_REGISTRY_TIMEOUT_MS": "soon"}),
+                            contains="SBX_REGISTRY_TIMEOUT_MS")
+
+    def test_trickled_layer_is_broken_off(self):
+        """A layer blob slower than 1 KiB/s over the stall window
+        (SBX_REGISTRY_STALL_SECONDS shortens it) is broken off, resumed five
+        times, then refused: one line, status 125, nothing stored."""
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        front = self.front(reg, trickle=("blob", 200, 0.5))
+        self.trust(front.hostport)
+        t0 = time.monotonic()
+        r = self.pull_image("--log-level", "debug", front.hostport + "/busybox",
+                            env={"SBX_REGISTRY_STALL_SECONDS": "2"})
+        elapsed = time.monotonic() - t0
+        self.assertSbxError(r, contains="too slow")
+        self.assertEqual(r.err.count("): resuming"), 5, r.err)
+        self.assertLess(elapsed, 60, r)
+        self.assertStoreClean()
 
     def test_dropped_connection_resumes(self):
         reg = self.registry()
@@ -827,6 +938,48 @@ class TestRegistriesConf(PullTestCase):
         r = self.pull_image("--log-level", "info", reg.host + "/busybox")
         self.assertEqual(r.rc, 0, r)
         self.assertIn("127.0.0.1:%d" % down, r.err)
+
+    def test_mirror_by_digest_only_and_pull_from_mirror(self):
+        """containers-registries.conf(5): mirror-by-digest-only = true keeps
+        the mirrors to pulls by digest (a tag at a mirror may name another
+        image); else each mirror's pull-from-mirror chooses. Both at once, or
+        a key sbx does not know, are refused (never a less strict pull)."""
+        reg = self.busybox_registry()
+        _, digest = reg.manifest("busybox:latest")
+        mirror = self.front(reg)
+        self.trust(mirror.hostport)
+        by_tag, by_digest = reg.host + "/busybox", "%s/busybox@%s" % (reg.host, digest)
+
+        def mirror_asked(ref):
+            with mirror.lock:
+                mirror.log.clear()
+            r = self.pull_image(ref)
+            self.assertEqual(r.rc, 0, r)
+            with mirror.lock:
+                return any("/manifests/" in p for p, _ in mirror.log)
+
+        def conf(registry_keys, mirror_keys=""):
+            self.conf('[[registry]]\nlocation = "%s"\n%s[[registry.mirror]]\nlocation = "%s"\n%s'
+                      % (reg.host, registry_keys, mirror.hostport, mirror_keys))
+        conf("mirror-by-digest-only = true\n")
+        self.assertFalse(mirror_asked(by_tag))
+        self.assertTrue(mirror_asked(by_digest))
+        for how, tag, dig in (("digest-only", False, True), ("tag-only", True, False),
+                              ("all", True, True)):
+            with self.subTest(pull_from_mirror=how):
+                conf("", 'pull-from-mirror = "%s"\n' % how)
+                self.assertEqual(mirror_asked(by_tag), tag)
+                self.assertEqual(mirror_asked(by_digest), dig)
+        conf("mirror-by-digest-only = true\n", 'pull-from-mirror = "all"\n')
+        self.assertSbxError(self.pull_image(by_digest), contains="pull-from-mirror cannot be set "
+                            "when the registry has mirror-by-digest-only = true")
+        conf("mirror-by-digest = true\n")
+        self.assertSbxError(self.pull_image(by_tag), contains="unknown key 'mirror-by-digest'")
+        conf("", 'pull-from-mirror = "sometimes"\n')
+        self.assertSbxError(self.pull_image(by_tag), contains="'sometimes' is not all, "
+                            "digest-only or tag-only")
+        self.conf('[registries.block]\nregistries = ["%s"]\n' % reg.host)
+        self.assertSbxError(self.pull_image(by_tag), contains="version 1")
 
     def test_mirror_lacking_a_blob_falls_back_for_that_blob(self):
         """A mirror that has the manifest but not every layer: the missing

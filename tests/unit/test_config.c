@@ -11,6 +11,7 @@
 #include <string.h>
 
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_INDEX    "application/vnd.oci.image.index.v1+json"
 #define MT_CONFIG   "application/vnd.oci.image.config.v1+json"
 #define MT_LAYER_GZ "application/vnd.oci.image.layer.v1.tar+gzip"
 #define D1          "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -590,13 +591,12 @@ static GBytes *corrupted(GBytes *b)
   return g_bytes_new_take(copy, g_bytes_get_size(b));
 }
 
-/* An OCI layout with one gzip layer; `corrupt` ("config" or "manifest")
- * stores other bytes of the same size in place of that blob; "layer-size"
- * makes the layer descriptor's size wrong. */
-static GPtrArray *oci_layout(Fx *f, const char *corrupt)
+/* An OCI image with one gzip layer into l: the layer, config and manifest
+ * blobs; returns the manifest's digest (its size in *man_size). `corrupt`
+ * ("config" or "manifest") stores other bytes of the same size in place of
+ * that blob; "layer-size" makes the layer descriptor's size wrong. */
+static char *oci_add_image(Fx *f, GPtrArray *l, const char *corrupt, gsize *man_size)
 {
-  g_autoptr(GPtrArray) l = layout_new();
-  layout_add_text(l, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
   g_autoptr(GBytes) gz = th_gzip(f->layer);
   g_autofree char *layer_d = layout_add_blob(l, gz);
   g_autoptr(GBytes) cfg = config_bytes(sbx_image_host_arch(), "oci", f->diff_id);
@@ -604,15 +604,48 @@ static GPtrArray *oci_layout(Fx *f, const char *corrupt)
   gsize layer_size = g_bytes_get_size(gz) + (g_strcmp0(corrupt, "layer-size") == 0 ? 1 : 0);
   g_autofree char *man = oci_manifest(cfg_d, g_bytes_get_size(cfg), layer_d, layer_size);
   g_autoptr(GBytes) man_b = g_bytes_new(man, strlen(man));
-  g_autofree char *man_d = th_digest(man_b);
-  g_autofree char *index = oci_index(man_d, g_bytes_get_size(man_b));
-  layout_add_text(l, "index.json", index);
   g_autoptr(GBytes) cfg_stored =
       g_strcmp0(corrupt, "config") == 0 ? corrupted(cfg) : g_bytes_ref(cfg);
   g_autoptr(GBytes) man_stored =
       g_strcmp0(corrupt, "manifest") == 0 ? corrupted(man_b) : g_bytes_ref(man_b);
+  char *man_d = th_digest(man_b);
   layout_add_as(l, cfg_d, cfg_stored);
   layout_add_as(l, man_d, man_stored);
+  *man_size = g_bytes_get_size(man_b);
+  return man_d;
+}
+
+/* An OCI layout of that image, its index.json naming it img:1. */
+static GPtrArray *oci_layout(Fx *f, const char *corrupt)
+{
+  g_autoptr(GPtrArray) l = layout_new();
+  layout_add_text(l, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+  gsize man_size;
+  g_autofree char *man_d = oci_add_image(f, l, corrupt, &man_size);
+  g_autofree char *index = oci_index(man_d, man_size);
+  layout_add_text(l, "index.json", index);
+  return g_steal_pointer(&l);
+}
+
+/* A registry's multi-platform image as registry/layout.c shows it:
+ * index.json lists an index, whose one manifest carries `annotations` (a
+ * JSON object: whatever the registry's index says). */
+static GPtrArray *oci_layout_nested(Fx *f, const char *annotations)
+{
+  g_autoptr(GPtrArray) l = layout_new();
+  gsize man_size;
+  g_autofree char *man_d = oci_add_image(f, l, NULL, &man_size);
+  g_autofree char *inner = g_strdup_printf(
+      "{\"schemaVersion\":2,\"mediaType\":\"" MT_INDEX "\",\"manifests\":[{\"mediaType\":"
+      "\"" MT_MANIFEST "\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":%s}]}",
+      man_d, man_size, annotations);
+  g_autoptr(GBytes) inner_b = g_bytes_new(inner, strlen(inner));
+  g_autofree char *inner_d = layout_add_blob(l, inner_b);
+  g_autofree char *index = g_strdup_printf(
+      "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"" MT_INDEX "\",\"digest\":"
+      "\"%s\",\"size\":%zu}]}",
+      inner_d, g_bytes_get_size(inner_b));
+  layout_add_text(l, "index.json", index);
   return g_steal_pointer(&l);
 }
 
@@ -708,6 +741,66 @@ static void test_oci_dir_symlink_escape(Fx *f, gconstpointer data)
   assert_load_refused(dir, NULL, SBX_ERROR_INVALID, "outside the layout");
 }
 
+/* docker load refuses a RepoTag pinned by a digest: so does sbx (the name
+ * would vouch for a manifest the archive cannot show). */
+static void test_docker_pinned_name_refused(Fx *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) l = layout_new();
+  g_autofree char *e =
+      docker_image(l, "hello", f->layer, "a/layer.tar",
+                   "alpine@sha256:"
+                   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+  docker_manifest(l, e);
+  g_autofree char *path = write_tar(f, l);
+  assert_load_refused(path, NULL, SBX_ERROR_INVALID, "pinned by a digest");
+  assert_load_refused(path, "alpine", SBX_ERROR_INVALID, "pinned by a digest");
+}
+
+/* The same for an OCI archive's names, in either annotation. */
+static void test_oci_pinned_name_refused(Fx *f, gconstpointer data)
+{
+  const char *keys[] = {"org.opencontainers.image.ref.name", "io.containerd.image.name"};
+  for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
+    g_autofree char *ann = g_strdup_printf("{\"%s\":\"docker.io/library/alpine@" D1 "\"}", keys[i]);
+    g_autoptr(GPtrArray) l = oci_layout_nested(f, ann);
+    layout_add_text(l, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+    g_autofree char *dir = write_dir(f, l);
+    assert_load_refused(dir, NULL, SBX_ERROR_INVALID, "pinned by a digest");
+    th_tmpdir_remove(dir);
+  }
+}
+
+/* A registry's image is named by the reference pulled: whatever an index
+ * inside says (another image's name, a pinned one, a bare tag) is not read. */
+static void test_oci_named_ignores_annotations(Fx *f, gconstpointer data)
+{
+  const char *anns[] = {
+      "{\"io.containerd.image.name\":\"docker.io/library/alpine:latest\"}",
+      "{\"io.containerd.image.name\":\"docker.io/library/alpine@" D1 "\"}",
+      "{\"org.opencontainers.image.ref.name\":\"latest\"}",
+      "{\"org.opencontainers.image.ref.name\":\"alpine:3\"}",
+  };
+  const char *pulled = "127.0.0.1:5000/evil/app:latest";
+  for (guint i = 0; i < G_N_ELEMENTS(anns); i++) {
+    g_autoptr(GPtrArray) l = oci_layout_nested(f, anns[i]);
+    g_autofree char *dir = write_dir(f, l);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(SbxSource) src = sbx_source_open(dir, SBX_DEFAULT_MAX_LAYER_SIZE, &err);
+    g_assert_no_error(err);
+    g_autoptr(SbxImage) img = sbx_image_load_oci_named(src, pulled, &err);
+    g_assert_no_error(err);
+    assert_strv(img->names, (const char *[]){pulled, NULL});
+    assert_strv(img->config->cmd, (const char *[]){"oci", NULL});
+    /* Loaded as an archive, the layout's own name is the child's. */
+    if (i == 0) {
+      g_autoptr(SbxImage) own = sbx_image_load_oci(src, NULL, &err);
+      g_assert_no_error(err);
+      assert_strv(own->names, (const char *[]){"docker.io/library/alpine:latest", NULL});
+    }
+    th_tmpdir_remove(dir);
+  }
+}
+
 static void add_fx(const char *path, void (*fn)(Fx *, gconstpointer))
 {
   g_test_add(path, Fx, NULL, fx_setup, fn, fx_teardown);
@@ -741,5 +834,8 @@ int main(int argc, char **argv)
   add_fx("/image/oci/blob-mismatch", test_oci_blob_mismatch);
   add_fx("/image/oci/layer-size-mismatch", test_oci_layer_size_mismatch);
   add_fx("/image/oci/dir-symlink-escape", test_oci_dir_symlink_escape);
+  add_fx("/image/docker/pinned-name-refused", test_docker_pinned_name_refused);
+  add_fx("/image/oci/pinned-name-refused", test_oci_pinned_name_refused);
+  add_fx("/image/oci/named-ignores-annotations", test_oci_named_ignores_annotations);
   return g_test_run();
 }

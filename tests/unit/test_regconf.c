@@ -179,6 +179,61 @@ static void test_wildcards(void)
   g_assert_nonnull(strstr(err->message, "registry *.blocked.example.com is blocked"));
 }
 
+#define DIGEST "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+/* containers-registries.conf(5): mirror-by-digest-only = true keeps every
+ * mirror to pulls by digest; else each mirror's pull-from-mirror chooses
+ * (digest-only, tag-only, all). A tag and a digest together: by digest. */
+static void test_mirror_usage(void)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(SbxRegConf) c = parse("[[registry]]\n"
+                                  "location = \"a.io\"\n"
+                                  "mirror-by-digest-only = true\n"
+                                  "[[registry.mirror]]\n"
+                                  "location = \"ma.local\"\n"
+                                  "[[registry]]\n"
+                                  "location = \"b.io\"\n"
+                                  "[[registry.mirror]]\n"
+                                  "location = \"digest.local\"\n"
+                                  "pull-from-mirror = \"digest-only\"\n"
+                                  "[[registry.mirror]]\n"
+                                  "location = \"tag.local\"\n"
+                                  "pull-from-mirror = \"tag-only\"\n"
+                                  "[[registry.mirror]]\n"
+                                  "location = \"all.local\"\n"
+                                  "pull-from-mirror = \"all\"\n"
+                                  "[[registry.mirror]]\n"
+                                  "location = \"default.local\"\n"
+                                  "pull-from-mirror = \"\"\n"
+                                  "[[registry]]\n"
+                                  "location = \"c.io\"\n"
+                                  "mirror-by-digest-only = false\n"
+                                  "[[registry.mirror]]\n"
+                                  "location = \"mc.local\"\n",
+                                  &err);
+  g_assert_no_error(err);
+  check(endpoints(c, "a.io/app:1"), "a.io/app:1");
+  check(endpoints(c, "a.io/app@" DIGEST), "ma.local/app@" DIGEST " a.io/app@" DIGEST);
+  check(endpoints(c, "a.io/app:1@" DIGEST), "ma.local/app:1@" DIGEST " a.io/app:1@" DIGEST);
+  check(endpoints(c, "b.io/app:1"),
+        "tag.local/app:1 all.local/app:1 default.local/app:1 b.io/app:1");
+  check(endpoints(c, "b.io/app@" DIGEST), "digest.local/app@" DIGEST " all.local/app@" DIGEST
+                                          " default.local/app@" DIGEST " b.io/app@" DIGEST);
+  check(endpoints(c, "c.io/app"), "mc.local/app:latest c.io/app:latest");
+}
+
+/* podman's keys sbx does not use, and that could only add to what it does:
+ * read without complaint. */
+static void test_podman_keys_read(void)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(SbxRegConf) c = parse("credential-helpers = [\"containers-auth.json\"]\n"
+                                  "additional-layer-store-auth-helper = \"helper\"\n",
+                                  &err);
+  g_assert_no_error(err);
+}
+
 static void test_refused(void)
 {
   const struct {
@@ -207,6 +262,28 @@ static void test_refused(void)
       {"[aliases]\n\"x\" = \"Not A Ref\"\n", "not an image reference"},
       {"registry = 3\n", "registry"},
       {"a = \"\\u0000\xff\"\n", "registries.conf: test"},
+      /* A key sbx does not know is refused, never dropped (it could loosen). */
+      {"[[registry]]\nlocation = \"a.io\"\nblokced = true\n", "unknown key 'blokced'"},
+      {"[[registry]]\nlocation = \"a.io\"\nmirror-by-digest = true\n",
+       "[[registry]] 1: unknown key 'mirror-by-digest'"},
+      {"[[registry]]\nlocation = \"a.io\"\n[[registry.mirror]]\nlocation = \"m.io\"\n"
+       "pull-from = \"digest-only\"\n",
+       "mirror 1: unknown key 'pull-from'"},
+      {"unqualified-search-registry = [\"a.io\"]\n", "unknown key 'unqualified-search-registry'"},
+      {"[registries.block]\nregistries = [\"a.io\"]\n", "version 1"},
+      {"[[registry]]\nlocation = \"a.io\"\nmirror-by-digest-only = \"yes\"\n",
+       "mirror-by-digest-only"},
+      {"[[registry]]\nlocation = \"a.io\"\npull-from-mirror = \"all\"\n",
+       "pull-from-mirror belongs in a [[registry.mirror]] table"},
+      {"[[registry]]\nlocation = \"a.io\"\n[[registry.mirror]]\nlocation = \"m.io\"\n"
+       "pull-from-mirror = \"sometimes\"\n",
+       "pull-from-mirror: 'sometimes' is not all, digest-only or tag-only"},
+      {"[[registry]]\nlocation = \"a.io\"\n[[registry.mirror]]\nlocation = \"m.io\"\n"
+       "pull-from-mirror = 1\n",
+       "pull-from-mirror"},
+      {"[[registry]]\nlocation = \"a.io\"\nmirror-by-digest-only = true\n"
+       "[[registry.mirror]]\nlocation = \"m.io\"\npull-from-mirror = \"tag-only\"\n",
+       "pull-from-mirror cannot be set when the registry has mirror-by-digest-only = true"},
   };
   for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
     g_autoptr(GError) err = NULL;
@@ -226,5 +303,7 @@ int main(int argc, char **argv)
   g_test_add_func("/regconf/registries", test_registries);
   g_test_add_func("/regconf/wildcards", test_wildcards);
   g_test_add_func("/regconf/refused", test_refused);
+  g_test_add_func("/regconf/mirror-usage", test_mirror_usage);
+  g_test_add_func("/regconf/podman-keys-read", test_podman_keys_read);
   return g_test_run();
 }
