@@ -93,58 +93,149 @@ GBytes *sbx_read_fd_bounded(int fd, gsize max, const char *what, GError **err)
   return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
 }
 
-/* The names are read first and the listing closed before recursing: one fd
- * per level of the tree, not two. */
-static gboolean rm_rf_depth(int dirfd, const char *name, int depth, GError **err);
-
-static gboolean rm_rf_dir_contents(int dfd, int depth, GError **err)
+/* The names in a directory (the listing closed before anything is done to
+ * them); NULL with errno on failure, a readdir error included. */
+static GPtrArray *dir_names(int dfd)
 {
-  if (depth > 4096)
-    return sbx_fail(err, SBX_ERROR_FAILED, "remove: directory tree too deep");
   int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-  if (dup_fd < 0)
-    return sbx_fail_errno(err, "remove");
-  DIR *d = fdopendir(dup_fd);
+  DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
   if (!d) {
-    close(dup_fd);
-    return sbx_fail_errno(err, "remove");
+    int e = errno;
+    if (dup_fd >= 0)
+      close(dup_fd);
+    errno = e;
+    return NULL;
   }
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+  rewinddir(d);
+  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
   struct dirent *de;
-  while ((de = readdir(d)) != NULL)
+  for (;;) {
+    errno = 0;
+    if (!(de = readdir(d)))
+      break;
     if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
       g_ptr_array_add(names, g_strdup(de->d_name));
+  }
+  int e = errno;
   closedir(d);
-  for (guint i = 0; i < names->len; i++)
-    if (!rm_rf_depth(dfd, names->pdata[i], depth, err))
-      return FALSE;
-  return TRUE;
+  if (e) {
+    g_ptr_array_unref(names);
+    errno = e;
+    return NULL;
+  }
+  return names;
 }
 
-static gboolean rm_rf_depth(int dirfd, const char *name, int depth, GError **err)
+typedef struct {
+  int top;         /* the directory being emptied */
+  guint64 hoisted; /* names given to directories moved up into it */
+  GError *first;   /* the first failure; the removal goes on past it */
+  gboolean progress;
+} RmRf;
+
+static void rm_note(RmRf *r, const char *what, const char *name)
+{
+  if (!r->first)
+    sbx_fail_errno(&r->first, "%s %s", what, name);
+}
+
+/* One entry of a directory: a file unlinked, an empty directory removed,
+ * any other directory moved up into the top one to be emptied there. */
+static void rm_entry(RmRf *r, int dfd, const char *name)
+{
+  if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT) {
+    r->progress = TRUE;
+    return;
+  }
+  if (errno != EISDIR && errno != EPERM) {
+    rm_note(r, "remove", name);
+    return;
+  }
+  if (unlinkat(dfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) {
+    r->progress = TRUE;
+    return;
+  }
+  if (dfd == r->top)
+    return; /* emptied by the caller */
+  /* Moving a directory rewrites its "..": it must be writable (ours). */
+  (void)!fchmodat(dfd, name, 0700, AT_SYMLINK_NOFOLLOW);
+  for (;;) {
+    g_autofree char *up = g_strdup_printf(".sbx-rm.%" G_GUINT64_FORMAT, r->hoisted++);
+    if (renameat2(dfd, name, r->top, up, RENAME_NOREPLACE) == 0) {
+      r->progress = TRUE;
+      return;
+    }
+    if (errno != EEXIST) {
+      rm_note(r, "remove", name);
+      return;
+    }
+  }
+}
+
+/* Directory `name` in top emptied one level (its subdirectories moved up
+ * into top), then removed. */
+static void rm_dir_in_top(RmRf *r, const char *name)
+{
+  sbx_autofd fd = openat(r->top, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == EACCES && fchmodat(r->top, name, 0700, AT_SYMLINK_NOFOLLOW) == 0)
+    fd = openat(r->top, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT)
+      rm_note(r, "remove", name);
+    return;
+  }
+  /* A directory we cannot list or change (mode 000) is made so: it is ours. */
+  fchmod(fd, 0700);
+  g_autoptr(GPtrArray) names = dir_names(fd);
+  if (!names) {
+    rm_note(r, "remove", name);
+    return;
+  }
+  for (guint i = 0; i < names->len; i++)
+    rm_entry(r, fd, names->pdata[i]);
+  if (unlinkat(r->top, name, AT_REMOVEDIR) == 0)
+    r->progress = TRUE;
+}
+
+/* Whatever its depth (a job's writable layer may nest directories far
+ * deeper than there are file descriptors): two descriptors at a time, not
+ * one per level. Every directory's subdirectories are moved up into the top
+ * directory under fresh names and emptied from there, so the walk stays
+ * flat. A failure does not stop it; the first is the error, at the end. */
+gboolean sbx_rm_rf_at(int dirfd, const char *name, GError **err)
 {
   if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
     return TRUE;
   if (errno != EISDIR && errno != EPERM)
     return sbx_fail_errno(err, "remove %s", name);
-  sbx_autofd fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return TRUE;
-    return sbx_fail_errno(err, "remove %s", name);
+  RmRf r = {.top = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+  if (r.top < 0)
+    return errno == ENOENT || sbx_fail_errno(err, "remove %s", name);
+  fchmod(r.top, 0700);
+  for (;;) {
+    g_autoptr(GPtrArray) names = dir_names(r.top);
+    if (!names) {
+      rm_note(&r, "remove", name);
+      break;
+    }
+    if (names->len == 0)
+      break;
+    r.progress = FALSE;
+    for (guint i = 0; i < names->len; i++) {
+      rm_entry(&r, r.top, names->pdata[i]);
+      rm_dir_in_top(&r, names->pdata[i]);
+    }
+    if (!r.progress)
+      break; /* nothing moved: what was noted says why */
   }
-  /* A directory we cannot list (mode 000) is made listable: it is ours. */
-  fchmod(fd, 0700);
-  if (!rm_rf_dir_contents(fd, depth + 1, err))
-    return FALSE;
+  close(r.top);
   if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-    return sbx_fail_errno(err, "remove %s", name);
+    rm_note(&r, "remove", name);
+  if (r.first) {
+    g_propagate_error(err, r.first);
+    return FALSE;
+  }
   return TRUE;
-}
-
-gboolean sbx_rm_rf_at(int dirfd, const char *name, GError **err)
-{
-  return rm_rf_depth(dirfd, name, 0, err);
 }
 
 gboolean sbx_mkdir_p(const char *path, mode_t mode, GError **err)

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -480,6 +481,50 @@ static void test_have_openat2(void)
   g_assert_true(sbx_have_openat2());
 }
 
+/* ---- sbx_rm_rf_at: any depth, a bounded number of descriptors ---- */
+
+static void test_rm_rf_deep(void)
+{
+  g_autofree char *tmp = th_tmpdir_new();
+  g_autofree char *top = g_build_filename(tmp, "tree", NULL);
+  g_assert_cmpint(g_mkdir(top, 0755), ==, 0);
+  /* a name the removal would pick for a directory it moves up */
+  th_write_string(top, ".sbx-rm.0/.sbx-rm.1/f", "x");
+  int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint(fd, >=, 0);
+  for (int i = 0; i < 4200; i++) { /* deeper than the old limit (4096) and than 64 fds */
+    g_assert_cmpint(mkdirat(fd, "d", 0755), ==, 0);
+    if (i % 700 == 0) {
+      int f = openat(fd, "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      g_assert_cmpint(f, >=, 0);
+      close(f);
+      g_assert_cmpint(mkdirat(fd, "empty", 0755), ==, 0);
+      g_assert_cmpint(mkdirat(fd, "locked", 0), ==, 0); /* mode 000 */
+    }
+    int next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    g_assert_cmpint(next, >=, 0);
+    close(fd);
+    fd = next;
+  }
+  close(fd);
+  struct rlimit saved, low;
+  g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+  low = saved;
+  low.rlim_cur = 64;
+  g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &low), ==, 0);
+  g_autoptr(GError) err = NULL;
+  gboolean ok = sbx_rm_rf_at(AT_FDCWD, top, &err);
+  g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+  g_assert_no_error(err);
+  g_assert_true(ok);
+  g_assert_false(g_file_test(top, G_FILE_TEST_EXISTS));
+  /* a file, and something absent, are fine too */
+  th_write_string(tmp, "plain", "x");
+  g_assert_true(sbx_rm_rf_at(AT_FDCWD, g_build_filename(tmp, "plain", NULL), NULL));
+  g_assert_true(sbx_rm_rf_at(AT_FDCWD, top, NULL));
+  th_tmpdir_remove(tmp);
+}
+
 int main(int argc, char **argv)
 {
   /* The parent tests the openat2 path; children deny it themselves. */
@@ -490,6 +535,7 @@ int main(int argc, char **argv)
   g_test_add_func("/path/normalize/length", test_normalize_length);
   g_test_add_func("/path/resolve-link", test_resolve_link);
   g_test_add_func("/path/split", test_split);
+  g_test_add_func("/path/rm-rf/deep", test_rm_rf_deep);
   g_test_add_func("/path/have-openat2", test_have_openat2);
   g_test_add_func("/path/dir-beneath/create", test_dir_beneath_create);
   g_test_add_func("/path/dir-beneath/symlinks", test_dir_beneath_symlinks);
