@@ -47,6 +47,8 @@ gboolean sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GBytes
                              GError **err);
 /* Install it in the calling process (no_new_privs must be set). */
 gboolean sbx_seccomp_install(GBytes *bpf, GError **err);
+/* What names a filter: the sha256 of its BPF, "none" without one. */
+char *sbx_seccomp_filter_id(GBytes *bpf);
 gboolean sbx_seccomp_install_flags(GBytes *bpf, unsigned int flags, GError **err);
 
 /* sbx-store side (src/sandbox/seccomp-compile.c): compile to BPF. */

@@ -14,6 +14,7 @@ typedef struct {
   char *name, *id, *image, *started, *ports;
   char *networks; /* --network NAME: "NAME=ADDRESS" */
   char *store_root, *userns, *seccomp, *user, *workdir, *hostname;
+  char *seccomp_filter; /* sha256 of the run's filter ("none" without one): sbx exec's */
   char **env;
   guint64 caps;
   gint64 nproc; /* --pids-limit by RLIMIT_NPROC (0: none): sbx exec sets it too */

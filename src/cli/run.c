@@ -604,8 +604,13 @@ static SbxState *new_state(SbxStore *store, const SbxRunSpec *spec, const char *
   for (char **o = opts.security_opt; o && *o; o++)
     if (g_str_has_prefix(*o, "seccomp=") || g_str_has_prefix(*o, "seccomp:")) {
       g_free(st->seccomp);
-      st->seccomp = g_strdup(*o + 8);
+      char *real = strcmp(*o + 8, "unconfined") == 0 ? NULL : realpath(*o + 8, NULL);
+      st->seccomp = real ? g_strdup(real) : g_strdup(*o + 8);
+      free(real);
     }
+  /* sbx exec compiles the profile again (it may be a file a volume shows
+   * the job, which could rewrite it): it must give this very filter. */
+  st->seccomp_filter = sbx_seccomp_filter_id(spec->seccomp);
   st->caps = spec->caps;
   st->nproc = spec->nproc;
   st->user = g_strdup(spec->user ? spec->user : spec->image->config->user);
@@ -650,7 +655,8 @@ static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
     close(ready[0]);
     setsid();
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    /* Always a new file in the sandbox's new directory: never a link. */
+    int out = open(log, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (null < 0 || out < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
       _exit(SBX_EXIT_FAILED);
     n->ready_fd = ready[1];
@@ -803,6 +809,11 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
     g_auto(GStrv) own = sbx_state_candidates();
     for (char **o = own; *o; o++) {
       struct stat st;
+      /* Made now if missing: one a volume shows unmasked (-v /tmp:/tmp,
+       * no /tmp/sbx-UID yet) the job could make itself, as the user, and
+       * plant links in for a later session that has no runtime directory. */
+      if (g_mkdir_with_parents(*o, 0700) < 0)
+        sbx_debug("state directory %s: %s", *o, g_strerror(errno));
       char *real = realpath(*o, NULL); /* the user's own, where it exists */
       if (real && stat(real, &st) == 0 && st.st_uid == getuid())
         g_ptr_array_add(hidden, real);

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,9 +44,14 @@ static int logs_parsed(int argc, char **argv, GError **err)
   if (!st)
     return -1;
   g_autofree char *path = sbx_state_log_path(argv[1]);
-  sbx_autofd fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) /* not detached: its output went to the terminal */
+  sbx_autofd fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  struct stat fst;
+  if (fd < 0 && errno == ENOENT) /* not detached: its output went to the terminal */
     return 0;
+  if (fd < 0 || fstat(fd, &fst) < 0)
+    return sbx_fail_errno(err, "logs %s", argv[1]), -1;
+  if (!S_ISREG(fst.st_mode))
+    return sbx_fail(err, SBX_ERROR_INVALID, "logs %s: the log is not a regular file", argv[1]), -1;
   char buf[65536];
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
@@ -99,7 +105,15 @@ static int exec_parsed(int argc, char **argv, GError **err)
                        .caps = st->caps};
   g_autoptr(GBytes) bpf = NULL;
   int status = -1;
-  if (store && sbx_seccomp_prepare(store, &sc, &bpf, err)) {
+  gboolean ok = store && sbx_seccomp_prepare(store, &sc, &bpf, err);
+  /* The profile is compiled again: it must give the run's very filter (a
+   * profile a volume shows the job could have been rewritten by it). */
+  g_autofree char *id = ok ? sbx_seccomp_filter_id(bpf) : NULL;
+  if (ok && g_strcmp0(id, st->seccomp_filter) != 0)
+    ok = sbx_fail(err, SBX_ERROR_FAILED,
+                  "exec %s: the seccomp profile %s no longer gives the run's filter", argv[1],
+                  sc.profile ? sc.profile : "(the default)");
+  if (ok) {
     SbxExecRequest req = {.argv = argv + 2,
                           .env = env_opt,
                           .user = user_opt,

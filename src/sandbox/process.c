@@ -1,6 +1,7 @@
 /* The program the image runs: its argv, environment, user and working
  * directory, and the last steps before execve. Runs after pivot_root, so
  * every path here is inside the sandbox. */
+#include "sbx/path.h"
 #include "sbx/sandbox.h"
 #include "sbx/security.h"
 #include "sbx/util.h"
@@ -97,11 +98,16 @@ void sbx_creds_clear(SbxCreds *c)
 /* The image's account files, opened so that a FIFO or device planted there
  * cannot block or confuse us, and read at once: libc's fgetpwent and
  * fgetgrent ask the kernel for a file's offset (lseek) before each line,
- * not for a stream in memory. *buf holds the text until after fclose. */
+ * not for a stream in memory. *buf holds the text until after fclose.
+ * Resolved inside the root (we have pivoted into it) without magic links:
+ * /etc/passwd -> /proc/self/fd/3/../../etc/passwd reached the host's
+ * through a descriptor of sbx's still open (the store's, in sbx exec). */
 static FILE *open_db(const char *path, char **buf)
 {
   *buf = NULL;
-  sbx_autofd fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  sbx_autofd root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  sbx_autofd fd =
+      root < 0 ? -1 : sbx_open_in_root(root, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0, NULL);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20) ||
       st.st_size == 0)
@@ -387,9 +393,9 @@ void sbx_process_exec(const SbxExecPlan *p)
     die(SBX_EXIT_FAILED, "setgroups: %s", g_strerror(errno));
   if (setresgid(p->creds->gid, p->creds->gid, p->creds->gid) < 0)
     die(SBX_EXIT_FAILED, "setgid %u: %s", (unsigned)p->creds->gid, g_strerror(errno));
-  /* Each id change sets the shared memory's dumpable flag (see after
-   * capset): reset at once, and again after the last change. */
-  if (p->shared_mm && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+  /* Each id change sets the dumpable flag to fs.suid_dumpable, which may be
+   * 1 (see after capset): reset at once, and again after the last change. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     die(SBX_EXIT_FAILED, "dumpable: %s", g_strerror(errno));
   /* sbx-oci: a non-root user may keep capabilities config.json grants. */
   if (p->capsets && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
@@ -400,11 +406,12 @@ void sbx_process_exec(const SbxExecPlan *p)
   if (p->capsets ? !sbx_caps_set_all(p->capsets, &err)
                  : !sbx_caps_set(p->caps, p->creds->uid == 0, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
-  /* Changing ids set the dumpable flag of the memory we share with our
-   * parent (sbx_process_spawn) to fs.suid_dumpable, which may be 1: init
-   * must stay out of ptrace's reach. The program's own flag is the
-   * kernel's choice at execve, on its new memory. */
-  if (p->shared_mm && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+  /* Changing ids set the dumpable flag to fs.suid_dumpable, which may be
+   * 1: the memory we share with init (sbx_process_spawn) must stay out of
+   * ptrace's reach, and so must this process until its execve, with sbx's
+   * descriptors still open (sbx exec: the store's) and no filter yet. The
+   * program's own flag is the kernel's choice at execve, on its new memory. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     die(SBX_EXIT_FAILED, "dumpable: %s", g_strerror(errno));
   /* CVE-2017-5226: without a controlling terminal, TIOCSTI cannot push
    * keystrokes into the terminal sbx was started from. With -t the program

@@ -132,6 +132,13 @@ gboolean sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GBytes
   return TRUE;
 }
 
+char *sbx_seccomp_filter_id(GBytes *bpf)
+{
+  if (!bpf)
+    return g_strdup("none");
+  return g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, bpf);
+}
+
 gboolean sbx_seccomp_install(GBytes *bpf, GError **err)
 {
   return sbx_seccomp_install_flags(bpf, 0, err);

@@ -23,6 +23,7 @@ void sbx_state_free(SbxState *s)
   g_free(s->store_root);
   g_free(s->userns);
   g_free(s->seccomp);
+  g_free(s->seccomp_filter);
   g_free(s->user);
   g_free(s->workdir);
   g_free(s->hostname);
@@ -167,6 +168,7 @@ gboolean sbx_state_save(const SbxState *s, GError **err)
   g_key_file_set_string(k, g, "Store", s->store_root ? s->store_root : "");
   g_key_file_set_string(k, g, "Userns", s->userns ? s->userns : "");
   g_key_file_set_string(k, g, "Seccomp", s->seccomp ? s->seccomp : "");
+  g_key_file_set_string(k, g, "SeccompFilter", s->seccomp_filter ? s->seccomp_filter : "");
   g_key_file_set_string(k, g, "User", s->user ? s->user : "");
   g_key_file_set_string(k, g, "Workdir", s->workdir ? s->workdir : "/");
   g_key_file_set_string(k, g, "Hostname", s->hostname ? s->hostname : "");
@@ -220,6 +222,7 @@ SbxState *sbx_state_load(const char *name, GError **err)
   s->store_root = g_key_file_get_string(k, g, "Store", NULL);
   s->userns = g_key_file_get_string(k, g, "Userns", NULL);
   s->seccomp = g_key_file_get_string(k, g, "Seccomp", NULL);
+  s->seccomp_filter = g_key_file_get_string(k, g, "SeccompFilter", NULL);
   s->user = g_key_file_get_string(k, g, "User", NULL);
   s->workdir = g_key_file_get_string(k, g, "Workdir", NULL);
   s->hostname = g_key_file_get_string(k, g, "Hostname", NULL);

@@ -366,6 +366,25 @@ class TestHolder(NamedSandboxCase):
                           "true"])
             self.assertSbxError(r, rc=125, contains=says)
 
+    def test_state_directories_a_volume_shows_are_made_and_masked(self):
+        # A state directory that did not exist yet (here ~/.local/state/sbx/run,
+        # which a session without a runtime directory would use) was not
+        # masked: the job made it, as the user, and could plant links in it
+        # (a named sandbox's log -> ~/.bashrc). It is made before the run.
+        home = os.path.join(self.tmp, "home")
+        os.mkdir(home, 0o755)
+        st = os.stat(self.runtime)
+        os.chown(home, st.st_uid, st.st_gid)
+        r = self.cmd(["run", "-q", "--log-level", "debug", "--network", "none",
+                      "--volume", home + ":/h", fixture(IMAGE), "sh", "-c",
+                      "mkdir -p /h/.local/state/sbx/run/planted 2>/dev/null || echo refused; "
+                      "ls -A /h/.local/state/sbx/run"],
+                     env={"HOME": home})
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.strip(), "refused", r)
+        self.assertIn("masked (sbx's own)", r.err)
+        self.assertFalse(os.path.exists(os.path.join(home, ".local/state/sbx/run/planted")))
+
     def test_check_names_the_holder(self):
         pid = self.started(self.run_debug("true"))
         r = self.cmd(["check"])

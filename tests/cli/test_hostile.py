@@ -659,6 +659,17 @@ class TestHostile(SbxTestCase):
                 self.assertSbxError(r, rc=125,
                                     contains="mount /%s: the target is the sandbox's root" % name)
 
+    # -- 25. account files linked through a descriptor of sbx's ------------
+    def test_25_passwd_through_a_descriptor_link(self):
+        """/etc/passwd -> /proc/self/fd/3/../../..../etc/passwd reached the
+        host's account file through a directory sbx still held open (init's
+        store fd): -u named a host account and ran as its uid. The account
+        files are resolved inside the root, without magic links."""
+        link = "/proc/self/fd/3" + "/.." * 12 + "/etc/passwd"
+        path, _ = self.layered([[mh.sym("etc/passwd", link)]])
+        r = self.sbx_cmd(["run", "-q", "--network", "none", "-u", "daemon", path, "id", "-u"])
+        self.assertSbxError(r, rc=125, contains="user daemon: no matching entry")
+
 def make_readable(path):
     """The sbx user must read what root built (symlinks have no mode of their own)."""
     os.chmod(path, 0o755)

@@ -119,6 +119,31 @@ class TestSandboxes(NamedSandboxCase):
         r = self.cmd(["exec", "ex", "nosuchcmd"])
         self.assertEqual(r.rc, 127, r)
 
+    def test_exec_keeps_the_runs_filter(self):
+        """sbx exec compiles the run's seccomp profile again: one a volume
+        showed the job was rewritten by it ({"defaultAction": "SCMP_ACT_ALLOW"})
+        and later execs ran under the job's filter. Now exec must get the
+        run's very filter, or refuses."""
+        vol = os.path.join(self.tmp, "vol")
+        os.mkdir(vol, 0o755)
+        prof = os.path.join(vol, "prof.json")
+        with open(prof, "w") as f:
+            json.dump({"defaultAction": "SCMP_ACT_ALLOW",
+                       "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]},
+                      f)
+        st = os.stat(self.runtime)
+        os.chown(vol, st.st_uid, st.st_gid)
+        os.chown(prof, st.st_uid, st.st_gid)
+        self.detached("sc", "sleep", "60", opts=["-v", vol + ":/vol",
+                                                 "--security-opt", "seccomp=" + prof])
+        r = self.cmd(["exec", "sc", "sh", "-c", "mkdir /tmp/d || echo refused"])
+        self.assertIn("refused", r.out + r.err, r)
+        r = self.cmd(["exec", "sc", "sh", "-c",
+                      "echo '{\"defaultAction\": \"SCMP_ACT_ALLOW\"}' > /vol/prof.json"])
+        self.assertEqual(r.rc, 0, r)
+        r = self.cmd(["exec", "sc", "sh", "-c", "mkdir /tmp/d2 && echo made"])
+        self.assertSbxError(r, rc=125, contains="no longer gives the run's filter")
+
     def test_kill_with_signal(self):
         # "ready" only once the trap is set: no signal races its installation
         self.detached("k", "sh", "-c", "trap 'echo usr1; exit 3' USR1; echo ready; "
