@@ -456,7 +456,8 @@ class TestOci(SbxTestCase):
         ns = os.readlink("/proc/%d/ns/pid" % self.state_of("ex")["pid"])
         tracer = self.popen_as(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=execve",
                                 "-e", "inject=execve:delay_enter=1500000",
-                                self.oci, "--root", self.state, "exec", "ex", "true"])
+                                self.oci, "--root", self.state, "exec", "ex", "true"],
+                                traced=True)
         try:
             def waiting():
                 for d in os.listdir("/proc"):
@@ -579,11 +580,14 @@ class TestOci(SbxTestCase):
             holder.kill()
             holder.wait()
 
-    def popen_as(self, cmd):
+    def popen_as(self, cmd, traced=False):
         kw = {}
         if self.pw:
             kw.update(user=self.uid, group=self.gid, extra_groups=[])
-        return subprocess.Popen(cmd, env=self.env_for(self.mode), cwd=self.work,
+        env = self.env_for(self.mode)
+        if traced:  # LeakSanitizer cannot stop the world under ptrace (an ASan build)
+            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+        return subprocess.Popen(cmd, env=env, cwd=self.work,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, **kw)
 
@@ -688,7 +692,7 @@ class TestOci(SbxTestCase):
                                 "trace=rename,renameat,renameat2", "-e",
                                 "inject=rename,renameat,renameat2:delay_enter=30000000",
                                 self.oci, "--root", self.state, "create", "--bundle",
-                                self.bundle, "killed"])
+                                self.bundle, "killed"], traced=True)
         try:
             self.assertTrue(self.wait_for(
                 lambda: os.path.isdir(os.path.join(self.state, "killed")) and len(mine()) >= 2,
