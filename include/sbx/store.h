@@ -81,9 +81,11 @@ GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err);
 /* gc.c (sbx-store): remove an image's names and record; delete unused layers. */
 gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GError **err);
 gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **err);
-GPtrArray *sbx_store_list_ids(SbxStore *s);
-/* Names in a store directory (not starting with '.'). */
-GPtrArray *sbx_store_list_dir(SbxStore *s, const char *dir);
+/* Image ids (images/<hex>.json); NULL with err when images/ cannot be listed. */
+GPtrArray *sbx_store_list_ids(SbxStore *s, GError **err);
+/* Names in a store directory (not starting with '.'); NULL with err (errno
+ * code) when it cannot be listed, or is missing. */
+GPtrArray *sbx_store_list_dir(SbxStore *s, const char *dir, GError **err);
 GBytes *sbx_store_read_config_raw(SbxStore *s, const char *id, GError **err);
 SbxImageConfig *sbx_store_read_config(SbxStore *s, const char *id, GError **err);
 guint64 sbx_store_layer_size(SbxStore *s, const char *hex);

@@ -116,7 +116,9 @@ static int images_parsed(int argc, char **argv, GError **err)
   g_autoptr(SbxStore) store = sbx_cli_open_store(err);
   if (!store)
     return -1;
-  g_autoptr(GPtrArray) ids = sbx_store_list_ids(store);
+  g_autoptr(GPtrArray) ids = sbx_store_list_ids(store, err);
+  if (!ids)
+    return -1;
   g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(row_free);
   for (guint i = 0; i < ids->len; i++) {
     Row *r = read_row(store, ids->pdata[i]);

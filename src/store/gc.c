@@ -35,9 +35,11 @@ static void remove_ref_file(SbxStore *s, const char *name)
 }
 
 /* Drop archive-cache entries pointing at id: they would name a deleted image. */
-static void forget_archives(SbxStore *s, const char *id)
+static gboolean forget_archives(SbxStore *s, const char *id, GError **err)
 {
-  g_autoptr(GPtrArray) keys = sbx_store_list_dir(s, "archives");
+  g_autoptr(GPtrArray) keys = sbx_store_list_dir(s, "archives", err);
+  if (!keys)
+    return FALSE;
   for (guint i = 0; i < keys->len; i++) {
     g_autofree char *name = g_strdup_printf("archives/%s", (char *)keys->pdata[i]);
     char buf[64];
@@ -45,6 +47,7 @@ static void forget_archives(SbxStore *s, const char *id)
     if (fd >= 0 && read(fd, buf, 64) == 64 && memcmp(buf, id, 64) == 0)
       unlinkat(s->rootfd, name, 0);
   }
+  return TRUE;
 }
 
 gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GError **err)
@@ -54,6 +57,9 @@ gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GE
     return FALSE;
   g_autofree char *id = sbx_store_resolve(s, ref, err);
   if (!id)
+    return FALSE;
+  /* Before anything is removed: a store it cannot list stays as it was. */
+  if (!forget_archives(s, id, err))
     return FALSE;
   g_autofree char *by_name = sbx_store_lookup_ref(s, ref);
   g_auto(GStrv) names = sbx_store_names_of(s, id);
@@ -71,7 +77,6 @@ gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GE
     g_autofree char *shown = sbx_escape_text(*n);
     printf("Untagged: %s\n", shown);
   }
-  forget_archives(s, id);
   static const char *const ext[] = {".run", ".json"};
   for (guint i = 0; i < G_N_ELEMENTS(ext); i++) {
     g_autofree char *f = g_strdup_printf("images/%s%s", id, ext[i]);
@@ -106,8 +111,10 @@ SbxImageConfig *sbx_store_read_config(SbxStore *s, const char *id, GError **err)
 /* diff-id hexes referenced by any image in the store. */
 static GHashTable *referenced_layers(SbxStore *s, GError **err)
 {
+  g_autoptr(GPtrArray) ids = sbx_store_list_ids(s, err);
+  if (!ids)
+    return NULL;
   GHashTable *used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GPtrArray) ids = sbx_store_list_ids(s);
   for (guint i = 0; i < ids->len; i++) {
     g_autoptr(SbxImageConfig) cfg = sbx_store_read_config(s, ids->pdata[i], err);
     /* Fail closed: a layer is deleted only when every image was understood. */
@@ -175,8 +182,14 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
   g_autoptr(GHashTable) used = referenced_layers(s, err);
   if (!used)
     return FALSE;
+  /* With the store lock held exclusively no import is running: whatever is
+   * in tmp/ now is debris of imports that were killed. Listed before
+   * anything moves: a directory that cannot be listed stops prune here. */
+  g_autoptr(GPtrArray) debris = sbx_store_list_dir(s, "tmp", err);
   g_autofree char *dir = g_build_filename("layers", s->idmap_key, NULL);
-  g_autoptr(GPtrArray) present = sbx_store_list_dir(s, dir);
+  g_autoptr(GPtrArray) present = debris ? sbx_store_list_dir(s, dir, err) : NULL;
+  if (!present)
+    return FALSE;
   g_autoptr(GPtrArray) doomed = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GArray) locks = g_array_new(FALSE, FALSE, sizeof(int));
   for (guint i = 0; i < present->len; i++) {
@@ -203,11 +216,8 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
     g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", hex);
     unlinkat(s->rootfd, size_file, 0);
   }
-  /* With the store lock held exclusively no import is running: whatever is
-   * left in tmp/ is debris of imports that were killed. */
-  g_autoptr(GPtrArray) debris = sbx_store_list_dir(s, "tmp");
   for (guint i = 0; i < debris->len; i++)
-    g_ptr_array_add(doomed, g_strdup(debris->pdata[i])); /* ours from above: removed once */
+    g_ptr_array_add(doomed, g_strdup(debris->pdata[i]));
   gboolean ok = remove_in_userns(s, doomed, err);
   for (guint i = 0; i < locks->len; i++)
     close(g_array_index(locks, int, i));

@@ -87,6 +87,23 @@ class TestCommands(SbxTestCase):
         self.assertIn("Removed 3 unused layers", r.out)
         self.assertEqual(self.layer_dirs(), [])
 
+    def test_unlistable_images_dir_stops_prune(self):
+        """images/ that cannot be listed is not "no images": prune deleting
+        every layer then would lose them all."""
+        self.sbx_store("load", fixture("busybox-legacy.tar"))
+        self.sbx_store("load", fixture("multilayer-docker25.tar"))
+        images = os.path.join(self.store_for(self.mode), "images")
+        os.chmod(images, 0)
+        try:
+            want = "list %s: Permission denied" % images
+            self.assertSbxError(self.sbx_store("prune"), contains=want)
+            self.assertEqual(len(self.layer_dirs()), 3, "prune removed layers it could not judge")
+            self.assertSbxError(self.sbx_store("images"), contains=want)
+        finally:
+            os.chmod(images, 0o700)
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out), (0, "Removed 0 unused layers, 0 bytes\n"), r)
+
     def test_multi_image_archive_selection(self):
         self.assertSbxError(self.sbx_cmd(["run", fixture("busybox-oci.tar") + ":nosuch", "true"]),
                             contains="no image named nosuch in the archive")
