@@ -74,6 +74,9 @@ char **sbx_store_names_of(SbxStore *s, const char *id_hex);
 /* The store-wide lock: shared by imports, exclusive for prune. -1 with err
  * (or, with nonblock, -1 and errno EWOULDBLOCK when busy). */
 int sbx_store_lock(SbxStore *s, gboolean exclusive, gboolean nonblock, GError **err);
+/* images/ locked exclusively (flock on the directory) while an image's two
+ * record files are written or removed. Returns the fd, -1 with err. */
+int sbx_store_lock_records(SbxStore *s, GError **err);
 /* Hold the image's layers for the life of a sandbox (shared locks that prune
  * respects), after checking they exist. Returns the lock fds. */
 GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err);

@@ -58,6 +58,9 @@ gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GE
   g_autofree char *id = sbx_store_resolve(s, ref, err);
   if (!id)
     return FALSE;
+  sbx_autofd records = sbx_store_lock_records(s, err);
+  if (records < 0)
+    return FALSE;
   /* Before anything is removed: a store it cannot list stays as it was. */
   if (!forget_archives(s, id, err))
     return FALSE;
@@ -77,7 +80,9 @@ gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GE
     g_autofree char *shown = sbx_escape_text(*n);
     printf("Untagged: %s\n", shown);
   }
-  static const char *const ext[] = {".run", ".json"};
+  /* The config first: an image is listed by it, and a .run alone is swept
+   * by prune. */
+  static const char *const ext[] = {".json", ".run"};
   for (guint i = 0; i < G_N_ELEMENTS(ext); i++) {
     g_autofree char *f = g_strdup_printf("images/%s%s", id, ext[i]);
     if (unlinkat(s->rootfd, f, 0) < 0 && errno != ENOENT)
@@ -172,6 +177,56 @@ guint64 sbx_store_layer_size(SbxStore *s, const char *hex)
   return layer_size(s, hex);
 }
 
+/* With the store lock held exclusively no import writes: in the record
+ * directories, `.<name>.<rnd>.tmp` files are what killed atomic writes left,
+ * and images/<id>.run without its .json is an import killed between the two
+ * (or an rmi between its two unlinks). */
+static gboolean is_leftover(const char *dir, const char *f, int dfd)
+{
+  if (f[0] == '.')
+    return g_str_has_suffix(f, ".tmp") && strlen(f) > 5;
+  if (strcmp(dir, "images") != 0 || strlen(f) != 64 + 4 || !g_str_has_suffix(f, ".run"))
+    return FALSE;
+  g_autofree char *json = g_strdup_printf("%.64s.json", f);
+  return faccessat(dfd, json, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
+static gboolean sweep_records(SbxStore *s, GError **err)
+{
+  static const char *const dirs[] = {"images", "refs", "archives", "layer-sizes"};
+  for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+    int fd = openat(s->rootfd, dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+      if (fd >= 0)
+        close(fd);
+      if (errno == ENOENT)
+        continue; /* refs/ and layer-sizes/ are made by the first import */
+      return sbx_fail_errno(err, "list %s/%s", s->root, dirs[i]);
+    }
+    g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
+    struct dirent *de;
+    for (;;) {
+      errno = 0;
+      if (!(de = readdir(d)))
+        break;
+      if (is_leftover(dirs[i], de->d_name, dirfd(d)))
+        g_ptr_array_add(gone, g_strdup(de->d_name));
+    }
+    int e = errno;
+    for (guint j = 0; j < gone->len; j++) {
+      sbx_debug("prune: removing %s/%s (left by a killed import)", dirs[i], (char *)gone->pdata[j]);
+      if (unlinkat(dirfd(d), gone->pdata[j], 0) < 0 && errno != ENOENT)
+        sbx_warn("prune: cannot remove %s/%s/%s: %s", s->root, dirs[i], (char *)gone->pdata[j],
+                 g_strerror(errno));
+    }
+    closedir(d);
+    if (e)
+      return sbx_fail_errnum(err, e, "list %s/%s", s->root, dirs[i]);
+  }
+  return TRUE;
+}
+
 gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **err)
 {
   *layers = 0;
@@ -180,7 +235,7 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
   if (lock < 0)
     return FALSE;
   g_autoptr(GHashTable) used = referenced_layers(s, err);
-  if (!used)
+  if (!used || !sweep_records(s, err))
     return FALSE;
   /* With the store lock held exclusively no import is running: whatever is
    * in tmp/ now is debris of imports that were killed. Listed before

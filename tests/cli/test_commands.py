@@ -104,6 +104,45 @@ class TestCommands(SbxTestCase):
         r = self.sbx_store("prune")
         self.assertEqual((r.rc, r.out), (0, "Removed 0 unused layers, 0 bytes\n"), r)
 
+    def _load_id(self, image):
+        r = self.sbx_store("load", fixture(image))
+        self.assertEqual(r.rc, 0, r)
+        return r.out.split("Loaded image ID: sha256:")[1].strip()
+
+    def test_config_without_run_record(self):
+        """images/<id>.json whose .run is missing (an import killed between
+        them by an older sbx): run says so and what to do."""
+        image_id = self._load_id("busybox-legacy.tar")
+        os.unlink(os.path.join(self.store_for(self.mode), "images", image_id + ".run"))
+        line = self.assertSbxError(self.sbx_cmd(["run", image_id[:12], "true"]),
+                                   contains="damaged image record")
+        self.assertIn("sbx rmi %s" % image_id[:12], line)
+        self.assertEqual(self.sbx_store("rmi", image_id[:12]).rc, 0)
+        self.assertEqual(os.listdir(os.path.join(self.store_for(self.mode), "images")), [])
+
+    def test_prune_sweeps_half_written_records(self):
+        """Under the store's exclusive lock, what killed writes left goes: a
+        .run without its .json, the temporary files of atomic writes."""
+        image_id = self._load_id("busybox-legacy.tar")
+        root = self.store_for(self.mode)
+        pw = self.user_for(self.mode)
+        left = [os.path.join("images", "ab" * 32 + ".run"),
+                os.path.join("images", ".%s.json.0a1b2c3d.tmp" % image_id),
+                os.path.join("refs", ".%s.0a1b2c3d.tmp" % ("cd" * 32)),
+                os.path.join("layer-sizes", ".%s.0a1b2c3d.tmp" % ("ef" * 32)),
+                os.path.join("archives", ".%s.0a1b2c3d.tmp" % ("12" * 32))]
+        for f in left:
+            with open(os.path.join(root, f), "w") as fh:
+                fh.write("x")
+            if pw:
+                os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out), (0, "Removed 0 unused layers, 0 bytes\n"), r)
+        self.assertEqual([f for f in left if os.path.exists(os.path.join(root, f))], [])
+        self.assertEqual(sorted(os.listdir(os.path.join(root, "images"))),
+                         [image_id + ".json", image_id + ".run"])
+        self.assertEqual(self.run_ok("busybox", "echo", "still").out, "still\n")
+
     def test_multi_image_archive_selection(self):
         self.assertSbxError(self.sbx_cmd(["run", fixture("busybox-oci.tar") + ":nosuch", "true"]),
                             contains="no image named nosuch in the archive")
