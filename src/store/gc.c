@@ -133,6 +133,41 @@ static GHashTable *referenced_layers(SbxStore *s, GError **err)
   return used;
 }
 
+/* A leftover in tmp/ left under another id mapping (its name says which:
+ * "<key>-...", "prune-<key>-..."): its files may belong to ids this one
+ * cannot reach. Names of older sbx versions say nothing: tried. */
+static gboolean other_mapping(SbxStore *s, const char *name)
+{
+  const char *n = g_str_has_prefix(name, "prune-") ? name + strlen("prune-") : name;
+  if (!g_str_has_prefix(n, "single-") && !g_str_has_prefix(n, "range-"))
+    return FALSE;
+  gsize k = strlen(s->idmap_key);
+  return !(strncmp(n, s->idmap_key, k) == 0 && n[k] == '-');
+}
+
+/* In the child: remove each, going on past a failure. A leftover that will
+ * not go is a warning, not the end of prune: a store used with both
+ * --userns modes keeps range leftovers single mode cannot remove. */
+static void remove_each(SbxStore *s, int tmp, GPtrArray *names)
+{
+  g_autofree char *shown = g_build_filename(s->root, "tmp", NULL);
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = names->pdata[i];
+    if (other_mapping(s, name)) {
+      sbx_debug("prune: %s/%s: left under another id mapping, kept (prune with that --userns "
+                "removes it)",
+                shown, name);
+      continue;
+    }
+    g_autoptr(GError) local = NULL;
+    if (!sbx_rm_rf_in(tmp, shown, name, &local))
+      sbx_warn("prune: %s%s", local->message,
+               s->idmap.mode == SBX_USERNS_SINGLE
+                   ? " (files of subordinate ids? 'sbx prune --userns range' can remove it)"
+                   : "");
+  }
+}
+
 /* Delete tmp/<name> for each name, from inside a user namespace with the
  * store's mapping (files of subordinate ids are ours only there). */
 static gboolean remove_in_userns(SbxStore *s, GPtrArray *names, GError **err)
@@ -146,14 +181,14 @@ static gboolean remove_in_userns(SbxStore *s, GPtrArray *names, GError **err)
   if (pid == 0) {
     g_autoptr(GError) local = NULL;
     sbx_autofd tmp = openat(s->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    gboolean ok = tmp >= 0 || sbx_fail_errno(&local, "open %s/tmp", s->root);
-    for (guint i = 0; ok && i < names->len; i++)
-      ok = sbx_rm_rf_at(tmp, names->pdata[i], &local);
-    if (ok)
-      sbx_sync_send_ok(syncfd, "removed");
-    else
+    if (tmp < 0) {
+      sbx_fail_errno(&local, "open %s/tmp", s->root);
       sbx_sync_send_error(syncfd, local);
-    _exit(ok ? 0 : SBX_EXIT_FAILED);
+      _exit(SBX_EXIT_FAILED);
+    }
+    remove_each(s, tmp, names);
+    sbx_sync_send_ok(syncfd, "removed");
+    _exit(0);
   }
   gboolean ok = sbx_sync_recv(syncfd, NULL, "remove", err);
   close(syncfd);
@@ -262,7 +297,8 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
     g_array_append_val(locks, lfd);
     g_autofree char *from = g_build_filename(dir, hex, NULL);
     g_autofree char *rnd = sbx_random_hex(6);
-    g_autofree char *to = g_strdup_printf("tmp/prune-%s.%s", hex, rnd);
+    /* The name says the mapping: a prune under the other one leaves it. */
+    g_autofree char *to = g_strdup_printf("tmp/prune-%s-%s.%s", s->idmap_key, hex, rnd);
     if (renameat(s->rootfd, from, s->rootfd, to) < 0)
       continue;
     *bytes += layer_size(s, hex);

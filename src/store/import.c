@@ -472,7 +472,8 @@ static char *unpack_rootfs(SbxStore *s, const char *path, GError **err)
 {
   sbx_autofd tmpfd = openat(s->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   g_autofree char *rnd = sbx_random_hex(6);
-  g_autofree char *tmpname = g_strconcat("rootfs-", rnd, NULL);
+  /* "<idmap key>-": prune under another mapping leaves it (gc.c). */
+  g_autofree char *tmpname = g_strconcat(s->idmap_key, "-rootfs-", rnd, NULL);
   if (tmpfd < 0 || mkdirat(tmpfd, tmpname, 0755) < 0) {
     sbx_fail_errno(err, "create %s/tmp/%s", s->root, tmpname);
     return NULL;
