@@ -121,9 +121,13 @@ static GHashTable *referenced_layers(SbxStore *s, GError **err)
     return NULL;
   GHashTable *used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   for (guint i = 0; i < ids->len; i++) {
-    g_autoptr(SbxImageConfig) cfg = sbx_store_read_config(s, ids->pdata[i], err);
+    const char *id = ids->pdata[i];
+    g_autoptr(SbxImageConfig) cfg = sbx_store_read_config(s, id, err);
     /* Fail closed: a layer is deleted only when every image was understood. */
     if (!cfg) {
+      g_prefix_error(
+          err, "image %.12s: damaged record %s/images/%s.json ('sbx rmi %.12s' removes it): ", id,
+          s->root, id, id);
       g_hash_table_destroy(used);
       return NULL;
     }

@@ -143,6 +143,25 @@ class TestCommands(SbxTestCase):
                          [image_id + ".json", image_id + ".run"])
         self.assertEqual(self.run_ok("busybox", "echo", "still").out, "still\n")
 
+    def test_corrupted_config_named(self):
+        """One damaged images/<id>.json: prune stops naming it (and how to
+        remove it); images lists the others and warns naming it."""
+        bad = self._load_id("busybox-legacy.tar")
+        self._load_id("hello.tar")
+        with open(os.path.join(self.store_for(self.mode), "images", bad + ".json"), "w") as fh:
+            fh.write("{not json")
+        line = self.assertSbxError(self.sbx_store("prune"), contains="image %s: " % bad[:12])
+        self.assertIn("sbx rmi %s" % bad[:12], line)
+        self.assertEqual(len(self.layer_dirs()), 2)
+        r = self.sbx_store("images")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual([l.split()[0] for l in r.out.splitlines()[1:]], ["hello-world:latest"])
+        self.assertRegex(r.err, r"^sbx: warning: image %s: damaged image record .*sbx rmi %s'\n$"
+                         % (bad[:12], bad[:12]))
+        self.assertEqual(self.sbx_store("rmi", bad[:12]).rc, 0)
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out[:17]), (0, "Removed 1 unused "), r)
+
     def test_multi_image_archive_selection(self):
         self.assertSbxError(self.sbx_cmd(["run", fixture("busybox-oci.tar") + ":nosuch", "true"]),
                             contains="no image named nosuch in the archive")
