@@ -95,9 +95,13 @@ SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **e
     return NULL;
   g_autoptr(SbxStoredImage) img = g_new0(SbxStoredImage, 1);
   img->id = g_strdup(id_hex);
-  img->config = sbx_image_config_from_record(raw, err);
-  if (!img->config)
+  g_autoptr(GError) local = NULL;
+  img->config = sbx_image_config_from_record(raw, &local);
+  if (!img->config) {
+    sbx_fail(err, SBX_ERROR_INVALID, "image %.12s: %s/%s: %s: load it again or 'sbx rmi %.12s'",
+             id_hex, s->root, name, local->message, id_hex);
     return NULL;
+  }
   img->layers_dir = g_build_filename(s->root, "layers", s->idmap_key, NULL);
   guint n = g_strv_length(img->config->diff_ids);
   img->layer_dirs = g_new0(char *, n + 1);
