@@ -197,6 +197,32 @@ done
                     self.assertIn("its name hello-world:latest not", errors[0], why)
         self.assertTrue(saw_ok and saw_name, r)
 
+    def test_xattr_without_space_fails_the_layer(self):
+        """An attribute the disk has no room for (ENOSPC) fails the layer:
+        kept quiet, the layer would pass its digest check without it."""
+        path = os.path.join(self.tmp, "xattr-big.tar")
+        _write_docker_archive(path, [{"f": b"x\n"}],
+                              extra_pax={"f": {"SCHILY.xattr.user.big": "v" * 60000}})
+        script = """
+set -u
+d=$(mktemp -d)
+for n in 40 2000; do
+  mount -t tmpfs -o nr_inodes=$n tmpfs "$d" || exit 90
+  "$SBX" load -q --userns single --root "$d/store" "$IMG" 2>&1; echo "rc=$?"
+  echo "layers=$(ls -A "$d/store/layers/single" | wc -l) tmp=$(ls -A "$d/store/tmp" | wc -l)"
+  umount "$d"
+done
+"""
+        r = self.run_as(["unshare", "-Urm", "sh", "-c", script],
+                        env={"SBX": self.sbx, "IMG": path})
+        if r.rc == 90 or "rc=" not in r.out:
+            self.skipTest("cannot mount a small tmpfs here: %r" % r)
+        small = r.out.split("layers=")[0]  # the first load's
+        self.assertIn("rc=125", small, r)
+        self.assertIn("xattr user.big: No space left on device", small, r)
+        self.assertIn("layers=0 tmp=0", r.out, r)
+        self.assertIn("rc=0\nlayers=1 tmp=0", r.out, "with room the layer loads\n%r" % r)
+
     def test_killed_import_leaves_nothing_used(self):
         """sbx killed mid-import (its helpers die with it): the next run
         completes the import, works, and leaves no partial layer in tmp/."""
