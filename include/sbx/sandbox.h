@@ -82,10 +82,11 @@ void sbx_watchdog_stop(SbxWatchdog *w, SbxRunResult *r);
 
 /* disk.c: --rootfs-disk, the writable layer in <store>/run-disk/<id>/
  * (upper/ work/), locked (flock on the directory) for the run's lifetime.
- * Returns the locked directory's fd. */
-int sbx_disk_layer_claim(const char *base, const char *id, GError **err);
+ * Returns the locked directory's fd. The directory records map's key. */
+int sbx_disk_layer_claim(const char *base, const char *id, const SbxIdMap *map, GError **err);
 /* Remove <base>/<id> (id NULL: every unlocked leftover of a killed run)
- * from a user namespace with the run's mapping. */
+ * from a user namespace with the run's mapping. A leftover that cannot be
+ * removed is a warning; one of another mapping is left to that mapping. */
 gboolean sbx_disk_layer_remove(const SbxIdMap *map, const char *base, const char *id, GError **err);
 
 typedef struct {

@@ -74,6 +74,9 @@ char **sbx_store_names_of(SbxStore *s, const char *id_hex);
 /* The store-wide lock: shared by imports, exclusive for prune. -1 with err
  * (or, with nonblock, -1 and errno EWOULDBLOCK when busy). */
 int sbx_store_lock(SbxStore *s, gboolean exclusive, gboolean nonblock, GError **err);
+/* images/ locked exclusively (flock on the directory) while an image's two
+ * record files are written or removed. Returns the fd, -1 with err. */
+int sbx_store_lock_records(SbxStore *s, GError **err);
 /* Hold the image's layers for the life of a sandbox (shared locks that prune
  * respects), after checking they exist. Returns the lock fds. */
 GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err);
@@ -81,9 +84,11 @@ GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err);
 /* gc.c (sbx-store): remove an image's names and record; delete unused layers. */
 gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GError **err);
 gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **err);
-GPtrArray *sbx_store_list_ids(SbxStore *s);
-/* Names in a store directory (not starting with '.'). */
-GPtrArray *sbx_store_list_dir(SbxStore *s, const char *dir);
+/* Image ids (images/<hex>.json); NULL with err when images/ cannot be listed. */
+GPtrArray *sbx_store_list_ids(SbxStore *s, GError **err);
+/* Names in a store directory (not starting with '.'); NULL with err (errno
+ * code) when it cannot be listed, or is missing. */
+GPtrArray *sbx_store_list_dir(SbxStore *s, const char *dir, GError **err);
 GBytes *sbx_store_read_config_raw(SbxStore *s, const char *id, GError **err);
 SbxImageConfig *sbx_store_read_config(SbxStore *s, const char *id, GError **err);
 guint64 sbx_store_layer_size(SbxStore *s, const char *hex);

@@ -108,6 +108,8 @@ GBytes *sbx_read_fd_bounded(int fd, gsize max, const char *what, GError **err);
 
 /* Remove a directory tree below dirfd without following any symlink. */
 gboolean sbx_rm_rf_at(int dirfd, const char *name, GError **err);
+/* The same; errors name dir_shown/name (dirfd's path, for messages). */
+gboolean sbx_rm_rf_in(int dirfd, const char *dir_shown, const char *name, GError **err);
 
 /* mkdir -p for a trusted absolute path (the store root). */
 gboolean sbx_mkdir_p(const char *path, mode_t mode, GError **err);

@@ -5,7 +5,9 @@
 #include "sbx/digest.h"
 #include "sbx/util.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 static char *format_opt;
@@ -40,11 +42,12 @@ static void row_free(gpointer p)
   g_free(r);
 }
 
-static Row *read_row(SbxStore *s, const char *id)
+/* NULL with err for a record that cannot be read or understood. */
+static Row *read_row(SbxStore *s, const char *id, GError **err)
 {
-  g_autoptr(GBytes) raw = sbx_store_read_config_raw(s, id, NULL);
+  g_autoptr(GBytes) raw = sbx_store_read_config_raw(s, id, err);
   g_autoptr(SbxImageConfig) cfg =
-      raw ? sbx_image_config_parse(g_bytes_get_data(raw, NULL), g_bytes_get_size(raw), NULL) : NULL;
+      raw ? sbx_image_config_parse(g_bytes_get_data(raw, NULL), g_bytes_get_size(raw), err) : NULL;
   if (!cfg)
     return NULL;
   Row *r = g_new0(Row, 1);
@@ -116,12 +119,25 @@ static int images_parsed(int argc, char **argv, GError **err)
   g_autoptr(SbxStore) store = sbx_cli_open_store(err);
   if (!store)
     return -1;
-  g_autoptr(GPtrArray) ids = sbx_store_list_ids(store);
+  g_autoptr(GPtrArray) ids = sbx_store_list_ids(store, err);
+  if (!ids)
+    return -1;
   g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(row_free);
   for (guint i = 0; i < ids->len; i++) {
-    Row *r = read_row(store, ids->pdata[i]);
-    if (r)
-      g_ptr_array_add(rows, r);
+    const char *id = ids->pdata[i];
+    g_autoptr(GError) local = NULL;
+    Row *r = read_row(store, id, &local);
+    /* Left out of the list, never silently: the user can remove it. */
+    if (!r) {
+      sbx_warn("image %.12s: damaged image record (%s): load it again or 'sbx rmi %.12s'", id,
+               local->message, id);
+      continue;
+    }
+    g_ptr_array_add(rows, r);
+    g_autofree char *run = g_strdup_printf("images/%s.run", id);
+    if (faccessat(store->rootfd, run, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+      sbx_warn("image %.12s: damaged image record (no %s): load it again or 'sbx rmi %.12s'", id,
+               run, id);
   }
   if (format_opt && strcmp(format_opt, "json") == 0)
     print_json(rows);

@@ -635,7 +635,7 @@ static int claim_disk_layer(Ctx *c, const char *id, GError **err)
   g_autoptr(GError) local = NULL;
   if (!sbx_disk_layer_remove(c->spec->idmap, base, NULL, &local))
     sbx_warn("%s", local->message);
-  int fd = sbx_disk_layer_claim(base, id, err);
+  int fd = sbx_disk_layer_claim(base, id, c->spec->idmap, err);
   if (fd >= 0) {
     c->disk_dir = g_build_filename(base, id, NULL);
     sbx_debug("--rootfs-disk: writable layer in %s (not bounded by --rootfs-size)", c->disk_dir);

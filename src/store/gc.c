@@ -35,9 +35,11 @@ static void remove_ref_file(SbxStore *s, const char *name)
 }
 
 /* Drop archive-cache entries pointing at id: they would name a deleted image. */
-static void forget_archives(SbxStore *s, const char *id)
+static gboolean forget_archives(SbxStore *s, const char *id, GError **err)
 {
-  g_autoptr(GPtrArray) keys = sbx_store_list_dir(s, "archives");
+  g_autoptr(GPtrArray) keys = sbx_store_list_dir(s, "archives", err);
+  if (!keys)
+    return FALSE;
   for (guint i = 0; i < keys->len; i++) {
     g_autofree char *name = g_strdup_printf("archives/%s", (char *)keys->pdata[i]);
     char buf[64];
@@ -45,6 +47,7 @@ static void forget_archives(SbxStore *s, const char *id)
     if (fd >= 0 && read(fd, buf, 64) == 64 && memcmp(buf, id, 64) == 0)
       unlinkat(s->rootfd, name, 0);
   }
+  return TRUE;
 }
 
 gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GError **err)
@@ -54,6 +57,12 @@ gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GE
     return FALSE;
   g_autofree char *id = sbx_store_resolve(s, ref, err);
   if (!id)
+    return FALSE;
+  sbx_autofd records = sbx_store_lock_records(s, err);
+  if (records < 0)
+    return FALSE;
+  /* Before anything is removed: a store it cannot list stays as it was. */
+  if (!forget_archives(s, id, err))
     return FALSE;
   g_autofree char *by_name = sbx_store_lookup_ref(s, ref);
   g_auto(GStrv) names = sbx_store_names_of(s, id);
@@ -71,8 +80,9 @@ gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GE
     g_autofree char *shown = sbx_escape_text(*n);
     printf("Untagged: %s\n", shown);
   }
-  forget_archives(s, id);
-  static const char *const ext[] = {".run", ".json"};
+  /* The config first: an image is listed by it, and a .run alone is swept
+   * by prune. */
+  static const char *const ext[] = {".json", ".run"};
   for (guint i = 0; i < G_N_ELEMENTS(ext); i++) {
     g_autofree char *f = g_strdup_printf("images/%s%s", id, ext[i]);
     if (unlinkat(s->rootfd, f, 0) < 0 && errno != ENOENT)
@@ -106,12 +116,18 @@ SbxImageConfig *sbx_store_read_config(SbxStore *s, const char *id, GError **err)
 /* diff-id hexes referenced by any image in the store. */
 static GHashTable *referenced_layers(SbxStore *s, GError **err)
 {
+  g_autoptr(GPtrArray) ids = sbx_store_list_ids(s, err);
+  if (!ids)
+    return NULL;
   GHashTable *used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GPtrArray) ids = sbx_store_list_ids(s);
   for (guint i = 0; i < ids->len; i++) {
-    g_autoptr(SbxImageConfig) cfg = sbx_store_read_config(s, ids->pdata[i], err);
+    const char *id = ids->pdata[i];
+    g_autoptr(SbxImageConfig) cfg = sbx_store_read_config(s, id, err);
     /* Fail closed: a layer is deleted only when every image was understood. */
     if (!cfg) {
+      g_prefix_error(
+          err, "image %.12s: damaged record %s/images/%s.json ('sbx rmi %.12s' removes it): ", id,
+          s->root, id, id);
       g_hash_table_destroy(used);
       return NULL;
     }
@@ -119,6 +135,41 @@ static GHashTable *referenced_layers(SbxStore *s, GError **err)
       g_hash_table_add(used, g_strdup(sbx_digest_hex_of(*d)));
   }
   return used;
+}
+
+/* A leftover in tmp/ left under another id mapping (its name says which:
+ * "<key>-...", "prune-<key>-..."): its files may belong to ids this one
+ * cannot reach. Names of older sbx versions say nothing: tried. */
+static gboolean other_mapping(SbxStore *s, const char *name)
+{
+  const char *n = g_str_has_prefix(name, "prune-") ? name + strlen("prune-") : name;
+  if (!g_str_has_prefix(n, "single-") && !g_str_has_prefix(n, "range-"))
+    return FALSE;
+  gsize k = strlen(s->idmap_key);
+  return !(strncmp(n, s->idmap_key, k) == 0 && n[k] == '-');
+}
+
+/* In the child: remove each, going on past a failure. A leftover that will
+ * not go is a warning, not the end of prune: a store used with both
+ * --userns modes keeps range leftovers single mode cannot remove. */
+static void remove_each(SbxStore *s, int tmp, GPtrArray *names)
+{
+  g_autofree char *shown = g_build_filename(s->root, "tmp", NULL);
+  for (guint i = 0; i < names->len; i++) {
+    const char *name = names->pdata[i];
+    if (other_mapping(s, name)) {
+      sbx_debug("prune: %s/%s: left under another id mapping, kept (prune with that --userns "
+                "removes it)",
+                shown, name);
+      continue;
+    }
+    g_autoptr(GError) local = NULL;
+    if (!sbx_rm_rf_in(tmp, shown, name, &local))
+      sbx_warn("prune: %s%s", local->message,
+               s->idmap.mode == SBX_USERNS_SINGLE
+                   ? " (files of subordinate ids? 'sbx prune --userns range' can remove it)"
+                   : "");
+  }
 }
 
 /* Delete tmp/<name> for each name, from inside a user namespace with the
@@ -134,14 +185,14 @@ static gboolean remove_in_userns(SbxStore *s, GPtrArray *names, GError **err)
   if (pid == 0) {
     g_autoptr(GError) local = NULL;
     sbx_autofd tmp = openat(s->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    gboolean ok = tmp >= 0 || sbx_fail_errno(&local, "open %s/tmp", s->root);
-    for (guint i = 0; ok && i < names->len; i++)
-      ok = sbx_rm_rf_at(tmp, names->pdata[i], &local);
-    if (ok)
-      sbx_sync_send_ok(syncfd, "removed");
-    else
+    if (tmp < 0) {
+      sbx_fail_errno(&local, "open %s/tmp", s->root);
       sbx_sync_send_error(syncfd, local);
-    _exit(ok ? 0 : SBX_EXIT_FAILED);
+      _exit(SBX_EXIT_FAILED);
+    }
+    remove_each(s, tmp, names);
+    sbx_sync_send_ok(syncfd, "removed");
+    _exit(0);
   }
   gboolean ok = sbx_sync_recv(syncfd, NULL, "remove", err);
   close(syncfd);
@@ -165,6 +216,56 @@ guint64 sbx_store_layer_size(SbxStore *s, const char *hex)
   return layer_size(s, hex);
 }
 
+/* With the store lock held exclusively no import writes: in the record
+ * directories, `.<name>.<rnd>.tmp` files are what killed atomic writes left,
+ * and images/<id>.run without its .json is an import killed between the two
+ * (or an rmi between its two unlinks). */
+static gboolean is_leftover(const char *dir, const char *f, int dfd)
+{
+  if (f[0] == '.')
+    return g_str_has_suffix(f, ".tmp") && strlen(f) > 5;
+  if (strcmp(dir, "images") != 0 || strlen(f) != 64 + 4 || !g_str_has_suffix(f, ".run"))
+    return FALSE;
+  g_autofree char *json = g_strdup_printf("%.64s.json", f);
+  return faccessat(dfd, json, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
+static gboolean sweep_records(SbxStore *s, GError **err)
+{
+  static const char *const dirs[] = {"images", "refs", "archives", "layer-sizes"};
+  for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+    int fd = openat(s->rootfd, dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+      if (fd >= 0)
+        close(fd);
+      if (errno == ENOENT)
+        continue; /* refs/ and layer-sizes/ are made by the first import */
+      return sbx_fail_errno(err, "list %s/%s", s->root, dirs[i]);
+    }
+    g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
+    struct dirent *de;
+    for (;;) {
+      errno = 0;
+      if (!(de = readdir(d)))
+        break;
+      if (is_leftover(dirs[i], de->d_name, dirfd(d)))
+        g_ptr_array_add(gone, g_strdup(de->d_name));
+    }
+    int e = errno;
+    for (guint j = 0; j < gone->len; j++) {
+      sbx_debug("prune: removing %s/%s (left by a killed import)", dirs[i], (char *)gone->pdata[j]);
+      if (unlinkat(dirfd(d), gone->pdata[j], 0) < 0 && errno != ENOENT)
+        sbx_warn("prune: cannot remove %s/%s/%s: %s", s->root, dirs[i], (char *)gone->pdata[j],
+                 g_strerror(errno));
+    }
+    closedir(d);
+    if (e)
+      return sbx_fail_errnum(err, e, "list %s/%s", s->root, dirs[i]);
+  }
+  return TRUE;
+}
+
 gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **err)
 {
   *layers = 0;
@@ -173,10 +274,16 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
   if (lock < 0)
     return FALSE;
   g_autoptr(GHashTable) used = referenced_layers(s, err);
-  if (!used)
+  if (!used || !sweep_records(s, err))
     return FALSE;
+  /* With the store lock held exclusively no import is running: whatever is
+   * in tmp/ now is debris of imports that were killed. Listed before
+   * anything moves: a directory that cannot be listed stops prune here. */
+  g_autoptr(GPtrArray) debris = sbx_store_list_dir(s, "tmp", err);
   g_autofree char *dir = g_build_filename("layers", s->idmap_key, NULL);
-  g_autoptr(GPtrArray) present = sbx_store_list_dir(s, dir);
+  g_autoptr(GPtrArray) present = debris ? sbx_store_list_dir(s, dir, err) : NULL;
+  if (!present)
+    return FALSE;
   g_autoptr(GPtrArray) doomed = g_ptr_array_new_with_free_func(g_free);
   g_autoptr(GArray) locks = g_array_new(FALSE, FALSE, sizeof(int));
   for (guint i = 0; i < present->len; i++) {
@@ -194,7 +301,8 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
     g_array_append_val(locks, lfd);
     g_autofree char *from = g_build_filename(dir, hex, NULL);
     g_autofree char *rnd = sbx_random_hex(6);
-    g_autofree char *to = g_strdup_printf("tmp/prune-%s.%s", hex, rnd);
+    /* The name says the mapping: a prune under the other one leaves it. */
+    g_autofree char *to = g_strdup_printf("tmp/prune-%s-%s.%s", s->idmap_key, hex, rnd);
     if (renameat(s->rootfd, from, s->rootfd, to) < 0)
       continue;
     *bytes += layer_size(s, hex);
@@ -203,11 +311,8 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
     g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", hex);
     unlinkat(s->rootfd, size_file, 0);
   }
-  /* With the store lock held exclusively no import is running: whatever is
-   * left in tmp/ is debris of imports that were killed. */
-  g_autoptr(GPtrArray) debris = sbx_store_list_dir(s, "tmp");
   for (guint i = 0; i < debris->len; i++)
-    g_ptr_array_add(doomed, g_strdup(debris->pdata[i])); /* ours from above: removed once */
+    g_ptr_array_add(doomed, g_strdup(debris->pdata[i]));
   gboolean ok = remove_in_userns(s, doomed, err);
   for (guint i = 0; i < locks->len; i++)
     close(g_array_index(locks, int, i));

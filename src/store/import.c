@@ -156,22 +156,48 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, guint index, Import *i
   return TRUE;
 }
 
-static gboolean write_records(SbxStore *s, SbxImage *img, GError **err)
+/* The run record first, the config last: listing, lookup and prune go by
+ * images/<id>.json, so an image shows only once both are whole. A record
+ * half written (a full disk) is removed again, unless the image was already
+ * complete: then both files still are (the new bytes are the old ones). */
+static gboolean write_image_files(SbxStore *s, SbxImage *img, const char *hex, GError **err)
 {
-  const char *hex = sbx_digest_hex_of(img->config_digest);
   g_autofree char *name = g_strdup_printf("images/%s.json", hex);
   g_autofree char *run = g_strdup_printf("images/%s.run", hex);
   gsize len;
   const void *data = g_bytes_get_data(img->config_raw, &len);
   g_autoptr(GBytes) record = sbx_image_config_to_record(img->config);
-  if (!sbx_write_file_atomic(s->rootfd, name, data, len, 0600, err) ||
-      !sbx_write_file_atomic(s->rootfd, run, g_bytes_get_data(record, NULL),
+  /* Imports of one image and rmi of it take turns here: none sees the
+   * other's half-written record. */
+  sbx_autofd lock = sbx_store_lock_records(s, err);
+  if (lock < 0)
+    return FALSE;
+  gboolean existed = faccessat(s->rootfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+  if (!sbx_write_file_atomic(s->rootfd, run, g_bytes_get_data(record, NULL),
                              g_bytes_get_size(record), 0600, err))
     return FALSE;
+  if (!sbx_write_file_atomic(s->rootfd, name, data, len, 0600, err)) {
+    if (!existed)
+      unlinkat(s->rootfd, run, 0);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean write_records(SbxStore *s, SbxImage *img, GError **err)
+{
+  const char *hex = sbx_digest_hex_of(img->config_digest);
+  if (!write_image_files(s, img, hex, err))
+    return FALSE;
+  /* A name that could not be written (a full disk) fails the load: "Loaded
+   * image: NAME" and status 0 would be untrue. The image itself stays,
+   * whole: a load that succeeds later names it. */
   for (char **n = img->names; n && *n; n++) {
-    g_autoptr(GError) local = NULL;
-    if (!sbx_store_tag(s, *n, hex, &local))
-      sbx_warn("image name not recorded: %s", local->message);
+    if (!sbx_store_tag(s, *n, hex, err)) {
+      g_autofree char *shown = sbx_escape_text(*n);
+      g_prefix_error(err, "image %.12s stored, its name %s not: ", hex, shown);
+      return FALSE;
+    }
   }
   return TRUE;
 }
@@ -446,7 +472,8 @@ static char *unpack_rootfs(SbxStore *s, const char *path, GError **err)
 {
   sbx_autofd tmpfd = openat(s->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   g_autofree char *rnd = sbx_random_hex(6);
-  g_autofree char *tmpname = g_strconcat("rootfs-", rnd, NULL);
+  /* "<idmap key>-": prune under another mapping leaves it (gc.c). */
+  g_autofree char *tmpname = g_strconcat(s->idmap_key, "-rootfs-", rnd, NULL);
   if (tmpfd < 0 || mkdirat(tmpfd, tmpname, 0755) < 0) {
     sbx_fail_errno(err, "create %s/tmp/%s", s->root, tmpname);
     return NULL;

@@ -3,6 +3,7 @@
  * a GVariant. Reading it needs only GLib: the cached start path of sbx loads
  * no JSON parser and no archive library (their loading alone costs more than
  * the rest of a start). */
+#include "sbx/digest.h"
 #include "sbx/image.h"
 #include "sbx/util.h"
 
@@ -73,6 +74,16 @@ SbxImageConfig *sbx_image_config_from_record(GBytes *data, GError **err)
     sbx_fail(err, SBX_ERROR_INVALID, "image record of another version");
     return NULL;
   }
+  /* Each becomes an overlay lower dir, layers/<key>/<hex>: a short or
+   * hostile one ("sha256:../../x") would be read past its end or name a
+   * directory outside the store. */
+  for (char **d = c->diff_ids; *d; d++)
+    if (!sbx_digest_valid(*d)) {
+      g_autofree char *shown = sbx_escape_text(*d);
+      sbx_fail(err, SBX_ERROR_INVALID, "damaged image record: layer '%.80s' is not sha256:<64 hex>",
+               shown);
+      return NULL;
+    }
   c->workdir = empty_to_null(c->workdir);
   c->user = empty_to_null(c->user);
   c->hostname = empty_to_null(c->hostname);

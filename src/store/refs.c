@@ -137,26 +137,43 @@ char **sbx_store_names_of(SbxStore *s, const char *id_hex)
   return g_strv_builder_end(b);
 }
 
-GPtrArray *sbx_store_list_dir(SbxStore *s, const char *dir)
+/* A directory that cannot be listed is an error, never "empty": prune
+ * would take an unreadable images/ for a store without images and delete
+ * every layer. A missing directory is an error too (the caller decides). */
+GPtrArray *sbx_store_list_dir(SbxStore *s, const char *dir, GError **err)
 {
-  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
   int fd = openat(s->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  if (!d) {
+    sbx_fail_errno(err, "list %s/%s", s->root, dir);
+    if (fd >= 0)
+      close(fd);
+    return NULL;
+  }
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
   struct dirent *de;
-  while (d && (de = readdir(d)) != NULL)
+  for (;;) {
+    errno = 0;
+    if (!(de = readdir(d)))
+      break;
     if (de->d_name[0] != '.')
       g_ptr_array_add(names, g_strdup(de->d_name));
-  if (d)
-    closedir(d);
-  else if (fd >= 0)
-    close(fd);
-  return names;
+  }
+  int e = errno;
+  closedir(d);
+  if (e) {
+    sbx_fail_errnum(err, e, "list %s/%s", s->root, dir);
+    return NULL;
+  }
+  return g_steal_pointer(&names);
 }
 
 /* Image ids in the store (images/<hex>.json). */
-GPtrArray *sbx_store_list_ids(SbxStore *s)
+GPtrArray *sbx_store_list_ids(SbxStore *s, GError **err)
 {
-  g_autoptr(GPtrArray) files = sbx_store_list_dir(s, "images");
+  g_autoptr(GPtrArray) files = sbx_store_list_dir(s, "images", err);
+  if (!files)
+    return NULL;
   GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
   for (guint i = 0; i < files->len; i++) {
     const char *f = files->pdata[i];
@@ -177,7 +194,9 @@ char *sbx_store_resolve(SbxStore *s, const char *ref, GError **err)
   const char *hex = g_str_has_prefix(ref, SBX_DIGEST_PREFIX) ? sbx_digest_hex_of(ref) : ref;
   gsize len = strlen(hex);
   if (len >= 4 && len <= 64 && strspn(hex, "0123456789abcdef") == len) {
-    g_autoptr(GPtrArray) ids = sbx_store_list_ids(s);
+    g_autoptr(GPtrArray) ids = sbx_store_list_ids(s, err);
+    if (!ids)
+      return NULL;
     for (guint i = 0; i < ids->len; i++) {
       if (strncmp(ids->pdata[i], hex, len) != 0)
         continue;

@@ -78,8 +78,16 @@ SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **e
   }
   g_autofree char *name = g_strdup_printf("images/%s.run", id_hex);
   sbx_autofd fd = openat(s->rootfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT) {
+    /* images/<id>.json without its .run: left by an import killed (or out
+     * of space) before the order of the two was made safe. */
+    sbx_fail(err, SBX_ERROR_NOT_FOUND,
+             "image %.12s: damaged image record (no %s/%s): load it again or 'sbx rmi %.12s'",
+             id_hex, s->root, name, id_hex);
+    return NULL;
+  }
   if (fd < 0) {
-    sbx_fail_errno(err, "image %.12s", id_hex);
+    sbx_fail_errno(err, "image %.12s: %s/%s", id_hex, s->root, name);
     return NULL;
   }
   g_autoptr(GBytes) raw = sbx_read_fd_bounded(fd, 16 << 20, name, err);
@@ -87,9 +95,13 @@ SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **e
     return NULL;
   g_autoptr(SbxStoredImage) img = g_new0(SbxStoredImage, 1);
   img->id = g_strdup(id_hex);
-  img->config = sbx_image_config_from_record(raw, err);
-  if (!img->config)
+  g_autoptr(GError) local = NULL;
+  img->config = sbx_image_config_from_record(raw, &local);
+  if (!img->config) {
+    sbx_fail(err, SBX_ERROR_INVALID, "image %.12s: %s/%s: %s: load it again or 'sbx rmi %.12s'",
+             id_hex, s->root, name, local->message, id_hex);
     return NULL;
+  }
   img->layers_dir = g_build_filename(s->root, "layers", s->idmap_key, NULL);
   guint n = g_strv_length(img->config->diff_ids);
   img->layer_dirs = g_new0(char *, n + 1);
@@ -132,6 +144,22 @@ static int flock_file(SbxStore *s, const char *name, int op, GError **err)
 int sbx_store_lock(SbxStore *s, gboolean exclusive, gboolean nonblock, GError **err)
 {
   return flock_file(s, "lock", (exclusive ? LOCK_EX : LOCK_SH) | (nonblock ? LOCK_NB : 0), err);
+}
+
+int sbx_store_lock_records(SbxStore *s, GError **err)
+{
+  int fd = openat(s->rootfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  while (fd >= 0 && flock(fd, LOCK_EX) < 0) {
+    if (errno != EINTR) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      fd = -1;
+    }
+  }
+  if (fd < 0)
+    sbx_fail_errno(err, "lock %s/images", s->root);
+  return fd;
 }
 
 static void close_fd_elem(gpointer p)

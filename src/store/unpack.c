@@ -190,7 +190,18 @@ static void owner_of(Unpacker *u, struct archive_entry *e, uid_t *uid, gid_t *gi
   *gid = ok_g ? (gid_t)eg : 0;
 }
 
-static void set_xattrs(Unpacker *u, int fd, struct archive_entry *e)
+/* An attribute the kernel or file system refuses for what it is (its
+ * namespace unsupported or not ours to set, its name or value beyond the
+ * limits) is left out, as before. One refused for lack of space or by a
+ * failing disk is not: the layer would pass its digest check without its
+ * security.capability or user.* attributes. */
+static gboolean xattr_refused_for_what_it_is(int e)
+{
+  return e == EOPNOTSUPP || e == ENOTSUP || e == EPERM || e == ERANGE || e == E2BIG || e == EINVAL;
+}
+
+static gboolean set_xattrs(Unpacker *u, int fd, struct archive_entry *e, const char *member,
+                           GError **err)
 {
   const char *name;
   const void *value;
@@ -201,9 +212,15 @@ static void set_xattrs(Unpacker *u, int fd, struct archive_entry *e)
      * sets them could redirect lookups or fake opaque dirs. */
     if (strstr(name, ".overlay.") != NULL || g_str_has_prefix(name, "system."))
       continue;
-    if (fsetxattr(fd, name, value, size, 0) < 0)
-      sbx_debug("layer %s: xattr %s not kept: %s", u->layer, name, g_strerror(errno));
+    if (fsetxattr(fd, name, value, size, 0) == 0)
+      continue;
+    int en = errno;
+    g_autofree char *shown = sbx_escape_text(name);
+    if (!xattr_refused_for_what_it_is(en))
+      return entry_fail(u, err, member, "xattr %.200s: %s", shown, g_strerror(en));
+    sbx_debug("layer %s: xattr %s not kept: %s", u->layer, shown, g_strerror(en));
   }
+  return TRUE;
 }
 
 static gboolean apply_meta(Unpacker *u, int fd, struct archive_entry *e, const char *member,
@@ -216,7 +233,8 @@ static gboolean apply_meta(Unpacker *u, int fd, struct archive_entry *e, const c
     return entry_fail(u, err, member, "chown %u:%u: %s", uid, gid, g_strerror(errno));
   if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
     return entry_fail(u, err, member, "chmod: %s", g_strerror(errno));
-  set_xattrs(u, fd, e);
+  if (!set_xattrs(u, fd, e, member, err))
+    return FALSE;
   struct timespec ts[2] = {{archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
                            {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
   futimens(fd, ts);

@@ -42,12 +42,14 @@ gboolean sbx_write_file_atomic(int dirfd, const char *name, const void *buf, siz
   sbx_autofd fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0)
     return sbx_fail_errno(err, "create %s", name);
-  if (!sbx_write_all(fd, buf, len, err) || fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
-    int e = errno;
+  /* The error names the file: "write: No space left on device" alone does
+   * not say which of a store's files could not be written. */
+  g_autoptr(GError) local = NULL;
+  if (!sbx_write_all(fd, buf, len, &local) || fsync(fd) < 0 ||
+      renameat(dirfd, tmp, dirfd, name) < 0) {
+    int e = local ? sbx_error_errno(local) : errno;
     unlinkat(dirfd, tmp, 0);
-    if (err && *err)
-      return FALSE;
-    return sbx_fail_errnum(err, e, "write %s", name);
+    return sbx_fail_errnum(err, e ? e : EIO, "write %s", name);
   }
   return TRUE;
 }
@@ -127,16 +129,23 @@ static GPtrArray *dir_names(int dfd)
 }
 
 typedef struct {
-  int top;         /* the directory being emptied */
-  guint64 hoisted; /* names given to directories moved up into it */
-  GError *first;   /* the first failure; the removal goes on past it */
+  const char *shown; /* the tree's path, for messages */
+  int top;           /* the directory being emptied */
+  guint64 hoisted;   /* names given to directories moved up into it */
+  GError *first;     /* the first failure; the removal goes on past it */
   gboolean progress;
 } RmRf;
 
-static void rm_note(RmRf *r, const char *what, const char *name)
+/* "remove <tree>: <entry inside it>: <why>": the tree is the path the
+ * caller knows; an entry's own path may be a name given it by the walk. */
+static void rm_note(RmRf *r, const char *name)
 {
-  if (!r->first)
-    sbx_fail_errno(&r->first, "%s %s", what, name);
+  if (r->first)
+    return;
+  if (name)
+    sbx_fail_errno(&r->first, "remove %s: %s", r->shown, name);
+  else
+    sbx_fail_errno(&r->first, "remove %s", r->shown);
 }
 
 /* One entry of a directory: a file unlinked, an empty directory removed,
@@ -148,7 +157,7 @@ static void rm_entry(RmRf *r, int dfd, const char *name)
     return;
   }
   if (errno != EISDIR && errno != EPERM) {
-    rm_note(r, "remove", name);
+    rm_note(r, name);
     return;
   }
   if (unlinkat(dfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) {
@@ -166,7 +175,7 @@ static void rm_entry(RmRf *r, int dfd, const char *name)
       return;
     }
     if (errno != EEXIST) {
-      rm_note(r, "remove", name);
+      rm_note(r, name);
       return;
     }
   }
@@ -181,14 +190,14 @@ static void rm_dir_in_top(RmRf *r, const char *name)
     fd = openat(r->top, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     if (errno != ENOENT)
-      rm_note(r, "remove", name);
+      rm_note(r, name);
     return;
   }
   /* A directory we cannot list or change (mode 000) is made so: it is ours. */
   fchmod(fd, 0700);
   g_autoptr(GPtrArray) names = dir_names(fd);
   if (!names) {
-    rm_note(r, "remove", name);
+    rm_note(r, name);
     return;
   }
   for (guint i = 0; i < names->len; i++)
@@ -202,20 +211,22 @@ static void rm_dir_in_top(RmRf *r, const char *name)
  * one per level. Every directory's subdirectories are moved up into the top
  * directory under fresh names and emptied from there, so the walk stays
  * flat. A failure does not stop it; the first is the error, at the end. */
-gboolean sbx_rm_rf_at(int dirfd, const char *name, GError **err)
+gboolean sbx_rm_rf_in(int dirfd, const char *dir_shown, const char *name, GError **err)
 {
+  g_autofree char *shown = dir_shown ? g_build_filename(dir_shown, name, NULL) : g_strdup(name);
   if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
     return TRUE;
   if (errno != EISDIR && errno != EPERM)
-    return sbx_fail_errno(err, "remove %s", name);
-  RmRf r = {.top = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+    return sbx_fail_errno(err, "remove %s", shown);
+  RmRf r = {.shown = shown,
+            .top = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
   if (r.top < 0)
-    return errno == ENOENT || sbx_fail_errno(err, "remove %s", name);
+    return errno == ENOENT || sbx_fail_errno(err, "remove %s", shown);
   fchmod(r.top, 0700);
   for (;;) {
     g_autoptr(GPtrArray) names = dir_names(r.top);
     if (!names) {
-      rm_note(&r, "remove", name);
+      rm_note(&r, NULL);
       break;
     }
     if (names->len == 0)
@@ -230,12 +241,17 @@ gboolean sbx_rm_rf_at(int dirfd, const char *name, GError **err)
   }
   close(r.top);
   if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-    rm_note(&r, "remove", name);
+    rm_note(&r, NULL);
   if (r.first) {
     g_propagate_error(err, r.first);
     return FALSE;
   }
   return TRUE;
+}
+
+gboolean sbx_rm_rf_at(int dirfd, const char *name, GError **err)
+{
+  return sbx_rm_rf_in(dirfd, NULL, name, err);
 }
 
 gboolean sbx_mkdir_p(const char *path, mode_t mode, GError **err)

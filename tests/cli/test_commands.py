@@ -87,6 +87,81 @@ class TestCommands(SbxTestCase):
         self.assertIn("Removed 3 unused layers", r.out)
         self.assertEqual(self.layer_dirs(), [])
 
+    def test_unlistable_images_dir_stops_prune(self):
+        """images/ that cannot be listed is not "no images": prune deleting
+        every layer then would lose them all."""
+        self.sbx_store("load", fixture("busybox-legacy.tar"))
+        self.sbx_store("load", fixture("multilayer-docker25.tar"))
+        images = os.path.join(self.store_for(self.mode), "images")
+        os.chmod(images, 0)
+        try:
+            want = "list %s: Permission denied" % images
+            self.assertSbxError(self.sbx_store("prune"), contains=want)
+            self.assertEqual(len(self.layer_dirs()), 3, "prune removed layers it could not judge")
+            self.assertSbxError(self.sbx_store("images"), contains=want)
+        finally:
+            os.chmod(images, 0o700)
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out), (0, "Removed 0 unused layers, 0 bytes\n"), r)
+
+    def _load_id(self, image):
+        r = self.sbx_store("load", fixture(image))
+        self.assertEqual(r.rc, 0, r)
+        return r.out.split("Loaded image ID: sha256:")[1].strip()
+
+    def test_config_without_run_record(self):
+        """images/<id>.json whose .run is missing (an import killed between
+        them by an older sbx): run says so and what to do."""
+        image_id = self._load_id("busybox-legacy.tar")
+        os.unlink(os.path.join(self.store_for(self.mode), "images", image_id + ".run"))
+        line = self.assertSbxError(self.sbx_cmd(["run", image_id[:12], "true"]),
+                                   contains="damaged image record")
+        self.assertIn("sbx rmi %s" % image_id[:12], line)
+        self.assertEqual(self.sbx_store("rmi", image_id[:12]).rc, 0)
+        self.assertEqual(os.listdir(os.path.join(self.store_for(self.mode), "images")), [])
+
+    def test_prune_sweeps_half_written_records(self):
+        """Under the store's exclusive lock, what killed writes left goes: a
+        .run without its .json, the temporary files of atomic writes."""
+        image_id = self._load_id("busybox-legacy.tar")
+        root = self.store_for(self.mode)
+        pw = self.user_for(self.mode)
+        left = [os.path.join("images", "ab" * 32 + ".run"),
+                os.path.join("images", ".%s.json.0a1b2c3d.tmp" % image_id),
+                os.path.join("refs", ".%s.0a1b2c3d.tmp" % ("cd" * 32)),
+                os.path.join("layer-sizes", ".%s.0a1b2c3d.tmp" % ("ef" * 32)),
+                os.path.join("archives", ".%s.0a1b2c3d.tmp" % ("12" * 32))]
+        for f in left:
+            with open(os.path.join(root, f), "w") as fh:
+                fh.write("x")
+            if pw:
+                os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out), (0, "Removed 0 unused layers, 0 bytes\n"), r)
+        self.assertEqual([f for f in left if os.path.exists(os.path.join(root, f))], [])
+        self.assertEqual(sorted(os.listdir(os.path.join(root, "images"))),
+                         [image_id + ".json", image_id + ".run"])
+        self.assertEqual(self.run_ok("busybox", "echo", "still").out, "still\n")
+
+    def test_corrupted_config_named(self):
+        """One damaged images/<id>.json: prune stops naming it (and how to
+        remove it); images lists the others and warns naming it."""
+        bad = self._load_id("busybox-legacy.tar")
+        self._load_id("hello.tar")
+        with open(os.path.join(self.store_for(self.mode), "images", bad + ".json"), "w") as fh:
+            fh.write("{not json")
+        line = self.assertSbxError(self.sbx_store("prune"), contains="image %s: " % bad[:12])
+        self.assertIn("sbx rmi %s" % bad[:12], line)
+        self.assertEqual(len(self.layer_dirs()), 2)
+        r = self.sbx_store("images")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual([l.split()[0] for l in r.out.splitlines()[1:]], ["hello-world:latest"])
+        self.assertRegex(r.err, r"^sbx: warning: image %s: damaged image record .*sbx rmi %s'\n$"
+                         % (bad[:12], bad[:12]))
+        self.assertEqual(self.sbx_store("rmi", bad[:12]).rc, 0)
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out[:17]), (0, "Removed 1 unused "), r)
+
     def test_multi_image_archive_selection(self):
         self.assertSbxError(self.sbx_cmd(["run", fixture("busybox-oci.tar") + ":nosuch", "true"]),
                             contains="no image named nosuch in the archive")

@@ -142,6 +142,87 @@ echo "tmp=$(ls -A "$d/store/tmp" | wc -l) layers=$(ls -A "$d/store/layers/single
         self.assertIn("tmp=0 layers=0", r.out)
         self.assertIn("after=0", r.out)
 
+    def test_disk_full_at_each_record(self):
+        """Out of inodes at each step of a load: it succeeds whole, or fails
+        (125, one line) leaving no half image: never images/<id>.json without
+        its .run (listed, unrunnable), never a load "done" without its name."""
+        script = """
+set -u
+d=$(mktemp -d)
+mount -t tmpfs tmpfs "$d" || exit 90
+"$SBX" load -q --userns single --root "$d/store" "$IMG" >/dev/null 2>&1 || exit 91
+used=$(df --output=iused "$d" | tail -1 | tr -d ' ')
+umount "$d"
+for k in $(seq -1 9); do
+  mount -t tmpfs -o nr_inodes=$((used - k)) tmpfs "$d" || exit 90
+  "$SBX" load -q --userns single --root "$d/store" "$IMG" >/dev/null 2>"$d/err"; rc=$?
+  echo "== k=$k rc=$rc"
+  cat "$d/err"
+  echo "images: $(ls -A "$d/store/images" | tr '\\n' ' ')"
+  echo "refs: $(ls -A "$d/store/refs" 2>/dev/null | wc -l)"
+  "$SBX" images --userns single --root "$d/store" 2>&1 | sed 's/^/listed: /'
+  umount "$d"
+done
+"""
+        r = self.run_as(["unshare", "-Urm", "sh", "-c", script],
+                        env={"SBX": self.sbx, "IMG": fixture("hello.tar")})
+        if r.rc == 90 or "== k=" not in r.out:
+            self.skipTest("cannot mount a small tmpfs here: %r" % r)
+        cases = r.out.split("== k=")[1:]
+        self.assertEqual(len(cases), 11, r)
+        saw_ok = saw_name = 0
+        for case in cases:
+            lines = case.splitlines()
+            rc = int(lines[0].split("rc=")[1])
+            errors = [l for l in lines if l.startswith("sbx: ")]
+            images = next(l for l in lines if l.startswith("images:")).split()[1:]
+            refs = int(next(l for l in lines if l.startswith("refs:")).split()[1])
+            listed = [l for l in lines if l.startswith("listed: ")]
+            why = "\n%s" % case
+            self.assertEqual(sorted(images), sorted(images and
+                                                    [images[0][:64] + e for e in (".json", ".run")]),
+                             "a half-written image record" + why)
+            self.assertFalse([f for f in images if f.startswith(".")], "a temporary file" + why)
+            self.assertEqual(len(listed), 1 + len(images) // 2, why)  # the heading, the image
+            if rc == 0:
+                saw_ok += 1
+                self.assertEqual((errors, len(images), refs), ([], 2, 1), why)
+                self.assertIn("hello-world:latest", listed[1], why)
+            else:
+                self.assertEqual(rc, 125, why)
+                self.assertEqual(len(errors), 1, why)
+                self.assertIn("No space left on device", errors[0], why)
+                if images:
+                    saw_name += 1
+                    self.assertIn("its name hello-world:latest not", errors[0], why)
+        self.assertTrue(saw_ok and saw_name, r)
+
+    def test_xattr_without_space_fails_the_layer(self):
+        """An attribute the disk has no room for (ENOSPC) fails the layer:
+        kept quiet, the layer would pass its digest check without it."""
+        path = os.path.join(self.tmp, "xattr-big.tar")
+        _write_docker_archive(path, [{"f": b"x\n"}],
+                              extra_pax={"f": {"SCHILY.xattr.user.big": "v" * 60000}})
+        script = """
+set -u
+d=$(mktemp -d)
+for n in 40 2000; do
+  mount -t tmpfs -o nr_inodes=$n tmpfs "$d" || exit 90
+  "$SBX" load -q --userns single --root "$d/store" "$IMG" 2>&1; echo "rc=$?"
+  echo "layers=$(ls -A "$d/store/layers/single" | wc -l) tmp=$(ls -A "$d/store/tmp" | wc -l)"
+  umount "$d"
+done
+"""
+        r = self.run_as(["unshare", "-Urm", "sh", "-c", script],
+                        env={"SBX": self.sbx, "IMG": path})
+        if r.rc == 90 or "rc=" not in r.out:
+            self.skipTest("cannot mount a small tmpfs here: %r" % r)
+        small = r.out.split("layers=")[0]  # the first load's
+        self.assertIn("rc=125", small, r)
+        self.assertIn("xattr user.big: No space left on device", small, r)
+        self.assertIn("layers=0 tmp=0", r.out, r)
+        self.assertIn("rc=0\nlayers=1 tmp=0", r.out, "with room the layer loads\n%r" % r)
+
     def test_killed_import_leaves_nothing_used(self):
         """sbx killed mid-import (its helpers die with it): the next run
         completes the import, works, and leaves no partial layer in tmp/."""

@@ -92,3 +92,62 @@ class TestModesShareNothing(SbxTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestMixedMappings(SbxTestCase):
+    """One store used with --userns range and single: leftovers of range
+    runs hold files of subordinate ids that single mode cannot remove."""
+    mode = "range"
+
+    def _leftover(self, path, owner):
+        os.makedirs(os.path.join(path, "d"))
+        with open(os.path.join(path, "d", "f"), "w") as fh:
+            fh.write("x")
+        for p in (os.path.join(path, "d", "f"), os.path.join(path, "d")):
+            os.chown(p, owner, owner)
+
+    def test_prune_in_single_mode_leaves_range_leftovers(self):
+        if not IS_ROOT:
+            self.skipTest("making files of subordinate ids needs root")
+        root = self.store_for("range")
+        r = self.sbx_cmd(["load", "--root", root, fixture("hello.tar")], root=False)
+        self.assertEqual(r.rc, 0, r)
+        key = [k for k in os.listdir(os.path.join(root, "layers")) if k.startswith("range-")][0]
+        sub = int(key.split("-")[1]) + 1000  # a subordinate id of the range
+        pw = self.user_for("range")
+        disk = os.path.join(root, "run-disk")
+        os.mkdir(disk, 0o700)
+        os.chown(disk, pw.pw_uid, pw.pw_gid)
+        old_tmp = os.path.join(root, "tmp", "prune-%s.0a1b2c" % ("ab" * 32))  # older sbx: no key
+        new_tmp = os.path.join(root, "tmp", "%s-%s.0a1b2c" % (key, "cd" * 32))
+        old_disk = os.path.join(disk, "0a1b2c3d4e5f")
+        new_disk = os.path.join(disk, "1a1b2c3d4e5f")
+        for p in (old_tmp, new_tmp, old_disk, new_disk):
+            self._leftover(p, sub)
+        with open(os.path.join(new_disk, "idmap"), "w") as fh:
+            fh.write(key + "\n")
+        for p in (old_tmp, new_tmp, old_disk, new_disk):
+            for dirpath, dirs, files in os.walk(p):
+                if os.stat(dirpath).st_uid == 0:
+                    os.chown(dirpath, pw.pw_uid, pw.pw_gid)
+                for f in files:
+                    if os.stat(os.path.join(dirpath, f)).st_uid == 0:
+                        os.chown(os.path.join(dirpath, f), pw.pw_uid, pw.pw_gid)
+
+        r = self.sbx_cmd(["prune", "--userns", "single", "--root", root], root=False)
+        self.assertEqual(r.rc, 0, "a leftover single mode cannot remove must not stop prune\n%r" % r)
+        warnings = [l for l in r.err.splitlines() if l.startswith("sbx: warning: ")]
+        self.assertEqual(len(warnings), 2, r)
+        for path, w in zip((old_tmp, old_disk), sorted(warnings, key=lambda w: "run-disk" in w)):
+            self.assertIn("remove %s: " % path, w)
+            self.assertIn("Permission denied", w)
+            self.assertIn("sbx prune --userns range", w)
+        for p in (old_tmp, new_tmp, old_disk, new_disk):
+            self.assertTrue(os.path.exists(p), p)
+
+        r = self.sbx_cmd(["prune", "--userns", "range", "--root", root], root=False)
+        self.assertEqual(r.rc, 0, r)
+        self.assertNotIn("warning", r.err, r)
+        self.assertEqual(os.listdir(os.path.join(root, "tmp")), [])
+        self.assertEqual(os.listdir(disk), ["lock"])
+        self.assertEqual(self.run_ok("hello-world").rc, 0)

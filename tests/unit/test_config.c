@@ -95,6 +95,34 @@ static void test_parse_null_cmd(void)
   g_assert_null(empty->hostname);
 }
 
+/* The run record is read back as sbx's own file, but a damaged or planted
+ * one must not name a layer outside the store (nor be read past its end). */
+static void test_record_bad_diff_id(void)
+{
+  const char *bad[] = {"sha256:../../x",
+                       "sha256:",
+                       "sha",
+                       "",
+                       "sha256:ABCDEF1111111111111111111111111111111111111111111111111111111111",
+                       "sha512:1111111111111111111111111111111111111111111111111111111111111111"};
+  for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+    char *ids[] = {D1, (char *)bad[i], NULL};
+    SbxImageConfig c = {.diff_ids = ids};
+    g_autoptr(GBytes) rec = sbx_image_config_to_record(&c);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(SbxImageConfig) back = sbx_image_config_from_record(rec, &err);
+    g_assert_null(back);
+    g_assert_error(err, SBX_ERROR, SBX_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "damaged image record"));
+  }
+  char *good[] = {D1, NULL};
+  SbxImageConfig c = {.diff_ids = good};
+  g_autoptr(GBytes) rec = sbx_image_config_to_record(&c);
+  g_autoptr(SbxImageConfig) back = sbx_image_config_from_record(rec, NULL);
+  g_assert_nonnull(back);
+  g_assert_cmpstr(back->diff_ids[0], ==, D1);
+}
+
 static void test_parse_missing_rootfs(void)
 {
   assert_parse_refused("{\"os\":\"linux\",\"config\":{\"Cmd\":[\"sh\"]}}", "no rootfs");
@@ -813,6 +841,7 @@ int main(int argc, char **argv)
   g_test_add_func("/config/parse/null-cmd", test_parse_null_cmd);
   g_test_add_func("/config/parse/missing-rootfs", test_parse_missing_rootfs);
   g_test_add_func("/config/parse/bad-diff-id", test_parse_bad_diff_id);
+  g_test_add_func("/config/record/bad-diff-id", test_record_bad_diff_id);
   g_test_add_func("/config/parse/env-without-equals", test_parse_env_without_equals);
   g_test_add_func("/config/parse/os", test_parse_os);
   g_test_add_func("/config/parse/wrong-types", test_parse_wrong_types);

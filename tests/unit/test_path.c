@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <limits.h>
+#include <signal.h>
 #include <linux/openat2.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -525,6 +526,39 @@ static void test_rm_rf_deep(void)
   th_tmpdir_remove(tmp);
 }
 
+/* ---- sbx_write_file_atomic: a failed write names the file ---- */
+
+static void test_write_atomic_names_file(void)
+{
+  g_autofree char *tmp = th_tmpdir_new();
+  g_autofree char *sub = g_build_filename(tmp, "images", NULL);
+  g_assert_cmpint(g_mkdir(sub, 0755), ==, 0);
+  int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint(dfd, >=, 0);
+  /* A file-size limit makes write(2) fail (EFBIG) as a full disk would. */
+  struct rlimit saved, low;
+  g_assert_cmpint(getrlimit(RLIMIT_FSIZE, &saved), ==, 0);
+  low = saved;
+  low.rlim_cur = 16;
+  void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+  g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &low), ==, 0);
+  char big[4096];
+  memset(big, 'x', sizeof big);
+  g_autoptr(GError) err = NULL;
+  gboolean ok = sbx_write_file_atomic(dfd, "images/abc.json", big, sizeof big, 0600, &err);
+  g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &saved), ==, 0);
+  signal(SIGXFSZ, old);
+  g_assert_false(ok);
+  g_assert_nonnull(err);
+  g_assert_cmpstr(err->message, ==, "write images/abc.json: File too large");
+  g_assert_cmpint(sbx_error_errno(err), ==, EFBIG);
+  /* nothing left behind: neither the file nor its temporary */
+  g_autoptr(GDir) d = g_dir_open(sub, 0, NULL);
+  g_assert_null(g_dir_read_name(d));
+  close(dfd);
+  th_tmpdir_remove(tmp);
+}
+
 int main(int argc, char **argv)
 {
   /* The parent tests the openat2 path; children deny it themselves. */
@@ -536,6 +570,7 @@ int main(int argc, char **argv)
   g_test_add_func("/path/resolve-link", test_resolve_link);
   g_test_add_func("/path/split", test_split);
   g_test_add_func("/path/rm-rf/deep", test_rm_rf_deep);
+  g_test_add_func("/path/write-atomic/names-file", test_write_atomic_names_file);
   g_test_add_func("/path/have-openat2", test_have_openat2);
   g_test_add_func("/path/dir-beneath/create", test_dir_beneath_create);
   g_test_add_func("/path/dir-beneath/symlinks", test_dir_beneath_symlinks);
