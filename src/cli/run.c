@@ -812,7 +812,12 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
       /* Made now if missing: one a volume shows unmasked (-v /tmp:/tmp,
        * no /tmp/sbx-UID yet) the job could make itself, as the user, and
        * plant links in for a later session that has no runtime directory. */
-      if (g_mkdir_with_parents(*o, 0700) < 0)
+      /* Only the last level, but for the one under the home directory
+       * (never a runtime directory that is not there, or one in /tmp of
+       * another's making). */
+      const char *home = g_get_home_dir();
+      gboolean under_home = home && g_str_has_prefix(*o, home) && (*o)[strlen(home)] == '/';
+      if ((under_home ? g_mkdir_with_parents(*o, 0700) : mkdir(*o, 0700)) < 0 && errno != EEXIST)
         sbx_debug("state directory %s: %s", *o, g_strerror(errno));
       char *real = realpath(*o, NULL); /* the user's own, where it exists */
       if (real && stat(real, &st) == 0 && st.st_uid == getuid())

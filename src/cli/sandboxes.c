@@ -109,7 +109,12 @@ static int exec_parsed(int argc, char **argv, GError **err)
   /* The profile is compiled again: it must give the run's very filter (a
    * profile a volume shows the job could have been rewritten by it). */
   g_autofree char *id = ok ? sbx_seccomp_filter_id(bpf) : NULL;
-  if (ok && g_strcmp0(id, st->seccomp_filter) != 0)
+  if (ok && !(st->seccomp_filter && *st->seccomp_filter))
+    ok = sbx_fail(err, SBX_ERROR_FAILED,
+                  "exec %s: started by an older sbx, which did not record its seccomp filter "
+                  "(stop it and run it again)",
+                  argv[1]);
+  else if (ok && g_strcmp0(id, st->seccomp_filter) != 0)
     ok = sbx_fail(err, SBX_ERROR_FAILED,
                   "exec %s: the seccomp profile %s no longer gives the run's filter", argv[1],
                   sc.profile ? sc.profile : "(the default)");

@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,13 +124,18 @@ static char *state_root(GError **err)
     struct stat st;
     if (!sbx_mkdir_p(opt_root, 0700, err))
       return NULL;
-    if (stat(opt_root, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+    /* Resolved once: a link there is not followed again (and swapped). */
+    char *real = realpath(opt_root, NULL);
+    if (!real || lstat(real, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
         (st.st_mode & 022)) {
+      free(real);
       sbx_fail(err, SBX_ERROR_FAILED,
                "--root %s: not a directory of this user's that only they may write", opt_root);
       return NULL;
     }
-    return g_strdup(opt_root);
+    char *out = g_strdup(real);
+    free(real);
+    return out;
   }
   const char *rt = g_getenv("XDG_RUNTIME_DIR");
   g_autofree char *base = rt && g_path_is_absolute(rt) && access(rt, W_OK) == 0
@@ -367,7 +373,7 @@ static gboolean parse_signal(const char *s, int *out, GError **err)
 }
 
 /* A number from /proc/PID/status ("NSpid:" is the pid in each namespace,
- * the innermost last; "PPid:" the parent's, in ours). */
+ * the innermost last). */
 static gboolean status_field(pid_t pid, const char *field, gboolean last, pid_t *out)
 {
   g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
@@ -395,10 +401,10 @@ static gboolean status_field(pid_t pid, const char *field, gboolean last, pid_t 
 /* The container's processes (host pids): without a cgroup, every process in
  * its pid namespace when the container made it (its process is pid 1
  * there). In a namespace it joined (a pod's, shared with other containers)
- * only its process and those descending from it: the namespace's other
- * processes are not its (runc tells them apart by cgroup; killing them
- * killed the pod). A container in our own pid namespace (--pid=host)
- * cannot be told from the user's other processes: its own pid only. */
+ * those in its mount namespace, which is its own (what exec starts and what
+ * double-forks stay there): the namespace's other processes are not its
+ * (runc tells them apart by cgroup; killing them killed the pod). A container in our own pid
+ * namespace (--pid=host) cannot be told from the user's other processes: its own pid only. */
 static GArray *container_pids(const OciState *s, GError **err)
 {
   g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
@@ -416,43 +422,37 @@ static GArray *container_pids(const OciState *s, GError **err)
   }
   pid_t inner = 0;
   gboolean made = status_field(s->pid, "NSpid", TRUE, &inner) && inner == 1;
+  /* In a namespace it joined: those in its mount namespace (its own:
+   * sbx-oci makes or joins one per container; exec joins it too). */
+  struct stat mnt = {0};
+  g_autofree char *mntp = g_strdup_printf("/proc/%d/ns/mnt", (int)s->pid);
+  if (!made && stat(mntp, &mnt) < 0) {
+    sbx_fail_errno(err, "%s", mntp);
+    return NULL;
+  }
   DIR *d = opendir("/proc");
   if (!d) {
     sbx_fail_errno(err, "/proc");
     return NULL;
   }
-  g_autoptr(GHashTable) parent = g_hash_table_new(NULL, NULL); /* pid -> ppid, in the ns */
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     guint64 pid;
     if (!g_ascii_string_to_unsigned(e->d_name, 10, 1, G_MAXINT, &pid, NULL))
       continue;
     g_autofree char *p = g_strdup_printf("/proc/%s/ns/pid", e->d_name);
+    g_autofree char *m = g_strdup_printf("/proc/%s/ns/mnt", e->d_name);
     struct stat st;
     if (stat(p, &st) < 0 || st.st_ino != want.st_ino || st.st_dev != want.st_dev)
       continue;
-    pid_t v = (pid_t)pid, pp = 0;
-    if (made)
-      g_array_append_val(pids, v);
-    else if (status_field(v, "PPid", FALSE, &pp))
-      g_hash_table_insert(parent, GINT_TO_POINTER(v), GINT_TO_POINTER(pp));
+    if (!made && (stat(m, &st) < 0 || st.st_ino != mnt.st_ino || st.st_dev != mnt.st_dev))
+      continue;
+    pid_t v = (pid_t)pid;
+    g_array_append_val(pids, v);
   }
   closedir(d);
-  if (made)
-    return g_steal_pointer(&pids);
-  log_line("debug", "the container joined its pid namespace: its process and its descendants");
-  GHashTableIter it;
-  gpointer k, val;
-  g_hash_table_iter_init(&it, parent);
-  while (g_hash_table_iter_next(&it, &k, &val)) {
-    pid_t v = GPOINTER_TO_INT(k), up = v;
-    for (guint depth = 0; up > 0 && up != s->pid && depth <= g_hash_table_size(parent); depth++)
-      up = g_hash_table_contains(parent, GINT_TO_POINTER(up))
-               ? GPOINTER_TO_INT(g_hash_table_lookup(parent, GINT_TO_POINTER(up)))
-               : 0;
-    if (up == s->pid)
-      g_array_append_val(pids, v);
-  }
+  if (!made)
+    log_line("debug", "the container joined its pid namespace: its mount namespace's processes");
   return g_steal_pointer(&pids);
 }
 
@@ -724,10 +724,14 @@ static int cmd_delete(int argc, char **argv)
     if (opt_force && err->code == SBX_ERROR_NOT_FOUND) {
       g_clear_error(&err);
       /* A create killed before it recorded the container left its
-       * directory (its process ended with it): the id would stay taken. */
+       * directory (its process ended with it): the id would stay taken.
+       * Only when there is no state.json at all (not one that could not
+       * be read: that container may be alive). */
       g_autofree char *dir = state_dir(id, NULL);
+      g_autofree char *json = dir ? g_build_filename(dir, "state.json", NULL) : NULL;
       struct stat st;
-      if (dir && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && !sbx_rm_rf_at(AT_FDCWD, dir, &err))
+      if (dir && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && lstat(json, &st) < 0 &&
+          errno == ENOENT && !sbx_rm_rf_at(AT_FDCWD, dir, &err))
         return fail(err);
       return 0;
     }
@@ -979,6 +983,13 @@ static int cmd_exec(int argc, char **argv)
     sbx_fail(&err, SBX_ERROR_USAGE, "cannot exec in container %s: it is %s", s->id, status_of(s));
     return fail(err);
   }
+  /* Forwarded from the start (a signal before the process exists is
+   * dropped, not the end of sbx-oci with its process left behind). */
+  static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  struct sigaction sa = {.sa_handler = forward_signal};
+  sigemptyset(&sa.sa_mask);
+  for (guint i = 0; !opt_detach && i < G_N_ELEMENTS(forwarded); i++)
+    sigaction(forwarded[i], &sa, NULL);
   SbxOciExec x = {.pid = s->pid,
                   .start = s->start,
                   .console_socket = opt_console_socket,
@@ -991,15 +1002,11 @@ static int cmd_exec(int argc, char **argv)
     return 0;
   /* Forward the usual signals; return the process's status. */
   exec_child = pid;
-  static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
-  struct sigaction sa = {.sa_handler = forward_signal};
-  sigemptyset(&sa.sa_mask);
-  for (guint i = 0; i < G_N_ELEMENTS(forwarded); i++)
-    sigaction(forwarded[i], &sa, NULL);
   int status;
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR)
       return 255;
+  exec_child = 0;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -1099,10 +1106,19 @@ static void run_sealed_if_writable(char **argv)
   if (self < 0)
     return; /* no /proc: nothing to reach it by either */
   int seals = fcntl(self, F_GET_SEALS);
-  if ((seals >= 0 && (seals & F_SEAL_WRITE)) ||
-      faccessat(self, "", W_OK, AT_EACCESS | AT_EMPTY_PATH) < 0)
-    return;
+  if (seals >= 0 && (seals & F_SEAL_WRITE))
+    return; /* the copy */
+  /* Left as it is only when the user can neither write it nor make it
+   * writable: not theirs (root's, installed), and refused for writing. A
+   * file of theirs at 0555 is chmod-able from the container (root inside is
+   * the user); any other answer of the check is a copy too. */
   struct stat st;
+  struct statvfs vfs;
+  gboolean readonly = fstatvfs(self, &vfs) == 0 && (vfs.f_flag & ST_RDONLY);
+  if (fstat(self, &st) == 0 && (st.st_uid != geteuid() || readonly) &&
+      faccessat(AT_FDCWD, "/proc/self/exe", W_OK, AT_EACCESS) < 0 &&
+      (errno == EACCES || errno == EROFS))
+    return;
   int mem = memfd_create("sbx-oci", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
   if (mem < 0 && errno == EINVAL) /* before Linux 6.3 */
     mem = memfd_create("sbx-oci", MFD_CLOEXEC | MFD_ALLOW_SEALING);

@@ -197,7 +197,8 @@ static void owner_of(Unpacker *u, struct archive_entry *e, uid_t *uid, gid_t *gi
  * security.capability or user.* attributes. */
 static gboolean xattr_refused_for_what_it_is(int e)
 {
-  return e == EOPNOTSUPP || e == ENOTSUP || e == EPERM || e == ERANGE || e == E2BIG || e == EINVAL;
+  return e == EOPNOTSUPP || e == ENOTSUP || e == EPERM || e == EACCES || e == ERANGE ||
+         e == E2BIG || e == EINVAL;
 }
 
 static gboolean set_xattrs(Unpacker *u, int fd, struct archive_entry *e, const char *member,

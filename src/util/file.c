@@ -132,8 +132,9 @@ typedef struct {
   const char *shown; /* the tree's path, for messages */
   int top;           /* the directory being emptied */
   guint64 hoisted;   /* names given to directories moved up into it */
+  dev_t dev;         /* its file system: the walk stays on it */
   GError *first;     /* the first failure; the removal goes on past it */
-  gboolean progress;
+  gboolean progress; /* something was removed or moved (ENOENT is not that) */
 } RmRf;
 
 /* "remove <tree>: <entry inside it>: <why>": the tree is the path the
@@ -152,18 +153,22 @@ static void rm_note(RmRf *r, const char *name)
  * any other directory moved up into the top one to be emptied there. */
 static void rm_entry(RmRf *r, int dfd, const char *name)
 {
-  if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT) {
+  if (unlinkat(dfd, name, 0) == 0) {
     r->progress = TRUE;
     return;
   }
+  if (errno == ENOENT)
+    return;
   if (errno != EISDIR && errno != EPERM) {
     rm_note(r, name);
     return;
   }
-  if (unlinkat(dfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) {
+  if (unlinkat(dfd, name, AT_REMOVEDIR) == 0) {
     r->progress = TRUE;
     return;
   }
+  if (errno == ENOENT)
+    return;
   if (dfd == r->top)
     return; /* emptied by the caller */
   /* Moving a directory rewrites its "..": it must be writable (ours). */
@@ -193,6 +198,15 @@ static void rm_dir_in_top(RmRf *r, const char *name)
       rm_note(r, name);
     return;
   }
+  /* Another file system mounted there (only where the caller's mount
+   * namespace has one inside the tree): not ours to empty. */
+  struct stat st;
+  if (fstat(fd, &st) < 0 || st.st_dev != r->dev) {
+    if (!r->first)
+      sbx_fail(&r->first, SBX_ERROR_FAILED, "remove %s: %s: another file system is mounted there",
+               r->shown, name);
+    return;
+  }
   /* A directory we cannot list or change (mode 000) is made so: it is ours. */
   fchmod(fd, 0700);
   g_autoptr(GPtrArray) names = dir_names(fd);
@@ -220,8 +234,14 @@ gboolean sbx_rm_rf_in(int dirfd, const char *dir_shown, const char *name, GError
     return sbx_fail_errno(err, "remove %s", shown);
   RmRf r = {.shown = shown,
             .top = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+  struct stat st;
   if (r.top < 0)
     return errno == ENOENT || sbx_fail_errno(err, "remove %s", shown);
+  if (fstat(r.top, &st) < 0) {
+    close(r.top);
+    return sbx_fail_errno(err, "remove %s", shown);
+  }
+  r.dev = st.st_dev;
   fchmod(r.top, 0700);
   for (;;) {
     g_autoptr(GPtrArray) names = dir_names(r.top);

@@ -360,14 +360,22 @@ class TestOci(SbxTestCase):
         bpid = self.state_of("podb")["pid"]
         ns = os.readlink("/proc/%d/ns/pid" % apid)
         self.assertEqual(os.readlink("/proc/%d/ns/pid" % bpid), ns)
-        self.assertTrue(self.wait_for(lambda: len(self._in_ns(ns)) >= 4))
-        r = self.oci_cmd(["ps", "--format", "json", "podb"])
-        self.assertEqual(r.rc, 0, r)
-        pids = json.loads(r.out)
-        self.assertIn(bpid, pids)
-        self.assertNotIn(apid, pids)
-        self.assertEqual(len(pids), 3, r)
-        self.assertEqual(self.oci_cmd(["kill", "--all", "podb", "KILL"]).rc, 0)
+        # what exec starts in podb is podb's too (not a descendant of its init)
+        ex = self.popen_as([self.oci, "--root", self.state, "exec", "podb", "sleep", "1000"])
+        try:
+            self.assertTrue(self.wait_for(lambda: len(self._in_ns(ns)) >= 5))
+            r = self.oci_cmd(["ps", "--format", "json", "podb"])
+            self.assertEqual(r.rc, 0, r)
+            pids = json.loads(r.out)
+            self.assertIn(bpid, pids)
+            self.assertNotIn(apid, pids)
+            self.assertEqual(len(pids), 4, r)
+            self.assertEqual(self.oci_cmd(["kill", "--all", "podb", "KILL"]).rc, 0)
+            ex.wait(timeout=30)
+        finally:
+            if ex.poll() is None:
+                ex.kill()
+                ex.wait()
         self.wait_stopped("podb")
         self.assertEqual(self.state_of("poda")["status"], "running")
         # what is left of podb are zombies under poda's init (a sleep, no reaper)
@@ -501,13 +509,23 @@ class TestOci(SbxTestCase):
         finally:
             ex.kill()
             ex.wait()
+        # the user's own at 0555 is no better: chmod-able from the container
+        os.chmod(mine, 0o555)
+        ex = self.popen_as([mine, "--root", self.state, "exec", "ex", "sleep", "1000"])
+        try:
+            self.assertTrue(self.wait_for(lambda: self._in_ns(os.readlink(
+                "/proc/%d/ns/pid" % self.state_of("ex")["pid"])).__len__() >= 3, 20))
+            self.assertEqual(os.readlink("/proc/%d/exe" % ex.pid), "/memfd:sbx-oci (deleted)")
+        finally:
+            ex.kill()
+            ex.wait()
         if not self.pw:
             return  # the suite runs as the user who built sbx-oci: no binary they cannot write
         # the binary under test, not writable by the user, runs as it is
         ex = self.popen_as([self.oci, "--root", self.state, "exec", "ex", "sleep", "1000"])
         try:
             self.assertTrue(self.wait_for(lambda: self._in_ns(os.readlink(
-                "/proc/%d/ns/pid" % self.state_of("ex")["pid"])).__len__() >= 3, 20))
+                "/proc/%d/ns/pid" % self.state_of("ex")["pid"])).__len__() >= 4, 20))
             self.assertEqual(os.readlink("/proc/%d/exe" % ex.pid), os.path.realpath(self.oci))
         finally:
             ex.kill()
