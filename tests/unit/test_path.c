@@ -521,7 +521,8 @@ static void test_rm_rf_deep(void)
   g_assert_false(g_file_test(top, G_FILE_TEST_EXISTS));
   /* a file, and something absent, are fine too */
   th_write_string(tmp, "plain", "x");
-  g_assert_true(sbx_rm_rf_at(AT_FDCWD, g_build_filename(tmp, "plain", NULL), NULL));
+  g_autofree char *plain = g_build_filename(tmp, "plain", NULL);
+  g_assert_true(sbx_rm_rf_at(AT_FDCWD, plain, NULL));
   g_assert_true(sbx_rm_rf_at(AT_FDCWD, top, NULL));
   th_tmpdir_remove(tmp);
 }
