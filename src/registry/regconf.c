@@ -1,5 +1,6 @@
-/* registries.conf (containers-registries.conf(5), version 2), as podman
- * reads it: unqualified-search-registries, short-name-mode, [aliases], and
+/* registries.conf (containers-registries.conf(5), version 2, and version
+ * 1's three lists), as podman reads it: unqualified-search-registries, short-name-mode, [aliases],
+ * and
  * [[registry]] tables (prefix, location, insecure, blocked,
  * mirror-by-digest-only, mirrors with location, insecure, pull-from-mirror).
  * The TOML is read by toml++ (regconf-toml.cc) and walked here as JSON.
@@ -110,8 +111,7 @@ static const char *const registry_keys[] = {
 static const char *const mirror_keys[] = {"location", "insecure", "pull-from-mirror", NULL};
 /* podman's keys that sbx does not use, and that could only add to what it
  * does (credential stores, an additional layer store's helper): read, and
- * nothing more. Version 1's [registries.*] tables are refused (their block
- * list would be ignored). */
+ * nothing more. Version 1's [registries.*] tables are read apart (parse_v1). */
 static const char *const top_keys[] = {"unqualified-search-registries",
                                        "short-name-mode",
                                        "aliases",
@@ -256,6 +256,72 @@ static gboolean parse_registry(SbxRegConf *c, JsonNode *node, const char *file, 
   return TRUE;
 }
 
+/* Version 1 (still read by podman): [registries.search], .insecure and
+ * .block, each a list `registries = [...]`, read as containers/image does:
+ * the search list is unqualified-search-registries, the others [[registry]]
+ * entries of that location, insecure or blocked. Not mixed with version 2
+ * in one file (containers/image refuses that too). */
+static gboolean parse_v1(SbxRegConf *c, JsonObject *o, const char *what, GError **err)
+{
+  static const char *const v1_tables[] = {"search", "insecure", "block", NULL};
+  static const char *const v1_keys[] = {"registries", NULL};
+  g_autofree char *vwhat = g_strdup_printf("%s: [registries.*] (version 1)", what);
+  g_autoptr(GList) keys = json_object_get_members(o);
+  for (GList *l = keys; l; l = l->next)
+    if (strcmp(l->data, "registries") != 0) {
+      g_autofree char *shown = g_utf8_make_valid(l->data, MIN(strlen(l->data), 100));
+      return sbx_fail(err, SBX_ERROR_INVALID,
+                      "%s: [registries.*] tables (version 1) cannot be mixed with version 2 "
+                      "keys ('%s')",
+                      what, shown);
+    }
+  JsonObject *v1 = sbx_json_object(json_object_get_member(o, "registries"), vwhat, err);
+  if (!v1 || !known_keys(v1, v1_tables, vwhat, err))
+    return FALSE;
+  g_autoptr(GHashTable) made = g_hash_table_new(g_str_hash, g_str_equal); /* prefix -> Registry */
+  g_autoptr(GPtrArray) order = g_ptr_array_new_with_free_func((GDestroyNotify)registry_free);
+  for (guint t = 0; v1_tables[t]; t++) {
+    JsonNode *n = json_object_get_member(v1, v1_tables[t]);
+    if (!n)
+      continue;
+    g_autofree char *twhat = g_strdup_printf("%s: [registries.%s]", what, v1_tables[t]);
+    JsonObject *to = sbx_json_object(n, twhat, err);
+    g_auto(GStrv) list = NULL;
+    if (!to || !known_keys(to, v1_keys, twhat, err) ||
+        !sbx_json_get_strv(to, "registries", &list, twhat, err))
+      return FALSE;
+    for (char **l = list; l && *l; l++)
+      if (!check_location(*l, twhat, err))
+        return FALSE;
+    if (t == 0) {
+      if (list) {
+        g_strfreev(c->search);
+        c->search = g_steal_pointer(&list);
+      }
+      continue;
+    }
+    for (char **l = list; l && *l; l++) {
+      Registry *r = g_hash_table_lookup(made, *l);
+      if (!r) {
+        r = g_new0(Registry, 1);
+        r->mirrors = g_array_new(FALSE, TRUE, sizeof(Mirror));
+        g_array_set_clear_func(r->mirrors, (GDestroyNotify)mirror_clear);
+        r->prefix = g_strdup(*l);
+        r->location = g_strdup(*l);
+        g_hash_table_insert(made, r->prefix, r);
+        g_ptr_array_add(order, r);
+      }
+      if (t == 1)
+        r->insecure = TRUE;
+      else
+        r->blocked = TRUE;
+    }
+  }
+  while (order->len > 0)
+    add_registry(c, g_ptr_array_steal_index(order, 0));
+  return TRUE;
+}
+
 /* One file into c: keys it sets replace earlier files' (drop-ins), aliases
  * and [[registry]] prefixes one by one. */
 static gboolean parse_into(SbxRegConf *c, const char *text, gsize len, const char *what,
@@ -270,10 +336,7 @@ static gboolean parse_into(SbxRegConf *c, const char *text, gsize len, const cha
   if (!o)
     return FALSE;
   if (json_object_has_member(o, "registries"))
-    return sbx_fail(err, SBX_ERROR_INVALID,
-                    "%s: [registries.*] tables (version 1) are not supported: write [[registry]] "
-                    "tables (containers-registries.conf(5))",
-                    what);
+    return parse_v1(c, o, what, err);
   if (!known_keys(o, top_keys, what, err))
     return FALSE;
   const char *mode = NULL;

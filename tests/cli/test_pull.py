@@ -920,6 +920,17 @@ class TestRegistriesConf(PullTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertIn("Pulled image: %s/busybox:latest" % front.hostport, r.out)
 
+    def test_insecure_registry_in_version_1(self):
+        # [registries.insecure] (version 1, still read by podman): honoured,
+        # and [registries.block] refuses, as with [[registry]] tables
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        self.conf('[registries.insecure]\nregistries = ["%s"]\n' % reg.host)
+        r = self.pull_image(reg.host + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.conf('[registries.block]\nregistries = ["%s"]\n' % reg.host)
+        self.assertSbxError(self.pull_image(reg.host + "/busybox"), contains="is blocked")
+
     def test_mirror_first_then_fallback(self):
         reg = self.busybox_registry()
         mirror = self.front(reg)
@@ -978,8 +989,9 @@ class TestRegistriesConf(PullTestCase):
         conf("", 'pull-from-mirror = "sometimes"\n')
         self.assertSbxError(self.pull_image(by_tag), contains="'sometimes' is not all, "
                             "digest-only or tag-only")
+        # version 1's block list is read (not dropped): the pull is refused
         self.conf('[registries.block]\nregistries = ["%s"]\n' % reg.host)
-        self.assertSbxError(self.pull_image(by_tag), contains="version 1")
+        self.assertSbxError(self.pull_image(by_tag), contains="is blocked")
 
     def test_mirror_lacking_a_blob_falls_back_for_that_blob(self):
         """A mirror that has the manifest but not every layer: the missing

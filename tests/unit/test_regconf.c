@@ -270,7 +270,11 @@ static void test_refused(void)
        "pull-from = \"digest-only\"\n",
        "mirror 1: unknown key 'pull-from'"},
       {"unqualified-search-registry = [\"a.io\"]\n", "unknown key 'unqualified-search-registry'"},
-      {"[registries.block]\nregistries = [\"a.io\"]\n", "version 1"},
+      {"unqualified-search-registries = [\"a.io\"]\n[registries.block]\nregistries = [\"b.io\"]\n",
+       "version 1) cannot be mixed with version 2 keys"},
+      {"[registries.block]\nregistry = [\"a.io\"]\n", "unknown key 'registry'"},
+      {"[registries.other]\nregistries = [\"a.io\"]\n", "unknown key 'other'"},
+      {"[registries.insecure]\nregistries = [\"https://a.io\"]\n", "not a registry location"},
       {"[[registry]]\nlocation = \"a.io\"\nmirror-by-digest-only = \"yes\"\n",
        "mirror-by-digest-only"},
       {"[[registry]]\nlocation = \"a.io\"\npull-from-mirror = \"all\"\n",
@@ -294,6 +298,30 @@ static void test_refused(void)
   }
 }
 
+/* Version 1, as podman still reads it: the three lists. */
+static void test_version_1(void)
+{
+  g_autoptr(GError) err = NULL;
+  g_autoptr(SbxRegConf) c = parse("[registries.search]\nregistries = ['r.io:5000']\n"
+                                  "[registries.insecure]\nregistries = ['127.0.0.1:5000']\n"
+                                  "[registries.block]\nregistries = ['bad.io', '127.0.0.1:5000']\n",
+                                  &err);
+  g_assert_no_error(err);
+  check(candidates(c, "busybox"), "r.io:5000/busybox");
+  check(endpoints(c, "quay.io/a/b:1"), "quay.io/a/b:1");
+  g_autoptr(GArray) a = sbx_regconf_endpoints(c, "bad.io/x", &err);
+  g_assert_null(a);
+  g_assert_nonnull(strstr(err->message, "registry bad.io is blocked"));
+  g_clear_error(&err);
+  /* insecure and blocked both: blocked */
+  g_autoptr(GArray) b = sbx_regconf_endpoints(c, "127.0.0.1:5000/x", &err);
+  g_assert_null(b);
+  g_clear_error(&err);
+  g_autoptr(SbxRegConf) d = parse("[registries.insecure]\nregistries = ['127.0.0.1:5000']\n", &err);
+  g_assert_no_error(err);
+  check(endpoints(d, "127.0.0.1:5000/x:1"), "127.0.0.1:5000/x:1!");
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -303,6 +331,7 @@ int main(int argc, char **argv)
   g_test_add_func("/regconf/registries", test_registries);
   g_test_add_func("/regconf/wildcards", test_wildcards);
   g_test_add_func("/regconf/refused", test_refused);
+  g_test_add_func("/regconf/version-1", test_version_1);
   g_test_add_func("/regconf/mirror-usage", test_mirror_usage);
   g_test_add_func("/regconf/podman-keys-read", test_podman_keys_read);
   return g_test_run();
