@@ -954,15 +954,36 @@ static gboolean exec_overrides(SbxOciConfig *c, int argc, char **argv, GError **
   return TRUE;
 }
 
-/* exec without --detach: what sbx-oci gets goes to the process it runs. */
+/* exec without --detach: what sbx-oci gets goes to the process it runs;
+ * what comes before its pid is known is kept and sent then (the program
+ * may well be running, and have said so, before sbx_oci_exec returns). */
 static volatile pid_t exec_child;
+static volatile sig_atomic_t exec_pending; /* a bit per signal */
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
 static void forward_signal(int sig)
 {
   int saved = errno;
   if (exec_child > 0)
     kill(exec_child, sig);
+  else if (sig < 31)
+    exec_pending |= 1 << sig;
   errno = saved;
+}
+
+static void forward_to(pid_t pid)
+{
+  sigset_t set, old;
+  sigemptyset(&set);
+  for (guint i = 0; i < G_N_ELEMENTS(forwarded); i++)
+    sigaddset(&set, forwarded[i]);
+  sigprocmask(SIG_BLOCK, &set, &old);
+  exec_child = pid;
+  for (guint i = 0; i < G_N_ELEMENTS(forwarded); i++)
+    if (exec_pending & (1 << forwarded[i]))
+      kill(pid, forwarded[i]);
+  exec_pending = 0;
+  sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 static int cmd_exec(int argc, char **argv)
@@ -985,7 +1006,6 @@ static int cmd_exec(int argc, char **argv)
   }
   /* Forwarded from the start (a signal before the process exists is
    * dropped, not the end of sbx-oci with its process left behind). */
-  static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
   struct sigaction sa = {.sa_handler = forward_signal};
   sigemptyset(&sa.sa_mask);
   for (guint i = 0; !opt_detach && i < G_N_ELEMENTS(forwarded); i++)
@@ -1001,7 +1021,7 @@ static int cmd_exec(int argc, char **argv)
   if (opt_detach)
     return 0;
   /* Forward the usual signals; return the process's status. */
-  exec_child = pid;
+  forward_to(pid);
   int status;
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR)
