@@ -811,10 +811,9 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
       struct stat st;
       /* Made now if missing: one a volume shows unmasked (-v /tmp:/tmp,
        * no /tmp/sbx-UID yet) the job could make itself, as the user, and
-       * plant links in for a later session that has no runtime directory. */
-      /* Only the last level, but for the one under the home directory
-       * (never a runtime directory that is not there, or one in /tmp of
-       * another's making). */
+       * plant links in for a later session that has no runtime directory.
+       * Only the last level, but for the one under the home directory
+       * (never a runtime directory that is not there). */
       const char *home = g_get_home_dir();
       gboolean under_home = home && g_str_has_prefix(*o, home) && (*o)[strlen(home)] == '/';
       if ((under_home ? g_mkdir_with_parents(*o, 0700) : mkdir(*o, 0700)) < 0 && errno != EEXIST)

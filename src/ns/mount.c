@@ -450,8 +450,6 @@ static gboolean etc_files(const SbxRootfsSpec *spec, int rootfd, int runfd, GErr
   return TRUE;
 }
 
-/* The target of a volume inside the root: a directory for a directory, an
- * empty file for a file; planted symlinks resolve inside the root. */
 /* Nothing may be mounted over the sandbox's root itself. An image's link to
  * it (proc -> /, data -> /) makes a mount target of it; a mount there sits
  * where every later walk from rootfd (the masks, the read-only paths) never
@@ -477,6 +475,8 @@ int sbx_mount_dir(int rootfd, const char *path, mode_t mode, GError **err)
   return fd;
 }
 
+/* The target of a volume inside the root: a directory for a directory, an
+ * empty file for a file; planted symlinks resolve inside the root. */
 int sbx_mount_target(int rootfd, const char *path, gboolean dir, GError **err)
 {
   if (dir)

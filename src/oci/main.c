@@ -8,6 +8,7 @@
  * podman reads); exit status 1, as runc. */
 #include "sbx-config.h"
 #include "sbx/json.h"
+#include "sbx/ns.h"
 #include "sbx/oci.h"
 #include "sbx/state.h"
 #include "sbx/sync.h"
@@ -954,36 +955,28 @@ static gboolean exec_overrides(SbxOciConfig *c, int argc, char **argv, GError **
   return TRUE;
 }
 
-/* exec without --detach: what sbx-oci gets goes to the process it runs;
- * what comes before its pid is known is kept and sent then (the program
- * may well be running, and have said so, before sbx_oci_exec returns). */
-static volatile pid_t exec_child;
-static volatile sig_atomic_t exec_pending; /* a bit per signal */
-static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
-
-static void forward_signal(int sig)
+/* exec without --detach: the signals sbx forwards (sbx_pid_forwarded_signals)
+ * are blocked from the start and taken with sigwaitinfo once the process's
+ * pid is known; one that came before (the program may be running, and have
+ * said so, before sbx_oci_exec returns) waits pending till then. Its status
+ * is returned. */
+static int forward_until_exit(pid_t pid, const sigset_t *forwarded)
 {
-  int saved = errno;
-  if (exec_child > 0)
-    kill(exec_child, sig);
-  else if (sig < 31)
-    exec_pending |= 1 << sig;
-  errno = saved;
-}
-
-static void forward_to(pid_t pid)
-{
-  sigset_t set, old;
-  sigemptyset(&set);
-  for (guint i = 0; i < G_N_ELEMENTS(forwarded); i++)
-    sigaddset(&set, forwarded[i]);
-  sigprocmask(SIG_BLOCK, &set, &old);
-  exec_child = pid;
-  for (guint i = 0; i < G_N_ELEMENTS(forwarded); i++)
-    if (exec_pending & (1 << forwarded[i]))
-      kill(pid, forwarded[i]);
-  exec_pending = 0;
-  sigprocmask(SIG_SETMASK, &old, NULL);
+  sigset_t wait_for = *forwarded;
+  sigaddset(&wait_for, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &wait_for, NULL);
+  for (;;) {
+    int status;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (r < 0 && errno != EINTR)
+      return 255;
+    siginfo_t si;
+    int sig = sigwaitinfo(&wait_for, &si);
+    if (sig > 0 && sig != SIGCHLD)
+      kill(pid, sig);
+  }
 }
 
 static int cmd_exec(int argc, char **argv)
@@ -1004,12 +997,12 @@ static int cmd_exec(int argc, char **argv)
     sbx_fail(&err, SBX_ERROR_USAGE, "cannot exec in container %s: it is %s", s->id, status_of(s));
     return fail(err);
   }
-  /* Forwarded from the start (a signal before the process exists is
-   * dropped, not the end of sbx-oci with its process left behind). */
-  struct sigaction sa = {.sa_handler = forward_signal};
-  sigemptyset(&sa.sa_mask);
-  for (guint i = 0; !opt_detach && i < G_N_ELEMENTS(forwarded); i++)
-    sigaction(forwarded[i], &sa, NULL);
+  /* Blocked from the start: a signal before the process exists waits for
+   * it (sbx_process_exec unblocks everything in the process before execve). */
+  sigset_t forwarded;
+  sbx_pid_forwarded_signals(&forwarded);
+  if (!opt_detach)
+    sigprocmask(SIG_BLOCK, &forwarded, NULL);
   SbxOciExec x = {.pid = s->pid,
                   .start = s->start,
                   .console_socket = opt_console_socket,
@@ -1020,14 +1013,7 @@ static int cmd_exec(int argc, char **argv)
     return fail(err);
   if (opt_detach)
     return 0;
-  /* Forward the usual signals; return the process's status. */
-  forward_to(pid);
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return 255;
-  exec_child = 0;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return forward_until_exit(pid, &forwarded);
 }
 
 static const GOptionEntry ps_entries[] = {
