@@ -680,13 +680,15 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
 {
   Switch *sw = data;
   int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-  if (c < 0)
-    return G_SOURCE_CONTINUE;
   struct ucred cred;
   socklen_t len = sizeof cred;
-  if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != getuid() ||
+  if (c < 0 || getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != getuid() ||
       sw->ports->len >= SBX_SWITCH_PORTS_MAX) {
-    close(c);
+    if (c >= 0)
+      close(c);
+    /* idle_check may have left this connection to us: no port came of it */
+    if (sw->ports->len == 0)
+      idle_check_later(sw, 0);
     return G_SOURCE_CONTINUE;
   }
   Port *p = g_new0(Port, 1);
