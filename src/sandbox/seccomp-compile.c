@@ -401,42 +401,71 @@ static gboolean add_rule(scmp_filter_ctx ctx, guint32 action, const char *name, 
 }
 
 #if defined(__x86_64__)
-/* Whether this kernel runs x32 system calls at all: most do not (Debian's
- * needs syscall.x32=y on its command line; Ubuntu's and Fedora's have no
- * CONFIG_X86_X32_ABI). Asked in a child, which a filter of ours or of an
- * outer runtime may kill for the attempt. */
-static gboolean kernel_runs_x32(void)
+/* Whether a child's call through a compat ABI comes back: asked in a child,
+ * which a filter of ours or of an outer runtime may kill for the attempt,
+ * and which the kernel kills with SIGSEGV where the ABI has no entry.
+ * Anything but a clean yes (no child, a failed wait, a killed child) is a
+ * no: a filter without the ABI refuses its calls (below). */
+static gboolean child_says_yes(gboolean i386)
 {
-  static int answer = -1;
-  if (answer >= 0)
-    return answer;
   pid_t pid = fork();
-  if (pid == 0)
-    _exit(syscall(__X32_SYSCALL_BIT | __NR_getpid) > 0 ? 0 : 1);
-  /* Anything but a clean yes (no child, a failed wait, a killed child)
-   * is a no: a filter without x32 refuses x32 calls. */
+  if (pid == 0) {
+    long r;
+    close(STDERR_FILENO); /* a sanitizer's report of the fault */
+    if (i386) {
+      /* i386's getpid (20) by int $0x80; the kernel clears r8-r11 */
+      __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory", "r8", "r9", "r10", "r11");
+      r = (int)r;
+    } else {
+      r = syscall(__X32_SYSCALL_BIT | __NR_getpid);
+    }
+    _exit(r > 0 ? 0 : 1);
+  }
   int status = -1;
   pid_t r = -1;
   while (pid > 0 && (r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
     ;
-  answer = r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Whether this kernel runs x32 system calls at all: most do not (Debian's
+ * needs syscall.x32=y on its command line; Ubuntu's and Fedora's have no
+ * CONFIG_X86_X32_ABI). */
+static gboolean kernel_runs_x32(void)
+{
+  static int answer = -1;
+  if (answer < 0)
+    answer = child_says_yes(FALSE);
+  return answer;
+}
+
+/* Whether it runs i386 ones: not with ia32_emulation=0 (or a kernel built
+ * without CONFIG_IA32_EMULATION), where int $0x80 faults before any filter
+ * sees it and 32-bit programs do not load. */
+static gboolean kernel_runs_i386(void)
+{
+  static int answer = -1;
+  if (answer < 0)
+    answer = child_says_yes(TRUE);
   return answer;
 }
 #endif
 
 /* The compat ABIs a program may call the kernel through. Each adds a copy of
  * the rules to the filter, and the kernel converts and JITs every
- * instruction at each start: x32 (the default has 887 instructions without
- * it, 1260 with) only where the kernel runs it. Where it does not, an x32
- * call meets the bad-architecture
- * action, ENOSYS: the kernel's own answer. A filter cached under another
- * kernel (the cache key has its release) is no way around this: without
- * x32 it refuses x32 calls, with it it holds their rules. */
+ * instruction at each start (the default has 887 instructions with i386
+ * alone, 1260 with x32 too, 459 with neither): only those the kernel runs.
+ * Where it runs none, a call through one meets the bad-architecture action,
+ * ENOSYS: the kernel's own answer for x32. Both are boot-time settings
+ * (syscall.x32=, ia32_emulation=), so a cached filter is keyed by the boot
+ * (src/sandbox/seccomp.c); a filter cached under another boot would be no
+ * way around this anyway: without an ABI it refuses that ABI's calls, with
+ * it it holds their rules. */
 static gboolean add_arches(scmp_filter_ctx ctx, GError **err)
 {
 #if defined(__x86_64__)
   gboolean x32 = kernel_runs_x32();
-  const guint32 extra[] = {SCMP_ARCH_X86, x32 ? SCMP_ARCH_X32 : 0};
+  const guint32 extra[] = {kernel_runs_i386() ? SCMP_ARCH_X86 : 0, x32 ? SCMP_ARCH_X32 : 0};
   if (!x32 && seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS)) < 0)
     return sbx_fail(err, SBX_ERROR_FAILED, "seccomp: the bad-architecture action");
 #elif defined(__aarch64__)
@@ -852,7 +881,9 @@ static gboolean socketcall_filter(const SocketRules *seen, const char *def, guin
   static const guint64 subcall[2] = {1 /* SYS_SOCKET */, 8 /* SYS_SOCKETPAIR */};
   gboolean def_allows = def_action == SCMP_ACT_ALLOW || def_action == SCMP_ACT_LOG;
   guint32 refuse = g_strcmp0(def, "SCMP_ACT_ERRNO") == 0 ? def_action : SCMP_ACT_ERRNO(EPERM);
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
+  const gboolean has_i386 = kernel_runs_i386(); /* (see add_arches) */
+#elif defined(__i386__)
   const gboolean has_i386 = TRUE;
 #else
   const gboolean has_i386 = FALSE; /* no i386 ABI here: nothing to add */

@@ -35,14 +35,19 @@ static char *cache_name(const SbxSeccompSpec *spec, GError **err)
     }
     profile_digest = sbx_digest_bytes(data, len);
   }
-  /* The kernel too: the compat ABIs in a filter are those it runs. */
+  /* The kernel and its boot too: the compat ABIs in a filter are those it
+   * runs, which its command line can change (ia32_emulation=, syscall.x32=). */
   struct utsname u;
   if (uname(&u) < 0)
     memset(&u, 0, sizeof u);
+  char boot[40] = "";
+  sbx_autofd b = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  ssize_t n = b >= 0 ? read(b, boot, sizeof boot - 1) : -1;
+  boot[n > 0 ? n : 0] = '\0';
   g_autofree char *id =
-      g_strdup_printf("v1|%s|%d|%s|%" G_GINT64_MODIFIER "x|%s|%s %s", SBX_VERSION,
+      g_strdup_printf("v1|%s|%d|%s|%" G_GINT64_MODIFIER "x|%s|%s %s|%s", SBX_VERSION,
                       SBX_SECCOMP_DEFAULT_REV, SBX_SECCOMP_VERSION, spec->caps,
-                      profile_digest ? profile_digest : "default", u.release, u.version);
+                      profile_digest ? profile_digest : "default", u.release, u.version, boot);
   g_autofree char *d = sbx_digest_bytes(id, strlen(id));
   return g_strdup_printf("seccomp/%.32s.bpf", sbx_digest_hex_of(d));
 }

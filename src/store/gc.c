@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 static void remove_ref_file(SbxStore *s, const char *name)
 {
@@ -219,9 +220,23 @@ guint64 sbx_store_layer_size(SbxStore *s, const char *hex)
 /* With the store lock held exclusively no import writes: in the record
  * directories, `.<name>.<rnd>.tmp` files are what killed atomic writes left,
  * and images/<id>.run without its .json is an import killed between the two
- * (or an rmi between its two unlinks). */
+ * (or an rmi between its two unlinks). In seccomp/ (written by runs, under
+ * no store lock: its temporary files are left alone), filters compiled
+ * before this boot. */
 static gboolean is_leftover(const char *dir, const char *f, int dfd)
 {
+  if (strcmp(dir, "seccomp") == 0) {
+    /* A compiled filter's name holds the boot it was made in (the compat
+     * ABIs are the kernel command line's: src/sandbox/seccomp.c): one
+     * written before this boot is never read again. */
+    struct timespec now, up;
+    struct stat st;
+    if (!g_str_has_suffix(f, ".bpf") || clock_gettime(CLOCK_REALTIME, &now) < 0 ||
+        clock_gettime(CLOCK_BOOTTIME, &up) < 0 || fstatat(dfd, f, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+        !S_ISREG(st.st_mode))
+      return FALSE;
+    return f[0] != '.' && st.st_mtime < now.tv_sec - up.tv_sec - 60; /* a minute's slack */
+  }
   if (f[0] == '.')
     return g_str_has_suffix(f, ".tmp") && strlen(f) > 5;
   if (strcmp(dir, "images") != 0 || strlen(f) != 64 + 4 || !g_str_has_suffix(f, ".run"))
@@ -232,7 +247,7 @@ static gboolean is_leftover(const char *dir, const char *f, int dfd)
 
 static gboolean sweep_records(SbxStore *s, GError **err)
 {
-  static const char *const dirs[] = {"images", "refs", "archives", "layer-sizes"};
+  static const char *const dirs[] = {"images", "refs", "archives", "layer-sizes", "seccomp"};
   for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
     int fd = openat(s->rootfd, dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -254,7 +269,9 @@ static gboolean sweep_records(SbxStore *s, GError **err)
     }
     int e = errno;
     for (guint j = 0; j < gone->len; j++) {
-      sbx_debug("prune: removing %s/%s (left by a killed import)", dirs[i], (char *)gone->pdata[j]);
+      sbx_debug("prune: removing %s/%s (%s)", dirs[i], (char *)gone->pdata[j],
+                i == G_N_ELEMENTS(dirs) - 1 ? "a filter of an earlier boot"
+                                            : "left by a killed import");
       if (unlinkat(dirfd(d), gone->pdata[j], 0) < 0 && errno != ENOENT)
         sbx_warn("prune: cannot remove %s/%s/%s: %s", s->root, dirs[i], (char *)gone->pdata[j],
                  g_strerror(errno));

@@ -143,6 +143,27 @@ class TestCommands(SbxTestCase):
                          [image_id + ".json", image_id + ".run"])
         self.assertEqual(self.run_ok("busybox", "echo", "still").out, "still\n")
 
+    def test_prune_drops_filters_of_earlier_boots(self):
+        """A compiled seccomp filter's name holds the boot it was made in:
+        prune removes those written before this boot, and nothing else."""
+        self.run_ok(fixture("busybox-legacy.tar"), "true")  # compiles the default filter
+        d = os.path.join(self.store_for(self.mode), "seccomp")
+        current = sorted(os.listdir(d))
+        self.assertEqual(len(current), 1, current)
+        pw = self.user_for(self.mode)
+        old, new, tmp = "0" * 32 + ".bpf", "1" * 32 + ".bpf", ".%s.bpf.0a1b2c.tmp" % ("2" * 32)
+        for f in (old, new, tmp):
+            with open(os.path.join(d, f), "w") as fh:
+                fh.write("x")
+            if pw:
+                os.chown(os.path.join(d, f), pw.pw_uid, pw.pw_gid)
+        os.utime(os.path.join(d, old), (86400, 86400))  # 1970: before any boot
+        os.utime(os.path.join(d, tmp), (86400, 86400))  # a compile's: not prune's
+        r = self.sbx_store("prune")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(sorted(os.listdir(d)), sorted(current + [new, tmp]))
+        self.assertEqual(self.run_ok(fixture("busybox-legacy.tar"), "echo", "still").out, "still\n")
+
     def test_corrupted_config_named(self):
         """One damaged images/<id>.json: prune stops naming it (and how to
         remove it); images lists the others and warns naming it."""

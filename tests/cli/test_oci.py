@@ -964,10 +964,15 @@ class TestOci(SbxTestCase):
                 p = self.oci_cmd(["run", "--bundle", self.bundle, cid], stdout=out, timeout=120)
             self.assertEqual(p.returncode, 0, p.stderr)
             return self.output(cid)
-        out = probe("native", arches("SCMP_ARCH_X86_64"))
-        self.assertIn("syscall i386:getpid SIGSYS\n", out)  # no i386 in the filter: killed
-        out = probe("compat", arches("SCMP_ARCH_X86_64", "SCMP_ARCH_X86"))
-        self.assertIn("syscall i386:getpid OK\n", out)
+        compat = probe("compat", arches("SCMP_ARCH_X86_64", "SCMP_ARCH_X86"))
+        native = probe("native", arches("SCMP_ARCH_X86_64"))
+        if "syscall i386:getpid SIGSEGV\n" in compat:
+            # int $0x80 faults before any filter sees it: this kernel runs
+            # without i386 emulation (ia32_emulation=0)
+            self.assertIn("syscall i386:getpid SIGSEGV\n", native)
+        else:
+            self.assertIn("syscall i386:getpid OK\n", compat)
+            self.assertIn("syscall i386:getpid SIGSYS\n", native)  # no i386 in it: killed
         p = self.create("badarch", ["true"], arches("SCMP_ARCH_NOSUCH"))
         self.assertEqual(p.returncode, 1)
         self.assertIn("architectures: SCMP_ARCH_NOSUCH: unknown", p.stderr.decode())

@@ -39,10 +39,38 @@ static void confine(void)
   g_assert_no_error(err);
 }
 
+#ifdef __x86_64__
+/* i386's getpid (20) by int 0x80 */
+static long int80_getpid(void)
+{
+  long r;
+  __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory", "r8", "r9", "r10", "r11");
+  return (int)r;
+}
+
+/* Whether this kernel has an i386 entry at all: with ia32_emulation=0 int
+ * 0x80 faults (SIGSEGV) before any filter sees it. Asked unconfined, in a
+ * child (a sanitizer reports the fault on stderr: closed). */
+static gboolean kernel_runs_i386(void)
+{
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(STDERR_FILENO);
+    _exit(int80_getpid() > 0 ? 0 : 1);
+  }
+  int status = -1;
+  g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+#endif
+
 static void test_refused(void)
 {
   if (g_test_subprocess()) {
     g_autofree char *dir = th_tmpdir_new();
+#ifdef __x86_64__
+    gboolean i386 = kernel_runs_i386();
+#endif
     confine();
     REFUSED(unshare(CLONE_NEWUSER), EPERM);
     REFUSED(unshare(CLONE_NEWNS), EPERM);
@@ -79,10 +107,11 @@ static void test_refused(void)
     REFUSED(ioctl(dfd, TIOCSTI, &c), EPERM);
     close(dfd);
 #ifdef __x86_64__
-    /* a system call of another architecture: i386's getpid (20) by int 0x80 */
-    long r;
-    __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");
-    g_assert_cmpint(r, ==, -ENOSYS);
+    /* a system call of another architecture, where the kernel has one */
+    if (i386)
+      g_assert_cmpint(int80_getpid(), ==, -ENOSYS);
+    else
+      g_test_message("no i386 entry in this kernel: the int 0x80 check is skipped");
 #endif
     th_tmpdir_remove(dir);
     /* as the import child does: LeakSanitizer's exit check needs ptrace */
