@@ -189,6 +189,13 @@ static const char *const readonly_paths[] = {
  * fails the run rather than leave the path bare. */
 static gboolean open_to_mask(int rootfd, const char *path, int *fd, GError **err)
 {
+  /* With openat2, errno is its answer: an absent path costs no message
+   * (the first one formatted in init costs ~0.3 ms, see util/error.c). */
+  if (sbx_have_openat2()) {
+    *fd = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, NULL);
+    if (*fd >= 0 || errno == ENOENT || errno == ENOTDIR)
+      return TRUE;
+  }
   g_autoptr(GError) local = NULL;
   *fd = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, &local);
   if (*fd >= 0 ||
