@@ -17,6 +17,12 @@ GQuark sbx_error_quark(void);
 GQuark sbx_errno_error_quark(void);
 /* The errno an error carries (SBX_ERRNO_ERROR), else 0. */
 int sbx_error_errno(const GError *error);
+/* errno's text, in English, from glibc's own table: no locale, no message
+ * catalog, no charset conversion. g_strerror converts from the locale's
+ * charset with iconv, which (before its configuration is loaded) reads
+ * gconv-modules and may load a converter module from whatever root is
+ * current: inside a sandbox, the image's (a module is code). */
+const char *sbx_strerror(int errnum);
 
 typedef enum {
   SBX_ERROR_FAILED,    /* sbx itself failed: exit 125 */

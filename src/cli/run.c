@@ -534,7 +534,7 @@ static void write_report(const SbxRunSpec *spec, const char *image, int code, co
   g_autoptr(GError) local = NULL;
   if (ftruncate(report_fd, 0) < 0 || lseek(report_fd, 0, SEEK_SET) < 0 ||
       !sbx_write_all(report_fd, json, strlen(json), &local))
-    sbx_warn("--report %s: %s", opts.report, local ? local->message : g_strerror(errno));
+    sbx_warn("--report %s: %s", opts.report, local ? local->message : sbx_strerror(errno));
   close(report_fd);
   report_fd = -1;
 }
@@ -817,7 +817,7 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
       const char *home = g_get_home_dir();
       gboolean under_home = home && g_str_has_prefix(*o, home) && (*o)[strlen(home)] == '/';
       if ((under_home ? g_mkdir_with_parents(*o, 0700) : mkdir(*o, 0700)) < 0 && errno != EEXIST)
-        sbx_debug("state directory %s: %s", *o, g_strerror(errno));
+        sbx_debug("state directory %s: %s", *o, sbx_strerror(errno));
       char *real = realpath(*o, NULL); /* the user's own, where it exists */
       if (real && stat(real, &st) == 0 && st.st_uid == getuid())
         g_ptr_array_add(hidden, real);

@@ -160,7 +160,7 @@ static void ep_set(Relay *r, int fd, Ep *ep, guint32 events, int op)
 {
   struct epoll_event ev = {.events = events, .data.ptr = ep};
   if (epoll_ctl(r->epfd, op, fd, &ev) < 0)
-    sbx_debug("relay: epoll_ctl: %s", g_strerror(errno));
+    sbx_debug("relay: epoll_ctl: %s", sbx_strerror(errno));
 }
 
 /* ---- the answer to a connect ---- */
@@ -174,7 +174,7 @@ static void respond(Relay *r, guint64 id, int error, gboolean cont)
   r->resp->flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
   int e = seccomp_notify_respond(r->notify, r->resp);
   if (e < 0) /* the caller is gone (killed, or a signal ended its connect) */
-    sbx_debug("relay: answer connect: %s", g_strerror(-e));
+    sbx_debug("relay: answer connect: %s", sbx_strerror(-e));
 }
 
 /* An address of either family, as the sandbox gave it or a socket has it. */

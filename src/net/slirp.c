@@ -157,7 +157,7 @@ void sbx_netd_run(SbxNetd *n)
       g_array_index(fds, GPollFD, i).revents = 0;
     int ready = g_poll((GPollFD *)fds->data, fds->len, timeout);
     if (ready < 0 && errno != EINTR) {
-      sbx_debug("network helper: poll: %s", g_strerror(errno));
+      sbx_debug("network helper: poll: %s", sbx_strerror(errno));
       break;
     }
     gushort tap_ev = g_array_index(fds, GPollFD, TAP_SLOT).revents;
@@ -202,7 +202,7 @@ gboolean sbx_netd_start(SbxNetd *n, GError **err)
       inet_ntop(AF_INET, &f->host_ip, ip, sizeof ip);
       return sbx_fail(err, SBX_ERROR_FAILED, "-p %s:%u:%u/%s: cannot listen on the host: %s", ip,
                       f->host_port, f->guest_port, f->udp ? "udp" : "tcp",
-                      errno ? g_strerror(errno) : "address in use or not allowed");
+                      errno ? sbx_strerror(errno) : "address in use or not allowed");
     }
   }
   n->buf_size = n->mtu + 64;

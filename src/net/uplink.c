@@ -189,7 +189,7 @@ gboolean sbx_uplink_add_forward(SbxUplink *up, const SbxPortForward *f, guint32 
     inet_ntop(AF_INET, &f->host_ip, ip, sizeof ip);
     return sbx_fail(err, SBX_ERROR_FAILED, "-p %s:%u:%u/%s: cannot listen on the host: %s", ip,
                     f->host_port, f->guest_port, f->udp ? "udp" : "tcp",
-                    errno ? g_strerror(errno) : "address in use or not allowed");
+                    errno ? sbx_strerror(errno) : "address in use or not allowed");
   }
   return TRUE;
 }

@@ -58,7 +58,7 @@ int sbx_net_create_tap(const SbxTapConfig *cfg, GError **err)
       sbx_fail(err, SBX_ERROR_FAILED,
                "network: cannot open %s: %s (it must exist and be mode 0666, the "
                "distribution default: 'sudo chmod 0666 /dev/net/tun'; or use --network none)",
-               dev, g_strerror(e));
+               dev, sbx_strerror(e));
     else
       sbx_fail_errnum(err, e, "network: open /dev/net/tun");
     return -1;

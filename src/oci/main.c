@@ -502,7 +502,7 @@ static gboolean write_pid_file(const char *path, pid_t pid, GError **err)
   if (!g_file_set_contents(tmp, text, -1, &local) || rename(tmp, path) < 0) {
     unlink(tmp);
     return sbx_fail(err, SBX_ERROR_FAILED, "--pid-file %s: %s", path,
-                    local ? local->message : g_strerror(errno));
+                    local ? local->message : sbx_strerror(errno));
   }
   return TRUE;
 }
@@ -1138,7 +1138,7 @@ static void run_sealed_if_writable(char **argv)
     fexecve(mem, argv, environ);
   g_autofree char *line =
       g_strdup_printf("sbx-oci: run from a sealed copy (its binary is writable by this user): %s\n",
-                      g_strerror(errno));
+                      sbx_strerror(errno));
   (void)!write(STDERR_FILENO, line, strlen(line));
   _exit(1);
 }

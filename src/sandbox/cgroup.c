@@ -148,5 +148,5 @@ gboolean sbx_cgroup_attach(const char *cgroup, pid_t pid, GError **err)
 void sbx_cgroup_remove(const char *cgroup)
 {
   if (cgroup && rmdir(cgroup) < 0)
-    sbx_debug("cgroup %s not removed: %s", cgroup, g_strerror(errno));
+    sbx_debug("cgroup %s not removed: %s", cgroup, sbx_strerror(errno));
 }

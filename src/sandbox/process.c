@@ -371,7 +371,7 @@ static void check_cwd(const char *workdir)
 {
   char buf[4096];
   if (chdir(workdir) < 0)
-    die(SBX_EXIT_FAILED, "working directory %s: %s", workdir, g_strerror(errno));
+    die(SBX_EXIT_FAILED, "working directory %s: %s", workdir, sbx_strerror(errno));
   if (!getcwd(buf, sizeof buf) || buf[0] != '/')
     die(SBX_EXIT_FAILED, "working directory %s: outside the sandbox's root", workdir);
 }
@@ -390,18 +390,18 @@ void sbx_process_exec(const SbxExecPlan *p)
   if (!sbx_caps_drop_bounding(p->capsets ? p->capsets->bounding : p->caps, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
   if (p->set_groups && setgroups(p->creds->ngroups, p->creds->groups) < 0)
-    die(SBX_EXIT_FAILED, "setgroups: %s", g_strerror(errno));
+    die(SBX_EXIT_FAILED, "setgroups: %s", sbx_strerror(errno));
   if (setresgid(p->creds->gid, p->creds->gid, p->creds->gid) < 0)
-    die(SBX_EXIT_FAILED, "setgid %u: %s", (unsigned)p->creds->gid, g_strerror(errno));
+    die(SBX_EXIT_FAILED, "setgid %u: %s", (unsigned)p->creds->gid, sbx_strerror(errno));
   /* Each id change sets the dumpable flag to fs.suid_dumpable, which may be
    * 1 (see after capset): reset at once, and again after the last change. */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-    die(SBX_EXIT_FAILED, "dumpable: %s", g_strerror(errno));
+    die(SBX_EXIT_FAILED, "dumpable: %s", sbx_strerror(errno));
   /* sbx-oci: a non-root user may keep capabilities config.json grants. */
   if (p->capsets && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
-    die(SBX_EXIT_FAILED, "keep capabilities: %s", g_strerror(errno));
+    die(SBX_EXIT_FAILED, "keep capabilities: %s", sbx_strerror(errno));
   if (setresuid(p->creds->uid, p->creds->uid, p->creds->uid) < 0)
-    die(SBX_EXIT_FAILED, "setuid %u: %s", (unsigned)p->creds->uid, g_strerror(errno));
+    die(SBX_EXIT_FAILED, "setuid %u: %s", (unsigned)p->creds->uid, sbx_strerror(errno));
   /* A non-root user keeps no capability (docker does the same). */
   if (p->capsets ? !sbx_caps_set_all(p->capsets, &err)
                  : !sbx_caps_set(p->caps, p->creds->uid == 0, &err))
@@ -412,7 +412,7 @@ void sbx_process_exec(const SbxExecPlan *p)
    * descriptors still open (sbx exec: the store's) and no filter yet. The
    * program's own flag is the kernel's choice at execve, on its new memory. */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-    die(SBX_EXIT_FAILED, "dumpable: %s", g_strerror(errno));
+    die(SBX_EXIT_FAILED, "dumpable: %s", sbx_strerror(errno));
   /* CVE-2017-5226: without a controlling terminal, TIOCSTI cannot push
    * keystrokes into the terminal sbx was started from. With -t the program
    * gets a terminal of the sandbox's own instead. */
@@ -420,12 +420,12 @@ void sbx_process_exec(const SbxExecPlan *p)
     if (!sbx_tty_attach_slave(p->tty_slave, &err))
       die(SBX_EXIT_FAILED, "%s", err->message);
   } else if (p->new_session && setsid() < 0) {
-    die(SBX_EXIT_FAILED, "setsid: %s", g_strerror(errno));
+    die(SBX_EXIT_FAILED, "setsid: %s", sbx_strerror(errno));
   }
   if (p->null_stdin && !p->tty_slave) {
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null < 0 || dup2(null, STDIN_FILENO) < 0)
-      die(SBX_EXIT_FAILED, "stdin: %s", g_strerror(errno));
+      die(SBX_EXIT_FAILED, "stdin: %s", sbx_strerror(errno));
     close(null);
   }
   check_cwd(p->workdir);
@@ -433,12 +433,12 @@ void sbx_process_exec(const SbxExecPlan *p)
     SbxRlimit *r = &g_array_index(p->rlimits, SbxRlimit, i);
     struct rlimit rl = {.rlim_cur = r->soft, .rlim_max = r->hard};
     if (setrlimit(r->resource, &rl) < 0)
-      die(SBX_EXIT_FAILED, "--ulimit: %s", g_strerror(errno));
+      die(SBX_EXIT_FAILED, "--ulimit: %s", sbx_strerror(errno));
   }
   if (p->set_umask)
     umask(p->umask);
   if (!p->keep_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-    die(SBX_EXIT_FAILED, "no_new_privs: %s", g_strerror(errno));
+    die(SBX_EXIT_FAILED, "no_new_privs: %s", sbx_strerror(errno));
   /* --network slirp:tcp_relay=true: connect(2) goes to the relay first. */
   if (p->relay && !sbx_relay_install_filter(p->relay_sock, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
@@ -456,7 +456,7 @@ void sbx_process_exec(const SbxExecPlan *p)
   int e = exec_search(p->argv, p->envp);
   if (e == ENOENT || e == ENOTDIR)
     die(SBX_EXIT_NOTFOUND, "exec %s: executable file not found", p->argv[0]);
-  die(SBX_EXIT_NOEXEC, "exec %s: %s", p->argv[0], g_strerror(e));
+  die(SBX_EXIT_NOEXEC, "exec %s: %s", p->argv[0], sbx_strerror(e));
 }
 
 /* The program's process without a copy of its parent's address space: the

@@ -171,11 +171,11 @@ static gboolean clear_for_file(Unpacker *u, int dfd, const char *base, const cha
 {
   struct stat st;
   if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-    return errno == ENOENT ? TRUE : entry_fail(u, err, member, "%s", g_strerror(errno));
+    return errno == ENOENT ? TRUE : entry_fail(u, err, member, "%s", sbx_strerror(errno));
   if (S_ISDIR(st.st_mode))
     return entry_fail(u, err, member, "a file and a directory of the same name");
   if (unlinkat(dfd, base, 0) < 0)
-    return entry_fail(u, err, member, "%s", g_strerror(errno));
+    return entry_fail(u, err, member, "%s", sbx_strerror(errno));
   return TRUE;
 }
 
@@ -218,8 +218,8 @@ static gboolean set_xattrs(Unpacker *u, int fd, struct archive_entry *e, const c
     int en = errno;
     g_autofree char *shown = sbx_escape_text(name);
     if (!xattr_refused_for_what_it_is(en))
-      return entry_fail(u, err, member, "xattr %.200s: %s", shown, g_strerror(en));
-    sbx_debug("layer %s: xattr %s not kept: %s", u->layer, shown, g_strerror(en));
+      return entry_fail(u, err, member, "xattr %.200s: %s", shown, sbx_strerror(en));
+    sbx_debug("layer %s: xattr %s not kept: %s", u->layer, shown, sbx_strerror(en));
   }
   return TRUE;
 }
@@ -231,9 +231,9 @@ static gboolean apply_meta(Unpacker *u, int fd, struct archive_entry *e, const c
   gid_t gid;
   owner_of(u, e, &uid, &gid);
   if ((uid != 0 || gid != 0) && fchown(fd, uid, gid) < 0)
-    return entry_fail(u, err, member, "chown %u:%u: %s", uid, gid, g_strerror(errno));
+    return entry_fail(u, err, member, "chown %u:%u: %s", uid, gid, sbx_strerror(errno));
   if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
-    return entry_fail(u, err, member, "chmod: %s", g_strerror(errno));
+    return entry_fail(u, err, member, "chmod: %s", sbx_strerror(errno));
   if (!set_xattrs(u, fd, e, member, err))
     return FALSE;
   struct timespec ts[2] = {{archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
@@ -260,7 +260,7 @@ static gboolean write_data(Unpacker *u, struct archive *a, struct archive_entry 
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
-        return entry_fail(u, err, member, "write: %s", g_strerror(errno));
+        return entry_fail(u, err, member, "write: %s", sbx_strerror(errno));
       p += n;
       off += n;
       size -= (size_t)n;
@@ -269,7 +269,7 @@ static gboolean write_data(Unpacker *u, struct archive *a, struct archive_entry 
   }
   /* Sparse files: a hole at the end is in no data block. */
   if (archive_entry_size_is_set(e) && ftruncate(fd, archive_entry_size(e)) < 0)
-    return entry_fail(u, err, member, "truncate: %s", g_strerror(errno));
+    return entry_fail(u, err, member, "truncate: %s", sbx_strerror(errno));
   return TRUE;
 }
 
@@ -281,7 +281,7 @@ static gboolean make_whiteout(Unpacker *u, const char *dir, const char *base, co
     return FALSE;
   if (strcmp(base, ".wh..wh..opq") == 0) {
     if (fsetxattr(dfd, "user.overlay.opaque", "y", 1, 0) < 0)
-      return entry_fail(u, err, member, "mark opaque: %s", g_strerror(errno));
+      return entry_fail(u, err, member, "mark opaque: %s", sbx_strerror(errno));
     return TRUE;
   }
   if (g_str_has_prefix(base, ".wh..wh."))
@@ -294,7 +294,7 @@ static gboolean make_whiteout(Unpacker *u, const char *dir, const char *base, co
   if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
     return TRUE;
   if (mknodat(dfd, name, S_IFCHR | 0, makedev(0, 0)) < 0)
-    return entry_fail(u, err, member, "whiteout: %s", g_strerror(errno));
+    return entry_fail(u, err, member, "whiteout: %s", sbx_strerror(errno));
   return TRUE;
 }
 
@@ -307,21 +307,21 @@ static gboolean make_dir(Unpacker *u, struct archive_entry *e, const char *dir, 
   if (mkdirat(dfd, base, 0700) < 0) {
     struct stat st;
     if (errno != EEXIST || fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-      return entry_fail(u, err, path, "mkdir: %s", g_strerror(errno));
+      return entry_fail(u, err, path, "mkdir: %s", sbx_strerror(errno));
     if (is_whiteout_dev(&st)) {
       /* Deleted below, re-created here: an opaque directory. */
       if (unlinkat(dfd, base, 0) < 0 || mkdirat(dfd, base, 0700) < 0)
-        return entry_fail(u, err, path, "mkdir: %s", g_strerror(errno));
+        return entry_fail(u, err, path, "mkdir: %s", sbx_strerror(errno));
       sbx_autofd fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0 || fsetxattr(fd, "user.overlay.opaque", "y", 1, 0) < 0)
-        return entry_fail(u, err, path, "mark opaque: %s", g_strerror(errno));
+        return entry_fail(u, err, path, "mark opaque: %s", sbx_strerror(errno));
     } else if (!S_ISDIR(st.st_mode)) {
       return entry_fail(u, err, path, "a file and a directory of the same name");
     }
   }
   sbx_autofd fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
-    return entry_fail(u, err, path, "open: %s", g_strerror(errno));
+    return entry_fail(u, err, path, "open: %s", sbx_strerror(errno));
   if (!apply_meta(u, fd, e, path, err))
     return FALSE;
   DirTime *t = g_new0(DirTime, 1);
@@ -349,7 +349,7 @@ static gboolean make_hardlink(Unpacker *u, struct archive_entry *e, int dfd, con
   /* linkat without AT_SYMLINK_FOLLOW links a symlink itself, never its target. */
   if (linkat(tfd, tbase, dfd, base, 0) < 0)
     return entry_fail(u, err, path, "hardlink to %s: %s", target,
-                      errno == ENOENT ? "target not in this layer" : g_strerror(errno));
+                      errno == ENOENT ? "target not in this layer" : sbx_strerror(errno));
   return TRUE;
 }
 
@@ -377,32 +377,32 @@ static gboolean make_node(Unpacker *u, struct archive *a, struct archive_entry *
   if (type == AE_IFLNK) {
     const char *target = archive_entry_symlink(e);
     if (!target || symlinkat(target, dfd, base) < 0)
-      return entry_fail(u, err, path, "symlink: %s", target ? g_strerror(errno) : "no target");
+      return entry_fail(u, err, path, "symlink: %s", target ? sbx_strerror(errno) : "no target");
     uid_t uid;
     gid_t gid;
     owner_of(u, e, &uid, &gid);
     if ((uid || gid) && fchownat(dfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-      return entry_fail(u, err, path, "chown: %s", g_strerror(errno));
+      return entry_fail(u, err, path, "chown: %s", sbx_strerror(errno));
     struct timespec ts[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};
     utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW);
     return TRUE;
   }
   if (type == AE_IFIFO) {
     if (mknodat(dfd, base, S_IFIFO | 0600, 0) < 0)
-      return entry_fail(u, err, path, "mkfifo: %s", g_strerror(errno));
+      return entry_fail(u, err, path, "mkfifo: %s", sbx_strerror(errno));
     uid_t uid;
     gid_t gid;
     owner_of(u, e, &uid, &gid);
     if (((uid || gid) && fchownat(dfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) ||
         fchmodat(dfd, base, archive_entry_perm(e) & 0777, 0) < 0)
-      return entry_fail(u, err, path, "fifo: %s", g_strerror(errno));
+      return entry_fail(u, err, path, "fifo: %s", sbx_strerror(errno));
     return TRUE;
   }
   if (type != AE_IFREG)
     return entry_fail(u, err, path, "unsupported entry type 0%o", (unsigned)type);
   sbx_autofd fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
-    return entry_fail(u, err, path, "create: %s", g_strerror(errno));
+    return entry_fail(u, err, path, "create: %s", sbx_strerror(errno));
   return write_data(u, a, e, fd, path, err) && apply_meta(u, fd, e, path, err);
 }
 

@@ -670,6 +670,43 @@ class TestHostile(SbxTestCase):
         r = self.sbx_cmd(["run", "-q", "--network", "none", "-u", "daemon", path, "id", "-u"])
         self.assertSbxError(r, rc=125, contains="user daemon: no matching entry")
 
+    # -- 26. a charset converter of the image's ------------------------------
+    def test_26_charset_converter_from_the_image(self):
+        """glibc's iconv reads gconv-modules and loads the converter module it
+        names from whatever root is current; g_strerror converts with it in
+        the C locale sbx runs in. An error text formed after pivot_root (a
+        WORKDIR that cannot be made, /bin/sh/x) loaded the image's module
+        into init, before its seccomp filter. Error texts come from glibc's
+        own table now (sbx_strerror)."""
+        cc = shutil.which("cc") or shutil.which("gcc")
+        hosts = glob.glob("/usr/lib/*/gconv/gconv-modules") + glob.glob("/usr/lib*/gconv/gconv-modules")
+        if not cc or not hosts:
+            self.skipTest("needs a C compiler and glibc's gconv directory")
+        gconv = os.path.dirname(hosts[0]).lstrip("/")
+        src = os.path.join(self.tmp, "evil.c")
+        with open(src, "w") as f:
+            f.write('#include <unistd.h>\n__attribute__((constructor)) static void evil(void)\n'
+                    '{ (void)!write(2, "GCONV-MODULE-LOADED\\n", 20); _exit(42); }\n')
+        so = os.path.join(self.tmp, "evil.so")
+        subprocess.run([cc, "-shared", "-fPIC", "-o", so, src], check=True)
+        with open(so, "rb") as f:
+            module = f.read()
+        conf = (b"alias ANSI_X3.4-1968// EVIL//\nalias ASCII// EVIL//\n"
+                b"module EVIL// INTERNAL EVILMOD 1\nmodule INTERNAL EVIL// EVILMOD 1\n")
+        members, parts = [], gconv.split("/")
+        for i in range(1, len(parts) + 1):
+            members.append(mh.dir_("/".join(parts[:i])))
+        members += [mh.reg(gconv + "/gconv-modules", conf), mh.reg(gconv + "/EVILMOD.so", module,
+                                                                  mode=0o755)]
+        tars = [mh.busybox_layer(), mh.raw_tar(members)]
+        diff_ids = [mh.mk.digest_of(t) for t in tars]
+        config = mh.image_config(diff_ids, runtime=dict(mh.RUNTIME, WorkingDir="/bin/sh/x"))
+        path = self.write(mh.docker_legacy(tars, base=diff_ids[:1], config=config))
+        r = self.sbx_cmd(["run", "-q", path, "true"])
+        self.assertNotIn("GCONV-MODULE-LOADED", r.err)
+        self.assertSbxError(r, rc=125, contains="working directory")
+
+
 def make_readable(path):
     """The sbx user must read what root built (symlinks have no mode of their own)."""
     os.chmod(path, 0o755)
