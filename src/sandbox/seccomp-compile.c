@@ -17,9 +17,12 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -403,15 +406,26 @@ static gboolean add_rule(scmp_filter_ctx ctx, guint32 action, const char *name, 
 #if defined(__x86_64__)
 /* Whether a child's call through a compat ABI comes back: asked in a child,
  * which a filter of ours or of an outer runtime may kill for the attempt,
- * and which the kernel kills with SIGSEGV where the ABI has no entry.
- * Anything but a clean yes (no child, a failed wait, a killed child) is a
- * no: a filter without the ABI refuses its calls (below). */
+ * and which the kernel kills with SIGSEGV where the ABI has no entry. */
 static gboolean child_says_yes(gboolean i386)
 {
   pid_t pid = fork();
   if (pid == 0) {
     long r;
-    close(STDERR_FILENO); /* a sanitizer's report of the fault */
+    /* The fault kills it: no core (its memory is the compiler's), no
+     * sanitizer's handler (the kernel's SIG_DFL, set past its interceptor),
+     * no report. */
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    struct {
+      void *handler;
+      unsigned long flags;
+      void *restorer;
+      unsigned long mask;
+    } dfl = {SIG_DFL, 0, NULL, 0};
+    syscall(SYS_rt_sigaction, SIGSEGV, &dfl, NULL, sizeof dfl.mask);
+    close(STDERR_FILENO);
     if (i386) {
       /* i386's getpid (20) by int $0x80; the kernel clears r8-r11 */
       __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory", "r8", "r9", "r10", "r11");
@@ -425,7 +439,15 @@ static gboolean child_says_yes(gboolean i386)
   pid_t r = -1;
   while (pid > 0 && (r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
     ;
-  return r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  /* No: the child said so (1), or the call killed it (no entry: SIGSEGV;
+   * an outer filter: SIGSYS). Anything else, the question was never
+   * answered (no fork, no wait: SIGCHLD ignored): yes, the ABI's rules go
+   * in (a larger filter; a missing ABI would only ever be refused). */
+  if (r != pid)
+    return TRUE;
+  if (WIFEXITED(status))
+    return WEXITSTATUS(status) != 1;
+  return !WIFSIGNALED(status) || (WTERMSIG(status) != SIGSEGV && WTERMSIG(status) != SIGSYS);
 }
 
 /* Whether this kernel runs x32 system calls at all: most do not (Debian's
@@ -875,14 +897,18 @@ static gboolean json_rule(scmp_filter_ctx ctx, JsonObject *rule, SbxCapSet caps,
  * sub-calls are left to the profile. i386 glibc calls
  * socket(2) and socketpair(2) directly on any kernel since 4.3. *out stays
  * NULL when nothing needs refusing. */
-static gboolean socketcall_filter(const SocketRules *seen, const char *def, guint32 def_action,
-                                  scmp_filter_ctx *out, GError **err)
+static gboolean socketcall_filter(scmp_filter_ctx main_ctx, const SocketRules *seen,
+                                  const char *def, guint32 def_action, scmp_filter_ctx *out,
+                                  GError **err)
 {
   static const guint64 subcall[2] = {1 /* SYS_SOCKET */, 8 /* SYS_SOCKETPAIR */};
   gboolean def_allows = def_action == SCMP_ACT_ALLOW || def_action == SCMP_ACT_LOG;
   guint32 refuse = g_strcmp0(def, "SCMP_ACT_ERRNO") == 0 ? def_action : SCMP_ACT_ERRNO(EPERM);
+  /* Wherever the profile's filter takes i386 calls (its "architectures",
+   * or sbx's own set), whatever this kernel was found to run. Every other
+   * ABI is the profile's filter's alone: allowed here. */
 #if defined(__x86_64__)
-  const gboolean has_i386 = kernel_runs_i386(); /* (see add_arches) */
+  const gboolean has_i386 = seccomp_arch_exist(main_ctx, SCMP_ARCH_X86) == 0;
 #elif defined(__i386__)
   const gboolean has_i386 = TRUE;
 #else
@@ -896,7 +922,15 @@ static gboolean socketcall_filter(const SocketRules *seen, const char *def, guin
       continue;
     if (!ctx) {
       ctx = seccomp_init(SCMP_ACT_ALLOW);
-      ok = ctx && add_arches(ctx, err);
+#if defined(__x86_64__)
+      int r = ctx ? seccomp_arch_add(ctx, SCMP_ARCH_X86) : -ENOMEM;
+      ok = (r == 0 || r == -EEXIST) &&
+           seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW) == 0;
+      if (!ok)
+        sbx_fail(err, SBX_ERROR_FAILED, "seccomp: the socketcall filter's architectures");
+#else
+      ok = ctx != NULL;
+#endif
     }
     struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, subcall[i]);
     ok = ok && add_rule(ctx, refuse, "socketcall", 1, &a, err);
@@ -978,7 +1012,7 @@ static scmp_filter_ctx json_profile_object(JsonObject *o, SbxCapSet caps, const 
     JsonObject *r = sbx_json_object(json_array_get_element(rules, i), what, err);
     ok = r && json_rule(ctx, r, caps, &seen, err);
   }
-  ok = ok && socketcall_filter(&seen, def, def_action, extra, err);
+  ok = ok && socketcall_filter(ctx, &seen, def, def_action, extra, err);
   if (!ok) {
     g_prefix_error(err, "%s: ", what);
     if (ctx)

@@ -256,6 +256,10 @@ static gboolean sweep_records(SbxStore *s, GError **err)
         close(fd);
       if (errno == ENOENT)
         continue; /* refs/ and layer-sizes/ are made by the first import */
+      if (strcmp(dirs[i], "seccomp") == 0) { /* a cache: the layers go on */
+        sbx_warn("prune: cannot list %s/seccomp: %s", s->root, sbx_strerror(errno));
+        continue;
+      }
       return sbx_fail_errno(err, "list %s/%s", s->root, dirs[i]);
     }
     g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
@@ -274,7 +278,7 @@ static gboolean sweep_records(SbxStore *s, GError **err)
                                             : "left by a killed import");
       if (unlinkat(dirfd(d), gone->pdata[j], 0) < 0 && errno != ENOENT)
         sbx_warn("prune: cannot remove %s/%s/%s: %s", s->root, dirs[i], (char *)gone->pdata[j],
-                 g_strerror(errno));
+                 sbx_strerror(errno));
     }
     closedir(d);
     if (e)

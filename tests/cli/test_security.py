@@ -852,6 +852,36 @@ class TestCompiledFilter(SbxTestCase):
         self.assertEqual(hex(b.run_all(progs, 41, x86_64, (38 | 1 << 32, 5, 0))), hex(eperm))
         self.assertEqual(hex(b.run_all(progs, 41, x86_64, (2, 1, 0))), hex(b.ALLOW))
 
+    @unittest.skipUnless(X86_64, "the i386 ABI is x86_64's")
+    def test_i386_socketcall_refused_wherever_the_profile_takes_i386(self):
+        """A profile naming SCMP_ARCH_X86 takes i386 calls whatever this
+        kernel was found to run; its socket rule by family must then be no
+        way through socketcall: the second program is built from the
+        profile's architectures, not from the kernel's (it was left out on a
+        kernel without i386, and libseccomp let socketcall(SYS_SOCKET) by)."""
+        import bpfeval as b
+        d = self.user_dir("bpf")
+        profile = os.path.join(d, "arches.json")
+        with open(profile, "w") as f:
+            json.dump({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+                       "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                       "syscalls": [{"names": ["socketcall", "getpid"], "action": "SCMP_ACT_ALLOW"},
+                                    {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+                                     "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]}, f)
+        os.chmod(profile, 0o644)
+        path = os.path.join(d, "arches.bpf")
+        store = os.path.join(os.path.dirname(self.sbx), "sbx-store")
+        r = self.run_as([store, "seccomp-compile", "--caps", "%x" % DOCKER_CAPS,
+                         "--profile", profile, "--out", path])
+        self.assertEqual(r.rc, 0, r)
+        progs = b.load(path)
+        i386 = b.AUDIT_ARCH_I386
+        self.assertEqual(hex(b.run_all(progs, 20, i386)), hex(b.ALLOW))  # i386 getpid
+        # socketcall(SYS_SOCKET, args in memory): refused, whatever the family
+        self.assertNotEqual(b.run_all(progs, 102, i386, (1, 0)) & 0xFFFF0000, b.ALLOW)
+        # socket(AF_UNIX) itself, where the family is seen: allowed
+        self.assertEqual(hex(b.run_all(progs, 41, b.AUDIT_ARCH_X86_64, (1, 1, 0))), hex(b.ALLOW))
+
 
 if __name__ == "__main__":
     unittest.main()
