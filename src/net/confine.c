@@ -2,18 +2,20 @@
  * packet parsing is where bugs hide. It keeps the host's network (its whole
  * job) and nothing else: an empty root holding only the resolv.conf libslirp
  * reads, no capabilities, no_new_privs, and a seccomp allowlist of what
- * libslirp and the GLib main loop use. */
+ * libslirp and the GLib main loop use (compiled at build time). */
 #include "sbx/netd.h"
 #include "sbx/switchd.h"
 #include "sbx/security.h"
 #include "sbx/util.h"
+#include "netd-filter.h" /* generated */
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <sched.h>
-#include <seccomp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -51,109 +53,14 @@ static gboolean empty_root(const char *resolv, GError **err)
   return TRUE;
 }
 
-static const char *const netd_allow[] = {"read",
-                                         "write",
-                                         "readv",
-                                         "writev",
-                                         "pread64",
-                                         "recvfrom",
-                                         "sendto",
-                                         "recvmsg",
-                                         "sendmsg",
-                                         "recvmmsg",
-                                         "sendmmsg",
-                                         "connect",
-                                         "bind",
-                                         "listen",
-                                         "accept",
-                                         "accept4",
-                                         "getsockname",
-                                         "getpeername",
-                                         "setsockopt",
-                                         "getsockopt",
-                                         "shutdown",
-                                         "close",
-                                         "poll",
-                                         "ppoll",
-                                         "select",
-                                         "pselect6",
-                                         "fcntl",
-                                         "openat",
-                                         "open",
-                                         "fstat",
-                                         "newfstatat",
-                                         "stat",
-                                         "statx",
-                                         "lseek",
-                                         "mmap",
-                                         "munmap",
-                                         "mremap",
-                                         "mprotect",
-                                         "brk",
-                                         "madvise",
-                                         "futex",
-                                         "clock_gettime",
-                                         "gettimeofday",
-                                         "nanosleep",
-                                         "clock_nanosleep",
-                                         "rt_sigaction",
-                                         "rt_sigprocmask",
-                                         "rt_sigreturn",
-                                         "sigaltstack",
-                                         "exit",
-                                         "exit_group",
-                                         "getpid",
-                                         "gettid",
-                                         "getrandom",
-                                         "eventfd2",
-                                         "pipe2",
-                                         "signalfd4",
-                                         "sched_yield",
-                                         "restart_syscall",
-                                         "uname",
-                                         "getuid",
-                                         "geteuid",
-                                         "getgid",
-                                         "getegid",
-                                         "tgkill",
-                                         "sysinfo",
-                                         "prlimit64",
-                                         "set_robust_list",
-                                         "rseq",
-                                         NULL};
-
-static gboolean install_filter(const char *const *extra, GError **err)
+/* The allowlist (src/net/netd-filter-gen.c) as libseccomp compiled it when
+ * sbx was built: building it here, at each start, cost ~1 ms and a shared
+ * library. */
+static gboolean install_filter(const struct sock_filter *insns, size_t n, GError **err)
 {
-  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
-  if (!ctx)
-    return sbx_fail(err, SBX_ERROR_FAILED, "network helper: seccomp_init");
-  for (const char *const *n = netd_allow; *n; n++) {
-    int nr = seccomp_syscall_resolve_name(*n);
-    if (nr != __NR_SCMP_ERROR)
-      seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-  }
-  for (const char *const *n = extra; n && *n; n++)
-    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, seccomp_syscall_resolve_name(*n), 0);
-  /* Sockets of the internet families only (no AF_UNIX to the host's
-   * services), and only the ioctls libslirp and GLib use. */
-  static const guint64 families[] = {AF_INET, AF_INET6};
-  for (guint i = 0; i < G_N_ELEMENTS(families); i++)
-    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                     SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, families[i]));
-  static const guint64 ioctls[] = {FIONREAD, FIONBIO, TCGETS, TIOCOUTQ};
-  for (guint i = 0; i < G_N_ELEMENTS(ioctls); i++)
-    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i]));
-  /* The data path's calls first: the filter runs on each of them. */
-  static const char *const hot[] = {"read",   "write", "poll",  "recvfrom",
-                                    "sendto", "readv", "writev"};
-  for (guint i = 0; i < G_N_ELEMENTS(hot); i++)
-    seccomp_syscall_priority(ctx, seccomp_syscall_resolve_name(hot[i]), (uint8_t)(255 - i));
-  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
-  int r = seccomp_load(ctx);
-  seccomp_release(ctx);
-  if (r < 0)
-    return sbx_fail_errnum(err, -r, "network helper: load its seccomp filter");
+  struct sock_fprog prog = {.len = (unsigned short)n, .filter = (struct sock_filter *)insns};
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+    return sbx_fail_errno(err, "network helper: load its seccomp filter");
   return TRUE;
 }
 
@@ -167,7 +74,7 @@ gboolean sbx_netd_confine(const char *resolv_conf, gboolean with_log, GError **e
     return FALSE;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return sbx_fail_errno(err, "network helper: no_new_privs");
-  return install_filter(NULL, err);
+  return install_filter(sbx_netd_filter, G_N_ELEMENTS(sbx_netd_filter), err);
 }
 
 /* sbx-switch: the same, keeping its listening socket and lock file, and
@@ -175,12 +82,11 @@ gboolean sbx_netd_confine(const char *resolv_conf, gboolean with_log, GError **e
  * only when no sandbox is joining). */
 gboolean sbx_switch_confine(const char *resolv_conf, int keep_upto, GError **err)
 {
-  static const char *const extra[] = {"flock", NULL};
   sbx_close_fds_from(keep_upto + 1);
   if (!empty_root(resolv_conf, err) || !sbx_caps_drop_bounding(0, err) ||
       !sbx_caps_set(0, FALSE, err))
     return FALSE;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return sbx_fail_errno(err, "network switch: no_new_privs");
-  return install_filter(extra, err);
+  return install_filter(sbx_switch_filter, G_N_ELEMENTS(sbx_switch_filter), err);
 }

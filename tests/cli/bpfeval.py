@@ -96,3 +96,14 @@ def run_all(progs, nr, arch, args=()):
 
 def errno(e):
     return 0x00050000 | e
+
+
+def load_header(path, name):
+    """One program from a generated C header (src/net/netd-filter-gen.c):
+    `static const struct sock_filter NAME[] = {{code, jt, jf, k}, ...};`."""
+    import re
+    with open(path) as f:
+        text = f.read()
+    body = text.split("sock_filter %s[] = {" % name, 1)[1].split("};", 1)[0]
+    return [tuple(int(v, 0) for v in m)
+            for m in re.findall(r"\{(0x[0-9a-f]+), (\d+), (\d+), (0x[0-9a-f]+)\}", body)]

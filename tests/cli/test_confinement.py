@@ -5,6 +5,7 @@ them, not what they say about themselves."""
 import fcntl
 import io
 import os
+import platform
 import pty
 import signal
 import stat
@@ -121,6 +122,46 @@ class TestNetHelperConfinement(SbxTestCase):
         # no file of the user's terminal either: stdio is /dev/null
         for fd in (0, 1, 2):
             self.assertEqual(os.readlink("/proc/%d/fd/%d" % (h, fd)), "/dev/null", fd)
+
+
+@unittest.skipUnless(platform.machine() == "x86_64", "x86_64 system call numbers")
+class TestNetHelperFilter(unittest.TestCase):
+    """What the helpers' seccomp allowlist, compiled when sbx was built
+    (src/net/netd-filter-gen.c -> netd-filter.h), answers: evaluated call by
+    call; test_sbx_net_confined sees it loaded."""
+
+    def setUp(self):
+        self.header = os.path.join(os.path.dirname(os.environ["SBX_BIN"]), "netd-filter.h")
+
+    def answers(self, name):
+        import bpfeval as b
+        prog = b.load_header(self.header, name)
+        self.assertGreater(len(prog), 20)
+        x86_64 = b.AUDIT_ARCH_X86_64
+        eperm = b.errno(1)
+        calls = {  # nr, args, answer
+            "read": (0, (), b.ALLOW), "sendto": (44, (), b.ALLOW), "recvmsg": (47, (), b.ALLOW),
+            "socket(AF_INET)": (41, (2, 1, 0), b.ALLOW),
+            "socket(AF_INET6)": (41, (10, 2, 0), b.ALLOW),
+            "socket(AF_INET|1<<32)": (41, (2 | 1 << 32, 1, 0), b.ALLOW),
+            "socket(AF_UNIX)": (41, (1, 1, 0), eperm), "socket(AF_NETLINK)": (41, (16, 3, 0), eperm),
+            "socket(AF_PACKET)": (41, (17, 3, 0), eperm),
+            "ioctl(FIONREAD)": (16, (3, 0x541B), b.ALLOW), "ioctl(TIOCSTI)": (16, (0, 0x5412), eperm),
+            "execve": (59, (), eperm), "ptrace": (101, (), eperm), "mount": (165, (), eperm),
+            "unshare": (272, (), eperm), "setns": (308, (), eperm), "open_by_handle_at": (304, (), eperm),
+            "flock": (73, (), b.ALLOW if name == "sbx_switch_filter" else eperm),
+        }
+        got = {c: hex(b.run(prog, nr, x86_64, args)) for c, (nr, args, _) in calls.items()}
+        self.assertEqual(got, {c: hex(want) for c, (_, _, want) in calls.items()}, name)
+        # another ABI: killed, whatever the call
+        for nr, arch in ((20, b.AUDIT_ARCH_I386), (b.X32_BIT | 0, x86_64)):
+            self.assertNotIn(b.run(prog, nr, arch) & 0xFFFF0000, (b.ALLOW, eperm & 0xFFFF0000), nr)
+
+    def test_sbx_net(self):
+        self.answers("sbx_netd_filter")
+
+    def test_sbx_switch(self):
+        self.answers("sbx_switch_filter")
 
 
 class TestStoreHelperConfinement(SbxTestCase):
