@@ -86,6 +86,7 @@ int main(int argc, char **argv)
    * of a start, and `sbx run` writes its messages as bytes: a command line of
    * plain ASCII there needs none. (sbx-store sets its own, for libarchive.) */
   sbx_proctitle_init(argc, argv);
+  sbx_log_glib_plain();
   if (argc < 2 || strcmp(argv[1], "run") != 0 || !ascii_only(argc, argv))
     if (!setlocale(LC_CTYPE, "C.UTF-8"))
       setlocale(LC_CTYPE, "");

@@ -72,6 +72,10 @@ static inline int sbx_steal_fd(int *fd)
 typedef enum { SBX_LOG_ERROR, SBX_LOG_WARN, SBX_LOG_INFO, SBX_LOG_DEBUG } SbxLogLevel;
 extern SbxLogLevel sbx_log_level;
 gboolean sbx_log_set_level(const char *name);
+/* GLib's messages written as bytes (no charset conversion); sbx_charset_pin:
+ * charset and gconv configuration read from the host now (util/log.c). */
+void sbx_log_glib_plain(void);
+void sbx_charset_pin(void);
 const char *sbx_log_level_name(void);
 void sbx_log(SbxLogLevel level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 #define sbx_debug(...)                                                                             \

@@ -1146,6 +1146,10 @@ static void run_sealed_if_writable(char **argv)
 int main(int argc, char **argv)
 {
   run_sealed_if_writable(argv);
+  /* The container's set-up and hooks run in its root: nothing may read the
+   * image's gconv-modules or charset.alias there (sbx_charset_pin). */
+  sbx_log_glib_plain();
+  sbx_charset_pin();
   g_autoptr(GOptionContext) ctx = g_option_context_new("COMMAND [ARG...]");
   g_option_context_set_strict_posix(ctx, TRUE);
   g_option_context_add_main_entries(ctx, global_entries, NULL);

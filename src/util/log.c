@@ -55,3 +55,47 @@ gint64 sbx_now_us(void)
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (gint64)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+/* GLib's own messages (a critical, a warning) as bytes, one write: GLib's
+ * writer converts them to the console's charset, with iconv in the C locale
+ * `sbx run` keeps, and inside a sandbox's root iconv would read the image's
+ * gconv-modules (see sbx_strerror). Debug and info messages are dropped as
+ * GLib drops them (G_MESSAGES_DEBUG). */
+static GLogWriterOutput plain_writer(GLogLevelFlags level, const GLogField *fields, gsize n,
+                                     gpointer data)
+{
+  const char *msg = NULL, *domain = NULL;
+  for (gsize i = 0; i < n; i++) {
+    if (strcmp(fields[i].key, "MESSAGE") == 0 && fields[i].length < 0)
+      msg = fields[i].value;
+    else if (strcmp(fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].length < 0)
+      domain = fields[i].value;
+  }
+  if (g_log_writer_default_would_drop(level, domain))
+    return G_LOG_WRITER_HANDLED;
+  const char *what = (level & G_LOG_LEVEL_ERROR)      ? "ERROR"
+                     : (level & G_LOG_LEVEL_CRITICAL) ? "CRITICAL"
+                     : (level & G_LOG_LEVEL_WARNING)  ? "WARNING"
+                                                      : "MESSAGE";
+  g_autofree char *safe = sbx_escape_text(msg ? msg : "");
+  g_autofree char *line =
+      g_strdup_printf("sbx: %s%s%s: %s\n", domain ? domain : "", domain ? "-" : "", what, safe);
+  (void)!write(STDERR_FILENO, line, strlen(line));
+  return G_LOG_WRITER_HANDLED;
+}
+
+void sbx_log_glib_plain(void)
+{
+  g_log_set_writer_func(plain_writer, NULL, NULL);
+}
+
+/* Before a process enters a root it does not trust: GLib's charset (from the
+ * host's charset.alias) and, unless it is UTF-8, glibc's gconv configuration
+ * read now, from the host's files. A conversion after that (GLib formats
+ * some errors with g_strerror whatever sbx does) uses what is in memory and
+ * glibc's built-in ASCII converter, never the image's. */
+void sbx_charset_pin(void)
+{
+  if (!g_get_charset(NULL))
+    g_free(g_locale_to_utf8("x", 1, NULL, NULL, NULL));
+}
