@@ -475,20 +475,30 @@ static gboolean spawn_network(Ctx *c, SbxNetHelper *helper, GError **err)
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
+  /* Each call's own error number, for the message. */
   int r = sync_hi < 0 || (with_log && log_hi < 0) ? errno : 0;
   if (!r)
     r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                            POSIX_SPAWN_SETSIGDEF) ||
-        posix_spawnattr_setsigmask(&attr, &none) || posix_spawnattr_setsigdefault(&attr, &all) ||
-        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDWR, 0) ||
-        posix_spawn_file_actions_adddup2(&fa, STDIN_FILENO, STDOUT_FILENO) ||
-        (sbx_log_level < SBX_LOG_DEBUG &&
-         posix_spawn_file_actions_adddup2(&fa, STDIN_FILENO, STDERR_FILENO)) ||
-        posix_spawn_file_actions_addclose(&fa, 3) ||
-        posix_spawn_file_actions_adddup2(&fa, sync_hi, SBX_NETD_FD_SYNC) ||
-        (with_log ? posix_spawn_file_actions_adddup2(&fa, log_hi, SBX_NETD_FD_LOG)
-                  : posix_spawn_file_actions_addclose(&fa, SBX_NETD_FD_LOG)) ||
-        posix_spawn_file_actions_addclosefrom_np(&fa, SBX_NETD_FD_LOG + 1);
+                                            POSIX_SPAWN_SETSIGDEF);
+  if (!r)
+    r = posix_spawnattr_setsigmask(&attr, &none);
+  if (!r)
+    r = posix_spawnattr_setsigdefault(&attr, &all);
+  if (!r)
+    r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDWR, 0);
+  if (!r)
+    r = posix_spawn_file_actions_adddup2(&fa, STDIN_FILENO, STDOUT_FILENO);
+  if (!r && sbx_log_level < SBX_LOG_DEBUG)
+    r = posix_spawn_file_actions_adddup2(&fa, STDIN_FILENO, STDERR_FILENO);
+  if (!r)
+    r = posix_spawn_file_actions_addclose(&fa, 3);
+  if (!r)
+    r = posix_spawn_file_actions_adddup2(&fa, sync_hi, SBX_NETD_FD_SYNC);
+  if (!r)
+    r = with_log ? posix_spawn_file_actions_adddup2(&fa, log_hi, SBX_NETD_FD_LOG)
+                 : posix_spawn_file_actions_addclose(&fa, SBX_NETD_FD_LOG);
+  if (!r)
+    r = posix_spawn_file_actions_addclosefrom_np(&fa, SBX_NETD_FD_LOG + 1);
   pid_t pid = -1;
   if (!r)
     r = posix_spawn(&pid, path, &fa, &attr, (char *const *)argv->pdata, env);
