@@ -54,11 +54,15 @@ static gboolean empty_root(const char *resolv, GError **err)
 }
 
 /* The allowlist (src/net/netd-filter-gen.c) as libseccomp compiled it when
- * sbx was built: building it here, at each start, cost ~1 ms and a shared
- * library. */
-static gboolean install_filter(const struct sock_filter *insns, size_t n, GError **err)
+ * sbx was built, in this machine's byte order: building it here, at each
+ * start, cost ~1 ms and a shared library. */
+static gboolean install_filter(const unsigned char *bytes, size_t len, GError **err)
 {
-  struct sock_fprog prog = {.len = (unsigned short)n, .filter = (struct sock_filter *)insns};
+  struct sock_filter insns[512];
+  if (len == 0 || len % sizeof insns[0] != 0 || len > sizeof insns)
+    return sbx_fail(err, SBX_ERROR_FAILED, "network helper: its seccomp filter is malformed");
+  memcpy(insns, bytes, len);
+  struct sock_fprog prog = {.len = (unsigned short)(len / sizeof insns[0]), .filter = insns};
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
     return sbx_fail_errno(err, "network helper: load its seccomp filter");
   return TRUE;
@@ -74,7 +78,7 @@ gboolean sbx_netd_confine(const char *resolv_conf, gboolean with_log, GError **e
     return FALSE;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return sbx_fail_errno(err, "network helper: no_new_privs");
-  return install_filter(sbx_netd_filter, G_N_ELEMENTS(sbx_netd_filter), err);
+  return install_filter(sbx_netd_filter, sizeof sbx_netd_filter, err);
 }
 
 /* sbx-switch: the same, keeping its listening socket and lock file, and
@@ -88,5 +92,5 @@ gboolean sbx_switch_confine(const char *resolv_conf, int keep_upto, GError **err
     return FALSE;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     return sbx_fail_errno(err, "network switch: no_new_privs");
-  return install_filter(sbx_switch_filter, G_N_ELEMENTS(sbx_switch_filter), err);
+  return install_filter(sbx_switch_filter, sizeof sbx_switch_filter, err);
 }

@@ -100,10 +100,11 @@ def errno(e):
 
 def load_header(path, name):
     """One program from a generated C header (src/net/netd-filter-gen.c):
-    `static const struct sock_filter NAME[] = {{code, jt, jf, k}, ...};`."""
+    `static const unsigned char NAME[] = {0x20, 0x00, ...};`, struct
+    sock_filter entries in this machine's byte order."""
     import re
     with open(path) as f:
         text = f.read()
-    body = text.split("sock_filter %s[] = {" % name, 1)[1].split("};", 1)[0]
-    return [tuple(int(v, 0) for v in m)
-            for m in re.findall(r"\{(0x[0-9a-f]+), (\d+), (\d+), (0x[0-9a-f]+)\}", body)]
+    body = text.split("unsigned char %s[] = {" % name, 1)[1].split("};", 1)[0]
+    data = bytes(int(v, 16) for v in re.findall(r"0x([0-9a-f]{2})", body))
+    return [struct.unpack_from("=HBBI", data, off) for off in range(0, len(data), 8)]
