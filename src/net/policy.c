@@ -205,6 +205,13 @@ gboolean sbx_net_policy_init(SbxNetPolicy *p, char **allow, gboolean host_loopba
       return FALSE;
     g_array_append_val(p->rules, r);
   }
+  /* The host's own addresses are asked about only to refuse them: no
+   * netlink dump for a helper that lets them through (the default without
+   * --net-allow), ~0.3 ms of its start. */
+  if (!refuse_host_addresses) {
+    p->host_addrs = g_array_new(FALSE, FALSE, sizeof(guint32));
+    return TRUE;
+  }
   return (p->host_addrs = sbx_net_host_addresses(err)) != NULL;
 }
 
