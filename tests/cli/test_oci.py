@@ -3,6 +3,7 @@ is: `spec`, then create/start/state/kill/delete as the unprivileged test
 users. The rootfs is busybox-static with its applet links; config.json is
 `sbx-oci spec`'s default, edited per test."""
 import array
+import glob
 import json
 import os
 import pwd
@@ -685,6 +686,41 @@ class TestOci(SbxTestCase):
     def _order(self):
         with open(os.path.join(self.work, "order")) as f:
             return f.read().split()
+
+    def test_charset_converter_of_the_rootfs_is_never_loaded(self):
+        """A startContainer hook runs in the container's root; GLib formats its
+        spawn error with g_strerror, which in sbx-oci's C locale converts with
+        iconv, and iconv read the rootfs's gconv-modules and loaded the module
+        it named, in the container's process before its seccomp filter. sbx-oci
+        reads the host's charset and gconv configuration first (hostile 26 is
+        sbx run's)."""
+        cc = shutil.which("cc") or shutil.which("gcc")
+        hosts = glob.glob("/usr/lib/*/gconv/gconv-modules") + glob.glob("/usr/lib*/gconv/gconv-modules")
+        if not cc or not hosts:
+            self.skipTest("needs a C compiler and glibc's gconv directory")
+        gconv = os.path.join(self.bundle, "rootfs", os.path.dirname(hosts[0]).lstrip("/"))
+        os.makedirs(gconv)
+        src = os.path.join(self.work, "evil.c")
+        with open(src, "w") as f:
+            f.write('#include <unistd.h>\n__attribute__((constructor)) static void evil(void)\n'
+                    '{ (void)!write(2, "GCONV-MODULE-LOADED\\n", 20); _exit(42); }\n')
+        subprocess.run([cc, "-shared", "-fPIC", "-o", os.path.join(gconv, "EVILMOD.so"), src],
+                       check=True)
+        with open(os.path.join(gconv, "gconv-modules"), "w") as f:
+            f.write("alias ANSI_X3.4-1968// EVIL//\nalias ASCII// EVIL//\n"
+                    "module EVIL// INTERNAL EVILMOD 1\nmodule INTERNAL EVIL// EVILMOD 1\n")
+        self._chown_tree(self.bundle)
+
+        def e(c):
+            c["hooks"] = {"startContainer": [{"path": "/no-such-hook"}]}
+        p = self.create("gconv", ["true"], e)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = self.oci_cmd(["start", "gconv"])
+        with open(os.path.join(self.work, "create.err"), "rb") as f:
+            container_err = f.read().decode(errors="replace")
+        self.assertNotIn("GCONV-MODULE-LOADED", container_err + r.err)
+        self.assertNotEqual(r.rc, 0, r)
+        self.assertIn("no-such-hook", container_err + r.err)
 
     def test_failing_hook_fails_create(self):
         def e(c):
