@@ -8,7 +8,9 @@ pause (the previous start's teardown is the kernel's, off sbx's path: without
 the pause it lands in the next command's time). The commands: bwrap on a
 busybox rootfs (the anchor) and, per sbx build, `sbx run --network none -q
 busybox.tar true` with --userns single and --userns range (--modes; "slirp"
-is range with the default network). Prints the median
+is range with the default network, "slirp0" the same without the spare
+sbx-net: SBX_NET_SPARE=0). Each build has a runtime directory of its own
+(its spare sbx-net is its own). Prints the median
 wall time (posix_spawn to waitpid) of each and its ratio to bwrap's.
 Started as root it re-runs itself as SBX_BENCH_USER (default sbx-test, which
 needs an /etc/subuid range for the range mode). Timing only: no test
@@ -56,21 +58,26 @@ def main():
             os.makedirs(os.path.join(rootfs, d))
         shutil.copy(busybox, os.path.join(rootfs, "bin", "busybox"))
         os.symlink("busybox", os.path.join(rootfs, "bin", "true"))
-        env = dict(os.environ, XDG_RUNTIME_DIR=os.path.join(w, "run"))
-        os.mkdir(env["XDG_RUNTIME_DIR"], 0o700)
+        env = dict(os.environ)
         cmds = {"bwrap": ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", rootfs, "/",
                           "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--hostname", "x",
                           "true"]}
+        envs = {"bwrap": env}
         for i, s in enumerate(sbxs):
             store = os.path.join(w, "store%d" % i)
+            run = os.path.join(w, "run%d" % i)
+            os.mkdir(run, 0o700)
             for m in a.modes.split(","):
-                # "slirp": range mode with the default network
-                c = [s, "run", "--root", store, "--userns", "range" if m == "slirp" else m] + \
-                    ([] if m == "slirp" else ["--network", "none"]) + ["-q", image, "true"]
-                r = subprocess.run(c, env=env, capture_output=True, text=True)  # import, cache
+                # "slirp": range mode with the default network; "slirp0": without a spare
+                slirp = m.startswith("slirp")
+                c = [s, "run", "--root", store, "--userns", "range" if slirp else m] + \
+                    ([] if slirp else ["--network", "none"]) + ["-q", image, "true"]
+                e = dict(env, XDG_RUNTIME_DIR=run, SBX_NET_SPARE="0" if m == "slirp0" else "1")
+                r = subprocess.run(c, env=e, capture_output=True, text=True)  # import, cache
                 if r.returncode != 0:
                     sys.exit("%s: %s" % (" ".join(c), r.stderr.strip()))
                 cmds["sbx%d %s" % (i + 1, m)] = c
+                envs["sbx%d %s" % (i + 1, m)] = e
         times = {k: [] for k in cmds}
         for _ in range(a.rounds):
             order = list(cmds)
@@ -78,7 +85,7 @@ def main():
             for k in order:
                 time.sleep(a.pause_ms / 1000)
                 t = time.monotonic()
-                pid = os.posix_spawnp(cmds[k][0], cmds[k], env)
+                pid = os.posix_spawnp(cmds[k][0], cmds[k], envs[k])
                 _, st = os.waitpid(pid, 0)
                 times[k].append((time.monotonic() - t) * 1000)
                 if st != 0:

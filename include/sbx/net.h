@@ -48,6 +48,19 @@ guint16 sbx_net_checksum(const guint8 *data, gsize len, guint32 sum);
  * "ok" or the error, then serves "stats" requests. */
 enum { SBX_NETD_FD_SYNC = 4, SBX_NETD_FD_LOG = 5 };
 
+/* A spare sbx-net (sbx-net --spare, started by the end of an earlier run:
+ * src/sandbox/netspare.c): already exec'd, libslirp loaded and confined, it
+ * waits on a listening socket in the user's state directory for one start
+ * to take it. sbx passes it the listening socket, the state directory
+ * (O_PATH: it exits once its socket is no longer there) and a lock it holds
+ * while it waits (so one spare at a time). Taken, it closes all three and
+ * reads its options as one message on the accepted connection (with the
+ * --net-log file if any), then goes on as a started sbx-net. */
+enum { SBX_NETD_FD_SPARE_LISTEN = 4, SBX_NETD_FD_SPARE_DIR = 5, SBX_NETD_FD_SPARE_LOCK = 6 };
+#define SBX_NET_SPARE_SOCK     ".net-spare.sock" /* in the state directory */
+#define SBX_NET_SPARE_IDLE_MS  (10 * 60 * 1000)
+#define SBX_NET_SPARE_CHECK_MS (2 * 1000)
+
 /* What sbx-net counted over a run, for sbx's run report: Ethernet frames
  * the sandbox sent that went on to libslirp (tx) and frames libslirp sent
  * it (rx), and the IPv4 packets the policy refused (each refused TCP SYN,

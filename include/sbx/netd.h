@@ -26,5 +26,5 @@ gboolean sbx_netd_start(SbxNetd *n, GError **err);
  * one poll(2) an iteration. */
 void sbx_netd_run(SbxNetd *n);
 /* confine.c: an empty root, no capabilities, no_new_privs, a seccomp filter.
- * Every fd but stdio and the SBX_NETD_FD_* ones (the log only with_log) goes. */
-gboolean sbx_netd_confine(const char *resolv_conf, gboolean with_log, GError **err);
+ * Every fd above keep_upto goes. */
+gboolean sbx_netd_confine(const char *resolv_conf, int keep_upto, GError **err);

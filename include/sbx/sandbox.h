@@ -22,6 +22,7 @@ typedef struct {
   int log_fd;                     /* --net-log's file, opened by the CLI; -1: none */
   const char
       *resolv_conf; /* $SBX_NET_RESOLV_CONF: the resolver file for sbx-net; NULL: the host's */
+  gboolean spare;   /* take a spare sbx-net, start the next (SBX_NET_SPARE, default on) */
   /* SWITCH: the connection to the network's switch (sbx_network_join) and
    * the address it gave; init closes the connection, sbx holds it. */
   const char *network;
@@ -29,10 +30,12 @@ typedef struct {
   SbxSwitchLease lease;
 } SbxNetSpec;
 
-/* The running sbx-net: its pid and the sync socket to it. */
+/* The running sbx-net: its pid and the sync socket to it; a spare taken
+ * (netspare.h) is not our child: a pidfd to stop it by. */
 typedef struct {
   pid_t pid;
   int sock;
+  int pidfd;
 } SbxNetHelper;
 /* Ask sbx-net for its counters (a round trip on the sync socket, so every
  * frame it read before is also in the --net-log file). Waits at most 2 s. */

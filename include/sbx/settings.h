@@ -15,6 +15,7 @@ typedef struct {
   const char *runtime_dir;  /* $XDG_RUNTIME_DIR: named sandboxes' state (NULL: none) */
   const char
       *net_resolv_conf;      /* $SBX_NET_RESOLV_CONF: sbx-net's resolver file (NULL: the host's) */
+  gboolean net_spare;        /* $SBX_NET_SPARE: 0 turns the spare sbx-net off (netspare.h) */
   guint registry_timeout_ms; /* $SBX_REGISTRY_TIMEOUT_MS: a registry request's deadline (0: default)
                               */
   guint registry_stall_s; /* $SBX_REGISTRY_STALL_SECONDS: a layer blob's rate window (0: default) */
@@ -27,5 +28,5 @@ typedef struct {
   {                                                                                                \
     .subuid_file = "/etc/subuid", .subgid_file = "/etc/subgid",                                    \
     .max_layer_size = SBX_DEFAULT_MAX_LAYER_SIZE,                                                  \
-    .progress_delay_us = SBX_DEFAULT_PROGRESS_DELAY_US                                             \
+    .progress_delay_us = SBX_DEFAULT_PROGRESS_DELAY_US, .net_spare = TRUE                          \
   }

@@ -13,3 +13,9 @@ gboolean sbx_sync_recv(int fd, char **payload, const char *what, GError **err);
 /* The same, carrying one file descriptor (SCM_RIGHTS). */
 gboolean sbx_sync_send_fd(int sock, const char *payload, int fd);
 gboolean sbx_sync_recv_fd(int sock, char **payload, int *fd, const char *what, GError **err);
+/* Several (at most SBX_SYNC_MAX_FDS; a receiver takes at most max, any more
+ * are closed). A payload too long for one message is not sent (EMSGSIZE). */
+#define SBX_SYNC_MAX_FDS 4
+gboolean sbx_sync_send_fds(int sock, const char *payload, const int *fds, unsigned nfds);
+gboolean sbx_sync_recv_fds(int sock, char **payload, int *fds, unsigned max, unsigned *nfds,
+                           const char *what, GError **err);

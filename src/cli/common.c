@@ -120,6 +120,11 @@ static gboolean resolve_settings(GError **err)
   settings.runtime_dir = g_getenv("XDG_RUNTIME_DIR");
   if ((v = g_getenv("SBX_NET_RESOLV_CONF")) && *v)
     settings.net_resolv_conf = v;
+  if ((v = g_getenv("SBX_NET_SPARE"))) {
+    if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+      return sbx_fail(err, SBX_ERROR_USAGE, "SBX_NET_SPARE: '%s' is not 0 or 1", v);
+    settings.net_spare = strcmp(v, "1") == 0;
+  }
   sbx_state_set_runtime_dir(settings.runtime_dir);
   if ((v = g_getenv("SBX_MAX_LAYER_SIZE")) &&
       !g_ascii_string_to_unsigned(v, 10, 1, G_MAXUINT64, &settings.max_layer_size, NULL))

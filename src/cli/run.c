@@ -405,6 +405,7 @@ static gboolean network_spec(SbxNetSpec *net, GError **err)
   g_auto(GStrv) parts = g_strsplit(mode, ":", 2);
   net->mtu = opts.mtu ? (guint)opts.mtu : SBX_NET_MTU_DEFAULT;
   net->resolv_conf = sbx_cli_settings()->net_resolv_conf;
+  net->spare = sbx_cli_settings()->net_spare;
   if (strcmp(parts[0], "slirp") == 0 || strcmp(parts[0], "slirp4netns") == 0)
     net->mode = SBX_NET_SLIRP;
   else if (strcmp(parts[0], "none") == 0)

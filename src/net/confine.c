@@ -68,11 +68,10 @@ static gboolean install_filter(const unsigned char *bytes, size_t len, GError **
   return TRUE;
 }
 
-gboolean sbx_netd_confine(const char *resolv_conf, gboolean with_log, GError **err)
+gboolean sbx_netd_confine(const char *resolv_conf, int keep_upto, GError **err)
 {
   /* Everything but stdio and the fds we work with goes. */
-  G_STATIC_ASSERT(SBX_NETD_FD_SYNC == 4 && SBX_NETD_FD_LOG == 5);
-  sbx_close_fds_from(with_log ? SBX_NETD_FD_LOG + 1 : SBX_NETD_FD_LOG);
+  sbx_close_fds_from(keep_upto + 1);
   if (!empty_root(resolv_conf, err) || !sbx_caps_drop_bounding(0, err) ||
       !sbx_caps_set(0, FALSE, err))
     return FALSE;

@@ -12,6 +12,7 @@
  * and GLib use; sbx-switch also flock (the network's lock). Everything else
  * answers EPERM; a call through another ABI kills the process. */
 #include <errno.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -119,6 +120,11 @@ static scmp_filter_ctx build(const char *arch, const char *const *extra)
   for (unsigned i = 0; i < 2 && r == 0; i++)
     r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
                          SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, families[i]));
+  /* A taken spare back to SCHED_OTHER (it waits at SCHED_BATCH): itself,
+   * that policy only. */
+  if (r == 0)
+    r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setscheduler), 2,
+                         SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A1(SCMP_CMP_EQ, SCHED_OTHER));
   static const uint64_t ioctls[] = {FIONREAD, FIONBIO, TCGETS, TIOCOUTQ};
   for (unsigned i = 0; i < 4 && r == 0; i++)
     r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,

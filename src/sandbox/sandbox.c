@@ -13,9 +13,11 @@
  * the processes of every uid together.
  */
 #include "sbx/net.h"
+#include "sbx/netspare.h"
 #include "sbx/ns.h"
 #include "sbx/path.h"
 #include "sbx/sandbox.h"
+#include "sbx/state.h"
 #include "sbx/sync.h"
 #include "sbx/util.h"
 
@@ -31,6 +33,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
 
@@ -437,6 +440,76 @@ static GPtrArray *helper_argv(const char *path, const SbxNetSpec *net)
   return argv;
 }
 
+/* The options for a spare sbx-net (netspare.h), as lines: what helper_argv
+ * gives, the resolver file's contents instead of its name (sbx reads it: the
+ * spare's root is empty). NULL when a spare cannot take them: the host's
+ * addresses to refuse (listed before confinement), a line break in one, or
+ * more than one message holds. */
+static char *spare_options(const char *path, const SbxNetSpec *net)
+{
+  if (net->refuse_host_addresses)
+    return NULL;
+  g_autoptr(GPtrArray) argv = helper_argv(path, net);
+  g_autoptr(GString) out = g_string_new(NULL);
+  for (guint i = 1; i + 1 < argv->len; i++) {
+    const char *a = g_ptr_array_index(argv, i);
+    if (strchr(a, '\n'))
+      return NULL;
+    if (!g_str_has_prefix(a, "--resolv-conf="))
+      g_string_append_printf(out, "%s\n", a);
+  }
+  g_autofree char *resolv = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents(net->resolv_conf ? net->resolv_conf : "/etc/resolv.conf", &resolv, &len,
+                           NULL))
+    len = 0; /* as sbx-net would have it */
+  else if (len > 2048)
+    return NULL;
+  g_autofree char *b64 = g_base64_encode((const guchar *)(resolv ? resolv : ""), len);
+  g_string_append_printf(out, "--resolv-conf-data=%s", b64);
+  if (out->len > 4000) /* util/sync.c's message, with room */
+    return NULL;
+  return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+/* A spare sbx-net started by an earlier run, if there is one of ours. */
+static gboolean take_spare(Ctx *c, const char *path, SbxNetHelper *helper)
+{
+  const SbxNetSpec *net = &c->spec->net;
+  if (!net->spare)
+    return FALSE;
+  g_autofree char *options = spare_options(path, net);
+  g_autoptr(GError) local = NULL;
+  g_autofree char *dir = options ? sbx_state_base(&local) : NULL;
+  if (!dir) {
+    sbx_debug("network helper spare: %s", local ? local->message : "not for these options");
+    return FALSE;
+  }
+  helper->sock =
+      sbx_net_spare_take(dir, path, options, net->log_fd > STDERR_FILENO ? net->log_fd : -1,
+                         sbx_log_level >= SBX_LOG_DEBUG, &helper->pid, &helper->pidfd, &local);
+  if (helper->sock < 0) {
+    sbx_debug("%s; starting one", local->message);
+    helper->pid = 0;
+    return FALSE;
+  }
+  sbx_debug("network helper spare %d taken", (int)helper->pid);
+  return TRUE;
+}
+
+/* After a run with the slirp network: the next one's sbx-net, started now
+ * that this run is over. */
+static void start_spare(const Ctx *c)
+{
+  if (!c->spec->net.spare || c->spec->net.mode != SBX_NET_SLIRP)
+    return;
+  g_autoptr(GError) local = NULL;
+  g_autofree char *path = sbx_helper_path("sbx-net", &local);
+  g_autofree char *dir = path ? sbx_state_base(&local) : NULL;
+  if (!dir || !sbx_net_spare_start(dir, path, &local))
+    sbx_debug("%s", local->message);
+}
+
 /* sbx-net starts before the sandbox's namespaces are made: its exec,
  * libslirp and its own confinement (several ms) then run beside the
  * clone and init's set-up instead of after them. It waits for tap0.
@@ -456,6 +529,8 @@ static gboolean spawn_network(Ctx *c, SbxNetHelper *helper, GError **err)
   g_autofree char *path = sbx_helper_path("sbx-net", err);
   if (!path)
     return FALSE;
+  if (take_spare(c, path, helper))
+    return TRUE;
   int sock[2];
   if (!sbx_sync_pair(sock, err))
     return FALSE;
@@ -582,12 +657,17 @@ static void stop_helper(const Ctx *c, SbxNetHelper *helper)
                 st->tx_packets, st->tx_bytes, st->rx_packets, st->rx_bytes, st->refused);
     }
   }
-  if (helper->pid > 0)
+  if (helper->pidfd >= 0)
+    syscall(SYS_pidfd_send_signal, helper->pidfd, SIGKILL, NULL, 0);
+  else if (helper->pid > 0)
     kill(helper->pid, SIGKILL);
   if (helper->sock >= 0)
     close(helper->sock);
+  if (helper->pidfd >= 0)
+    close(helper->pidfd);
   helper->pid = 0;
   helper->sock = -1;
+  helper->pidfd = -1;
 }
 
 /* slirp:tcp_relay=true: forked once the sandbox exists (it must be in the
@@ -759,7 +839,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
    * They differ when an intermediate namespace bounds the processes of
    * every uid of a range together (--pids-limit by RLIMIT_NPROC). */
   pid_t pid, init = 0;
-  SbxNetHelper helper = {.pid = 0, .sock = -1}, relay = {.pid = 0, .sock = -1};
+  SbxNetHelper helper = {.pid = 0, .sock = -1, .pidfd = -1},
+               relay = {.pid = 0, .sock = -1, .pidfd = -1};
   if (spec->net.mode == SBX_NET_SLIRP &&
       (!spawn_network(&c, &helper, err) ||
        (spec->net.tcp_relay && !sbx_sync_pair(c.relay_sock, err)))) {
@@ -867,6 +948,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   sbx_stdio_pipes_close(&c.pipes);
   stop_helper(&c, &helper);
   stop_relay(&c, &relay, TRUE);
+  start_spare(&c);
   sigprocmask(SIG_SETMASK, &old, NULL);
   return status;
 }

@@ -23,28 +23,36 @@ gboolean sbx_sync_pair(int fds[2], GError **err)
   return TRUE;
 }
 
-/* One message: a kind byte, the text, and an fd when passfd >= 0. */
-static gboolean send_msg(int sock, char kind, const char *text, int passfd)
+/* One message: a kind byte, the text, and the fds (SCM_RIGHTS). A text too
+ * long for one message is not sent (FALSE, EMSGSIZE): cut, it would say
+ * something else. */
+static gboolean send_msg(int sock, char kind, const char *text, const int *fds, unsigned nfds)
 {
   char buf[MSG_MAX];
-  size_t len = text ? MIN(strlen(text), sizeof buf - 2) : 0;
+  size_t len = text ? strlen(text) : 0;
+  if (kind == 'E') /* an error's text is cut rather than lost */
+    len = MIN(len, sizeof buf - 2);
+  if (len > sizeof buf - 2 || nfds > SBX_SYNC_MAX_FDS) {
+    errno = EMSGSIZE;
+    return FALSE;
+  }
   buf[0] = kind;
   if (len)
     memcpy(buf + 1, text, len);
   struct iovec iov = {.iov_base = buf, .iov_len = len + 1};
   union {
-    char c[CMSG_SPACE(sizeof(int))];
+    char c[CMSG_SPACE(sizeof(int) * SBX_SYNC_MAX_FDS)];
     struct cmsghdr align;
   } u;
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (passfd >= 0) {
+  if (nfds > 0) {
     msg.msg_control = u.c;
-    msg.msg_controllen = sizeof u.c;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
   }
   ssize_t n;
   do
@@ -55,7 +63,7 @@ static gboolean send_msg(int sock, char kind, const char *text, int passfd)
 
 gboolean sbx_sync_send_ok(int fd, const char *payload)
 {
-  return send_msg(fd, 'K', payload, -1);
+  return send_msg(fd, 'K', payload, NULL, 0);
 }
 
 void sbx_sync_send_error(int fd, const GError *error)
@@ -66,7 +74,7 @@ void sbx_sync_send_error(int fd, const GError *error)
                                                       : SBX_ERROR_FAILED;
   g_autofree char *text = g_strdup_printf("%c%d:%s", is_errno ? 'e' : 's', code,
                                           error ? error->message : "unknown error");
-  send_msg(fd, 'E', text, -1);
+  send_msg(fd, 'E', text, NULL, 0);
 }
 
 /* The error a child sent: its domain and code kept, or a plain failure. */
@@ -91,20 +99,30 @@ gboolean sbx_sync_recv(int fd, char **payload, const char *what, GError **err)
 
 gboolean sbx_sync_send_fd(int sock, const char *payload, int fd)
 {
-  return send_msg(sock, 'K', payload, fd);
+  return send_msg(sock, 'K', payload, &fd, fd >= 0 ? 1 : 0);
 }
 
-gboolean sbx_sync_recv_fd(int sock, char **payload, int *fd, const char *what, GError **err)
+gboolean sbx_sync_send_fds(int sock, const char *payload, const int *fds, unsigned nfds)
+{
+  return send_msg(sock, 'K', payload, fds, nfds);
+}
+
+gboolean sbx_sync_recv_fds(int sock, char **payload, int *fds, unsigned max, unsigned *nfds,
+                           const char *what, GError **err)
 {
   char buf[MSG_MAX];
   struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf - 1};
   union {
-    char c[CMSG_SPACE(sizeof(int))];
+    char c[CMSG_SPACE(sizeof(int) * SBX_SYNC_MAX_FDS)];
     struct cmsghdr align;
   } u;
-  struct msghdr msg = {
-      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.c, .msg_controllen = sizeof u.c};
-  *fd = -1;
+  max = MIN(max, SBX_SYNC_MAX_FDS);
+  /* Room for max fds only: the kernel closes any more a peer sends. */
+  struct msghdr msg = {.msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = u.c,
+                       .msg_controllen = CMSG_SPACE(sizeof(int) * max)};
+  *nfds = 0;
   ssize_t n;
   do
     n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
@@ -115,15 +133,31 @@ gboolean sbx_sync_recv_fd(int sock, char **payload, int *fd, const char *what, G
     return sbx_fail(err, SBX_ERROR_FAILED, "%s: exited during setup", what);
   buf[n] = '\0';
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      memcpy(fd, CMSG_DATA(c), sizeof(int));
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      for (unsigned i = 0; i < k; i++) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        if (*nfds < max)
+          fds[(*nfds)++] = fd;
+        else
+          close(fd);
+      }
+    }
   if (buf[0] == 'E') {
-    if (*fd >= 0)
-      close(*fd);
-    *fd = -1;
+    for (unsigned i = 0; i < *nfds; i++)
+      close(fds[i]);
+    *nfds = 0;
     return recv_error(buf + 1, err);
   }
   if (payload)
     *payload = g_strdup(buf + 1);
   return TRUE;
+}
+
+gboolean sbx_sync_recv_fd(int sock, char **payload, int *fd, const char *what, GError **err)
+{
+  unsigned n = 0;
+  *fd = -1;
+  return sbx_sync_recv_fds(sock, payload, fd, 1, &n, what, err);
 }

@@ -226,7 +226,10 @@ class SbxTestCase(unittest.TestCase):
     def env_for(self, mode, extra=None):
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
                # marks what the suite started, for tests/cli/sweep.py
-               "SBX_TEST_TAG": SBX}
+               "SBX_TEST_TAG": SBX,
+               # the spare sbx-net (test_netspare.py) would make sbx-net
+               # another process's child than sbx's, shared between tests
+               "SBX_NET_SPARE": "0"}
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 env[k] = os.environ[k]

@@ -573,9 +573,10 @@ class TestHelperEnvironment(SbxTestCase):
             env = l.rsplit("], [", 1)[1].split("]")[0]
             names = {e.strip(' "').split("=")[0] for e in env.split('", "') if e.strip(' "')}
             # the sanitizers' settings go to every helper; SBX_TEST_TAG is the
-            # harness's own marker (an SBX_* variable: sbx-store gets those)
+            # harness's own marker, SBX_NET_SPARE its setting (SBX_* variables:
+            # sbx-store gets those)
             sanitizers = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}
-            harness = {"SBX_TEST_TAG"} if any(n.startswith("SBX_") for n in allowed) else set()
+            harness = {"SBX_TEST_TAG", "SBX_NET_SPARE"} if any(n.startswith("SBX_") for n in allowed) else set()
             self.assertLessEqual(names, allowed | sanitizers | harness, l)
 
     def test_run_helpers(self):

@@ -1,0 +1,338 @@
+/* The spare sbx-net (net.h): the slirp network's start-up without its exec.
+ *
+ * sbx-net's exec, its five shared libraries and its confinement cost a
+ * start ~5 ms of CPU on the CPU the sandbox's set-up uses. The end of a run
+ * with the slirp network starts the next one ahead of time ("sbx-net
+ * --spare"), and a start takes it instead of starting its own:
+ *
+ *   <state dir>/.net-spare.sock    the spare's listening socket (0700 dir)
+ *   <state dir>/.net-spare.lock    flock held by the waiting spare: one at a time
+ *
+ * Taking is a rename of the socket to a name of our own (one start wins),
+ * a connect, an unlink. Before anything goes to it the peer must be our
+ * sbx-net: our uid, the executable sbx would start (device and inode), and
+ * our network and PID namespaces (a program in a sandbox that was given the
+ * state directory as a volume is in neither). It then gets the run's
+ * options as lines, the resolv.conf sbx read, and --net-log's file; from
+ * there on it is a started sbx-net (the same messages, the same stop).
+ * Anything short of that and the start spawns its own, as without a spare:
+ * a spare never makes a start fail. SBX_NET_SPARE=0 turns spares off. */
+#include "sbx/net.h"
+#include "sbx/netspare.h"
+#include "sbx/sync.h"
+#include "sbx/util.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define SPARE_LOCK ".net-spare.lock"
+
+static gboolean sock_address(const char *path, struct sockaddr_un *a, GError **err)
+{
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof a->sun_path)
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s: path too long for a socket", path);
+  strcpy(a->sun_path, path);
+  return TRUE;
+}
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5 */
+#endif
+
+static gboolean same_file(const char *a, const char *b)
+{
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static gboolean same_contents(const char *a, const char *b)
+{
+  g_autofree char *ca = NULL, *cb = NULL;
+  return g_file_get_contents(a, &ca, NULL, NULL) && g_file_get_contents(b, &cb, NULL, NULL) &&
+         strcmp(ca, cb) == 0;
+}
+
+/* Is PID (the peer, held by PIDFD) our sbx-net, outside every sandbox, and
+ * as this run would start it (the same cgroup, the same nice value)? */
+static gboolean peer_is_ours(pid_t pid, int pidfd, const char *netd, GError **err)
+{
+  static const char *const ns[] = {"net", "pid"};
+  char self[64], other[64];
+  snprintf(other, sizeof other, "/proc/%d/exe", (int)pid);
+  if (!same_file(other, netd))
+    return sbx_fail(err, SBX_ERROR_FAILED, "network helper spare %d: not %s", (int)pid, netd);
+  for (unsigned i = 0; i < G_N_ELEMENTS(ns); i++) {
+    snprintf(self, sizeof self, "/proc/self/ns/%s", ns[i]);
+    snprintf(other, sizeof other, "/proc/%d/ns/%s", (int)pid, ns[i]);
+    if (!same_file(self, other))
+      return sbx_fail(err, SBX_ERROR_FAILED, "network helper spare %d: not in our %s namespace",
+                      (int)pid, ns[i]);
+  }
+  /* Started by a run in another cgroup (another CI job's, a systemd
+   * scope) or at another nice value: its work would be counted there. */
+  snprintf(other, sizeof other, "/proc/%d/cgroup", (int)pid);
+  errno = 0;
+  int nice = getpriority(PRIO_PROCESS, (id_t)pid), e = errno, mine = getpriority(PRIO_PROCESS, 0);
+  if (!same_contents("/proc/self/cgroup", other) || e || nice != mine)
+    return sbx_fail(err, SBX_ERROR_FAILED,
+                    "network helper spare %d: started in another cgroup or at another nice value",
+                    (int)pid);
+  /* Still the process the connection came from (pid not reused meanwhile). */
+  if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+    return sbx_fail_errno(err, "network helper spare %d", (int)pid);
+  return TRUE;
+}
+
+int sbx_net_spare_take(const char *dir, const char *netd, const char *options, int log_fd,
+                       gboolean with_stderr, pid_t *pid, int *pidfd, GError **err)
+{
+  g_autofree char *path = g_build_filename(dir, SBX_NET_SPARE_SOCK, NULL);
+  g_autofree char *mine = g_strdup_printf("%s/.net-spare.%d.taken", dir, (int)getpid());
+  struct sockaddr_un a;
+  if (!sock_address(mine, &a, err))
+    return -1;
+  if (rename(path, mine) < 0)
+    return sbx_fail_errno(err, "network helper spare %s", path), -1;
+  sbx_autofd s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  int r = s < 0 ? -1 : connect(s, (struct sockaddr *)&a, sizeof a);
+  int e = errno;
+  unlink(mine);
+  if (r < 0)
+    return sbx_fail_errnum(err, e, "network helper spare %s", path), -1;
+  struct ucred cr;
+  socklen_t len = sizeof cr;
+  if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+    return sbx_fail_errno(err, "network helper spare: its credentials"), -1;
+  if (cr.uid != getuid())
+    return sbx_fail(err, SBX_ERROR_FAILED, "network helper spare %d: uid %u, not ours", (int)cr.pid,
+                    (unsigned)cr.uid),
+           -1;
+  /* The peer's own pidfd (Linux 6.5), else one by its pid. */
+  int got = -1;
+  len = sizeof got;
+  sbx_autofd fd = getsockopt(s, SOL_SOCKET, SO_PEERPIDFD, &got, &len) == 0
+                      ? got
+                      : (int)syscall(SYS_pidfd_open, cr.pid, 0);
+  if (fd < 0)
+    return sbx_fail_errno(err, "network helper spare %d", (int)cr.pid), -1;
+  if (!peer_is_ours(cr.pid, fd, netd, err))
+    return -1;
+  /* Our PID and network namespaces show the spare that we are a start
+   * outside every sandbox. --net-log's file and stderr only once it has
+   * answered: in a message it never reads (stopped, gone), they would stay
+   * open, and whoever reads our stderr would wait for its end. */
+  int ns[2] = {open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC),
+               open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)};
+  g_autofree char *text =
+      with_stderr ? g_strconcat(options, "\n--stderr", NULL) : g_strdup(options);
+  gboolean sent = ns[0] >= 0 && ns[1] >= 0 && sbx_sync_send_fds(s, text, ns, 2);
+  e = errno;
+  for (unsigned i = 0; i < 2; i++)
+    if (ns[i] >= 0)
+      close(ns[i]);
+  if (!sent)
+    return sbx_fail_errnum(err, e, "network helper spare %d: its options", (int)cr.pid), -1;
+  /* Its word that it has them: one that went away meanwhile (idle, its
+   * socket gone) never accepted, and the start must not count on it. */
+  struct pollfd p = {.fd = s, .events = POLLIN};
+  g_autofree char *ack = NULL;
+  do
+    r = poll(&p, 1, 2000);
+  while (r < 0 && errno == EINTR);
+  if (r <= 0 || !sbx_sync_recv(s, &ack, "network helper spare", err) ||
+      g_strcmp0(ack, "taken") != 0) {
+    if (err && !*err)
+      sbx_fail(err, SBX_ERROR_FAILED, "network helper spare %d: no answer", (int)cr.pid);
+    return -1;
+  }
+  int fds[2];
+  unsigned nfds = 0;
+  if (log_fd >= 0)
+    fds[nfds++] = log_fd;
+  if (with_stderr)
+    fds[nfds++] = STDERR_FILENO;
+  if (!sbx_sync_send_fds(s, "fds", fds, nfds))
+    return sbx_fail_errno(err, "network helper spare %d: its files", (int)cr.pid), -1;
+  *pid = cr.pid;
+  *pidfd = sbx_steal_fd(&fd);
+  return sbx_steal_fd(&s);
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPARE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(SPARE_ASAN)
+#define SPARE_ASAN 1
+#endif
+
+/* What the spare's process needs up to its execve, in memory of its own. */
+typedef struct {
+  int hi[3];
+  char *argv[4];
+  char **envp;
+  char *path;
+} SpareExec;
+
+/* In a CLONE_VM child on its own stack, beside a sbx that goes on to exit:
+ * system calls only (no libc state, no allocation), every signal blocked
+ * (sbx-net --spare unblocks them). */
+static int spare_child(void *arg)
+{
+  const SpareExec *x = arg;
+  static const int to[3] = {SBX_NETD_FD_SPARE_LISTEN, SBX_NETD_FD_SPARE_DIR,
+                            SBX_NETD_FD_SPARE_LOCK};
+  long null = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR, 0);
+  if (syscall(SYS_setsid) < 0 || null < 0 || syscall(SYS_dup2, null, 0) < 0 ||
+      syscall(SYS_dup2, null, 1) < 0 || syscall(SYS_dup2, null, 2) < 0)
+    syscall(SYS_exit, 127);
+  for (unsigned i = 0; i < 3; i++)
+    if (syscall(SYS_dup2, x->hi[i], to[i]) < 0)
+      syscall(SYS_exit, 127);
+  /* close_range fails for no fd: nothing written to errno, sbx's own */
+  syscall(SYS_close_range, 3, 3, 0);
+  syscall(SYS_close_range, SBX_NETD_FD_SPARE_LOCK + 1, ~0U, 0);
+  syscall(SYS_execve, x->path, x->argv, x->envp);
+  syscall(SYS_exit, 127);
+  return 127;
+}
+
+/* Copy the strings into BLOCK (at *used), or NULL when it is full. */
+static char *block_copy(char *block, gsize size, gsize *used, const char *str)
+{
+  gsize n = strlen(str) + 1;
+  if (*used + n > size)
+    return NULL;
+  char *out = memcpy(block + *used, str, n);
+  *used += n;
+  return out;
+}
+
+#define SPARE_STACK (64 * 1024)
+#define SPARE_BLOCK (64 * 1024)
+
+/* Not posix_spawn: a vfork-like spawn (and a fork's page-table copy alike)
+ * holds sbx ~2 ms on this class of VM, on the way out of the run the user
+ * waits for. A CLONE_VM child without CLONE_VFORK returns at once; sbx
+ * exits while the child's execve is under way (the address space lives on
+ * until the child's exec lets go of it). Everything the child reads is in
+ * one mapping of its own, never unmapped by sbx. Under AddressSanitizer
+ * (whose state the child would share) posix_spawn does it. Returns an
+ * error number, or 0. */
+static int spawn_spare(const char *netd, const char *id, int lsock, int dirfd, int lock, pid_t *pid)
+{
+  g_autofree char *spare = g_strdup_printf("--spare=%s", id);
+  g_autofree char *level = g_strdup_printf("--log-level=%s", sbx_log_level_name());
+  g_auto(GStrv) env = sbx_helper_environ(NULL);
+  char *mem = mmap(NULL, SPARE_STACK + SPARE_BLOCK, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (mem == MAP_FAILED)
+    return errno;
+  /* [stack | SpareExec, envp, strings] */
+  char *block = mem + SPARE_STACK;
+  SpareExec *x = (SpareExec *)block;
+  gsize used = sizeof *x;
+  guint nenv = g_strv_length(env);
+  x->envp = (char **)(block + used);
+  used += (nenv + 1) * sizeof(char *);
+  gboolean fits = used < SPARE_BLOCK;
+  for (guint i = 0; fits && i < nenv; i++)
+    fits = (x->envp[i] = block_copy(block, SPARE_BLOCK, &used, env[i])) != NULL;
+  if (fits)
+    x->envp[nenv] = NULL;
+  fits = fits && (x->path = block_copy(block, SPARE_BLOCK, &used, netd)) &&
+         (x->argv[1] = block_copy(block, SPARE_BLOCK, &used, spare)) &&
+         (x->argv[2] = block_copy(block, SPARE_BLOCK, &used, level));
+  x->argv[0] = x->path;
+  x->argv[3] = NULL;
+  /* Above every target first: a source may sit on another's target. */
+  x->hi[0] = fcntl(lsock, F_DUPFD_CLOEXEC, 10);
+  x->hi[1] = fcntl(dirfd, F_DUPFD_CLOEXEC, 10);
+  x->hi[2] = fcntl(lock, F_DUPFD_CLOEXEC, 10);
+  int r = !fits ? E2BIG : x->hi[0] < 0 || x->hi[1] < 0 || x->hi[2] < 0 ? errno : 0;
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &old);
+  /* SCHED_BATCH from the clone on (inherited): its start-up yields to
+   * whatever the user does next. */
+  struct sched_param prio = {0};
+  gboolean batch =
+      !r && sched_getscheduler(0) == SCHED_OTHER && sched_setscheduler(0, SCHED_BATCH, &prio) == 0;
+  pid_t p = -1;
+  if (!r) {
+#ifdef SPARE_ASAN
+    p = fork();
+    if (p == 0)
+      spare_child(x);
+#else
+    p = clone(spare_child, mem + SPARE_STACK, CLONE_VM | SIGCHLD, x);
+#endif
+    if (p < 0)
+      r = errno;
+  }
+  if (batch)
+    sched_setscheduler(0, SCHED_OTHER, &prio);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  /* Ours are closed at the child's exec (CLOEXEC); the child's are its own. */
+  for (unsigned i = 0; i < 3; i++)
+    if (x->hi[i] >= 0)
+      close(x->hi[i]);
+  if (p < 0)
+    munmap(mem, SPARE_STACK + SPARE_BLOCK);
+  /* else left mapped: the child may still be reading it (sbx exits next) */
+  *pid = p;
+  return r;
+}
+
+gboolean sbx_net_spare_start(const char *dir, const char *netd, GError **err)
+{
+  g_autofree char *lockpath = g_build_filename(dir, SPARE_LOCK, NULL);
+  sbx_autofd lock = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lock < 0)
+    return sbx_fail_errno(err, "network helper spare: %s", lockpath);
+  if (flock(lock, LOCK_EX | LOCK_NB) < 0)
+    return TRUE; /* one is waiting, or being started */
+  g_autofree char *name = g_strdup_printf(".net-spare.%d.tmp", (int)getpid());
+  g_autofree char *tmp = g_build_filename(dir, name, NULL);
+  struct sockaddr_un a;
+  if (!sock_address(tmp, &a, err))
+    return FALSE;
+  unlink(tmp);
+  sbx_autofd s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  struct stat st;
+  if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 16) < 0 ||
+      lstat(tmp, &st) < 0) {
+    int e = errno;
+    unlink(tmp);
+    return sbx_fail_errnum(err, e, "network helper spare: socket %s", tmp);
+  }
+  sbx_autofd dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  g_autofree char *id = g_strdup_printf("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT ":%s",
+                                        (guint64)st.st_dev, (guint64)st.st_ino, name);
+  pid_t pid = -1;
+  int r = dirfd < 0 ? errno : spawn_spare(netd, id, s, dirfd, lock, &pid);
+  /* It holds the lock from here on, and puts its socket in place itself
+   * once it listens (SO_PEERCRED names who listened last). */
+  if (r) {
+    unlink(tmp);
+    return sbx_fail_errnum(err, r, "network helper spare: start %s", netd);
+  }
+  sbx_debug("network helper spare %d started for the next run (%s)", (int)pid, tmp);
+  return TRUE;
+}
