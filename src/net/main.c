@@ -86,7 +86,7 @@ static gboolean setup(SbxNetd *n, GError **err)
 }
 
 /* A spare's own namespaces, kept at fds of its own through confinement. */
-enum { FD_OUR_PIDNS = SBX_NETD_FD_SPARE_LOCK + 1, FD_OUR_NETNS };
+enum { FD_OUR_PIDNS = SBX_NETD_FD_SPARE_LOCK + 1, FD_OUR_NETNS, FD_OUR_USERNS };
 
 static gboolean keep_ns(const char *path, int at)
 {
@@ -131,12 +131,15 @@ static gboolean spare_wait(SbxNetd *n, GError **err)
       st.st_dev != (dev_t)dev || st.st_ino != (ino_t)ino ||
       renameat(SBX_NETD_FD_SPARE_DIR, id[2], SBX_NETD_FD_SPARE_DIR, SBX_NET_SPARE_SOCK) < 0)
     return sbx_fail_errno(err, "network helper: put the spare in place");
-  /* Our network and PID namespaces, to know the start that takes us by:
-   * one outside every sandbox sends its own (a sandbox has a PID namespace
-   * of its own, and no way to the host's). */
-  if (!keep_ns("/proc/self/ns/pid", FD_OUR_PIDNS) || !keep_ns("/proc/self/ns/net", FD_OUR_NETNS))
+  /* Our PID, network and (before our own) user namespaces, to know the
+   * start that takes us by: one outside every sandbox sends its own. A
+   * sandbox's process has a user namespace of its own (and no way to an
+   * ancestor's), and a PID namespace of its own unless an OCI config shares
+   * the host's. */
+  if (!keep_ns("/proc/self/ns/pid", FD_OUR_PIDNS) || !keep_ns("/proc/self/ns/net", FD_OUR_NETNS) ||
+      !keep_ns("/proc/self/ns/user", FD_OUR_USERNS))
     return sbx_fail_errno(err, "network helper: its namespaces");
-  if (!sbx_netd_confine("", FD_OUR_NETNS, err))
+  if (!sbx_netd_confine("", FD_OUR_USERNS, err))
     return FALSE;
   n->loop = g_main_loop_new(NULL, TRUE);
   /* Wait: gone once idle, or once our socket is not in its place (taken,
@@ -155,6 +158,8 @@ static gboolean spare_wait(SbxNetd *n, GError **err)
     if (r <= 0)
       continue;
     c = accept4(SBX_NETD_FD_SPARE_LISTEN, NULL, NULL, SOCK_CLOEXEC);
+    if (c < 0 && errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+      _exit(0); /* out of fds or memory: not a loop around poll */
     /* Our uid (0 here is the owner's: our namespace maps only that). */
     struct ucred cr;
     len = sizeof cr;
@@ -176,13 +181,15 @@ static gboolean spare_wait(SbxNetd *n, GError **err)
   unsigned nfds = 0;
   g_autofree char *text = NULL;
   if (poll(&p, 1, SBX_NET_SPARE_CHECK_MS) <= 0 ||
-      !sbx_sync_recv_fds(c, &text, fds, G_N_ELEMENTS(fds), &nfds, "sbx", NULL) || nfds != 2 ||
-      !same_file(fds[0], FD_OUR_PIDNS) || !same_file(fds[1], FD_OUR_NETNS))
+      !sbx_sync_recv_fds(c, &text, fds, G_N_ELEMENTS(fds), &nfds, "sbx", NULL) || nfds != 3 ||
+      !same_file(fds[0], FD_OUR_PIDNS) || !same_file(fds[1], FD_OUR_NETNS) ||
+      !same_file(fds[2], FD_OUR_USERNS))
     _exit(0);
-  close(fds[0]);
-  close(fds[1]);
+  for (unsigned i = 0; i < 3; i++)
+    close(fds[i]);
   close(FD_OUR_PIDNS);
   close(FD_OUR_NETNS);
+  close(FD_OUR_USERNS);
   /* The run's own scheduling, not a spare's (SCHED_BATCH while it started). */
   struct sched_param prio = {0};
   sched_setscheduler(0, SCHED_OTHER, &prio);

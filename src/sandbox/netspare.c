@@ -29,6 +29,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <poll.h>
@@ -83,12 +85,28 @@ static gboolean peer_is_ours(pid_t pid, int pidfd, const char *netd, GError **er
       return sbx_fail(err, SBX_ERROR_FAILED, "network helper spare %d: not in our %s namespace",
                       (int)pid, ns[i]);
   }
+  /* Its own user namespace, made by itself (sbx-net's confinement) in ours:
+   * its parent is our namespace. */
+  snprintf(other, sizeof other, "/proc/%d/ns/user", (int)pid);
+  sbx_autofd uns = open(other, O_RDONLY | O_CLOEXEC);
+  sbx_autofd parent = uns < 0 ? -1 : ioctl(uns, NS_GET_PARENT);
+  snprintf(other, sizeof other, "/proc/self/fd/%d", parent);
+  if (parent < 0 || !same_file(other, "/proc/self/ns/user"))
+    return sbx_fail(err, SBX_ERROR_FAILED, "network helper spare %d: not in a namespace of ours",
+                    (int)pid);
   /* Started by a run in another cgroup (another CI job's, a systemd
-   * scope) or at another nice value: its work would be counted there. */
-  snprintf(other, sizeof other, "/proc/%d/cgroup", (int)pid);
+   * scope), at another nice value or on other CPUs: its work would be
+   * counted there, or run otherwise. (We take none at another policy.) */
+  cpu_set_t ours, its;
+  if (sched_getaffinity(0, sizeof ours, &ours) < 0 ||
+      sched_getaffinity(pid, sizeof its, &its) < 0 || !CPU_EQUAL(&ours, &its))
+    return sbx_fail(err, SBX_ERROR_FAILED, "network helper spare %d: started on other CPUs",
+                    (int)pid);
+  char cg[64];
+  snprintf(cg, sizeof cg, "/proc/%d/cgroup", (int)pid);
   errno = 0;
   int nice = getpriority(PRIO_PROCESS, (id_t)pid), e = errno, mine = getpriority(PRIO_PROCESS, 0);
-  if (!same_contents("/proc/self/cgroup", other) || e || nice != mine)
+  if (!same_contents("/proc/self/cgroup", cg) || e || nice != mine)
     return sbx_fail(err, SBX_ERROR_FAILED,
                     "network helper spare %d: started in another cgroup or at another nice value",
                     (int)pid);
@@ -108,12 +126,14 @@ int sbx_net_spare_take(const char *dir, const char *netd, const char *options, i
     return -1;
   if (rename(path, mine) < 0)
     return sbx_fail_errno(err, "network helper spare %s", path), -1;
-  sbx_autofd s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  /* Not blocking: a listener whose queue is full (one planted there)
+   * would hold connect() for as long as it likes. */
+  sbx_autofd s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int r = s < 0 ? -1 : connect(s, (struct sockaddr *)&a, sizeof a);
   int e = errno;
   unlink(mine);
-  if (r < 0)
-    return sbx_fail_errnum(err, e, "network helper spare %s", path), -1;
+  if (r < 0 || fcntl(s, F_SETFL, 0) < 0)
+    return sbx_fail_errnum(err, r < 0 ? e : errno, "network helper spare %s", path), -1;
   struct ucred cr;
   socklen_t len = sizeof cr;
   if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
@@ -132,17 +152,18 @@ int sbx_net_spare_take(const char *dir, const char *netd, const char *options, i
     return sbx_fail_errno(err, "network helper spare %d", (int)cr.pid), -1;
   if (!peer_is_ours(cr.pid, fd, netd, err))
     return -1;
-  /* Our PID and network namespaces show the spare that we are a start
+  /* Our PID, network and user namespaces show the spare that we are a start
    * outside every sandbox. --net-log's file and stderr only once it has
    * answered: in a message it never reads (stopped, gone), they would stay
    * open, and whoever reads our stderr would wait for its end. */
-  int ns[2] = {open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC),
-               open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)};
+  int ns[3] = {open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC),
+               open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC),
+               open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC)};
   g_autofree char *text =
       with_stderr ? g_strconcat(options, "\n--stderr", NULL) : g_strdup(options);
-  gboolean sent = ns[0] >= 0 && ns[1] >= 0 && sbx_sync_send_fds(s, text, ns, 2);
+  gboolean sent = ns[0] >= 0 && ns[1] >= 0 && ns[2] >= 0 && sbx_sync_send_fds(s, text, ns, 3);
   e = errno;
-  for (unsigned i = 0; i < 2; i++)
+  for (unsigned i = 0; i < 3; i++)
     if (ns[i] >= 0)
       close(ns[i]);
   if (!sent)

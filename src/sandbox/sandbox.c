@@ -478,7 +478,8 @@ static gboolean take_spare(Ctx *c, const char *path, SbxNetHelper *helper)
   const SbxNetSpec *net = &c->spec->net;
   if (!net->spare)
     return FALSE;
-  g_autofree char *options = spare_options(path, net);
+  /* A spare runs at SCHED_OTHER once taken: not for a run under another. */
+  g_autofree char *options = sched_getscheduler(0) == SCHED_OTHER ? spare_options(path, net) : NULL;
   g_autoptr(GError) local = NULL;
   g_autofree char *dir = options ? sbx_state_base(&local) : NULL;
   if (!dir) {

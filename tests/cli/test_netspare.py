@@ -290,6 +290,29 @@ class TestNetSpare(SbxTestCase):
         self.assertIn("network helper spare: not for these options", r.err)
         self.assertEqual(self.spares(), [spare])
 
+    def test_a_listener_with_a_full_queue_does_not_hold_the_start(self):
+        """Review: a planted listener whose queue is full held connect()
+        for as long as it stayed (forwarded signals blocked meanwhile)."""
+        os.makedirs(self.state, 0o700, exist_ok=True)
+        pw = self.user_for(self.mode)
+        if pw:
+            os.chown(self.state, pw.pw_uid, pw.pw_gid)
+        script = os.path.join(self.tmp, "full.py")
+        with open(script, "w") as f:
+            f.write(FULL)
+        os.chmod(script, 0o644)
+        kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []} if pw else {}
+        full = subprocess.Popen(["python3", script, os.path.join(self.state, ".net-spare.sock")],
+                                stdout=subprocess.PIPE, **kw)
+        try:
+            self.assertEqual(full.stdout.readline(), b"full\n")
+            r = self.run_dbg("true")
+            self.assertEqual(r.rc, 0, r)
+            self.assertIn("starting one", r.err)
+        finally:
+            full.kill()
+            full.wait()
+
     def test_off_by_environment(self):
         r = self.run_dbg("true", env=self.env(SBX_NET_SPARE="0"))
         self.assertEqual(r.rc, 0, r)
@@ -301,8 +324,8 @@ class TestNetSpare(SbxTestCase):
 
 class TestNetSpareRange(TestNetSpare):
     """The same from a range-mode sbx, which works inside the user's
-    namespace holder's namespace (a spare started there serves a
-    single-id run and the other way round)."""
+    namespace holder's namespace (its spares are started there, and serve
+    starts made there)."""
     mode = "range"
 
     def setUp(self):
@@ -319,7 +342,7 @@ c.connect(path + ".mine")
 os.unlink(path + ".mine")
 if mode == "options":
     tap = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    fds = [os.open("/proc/self/ns/pid", os.O_RDONLY), os.open("/proc/self/ns/net", os.O_RDONLY)]
+    fds = [os.open("/proc/self/ns/" + n, os.O_RDONLY) for n in ("pid", "net", "user")]
     opts = "--allow-host-loopback\n--publish=127.0.0.1:%s:80\n--resolv-conf-data=" % port
     c.sendmsg([b"K" + opts.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
     c.sendmsg([b"Ktap"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [tap[0].fileno()]))])
@@ -329,6 +352,17 @@ try:
 except OSError as e:
     got = repr(e).encode()
 print("answer: %r" % got, flush=True)
+"""
+
+FULL = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(sys.argv[1])
+s.listen(0)
+c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+c.connect(sys.argv[1])
+print("full", flush=True)
+time.sleep(60)
 """
 
 FORGED = r"""
