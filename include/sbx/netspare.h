@@ -16,3 +16,6 @@ int sbx_net_spare_take(const char *dir, const char *netd, const char *options, i
 
 /* Start a spare in DIR unless one is waiting already. */
 gboolean sbx_net_spare_start(const char *dir, const char *netd, GError **err);
+
+/* The spare waiting in DIR, for `sbx check`: its pid, or 0. */
+pid_t sbx_net_spare_find(const char *dir);

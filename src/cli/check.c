@@ -1,6 +1,8 @@
 /* sbx check: does this host give sbx what it needs? Each line says what was
  * tried, and what to change when it failed. */
 #include "sbx/cli.h"
+#include "sbx/net.h"
+#include "sbx/netspare.h"
 #include "sbx/path.h"
 #include "sbx/state.h"
 #include "sbx/user.h"
@@ -88,6 +90,29 @@ static void check_holder(const SbxIdMap *map)
            path);
 }
 
+/* The slirp network's helper, started ahead by the run before (netspare.h). */
+static void check_spare(void)
+{
+  if (!sbx_cli_settings()->net_spare) {
+    printf("info  network helper spare: off (SBX_NET_SPARE=0)\n");
+    return;
+  }
+  g_autoptr(GError) err = NULL;
+  g_autofree char *dir = sbx_state_base(&err);
+  if (!dir) {
+    printf("info  network helper spare: none (%s)\n", err->message);
+    return;
+  }
+  g_autofree char *path = g_build_filename(dir, SBX_NET_SPARE_SOCK, NULL);
+  pid_t pid = sbx_net_spare_find(dir);
+  if (pid > 0)
+    printf("info  network helper spare: pid %d, socket %s\n", (int)pid, path);
+  else
+    printf("info  network helper spare: none waiting (a run with the slirp network leaves one at "
+           "%s)\n",
+           path);
+}
+
 static void check_ids(void)
 {
   SbxIdMap map;
@@ -146,6 +171,8 @@ static int check_parsed(int argc, char **argv, GError **err)
   report(tun, FALSE, "/dev/net/tun usable (the default slirp network)",
          "make it mode 0666, the distribution default (sudo chmod 0666 /dev/net/tun), or use "
          "--network none");
+  if (tun)
+    check_spare();
   check_cgroup();
   g_autofree char *helper = sbx_helper_path("sbx-store", NULL);
   g_autofree char *net = sbx_helper_path("sbx-net", NULL);

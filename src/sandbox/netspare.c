@@ -357,3 +357,26 @@ gboolean sbx_net_spare_start(const char *dir, const char *netd, GError **err)
   sbx_debug("network helper spare %d started for the next run (%s)", (int)pid, tmp);
   return TRUE;
 }
+
+pid_t sbx_net_spare_find(const char *dir)
+{
+  g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+  const char *name;
+  while (proc && (name = g_dir_read_name(proc))) {
+    guint64 pid;
+    if (!g_ascii_string_to_unsigned(name, 10, 1, G_MAXINT32, &pid, NULL))
+      continue;
+    g_autofree char *cmdline = g_strdup_printf("/proc/%s/cmdline", name);
+    g_autofree char *fd5 = g_strdup_printf("/proc/%s/fd/%d", name, SBX_NETD_FD_SPARE_DIR);
+    g_autofree char *argv = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(cmdline, &argv, &len, NULL) || len == 0 ||
+        !g_str_has_suffix(argv, "/sbx-net") || strlen(argv) + 1 >= len ||
+        !g_str_has_prefix(argv + strlen(argv) + 1, "--spare="))
+      continue;
+    g_autofree char *where = g_file_read_link(fd5, NULL);
+    if (where && strcmp(where, dir) == 0)
+      return (pid_t)pid;
+  }
+  return 0;
+}

@@ -187,6 +187,12 @@ class TestNetSpare(SbxTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertNotIn("spare", r.err)
         self.assertEqual(self.spares(), [spare])
+        # sbx check names it
+        r = self.sbx_cmd(["check"], root=False, env=self.env())
+        self.assertIn("network helper spare: pid %d, socket %s/.net-spare.sock" % (spare, self.state),
+                      r.out)
+        r = self.sbx_cmd(["check"], root=False, env=self.env(SBX_NET_SPARE="0"))
+        self.assertIn("network helper spare: off (SBX_NET_SPARE=0)", r.out)
 
     def test_a_forged_spare_gets_nothing(self):
         """A listener of the same uid at the spare's name (a program that
