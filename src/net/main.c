@@ -124,6 +124,8 @@ static gboolean spare_wait(SbxNetd *n, GError **err)
       !listening || fstat(SBX_NETD_FD_SPARE_DIR, &dir) < 0 || !S_ISDIR(dir.st_mode) ||
       fcntl(SBX_NETD_FD_SPARE_LOCK, F_GETFD) < 0)
     return sbx_fail(err, SBX_ERROR_USAGE, "network helper: --spare is for sbx to start");
+  /* Named for what it is while it waits (ps, pgrep): no run's helper yet. */
+  prctl(PR_SET_NAME, "sbx-spare-net");
   /* listen(2) again: a connection's SO_PEERCRED is who listened last, and
    * the start that takes us checks it is this process. Only then in place. */
   if (listen(SBX_NETD_FD_SPARE_LISTEN, 16) < 0 ||
@@ -193,6 +195,7 @@ static gboolean spare_wait(SbxNetd *n, GError **err)
   /* The run's own scheduling, not a spare's (SCHED_BATCH while it started). */
   struct sched_param prio = {0};
   sched_setscheduler(0, SCHED_OTHER, &prio);
+  prctl(PR_SET_NAME, "sbx-net");
   sbx_sync_send_ok(c, "taken");
   g_autofree char *line = g_strconcat("sbx-net\n", text ? text : "", NULL);
   g_auto(GStrv) args = g_strsplit(line, "\n", -1);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -125,6 +126,10 @@ static scmp_filter_ctx build(const char *arch, const char *const *extra)
   if (r == 0)
     r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setscheduler), 2,
                          SCMP_A0(SCMP_CMP_EQ, 0), SCMP_A1(SCMP_CMP_EQ, SCHED_OTHER));
+  /* A taken spare's name back to sbx-net's. */
+  if (r == 0)
+    r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+                         SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
   static const uint64_t ioctls[] = {FIONREAD, FIONBIO, TCGETS, TIOCOUTQ};
   for (unsigned i = 0; i < 4 && r == 0; i++)
     r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,

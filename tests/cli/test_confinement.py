@@ -150,6 +150,13 @@ class TestNetHelperFilter(unittest.TestCase):
             "execve": (59, (), eperm), "ptrace": (101, (), eperm), "mount": (165, (), eperm),
             "unshare": (272, (), eperm), "setns": (308, (), eperm), "open_by_handle_at": (304, (), eperm),
             "flock": (73, (), b.ALLOW if name == "sbx_switch_filter" else eperm),
+            # a taken spare (src/net/main.c): back to SCHED_OTHER and its name, nothing else
+            "sched_setscheduler(0, SCHED_OTHER)": (144, (0, 0, 0), b.ALLOW),
+            "sched_setscheduler(0, SCHED_FIFO)": (144, (0, 1, 0), eperm),
+            "sched_setscheduler(1, SCHED_OTHER)": (144, (1, 0, 0), eperm),
+            "prctl(PR_SET_NAME)": (157, (15,), b.ALLOW),
+            "prctl(PR_SET_DUMPABLE)": (157, (4,), eperm),
+            "prctl(PR_SET_SECCOMP)": (157, (22,), eperm),
         }
         got = {c: hex(b.run(prog, nr, x86_64, args)) for c, (nr, args, _) in calls.items()}
         self.assertEqual(got, {c: hex(want) for c, (_, _, want) in calls.items()}, name)
