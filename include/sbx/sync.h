@@ -5,6 +5,10 @@
 #include <glib.h>
 
 gboolean sbx_sync_pair(int fds[2], GError **err);
+/* PATH as an AF_UNIX address (a listening socket's in the state directory),
+ * or FALSE when it does not fit. */
+struct sockaddr_un;
+gboolean sbx_sync_address(const char *path, struct sockaddr_un *a, GError **err);
 gboolean sbx_sync_send_ok(int fd, const char *payload);
 void sbx_sync_send_error(int fd, const GError *error);
 /* Wait for one message: TRUE with *payload for ok, FALSE with err. EOF with

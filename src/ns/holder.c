@@ -57,16 +57,6 @@ char *sbx_userns_holder_socket(const SbxIdMap *map, const char *dir)
   return g_build_filename(dir, name, NULL);
 }
 
-static gboolean sock_address(const char *path, struct sockaddr_un *a, GError **err)
-{
-  memset(a, 0, sizeof *a);
-  a->sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof a->sun_path)
-    return sbx_fail(err, SBX_ERROR_FAILED, "%s: path too long for a socket", path);
-  strcpy(a->sun_path, path);
-  return TRUE;
-}
-
 /* A holder's namespace is a child of ours (the host's, for sbx). A user
  * namespace of the user's with the same maps can also be a sandbox's own
  * (made by sbx inside the holder's with --pids-limit 0) or one that a
@@ -94,7 +84,7 @@ static gboolean holder_ns_ok(int ns)
 static int holder_ask(const char *path, pid_t *pid, GError **err)
 {
   struct sockaddr_un a;
-  if (!sock_address(path, &a, err))
+  if (!sbx_sync_address(path, &a, err))
     return -1;
   sbx_autofd s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (s < 0)
@@ -294,7 +284,7 @@ static G_GNUC_NORETURN void holder_start(const char *tmp, const char *path, int 
     _exit(1);
   g_autoptr(GError) err = NULL;
   struct sockaddr_un a;
-  if (!sock_address(tmp, &a, &err))
+  if (!sbx_sync_address(tmp, &a, &err))
     _exit(1);
   unlink(tmp);
   int lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

@@ -42,16 +42,6 @@
 
 #define SPARE_LOCK ".net-spare.lock"
 
-static gboolean sock_address(const char *path, struct sockaddr_un *a, GError **err)
-{
-  memset(a, 0, sizeof *a);
-  a->sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof a->sun_path)
-    return sbx_fail(err, SBX_ERROR_FAILED, "%s: path too long for a socket", path);
-  strcpy(a->sun_path, path);
-  return TRUE;
-}
-
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77 /* Linux 6.5 */
 #endif
@@ -122,7 +112,7 @@ int sbx_net_spare_take(const char *dir, const char *netd, const char *options, i
   g_autofree char *path = g_build_filename(dir, SBX_NET_SPARE_SOCK, NULL);
   g_autofree char *mine = g_strdup_printf("%s/.net-spare.%d.taken", dir, (int)getpid());
   struct sockaddr_un a;
-  if (!sock_address(mine, &a, err))
+  if (!sbx_sync_address(mine, &a, err))
     return -1;
   if (rename(path, mine) < 0)
     return sbx_fail_errno(err, "network helper spare %s", path), -1;
@@ -332,7 +322,7 @@ gboolean sbx_net_spare_start(const char *dir, const char *netd, GError **err)
   g_autofree char *name = g_strdup_printf(".net-spare.%d.tmp", (int)getpid());
   g_autofree char *tmp = g_build_filename(dir, name, NULL);
   struct sockaddr_un a;
-  if (!sock_address(tmp, &a, err))
+  if (!sbx_sync_address(tmp, &a, err))
     return FALSE;
   unlink(tmp);
   sbx_autofd s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

@@ -12,9 +12,20 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define MSG_MAX 4096
+
+gboolean sbx_sync_address(const char *path, struct sockaddr_un *a, GError **err)
+{
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof a->sun_path)
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s: path too long for a socket", path);
+  strcpy(a->sun_path, path);
+  return TRUE;
+}
 
 gboolean sbx_sync_pair(int fds[2], GError **err)
 {

@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from sbxtest import SbxTestCase, fixture
-from test_network import BUSYBOX, Servers, free_port, http_get_retry
+from test_network import BUSYBOX, Servers, free_port, http_get_retry, skip_without_tun
 
 
 def status(pid):
@@ -34,9 +34,7 @@ class TestNetSpare(SbxTestCase):
 
     def setUp(self):
         super().setUp()
-        if not os.access("/dev/net/tun", os.R_OK | os.W_OK) or \
-                (os.stat("/dev/net/tun").st_mode & 0o006) != 0o006:
-            self.skipTest("/dev/net/tun is not mode 0666 here (CI makes it so)")
+        skip_without_tun(self)
         self.runtime = os.path.join(self.tmp, "runtime")
         os.mkdir(self.runtime, 0o700)
         pw = self.user_for(self.mode)
@@ -198,22 +196,27 @@ class TestNetSpare(SbxTestCase):
         r = self.sbx_cmd(["check"], root=False, env=self.env(SBX_NET_SPARE="0"))
         self.assertIn("network helper spare: off (SBX_NET_SPARE=0)", r.out)
 
+    def plant(self, name, text):
+        """A Python script at the spare's socket, as the user sbx runs as
+        (as a sandbox given the state directory could plant one)."""
+        os.makedirs(self.state, 0o700, exist_ok=True)
+        pw = self.user_for(self.mode)
+        if pw:
+            os.chown(self.state, pw.pw_uid, pw.pw_gid)
+        script = os.path.join(self.tmp, name)
+        with open(script, "w") as f:
+            f.write(text)
+        os.chmod(script, 0o644)
+        kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []} if pw else {}
+        return subprocess.Popen(["python3", script, os.path.join(self.state, ".net-spare.sock")],
+                                stdout=subprocess.PIPE, **kw)
+
     def test_a_forged_spare_gets_nothing(self):
         """A listener of the same uid at the spare's name (a program that
         is not our sbx-net, as a sandbox given the state directory as a
         volume could plant) is connected to, refused, and told nothing; the
         run starts its own sbx-net."""
-        os.makedirs(self.state, 0o700, exist_ok=True)
-        pw = self.user_for(self.mode)
-        if pw:
-            os.chown(self.state, pw.pw_uid, pw.pw_gid)
-        script = os.path.join(self.tmp, "forged.py")
-        with open(script, "w") as f:
-            f.write(FORGED)
-        os.chmod(script, 0o644)
-        sock = os.path.join(self.state, ".net-spare.sock")
-        kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []} if pw else {}
-        forged = subprocess.Popen(["python3", script, sock], stdout=subprocess.PIPE, **kw)
+        forged = self.plant("forged.py", FORGED)
         try:
             self.assertEqual(forged.stdout.readline(), b"listening\n")
             r = self.run_dbg("wget -q -O - http://10.0.2.2:%d/x" % self.servers.http_port,
@@ -305,17 +308,7 @@ class TestNetSpare(SbxTestCase):
     def test_a_listener_with_a_full_queue_does_not_hold_the_start(self):
         """Review: a planted listener whose queue is full held connect()
         for as long as it stayed (forwarded signals blocked meanwhile)."""
-        os.makedirs(self.state, 0o700, exist_ok=True)
-        pw = self.user_for(self.mode)
-        if pw:
-            os.chown(self.state, pw.pw_uid, pw.pw_gid)
-        script = os.path.join(self.tmp, "full.py")
-        with open(script, "w") as f:
-            f.write(FULL)
-        os.chmod(script, 0o644)
-        kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []} if pw else {}
-        full = subprocess.Popen(["python3", script, os.path.join(self.state, ".net-spare.sock")],
-                                stdout=subprocess.PIPE, **kw)
+        full = self.plant("full.py", FULL)
         try:
             self.assertEqual(full.stdout.readline(), b"full\n")
             r = self.run_dbg("true")

@@ -154,14 +154,18 @@ class Servers:
         self.echo.close()
 
 
+def skip_without_tun(case):
+    if not os.access("/dev/net/tun", os.R_OK | os.W_OK) or \
+            (os.stat("/dev/net/tun").st_mode & 0o006) != 0o006:
+        case.skipTest("/dev/net/tun is not mode 0666 here (CI makes it so)")
+
+
 class TestNetwork(SbxTestCase):
     mode = "single"
 
     def setUp(self):
         super().setUp()
-        if not os.access("/dev/net/tun", os.R_OK | os.W_OK) or \
-                (os.stat("/dev/net/tun").st_mode & 0o006) != 0o006:
-            self.skipTest("/dev/net/tun is not mode 0666 here (CI makes it so)")
+        skip_without_tun(self)
         self.servers = Servers()
 
     def tearDown(self):
