@@ -9,31 +9,36 @@
  *   <state dir>/.net-spare.lock    flock held by the waiting spare: one at a time
  *
  * Taking is a rename of the socket to a name of our own (one start wins),
- * a connect, an unlink. Before anything goes to it the peer must be our
- * sbx-net: our uid, the executable sbx would start (device and inode), and
- * our network and PID namespaces (a program in a sandbox that was given the
- * state directory as a volume is in neither). It then gets the run's
- * options as lines, the resolv.conf sbx read, and --net-log's file; from
- * there on it is a started sbx-net (the same messages, the same stop).
- * Anything short of that and the start spawns its own, as without a spare:
- * a spare never makes a start fail. SBX_NET_SPARE=0 turns spares off. */
+ * a connect that does not block, an unlink. Each end then checks the other:
+ * before anything goes to it the peer must be our sbx-net (the executable
+ * sbx would start) of our uid, in our network and PID namespaces, in a user
+ * namespace of its own whose parent is ours, in our cgroup, at our nice
+ * value and on our CPUs (a program in a sandbox that was given the state
+ * directory as a volume is in none of those namespaces); it gets the run's
+ * options as lines (the resolv.conf sbx read among them) with fds of our
+ * PID, network and user namespaces, which must be the ones it kept from
+ * before its confinement, else it leaves without a word. Once it answers
+ * "taken" it gets --net-log's file (and stderr when debugging); from there
+ * on it is a started sbx-net (the same messages, the same stop). Anything
+ * short of that and the start spawns its own, as without a spare.
+ * SBX_NET_SPARE=0 turns spares off. */
 #include "sbx/net.h"
 #include "sbx/netspare.h"
 #include "sbx/sync.h"
 #include "sbx/util.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-#include <linux/nsfs.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
