@@ -13,6 +13,9 @@ gboolean sbx_uts_setup(const char *hostname, GError **err);
 
 /* net.c: a new network namespace with only lo up. */
 gboolean sbx_net_setup_loopback(GError **err);
+/* The same without a word: system calls only, nothing allocated with err
+ * NULL (the program's process made early calls it beside init). */
+gboolean sbx_net_lo_up(GError **err);
 /* The slirp mode's tap0: created, addressed, up, default route. Returns its fd.
  * A network's (--network NAME): mac set, and no route when gateway is NULL
  * (an internal network). */
@@ -22,6 +25,9 @@ typedef struct {
   const guint8 *mac; /* NULL: the kernel's random one */
 } SbxTapConfig;
 int sbx_net_create_tap(const SbxTapConfig *cfg, GError **err);
+/* sbx_net_create_tap without its debug line (as sbx_net_lo_up), and the line. */
+int sbx_net_make_tap(const SbxTapConfig *cfg, GError **err);
+void sbx_net_tap_debug(const SbxTapConfig *cfg);
 
 /* ipc.c: /dev/mqueue for the new IPC namespace (rootfd = the new root). */
 gboolean sbx_ipc_setup(int rootfd, GError **err);
@@ -51,6 +57,10 @@ typedef struct {
   guint64 size;            /* bytes: the run tmpfs (writable layer) and --tmpfs without size= */
   const char *disk_dir;    /* --rootfs-disk: upper/ and work/ here instead (NULL: on the tmpfs) */
   int *run_fd;             /* out, when set: the run tmpfs (for sbx to measure its use) */
+  /* When set, called just before sysfs is mounted (it shows the network
+   * namespace of the mounter): init joins the one made beside it. */
+  gboolean (*before_sys)(gpointer data, GError **err);
+  gpointer before_sys_data;
 } SbxRootfsSpec;
 
 /* Mount the overlay and the API filesystems, then pivot_root into it. */

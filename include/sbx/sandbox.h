@@ -5,6 +5,7 @@
 #include <glib.h>
 #include "sbx/net.h"
 #include "sbx/netswitch.h"
+#include "sbx/ns.h"
 #include "sbx/store.h"
 #include "sbx/user.h"
 
@@ -36,6 +37,11 @@ typedef struct {
   pid_t pid;
   int sock;
   int pidfd;
+  /* A spare connected on sock before the clone, to be checked and claimed
+   * after it: pid stays 0 and pidfd is never signalled until then. */
+  gboolean unclaimed;
+  pid_t spare;
+  char *spare_options;
 } SbxNetHelper;
 /* Ask sbx-net for its counters (a round trip on the sync socket, so every
  * frame it read before is also in the --net-log file). Waits at most 2 s. */
@@ -106,11 +112,12 @@ typedef struct {
   const char *hostname;
   SbxNetSpec net;
   /* Security */
-  guint64 caps;       /* SbxCapSet kept by a root program */
-  GBytes *seccomp;    /* NULL: unconfined */
-  GArray *rlimits;    /* SbxRlimit */
-  gboolean read_only; /* --read-only rootfs */
-  char **tmpfs;       /* --tmpfs PATH[:size=..,mode=..] */
+  guint64 caps;           /* SbxCapSet kept by a root program */
+  GBytes *seccomp;        /* NULL: unconfined */
+  gboolean seccomp_first; /* the built-in profile: it may go on before the ids change */
+  GArray *rlimits;        /* SbxRlimit */
+  gboolean read_only;     /* --read-only rootfs */
+  char **tmpfs;           /* --tmpfs PATH[:size=..,mode=..] */
   SbxCgroupLimits limits;
   gint64 nproc;         /* RLIMIT_NPROC set inside when > 0 (no pids cgroup) */
   guint64 rootfs_size;  /* bytes: bound of the writable layer and of --tmpfs */
@@ -238,6 +245,7 @@ typedef struct {
   gboolean relay;             /* slirp:tcp_relay=true: the connect filter, */
   int relay_sock;             /* its notification fd to the relay over this */
   gboolean shared_mm;         /* set by sbx_process_spawn: the caller's memory until execve */
+  gboolean seccomp_loaded;    /* the filter is on already (sbx_process_prefork) */
   /* Where a failure before execve is told ("sbx: ...\n", at most fail_size
    * bytes) instead of stderr, for the caller to print: a process sharing
    * its parent's memory must not block on a pipe nobody reads yet. */
@@ -252,3 +260,28 @@ G_GNUC_NORETURN void sbx_process_exec(const SbxExecPlan *plan);
  * with errno. plan->shared_mm and plan->fail_msg must be set: the caller
  * prints what the process left there once stderr is read. */
 pid_t sbx_process_spawn(const SbxExecPlan *plan);
+
+/* sbx run with the built-in filter: the program's process made as init
+ * starts, sharing init's memory (CLONE_VM) on a stack init gives it from
+ * its own frame. It loads the filter while init sets up the sandbox, then
+ * waits for the plan; sbx_process_prefork_go hands it over and returns,
+ * as sbx_process_spawn does, once the process has exec'd or died. */
+typedef struct {
+  GBytes *seccomp;         /* loaded first */
+  gboolean netns;          /* before it, a network namespace of its own, for init to join, */
+  const SbxTapConfig *tap; /* there lo up and (slirp) tap0, when they can be */
+  int netns_ready;         /* futex: 0 not yet; 1 the fds below are in init's table; -errno */
+  int netns_fd;
+  gboolean lo_up;
+  int tap_fd;              /* -1: init makes it (and says why it cannot) */
+  const SbxExecPlan *plan; /* set by sbx_process_prefork_go */
+  int go;                  /* futex: the plan is there */
+  int alive;               /* cleared by the kernel at execve or exit */
+  pid_t pid;
+} SbxPrefork;
+/* FALSE with errno if the process could not be made. */
+gboolean sbx_process_prefork(SbxPrefork *pf, GBytes *seccomp, gboolean netns,
+                             const SbxTapConfig *tap, guint8 *stack, gsize size);
+/* With netns: wait for the process's network namespace and enter it. */
+gboolean sbx_process_prefork_join_net(SbxPrefork *pf, GError **err);
+pid_t sbx_process_prefork_go(SbxPrefork *pf, SbxExecPlan *plan);

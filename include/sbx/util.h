@@ -52,10 +52,12 @@ gboolean sbx_fail(GError **err, SbxErrorCode code, const char *fmt, ...) G_GNUC_
 /* File descriptors closed by scope. */
 static inline void sbx_close_fdp(int *fd)
 {
+  /* errno as it was, and untouched when close succeeds (the program's
+   * process made early shares init's, process.c prefork_main). */
   if (*fd >= 0) {
     int saved = errno;
-    close(*fd);
-    errno = saved;
+    if (close(*fd) < 0)
+      errno = saved;
   }
 }
 #define sbx_autofd __attribute__((cleanup(sbx_close_fdp))) int

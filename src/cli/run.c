@@ -350,6 +350,7 @@ static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
     return FALSE;
   if (!sbx_seccomp_prepare(store, &sc, &spec->seccomp, err))
     return FALSE;
+  spec->seccomp_first = spec->seccomp && !sc.profile;
   spec->rlimits = g_array_new(FALSE, FALSE, sizeof(SbxRlimit));
   for (char **u = opts.ulimit; u && *u; u++) {
     SbxRlimit r;

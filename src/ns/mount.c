@@ -169,18 +169,13 @@ static gboolean prepare_run_dir(const SbxRootfsSpec *spec, int *runfd, GError **
 /* Paths of /proc and /sys that tell about or act on the host: hidden (a file
  * under /dev/null, a directory under an empty read-only tmpfs) or read-only,
  * as Docker's and crun's defaults do. */
-static const char *const masked_paths[] = {"/proc/kcore",
-                                           "/proc/keys",
-                                           "/proc/timer_list",
-                                           "/proc/sched_debug",
-                                           "/proc/latency_stats",
-                                           "/proc/acpi",
-                                           "/proc/scsi",
-                                           "/proc/asound",
-                                           "/proc/interrupts",
-                                           "/sys/firmware",
-                                           "/sys/devices/virtual/powercap",
-                                           NULL};
+/* /proc's before sysfs is mounted (while the network namespace is still
+ * being made beside init: sandbox.c net_made_early), /sys's after. */
+static const char *const masked_proc_paths[] = {
+    "/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
+    "/proc/acpi",  "/proc/scsi", "/proc/asound",     "/proc/interrupts",  NULL};
+static const char *const masked_sys_paths[] = {"/sys/firmware", "/sys/devices/virtual/powercap",
+                                               NULL};
 static const char *const readonly_paths[] = {
     "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", NULL};
 
@@ -271,11 +266,6 @@ gboolean sbx_mount_mask_paths(int rootfd, const char *const *masked, const char 
     if (!readonly_path(rootfd, readonly[i], err))
       return FALSE;
   return TRUE;
-}
-
-static gboolean mask_host_paths(int rootfd, GError **err)
-{
-  return sbx_mount_mask_paths(rootfd, masked_paths, readonly_paths, err);
 }
 
 static gboolean mount_proc(int rootfd, GError **err)
@@ -612,8 +602,11 @@ gboolean sbx_mount_rootfs(const SbxRootfsSpec *spec, GError **err)
   if (rootfd < 0)
     return sbx_fail_errno(err, "open %s", root);
   if (!mount_proc(rootfd, err) || !mount_dev(rootfd, spec->have_pts_gid, err) ||
-      !sbx_ipc_setup(rootfd, err) || !sbx_mount_sys(rootfd, err) || !mask_host_paths(rootfd, err) ||
-      !etc_files(spec, rootfd, runfd, err))
+      !sbx_ipc_setup(rootfd, err) ||
+      !sbx_mount_mask_paths(rootfd, masked_proc_paths, readonly_paths, err) ||
+      !etc_files(spec, rootfd, runfd, err) ||
+      (spec->before_sys && !spec->before_sys(spec->before_sys_data, err)) ||
+      !sbx_mount_sys(rootfd, err) || !sbx_mount_mask_paths(rootfd, masked_sys_paths, NULL, err))
     return FALSE;
   for (char **t = spec->tmpfs; t && *t; t++)
     if (!mount_tmpfs(rootfd, *t, spec->size, err))

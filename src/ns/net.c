@@ -14,7 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-gboolean sbx_net_setup_loopback(GError **err)
+gboolean sbx_net_lo_up(GError **err)
 {
   sbx_autofd fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
@@ -26,6 +26,13 @@ gboolean sbx_net_setup_loopback(GError **err)
   ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
   if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
     return sbx_fail_errno(err, "network: bring lo up");
+  return TRUE;
+}
+
+gboolean sbx_net_setup_loopback(GError **err)
+{
+  if (!sbx_net_lo_up(err))
+    return FALSE;
   sbx_debug("network: lo up");
   return TRUE;
 }
@@ -48,7 +55,7 @@ static void set_addr(struct sockaddr *sa, const char *ip)
   inet_pton(AF_INET, ip, &in->sin_addr);
 }
 
-int sbx_net_create_tap(const SbxTapConfig *cfg, GError **err)
+int sbx_net_make_tap(const SbxTapConfig *cfg, GError **err)
 {
   const char *dev = "/dev/net/tun";
   sbx_autofd tap = open(dev, O_RDWR | O_CLOEXEC | O_NONBLOCK);
@@ -98,10 +105,8 @@ int sbx_net_create_tap(const SbxTapConfig *cfg, GError **err)
   r.ifr_flags |= IFF_UP | IFF_RUNNING;
   if (!ifreq_ioctl(sock, SIOCSIFFLAGS, &r, "bring tap0 up", err))
     return -1;
-  if (!cfg->gateway) {
-    sbx_debug("network: tap0 %s/%s mtu %u, no route out", cfg->address, cfg->netmask, cfg->mtu);
+  if (!cfg->gateway)
     return sbx_steal_fd(&tap);
-  }
   struct rtentry rt = {0};
   set_addr(&rt.rt_dst, "0.0.0.0");
   set_addr(&rt.rt_genmask, "0.0.0.0");
@@ -112,7 +117,22 @@ int sbx_net_create_tap(const SbxTapConfig *cfg, GError **err)
     sbx_fail_errno(err, "network: default route via %s", cfg->gateway);
     return -1;
   }
-  sbx_debug("network: tap0 %s/%s mtu %u, default via %s", cfg->address, cfg->netmask, cfg->mtu,
-            cfg->gateway);
   return sbx_steal_fd(&tap);
+}
+
+void sbx_net_tap_debug(const SbxTapConfig *cfg)
+{
+  if (cfg->gateway)
+    sbx_debug("network: tap0 %s/%s mtu %u, default via %s", cfg->address, cfg->netmask, cfg->mtu,
+              cfg->gateway);
+  else
+    sbx_debug("network: tap0 %s/%s mtu %u, no route out", cfg->address, cfg->netmask, cfg->mtu);
+}
+
+int sbx_net_create_tap(const SbxTapConfig *cfg, GError **err)
+{
+  int tap = sbx_net_make_tap(cfg, err);
+  if (tap >= 0)
+    sbx_net_tap_debug(cfg);
+  return tap;
 }

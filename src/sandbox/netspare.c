@@ -111,8 +111,7 @@ static gboolean peer_is_ours(pid_t pid, int pidfd, const char *netd, GError **er
   return TRUE;
 }
 
-int sbx_net_spare_take(const char *dir, const char *netd, const char *options, int log_fd,
-                       gboolean with_stderr, pid_t *pid, int *pidfd, GError **err)
+int sbx_net_spare_connect(const char *dir, pid_t *pid, int *pidfd, GError **err)
 {
   g_autofree char *path = g_build_filename(dir, SBX_NET_SPARE_SOCK, NULL);
   g_autofree char *mine = g_strdup_printf("%s/.net-spare.%d.taken", dir, (int)getpid());
@@ -133,20 +132,32 @@ int sbx_net_spare_take(const char *dir, const char *netd, const char *options, i
   socklen_t len = sizeof cr;
   if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
     return sbx_fail_errno(err, "network helper spare: its credentials"), -1;
-  if (cr.uid != getuid())
+  /* Pid 0: a peer our PID namespace does not see (a parent's, a
+   * sibling's), which is no spare of ours. */
+  if (cr.uid != getuid() || cr.pid <= 0)
     return sbx_fail(err, SBX_ERROR_FAILED, "network helper spare %d: uid %u, not ours", (int)cr.pid,
                     (unsigned)cr.uid),
            -1;
-  /* The peer's own pidfd (Linux 6.5), else one by its pid. */
+  /* The peer's own pidfd (Linux 6.5), else, only where the kernel has no
+   * such option, one by its pid (the peer gone: no pidfd, no spare). */
   int got = -1;
   len = sizeof got;
-  sbx_autofd fd = getsockopt(s, SOL_SOCKET, SO_PEERPIDFD, &got, &len) == 0
-                      ? got
-                      : (int)syscall(SYS_pidfd_open, cr.pid, 0);
+  int fd = getsockopt(s, SOL_SOCKET, SO_PEERPIDFD, &got, &len) == 0 ? got
+           : errno == ENOPROTOOPT ? (int)syscall(SYS_pidfd_open, cr.pid, 0)
+                                  : -1;
   if (fd < 0)
     return sbx_fail_errno(err, "network helper spare %d", (int)cr.pid), -1;
-  if (!peer_is_ours(cr.pid, fd, netd, err))
-    return -1;
+  *pid = cr.pid;
+  *pidfd = fd;
+  return sbx_steal_fd(&s);
+}
+
+gboolean sbx_net_spare_claim(int s, pid_t pid, int pidfd, const char *netd, const char *options,
+                             int log_fd, gboolean with_stderr, GError **err)
+{
+  int r, e;
+  if (!peer_is_ours(pid, pidfd, netd, err))
+    return FALSE;
   /* Our PID, network and user namespaces show the spare that we are a start
    * outside every sandbox. --net-log's file and stderr only once it has
    * answered: in a message it never reads (stopped, gone), they would stay
@@ -162,7 +173,7 @@ int sbx_net_spare_take(const char *dir, const char *netd, const char *options, i
     if (ns[i] >= 0)
       close(ns[i]);
   if (!sent)
-    return sbx_fail_errnum(err, e, "network helper spare %d: its options", (int)cr.pid), -1;
+    return sbx_fail_errnum(err, e, "network helper spare %d: its options", (int)pid), FALSE;
   /* Its word that it has them: one that went away meanwhile (idle, its
    * socket gone) never accepted, and the start must not count on it. */
   struct pollfd p = {.fd = s, .events = POLLIN};
@@ -173,8 +184,8 @@ int sbx_net_spare_take(const char *dir, const char *netd, const char *options, i
   if (r <= 0 || !sbx_sync_recv(s, &ack, "network helper spare", err) ||
       g_strcmp0(ack, "taken") != 0) {
     if (err && !*err)
-      sbx_fail(err, SBX_ERROR_FAILED, "network helper spare %d: no answer", (int)cr.pid);
-    return -1;
+      sbx_fail(err, SBX_ERROR_FAILED, "network helper spare %d: no answer", (int)pid);
+    return FALSE;
   }
   int fds[2];
   unsigned nfds = 0;
@@ -183,10 +194,8 @@ int sbx_net_spare_take(const char *dir, const char *netd, const char *options, i
   if (with_stderr)
     fds[nfds++] = STDERR_FILENO;
   if (!sbx_sync_send_fds(s, "fds", fds, nfds))
-    return sbx_fail_errno(err, "network helper spare %d: its files", (int)cr.pid), -1;
-  *pid = cr.pid;
-  *pidfd = sbx_steal_fd(&fd);
-  return sbx_steal_fd(&s);
+    return sbx_fail_errno(err, "network helper spare %d: its files", (int)pid), FALSE;
+  return TRUE;
 }
 
 #if defined(__has_feature)

@@ -7,6 +7,8 @@
 #include "sbx/util.h"
 
 #include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -17,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -383,7 +386,7 @@ void sbx_process_exec(const SbxExecPlan *p)
   /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
    * before the capabilities go (runc does the same); the steps below are
    * calls any sane profile allows. */
-  gboolean early_seccomp = p->keep_privs && p->seccomp;
+  gboolean early_seccomp = p->keep_privs && p->seccomp && !p->seccomp_loaded;
   if (early_seccomp && !sbx_seccomp_install_flags(p->seccomp, p->seccomp_flags, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
   /* The bounding set and ambient set go while we still hold CAP_SETPCAP. */
@@ -450,7 +453,7 @@ void sbx_process_exec(const SbxExecPlan *p)
   /* Bounded: with shared memory nothing may block on a full stderr pipe. */
   sbx_debug("exec %.200s (seccomp %s)", p->argv[0], p->seccomp ? "on" : "off");
   /* The filter goes on last: everything above may use calls it refuses. */
-  if (p->seccomp && !early_seccomp &&
+  if (p->seccomp && !early_seccomp && !p->seccomp_loaded &&
       !sbx_seccomp_install_flags(p->seccomp, p->seccomp_flags, &err))
     die(SBX_EXIT_FAILED, "%s", err->message);
   int e = exec_search(p->argv, p->envp);
@@ -476,4 +479,114 @@ G_GNUC_NO_INLINE pid_t sbx_process_spawn(const SbxExecPlan *plan)
   if (pid == 0)
     sbx_process_exec(plan);
   return pid;
+}
+
+/* The built-in filter's load is the kernel's check, conversion and JIT of
+ * ~900 instructions: ~0.5 ms of every start, on its path when the vfork
+ * child did it (docs/DESIGN.md, "Session 11"). Made as init starts, the
+ * program's process does it on another CPU while init mounts. Until "go" it
+ * makes system calls only (no allocation, no stdio: it runs beside init on
+ * the same memory and thread pointer, where glibc takes no locks). A call
+ * that fails there sets init's errno too: none does on a run that can go on
+ * (an unusable /dev/net/tun fails init's own tap0 after it, and the run).
+ * A failure is kept and told after "go", when init waits for this process
+ * as for a vfork child. ASan (gcc's, detect_stack_use_after_return off)
+ * sees its stack inside init's, an array of init_main's frame. Every step
+ * sbx_process_exec takes after the filter is one the built-in profile allows
+ * (test_security.TestCompiledFilter checks the list). */
+static int prefork_main(void *arg)
+{
+  SbxPrefork *pf = arg;
+  const char *failed = NULL;
+  int e = 0;
+  /* Not the directory sbx ran in (init's, copied at the clone): the root,
+   * which pivot_root moves to the new one with init's. */
+  if (chdir("/") < 0)
+    failed = "working directory /", e = errno;
+  /* --network none and slirp: the namespace (~1 ms of the kernel's, most
+   * of the clone's) is made here too, and init joins it before sysfs; its
+   * fd (and tap0's) goes into the table shared with init (CLONE_FILES). */
+  if (pf->netns) {
+    int fd = unshare(CLONE_NEWNET) == 0 ? open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
+    int ne = fd < 0 ? (errno ? errno : EINVAL) : 0;
+    /* lo and tap0 too, beside init's first mounts; what fails here init
+     * does again after joining, and says why. */
+    gboolean lo = fd >= 0 && sbx_net_lo_up(NULL);
+    int tap = lo && pf->tap ? sbx_net_make_tap(pf->tap, NULL) : -1;
+    /* A table of our own (copies of both fds; init keeps its own) before
+     * init may touch them: nothing of init's is closed under us, nor ours
+     * under init. If that fails, the table stays shared: told, never run. */
+    if (fd >= 0 && unshare(CLONE_FILES) < 0) {
+      ne = errno ? errno : EINVAL;
+    } else {
+      if (fd >= 0)
+        close(fd);
+      if (tap >= 0)
+        close(tap);
+    }
+    if (ne && !failed)
+      failed = "network namespace", e = ne;
+    pf->lo_up = lo;
+    pf->tap_fd = tap;
+    pf->netns_fd = fd;
+    __atomic_store_n(&pf->netns_ready, ne ? -ne : 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &pf->netns_ready, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  }
+  if (!failed && !sbx_seccomp_install_flags(pf->seccomp, 0, NULL))
+    failed = "load the seccomp filter", e = errno ? errno : EINVAL;
+  while (__atomic_load_n(&pf->go, __ATOMIC_ACQUIRE) == 0)
+    syscall(SYS_futex, &pf->go, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+  dying_plan = pf->plan;
+  if (failed)
+    die(SBX_EXIT_FAILED, "%s: %s", failed, sbx_strerror(e));
+  sbx_process_exec(pf->plan);
+}
+
+gboolean sbx_process_prefork(SbxPrefork *pf, GBytes *seccomp, gboolean netns,
+                             const SbxTapConfig *tap, guint8 *stack, gsize size)
+{
+  *pf = (SbxPrefork){
+      .seccomp = seccomp, .netns = netns, .tap = tap, .netns_fd = -1, .tap_fd = -1, .alive = 1};
+  /* The stack grows down on every architecture sbx builds for. */
+  guint8 *top = (guint8 *)((guintptr)(stack + size) & ~(guintptr)15);
+  pf->pid = clone(prefork_main, top,
+                  CLONE_VM | (netns ? CLONE_FILES : 0) | CLONE_CHILD_CLEARTID | SIGCHLD, pf, NULL,
+                  NULL, &pf->alive);
+  return pf->pid > 0;
+}
+
+gboolean sbx_process_prefork_join_net(SbxPrefork *pf, GError **err)
+{
+  int ready;
+  /* A process killed before it answered only clears alive: look again. */
+  const struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
+  while ((ready = __atomic_load_n(&pf->netns_ready, __ATOMIC_ACQUIRE)) == 0 &&
+         __atomic_load_n(&pf->alive, __ATOMIC_ACQUIRE) != 0)
+    syscall(SYS_futex, &pf->netns_ready, FUTEX_WAIT_PRIVATE, 0, &tick, NULL, 0);
+  if (ready <= 0) {
+    errno = ready < 0 ? -ready : ESRCH;
+    return sbx_fail_errno(err, "network namespace");
+  }
+  int r = setns(pf->netns_fd, CLONE_NEWNET);
+  int e = errno;
+  close(pf->netns_fd);
+  pf->netns_fd = -1;
+  errno = e;
+  return r == 0 || sbx_fail_errno(err, "enter the network namespace");
+}
+
+pid_t sbx_process_prefork_go(SbxPrefork *pf, SbxExecPlan *plan)
+{
+  g_assert(plan->shared_mm && plan->fail_msg && plan->fail_size > 0);
+  plan->fail_msg[0] = '\0';
+  plan->seccomp_loaded = TRUE;
+  pf->plan = plan;
+  __atomic_store_n(&pf->go, 1, __ATOMIC_RELEASE);
+  syscall(SYS_futex, &pf->go, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  /* The kernel clears alive and wakes it (a shared futex) when the process
+   * leaves our memory: at its execve or its exit. */
+  int v;
+  while ((v = __atomic_load_n(&pf->alive, __ATOMIC_ACQUIRE)) != 0)
+    syscall(SYS_futex, &pf->alive, FUTEX_WAIT, v, NULL, NULL, 0);
+  return pf->pid;
 }

@@ -50,7 +50,40 @@ typedef struct {
   int owner_lock;      /* sbx_userns_owner_claim's, held for the run */
   SbxStdioPipes pipes; /* no -t but a terminal on stdout/stderr */
   int relay_sock[2];   /* slirp:tcp_relay=true: [0] the relay's, [1] init's and the program's */
+  SbxPrefork *prefork; /* init's: the program's process, made early (process.c) */
+  char *netd;          /* the sbx-net binary (slirp) */
+  int syncfd;          /* init's, to sbx */
 } Ctx;
+
+/* The built-in filter loads in the program's process while init sets up
+ * (sbx_process_prefork); that process also makes the network namespace, off
+ * the clone, and init joins it and sets the network up just before sysfs
+ * (DESIGN.md, "Session 11"). */
+static gboolean net_made_early(const SbxRunSpec *spec)
+{
+  return spec->seccomp_first && (spec->net.mode == SBX_NET_NONE || spec->net.mode == SBX_NET_SLIRP);
+}
+
+static SbxTapConfig slirp_tap(const SbxRunSpec *spec)
+{
+  return (SbxTapConfig){.address = SBX_NET_GUEST,
+                        .netmask = SBX_NET_NETMASK,
+                        .gateway = SBX_NET_GATEWAY,
+                        .mtu = spec->net.mtu};
+}
+
+static gboolean setup_network(Ctx *c, int syncfd, gboolean lo_up, int tap_made, GError **err);
+
+static gboolean join_early_net(gpointer data, GError **err)
+{
+  Ctx *c = data;
+  SbxPrefork *pf = c->prefork;
+  if (!sbx_process_prefork_join_net(pf, err))
+    return FALSE;
+  int tap = pf->tap_fd;
+  pf->tap_fd = -1;
+  return setup_network(c, c->syncfd, pf->lo_up, tap, err);
+}
 
 guint64 sbx_rootfs_size_default(void)
 {
@@ -163,6 +196,8 @@ static gboolean setup_rootfs(Ctx *c, int *run_fd, GError **err)
       .size = c->spec->rootfs_size,
       .disk_dir = c->disk_dir,
       .run_fd = run_fd,
+      .before_sys = net_made_early(c->spec) ? join_early_net : NULL,
+      .before_sys_data = c,
   };
   return sbx_mount_rootfs(&rs, err);
 }
@@ -195,24 +230,26 @@ static char *resolve_workdir(const SbxRunSpec *spec, GError **err)
 }
 
 /* none: lo only. slirp: also tap0, whose fd goes to sbx; sbx starts the
- * network helper on it while we go on mounting (wait_network). */
-static gboolean setup_network(Ctx *c, int syncfd, GError **err)
+ * network helper on it while we go on mounting (wait_network). LO_UP and
+ * TAP_MADE (else -1): what the program's process did already (taken). */
+static gboolean setup_network(Ctx *c, int syncfd, gboolean lo_up, int tap_made, GError **err)
 {
+  sbx_autofd made = tap_made;
   if (c->spec->net.mode == SBX_NET_HOST)
     return TRUE;
-  if (!sbx_net_setup_loopback(err))
+  if (lo_up)
+    sbx_debug("network: lo up");
+  else if (!sbx_net_setup_loopback(err))
     return FALSE;
   if (c->spec->net.mode == SBX_NET_SWITCH)
     return network_setup_tap(&c->spec->net, syncfd, err);
   if (c->spec->net.mode != SBX_NET_SLIRP)
     return TRUE;
-  SbxTapConfig tc = {.address = SBX_NET_GUEST,
-                     .netmask = SBX_NET_NETMASK,
-                     .gateway = SBX_NET_GATEWAY,
-                     .mtu = c->spec->net.mtu};
-  sbx_autofd tap = sbx_net_create_tap(&tc, err);
+  SbxTapConfig tc = slirp_tap(c->spec);
+  sbx_autofd tap = made >= 0 ? sbx_steal_fd(&made) : sbx_net_make_tap(&tc, err);
   if (tap < 0)
     return FALSE;
+  sbx_net_tap_debug(&tc);
   if (!sbx_sync_send_fd(syncfd, "tap", tap))
     return sbx_fail_errno(err, "network: hand tap0 to sbx");
   return c->relay_sock[1] < 0 || sbx_relay_send_listener(c->relay_sock[1], err);
@@ -237,12 +274,45 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
   if (c->relay_sock[0] >= 0)
     close(c->relay_sock[0]);
   sbx_stdio_pipes_child(&c->pipes, spec->tty);
+  /* --pids-limit without a pids cgroup. Since Linux 5.14 RLIMIT_NPROC counts
+   * the processes of a uid in this user namespace only (ucounts), and fork
+   * ignores it only for the host's root or CAP_SYS_RESOURCE/CAP_SYS_ADMIN in
+   * the initial user namespace (kernel/fork.c copy_process): root in here
+   * holds neither, and cannot raise the hard limit (do_prlimit checks
+   * capable(), the initial namespace too). Set before init forks, and before
+   * the program's process is made below: init and everything after it
+   * count. With one id inside this is the total; with a range, root could
+   * take other uids, each with a count of its own, and the total is bounded
+   * by the intermediate namespace (sbx_userns_clone_nested). */
+  struct rlimit nproc = {.rlim_cur = (rlim_t)spec->nproc, .rlim_max = (rlim_t)spec->nproc}, had;
+  /* Never above the limit sbx itself runs under (it could not be raised). */
+  if (spec->nproc > 0 && getrlimit(RLIMIT_NPROC, &had) == 0 && had.rlim_max < nproc.rlim_max)
+    nproc.rlim_cur = nproc.rlim_max = had.rlim_max;
+  if (spec->nproc > 0 && setrlimit(RLIMIT_NPROC, &nproc) < 0) {
+    sbx_fail_errno(&err, "--pids-limit: RLIMIT_NPROC %" G_GINT64_FORMAT, spec->nproc);
+    sbx_sync_send_error(syncfd, err);
+    _exit(SBX_EXIT_FAILED);
+  }
+  /* The built-in filter loads on another CPU meanwhile (process.c). */
+  guint8 prefork_stack[128 * 1024];
+  SbxPrefork prefork = {0};
+  SbxTapConfig tap = slirp_tap(spec);
+  if (spec->seccomp_first && !sbx_process_prefork(&prefork, spec->seccomp, net_made_early(spec),
+                                                  spec->net.mode == SBX_NET_SLIRP ? &tap : NULL,
+                                                  prefork_stack, sizeof prefork_stack)) {
+    sbx_fail_errno(&err, "fork");
+    sbx_sync_send_error(syncfd, err);
+    _exit(SBX_EXIT_FAILED);
+  }
+  c->prefork = &prefork;
   SbxCreds creds = {0};
   g_auto(GStrv) argv = NULL, envp = NULL;
   g_autofree char *workdir = NULL;
   const char *user = spec->user ? spec->user : spec->image->config->user;
   sbx_autofd run_fd = -1;
-  gboolean ok = sbx_uts_setup(c->hostname, &err) && setup_network(c, syncfd, &err) &&
+  c->syncfd = syncfd;
+  gboolean ok = sbx_uts_setup(c->hostname, &err) &&
+                (net_made_early(spec) || setup_network(c, syncfd, FALSE, -1, &err)) &&
                 setup_rootfs(c, measure_tmpfs(spec) ? &run_fd : NULL, &err) &&
                 sbx_process_resolve_user(user, &creds, &err) &&
                 (workdir = resolve_workdir(spec, &err)) != NULL &&
@@ -257,21 +327,6 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
                  spec->idmap->mode == SBX_USERNS_SINGLE
                      ? "single-id mode maps only root; grant a range in /etc/subuid and /etc/subgid"
                      : "it lies outside the subuid/subgid range");
-  /* --pids-limit without a pids cgroup. Since Linux 5.14 RLIMIT_NPROC counts
-   * the processes of a uid in this user namespace only (ucounts), and fork
-   * ignores it only for the host's root or CAP_SYS_RESOURCE/CAP_SYS_ADMIN in
-   * the initial user namespace (kernel/fork.c copy_process): root in here
-   * holds neither, and cannot raise the hard limit (do_prlimit checks
-   * capable(), the initial namespace too). Set before init forks: init and
-   * everything after it count. With one id inside this is the total; with a
-   * range, root could take other uids, each with a count of its own, and the
-   * total is bounded by the intermediate namespace (sbx_userns_clone_nested). */
-  struct rlimit nproc = {.rlim_cur = (rlim_t)spec->nproc, .rlim_max = (rlim_t)spec->nproc}, had;
-  /* Never above the limit sbx itself runs under (it could not be raised). */
-  if (spec->nproc > 0 && getrlimit(RLIMIT_NPROC, &had) == 0 && had.rlim_max < nproc.rlim_max)
-    nproc.rlim_cur = nproc.rlim_max = had.rlim_max;
-  if (ok && spec->nproc > 0 && setrlimit(RLIMIT_NPROC, &nproc) < 0)
-    ok = sbx_fail_errno(&err, "--pids-limit: RLIMIT_NPROC %" G_GINT64_FORMAT, spec->nproc);
   if (!ok) {
     sbx_sync_send_error(syncfd, err);
     _exit(SBX_EXIT_FAILED);
@@ -308,7 +363,8 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
       .fail_size = sizeof fail,
   };
   /* Back here once the program has exec'd (or failed: its status says). */
-  pid_t child = sbx_process_spawn(&plan);
+  pid_t child =
+      prefork.pid > 0 ? sbx_process_prefork_go(&prefork, &plan) : sbx_process_spawn(&plan);
   if (child < 0) {
     sbx_fail_errno(&err, "fork");
     sbx_sync_send_error(syncfd, err);
@@ -472,29 +528,55 @@ static char *spare_options(const char *path, const SbxNetSpec *net)
   return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
-/* A spare sbx-net started by an earlier run, if there is one of ours. */
-static gboolean take_spare(Ctx *c, const char *path, SbxNetHelper *helper)
+/* A spare sbx-net started by an earlier run, if there is one: connected
+ * before the clone (cheap: a rename and a connect), checked and given the
+ * run's options after it (claim_spare), while init sets up on another CPU. */
+static gboolean take_spare(Ctx *c, SbxNetHelper *helper)
 {
   const SbxNetSpec *net = &c->spec->net;
   if (!net->spare)
     return FALSE;
   /* A spare runs at SCHED_OTHER once taken: not for a run under another. */
-  g_autofree char *options = sched_getscheduler(0) == SCHED_OTHER ? spare_options(path, net) : NULL;
+  g_autofree char *options =
+      sched_getscheduler(0) == SCHED_OTHER ? spare_options(c->netd, net) : NULL;
   g_autoptr(GError) local = NULL;
   g_autofree char *dir = options ? sbx_state_base(&local) : NULL;
   if (!dir) {
     sbx_debug("network helper spare: %s", local ? local->message : "not for these options");
     return FALSE;
   }
-  helper->sock =
-      sbx_net_spare_take(dir, path, options, net->log_fd > STDERR_FILENO ? net->log_fd : -1,
-                         sbx_log_level >= SBX_LOG_DEBUG, &helper->pid, &helper->pidfd, &local);
+  helper->sock = sbx_net_spare_connect(dir, &helper->spare, &helper->pidfd, &local);
   if (helper->sock < 0) {
     sbx_debug("%s; starting one", local->message);
-    helper->pid = 0;
+    helper->spare = 0;
+    helper->pidfd = -1;
     return FALSE;
   }
-  sbx_debug("network helper spare %d taken", (int)helper->pid);
+  helper->unclaimed = TRUE;
+  helper->spare_options = g_steal_pointer(&options);
+  return TRUE;
+}
+
+static gboolean claim_spare(Ctx *c, SbxNetHelper *helper)
+{
+  const SbxNetSpec *net = &c->spec->net;
+  g_autoptr(GError) local = NULL;
+  gboolean ok = sbx_net_spare_claim(
+      helper->sock, helper->spare, helper->pidfd, c->netd, helper->spare_options,
+      net->log_fd > STDERR_FILENO ? net->log_fd : -1, sbx_log_level >= SBX_LOG_DEBUG, &local);
+  g_clear_pointer(&helper->spare_options, g_free);
+  pid_t pid = helper->spare;
+  helper->spare = 0;
+  helper->unclaimed = FALSE;
+  if (!ok) {
+    sbx_debug("%s; starting one", local->message);
+    close(helper->sock);
+    close(helper->pidfd);
+    helper->sock = helper->pidfd = -1;
+    return FALSE;
+  }
+  helper->pid = pid;
+  sbx_debug("network helper spare %d taken", (int)pid);
   return TRUE;
 }
 
@@ -524,14 +606,10 @@ static void start_spare(const Ctx *c)
  * stdin and stdout (and stderr unless debugging), the sync socket and the
  * --net-log file at the fds net.h names, nothing else. sbx-net sets its own
  * parent-death signal; a sbx gone before that is EOF on the sync socket. */
-static gboolean spawn_network(Ctx *c, SbxNetHelper *helper, GError **err)
+static gboolean spawn_helper(Ctx *c, SbxNetHelper *helper, GError **err)
 {
   const SbxNetSpec *net = &c->spec->net;
-  g_autofree char *path = sbx_helper_path("sbx-net", err);
-  if (!path)
-    return FALSE;
-  if (take_spare(c, path, helper))
-    return TRUE;
+  const char *path = c->netd;
   int sock[2];
   if (!sbx_sync_pair(sock, err))
     return FALSE;
@@ -589,9 +667,17 @@ static gboolean spawn_network(Ctx *c, SbxNetHelper *helper, GError **err)
   return TRUE;
 }
 
-/* Receive tap0 from init and hand it to sbx-net; TRUE once it is ready. */
-static gboolean start_network(int syncfd, SbxNetHelper *helper, GError **err)
+static gboolean spawn_network(Ctx *c, SbxNetHelper *helper, GError **err)
 {
+  return take_spare(c, helper) || spawn_helper(c, helper, err);
+}
+
+/* Receive tap0 from init and hand it to sbx-net; TRUE once it is ready. */
+static gboolean start_network(Ctx *c, int syncfd, SbxNetHelper *helper, GError **err)
+{
+  /* A spare that is not ours after all: our own, late. */
+  if (helper->unclaimed && !claim_spare(c, helper) && !spawn_helper(c, helper, err))
+    return FALSE;
   sbx_autofd tap = -1;
   if (!sbx_sync_recv_fd(syncfd, NULL, &tap, "sandbox setup", err))
     return FALSE;
@@ -658,7 +744,9 @@ static void stop_helper(const Ctx *c, SbxNetHelper *helper)
                 st->tx_packets, st->tx_bytes, st->rx_packets, st->rx_bytes, st->refused);
     }
   }
-  if (helper->pidfd >= 0)
+  /* A spare not claimed yet is not known to be ours: closed, not killed
+   * (it leaves on EOF). */
+  if (helper->pidfd >= 0 && !helper->unclaimed)
     syscall(SYS_pidfd_send_signal, helper->pidfd, SIGKILL, NULL, 0);
   else if (helper->pid > 0)
     kill(helper->pid, SIGKILL);
@@ -666,6 +754,9 @@ static void stop_helper(const Ctx *c, SbxNetHelper *helper)
     close(helper->sock);
   if (helper->pidfd >= 0)
     close(helper->pidfd);
+  g_clear_pointer(&helper->spare_options, g_free);
+  helper->unclaimed = FALSE;
+  helper->spare = 0;
   helper->pid = 0;
   helper->sock = -1;
   helper->pidfd = -1;
@@ -834,7 +925,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   sigprocmask(SIG_BLOCK, &block, &old);
   int syncfd;
   sbx_stdio_pipes_open(&c.pipes, spec->tty, spec->interactive);
-  unsigned long flags = NS_FLAGS | (spec->net.mode == SBX_NET_HOST ? 0 : CLONE_NEWNET);
+  unsigned long flags =
+      NS_FLAGS | (spec->net.mode == SBX_NET_HOST || net_made_early(spec) ? 0 : CLONE_NEWNET);
   gint64 t0 = g_get_monotonic_time();
   /* pid: our child, waited for and signalled; init: the sandbox's PID 1.
    * They differ when an intermediate namespace bounds the processes of
@@ -842,8 +934,9 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   pid_t pid, init = 0;
   SbxNetHelper helper = {.pid = 0, .sock = -1, .pidfd = -1},
                relay = {.pid = 0, .sock = -1, .pidfd = -1};
+  g_autofree char *netd = NULL;
   if (spec->net.mode == SBX_NET_SLIRP &&
-      (!spawn_network(&c, &helper, err) ||
+      (!(c.netd = netd = sbx_helper_path("sbx-net", err)) || !spawn_network(&c, &helper, err) ||
        (spec->net.tcp_relay && !sbx_sync_pair(c.relay_sock, err)))) {
     stop_helper(&c, &helper);
     sbx_stdio_pipes_close(&c.pipes);
@@ -889,7 +982,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   sbx_autofd master = -1, usage = -1;
   gboolean ok =
       (c.relay_sock[0] < 0 || start_relay(&c, &relay, err)) &&
-      (spec->net.mode != SBX_NET_SLIRP || start_network(syncfd, &helper, err)) &&
+      (spec->net.mode != SBX_NET_SLIRP || start_network(&c, syncfd, &helper, err)) &&
       (relay.pid <= 0 || sbx_relay_ready(relay.sock, err)) &&
       (spec->net.mode != SBX_NET_SWITCH || network_hand_tap(&spec->net, syncfd, err)) &&
       (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&

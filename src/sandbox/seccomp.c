@@ -150,7 +150,9 @@ gboolean sbx_seccomp_install(GBytes *bpf, GError **err)
 }
 
 /* flags: SECCOMP_FILTER_FLAG_* from sbx-oci's linux.seccomp.flags, passed
- * to seccomp(2) for each program (prctl knows none). */
+ * to seccomp(2) for each program (prctl knows none). With err NULL it
+ * allocates nothing and leaves errno: the program's process calls it
+ * beside init, on init's memory (process.c, prefork_main). */
 gboolean sbx_seccomp_install_flags(GBytes *bpf, unsigned int flags, GError **err)
 {
   gsize len, off = 0;

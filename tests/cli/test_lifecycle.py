@@ -106,6 +106,28 @@ class TestLifecycle(LifecycleCase):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(self.ps("-a")["polite"]["Status"], "exited (0)")
 
+    def test_exec_enters_the_programs_network_namespace(self):
+        """--network none with the built-in filter: the program's process makes
+        the network namespace and init joins it (sandbox.c, net_made_early);
+        exec enters init's, so all three must be one, and not ours. With a
+        profile of the user's the clone makes it, as before: the same."""
+        ours = os.readlink("/proc/self/ns/net")
+        for name, opts in (("netns", []), ("netns-unconfined", ["--security-opt",
+                                                                "seccomp=unconfined"])):
+            self.detached(name, "sh", "-c", "readlink /proc/self/ns/net >/tmp/ns; echo ready; "
+                          "exec sleep 60", opts=["--network", "none"] + opts)
+            self.wait_ready(name)
+            r = self.cmd(["exec", name, "sh", "-c", "cat /tmp/ns; readlink /proc/self/ns/net; "
+                          "ls /sys/class/net; cat /sys/class/net/lo/operstate /proc/net/dev"])
+            self.assertEqual(r.rc, 0, r)
+            lines = r.out.split("\n")
+            self.assertRegex(lines[0], r"^net:\[\d+\]$", r)
+            self.assertEqual(lines[0], lines[1], r)
+            self.assertNotEqual(lines[0], ours, r)
+            # sysfs of that namespace: lo alone, and up
+            self.assertEqual(lines[2:4], ["lo", "unknown"], r)
+            self.assertEqual([l.split(":")[0].strip() for l in lines[6:] if ":" in l], ["lo"], r)
+
     def test_exec_keeps_cap_drop_and_seccomp_profile(self):
         profile = os.path.join(self.tmp, "no-mkdir.json")
         with open(profile, "w") as f:

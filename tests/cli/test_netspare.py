@@ -229,6 +229,24 @@ class TestNetSpare(SbxTestCase):
         finally:
             forged.kill()
 
+    def test_a_peer_out_of_sight_gets_nothing(self):
+        """Review (session 11): SO_PEERCRED names a listener outside our PID
+        namespace (a parent's, as for sbx run in a container that shares the
+        state directory with the host) as pid 0. Connected before the clone,
+        it was then never checked, and got tap0. Now it is refused at once."""
+        forged = self.plant("forged.py", FORGED)
+        try:
+            self.assertEqual(forged.stdout.readline(), b"listening\n")
+            r = self.sbx_cmd(["run", "-q", "--log-level", "debug", "--userns", "single",
+                              fixture(BUSYBOX), "true"], env=self.env(),
+                             wrap=["unshare", "-Upf", "--map-current-user", "--mount-proc"])
+            self.assertEqual(r.rc, 0, r)
+            self.assertRegex(r.err, r"network helper spare 0: uid \d+, not ours; starting one")
+            out, _ = forged.communicate(timeout=10)
+            self.assertEqual(out, b"connected, got b''\n")
+        finally:
+            forged.kill()
+
     def attack(self, mode):
         """A process of the user's uid in PID and user namespaces of its own
         (as any sandbox's is) at the spare's socket: it is told nothing,

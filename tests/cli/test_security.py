@@ -852,6 +852,48 @@ class TestCompiledFilter(SbxTestCase):
         self.assertEqual(hex(b.run_all(progs, 41, x86_64, (38 | 1 << 32, 5, 0))), hex(eperm))
         self.assertEqual(hex(b.run_all(progs, 41, x86_64, (2, 1, 0))), hex(b.ALLOW))
 
+    @unittest.skipUnless(X86_64, "x86_64's call numbers")
+    def test_default_filter_allows_every_step_after_it(self):
+        """With the built-in profile the program's process loads the filter
+        first, while init mounts (process.c, prefork_main), and only then
+        drops capabilities, changes ids and so on: each of those calls, with
+        the arguments sbx_process_exec gives it, must be one the default
+        filter allows, or every run would fail (or a step be skipped)."""
+        import bpfeval as b
+        path = os.path.join(self.user_dir("bpf"), "default.bpf")
+        store = os.path.join(os.path.dirname(self.sbx), "sbx-store")
+        r = self.run_as([store, "seccomp-compile", "--caps", "%x" % DOCKER_CAPS, "--out", path])
+        self.assertEqual(r.rc, 0, r)
+        progs = b.load(path)
+        pr_set_dumpable, pr_set_keepcaps, pr_capbset_read, pr_capbset_drop = 4, 8, 23, 24
+        pr_set_no_new_privs, pr_cap_ambient, pr_cap_ambient_clear_all = 38, 47, 4
+        o_rdonly_cloexec, tiocsctty = 0o2000000, 0x540E
+        calls = {
+            "prctl(PR_CAPBSET_READ)": (157, (pr_capbset_read, 21)),
+            "prctl(PR_CAPBSET_DROP)": (157, (pr_capbset_drop, 21)),
+            "prctl(PR_CAP_AMBIENT)": (157, (pr_cap_ambient, pr_cap_ambient_clear_all)),
+            "prctl(PR_SET_DUMPABLE)": (157, (pr_set_dumpable, 0)),
+            "prctl(PR_SET_KEEPCAPS)": (157, (pr_set_keepcaps, 1)),
+            "prctl(PR_SET_NO_NEW_PRIVS)": (157, (pr_set_no_new_privs, 1)),
+            "capget": (125, ()), "capset": (126, ()), "setgroups": (116, (1, 0)),
+            "setresgid": (119, (0, 0, 0)), "setresuid": (117, (0, 0, 0)),
+            "setsid": (112, ()), "ioctl(TIOCSCTTY)": (16, (0, tiocsctty, 0)),
+            "openat": (257, (-100, 0, o_rdonly_cloexec)), "dup2": (33, (3, 0)),
+            "dup3": (292, (3, 0, 0)), "close": (3, (3,)), "chdir": (80, ()),
+            "getcwd": (79, ()), "prlimit64": (302, (0, 7, 0, 0)), "setrlimit": (160, (7, 0)),
+            "umask": (95, (0o22,)), "rt_sigaction": (13, (2, 0, 0, 8)),
+            "rt_sigprocmask": (14, (2, 0, 0, 8)), "close_range": (436, (3, 0xFFFFFFFF, 0)),
+            "read": (0, (3, 0, 4096)), "write": (1, (2, 0, 10)), "newfstatat": (262, ()),
+            "faccessat2": (439, ()), "access": (21, ()), "futex": (202, ()),
+            "seccomp(SET_MODE_FILTER)": (317, (1, 8, 0)), "sendmsg": (46, (3, 0, 0)),
+            "execve": (59, ()), "execveat": (322, ()), "exit_group": (231, (125,)),
+        }
+        for name, (nr, args) in calls.items():
+            self.assertEqual(hex(b.run_all(progs, nr, b.AUDIT_ARCH_X86_64, args)), hex(b.ALLOW),
+                             name)
+        # the control: what the filter is for
+        self.assertNotEqual(hex(b.run_all(progs, 165, b.AUDIT_ARCH_X86_64)), hex(b.ALLOW))
+
     @unittest.skipUnless(X86_64, "the i386 ABI is x86_64's")
     def test_i386_socketcall_refused_wherever_the_profile_takes_i386(self):
         """A profile naming SCMP_ARCH_X86 takes i386 calls whatever this
