@@ -47,7 +47,13 @@ class TestNetSpare(SbxTestCase):
         self.servers.close()
         # A spare leaves once its socket is gone (at its next check, 2 s).
         spares = self.spares()
-        shutil.rmtree(self.runtime, ignore_errors=True)
+        # A spare still starting may rename its socket into place while
+        # rmtree runs (then the directory is not empty, and stays): again.
+        for _ in range(50):
+            shutil.rmtree(self.runtime, ignore_errors=True)
+            if not os.path.exists(self.runtime):
+                break
+            time.sleep(0.1)
         for pid in spares:
             if not self.wait_for(lambda: not alive(pid), timeout=10):
                 os.kill(pid, signal.SIGKILL)
