@@ -218,6 +218,26 @@ typedef struct {
   gboolean sink_open;
 } Xfer;
 
+/* A credential's copy: its bytes are wiped before the heap gets them back. */
+typedef char SecretStr;
+static void secret_str_free(SecretStr *s)
+{
+  if (s) {
+    explicit_bzero(s, strlen(s));
+    g_free(s);
+  }
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SecretStr, secret_str_free)
+
+/* curl copied the header lines; the Authorization one is wiped too. */
+static void header_list_free(struct curl_slist *headers)
+{
+  for (struct curl_slist *l = headers; l; l = l->next)
+    if (g_ascii_strncasecmp(l->data, "Authorization:", 14) == 0)
+      explicit_bzero(l->data, strlen(l->data));
+  curl_slist_free_all(headers);
+}
+
 static void xfer_free(Xfer *x)
 {
   if (!x)
@@ -228,7 +248,7 @@ static void xfer_free(Xfer *x)
     curl_easy_cleanup(x->easy);
   if (x->multi)
     curl_multi_cleanup(x->multi);
-  curl_slist_free_all(x->headers);
+  header_list_free(x->headers);
   g_free(x->content_type);
   g_free(x->retry_after);
   g_free(x->content_range);
@@ -409,7 +429,7 @@ static Xfer *xfer_start(SbxRegistry *r, const char *url, const Req *q, const cha
     x->headers = curl_slist_append(x->headers, hdr);
   }
   if (auth) {
-    g_autofree char *hdr = g_strconcat("Authorization: ", auth, NULL);
+    g_autoptr(SecretStr) hdr = g_strconcat("Authorization: ", auth, NULL);
     x->headers = curl_slist_append(x->headers, hdr);
   }
   if (q->range_from > 0) {
@@ -655,7 +675,7 @@ static Xfer *open_response(SbxRegistry *r, const char *url, const Req *q, gpoint
   guint redirects = 0, auth_tries = 0, waits = 0;
   for (;;) {
     const char *auth = NULL;
-    g_autofree char *reg_auth = NULL;
+    g_autoptr(SecretStr) reg_auth = NULL;
     guint generation = 0;
     gboolean to_registry = q->registry && same_origin(cur, r->base);
     if (to_registry) {

@@ -200,7 +200,9 @@ SbxSource *sbx_registry_source_new(SbxRegistry *r, const SbxImageRef *ref, GErro
     l->top_type = g_strndup(content_type, strcspn(content_type, "; "));
   note_manifest(l, l->top, &l->top_type);
   if (!is_manifest_type(l->top_type)) {
-    g_autofree char *shown = g_utf8_make_valid(l->top_type ? l->top_type : "none", 100);
+    const char *type = l->top_type ? l->top_type : "none";
+    /* Bounded by the string: g_utf8_make_valid() reads `len` bytes, past a NUL. */
+    g_autofree char *shown = g_utf8_make_valid(type, MIN(strlen(type), 100));
     sbx_fail(err, SBX_ERROR_INVALID,
              "%s: unsupported manifest type %s (schema 1 is not "
              "supported)",

@@ -227,6 +227,12 @@ class Front:
             return h.reply(307, b"", [("Location", path)])
         if self.hostile == "redirect-http" and "/blobs/" in path:
             return h.reply(302, b"", [("Location", "http://127.0.0.1:%d%s" % (self.port, path))])
+        if self.hostile == "untyped-manifest" and "/manifests/" in path:
+            # An OCI manifest without mediaType, under a Content-Type naming nothing
+            r, body = self.upstream_get(h, path)
+            m = json.loads(body)
+            m.pop("mediaType", None)
+            return h.reply(200, json.dumps(m).encode(), [("Content-Type", "x")])
         if self.too_many and "/manifests/" in path:
             self.too_many -= 1
             return h.reply(429, b"slow down", [("Retry-After", "1")])
@@ -700,6 +706,23 @@ class TestPull(PullTestCase):
             r = self.pull_image(front.hostport + "/busybox")
             self.assertSbxError(r, contains=why)
             self.assertStoreClean()
+
+    def assertOneLine(self, r, contains):
+        """assertSbxError, and nothing else on stderr (no GLib CRITICAL, no
+        helper's noise)."""
+        self.assertSbxError(r, contains=contains)
+        self.assertEqual(len(r.err.strip().splitlines()), 1, r)
+
+    def test_untyped_manifest_refused_in_one_line(self):
+        """A manifest without mediaType under `Content-Type: x`: refused,
+        naming the type (a bounded copy: nothing read past its end)."""
+        reg = self.registry()
+        reg.push("oci-archive:" + fixture("busybox-oci.tar"), "busybox:latest")
+        front = self.front(reg, hostile="untyped-manifest")
+        self.trust(front.hostport)
+        r = self.pull_image(front.hostport + "/busybox")
+        self.assertOneLine(r, "unsupported manifest type x ")
+        self.assertStoreClean()
 
     def test_trickled_manifest_ends_at_the_deadline(self):
         """A registry that trickles its manifest (30 bytes a second, enough
