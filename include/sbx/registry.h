@@ -25,6 +25,7 @@
 
 typedef struct {
   gboolean tls_verify;      /* FALSE only with --tls-verify=false */
+  gboolean tls_verify_set;  /* --tls-verify was given: it wins over registries.conf's insecure */
   char **cert_dirs;         /* certs.d roots: <root>/<host[:port]>/{*.crt,client.cert,client.key} */
   char **auth_files;        /* auth.json files (podman's, then docker's config.json), first wins */
   guint64 max_blob_size;    /* a layer blob larger than this is refused */

@@ -153,6 +153,7 @@ static int pull_parsed(int argc, char **argv, GError **err)
   SbxPullRequest req = {
       .reference = argv[1],
       .registry = {.tls_verify = opts.tls_verify,
+                   .tls_verify_set = opts.tls_verify_set,
                    .cert_dirs = certs,
                    .auth_files = auths,
                    .request_timeout_ms = sbx_cli_settings()->registry_timeout_ms,

@@ -25,7 +25,7 @@ static SbxImage *open_at(const SbxImageRef *ref, const SbxRegEndpoint *at,
   if (!where)
     return NULL;
   SbxRegistryOptions o = *opts;
-  if (at->insecure)
+  if (at->insecure && !opts->tls_verify_set)
     o.tls_verify = FALSE;
   g_autoptr(SbxRegistry) r = sbx_registry_new(where, &o, err);
   if (!r)
@@ -51,7 +51,7 @@ static void add_fallbacks(SbxRegistry *reg, GArray *at, guint from, const SbxReg
     g_autoptr(GError) local = NULL;
     g_autoptr(SbxImageRef) where = sbx_image_ref_parse(e->reference, &local);
     SbxRegistryOptions o = *opts;
-    if (e->insecure)
+    if (e->insecure && !opts->tls_verify_set)
       o.tls_verify = FALSE;
     SbxRegistry *r = where ? sbx_registry_new(where, &o, &local) : NULL;
     if (r)

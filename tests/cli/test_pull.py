@@ -943,6 +943,24 @@ class TestRegistriesConf(PullTestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertIn("Pulled image: %s/busybox:latest" % front.hostport, r.out)
 
+    def test_tls_verify_true_overrides_insecure(self):
+        """podman: an explicit --tls-verify=true verifies TLS whatever
+        registries.conf's insecure says (and so no plain http)."""
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        front = self.front(reg, tls=False)
+        self.conf('[[registry]]\nlocation = "%s"\ninsecure = true\n' % front.hostport)
+        for flag in ("--tls-verify=true", "--tls-verify"):
+            with self.subTest(flag=flag):
+                r = self.pull_image(flag, front.hostport + "/busybox")
+                self.assertSbxError(r, contains=front.hostport)
+                self.assertEqual(len(r.err.strip().splitlines()), 1, r)
+                self.assertStoreClean()
+        self.assertEqual(front.log, [])  # nothing asked over plain http
+        r = self.pull_image(front.hostport + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("Pulled image: %s/busybox:latest" % front.hostport, r.out)
+
     def test_insecure_registry_in_version_1(self):
         # [registries.insecure] (version 1, still read by podman): honoured,
         # and [registries.block] refuses, as with [[registry]] tables
