@@ -264,6 +264,8 @@ class Front:
         if self.trickle and self.trickle[0] == "manifest" and "/manifests/" in path:
             return self.serve_trickle(h, 200, b"{" + b" " * (1 << 20) + b"}", [
                 ("Content-Type", "application/vnd.oci.image.manifest.v1+json")])
+        if self.hostile == "content-length-long" and "/blobs/" in path:
+            return self.serve_content_length_long(h, path)
         upstream_path = path
         if path.startswith("/blob/"):
             upstream_path = "/v2/%s/blobs/%s" % (self.blob_repo, path[6:].split("?")[0])
@@ -292,8 +294,29 @@ class Front:
             return
         h.reply(r.status, body, out)
 
-    def upstream_get(self, h, path):
-        headers = {k: h.headers[k] for k in ("Accept", "Range") if h.headers.get(k)}
+    def serve_content_length_long(self, h, path):
+        """A layer's every byte under a Content-Length 10 more, then the
+        connection closed; a range from its end answered 416, as a correct
+        registry does."""
+        r, body = self.upstream_get(h, path, forward=("Accept",))
+        if r.status != 200 or len(body) <= 10000:
+            return h.reply(r.status, body)
+        rng = h.headers.get("Range")
+        if rng:
+            start = int(rng.split("=")[1].rstrip("-"))
+            if start >= len(body):
+                return h.reply(416, b"", [("Content-Range", "bytes */%d" % len(body))])
+            return h.reply(206, body[start:], [("Content-Range", "bytes %d-%d/%d"
+                                                % (start, len(body) - 1, len(body)))])
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body) + 10))
+        h.end_headers()
+        h.wfile.write(body)
+        h.wfile.flush()
+        h.close_connection = True
+
+    def upstream_get(self, h, path, forward=("Accept", "Range")):
+        headers = {k: h.headers[k] for k in forward if h.headers.get(k)}
         c = http.client.HTTPSConnection("127.0.0.1", self.upstream.port, timeout=30,
                                         context=client_context(self.pki))
         if self.upstream.users:
@@ -773,6 +796,23 @@ class TestPull(PullTestCase):
         self.assertNotIn("range", gets[0])
         self.assertRegex(gets[1].get("range", ""), r"^bytes=[1-9][0-9]*-$")
         self.assertIn("resuming", r.err)
+        r = self.run_image(front.hostport + "/busybox", "cat", "/etc/group")
+        self.assertEqual(r.out.split("\n")[0], "root:x:0:")
+
+    def test_blob_complete_before_the_connection_broke(self):
+        """Every byte of a layer, under a Content-Length 10 more, then the
+        connection closed: the layer is complete (its digest says so), not
+        resumed from its end (which a correct registry answers with 416)."""
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        m, _ = reg.manifest("busybox:latest")
+        layer = m["layers"][0]["digest"]
+        front = self.front(reg, hostile="content-length-long")
+        self.trust(front.hostport)
+        r = self.pull_image(front.hostport + "/busybox")
+        self.assertEqual(r.rc, 0, r)
+        gets = [h for p, h in front.blob_gets() if p.endswith(layer)]
+        self.assertEqual(len(gets), 1, front.log)
         r = self.run_image(front.hostport + "/busybox", "cat", "/etc/group")
         self.assertEqual(r.out.split("\n")[0], "root:x:0:")
 
