@@ -21,3 +21,9 @@ gboolean sbx_json_get_strv(JsonObject *o, const char *member, GStrv *out, const 
                            GError **err);
 gboolean sbx_json_get_int(JsonObject *o, const char *member, gint64 *out, const char *what,
                           GError **err);
+/* Lenient lookups for members a caller may do without: the value when it has
+ * that type, else NULL / `fallback` (json-glib's *_with_default() emit a
+ * CRITICAL on an object or array member, and abort under
+ * G_DEBUG=fatal-criticals). */
+const char *sbx_json_string_or_null(JsonObject *o, const char *member);
+gint64 sbx_json_int_or(JsonObject *o, const char *member, gint64 fallback);

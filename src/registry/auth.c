@@ -207,22 +207,14 @@ static gboolean run_cred_helper(const char *name, const char *domain, char **use
   if (!root || !JSON_NODE_HOLDS_OBJECT(root))
     return FALSE;
   JsonObject *o = json_node_get_object(root);
-  const char *u = json_object_get_string_member_with_default(o, "Username", NULL);
-  const char *secret = json_object_get_string_member_with_default(o, "Secret", NULL);
+  const char *u = sbx_json_string_or_null(o, "Username");
+  const char *secret = sbx_json_string_or_null(o, "Secret");
   if (!u || !*u || !secret || !*secret)
     return FALSE;
   *user = g_strdup(u);
   *password = g_strdup(secret);
   sbx_debug("credentials for %s from %s", domain, prog);
   return TRUE;
-}
-
-static const char *string_member(JsonObject *o, const char *name)
-{
-  JsonNode *n = json_object_get_member(o, name);
-  return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
-             ? json_node_get_string(n)
-             : NULL;
 }
 
 /* credHelpers[registry], else the file's entry, else credsStore. */
@@ -239,8 +231,8 @@ static gboolean lookup_in_file(const char *file, GPtrArray *wanted, const char *
     for (GList *m = members; m; m = m->next) {
       g_autofree char *key = normalize_key(m->data);
       if (strcmp(key, domain) == 0)
-        return run_cred_helper(string_member(json_node_get_object(hn), m->data), domain, user,
-                               password);
+        return run_cred_helper(sbx_json_string_or_null(json_node_get_object(hn), m->data), domain,
+                               user, password);
     }
   }
   JsonNode *an = json_object_get_member(top, "auths");
@@ -253,7 +245,7 @@ static gboolean lookup_in_file(const char *file, GPtrArray *wanted, const char *
         JsonNode *entry = json_object_get_member(auths, m->data);
         if (strcmp(key, wanted->pdata[w]) != 0 || !JSON_NODE_HOLDS_OBJECT(entry))
           continue;
-        const char *b64 = string_member(json_node_get_object(entry), "auth");
+        const char *b64 = sbx_json_string_or_null(json_node_get_object(entry), "auth");
         if (decode_auth(b64, user, password)) {
           sbx_debug("credentials for %s from %s", (char *)wanted->pdata[w], file);
           return TRUE;
@@ -261,7 +253,7 @@ static gboolean lookup_in_file(const char *file, GPtrArray *wanted, const char *
       }
     }
   }
-  const char *store = string_member(top, "credsStore");
+  const char *store = sbx_json_string_or_null(top, "credsStore");
   return store && run_cred_helper(store, domain, user, password);
 }
 

@@ -576,9 +576,9 @@ static char *fetch_token(SbxRegistry *r, GHashTable *params, GError **err)
   const char *token = NULL;
   if (root && JSON_NODE_HOLDS_OBJECT(root)) {
     JsonObject *obj = json_node_get_object(root);
-    token = json_object_get_string_member_with_default(obj, "token", NULL);
+    token = sbx_json_string_or_null(obj, "token");
     if (!token)
-      token = json_object_get_string_member_with_default(obj, "access_token", NULL);
+      token = sbx_json_string_or_null(obj, "access_token");
   }
   if (!token_ok(token)) {
     sbx_fail(err, SBX_ERROR_INVALID, "registry %s: the token server sent no usable token",

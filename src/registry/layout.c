@@ -78,16 +78,14 @@ static void note_manifest(RegLayout *l, GBytes *b, char **media_type)
       if (!JSON_NODE_HOLDS_OBJECT(e))
         continue;
       JsonObject *d = json_node_get_object(e);
-      const char *digest = json_object_get_string_member_with_default(d, "digest", NULL);
+      const char *digest = sbx_json_string_or_null(d, "digest");
       if (!digest || !sbx_digest_valid(digest))
         continue;
       if (k == 0)
         g_hash_table_add(l->manifests, g_strdup(digest));
       else
-        g_hash_table_insert(
-            l->sizes, g_strdup(digest),
-            g_memdup2((gint64[]){json_object_get_int_member_with_default(d, "size", -1)},
-                      sizeof(gint64)));
+        g_hash_table_insert(l->sizes, g_strdup(digest),
+                            g_memdup2((gint64[]){sbx_json_int_or(d, "size", -1)}, sizeof(gint64)));
     }
   }
 }

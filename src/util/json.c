@@ -147,6 +147,22 @@ gboolean sbx_json_get_strv(JsonObject *o, const char *member, GStrv *out, const 
   return TRUE;
 }
 
+const char *sbx_json_string_or_null(JsonObject *o, const char *member)
+{
+  JsonNode *n = json_object_get_member(o, member);
+  return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING
+             ? json_node_get_string(n)
+             : NULL;
+}
+
+gint64 sbx_json_int_or(JsonObject *o, const char *member, gint64 fallback)
+{
+  JsonNode *n = json_object_get_member(o, member);
+  return n && JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64
+             ? json_node_get_int(n)
+             : fallback;
+}
+
 gboolean sbx_json_get_int(JsonObject *o, const char *member, gint64 *out, const char *what,
                           GError **err)
 {

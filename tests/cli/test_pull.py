@@ -233,6 +233,12 @@ class Front:
             m = json.loads(body)
             m.pop("mediaType", None)
             return h.reply(200, json.dumps(m).encode(), [("Content-Type", "x")])
+        if self.hostile == "digest-array" and "/manifests/" in path:
+            r, body = self.upstream_get(h, path)
+            m = json.loads(body)
+            m["layers"][0]["digest"] = ["a"]
+            return h.reply(200, json.dumps(m).encode(),
+                           [("Content-Type", r.getheader("Content-Type"))])
         if self.too_many and "/manifests/" in path:
             self.too_many -= 1
             return h.reply(429, b"slow down", [("Retry-After", "1")])
@@ -362,6 +368,9 @@ class Front:
     def serve_token(self, h, auth):
         with self.lock:
             self.token_requests.append((h.path, auth))
+        if self.hostile == "token-object":
+            return h.reply(200, b'{"token":{"a":1},"access_token":["b"]}',
+                           [("Content-Type", "application/json")])
         if self.token_creds:
             want = "Basic " + base64.b64encode(("%s:%s" % self.token_creds).encode()).decode()
             if auth != want:
@@ -746,6 +755,22 @@ class TestPull(PullTestCase):
         r = self.pull_image(front.hostport + "/busybox")
         self.assertOneLine(r, "unsupported manifest type x ")
         self.assertStoreClean()
+
+    def test_json_members_of_the_wrong_type_refused_in_one_line(self):
+        """A token answer whose token is an object, a layer whose digest is
+        an array: refused in one line, no GLib CRITICAL (fatal here)."""
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        env = {"G_DEBUG": "fatal-criticals"}
+        for kw, why in (({"bearer": True, "hostile": "token-object"}, "no usable token"),
+                        ({"hostile": "digest-array"}, "digest")):
+            with self.subTest(**kw):
+                front = self.front(reg, **kw)
+                self.trust(front.hostport)
+                r = self.pull_image(front.hostport + "/busybox", env=env)
+                self.assertNotIn("CRITICAL", r.err)
+                self.assertOneLine(r, why)
+                self.assertStoreClean()
 
     def test_trickled_manifest_ends_at_the_deadline(self):
         """A registry that trickles its manifest (30 bytes a second, enough
