@@ -110,7 +110,9 @@ char *sbx_store_import_rootfs_isolated(SbxStore *s, const char *path, const char
 /* Run fn in a child inside a user namespace with the store's mapping and
  * no_new_privs; fn answers an image id (its error comes back as err). */
 typedef char *(*SbxInUserns)(SbxStore *s, gpointer data, GError **err);
-char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError **err);
+/* `what` ("import", "pull") names the child in errors. */
+char *sbx_store_run_in_userns(SbxStore *s, const char *what, SbxInUserns fn, gpointer data,
+                              GError **err);
 /* In that child, after no_new_privs (store/confine.c): only the capabilities
  * unpacking needs, and a seccomp filter. */
 gboolean sbx_store_confine_child(GError **err);

@@ -104,8 +104,24 @@ static gboolean same_origin(const char *a, const char *b)
   return ok;
 }
 
+/* A server-supplied URL is shown this long at most (an ellipsis after): the
+ * reason beside it must survive the 4 KiB error message from the helper. */
+#define SHOWN_URL_MAX 200
+
+static char *shorten(char *text)
+{
+  if (strlen(text) <= SHOWN_URL_MAX)
+    return text;
+  const char *end = text + SHOWN_URL_MAX;
+  while (end > text && (*end & 0xc0) == 0x80) /* not inside a UTF-8 sequence */
+    end--;
+  g_autofree char *head = g_utf8_make_valid(text, end - text);
+  g_free(text);
+  return g_strconcat(head, "...", NULL);
+}
+
 /* A URL for logs and errors: no query (pre-signed URLs carry signatures in
- * it), no user:password. */
+ * it), no user:password, at most SHOWN_URL_MAX characters. */
 static char *redact(const char *url)
 {
   CURLU *u = curl_url();
@@ -120,7 +136,7 @@ static char *redact(const char *url)
   curl_url_cleanup(u);
   char *r = g_strdup(out ? out : "(bad url)");
   curl_free(out);
-  return r;
+  return shorten(r);
 }
 
 /* --- TLS: system CAs plus certs.d (podman's layout) ------------------------- */

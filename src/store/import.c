@@ -371,7 +371,8 @@ char *sbx_store_import_image(SbxStore *s, SbxSource *src, SbxImage *img, gboolea
  * give files their owners), with no_new_privs, the capabilities unpacking
  * needs and a seccomp filter (before a byte is parsed); it answers an image
  * id. */
-char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError **err)
+char *sbx_store_run_in_userns(SbxStore *s, const char *what, SbxInUserns fn, gpointer data,
+                              GError **err)
 {
   int syncfd;
   pid_t pid = sbx_userns_clone(&s->idmap, 0, &syncfd, err);
@@ -381,7 +382,7 @@ char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError
     g_autoptr(GError) local = NULL;
     g_autofree char *id = NULL;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-      sbx_fail_errno(&local, "import helper: no_new_privs");
+      sbx_fail_errno(&local, "%s helper: no_new_privs", what);
     else if (sbx_store_confine_child(&local))
       id = fn(s, data, &local);
     if (id)
@@ -391,12 +392,12 @@ char *sbx_store_run_in_userns(SbxStore *s, SbxInUserns fn, gpointer data, GError
     _exit(id ? 0 : SBX_EXIT_FAILED);
   }
   g_autofree char *id = NULL;
-  gboolean ok = sbx_sync_recv(syncfd, &id, "import", err);
+  gboolean ok = sbx_sync_recv(syncfd, &id, what, err);
   close(syncfd);
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
     ;
   if (ok && !sbx_hex64_valid(id))
-    ok = sbx_fail(err, SBX_ERROR_FAILED, "import: bad reply");
+    ok = sbx_fail(err, SBX_ERROR_FAILED, "%s: bad reply", what);
   return ok ? g_steal_pointer(&id) : NULL;
 }
 
@@ -415,7 +416,7 @@ char *sbx_store_import_isolated(SbxStore *s, const char *path, const char *selec
                                 GError **err)
 {
   ImportArgs a = {.path = path, .select = select, .quiet = quiet};
-  g_autofree char *id = sbx_store_run_in_userns(s, import_archive_cb, &a, err);
+  g_autofree char *id = sbx_store_run_in_userns(s, "import", import_archive_cb, &a, err);
   if (!id)
     return NULL;
   return g_steal_pointer(&id);
@@ -541,5 +542,5 @@ char *sbx_store_import_rootfs_isolated(SbxStore *s, const char *path, const char
                                        GError **err)
 {
   ImportArgs a = {.path = path, .name = name};
-  return sbx_store_run_in_userns(s, import_rootfs_cb, &a, err);
+  return sbx_store_run_in_userns(s, "import", import_rootfs_cb, &a, err);
 }

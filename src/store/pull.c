@@ -120,5 +120,5 @@ static char *pull_in_userns(SbxStore *s, gpointer data, GError **err)
 
 char *sbx_store_pull_isolated(SbxStore *s, const SbxPullRequest *req, GError **err)
 {
-  return sbx_store_run_in_userns(s, pull_in_userns, (gpointer)req, err);
+  return sbx_store_run_in_userns(s, "pull", pull_in_userns, (gpointer)req, err);
 }

@@ -239,6 +239,10 @@ class Front:
             m["layers"][0]["digest"] = ["a"]
             return h.reply(200, json.dumps(m).encode(),
                            [("Content-Type", r.getheader("Content-Type"))])
+        if self.hostile == "long-location" and "/manifests/" in path:
+            return h.reply(302, b"", [("Location", "/nowhere/" + "a" * 20000)])
+        if self.hostile == "long-location" and path.startswith("/nowhere"):
+            return h.reply(404, b"{}")
         if self.too_many and "/manifests/" in path:
             self.too_many -= 1
             return h.reply(429, b"slow down", [("Retry-After", "1")])
@@ -771,6 +775,19 @@ class TestPull(PullTestCase):
                 self.assertNotIn("CRITICAL", r.err)
                 self.assertOneLine(r, why)
                 self.assertStoreClean()
+
+    def test_long_redirect_location_shown_short(self):
+        """A 20 KB Location that ends in a 404: the URL shown is cut short
+        (an ellipsis), and the reason (HTTP 404) reaches the user."""
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        front = self.front(reg, hostile="long-location")
+        self.trust(front.hostport)
+        r = self.pull_image(front.hostport + "/busybox")
+        line = self.assertSbxError(r, contains="HTTP 404")
+        self.assertIn("/nowhere/aaaa", line)
+        self.assertIn("...: HTTP 404", line)
+        self.assertLess(len(line), 400, line)
 
     def test_trickled_manifest_ends_at_the_deadline(self):
         """A registry that trickles its manifest (30 bytes a second, enough
