@@ -227,6 +227,22 @@ static void test_get_int(void)
   g_assert_cmpint(v, ==, 42);
 }
 
+/* The lenient lookups: a member of another type (an object, an array) is
+ * absent to them, with no CRITICAL (fatal under g_test_init). */
+static void test_lenient_lookups(void)
+{
+  g_autoptr(JsonNode) n = parse_ok(DOC);
+  JsonObject *o = json_node_get_object(n);
+  g_assert_cmpstr(sbx_json_string_or_null(o, "s"), ==, "str");
+  const char *not_strings[] = {"absent", "n", "f", "z", "b", "l", "mixed", "o"};
+  for (guint i = 0; i < G_N_ELEMENTS(not_strings); i++)
+    g_assert_null(sbx_json_string_or_null(o, not_strings[i]));
+  g_assert_cmpint(sbx_json_int_or(o, "n", -1), ==, 42);
+  const char *not_ints[] = {"absent", "s", "f", "z", "b", "l", "mixed", "o"};
+  for (guint i = 0; i < G_N_ELEMENTS(not_ints); i++)
+    g_assert_cmpint(sbx_json_int_or(o, not_ints[i], -1), ==, -1);
+}
+
 /* util/json-out.c (--report, --net-log): ASCII out whatever came in, and
  * valid UTF-8 reads back as it was. */
 static void assert_round_trip(const char *in)
@@ -298,6 +314,7 @@ int main(int argc, char **argv)
   g_test_add_func("/json/get-string", test_get_string);
   g_test_add_func("/json/get-strv", test_get_strv);
   g_test_add_func("/json/get-int", test_get_int);
+  g_test_add_func("/json/lenient-lookups", test_lenient_lookups);
   g_test_add_func("/json/write-string", test_write_string);
   return g_test_run();
 }
