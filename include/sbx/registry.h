@@ -22,6 +22,12 @@
  * is broken off (and resumed, five times at most, then the next mirror). */
 #define SBX_REGISTRY_BLOB_MIN_RATE 1024u
 #define SBX_REGISTRY_BLOB_STALL_S  60u
+/* A trickle just above that floor would still hold a layer (and its lock)
+ * for size/1 KiB seconds, weeks for the largest a registry may claim: each
+ * source of a layer blob also has a deadline, size / SBX_REGISTRY_BLOB_RATE
+ * seconds and never under SBX_REGISTRY_BLOB_MIN_S (resumes included). */
+#define SBX_REGISTRY_BLOB_RATE  (100u * 1024)
+#define SBX_REGISTRY_BLOB_MIN_S 600u
 
 typedef struct {
   gboolean tls_verify;      /* FALSE only with --tls-verify=false */
@@ -31,6 +37,7 @@ typedef struct {
   guint64 max_blob_size;    /* a layer blob larger than this is refused */
   guint request_timeout_ms; /* 0: SBX_REGISTRY_REQUEST_TIMEOUT_MS */
   guint blob_stall_s;       /* 0: SBX_REGISTRY_BLOB_STALL_S */
+  guint blob_deadline_s;    /* 0: from the blob's size (SBX_REGISTRY_BLOB_RATE, _MIN_S) */
 } SbxRegistryOptions;
 
 typedef struct SbxRegistry SbxRegistry;

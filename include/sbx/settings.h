@@ -19,6 +19,7 @@ typedef struct {
   guint registry_timeout_ms; /* $SBX_REGISTRY_TIMEOUT_MS: a registry request's deadline (0: default)
                               */
   guint registry_stall_s; /* $SBX_REGISTRY_STALL_SECONDS: a layer blob's rate window (0: default) */
+  guint registry_blob_s;  /* $SBX_REGISTRY_BLOB_SECONDS: a layer blob's deadline (0: by its size) */
 } SbxSettings;
 
 /* The defaults, for callers without a command line (unit tests). */

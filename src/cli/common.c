@@ -150,6 +150,11 @@ static gboolean resolve_settings(GError **err)
                       "SBX_REGISTRY_STALL_SECONDS: '%s' is not seconds (1 to 3600)", v);
     settings.registry_stall_s = (guint)s;
   }
+  if ((v = g_getenv("SBX_REGISTRY_BLOB_SECONDS"))) {
+    if (!g_ascii_string_to_unsigned(v, 10, 1, G_MAXUINT32, &s, NULL))
+      return sbx_fail(err, SBX_ERROR_USAGE, "SBX_REGISTRY_BLOB_SECONDS: '%s' is not seconds", v);
+    settings.registry_blob_s = (guint)s;
+  }
   return TRUE;
 }
 

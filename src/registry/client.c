@@ -38,6 +38,7 @@ struct SbxRegistry {
   char **cert_dirs, **auth_files;
   guint64 max_blob_size;
   long request_timeout_ms, blob_stall_s;
+  guint blob_deadline_s; /* 0: by the blob's size */
   CURLSH *share;
   GMutex share_locks[CURL_LOCK_DATA_LAST];
   GMutex lock; /* the fields below */
@@ -836,6 +837,7 @@ SbxRegistry *sbx_registry_new(const SbxImageRef *ref, const SbxRegistryOptions *
   r->request_timeout_ms =
       opts->request_timeout_ms ? opts->request_timeout_ms : SBX_REGISTRY_REQUEST_TIMEOUT_MS;
   r->blob_stall_s = opts->blob_stall_s ? opts->blob_stall_s : SBX_REGISTRY_BLOB_STALL_S;
+  r->blob_deadline_s = opts->blob_deadline_s;
   r->tls = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, tls_files_free);
   g_mutex_init(&r->lock);
   g_mutex_init(&r->tls_lock);
@@ -959,6 +961,7 @@ typedef struct {
   char *url, *digest;
   guint64 size, offset; /* offset: bytes received (the fetcher's) */
   guint resumes;
+  gint64 deadline; /* monotonic us: this source must have sent the blob by then */
   Xfer *x;
   GThread *thread;
   GMutex lock; /* the fields below */
@@ -1048,15 +1051,37 @@ static void blob_wait_for_room(BlobStream *b)
   g_mutex_unlock(&b->lock);
 }
 
+/* When the blob's current source must be done (see SBX_REGISTRY_BLOB_RATE). */
+static void blob_set_deadline(BlobStream *b)
+{
+  guint64 s = b->reg->blob_deadline_s;
+  if (!s)
+    s = MAX(b->size / SBX_REGISTRY_BLOB_RATE, (guint64)SBX_REGISTRY_BLOB_MIN_S);
+  b->deadline = g_get_monotonic_time() + (gint64)MIN(s, (guint64)G_MAXINT32) * G_USEC_PER_SEC;
+}
+
+static gboolean blob_too_late(BlobStream *b, GError **err)
+{
+  g_autofree char *shown = redact(b->url);
+  return sbx_fail(err, SBX_ERROR_FAILED,
+                  "GET %s: not complete within the layer's deadline (%" G_GUINT64_FORMAT
+                  " of %" G_GUINT64_FORMAT " bytes; SBX_REGISTRY_BLOB_SECONDS sets it)",
+                  shown, b->offset, b->size);
+}
+
 /* The blob from its current source, across resumes: TRUE at its end (or
  * when the stream was closed), FALSE with *err when this source failed. */
 static gboolean blob_fetch_here(BlobStream *b, GError **err)
 {
+  blob_set_deadline(b);
   for (;;) {
     if (!b->x && !blob_connect(b, err))
       return FALSE;
     Xfer *x = b->x;
     while (!x->finished && !g_atomic_int_get(&b->cancelled)) {
+      /* xfer_pump returns at least once a second. */
+      if (g_get_monotonic_time() > b->deadline && b->offset < b->size)
+        return blob_too_late(b, err);
       if (x->paused)
         blob_wait_for_room(b);
       xfer_pump(x);

@@ -824,6 +824,25 @@ class TestPull(PullTestCase):
         self.assertLess(elapsed, 60, r)
         self.assertStoreClean()
 
+    def test_trickle_above_the_floor_ends_at_the_blob_deadline(self):
+        """A layer blob trickled above the 1 KiB/s floor (4 KB/s) is given up
+        on at the blob's deadline (SBX_REGISTRY_BLOB_SECONDS shortens it;
+        else size / 100 KiB/s, at least 10 minutes): one line naming the
+        variable, status 125, nothing stored."""
+        reg = self.registry()
+        reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
+        front = self.front(reg, trickle=("blob", 1000, 0.25))
+        self.trust(front.hostport)
+        t0 = time.monotonic()
+        r = self.pull_image(front.hostport + "/busybox", env={"SBX_REGISTRY_BLOB_SECONDS": "3"})
+        elapsed = time.monotonic() - t0
+        self.assertSbxError(r, contains="SBX_REGISTRY_BLOB_SECONDS")
+        self.assertIn("deadline", r.err)
+        self.assertLess(elapsed, 30, r)
+        self.assertStoreClean()
+        self.assertSbxError(self.pull_image("busybox", env={"SBX_REGISTRY_BLOB_SECONDS": "0"}),
+                            contains="SBX_REGISTRY_BLOB_SECONDS")
+
     def test_dropped_connection_resumes(self):
         reg = self.registry()
         reg.push("docker-archive:" + fixture("busybox-legacy.tar"), "busybox:latest")
