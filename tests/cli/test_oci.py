@@ -262,6 +262,67 @@ class TestOci(SbxTestCase):
                                                    "ulimit -Hn"], e)
         self.assertEqual(out.split(), ["hello", "/etc", "0027", "100", "200"])
 
+    def _app_dir(self):
+        """rootfs/app/echo and rootfs/app/sub/echo: busybox by relative names."""
+        app = os.path.join(self.bundle, "rootfs", "app")
+        os.makedirs(os.path.join(app, "sub"))
+        os.symlink("/bin/busybox", os.path.join(app, "echo"))
+        os.symlink("/bin/busybox", os.path.join(app, "sub", "echo"))
+        self._chown_tree(app)
+
+    def test_relative_program_is_looked_up_from_cwd(self):
+        """A relative args[0] (and a relative PATH entry) is process.cwd's, as
+        execve sees it and runc's LookPath after its chdir: it was looked up
+        from / ("stat ./echo: no such file")."""
+        self._app_dir()
+        out = self.run_to_end("rel", ["./echo", "hi"],
+                              lambda c: c["process"].update(cwd="/app"))
+        self.assertEqual(out, "hi\n")
+
+        def path(c):
+            c["process"].update(cwd="/app", env=["PATH=sub"])
+        out = self.run_to_end("relpath", ["echo", "via-path"], path)
+        self.assertEqual(out, "via-path\n")
+        p = self.create("relnone", ["./nope"], lambda c: c["process"].update(cwd="/app"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('exec: "./nope": stat ./nope: no such file or directory', p.stderr.decode())
+        p = self.create("ex", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ex"]).rc, 0)
+        r = self.oci_cmd(["exec", "--cwd", "/app", "ex", "./echo", "from-exec"])
+        self.assertEqual((r.rc, r.out), (0, "from-exec\n"), r)
+        r = self.oci_cmd(["exec", "--cwd", "/app", "--env", "PATH=sub", "ex", "echo", "p"])
+        self.assertEqual((r.rc, r.out), (0, "p\n"), r)
+
+    def test_missing_cwd_is_made_inside_the_root(self):
+        """process.cwd missing from the image is made (mkdir -p, 0755) in the
+        root, as runc does: a link on the way resolves inside the root
+        (securejoin), never out of it. exec's --cwd is not made (runc's
+        exec fails too)."""
+        rootfs = os.path.join(self.bundle, "rootfs")
+        outside = os.path.join(self.tmp, "outside")
+        os.symlink("/etc", os.path.join(rootfs, "inlink"))
+        os.symlink("../../../../../../.." + outside, os.path.join(rootfs, "uplink"))
+        self._chown_tree(rootfs)
+        out = self.run_to_end("mk", ["sh", "-c", "pwd; stat -c %a ."],
+                              lambda c: c["process"].update(cwd="/work/dir"))
+        self.assertEqual(out.split(), ["/work/dir", "755"], out)
+        self.assertTrue(os.path.isdir(os.path.join(rootfs, "work", "dir")))
+        out = self.run_to_end("mk2", ["pwd"], lambda c: c["process"].update(cwd="/inlink/sub"))
+        self.assertEqual(out.strip(), "/etc/sub", out)
+        self.assertTrue(os.path.isdir(os.path.join(rootfs, "etc", "sub")))
+        out = self.run_to_end("mk3", ["pwd"], lambda c: c["process"].update(cwd="/uplink/x"))
+        self.assertEqual(out.strip(), outside + "/x", out)
+        self.assertFalse(os.path.exists(outside))
+        self.assertTrue(os.path.isdir(os.path.join(rootfs, outside.lstrip("/"), "x")))
+        p = self.create("ex", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ex"]).rc, 0)
+        r = self.oci_cmd(["exec", "--cwd", "/nope", "ex", "true"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('chdir to cwd ("/nope") set in config.json failed: No such file or directory',
+                      r.err)
+
     def test_kill_by_name_and_number(self):
         # PID 1 gets from outside only the signals it handles (and KILL, STOP)
         trap = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
