@@ -149,7 +149,9 @@ static gboolean parse_caps(JsonObject *p, SbxCapSets *caps, GError **err)
   return TRUE;
 }
 
-static gboolean parse_rlimits(JsonObject *p, GArray *out, GError **err)
+/* Values are uint64 (runc's): 18446744073709551615 is RLIM_INFINITY (podman's
+ * --ulimit core=-1:-1). uint64_nodes tells it from a literal -1. */
+static gboolean parse_rlimits(JsonObject *p, GArray *out, GHashTable *uint64_nodes, GError **err)
 {
   gboolean bad = FALSE;
   JsonArray *a = get_array(p, "rlimits", W " process", err, &bad);
@@ -160,8 +162,8 @@ static gboolean parse_rlimits(JsonObject *p, GArray *out, GError **err)
     const char *type = NULL;
     guint64 soft = 0, hard = 0;
     if (!r || !sbx_json_get_string(r, "type", &type, W " process.rlimits", err) ||
-        !get_uint(r, "soft", G_MAXUINT64, &soft, W " process.rlimits", err) ||
-        !get_uint(r, "hard", G_MAXUINT64, &hard, W " process.rlimits", err))
+        !sbx_json_get_uint64(r, "soft", uint64_nodes, &soft, W " process.rlimits", err) ||
+        !sbx_json_get_uint64(r, "hard", uint64_nodes, &hard, W " process.rlimits", err))
       return FALSE;
     if (!type || !g_str_has_prefix(type, "RLIMIT_"))
       return sbx_fail(err, SBX_ERROR_INVALID, W ": process.rlimits[%u]: type must be RLIMIT_*", i);
@@ -181,18 +183,21 @@ static gboolean parse_rlimits(JsonObject *p, GArray *out, GError **err)
   return TRUE;
 }
 
-static gboolean parse_process_object(SbxOciConfig *c, JsonObject *p, GError **err);
+static gboolean parse_process_object(SbxOciConfig *c, JsonObject *p, GHashTable *uint64_nodes,
+                                     GError **err);
 
-static gboolean parse_process(SbxOciConfig *c, JsonObject *root, GError **err)
+static gboolean parse_process(SbxOciConfig *c, JsonObject *root, GHashTable *uint64_nodes,
+                              GError **err)
 {
   gboolean bad = FALSE;
   JsonObject *p = get_object(root, "process", W, err, &bad);
   if (!p)
     return bad ? FALSE : sbx_fail(err, SBX_ERROR_INVALID, W ": no process");
-  return parse_process_object(c, p, err);
+  return parse_process_object(c, p, uint64_nodes, err);
 }
 
-static gboolean parse_process_object(SbxOciConfig *c, JsonObject *p, GError **err)
+static gboolean parse_process_object(SbxOciConfig *c, JsonObject *p, GHashTable *uint64_nodes,
+                                     GError **err)
 {
   gboolean bad = FALSE;
   g_clear_pointer(&c->args, g_strfreev);
@@ -207,7 +212,7 @@ static gboolean parse_process_object(SbxOciConfig *c, JsonObject *p, GError **er
       !sbx_json_get_string(p, "cwd", &cwd, W " process", err) ||
       !get_bool(p, "terminal", &c->terminal, W " process", err) ||
       !get_bool(p, "noNewPrivileges", &c->no_new_privs, W " process", err) ||
-      !parse_caps(p, &c->caps, err) || !parse_rlimits(p, c->rlimits, err))
+      !parse_caps(p, &c->caps, err) || !parse_rlimits(p, c->rlimits, uint64_nodes, err))
     return FALSE;
   if (!c->args || !c->args[0] || !*c->args[0])
     return sbx_fail(err, SBX_ERROR_INVALID, W ": process.args must name a program");
@@ -572,7 +577,9 @@ SbxOciConfig *sbx_oci_config_load(const char *bundle, GError **err)
   c->rootfs = g_canonicalize_filename(rpath, c->bundle);
   c->hostname = g_strdup(hostname);
   /* Capabilities before linux: seccomp rules may depend on them. */
-  if (!parse_process(c, root, err) || !parse_mounts(c, root, err) || !parse_linux(c, root, err))
+  g_autoptr(GHashTable) uint64_nodes = sbx_json_uint64_nodes(rootn, text, len);
+  if (!parse_process(c, root, uint64_nodes, err) || !parse_mounts(c, root, err) ||
+      !parse_linux(c, root, err))
     return NULL;
   JsonNode *ann = json_object_get_member(root, "annotations");
   if (ann && JSON_NODE_HOLDS_OBJECT(ann))
@@ -648,5 +655,6 @@ gboolean sbx_oci_process_load(SbxOciConfig *c, const char *path, GError **err)
   const char *text = g_bytes_get_data(data, &len);
   g_autoptr(JsonNode) rootn = sbx_json_parse(text, len, path, err);
   JsonObject *root = rootn ? sbx_json_object(rootn, path, err) : NULL;
-  return root && parse_process_object(c, root, err);
+  g_autoptr(GHashTable) uint64_nodes = rootn ? sbx_json_uint64_nodes(rootn, text, len) : NULL;
+  return root && parse_process_object(c, root, uint64_nodes, err);
 }

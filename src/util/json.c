@@ -158,3 +158,101 @@ gboolean sbx_json_get_int(JsonObject *o, const char *member, gint64 *out, const 
   *out = json_node_get_int(n);
   return TRUE;
 }
+
+/* The number literals of `text` in document order: for each, whether it is
+ * an unsigned 64-bit integer (no sign, no fraction, at most 2^64-1), and
+ * the gint64 json-glib makes of it when it is an integer at all. */
+typedef struct {
+  gboolean is_uint64, is_int;
+  gint64 as_parsed;
+} Literal;
+
+static GArray *number_literals(const char *text, gsize len)
+{
+  GArray *out = g_array_new(FALSE, TRUE, sizeof(Literal));
+  for (gsize i = 0; i < len && text[i];) {
+    if (text[i] == '"') {
+      for (i++; i < len && text[i] && text[i] != '"'; i++)
+        if (text[i] == '\\')
+          i++;
+      i++;
+      continue;
+    }
+    if (text[i] != '-' && !g_ascii_isdigit(text[i])) {
+      i++;
+      continue;
+    }
+    gsize start = i;
+    while (i < len && text[i] && (g_ascii_isdigit(text[i]) || strchr("+-.eE", text[i])))
+      i++;
+    g_autofree char *lit = g_strndup(text + start, i - start);
+    const char *digits = lit[0] == '-' ? lit + 1 : lit;
+    Literal l = {0};
+    guint64 v;
+    /* json-glib: strtoull (saturating) on the digits, negated after */
+    l.is_int = *digits && strspn(digits, "0123456789") == strlen(digits);
+    v = l.is_int ? g_ascii_strtoull(digits, NULL, 10) : 0;
+    l.as_parsed = lit[0] == '-' ? -(gint64)v : (gint64)v;
+    l.is_uint64 =
+        l.is_int && lit[0] != '-' && g_ascii_string_to_unsigned(lit, 10, 0, G_MAXUINT64, &v, NULL);
+    g_array_append_val(out, l);
+  }
+  return out;
+}
+
+static void number_nodes(JsonNode *n, GPtrArray *out)
+{
+  if (JSON_NODE_HOLDS_OBJECT(n)) {
+    JsonObject *o = json_node_get_object(n);
+    GList *members = json_object_get_members(o);
+    for (GList *m = members; m; m = m->next)
+      number_nodes(json_object_get_member(o, m->data), out);
+    g_list_free(members);
+  } else if (JSON_NODE_HOLDS_ARRAY(n)) {
+    JsonArray *a = json_node_get_array(n);
+    for (guint i = 0; i < json_array_get_length(a); i++)
+      number_nodes(json_array_get_element(a, i), out);
+  } else if (JSON_NODE_HOLDS_VALUE(n) && (json_node_get_value_type(n) == G_TYPE_INT64 ||
+                                          json_node_get_value_type(n) == G_TYPE_DOUBLE)) {
+    g_ptr_array_add(out, n);
+  }
+}
+
+GHashTable *sbx_json_uint64_nodes(JsonNode *root, const char *text, gsize len)
+{
+  g_autoptr(GArray) lits = number_literals(text, len);
+  g_autoptr(GPtrArray) nodes = g_ptr_array_new();
+  number_nodes(root, nodes);
+  /* A member given twice keeps its first place and its last value: the
+   * two orders no longer match, and nothing is trusted. */
+  if (nodes->len != lits->len)
+    return NULL;
+  GHashTable *set = g_hash_table_new(g_direct_hash, g_direct_equal);
+  for (guint i = 0; i < nodes->len; i++) {
+    Literal *l = &g_array_index(lits, Literal, i);
+    JsonNode *n = nodes->pdata[i];
+    gboolean is_int = json_node_get_value_type(n) == G_TYPE_INT64;
+    if (is_int != l->is_int || (is_int && json_node_get_int(n) != l->as_parsed)) {
+      g_hash_table_unref(set);
+      return NULL;
+    }
+    if (l->is_uint64)
+      g_hash_table_add(set, n);
+  }
+  return set;
+}
+
+gboolean sbx_json_get_uint64(JsonObject *o, const char *member, GHashTable *uint64_nodes,
+                             guint64 *out, const char *what, GError **err)
+{
+  JsonNode *n = json_object_get_member(o, member);
+  gint64 v = 0;
+  if (!sbx_json_get_int(o, member, &v, what, err))
+    return FALSE;
+  if (n == NULL || JSON_NODE_HOLDS_NULL(n))
+    return TRUE;
+  if (uint64_nodes ? !g_hash_table_contains(uint64_nodes, n) : v < 0)
+    return sbx_fail(err, SBX_ERROR_INVALID, "%s: %s: not an unsigned 64-bit integer", what, member);
+  *out = (guint64)v;
+  return TRUE;
+}

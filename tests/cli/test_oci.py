@@ -323,6 +323,24 @@ class TestOci(SbxTestCase):
         self.assertIn('chdir to cwd ("/nope") set in config.json failed: No such file or directory',
                       r.err)
 
+    def test_rlimit_infinity_is_accepted(self):
+        """rlimits are uint64: 18446744073709551615 is RLIM_INFINITY (podman
+        --ulimit core=-1:-1), which json-glib reads as -1 and was refused; a
+        negative value and one past 2^64-1 still are."""
+        def lim(soft, hard):
+            return lambda c: c["process"].update(rlimits=[
+                {"type": "RLIMIT_CORE", "soft": soft, "hard": hard}])
+        out = self.run_to_end("inf", ["sh", "-c", "ulimit -c; ulimit -Hc"],
+                              lim(2 ** 64 - 1, 2 ** 64 - 1))
+        self.assertEqual(out.split(), ["unlimited", "unlimited"], out)
+        out = self.run_to_end("big", ["sh", "-c", "ulimit -Hc"], lim(0, 2 ** 63))
+        self.assertEqual(out.split(), [str(2 ** 63 // 512)], out)  # busybox: 512-byte blocks
+        for cid, soft in (("neg", -5), ("minus", -1), ("over", 2 ** 64)):
+            p = self.create(cid, ["true"], lim(soft, 2 ** 64 - 1))
+            self.assertEqual(p.returncode, 1, cid)
+            self.assertIn("process.rlimits: soft: not an unsigned 64-bit integer",
+                          p.stderr.decode())
+
     def test_kill_by_name_and_number(self):
         # PID 1 gets from outside only the signals it handles (and KILL, STOP)
         trap = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]

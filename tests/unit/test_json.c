@@ -282,6 +282,41 @@ static void test_empty_member(void)
   assert_parse_refused("", 0, "empty JSON document");
 }
 
+/* json-glib gives -1 for 18446744073709551615: the text tells them apart. */
+static void test_get_uint64(void)
+{
+  const char *text = "{\"max\": 18446744073709551615, \"minus\": -1, \"neg\": -5, "
+                     "\"big\": 18446744073709551616, \"s\": \"-1 in a \\\" string 7\", "
+                     "\"high\": 9223372036854775808, \"d\": 1.5, \"n\": [0, 42]}";
+  g_autoptr(JsonNode) root = parse_ok(text);
+  JsonObject *o = json_node_get_object(root);
+  g_autoptr(GHashTable) set = sbx_json_uint64_nodes(root, text, strlen(text));
+  g_assert_nonnull(set);
+  guint64 v = 0;
+  g_autoptr(GError) err = NULL;
+  g_assert_true(sbx_json_get_uint64(o, "max", set, &v, "t", &err));
+  g_assert_cmpuint(v, ==, G_MAXUINT64);
+  g_assert_true(sbx_json_get_uint64(o, "high", set, &v, "t", &err));
+  g_assert_cmpuint(v, ==, G_GUINT64_CONSTANT(9223372036854775808));
+  v = 7;
+  g_assert_true(sbx_json_get_uint64(o, "absent", set, &v, "t", &err));
+  g_assert_cmpuint(v, ==, 7);
+  const char *refused[] = {"minus", "neg", "big", "d", "s"};
+  for (guint i = 0; i < G_N_ELEMENTS(refused); i++) {
+    g_assert_false(sbx_json_get_uint64(o, refused[i], set, &v, "t", &err));
+    g_clear_error(&err);
+  }
+  /* Without the set (a member given twice): what fits in a gint64, >= 0. */
+  const char *dup = "{\"a\": \"x\", \"b\": 18446744073709551615, \"a\": 3}";
+  g_autoptr(JsonNode) droot = parse_ok(dup);
+  g_autoptr(GHashTable) none = sbx_json_uint64_nodes(droot, dup, strlen(dup));
+  g_assert_null(none);
+  g_assert_false(sbx_json_get_uint64(json_node_get_object(droot), "b", NULL, &v, "t", &err));
+  g_clear_error(&err);
+  g_assert_true(sbx_json_get_uint64(json_node_get_object(droot), "a", NULL, &v, "t", &err));
+  g_assert_cmpuint(v, ==, 3);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -298,6 +333,7 @@ int main(int argc, char **argv)
   g_test_add_func("/json/get-string", test_get_string);
   g_test_add_func("/json/get-strv", test_get_strv);
   g_test_add_func("/json/get-int", test_get_int);
+  g_test_add_func("/json/get-uint64", test_get_uint64);
   g_test_add_func("/json/write-string", test_write_string);
   return g_test_run();
 }
