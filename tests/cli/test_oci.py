@@ -341,6 +341,24 @@ class TestOci(SbxTestCase):
             self.assertIn("process.rlimits: soft: not an unsigned 64-bit integer",
                           p.stderr.decode())
 
+    def test_state_too_large_to_read_back_fails_create(self):
+        """config.json's annotations are copied into state.json, which was
+        read back with a bound of 1 MiB while up to 4 MiB was written: create
+        succeeded and state, kill and delete --force then all failed. Now
+        create fails and leaves nothing behind."""
+        def ann(size):
+            return lambda c: c.update(annotations={"big": "x" * size})
+        p = self.create("big", ["sleep", "1000"], ann(1536 * 1024))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("container big: its state would be", p.stderr.decode())
+        self.assertEqual(self.oci_cmd(["list", "-q"]).out, "")
+        self.assertFalse(os.path.exists(os.path.join(self.state, "big")))
+        p = self.create("fits", ["sleep", "1000"], ann(900 * 1024))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(self.state_of("fits")["annotations"]["big"]), 900 * 1024)
+        self.assertEqual(self.oci_cmd(["delete", "--force", "fits"]).rc, 0)
+        self.assertEqual(self.oci_cmd(["list", "-q"]).out, "")
+
     def test_kill_by_name_and_number(self):
         # PID 1 gets from outside only the signals it handles (and KILL, STOP)
         trap = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
