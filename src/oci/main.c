@@ -381,7 +381,8 @@ static gboolean parse_signal(const char *s, int *out, GError **err)
               {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},
               {"SYS", SIGSYS}};
   guint64 n;
-  if (g_ascii_string_to_unsigned(s, 10, 1, SIGRTMAX, &n, NULL)) {
+  /* 0: no signal, the check that the container runs (runc's kill ID 0). */
+  if (g_ascii_string_to_unsigned(s, 10, 0, SIGRTMAX, &n, NULL)) {
     *out = (int)n;
     return TRUE;
   }
@@ -727,7 +728,8 @@ static int cmd_kill(int argc, char **argv)
   if ((argc == 3 && !parse_signal(argv[2], &sig, &err)) || !(s = state_load(argv[1], &err)))
     return fail(err);
   if (!proc_alive(s)) {
-    sbx_fail(&err, SBX_ERROR_USAGE, "container %s is not running", s->id);
+    /* runc's words: containerd's shim and podman look for them. */
+    sbx_fail(&err, SBX_ERROR_USAGE, "kill %s: container not running", s->id);
     return fail(err);
   }
   if (opt_all) {

@@ -375,6 +375,31 @@ class TestOci(SbxTestCase):
         self.assertEqual(r.rc, 1)
         self.assertIn("unknown signal 'NOPE'", r.err)
 
+    def test_kill_a_stopped_container_in_runc_words(self):
+        """containerd's shim and podman recognise runc's "container not
+        running" (a stopped container is not an error for them)."""
+        p = self.create("k1", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["kill", "k1", "KILL"]).rc, 0)
+        self.wait_stopped("k1")
+        for sig in ("TERM", "0"):
+            r = self.oci_cmd(["kill", "k1", sig])
+            self.assertEqual(r.rc, 1, r)
+            self.assertEqual(r.err, "sbx-oci: kill k1: container not running\n")
+
+    def test_kill_signal_0_checks_liveness(self):
+        """runc's kill ID 0: nothing is sent, rc 0 while the container runs
+        (it was refused as an unknown signal)."""
+        p = self.create("live", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = self.oci_cmd(["kill", "live", "0"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.oci_cmd(["start", "live"]).rc, 0)
+        for args in (["kill", "live", "0"], ["kill", "--all", "live", "0"]):
+            r = self.oci_cmd(args)
+            self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.state_of("live")["status"], "running")
+
     def test_kill_all_reaches_every_process(self):
         p = self.create("all", ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
         self.assertEqual(p.returncode, 0, p.stderr)
