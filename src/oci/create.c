@@ -567,6 +567,10 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
     _exit(SBX_EXIT_FAILED);
   close(w);
   close(s->fifo);
+  /* No process.user.umask: runc's init uses 022, not the caller's (its
+   * exec keeps the caller's, and so does ours). */
+  if (!c->set_umask)
+    umask(022);
   sbx_oci_exec_process(c, slave, s->o->preserve_fds);
 }
 

@@ -359,6 +359,29 @@ class TestOci(SbxTestCase):
         self.assertEqual(self.oci_cmd(["delete", "--force", "fits"]).rc, 0)
         self.assertEqual(self.oci_cmd(["list", "-q"]).out, "")
 
+    def test_umask_defaults_to_022_for_create(self):
+        """Without process.user.umask the container's process had create's
+        caller's umask; runc's init uses 0022 (its exec keeps the caller's,
+        as ours does)."""
+        p = self.create("um", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.ids.append("um2")
+        script = 'umask 077; exec "$@"'
+        # the container keeps create's stdio: not run_as's pipes
+        r = self.run_as(["sh", "-c", script + ' >/dev/null 2>"$0"', self.work + "/um2.err", self.oci,
+                         "--root", self.state, "create", "--bundle", self.bundle, "um2"])
+        self.assertEqual(r.rc, 0, r)
+        r = self.run_as(["sh", "-c", script, "sh", self.oci, "--root", self.state, "start", "um"])
+        self.assertEqual(r.rc, 0, r)
+        r = self.run_as(["sh", "-c", script, "sh", self.oci, "--root", self.state, "exec", "um",
+                         "sh", "-c", "umask; cat /proc/1/status | grep Umask"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split(), ["0077", "Umask:", "0022"], r)
+        r = self.run_as(["sh", "-c", script, "sh", self.oci, "--root", self.state, "start", "um2"])
+        self.assertEqual(r.rc, 0, r)
+        r = self.oci_cmd(["exec", "um2", "grep", "Umask", "/proc/1/status"])
+        self.assertEqual(r.out.split(), ["Umask:", "0022"], r)
+
     def test_kill_by_name_and_number(self):
         # PID 1 gets from outside only the signals it handles (and KILL, STOP)
         trap = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
