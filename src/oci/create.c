@@ -496,6 +496,24 @@ static gboolean setgroups_denied(void)
   return read(fd, buf, sizeof buf - 1) >= 4 && strncmp(buf, "deny", 4) == 0;
 }
 
+static void exit_on_signal(int sig)
+{
+  _exit(128 + sig);
+}
+
+/* While created, the process is PID 1 of its pid namespace, where a signal
+ * without a handler is dropped: `kill ID TERM` left it waiting for ever
+ * (runc's goes to stopped). Exits as the signal's default would tell it;
+ * the program gets the defaults back at execve. */
+static void terminate_on_signals(void (*handler)(int))
+{
+  static const int sigs[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM};
+  struct sigaction sa = {.sa_handler = handler};
+  sigemptyset(&sa.sa_mask);
+  for (guint i = 0; i < G_N_ELEMENTS(sigs); i++)
+    sigaction(sigs[i], &sa, NULL);
+}
+
 static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
 {
   const SbxOciConfig *c = s->c;
@@ -549,6 +567,7 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
       _exit(SBX_EXIT_FAILED);
   }
   /* Wait for `sbx-oci start` (it opens the fifo for reading). */
+  terminate_on_signals(exit_on_signal);
   g_autofree char *fifo = g_strdup_printf("/proc/self/fd/%d", s->fifo);
   int w;
   do
@@ -565,6 +584,7 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   }
   if (write(w, "0", 1) != 1)
     _exit(SBX_EXIT_FAILED);
+  terminate_on_signals(SIG_DFL);
   close(w);
   close(s->fifo);
   /* No process.user.umask: runc's init uses 022, not the caller's (its

@@ -382,6 +382,28 @@ class TestOci(SbxTestCase):
         r = self.oci_cmd(["exec", "um2", "grep", "Umask", "/proc/1/status"])
         self.assertEqual(r.out.split(), ["Umask:", "0022"], r)
 
+    def test_kill_a_created_container(self):
+        """A created container waits as PID 1 of its pid namespace, which
+        drops a signal it has no handler for: `kill ID TERM` left it
+        created; runc's goes to stopped. It exits 128+signal."""
+        for cid, sig in (("c1", "TERM"), ("c2", "INT"), ("c3", "HUP")):
+            p = self.create(cid, ["sh", "-c", "echo ran"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(self.state_of(cid)["status"], "created")
+            r = self.oci_cmd(["kill", cid, sig])
+            self.assertEqual(r.rc, 0, r)
+            self.wait_stopped(cid)
+            r = self.oci_cmd(["start", cid])
+            self.assertEqual(r.rc, 1, r)
+            self.assertEqual(self.output(cid), "")
+        # started, the program has the defaults back (PID 1: TERM is dropped)
+        p = self.create("c4", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "c4"]).rc, 0)
+        self.assertEqual(self.oci_cmd(["kill", "c4", "TERM"]).rc, 0)
+        time.sleep(0.5)
+        self.assertEqual(self.state_of("c4")["status"], "running")
+
     def test_kill_by_name_and_number(self):
         # PID 1 gets from outside only the signals it handles (and KILL, STOP)
         trap = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
