@@ -656,5 +656,13 @@ gboolean sbx_oci_process_load(SbxOciConfig *c, const char *path, GError **err)
   g_autoptr(JsonNode) rootn = sbx_json_parse(text, len, path, err);
   JsonObject *root = rootn ? sbx_json_object(rootn, path, err) : NULL;
   g_autoptr(GHashTable) uint64_nodes = rootn ? sbx_json_uint64_nodes(rootn, text, len) : NULL;
-  return root && parse_process_object(c, root, uint64_nodes, err);
+  /* No capabilities object: the container's sets, as runc's exec (not
+   * none, as in a config.json without one). */
+  SbxCapSets container = c->caps;
+  if (!root || !parse_process_object(c, root, uint64_nodes, err))
+    return FALSE;
+  JsonNode *caps = json_object_get_member(root, "capabilities");
+  if (!caps || JSON_NODE_HOLDS_NULL(caps))
+    c->caps = container;
+  return TRUE;
 }

@@ -617,6 +617,33 @@ class TestOci(SbxTestCase):
         self.assertTrue(self.wait_for(lambda: "detached" in self.oci_cmd(
             ["exec", "ex", "cat", "/dev/shm/mark"]).out))
 
+    def test_exec_process_without_capabilities_has_the_containers(self):
+        """exec --process with no capabilities object ran with none at all;
+        runc's exec falls back to the container's sets. An object given is
+        used as it is."""
+        p = self.create("ex", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ex"]).rc, 0)
+        proc = os.path.join(self.work, "process.json")
+
+        def caps_of(extra):
+            with open(proc, "w") as f:
+                json.dump(dict({"args": ["grep", "-e", "CapEff", "-e", "CapBnd",
+                                         "/proc/self/status"],
+                                "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+                               **extra), f)
+            r = self.oci_cmd(["exec", "--process", proc, "ex"])
+            self.assertEqual(r.rc, 0, r)
+            return r.out.split()
+        self.assertEqual(caps_of({}), ["CapEff:", "0000000020000420", "CapBnd:",
+                                       "0000000020000420"])
+        self.assertEqual(caps_of({"capabilities": None}),
+                         ["CapEff:", "0000000020000420", "CapBnd:", "0000000020000420"])
+        self.assertEqual(caps_of({"capabilities": {"bounding": ["CAP_KILL"],
+                                                   "effective": ["CAP_KILL"],
+                                                   "permitted": ["CAP_KILL"]}}),
+                         ["CapEff:", "0000000000000020", "CapBnd:", "0000000000000020"])
+
     def test_exec_is_out_of_the_containers_reach_until_execve(self):
         """exec's process shows up in the container's pid namespace with every
         capability and no filter until its execve: it must not be dumpable
