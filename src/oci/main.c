@@ -872,12 +872,11 @@ static int cmd_features(int argc, char **argv)
   if (!parse_cmd("features", "", NULL, &argc, &argv, &err))
     return fail(err);
   static const char *const mount_opts[] = {
-      "async",      "atime",         "bind",        "defaults",    "dev",        "diratime",
-      "dirsync",    "exec",          "noatime",     "nodev",       "nodiratime", "noexec",
-      "norelatime", "nostrictatime", "nosuid",      "private",     "rbind",      "relatime",
-      "rprivate",   "rshared",       "rslave",      "runbindable", "ro",         "rw",
-      "shared",     "slave",         "strictatime", "suid",        "sync",       "tmpcopyup",
-      "unbindable"};
+      "async",  "atime",       "bind",      "defaults",   "dev",      "diratime",   "dirsync",
+      "exec",   "noatime",     "nodev",     "nodiratime", "noexec",   "norelatime", "nostrictatime",
+      "nosuid", "private",     "rbind",     "relatime",   "rprivate", "rro",        "rshared",
+      "rslave", "runbindable", "ro",        "rw",         "shared",   "slave",      "strictatime",
+      "suid",   "sync",        "tmpcopyup", "unbindable"};
   static const char *const namespaces[] = {"cgroup", "ipc",  "mount", "network",
                                            "pid",    "user", "uts"};
   static const char *const actions[] = {
@@ -895,7 +894,9 @@ static int cmd_features(int argc, char **argv)
   json_builder_add_string_value(b, "1.0.0");
   json_builder_set_member_name(b, "ociVersionMax");
   json_builder_add_string_value(b, SBX_OCI_VERSION);
-  add_strings(b, "hooks", NULL, 0);
+  static const char *const hooks[] = {"prestart",       "createRuntime", "createContainer",
+                                      "startContainer", "poststart",     "poststop"};
+  add_strings(b, "hooks", hooks, G_N_ELEMENTS(hooks));
   add_strings(b, "mountOptions", mount_opts, G_N_ELEMENTS(mount_opts));
   json_builder_set_member_name(b, "linux");
   json_builder_begin_object(b);

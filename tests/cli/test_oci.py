@@ -154,6 +154,11 @@ class TestOci(SbxTestCase):
         self.assertIn("user", f["linux"]["namespaces"])
         self.assertIn("CAP_CHOWN", f["linux"]["capabilities"])
         self.assertTrue(f["linux"]["seccomp"]["enabled"])
+        # what it supports, as runc lists them
+        self.assertEqual(f["hooks"], ["prestart", "createRuntime", "createContainer",
+                                      "startContainer", "poststart", "poststop"])
+        self.assertIn("rro", f["mountOptions"])
+        self.assertIn("tmpcopyup", f["mountOptions"])
 
     # -- the lifecycle ---------------------------------------------------
     def test_create_start_state_delete(self):
