@@ -505,7 +505,7 @@ static gboolean parse_hooks(SbxOciConfig *c, JsonObject *root, GError **err)
       hook->path = g_strdup(path);
       hook->args =
           args && args[0] ? g_steal_pointer(&args) : g_strdupv((char *[]){hook->path, NULL});
-      hook->env = env ? g_steal_pointer(&env) : g_new0(char *, 1);
+      hook->env = g_steal_pointer(&env);
       hook->timeout = timeout;
       g_ptr_array_add(c->hooks[k], hook);
     }

@@ -882,6 +882,37 @@ class TestOci(SbxTestCase):
             self.assertEqual(st["bundle"], os.path.realpath(self.bundle), kind)
             self.assertGreater(st["pid"] if kind != "poststop" else 1, 0, kind)
 
+    def test_hooks_without_env_get_the_runtimes_and_start_in_the_bundle(self):
+        """A hook without env ran with an empty environment, from the
+        caller's directory; runc's gets runc's own environment, in the
+        bundle (createContainer: in the root). Checked with runc 1.1.5 (whose
+        poststart runs at the end of create; ours in start, as the spec says)."""
+        def hook(kind):
+            return {"path": "/bin/sh", "args": ["sh", "-c", "echo $(pwd) $HOOKVAR > %s/%s"
+                                                % (self.work, kind)]}
+
+        def e(c):
+            c["hooks"] = {k: [hook(k)] for k in ("prestart", "createRuntime", "createContainer",
+                                                 "poststart", "poststop")}
+            c["hooks"]["poststop"].append(dict(hook("given"), env=["HOOKVAR=own"]))
+        self.spec(lambda c: (c["process"].update(args=["true"]), e(c)))
+        self.ids.append("hk")
+        with open(os.path.join(self.work, "hk.out"), "wb") as out:
+            p = self.oci_cmd(["create", "--bundle", self.bundle, "hk"], stdout=out,
+                             env={"HOOKVAR": "from-create"})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "hk"], env={"HOOKVAR": "from-start"}).rc, 0)
+        self.wait_stopped("hk")
+        self.assertEqual(self.oci_cmd(["delete", "hk"], env={"HOOKVAR": "from-delete"}).rc, 0)
+        bundle = os.path.realpath(self.bundle)
+        want = {"prestart": bundle + " from-create", "createRuntime": bundle + " from-create",
+                "createContainer": os.path.join(bundle, "rootfs") + " from-create",
+                "poststart": bundle + " from-start", "poststop": bundle + " from-delete",
+                "given": bundle + " own"}
+        for kind, line in want.items():
+            with open(os.path.join(self.work, kind)) as f:
+                self.assertEqual(f.read().strip(), line, kind)
+
     def _order(self):
         with open(os.path.join(self.work, "order")) as f:
             return f.read().split()
