@@ -27,8 +27,8 @@ typedef struct {
 
 typedef struct {
   char *path;
-  char **args, **env;
-  gint64 timeout; /* seconds, 0: none */
+  char **args, **env; /* env NULL: none given, sbx-oci's own (as runc) */
+  gint64 timeout;     /* seconds, 0: none */
 } SbxOciHook;
 
 typedef enum {

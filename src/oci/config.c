@@ -149,6 +149,21 @@ static gboolean parse_caps(JsonObject *p, SbxCapSets *caps, GError **err)
   return TRUE;
 }
 
+/* An rlimit value: uint64, as runc's, where 18446744073709551615 is
+ * RLIM_INFINITY (podman's --ulimit core=-1:-1). json-glib keeps an integer
+ * literal's 64 bits in a gint64, so the value read back as guint64 is the
+ * literal for every unsigned one up to 2^64-1 (larger ones saturate to
+ * it); a negative literal cannot be told from a large one and gives a
+ * large limit, never a smaller one. */
+static gboolean get_rlimit_value(JsonObject *r, const char *member, guint64 *out, GError **err)
+{
+  gint64 v = 0;
+  if (!sbx_json_get_int(r, member, &v, W " process.rlimits", err))
+    return FALSE;
+  *out = (guint64)v;
+  return TRUE;
+}
+
 static gboolean parse_rlimits(JsonObject *p, GArray *out, GError **err)
 {
   gboolean bad = FALSE;
@@ -160,8 +175,7 @@ static gboolean parse_rlimits(JsonObject *p, GArray *out, GError **err)
     const char *type = NULL;
     guint64 soft = 0, hard = 0;
     if (!r || !sbx_json_get_string(r, "type", &type, W " process.rlimits", err) ||
-        !get_uint(r, "soft", G_MAXUINT64, &soft, W " process.rlimits", err) ||
-        !get_uint(r, "hard", G_MAXUINT64, &hard, W " process.rlimits", err))
+        !get_rlimit_value(r, "soft", &soft, err) || !get_rlimit_value(r, "hard", &hard, err))
       return FALSE;
     if (!type || !g_str_has_prefix(type, "RLIMIT_"))
       return sbx_fail(err, SBX_ERROR_INVALID, W ": process.rlimits[%u]: type must be RLIMIT_*", i);
@@ -500,7 +514,7 @@ static gboolean parse_hooks(SbxOciConfig *c, JsonObject *root, GError **err)
       hook->path = g_strdup(path);
       hook->args =
           args && args[0] ? g_steal_pointer(&args) : g_strdupv((char *[]){hook->path, NULL});
-      hook->env = env ? g_steal_pointer(&env) : g_new0(char *, 1);
+      hook->env = g_steal_pointer(&env);
       hook->timeout = timeout;
       g_ptr_array_add(c->hooks[k], hook);
     }
@@ -648,5 +662,13 @@ gboolean sbx_oci_process_load(SbxOciConfig *c, const char *path, GError **err)
   const char *text = g_bytes_get_data(data, &len);
   g_autoptr(JsonNode) rootn = sbx_json_parse(text, len, path, err);
   JsonObject *root = rootn ? sbx_json_object(rootn, path, err) : NULL;
-  return root && parse_process_object(c, root, err);
+  /* No capabilities object: the container's sets, as runc's exec (not
+   * none, as in a config.json without one). */
+  SbxCapSets container = c->caps;
+  if (!root || !parse_process_object(c, root, err))
+    return FALSE;
+  JsonNode *caps = json_object_get_member(root, "capabilities");
+  if (!caps || JSON_NODE_HOLDS_NULL(caps))
+    c->caps = container;
+  return TRUE;
 }

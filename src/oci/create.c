@@ -330,6 +330,23 @@ static gboolean hooks_before_pivot(const Seq *s, GError **err)
   return sbx_oci_run_hooks(c, SBX_HOOK_CREATE_CONTAINER, w->state, err);
 }
 
+/* process.cwd missing from the image (a Kubernetes workingDir): made, as
+ * runc's MkdirAll in the new root does, before the root goes read-only. A
+ * link on the way resolves inside the root (RESOLVE_IN_ROOT, as runc's
+ * securejoin); never a magic link. */
+static gboolean make_cwd(const SbxOciConfig *c, GError **err)
+{
+  sbx_autofd root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0)
+    return sbx_fail_errno(err, "open the new root");
+  sbx_autofd cwd = sbx_mkdir_in_root(root, c->cwd, 0755, err);
+  if (cwd < 0) {
+    g_prefix_error(err, "process.cwd: ");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean setup_rootfs(const Seq *s, GError **err)
 {
   const SbxOciConfig *c = s->c;
@@ -376,7 +393,7 @@ static gboolean setup_rootfs(const Seq *s, GError **err)
     return FALSE;
   if (!sbx_mount_mask_paths(rootfd, (const char *const *)c->masked,
                             (const char *const *)c->readonly, err) ||
-      !sbx_mount_pivot(rootfd, err))
+      !sbx_mount_pivot(rootfd, err) || !make_cwd(c, err))
     return FALSE;
   if (c->root_readonly) {
     sbx_autofd root = open("/", O_PATH | O_CLOEXEC);
@@ -389,12 +406,18 @@ static gboolean setup_rootfs(const Seq *s, GError **err)
 
 /* ---- the process ---- */
 
-/* runc's wording, which podman maps to 127 and 126. */
+/* runc's wording, which podman maps to 127 and 126. From process.cwd, as
+ * execve will look (runc's LookPath runs after its chdir): a relative name
+ * or PATH entry is the working directory's. sbx_process_exec changes to it
+ * again as the process's user and checks it is inside the root
+ * (CVE-2024-21626). A cwd exec cannot reach fails here, as runc's does. */
 gboolean sbx_oci_check_executable(const SbxOciConfig *c, GError **err)
 {
   const char *file = c->args[0];
   g_autofree char *found = NULL;
   struct stat st;
+  if (chdir(c->cwd) < 0)
+    return sbx_fail_errno(err, "chdir to cwd (\"%s\") set in config.json failed", c->cwd);
   if (strchr(file, '/')) {
     if (stat(file, &st) == 0)
       found = g_strdup(file);
@@ -473,6 +496,24 @@ static gboolean setgroups_denied(void)
   return read(fd, buf, sizeof buf - 1) >= 4 && strncmp(buf, "deny", 4) == 0;
 }
 
+static void exit_on_signal(int sig)
+{
+  _exit(128 + sig);
+}
+
+/* While created, the process is PID 1 of its pid namespace, where a signal
+ * without a handler is dropped: `kill ID TERM` left it waiting for ever
+ * (runc's goes to stopped). Exits as the signal's default would tell it;
+ * the program gets the defaults back at execve. */
+static void terminate_on_signals(void (*handler)(int))
+{
+  static const int sigs[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM};
+  struct sigaction sa = {.sa_handler = handler};
+  sigemptyset(&sa.sa_mask);
+  for (guint i = 0; i < G_N_ELEMENTS(sigs); i++)
+    sigaction(sigs[i], &sa, NULL);
+}
+
 static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
 {
   const SbxOciConfig *c = s->c;
@@ -526,6 +567,7 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
       _exit(SBX_EXIT_FAILED);
   }
   /* Wait for `sbx-oci start` (it opens the fifo for reading). */
+  terminate_on_signals(exit_on_signal);
   g_autofree char *fifo = g_strdup_printf("/proc/self/fd/%d", s->fifo);
   int w;
   do
@@ -542,8 +584,13 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   }
   if (write(w, "0", 1) != 1)
     _exit(SBX_EXIT_FAILED);
+  terminate_on_signals(SIG_DFL);
   close(w);
   close(s->fifo);
+  /* No process.user.umask: runc's init uses 022, not the caller's (its
+   * exec keeps the caller's, and so does ours). */
+  if (!c->set_umask)
+    umask(022);
   sbx_oci_exec_process(c, slave, s->o->preserve_fds);
 }
 

@@ -13,7 +13,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static gboolean run_one(const SbxOciHook *h, const char *state, GError **err)
+/* Where a hook starts, as runc's: those of the runtime's namespaces in the
+ * bundle, createContainer in the root (before pivot_root), startContainer
+ * where the container's process is (its root's path means nothing there). */
+static const char *hook_dir(const SbxOciConfig *c, SbxOciHookKind kind)
+{
+  if (kind == SBX_HOOK_START_CONTAINER)
+    return NULL;
+  return kind == SBX_HOOK_CREATE_CONTAINER ? c->rootfs : c->bundle;
+}
+
+static gboolean run_one(const SbxOciHook *h, const char *dir, const char *state, GError **err)
 {
   g_autoptr(GPtrArray) argv = g_ptr_array_new();
   g_ptr_array_add(argv, h->path);
@@ -23,7 +33,8 @@ static gboolean run_one(const SbxOciHook *h, const char *state, GError **err)
   GPid pid;
   int in = -1;
   g_autoptr(GError) local = NULL;
-  if (!g_spawn_async_with_pipes(NULL, (char **)argv->pdata, h->env,
+  /* No env given: sbx-oci's own environment, as runc's (h->env NULL). */
+  if (!g_spawn_async_with_pipes(dir, (char **)argv->pdata, h->env,
                                 G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_FILE_AND_ARGV_ZERO, NULL, NULL,
                                 &pid, &in, NULL, NULL, &local))
     return sbx_fail(err, SBX_ERROR_FAILED, "hook %s: %s", h->path, local->message);
@@ -58,7 +69,7 @@ gboolean sbx_oci_run_hooks(const SbxOciConfig *c, SbxOciHookKind kind, const cha
                            GError **err)
 {
   for (guint i = 0; c->hooks[kind] && i < c->hooks[kind]->len; i++)
-    if (!run_one(c->hooks[kind]->pdata[i], state, err))
+    if (!run_one(c->hooks[kind]->pdata[i], hook_dir(c, kind), state, err))
       return FALSE;
   return TRUE;
 }

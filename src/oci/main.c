@@ -165,6 +165,12 @@ static char *state_dir(const char *id, GError **err)
   return root ? g_build_filename(root, id, NULL) : NULL;
 }
 
+/* state.json is read back by every later command: one bound for reading it
+ * and for writing it (a create whose state would not be read back fails,
+ * rather than leave a container nothing can manage). The config may be
+ * larger (4 MiB), and its annotations are copied here. */
+#define MAX_STATE (1u << 20)
+
 typedef struct {
   char *id, *bundle, *created, *dir;
   pid_t pid;
@@ -195,7 +201,7 @@ static OciState *state_load(const char *id, GError **err)
     sbx_fail(err, SBX_ERROR_NOT_FOUND, "container %s does not exist", id);
     return NULL;
   }
-  g_autoptr(GBytes) data = sbx_read_fd_bounded(fd, 1 << 20, path, err);
+  g_autoptr(GBytes) data = sbx_read_fd_bounded(fd, MAX_STATE, path, err);
   gsize len = 0;
   const char *text = data ? g_bytes_get_data(data, &len) : NULL;
   g_autoptr(JsonNode) root = text ? sbx_json_parse(text, len, path, err) : NULL;
@@ -220,7 +226,7 @@ static OciState *state_load(const char *id, GError **err)
   return s;
 }
 
-static gboolean state_save(const OciState *s, GError **err)
+static char *state_record(const OciState *s, GError **err)
 {
   g_autoptr(JsonBuilder) b = json_builder_new();
   json_builder_begin_object(b);
@@ -241,6 +247,21 @@ static gboolean state_save(const OciState *s, GError **err)
   json_builder_end_object(b);
   g_autoptr(JsonNode) root = json_builder_get_root(b);
   g_autofree char *text = json_to_string(root, TRUE);
+  if (strlen(text) > MAX_STATE) {
+    sbx_fail(err, SBX_ERROR_INVALID,
+             "container %s: its state would be %zu bytes, more than the %u sbx-oci reads back "
+             "(config.json's annotations are copied into it)",
+             s->id, strlen(text), MAX_STATE);
+    return NULL;
+  }
+  return g_steal_pointer(&text);
+}
+
+static gboolean state_save(const OciState *s, GError **err)
+{
+  g_autofree char *text = state_record(s, err);
+  if (!text)
+    return FALSE;
   sbx_autofd dir = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0)
     return sbx_fail_errno(err, "%s", s->dir);
@@ -360,7 +381,8 @@ static gboolean parse_signal(const char *s, int *out, GError **err)
               {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},
               {"SYS", SIGSYS}};
   guint64 n;
-  if (g_ascii_string_to_unsigned(s, 10, 1, SIGRTMAX, &n, NULL)) {
+  /* 0: no signal, the check that the container runs (runc's kill ID 0). */
+  if (g_ascii_string_to_unsigned(s, 10, 0, SIGRTMAX, &n, NULL)) {
     *out = (int)n;
     return TRUE;
   }
@@ -548,6 +570,16 @@ static gboolean do_create(const char *id, OciState **out, GError **err)
   g_autoptr(GDateTime) now = g_date_time_new_now_utc();
   s->created = g_date_time_format_iso8601(now);
   s->annotations = c->annotations ? json_node_copy(c->annotations) : NULL;
+  /* Refused before anything runs: the record with the widest pid. */
+  s->pid = G_MAXINT;
+  s->start = G_MAXINT64;
+  g_autofree char *widest = state_record(s, err);
+  s->pid = 0;
+  s->start = 0;
+  if (!widest) {
+    rmdir(dir);
+    return FALSE;
+  }
   SbxOciCreate opts = {.id = id,
                        .state_dir = dir,
                        .console_socket = opt_console_socket,
@@ -696,7 +728,8 @@ static int cmd_kill(int argc, char **argv)
   if ((argc == 3 && !parse_signal(argv[2], &sig, &err)) || !(s = state_load(argv[1], &err)))
     return fail(err);
   if (!proc_alive(s)) {
-    sbx_fail(&err, SBX_ERROR_USAGE, "container %s is not running", s->id);
+    /* runc's words: containerd's shim and podman look for them. */
+    sbx_fail(&err, SBX_ERROR_USAGE, "kill %s: container not running", s->id);
     return fail(err);
   }
   if (opt_all) {
@@ -839,12 +872,11 @@ static int cmd_features(int argc, char **argv)
   if (!parse_cmd("features", "", NULL, &argc, &argv, &err))
     return fail(err);
   static const char *const mount_opts[] = {
-      "async",      "atime",         "bind",        "defaults",    "dev",        "diratime",
-      "dirsync",    "exec",          "noatime",     "nodev",       "nodiratime", "noexec",
-      "norelatime", "nostrictatime", "nosuid",      "private",     "rbind",      "relatime",
-      "rprivate",   "rshared",       "rslave",      "runbindable", "ro",         "rw",
-      "shared",     "slave",         "strictatime", "suid",        "sync",       "tmpcopyup",
-      "unbindable"};
+      "async",  "atime",       "bind",      "defaults",   "dev",      "diratime",   "dirsync",
+      "exec",   "noatime",     "nodev",     "nodiratime", "noexec",   "norelatime", "nostrictatime",
+      "nosuid", "private",     "rbind",     "relatime",   "rprivate", "rro",        "rshared",
+      "rslave", "runbindable", "ro",        "rw",         "shared",   "slave",      "strictatime",
+      "suid",   "sync",        "tmpcopyup", "unbindable"};
   static const char *const namespaces[] = {"cgroup", "ipc",  "mount", "network",
                                            "pid",    "user", "uts"};
   static const char *const actions[] = {
@@ -862,7 +894,9 @@ static int cmd_features(int argc, char **argv)
   json_builder_add_string_value(b, "1.0.0");
   json_builder_set_member_name(b, "ociVersionMax");
   json_builder_add_string_value(b, SBX_OCI_VERSION);
-  add_strings(b, "hooks", NULL, 0);
+  static const char *const hooks[] = {"prestart",       "createRuntime", "createContainer",
+                                      "startContainer", "poststart",     "poststop"};
+  add_strings(b, "hooks", hooks, G_N_ELEMENTS(hooks));
   add_strings(b, "mountOptions", mount_opts, G_N_ELEMENTS(mount_opts));
   json_builder_set_member_name(b, "linux");
   json_builder_begin_object(b);

@@ -154,6 +154,11 @@ class TestOci(SbxTestCase):
         self.assertIn("user", f["linux"]["namespaces"])
         self.assertIn("CAP_CHOWN", f["linux"]["capabilities"])
         self.assertTrue(f["linux"]["seccomp"]["enabled"])
+        # what it supports, as runc lists them
+        self.assertEqual(f["hooks"], ["prestart", "createRuntime", "createContainer",
+                                      "startContainer", "poststart", "poststop"])
+        self.assertIn("rro", f["mountOptions"])
+        self.assertIn("tmpcopyup", f["mountOptions"])
 
     # -- the lifecycle ---------------------------------------------------
     def test_create_start_state_delete(self):
@@ -262,6 +267,148 @@ class TestOci(SbxTestCase):
                                                    "ulimit -Hn"], e)
         self.assertEqual(out.split(), ["hello", "/etc", "0027", "100", "200"])
 
+    def _app_dir(self):
+        """rootfs/app/echo and rootfs/app/sub/echo: busybox by relative names."""
+        app = os.path.join(self.bundle, "rootfs", "app")
+        os.makedirs(os.path.join(app, "sub"))
+        os.symlink("/bin/busybox", os.path.join(app, "echo"))
+        os.symlink("/bin/busybox", os.path.join(app, "sub", "echo"))
+        self._chown_tree(app)
+
+    def test_relative_program_is_looked_up_from_cwd(self):
+        """A relative args[0] (and a relative PATH entry) is process.cwd's, as
+        execve sees it and runc's LookPath after its chdir: it was looked up
+        from / ("stat ./echo: no such file")."""
+        self._app_dir()
+        out = self.run_to_end("rel", ["./echo", "hi"],
+                              lambda c: c["process"].update(cwd="/app"))
+        self.assertEqual(out, "hi\n")
+
+        def path(c):
+            c["process"].update(cwd="/app", env=["PATH=sub"])
+        out = self.run_to_end("relpath", ["echo", "via-path"], path)
+        self.assertEqual(out, "via-path\n")
+        p = self.create("relnone", ["./nope"], lambda c: c["process"].update(cwd="/app"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('exec: "./nope": stat ./nope: no such file or directory', p.stderr.decode())
+        p = self.create("ex", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ex"]).rc, 0)
+        r = self.oci_cmd(["exec", "--cwd", "/app", "ex", "./echo", "from-exec"])
+        self.assertEqual((r.rc, r.out), (0, "from-exec\n"), r)
+        r = self.oci_cmd(["exec", "--cwd", "/app", "--env", "PATH=sub", "ex", "echo", "p"])
+        self.assertEqual((r.rc, r.out), (0, "p\n"), r)
+
+    def test_missing_cwd_is_made_inside_the_root(self):
+        """process.cwd missing from the image is made (mkdir -p, 0755) in the
+        root, as runc does: a link on the way resolves inside the root
+        (securejoin), never out of it. exec's --cwd is not made (runc's
+        exec fails too)."""
+        rootfs = os.path.join(self.bundle, "rootfs")
+        outside = os.path.join(self.tmp, "outside")
+        os.symlink("/etc", os.path.join(rootfs, "inlink"))
+        os.symlink("../../../../../../.." + outside, os.path.join(rootfs, "uplink"))
+        self._chown_tree(rootfs)
+        out = self.run_to_end("mk", ["sh", "-c", "pwd; stat -c %a ."],
+                              lambda c: c["process"].update(cwd="/work/dir"))
+        self.assertEqual(out.split(), ["/work/dir", "755"], out)
+        self.assertTrue(os.path.isdir(os.path.join(rootfs, "work", "dir")))
+        out = self.run_to_end("mk2", ["pwd"], lambda c: c["process"].update(cwd="/inlink/sub"))
+        self.assertEqual(out.strip(), "/etc/sub", out)
+        self.assertTrue(os.path.isdir(os.path.join(rootfs, "etc", "sub")))
+        out = self.run_to_end("mk3", ["pwd"], lambda c: c["process"].update(cwd="/uplink/x"))
+        self.assertEqual(out.strip(), outside + "/x", out)
+        self.assertFalse(os.path.exists(outside))
+        self.assertTrue(os.path.isdir(os.path.join(rootfs, outside.lstrip("/"), "x")))
+        p = self.create("ex", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ex"]).rc, 0)
+        r = self.oci_cmd(["exec", "--cwd", "/nope", "ex", "true"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn('chdir to cwd ("/nope") set in config.json failed: No such file or directory',
+                      r.err)
+
+    def test_rlimit_infinity_is_accepted(self):
+        """rlimits are uint64: 18446744073709551615 is RLIM_INFINITY (podman
+        --ulimit core=-1:-1), which json-glib reads as -1 and was refused;
+        values past 2^63 are kept as they are; a value that is not an
+        integer is still refused."""
+        def lim(soft, hard):
+            return lambda c: c["process"].update(rlimits=[
+                {"type": "RLIMIT_CORE", "soft": soft, "hard": hard}])
+        out = self.run_to_end("inf", ["sh", "-c", "ulimit -c; ulimit -Hc"],
+                              lim(2 ** 64 - 1, 2 ** 64 - 1))
+        self.assertEqual(out.split(), ["unlimited", "unlimited"], out)
+        out = self.run_to_end("big", ["sh", "-c", "ulimit -Hc"], lim(0, 2 ** 63))
+        self.assertEqual(out.split(), [str(2 ** 63 // 512)], out)  # busybox: 512-byte blocks
+        for cid, soft in (("frac", 1.5), ("text", "1")):
+            p = self.create(cid, ["true"], lim(soft, 2 ** 64 - 1))
+            self.assertEqual(p.returncode, 1, cid)
+            self.assertIn("process.rlimits", p.stderr.decode())
+
+    def test_state_too_large_to_read_back_fails_create(self):
+        """config.json's annotations are copied into state.json, which was
+        read back with a bound of 1 MiB while up to 4 MiB was written: create
+        succeeded and state, kill and delete --force then all failed. Now
+        create fails and leaves nothing behind."""
+        def ann(size):
+            return lambda c: c.update(annotations={"big": "x" * size})
+        p = self.create("big", ["sleep", "1000"], ann(1536 * 1024))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("container big: its state would be", p.stderr.decode())
+        self.assertEqual(self.oci_cmd(["list", "-q"]).out, "")
+        self.assertFalse(os.path.exists(os.path.join(self.state, "big")))
+        p = self.create("fits", ["sleep", "1000"], ann(900 * 1024))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(self.state_of("fits")["annotations"]["big"]), 900 * 1024)
+        self.assertEqual(self.oci_cmd(["delete", "--force", "fits"]).rc, 0)
+        self.assertEqual(self.oci_cmd(["list", "-q"]).out, "")
+
+    def test_umask_defaults_to_022_for_create(self):
+        """Without process.user.umask the container's process had create's
+        caller's umask; runc's init uses 0022 (its exec keeps the caller's,
+        as ours does)."""
+        p = self.create("um", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.ids.append("um2")
+        script = 'umask 077; exec "$@"'
+        # the container keeps create's stdio: not run_as's pipes
+        r = self.run_as(["sh", "-c", script + ' >/dev/null 2>"$0"', self.work + "/um2.err", self.oci,
+                         "--root", self.state, "create", "--bundle", self.bundle, "um2"])
+        self.assertEqual(r.rc, 0, r)
+        r = self.run_as(["sh", "-c", script, "sh", self.oci, "--root", self.state, "start", "um"])
+        self.assertEqual(r.rc, 0, r)
+        r = self.run_as(["sh", "-c", script, "sh", self.oci, "--root", self.state, "exec", "um",
+                         "sh", "-c", "umask; cat /proc/1/status | grep Umask"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.out.split(), ["0077", "Umask:", "0022"], r)
+        r = self.run_as(["sh", "-c", script, "sh", self.oci, "--root", self.state, "start", "um2"])
+        self.assertEqual(r.rc, 0, r)
+        r = self.oci_cmd(["exec", "um2", "grep", "Umask", "/proc/1/status"])
+        self.assertEqual(r.out.split(), ["Umask:", "0022"], r)
+
+    def test_kill_a_created_container(self):
+        """A created container waits as PID 1 of its pid namespace, which
+        drops a signal it has no handler for: `kill ID TERM` left it
+        created; runc's goes to stopped. It exits 128+signal."""
+        for cid, sig in (("c1", "TERM"), ("c2", "INT"), ("c3", "HUP")):
+            p = self.create(cid, ["sh", "-c", "echo ran"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(self.state_of(cid)["status"], "created")
+            r = self.oci_cmd(["kill", cid, sig])
+            self.assertEqual(r.rc, 0, r)
+            self.wait_stopped(cid)
+            r = self.oci_cmd(["start", cid])
+            self.assertEqual(r.rc, 1, r)
+            self.assertEqual(self.output(cid), "")
+        # started, the program has the defaults back (PID 1: TERM is dropped)
+        p = self.create("c4", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "c4"]).rc, 0)
+        self.assertEqual(self.oci_cmd(["kill", "c4", "TERM"]).rc, 0)
+        time.sleep(0.5)
+        self.assertEqual(self.state_of("c4")["status"], "running")
+
     def test_kill_by_name_and_number(self):
         # PID 1 gets from outside only the signals it handles (and KILL, STOP)
         trap = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
@@ -277,6 +424,31 @@ class TestOci(SbxTestCase):
         r = self.oci_cmd(["kill", "k1", "NOPE"])
         self.assertEqual(r.rc, 1)
         self.assertIn("unknown signal 'NOPE'", r.err)
+
+    def test_kill_a_stopped_container_in_runc_words(self):
+        """containerd's shim and podman recognise runc's "container not
+        running" (a stopped container is not an error for them)."""
+        p = self.create("k1", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["kill", "k1", "KILL"]).rc, 0)
+        self.wait_stopped("k1")
+        for sig in ("TERM", "0"):
+            r = self.oci_cmd(["kill", "k1", sig])
+            self.assertEqual(r.rc, 1, r)
+            self.assertEqual(r.err, "sbx-oci: kill k1: container not running\n")
+
+    def test_kill_signal_0_checks_liveness(self):
+        """runc's kill ID 0: nothing is sent, rc 0 while the container runs
+        (it was refused as an unknown signal)."""
+        p = self.create("live", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = self.oci_cmd(["kill", "live", "0"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.oci_cmd(["start", "live"]).rc, 0)
+        for args in (["kill", "live", "0"], ["kill", "--all", "live", "0"]):
+            r = self.oci_cmd(args)
+            self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.state_of("live")["status"], "running")
 
     def test_kill_all_reaches_every_process(self):
         p = self.create("all", ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
@@ -449,6 +621,33 @@ class TestOci(SbxTestCase):
                          os.readlink("/proc/%d/ns/pid" % self.state_of("ex")["pid"]))
         self.assertTrue(self.wait_for(lambda: "detached" in self.oci_cmd(
             ["exec", "ex", "cat", "/dev/shm/mark"]).out))
+
+    def test_exec_process_without_capabilities_has_the_containers(self):
+        """exec --process with no capabilities object ran with none at all;
+        runc's exec falls back to the container's sets. An object given is
+        used as it is."""
+        p = self.create("ex", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ex"]).rc, 0)
+        proc = os.path.join(self.work, "process.json")
+
+        def caps_of(extra):
+            with open(proc, "w") as f:
+                json.dump(dict({"args": ["grep", "-e", "CapEff", "-e", "CapBnd",
+                                         "/proc/self/status"],
+                                "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+                               **extra), f)
+            r = self.oci_cmd(["exec", "--process", proc, "ex"])
+            self.assertEqual(r.rc, 0, r)
+            return r.out.split()
+        self.assertEqual(caps_of({}), ["CapEff:", "0000000020000420", "CapBnd:",
+                                       "0000000020000420"])
+        self.assertEqual(caps_of({"capabilities": None}),
+                         ["CapEff:", "0000000020000420", "CapBnd:", "0000000020000420"])
+        self.assertEqual(caps_of({"capabilities": {"bounding": ["CAP_KILL"],
+                                                   "effective": ["CAP_KILL"],
+                                                   "permitted": ["CAP_KILL"]}}),
+                         ["CapEff:", "0000000000000020", "CapBnd:", "0000000000000020"])
 
     def test_exec_is_out_of_the_containers_reach_until_execve(self):
         """exec's process shows up in the container's pid namespace with every
@@ -682,6 +881,37 @@ class TestOci(SbxTestCase):
             self.assertEqual(st["id"], "hooks", kind)
             self.assertEqual(st["bundle"], os.path.realpath(self.bundle), kind)
             self.assertGreater(st["pid"] if kind != "poststop" else 1, 0, kind)
+
+    def test_hooks_without_env_get_the_runtimes_and_start_in_the_bundle(self):
+        """A hook without env ran with an empty environment, from the
+        caller's directory; runc's gets runc's own environment, in the
+        bundle (createContainer: in the root). Checked with runc 1.1.5 (whose
+        poststart runs at the end of create; ours in start, as the spec says)."""
+        def hook(kind):
+            return {"path": "/bin/sh", "args": ["sh", "-c", "echo $(pwd) $HOOKVAR > %s/%s"
+                                                % (self.work, kind)]}
+
+        def e(c):
+            c["hooks"] = {k: [hook(k)] for k in ("prestart", "createRuntime", "createContainer",
+                                                 "poststart", "poststop")}
+            c["hooks"]["poststop"].append(dict(hook("given"), env=["HOOKVAR=own"]))
+        self.spec(lambda c: (c["process"].update(args=["true"]), e(c)))
+        self.ids.append("hk")
+        with open(os.path.join(self.work, "hk.out"), "wb") as out:
+            p = self.oci_cmd(["create", "--bundle", self.bundle, "hk"], stdout=out,
+                             env={"HOOKVAR": "from-create"})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "hk"], env={"HOOKVAR": "from-start"}).rc, 0)
+        self.wait_stopped("hk")
+        self.assertEqual(self.oci_cmd(["delete", "hk"], env={"HOOKVAR": "from-delete"}).rc, 0)
+        bundle = os.path.realpath(self.bundle)
+        want = {"prestart": bundle + " from-create", "createRuntime": bundle + " from-create",
+                "createContainer": os.path.join(bundle, "rootfs") + " from-create",
+                "poststart": bundle + " from-start", "poststop": bundle + " from-delete",
+                "given": bundle + " own"}
+        for kind, line in want.items():
+            with open(os.path.join(self.work, kind)) as f:
+                self.assertEqual(f.read().strip(), line, kind)
 
     def _order(self):
         with open(os.path.join(self.work, "order")) as f:
@@ -1107,7 +1337,9 @@ class TestOciRange(TestOci):
 
 
 for _n in [n for n in dir(TestOci) if n.startswith("test_")]:
-    if _n not in ("test_create_start_state_delete", "test_capabilities_from_config"):
+    if _n not in ("test_create_start_state_delete", "test_capabilities_from_config",
+                  "test_relative_program_is_looked_up_from_cwd",
+                  "test_missing_cwd_is_made_inside_the_root"):
         setattr(TestOciRange, _n, None)
 del _n
 
