@@ -158,7 +158,9 @@ int sbx_sandbox_end_timeout(const SbxSandboxEnd *e, int timeout_ms);
 
 /* tty.c */
 int sbx_tty_open_master(char **slave_path, GError **err);
-gboolean sbx_tty_attach_slave(const char *slave_path, GError **err);
+/* The slave as stdio and controlling terminal of a new session, owned by
+ * owner (the program's uid): call while still privileged. */
+gboolean sbx_tty_attach_slave(const char *slave_path, uid_t owner, GError **err);
 void sbx_tty_raw(int fd);
 void sbx_tty_restore(void);
 /* Copy between the user's terminal and the master, forward signals and

@@ -383,6 +383,24 @@ void sbx_process_exec(const SbxExecPlan *p)
 {
   GError *err = NULL;
   dying_plan = p;
+  /* CVE-2017-5226: without a controlling terminal, TIOCSTI cannot push
+   * keystrokes into the terminal sbx was started from. With -t the program
+   * gets a terminal of the sandbox's own instead: first, while we are root
+   * (the slave is root's, mode 0620; runc sets up its console first too),
+   * and so a failure below is told on it (sbx-oci create's stdio is
+   * /dev/null by now). */
+  if (p->tty_slave) {
+    if (!sbx_tty_attach_slave(p->tty_slave, p->creds->uid, &err))
+      die(SBX_EXIT_FAILED, "%s", err->message);
+  } else if (p->new_session && setsid() < 0) {
+    die(SBX_EXIT_FAILED, "setsid: %s", sbx_strerror(errno));
+  }
+  if (p->null_stdin && !p->tty_slave) {
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0 || dup2(null, STDIN_FILENO) < 0)
+      die(SBX_EXIT_FAILED, "stdin: %s", sbx_strerror(errno));
+    close(null);
+  }
   /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
    * before the capabilities go (runc does the same); the steps below are
    * calls any sane profile allows. */
@@ -416,21 +434,6 @@ void sbx_process_exec(const SbxExecPlan *p)
    * program's own flag is the kernel's choice at execve, on its new memory. */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     die(SBX_EXIT_FAILED, "dumpable: %s", sbx_strerror(errno));
-  /* CVE-2017-5226: without a controlling terminal, TIOCSTI cannot push
-   * keystrokes into the terminal sbx was started from. With -t the program
-   * gets a terminal of the sandbox's own instead. */
-  if (p->tty_slave) {
-    if (!sbx_tty_attach_slave(p->tty_slave, &err))
-      die(SBX_EXIT_FAILED, "%s", err->message);
-  } else if (p->new_session && setsid() < 0) {
-    die(SBX_EXIT_FAILED, "setsid: %s", sbx_strerror(errno));
-  }
-  if (p->null_stdin && !p->tty_slave) {
-    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null < 0 || dup2(null, STDIN_FILENO) < 0)
-      die(SBX_EXIT_FAILED, "stdin: %s", sbx_strerror(errno));
-    close(null);
-  }
   check_cwd(p->workdir);
   for (guint i = 0; p->rlimits && i < p->rlimits->len; i++) {
     SbxRlimit *r = &g_array_index(p->rlimits, SbxRlimit, i);

@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import pwd
+import select
 import shutil
 import socket
 import subprocess
@@ -915,27 +916,36 @@ class TestOci(SbxTestCase):
         self.assertIn("invalid container id", r.err)
 
     # -- terminal --------------------------------------------------------
-    def test_console_socket_gets_the_terminal(self):
+    def console_socket(self):
+        """A listening --console-socket: (its path, the socket)."""
         sock_path = os.path.join(self.work, "console.sock")
+        if os.path.exists(sock_path):
+            os.unlink(sock_path)
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(srv.close)
         srv.bind(sock_path)
         os.chmod(sock_path, 0o777)
         srv.listen(1)
         srv.settimeout(60)
-        p = self.create("tty", ["sh", "-c", "tty; stat -c %t /dev/console; echo $TERM"],
-                        lambda c: c["process"].update(terminal=True),
-                        extra=["--console-socket", sock_path])
-        self.assertEqual(p.returncode, 0, p.stderr)
+        return sock_path, srv
+
+    def console_master(self, srv):
+        """The pty master sbx-oci sent to the console socket."""
         conn, _ = srv.accept()
         msg, fds, _, _ = socket.recv_fds(conn, 1024, 1)
         conn.close()
-        srv.close()
         self.assertEqual(len(fds), 1)
-        master = fds[0]
-        self.assertEqual(self.oci_cmd(["start", "tty"]).rc, 0)
+        return fds[0]
+
+    def read_console(self, master, until, timeout=30):
+        """What the container wrote on its terminal, up to `until` (or EOF)."""
         data = b""
-        deadline = time.time() + 30
-        while time.time() < deadline and b"xterm" not in data:
+        deadline = time.time() + timeout
+        while until not in data:
+            left = deadline - time.time()
+            # a slave never opened (the process died first) gives no EOF
+            if left <= 0 or not select.select([master], [], [], left)[0]:
+                break
             try:
                 chunk = os.read(master, 1024)
             except OSError:
@@ -944,6 +954,26 @@ class TestOci(SbxTestCase):
                 break
             data += chunk
         os.close(master)
+        return data
+
+    def run_on_terminal(self, cid, args, edit=None, until=b"done"):
+        """create with process.terminal and a console socket, start, and
+        what the process wrote on its terminal."""
+        sock_path, srv = self.console_socket()
+
+        def e(c):
+            c["process"].update(terminal=True)
+            if edit:
+                edit(c)
+        p = self.create(cid, args, e, extra=["--console-socket", sock_path])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        master = self.console_master(srv)
+        self.assertEqual(self.oci_cmd(["start", cid]).rc, 0)
+        return self.read_console(master, until)
+
+    def test_console_socket_gets_the_terminal(self):
+        data = self.run_on_terminal("tty", ["sh", "-c", "tty; stat -c %t /dev/console; echo $TERM"],
+                                    until=b"xterm")
         self.assertIn(b"/dev/pts/0", data)
         self.assertIn(b"\r\n88\r\n", data)  # /dev/console: a pts (major 136 = 0x88)
         self.assertIn(b"xterm", data)
@@ -1105,9 +1135,51 @@ class TestOciRange(TestOci):
         out = self.run_to_end("range", ["id"], e)
         self.assertIn("uid=1000 gid=1000 groups=5,20", out)
 
+    def map_a_range(self, c):
+        """uid and gid 0 the test user, 1-65536 its subuid range."""
+        name = self.pw.pw_name if self.pw else pwd.getpwuid(os.getuid()).pw_name
+        start = None
+        with open("/etc/subuid") as f:
+            for l in f:
+                u, s, n = l.strip().split(":")
+                if u in (name, str(self.uid)):
+                    start = int(s)
+        if start is None:
+            self.skipTest("no subuid range")
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": self.uid, "size": 1},
+                                     {"containerID": 1, "hostID": start, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": self.gid, "size": 1},
+                                     {"containerID": 1, "hostID": start, "size": 65536}]
+
+    def test_terminal_with_a_non_root_user(self):
+        """The pty slave is opened while the process is root and given to
+        the user (runc's fixStdioPermissions): opened after setresuid it was
+        refused (0620, root's), and create's stdio, /dev/null by then, hid
+        why (podman run -t -u 1000: rc 125, no message)."""
+        probe = ["sh", "-c", "id; stat -c owner=%u $(tty); echo again > $(tty) && echo done"]
+
+        def e(c):
+            self.map_a_range(c)
+            c["process"]["user"] = {"uid": 1000, "gid": 1000}
+        data = self.run_on_terminal("ttyuser", probe, e)
+        self.assertIn(b"uid=1000 gid=1000", data)
+        self.assertIn(b"owner=1000\r\nagain\r\ndone", data)
+        # exec -t --user: the same steps
+        p = self.create("ttyexec", ["sleep", "1000"], self.map_a_range)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ttyexec"]).rc, 0)
+        sock_path, srv = self.console_socket()
+        r = self.oci_cmd(["exec", "-t", "--console-socket", sock_path, "--detach", "--user",
+                          "1000:1000", "ttyexec"] + probe)
+        self.assertEqual(r.rc, 0, r)
+        data = self.read_console(self.console_master(srv), b"done")
+        self.assertIn(b"uid=1000 gid=1000", data)
+        self.assertIn(b"owner=1000\r\nagain\r\ndone", data)
+
 
 for _n in [n for n in dir(TestOci) if n.startswith("test_")]:
-    if _n not in ("test_create_start_state_delete", "test_capabilities_from_config"):
+    if _n not in ("test_create_start_state_delete", "test_capabilities_from_config",
+                  "test_console_socket_gets_the_terminal"):
         setattr(TestOciRange, _n, None)
 del _n
 
