@@ -64,8 +64,8 @@ class TestOci(SbxTestCase):
                 os.lchown(os.path.join(root, n), self.uid, self.gid)
 
     # -- helpers ---------------------------------------------------------
-    def oci_cmd(self, args, stdout=None, env=None, timeout=60):
-        cmd = [self.oci, "--root", self.state] + list(args)
+    def oci_cmd(self, args, stdout=None, env=None, timeout=60, wrap=()):
+        cmd = list(wrap) + [self.oci, "--root", self.state] + list(args)
         if stdout is None:
             return self.run_as(cmd, env=env, timeout=timeout)
         kw = {}
@@ -96,7 +96,7 @@ class TestOci(SbxTestCase):
             json.dump(cfg, f)
         return cfg
 
-    def create(self, cid, args=None, edit=None, extra=()):
+    def create(self, cid, args=None, edit=None, extra=(), wrap=()):
         def e(cfg):
             if args:
                 cfg["process"]["args"] = args
@@ -107,7 +107,7 @@ class TestOci(SbxTestCase):
         out = open(os.path.join(self.work, cid + ".out"), "wb")
         pidfile = os.path.join(self.work, cid + ".pid")
         p = self.oci_cmd(["create", "--bundle", self.bundle, "--pid-file", pidfile] + list(extra)
-                         + [cid], stdout=out)
+                         + [cid], stdout=out, wrap=wrap)
         out.close()
         return p
 
@@ -816,6 +816,59 @@ class TestOci(SbxTestCase):
                     os.unlink(path)
                     os.mkdir(path)
                     self._chown_tree(path)
+
+    def test_masked_and_readonly_paths_follow_links_in_the_image(self):
+        """A path given as a link of the image's is protected where it leads,
+        as a mount destination through the same link lands (runc does the
+        same): readonlyPaths /data with /data -> /realdata and a volume at
+        /data made the link read-only and left the volume writable; a masked
+        /secret -> /real/secret.txt hid the link, not the file. With and
+        without openat2 (the fallback follows the link itself)."""
+        rootfs = os.path.join(self.bundle, "rootfs")
+        os.makedirs(os.path.join(rootfs, "realdata"))
+        os.makedirs(os.path.join(rootfs, "real", "dir"))
+        for name in ("secret.txt", "other.txt", os.path.join("dir", "f")):
+            with open(os.path.join(rootfs, "real", name), "w") as f:
+                f.write("topsecret\n")
+        os.symlink("/realdata", os.path.join(rootfs, "data"))
+        os.symlink("/real/secret.txt", os.path.join(rootfs, "secret"))
+        os.symlink("real/other.txt", os.path.join(rootfs, "other"))  # relative
+        os.symlink("../real/dir", os.path.join(rootfs, "etc", "dirlink"))  # relative, a directory
+        os.symlink("/nowhere", os.path.join(rootfs, "dangling"))
+        self._chown_tree(self.bundle)
+        vol = os.path.join(self.work, "vol")
+        os.mkdir(vol)
+        self._chown_tree(vol)
+
+        def e(c):
+            c["mounts"].append({"destination": "/data", "type": "bind", "source": vol,
+                                "options": ["rbind", "rw"]})
+            c["linux"]["readonlyPaths"] = ["/data"]
+            c["linux"]["maskedPaths"] = ["/secret", "/other", "/etc/dirlink", "/dangling"]
+        probe = ["sh", "-c", "touch /data/x 2>&1 || echo data-ro; cat /real/secret.txt "
+                             "/real/other.txt /real/dir/f /secret 2>&1; ls /real/dir; echo end"]
+        for cid, wrap in (("follow", ()), ("follow-noopenat2", self.nosys("openat2"))):
+            with self.subTest(cid):
+                p = self.create(cid, probe, e, wrap=wrap)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(self.oci_cmd(["start", cid]).rc, 0)
+                self.wait_stopped(cid)
+                out = self.output(cid)
+                self.assertIn("Read-only file system", out)
+                self.assertIn("data-ro", out)
+                self.assertNotIn("topsecret", out)
+                self.assertTrue(out.endswith("end\n"), out)
+                self.assertEqual(os.listdir(vol), [])
+        # a link to the root is refused, as a mount destination's is
+        for name in ("toroot", "toroot-noopenat2"):
+            with self.subTest(name):
+                os.symlink("/", os.path.join(rootfs, name))
+                wrap = self.nosys("openat2") if "no" in name else ()
+                p = self.create(name, ["true"],
+                                lambda c: c["linux"].update(readonlyPaths=["/" + name]), wrap=wrap)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn("mount /%s: the target is the sandbox's root" % name,
+                              p.stderr.decode())
 
     def test_masks_need_the_null_device(self):
         """Files are masked by binding /dev/null over them: without a /dev of
