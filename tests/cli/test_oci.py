@@ -451,6 +451,28 @@ class TestOci(SbxTestCase):
         self.assertTrue(self.wait_for(lambda: "detached" in self.oci_cmd(
             ["exec", "ex", "cat", "/dev/shm/mark"]).out))
 
+    def test_exec_fails_when_the_last_steps_fail(self):
+        """A failure after the checks, in the process's last steps before
+        execve (working directory, ids), was taken for a successful exec:
+        rc 0, and with --detach a pid file naming a dead process (runc: an
+        error, no pid file). Now it is told, and exec fails."""
+        p = self.create("late", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "late"]).rc, 0)
+        pidfile = os.path.join(self.work, "late-exec.pid")
+        for args, said in ((["--cwd", "/etc/notexec"], "working directory /etc/notexec"),
+                           (["--user", "77777"], "setuid 77777")):
+            for detach in ([], ["--detach", "--pid-file", pidfile]):
+                with self.subTest(args=args, detach=detach):
+                    r = self.oci_cmd(["exec"] + detach + args + ["late", "true"])
+                    self.assertEqual(r.rc, 1, r)
+                    self.assertIn(said, r.err)
+                    self.assertEqual(len(r.err.strip().splitlines()), 1, r)
+                    self.assertFalse(os.path.exists(pidfile))
+        r = self.oci_cmd(["exec", "--detach", "--pid-file", pidfile, "late", "true"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(os.path.exists(pidfile))
+
     def test_exec_is_out_of_the_containers_reach_until_execve(self):
         """exec's process shows up in the container's pid namespace with every
         capability and no filter until its execve: it must not be dumpable
