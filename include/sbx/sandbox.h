@@ -158,7 +158,9 @@ int sbx_sandbox_end_timeout(const SbxSandboxEnd *e, int timeout_ms);
 
 /* tty.c */
 int sbx_tty_open_master(char **slave_path, GError **err);
-gboolean sbx_tty_attach_slave(const char *slave_path, GError **err);
+/* The slave as stdio and controlling terminal of a new session, owned by
+ * owner (the program's uid): call while still privileged. */
+gboolean sbx_tty_attach_slave(const char *slave_path, uid_t owner, GError **err);
 void sbx_tty_raw(int fd);
 void sbx_tty_restore(void);
 /* Copy between the user's terminal and the master, forward signals and
@@ -255,6 +257,10 @@ typedef struct {
 /* Bounding set, ids, capabilities, session, cwd, rlimits, no_new_privs,
  * signals, fds, seccomp, execve; never returns. */
 G_GNUC_NORETURN void sbx_process_exec(const SbxExecPlan *plan);
+/* sbx-oci exec: a failure of sbx_process_exec is written to fd as well (its
+ * text, no newline), a close-on-exec pipe whose EOF alone means the execve
+ * happened; fd stays open until then. */
+void sbx_process_report_failures_to(int fd);
 /* sbx_process_exec in a new process that shares the caller's memory until
  * its execve (vfork: the caller waits meanwhile). Returns its pid, or -1
  * with errno. plan->shared_mm and plan->fail_msg must be set: the caller

@@ -179,32 +179,102 @@ static const char *const masked_sys_paths[] = {"/sys/firmware", "/sys/devices/vi
 static const char *const readonly_paths[] = {
     "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", NULL};
 
-/* What a mask or a read-only bind goes on: *fd -1 only when the path is
- * not there (or cannot be: a file on its way); any other failure to look
- * fails the run rather than leave the path bare. */
+/* Nothing may be mounted over the sandbox's root itself. An image's link to
+ * it (proc -> /, data -> /) makes a mount target of it; a mount there sits
+ * where every later walk from rootfd (the masks, the read-only paths) never
+ * looks, and after pivot_root /.. reaches it. runc refuses /proc as a link
+ * for the same reason; here any target is judged by what it resolves to. */
+static gboolean not_the_root(int rootfd, int fd, const char *path, GError **err)
+{
+  struct stat at, root;
+  if (fstat(fd, &at) < 0 || fstat(rootfd, &root) < 0)
+    return sbx_fail_errno(err, "mount target %s", path);
+  if (at.st_dev == root.st_dev && at.st_ino == root.st_ino)
+    return sbx_fail(err, SBX_ERROR_INVALID, "mount %s: the target is the sandbox's root", path);
+  return TRUE;
+}
+
+/* Without openat2, sbx_open_in_root opens a link in the last place as the
+ * link itself (and refuses one on the way): follow it here, inside the root
+ * as RESOLVE_IN_ROOT would, an absolute target from the root. ".." is taken
+ * by name, which is what it means here: no directory on the way can be a
+ * link (the walk refuses them), and at the root it stays there. With openat2
+ * the kernel has followed it already. */
+static int follow_in_root(int rootfd, const char *path, int fd, GError **err)
+{
+  g_autofree char *cur = g_strdup(path);
+  for (int hops = 0; fd >= 0; hops++) {
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISLNK(st.st_mode))
+      break;
+    char target[PATH_MAX];
+    ssize_t n = hops < 40 ? readlinkat(fd, "", target, sizeof target - 1) : -1;
+    int e = hops < 40 ? errno : ELOOP;
+    close(fd);
+    if (n <= 0) {
+      sbx_fail_errnum(err, n == 0 ? ENOENT : e, "%s", path);
+      return -1;
+    }
+    target[n] = '\0';
+    g_autofree char *dir = g_path_get_dirname(cur);
+    g_free(cur);
+    g_autofree char *next =
+        target[0] == '/' ? g_strdup(target) : g_build_filename(dir, target, NULL);
+    cur = g_canonicalize_filename(next, "/");
+    fd = sbx_open_in_root(rootfd, cur, O_PATH, 0, err);
+  }
+  return fd;
+}
+
+/* What a mask or a read-only bind goes on: the path resolved inside the
+ * root, its last component too, as a mount destination is. An image's
+ * /data -> /realdata gets a volume at /data on /realdata, and runc protects
+ * what the link names: a mask of the link alone left the target readable,
+ * a read-only link left the volume writable. Never the root itself
+ * (secret -> /). Returns -1 with errno and err (if given). */
+static int open_resolved(int rootfd, const char *path, GError **err)
+{
+  int fd = sbx_open_in_root(rootfd, path, O_PATH, 0, err);
+  return sbx_have_openat2() ? fd : follow_in_root(rootfd, path, fd, err);
+}
+
+/* *fd -1 only when the path is not there (or cannot be: a file on its
+ * way, a link to nothing); any other failure to look fails the run rather
+ * than leave the path bare. */
 static gboolean open_to_mask(int rootfd, const char *path, int *fd, GError **err)
 {
   /* With openat2, errno is its answer: an absent path costs no message
    * (the first one formatted in init costs ~0.3 ms, see util/error.c). */
+  *fd = -1;
+  int got = -1;
   if (sbx_have_openat2()) {
-    *fd = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, NULL);
-    if (*fd >= 0 || errno == ENOENT || errno == ENOTDIR)
+    got = open_resolved(rootfd, path, NULL);
+    if (got < 0 && (errno == ENOENT || errno == ENOTDIR))
       return TRUE;
   }
   g_autoptr(GError) local = NULL;
-  *fd = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, &local);
-  if (*fd >= 0 ||
+  if (got < 0)
+    got = open_resolved(rootfd, path, &local);
+  if (got < 0 &&
       (local->domain == SBX_ERRNO_ERROR && (local->code == ENOENT || local->code == ENOTDIR)))
     return TRUE;
-  g_propagate_prefixed_error(err, g_steal_pointer(&local), "mask: ");
-  return FALSE;
+  if (got < 0) {
+    g_propagate_prefixed_error(err, g_steal_pointer(&local), "mask: ");
+    return FALSE;
+  }
+  if (!not_the_root(rootfd, got, path, err)) {
+    close(got);
+    return FALSE;
+  }
+  *fd = got;
+  return TRUE;
 }
 
 /* *empty: the first directory's mask, bound over the next ones (a bind is
  * cheaper to make and to tear down than a tmpfs of its own). */
 static gboolean mask_path(int rootfd, const char *path, int devnull, int *empty, GError **err)
 {
-  /* O_PATH|O_NOFOLLOW of what is there: absent paths need no mask. */
+  /* O_PATH of what is there: absent paths need no mask. */
   sbx_autofd fd = -1;
   if (!open_to_mask(rootfd, path, &fd, err))
     return FALSE;
@@ -222,7 +292,7 @@ static gboolean mask_path(int rootfd, const char *path, int devnull, int *empty,
                      "size=0,mode=0555", path, err))
       return FALSE;
     /* The mount now on top of the path, not the directory beneath it. */
-    *empty = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, err);
+    *empty = open_resolved(rootfd, path, err);
     return *empty >= 0;
   }
   g_autofree char *src = fd_path(devnull);
@@ -240,7 +310,7 @@ static gboolean readonly_path(int rootfd, const char *path, GError **err)
   if (!mount_at_fd(self, fd, NULL, MS_BIND | MS_REC, NULL, path, err))
     return FALSE;
   /* The bind is a new mount on top: reopen to remount that one. */
-  sbx_autofd top = sbx_open_in_root(rootfd, path, O_PATH | O_NOFOLLOW, 0, err);
+  sbx_autofd top = open_resolved(rootfd, path, err);
   return top >= 0 &&
          mount_at_fd(NULL, top, NULL,
                      MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
@@ -444,21 +514,6 @@ static gboolean etc_files(const SbxRootfsSpec *spec, int rootfd, int runfd, GErr
     if (!mount_at_fd(srcp, dst, NULL, MS_BIND, NULL, what, err))
       return FALSE;
   }
-  return TRUE;
-}
-
-/* Nothing may be mounted over the sandbox's root itself. An image's link to
- * it (proc -> /, data -> /) makes a mount target of it; a mount there sits
- * where every later walk from rootfd (the masks, the read-only paths) never
- * looks, and after pivot_root /.. reaches it. runc refuses /proc as a link
- * for the same reason; here any target is judged by what it resolves to. */
-static gboolean not_the_root(int rootfd, int fd, const char *path, GError **err)
-{
-  struct stat at, root;
-  if (fstat(fd, &at) < 0 || fstat(rootfd, &root) < 0)
-    return sbx_fail_errno(err, "mount target %s", path);
-  if (at.st_dev == root.st_dev && at.st_ino == root.st_ino)
-    return sbx_fail(err, SBX_ERROR_INVALID, "mount %s: the target is the sandbox's root", path);
   return TRUE;
 }
 

@@ -58,11 +58,16 @@ static gboolean own(const Seq *s, int flag)
 
 typedef struct {
   unsigned long flags, clear, propagation;
-  gboolean recursive_ro;
-  gboolean copyup, has_mode; /* tmpcopyup; a mode= of its own */
-  const char *refused;       /* an option sbx-oci cannot honour */
+  guint64 rattr_set, rattr_clr; /* rro, rnoexec...: MOUNT_ATTR_* on every mount below */
+  const char *unknown;          /* the first option no table knows */
+  gboolean copyup, has_mode;    /* tmpcopyup; a mode= of its own */
+  const char *refused;          /* an option sbx-oci cannot honour */
   GString *data;
 } MountOpts;
+
+#ifndef MS_NOSYMFOLLOW
+#define MS_NOSYMFOLLOW 256 /* Linux 5.10 */
+#endif
 
 static void parse_options(char **options, MountOpts *m)
 {
@@ -89,6 +94,8 @@ static void parse_options(char **options, MountOpts *m)
                {"norelatime", 1, MS_RELATIME},
                {"strictatime", 0, MS_STRICTATIME},
                {"nostrictatime", 1, MS_STRICTATIME},
+               {"nosymfollow", 0, MS_NOSYMFOLLOW},
+               {"symfollow", 1, MS_NOSYMFOLLOW},
                {"bind", 0, MS_BIND},
                {"rbind", 0, MS_BIND | MS_REC},
                {"defaults", 0, 0}};
@@ -99,8 +106,25 @@ static void parse_options(char **options, MountOpts *m)
               {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
               {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
               {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC}};
-  static const char *const ignored[] = {"tmpcopyup", "notmpcopyup", "z",      "Z",
-                                        "U",         "copy",        "nocopy", "rro"};
+  /* runc's recursive forms (mount_setattr with AT_RECURSIVE): r + option. */
+  static const struct {
+    const char *name;
+    gboolean clear;
+    guint64 attr;
+  } rtable[] = {{"rro", 0, MOUNT_ATTR_RDONLY},
+                {"rrw", 1, MOUNT_ATTR_RDONLY},
+                {"rnosuid", 0, MOUNT_ATTR_NOSUID},
+                {"rsuid", 1, MOUNT_ATTR_NOSUID},
+                {"rnodev", 0, MOUNT_ATTR_NODEV},
+                {"rdev", 1, MOUNT_ATTR_NODEV},
+                {"rnoexec", 0, MOUNT_ATTR_NOEXEC},
+                {"rexec", 1, MOUNT_ATTR_NOEXEC},
+                {"rnodiratime", 0, MOUNT_ATTR_NODIRATIME},
+                {"rdiratime", 1, MOUNT_ATTR_NODIRATIME},
+                {"rnosymfollow", 0, MOUNT_ATTR_NOSYMFOLLOW},
+                {"rsymfollow", 1, MOUNT_ATTR_NOSYMFOLLOW}};
+  static const char *const ignored[] = {"tmpcopyup", "notmpcopyup", "z",     "Z",
+                                        "U",         "copy",        "nocopy"};
   memset(m, 0, sizeof *m);
   m->data = g_string_new(NULL);
   for (char **o = options; o && *o; o++) {
@@ -120,16 +144,24 @@ static void parse_options(char **options, MountOpts *m)
         known = TRUE;
         m->propagation = prop[i].flag;
       }
+    for (guint i = 0; !known && i < G_N_ELEMENTS(rtable); i++)
+      if (strcmp(*o, rtable[i].name) == 0) {
+        known = TRUE;
+        m->rattr_set =
+            rtable[i].clear ? m->rattr_set & ~rtable[i].attr : m->rattr_set | rtable[i].attr;
+        m->rattr_clr =
+            rtable[i].clear ? m->rattr_clr | rtable[i].attr : m->rattr_clr & ~rtable[i].attr;
+      }
     for (guint i = 0; !known && i < G_N_ELEMENTS(ignored); i++)
       known = strcmp(*o, ignored[i]) == 0;
-    if (strcmp(*o, "rro") == 0)
-      m->recursive_ro = TRUE;
     if (strcmp(*o, "tmpcopyup") == 0)
       m->copyup = TRUE;
     if (g_str_has_prefix(*o, "mode="))
       m->has_mode = TRUE;
     if (strcmp(*o, "idmap") == 0 || strcmp(*o, "ridmap") == 0)
       m->refused = *o;
+    if (!known && !m->unknown && !strchr(*o, '='))
+      m->unknown = *o;
     if (!known)
       g_string_append_printf(m->data, "%s%s", m->data->len ? "," : "", *o);
   }
@@ -159,7 +191,7 @@ static gboolean remount_top(int rootfd, const char *dest, unsigned long flags, g
       return sbx_fail_errno(err, "make %s read-only", dest);
   }
   unsigned long f = flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME |
-                             MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME);
+                             MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME | MS_NOSYMFOLLOW);
   return sbx_mount_at_fd(NULL, top, NULL, MS_REMOUNT | MS_BIND | f | locked_flags(top), NULL, dest,
                          err);
 }
@@ -192,6 +224,11 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
     return sbx_fail(err, SBX_ERROR_INVALID, "mount %s: option %s is not supported by sbx-oci",
                     m->destination, o.refused);
   if ((o.flags & MS_BIND) || strcmp(type, "bind") == 0) {
+    /* A bind has no data: an option no table knows would do nothing (a
+     * typo of noexec, an option of a later runc): refused by name. */
+    if (o.unknown || data->len)
+      return sbx_fail(err, SBX_ERROR_INVALID, "mount %s: unknown option %s for a bind mount",
+                      m->destination, o.unknown ? o.unknown : data->str);
     g_autofree char *src = g_path_is_absolute(m->source)
                                ? g_strdup(m->source)
                                : g_build_filename(s->c->bundle, m->source, NULL);
@@ -240,13 +277,16 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
       g_propagate_error(err, g_steal_pointer(&local));
     }
   }
-  if (ok && o.recursive_ro) {
+  /* rro, rnoexec...: every mount under the destination (mount_setattr,
+   * Linux 5.12). Refused rather than done on the top mount alone, where the
+   * ones beneath would stay as they were. */
+  if (ok && (o.rattr_set || o.rattr_clr)) {
     sbx_autofd fd = sbx_open_in_root(rootfd, m->destination, O_PATH, 0, err);
-    struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+    struct mount_attr attr = {.attr_set = o.rattr_set, .attr_clr = o.rattr_clr};
     ok = fd >= 0;
     if (ok &&
         syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
-      ok = sbx_fail_errno(err, "mount %s: rro", m->destination);
+      ok = sbx_fail_errno(err, "mount %s: recursive options (rro, rnoexec...)", m->destination);
   }
   if (ok && o.propagation) {
     sbx_autofd fd = sbx_open_in_root(rootfd, m->destination, O_PATH, 0, err);

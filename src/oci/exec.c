@@ -105,7 +105,11 @@ static G_GNUC_NORETURN void child_main(const SbxOciConfig *c, const SbxOciExec *
   }
   if (console >= 0)
     close(console);
-  /* report is close-on-exec: EOF tells sbx-oci the exec happened. */
+  /* report is close-on-exec: EOF tells sbx-oci the exec happened; a
+   * failure on the way there (working directory, user, execve) is written
+   * to it, or sbx-oci took EOF for success and wrote a pid file naming a
+   * dead process. */
+  sbx_process_report_failures_to(report);
   sbx_oci_exec_process(c, slave, x->preserve_fds);
 }
 

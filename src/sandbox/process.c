@@ -278,6 +278,13 @@ static int exec_search(char **argv, char **envp)
 
 /* The plan sbx_process_exec runs, for die(). */
 static const SbxExecPlan *dying_plan;
+/* sbx-oci exec's report pipe: -1 none. */
+static int failure_fd = -1;
+
+void sbx_process_report_failures_to(int fd)
+{
+  failure_fd = fd;
+}
 
 static G_GNUC_NORETURN void die(int status, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static void die(int status, const char *fmt, ...)
@@ -300,6 +307,8 @@ static void die(int status, const char *fmt, ...)
                               : g_strdup_printf("sbx: %.*s...%s\n", (int)head, safe, safe + tail);
   if (dying_plan && dying_plan->fail_msg && dying_plan->fail_size > 0)
     g_strlcpy(dying_plan->fail_msg, line, dying_plan->fail_size);
+  else if (failure_fd >= 0) /* sbx-oci exec says it, and fails: "sbx: " and "\n" off */
+    (void)!write(failure_fd, line + 5, strlen(line) - 6);
   else
     (void)!write(STDERR_FILENO, line, strlen(line));
   _exit(status);
@@ -379,10 +388,40 @@ static void check_cwd(const char *workdir)
     die(SBX_EXIT_FAILED, "working directory %s: outside the sandbox's root", workdir);
 }
 
+/* Every fd from lowfd on but keep (close-on-exec: gone at execve). */
+static void close_fds_from_but(int lowfd, int keep)
+{
+  if (keep < lowfd) {
+    sbx_close_fds_from(lowfd);
+    return;
+  }
+  for (int fd = lowfd; fd < keep; fd++)
+    close(fd);
+  sbx_close_fds_from(keep + 1);
+}
+
 void sbx_process_exec(const SbxExecPlan *p)
 {
   GError *err = NULL;
   dying_plan = p;
+  /* CVE-2017-5226: without a controlling terminal, TIOCSTI cannot push
+   * keystrokes into the terminal sbx was started from. With -t the program
+   * gets a terminal of the sandbox's own instead: first, while we are root
+   * (the slave is root's, mode 0620; runc sets up its console first too),
+   * and so a failure below is told on it (sbx-oci create's stdio is
+   * /dev/null by now). */
+  if (p->tty_slave) {
+    if (!sbx_tty_attach_slave(p->tty_slave, p->creds->uid, &err))
+      die(SBX_EXIT_FAILED, "%s", err->message);
+  } else if (p->new_session && setsid() < 0) {
+    die(SBX_EXIT_FAILED, "setsid: %s", sbx_strerror(errno));
+  }
+  if (p->null_stdin && !p->tty_slave) {
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0 || dup2(null, STDIN_FILENO) < 0)
+      die(SBX_EXIT_FAILED, "stdin: %s", sbx_strerror(errno));
+    close(null);
+  }
   /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it
    * before the capabilities go (runc does the same); the steps below are
    * calls any sane profile allows. */
@@ -416,21 +455,6 @@ void sbx_process_exec(const SbxExecPlan *p)
    * program's own flag is the kernel's choice at execve, on its new memory. */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
     die(SBX_EXIT_FAILED, "dumpable: %s", sbx_strerror(errno));
-  /* CVE-2017-5226: without a controlling terminal, TIOCSTI cannot push
-   * keystrokes into the terminal sbx was started from. With -t the program
-   * gets a terminal of the sandbox's own instead. */
-  if (p->tty_slave) {
-    if (!sbx_tty_attach_slave(p->tty_slave, &err))
-      die(SBX_EXIT_FAILED, "%s", err->message);
-  } else if (p->new_session && setsid() < 0) {
-    die(SBX_EXIT_FAILED, "setsid: %s", sbx_strerror(errno));
-  }
-  if (p->null_stdin && !p->tty_slave) {
-    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null < 0 || dup2(null, STDIN_FILENO) < 0)
-      die(SBX_EXIT_FAILED, "stdin: %s", sbx_strerror(errno));
-    close(null);
-  }
   check_cwd(p->workdir);
   for (guint i = 0; p->rlimits && i < p->rlimits->len; i++) {
     SbxRlimit *r = &g_array_index(p->rlimits, SbxRlimit, i);
@@ -449,7 +473,7 @@ void sbx_process_exec(const SbxExecPlan *p)
   sigemptyset(&none);
   reset_ignored_signals();
   sigprocmask(SIG_SETMASK, &none, NULL);
-  sbx_close_fds_from(3 + p->preserve_fds);
+  close_fds_from_but(3 + p->preserve_fds, failure_fd);
   /* Bounded: with shared memory nothing may block on a full stderr pipe. */
   sbx_debug("exec %.200s (seccomp %s)", p->argv[0], p->seccomp ? "on" : "off");
   /* The filter goes on last: everything above may use calls it refuses. */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 
@@ -42,17 +43,39 @@ int sbx_tty_open_master(char **slave_path, GError **err)
   return m;
 }
 
-gboolean sbx_tty_attach_slave(const char *slave_path, GError **err)
+/* The slave is the opener's (root of the sandbox), mode 0620: a program
+ * running as another user could not open it again (/dev/tty, $(tty), the
+ * /proc/self/fd links), nor could we once the ids have changed. Given to
+ * the program's uid, as runc does (fixStdioPermissions): the uid only, the
+ * group stays devpts' own (tty). Only the terminal we made: never a file
+ * or pipe of the caller's. An owner not mapped (EINVAL) or a read-only
+ * devpts (EROFS) leaves it as it is, as runc does: the id change says why. */
+static gboolean give_slave(int s, const char *slave_path, uid_t owner, GError **err)
+{
+  struct stat st;
+  if (fstat(s, &st) < 0)
+    return sbx_fail_errno(err, "-t: stat %s", slave_path);
+  if (st.st_uid == owner || fchown(s, owner, (gid_t)-1) == 0)
+    return TRUE;
+  if (errno == EINVAL || errno == EPERM || errno == EROFS)
+    return TRUE;
+  return sbx_fail_errno(err, "-t: give %s to uid %u", slave_path, (unsigned)owner);
+}
+
+gboolean sbx_tty_attach_slave(const char *slave_path, uid_t owner, GError **err)
 {
   /* A new session whose controlling terminal is the slave: job control works,
    * and nothing can reach the terminal sbx was started from. */
   if (setsid() < 0)
     return sbx_fail_errno(err, "-t: setsid");
-  int s = open(slave_path, O_RDWR | O_NOCTTY);
+  /* Opened while we are still root of the sandbox: the slave is root's. */
+  int s = open(slave_path, O_RDWR | O_NOCTTY); /* no O_CLOEXEC: it may be 0, 1 or 2 */
   if (s < 0)
     return sbx_fail_errno(err, "-t: open %s", slave_path);
   if (ioctl(s, TIOCSCTTY, 0) < 0)
     return sbx_fail_errno(err, "-t: make %s the controlling terminal", slave_path);
+  if (!give_slave(s, slave_path, owner, err))
+    return FALSE;
   for (int fd = 0; fd <= 2; fd++)
     if (dup2(s, fd) < 0)
       return sbx_fail_errno(err, "-t: dup2");

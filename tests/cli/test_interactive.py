@@ -146,6 +146,24 @@ class TestTerminal(SbxTestCase):
         self.assertEqual(s.wait(), 3)
 
 
+class TestTerminalUser(SbxTestCase):
+    """-t with a non-root --user: the user needs the subuid range (the
+    single-id map has only root)."""
+    mode = "range"
+
+    def test_non_root_user_gets_the_terminal(self):
+        # The slave is opened while the process is still root, then given to
+        # the user (runc: fixStdioPermissions): opened after the id change it
+        # was refused (mode 0620, the container root's) and -t -u failed.
+        s = PtySession(self, ["-t", "-u", "1000:1000", "--network", "none", fixture(BUSYBOX),
+                              "sh", "-c", "id -u; tty; stat -c 'owner=%u' $(tty); "
+                                          "echo via-path > $(tty) && echo done"])
+        self.addCleanup(s.close)
+        s.expect("done")
+        self.assertEqual(s.wait(), 0, s.out)
+        self.assertIn(b"1000\r\n/dev/pts/0\r\nowner=1000\r\nvia-path", s.out)
+
+
 class TestNoTerminalWithoutT(SbxTestCase):
     mode = "single"
 

@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import pwd
+import select
 import shutil
 import socket
 import subprocess
@@ -63,8 +64,8 @@ class TestOci(SbxTestCase):
                 os.lchown(os.path.join(root, n), self.uid, self.gid)
 
     # -- helpers ---------------------------------------------------------
-    def oci_cmd(self, args, stdout=None, env=None, timeout=60):
-        cmd = [self.oci, "--root", self.state] + list(args)
+    def oci_cmd(self, args, stdout=None, env=None, timeout=60, wrap=()):
+        cmd = list(wrap) + [self.oci, "--root", self.state] + list(args)
         if stdout is None:
             return self.run_as(cmd, env=env, timeout=timeout)
         kw = {}
@@ -95,7 +96,7 @@ class TestOci(SbxTestCase):
             json.dump(cfg, f)
         return cfg
 
-    def create(self, cid, args=None, edit=None, extra=()):
+    def create(self, cid, args=None, edit=None, extra=(), wrap=()):
         def e(cfg):
             if args:
                 cfg["process"]["args"] = args
@@ -106,7 +107,7 @@ class TestOci(SbxTestCase):
         out = open(os.path.join(self.work, cid + ".out"), "wb")
         pidfile = os.path.join(self.work, cid + ".pid")
         p = self.oci_cmd(["create", "--bundle", self.bundle, "--pid-file", pidfile] + list(extra)
-                         + [cid], stdout=out)
+                         + [cid], stdout=out, wrap=wrap)
         out.close()
         return p
 
@@ -649,6 +650,28 @@ class TestOci(SbxTestCase):
                                                    "permitted": ["CAP_KILL"]}}),
                          ["CapEff:", "0000000000000020", "CapBnd:", "0000000000000020"])
 
+    def test_exec_fails_when_the_last_steps_fail(self):
+        """A failure after the checks, in the process's last steps before
+        execve (working directory, ids), was taken for a successful exec:
+        rc 0, and with --detach a pid file naming a dead process (runc: an
+        error, no pid file). Now it is told, and exec fails."""
+        p = self.create("late", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "late"]).rc, 0)
+        pidfile = os.path.join(self.work, "late-exec.pid")
+        for args, said in ((["--cwd", "/etc/notexec"], "working directory /etc/notexec"),
+                           (["--user", "77777"], "setuid 77777")):
+            for detach in ([], ["--detach", "--pid-file", pidfile]):
+                with self.subTest(args=args, detach=detach):
+                    r = self.oci_cmd(["exec"] + detach + args + ["late", "true"])
+                    self.assertEqual(r.rc, 1, r)
+                    self.assertIn(said, r.err)
+                    self.assertEqual(len(r.err.strip().splitlines()), 1, r)
+                    self.assertFalse(os.path.exists(pidfile))
+        r = self.oci_cmd(["exec", "--detach", "--pid-file", pidfile, "late", "true"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertTrue(os.path.exists(pidfile))
+
     def test_exec_is_out_of_the_containers_reach_until_execve(self):
         """exec's process shows up in the container's pid namespace with every
         capability and no filter until its execve: it must not be dumpable
@@ -1046,6 +1069,59 @@ class TestOci(SbxTestCase):
                     os.mkdir(path)
                     self._chown_tree(path)
 
+    def test_masked_and_readonly_paths_follow_links_in_the_image(self):
+        """A path given as a link of the image's is protected where it leads,
+        as a mount destination through the same link lands (runc does the
+        same): readonlyPaths /data with /data -> /realdata and a volume at
+        /data made the link read-only and left the volume writable; a masked
+        /secret -> /real/secret.txt hid the link, not the file. With and
+        without openat2 (the fallback follows the link itself)."""
+        rootfs = os.path.join(self.bundle, "rootfs")
+        os.makedirs(os.path.join(rootfs, "realdata"))
+        os.makedirs(os.path.join(rootfs, "real", "dir"))
+        for name in ("secret.txt", "other.txt", os.path.join("dir", "f")):
+            with open(os.path.join(rootfs, "real", name), "w") as f:
+                f.write("topsecret\n")
+        os.symlink("/realdata", os.path.join(rootfs, "data"))
+        os.symlink("/real/secret.txt", os.path.join(rootfs, "secret"))
+        os.symlink("real/other.txt", os.path.join(rootfs, "other"))  # relative
+        os.symlink("../real/dir", os.path.join(rootfs, "etc", "dirlink"))  # relative, a directory
+        os.symlink("/nowhere", os.path.join(rootfs, "dangling"))
+        self._chown_tree(self.bundle)
+        vol = os.path.join(self.work, "vol")
+        os.mkdir(vol)
+        self._chown_tree(vol)
+
+        def e(c):
+            c["mounts"].append({"destination": "/data", "type": "bind", "source": vol,
+                                "options": ["rbind", "rw"]})
+            c["linux"]["readonlyPaths"] = ["/data"]
+            c["linux"]["maskedPaths"] = ["/secret", "/other", "/etc/dirlink", "/dangling"]
+        probe = ["sh", "-c", "touch /data/x 2>&1 || echo data-ro; cat /real/secret.txt "
+                             "/real/other.txt /real/dir/f /secret 2>&1; ls /real/dir; echo end"]
+        for cid, wrap in (("follow", ()), ("follow-noopenat2", self.nosys("openat2"))):
+            with self.subTest(cid):
+                p = self.create(cid, probe, e, wrap=wrap)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(self.oci_cmd(["start", cid]).rc, 0)
+                self.wait_stopped(cid)
+                out = self.output(cid)
+                self.assertIn("Read-only file system", out)
+                self.assertIn("data-ro", out)
+                self.assertNotIn("topsecret", out)
+                self.assertTrue(out.endswith("end\n"), out)
+                self.assertEqual(os.listdir(vol), [])
+        # a link to the root is refused, as a mount destination's is
+        for name in ("toroot", "toroot-noopenat2"):
+            with self.subTest(name):
+                os.symlink("/", os.path.join(rootfs, name))
+                wrap = self.nosys("openat2") if "no" in name else ()
+                p = self.create(name, ["true"],
+                                lambda c: c["linux"].update(readonlyPaths=["/" + name]), wrap=wrap)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn("mount /%s: the target is the sandbox's root" % name,
+                              p.stderr.decode())
+
     def test_masks_need_the_null_device(self):
         """Files are masked by binding /dev/null over them: without a /dev of
         the config's, the rootfs's /dev/null -> /proc/keys made every file
@@ -1133,6 +1209,35 @@ class TestOci(SbxTestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("mount /mnt/v: option idmap is not supported", p.stderr.decode())
         self.assertEqual(sorted(os.listdir(vol)), ["f"])
+        # runc's recursive options and nosymfollow do what they say (they
+        # were dropped: a bind ignored what it did not know)
+        shutil.copy2(shutil.which("busybox"), os.path.join(vol, "busybox"))
+        os.symlink("f", os.path.join(vol, "link"))
+        self._chown_tree(vol)
+        for cid, opts in (("rnoexec", ["rbind", "rnoexec"]), ("noexec", ["rbind", "noexec"])):
+            out = self.run_to_end(cid, ["sh", "-c", "/mnt/v/busybox true 2>&1 || echo noexec-ok"],
+                                  e(opts))
+            self.assertIn("noexec-ok", out, cid)
+        out = self.run_to_end("exec", ["sh", "-c", "/mnt/v/busybox true && echo ran"], e(["rbind"]))
+        self.assertIn("ran", out)
+        for cid, opts in (("nosymfollow", ["rbind", "nosymfollow"]),
+                          ("rnosymfollow", ["rbind", "rnosymfollow"])):
+            out = self.run_to_end(cid, ["sh", "-c", "cat /mnt/v/link 2>&1; echo end"], e(opts))
+            self.assertIn("Too many levels of symbolic links", out, cid)
+        out = self.run_to_end("rnosuid", ["sh", "-c", "grep ' /mnt/v ' /proc/self/mountinfo"],
+                              e(["rbind", "rnosuid", "rnodev"]))
+        self.assertRegex(out.split(" - ")[0], r"\bnosuid\b.*|.*\bnodev\b")
+        # what no table knows is refused by name, never dropped
+        for typo in ("noexce", "rnoexce", "size=1m"):
+            p = self.create("typo", ["true"], e(["rbind", typo]))
+            self.assertEqual(p.returncode, 1, typo)
+            self.assertIn("mount /mnt/v: unknown option %s for a bind mount" % typo,
+                          p.stderr.decode())
+            self.oci_cmd(["delete", "--force", "typo"])
+        # podman's and containerd's usual bind options are not
+        out = self.run_to_end("podman", ["sh", "-c", "echo ok"],
+                              e(["rbind", "rprivate", "nosuid", "nodev", "rw", "z", "Z", "U"]))
+        self.assertIn("ok", out)
 
     def test_duplicate_id_and_bad_id(self):
         p = self.create("dup", ["true"])
@@ -1145,27 +1250,36 @@ class TestOci(SbxTestCase):
         self.assertIn("invalid container id", r.err)
 
     # -- terminal --------------------------------------------------------
-    def test_console_socket_gets_the_terminal(self):
+    def console_socket(self):
+        """A listening --console-socket: (its path, the socket)."""
         sock_path = os.path.join(self.work, "console.sock")
+        if os.path.exists(sock_path):
+            os.unlink(sock_path)
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(srv.close)
         srv.bind(sock_path)
         os.chmod(sock_path, 0o777)
         srv.listen(1)
         srv.settimeout(60)
-        p = self.create("tty", ["sh", "-c", "tty; stat -c %t /dev/console; echo $TERM"],
-                        lambda c: c["process"].update(terminal=True),
-                        extra=["--console-socket", sock_path])
-        self.assertEqual(p.returncode, 0, p.stderr)
+        return sock_path, srv
+
+    def console_master(self, srv):
+        """The pty master sbx-oci sent to the console socket."""
         conn, _ = srv.accept()
         msg, fds, _, _ = socket.recv_fds(conn, 1024, 1)
         conn.close()
-        srv.close()
         self.assertEqual(len(fds), 1)
-        master = fds[0]
-        self.assertEqual(self.oci_cmd(["start", "tty"]).rc, 0)
+        return fds[0]
+
+    def read_console(self, master, until, timeout=30):
+        """What the container wrote on its terminal, up to `until` (or EOF)."""
         data = b""
-        deadline = time.time() + 30
-        while time.time() < deadline and b"xterm" not in data:
+        deadline = time.time() + timeout
+        while until not in data:
+            left = deadline - time.time()
+            # a slave never opened (the process died first) gives no EOF
+            if left <= 0 or not select.select([master], [], [], left)[0]:
+                break
             try:
                 chunk = os.read(master, 1024)
             except OSError:
@@ -1174,6 +1288,26 @@ class TestOci(SbxTestCase):
                 break
             data += chunk
         os.close(master)
+        return data
+
+    def run_on_terminal(self, cid, args, edit=None, until=b"done"):
+        """create with process.terminal and a console socket, start, and
+        what the process wrote on its terminal."""
+        sock_path, srv = self.console_socket()
+
+        def e(c):
+            c["process"].update(terminal=True)
+            if edit:
+                edit(c)
+        p = self.create(cid, args, e, extra=["--console-socket", sock_path])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        master = self.console_master(srv)
+        self.assertEqual(self.oci_cmd(["start", cid]).rc, 0)
+        return self.read_console(master, until)
+
+    def test_console_socket_gets_the_terminal(self):
+        data = self.run_on_terminal("tty", ["sh", "-c", "tty; stat -c %t /dev/console; echo $TERM"],
+                                    until=b"xterm")
         self.assertIn(b"/dev/pts/0", data)
         self.assertIn(b"\r\n88\r\n", data)  # /dev/console: a pts (major 136 = 0x88)
         self.assertIn(b"xterm", data)
@@ -1335,11 +1469,53 @@ class TestOciRange(TestOci):
         out = self.run_to_end("range", ["id"], e)
         self.assertIn("uid=1000 gid=1000 groups=5,20", out)
 
+    def map_a_range(self, c):
+        """uid and gid 0 the test user, 1-65536 its subuid range."""
+        name = self.pw.pw_name if self.pw else pwd.getpwuid(os.getuid()).pw_name
+        start = None
+        with open("/etc/subuid") as f:
+            for l in f:
+                u, s, n = l.strip().split(":")
+                if u in (name, str(self.uid)):
+                    start = int(s)
+        if start is None:
+            self.skipTest("no subuid range")
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": self.uid, "size": 1},
+                                     {"containerID": 1, "hostID": start, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": self.gid, "size": 1},
+                                     {"containerID": 1, "hostID": start, "size": 65536}]
+
+    def test_terminal_with_a_non_root_user(self):
+        """The pty slave is opened while the process is root and given to
+        the user (runc's fixStdioPermissions): opened after setresuid it was
+        refused (0620, root's), and create's stdio, /dev/null by then, hid
+        why (podman run -t -u 1000: rc 125, no message)."""
+        probe = ["sh", "-c", "id; stat -c owner=%u $(tty); echo again > $(tty) && echo done"]
+
+        def e(c):
+            self.map_a_range(c)
+            c["process"]["user"] = {"uid": 1000, "gid": 1000}
+        data = self.run_on_terminal("ttyuser", probe, e)
+        self.assertIn(b"uid=1000 gid=1000", data)
+        self.assertIn(b"owner=1000\r\nagain\r\ndone", data)
+        # exec -t --user: the same steps
+        p = self.create("ttyexec", ["sleep", "1000"], self.map_a_range)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "ttyexec"]).rc, 0)
+        sock_path, srv = self.console_socket()
+        r = self.oci_cmd(["exec", "-t", "--console-socket", sock_path, "--detach", "--user",
+                          "1000:1000", "ttyexec"] + probe)
+        self.assertEqual(r.rc, 0, r)
+        data = self.read_console(self.console_master(srv), b"done")
+        self.assertIn(b"uid=1000 gid=1000", data)
+        self.assertIn(b"owner=1000\r\nagain\r\ndone", data)
+
 
 for _n in [n for n in dir(TestOci) if n.startswith("test_")]:
     if _n not in ("test_create_start_state_delete", "test_capabilities_from_config",
                   "test_relative_program_is_looked_up_from_cwd",
-                  "test_missing_cwd_is_made_inside_the_root"):
+                  "test_missing_cwd_is_made_inside_the_root",
+                  "test_console_socket_gets_the_terminal"):
         setattr(TestOciRange, _n, None)
 del _n
 

@@ -878,6 +878,7 @@ class TestCompiledFilter(SbxTestCase):
             "capget": (125, ()), "capset": (126, ()), "setgroups": (116, (1, 0)),
             "setresgid": (119, (0, 0, 0)), "setresuid": (117, (0, 0, 0)),
             "setsid": (112, ()), "ioctl(TIOCSCTTY)": (16, (0, tiocsctty, 0)),
+            "fchown": (93, (3, 1000, 0xFFFFFFFF)),  # -t: the slave given to the user
             "openat": (257, (-100, 0, o_rdonly_cloexec)), "dup2": (33, (3, 0)),
             "dup3": (292, (3, 0, 0)), "close": (3, (3,)), "chdir": (80, ()),
             "getcwd": (79, ()), "prlimit64": (302, (0, 7, 0, 0)), "setrlimit": (160, (7, 0)),
