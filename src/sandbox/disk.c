@@ -13,7 +13,9 @@
  * the store's gc does. A run removes its own directory at the end; a run
  * whose sbx was killed leaves one, unlocked, which the next --rootfs-disk
  * run or `sbx prune` removes. Creation takes the shared lock so a sweep
- * never sees a directory between its mkdir and its flock. A sweep leaves a
+ * never sees a directory between its mkdir and its flock; every probe of a
+ * directory's lock (the sweep's, and the look for leftovers that decides
+ * whether to start one) holds the exclusive lock. A sweep leaves a
  * leftover of another mapping (its idmap says so): a store used with both
  * --userns modes has range leftovers that single mode cannot remove. */
 #include "sbx/sandbox.h"
@@ -147,9 +149,20 @@ static gboolean remove_inside(int basefd, const char *base, const char *id, cons
   return TRUE;
 }
 
-/* Is there a directory no run holds? (A hint: the sweep checks again.) */
+/* Is there a directory no run holds? (A hint: the sweep checks again.)
+ * Each probe locks a directory for an instant, so it takes the base lock
+ * exclusively as the sweep does: a run between its mkdir and its flock
+ * (holding the base lock shared) would otherwise find its own directory
+ * locked by us and fail. Without the base lock no run can claim or sweep
+ * either: nothing to do. */
 static gboolean has_leftovers(int basefd)
 {
+  g_autoptr(GError) local = NULL;
+  sbx_autofd lock = lock_base(basefd, LOCK_EX, &local);
+  if (lock < 0) {
+    sbx_debug("%s", local->message);
+    return FALSE;
+  }
   DIR *d = list_dir(basefd);
   if (!d)
     return FALSE;

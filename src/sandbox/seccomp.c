@@ -1,7 +1,9 @@
 /* Loading the seccomp filter. Building one with libseccomp takes ~12 ms for
  * Docker's profile (three architectures), longer than the rest of a start,
  * so sbx-store compiles each (profile, capabilities) pair once into raw BPF,
- * cached in the store; sbx reads it and installs it with prctl. */
+ * cached in the store; sbx reads it and installs it with prctl. A compile
+ * also hands the program to sbx directly, so a cache that cannot be
+ * written only costs the next start a compile. */
 #include "sbx-config.h"
 #include "sbx/digest.h"
 #include "sbx/security.h"
@@ -13,6 +15,7 @@
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -86,12 +89,17 @@ static GBytes *read_cached(SbxStore *store, const char *name)
   return b;
 }
 
-static gboolean compile_in_helper(SbxStore *store, const SbxSeccompSpec *spec, const char *name,
-                                  GError **err)
+/* The helper writes the cache file and hands the program back on its
+ * stdout too, which is a memfd here: a store that cannot take the file
+ * (full, over quota, read-only; the key changes with each boot, upgrade and
+ * prune, so it is written again often) costs the cache, never the run. A
+ * memfd rather than a pipe: read after the helper exits, whatever the size. */
+static GBytes *compile_in_helper(SbxStore *store, const SbxSeccompSpec *spec, const char *name,
+                                 GError **err)
 {
   g_autofree char *helper = sbx_helper_path("sbx-store", err);
   if (!helper)
-    return FALSE;
+    return NULL;
   g_autofree char *caps = g_strdup_printf("%" G_GINT64_MODIFIER "x", spec->caps);
   g_autofree char *out = g_build_filename(store->root, name, NULL);
   const char *argv[] = {helper,
@@ -100,20 +108,46 @@ static gboolean compile_in_helper(SbxStore *store, const SbxSeccompSpec *spec, c
                         caps,
                         "--out",
                         out,
+                        "--stdout",
+                        "--log-level",
+                        sbx_log_level_name(),
                         spec->profile ? "--profile" : NULL,
                         spec->profile,
                         NULL};
+  sbx_autofd mem = memfd_create("sbx-seccomp", MFD_CLOEXEC);
+  if (mem < 0) {
+    sbx_fail_errno(err, "seccomp: memfd");
+    return NULL;
+  }
+  GPid pid;
   int status;
   g_autoptr(GError) local = NULL;
   g_auto(GStrv) env = sbx_helper_environ(SBX_STORE_HELPER_ENV);
-  if (!g_spawn_sync(NULL, (char **)argv, env, G_SPAWN_DEFAULT, sbx_child_die_with_parent, NULL,
-                    NULL, NULL, &status, &local))
-    return sbx_fail(err, SBX_ERROR_FAILED, "start %s: %s", helper, local->message);
+  /* DO_NOT_REAP_CHILD: no intermediate process, so the helper dies with us. */
+  if (!g_spawn_async_with_pipes_and_fds(NULL, argv, (const char *const *)env,
+                                        G_SPAWN_DO_NOT_REAP_CHILD, sbx_child_die_with_parent, NULL,
+                                        -1, mem, -1, NULL, NULL, 0, &pid, NULL, NULL, NULL,
+                                        &local)) {
+    sbx_fail(err, SBX_ERROR_FAILED, "start %s: %s", helper, local->message);
+    return NULL;
+  }
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) {
+      sbx_fail_errno(err, "seccomp: wait for %s", helper);
+      return NULL;
+    }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     g_set_error_literal(err, SBX_ERROR, SBX_ERROR_REPORTED, "seccomp compile failed");
-    return FALSE;
+    return NULL;
   }
-  return TRUE;
+  GBytes *b = NULL;
+  if (lseek(mem, 0, SEEK_SET) == 0)
+    b = sbx_read_fd_bounded(mem, MAX_BPF, "the compiled seccomp filter", NULL);
+  if (!b || !well_formed(b)) {
+    g_clear_pointer(&b, g_bytes_unref);
+    sbx_fail(err, SBX_ERROR_FAILED, "seccomp: the compiled filter is missing or damaged");
+  }
+  return b;
 }
 
 gboolean sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GBytes **bpf,
@@ -127,14 +161,11 @@ gboolean sbx_seccomp_prepare(SbxStore *store, const SbxSeccompSpec *spec, GBytes
     return FALSE;
   if ((*bpf = read_cached(store, name)) != NULL)
     return TRUE;
+  /* Without it the helper's cache write fails, and it hands the filter over. */
   if (mkdirat(store->rootfd, "seccomp", 0700) < 0 && errno != EEXIST)
-    return sbx_fail_errno(err, "store %s/seccomp", store->root);
+    sbx_debug("seccomp: store %s/seccomp: %s", store->root, sbx_strerror(errno));
   sbx_info("seccomp: compiling %s", spec->profile ? spec->profile : "the default profile");
-  if (!compile_in_helper(store, spec, name, err))
-    return FALSE;
-  if ((*bpf = read_cached(store, name)) == NULL)
-    return sbx_fail(err, SBX_ERROR_FAILED, "seccomp: the compiled filter is missing or damaged");
-  return TRUE;
+  return (*bpf = compile_in_helper(store, spec, name, err)) != NULL;
 }
 
 char *sbx_seccomp_filter_id(GBytes *bpf)

@@ -9,6 +9,7 @@ that a schema (jsonschema) validates. Every test runs in both uid-map modes.
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -234,6 +235,39 @@ class LimitTests:
             p.terminate()
             p.wait(timeout=30)
             p.stdout.close()
+        self.assertEqual(self.disk_leftovers(), [])
+
+    def test_rootfs_disk_sweep_probe_spares_a_starting_run(self):
+        """A --rootfs-disk start looked for leftovers by trying each
+        run-disk/<id>'s lock without the run-disk/lock base lock: a run
+        between its mkdir and its flock then found its own directory locked
+        and failed ("prepare ...: Resource temporarily unavailable"). strace
+        holds run A just after its mkdir, and run B's probe of A's directory
+        for longer: the probe must wait for A's claim, not collide with it."""
+        if not shutil.which("strace"):
+            self.skipTest("strace is not installed")
+        disk = self.disk_dir()
+        image = fixture("busybox-legacy.tar")
+        self.run_sh("true")  # the image stored: the runs below start at once
+        # LeakSanitizer cannot run under ptrace (an ASan build); the rest of ASan can.
+        env = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0"}
+        a = self.popen(["run", "-q", "--rootfs-disk", image, "true"], env=env,
+                       wrap=["strace", "-qq", "-o", "/dev/null", "-P", disk, "-e", "trace=mkdirat",
+                             "-e", "inject=mkdirat:delay_exit=2000000:when=1"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertTrue(self.wait_for(lambda: self.disk_leftovers(), 20), "A made no directory")
+            mine = os.path.join(disk, self.disk_leftovers()[0])
+            b = self.sbx_cmd(["run", "-q", "--rootfs-disk", image, "true"], env=env,
+                             wrap=["strace", "-qq", "-o", "/dev/null", "-P", mine, "-e",
+                                   "trace=flock", "-e", "inject=flock:delay_exit=3000000:when=1"])
+            out, err = a.communicate(timeout=60)
+        finally:
+            if a.poll() is None:
+                a.kill()
+                a.wait()
+        self.assertEqual((a.returncode, err.decode()), (0, ""))
+        self.assertEqual((b.rc, b.err), (0, ""))
         self.assertEqual(self.disk_leftovers(), [])
 
     # -- 2. processes -----------------------------------------------------

@@ -926,5 +926,63 @@ class TestCompiledFilter(SbxTestCase):
         self.assertEqual(hex(b.run_all(progs, 41, b.AUDIT_ARCH_X86_64, (1, 1, 0))), hex(b.ALLOW))
 
 
+class TestFilterCache(SbxTestCase):
+    """The compiled filter is cached in the store (seccomp/<key>.bpf), and
+    the key changes with the boot, sbx's version and `sbx prune`: a store
+    that cannot take the file (full, over quota, read-only) must not stop a
+    run."""
+
+    mode = "single"
+
+    def test_full_store_runs_with_the_filter_uncached(self):
+        """On a full store every run of a stored image failed (125, `write
+        <key>.bpf: No space left on device`): the filter only reached sbx
+        through the cache file. It comes back from the compile step itself,
+        is installed, and the debug log says the cache was not written."""
+        script = r"""
+set -u
+d=$(mktemp -d) err=$(mktemp)  # err: not on the full disk
+mount -t tmpfs -o size=8m tmpfs "$d" || exit 90
+"$SBX" load -q --userns single --root "$d/store" "$IMG" >/dev/null || exit 91
+rm -rf "$d/store/seccomp"
+dd if=/dev/zero of="$d/fill" bs=4k 2>/dev/null
+for i in 1 2; do
+  "$SBX" run -q --log-level debug --userns single --root "$d/store" "$IMG" \
+    sh -c 'grep ^Seccomp: /proc/self/status' 2>"$err"; echo "rc=$?"
+  cat "$err"
+done
+echo "cached: $(ls -A "$d/store/seccomp" | tr '\n' ' ')"
+rm "$d/fill"
+"$SBX" run -q --userns single --root "$d/store" "$IMG" true; echo "freed=$?"
+echo "cached: $(ls -A "$d/store/seccomp" | tr '\n' ' ')"
+rm -rf "$d/store/seccomp"
+mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" || exit 92
+"$SBX" run -q --log-level debug --userns single --root "$d/store" "$IMG" true 2>"$err"
+echo "readonly=$?"
+cat "$err"
+rm -f "$err"
+"""
+        r = self.run_as(["unshare", "-Urm", "sh", "-c", script],
+                        env={"SBX": self.sbx, "IMG": fixture("busybox-legacy.tar")})
+        if r.rc == 90 or "rc=" not in r.out:
+            self.skipTest("cannot mount a small tmpfs here: %r" % r)
+        runs = r.out.split("rc=")[1:]
+        self.assertEqual(len(runs), 2, r)
+        for run in runs:
+            self.assertTrue(run.startswith("0\n"), r)  # both: nothing was cached
+            self.assertNotIn("sbx: write", run, r)
+            self.assertIn("not written (No space left on device)", run, r)
+        self.assertIn("Seccomp:\t2\n", r.out)  # the filter is on
+        cached = [l for l in r.out.splitlines() if l.startswith("cached:")]
+        self.assertEqual(cached[0].split()[1:], [], r)  # no half-written file either
+        self.assertIn("freed=0", r.out)
+        after = cached[1].split()[1:]  # with room again the fast path caches it
+        self.assertEqual(len(after), 1, r)
+        self.assertRegex(after[0], r"^[0-9a-f]{32}\.bpf$")
+        if r.rc != 92:  # a read-only store: not even seccomp/ can be made
+            self.assertIn("readonly=0", r.out)
+            self.assertIn("/store/seccomp: Read-only file system", r.out)
+
+
 if __name__ == "__main__":
     unittest.main()
