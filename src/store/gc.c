@@ -51,22 +51,51 @@ static gboolean forget_archives(SbxStore *s, const char *id, GError **err)
   return TRUE;
 }
 
+/* The name untagged: TRUE when ref is a name of id; FALSE with err when it
+ * names another image or its name is not among names (a store changed
+ * under us, or one read wrongly: nothing is removed then). */
+static gboolean by_name_of(SbxStore *s, const char *ref, const char *id, char **names,
+                           gboolean *is_name, GError **err)
+{
+  g_autofree char *by_name = NULL;
+  if (!sbx_store_lookup_ref(s, ref, &by_name, err))
+    return FALSE;
+  *is_name = by_name != NULL;
+  if (!by_name)
+    return TRUE;
+  g_autofree char *norm = sbx_ref_normalize(ref);
+  if (strcmp(by_name, id) != 0 || !g_strv_contains((const char *const *)names, norm)) {
+    g_autofree char *shown = sbx_escape_text(norm);
+    return sbx_fail(err, SBX_ERROR_FAILED,
+                    "rmi %s: the name and image %.12s disagree in %s/refs: nothing removed", shown,
+                    id, s->root);
+  }
+  return TRUE;
+}
+
 gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GError **err)
 {
   sbx_autofd lock = sbx_store_lock(s, FALSE, FALSE, err);
   if (lock < 0)
     return FALSE;
+  /* The name is resolved under the records lock, which loads and pulls
+   * hold while they write an image's records and names: a load re-pointing
+   * the name cannot slip in between (and have its old image deleted, with
+   * every other name of it). */
+  sbx_autofd records = sbx_store_lock_records(s, err);
+  if (records < 0)
+    return FALSE;
   g_autofree char *id = sbx_store_resolve(s, ref, err);
   if (!id)
     return FALSE;
-  sbx_autofd records = sbx_store_lock_records(s, err);
-  if (records < 0)
+  /* Fail closed: names that cannot be read are not "no other names". */
+  g_auto(GStrv) names = sbx_store_names_of(s, id, err);
+  gboolean by_name;
+  if (!names || !by_name_of(s, ref, id, names, &by_name, err))
     return FALSE;
   /* Before anything is removed: a store it cannot list stays as it was. */
   if (!forget_archives(s, id, err))
     return FALSE;
-  g_autofree char *by_name = sbx_store_lookup_ref(s, ref);
-  g_auto(GStrv) names = sbx_store_names_of(s, id);
   /* "rmi NAME" of an image with other names only untags (docker does too). */
   if (by_name && g_strv_length(names) > 1 && !force) {
     remove_ref_file(s, ref);
