@@ -196,6 +196,26 @@ class TestCommands(SbxTestCase):
         self.assertEqual((r.rc, r.out), (0, "Untagged: bb2:1\n"), r)
         self.assertEqual(self.run_ok("busybox", "echo", "kept").out, "kept\n")
 
+    def test_unreadable_store_is_not_a_pull(self):
+        """An images/ or refs/ that cannot be read is reported: it never
+        turns `sbx run` into a registry pull (a closed proxy port catches
+        one that would be tried)."""
+        image_id = self._load_id("busybox-legacy.tar")
+        root = self.store_for(self.mode)
+        env = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
+        for d, ref in (("images", image_id[:12]), ("refs", "busybox"), ("refs", "busybox:1")):
+            path = os.path.join(root, d)
+            os.chmod(path, 0)
+            try:
+                r = self.sbx_cmd(["run", ref, "true"], env=env)
+                line = self.assertSbxError(r, contains="Permission denied")
+                self.assertIn(path, line)
+                for word in ("pull", "registry", "127.0.0.1", "docker.io"):
+                    self.assertNotIn(word, r.err, r)
+            finally:
+                os.chmod(path, 0o700)
+        self.assertEqual(self.run_ok(image_id[:12], "echo", "ok").out, "ok\n")
+
     def test_prune_sweeps_half_written_records(self):
         """Under the store's exclusive lock, what killed writes left goes: a
         .run without its .json, the temporary files of atomic writes."""
