@@ -73,6 +73,8 @@ gboolean sbx_store_lookup_ref(SbxStore *s, const char *name, char **id, GError *
 /* Names pointing at id_hex (all names when NULL), sorted; NULL with err when
  * refs/ or a name in it cannot be read. */
 char **sbx_store_names_of(SbxStore *s, const char *id_hex, GError **err);
+/* refs/<entry> points at an image without a record (prune removes it). */
+gboolean sbx_store_ref_dangling(SbxStore *s, const char *entry);
 
 /* The store-wide lock: shared by imports, exclusive for prune. -1 with err
  * (or, with nonblock, -1 and errno EWOULDBLOCK when busy). */

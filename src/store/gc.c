@@ -252,8 +252,11 @@ guint64 sbx_store_layer_size(SbxStore *s, const char *hex)
  * (or an rmi between its two unlinks). In seccomp/ (written by runs, under
  * no store lock: its temporary files are left alone), filters compiled
  * before this boot. */
-static gboolean is_leftover(const char *dir, const char *f, int dfd)
+static gboolean is_leftover(SbxStore *s, const char *dir, const char *f, int dfd)
 {
+  /* A name of an image whose record is gone: listed nowhere, never used. */
+  if (strcmp(dir, "refs") == 0 && f[0] != '.')
+    return sbx_store_ref_dangling(s, f);
   if (strcmp(dir, "seccomp") == 0) {
     /* A compiled filter's name holds the boot it was made in (the compat
      * ABIs are the kernel command line's: src/sandbox/seccomp.c): one
@@ -297,14 +300,16 @@ static gboolean sweep_records(SbxStore *s, GError **err)
       errno = 0;
       if (!(de = readdir(d)))
         break;
-      if (is_leftover(dirs[i], de->d_name, dirfd(d)))
+      if (is_leftover(s, dirs[i], de->d_name, dirfd(d)))
         g_ptr_array_add(gone, g_strdup(de->d_name));
     }
     int e = errno;
     for (guint j = 0; j < gone->len; j++) {
-      sbx_debug("prune: removing %s/%s (%s)", dirs[i], (char *)gone->pdata[j],
-                i == G_N_ELEMENTS(dirs) - 1 ? "a filter of an earlier boot"
-                                            : "left by a killed import");
+      const char *f = gone->pdata[j];
+      const char *why = strcmp(dirs[i], "seccomp") == 0 ? "a filter of an earlier boot"
+                        : strcmp(dirs[i], "refs") == 0 && f[0] != '.' ? "a name of a removed image"
+                                                                      : "left by a killed import";
+      sbx_debug("prune: removing %s/%s (%s)", dirs[i], f, why);
       if (unlinkat(dirfd(d), gone->pdata[j], 0) < 0 && errno != ENOENT)
         sbx_warn("prune: cannot remove %s/%s/%s: %s", s->root, dirs[i], (char *)gone->pdata[j],
                  sbx_strerror(errno));

@@ -147,6 +147,18 @@ char **sbx_store_names_of(SbxStore *s, const char *id_hex, GError **err)
   return g_strv_builder_end(b);
 }
 
+/* refs/<entry> names an image whose record is gone: left by an rmi racing a
+ * load in older versions, or a record removed by hand. Unreadable: kept. */
+gboolean sbx_store_ref_dangling(SbxStore *s, const char *entry)
+{
+  g_autofree char *file = g_strconcat("refs/", entry, NULL);
+  g_autofree char *id = NULL;
+  if (!read_ref(s, file, &id, NULL, NULL) || !id)
+    return FALSE;
+  g_autofree char *json = g_strdup_printf("images/%s.json", id);
+  return faccessat(s->rootfd, json, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
 /* A directory that cannot be listed is an error, never "empty": prune
  * would take an unreadable images/ for a store without images and delete
  * every layer. A missing directory is an error too (the caller decides). */

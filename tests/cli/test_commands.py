@@ -216,6 +216,19 @@ class TestCommands(SbxTestCase):
                 os.chmod(path, 0o700)
         self.assertEqual(self.run_ok(image_id[:12], "echo", "ok").out, "ok\n")
 
+    def test_prune_drops_names_of_removed_images(self):
+        """A name whose image record is gone (a record removed by hand, an
+        rmi racing a load in older versions) is listed nowhere: prune
+        removes it."""
+        image_id = self._load_id("busybox-legacy.tar")
+        root = self.store_for(self.mode)
+        for ext in (".json", ".run"):
+            os.unlink(os.path.join(root, "images", image_id + ext))
+        self.assertEqual(len(os.listdir(os.path.join(root, "refs"))), 1)
+        r = self.sbx_store("prune")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(os.listdir(os.path.join(root, "refs")), [])
+
     def test_prune_sweeps_half_written_records(self):
         """Under the store's exclusive lock, what killed writes left goes: a
         .run without its .json, the temporary files of atomic writes."""
