@@ -5,6 +5,7 @@
 #include "sbx/digest.h"
 #include "sbx/util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -136,6 +137,9 @@ static int images_parsed(int argc, char **argv, GError **err)
     const char *id = ids->pdata[i];
     g_autoptr(GError) local = NULL;
     Row *r = read_row(store, id, &warned, &local);
+    /* Removed since it was listed (an rmi meanwhile): not damaged, gone. */
+    if (!r && sbx_error_errno(local) == ENOENT)
+      continue;
     /* Left out of the list, never silently: the user can remove it. */
     if (!r) {
       sbx_warn("image %.12s: damaged image record (%s): load it again or 'sbx rmi %.12s'", id,
@@ -144,7 +148,9 @@ static int images_parsed(int argc, char **argv, GError **err)
     }
     g_ptr_array_add(rows, r);
     g_autofree char *run = g_strdup_printf("images/%s.run", id);
-    if (faccessat(store->rootfd, run, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+    g_autofree char *json = g_strdup_printf("images/%s.json", id);
+    if (faccessat(store->rootfd, run, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+        faccessat(store->rootfd, json, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
       sbx_warn("image %.12s: damaged image record (no %s): load it again or 'sbx rmi %.12s'", id,
                run, id);
   }

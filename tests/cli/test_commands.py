@@ -5,7 +5,7 @@ import subprocess
 import time
 import unittest
 
-from sbxtest import SbxTestCase, fixture
+from sbxtest import Result, SbxTestCase, fixture
 
 
 class TestCommands(SbxTestCase):
@@ -228,6 +228,23 @@ class TestCommands(SbxTestCase):
         r = self.sbx_store("prune")
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(os.listdir(os.path.join(root, "refs")), [])
+
+    def test_image_removed_while_run_finds_it(self):
+        """An rmi between run's lookup and its read of the record is said as
+        such, not as a damaged record to load again. strace holds run after
+        its listing of images/ (its second getdents64) while rmi runs."""
+        image_id = self._load_id("busybox-legacy.tar")
+        wrap = ["strace", "-f", "-qq", "-o", "/dev/null",
+                "-e", "inject=getdents64:delay_exit=3000000:when=2"]
+        p = self.popen(["run", image_id[:12], "true"], wrap=wrap,
+                       env={"ASAN_OPTIONS": "detect_leaks=0"},  # LeakSanitizer cannot run traced
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1)
+        self.assertEqual(self.sbx_store("rmi", image_id[:12]).rc, 0)
+        out, err = p.communicate(timeout=60)
+        r = Result(p, out, err)
+        line = self.assertSbxError(r, contains="removed from the store meanwhile")
+        self.assertNotIn("damaged", line)
 
     def test_prune_sweeps_half_written_records(self):
         """Under the store's exclusive lock, what killed writes left goes: a
