@@ -67,9 +67,14 @@ char *sbx_ref_normalize(const char *name);
 gboolean sbx_ref_has_tag(const char *name);
 gboolean sbx_ref_usable(const char *name);
 gboolean sbx_store_tag(SbxStore *s, const char *name, const char *id_hex, GError **err);
-char *sbx_store_lookup_ref(SbxStore *s, const char *name);
-/* Names pointing at id_hex (all names when NULL), sorted. */
-char **sbx_store_names_of(SbxStore *s, const char *id_hex);
+/* The id `name` points at: TRUE with *id NULL when no such name, FALSE with
+ * err when refs/ or the name's file cannot be read (never "no such name"). */
+gboolean sbx_store_lookup_ref(SbxStore *s, const char *name, char **id, GError **err);
+/* Names pointing at id_hex (all names when NULL), sorted; NULL with err when
+ * refs/ or a name in it cannot be read. */
+char **sbx_store_names_of(SbxStore *s, const char *id_hex, GError **err);
+/* refs/<entry> points at an image without a record (prune removes it). */
+gboolean sbx_store_ref_dangling(SbxStore *s, const char *entry);
 
 /* The store-wide lock: shared by imports, exclusive for prune. -1 with err
  * (or, with nonblock, -1 and errno EWOULDBLOCK when busy). */
@@ -92,7 +97,9 @@ GPtrArray *sbx_store_list_dir(SbxStore *s, const char *dir, GError **err);
 GBytes *sbx_store_read_config_raw(SbxStore *s, const char *id, GError **err);
 SbxImageConfig *sbx_store_read_config(SbxStore *s, const char *id, GError **err);
 guint64 sbx_store_layer_size(SbxStore *s, const char *hex);
-/* Resolve a name, full id or unique id prefix to an image id. */
+/* Resolve a name, full id or unique id prefix to an image id. An image not
+ * there is SBX_ERROR_NOT_FOUND; any other error is a store that cannot be
+ * read (or an ambiguous prefix), never to be taken for "not there". */
 char *sbx_store_resolve(SbxStore *s, const char *ref, GError **err);
 
 /* Read an image record. */

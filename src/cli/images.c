@@ -5,6 +5,7 @@
 #include "sbx/digest.h"
 #include "sbx/util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -42,8 +43,9 @@ static void row_free(gpointer p)
   g_free(r);
 }
 
-/* NULL with err for a record that cannot be read or understood. */
-static Row *read_row(SbxStore *s, const char *id, GError **err)
+/* NULL with err for a record that cannot be read or understood. Names
+ * that cannot be read are left out, with one warning for the listing. */
+static Row *read_row(SbxStore *s, const char *id, gboolean *warned, GError **err)
 {
   g_autoptr(GBytes) raw = sbx_store_read_config_raw(s, id, err);
   g_autoptr(SbxImageConfig) cfg =
@@ -52,7 +54,14 @@ static Row *read_row(SbxStore *s, const char *id, GError **err)
     return NULL;
   Row *r = g_new0(Row, 1);
   r->id = g_strdup(id);
-  r->names = sbx_store_names_of(s, id);
+  g_autoptr(GError) local = NULL;
+  r->names = sbx_store_names_of(s, id, &local);
+  if (!r->names) {
+    if (!*warned)
+      sbx_warn("image names left out: %s", local->message);
+    *warned = TRUE;
+    r->names = g_new0(char *, 1);
+  }
   g_autoptr(JsonNode) root =
       sbx_json_parse(g_bytes_get_data(raw, NULL), g_bytes_get_size(raw), "config", NULL);
   const char *created = NULL;
@@ -123,10 +132,14 @@ static int images_parsed(int argc, char **argv, GError **err)
   if (!ids)
     return -1;
   g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func(row_free);
+  gboolean warned = FALSE;
   for (guint i = 0; i < ids->len; i++) {
     const char *id = ids->pdata[i];
     g_autoptr(GError) local = NULL;
-    Row *r = read_row(store, id, &local);
+    Row *r = read_row(store, id, &warned, &local);
+    /* Removed since it was listed (an rmi meanwhile): not damaged, gone. */
+    if (!r && sbx_error_errno(local) == ENOENT)
+      continue;
     /* Left out of the list, never silently: the user can remove it. */
     if (!r) {
       sbx_warn("image %.12s: damaged image record (%s): load it again or 'sbx rmi %.12s'", id,
@@ -135,7 +148,9 @@ static int images_parsed(int argc, char **argv, GError **err)
     }
     g_ptr_array_add(rows, r);
     g_autofree char *run = g_strdup_printf("images/%s.run", id);
-    if (faccessat(store->rootfd, run, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+    g_autofree char *json = g_strdup_printf("images/%s.json", id);
+    if (faccessat(store->rootfd, run, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+        faccessat(store->rootfd, json, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
       sbx_warn("image %.12s: damaged image record (no %s): load it again or 'sbx rmi %.12s'", id,
                run, id);
   }

@@ -62,7 +62,10 @@ static gboolean from_store(const char *ref, Inspected *x, GError **err)
   x->id = sbx_store_resolve(store, ref, err);
   if (!x->id || !(x->config_raw = sbx_store_read_config_raw(store, x->id, err)))
     return FALSE;
-  x->names = sbx_store_names_of(store, x->id);
+  /* Names that cannot be read fail the inspect: its output is read by
+   * programs, which could not tell a partial list. */
+  if (!(x->names = sbx_store_names_of(store, x->id, err)))
+    return FALSE;
   x->format = "store";
   g_autoptr(SbxImageConfig) cfg = sbx_image_config_parse(g_bytes_get_data(x->config_raw, NULL),
                                                          g_bytes_get_size(x->config_raw), err);

@@ -137,7 +137,12 @@ static int pull_parsed(int argc, char **argv, GError **err)
      * candidates is used as it is (before the ambiguity check of a pull). */
     g_auto(GStrv) local = sbx_regconf_local_candidates(regconf, argv[1]);
     for (char **c = local; *c; c++) {
-      g_autofree char *id = sbx_store_resolve(store, *c, NULL);
+      g_autoptr(GError) missing = NULL;
+      g_autofree char *id = sbx_store_resolve(store, *c, &missing);
+      if (!id && !g_error_matches(missing, SBX_ERROR, SBX_ERROR_NOT_FOUND)) {
+        g_propagate_error(err, g_steal_pointer(&missing));
+        return -1; /* a store that cannot be read: not "not there" */
+      }
       if (id) {
         sbx_info("%s: %s is in the store", argv[1], *c);
         printf("%s\n", id);

@@ -507,7 +507,15 @@ static SbxStoredImage *find_image(SbxStore *store, const char *ref, GError **err
     sbx_fail(err, SBX_ERROR_USAGE, "--pull: '%s' is not missing, always or never", policy);
     return NULL;
   }
-  g_autofree char *id = strcmp(policy, "always") == 0 ? NULL : sbx_store_resolve(store, ref, NULL);
+  g_autofree char *id = NULL;
+  g_autoptr(GError) missing = NULL;
+  /* Only an image not in the store is pulled: a store that cannot be read
+   * is reported, never taken for one without the image. */
+  if (strcmp(policy, "always") != 0 && !(id = sbx_store_resolve(store, ref, &missing)) &&
+      !g_error_matches(missing, SBX_ERROR, SBX_ERROR_NOT_FOUND)) {
+    g_propagate_error(err, g_steal_pointer(&missing));
+    return NULL;
+  }
   g_autoptr(SbxImageRef) pullable =
       id || looks_like_archive(ref) ? NULL : sbx_image_ref_parse(ref, NULL);
   if (pullable && strcmp(policy, "never") != 0)

@@ -51,22 +51,51 @@ static gboolean forget_archives(SbxStore *s, const char *id, GError **err)
   return TRUE;
 }
 
+/* The name untagged: TRUE when ref is a name of id; FALSE with err when it
+ * names another image or its name is not among names (a store changed
+ * under us, or one read wrongly: nothing is removed then). */
+static gboolean by_name_of(SbxStore *s, const char *ref, const char *id, char **names,
+                           gboolean *is_name, GError **err)
+{
+  g_autofree char *by_name = NULL;
+  if (!sbx_store_lookup_ref(s, ref, &by_name, err))
+    return FALSE;
+  *is_name = by_name != NULL;
+  if (!by_name)
+    return TRUE;
+  g_autofree char *norm = sbx_ref_normalize(ref);
+  if (strcmp(by_name, id) != 0 || !g_strv_contains((const char *const *)names, norm)) {
+    g_autofree char *shown = sbx_escape_text(norm);
+    return sbx_fail(err, SBX_ERROR_FAILED,
+                    "rmi %s: the name and image %.12s disagree in %s/refs: nothing removed", shown,
+                    id, s->root);
+  }
+  return TRUE;
+}
+
 gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GError **err)
 {
   sbx_autofd lock = sbx_store_lock(s, FALSE, FALSE, err);
   if (lock < 0)
     return FALSE;
+  /* The name is resolved under the records lock, which loads and pulls
+   * hold while they write an image's records and names: a load re-pointing
+   * the name cannot slip in between (and have its old image deleted, with
+   * every other name of it). */
+  sbx_autofd records = sbx_store_lock_records(s, err);
+  if (records < 0)
+    return FALSE;
   g_autofree char *id = sbx_store_resolve(s, ref, err);
   if (!id)
     return FALSE;
-  sbx_autofd records = sbx_store_lock_records(s, err);
-  if (records < 0)
+  /* Fail closed: names that cannot be read are not "no other names". */
+  g_auto(GStrv) names = sbx_store_names_of(s, id, err);
+  gboolean by_name;
+  if (!names || !by_name_of(s, ref, id, names, &by_name, err))
     return FALSE;
   /* Before anything is removed: a store it cannot list stays as it was. */
   if (!forget_archives(s, id, err))
     return FALSE;
-  g_autofree char *by_name = sbx_store_lookup_ref(s, ref);
-  g_auto(GStrv) names = sbx_store_names_of(s, id);
   /* "rmi NAME" of an image with other names only untags (docker does too). */
   if (by_name && g_strv_length(names) > 1 && !force) {
     remove_ref_file(s, ref);
@@ -223,8 +252,11 @@ guint64 sbx_store_layer_size(SbxStore *s, const char *hex)
  * (or an rmi between its two unlinks). In seccomp/ (written by runs, under
  * no store lock: its temporary files are left alone), filters compiled
  * before this boot. */
-static gboolean is_leftover(const char *dir, const char *f, int dfd)
+static gboolean is_leftover(SbxStore *s, const char *dir, const char *f, int dfd)
 {
+  /* A name of an image whose record is gone: listed nowhere, never used. */
+  if (strcmp(dir, "refs") == 0 && f[0] != '.')
+    return sbx_store_ref_dangling(s, f);
   if (strcmp(dir, "seccomp") == 0) {
     /* A compiled filter's name holds the boot it was made in (the compat
      * ABIs are the kernel command line's: src/sandbox/seccomp.c): one
@@ -268,14 +300,16 @@ static gboolean sweep_records(SbxStore *s, GError **err)
       errno = 0;
       if (!(de = readdir(d)))
         break;
-      if (is_leftover(dirs[i], de->d_name, dirfd(d)))
+      if (is_leftover(s, dirs[i], de->d_name, dirfd(d)))
         g_ptr_array_add(gone, g_strdup(de->d_name));
     }
     int e = errno;
     for (guint j = 0; j < gone->len; j++) {
-      sbx_debug("prune: removing %s/%s (%s)", dirs[i], (char *)gone->pdata[j],
-                i == G_N_ELEMENTS(dirs) - 1 ? "a filter of an earlier boot"
-                                            : "left by a killed import");
+      const char *f = gone->pdata[j];
+      const char *why = strcmp(dirs[i], "seccomp") == 0 ? "a filter of an earlier boot"
+                        : strcmp(dirs[i], "refs") == 0 && f[0] != '.' ? "a name of a removed image"
+                                                                      : "left by a killed import";
+      sbx_debug("prune: removing %s/%s (%s)", dirs[i], f, why);
       if (unlinkat(dirfd(d), gone->pdata[j], 0) < 0 && errno != ENOENT)
         sbx_warn("prune: cannot remove %s/%s/%s: %s", s->root, dirs[i], (char *)gone->pdata[j],
                  sbx_strerror(errno));

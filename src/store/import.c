@@ -167,11 +167,6 @@ static gboolean write_image_files(SbxStore *s, SbxImage *img, const char *hex, G
   gsize len;
   const void *data = g_bytes_get_data(img->config_raw, &len);
   g_autoptr(GBytes) record = sbx_image_config_to_record(img->config);
-  /* Imports of one image and rmi of it take turns here: none sees the
-   * other's half-written record. */
-  sbx_autofd lock = sbx_store_lock_records(s, err);
-  if (lock < 0)
-    return FALSE;
   gboolean existed = faccessat(s->rootfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
   if (!sbx_write_file_atomic(s->rootfd, run, g_bytes_get_data(record, NULL),
                              g_bytes_get_size(record), 0600, err))
@@ -187,7 +182,12 @@ static gboolean write_image_files(SbxStore *s, SbxImage *img, const char *hex, G
 static gboolean write_records(SbxStore *s, SbxImage *img, GError **err)
 {
   const char *hex = sbx_digest_hex_of(img->config_digest);
-  if (!write_image_files(s, img, hex, err))
+  /* Imports and rmi take turns here, records and names together: none sees
+   * the other's half-written record, an rmi never resolves a name a load
+   * is re-pointing, and never deletes an image between its record and its
+   * names (a name left on a deleted image, and "Loaded"). */
+  sbx_autofd lock = sbx_store_lock_records(s, err);
+  if (lock < 0 || !write_image_files(s, img, hex, err))
     return FALSE;
   /* A name that could not be written (a full disk) fails the load: "Loaded
    * image: NAME" and status 0 would be untrue. The image itself stays,
@@ -337,7 +337,11 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
     return NULL;
   /* Remember the archive — only if it is still what was read. */
   g_autofree char *after = sbx_store_archive_key_fd(sbx_source_fd(src), select, s->platform);
-  if (key && g_strcmp0(key, after) == 0) {
+  /* And only while the image is there: an rmi since then removed it (under
+   * the records lock, as rmi forgets the archives naming it). */
+  g_autofree char *json = g_strdup_printf("images/%s.json", id);
+  sbx_autofd records = key && g_strcmp0(key, after) == 0 ? sbx_store_lock_records(s, NULL) : -1;
+  if (records >= 0 && faccessat(s->rootfd, json, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
     g_autofree char *name = g_strdup_printf("archives/%s", key);
     g_autoptr(GError) local = NULL;
     if (!sbx_write_file_atomic(s->rootfd, name, sbx_digest_hex_of(img->config_digest), 64, 0600,

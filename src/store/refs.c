@@ -64,23 +64,29 @@ static char *ref_file(const char *name)
   return g_strconcat("refs/", sbx_digest_hex_of(d), NULL);
 }
 
-/* Read a ref file: the id, and the name it records (optional). */
-static char *read_ref(SbxStore *s, const char *file, char **name)
+/* Read a ref file: the id, and the name it records (optional). TRUE with
+ * *id NULL when there is no such file; any other failure (an unreadable
+ * refs/ or file, a damaged one) is an error: taken for "no such name", it
+ * would turn rmi's untag into a delete and run's lookup into a pull. */
+static gboolean read_ref(SbxStore *s, const char *file, char **id, char **name, GError **err)
 {
   char buf[64 + 1 + 600];
+  *id = NULL;
   sbx_autofd fd = openat(s->rootfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ENOENT)
+    return TRUE;
   ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-  if (n < 65 || buf[64] != '\n')
-    return NULL;
+  if (n < 0)
+    return sbx_fail_errno(err, "image name %s/%s", s->root, file);
   buf[n] = '\0';
-  char *id = g_strndup(buf, 64);
-  if (!sbx_hex64_valid(id)) {
-    g_free(id);
-    return NULL;
-  }
+  g_autofree char *hex = n >= 65 && buf[64] == '\n' ? g_strndup(buf, 64) : NULL;
+  if (!hex || !sbx_hex64_valid(hex))
+    return sbx_fail(err, SBX_ERROR_INVALID, "image name %s/%s: damaged (remove the file)", s->root,
+                    file);
   if (name)
     *name = g_strchomp(g_strdup(buf + 65));
-  return id;
+  *id = g_steal_pointer(&hex);
+  return TRUE;
 }
 
 gboolean sbx_store_tag(SbxStore *s, const char *name, const char *id_hex, GError **err)
@@ -100,12 +106,13 @@ gboolean sbx_store_tag(SbxStore *s, const char *name, const char *id_hex, GError
   return sbx_write_file_atomic(s->rootfd, file, content, strlen(content), 0600, err);
 }
 
-char *sbx_store_lookup_ref(SbxStore *s, const char *name)
+gboolean sbx_store_lookup_ref(SbxStore *s, const char *name, char **id, GError **err)
 {
+  *id = NULL;
   if (strlen(name) > 512)
-    return NULL;
+    return TRUE;
   g_autofree char *file = ref_file(name);
-  return read_ref(s, file, NULL);
+  return read_ref(s, file, id, NULL, err);
 }
 
 static gint cmp_strp(gconstpointer a, gconstpointer b)
@@ -113,28 +120,43 @@ static gint cmp_strp(gconstpointer a, gconstpointer b)
   return g_strcmp0(*(char *const *)a, *(char *const *)b);
 }
 
-char **sbx_store_names_of(SbxStore *s, const char *id_hex)
+char **sbx_store_names_of(SbxStore *s, const char *id_hex, GError **err)
 {
-  g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-  sbx_autofd fd = openat(s->rootfd, "refs", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  DIR *d = fd >= 0 ? fdopendir(sbx_steal_fd(&fd)) : NULL;
-  struct dirent *de;
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GPtrArray) files = sbx_store_list_dir(s, "refs", &local);
+  if (!files && sbx_error_errno(local) == ENOENT)
+    return g_new0(char *, 1); /* made by the first name recorded */
+  if (!files) {
+    g_propagate_error(err, g_steal_pointer(&local));
+    return NULL;
+  }
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-  while (d && (de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.')
-      continue;
-    g_autofree char *file = g_strconcat("refs/", de->d_name, NULL);
+  for (guint i = 0; i < files->len; i++) {
+    g_autofree char *file = g_strconcat("refs/", (char *)files->pdata[i], NULL);
     g_autofree char *name = NULL;
-    g_autofree char *id = read_ref(s, file, &name);
-    if (id && name && (!id_hex || strcmp(id, id_hex) == 0))
+    g_autofree char *id = NULL;
+    if (!read_ref(s, file, &id, &name, err))
+      return NULL;
+    if (id && (!id_hex || strcmp(id, id_hex) == 0))
       g_ptr_array_add(names, g_steal_pointer(&name));
   }
-  if (d)
-    closedir(d);
   g_ptr_array_sort(names, cmp_strp);
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new();
   for (guint i = 0; i < names->len; i++)
     g_strv_builder_add(b, names->pdata[i]);
   return g_strv_builder_end(b);
+}
+
+/* refs/<entry> names an image whose record is gone: left by an rmi racing a
+ * load in older versions, or a record removed by hand. Unreadable: kept. */
+gboolean sbx_store_ref_dangling(SbxStore *s, const char *entry)
+{
+  g_autofree char *file = g_strconcat("refs/", entry, NULL);
+  g_autofree char *id = NULL;
+  if (!read_ref(s, file, &id, NULL, NULL) || !id)
+    return FALSE;
+  g_autofree char *json = g_strdup_printf("images/%s.json", id);
+  return faccessat(s->rootfd, json, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
 }
 
 /* A directory that cannot be listed is an error, never "empty": prune
@@ -210,7 +232,8 @@ char *sbx_store_resolve(SbxStore *s, const char *ref, GError **err)
     if (id)
       return id;
   }
-  id = sbx_store_lookup_ref(s, ref);
+  if (!sbx_store_lookup_ref(s, ref, &id, err))
+    return NULL;
   if (id)
     return id;
   sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %s: not in the store (see 'sbx images')", ref);

@@ -78,7 +78,16 @@ SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **e
   }
   g_autofree char *name = g_strdup_printf("images/%s.run", id_hex);
   sbx_autofd fd = openat(s->rootfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 && errno == ENOENT) {
+  int open_errno = fd < 0 ? errno : 0;
+  g_autofree char *json = g_strdup_printf("images/%s.json", id_hex);
+  if (open_errno == ENOENT && faccessat(s->rootfd, json, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+      errno == ENOENT) {
+    /* Neither file: removed since it was found (an rmi meanwhile). */
+    sbx_fail(err, SBX_ERROR_NOT_FOUND, "image %.12s: removed from the store meanwhile (sbx rmi?)",
+             id_hex);
+    return NULL;
+  }
+  if (open_errno == ENOENT) {
     /* images/<id>.json without its .run: left by an import killed (or out
      * of space) before the order of the two was made safe. */
     sbx_fail(err, SBX_ERROR_NOT_FOUND,
@@ -87,7 +96,7 @@ SbxStoredImage *sbx_store_read_image(SbxStore *s, const char *id_hex, GError **e
     return NULL;
   }
   if (fd < 0) {
-    sbx_fail_errno(err, "image %.12s: %s/%s", id_hex, s->root, name);
+    sbx_fail_errnum(err, open_errno, "image %.12s: %s/%s", id_hex, s->root, name);
     return NULL;
   }
   g_autoptr(GBytes) raw = sbx_read_fd_bounded(fd, 16 << 20, name, err);

@@ -2,9 +2,10 @@
 import json
 import os
 import subprocess
+import time
 import unittest
 
-from sbxtest import SbxTestCase, fixture
+from sbxtest import Result, SbxTestCase, fixture
 
 
 class TestCommands(SbxTestCase):
@@ -119,6 +120,131 @@ class TestCommands(SbxTestCase):
         self.assertIn("sbx rmi %s" % image_id[:12], line)
         self.assertEqual(self.sbx_store("rmi", image_id[:12]).rc, 0)
         self.assertEqual(os.listdir(os.path.join(self.store_for(self.mode), "images")), [])
+
+    def _two_names(self):
+        """busybox-legacy.tar's image loaded under bb2:1 and busybox:latest."""
+        import io
+        import tarfile
+        path = os.path.join(self.tmp, "two-names.tar")
+        with tarfile.open(fixture("busybox-legacy.tar")) as src, tarfile.open(path, "w") as dst:
+            for m in src.getmembers():
+                data = src.extractfile(m).read() if m.isfile() else None
+                if m.name == "manifest.json":
+                    manifest = json.loads(data)
+                    manifest[0]["RepoTags"] = ["bb2:1", "busybox:latest"]
+                    data = json.dumps(manifest).encode()
+                    m.size = len(data)
+                dst.addfile(m, io.BytesIO(data) if data is not None else None)
+        os.chmod(path, 0o644)
+        r = self.sbx_store("load", path)
+        self.assertEqual(r.rc, 0, r)
+        return r.out.split("Loaded image ID: sha256:")[1].strip()
+
+    def _rootfs_tar(self):
+        import io
+        import tarfile
+        path = os.path.join(self.tmp, "other.tar")
+        with tarfile.open(path, "w") as t:
+            ti = tarfile.TarInfo("other")
+            ti.size = 6
+            t.addfile(ti, io.BytesIO(b"other\n"))
+        os.chmod(path, 0o644)
+        return path
+
+    def test_rmi_racing_a_load_of_the_same_name(self):
+        """rmi NAME while a load re-points NAME: the name is resolved under
+        the records lock, so rmi never deletes the image NAME used to name
+        (with its other names). The load runs while rmi waits at its second
+        flock (the records lock), delayed by strace."""
+        image_id = self._two_names()
+        root = self.store_for(self.mode)
+        wrap = ["strace", "-f", "-qq", "-o", "/dev/null",
+                "-e", "inject=flock:delay_enter=4000000:when=2"]
+        p = self.popen(["rmi", "--root", root, "bb2:1"], root=False, wrap=wrap,
+                       env={"ASAN_OPTIONS": "detect_leaks=0"},  # LeakSanitizer cannot run traced
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1)
+        r = self.sbx_store("load", "--rootfs", "--name", "bb2:1", self._rootfs_tar())
+        self.assertEqual(r.rc, 0, r)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertNotIn(image_id, out.decode(), "rmi deleted the image bb2:1 named before")
+        self.assertEqual(self.run_ok("busybox:latest", "echo", "kept").out, "kept\n")
+        self.assertTrue(os.path.exists(os.path.join(root, "images", image_id + ".json")))
+
+    def test_unreadable_names_stop_rmi(self):
+        """refs/ that cannot be listed is not "no other names": rmi NAME
+        would delete the image and leave its other names dangling."""
+        image_id = self._two_names()
+        refs = os.path.join(self.store_for(self.mode), "refs")
+        os.chmod(refs, 0o300)
+        try:
+            self.assertSbxError(self.sbx_store("rmi", "bb2:1"),
+                                contains="list %s: Permission denied" % refs)
+            self.assertSbxError(self.sbx_cmd(["inspect", "--root", self.store_for(self.mode),
+                                              "bb2:1"], root=False),
+                                contains="list %s: Permission denied" % refs)
+            r = self.sbx_store("images")
+            self.assertEqual(r.rc, 0, r)
+            self.assertEqual(r.err.count("warning: image names left out"), 1, r)
+            self.assertIn(image_id[:12], r.out)
+        finally:
+            os.chmod(refs, 0o700)
+        self.assertTrue(os.path.exists(os.path.join(self.store_for(self.mode), "images",
+                                                    image_id + ".json")))
+        r = self.sbx_store("rmi", "bb2:1")
+        self.assertEqual((r.rc, r.out), (0, "Untagged: bb2:1\n"), r)
+        self.assertEqual(self.run_ok("busybox", "echo", "kept").out, "kept\n")
+
+    def test_unreadable_store_is_not_a_pull(self):
+        """An images/ or refs/ that cannot be read is reported: it never
+        turns `sbx run` into a registry pull (a closed proxy port catches
+        one that would be tried)."""
+        image_id = self._load_id("busybox-legacy.tar")
+        root = self.store_for(self.mode)
+        env = {"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
+        for d, ref in (("images", image_id[:12]), ("refs", "busybox"), ("refs", "busybox:1")):
+            path = os.path.join(root, d)
+            os.chmod(path, 0)
+            try:
+                r = self.sbx_cmd(["run", ref, "true"], env=env)
+                line = self.assertSbxError(r, contains="Permission denied")
+                self.assertIn(path, line)
+                for word in ("pull", "registry", "127.0.0.1", "docker.io"):
+                    self.assertNotIn(word, r.err, r)
+            finally:
+                os.chmod(path, 0o700)
+        self.assertEqual(self.run_ok(image_id[:12], "echo", "ok").out, "ok\n")
+
+    def test_prune_drops_names_of_removed_images(self):
+        """A name whose image record is gone (a record removed by hand, an
+        rmi racing a load in older versions) is listed nowhere: prune
+        removes it."""
+        image_id = self._load_id("busybox-legacy.tar")
+        root = self.store_for(self.mode)
+        for ext in (".json", ".run"):
+            os.unlink(os.path.join(root, "images", image_id + ext))
+        self.assertEqual(len(os.listdir(os.path.join(root, "refs"))), 1)
+        r = self.sbx_store("prune")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(os.listdir(os.path.join(root, "refs")), [])
+
+    def test_image_removed_while_run_finds_it(self):
+        """An rmi between run's lookup and its read of the record is said as
+        such, not as a damaged record to load again. strace holds run after
+        its listing of images/ (its second getdents64) while rmi runs."""
+        image_id = self._load_id("busybox-legacy.tar")
+        wrap = ["strace", "-f", "-qq", "-o", "/dev/null",
+                "-e", "inject=getdents64:delay_exit=3000000:when=2"]
+        p = self.popen(["run", image_id[:12], "true"], wrap=wrap,
+                       env={"ASAN_OPTIONS": "detect_leaks=0"},  # LeakSanitizer cannot run traced
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1)
+        self.assertEqual(self.sbx_store("rmi", image_id[:12]).rc, 0)
+        out, err = p.communicate(timeout=60)
+        r = Result(p, out, err)
+        line = self.assertSbxError(r, contains="removed from the store meanwhile")
+        self.assertNotIn("damaged", line)
 
     def test_prune_sweeps_half_written_records(self):
         """Under the store's exclusive lock, what killed writes left goes: a
