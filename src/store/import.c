@@ -21,22 +21,42 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-static int lock_layer(SbxStore *s, const char *hex, GError **err)
+static gboolean layer_present(SbxStore *s, const char *final)
 {
+  return faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* The layer's lock, unless the layer is (or becomes, while waiting) stored:
+ * then -1 with *present set and no error. The lock is tried without
+ * blocking: a running sandbox holds it shared for as long as it runs, and
+ * an import that only finds the layer there must not wait for that. */
+static int lock_layer_unless_present(SbxStore *s, const char *hex, const char *final,
+                                     gboolean *present, GError **err)
+{
+  *present = layer_present(s, final);
+  if (*present)
+    return -1;
   g_autofree char *name = g_strdup_printf("locks/%s-%s.lock", s->idmap_key, hex);
-  int fd = openat(s->rootfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  sbx_autofd fd = openat(s->rootfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     sbx_fail_errno(err, "lock %s", name);
     return -1;
   }
-  while (flock(fd, LOCK_EX) < 0) {
-    if (errno != EINTR) {
+  /* Held exclusively only by an import of the same layer (prune, the other
+   * taker, holds the store lock exclusively): poll until it lets go, or until
+   * the layer it unpacks is there. */
+  while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
       sbx_fail_errno(err, "lock %s", name);
-      close(fd);
       return -1;
     }
+    if ((*present = layer_present(s, final)))
+      return -1;
+    g_usleep(20 * 1000);
   }
-  return fd;
+  /* another sbx may have unpacked it between the check and the lock */
+  *present = layer_present(s, final);
+  return *present ? -1 : sbx_steal_fd(&fd);
 }
 
 /* With the layer lock held, any tmp/<key>-<hex>.* is left over from an import
@@ -124,17 +144,14 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, guint index, Import *i
   const SbxLayerRef *ref = im->todo->pdata[index];
   const char *hex = sbx_digest_hex_of(ref->diff_id);
   g_autofree char *final = g_build_filename("layers", s->idmap_key, hex, NULL);
-  if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+  gboolean present = FALSE;
+  sbx_autofd lock = lock_layer_unless_present(s, hex, final, &present, err);
+  if (present) {
     g_atomic_int_set(&im->layer_state[index], LAYER_PRESENT);
-    return TRUE;
+    return TRUE; /* stored before, or by another sbx while we waited */
   }
-  sbx_autofd lock = lock_layer(s, hex, err);
   if (lock < 0)
     return FALSE;
-  if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-    g_atomic_int_set(&im->layer_state[index], LAYER_PRESENT);
-    return TRUE; /* another sbx unpacked it while we waited */
-  }
   g_atomic_int_set(&im->layer_state[index], LAYER_FETCHING);
   sbx_autofd tmpfd = openat(s->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (tmpfd < 0)
@@ -495,12 +512,21 @@ static char *unpack_rootfs(SbxStore *s, const char *path, GError **err)
   g_autofree char *diff_id = st.diff_id;
   const char *hex = sbx_digest_hex_of(diff_id);
   g_autofree char *final = g_build_filename("layers", s->idmap_key, hex, NULL);
-  sbx_autofd lock = lock_layer(s, hex, err);
-  if (lock < 0 || !write_layer_size(s, hex, st.bytes, err)) {
+  if (!write_layer_size(s, hex, st.bytes, err)) {
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
     return NULL;
   }
-  if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+  /* The id is known only now, after the whole tar was read. A stored layer
+   * is dropped without its lock: every sandbox using it holds that lock
+   * shared for its life, and waiting for it would hold the store lock (and
+   * so prune) as long. */
+  gboolean present = FALSE;
+  sbx_autofd lock = lock_layer_unless_present(s, hex, final, &present, err);
+  if (lock < 0 && !present) {
+    sbx_rm_rf_at(tmpfd, tmpname, NULL);
+    return NULL;
+  }
+  if (present)
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
   else if (renameat(tmpfd, tmpname, s->rootfd, final) < 0) {
     sbx_fail_errno(err, "store layer %.19s", diff_id);

@@ -279,6 +279,35 @@ class TestFormatsMore(SbxTestCase):
         self.assertIn("Loaded image: myroot:latest", r.out)
         self.assertEqual(self.run_ok("myroot", "cat", "/etc/group").out.split("\n")[0], "root:x:0:")
 
+    def test_rootfs_again_while_running(self):
+        """A second load --rootfs of a tar whose layer a running sandbox uses
+        finishes at once (it waited for the sandbox's shared layer lock while
+        holding the store lock, and prune waited behind it)."""
+        path = os.path.join(self.tmp, "rootfs.tar")
+        subprocess.run(["python3", os.path.join(os.path.dirname(__file__), "..", "fixtures",
+                                                "mkimage.py"),
+                        "busybox", "--format", "rootfs", "--out", path], check=True)
+        os.chmod(path, 0o644)
+        store = self.store_for(self.mode)
+        r = self.sbx_cmd(["load", "--root", store, "--rootfs", "--name", "rfs:1", path],
+                         root=False)
+        self.assertEqual(r.rc, 0, r)
+        p = self.popen(["run", "-q", "rfs:1", "sh", "-c", "echo up; sleep 25"],
+                       stdout=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            r = self.sbx_cmd(["load", "--root", store, "--rootfs", "--name", "rfs:2", path],
+                             root=False, timeout=15)
+            self.assertEqual(r.rc, 0, r)
+            self.assertIn("Loaded image: rfs:2", r.out)
+            r = self.sbx_cmd(["prune", "--root", store], root=False, timeout=15)
+            self.assertEqual(r.rc, 0, r)
+            self.assertEqual(self.run_ok("rfs:2", "cat", "/etc/group").out.split("\n")[0],
+                             "root:x:0:")
+        finally:
+            p.kill()
+            p.communicate(timeout=30)
+
     def test_platform_choice(self):
         image = fixture("busybox-oci.tar")
         r = self.sbx_cmd(["inspect", "--platform", "linux/arm64", image], root=False)
