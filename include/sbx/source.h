@@ -29,6 +29,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxSource, sbx_source_free)
 gboolean sbx_source_is_dir(SbxSource *src);
 /* The archive file or layout directory, as opened. */
 int sbx_source_fd(SbxSource *src);
+/* The fstat of the archive (a layout's index.json) taken as it was opened,
+ * before sbx_source_open decompressed or indexed it; FALSE when not taken. */
+struct stat;
+gboolean sbx_source_opened_stat(SbxSource *src, struct stat *st);
 /* Does the member exist (after following in-archive links)? */
 gboolean sbx_source_has(SbxSource *src, const char *member);
 /* Read a member of at most max bytes. Symlinks and hardlinks inside the

@@ -35,6 +35,10 @@ struct SbxSource {
   int orig_fd; /* the file as opened, when fd is a decompressed copy; else -1 */
   gboolean is_dir;
   off_t file_size;
+  /* fstat of the file (a layout's index.json) right after open, before a
+   * byte was read: what the archive cache may remember it by. */
+  struct stat opened;
+  gboolean opened_ok;
   GHashTable *members; /* normalised name -> Member */
   gsize cached;
   const SbxSourceOps *ops; /* a source that is not a file (a registry) */
@@ -291,8 +295,11 @@ SbxSource *sbx_source_open(const char *path, guint64 max_expanded, GError **err)
     sbx_fail_errno(err, "%s", path);
     return NULL;
   }
+  src->opened = st;
+  src->opened_ok = TRUE;
   if (S_ISDIR(st.st_mode)) {
     src->is_dir = TRUE;
+    src->opened_ok = fstatat(src->fd, "index.json", &src->opened, 0) == 0;
     return g_steal_pointer(&src);
   }
   if (!S_ISREG(st.st_mode)) {
@@ -319,6 +326,13 @@ void sbx_source_free(SbxSource *src)
     src->ops->free(src->ops_data);
   g_free(src->path);
   g_free(src);
+}
+
+gboolean sbx_source_opened_stat(SbxSource *src, struct stat *st)
+{
+  if (src->opened_ok)
+    *st = src->opened;
+  return src->opened_ok;
 }
 
 int sbx_source_fd(SbxSource *src)

@@ -345,7 +345,14 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   g_autoptr(SbxSource) src = sbx_source_open(path, s->max_layer_size, err);
   if (!src)
     return NULL;
-  g_autofree char *key = sbx_store_archive_key_fd(sbx_source_fd(src), select, s->platform);
+  /* The "before" key is the stat taken as the file was opened: by now a
+   * .tar.gz was decompressed and indexed, and a rewrite in place meanwhile
+   * would make a key taken here describe the new file while the image
+   * read is the old one (archives/<key> would then skip the new file). */
+  struct stat opened;
+  g_autofree char *key = sbx_source_opened_stat(src, &opened)
+                             ? sbx_store_archive_key_stat(&opened, select, s->platform)
+                             : NULL;
   g_autoptr(SbxImage) img = sbx_image_load(src, select, err);
   if (!img)
     return NULL;
