@@ -105,7 +105,11 @@ char *sbx_escape_json_text(const char *json);
 
 /* I/O that retries on EINTR and short counts. */
 gboolean sbx_write_all(int fd, const void *buf, size_t len, GError **err);
-/* Write a whole small file atomically: dirfd/name.tmp, fsync, rename. */
+/* fsync the directory dirfd/path (dirfd itself when path is NULL): makes a
+ * rename or create in it durable. */
+gboolean sbx_fsync_dir_at(int dirfd, const char *path, GError **err);
+/* Write a whole small file atomically: dirfd/name.tmp, fsync, rename, fsync
+ * of the directory. */
 gboolean sbx_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len,
                                mode_t mode, GError **err);
 /* Write a small file (O_CREAT|O_TRUNC|O_NOFOLLOW). */

@@ -82,6 +82,14 @@ static void remove_stale_tmp(SbxStore *s, int tmpfd, const char *prefix)
   }
 }
 
+/* After a layer's rename: the syncfs before it made the files durable, this
+ * makes its name in layers/<map-key>/ durable (one fsync per layer). */
+static gboolean sync_layers_dir(SbxStore *s, GError **err)
+{
+  g_autofree char *dir = g_build_filename("layers", s->idmap_key, NULL);
+  return sbx_fsync_dir_at(s->rootfd, dir, err);
+}
+
 static gboolean write_layer_size(SbxStore *s, const char *hex, guint64 bytes, GError **err)
 {
   g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, bytes);
@@ -169,6 +177,8 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, guint index, Import *i
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
     return sbx_fail_errnum(err, e, "store layer %.19s", ref->diff_id);
   }
+  if (!sync_layers_dir(s, err))
+    return FALSE;
   g_atomic_int_set(&im->layer_state[index], LAYER_DONE);
   return TRUE;
 }
@@ -539,7 +549,8 @@ static char *unpack_rootfs(SbxStore *s, const char *path, GError **err)
     sbx_fail_errno(err, "store layer %.19s", diff_id);
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
     return NULL;
-  }
+  } else if (!sync_layers_dir(s, err))
+    return NULL;
   return g_steal_pointer(&diff_id);
 }
 
