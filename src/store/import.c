@@ -99,6 +99,56 @@ static gboolean write_layer_size(SbxStore *s, const char *hex, guint64 bytes, GE
   return sbx_write_file_atomic(s->rootfd, size_file, size, strlen(size), 0600, err);
 }
 
+/* The bytes of a stored layer's regular files (a hard link's once), as the
+ * unpack counted them; FALSE when part of it cannot be read. */
+static gboolean sum_layer_bytes(int dfd, GHashTable *linked, guint depth, guint64 *bytes)
+{
+  int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+  DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+  if (!d) {
+    if (dup >= 0)
+      close(dup);
+    return FALSE;
+  }
+  gboolean ok = depth < 4096;
+  struct dirent *de;
+  while (ok && (de = readdir(d)) != NULL) {
+    struct stat st;
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      ok = FALSE;
+    } else if (S_ISREG(st.st_mode)) {
+      gint64 ino = (gint64)st.st_ino;
+      if (st.st_nlink < 2 || g_hash_table_add(linked, g_memdup2(&ino, sizeof ino)))
+        *bytes += (guint64)st.st_size;
+    } else if (S_ISDIR(st.st_mode)) {
+      sbx_autofd sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      ok = sub >= 0 && sum_layer_bytes(sub, linked, depth + 1, bytes);
+    }
+  }
+  closedir(d);
+  return ok;
+}
+
+/* layer-sizes/<hex> is shared by every mapping's copy of the layer, and a
+ * prune under one mapping removes it: a load under another that finds its
+ * copy stored writes it again (else `sbx images` says 0 B). Best effort. */
+static void restore_layer_size(SbxStore *s, const char *hex, const char *final)
+{
+  g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", hex);
+  if (faccessat(s->rootfd, size_file, F_OK, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+    return;
+  sbx_autofd dfd = openat(s->rootfd, final, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  g_autoptr(GHashTable) linked = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  guint64 bytes = 0;
+  g_autoptr(GError) local = NULL;
+  if (dfd < 0 || !sum_layer_bytes(dfd, linked, 0, &bytes))
+    sbx_debug("layer %.12s: size not measured", hex);
+  else if (!write_layer_size(s, hex, bytes, &local))
+    sbx_debug("layer %.12s: %s", hex, local->message);
+}
+
 /* One import: its layers are unpacked in parallel by a thread pool while
  * the calling thread draws the progress bar. */
 typedef struct {
@@ -155,6 +205,7 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, guint index, Import *i
   gboolean present = FALSE;
   sbx_autofd lock = lock_layer_unless_present(s, hex, final, &present, err);
   if (present) {
+    restore_layer_size(s, hex, final);
     g_atomic_int_set(&im->layer_state[index], LAYER_PRESENT);
     return TRUE; /* stored before, or by another sbx while we waited */
   }

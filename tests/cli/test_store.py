@@ -308,6 +308,31 @@ class TestFormatsMore(SbxTestCase):
             p.kill()
             p.communicate(timeout=30)
 
+    def test_size_kept_for_the_other_mapping(self):
+        """layer-sizes/<diff-id> is shared by the mappings: a prune under one
+        removes it, and a load under the other that finds its layers stored
+        writes it again (`sbx images` showed 0 B)."""
+        import json
+        image = fixture("busybox-legacy.tar")
+        store = self.store_for("range")
+        single = ["--userns", "single", "--root", store]
+        self.assertEqual(self.sbx_cmd(["load", "-q", "--root", store, image],
+                                      mode="range").rc, 0)
+        r = self.sbx_cmd(["load", "-q"] + single + [image], mode="range")
+        self.assertEqual(r.rc, 0, r)
+        image_id = r.out.split()[-1].split(":")[-1]
+        before = self.sbx_cmd(["images", "--format", "json"] + single, mode="range").out
+        self.assertRegex(before, r'"Size"\s*:\s*[1-9]')
+        r = self.sbx_cmd(["rmi", "--root", store, image_id], mode="range")
+        self.assertEqual(r.rc, 0, r)
+        r = self.sbx_cmd(["prune", "--root", store], mode="range")
+        self.assertEqual(r.rc, 0, r)
+        r = self.sbx_cmd(["load", "-q"] + single + [image], mode="range")
+        self.assertEqual(r.rc, 0, r)
+        r = self.sbx_cmd(["images", "--format", "json"] + single, mode="range")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(json.loads(r.out)[0]["Size"], json.loads(before)[0]["Size"], r.out)
+
     def test_platform_choice(self):
         image = fixture("busybox-oci.tar")
         r = self.sbx_cmd(["inspect", "--platform", "linux/arm64", image], root=False)
