@@ -20,7 +20,8 @@ gboolean sbx_archive_support_filters(struct archive *a, GError **err);
 
 /* Open a tar archive or a directory. The archive is indexed once (headers
  * only, data skipped); nothing is extracted. A compressed archive (docker
- * save | gzip) is decompressed once into $TMPDIR, at most max_expanded bytes
+ * save | gzip) is decompressed once into an unnamed file in $TMPDIR (else
+ * /tmp; O_TMPFILE, or mkstemp and unlink where unsupported), at most max_expanded bytes
  * (the same bound as a layer's: SbxSettings.max_layer_size). */
 SbxSource *sbx_source_open(const char *path, guint64 max_expanded, GError **err);
 void sbx_source_free(SbxSource *src);

@@ -159,6 +159,25 @@ static struct archive *open_reader(SbxSource *src, GError **err)
   return open_reader_as(src, FALSE, err);
 }
 
+/* An unnamed file in dir ($TMPDIR, else /tmp): O_TMPFILE, or where the file
+ * system has none (EOPNOTSUPP; EISDIR and EINVAL from kernels and file
+ * systems that do not know the flag) a mkstemp'ed file unlinked at once. */
+static int open_unlinked_tmp(const char *dir)
+{
+  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+    return fd;
+  g_autofree char *name = g_build_filename(dir, "sbx-archive-XXXXXX", NULL);
+  fd = g_mkstemp_full(name, O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0 && unlink(name) < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
 /* A compressed archive (docker save | gzip) is decompressed once into an
  * unlinked temporary file: streaming each layer out of it would otherwise
  * decompress it from the start again, once per layer. */
@@ -174,7 +193,7 @@ static gboolean decompress_outer(SbxSource *src, guint64 max, GError **err)
     return TRUE;
   }
   const char *dir = g_get_tmp_dir();
-  int tmp = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  int tmp = open_unlinked_tmp(dir);
   if (tmp < 0) {
     archive_read_free(a);
     return sbx_fail_errno(err, "%s: decompress into %s", src->path, dir);
