@@ -20,7 +20,8 @@ gboolean sbx_archive_support_filters(struct archive *a, GError **err);
 
 /* Open a tar archive or a directory. The archive is indexed once (headers
  * only, data skipped); nothing is extracted. A compressed archive (docker
- * save | gzip) is decompressed once into $TMPDIR, at most max_expanded bytes
+ * save | gzip) is decompressed once into an unnamed file in $TMPDIR (else
+ * /tmp; O_TMPFILE, or mkstemp and unlink where unsupported), at most max_expanded bytes
  * (the same bound as a layer's: SbxSettings.max_layer_size). */
 SbxSource *sbx_source_open(const char *path, guint64 max_expanded, GError **err);
 void sbx_source_free(SbxSource *src);
@@ -29,6 +30,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxSource, sbx_source_free)
 gboolean sbx_source_is_dir(SbxSource *src);
 /* The archive file or layout directory, as opened. */
 int sbx_source_fd(SbxSource *src);
+/* The fstat of the archive (a layout's index.json) taken as it was opened,
+ * before sbx_source_open decompressed or indexed it; FALSE when not taken. */
+struct stat;
+gboolean sbx_source_opened_stat(SbxSource *src, struct stat *st);
 /* Does the member exist (after following in-archive links)? */
 gboolean sbx_source_has(SbxSource *src, const char *member);
 /* Read a member of at most max bytes. Symlinks and hardlinks inside the

@@ -61,6 +61,9 @@ char *sbx_store_archive_key(const char *path, const char *select, const char *pl
 /* The same for the archive open as fd: the file actually read is the one
  * remembered (a path swapped during an import cannot poison the cache). */
 char *sbx_store_archive_key_fd(int fd, const char *select, const char *platform);
+/* The same from a stat already taken (sbx_source_opened_stat). */
+struct stat;
+char *sbx_store_archive_key_stat(const struct stat *st, const char *select, const char *platform);
 
 /* refs.c: names -> image ids. */
 char *sbx_ref_normalize(const char *name);

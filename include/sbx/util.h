@@ -105,7 +105,11 @@ char *sbx_escape_json_text(const char *json);
 
 /* I/O that retries on EINTR and short counts. */
 gboolean sbx_write_all(int fd, const void *buf, size_t len, GError **err);
-/* Write a whole small file atomically: dirfd/name.tmp, fsync, rename. */
+/* fsync the directory dirfd/path (dirfd itself when path is NULL): makes a
+ * rename or create in it durable. */
+gboolean sbx_fsync_dir_at(int dirfd, const char *path, GError **err);
+/* Write a whole small file atomically: dirfd/name.tmp, fsync, rename, fsync
+ * of the directory. */
 gboolean sbx_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len,
                                mode_t mode, GError **err);
 /* Write a small file (O_CREAT|O_TRUNC|O_NOFOLLOW). */
@@ -158,12 +162,13 @@ char **sbx_helper_environ(const char *const *keep);
  * (what it parses must not reach the user's terminal). */
 void sbx_helper_stdio_null(void);
 /* What the sbx-store helper reads: the store's location, sbx's settings, the
- * language of its messages; for a pull, the registry credentials' files
+ * language of its messages, TMPDIR (where a compressed archive is
+ * decompressed: source.c); for a pull, the registry credentials' files
  * (podman's, docker's), PATH for docker credential helpers, and the proxies
  * libcurl takes from the environment (it ignores upper-case HTTP_PROXY). */
 #define SBX_STORE_HELPER_ENV                                                                       \
   ((const char *const[]){"HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "SBX_*",   \
-                         "LANG", "LC_*", "REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "PATH",            \
+                         "LANG", "LC_*", "TMPDIR", "REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "PATH",  \
                          "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",     \
                          "no_proxy", "NO_PROXY", NULL})
 

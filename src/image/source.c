@@ -35,6 +35,10 @@ struct SbxSource {
   int orig_fd; /* the file as opened, when fd is a decompressed copy; else -1 */
   gboolean is_dir;
   off_t file_size;
+  /* fstat of the file (a layout's index.json) right after open, before a
+   * byte was read: what the archive cache may remember it by. */
+  struct stat opened;
+  gboolean opened_ok;
   GHashTable *members; /* normalised name -> Member */
   gsize cached;
   const SbxSourceOps *ops; /* a source that is not a file (a registry) */
@@ -155,6 +159,25 @@ static struct archive *open_reader(SbxSource *src, GError **err)
   return open_reader_as(src, FALSE, err);
 }
 
+/* An unnamed file in dir ($TMPDIR, else /tmp): O_TMPFILE, or where the file
+ * system has none (EOPNOTSUPP; EISDIR and EINVAL from kernels and file
+ * systems that do not know the flag) a mkstemp'ed file unlinked at once. */
+static int open_unlinked_tmp(const char *dir)
+{
+  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+    return fd;
+  g_autofree char *name = g_build_filename(dir, "sbx-archive-XXXXXX", NULL);
+  fd = g_mkstemp_full(name, O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0 && unlink(name) < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
 /* A compressed archive (docker save | gzip) is decompressed once into an
  * unlinked temporary file: streaming each layer out of it would otherwise
  * decompress it from the start again, once per layer. */
@@ -170,7 +193,7 @@ static gboolean decompress_outer(SbxSource *src, guint64 max, GError **err)
     return TRUE;
   }
   const char *dir = g_get_tmp_dir();
-  int tmp = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  int tmp = open_unlinked_tmp(dir);
   if (tmp < 0) {
     archive_read_free(a);
     return sbx_fail_errno(err, "%s: decompress into %s", src->path, dir);
@@ -291,8 +314,11 @@ SbxSource *sbx_source_open(const char *path, guint64 max_expanded, GError **err)
     sbx_fail_errno(err, "%s", path);
     return NULL;
   }
+  src->opened = st;
+  src->opened_ok = TRUE;
   if (S_ISDIR(st.st_mode)) {
     src->is_dir = TRUE;
+    src->opened_ok = fstatat(src->fd, "index.json", &src->opened, 0) == 0;
     return g_steal_pointer(&src);
   }
   if (!S_ISREG(st.st_mode)) {
@@ -319,6 +345,13 @@ void sbx_source_free(SbxSource *src)
     src->ops->free(src->ops_data);
   g_free(src->path);
   g_free(src);
+}
+
+gboolean sbx_source_opened_stat(SbxSource *src, struct stat *st)
+{
+  if (src->opened_ok)
+    *st = src->opened;
+  return src->opened_ok;
 }
 
 int sbx_source_fd(SbxSource *src)

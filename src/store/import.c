@@ -21,22 +21,42 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-static int lock_layer(SbxStore *s, const char *hex, GError **err)
+static gboolean layer_present(SbxStore *s, const char *final)
 {
+  return faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* The layer's lock, unless the layer is (or becomes, while waiting) stored:
+ * then -1 with *present set and no error. The lock is tried without
+ * blocking: a running sandbox holds it shared for as long as it runs, and
+ * an import that only finds the layer there must not wait for that. */
+static int lock_layer_unless_present(SbxStore *s, const char *hex, const char *final,
+                                     gboolean *present, GError **err)
+{
+  *present = layer_present(s, final);
+  if (*present)
+    return -1;
   g_autofree char *name = g_strdup_printf("locks/%s-%s.lock", s->idmap_key, hex);
-  int fd = openat(s->rootfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  sbx_autofd fd = openat(s->rootfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     sbx_fail_errno(err, "lock %s", name);
     return -1;
   }
-  while (flock(fd, LOCK_EX) < 0) {
-    if (errno != EINTR) {
+  /* Held exclusively only by an import of the same layer (prune, the other
+   * taker, holds the store lock exclusively): poll until it lets go, or until
+   * the layer it unpacks is there. */
+  while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
       sbx_fail_errno(err, "lock %s", name);
-      close(fd);
       return -1;
     }
+    if ((*present = layer_present(s, final)))
+      return -1;
+    g_usleep(20 * 1000);
   }
-  return fd;
+  /* another sbx may have unpacked it between the check and the lock */
+  *present = layer_present(s, final);
+  return *present ? -1 : sbx_steal_fd(&fd);
 }
 
 /* With the layer lock held, any tmp/<key>-<hex>.* is left over from an import
@@ -62,6 +82,14 @@ static void remove_stale_tmp(SbxStore *s, int tmpfd, const char *prefix)
   }
 }
 
+/* After a layer's rename: the syncfs before it made the files durable, this
+ * makes its name in layers/<map-key>/ durable (one fsync per layer). */
+static gboolean sync_layers_dir(SbxStore *s, GError **err)
+{
+  g_autofree char *dir = g_build_filename("layers", s->idmap_key, NULL);
+  return sbx_fsync_dir_at(s->rootfd, dir, err);
+}
+
 static gboolean write_layer_size(SbxStore *s, const char *hex, guint64 bytes, GError **err)
 {
   g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, bytes);
@@ -69,6 +97,56 @@ static gboolean write_layer_size(SbxStore *s, const char *hex, guint64 bytes, GE
   if (mkdirat(s->rootfd, "layer-sizes", 0700) < 0 && errno != EEXIST)
     return sbx_fail_errno(err, "store %s/layer-sizes", s->root);
   return sbx_write_file_atomic(s->rootfd, size_file, size, strlen(size), 0600, err);
+}
+
+/* The bytes of a stored layer's regular files (a hard link's once), as the
+ * unpack counted them; FALSE when part of it cannot be read. */
+static gboolean sum_layer_bytes(int dfd, GHashTable *linked, guint depth, guint64 *bytes)
+{
+  int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+  DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+  if (!d) {
+    if (dup >= 0)
+      close(dup);
+    return FALSE;
+  }
+  gboolean ok = depth < 4096;
+  struct dirent *de;
+  while (ok && (de = readdir(d)) != NULL) {
+    struct stat st;
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      ok = FALSE;
+    } else if (S_ISREG(st.st_mode)) {
+      gint64 ino = (gint64)st.st_ino;
+      if (st.st_nlink < 2 || g_hash_table_add(linked, g_memdup2(&ino, sizeof ino)))
+        *bytes += (guint64)st.st_size;
+    } else if (S_ISDIR(st.st_mode)) {
+      sbx_autofd sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      ok = sub >= 0 && sum_layer_bytes(sub, linked, depth + 1, bytes);
+    }
+  }
+  closedir(d);
+  return ok;
+}
+
+/* layer-sizes/<hex> is shared by every mapping's copy of the layer, and a
+ * prune under one mapping removes it: a load under another that finds its
+ * copy stored writes it again (else `sbx images` says 0 B). Best effort. */
+static void restore_layer_size(SbxStore *s, const char *hex, const char *final)
+{
+  g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", hex);
+  if (faccessat(s->rootfd, size_file, F_OK, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+    return;
+  sbx_autofd dfd = openat(s->rootfd, final, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  g_autoptr(GHashTable) linked = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+  guint64 bytes = 0;
+  g_autoptr(GError) local = NULL;
+  if (dfd < 0 || !sum_layer_bytes(dfd, linked, 0, &bytes))
+    sbx_debug("layer %.12s: size not measured", hex);
+  else if (!write_layer_size(s, hex, bytes, &local))
+    sbx_debug("layer %.12s: %s", hex, local->message);
 }
 
 /* One import: its layers are unpacked in parallel by a thread pool while
@@ -124,17 +202,15 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, guint index, Import *i
   const SbxLayerRef *ref = im->todo->pdata[index];
   const char *hex = sbx_digest_hex_of(ref->diff_id);
   g_autofree char *final = g_build_filename("layers", s->idmap_key, hex, NULL);
-  if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+  gboolean present = FALSE;
+  sbx_autofd lock = lock_layer_unless_present(s, hex, final, &present, err);
+  if (present) {
+    restore_layer_size(s, hex, final);
     g_atomic_int_set(&im->layer_state[index], LAYER_PRESENT);
-    return TRUE;
+    return TRUE; /* stored before, or by another sbx while we waited */
   }
-  sbx_autofd lock = lock_layer(s, hex, err);
   if (lock < 0)
     return FALSE;
-  if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-    g_atomic_int_set(&im->layer_state[index], LAYER_PRESENT);
-    return TRUE; /* another sbx unpacked it while we waited */
-  }
   g_atomic_int_set(&im->layer_state[index], LAYER_FETCHING);
   sbx_autofd tmpfd = openat(s->rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (tmpfd < 0)
@@ -152,6 +228,8 @@ static gboolean import_layer(SbxStore *s, SbxSource *src, guint index, Import *i
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
     return sbx_fail_errnum(err, e, "store layer %.19s", ref->diff_id);
   }
+  if (!sync_layers_dir(s, err))
+    return FALSE;
   g_atomic_int_set(&im->layer_state[index], LAYER_DONE);
   return TRUE;
 }
@@ -328,7 +406,14 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   g_autoptr(SbxSource) src = sbx_source_open(path, s->max_layer_size, err);
   if (!src)
     return NULL;
-  g_autofree char *key = sbx_store_archive_key_fd(sbx_source_fd(src), select, s->platform);
+  /* The "before" key is the stat taken as the file was opened: by now a
+   * .tar.gz was decompressed and indexed, and a rewrite in place meanwhile
+   * would make a key taken here describe the new file while the image
+   * read is the old one (archives/<key> would then skip the new file). */
+  struct stat opened;
+  g_autofree char *key = sbx_source_opened_stat(src, &opened)
+                             ? sbx_store_archive_key_stat(&opened, select, s->platform)
+                             : NULL;
   g_autoptr(SbxImage) img = sbx_image_load(src, select, err);
   if (!img)
     return NULL;
@@ -499,18 +584,28 @@ static char *unpack_rootfs(SbxStore *s, const char *path, GError **err)
   g_autofree char *diff_id = st.diff_id;
   const char *hex = sbx_digest_hex_of(diff_id);
   g_autofree char *final = g_build_filename("layers", s->idmap_key, hex, NULL);
-  sbx_autofd lock = lock_layer(s, hex, err);
-  if (lock < 0 || !write_layer_size(s, hex, st.bytes, err)) {
+  if (!write_layer_size(s, hex, st.bytes, err)) {
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
     return NULL;
   }
-  if (faccessat(s->rootfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+  /* The id is known only now, after the whole tar was read. A stored layer
+   * is dropped without its lock: every sandbox using it holds that lock
+   * shared for its life, and waiting for it would hold the store lock (and
+   * so prune) as long. */
+  gboolean present = FALSE;
+  sbx_autofd lock = lock_layer_unless_present(s, hex, final, &present, err);
+  if (lock < 0 && !present) {
+    sbx_rm_rf_at(tmpfd, tmpname, NULL);
+    return NULL;
+  }
+  if (present)
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
   else if (renameat(tmpfd, tmpname, s->rootfd, final) < 0) {
     sbx_fail_errno(err, "store layer %.19s", diff_id);
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
     return NULL;
-  }
+  } else if (!sync_layers_dir(s, err))
+    return NULL;
   return g_steal_pointer(&diff_id);
 }
 

@@ -222,6 +222,11 @@ char *sbx_store_archive_key(const char *path, const char *select, const char *pl
   return key_of(&st, select, platform);
 }
 
+char *sbx_store_archive_key_stat(const struct stat *st, const char *select, const char *platform)
+{
+  return key_of(st, select, platform);
+}
+
 char *sbx_store_archive_key_fd(int fd, const char *select, const char *platform)
 {
   struct stat st;

@@ -29,6 +29,15 @@ gboolean sbx_write_all(int fd, const void *buf, size_t len, GError **err)
   return TRUE;
 }
 
+gboolean sbx_fsync_dir_at(int dirfd, const char *path, GError **err)
+{
+  /* dirfd may be an O_PATH descriptor, which fsync refuses: open it again. */
+  sbx_autofd fd = openat(dirfd, path ? path : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || fsync(fd) < 0)
+    return sbx_fail_errno(err, "sync directory %s", path ? path : ".");
+  return TRUE;
+}
+
 gboolean sbx_write_file_atomic(int dirfd, const char *name, const void *buf, size_t len,
                                mode_t mode, GError **err)
 {
@@ -51,7 +60,11 @@ gboolean sbx_write_file_atomic(int dirfd, const char *name, const void *buf, siz
     unlinkat(dirfd, tmp, 0);
     return sbx_fail_errnum(err, e ? e : EIO, "write %s", name);
   }
-  return TRUE;
+  /* The rename is an entry in the directory: without its fsync a crash may
+   * forget the new name (or bring back the old file) though the data is
+   * on disk. One fsync of the one directory per write. */
+  g_autofree char *parent = slash ? g_strndup(name, (gsize)(slash - name)) : NULL;
+  return sbx_fsync_dir_at(dirfd, parent, err);
 }
 
 gboolean sbx_write_file_at(int dirfd, const char *name, const char *content, mode_t mode,

@@ -94,6 +94,24 @@ class TestDecompressionBounds(SbxTestCase):
                 r = self.load(path, env={"SBX_MAX_LAYER_SIZE": str(4 * BOMB)})
                 self.assertEqual(r.rc, 0, r)
 
+    def test_outer_decompressed_into_tmpdir(self):
+        """sbx-store gets $TMPDIR (it decompressed into /tmp whatever the
+        user set): a missing one is named in the error, a writable one is
+        used and left empty."""
+        path = self.outer("tmpdir.tar.gz", gzip.compress)
+        store = self.store_for(self.mode)
+        missing = os.path.join(self.tmp, "no-such-tmpdir")
+        r = self.sbx_cmd(["load", "-q", "--root", store, path], root=False,
+                         env={"TMPDIR": missing})
+        self.assertSbxError(r, contains="decompress into %s" % missing)
+        tmpdir = os.path.join(self.tmp, "tmpdir")
+        os.mkdir(tmpdir)
+        os.chmod(tmpdir, 0o1777)
+        r = self.sbx_cmd(["load", "-q", "--root", store, path], root=False,
+                         env={"TMPDIR": tmpdir})
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(os.listdir(tmpdir), [])
+
     def test_outer_bomb_bounded_in_tmpdir(self):
         """$TMPDIR (where the outer archive is decompressed) on a tmpfs
         smaller than the bomb and larger than the limit: the limit stops it,

@@ -279,6 +279,60 @@ class TestFormatsMore(SbxTestCase):
         self.assertIn("Loaded image: myroot:latest", r.out)
         self.assertEqual(self.run_ok("myroot", "cat", "/etc/group").out.split("\n")[0], "root:x:0:")
 
+    def test_rootfs_again_while_running(self):
+        """A second load --rootfs of a tar whose layer a running sandbox uses
+        finishes at once (it waited for the sandbox's shared layer lock while
+        holding the store lock, and prune waited behind it)."""
+        path = os.path.join(self.tmp, "rootfs.tar")
+        subprocess.run(["python3", os.path.join(os.path.dirname(__file__), "..", "fixtures",
+                                                "mkimage.py"),
+                        "busybox", "--format", "rootfs", "--out", path], check=True)
+        os.chmod(path, 0o644)
+        store = self.store_for(self.mode)
+        r = self.sbx_cmd(["load", "--root", store, "--rootfs", "--name", "rfs:1", path],
+                         root=False)
+        self.assertEqual(r.rc, 0, r)
+        p = self.popen(["run", "-q", "rfs:1", "sh", "-c", "echo up; sleep 25"],
+                       stdout=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"up\n")
+            r = self.sbx_cmd(["load", "--root", store, "--rootfs", "--name", "rfs:2", path],
+                             root=False, timeout=15)
+            self.assertEqual(r.rc, 0, r)
+            self.assertIn("Loaded image: rfs:2", r.out)
+            r = self.sbx_cmd(["prune", "--root", store], root=False, timeout=15)
+            self.assertEqual(r.rc, 0, r)
+            self.assertEqual(self.run_ok("rfs:2", "cat", "/etc/group").out.split("\n")[0],
+                             "root:x:0:")
+        finally:
+            p.kill()
+            p.communicate(timeout=30)
+
+    def test_size_kept_for_the_other_mapping(self):
+        """layer-sizes/<diff-id> is shared by the mappings: a prune under one
+        removes it, and a load under the other that finds its layers stored
+        writes it again (`sbx images` showed 0 B)."""
+        import json
+        image = fixture("busybox-legacy.tar")
+        store = self.store_for("range")
+        single = ["--userns", "single", "--root", store]
+        self.assertEqual(self.sbx_cmd(["load", "-q", "--root", store, image],
+                                      mode="range").rc, 0)
+        r = self.sbx_cmd(["load", "-q"] + single + [image], mode="range")
+        self.assertEqual(r.rc, 0, r)
+        image_id = r.out.split()[-1].split(":")[-1]
+        before = self.sbx_cmd(["images", "--format", "json"] + single, mode="range").out
+        self.assertRegex(before, r'"Size"\s*:\s*[1-9]')
+        r = self.sbx_cmd(["rmi", "--root", store, image_id], mode="range")
+        self.assertEqual(r.rc, 0, r)
+        r = self.sbx_cmd(["prune", "--root", store], mode="range")
+        self.assertEqual(r.rc, 0, r)
+        r = self.sbx_cmd(["load", "-q"] + single + [image], mode="range")
+        self.assertEqual(r.rc, 0, r)
+        r = self.sbx_cmd(["images", "--format", "json"] + single, mode="range")
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(json.loads(r.out)[0]["Size"], json.loads(before)[0]["Size"], r.out)
+
     def test_platform_choice(self):
         image = fixture("busybox-oci.tar")
         r = self.sbx_cmd(["inspect", "--platform", "linux/arm64", image], root=False)
