@@ -1452,21 +1452,8 @@ class TestOciRange(TestOci):
     mode = "range"
 
     def test_range_maps_a_non_root_user(self):
-        start = None
-        name = self.pw.pw_name if self.pw else pwd.getpwuid(os.getuid()).pw_name
-        with open("/etc/subuid") as f:
-            for l in f:
-                u, s, n = l.strip().split(":")
-                if u in (name, str(self.uid)):
-                    start = int(s)
-        if start is None:
-            self.skipTest("no subuid range")
-
         def e(c):
-            c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": self.uid, "size": 1},
-                                         {"containerID": 1, "hostID": start, "size": 65536}]
-            c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": self.gid, "size": 1},
-                                         {"containerID": 1, "hostID": start, "size": 65536}]
+            self.map_a_range(c)
             c["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5, 20]}
         out = self.run_to_end("range", ["id"], e)
         self.assertIn("uid=1000 gid=1000 groups=5,20", out)
