@@ -31,6 +31,7 @@ int main(int argc, char **argv)
    * unchanged whatever the caller's locale. */
   if (!setlocale(LC_CTYPE, "C.UTF-8"))
     setlocale(LC_CTYPE, "");
+  sbx_unpack_note_umask();
   for (size_t i = 0; argc > 1 && i < G_N_ELEMENTS(commands); i++)
     if (strcmp(argv[1], commands[i].name) == 0) {
       g_autofree char *prg = g_strconcat("sbx ", argv[1], NULL);

@@ -48,6 +48,10 @@ SbxStream *sbx_source_open_stream(SbxSource *src, const char *member, GError **e
 SbxStream *sbx_stream_open_file(const char *path, GError **err);
 /* Returns bytes read, 0 at end, -1 with err. */
 gssize sbx_stream_read(SbxStream *s, void *buf, gsize len, GError **err);
+/* Like sbx_stream_read, but *out may point into the stream's own buffer
+ * (valid until the next call) instead of buf, and the block may be longer
+ * than len. */
+gssize sbx_stream_read_block(SbxStream *s, void *buf, gsize len, const void **out, GError **err);
 void sbx_stream_free(SbxStream *s);
 
 /* A source that is not a file or directory (store/pull.c: a registry): its

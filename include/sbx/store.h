@@ -141,6 +141,10 @@ typedef struct {
   guint collapsed_owners;
   char *diff_id; /* out: the verified (or, without ref->diff_id, computed) digest */
 } SbxUnpackStats;
+/* Records the process's umask for the unpackers (which create files with
+ * their final mode when it takes nothing off). Call while single-threaded;
+ * without it every file's mode is set by fchmod. */
+void sbx_unpack_note_umask(void);
 /* progress (may be NULL) is advanced atomically by the blob bytes read. */
 gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd, const SbxIdMap *map,
                           guint64 max_size, SbxUnpackStats *stats, gint64 *progress, GError **err);

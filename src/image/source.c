@@ -50,6 +50,7 @@ struct SbxStream {
   int fd;            /* directory source: the blob file */
   GBytes *mem;       /* cached member */
   gsize pos;
+  gboolean blocks;         /* a's member is not sparse: its data blocks are the bytes */
   void *cb;                /* reader context of a */
   SbxStreamReadFn read_fn; /* a custom stream (a registry blob) */
   gpointer read_data;
@@ -533,6 +534,8 @@ SbxStream *sbx_source_open_stream(SbxSource *src, const char *member, GError **e
       return NULL;
     }
   }
+  /* A sparse member's blocks skip its holes: archive_read_data fills them. */
+  s->blocks = archive_entry_sparse_count(e) == 0;
   return g_steal_pointer(&s);
 }
 
@@ -564,6 +567,32 @@ gssize sbx_stream_read(SbxStream *s, void *buf, gsize len, GError **err)
       sbx_fail_errno(err, "read");
     return n;
   }
+}
+
+gssize sbx_stream_read_block(SbxStream *s, void *buf, gsize len, const void **out, GError **err)
+{
+  if (s->a && s->blocks) {
+    /* The archive reader's own buffer: no copy of a layer through ours. */
+    const void *p = NULL;
+    size_t size = 0;
+    la_int64_t off = 0;
+    int r = archive_read_data_block(s->a, &p, &size, &off);
+    if (r == ARCHIVE_EOF)
+      return 0;
+    if (r < ARCHIVE_WARN) {
+      sbx_fail(err, SBX_ERROR_INVALID, "archive: %s", archive_error_string(s->a));
+      return -1;
+    }
+    if (off < 0 || (guint64)off != s->pos || size > G_MAXSSIZE) {
+      sbx_fail(err, SBX_ERROR_INVALID, "archive: a member's data is not contiguous");
+      return -1;
+    }
+    s->pos += size;
+    *out = p;
+    return (gssize)size;
+  }
+  *out = buf;
+  return sbx_stream_read(s, buf, len, err);
 }
 
 void sbx_stream_free(SbxStream *s)

@@ -55,6 +55,16 @@ typedef struct {
   struct timespec mtime;
 } DirTime;
 
+/* Bits the umask may take off a created file; all of them until noted. */
+static mode_t sbx_unpack_umask = 0777;
+
+void sbx_unpack_note_umask(void)
+{
+  mode_t m = umask(0777);
+  umask(m);
+  sbx_unpack_umask = m & 0777;
+}
+
 static void dir_time_free(gpointer p)
 {
   DirTime *d = p;
@@ -65,16 +75,17 @@ static void dir_time_free(gpointer p)
 static la_ssize_t blob_read_cb(struct archive *a, void *p, const void **out)
 {
   Unpacker *u = p;
-  gssize n = sbx_stream_read(u->blob, u->buf1, CHUNK, u->error ? NULL : &u->error);
+  const void *block = NULL;
+  gssize n = sbx_stream_read_block(u->blob, u->buf1, CHUNK, &block, u->error ? NULL : &u->error);
   if (n < 0) {
     archive_set_error(a, EIO, "%s", u->error ? u->error->message : "read failed");
     return -1;
   }
-  sbx_hasher_update(u->blob_hash, u->buf1, (gsize)n);
+  sbx_hasher_update(u->blob_hash, block, (gsize)n);
   u->blob_bytes += (guint64)n;
   if (u->progress)
     __atomic_fetch_add(u->progress, n, __ATOMIC_RELAXED);
-  *out = u->buf1;
+  *out = block;
   return n;
 }
 
@@ -224,15 +235,20 @@ static gboolean set_xattrs(Unpacker *u, int fd, struct archive_entry *e, const c
   return TRUE;
 }
 
-static gboolean apply_meta(Unpacker *u, int fd, struct archive_entry *e, const char *member,
-                           GError **err)
+/* created_mode: the mode a regular file got at creation, or -1. */
+static gboolean apply_meta(Unpacker *u, int fd, struct archive_entry *e, int created_mode,
+                           const char *member, GError **err)
 {
   uid_t uid;
   gid_t gid;
   owner_of(u, e, &uid, &gid);
-  if ((uid != 0 || gid != 0) && fchown(fd, uid, gid) < 0)
+  gboolean chowned = uid != 0 || gid != 0;
+  if (chowned && fchown(fd, uid, gid) < 0)
     return entry_fail(u, err, member, "chown %u:%u: %s", uid, gid, sbx_strerror(errno));
-  if (fchmod(fd, archive_entry_perm(e) & 07777) < 0)
+  /* A file created with its mode keeps it unless the umask took bits off;
+   * set-id bits always go through fchmod (a chown clears them). */
+  mode_t perm = archive_entry_perm(e) & 07777;
+  if ((created_mode < 0 || (mode_t)created_mode != perm || chowned) && fchmod(fd, perm) < 0)
     return entry_fail(u, err, member, "chmod: %s", sbx_strerror(errno));
   if (!set_xattrs(u, fd, e, member, err))
     return FALSE;
@@ -247,7 +263,7 @@ static gboolean write_data(Unpacker *u, struct archive *a, struct archive_entry 
 {
   const void *buf;
   size_t size;
-  la_int64_t off;
+  la_int64_t off, end = 0;
   for (;;) {
     int r = archive_read_data_block(a, &buf, &size, &off);
     if (r == ARCHIVE_EOF)
@@ -266,9 +282,11 @@ static gboolean write_data(Unpacker *u, struct archive *a, struct archive_entry 
       size -= (size_t)n;
       u->stats->bytes += (guint64)n;
     }
+    end = MAX(end, off);
   }
   /* Sparse files: a hole at the end is in no data block. */
-  if (archive_entry_size_is_set(e) && ftruncate(fd, archive_entry_size(e)) < 0)
+  if (archive_entry_size_is_set(e) && archive_entry_size(e) != end &&
+      ftruncate(fd, archive_entry_size(e)) < 0)
     return entry_fail(u, err, member, "truncate: %s", sbx_strerror(errno));
   return TRUE;
 }
@@ -322,7 +340,7 @@ static gboolean make_dir(Unpacker *u, struct archive_entry *e, const char *dir, 
   sbx_autofd fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return entry_fail(u, err, path, "open: %s", sbx_strerror(errno));
-  if (!apply_meta(u, fd, e, path, err))
+  if (!apply_meta(u, fd, e, -1, path, err))
     return FALSE;
   DirTime *t = g_new0(DirTime, 1);
   t->path = g_strdup(path);
@@ -372,7 +390,7 @@ static gboolean make_node(Unpacker *u, struct archive *a, struct archive_entry *
     return FALSE;
   if (archive_entry_hardlink(e))
     return make_hardlink(u, e, dfd, base, path, err);
-  if (!clear_for_file(u, dfd, base, path, err))
+  if (type != AE_IFREG && !clear_for_file(u, dfd, base, path, err))
     return FALSE;
   if (type == AE_IFLNK) {
     const char *target = archive_entry_symlink(e);
@@ -400,10 +418,21 @@ static gboolean make_node(Unpacker *u, struct archive *a, struct archive_entry *
   }
   if (type != AE_IFREG)
     return entry_fail(u, err, path, "unsupported entry type 0%o", (unsigned)type);
-  sbx_autofd fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  /* Created with its final mode when the umask leaves it whole (a file of
+   * the layer being made is seen by nobody else). An earlier entry of the
+   * same name is replaced, as tar does: cleared only when it is there. */
+  mode_t perm = archive_entry_perm(e) & 0777;
+  int created = (perm & sbx_unpack_umask) == 0 ? (int)perm : -1;
+  const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  sbx_autofd fd = openat(dfd, base, flags, created >= 0 ? perm : 0600);
+  if (fd < 0 && errno == EEXIST) {
+    if (!clear_for_file(u, dfd, base, path, err))
+      return FALSE;
+    fd = openat(dfd, base, flags, created >= 0 ? perm : 0600);
+  }
   if (fd < 0)
     return entry_fail(u, err, path, "create: %s", sbx_strerror(errno));
-  return write_data(u, a, e, fd, path, err) && apply_meta(u, fd, e, path, err);
+  return write_data(u, a, e, fd, path, err) && apply_meta(u, fd, e, created, path, err);
 }
 
 static gboolean unpack_entry(Unpacker *u, struct archive *a, struct archive_entry *e, GError **err)

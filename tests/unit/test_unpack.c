@@ -602,6 +602,84 @@ static void test_digest_covers_trailing(Fx *f, gconstpointer data)
   }
 }
 
+/* Every mode lands exactly, whether the file is created with it (the umask
+ * takes nothing off) or set afterwards, under a strict and a usual umask. */
+static void test_modes(Fx *f, gconstpointer data)
+{
+  static const mode_t modes[] = {0755, 0644,  0666,  0444,  0000, 0700,
+                                 0777, 04755, 02711, 01755, 06777};
+  static const mode_t masks[] = {077, 022, 0};
+  for (guint m = 0; m < G_N_ELEMENTS(masks); m++) {
+    mode_t old = umask(masks[m]);
+    sbx_unpack_note_umask();
+    ThTar *t = th_tar_new(FALSE);
+    for (guint i = 0; i < G_N_ELEMENTS(modes); i++) {
+      g_autofree char *name = g_strdup_printf("m%u-%04o", m, (unsigned)modes[i]);
+      th_tar_file(t, name, "x", 1, modes[i]);
+    }
+    th_tar_file(t, "dup", "first", 5, 0600); /* replaced: the second entry's mode wins */
+    th_tar_file(t, "dup", "second", 6, 0751);
+    unpack_ok(f, t);
+    for (guint i = 0; i < G_N_ELEMENTS(modes); i++) {
+      g_autofree char *name = g_strdup_printf("m%u-%04o", m, (unsigned)modes[i]);
+      struct stat st = lstat_rel(f->root, name);
+      g_assert_cmpint(st.st_mode & 07777, ==, modes[i]);
+      g_assert_cmpint(st.st_size, ==, 1);
+    }
+    struct stat st = lstat_rel(f->root, "dup");
+    g_assert_cmpint(st.st_mode & 07777, ==, 0751);
+    g_assert_cmpint(st.st_size, ==, 6);
+    g_autofree char *dup = g_build_filename(f->root, "dup", NULL);
+    g_assert_cmpint(g_unlink(dup), ==, 0);
+    umask(old);
+  }
+  umask(022);
+  sbx_unpack_note_umask();
+}
+
+/* A layer read out of an archive member (a docker-archive's layer.tar):
+ * blocks come from the archive reader itself, and a sparse member's holes
+ * still read as zeros. */
+static void test_archive_member_stream(Fx *f, gconstpointer data)
+{
+  g_autoptr(GBytes) inner = th_tar_finish(small_layer());
+  ThTar *outer = th_tar_new(TRUE);
+  th_tar_file(outer, "layer.tar", g_bytes_get_data(inner, NULL), g_bytes_get_size(inner), 0644);
+  th_tar_sparse(outer, "sparse", "head", 3 << 20);
+  g_autoptr(GBytes) archive = th_tar_finish(outer);
+  th_write_file(f->base, "archive.tar", g_bytes_get_data(archive, NULL), g_bytes_get_size(archive));
+  g_autofree char *path = g_build_filename(f->base, "archive.tar", NULL);
+  g_autoptr(GError) err = NULL;
+  g_autoptr(SbxSource) src = sbx_source_open(path, SBX_DEFAULT_MAX_LAYER_SIZE, &err);
+  g_assert_no_error(err);
+
+  g_autoptr(SbxStream) stream = sbx_source_open_stream(src, "layer.tar", &err);
+  g_assert_no_error(err);
+  g_autofree char *diff_id = th_digest(inner);
+  SbxLayerRef ref = {.member = "layer.tar", .diff_id = diff_id, .size = -1};
+  memset(&f->stats, 0, sizeof f->stats);
+  g_assert_true(
+      sbx_unpack_layer(stream, &ref, f->rootfd, &f->map, NO_LIMIT, &f->stats, NULL, &err));
+  g_assert_no_error(err);
+  g_assert_cmpstr(f->stats.diff_id, ==, diff_id);
+
+  g_autoptr(SbxStream) sparse = sbx_source_open_stream(src, "sparse", &err);
+  g_assert_no_error(err);
+  g_autoptr(GByteArray) got = g_byte_array_new();
+  char buf[4096];
+  const void *block;
+  gssize n;
+  while ((n = sbx_stream_read_block(sparse, buf, sizeof buf, &block, &err)) > 0)
+    g_byte_array_append(got, block, (guint)n);
+  g_assert_no_error(err);
+  g_assert_cmpint(n, ==, 0);
+  g_assert_cmpuint(got->len, ==, 3 << 20);
+  g_assert_cmpmem(got->data, 4, "head", 4);
+  for (guint i = 4; i < got->len; i++)
+    if (got->data[i] != 0)
+      g_error("byte %u of the sparse member is %u", i, got->data[i]);
+}
+
 static void add_fx(const char *path, void (*fn)(Fx *, gconstpointer))
 {
   g_test_add(path, Fx, NULL, fx_setup, fn, fx_teardown);
@@ -610,11 +688,14 @@ static void add_fx(const char *path, void (*fn)(Fx *, gconstpointer))
 int main(int argc, char **argv)
 {
   umask(022);
+  sbx_unpack_note_umask();
   sbx_log_level = SBX_LOG_ERROR; /* no device-skipped warnings on stderr */
   g_test_init(&argc, &argv, NULL);
   add_fx("/unpack/basic-tree", test_basic_tree);
   add_fx("/unpack/pax-long-names", test_pax_long_names);
   add_fx("/unpack/replace-file", test_replace_file);
+  add_fx("/unpack/modes", test_modes);
+  add_fx("/unpack/archive-member-stream", test_archive_member_stream);
   add_fx("/unpack/owners-collapse", test_owners_collapse);
   add_fx("/unpack/devices-skipped", test_devices_skipped);
   add_fx("/unpack/fifo", test_fifo);
