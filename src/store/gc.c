@@ -321,6 +321,23 @@ static gboolean sweep_records(SbxStore *s, GError **err)
   return TRUE;
 }
 
+/* layer-sizes/<hex> is shared by every mapping's copy of a layer: it goes
+ * with the last one. */
+static gboolean stored_under_another_mapping(SbxStore *s, const char *hex)
+{
+  g_autoptr(GPtrArray) maps = sbx_store_list_dir(s, "layers", NULL);
+  for (guint i = 0; maps && i < maps->len; i++) {
+    const char *key = maps->pdata[i];
+    if (strcmp(key, s->idmap_key) == 0)
+      continue;
+    g_autofree char *other = g_strdup_printf("layers/%s/%s", key, hex);
+    struct stat st;
+    if (fstatat(s->rootfd, other, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **err)
 {
   *layers = 0;
@@ -363,8 +380,10 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
     *bytes += layer_size(s, hex);
     (*layers)++;
     g_ptr_array_add(doomed, g_strdup(to + 4));
-    g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", hex);
-    unlinkat(s->rootfd, size_file, 0);
+    if (!stored_under_another_mapping(s, hex)) {
+      g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", hex);
+      unlinkat(s->rootfd, size_file, 0);
+    }
   }
   for (guint i = 0; i < debris->len; i++)
     g_ptr_array_add(doomed, g_strdup(debris->pdata[i]));

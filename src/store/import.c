@@ -348,10 +348,24 @@ static void draw_progress(Import *im, gint64 started, gboolean *shown, gboolean 
   (void)!write(STDERR_FILENO, line, strlen(line));
 }
 
+typedef struct {
+  guint index; /* 1 + the layer's place in Import.todo */
+  gint64 size;
+} LayerJob;
+
+static gint larger_first(gconstpointer a, gconstpointer b)
+{
+  const LayerJob *x = a, *y = b;
+  if (x->size != y->size)
+    return x->size > y->size ? -1 : 1;
+  return x->index < y->index ? -1 : 1;
+}
+
 static gboolean import_layers(Import *im, SbxImage *img, gboolean quiet, GError **err)
 {
   GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
   g_autoptr(GPtrArray) todo = g_ptr_array_new();
+  g_autoptr(GArray) order = g_array_new(FALSE, FALSE, sizeof(LayerJob));
   for (guint i = 0; i < img->layers->len; i++) {
     SbxLayerRef *l = img->layers->pdata[i];
     if (!g_hash_table_add(seen, l->diff_id))
@@ -359,7 +373,11 @@ static gboolean import_layers(Import *im, SbxImage *img, gboolean quiet, GError 
     g_ptr_array_add(todo, l);
     gint64 size = l->size >= 0 ? l->size : sbx_source_size(im->src, l->member, NULL);
     im->bytes_total += MAX(size, 0);
+    g_array_append_val(order, ((LayerJob){.index = todo->len, .size = MAX(size, 0)}));
   }
+  /* The largest first: the last layer to start is a small one, so the
+   * threads finish together (the progress lines keep the image's order). */
+  g_array_sort(order, larger_first);
   g_hash_table_destroy(seen);
   im->total = im->pending = todo->len;
   im->todo = todo;
@@ -372,8 +390,8 @@ static gboolean import_layers(Import *im, SbxImage *img, gboolean quiet, GError 
   guint cores = MAX(1u, MIN(g_get_num_processors(), 8u));
   guint threads = MIN(todo->len, im->per_layer ? MAX(cores, 4u) : cores);
   GThreadPool *pool = g_thread_pool_new(layer_job, im, (gint)threads, FALSE, NULL);
-  for (guint i = 0; i < todo->len; i++)
-    g_thread_pool_push(pool, GUINT_TO_POINTER(i + 1), NULL);
+  for (guint i = 0; i < order->len; i++)
+    g_thread_pool_push(pool, GUINT_TO_POINTER(g_array_index(order, LayerJob, i).index), NULL);
   gboolean tty = !quiet && isatty(STDERR_FILENO), shown = FALSE;
   gint64 started = sbx_now_us();
   g_mutex_lock(&im->lock);

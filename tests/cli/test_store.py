@@ -310,8 +310,9 @@ class TestFormatsMore(SbxTestCase):
 
     def test_size_kept_for_the_other_mapping(self):
         """layer-sizes/<diff-id> is shared by the mappings: a prune under one
-        removes it, and a load under the other that finds its layers stored
-        writes it again (`sbx images` showed 0 B)."""
+        keeps it while the other's copy is stored, and a load under the other
+        that finds its layers stored writes it again if it is missing
+        (`sbx images` showed 0 B)."""
         import json
         image = fixture("busybox-legacy.tar")
         store = self.store_for("range")
@@ -327,6 +328,8 @@ class TestFormatsMore(SbxTestCase):
         self.assertEqual(r.rc, 0, r)
         r = self.sbx_cmd(["prune", "--root", store], mode="range")
         self.assertEqual(r.rc, 0, r)
+        # The prune under the range mapping leaves the single mapping's sizes.
+        self.assertNotEqual(os.listdir(os.path.join(store, "layer-sizes")), [])
         r = self.sbx_cmd(["load", "-q"] + single + [image], mode="range")
         self.assertEqual(r.rc, 0, r)
         r = self.sbx_cmd(["images", "--format", "json"] + single, mode="range")
