@@ -25,6 +25,7 @@
  * Arguments select sections (default: all but the extras):
  *   ids caps fds pids proc1 masked mounts writes dev tty syscalls rlimits
  *   cgroup env; extras: forklimit (fork up to 64 children at once),
+ *   userquotas (inotify instances and message queues one sandbox can take),
  *   forkuids=M,K (as uids 1..M, K+1 processes each at once), memtouch=MB
  *   (touch MB MiB in a child). */
 #define _GNU_SOURCE
@@ -1017,6 +1018,40 @@ static void section_env(char **envp)
 
 /* ---- extras ---- */
 
+/* How much of the user's per-user kernel counts one sandbox can take:
+ * inotify instances (up to 1024) and message queue bytes (mq_open of
+ * 64 KiB queues, up to 64), held until both are counted. */
+static void section_userquotas(void)
+{
+  int fds[1024];
+  int n = 0, err = 0;
+  for (; n < 1024; n++)
+    if ((fds[n] = (int)syscall(SYS_inotify_init1, O_CLOEXEC)) < 0) {
+      err = errno;
+      break;
+    }
+  printf("userquota inotify %d %s\n", n, err ? errno_name(err) : "OK");
+  int q = 0, qerr = 0, qfds[64];
+  struct {
+    long flags, maxmsg, msgsize, curmsgs, pad[4];
+  } attr = {0, 8, 8192, 0, {0}};
+  for (; q < 64; q++) {
+    char name[64];
+    snprintf(name, sizeof name, "sbx-probe-%d-%d", (int)getpid(), q);
+    qfds[q] = (int)syscall(SYS_mq_open, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &attr);
+    if (qfds[q] < 0) {
+      qerr = errno;
+      break;
+    }
+    syscall(SYS_mq_unlink, name);
+  }
+  printf("userquota mqueue %d %s\n", q, qerr ? errno_name(qerr) : "OK");
+  for (int i = 0; i < q; i++)
+    close(qfds[i]);
+  for (int i = 0; i < n; i++)
+    close(fds[i]);
+}
+
 static void section_forklimit(void)
 {
   int p[2];
@@ -1190,6 +1225,8 @@ int main(int argc, char **argv, char **envp)
       section_env(envp);
     else if (strcmp(s, "forklimit") == 0)
       section_forklimit();
+    else if (strcmp(s, "userquotas") == 0)
+      section_userquotas();
     else if (strncmp(s, "setid=", 6) == 0)
       section_setid(s + 6);
     else if (strncmp(s, "forkuids=", 9) == 0)

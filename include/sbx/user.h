@@ -113,6 +113,9 @@ gboolean sbx_userns_enter_held(int ns, pid_t holder, const SbxIdMap *map, GError
  * started it stays (environment, memory); main() hands that here. */
 #define SBX_USERNS_HOLDER_ARG "--userns-holder"
 int sbx_userns_holder_main(const char *path, const char *bound);
+/* In a namespace we own with CAP_SYS_RESOURCE: bound each of its uids to a
+ * quarter of the host's inotify instances and watches (best effort). */
+void sbx_userns_bound_inotify(void);
 /* sbx_userns_clone_full for range mode through the holder's namespace
  * `held`: the child (sbx's) gets a user namespace of its own inside it,
  * with an identity map, and no setuid helper runs. -1 before any child is

@@ -282,6 +282,7 @@ static G_GNUC_NORETURN void holder_start(const char *tmp, const char *path, int 
   char *go = NULL;
   if (!sbx_sync_recv(sync, &go, "sbx", NULL) || g_strcmp0(go, "go") != 0)
     _exit(1);
+  sbx_userns_bound_inotify(); /* each sandbox's owner: a quarter of the user's */
   g_autoptr(GError) err = NULL;
   struct sockaddr_un a;
   if (!sbx_sync_address(tmp, &a, &err))

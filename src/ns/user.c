@@ -275,6 +275,60 @@ static pid_t clone_owned(unsigned long flags, uid_t owner, guint64 nproc)
   return pid;
 }
 
+/* Message queue bytes and pending signals are counted per user all the way
+ * up: what a sandbox takes, the user's other programs lack (a run of 9
+ * mq_open or a flood of queued signals took all of the host user's). The
+ * kernel bounds a namespace's charge to its parent with the creator's soft
+ * limits when it is made (create_user_ns: rlimit_max), so the sandbox is
+ * created under a quarter of ours, and its processes get ours back. */
+static const int shared_limits[] = {RLIMIT_MSGQUEUE, RLIMIT_SIGPENDING};
+
+typedef struct {
+  struct rlimit had[G_N_ELEMENTS(shared_limits)];
+  gboolean lowered[G_N_ELEMENTS(shared_limits)];
+} SharedLimits;
+
+static void lower_shared_limits(SharedLimits *l)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS(shared_limits); i++) {
+    struct rlimit *had = &l->had[i];
+    l->lowered[i] =
+        getrlimit(shared_limits[i], had) == 0 && had->rlim_cur != RLIM_INFINITY &&
+        setrlimit(shared_limits[i], &(struct rlimit){had->rlim_cur / 4, had->rlim_max}) == 0;
+  }
+}
+
+static void restore_shared_limits(const SharedLimits *l)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS(shared_limits); i++)
+    if (l->lowered[i])
+      setrlimit(shared_limits[i], &l->had[i]);
+}
+
+/* The same for inotify instances and watches, whose bounds are sysctls of
+ * each namespace (user.max_inotify_*, INT_MAX in a new one): called in a
+ * namespace we own with CAP_SYS_RESOURCE, it bounds each of its uids to a
+ * quarter of the host's fs.inotify.max_user_* (the holder's namespace:
+ * each sandbox's owner; a sandbox's own: each of its uids). Best effort. */
+void sbx_userns_bound_inotify(void)
+{
+  static const char *const names[][2] = {
+      {"/proc/sys/fs/inotify/max_user_instances", "/proc/sys/user/max_inotify_instances"},
+      {"/proc/sys/fs/inotify/max_user_watches", "/proc/sys/user/max_inotify_watches"}};
+  for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+    char buf[32] = {0};
+    guint64 host = 0;
+    sbx_autofd in = open(names[i][0], O_RDONLY | O_CLOEXEC);
+    ssize_t n = in >= 0 ? read(in, buf, sizeof buf - 1) : -1;
+    if (n <= 0 || !g_ascii_string_to_unsigned(g_strstrip(buf), 10, 4, G_MAXINT32, &host, NULL))
+      continue;
+    g_autofree char *value = g_strdup_printf("%" G_GUINT64_FORMAT, host / 4);
+    sbx_autofd out = open(names[i][1], O_WRONLY | O_CLOEXEC);
+    if (out < 0 || write(out, value, strlen(value)) < 0)
+      sbx_debug("%s: %s", names[i][1], sbx_strerror(errno));
+  }
+}
+
 /* In the child, after its parent-death signal is (re)set: did sbx die
  * before that? Its end of the socket is closed then (getppid says 0 across
  * the PID namespace). */
@@ -291,11 +345,14 @@ static pid_t userns_clone(const SbxIdMap *map, unsigned long flags, uid_t owner,
   if (!sbx_sync_pair(fds, err))
     return -1;
   pid_t parent = getpid();
+  SharedLimits shared;
+  lower_shared_limits(&shared);
   /* Raw clone: fork semantics, with every namespace created at once and owned
    * by the new user namespace (bubblewrap does the same). */
   pid_t pid =
       owner ? clone_owned(flags, owner, nproc)
             : (pid_t)syscall(SYS_clone, CLONE_NEWUSER | flags | SIGCHLD, NULL, NULL, NULL, NULL);
+  restore_shared_limits(&shared); /* in the child too: its programs get ours */
   if (pid < 0) {
     int e = errno;
     close(fds[0]);

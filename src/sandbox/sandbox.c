@@ -311,6 +311,7 @@ static G_GNUC_NORETURN void init_main(Ctx *c, int syncfd)
   const char *user = spec->user ? spec->user : spec->image->config->user;
   sbx_autofd run_fd = -1;
   c->syncfd = syncfd;
+  sbx_userns_bound_inotify();
   gboolean ok = sbx_uts_setup(c->hostname, &err) &&
                 (net_made_early(spec) || setup_network(c, syncfd, FALSE, -1, &err)) &&
                 setup_rootfs(c, measure_tmpfs(spec) ? &run_fd : NULL, &err) &&

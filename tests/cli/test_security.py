@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import pty
+import resource
 import struct
 import fcntl
 import subprocess
@@ -149,7 +150,7 @@ SETID_I386 = {"i386:chmod(4755)": "EPERM", "i386:fchmod(2755)": "EPERM",
               "x32:chmod(4755)": X32_REFUSED, "x32:fchmodat(2755)": X32_REFUSED}
 
 KEYED = {"syscall", "cap", "fd", "masked", "mount", "write", "dev", "proc1", "rlimit", "cgroup",
-         "id", "idmap", "memtouch", "userns", "mode", "setid"}
+         "id", "idmap", "memtouch", "userns", "mode", "setid", "userquota"}
 
 
 def parse_report(text):
@@ -766,6 +767,23 @@ class SecurityTests:
         def check(r):
             self.assertEqual(r["cgroup"]["cpu.max"], "100000 100000")
         self.check_cgroup_limit("cpu", ["--cpus", "1"], ["cgroup"], check)
+
+    def test_user_quotas_bounded(self):
+        """Inotify instances and message queue bytes are counted per user up
+        to the host: one sandbox takes at most a quarter of the user's (it
+        took all of them, and the user's other programs got EMFILE)."""
+        with open("/proc/sys/fs/inotify/max_user_instances") as f:
+            instances = int(f.read())
+        r = self.probe(args=["userquotas"])
+        n, err = r["userquota"]["inotify"].split()
+        self.assertEqual(err, "EMFILE", r)
+        self.assertGreater(int(n), 0)
+        self.assertLessEqual(int(n), instances // 4)
+        q, err = r["userquota"]["mqueue"].split()
+        self.assertEqual(err, "EMFILE", r)
+        # Each queue is charged 8 x 8 KiB and more; the limit is 819200 bytes here.
+        msgqueue = resource.getrlimit(resource.RLIMIT_MSGQUEUE)[0]
+        self.assertLessEqual(int(q), msgqueue // 4 // (8 * 8192))
 
     def test_no_limit_no_cgroup_needed(self):
         r = self.probe(args=["forklimit"])
