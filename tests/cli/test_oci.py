@@ -938,6 +938,73 @@ class TestOci(SbxTestCase):
             with open(os.path.join(self.work, kind)) as f:
                 self.assertEqual(f.read().strip(), line, kind)
 
+    def test_delete_runs_the_hooks_recorded_at_create_not_the_bundles(self):
+        """delete ran the poststop hooks of the config.json in the bundle that
+        state.json named, read again: a sandboxed job that could write
+        state.json (sbx run -v $XDG_RUNTIME_DIR:...) aimed it at a bundle of
+        its own and had its hook run on the host at `podman rm -f`. As runc,
+        create keeps the config it acted on; later steps use that copy."""
+        def hook(marker):
+            return {"path": "/bin/sh", "args": ["sh", "-c", "echo ran > %s/%s"
+                                                % (self.work, marker)]}
+        p = self.create("forged", ["sleep", "1000"],
+                        lambda c: c.update(hooks={"poststop": [hook("recorded")]}))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # a bundle of the job's own named in state.json, and the bundle rewritten
+        evil = os.path.join(self.work, "evil")
+        os.mkdir(evil)
+        cfg = self.spec(lambda c: c.update(hooks={"poststop": [hook("from-forged")]}))
+        with open(os.path.join(evil, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        os.symlink(os.path.join(self.bundle, "rootfs"), os.path.join(evil, "rootfs"))
+        self._chown_tree(evil)
+        self.spec(lambda c: c.update(hooks={"poststop": [hook("from-bundle")]}))
+        path = os.path.join(self.state, "forged", "state.json")
+        with open(path) as f:
+            state = json.load(f)
+        state["bundle"] = evil
+        with open(path, "w") as f:
+            json.dump(state, f)
+        r = self.oci_cmd(["delete", "--force", "forged"])
+        self.assertEqual(r.rc, 0, r)
+        for marker in ("from-forged", "from-bundle"):
+            self.assertFalse(os.path.exists(os.path.join(self.work, marker)), marker)
+        self.assertTrue(os.path.exists(os.path.join(self.work, "recorded")), r)
+        self.assertFalse(os.path.exists(os.path.join(self.state, "forged")))
+
+    def test_a_container_without_a_recorded_config_runs_no_hooks(self):
+        """One whose copy is missing (made by an older sbx-oci, or removed)
+        runs no poststop hook from anywhere else: a warning, and it is
+        deleted; exec refuses."""
+        p = self.create("nocopy", ["sleep", "1000"], lambda c: c.update(hooks={"poststop": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo ran > %s/ran" % self.work]}]}))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "nocopy"]).rc, 0)
+        saved = os.path.join(self.state, "nocopy", "config.json")
+        st = os.lstat(saved)
+        self.assertEqual((st.st_uid, st.st_mode & 0o7777), (self.uid, 0o600))
+        os.unlink(saved)
+        r = self.oci_cmd(["exec", "nocopy", "true"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("container nocopy has no recorded config", r.err)
+        r = self.oci_cmd(["delete", "--force", "nocopy"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("warning: poststop hooks not run", r.err)
+        self.assertFalse(os.path.exists(os.path.join(self.work, "ran")))
+        self.assertFalse(os.path.exists(os.path.join(self.state, "nocopy")))
+
+    def test_a_link_in_place_of_a_containers_directory_is_not_followed(self):
+        p = self.create("real", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        os.symlink("real", os.path.join(self.state, "alias"))
+        self.ids.append("alias")
+        r = self.oci_cmd(["state", "alias"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("container alias does not exist", r.err)
+        r = self.oci_cmd(["delete", "--force", "alias"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.state_of("real")["status"], "created")
+
     def _order(self):
         with open(os.path.join(self.work, "order")) as f:
             return f.read().split()
