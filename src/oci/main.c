@@ -11,6 +11,7 @@
 #include "sbx/json.h"
 #include "sbx/ns.h"
 #include "sbx/oci.h"
+#include "sbx/oci-root.h"
 #include "sbx/state.h"
 #include "sbx/sync.h"
 #include "sbx/util.h"
@@ -140,10 +141,9 @@ static char *state_root(GError **err)
     free(real);
     return out;
   }
-  const char *rt = g_getenv("XDG_RUNTIME_DIR");
-  g_autofree char *base = rt && g_path_is_absolute(rt) && access(rt, W_OK) == 0
-                              ? g_build_filename(rt, "sbx-oci", NULL)
-                              : g_strdup_printf("/tmp/sbx-oci-%u", (unsigned)geteuid());
+  /* The same places `sbx run` masks in volumes (sbx_oci_root_candidates):
+   * a sandboxed job cannot reach them through one. */
+  g_autofree char *base = sbx_oci_default_root(g_getenv("XDG_RUNTIME_DIR"), geteuid());
   if (!private_dir(base, err))
     return NULL;
   return g_steal_pointer(&base);

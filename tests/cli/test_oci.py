@@ -14,7 +14,7 @@ import subprocess
 import time
 import unittest
 
-from sbxtest import FIXTURES, IS_ROOT, SbxTestCase
+from sbxtest import FIXTURES, IS_ROOT, SbxTestCase, fixture
 
 APPLETS = ["sh", "echo", "cat", "hostname", "id", "ls", "sleep", "touch", "grep", "mkdir", "tty",
            "wc", "stat", "umask", "pwd", "env", "true", "false"]
@@ -877,6 +877,41 @@ class TestOci(SbxTestCase):
         self.assertEqual(r.rc, 1, r)
         self.assertIn("--root %s: not a directory of this user's that only they may write"
                       % shared, r.err)
+
+    def test_sbx_run_volumes_mask_the_state_directories(self):
+        """sbx run masked its own state in volumes but not sbx-oci's: a job
+        given -v $XDG_RUNTIME_DIR could rewrite a container's state.json
+        (its bundle, its pid) for the user's next `podman rm -f`. Both
+        default roots are masked, and made first when missing (a job could
+        make /tmp/sbx-oci-UID itself and have sbx-oci adopt it)."""
+        xdg = os.path.join(self.work, "xdg")
+        os.mkdir(xdg, 0o700)
+        self._chown_tree(xdg)
+        self.spec(lambda c: c["process"].update(args=["sleep", "1000"]))
+        self.ids.append("masked")
+        with open(os.devnull, "wb") as out:
+            p = self.oci_cmd(["create", "--bundle", self.bundle, "masked"], stdout=out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = self.run_as([self.oci, "list", "-q"], env={"XDG_RUNTIME_DIR": xdg})
+        self.assertEqual(r.rc, 0, r)
+        os.rename(os.path.join(self.state, "masked"), os.path.join(xdg, "sbx-oci", "masked"))
+        tmp_root = "/tmp/sbx-oci-%d" % self.uid
+        r = self.sbx_cmd(["run", "-q", "--network", "none", "-v", xdg + ":/x", "-v", "/tmp:/t:ro",
+                          fixture("busybox-legacy.tar"), "sh", "-c",
+                          "ls -A /x; echo --; ls -A /x/sbx-oci; echo --; ls -A /t/sbx-oci-%d; "
+                          "echo --; echo '{}' > /x/sbx-oci/masked/state.json 2>/dev/null "
+                          "|| echo refused" % self.uid], env={"XDG_RUNTIME_DIR": xdg})
+        self.assertEqual(r.rc, 0, r)
+        parts = r.out.split("--\n")
+        self.assertIn("sbx-oci", parts[0].split(), r.out)
+        self.assertEqual(parts[1].strip(), "", r.out)  # $XDG_RUNTIME_DIR/sbx-oci: empty
+        self.assertEqual(parts[2].strip(), "", r.out)  # /tmp/sbx-oci-UID: made, empty
+        self.assertEqual(parts[3].strip(), "refused", r.out)
+        st = os.lstat(tmp_root)
+        self.assertEqual((st.st_uid, st.st_mode & 0o7777), (self.uid, 0o700))
+        self.ids.remove("masked")
+        r = self.run_as([self.oci, "delete", "--force", "masked"], env={"XDG_RUNTIME_DIR": xdg})
+        self.assertEqual(r.rc, 0, r)
 
     def test_hooks_run_in_order_with_the_state(self):
         def host_hook(kind):
