@@ -76,12 +76,20 @@ typedef struct {
   JsonNode *annotations;
   GPtrArray *hooks[SBX_HOOK_N]; /* SbxOciHook */
   GPtrArray *devices;           /* SbxOciDevice: the host's node bound (no mknod) */
+  GBytes *source;               /* the text it was parsed from */
 } SbxOciConfig;
 
 void sbx_oci_config_free(SbxOciConfig *c);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SbxOciConfig, sbx_oci_config_free)
 /* Read bundle/config.json (bounded, every field type-checked). */
 SbxOciConfig *sbx_oci_config_load(const char *bundle, GError **err);
+/* The copy of config.json `create` keeps in the container's state directory
+ * (dirfd, dir_shown its path for messages): what start, exec and delete
+ * use, as runc, since the bundle's may be changed after create by whoever
+ * can write there. bundle: the one recorded at create. */
+#define SBX_OCI_SAVED_CONFIG "config.json"
+SbxOciConfig *sbx_oci_config_load_saved(int dirfd, const char *dir_shown, const char *bundle,
+                                        GError **err);
 /* exec --process FILE: replace the process part of c. */
 gboolean sbx_oci_process_load(SbxOciConfig *c, const char *path, GError **err);
 /* Is namespace `flag` listed? *path its path (NULL: a new one). */

@@ -2,6 +2,7 @@
 #include "sbx/cli.h"
 #include "sbx/digest.h"
 #include "sbx/net.h"
+#include "sbx/oci-root.h"
 #include "sbx/report.h"
 #include "sbx/reference.h"
 #include "sbx/sandbox.h"
@@ -813,10 +814,20 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
   g_autofree char *disk_dir = g_build_filename(store->root, "run-disk", NULL);
   g_auto(GStrv) cmd = g_strdupv(argv + 2);
   /* What a volume must not show the sandbox: sbx's state (holder, named
-   * sandboxes' records) and its store (other images' layers). */
+   * sandboxes' records), sbx-oci's (its containers' records steer what its
+   * kill and delete signal and run, on the host: the same roots sbx-oci
+   * chooses without --root, made here first too) and the store (other
+   * images' layers). */
   g_autoptr(GPtrArray) hidden = g_ptr_array_new_with_free_func(g_free);
   if (volumes && volumes[0]) {
-    g_auto(GStrv) own = sbx_state_candidates();
+    g_auto(GStrv) state = sbx_state_candidates();
+    g_auto(GStrv) oci = sbx_oci_root_candidates(sbx_cli_settings()->runtime_dir, getuid());
+    g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+    for (char **o = state; *o; o++)
+      g_strv_builder_add(b, *o);
+    for (char **o = oci; *o; o++)
+      g_strv_builder_add(b, *o);
+    g_auto(GStrv) own = g_strv_builder_end(b);
     for (char **o = own; *o; o++) {
       struct stat st;
       /* Made now if missing: one a volume shows unmasked (-v /tmp:/tmp,

@@ -62,6 +62,7 @@ void sbx_oci_config_free(SbxOciConfig *c)
   g_clear_pointer(&c->warnings, g_ptr_array_unref);
   g_clear_pointer(&c->seccomp, g_bytes_unref);
   g_clear_pointer(&c->annotations, json_node_unref);
+  g_clear_pointer(&c->source, g_bytes_unref);
   for (int k = 0; k < SBX_HOOK_N; k++)
     g_clear_pointer(&c->hooks[k], g_ptr_array_unref);
   g_free(c);
@@ -535,7 +536,9 @@ gboolean sbx_oci_config_has_ns(const SbxOciConfig *c, int flag, const char **pat
   return FALSE;
 }
 
-SbxOciConfig *sbx_oci_config_load(const char *bundle, GError **err)
+/* data: config.json's text (path names it in errors); bundle: where
+ * root.path and the hooks' directory are relative to. */
+static SbxOciConfig *config_parse(GBytes *data, const char *bundle, const char *path, GError **err)
 {
   g_autoptr(SbxOciConfig) c = g_new0(SbxOciConfig, 1);
   c->gids = g_array_new(FALSE, FALSE, sizeof(gid_t));
@@ -549,17 +552,8 @@ SbxOciConfig *sbx_oci_config_load(const char *bundle, GError **err)
   c->devices = g_ptr_array_new_with_free_func(device_free);
   c->warnings = g_ptr_array_new_with_free_func(g_free);
   c->no_new_privs = FALSE;
-  g_autofree char *cwd = g_get_current_dir();
-  c->bundle = g_canonicalize_filename(bundle, cwd);
-  g_autofree char *path = g_build_filename(c->bundle, "config.json", NULL);
-  sbx_autofd fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
-    sbx_fail_errno(err, "%s", path);
-    return NULL;
-  }
-  g_autoptr(GBytes) data = sbx_read_fd_bounded(fd, MAX_CONFIG, path, err);
-  if (!data)
-    return NULL;
+  c->bundle = g_strdup(bundle);
+  c->source = g_bytes_ref(data);
   gsize len;
   const char *text = g_bytes_get_data(data, &len);
   g_autoptr(JsonNode) rootn = sbx_json_parse(text, len, path, err);
@@ -594,6 +588,35 @@ SbxOciConfig *sbx_oci_config_load(const char *bundle, GError **err)
   if (!parse_hooks(c, root, err))
     return NULL;
   return g_steal_pointer(&c);
+}
+
+SbxOciConfig *sbx_oci_config_load(const char *bundle, GError **err)
+{
+  g_autofree char *cwd = g_get_current_dir();
+  g_autofree char *abs = g_canonicalize_filename(bundle, cwd);
+  g_autofree char *path = g_build_filename(abs, "config.json", NULL);
+  sbx_autofd fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    sbx_fail_errno(err, "%s", path);
+    return NULL;
+  }
+  g_autoptr(GBytes) data = sbx_read_fd_bounded(fd, MAX_CONFIG, path, err);
+  return data ? config_parse(data, abs, path, err) : NULL;
+}
+
+SbxOciConfig *sbx_oci_config_load_saved(int dirfd, const char *dir_shown, const char *bundle,
+                                        GError **err)
+{
+  g_autofree char *path = g_build_filename(dir_shown, SBX_OCI_SAVED_CONFIG, NULL);
+  /* O_NOFOLLOW: the copy itself, never where a link in its place leads. */
+  sbx_autofd fd = openat(dirfd, SBX_OCI_SAVED_CONFIG,
+                         O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+  if (fd < 0) {
+    sbx_fail_errno(err, "%s", path);
+    return NULL;
+  }
+  g_autoptr(GBytes) data = sbx_read_fd_bounded(fd, MAX_CONFIG, path, err);
+  return data ? config_parse(data, bundle, path, err) : NULL;
 }
 
 /* As `runc spec --rootless`: a user namespace mapping the caller to root. */

@@ -2,14 +2,16 @@
  * conmon, buildah and containerd's shim speak).
  *
  * State: ROOT/ID/state.json (ROOT: --root, else $XDG_RUNTIME_DIR/sbx-oci,
- * else /tmp/sbx-oci-UID) and ROOT/ID/exec.fifo while the container waits for
- * `start`. Errors: "sbx-oci: <what>: <why>" on stderr, and with --log one
+ * else /tmp/sbx-oci-UID), ROOT/ID/config.json (the config create acted on:
+ * later commands never read the bundle again) and ROOT/ID/exec.fifo while
+ * the container waits for `start`. Errors: "sbx-oci: <what>: <why>" on stderr, and with --log one
  * line in the log file ({"level","msg","time"} with --log-format json, which
  * podman reads); exit status 1, as runc. */
 #include "sbx-config.h"
 #include "sbx/json.h"
 #include "sbx/ns.h"
 #include "sbx/oci.h"
+#include "sbx/oci-root.h"
 #include "sbx/state.h"
 #include "sbx/sync.h"
 #include "sbx/util.h"
@@ -27,6 +29,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -138,10 +141,9 @@ static char *state_root(GError **err)
     free(real);
     return out;
   }
-  const char *rt = g_getenv("XDG_RUNTIME_DIR");
-  g_autofree char *base = rt && g_path_is_absolute(rt) && access(rt, W_OK) == 0
-                              ? g_build_filename(rt, "sbx-oci", NULL)
-                              : g_strdup_printf("/tmp/sbx-oci-%u", (unsigned)geteuid());
+  /* The same places `sbx run` masks in volumes (sbx_oci_root_candidates):
+   * a sandboxed job cannot reach them through one. */
+  g_autofree char *base = sbx_oci_default_root(g_getenv("XDG_RUNTIME_DIR"), geteuid());
   if (!private_dir(base, err))
     return NULL;
   return g_steal_pointer(&base);
@@ -190,13 +192,38 @@ static void oci_state_free(OciState *s)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(OciState, oci_state_free)
 
+/* A container's directory as create made it: a directory (never a link in
+ * its place), the user's, 0700. Its files steer what later commands signal
+ * and run: read only through this. */
+static int state_dir_open(const char *dir, GError **err)
+{
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0)
+    return errno == ENOENT || errno == ENOTDIR || errno == ELOOP
+               ? (sbx_fail(err, SBX_ERROR_NOT_FOUND, "%s: no such container", dir), -1)
+               : (sbx_fail_errno(err, "%s", dir), -1);
+  if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 077)) {
+    close(fd);
+    sbx_fail(err, SBX_ERROR_FAILED, "%s: not a directory of this user's alone", dir);
+    return -1;
+  }
+  return fd;
+}
+
 static OciState *state_load(const char *id, GError **err)
 {
   g_autofree char *dir = state_dir(id, err);
   if (!dir)
     return NULL;
+  g_autoptr(GError) local = NULL;
+  sbx_autofd dirfd = state_dir_open(dir, &local);
+  if (dirfd < 0 && !g_error_matches(local, SBX_ERROR, SBX_ERROR_NOT_FOUND)) {
+    g_propagate_error(err, g_steal_pointer(&local));
+    return NULL;
+  }
   g_autofree char *path = g_build_filename(dir, "state.json", NULL);
-  sbx_autofd fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  sbx_autofd fd = dirfd < 0 ? -1 : openat(dirfd, "state.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     sbx_fail(err, SBX_ERROR_NOT_FOUND, "container %s does not exist", id);
     return NULL;
@@ -282,6 +309,19 @@ static gboolean proc_alive(const OciState *s)
   return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
 
+/* A signal to the recorded process through a pidfd whose start time is
+ * checked once it is held: never to a process that took the pid since
+ * (proc_alive then kill(pid) could reach one). */
+static gboolean signal_recorded(const OciState *s, int sig, GError **err)
+{
+  sbx_autofd fd = s->pid > 0 ? (int)syscall(SYS_pidfd_open, s->pid, 0) : -1;
+  if (fd < 0 || !s->start || sbx_proc_start_time(s->pid) != s->start)
+    return sbx_fail(err, SBX_ERROR_USAGE, "kill %s: container not running", s->id);
+  if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0)
+    return sbx_fail_errno(err, "kill %d", (int)s->pid);
+  return TRUE;
+}
+
 static const char *status_of(const OciState *s)
 {
   if (!proc_alive(s))
@@ -341,20 +381,50 @@ static char *hook_state(pid_t pid, gpointer data)
   return state_text(s, "created");
 }
 
-/* poststart/poststop: from the bundle's config.json (a warning when they
- * fail, as the spec asks). */
+/* The config the container was created with: the copy in its state
+ * directory, never the bundle's config.json again (as runc and crun: the
+ * bundle, and state.json's record of where it is, may have been rewritten
+ * since by whoever can write there, and poststop hooks run on the host, as
+ * the user, outside any sandbox). */
+static SbxOciConfig *saved_config(const OciState *s, GError **err)
+{
+  sbx_autofd dirfd = state_dir_open(s->dir, err);
+  if (dirfd < 0)
+    return NULL;
+  g_autoptr(GError) local = NULL;
+  SbxOciConfig *c = sbx_oci_config_load_saved(dirfd, s->dir, s->bundle, &local);
+  if (!c && g_error_matches(local, SBX_ERRNO_ERROR, ENOENT))
+    g_prefix_error(&local,
+                   "container %s has no recorded config (made by an older sbx-oci?): ", s->id);
+  if (!c)
+    g_propagate_error(err, g_steal_pointer(&local));
+  return c;
+}
+
+static void warn(const GError *err)
+{
+  g_autofree char *shown = sbx_escape_text(err->message);
+  fprintf(stderr, "sbx-oci: warning: %s\n", shown);
+  log_line("warning", err->message);
+}
+
+/* poststart/poststop: those recorded at create (a warning when they fail,
+ * as the spec asks; and when none were recorded: none run, fail closed). */
 static void run_late_hooks(const OciState *s, SbxOciHookKind kind, const char *status)
 {
   g_autoptr(GError) err = NULL;
-  g_autoptr(SbxOciConfig) c = sbx_oci_config_load(s->bundle, &err);
-  if (!c || !c->hooks[kind] || !c->hooks[kind]->len)
+  g_autoptr(SbxOciConfig) c = saved_config(s, &err);
+  if (!c) {
+    g_prefix_error(&err,
+                   "%s hooks not run: ", kind == SBX_HOOK_POSTSTOP ? "poststop" : "poststart");
+    warn(err);
+    return;
+  }
+  if (!c->hooks[kind] || !c->hooks[kind]->len)
     return;
   g_autofree char *state = state_text(s, status);
-  if (!sbx_oci_run_hooks(c, kind, state, &err)) {
-    g_autofree char *shown = sbx_escape_text(err->message);
-    fprintf(stderr, "sbx-oci: warning: %s\n", shown);
-    log_line("warning", err->message);
-  }
+  if (!sbx_oci_run_hooks(c, kind, state, &err))
+    warn(err);
 }
 
 static void print_json(JsonBuilder *b)
@@ -547,6 +617,19 @@ static const GOptionEntry create_entries[] = {
     {"detach", 'd', 0, G_OPTION_ARG_NONE, &opt_detach, "run: do not wait for the container", NULL},
     {NULL}};
 
+/* What start, exec and delete will use (saved_config): the text parsed and
+ * acted on here, not the bundle's file read again. Before state.json: a
+ * container recorded has its config. */
+static gboolean config_save(const char *dir, const SbxOciConfig *c, GError **err)
+{
+  gsize len;
+  const char *text = g_bytes_get_data(c->source, &len);
+  sbx_autofd dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirfd < 0)
+    return sbx_fail_errno(err, "%s", dir);
+  return sbx_write_file_atomic(dirfd, SBX_OCI_SAVED_CONFIG, text, len, 0600, err);
+}
+
 static gboolean do_create(const char *id, OciState **out, GError **err)
 {
   if (opt_preserve_fds < 0 || opt_preserve_fds > 1024)
@@ -591,7 +674,7 @@ static gboolean do_create(const char *id, OciState **out, GError **err)
   pid_t pid = sbx_oci_create(c, &opts, err);
   s->pid = pid;
   s->start = pid > 0 ? sbx_proc_start_time(pid) : 0;
-  if (pid <= 0 || !s->start || !state_save(s, err) ||
+  if (pid <= 0 || !s->start || !config_save(dir, c, err) || !state_save(s, err) ||
       (opt_pid_file && !write_pid_file(opt_pid_file, pid, err))) {
     if (pid > 0 && err && !*err)
       sbx_fail(err, SBX_ERROR_FAILED, "the container died during create");
@@ -628,7 +711,7 @@ static gboolean do_start(const OciState *s, GError **err)
   if (strcmp(status, "created") != 0)
     return sbx_fail(err, SBX_ERROR_USAGE, "cannot start a container that is %s", status);
   g_autofree char *fifo = g_build_filename(s->dir, "exec.fifo", NULL);
-  sbx_autofd fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  sbx_autofd fd = open(fifo, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return sbx_fail_errno(err, "%s", fifo);
   /* The container opens its end once we hold ours, then writes one byte. */
@@ -735,8 +818,7 @@ static int cmd_kill(int argc, char **argv)
   if (opt_all) {
     if (!kill_all(s, sig, &err))
       return fail(err);
-  } else if (kill(s->pid, sig) < 0) {
-    sbx_fail_errno(&err, "kill %d", (int)s->pid);
+  } else if (!signal_recorded(s, sig, &err)) {
     return fail(err);
   }
   return 0;
@@ -779,7 +861,7 @@ static int cmd_delete(int argc, char **argv)
   if (strcmp(status, "stopped") != 0) {
     /* created (waiting on exec.fifo) or running with --force: SIGKILL, and
      * wait until it is gone (a pid 1 takes its namespace with it). */
-    kill(s->pid, SIGKILL);
+    (void)signal_recorded(s, SIGKILL, NULL);
     for (int i = 0; i < 10000 && proc_alive(s); i++)
       g_usleep(1000);
   }
@@ -1024,7 +1106,7 @@ static int cmd_exec(int argc, char **argv)
     sbx_fail(&err, SBX_ERROR_USAGE, "exec: expected a container id");
     return fail(err);
   }
-  if (!(s = state_load(argv[1], &err)) || !(c = sbx_oci_config_load(s->bundle, &err)) ||
+  if (!(s = state_load(argv[1], &err)) || !(c = saved_config(s, &err)) ||
       !exec_overrides(c, argc, argv, &err))
     return fail(err);
   if (strcmp(status_of(s), "running") != 0) {

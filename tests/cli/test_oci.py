@@ -14,7 +14,7 @@ import subprocess
 import time
 import unittest
 
-from sbxtest import FIXTURES, IS_ROOT, SbxTestCase
+from sbxtest import FIXTURES, IS_ROOT, SbxTestCase, fixture
 
 APPLETS = ["sh", "echo", "cat", "hostname", "id", "ls", "sleep", "touch", "grep", "mkdir", "tty",
            "wc", "stat", "umask", "pwd", "env", "true", "false"]
@@ -878,6 +878,41 @@ class TestOci(SbxTestCase):
         self.assertIn("--root %s: not a directory of this user's that only they may write"
                       % shared, r.err)
 
+    def test_sbx_run_volumes_mask_the_state_directories(self):
+        """sbx run masked its own state in volumes but not sbx-oci's: a job
+        given -v $XDG_RUNTIME_DIR could rewrite a container's state.json
+        (its bundle, its pid) for the user's next `podman rm -f`. Both
+        default roots are masked, and made first when missing (a job could
+        make /tmp/sbx-oci-UID itself and have sbx-oci adopt it)."""
+        xdg = os.path.join(self.work, "xdg")
+        os.mkdir(xdg, 0o700)
+        self._chown_tree(xdg)
+        self.spec(lambda c: c["process"].update(args=["sleep", "1000"]))
+        self.ids.append("masked")
+        with open(os.devnull, "wb") as out:
+            p = self.oci_cmd(["create", "--bundle", self.bundle, "masked"], stdout=out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = self.run_as([self.oci, "list", "-q"], env={"XDG_RUNTIME_DIR": xdg})
+        self.assertEqual(r.rc, 0, r)
+        os.rename(os.path.join(self.state, "masked"), os.path.join(xdg, "sbx-oci", "masked"))
+        tmp_root = "/tmp/sbx-oci-%d" % self.uid
+        r = self.sbx_cmd(["run", "-q", "--network", "none", "-v", xdg + ":/x", "-v", "/tmp:/t:ro",
+                          fixture("busybox-legacy.tar"), "sh", "-c",
+                          "ls -A /x; echo --; ls -A /x/sbx-oci; echo --; ls -A /t/sbx-oci-%d; "
+                          "echo --; echo '{}' > /x/sbx-oci/masked/state.json 2>/dev/null "
+                          "|| echo refused" % self.uid], env={"XDG_RUNTIME_DIR": xdg})
+        self.assertEqual(r.rc, 0, r)
+        parts = r.out.split("--\n")
+        self.assertIn("sbx-oci", parts[0].split(), r.out)
+        self.assertEqual(parts[1].strip(), "", r.out)  # $XDG_RUNTIME_DIR/sbx-oci: empty
+        self.assertEqual(parts[2].strip(), "", r.out)  # /tmp/sbx-oci-UID: made, empty
+        self.assertEqual(parts[3].strip(), "refused", r.out)
+        st = os.lstat(tmp_root)
+        self.assertEqual((st.st_uid, st.st_mode & 0o7777), (self.uid, 0o700))
+        self.ids.remove("masked")
+        r = self.run_as([self.oci, "delete", "--force", "masked"], env={"XDG_RUNTIME_DIR": xdg})
+        self.assertEqual(r.rc, 0, r)
+
     def test_hooks_run_in_order_with_the_state(self):
         def host_hook(kind):
             return {"path": "/bin/sh", "args": ["sh", "-c", "cat > %s/%s.json; echo %s >> %s/order"
@@ -937,6 +972,73 @@ class TestOci(SbxTestCase):
         for kind, line in want.items():
             with open(os.path.join(self.work, kind)) as f:
                 self.assertEqual(f.read().strip(), line, kind)
+
+    def test_delete_runs_the_hooks_recorded_at_create_not_the_bundles(self):
+        """delete ran the poststop hooks of the config.json in the bundle that
+        state.json named, read again: a sandboxed job that could write
+        state.json (sbx run -v $XDG_RUNTIME_DIR:...) aimed it at a bundle of
+        its own and had its hook run on the host at `podman rm -f`. As runc,
+        create keeps the config it acted on; later steps use that copy."""
+        def hook(marker):
+            return {"path": "/bin/sh", "args": ["sh", "-c", "echo ran > %s/%s"
+                                                % (self.work, marker)]}
+        p = self.create("forged", ["sleep", "1000"],
+                        lambda c: c.update(hooks={"poststop": [hook("recorded")]}))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # a bundle of the job's own named in state.json, and the bundle rewritten
+        evil = os.path.join(self.work, "evil")
+        os.mkdir(evil)
+        cfg = self.spec(lambda c: c.update(hooks={"poststop": [hook("from-forged")]}))
+        with open(os.path.join(evil, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        os.symlink(os.path.join(self.bundle, "rootfs"), os.path.join(evil, "rootfs"))
+        self._chown_tree(evil)
+        self.spec(lambda c: c.update(hooks={"poststop": [hook("from-bundle")]}))
+        path = os.path.join(self.state, "forged", "state.json")
+        with open(path) as f:
+            state = json.load(f)
+        state["bundle"] = evil
+        with open(path, "w") as f:
+            json.dump(state, f)
+        r = self.oci_cmd(["delete", "--force", "forged"])
+        self.assertEqual(r.rc, 0, r)
+        for marker in ("from-forged", "from-bundle"):
+            self.assertFalse(os.path.exists(os.path.join(self.work, marker)), marker)
+        self.assertTrue(os.path.exists(os.path.join(self.work, "recorded")), r)
+        self.assertFalse(os.path.exists(os.path.join(self.state, "forged")))
+
+    def test_a_container_without_a_recorded_config_runs_no_hooks(self):
+        """One whose copy is missing (made by an older sbx-oci, or removed)
+        runs no poststop hook from anywhere else: a warning, and it is
+        deleted; exec refuses."""
+        p = self.create("nocopy", ["sleep", "1000"], lambda c: c.update(hooks={"poststop": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo ran > %s/ran" % self.work]}]}))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "nocopy"]).rc, 0)
+        saved = os.path.join(self.state, "nocopy", "config.json")
+        st = os.lstat(saved)
+        self.assertEqual((st.st_uid, st.st_mode & 0o7777), (self.uid, 0o600))
+        os.unlink(saved)
+        r = self.oci_cmd(["exec", "nocopy", "true"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("container nocopy has no recorded config", r.err)
+        r = self.oci_cmd(["delete", "--force", "nocopy"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertIn("warning: poststop hooks not run", r.err)
+        self.assertFalse(os.path.exists(os.path.join(self.work, "ran")))
+        self.assertFalse(os.path.exists(os.path.join(self.state, "nocopy")))
+
+    def test_a_link_in_place_of_a_containers_directory_is_not_followed(self):
+        p = self.create("real", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        os.symlink("real", os.path.join(self.state, "alias"))
+        self.ids.append("alias")
+        r = self.oci_cmd(["state", "alias"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("container alias does not exist", r.err)
+        r = self.oci_cmd(["delete", "--force", "alias"])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(self.state_of("real")["status"], "created")
 
     def _order(self):
         with open(os.path.join(self.work, "order")) as f:
