@@ -27,15 +27,22 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static void remove_ref_file(SbxStore *s, const char *name)
+/* A name removed, or already gone (ENOENT). Anything else fails: a name
+ * said "Untagged" must be gone. */
+static gboolean remove_ref_file(SbxStore *s, const char *name, GError **err)
 {
   g_autofree char *norm = sbx_ref_normalize(name);
   g_autofree char *d = sbx_digest_bytes(norm, strlen(norm));
   g_autofree char *file = g_strconcat("refs/", sbx_digest_hex_of(d), NULL);
-  unlinkat(s->rootfd, file, 0);
+  if (unlinkat(s->rootfd, file, 0) == 0 || errno == ENOENT)
+    return TRUE;
+  g_autofree char *shown = sbx_escape_text(norm);
+  return sbx_fail_errno(err, "rmi %s: remove its name %s/%s", shown, s->root, file);
 }
 
-/* Drop archive-cache entries pointing at id: they would name a deleted image. */
+/* Drop archive-cache entries pointing at id: they would name a deleted
+ * image. An entry that will not go fails the rmi before anything else is
+ * removed. */
 static gboolean forget_archives(SbxStore *s, const char *id, GError **err)
 {
   g_autoptr(GPtrArray) keys = sbx_store_list_dir(s, "archives", err);
@@ -45,8 +52,9 @@ static gboolean forget_archives(SbxStore *s, const char *id, GError **err)
     g_autofree char *name = g_strdup_printf("archives/%s", (char *)keys->pdata[i]);
     char buf[64];
     sbx_autofd fd = openat(s->rootfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0 && read(fd, buf, 64) == 64 && memcmp(buf, id, 64) == 0)
-      unlinkat(s->rootfd, name, 0);
+    if (fd >= 0 && read(fd, buf, 64) == 64 && memcmp(buf, id, 64) == 0 &&
+        unlinkat(s->rootfd, name, 0) < 0 && errno != ENOENT)
+      return sbx_fail_errno(err, "rmi %.12s: remove %s/%s", id, s->root, name);
   }
   return TRUE;
 }
@@ -98,14 +106,16 @@ gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GE
     return FALSE;
   /* "rmi NAME" of an image with other names only untags (docker does too). */
   if (by_name && g_strv_length(names) > 1 && !force) {
-    remove_ref_file(s, ref);
+    if (!remove_ref_file(s, ref, err))
+      return FALSE;
     g_autofree char *norm = sbx_ref_normalize(ref);
     g_autofree char *shown = sbx_escape_text(norm);
     printf("Untagged: %s\n", shown);
     return TRUE;
   }
   for (char **n = names; *n; n++) {
-    remove_ref_file(s, *n);
+    if (!remove_ref_file(s, *n, err))
+      return FALSE;
     /* a name from the archive's RepoTags: escaped as images shows it (issue 9) */
     g_autofree char *shown = sbx_escape_text(*n);
     printf("Untagged: %s\n", shown);

@@ -309,6 +309,54 @@ class TestCommands(SbxTestCase):
         r = self.sbx_store("prune")
         self.assertEqual((r.rc, r.out[:17]), (0, "Removed 1 unused "), r)
 
+    def _read_only(self, *dirs):
+        """The store's directories (and those under them) made unwritable:
+        undo() gives their modes back."""
+        root = self.store_for(self.mode)
+        modes = {}
+        for d in dirs:
+            for top, subdirs, _ in os.walk(os.path.join(root, d)):
+                modes[top] = os.stat(top).st_mode & 0o7777
+                os.chmod(top, modes[top] & ~0o222)
+        return lambda: [os.chmod(d, m) for d, m in modes.items()]
+
+    def test_rmi_of_a_name_that_will_not_go(self):
+        """A name it cannot remove (refs/ read-only) fails the rmi, one line,
+        125: never "Untagged" for a name that stays, nor a deleted image
+        left with its name."""
+        image_id = self._two_names()
+        root = self.store_for(self.mode)
+        undo = self._read_only("refs")
+        try:
+            r = self.sbx_store("rmi", "bb2:1")
+            self.assertSbxError(r, contains="rmi bb2:1: remove its name %s/refs/" % root)
+            self.assertIn("Permission denied", r.err)
+            self.assertNotIn("Untagged", r.out)
+            r = self.sbx_store("rmi", "-f", "busybox")
+            self.assertSbxError(r, contains="remove its name")
+            self.assertEqual(r.out, "")
+        finally:
+            undo()
+        self.assertEqual(sorted(os.listdir(os.path.join(root, "images"))),
+                         [image_id + ".json", image_id + ".run"])
+        self.assertEqual(self.run_ok("bb2:1", "echo", "kept").out, "kept\n")
+        r = self.sbx_store("rmi", "bb2:1")
+        self.assertEqual((r.rc, r.out), (0, "Untagged: bb2:1\n"), r)
+
+    def test_rmi_of_a_read_only_store(self):
+        """Nothing can be removed: rmi says why (the archive cache it clears
+        first), prints nothing done, and the image keeps its name."""
+        image_id = self._load_id("busybox-legacy.tar")
+        root = self.store_for(self.mode)
+        undo = self._read_only(".")
+        try:
+            r = self.sbx_store("rmi", "busybox")
+            self.assertSbxError(r, contains="rmi %s: remove %s/archives/" % (image_id[:12], root))
+            self.assertEqual(r.out, "")
+        finally:
+            undo()
+        self.assertEqual(self.run_ok("busybox", "echo", "kept").out, "kept\n")
+
     def test_multi_image_archive_selection(self):
         self.assertSbxError(self.sbx_cmd(["run", fixture("busybox-oci.tar") + ":nosuch", "true"]),
                             contains="no image named nosuch in the archive")
