@@ -36,20 +36,13 @@ static int lock_layer_unless_present(SbxStore *s, const char *hex, const char *f
   *present = layer_present(s, final);
   if (*present)
     return -1;
-  g_autofree char *name = g_strdup_printf("locks/%s-%s.lock", s->idmap_key, hex);
-  sbx_autofd fd = openat(s->rootfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    sbx_fail_errno(err, "lock %s", name);
-    return -1;
-  }
   /* Held exclusively only by an import of the same layer (prune, the other
    * taker, holds the store lock exclusively): poll until it lets go, or until
    * the layer it unpacks is there. */
-  while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-    if (errno != EWOULDBLOCK && errno != EINTR) {
-      sbx_fail_errno(err, "lock %s", name);
+  sbx_autofd fd = -1;
+  while ((fd = sbx_store_lock_layer(s, s->idmap_key, hex, LOCK_EX | LOCK_NB, TRUE, err)) < 0) {
+    if (errno != EWOULDBLOCK)
       return -1;
-    }
     if ((*present = layer_present(s, final)))
       return -1;
     g_usleep(20 * 1000);

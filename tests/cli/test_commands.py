@@ -357,6 +357,53 @@ class TestCommands(SbxTestCase):
             undo()
         self.assertEqual(self.run_ok("busybox", "echo", "kept").out, "kept\n")
 
+    def test_prune_that_cannot_remove_fails(self):
+        """prune of layers it cannot move (a read-only store; lock files it
+        cannot create): a warning for each, "not removed", 125 (podman image
+        prune fails too), never "Removed 0" and success."""
+        self._load_id("busybox-legacy.tar")
+        self._load_id("multilayer-docker25.tar")
+        self.assertEqual(self.sbx_store("rmi", "multilayer").rc, 0)
+        root = self.store_for(self.mode)
+        locks = os.path.join(root, "locks")
+        for f in os.listdir(locks)[:1]:
+            os.unlink(os.path.join(locks, f))
+        undo = self._read_only(".")
+        try:
+            r = self.sbx_store("prune")
+            self.assertSbxError(r, contains="prune: store %s: 2 unused items not removed" % root)
+            self.assertEqual(r.out, "")
+            warnings = [l for l in r.err.splitlines() if l.startswith("sbx: warning: prune: ")]
+            self.assertEqual(len(warnings), 2, r)
+            self.assertIn("Permission denied", r.err)
+        finally:
+            undo()
+        self.assertEqual(len(self.layer_dirs()), 3)
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out), (0, "Removed 2 unused layers, 72 bytes\n"), r)
+
+    def test_prune_removes_lock_files(self):
+        """A layer's lock file goes with the layer (one inode per layer ever
+        stored otherwise), and one whose layer is gone goes too; the lock of
+        a layer in use stays, and a run recreates a missing one."""
+        self._load_id("busybox-legacy.tar")
+        self._load_id("multilayer-docker25.tar")
+        root = self.store_for(self.mode)
+        locks = os.path.join(root, "locks")
+        key = os.listdir(os.path.join(root, "layers"))[0]
+        stray = "%s-%s.lock" % (key, "ab" * 32)
+        with open(os.path.join(locks, stray), "w"):
+            pass
+        self.assertEqual(len(os.listdir(locks)), 4)
+        self.assertEqual(self.sbx_store("rmi", "multilayer").rc, 0)
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out), (0, "Removed 2 unused layers, 72 bytes\n"), r)
+        kept = ["%s-%s.lock" % (k, d) for k, d in self.layer_dirs()]
+        self.assertEqual(os.listdir(locks), kept)
+        os.unlink(os.path.join(locks, kept[0]))
+        self.assertEqual(self.run_ok("busybox", "echo", "ok").out, "ok\n")
+        self.assertEqual(os.listdir(locks), kept)
+
     def test_multi_image_archive_selection(self):
         self.assertSbxError(self.sbx_cmd(["run", fixture("busybox-oci.tar") + ":nosuch", "true"]),
                             contains="no image named nosuch in the archive")

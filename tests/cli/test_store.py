@@ -197,6 +197,24 @@ done
                     self.assertIn("its name hello-world:latest not", errors[0], why)
         self.assertTrue(saw_ok and saw_name, r)
 
+    def test_run_of_a_read_only_store_without_lock_files(self):
+        """A read-only store (nothing can prune it) whose lock files are gone
+        still runs its images: the lock that cannot be created is skipped."""
+        script = """
+set -u
+"$SBX" load -q --userns single --root "$STORE" "$IMG" >/dev/null || exit 91
+rm -f "$STORE"/locks/*
+mount --bind "$STORE" "$STORE" && mount -o remount,bind,ro "$STORE" || exit 90
+"$SBX" run -q --userns single --root "$STORE" hello-world 2>&1; echo "rc=$?"
+"""
+        r = self.run_as(["unshare", "-Urm", "sh", "-c", script],
+                        env={"SBX": self.sbx, "IMG": fixture("hello.tar"),
+                             "STORE": self.store_for("single")})
+        if r.rc == 90 or "rc=" not in r.out:
+            self.skipTest("cannot bind-mount the store read-only here: %r" % r)
+        self.assertIn("Hello from sbx!", r.out, r)
+        self.assertIn("rc=0", r.out, r)
+
     def test_xattr_without_space_fails_the_layer(self):
         """An attribute the disk has no room for (ENOSPC) fails the layer:
         kept quiet, the layer would pass its digest check without it."""
