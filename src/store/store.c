@@ -358,11 +358,8 @@ static char *run_helper(SbxStore *s, const char *cmd, const char *path, const ch
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == SBX_EXIT_FAILED)
       g_set_error(err, SBX_ERROR, SBX_ERROR_REPORTED, "%s failed", cmd);
-    else if (WIFSIGNALED(status))
-      sbx_fail(err, SBX_ERROR_FAILED, "%s helper died (killed by signal %d, %s)", cmd,
-               WTERMSIG(status), g_strsignal(WTERMSIG(status)));
     else
-      sbx_fail(err, SBX_ERROR_FAILED, "%s helper died (exit status %d)", cmd, WEXITSTATUS(status));
+      sbx_helper_died(err, cmd, status);
     return NULL;
   }
   g_strstrip(out);

@@ -404,6 +404,15 @@ class TestCommands(SbxTestCase):
         self.assertEqual(self.run_ok("busybox", "echo", "ok").out, "ok\n")
         self.assertEqual(os.listdir(locks), kept)
 
+    def test_load_of_a_directory_without_an_index(self):
+        """A directory that is no OCI layout: the line names it."""
+        d = os.path.join(self.tmp, "not-a-layout")
+        os.mkdir(d, 0o755)
+        with open(os.path.join(d, "README"), "w") as fh:
+            fh.write("x\n")
+        self.assertSbxError(self.sbx_store("load", d),
+                            contains="%s: not an image archive: no manifest.json" % d)
+
     def test_multi_image_archive_selection(self):
         self.assertSbxError(self.sbx_cmd(["run", fixture("busybox-oci.tar") + ":nosuch", "true"]),
                             contains="no image named nosuch in the archive")
