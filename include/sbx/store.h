@@ -85,6 +85,13 @@ int sbx_store_lock(SbxStore *s, gboolean exclusive, gboolean nonblock, GError **
 /* images/ locked exclusively (flock on the directory) while an image's two
  * record files are written or removed. Returns the fd, -1 with err. */
 int sbx_store_lock_records(SbxStore *s, GError **err);
+/* A layer's lock file locks/<map-key>-<hex>.lock, flock'ed with op (LOCK_SH
+ * or LOCK_EX, maybe LOCK_NB); created when missing if create. prune unlinks
+ * a lock file while holding it exclusively: a lock taken on a file unlinked
+ * meanwhile is dropped and taken again on the new one. -1 with errno set:
+ * EWOULDBLOCK (LOCK_NB, held) without err, anything else with err. */
+int sbx_store_lock_layer(SbxStore *s, const char *key, const char *hex, int op, gboolean create,
+                         GError **err);
 /* Hold the image's layers for the life of a sandbox (shared locks that prune
  * respects), after checking they exist. Returns the lock fds. */
 GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err);

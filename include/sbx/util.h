@@ -158,6 +158,10 @@ char *sbx_helper_path(const char *name, GError **err);
  * input or holds the network), only the sanitizer settings and the variables
  * named in keep (NULL-terminated; "SBX_*" keeps a prefix). */
 char **sbx_helper_environ(const char *const *keep);
+/* FALSE with "WHAT helper died (killed by signal N, NAME)" or "(exit status
+ * N)": a helper process (sbx-store, an import's child) that ended without
+ * saying why. One wording for run, load and pull. */
+gboolean sbx_helper_died(GError **err, const char *what, int status);
 /* A helper's stdin and stdout on /dev/null, and stderr too unless debugging
  * (what it parses must not reach the user's terminal). */
 void sbx_helper_stdio_null(void);

@@ -179,13 +179,15 @@ static int prune_parsed(int argc, char **argv, GError **err)
   if (argc != 1)
     return sbx_fail(err, SBX_ERROR_USAGE, "prune: takes no arguments"), -1;
   g_autoptr(SbxStore) store = sbx_cli_open_store(err);
-  guint n;
-  guint64 bytes;
-  if (!store || !sbx_store_prune(store, &n, &bytes, err))
-    return -1;
-  g_autofree char *size = human_size(bytes);
-  printf("Removed %u unused layer%s, %s\n", n, n == 1 ? "" : "s", size);
-  return 0;
+  guint n = 0;
+  guint64 bytes = 0;
+  gboolean ok = store && sbx_store_prune(store, &n, &bytes, err);
+  /* What was removed is said even when something else would not go. */
+  if (ok || n > 0) {
+    g_autofree char *size = human_size(bytes);
+    printf("Removed %u unused layer%s, %s\n", n, n == 1 ? "" : "s", size);
+  }
+  return ok ? 0 : -1;
 }
 
 static void clear_options(void)

@@ -211,8 +211,8 @@ static gboolean decompress_outer(SbxSource *src, guint64 max, GError **err)
                     "%s: expands beyond %" G_GUINT64_FORMAT
                     " bytes (the limit; SBX_MAX_LAYER_SIZE raises it)",
                     src->path, max);
-    else
-      ok = sbx_write_all(tmp, buf, (size_t)n, err);
+    else if (!sbx_write_all(tmp, buf, (size_t)n, NULL))
+      ok = sbx_fail_errno(err, "%s: decompress into %s", src->path, dir);
   }
   g_free(buf);
   archive_read_free(a);

@@ -27,15 +27,22 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static void remove_ref_file(SbxStore *s, const char *name)
+/* A name removed, or already gone (ENOENT). Anything else fails: a name
+ * said "Untagged" must be gone. */
+static gboolean remove_ref_file(SbxStore *s, const char *name, GError **err)
 {
   g_autofree char *norm = sbx_ref_normalize(name);
   g_autofree char *d = sbx_digest_bytes(norm, strlen(norm));
   g_autofree char *file = g_strconcat("refs/", sbx_digest_hex_of(d), NULL);
-  unlinkat(s->rootfd, file, 0);
+  if (unlinkat(s->rootfd, file, 0) == 0 || errno == ENOENT)
+    return TRUE;
+  g_autofree char *shown = sbx_escape_text(norm);
+  return sbx_fail_errno(err, "rmi %s: remove its name %s/%s", shown, s->root, file);
 }
 
-/* Drop archive-cache entries pointing at id: they would name a deleted image. */
+/* Drop archive-cache entries pointing at id: they would name a deleted
+ * image. An entry that will not go fails the rmi before anything else is
+ * removed. */
 static gboolean forget_archives(SbxStore *s, const char *id, GError **err)
 {
   g_autoptr(GPtrArray) keys = sbx_store_list_dir(s, "archives", err);
@@ -45,8 +52,9 @@ static gboolean forget_archives(SbxStore *s, const char *id, GError **err)
     g_autofree char *name = g_strdup_printf("archives/%s", (char *)keys->pdata[i]);
     char buf[64];
     sbx_autofd fd = openat(s->rootfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0 && read(fd, buf, 64) == 64 && memcmp(buf, id, 64) == 0)
-      unlinkat(s->rootfd, name, 0);
+    if (fd >= 0 && read(fd, buf, 64) == 64 && memcmp(buf, id, 64) == 0 &&
+        unlinkat(s->rootfd, name, 0) < 0 && errno != ENOENT)
+      return sbx_fail_errno(err, "rmi %.12s: remove %s/%s", id, s->root, name);
   }
   return TRUE;
 }
@@ -98,14 +106,16 @@ gboolean sbx_store_remove_image(SbxStore *s, const char *ref, gboolean force, GE
     return FALSE;
   /* "rmi NAME" of an image with other names only untags (docker does too). */
   if (by_name && g_strv_length(names) > 1 && !force) {
-    remove_ref_file(s, ref);
+    if (!remove_ref_file(s, ref, err))
+      return FALSE;
     g_autofree char *norm = sbx_ref_normalize(ref);
     g_autofree char *shown = sbx_escape_text(norm);
     printf("Untagged: %s\n", shown);
     return TRUE;
   }
   for (char **n = names; *n; n++) {
-    remove_ref_file(s, *n);
+    if (!remove_ref_file(s, *n, err))
+      return FALSE;
     /* a name from the archive's RepoTags: escaped as images shows it (issue 9) */
     g_autofree char *shown = sbx_escape_text(*n);
     printf("Untagged: %s\n", shown);
@@ -277,7 +287,7 @@ static gboolean is_leftover(SbxStore *s, const char *dir, const char *f, int dfd
   return faccessat(dfd, json, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
 }
 
-static gboolean sweep_records(SbxStore *s, GError **err)
+static gboolean sweep_records(SbxStore *s, guint *failed, GError **err)
 {
   static const char *const dirs[] = {"images", "refs", "archives", "layer-sizes", "seccomp"};
   for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
@@ -310,9 +320,11 @@ static gboolean sweep_records(SbxStore *s, GError **err)
                         : strcmp(dirs[i], "refs") == 0 && f[0] != '.' ? "a name of a removed image"
                                                                       : "left by a killed import";
       sbx_debug("prune: removing %s/%s (%s)", dirs[i], f, why);
-      if (unlinkat(dirfd(d), gone->pdata[j], 0) < 0 && errno != ENOENT)
+      if (unlinkat(dirfd(d), gone->pdata[j], 0) < 0 && errno != ENOENT) {
         sbx_warn("prune: cannot remove %s/%s/%s: %s", s->root, dirs[i], (char *)gone->pdata[j],
                  sbx_strerror(errno));
+        (*failed)++;
+      }
     }
     closedir(d);
     if (e)
@@ -338,15 +350,101 @@ static gboolean stored_under_another_mapping(SbxStore *s, const char *hex)
   return FALSE;
 }
 
+/* Take an unused layer's lock exclusively: FALSE when a running sandbox
+ * holds it (kept, said at debug level) or it cannot be taken (a warning,
+ * counted in failed). */
+static gboolean lock_unused_layer(SbxStore *s, const char *hex, int *fd, guint *failed)
+{
+  g_autoptr(GError) local = NULL;
+  *fd = sbx_store_lock_layer(s, s->idmap_key, hex, LOCK_EX | LOCK_NB, TRUE, &local);
+  if (*fd >= 0)
+    return TRUE;
+  if (errno == EWOULDBLOCK) {
+    sbx_debug("layer %.12s in use: kept", hex);
+    return FALSE;
+  }
+  sbx_warn("prune: layer %.12s kept: %s", hex, local->message);
+  (*failed)++;
+  return FALSE;
+}
+
+/* Move layers/<key>/<hex> into tmp/ (gone at once; deleted from there) and
+ * drop its lock file, with the lock still held exclusively: a locker
+ * waiting on it finds it unlinked and takes the new one (store.c). */
+static gboolean take_layer(SbxStore *s, const char *hex, const char *to, guint *failed)
+{
+  g_autofree char *from = g_build_filename("layers", s->idmap_key, hex, NULL);
+  if (renameat(s->rootfd, from, s->rootfd, to) < 0) {
+    sbx_warn("prune: layer %.12s kept: move %s/%s to %s: %s", hex, s->root, from, to,
+             sbx_strerror(errno));
+    (*failed)++;
+    return FALSE;
+  }
+  g_autofree char *lname = g_strdup_printf("locks/%s-%s.lock", s->idmap_key, hex);
+  if (unlinkat(s->rootfd, lname, 0) < 0 && errno != ENOENT) {
+    sbx_warn("prune: cannot remove %s/%s: %s", s->root, lname, sbx_strerror(errno));
+    (*failed)++;
+  }
+  if (!stored_under_another_mapping(s, hex)) {
+    g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", hex);
+    if (unlinkat(s->rootfd, size_file, 0) < 0 && errno != ENOENT) {
+      sbx_warn("prune: cannot remove %s/%s: %s", s->root, size_file, sbx_strerror(errno));
+      (*failed)++;
+    }
+  }
+  return TRUE;
+}
+
+/* locks/<key>-<hex>.lock of a layer not in layers/<key>/ (a layer pruned
+ * before prune removed lock files, an import that failed): removed when no
+ * one holds it. No import runs (the store lock is ours exclusively); a run
+ * that takes it after us finds it unlinked and creates it again. */
+static void sweep_stray_locks(SbxStore *s, guint *failed)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GPtrArray) files = sbx_store_list_dir(s, "locks", &local);
+  if (!files) {
+    sbx_warn("prune: %s", local->message);
+    (*failed)++;
+    return;
+  }
+  for (guint i = 0; i < files->len; i++) {
+    const char *f = files->pdata[i];
+    gsize n = strlen(f);
+    if (n < 64 + 7 || !g_str_has_suffix(f, ".lock") || f[n - 5 - 64 - 1] != '-')
+      continue;
+    g_autofree char *key = g_strndup(f, n - 5 - 64 - 1);
+    g_autofree char *hex = g_strndup(f + n - 5 - 64, 64);
+    g_autofree char *layer = g_build_filename("layers", key, hex, NULL);
+    struct stat st;
+    if (!sbx_hex64_valid(hex) || strchr(key, '/') ||
+        fstatat(s->rootfd, layer, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+      continue;
+    g_autoptr(GError) lerr = NULL;
+    sbx_autofd fd = sbx_store_lock_layer(s, key, hex, LOCK_EX | LOCK_NB, FALSE, &lerr);
+    if (fd < 0 && (errno == EWOULDBLOCK || errno == ENOENT))
+      continue;
+    g_autofree char *lname = g_strconcat("locks/", f, NULL);
+    if (fd < 0 || (unlinkat(s->rootfd, lname, 0) < 0 && errno != ENOENT)) {
+      sbx_warn("prune: cannot remove %s/%s: %s", s->root, lname,
+               fd < 0 ? lerr->message : sbx_strerror(errno));
+      (*failed)++;
+    } else {
+      sbx_debug("prune: removed %s (no layer %.12s under %s)", lname, hex, key);
+    }
+  }
+}
+
 gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **err)
 {
   *layers = 0;
   *bytes = 0;
+  guint failed = 0;
   sbx_autofd lock = sbx_store_lock(s, TRUE, FALSE, err);
   if (lock < 0)
     return FALSE;
   g_autoptr(GHashTable) used = referenced_layers(s, err);
-  if (!used || !sweep_records(s, err))
+  if (!used || !sweep_records(s, &failed, err))
     return FALSE;
   /* With the store lock held exclusively no import is running: whatever is
    * in tmp/ now is debris of imports that were killed. Listed before
@@ -360,31 +458,22 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
   g_autoptr(GArray) locks = g_array_new(FALSE, FALSE, sizeof(int));
   for (guint i = 0; i < present->len; i++) {
     const char *hex = present->pdata[i];
-    if (!sbx_hex64_valid(hex) || g_hash_table_contains(used, hex))
+    int lfd;
+    if (!sbx_hex64_valid(hex) || g_hash_table_contains(used, hex) ||
+        !lock_unused_layer(s, hex, &lfd, &failed))
       continue;
-    g_autofree char *lname = g_strdup_printf("locks/%s-%s.lock", s->idmap_key, hex);
-    int lfd = openat(s->rootfd, lname, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
-      sbx_debug("layer %.12s in use: kept", hex);
-      if (lfd >= 0)
-        close(lfd);
-      continue;
-    }
     g_array_append_val(locks, lfd);
-    g_autofree char *from = g_build_filename(dir, hex, NULL);
     g_autofree char *rnd = sbx_random_hex(6);
     /* The name says the mapping: a prune under the other one leaves it. */
     g_autofree char *to = g_strdup_printf("tmp/prune-%s-%s.%s", s->idmap_key, hex, rnd);
-    if (renameat(s->rootfd, from, s->rootfd, to) < 0)
+    guint64 size = layer_size(s, hex);
+    if (!take_layer(s, hex, to, &failed))
       continue;
-    *bytes += layer_size(s, hex);
+    *bytes += size;
     (*layers)++;
     g_ptr_array_add(doomed, g_strdup(to + 4));
-    if (!stored_under_another_mapping(s, hex)) {
-      g_autofree char *size_file = g_strdup_printf("layer-sizes/%s", hex);
-      unlinkat(s->rootfd, size_file, 0);
-    }
   }
+  sweep_stray_locks(s, &failed);
   for (guint i = 0; i < debris->len; i++)
     g_ptr_array_add(doomed, g_strdup(debris->pdata[i]));
   gboolean ok = remove_in_userns(s, doomed, err);
@@ -392,5 +481,13 @@ gboolean sbx_store_prune(SbxStore *s, guint *layers, guint64 *bytes, GError **er
     close(g_array_index(locks, int, i));
   /* --rootfs-disk layers of runs whose sbx was killed (unlocked ones). */
   g_autofree char *disk = g_build_filename(s->root, "run-disk", NULL);
-  return ok && sbx_disk_layer_remove(&s->idmap, disk, NULL, err);
+  if (!ok || !sbx_disk_layer_remove(&s->idmap, disk, NULL, err))
+    return FALSE;
+  /* podman image prune too: what it could remove is removed, and what it
+   * could not makes it fail. */
+  if (failed)
+    return sbx_fail(err, SBX_ERROR_FAILED,
+                    "prune: store %s: %u unused item%s not removed (the warnings say why)", s->root,
+                    failed, failed == 1 ? "" : "s");
+  return TRUE;
 }

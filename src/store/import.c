@@ -36,20 +36,13 @@ static int lock_layer_unless_present(SbxStore *s, const char *hex, const char *f
   *present = layer_present(s, final);
   if (*present)
     return -1;
-  g_autofree char *name = g_strdup_printf("locks/%s-%s.lock", s->idmap_key, hex);
-  sbx_autofd fd = openat(s->rootfd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    sbx_fail_errno(err, "lock %s", name);
-    return -1;
-  }
   /* Held exclusively only by an import of the same layer (prune, the other
    * taker, holds the store lock exclusively): poll until it lets go, or until
    * the layer it unpacks is there. */
-  while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-    if (errno != EWOULDBLOCK && errno != EINTR) {
-      sbx_fail_errno(err, "lock %s", name);
+  sbx_autofd fd = -1;
+  while ((fd = sbx_store_lock_layer(s, s->idmap_key, hex, LOCK_EX | LOCK_NB, TRUE, err)) < 0) {
+    if (errno != EWOULDBLOCK)
       return -1;
-    }
     if ((*present = layer_present(s, final)))
       return -1;
     g_usleep(20 * 1000);
@@ -167,6 +160,15 @@ typedef struct {
   int *layer_state; /* atomic: LAYER_* */
 } Import;
 
+/* A layer that did not fit says which store (file system) it filled. */
+static gboolean store_full(SbxStore *s, GError **err)
+{
+  int e = err ? sbx_error_errno(*err) : 0;
+  if (e == ENOSPC || e == EDQUOT)
+    g_prefix_error(err, "store %s: ", s->root);
+  return FALSE;
+}
+
 enum { LAYER_WAITING, LAYER_FETCHING, LAYER_DONE, LAYER_PRESENT };
 
 static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *ref, int tmpfd,
@@ -183,7 +185,7 @@ static gboolean unpack_into_tmp(SbxStore *s, SbxSource *src, const SbxLayerRef *
   SbxUnpackStats st = {0};
   gint64 t0 = sbx_now_us();
   if (!sbx_unpack_layer(blob, ref, dfd, &s->idmap, s->max_layer_size, &st, progress, err))
-    return FALSE;
+    return store_full(s, err);
   g_atomic_int_add(&im->collapsed, (gint)st.collapsed_owners);
   g_free(st.diff_id);
   if (!write_layer_size(s, sbx_digest_hex_of(ref->diff_id), st.bytes, err))
@@ -432,6 +434,12 @@ char *sbx_store_import(SbxStore *s, const char *path, const char *select, gboole
   g_autofree char *key = sbx_source_opened_stat(src, &opened)
                              ? sbx_store_archive_key_stat(&opened, select, s->platform)
                              : NULL;
+  /* Said here, where the path is known (image.c reads either kind). */
+  if (!sbx_source_has(src, "manifest.json") && !sbx_source_has(src, "index.json")) {
+    sbx_fail(err, SBX_ERROR_INVALID,
+             "%s: not an image archive: no manifest.json (docker save) or index.json (OCI)", path);
+    return NULL;
+  }
   g_autoptr(SbxImage) img = sbx_image_load(src, select, err);
   if (!img)
     return NULL;
@@ -499,10 +507,19 @@ char *sbx_store_run_in_userns(SbxStore *s, const char *what, SbxInUserns fn, gpo
     _exit(id ? 0 : SBX_EXIT_FAILED);
   }
   g_autofree char *id = NULL;
-  gboolean ok = sbx_sync_recv(syncfd, &id, what, err);
+  g_autoptr(GError) local = NULL;
+  gboolean ok = sbx_sync_recv(syncfd, &id, what, &local);
   close(syncfd);
-  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
     ;
+  /* A child that said why it failed exits SBX_EXIT_FAILED; one killed (the
+   * OOM killer, a kill -9) said nothing: as sbx run says of sbx-store. */
+  if (!ok && (WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+                                      WEXITSTATUS(status) != SBX_EXIT_FAILED)))
+    return sbx_helper_died(err, what, status), NULL;
+  if (!ok)
+    g_propagate_error(err, g_steal_pointer(&local));
   if (ok && !sbx_hex64_valid(id))
     ok = sbx_fail(err, SBX_ERROR_FAILED, "%s: bad reply", what);
   return ok ? g_steal_pointer(&id) : NULL;
@@ -595,6 +612,7 @@ static char *unpack_rootfs(SbxStore *s, const char *path, GError **err)
       syncfs(dfd) < 0) {
     if (err && !*err)
       sbx_fail_errno(err, "unpack %s", path);
+    store_full(s, err);
     sbx_rm_rf_at(tmpfd, tmpname, NULL);
     g_free(st.diff_id);
     return NULL;

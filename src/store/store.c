@@ -171,6 +171,58 @@ int sbx_store_lock_records(SbxStore *s, GError **err)
   return fd;
 }
 
+/* The fd is still the file the name links to: prune unlinks a lock file
+ * while holding it exclusively, and a locker that waited on that inode
+ * would otherwise hold a lock nobody else can see. */
+static gboolean still_linked(SbxStore *s, int fd, const char *name, gboolean *linked, GError **err)
+{
+  struct stat held, now;
+  if (fstat(fd, &held) < 0)
+    return sbx_fail_errno(err, "lock %s/%s", s->root, name);
+  if (fstatat(s->rootfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0) {
+    *linked = FALSE;
+    return errno == ENOENT || sbx_fail_errno(err, "lock %s/%s", s->root, name);
+  }
+  *linked = held.st_nlink > 0 && held.st_dev == now.st_dev && held.st_ino == now.st_ino;
+  return TRUE;
+}
+
+int sbx_store_lock_layer(SbxStore *s, const char *key, const char *hex, int op, gboolean create,
+                         GError **err)
+{
+  g_autofree char *name = g_strdup_printf("locks/%s-%s.lock", key, hex);
+  for (;;) {
+    /* Opened as it is first: a store that is read-only or out of inodes
+     * still locks the files it has. */
+    sbx_autofd fd = openat(s->rootfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT && create)
+      fd = openat(s->rootfd, name, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+      int e = errno;
+      sbx_fail_errnum(err, e, "lock %s/%s", s->root, name);
+      errno = e;
+      return -1;
+    }
+    while (flock(fd, op) < 0) {
+      int e = errno;
+      if (e == EINTR)
+        continue;
+      if (e != EWOULDBLOCK)
+        sbx_fail_errnum(err, e, "lock %s/%s", s->root, name);
+      errno = e;
+      return -1;
+    }
+    gboolean linked = FALSE;
+    if (!still_linked(s, fd, name, &linked, err)) {
+      errno = sbx_error_errno(err ? *err : NULL);
+      return -1;
+    }
+    if (linked)
+      return sbx_steal_fd(&fd);
+    sbx_debug("lock %s/%s: removed by prune while waiting: taking it again", s->root, name);
+  }
+}
+
 static void close_fd_elem(gpointer p)
 {
   close(*(int *)p);
@@ -181,10 +233,17 @@ GArray *sbx_store_hold_layers(SbxStore *s, SbxStoredImage *img, GError **err)
   g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(int));
   g_array_set_clear_func(fds, close_fd_elem);
   for (char **l = img->layer_dirs; *l; l++) {
-    g_autofree char *name = g_strdup_printf("locks/%s-%s.lock", s->idmap_key, *l);
-    int fd = flock_file(s, name, LOCK_SH, err);
-    if (fd < 0)
+    g_autoptr(GError) local = NULL;
+    int fd = sbx_store_lock_layer(s, s->idmap_key, *l, LOCK_SH, TRUE, &local);
+    if (fd < 0 && errno == EROFS) {
+      /* A read-only store: no prune can remove the layer either. */
+      sbx_debug("%s: running without the layer's lock", local->message);
+      continue;
+    }
+    if (fd < 0) {
+      g_propagate_error(err, g_steal_pointer(&local));
       return NULL;
+    }
     g_array_append_val(fds, fd);
   }
   if (!layers_present(s, img)) {
@@ -299,11 +358,8 @@ static char *run_helper(SbxStore *s, const char *cmd, const char *path, const ch
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == SBX_EXIT_FAILED)
       g_set_error(err, SBX_ERROR, SBX_ERROR_REPORTED, "%s failed", cmd);
-    else if (WIFSIGNALED(status))
-      sbx_fail(err, SBX_ERROR_FAILED, "%s helper died (killed by signal %d, %s)", cmd,
-               WTERMSIG(status), g_strsignal(WTERMSIG(status)));
     else
-      sbx_fail(err, SBX_ERROR_FAILED, "%s helper died (exit status %d)", cmd, WEXITSTATUS(status));
+      sbx_helper_died(err, cmd, status);
     return NULL;
   }
   g_strstrip(out);

@@ -142,6 +142,21 @@ static gboolean entry_fail(Unpacker *u, GError **err, const char *member, const 
   return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: member '%s': %s", u->layer, shown, why);
 }
 
+/* As entry_fail, for a failed call: the error keeps its errno (an import
+ * says which store is out of space, import.c). */
+static gboolean entry_fail_errnum(Unpacker *u, GError **err, const char *member, int errnum,
+                                  const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+static gboolean entry_fail_errnum(Unpacker *u, GError **err, const char *member, int errnum,
+                                  const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  g_autofree char *what = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_autofree char *shown = g_utf8_make_valid(member, MIN(strlen(member), 200));
+  return sbx_fail_errnum(err, errnum, "layer %s: member '%s': %s", u->layer, shown, what);
+}
+
 /* The fd of directory `dir` in the layer, created if missing. Entries come
  * sorted, so the last one is usually right. */
 static int parent_fd(Unpacker *u, const char *dir, const char *member, GError **err)
@@ -229,7 +244,7 @@ static gboolean set_xattrs(Unpacker *u, int fd, struct archive_entry *e, const c
     int en = errno;
     g_autofree char *shown = sbx_escape_text(name);
     if (!xattr_refused_for_what_it_is(en))
-      return entry_fail(u, err, member, "xattr %.200s: %s", shown, sbx_strerror(en));
+      return entry_fail_errnum(u, err, member, en, "xattr %.200s", shown);
     sbx_debug("layer %s: xattr %s not kept: %s", u->layer, shown, sbx_strerror(en));
   }
   return TRUE;
@@ -249,7 +264,7 @@ static gboolean apply_meta(Unpacker *u, int fd, struct archive_entry *e, int cre
    * set-id bits always go through fchmod (a chown clears them). */
   mode_t perm = archive_entry_perm(e) & 07777;
   if ((created_mode < 0 || (mode_t)created_mode != perm || chowned) && fchmod(fd, perm) < 0)
-    return entry_fail(u, err, member, "chmod: %s", sbx_strerror(errno));
+    return entry_fail_errnum(u, err, member, errno, "chmod");
   if (!set_xattrs(u, fd, e, member, err))
     return FALSE;
   struct timespec ts[2] = {{archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
@@ -276,7 +291,7 @@ static gboolean write_data(Unpacker *u, struct archive *a, struct archive_entry 
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
-        return entry_fail(u, err, member, "write: %s", sbx_strerror(errno));
+        return entry_fail_errnum(u, err, member, errno, "write");
       p += n;
       off += n;
       size -= (size_t)n;
@@ -287,7 +302,7 @@ static gboolean write_data(Unpacker *u, struct archive *a, struct archive_entry 
   /* Sparse files: a hole at the end is in no data block. */
   if (archive_entry_size_is_set(e) && archive_entry_size(e) != end &&
       ftruncate(fd, archive_entry_size(e)) < 0)
-    return entry_fail(u, err, member, "truncate: %s", sbx_strerror(errno));
+    return entry_fail_errnum(u, err, member, errno, "truncate");
   return TRUE;
 }
 
@@ -299,7 +314,7 @@ static gboolean make_whiteout(Unpacker *u, const char *dir, const char *base, co
     return FALSE;
   if (strcmp(base, ".wh..wh..opq") == 0) {
     if (fsetxattr(dfd, "user.overlay.opaque", "y", 1, 0) < 0)
-      return entry_fail(u, err, member, "mark opaque: %s", sbx_strerror(errno));
+      return entry_fail_errnum(u, err, member, errno, "mark opaque");
     return TRUE;
   }
   if (g_str_has_prefix(base, ".wh..wh."))
@@ -312,7 +327,7 @@ static gboolean make_whiteout(Unpacker *u, const char *dir, const char *base, co
   if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
     return TRUE;
   if (mknodat(dfd, name, S_IFCHR | 0, makedev(0, 0)) < 0)
-    return entry_fail(u, err, member, "whiteout: %s", sbx_strerror(errno));
+    return entry_fail_errnum(u, err, member, errno, "whiteout");
   return TRUE;
 }
 
@@ -325,21 +340,21 @@ static gboolean make_dir(Unpacker *u, struct archive_entry *e, const char *dir, 
   if (mkdirat(dfd, base, 0700) < 0) {
     struct stat st;
     if (errno != EEXIST || fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-      return entry_fail(u, err, path, "mkdir: %s", sbx_strerror(errno));
+      return entry_fail_errnum(u, err, path, errno, "mkdir");
     if (is_whiteout_dev(&st)) {
       /* Deleted below, re-created here: an opaque directory. */
       if (unlinkat(dfd, base, 0) < 0 || mkdirat(dfd, base, 0700) < 0)
-        return entry_fail(u, err, path, "mkdir: %s", sbx_strerror(errno));
+        return entry_fail_errnum(u, err, path, errno, "mkdir");
       sbx_autofd fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0 || fsetxattr(fd, "user.overlay.opaque", "y", 1, 0) < 0)
-        return entry_fail(u, err, path, "mark opaque: %s", sbx_strerror(errno));
+        return entry_fail_errnum(u, err, path, errno, "mark opaque");
     } else if (!S_ISDIR(st.st_mode)) {
       return entry_fail(u, err, path, "a file and a directory of the same name");
     }
   }
   sbx_autofd fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
-    return entry_fail(u, err, path, "open: %s", sbx_strerror(errno));
+    return entry_fail_errnum(u, err, path, errno, "open");
   if (!apply_meta(u, fd, e, -1, path, err))
     return FALSE;
   DirTime *t = g_new0(DirTime, 1);
@@ -400,20 +415,20 @@ static gboolean make_node(Unpacker *u, struct archive *a, struct archive_entry *
     gid_t gid;
     owner_of(u, e, &uid, &gid);
     if ((uid || gid) && fchownat(dfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-      return entry_fail(u, err, path, "chown: %s", sbx_strerror(errno));
+      return entry_fail_errnum(u, err, path, errno, "chown");
     struct timespec ts[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};
     utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW);
     return TRUE;
   }
   if (type == AE_IFIFO) {
     if (mknodat(dfd, base, S_IFIFO | 0600, 0) < 0)
-      return entry_fail(u, err, path, "mkfifo: %s", sbx_strerror(errno));
+      return entry_fail_errnum(u, err, path, errno, "mkfifo");
     uid_t uid;
     gid_t gid;
     owner_of(u, e, &uid, &gid);
     if (((uid || gid) && fchownat(dfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) ||
         fchmodat(dfd, base, archive_entry_perm(e) & 0777, 0) < 0)
-      return entry_fail(u, err, path, "fifo: %s", sbx_strerror(errno));
+      return entry_fail_errnum(u, err, path, errno, "fifo");
     return TRUE;
   }
   if (type != AE_IFREG)
@@ -431,7 +446,7 @@ static gboolean make_node(Unpacker *u, struct archive *a, struct archive_entry *
     fd = openat(dfd, base, flags, created >= 0 ? perm : 0600);
   }
   if (fd < 0)
-    return entry_fail(u, err, path, "create: %s", sbx_strerror(errno));
+    return entry_fail_errnum(u, err, path, errno, "create");
   return write_data(u, a, e, fd, path, err) && apply_meta(u, fd, e, created, path, err);
 }
 

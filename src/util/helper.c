@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 char *sbx_helper_path(const char *name, GError **err)
@@ -68,4 +69,13 @@ void sbx_helper_stdio_null(void)
     dup2(null, STDERR_FILENO);
   if (null > STDERR_FILENO)
     close(null);
+}
+
+gboolean sbx_helper_died(GError **err, const char *what, int status)
+{
+  if (WIFSIGNALED(status))
+    return sbx_fail(err, SBX_ERROR_FAILED, "%s helper died (killed by signal %d, %s)", what,
+                    WTERMSIG(status), g_strsignal(WTERMSIG(status)));
+  return sbx_fail(err, SBX_ERROR_FAILED, "%s helper died (exit status %d)", what,
+                  WEXITSTATUS(status));
 }

@@ -309,6 +309,110 @@ class TestCommands(SbxTestCase):
         r = self.sbx_store("prune")
         self.assertEqual((r.rc, r.out[:17]), (0, "Removed 1 unused "), r)
 
+    def _read_only(self, *dirs):
+        """The store's directories (and those under them) made unwritable:
+        undo() gives their modes back."""
+        root = self.store_for(self.mode)
+        modes = {}
+        for d in dirs:
+            for top, subdirs, _ in os.walk(os.path.join(root, d)):
+                modes[top] = os.stat(top).st_mode & 0o7777
+                os.chmod(top, modes[top] & ~0o222)
+        return lambda: [os.chmod(d, m) for d, m in modes.items()]
+
+    def test_rmi_of_a_name_that_will_not_go(self):
+        """A name it cannot remove (refs/ read-only) fails the rmi, one line,
+        125: never "Untagged" for a name that stays, nor a deleted image
+        left with its name."""
+        image_id = self._two_names()
+        root = self.store_for(self.mode)
+        undo = self._read_only("refs")
+        try:
+            r = self.sbx_store("rmi", "bb2:1")
+            self.assertSbxError(r, contains="rmi bb2:1: remove its name %s/refs/" % root)
+            self.assertIn("Permission denied", r.err)
+            self.assertNotIn("Untagged", r.out)
+            r = self.sbx_store("rmi", "-f", "busybox")
+            self.assertSbxError(r, contains="remove its name")
+            self.assertEqual(r.out, "")
+        finally:
+            undo()
+        self.assertEqual(sorted(os.listdir(os.path.join(root, "images"))),
+                         [image_id + ".json", image_id + ".run"])
+        self.assertEqual(self.run_ok("bb2:1", "echo", "kept").out, "kept\n")
+        r = self.sbx_store("rmi", "bb2:1")
+        self.assertEqual((r.rc, r.out), (0, "Untagged: bb2:1\n"), r)
+
+    def test_rmi_of_a_read_only_store(self):
+        """Nothing can be removed: rmi says why (the archive cache it clears
+        first), prints nothing done, and the image keeps its name."""
+        image_id = self._load_id("busybox-legacy.tar")
+        root = self.store_for(self.mode)
+        undo = self._read_only(".")
+        try:
+            r = self.sbx_store("rmi", "busybox")
+            self.assertSbxError(r, contains="rmi %s: remove %s/archives/" % (image_id[:12], root))
+            self.assertEqual(r.out, "")
+        finally:
+            undo()
+        self.assertEqual(self.run_ok("busybox", "echo", "kept").out, "kept\n")
+
+    def test_prune_that_cannot_remove_fails(self):
+        """prune of layers it cannot move (a read-only store; lock files it
+        cannot create): a warning for each, "not removed", 125 (podman image
+        prune fails too), never "Removed 0" and success."""
+        self._load_id("busybox-legacy.tar")
+        self._load_id("multilayer-docker25.tar")
+        self.assertEqual(self.sbx_store("rmi", "multilayer").rc, 0)
+        root = self.store_for(self.mode)
+        locks = os.path.join(root, "locks")
+        for f in os.listdir(locks)[:1]:
+            os.unlink(os.path.join(locks, f))
+        undo = self._read_only(".")
+        try:
+            r = self.sbx_store("prune")
+            self.assertSbxError(r, contains="prune: store %s: 2 unused items not removed" % root)
+            self.assertEqual(r.out, "")
+            warnings = [l for l in r.err.splitlines() if l.startswith("sbx: warning: prune: ")]
+            self.assertEqual(len(warnings), 2, r)
+            self.assertIn("Permission denied", r.err)
+        finally:
+            undo()
+        self.assertEqual(len(self.layer_dirs()), 3)
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out), (0, "Removed 2 unused layers, 72 bytes\n"), r)
+
+    def test_prune_removes_lock_files(self):
+        """A layer's lock file goes with the layer (one inode per layer ever
+        stored otherwise), and one whose layer is gone goes too; the lock of
+        a layer in use stays, and a run recreates a missing one."""
+        self._load_id("busybox-legacy.tar")
+        self._load_id("multilayer-docker25.tar")
+        root = self.store_for(self.mode)
+        locks = os.path.join(root, "locks")
+        key = os.listdir(os.path.join(root, "layers"))[0]
+        stray = "%s-%s.lock" % (key, "ab" * 32)
+        with open(os.path.join(locks, stray), "w"):
+            pass
+        self.assertEqual(len(os.listdir(locks)), 4)
+        self.assertEqual(self.sbx_store("rmi", "multilayer").rc, 0)
+        r = self.sbx_store("prune")
+        self.assertEqual((r.rc, r.out), (0, "Removed 2 unused layers, 72 bytes\n"), r)
+        kept = ["%s-%s.lock" % (k, d) for k, d in self.layer_dirs()]
+        self.assertEqual(os.listdir(locks), kept)
+        os.unlink(os.path.join(locks, kept[0]))
+        self.assertEqual(self.run_ok("busybox", "echo", "ok").out, "ok\n")
+        self.assertEqual(os.listdir(locks), kept)
+
+    def test_load_of_a_directory_without_an_index(self):
+        """A directory that is no OCI layout: the line names it."""
+        d = os.path.join(self.tmp, "not-a-layout")
+        os.mkdir(d, 0o755)
+        with open(os.path.join(d, "README"), "w") as fh:
+            fh.write("x\n")
+        self.assertSbxError(self.sbx_store("load", d),
+                            contains="%s: not an image archive: no manifest.json" % d)
+
     def test_multi_image_archive_selection(self):
         self.assertSbxError(self.sbx_cmd(["run", fixture("busybox-oci.tar") + ":nosuch", "true"]),
                             contains="no image named nosuch in the archive")

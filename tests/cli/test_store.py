@@ -126,6 +126,7 @@ d=$(mktemp -d)
 mount -t tmpfs -o size=1200k tmpfs "$d" || exit 90
 "$SBX" load -q --userns single --root "$d/store" "$BIG" 2>"$d/err"; echo "rc=$?"
 cat "$d/err"
+echo "store=$d/store"
 echo "tmp=$(ls -A "$d/store/tmp" | wc -l) layers=$(ls -A "$d/store/layers/single" | wc -l)"
 "$SBX" run -q --userns single --root "$d/store" "$SMALL" >/dev/null 2>&1; echo "after=$?"
 """
@@ -139,6 +140,9 @@ echo "tmp=$(ls -A "$d/store/tmp" | wc -l) layers=$(ls -A "$d/store/layers/single
         errors = [l for l in lines if l.startswith("sbx: ")]
         self.assertEqual(len(errors), 1, r)
         self.assertIn("No space left on device", errors[0])
+        # which file system is full: the store's (not TMPDIR, not the archive's)
+        store = next(l for l in lines if l.startswith("store=")).split("=", 1)[1]
+        self.assertIn("store %s" % store, errors[0])
         self.assertIn("tmp=0 layers=0", r.out)
         self.assertIn("after=0", r.out)
 
@@ -196,6 +200,105 @@ done
                     saw_name += 1
                     self.assertIn("its name hello-world:latest not", errors[0], why)
         self.assertTrue(saw_ok and saw_name, r)
+
+    def test_full_tmpdir_names_archive_and_tmpdir(self):
+        """A .tar.gz is decompressed into $TMPDIR first: when that is full
+        the line names the archive and the directory, not just "write"."""
+        import gzip
+        path = os.path.join(self.tmp, "busybox.tar.gz")
+        with open(fixture("busybox-legacy.tar"), "rb") as src, gzip.open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.chmod(path, 0o644)
+        script = """
+set -u
+t=$(mktemp -d)
+mount -t tmpfs -o size=64k tmpfs "$t" || exit 90
+TMPDIR=$t "$SBX" load -q --userns single --root "$STORE" "$IMG" 2>&1; echo "rc=$?"
+echo "tmpdir=$t"
+"""
+        r = self.run_as(["unshare", "-Urm", "sh", "-c", script],
+                        env={"SBX": self.sbx, "IMG": path, "STORE": self.store_for("single")})
+        if r.rc == 90 or "rc=" not in r.out:
+            self.skipTest("cannot mount a small tmpfs here: %r" % r)
+        tmpdir = r.out.split("tmpdir=")[1].strip()
+        self.assertIn("rc=125", r.out, r)
+        errors = [l for l in r.out.splitlines() if l.startswith("sbx: ")]
+        self.assertEqual(errors, ["sbx: %s: decompress into %s: No space left on device"
+                                  % (path, tmpdir)], r)
+
+    def test_run_of_a_read_only_store_without_lock_files(self):
+        """A read-only store (nothing can prune it) whose lock files are gone
+        still runs its images: the lock that cannot be created is skipped."""
+        script = """
+set -u
+"$SBX" load -q --userns single --root "$STORE" "$IMG" >/dev/null || exit 91
+rm -f "$STORE"/locks/*
+mount --bind "$STORE" "$STORE" && mount -o remount,bind,ro "$STORE" || exit 90
+"$SBX" run -q --userns single --root "$STORE" hello-world 2>&1; echo "rc=$?"
+"""
+        r = self.run_as(["unshare", "-Urm", "sh", "-c", script],
+                        env={"SBX": self.sbx, "IMG": fixture("hello.tar"),
+                             "STORE": self.store_for("single")})
+        if r.rc == 90 or "rc=" not in r.out:
+            self.skipTest("cannot bind-mount the store read-only here: %r" % r)
+        self.assertIn("Hello from sbx!", r.out, r)
+        self.assertIn("rc=0", r.out, r)
+
+    def test_killed_import_child_is_said(self):
+        """The import's child killed mid-unpack (SIGKILL): load says the
+        helper died and how, as run does, not "exited during setup". strace
+        holds the child at its syncfs (one per layer, only the child's)."""
+        import signal
+        wrap = ["strace", "-f", "-qq", "-o", "/dev/null",
+                "-e", "inject=syncfs:delay_enter=5000000"]
+        p = self.popen(["load", "--root", self.store_for(self.mode), fixture("hello.tar")],
+                       root=False, wrap=wrap, env={"ASAN_OPTIONS": "detect_leaks=0"},
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def tasks(pid):
+            try:
+                return [int(t) for t in os.listdir("/proc/%d/task" % pid)]
+            except OSError:
+                return []
+
+        def children(pid):
+            found = []
+            for t in tasks(pid):
+                try:
+                    with open("/proc/%d/task/%d/children" % (pid, t)) as f:
+                        found += [int(c) for c in f.read().split()]
+                except OSError:
+                    pass
+            return found
+
+        def in_syncfs(pid):
+            for t in tasks(pid):
+                try:
+                    with open("/proc/%d/task/%d/syscall" % (pid, t)) as f:
+                        if f.read().split()[0] == "306":  # syncfs on x86-64
+                            return True
+                except (OSError, IndexError):
+                    pass
+            return False
+
+        def syncing():
+            # strace -> sbx-store -> the import's child, one of its threads in syncfs
+            for sbx in children(p.pid):
+                for child in children(sbx):
+                    if in_syncfs(child):
+                        return child
+            return None
+
+        found = []
+        self.assertTrue(self.wait_for(lambda: found.append(syncing()) or found[-1], timeout=30),
+                        "the import's child never reached its syncfs")
+        os.kill(found[-1], signal.SIGKILL)
+        # "helper died" is what a crash says too: read past that check
+        out, err = subprocess.Popen.communicate(p, timeout=60)
+        err = err.decode()
+        lines = [l for l in err.splitlines() if l.startswith("sbx: ")]
+        self.assertEqual(lines, ["sbx: import helper died (killed by signal 9, Killed)"], err)
+        self.assertEqual(p.returncode, 125, err)
 
     def test_xattr_without_space_fails_the_layer(self):
         """An attribute the disk has no room for (ENOSPC) fails the layer:
