@@ -130,8 +130,9 @@ typedef struct {
   gboolean tty;         /* -t: a pseudo-terminal from the sandbox's devpts */
   char **volumes;       /* -v HOST:CONTAINER[:ro|rw], validated */
   char **hidden;        /* host directories of sbx's own (state, store), masked in volumes */
-  /* Called in sbx once the program has started (named sandboxes record it). */
-  void (*on_started)(pid_t init, gpointer data);
+  /* Called in sbx once the program has started (named sandboxes record it).
+   * FALSE: the sandbox is killed and the run fails with err. */
+  gboolean (*on_started)(pid_t init, gpointer data, GError **err);
   gpointer on_started_data;
 } SbxRunSpec;
 

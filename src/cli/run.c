@@ -578,7 +578,10 @@ typedef struct {
   int ready_fd; /* -d: tell the waiting sbx */
 } Named;
 
-static void record_started(pid_t init, gpointer data)
+/* A sandbox whose state cannot be written would run on out of sbx's sight
+ * (no ps, stop or rm reaches it): it is stopped instead (sandbox.c kills it
+ * when this fails). */
+static gboolean record_started(pid_t init, gpointer data, GError **err)
 {
   Named *n = data;
   g_autoptr(GDateTime) now = g_date_time_new_now_utc();
@@ -588,13 +591,18 @@ static void record_started(pid_t init, gpointer data)
   n->state->init_start = sbx_proc_start_time(init);
   n->state->supervisor_pid = getpid();
   g_autoptr(GError) local = NULL;
-  if (!sbx_state_save(n->state, &local))
-    sbx_warn("%s", local->message);
+  if (!sbx_state_save(n->state, &local)) {
+    g_clear_pointer(&n->state->started, g_free); /* it did not run: the name is freed */
+    return sbx_fail(err, SBX_ERROR_FAILED,
+                    "sandbox %s: its state cannot be recorded (%s), so it was stopped",
+                    n->state->name, local->message);
+  }
   if (n->ready_fd >= 0) {
     sbx_sync_send_ok(n->ready_fd, "started");
     close(n->ready_fd);
     n->ready_fd = -1;
   }
+  return TRUE;
 }
 
 static SbxState *new_state(SbxStore *store, const SbxRunSpec *spec, const char *image,
@@ -645,9 +653,11 @@ static void record_exit(Named *n, int status, gboolean timed_out)
     sbx_state_remove(n->state->name, NULL);
     return;
   }
+  /* It has ended: nothing runs out of sight, and ps shows it as exited
+   * (its lock is free) with an unknown status. */
   g_autoptr(GError) local = NULL;
   if (!sbx_state_save(n->state, &local))
-    sbx_warn("%s", local->message);
+    sbx_warn("sandbox %s: its exit status cannot be recorded: %s", n->state->name, local->message);
 }
 
 /* -d: a supervisor process in its own session runs the sandbox, its output
@@ -673,8 +683,11 @@ static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
     g_autoptr(GError) local = NULL;
     int status = sbx_sandbox_run(spec, &local);
     status = finish_run(spec, n->state->image, status, local);
-    if (status < 0 && n->ready_fd >= 0)
+    if (status < 0 && n->ready_fd >= 0) {
+      /* It never started: the waiting sbx reports it and frees the name. */
       sbx_sync_send_error(n->ready_fd, local);
+      _exit(SBX_EXIT_FAILED);
+    }
     record_exit(n, status < 0 ? SBX_EXIT_FAILED : status, spec->result->timed_out);
     _exit(status < 0 ? SBX_EXIT_FAILED : status);
   }

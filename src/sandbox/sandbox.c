@@ -986,7 +986,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
       (relay.pid <= 0 || sbx_relay_ready(relay.sock, err)) &&
       (spec->net.mode != SBX_NET_SWITCH || network_hand_tap(&spec->net, syncfd, err)) &&
       (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
-      sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
+      sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err) &&
+      (!spec->on_started || spec->on_started(init, spec->on_started_data, err));
   if (!ok) {
     close(syncfd);
     kill(pid, SIGKILL);
@@ -1000,8 +1001,6 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     return -1;
   }
   sbx_debug("sandbox %d started", (int)init);
-  if (spec->on_started)
-    spec->on_started(init, spec->on_started_data);
   SbxRunResult *res = spec->result;
   struct rusage before = {0}, after = {0};
   if (res) {

@@ -177,6 +177,98 @@ class TestSandboxes(NamedSandboxCase):
         self.assertEqual(self.cmd(["rm", "orphan"]).rc, 0)
         self.detached("orphan", "true")  # the name is free again
 
+    def small_runtime(self, options):
+        """XDG_RUNTIME_DIR on its own small tmpfs (mounted as root), for the
+        full-disk cases; unmounted at the end."""
+        if not IS_ROOT:
+            self.skipTest("mounting a small tmpfs needs root")
+        pw = self.user_for(self.mode)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "%s,mode=0700,uid=%d,gid=%d"
+                            % (options, pw.pw_uid, pw.pw_gid), "tmpfs", self.runtime],
+                           capture_output=True)
+        if r.returncode:
+            self.skipTest("cannot mount a small tmpfs here: %r" % r)
+        self.addCleanup(subprocess.run, ["umount", "-l", self.runtime])
+        base = os.path.join(self.runtime, "sbx")
+        os.mkdir(base, 0o700)
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        return base
+
+    def running_as_user(self, marker):
+        """Pids of the test user's processes whose command line holds marker."""
+        uid = self.user_for(self.mode).pw_uid
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.stat("/proc/" + pid).st_uid != uid:
+                    continue
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if marker in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass
+        return found
+
+    def test_unrecordable_state_stops_the_run(self):
+        """No room for the state file: the sandbox is stopped (125, one line),
+        never left running where ps, stop and rm cannot reach it."""
+        self.small_runtime("size=64k")
+        fd = os.open(os.path.join(self.runtime, "fill"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        for opts in (["-d"], []):
+            self.names.append("lost")
+            r = self.cmd(["run", "-q", "--name", "lost", "--network", "none"] + opts +
+                         [fixture(BUSYBOX), "sleep", "1357"])
+            self.assertSbxError(r, contains="sandbox lost: its state cannot be recorded")
+            self.assertIn("No space left on device", r.err)
+            self.assertTrue(self.wait_for(lambda: not self.running_as_user(b"1357"), 10),
+                            "the sandbox runs on out of sight: %r" % r)
+            self.assertNotIn("lost", self.ps("-a"))  # the name is free
+
+    def test_rm_keeps_a_record_whose_supervisor_holds_the_lock(self):
+        """rm of a name whose state is unreadable while its lock is held (a
+        run starting, or out of reach) refuses: the record is all that leads
+        to the processes."""
+        import fcntl
+        d = os.path.join(self.runtime, "sbx", "held")
+        os.makedirs(d, 0o700)
+        pw = self.user_for(self.mode)
+        for p in (os.path.dirname(d), d):
+            os.chmod(p, 0o700)
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+        self.names.append("held")
+        with open(os.path.join(d, "lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            for rm in (["rm", "held"], ["rm", "-f", "held"]):
+                self.assertSbxError(self.cmd(rm), contains="its supervisor still holds its lock")
+                self.assertTrue(os.path.isdir(d))
+        self.assertEqual(self.cmd(["rm", "held"]).rc, 0)  # unheld: damaged, removable
+        self.assertFalse(os.path.exists(d))
+
+    def test_claim_without_an_inode_leaves_no_name(self):
+        """The lock cannot be made (no inode left): the name's directory goes
+        too, so it is neither "damaged" in ps nor "in use"."""
+        base = self.small_runtime("nr_inodes=64")
+        n = 0
+        try:
+            while True:
+                open(os.path.join(self.runtime, "f%d" % n), "w").close()
+                n += 1
+        except OSError:
+            pass
+        os.unlink(os.path.join(self.runtime, "f%d" % (n - 1)))  # room for NAME/, not NAME/lock
+        self.names.append("noinode")
+        r = self.cmd(["run", "-q", "--name", "noinode", fixture(BUSYBOX), "true"])
+        self.assertSbxError(r, contains="lock")
+        self.assertIn("No space left on device", r.err)
+        self.assertEqual(os.listdir(base), [])
+        self.assertNotIn("noinode", self.cmd(["ps", "-a"]).out)
+
     def test_foreground_named_run(self):
         self.names.append("fg")
         r = self.cmd(["run", "--name", "fg", fixture(BUSYBOX), "sh", "-c", "exit 4"])
