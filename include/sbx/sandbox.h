@@ -130,6 +130,7 @@ typedef struct {
   gboolean tty;         /* -t: a pseudo-terminal from the sandbox's devpts */
   char **volumes;       /* -v HOST:CONTAINER[:ro|rw], validated */
   char **hidden;        /* host directories of sbx's own (state, store), masked in volumes */
+  guint64 output_limit; /* -d: bytes of output the log keeps (0: all); the rest is dropped */
   /* Called in sbx once the program has started (named sandboxes record it).
    * FALSE: the sandbox is killed and the run fails with err. */
   gboolean (*on_started)(pid_t init, gpointer data, GError **err);
@@ -187,6 +188,7 @@ int sbx_exec_in(const SbxState *state, const SbxExecRequest *req, GError **err);
 /* stdio.c: without -t, pipes that sbx relays in place of the user's fds. */
 typedef struct {
   int r[3], w[3];
+  guint64 limit; /* bytes of stdout and stderr together copied out (0: all) */
 } SbxStdioPipes;
 void sbx_stdio_pipes_open(SbxStdioPipes *p, gboolean tty, gboolean interactive);
 void sbx_stdio_pipes_child(SbxStdioPipes *p, gboolean tty);

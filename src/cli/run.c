@@ -26,7 +26,7 @@ typedef struct {
   char **cap_add, **cap_drop, **security_opt, **tmpfs, **ulimit;
   gboolean read_only;
   char *memory, *cpus, *pids_limit;
-  char *rootfs_size, *timeout, *report;
+  char *rootfs_size, *timeout, *report, *log_size;
   gboolean rootfs_disk;
   char **publish, **net_allow, **network_alias;
   char *net_log;
@@ -60,6 +60,8 @@ static GOptionEntry run_entries[] = {
      "Run in the background: print the name once the program started (see sbx ps, logs)", NULL},
     {"name", 0, 0, G_OPTION_ARG_STRING, &opts.name,
      "Name the sandbox (for sbx ps, logs, exec, stop, kill, rm)", "NAME"},
+    {"log-size", 0, 0, G_OPTION_ARG_STRING, &opts.log_size,
+     "-d: bound of the log, past which output is dropped (default 16m; 0: none)", "SIZE"},
     {"volume", 'v', 0, G_OPTION_ARG_STRING_ARRAY, &opts.volumes,
      "Bind mount a host file or directory", "HOST:CONTAINER[:ro|rw]"},
     {"env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &opts.env,
@@ -147,6 +149,7 @@ static void run_options_clear(void)
   g_free(opts.cpus);
   g_free(opts.pids_limit);
   g_free(opts.rootfs_size);
+  g_free(opts.log_size);
   g_free(opts.timeout);
   g_free(opts.report);
   g_strfreev(opts.publish);
@@ -660,6 +663,24 @@ static void record_exit(Named *n, int status, gboolean timed_out)
     sbx_warn("sandbox %s: its exit status cannot be recorded: %s", n->state->name, local->message);
 }
 
+/* A detached sandbox's log is on the runtime directory's file system, often
+ * a tmpfs in RAM: like --net-log's, it is bounded (sandbox/stdio.c drops the
+ * rest of the output, saying so in one line). */
+#define DETACHED_LOG_MAX (16u << 20)
+
+static gboolean log_size_spec(SbxRunSpec *spec, GError **err)
+{
+  gint64 size = DETACHED_LOG_MAX;
+  if (opts.log_size && !opts.detach)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--log-size: only with -d (a detached sandbox's log)");
+  if (opts.log_size && strcmp(opts.log_size, "0") == 0)
+    size = 0;
+  else if (opts.log_size && !parse_size("--log-size", opts.log_size, &size, err))
+    return FALSE;
+  spec->output_limit = opts.detach ? (guint64)size : 0;
+  return TRUE;
+}
+
 /* -d: a supervisor process in its own session runs the sandbox, its output
  * going to the log; we return once the program has started. */
 static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
@@ -872,9 +893,10 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
       .result = spec->result,
       .measure = report_fd >= 0,
   };
-  int status = security_spec(store, spec, err) && join_network(spec, err)
-                   ? run_named_or_not(store, spec, argv[1], err)
-                   : -1;
+  int status =
+      security_spec(store, spec, err) && log_size_spec(spec, err) && join_network(spec, err)
+          ? run_named_or_not(store, spec, argv[1], err)
+          : -1;
   if (spec->net.switch_fd >= 0)
     close(spec->net.switch_fd);
   if (report_fd >= 0) /* it failed before the run */

@@ -925,6 +925,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   sigprocmask(SIG_BLOCK, &block, &old);
   int syncfd;
   sbx_stdio_pipes_open(&c.pipes, spec->tty, spec->interactive);
+  c.pipes.limit = spec->output_limit;
   unsigned long flags =
       NS_FLAGS | (spec->net.mode == SBX_NET_HOST || net_made_early(spec) ? 0 : CLONE_NEWNET);
   gint64 t0 = g_get_monotonic_time();

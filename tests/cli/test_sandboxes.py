@@ -269,6 +269,29 @@ class TestSandboxes(NamedSandboxCase):
         self.assertEqual(os.listdir(base), [])
         self.assertNotIn("noinode", self.cmd(["ps", "-a"]).out)
 
+    def test_detached_log_is_bounded(self):
+        """-d's log stops at --log-size (default 16 MiB) and ends with one line
+        saying the rest was dropped; the program is neither blocked nor
+        killed for it."""
+        log = os.path.join(self.runtime, "sbx", "big", "log")
+        self.detached("big", "sh", "-c", "dd if=/dev/zero bs=1M count=20 2>/dev/null; echo tail")
+        self.assertTrue(self.wait_for(lambda: self.ps("-a")["big"]["Status"] == "exited (0)", 60))
+        size = os.path.getsize(log)
+        self.assertGreaterEqual(size, 16 << 20)
+        self.assertLess(size, (16 << 20) + 200)
+        with open(log, "rb") as f:
+            f.seek(-200, os.SEEK_END)
+            end = f.read().decode(errors="replace")
+        self.assertTrue(end.endswith("sbx: the output reached the log's bound of 16 MiB: "
+                                     "the rest is dropped\n"), repr(end[-120:]))
+        self.detached("small", "sh", "-c", "echo 0123456789; echo more", opts=["--log-size", "4"])
+        self.assertTrue(self.wait_for(lambda: self.ps("-a")["small"]["Status"] == "exited (0)"))
+        with open(os.path.join(self.runtime, "sbx", "small", "log")) as f:
+            self.assertEqual(f.read(), "0123\nsbx: the output reached the log's bound of 4 bytes: "
+                             "the rest is dropped\n")
+        self.assertSbxError(self.cmd(["run", "--log-size", "1m", fixture(BUSYBOX), "true"]),
+                            contains="--log-size: only with -d")
+
     def test_foreground_named_run(self):
         self.names.append("fg")
         r = self.cmd(["run", "--name", "fg", fixture(BUSYBOX), "sh", "-c", "exit 4"])
