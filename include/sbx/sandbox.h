@@ -142,12 +142,13 @@ typedef struct {
  * tears its namespaces down), or the exit of sbx's child (init, or the
  * intermediate before it) when no report came. */
 typedef struct {
-  pid_t pid;       /* sbx's child */
-  int report;      /* init's sync socket; -1: none, or read or closed */
-  int status;      /* the exit status for sbx; -1 while running */
-  gboolean reaped; /* pid waited for */
-  gint64 release;  /* monotonic us: sbx_memory_release_setup then (0: not at all) */
-  int told;        /* init's socket once it reported: kept open, init exits after us */
+  pid_t pid;        /* sbx's child */
+  int report;       /* init's sync socket; -1: none, or read or closed */
+  int status;       /* the exit status for sbx; -1 while running */
+  gboolean reaped;  /* pid waited for */
+  gint64 release;   /* monotonic us: sbx_memory_release_setup then (0: not at all) */
+  int told;         /* init's socket once it reported: kept open, init exits after us */
+  pid_t net_helper; /* sbx-net, our child: its death before the sandbox's is told (0: none) */
 } SbxSandboxEnd;
 void sbx_sandbox_end_init(SbxSandboxEnd *e, pid_t pid, int report);
 /* After poll: report_revents for e->report, child when SIGCHLD came (or

@@ -396,6 +396,26 @@ void sbx_sandbox_end_init(SbxSandboxEnd *e, pid_t pid, int report)
   *e = (SbxSandboxEnd){.pid = pid, .report = report, .status = -1, .told = -1};
 }
 
+/* sbx-net gone while the sandbox runs on: its network is cut (the program
+ * sees timeouts), which the user should not have to guess. Not reaped
+ * here: stop_helper's kill then finds a zombie, harmlessly. */
+static void check_net_helper(SbxSandboxEnd *e)
+{
+  siginfo_t si = {0};
+  if (e->net_helper <= 0 ||
+      waitid(P_PID, (id_t)e->net_helper, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+    return;
+  if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
+    sbx_warn("network helper sbx-net (pid %d): killed by signal %d (the sandbox has no network "
+             "now)",
+             (int)e->net_helper, si.si_status);
+  else
+    sbx_warn("network helper sbx-net (pid %d): exited with status %d (the sandbox has no network "
+             "now)",
+             (int)e->net_helper, si.si_status);
+  e->net_helper = 0;
+}
+
 int sbx_sandbox_end_timeout(const SbxSandboxEnd *e, int timeout_ms)
 {
   if (e->release <= 0)
@@ -445,6 +465,8 @@ gboolean sbx_sandbox_end_check(SbxSandboxEnd *e, short report_revents, gboolean 
       e->status = SBX_EXIT_FAILED;
     }
   }
+  if (child && e->status < 0)
+    check_net_helper(e);
   return e->status >= 0;
 }
 
@@ -1011,6 +1033,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   SbxWatchdog *dog = sbx_watchdog_start(init, spec->timeout_ms, usage);
   SbxSandboxEnd end;
   sbx_sandbox_end_init(&end, pid, syncfd);
+  /* A spare sbx-net is another process's child (no SIGCHLD for us). */
+  end.net_helper = helper.pidfd < 0 ? helper.pid : 0;
   /* From here on this process only relays and waits. */
   end.release = g_get_monotonic_time() + SBX_MEMORY_RELEASE_DELAY_MS * 1000;
   int status = master >= 0 ? sbx_tty_relay(&end, master, spec->interactive, &c.forwarded)
