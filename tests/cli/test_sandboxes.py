@@ -2,6 +2,7 @@
 volumes, --env-file, sbx check."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -118,6 +119,47 @@ class TestSandboxes(NamedSandboxCase):
         self.assertEqual(self.cmd(["exec", "ex", "cat"], input=b"no -i").out, "")
         r = self.cmd(["exec", "ex", "nosuchcmd"])
         self.assertEqual(r.rc, 127, r)
+
+    def test_exec_hides_its_command_line_before_the_exec(self):
+        """exec's processes are renamed before one enters the sandbox's pid
+        namespace: until the program's execve (held back 2 s by strace here)
+        the sandbox must not read sbx's path, --root or -e values in
+        /proc/PID/cmdline."""
+        if not shutil.which("strace") or not IS_ROOT:
+            self.skipTest("needs strace, and root to read the sandbox's /proc from the host")
+        self.detached("hide", "sleep", "60")
+        init = self.ps()["hide"]["Pid"]
+        pidns = os.readlink("/proc/%d/ns/pid" % init)
+        delay = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=execve",
+                 "-e", "inject=execve:delay_enter=2000000"]
+        p = self.popen(["exec", "-e", "SECRET=sbx-test-secret", "hide", "true"],
+                       env={"XDG_RUNTIME_DIR": self.runtime, "ASAN_OPTIONS": ":".join(
+                           filter(None, [os.environ.get("ASAN_OPTIONS"), "detect_leaks=0"]))},
+                       root=False, wrap=delay,  # LeakSanitizer cannot run under ptrace
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        seen = {}
+        try:
+            end = time.time() + 20
+            while p.poll() is None and time.time() < end:
+                for pid in filter(str.isdigit, os.listdir("/proc")):
+                    try:
+                        if os.readlink("/proc/%s/ns/pid" % pid) != pidns or int(pid) == init:
+                            continue
+                        with open("/proc/%s/cmdline" % pid, "rb") as f:
+                            seen[int(pid)] = f.read()
+                    except OSError:
+                        pass
+                time.sleep(0.05)
+            out, err = p.communicate(timeout=30)
+        finally:
+            p.kill()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertTrue(seen, "no exec process seen in the sandbox")
+        for pid, cmdline in seen.items():
+            self.assertNotIn(b"sbx-test-secret", cmdline, seen)
+            self.assertNotIn(b"--root", cmdline, seen)
+            self.assertNotIn(self.sbx.encode(), cmdline, seen)
+        self.assertIn(b"sbx-exec", b"".join(seen.values()), seen)
 
     def test_exec_keeps_the_runs_filter(self):
         """sbx exec compiles the run's seccomp profile again: one a volume
