@@ -267,6 +267,45 @@ static gboolean parse_size(const char *what, const char *s, gint64 *out, GError 
   return TRUE;
 }
 
+/* N with one of the suffixes a tmpfs option takes (sizes also a % of RAM). */
+static gboolean tmpfs_number(const char *s, const char *suffixes)
+{
+  const char *p = s;
+  while (g_ascii_isdigit(*p))
+    p++;
+  return p > s && (!*p || (p[1] == '\0' && strchr(suffixes, g_ascii_tolower(*p))));
+}
+
+/* --tmpfs PATH[:size=SIZE,mode=MODE,nr_inodes=N]: checked here, where the
+ * option can be named; the kernel's mount would only say EINVAL. */
+static gboolean tmpfs_valid(const char *spec, GError **err)
+{
+  g_auto(GStrv) parts = g_strsplit(spec, ":", 2);
+  if (!parts[0] || parts[0][0] != '/')
+    return sbx_fail(err, SBX_ERROR_USAGE, "--tmpfs %s: the path must be absolute", spec);
+  g_auto(GStrv) o = g_strsplit(parts[1] ? parts[1] : "", ",", -1);
+  for (char **p = o; *p; p++) {
+    const char *v = strchr(*p, '=');
+    v = v ? v + 1 : "";
+    gboolean ok = !**p;
+    if (g_str_has_prefix(*p, "size="))
+      ok = tmpfs_number(v, "kmg%");
+    else if (g_str_has_prefix(*p, "nr_inodes="))
+      ok = tmpfs_number(v, "kmg");
+    else if (g_str_has_prefix(*p, "mode="))
+      ok = *v && strlen(v) <= 4 && strspn(v, "01234567") == strlen(v);
+    else if (**p)
+      return sbx_fail(err, SBX_ERROR_USAGE,
+                      "--tmpfs %s: option '%s' not supported (size=, mode=, nr_inodes=)", spec, *p);
+    if (!ok)
+      return sbx_fail(err, SBX_ERROR_USAGE,
+                      "--tmpfs %s: '%s' is not valid (size=64m, 1g or 10%%; mode=1777; "
+                      "nr_inodes=N)",
+                      spec, *p);
+  }
+  return TRUE;
+}
+
 /* 10 (seconds), 10s, 1.5s, 500ms, 2m, 1h */
 static gboolean parse_duration(const char *what, const char *s, gint64 *out_ms, GError **err)
 {
@@ -373,6 +412,9 @@ static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
     spec->limits.cpu_quota_us = (gint64)(cpus * SBX_CGROUP_CPU_PERIOD_US);
   }
   spec->read_only = opts.read_only;
+  for (char **t = opts.tmpfs; t && *t; t++)
+    if (!tmpfs_valid(*t, err))
+      return FALSE;
   spec->tmpfs = opts.tmpfs;
   gint64 size = (gint64)sbx_rootfs_size_default();
   if (opts.rootfs_size && !parse_size("--rootfs-size", opts.rootfs_size, &size, err))

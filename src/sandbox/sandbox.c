@@ -199,7 +199,18 @@ static gboolean setup_rootfs(Ctx *c, int *run_fd, GError **err)
       .before_sys = net_made_early(c->spec) ? join_early_net : NULL,
       .before_sys_data = c,
   };
-  return sbx_mount_rootfs(&rs, err);
+  if (sbx_mount_rootfs(&rs, err))
+    return TRUE;
+  /* The writable layer is the only file system setup writes to that can be
+   * full ("/etc/hosts: write: No space left on device" alone does not say
+   * that the bound is the user's own). */
+  int e = sbx_error_errno(err ? *err : NULL);
+  if (!c->disk_dir && (e == ENOSPC || e == EDQUOT))
+    g_prefix_error(err,
+                   "--rootfs-size %" G_GUINT64_FORMAT "k is too small: the writable layer is full "
+                   "before the program starts: ",
+                   c->spec->rootfs_size / 1024);
+  return FALSE;
 }
 
 /* --report on a tmpfs layer: init hands sbx the tmpfs to sample (statfs).
