@@ -18,7 +18,7 @@ _sbx_command_opts()
             arg_opts="-e --env --env-file -w --workdir -u --user -h --hostname --entrypoint
                 --network -p --publish --net-allow --net-log --mtu --cap-add --cap-drop --security-opt
                 --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name --pull
-                --rootfs-size --timeout --report --network-alias"
+                --rootfs-size --timeout --report --network-alias --log-size"
             flag_opts="--rm -q --quiet --read-only -i --interactive -t --tty -d --detach
                 --rootfs-disk"
             ;;
@@ -201,7 +201,7 @@ _sbx_option_value()
         --tls-verify) _sbx_add_words "true false" ;;
         --image | --name | -e | --env | -w | --workdir | -u | --user | --username | -h | --hostname | \
             --entrypoint | -p | --publish | --mtu | --tmpfs | --pids-limit | -m | --memory | \
-            --cpus | -t | --time | --rootfs-size | --timeout | --network-alias | --subnet) ;;
+            --cpus | -t | --time | --rootfs-size | --log-size | --timeout | --network-alias | --subnet) ;;
     esac
 }
 

@@ -21,7 +21,7 @@ function __sbx_value_opts -a cmd
             printf '%s\n' -e --env --env-file -w --workdir -u --user -h --hostname --entrypoint \
                 --network -p --publish --net-allow --net-log --mtu --cap-add --cap-drop --security-opt \
                 --tmpfs --ulimit --pids-limit -m --memory --cpus -v --volume --name --pull \
-                --rootfs-size --timeout --report --network-alias
+                --rootfs-size --timeout --report --network-alias --log-size
         case network
             printf '%s\n' --subnet --format
         case login
@@ -215,6 +215,7 @@ complete -c sbx -n '__sbx_opts run' -l ulimit -x -a "(printf '%s=\n' $ulimits)" 
 complete -c sbx -n '__sbx_opts run' -l pids-limit -x -d 'At most N processes (cgroup v2, else RLIMIT_NPROC; 0: unlimited)'
 complete -c sbx -n '__sbx_opts run' -s m -l memory -x -d 'Memory limit (cgroup v2)'
 complete -c sbx -n '__sbx_opts run' -l rootfs-size -x -d 'Bound of the writable layer and of --tmpfs'
+complete -c sbx -n '__sbx_opts run' -l log-size -x -d 'Bound of a detached sandbox\'s log'
 complete -c sbx -n '__sbx_opts run' -l rootfs-disk -d 'Keep the writable layer on disk in the store'
 complete -c sbx -n '__sbx_opts run' -l timeout -x -d 'Kill the sandbox after DURATION (exit status 124)'
 complete -c sbx -n '__sbx_opts run' -l report -r -F -d 'Write a JSON report of the run at exit'

@@ -130,8 +130,10 @@ typedef struct {
   gboolean tty;         /* -t: a pseudo-terminal from the sandbox's devpts */
   char **volumes;       /* -v HOST:CONTAINER[:ro|rw], validated */
   char **hidden;        /* host directories of sbx's own (state, store), masked in volumes */
-  /* Called in sbx once the program has started (named sandboxes record it). */
-  void (*on_started)(pid_t init, gpointer data);
+  guint64 output_limit; /* -d: bytes of output the log keeps (0: all); the rest is dropped */
+  /* Called in sbx once the program has started (named sandboxes record it).
+   * FALSE: the sandbox is killed and the run fails with err. */
+  gboolean (*on_started)(pid_t init, gpointer data, GError **err);
   gpointer on_started_data;
 } SbxRunSpec;
 
@@ -140,12 +142,13 @@ typedef struct {
  * tears its namespaces down), or the exit of sbx's child (init, or the
  * intermediate before it) when no report came. */
 typedef struct {
-  pid_t pid;       /* sbx's child */
-  int report;      /* init's sync socket; -1: none, or read or closed */
-  int status;      /* the exit status for sbx; -1 while running */
-  gboolean reaped; /* pid waited for */
-  gint64 release;  /* monotonic us: sbx_memory_release_setup then (0: not at all) */
-  int told;        /* init's socket once it reported: kept open, init exits after us */
+  pid_t pid;        /* sbx's child */
+  int report;       /* init's sync socket; -1: none, or read or closed */
+  int status;       /* the exit status for sbx; -1 while running */
+  gboolean reaped;  /* pid waited for */
+  gint64 release;   /* monotonic us: sbx_memory_release_setup then (0: not at all) */
+  int told;         /* init's socket once it reported: kept open, init exits after us */
+  pid_t net_helper; /* sbx-net, our child: its death before the sandbox's is told (0: none) */
 } SbxSandboxEnd;
 void sbx_sandbox_end_init(SbxSandboxEnd *e, pid_t pid, int report);
 /* After poll: report_revents for e->report, child when SIGCHLD came (or
@@ -186,6 +189,7 @@ int sbx_exec_in(const SbxState *state, const SbxExecRequest *req, GError **err);
 /* stdio.c: without -t, pipes that sbx relays in place of the user's fds. */
 typedef struct {
   int r[3], w[3];
+  guint64 limit; /* bytes of stdout and stderr together copied out (0: all) */
 } SbxStdioPipes;
 void sbx_stdio_pipes_open(SbxStdioPipes *p, gboolean tty, gboolean interactive);
 void sbx_stdio_pipes_child(SbxStdioPipes *p, gboolean tty);

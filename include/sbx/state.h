@@ -37,6 +37,8 @@ char *sbx_state_base(GError **err);
 gboolean sbx_state_name_valid(const char *name, GError **err);
 /* Claim NAME: create its directory and hold its lock (fd returned). */
 int sbx_state_claim(const char *name, GError **err);
+/* Does a supervisor hold NAME's lock (whether its state is readable or not)? */
+gboolean sbx_state_locked(const char *name);
 gboolean sbx_state_save(const SbxState *s, GError **err);
 SbxState *sbx_state_load(const char *name, GError **err);
 /* Names of every sandbox with a state directory, sorted. */

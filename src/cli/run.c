@@ -27,7 +27,7 @@ typedef struct {
   char **cap_add, **cap_drop, **security_opt, **tmpfs, **ulimit;
   gboolean read_only;
   char *memory, *cpus, *pids_limit;
-  char *rootfs_size, *timeout, *report;
+  char *rootfs_size, *timeout, *report, *log_size;
   gboolean rootfs_disk;
   char **publish, **net_allow, **network_alias;
   char *net_log;
@@ -61,6 +61,8 @@ static GOptionEntry run_entries[] = {
      "Run in the background: print the name once the program started (see sbx ps, logs)", NULL},
     {"name", 0, 0, G_OPTION_ARG_STRING, &opts.name,
      "Name the sandbox (for sbx ps, logs, exec, stop, kill, rm)", "NAME"},
+    {"log-size", 0, 0, G_OPTION_ARG_STRING, &opts.log_size,
+     "-d: bound of the log, past which output is dropped (default 16m; 0: none)", "SIZE"},
     {"volume", 'v', 0, G_OPTION_ARG_STRING_ARRAY, &opts.volumes,
      "Bind mount a host file or directory", "HOST:CONTAINER[:ro|rw]"},
     {"env", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &opts.env,
@@ -148,6 +150,7 @@ static void run_options_clear(void)
   g_free(opts.cpus);
   g_free(opts.pids_limit);
   g_free(opts.rootfs_size);
+  g_free(opts.log_size);
   g_free(opts.timeout);
   g_free(opts.report);
   g_strfreev(opts.publish);
@@ -265,6 +268,45 @@ static gboolean parse_size(const char *what, const char *s, gint64 *out, GError 
   return TRUE;
 }
 
+/* N with one of the suffixes a tmpfs option takes (sizes also a % of RAM). */
+static gboolean tmpfs_number(const char *s, const char *suffixes)
+{
+  const char *p = s;
+  while (g_ascii_isdigit(*p))
+    p++;
+  return p > s && (!*p || (p[1] == '\0' && strchr(suffixes, g_ascii_tolower(*p))));
+}
+
+/* --tmpfs PATH[:size=SIZE,mode=MODE,nr_inodes=N]: checked here, where the
+ * option can be named; the kernel's mount would only say EINVAL. */
+static gboolean tmpfs_valid(const char *spec, GError **err)
+{
+  g_auto(GStrv) parts = g_strsplit(spec, ":", 2);
+  if (!parts[0] || parts[0][0] != '/')
+    return sbx_fail(err, SBX_ERROR_USAGE, "--tmpfs %s: the path must be absolute", spec);
+  g_auto(GStrv) o = g_strsplit(parts[1] ? parts[1] : "", ",", -1);
+  for (char **p = o; *p; p++) {
+    const char *v = strchr(*p, '=');
+    v = v ? v + 1 : "";
+    gboolean ok = !**p;
+    if (g_str_has_prefix(*p, "size="))
+      ok = tmpfs_number(v, "kmg%");
+    else if (g_str_has_prefix(*p, "nr_inodes="))
+      ok = tmpfs_number(v, "kmg");
+    else if (g_str_has_prefix(*p, "mode="))
+      ok = *v && strlen(v) <= 4 && strspn(v, "01234567") == strlen(v);
+    else if (**p)
+      return sbx_fail(err, SBX_ERROR_USAGE,
+                      "--tmpfs %s: option '%s' not supported (size=, mode=, nr_inodes=)", spec, *p);
+    if (!ok)
+      return sbx_fail(err, SBX_ERROR_USAGE,
+                      "--tmpfs %s: '%s' is not valid (size=64m, 1g or 10%%; mode=1777; "
+                      "nr_inodes=N)",
+                      spec, *p);
+  }
+  return TRUE;
+}
+
 /* 10 (seconds), 10s, 1.5s, 500ms, 2m, 1h */
 static gboolean parse_duration(const char *what, const char *s, gint64 *out_ms, GError **err)
 {
@@ -371,6 +413,9 @@ static gboolean security_spec(SbxStore *store, SbxRunSpec *spec, GError **err)
     spec->limits.cpu_quota_us = (gint64)(cpus * SBX_CGROUP_CPU_PERIOD_US);
   }
   spec->read_only = opts.read_only;
+  for (char **t = opts.tmpfs; t && *t; t++)
+    if (!tmpfs_valid(*t, err))
+      return FALSE;
   spec->tmpfs = opts.tmpfs;
   gint64 size = (gint64)sbx_rootfs_size_default();
   if (opts.rootfs_size && !parse_size("--rootfs-size", opts.rootfs_size, &size, err))
@@ -579,7 +624,10 @@ typedef struct {
   int ready_fd; /* -d: tell the waiting sbx */
 } Named;
 
-static void record_started(pid_t init, gpointer data)
+/* A sandbox whose state cannot be written would run on out of sbx's sight
+ * (no ps, stop or rm reaches it): it is stopped instead (sandbox.c kills it
+ * when this fails). */
+static gboolean record_started(pid_t init, gpointer data, GError **err)
 {
   Named *n = data;
   g_autoptr(GDateTime) now = g_date_time_new_now_utc();
@@ -589,13 +637,18 @@ static void record_started(pid_t init, gpointer data)
   n->state->init_start = sbx_proc_start_time(init);
   n->state->supervisor_pid = getpid();
   g_autoptr(GError) local = NULL;
-  if (!sbx_state_save(n->state, &local))
-    sbx_warn("%s", local->message);
+  if (!sbx_state_save(n->state, &local)) {
+    g_clear_pointer(&n->state->started, g_free); /* it did not run: the name is freed */
+    return sbx_fail(err, SBX_ERROR_FAILED,
+                    "sandbox %s: its state cannot be recorded (%s), so it was stopped",
+                    n->state->name, local->message);
+  }
   if (n->ready_fd >= 0) {
     sbx_sync_send_ok(n->ready_fd, "started");
     close(n->ready_fd);
     n->ready_fd = -1;
   }
+  return TRUE;
 }
 
 static SbxState *new_state(SbxStore *store, const SbxRunSpec *spec, const char *image,
@@ -646,9 +699,29 @@ static void record_exit(Named *n, int status, gboolean timed_out)
     sbx_state_remove(n->state->name, NULL);
     return;
   }
+  /* It has ended: nothing runs out of sight, and ps shows it as exited
+   * (its lock is free) with an unknown status. */
   g_autoptr(GError) local = NULL;
   if (!sbx_state_save(n->state, &local))
-    sbx_warn("%s", local->message);
+    sbx_warn("sandbox %s: its exit status cannot be recorded: %s", n->state->name, local->message);
+}
+
+/* A detached sandbox's log is on the runtime directory's file system, often
+ * a tmpfs in RAM: like --net-log's, it is bounded (sandbox/stdio.c drops the
+ * rest of the output, saying so in one line). */
+#define DETACHED_LOG_MAX (16u << 20)
+
+static gboolean log_size_spec(SbxRunSpec *spec, GError **err)
+{
+  gint64 size = DETACHED_LOG_MAX;
+  if (opts.log_size && !opts.detach)
+    return sbx_fail(err, SBX_ERROR_USAGE, "--log-size: only with -d (a detached sandbox's log)");
+  if (opts.log_size && strcmp(opts.log_size, "0") == 0)
+    size = 0;
+  else if (opts.log_size && !parse_size("--log-size", opts.log_size, &size, err))
+    return FALSE;
+  spec->output_limit = opts.detach ? (guint64)size : 0;
+  return TRUE;
 }
 
 /* -d: a supervisor process in its own session runs the sandbox, its output
@@ -674,8 +747,11 @@ static int detach(Named *n, SbxRunSpec *spec, int lock, GError **err)
     g_autoptr(GError) local = NULL;
     int status = sbx_sandbox_run(spec, &local);
     status = finish_run(spec, n->state->image, status, local);
-    if (status < 0 && n->ready_fd >= 0)
+    if (status < 0 && n->ready_fd >= 0) {
+      /* It never started: the waiting sbx reports it and frees the name. */
       sbx_sync_send_error(n->ready_fd, local);
+      _exit(SBX_EXIT_FAILED);
+    }
     record_exit(n, status < 0 ? SBX_EXIT_FAILED : status, spec->result->timed_out);
     _exit(status < 0 ? SBX_EXIT_FAILED : status);
   }
@@ -870,9 +946,10 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
       .result = spec->result,
       .measure = report_fd >= 0,
   };
-  int status = security_spec(store, spec, err) && join_network(spec, err)
-                   ? run_named_or_not(store, spec, argv[1], err)
-                   : -1;
+  int status =
+      security_spec(store, spec, err) && log_size_spec(spec, err) && join_network(spec, err)
+          ? run_named_or_not(store, spec, argv[1], err)
+          : -1;
   if (spec->net.switch_fd >= 0)
     close(spec->net.switch_fd);
   if (report_fd >= 0) /* it failed before the run */

@@ -265,6 +265,15 @@ static int rm_parsed(int argc, char **argv, GError **err)
       g_propagate_error(err, g_steal_pointer(&local));
       return -1;
     }
+    /* Unreadable, and its lock held: a sandbox still starting (its state
+     * is written once the program runs), or one sbx cannot see to stop.
+     * Its record is all that leads to it: it stays. */
+    if (!st && sbx_state_locked(argv[i]))
+      return sbx_fail(err, SBX_ERROR_FAILED,
+                      "sandbox %s: its state is unreadable but its supervisor still holds its "
+                      "lock (starting, or running out of sbx's reach): not removing it",
+                      argv[i]),
+             -1;
     if (st && st->running) {
       if (!force_opt)
         return sbx_fail(err, SBX_ERROR_FAILED, "sandbox %s is running: stop it first, or use rm -f",

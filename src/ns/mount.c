@@ -500,7 +500,7 @@ static gboolean etc_files(const SbxRootfsSpec *spec, int rootfd, int runfd, GErr
     if (!spec->read_only) {
       /* A new file: not the image's owner or mode. */
       if (!write_new_file(etc, f, content[i], err)) {
-        g_prefix_error(err, "/etc: ");
+        g_prefix_error(err, "/etc/%s: ", f);
         return FALSE;
       }
       continue;

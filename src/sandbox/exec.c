@@ -98,6 +98,7 @@ typedef struct {
   GBytes *seccomp;
   int syncfd;
   SbxStdioPipes pipes;
+  char **argv; /* the command, copied out of sbx's own argv (middle() overwrites that) */
 } Exec;
 
 static G_GNUC_NORETURN void program(Exec *x)
@@ -127,7 +128,7 @@ static G_GNUC_NORETURN void program(Exec *x)
   const char *wd = x->req->workdir ? x->req->workdir
                                    : (x->st->workdir && *x->st->workdir ? x->st->workdir : "/");
   SbxExecPlan plan = {
-      .argv = x->req->argv,
+      .argv = x->argv,
       .envp = envp,
       .creds = &creds,
       .workdir = wd,
@@ -162,6 +163,11 @@ static G_GNUC_NORETURN void middle(Exec *x, int fds[N_NS], const sigset_t *forwa
   g_autoptr(GError) err = NULL;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* Before the fork below puts a process in the sandbox's pid namespace:
+   * until it execs, its /proc/PID/cmdline would show the sandbox sbx's
+   * path, --root and every -e KEY=VALUE (init hides its own the same way). */
+  x->argv = g_strdupv(x->req->argv);
+  sbx_proctitle_set("sbx-exec");
   sbx_stdio_pipes_child(&x->pipes, x->req->tty);
   if (!join(fds, &err) || !limit_processes(x->st, &err)) {
     sbx_sync_send_error(x->syncfd, err);

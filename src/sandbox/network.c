@@ -188,9 +188,16 @@ gboolean sbx_network_create(const char *name, const char *subnet, gboolean inter
   g_key_file_set_string(k, CONFIG_GROUP, "Created", created);
   gsize len;
   g_autofree char *data = g_key_file_to_data(k, &len, NULL);
-  if (!sbx_write_file_atomic(dirfd, "config", data, len, 0600, err)) {
+  g_autoptr(GError) local = NULL;
+  if (!sbx_write_file_atomic(dirfd, "config", data, len, 0600, &local)) {
     unlinkat(top, name, AT_REMOVEDIR);
-    return FALSE;
+    /* "write config: No space left on device" named neither. */
+    int e = sbx_error_errno(local);
+    if (!e) {
+      g_propagate_prefixed_error(err, g_steal_pointer(&local), "network %s: ", name);
+      return FALSE;
+    }
+    return sbx_fail_errnum(err, e, "network %s: write %s/%s/config", name, dir, name);
   }
   return TRUE;
 }

@@ -199,7 +199,18 @@ static gboolean setup_rootfs(Ctx *c, int *run_fd, GError **err)
       .before_sys = net_made_early(c->spec) ? join_early_net : NULL,
       .before_sys_data = c,
   };
-  return sbx_mount_rootfs(&rs, err);
+  if (sbx_mount_rootfs(&rs, err))
+    return TRUE;
+  /* The writable layer is the only file system setup writes to that can be
+   * full ("/etc/hosts: write: No space left on device" alone does not say
+   * that the bound is the user's own). */
+  int e = sbx_error_errno(err ? *err : NULL);
+  if (!c->disk_dir && (e == ENOSPC || e == EDQUOT))
+    g_prefix_error(err,
+                   "--rootfs-size %" G_GUINT64_FORMAT "k is too small: the writable layer is full "
+                   "before the program starts: ",
+                   c->spec->rootfs_size / 1024);
+  return FALSE;
 }
 
 /* --report on a tmpfs layer: init hands sbx the tmpfs to sample (statfs).
@@ -397,6 +408,26 @@ void sbx_sandbox_end_init(SbxSandboxEnd *e, pid_t pid, int report)
   *e = (SbxSandboxEnd){.pid = pid, .report = report, .status = -1, .told = -1};
 }
 
+/* sbx-net gone while the sandbox runs on: its network is cut (the program
+ * sees timeouts), which the user should not have to guess. Not reaped
+ * here: stop_helper's kill then finds a zombie, harmlessly. */
+static void check_net_helper(SbxSandboxEnd *e)
+{
+  siginfo_t si = {0};
+  if (e->net_helper <= 0 ||
+      waitid(P_PID, (id_t)e->net_helper, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+    return;
+  if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
+    sbx_warn("network helper sbx-net (pid %d): killed by signal %d (the sandbox has no network "
+             "now)",
+             (int)e->net_helper, si.si_status);
+  else
+    sbx_warn("network helper sbx-net (pid %d): exited with status %d (the sandbox has no network "
+             "now)",
+             (int)e->net_helper, si.si_status);
+  e->net_helper = 0;
+}
+
 int sbx_sandbox_end_timeout(const SbxSandboxEnd *e, int timeout_ms)
 {
   if (e->release <= 0)
@@ -446,6 +477,8 @@ gboolean sbx_sandbox_end_check(SbxSandboxEnd *e, short report_revents, gboolean 
       e->status = SBX_EXIT_FAILED;
     }
   }
+  if (child && e->status < 0)
+    check_net_helper(e);
   return e->status >= 0;
 }
 
@@ -926,6 +959,7 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   sigprocmask(SIG_BLOCK, &block, &old);
   int syncfd;
   sbx_stdio_pipes_open(&c.pipes, spec->tty, spec->interactive);
+  c.pipes.limit = spec->output_limit;
   unsigned long flags =
       NS_FLAGS | (spec->net.mode == SBX_NET_HOST || net_made_early(spec) ? 0 : CLONE_NEWNET);
   gint64 t0 = g_get_monotonic_time();
@@ -987,7 +1021,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
       (relay.pid <= 0 || sbx_relay_ready(relay.sock, err)) &&
       (spec->net.mode != SBX_NET_SWITCH || network_hand_tap(&spec->net, syncfd, err)) &&
       (!measure_tmpfs(spec) || sbx_sync_recv_fd(syncfd, NULL, &usage, "sandbox setup", err)) &&
-      sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err);
+      sbx_sync_recv_fd(syncfd, NULL, &master, "sandbox setup", err) &&
+      (!spec->on_started || spec->on_started(init, spec->on_started_data, err));
   if (!ok) {
     close(syncfd);
     kill(pid, SIGKILL);
@@ -1001,8 +1036,6 @@ static int run_in_namespaces(Ctx *cp, GError **err)
     return -1;
   }
   sbx_debug("sandbox %d started", (int)init);
-  if (spec->on_started)
-    spec->on_started(init, spec->on_started_data);
   SbxRunResult *res = spec->result;
   struct rusage before = {0}, after = {0};
   if (res) {
@@ -1012,6 +1045,8 @@ static int run_in_namespaces(Ctx *cp, GError **err)
   SbxWatchdog *dog = sbx_watchdog_start(init, spec->timeout_ms, usage);
   SbxSandboxEnd end;
   sbx_sandbox_end_init(&end, pid, syncfd);
+  /* A spare sbx-net is another process's child (no SIGCHLD for us). */
+  end.net_helper = helper.pidfd < 0 ? helper.pid : 0;
   /* From here on this process only relays and waits. */
   end.release = g_get_monotonic_time() + SBX_MEMORY_RELEASE_DELAY_MS * 1000;
   int status = master >= 0 ? sbx_tty_relay(&end, master, spec->interactive, &c.forwarded)

@@ -147,9 +147,26 @@ int sbx_state_claim(const char *name, GError **err)
     return -1;
   }
   int fd = lock_fd(dir, LOCK_EX | LOCK_NB);
-  if (fd < 0)
-    sbx_fail_errno(err, "lock %s", dir);
+  if (fd < 0) {
+    int e = errno;
+    /* No lock (no inode left, say): an empty directory would keep the name
+     * taken and show in ps as damaged. Ours alone: it was made just now. */
+    g_autofree char *lock = g_build_filename(dir, "lock", NULL);
+    unlink(lock);
+    rmdir(dir);
+    sbx_fail_errnum(err, e, "lock %s", lock);
+  }
   return fd;
+}
+
+gboolean sbx_state_locked(const char *name)
+{
+  g_autofree char *dir = dir_of(name, NULL);
+  if (!dir)
+    return FALSE;
+  g_autofree char *lock = g_build_filename(dir, "lock", NULL);
+  sbx_autofd fd = open(lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  return fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
 }
 
 gboolean sbx_state_save(const SbxState *s, GError **err)

@@ -29,6 +29,7 @@ void sbx_stdio_pipes_open(SbxStdioPipes *p, gboolean tty, gboolean interactive)
 {
   for (int fd = 0; fd < 3; fd++)
     p->r[fd] = p->w[fd] = -1;
+  p->limit = 0;
   for (int fd = tty ? 3 : interactive ? 0 : 1; fd < 3; fd++) {
     int pp[2];
     if (pipe2(pp, O_CLOEXEC) < 0)
@@ -113,6 +114,14 @@ typedef struct {
   gsize len, off;
 } Pending;
 
+/* The bound of the outputs together (a detached sandbox's log): past it,
+ * what the program writes is read and dropped, so it never blocks on a
+ * full pipe, and one line says so. */
+typedef struct {
+  guint64 limit, left;
+  gboolean told;
+} Budget;
+
 /* One direction: from -> to, both -1 once finished. */
 typedef struct {
   int from, to;
@@ -121,6 +130,7 @@ typedef struct {
   gboolean splice_ok;
   gboolean blocked; /* `to` would block: wait for POLLOUT, not for input */
   Pending pend;
+  Budget *budget; /* NULL: unbounded */
 } Stream;
 
 static Copied write_pending(Stream *s)
@@ -140,10 +150,46 @@ static Copied write_pending(Stream *s)
   return MOVED;
 }
 
+/* "16 MiB", "512 KiB", "1000 bytes": plain ASCII (g_format_size's has a
+ * no-break space and a locale). */
+static char *size_text(guint64 n)
+{
+  if (n >= (1u << 20) && n % (1u << 20) == 0)
+    return g_strdup_printf("%" G_GUINT64_FORMAT " MiB", n >> 20);
+  if (n >= 1024 && n % 1024 == 0)
+    return g_strdup_printf("%" G_GUINT64_FORMAT " KiB", n >> 10);
+  return g_strdup_printf("%" G_GUINT64_FORMAT " bytes", n);
+}
+
+static Copied drop_once(Stream *s)
+{
+  Budget *b = s->budget;
+  char buf[65536];
+  ssize_t n = read(s->from, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return MOVED;
+  if (n <= 0)
+    return DONE;
+  if (!b->told) {
+    g_autofree char *size = size_text(b->limit);
+    g_autofree char *line = g_strdup_printf(
+        "\nsbx: the output reached the log's bound of %s: the rest is dropped\n", size);
+    sbx_write_all(s->to, line, strlen(line), NULL);
+    b->told = TRUE;
+  }
+  return MOVED;
+}
+
 static Copied copy_once(Stream *s)
 {
+  Budget *b = s->budget;
+  if (b && b->left == 0)
+    return drop_once(s);
+  gsize most = b ? MIN(CHUNK, b->left) : CHUNK;
   if (s->splice_ok) {
-    ssize_t n = splice(s->from, NULL, s->to, NULL, CHUNK, SPLICE_F_MOVE | s->splice_flags);
+    ssize_t n = splice(s->from, NULL, s->to, NULL, most, SPLICE_F_MOVE | s->splice_flags);
+    if (n > 0 && b)
+      b->left -= (guint64)n;
     if (n > 0)
       return MOVED;
     if (n == 0)
@@ -156,11 +202,13 @@ static Copied copy_once(Stream *s)
   }
   if (!s->pend.buf)
     s->pend.buf = g_malloc(CHUNK);
-  ssize_t n = read(s->from, s->pend.buf, CHUNK);
+  ssize_t n = read(s->from, s->pend.buf, most);
   if (n < 0 && (errno == EINTR || errno == EAGAIN))
     return MOVED; /* nothing after all: poll again */
   if (n <= 0)
     return DONE;
+  if (b)
+    b->left -= (guint64)n;
   s->pend.len = (gsize)n;
   s->pend.off = 0;
   return write_pending(s);
@@ -188,10 +236,12 @@ int sbx_stdio_relay(SbxSandboxEnd *end, SbxStdioPipes *p, const sigset_t *forwar
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   /* 0: the user's stdin into the program's; 1, 2: the program's out into ours.
    * Outputs block on our side like any writer would; stdin's pipe does not. */
+  Budget budget = {p->limit, p->limit, FALSE};
+  Budget *bound = p->limit ? &budget : NULL;
   Stream st[3] = {
       {p->w[0] >= 0 ? STDIN_FILENO : -1, p->w[0], &p->w[0], SPLICE_F_NONBLOCK, TRUE},
-      {p->r[1], p->r[1] >= 0 ? STDOUT_FILENO : -1, &p->r[1], 0, TRUE},
-      {p->r[2], p->r[2] >= 0 ? STDERR_FILENO : -1, &p->r[2], 0, TRUE},
+      {p->r[1], p->r[1] >= 0 ? STDOUT_FILENO : -1, &p->r[1], 0, TRUE, .budget = bound},
+      {p->r[2], p->r[2] >= 0 ? STDERR_FILENO : -1, &p->r[2], 0, TRUE, .budget = bound},
   };
   int status = -1;
   while (status < 0 || st[1].from >= 0 || st[2].from >= 0) {

@@ -390,6 +390,23 @@ class NamedSandboxCase(SbxTestCase):
             os.chown(self.runtime, pw.pw_uid, pw.pw_gid)
         self.names = []
 
+    def small_runtime(self, options):
+        """XDG_RUNTIME_DIR on its own small tmpfs (mounted as root), for the
+        full-disk cases; unmounted at the end."""
+        if os.getuid() != 0:
+            self.skipTest("mounting a small tmpfs needs root")
+        pw = self.user_for(self.mode)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "%s,mode=0700,uid=%d,gid=%d"
+                            % (options, pw.pw_uid, pw.pw_gid), "tmpfs", self.runtime],
+                           capture_output=True)
+        if r.returncode:
+            self.skipTest("cannot mount a small tmpfs here: %r" % r)
+        self.addCleanup(subprocess.run, ["umount", "-l", self.runtime])
+        base = os.path.join(self.runtime, "sbx")
+        os.mkdir(base, 0o700)
+        os.chown(base, pw.pw_uid, pw.pw_gid)
+        return base
+
     def tearDown(self):
         for n in self.names:
             self.cmd(["rm", "-f", n])

@@ -163,6 +163,14 @@ class LimitTests:
             r = self.run_sh("true", "--rootfs-size", bad)
             self.assertSbxError(r, contains="--rootfs-size")
 
+    def test_rootfs_size_too_small_for_setup(self):
+        """A layer too small for sbx's own /etc files: the error names
+        --rootfs-size, not only "/etc: write: No space left on device"."""
+        r = self.run_sh("true", "--rootfs-size", "1k")
+        line = self.assertSbxError(r, contains="--rootfs-size 1k is too small: the writable layer "
+                                   "is full before the program starts: /etc/")
+        self.assertIn("No space left on device", line)
+
     def disk_dir(self):
         return os.path.join(self.store_for(self.mode), "run-disk")
 

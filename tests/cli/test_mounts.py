@@ -111,6 +111,17 @@ class TestTmpfsOptions(SbxTestCase):
         self.assertIn("1024+0 records out", r.out, r)  # the rest: no space
         self.assertLessEqual(int(lines[-1]), 1024, r)
 
+    def test_bad_options_are_named_before_the_run(self):
+        """A bad size= (or mode=, nr_inodes=) is named at parse time, not
+        left to the mount's bare "Invalid argument"."""
+        for spec in ("/t:size=abc", "/t:size=", "/t:mode=99", "/t:nr_inodes=1x", "/t:size=1m,bad"):
+            r = self.sbx_cmd(["run", "-q", "--tmpfs", spec, fixture(BUSYBOX), "true"])
+            bad = spec.split(":")[1].split(",")[-1]
+            self.assertSbxError(r, contains="--tmpfs %s: '%s' is not valid" % (spec, bad)
+                                if bad != "bad" else "--tmpfs %s: option 'bad' not supported" % spec)
+        for good in ("/t:size=10%", "/t:size=64K,mode=1777,nr_inodes=1k"):
+            self.run_ok(fixture(BUSYBOX), "true", opts=["--tmpfs", good])
+
     def test_defaults_differ(self):
         """The control: without size=/mode=, Docker's defaults (1777, no size)."""
         r = self.run_ok(fixture(BUSYBOX), "sh", "-c", "stat -c %a /scratch; "

@@ -439,6 +439,27 @@ class TestNetwork(SbxTestCase):
         sent = int(stats[0].split("sent ")[1].split()[0])
         self.assertGreater(sent, 3, stats)  # at least the handshake, request, ack, fin
 
+    def test_helper_killed_mid_run_is_told(self):
+        """sbx-net killed while the sandbox runs: one warning line says the
+        sandbox has no network now; the program's status is unchanged."""
+        p = self.popen(["run", "-q", "-i", fixture(BUSYBOX), "sh", "-c",
+                        "echo start; read x; echo end"],
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline(), b"start\n")
+            helper = self.helper_pid(p.pid, "sbx-net")
+            os.kill(helper, signal.SIGKILL)
+            self.assertTrue(self.wait_for(lambda: "Z" in open("/proc/%d/stat" % helper)
+                                          .read().split()[2]))
+            time.sleep(0.3)  # sbx's SIGCHLD
+            out, err = p.communicate(input=b"\n", timeout=30)
+        finally:
+            p.kill()
+        self.assertEqual((p.returncode, out), (0, b"end\n"), err)
+        lines = [l for l in err.decode().splitlines() if "network helper" in l]
+        self.assertEqual(lines, ["sbx: warning: network helper sbx-net (pid %d): killed by signal 9 "
+                                 "(the sandbox has no network now)" % helper], err)
+
     def test_net_log_without_allowlist_and_bad_paths(self):
         log = os.path.join(self.store_for(self.mode), "net.jsonl")
         r = self.sandbox("wget -q -O - http://10.0.2.2:%d/x" % self.servers.http_port,

@@ -798,3 +798,26 @@ class TestNoPosing(NetworkCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestCreateOnAFullDisk(NamedSandboxCase):
+    """Needs no tap: only the network's record is written."""
+    mode = "single"
+
+    def test_full_runtime_dir_names_the_network_and_path(self):
+        base = self.small_runtime("size=64k")
+        os.mkdir(os.path.join(base, ".networks"), 0o700)
+        pw = self.user_for(self.mode)
+        if pw:
+            os.chown(os.path.join(base, ".networks"), pw.pw_uid, pw.pw_gid)
+        fd = os.open(os.path.join(self.runtime, "fill"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        r = self.cmd(["network", "create", "full"])
+        self.assertSbxError(r, contains="network full: write %s/config: No space left on device"
+                            % os.path.join(base, ".networks", "full"))
+        self.assertEqual(os.listdir(os.path.join(base, ".networks")), [".lock"])

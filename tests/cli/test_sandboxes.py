@@ -2,6 +2,7 @@
 volumes, --env-file, sbx check."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -119,6 +120,47 @@ class TestSandboxes(NamedSandboxCase):
         r = self.cmd(["exec", "ex", "nosuchcmd"])
         self.assertEqual(r.rc, 127, r)
 
+    def test_exec_hides_its_command_line_before_the_exec(self):
+        """exec's processes are renamed before one enters the sandbox's pid
+        namespace: until the program's execve (held back 2 s by strace here)
+        the sandbox must not read sbx's path, --root or -e values in
+        /proc/PID/cmdline."""
+        if not shutil.which("strace") or not IS_ROOT:
+            self.skipTest("needs strace, and root to read the sandbox's /proc from the host")
+        self.detached("hide", "sleep", "60")
+        init = self.ps()["hide"]["Pid"]
+        pidns = os.readlink("/proc/%d/ns/pid" % init)
+        delay = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=execve",
+                 "-e", "inject=execve:delay_enter=2000000"]
+        p = self.popen(["exec", "-e", "SECRET=sbx-test-secret", "hide", "true"],
+                       env={"XDG_RUNTIME_DIR": self.runtime, "ASAN_OPTIONS": ":".join(
+                           filter(None, [os.environ.get("ASAN_OPTIONS"), "detect_leaks=0"]))},
+                       root=False, wrap=delay,  # LeakSanitizer cannot run under ptrace
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        seen = {}
+        try:
+            end = time.time() + 20
+            while p.poll() is None and time.time() < end:
+                for pid in filter(str.isdigit, os.listdir("/proc")):
+                    try:
+                        if os.readlink("/proc/%s/ns/pid" % pid) != pidns or int(pid) == init:
+                            continue
+                        with open("/proc/%s/cmdline" % pid, "rb") as f:
+                            seen[int(pid)] = f.read()
+                    except OSError:
+                        pass
+                time.sleep(0.05)
+            out, err = p.communicate(timeout=30)
+        finally:
+            p.kill()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertTrue(seen, "no exec process seen in the sandbox")
+        for pid, cmdline in seen.items():
+            self.assertNotIn(b"sbx-test-secret", cmdline, seen)
+            self.assertNotIn(b"--root", cmdline, seen)
+            self.assertNotIn(self.sbx.encode(), cmdline, seen)
+        self.assertIn(b"sbx-exec", b"".join(seen.values()), seen)
+
     def test_exec_keeps_the_runs_filter(self):
         """sbx exec compiles the run's seccomp profile again: one a volume
         showed the job was rewritten by it ({"defaultAction": "SCMP_ACT_ALLOW"})
@@ -176,6 +218,104 @@ class TestSandboxes(NamedSandboxCase):
         self.assertTrue(self.wait_for(lambda: self.ps("-a")["orphan"]["Running"] is False))
         self.assertEqual(self.cmd(["rm", "orphan"]).rc, 0)
         self.detached("orphan", "true")  # the name is free again
+
+    def running_as_user(self, marker):
+        """Pids of the test user's processes whose command line holds marker."""
+        uid = self.user_for(self.mode).pw_uid
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.stat("/proc/" + pid).st_uid != uid:
+                    continue
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if marker in f.read():
+                        found.append(int(pid))
+            except OSError:
+                pass
+        return found
+
+    def test_unrecordable_state_stops_the_run(self):
+        """No room for the state file: the sandbox is stopped (125, one line),
+        never left running where ps, stop and rm cannot reach it."""
+        self.small_runtime("size=64k")
+        fd = os.open(os.path.join(self.runtime, "fill"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        for opts in (["-d"], []):
+            self.names.append("lost")
+            r = self.cmd(["run", "-q", "--name", "lost", "--network", "none"] + opts +
+                         [fixture(BUSYBOX), "sleep", "1357"])
+            self.assertSbxError(r, contains="sandbox lost: its state cannot be recorded")
+            self.assertIn("No space left on device", r.err)
+            self.assertTrue(self.wait_for(lambda: not self.running_as_user(b"1357"), 10),
+                            "the sandbox runs on out of sight: %r" % r)
+            self.assertNotIn("lost", self.ps("-a"))  # the name is free
+
+    def test_rm_keeps_a_record_whose_supervisor_holds_the_lock(self):
+        """rm of a name whose state is unreadable while its lock is held (a
+        run starting, or out of reach) refuses: the record is all that leads
+        to the processes."""
+        import fcntl
+        d = os.path.join(self.runtime, "sbx", "held")
+        os.makedirs(d, 0o700)
+        pw = self.user_for(self.mode)
+        for p in (os.path.dirname(d), d):
+            os.chmod(p, 0o700)
+            os.chown(p, pw.pw_uid, pw.pw_gid)
+        self.names.append("held")
+        with open(os.path.join(d, "lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            for rm in (["rm", "held"], ["rm", "-f", "held"]):
+                self.assertSbxError(self.cmd(rm), contains="its supervisor still holds its lock")
+                self.assertTrue(os.path.isdir(d))
+        self.assertEqual(self.cmd(["rm", "held"]).rc, 0)  # unheld: damaged, removable
+        self.assertFalse(os.path.exists(d))
+
+    def test_claim_without_an_inode_leaves_no_name(self):
+        """The lock cannot be made (no inode left): the name's directory goes
+        too, so it is neither "damaged" in ps nor "in use"."""
+        base = self.small_runtime("nr_inodes=64")
+        n = 0
+        try:
+            while True:
+                open(os.path.join(self.runtime, "f%d" % n), "w").close()
+                n += 1
+        except OSError:
+            pass
+        os.unlink(os.path.join(self.runtime, "f%d" % (n - 1)))  # room for NAME/, not NAME/lock
+        self.names.append("noinode")
+        r = self.cmd(["run", "-q", "--name", "noinode", fixture(BUSYBOX), "true"])
+        self.assertSbxError(r, contains="lock")
+        self.assertIn("No space left on device", r.err)
+        self.assertEqual(os.listdir(base), [])
+        self.assertNotIn("noinode", self.cmd(["ps", "-a"]).out)
+
+    def test_detached_log_is_bounded(self):
+        """-d's log stops at --log-size (default 16 MiB) and ends with one line
+        saying the rest was dropped; the program is neither blocked nor
+        killed for it."""
+        log = os.path.join(self.runtime, "sbx", "big", "log")
+        self.detached("big", "sh", "-c", "dd if=/dev/zero bs=1M count=20 2>/dev/null; echo tail")
+        self.assertTrue(self.wait_for(lambda: self.ps("-a")["big"]["Status"] == "exited (0)", 60))
+        size = os.path.getsize(log)
+        self.assertGreaterEqual(size, 16 << 20)
+        self.assertLess(size, (16 << 20) + 200)
+        with open(log, "rb") as f:
+            f.seek(-200, os.SEEK_END)
+            end = f.read().decode(errors="replace")
+        self.assertTrue(end.endswith("sbx: the output reached the log's bound of 16 MiB: "
+                                     "the rest is dropped\n"), repr(end[-120:]))
+        self.detached("small", "sh", "-c", "echo 0123456789; echo more", opts=["--log-size", "4"])
+        self.assertTrue(self.wait_for(lambda: self.ps("-a")["small"]["Status"] == "exited (0)"))
+        with open(os.path.join(self.runtime, "sbx", "small", "log")) as f:
+            self.assertEqual(f.read(), "0123\nsbx: the output reached the log's bound of 4 bytes: "
+                             "the rest is dropped\n")
+        self.assertSbxError(self.cmd(["run", "--log-size", "1m", fixture(BUSYBOX), "true"]),
+                            contains="--log-size: only with -d")
 
     def test_foreground_named_run(self):
         self.names.append("fg")
