@@ -1458,6 +1458,21 @@ class TestOciRange(TestOci):
         out = self.run_to_end("range", ["id"], e)
         self.assertIn("uid=1000 gid=1000 groups=5,20", out)
 
+    def test_root_not_the_callers_id(self):
+        """A user namespace that does not map the caller (podman --uidmap
+        0:1:1000, --userns auto): the container's root waits on exec.fifo,
+        which the caller made. 0600 and the caller's, it was refused
+        (no capability over an unmapped owner) and the container exited
+        with no word."""
+        def e(c):
+            self.map_a_range(c)
+            start = c["linux"]["uidMappings"][1]["hostID"]
+            gstart = c["linux"]["gidMappings"][1]["hostID"]
+            c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": start, "size": 1000}]
+            c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": gstart, "size": 1000}]
+        out = self.run_to_end("unmapped", ["id"], e)
+        self.assertIn("uid=0 gid=0", out)
+
     def map_a_range(self, c):
         """uid and gid 0 the test user, 1-65536 its subuid range."""
         name = self.pw.pw_name if self.pw else pwd.getpwuid(os.getuid()).pw_name
