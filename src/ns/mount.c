@@ -406,6 +406,8 @@ static gboolean bind_dev_node(int devfd, const DevNode *d, GError **err)
                     d->minor);
   sbx_autofd dst =
       openat(devfd, d->name, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (dst < 0 && errno == EEXIST)
+    return TRUE; /* a mount of the caller's is there (sbx-oci: podman --privileged, -v) */
   if (dst < 0)
     return sbx_fail_errno(err, "create /dev/%s", d->name);
   g_autofree char *srcp = fd_path(src);
@@ -413,6 +415,10 @@ static gboolean bind_dev_node(int devfd, const DevNode *d, GError **err)
   return mount_at_fd(srcp, dst, NULL, MS_BIND, NULL, what, err);
 }
 
+/* A name already in `dev` is kept: in a /dev that is our fresh tmpfs only a
+ * mount asked for puts one there (sbx-oci's config.json mounts, which come
+ * first: /dev/null, /dev/fd...), and that mount is what was asked for, as
+ * runc keeps it. */
 gboolean sbx_mount_dev_nodes(int dev, GError **err)
 {
   static const DevNode nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
@@ -426,7 +432,7 @@ gboolean sbx_mount_dev_nodes(int dev, GError **err)
                                          {"stderr", "/proc/self/fd/2"},
                                          {"ptmx", "pts/ptmx"}};
   for (guint i = 0; i < G_N_ELEMENTS(links); i++)
-    if (symlinkat(links[i][1], dev, links[i][0]) < 0)
+    if (symlinkat(links[i][1], dev, links[i][0]) < 0 && errno != EEXIST)
       return sbx_fail_errno(err, "create /dev/%s", links[i][0]);
   return TRUE;
 }

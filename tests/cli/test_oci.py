@@ -1446,6 +1446,30 @@ class TestOci(SbxTestCase):
                           "linux.resources.pids is ignored: sbx-oci manages no cgroups"], entries)
 
 
+    def test_mounts_over_default_devices(self):
+        """A mount onto a default /dev node or link (podman --privileged
+        binds every host node, -v /dev/null:/dev/null, -v DIR:/dev/fd) is
+        kept, as runc keeps it: the defaults made after the mounts failed
+        with 'create /dev/null: File exists'."""
+        fd_dir = os.path.join(self.work, "fddir")
+        os.mkdir(fd_dir)
+        with open(os.path.join(fd_dir, "mine"), "w") as f:
+            f.write("x")
+        self._chown_tree(fd_dir)
+
+        def e(c):
+            c["mounts"] += [
+                {"destination": "/dev/null", "type": "bind", "source": "/dev/null",
+                 "options": ["bind"]},
+                {"destination": "/dev/fd", "type": "bind", "source": fd_dir,
+                 "options": ["rbind", "ro"]}]
+        out = self.run_to_end("devs", ["sh", "-c", "echo gone > /dev/null && ls /dev/fd && "
+                                       "cat /dev/zero | head -c 3 | wc -c && ls -l /dev/stdin"],
+                              e)
+        self.assertIn("mine\n3\n", out)
+        self.assertIn("/dev/stdin -> /proc/self/fd/0", out)
+
+
 class TestOciRange(TestOci):
     """The same with the test user's subuid range: maps of more than one id
     go through newuidmap/newgidmap."""
