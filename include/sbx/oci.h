@@ -63,7 +63,9 @@ typedef struct {
   gboolean terminal;
   SbxCapSets caps;
   gboolean no_new_privs;
-  GArray *rlimits; /* SbxRlimit */
+  GArray *rlimits;        /* SbxRlimit */
+  gboolean set_oom_score; /* process.oomScoreAdj given (create only, as runc) */
+  int oom_score_adj;
   /* linux */
   GArray *namespaces;          /* SbxOciNamespace */
   GArray *uid_maps, *gid_maps; /* SbxOciIdRange */

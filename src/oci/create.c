@@ -684,11 +684,27 @@ void sbx_oci_exec_process(const SbxOciConfig *c, const char *slave, int preserve
 
 /* ---- stage 1: namespaces ---- */
 
+/* process.oomScoreAdj: here, before any namespace, as runc's stage 0, and
+ * inherited from here on. Raising it needs nothing; going below the lowest
+ * value a privileged writer left needs CAP_SYS_RESOURCE (of the host), and
+ * a refusal fails create, as runc's does. */
+static gboolean set_oom_score(const SbxOciConfig *c, GError **err)
+{
+  if (!c->set_oom_score)
+    return TRUE;
+  g_autofree char *text = g_strdup_printf("%d", c->oom_score_adj);
+  sbx_autofd fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+    return sbx_fail_errno(err, "process.oomScoreAdj %d: write /proc/self/oom_score_adj",
+                          c->oom_score_adj);
+  return TRUE;
+}
+
 static G_GNUC_NORETURN void stage1(Seq *s)
 {
   const SbxOciConfig *c = s->c;
   g_autoptr(GError) err = NULL;
-  gboolean ok = TRUE;
+  gboolean ok = set_oom_score(c, &err);
   /* Open every path first: joining a mount namespace changes what they name. */
   int fds[16];
   guint n = MIN(c->namespaces->len, G_N_ELEMENTS(fds));

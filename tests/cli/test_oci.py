@@ -1470,6 +1470,30 @@ class TestOci(SbxTestCase):
         self.assertIn("/dev/stdin -> /proc/self/fd/0", out)
 
 
+    def test_oom_score_adj(self):
+        """process.oomScoreAdj was ignored (podman --oom-score-adj 500: 0,
+        runc 500). Set before the namespaces, as runc; a value below what an
+        unprivileged caller may set fails create, as runc's, and one out of
+        the kernel's range is refused."""
+        def e(c):
+            c["process"]["oomScoreAdj"] = 500
+        out = self.run_to_end("oom", ["cat", "/proc/self/oom_score_adj"], e)
+        self.assertEqual(out, "500\n")
+
+        def low(c):
+            c["process"]["oomScoreAdj"] = -1000
+        p = self.create("oomlow", ["true"], low)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"process.oomScoreAdj -1000: write /proc/self/oom_score_adj: Permission "
+                      b"denied", p.stderr)
+
+        def wide(c):
+            c["process"]["oomScoreAdj"] = 1001
+        p = self.create("oomwide", ["true"], wide)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"process.oomScoreAdj: 1001 is out of range", p.stderr)
+
+
 class TestOciRange(TestOci):
     """The same with the test user's subuid range: maps of more than one id
     go through newuidmap/newgidmap."""
