@@ -1494,6 +1494,41 @@ class TestOci(SbxTestCase):
         self.assertIn(b"process.oomScoreAdj: 1001 is out of range", p.stderr)
 
 
+    def test_mounts_inside_proc_are_refused(self):
+        """runc's CVE-2019-19921 hardening: no mount under /proc (it could
+        hide what the kernel says there), links resolved first, but for the
+        files lxcfs stands in for. sbx-oci accepted -v DIR:/proc/sys/kernel.
+        A missing target must not read 'No such file or directory' (podman:
+        127, not 126)."""
+        d = os.path.join(self.work, "pdir")
+        os.mkdir(d)
+        up = os.path.join(self.work, "uptime")
+        with open(up, "w") as f:
+            f.write("42.00 1.00\n")
+        self._chown_tree(d)
+        self._chown_tree(up)
+        os.symlink("/proc/sys", os.path.join(self.bundle, "rootfs", "etc", "procsys"))
+        said = {}
+        for cid, dest in (("psys", "/proc/sys/kernel"), ("pmiss", "/proc/no-such"),
+                          ("plink", "/etc/procsys/kernel"), ("pdots", "/tmp/../proc/sys")):
+            def e(c, dest=dest):
+                c["mounts"].append({"destination": dest, "type": "bind", "source": d,
+                                    "options": ["rbind"]})
+            p = self.create(cid, ["true"], e)
+            self.assertNotEqual(p.returncode, 0, dest)
+            self.assertIn(b"cannot be mounted because it is inside /proc", p.stderr)
+            self.assertNotIn(b"No such file or directory", p.stderr)
+            said[cid] = p.stderr
+        self.assertIn(b"mount /etc/procsys/kernel: it cannot be mounted because it is inside "
+                      b"/proc (it resolves to /proc/sys/kernel)", said["plink"])
+
+        def lxcfs(c):
+            c["mounts"].append({"destination": "/proc/uptime", "type": "bind", "source": up,
+                                "options": ["bind", "ro"]})
+        self.assertEqual(self.run_to_end("puptime", ["cat", "/proc/uptime"], lxcfs),
+                         "42.00 1.00\n")
+
+
 class TestOciRange(TestOci):
     """The same with the test user's subuid range: maps of more than one id
     go through newuidmap/newgidmap."""
