@@ -526,6 +526,8 @@ static gboolean etc_files(const SbxRootfsSpec *spec, int rootfd, int runfd, GErr
 int sbx_mount_dir(int rootfd, const char *path, mode_t mode, GError **err)
 {
   int fd = sbx_mkdir_in_root(rootfd, path, mode, err);
+  if (fd < 0) /* its words name where the walk stopped (a link's target): say whose */
+    g_prefix_error(err, "mount target %s: ", path);
   if (fd >= 0 && !not_the_root(rootfd, fd, path, err)) {
     close(fd);
     return -1;
@@ -541,8 +543,10 @@ int sbx_mount_target(int rootfd, const char *path, gboolean dir, GError **err)
     return sbx_mount_dir(rootfd, path, 0755, err);
   g_autofree char *d = g_path_get_dirname(path), *base = g_path_get_basename(path);
   sbx_autofd parent = sbx_mkdir_in_root(rootfd, d, 0755, err);
-  if (parent < 0)
+  if (parent < 0) {
+    g_prefix_error(err, "mount target %s: ", path);
     return -1;
+  }
   /* O_PATH: whatever the image put there (a FIFO would block an open). */
   int made = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (made >= 0)

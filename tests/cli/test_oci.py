@@ -1529,6 +1529,21 @@ class TestOci(SbxTestCase):
                          "42.00 1.00\n")
 
 
+    def test_mount_error_names_the_destination(self):
+        """-v DIR:/bin/sh, /bin/sh a link to busybox: it fails (as runc's),
+        but said only 'sbx-oci: /bin/busybox: Not a directory'."""
+        d = os.path.join(self.work, "shdir")
+        os.mkdir(d)
+        self._chown_tree(d)
+
+        def e(c):
+            c["mounts"].append({"destination": "/bin/sh", "type": "bind", "source": d,
+                                "options": ["rbind"]})
+        p = self.create("binsh", ["true"], e)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"mount target /bin/sh: /bin/busybox", p.stderr)
+
+
 class TestOciRange(TestOci):
     """The same with the test user's subuid range: maps of more than one id
     go through newuidmap/newgidmap."""
