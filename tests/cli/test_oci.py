@@ -1570,6 +1570,12 @@ class TestOciRange(TestOci):
             c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": gstart, "size": 1000}]
         out = self.run_to_end("unmapped", ["id"], e)
         self.assertIn("uid=0 gid=0", out)
+        # exec joins it the same way
+        p = self.create("unmapped2", ["sleep", "1000"], e)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "unmapped2"]).rc, 0)
+        r = self.oci_cmd(["exec", "unmapped2", "id", "-u"])
+        self.assertEqual((r.rc, r.out), (0, "0\n"), r)
 
     def map_a_range(self, c):
         """uid and gid 0 the test user, 1-65536 its subuid range."""

@@ -149,9 +149,17 @@ class TestPodman(SbxTestCase):
         onto /dev/null and /dev/fd (and --privileged's every host node) failed
         'File exists'; --oom-score-adj was ignored; a volume inside /proc was
         accepted (runc: refused, 126)."""
-        for opts in (["--uidmap", "0:1:1000", "--gidmap", "0:1:1000"], ["--userns", "nomap"]):
+        for opts in (["--uidmap", "0:1:1000", "--gidmap", "0:1:1000"], ["--userns", "nomap"],
+                     ["-t", "--userns", "nomap"], ["--userns", "auto"]):
             r = self.run_img("id", "-u", opts=opts)
-            self.assertEqual((r.rc, r.out), (0, "0\n"), (opts, r))
+            self.assertEqual((r.rc, r.out.strip()), (0, "0"), (opts, r))
+        r = self.podman(["run", "--pull=never", "-d", "--name", "un", "--uidmap", "0:1:1000",
+                         "--gidmap", "0:1:1000", "localhost/busybox", "sleep", "1000"])
+        self.assertEqual(r.rc, 0, r)
+        for opts in ([], ["-t"]):
+            r = self.podman(["exec"] + opts + ["un", "id", "-u"])
+            self.assertEqual((r.rc, r.out.strip()), (0, "0"), r)
+        self.assertEqual(self.podman(["rm", "-f", "-t", "0", "un"]).rc, 0)
         r = self.run_img("sh", "-c", "echo x > /dev/null && ls /dev/fd", opts=[
             "-v", "/dev/null:/dev/null", "-v", self.home + ":/dev/fd"])
         self.assertEqual(r.rc, 0, r)
