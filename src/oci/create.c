@@ -32,13 +32,11 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <linux/magic.h>
 #include <linux/mount.h>
 
 typedef struct {
@@ -215,90 +213,6 @@ static gboolean bind_host(int rootfd, const char *source, const char *dest, unsi
   return !extra || remount_top(rootfd, dest, flags, (flags & MS_REC) != 0, err);
 }
 
-static char *join_components(const char *head, GPtrArray *comp, guint from)
-{
-  GString *r = g_string_new(head);
-  for (guint i = from; i < comp->len; i++)
-    g_string_append_printf(r, "/%s", (char *)comp->pdata[i]);
-  if (r->len == 0)
-    g_string_append_c(r, '/');
-  return g_string_free(r, FALSE);
-}
-
-/* The destination as the mount will land: the longest part that exists
- * resolved inside the root (links too, as runc's securejoin), the rest
- * appended. ".." and "." are taken lexically. */
-static char *resolve_destination(int rootfd, const char *dest)
-{
-  g_auto(GStrv) parts = g_strsplit(dest, "/", -1);
-  g_autoptr(GPtrArray) comp = g_ptr_array_new();
-  for (char **p = parts; *p; p++) {
-    if (strcmp(*p, "..") == 0 && comp->len)
-      g_ptr_array_remove_index(comp, comp->len - 1);
-    else if (**p && strcmp(*p, ".") != 0 && strcmp(*p, "..") != 0)
-      g_ptr_array_add(comp, *p);
-  }
-  g_autofree char *rootp = g_strdup_printf("/proc/self/fd/%d", rootfd);
-  g_autofree char *root = g_file_read_link(rootp, NULL);
-  for (guint k = comp->len + 1; root && k-- > 0;) {
-    g_autoptr(GPtrArray) first = g_ptr_array_new();
-    for (guint i = 0; i < k; i++)
-      g_ptr_array_add(first, comp->pdata[i]);
-    g_autofree char *head = join_components("", first, 0);
-    sbx_autofd fd = sbx_open_in_root(rootfd, head, O_PATH, 0, NULL);
-    if (fd < 0)
-      continue;
-    g_autofree char *fdp = g_strdup_printf("/proc/self/fd/%d", fd);
-    g_autofree char *at = g_file_read_link(fdp, NULL);
-    size_t n = strlen(root);
-    if (!at || strncmp(at, root, n) != 0 || (at[n] && at[n] != '/'))
-      break;
-    return join_components(at + n, comp, k);
-  }
-  return join_components("", comp, 0);
-}
-
-/* CVE-2019-19921 (runc's checkProcMount): a mount over a file of /proc
- * could hide what the kernel says there (an LSM's attr/, a sysctl) from the
- * runtime and the container. Only a proc mount, or a bind of a procfs, on
- * /proc itself; under it only the files lxcfs stands in for. The message
- * never reads 'No such file or directory', which podman takes for 127. */
-static gboolean check_proc_mount(int rootfd, const SbxOciMount *m, gboolean bind,
-                                 const char *source, GError **err)
-{
-  static const char *const lxcfs[] = {"/proc/cpuinfo",
-                                      "/proc/diskstats",
-                                      "/proc/meminfo",
-                                      "/proc/stat",
-                                      "/proc/swaps",
-                                      "/proc/uptime",
-                                      "/proc/loadavg",
-                                      "/proc/slabinfo",
-                                      "/proc/net/dev",
-                                      "/proc/sys/kernel/ns_last_pid",
-                                      "/proc/sys/crypto/fips_enabled"};
-  if (!bind && (strcmp(m->type, "proc") == 0 || strcmp(m->type, "sysfs") == 0))
-    return TRUE; /* fresh file systems of their own, as runc */
-  g_autofree char *dest = resolve_destination(rootfd, m->destination);
-  if (strcmp(dest, "/proc") == 0) {
-    struct statfs sf;
-    if (bind && source && statfs(source, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC)
-      return TRUE;
-    return sbx_fail(err, SBX_ERROR_INVALID,
-                    "mount %s: it cannot be mounted because it is not of type proc",
-                    m->destination);
-  }
-  if (!g_str_has_prefix(dest, "/proc/"))
-    return TRUE;
-  for (guint i = 0; i < G_N_ELEMENTS(lxcfs); i++)
-    if (strcmp(dest, lxcfs[i]) == 0)
-      return TRUE;
-  gboolean same = strcmp(dest, m->destination) == 0;
-  return sbx_fail(err, SBX_ERROR_INVALID,
-                  "mount %s: it cannot be mounted because it is inside /proc%s%s%s", m->destination,
-                  same ? "" : " (it resolves to ", same ? "" : dest, same ? "" : ")");
-}
-
 static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError **err)
 {
   MountOpts o;
@@ -310,7 +224,7 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
   g_autofree char *src = m->source && !g_path_is_absolute(m->source)
                              ? g_build_filename(s->c->bundle, m->source, NULL)
                              : g_strdup(m->source);
-  if (!check_proc_mount(rootfd, m, bind, src, err))
+  if (!sbx_oci_check_proc_mount(rootfd, m, bind, src, err))
     return FALSE;
   if (o.refused)
     return sbx_fail(err, SBX_ERROR_INVALID, "mount %s: option %s is not supported by sbx-oci",
