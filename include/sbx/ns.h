@@ -73,7 +73,8 @@ char *sbx_tmpfs_size_options(guint64 size, const char *more);
 gboolean sbx_mount_at_fd(const char *src, int fd, const char *fstype, unsigned long flags,
                          const char *data, const char *what, GError **err);
 /* Bind null, zero, full, random, urandom, tty from the host into dev (an fd
- * of a fresh /dev) and make the fd, std* and ptmx links. */
+ * of a fresh /dev) and make the fd, std* and ptmx links; a name already
+ * there (a mount of its own) is left as it is. */
 gboolean sbx_mount_dev_nodes(int devfd, GError **err);
 /* Hide each of masked (NULL-terminated, may be NULL) and make each of
  * readonly read-only; absent paths are skipped. */

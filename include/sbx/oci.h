@@ -63,7 +63,9 @@ typedef struct {
   gboolean terminal;
   SbxCapSets caps;
   gboolean no_new_privs;
-  GArray *rlimits; /* SbxRlimit */
+  GArray *rlimits;        /* SbxRlimit */
+  gboolean set_oom_score; /* process.oomScoreAdj given (create only, as runc) */
+  int oom_score_adj;
   /* linux */
   GArray *namespaces;          /* SbxOciNamespace */
   GArray *uid_maps, *gid_maps; /* SbxOciIdRange */
@@ -122,6 +124,10 @@ pid_t sbx_oci_create(const SbxOciConfig *c, const SbxOciCreate *opts, GError **e
 /* copyup.c: copy directory `from`'s contents into `to` (tmpcopyup), with
  * owners and modes; top_mode: `to` takes `from`'s mode too. */
 gboolean sbx_oci_copy_up(int from, int to, gboolean top_mode, GError **err);
+/* A config.json mount whose destination (resolved inside rootfd) is in
+ * /proc: refused with runc's reason (procmount.c). source: the bind's. */
+gboolean sbx_oci_check_proc_mount(int rootfd, const SbxOciMount *m, gboolean bind,
+                                  const char *source, GError **err);
 
 /* create.c, shared with exec: */
 gboolean sbx_oci_check_executable(const SbxOciConfig *c, GError **err);

@@ -406,6 +406,8 @@ static gboolean bind_dev_node(int devfd, const DevNode *d, GError **err)
                     d->minor);
   sbx_autofd dst =
       openat(devfd, d->name, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (dst < 0 && errno == EEXIST)
+    return TRUE; /* a mount of the caller's is there (sbx-oci: podman --privileged, -v) */
   if (dst < 0)
     return sbx_fail_errno(err, "create /dev/%s", d->name);
   g_autofree char *srcp = fd_path(src);
@@ -413,6 +415,10 @@ static gboolean bind_dev_node(int devfd, const DevNode *d, GError **err)
   return mount_at_fd(srcp, dst, NULL, MS_BIND, NULL, what, err);
 }
 
+/* A name already in `dev` is kept: in a /dev that is our fresh tmpfs only a
+ * mount asked for puts one there (sbx-oci's config.json mounts, which come
+ * first: /dev/null, /dev/fd...), and that mount is what was asked for, as
+ * runc keeps it. */
 gboolean sbx_mount_dev_nodes(int dev, GError **err)
 {
   static const DevNode nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
@@ -426,7 +432,7 @@ gboolean sbx_mount_dev_nodes(int dev, GError **err)
                                          {"stderr", "/proc/self/fd/2"},
                                          {"ptmx", "pts/ptmx"}};
   for (guint i = 0; i < G_N_ELEMENTS(links); i++)
-    if (symlinkat(links[i][1], dev, links[i][0]) < 0)
+    if (symlinkat(links[i][1], dev, links[i][0]) < 0 && errno != EEXIST)
       return sbx_fail_errno(err, "create /dev/%s", links[i][0]);
   return TRUE;
 }
@@ -520,6 +526,8 @@ static gboolean etc_files(const SbxRootfsSpec *spec, int rootfd, int runfd, GErr
 int sbx_mount_dir(int rootfd, const char *path, mode_t mode, GError **err)
 {
   int fd = sbx_mkdir_in_root(rootfd, path, mode, err);
+  if (fd < 0) /* its words name where the walk stopped (a link's target): say whose */
+    g_prefix_error(err, "mount target %s: ", path);
   if (fd >= 0 && !not_the_root(rootfd, fd, path, err)) {
     close(fd);
     return -1;
@@ -535,8 +543,10 @@ int sbx_mount_target(int rootfd, const char *path, gboolean dir, GError **err)
     return sbx_mount_dir(rootfd, path, 0755, err);
   g_autofree char *d = g_path_get_dirname(path), *base = g_path_get_basename(path);
   sbx_autofd parent = sbx_mkdir_in_root(rootfd, d, 0755, err);
-  if (parent < 0)
+  if (parent < 0) {
+    g_prefix_error(err, "mount target %s: ", path);
     return -1;
+  }
   /* O_PATH: whatever the image put there (a FIFO would block an open). */
   int made = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (made >= 0)

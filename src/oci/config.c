@@ -224,6 +224,16 @@ static gboolean parse_process_object(SbxOciConfig *c, JsonObject *p, GError **er
       !get_bool(p, "noNewPrivileges", &c->no_new_privs, W " process", err) ||
       !parse_caps(p, &c->caps, err) || !parse_rlimits(p, c->rlimits, err))
     return FALSE;
+  gint64 oom = 0;
+  if (!sbx_json_get_int(p, "oomScoreAdj", &oom, W " process", err))
+    return FALSE;
+  c->set_oom_score = json_object_has_member(p, "oomScoreAdj") &&
+                     !JSON_NODE_HOLDS_NULL(json_object_get_member(p, "oomScoreAdj"));
+  if (c->set_oom_score && (oom < -1000 || oom > 1000)) /* OOM_SCORE_ADJ_MIN, _MAX */
+    return sbx_fail(err, SBX_ERROR_INVALID,
+                    W ": process.oomScoreAdj: %" G_GINT64_FORMAT " is out of range (-1000..1000)",
+                    oom);
+  c->oom_score_adj = (int)oom;
   if (!c->args || !c->args[0] || !*c->args[0])
     return sbx_fail(err, SBX_ERROR_INVALID, W ": process.args must name a program");
   if (!c->env)

@@ -220,18 +220,21 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
   g_autoptr(GString) data = o.data;
   const char *type = m->type;
   gboolean ok;
+  gboolean bind = (o.flags & MS_BIND) || strcmp(type, "bind") == 0;
+  g_autofree char *src = m->source && !g_path_is_absolute(m->source)
+                             ? g_build_filename(s->c->bundle, m->source, NULL)
+                             : g_strdup(m->source);
+  if (!sbx_oci_check_proc_mount(rootfd, m, bind, src, err))
+    return FALSE;
   if (o.refused)
     return sbx_fail(err, SBX_ERROR_INVALID, "mount %s: option %s is not supported by sbx-oci",
                     m->destination, o.refused);
-  if ((o.flags & MS_BIND) || strcmp(type, "bind") == 0) {
+  if (bind) {
     /* A bind has no data: an option no table knows would do nothing (a
      * typo of noexec, an option of a later runc): refused by name. */
     if (o.unknown || data->len)
       return sbx_fail(err, SBX_ERROR_INVALID, "mount %s: unknown option %s for a bind mount",
                       m->destination, o.unknown ? o.unknown : data->str);
-    g_autofree char *src = g_path_is_absolute(m->source)
-                               ? g_strdup(m->source)
-                               : g_build_filename(s->c->bundle, m->source, NULL);
     ok = bind_host(rootfd, src, m->destination, o.flags | MS_BIND, err);
   } else if (strcmp(type, "sysfs") == 0 && strcmp(m->destination, "/sys") == 0) {
     /* sysfs needs a network namespace of ours; else the host's, read-only. */
@@ -554,6 +557,32 @@ static void terminate_on_signals(void (*handler)(int))
     sigaction(sigs[i], &sa, NULL);
 }
 
+/* After "ready" nobody reads the sync socket: a failure is said on create's
+ * stderr (which podman shows), never a silent exit. */
+static G_GNUC_NORETURN void die(const char *what, const char *why)
+{
+  g_autofree char *line = what ? g_strdup_printf("sbx-oci: %s: %s\n", what, why)
+                               : g_strdup_printf("sbx-oci: %s\n", why);
+  (void)!write(STDERR_FILENO, line, strlen(line));
+  _exit(SBX_EXIT_FAILED);
+}
+
+/* exec.fifo is opened again through /proc/self/fd as the container's root,
+ * which in a user namespace that maps no id of the caller's holds no
+ * capability over it: the mode must let it (0622, as runc's). Tried here,
+ * not blocking (ENXIO: no reader yet, as it should be), so that a refusal
+ * reaches sbx-oci create with its reason. */
+static gboolean check_fifo(const Seq *s, GError **err)
+{
+  g_autofree char *fifo = g_strdup_printf("/proc/self/fd/%d", s->fifo);
+  int w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (w >= 0)
+    close(w);
+  else if (errno != ENXIO)
+    return sbx_fail_errno(err, "open exec.fifo as the container's root");
+  return TRUE;
+}
+
 static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
 {
   const SbxOciConfig *c = s->c;
@@ -572,7 +601,7 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   else if (c->hostname)
     ok = sbx_uts_setup(c->hostname, &err);
   ok = ok && (!own(s, CLONE_NEWNET) || sbx_net_setup_loopback(&err)) && setup_rootfs(s, &err) &&
-       sbx_oci_check_executable(c, &err);
+       sbx_oci_check_executable(c, &err) && check_fifo(s, &err);
   if (ok && c->gids->len && setgroups_denied())
     ok = sbx_fail(&err, SBX_ERROR_INVALID,
                   "process.user.additionalGids: setgroups is denied in this user namespace");
@@ -592,8 +621,8 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   /* One more word once sbx-oci has recorded us (state.json, the pid file):
    * a create killed before that leaves no process waiting for a start
    * that cannot come. */
-  if (!sbx_sync_recv(s->sync, NULL, "sbx-oci", NULL))
-    _exit(SBX_EXIT_FAILED);
+  if (!sbx_sync_recv(s->sync, NULL, "sbx-oci", &err))
+    die(NULL, err->message);
   close(s->sync);
   if (s->console >= 0)
     close(s->console);
@@ -604,7 +633,7 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   if (slave) {
     sbx_autofd null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-      _exit(SBX_EXIT_FAILED);
+      die("/dev/null", g_strerror(errno));
   }
   /* Wait for `sbx-oci start` (it opens the fifo for reading). */
   terminate_on_signals(exit_on_signal);
@@ -614,16 +643,13 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
     w = open(fifo, O_WRONLY | O_CLOEXEC);
   while (w < 0 && errno == EINTR);
   if (w < 0)
-    _exit(SBX_EXIT_FAILED);
+    die("open exec.fifo", g_strerror(errno));
   /* startContainer before the byte `start` waits for: its poststart hooks
    * come after them, and a failing one fails `start`. */
-  if (s->state && !sbx_oci_run_hooks(c, SBX_HOOK_START_CONTAINER, s->state, &err)) {
-    g_autofree char *line = g_strdup_printf("sbx-oci: %s\n", err->message);
-    (void)!write(STDERR_FILENO, line, strlen(line));
-    _exit(SBX_EXIT_FAILED);
-  }
+  if (s->state && !sbx_oci_run_hooks(c, SBX_HOOK_START_CONTAINER, s->state, &err))
+    die(NULL, err->message);
   if (write(w, "0", 1) != 1)
-    _exit(SBX_EXIT_FAILED);
+    die("write exec.fifo", g_strerror(errno));
   terminate_on_signals(SIG_DFL);
   close(w);
   close(s->fifo);
@@ -661,11 +687,27 @@ void sbx_oci_exec_process(const SbxOciConfig *c, const char *slave, int preserve
 
 /* ---- stage 1: namespaces ---- */
 
+/* process.oomScoreAdj: here, before any namespace, as runc's stage 0, and
+ * inherited from here on. Raising it needs nothing; going below the lowest
+ * value a privileged writer left needs CAP_SYS_RESOURCE (of the host), and
+ * a refusal fails create, as runc's does. */
+static gboolean set_oom_score(const SbxOciConfig *c, GError **err)
+{
+  if (!c->set_oom_score)
+    return TRUE;
+  g_autofree char *text = g_strdup_printf("%d", c->oom_score_adj);
+  sbx_autofd fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+    return sbx_fail_errno(err, "process.oomScoreAdj %d: write /proc/self/oom_score_adj",
+                          c->oom_score_adj);
+  return TRUE;
+}
+
 static G_GNUC_NORETURN void stage1(Seq *s)
 {
   const SbxOciConfig *c = s->c;
   g_autoptr(GError) err = NULL;
-  gboolean ok = TRUE;
+  gboolean ok = set_oom_score(c, &err);
   /* Open every path first: joining a mount namespace changes what they name. */
   int fds[16];
   guint n = MIN(c->namespaces->len, G_N_ELEMENTS(fds));
@@ -813,6 +855,26 @@ int sbx_oci_connect_console(const char *path, GError **err)
   return fd;
 }
 
+/* The host id a container id maps to, or -1. */
+static gint64 host_id(GArray *ranges, guint32 id)
+{
+  for (guint i = 0; i < ranges->len; i++) {
+    SbxOciIdRange *r = &g_array_index(ranges, SbxOciIdRange, i);
+    if (id >= r->container && id - r->container < r->size)
+      return (gint64)r->host + (id - r->container);
+  }
+  return -1;
+}
+
+/* Possible when sbx-oci is root of a user namespace holding both ids
+ * (rootless podman's); refused (EPERM) otherwise, where the mode suffices. */
+static void give_fifo_to_root(const SbxOciConfig *c, int dir)
+{
+  gint64 uid = host_id(c->uid_maps, 0), gid = host_id(c->gid_maps, 0);
+  if (uid >= 0 && gid >= 0 && sbx_oci_config_has_ns(c, CLONE_NEWUSER, NULL))
+    (void)!fchownat(dir, "exec.fifo", (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW);
+}
+
 pid_t sbx_oci_create(const SbxOciConfig *c, const SbxOciCreate *o, GError **err)
 {
   Seq s = {.c = c, .o = o, .sync = -1, .fifo = -1, .console = -1};
@@ -830,6 +892,14 @@ pid_t sbx_oci_create(const SbxOciConfig *c, const SbxOciCreate *o, GError **err)
     sbx_fail_errno(err, "%s/exec.fifo", o->state_dir);
     return -1;
   }
+  /* 0622 and, where we may, the container's root's (as runc): that root
+   * reopens it and, in a user namespace that maps no id of ours, may do so
+   * only by its mode. The state directory is ours alone (0700). */
+  if (fchmodat(dir, "exec.fifo", 0622, 0) < 0) {
+    sbx_fail_errno(err, "%s/exec.fifo", o->state_dir);
+    return -1;
+  }
+  give_fifo_to_root(c, dir);
   sbx_autofd fifo = openat(dir, "exec.fifo", O_PATH | O_CLOEXEC);
   sbx_autofd console = o->console_socket ? sbx_oci_connect_console(o->console_socket, err) : -1;
   if (fifo < 0 || (o->console_socket && console < 0)) {

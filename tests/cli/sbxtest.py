@@ -30,9 +30,11 @@ HELPERS = ("sbx-store", "sbx-net", "sbx-switch", "sbx-oci")  # found by sbx besi
 
 
 # Whatever sbx (or a helper it started) prints when it crashed instead of
-# refusing: a crash is never a correct refusal, wherever it shows.
+# refusing: a crash is never a correct refusal, wherever it shows. UBSan's
+# "runtime error:", not podman's "OCI runtime error:" (its wording for a
+# runtime that refused).
 CRASH_MARKS = re.compile(r"helper died|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|"
-                         r"MemorySanitizer|ThreadSanitizer|runtime error:|==\d+==ERROR: |"
+                         r"MemorySanitizer|ThreadSanitizer|(?<!OCI )runtime error:|==\d+==ERROR: |"
                          r"^ERROR: \w*Sanitizer", re.M)
 
 

@@ -1548,6 +1548,104 @@ class TestOci(SbxTestCase):
                           "linux.resources.pids is ignored: sbx-oci manages no cgroups"], entries)
 
 
+    def test_mounts_over_default_devices(self):
+        """A mount onto a default /dev node or link (podman --privileged
+        binds every host node, -v /dev/null:/dev/null, -v DIR:/dev/fd) is
+        kept, as runc keeps it: the defaults made after the mounts failed
+        with 'create /dev/null: File exists'."""
+        fd_dir = os.path.join(self.work, "fddir")
+        os.mkdir(fd_dir)
+        with open(os.path.join(fd_dir, "mine"), "w") as f:
+            f.write("x")
+        self._chown_tree(fd_dir)
+
+        def e(c):
+            c["mounts"] += [
+                {"destination": "/dev/null", "type": "bind", "source": "/dev/null",
+                 "options": ["bind"]},
+                {"destination": "/dev/fd", "type": "bind", "source": fd_dir,
+                 "options": ["rbind", "ro"]}]
+        out = self.run_to_end("devs", ["sh", "-c", "echo gone > /dev/null && ls /dev/fd && "
+                                       "cat /dev/zero | head -c 3 | wc -c && ls -l /dev/stdin"],
+                              e)
+        self.assertIn("mine\n3\n", out)
+        self.assertIn("/dev/stdin -> /proc/self/fd/0", out)
+
+
+    def test_oom_score_adj(self):
+        """process.oomScoreAdj was ignored (podman --oom-score-adj 500: 0,
+        runc 500). Set before the namespaces, as runc; a value below what an
+        unprivileged caller may set fails create, as runc's, and one out of
+        the kernel's range is refused."""
+        def e(c):
+            c["process"]["oomScoreAdj"] = 500
+        out = self.run_to_end("oom", ["cat", "/proc/self/oom_score_adj"], e)
+        self.assertEqual(out, "500\n")
+
+        def low(c):
+            c["process"]["oomScoreAdj"] = -1000
+        p = self.create("oomlow", ["true"], low)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"process.oomScoreAdj -1000: write /proc/self/oom_score_adj: Permission "
+                      b"denied", p.stderr)
+
+        def wide(c):
+            c["process"]["oomScoreAdj"] = 1001
+        p = self.create("oomwide", ["true"], wide)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"process.oomScoreAdj: 1001 is out of range", p.stderr)
+
+
+    def test_mounts_inside_proc_are_refused(self):
+        """runc's CVE-2019-19921 hardening: no mount under /proc (it could
+        hide what the kernel says there), links resolved first, but for the
+        files lxcfs stands in for. sbx-oci accepted -v DIR:/proc/sys/kernel.
+        A missing target must not read 'No such file or directory' (podman:
+        127, not 126)."""
+        d = os.path.join(self.work, "pdir")
+        os.mkdir(d)
+        up = os.path.join(self.work, "uptime")
+        with open(up, "w") as f:
+            f.write("42.00 1.00\n")
+        self._chown_tree(d)
+        self._chown_tree(up)
+        os.symlink("/proc/sys", os.path.join(self.bundle, "rootfs", "etc", "procsys"))
+        said = {}
+        for cid, dest in (("psys", "/proc/sys/kernel"), ("pmiss", "/proc/no-such"),
+                          ("plink", "/etc/procsys/kernel"), ("pdots", "/tmp/../proc/sys")):
+            def e(c, dest=dest):
+                c["mounts"].append({"destination": dest, "type": "bind", "source": d,
+                                    "options": ["rbind"]})
+            p = self.create(cid, ["true"], e)
+            self.assertNotEqual(p.returncode, 0, dest)
+            self.assertIn(b"cannot be mounted because it is inside /proc", p.stderr)
+            self.assertNotIn(b"No such file or directory", p.stderr)
+            said[cid] = p.stderr
+        self.assertIn(b"mount /etc/procsys/kernel: it cannot be mounted because it is inside "
+                      b"/proc (it resolves to /proc/sys/kernel)", said["plink"])
+
+        def lxcfs(c):
+            c["mounts"].append({"destination": "/proc/uptime", "type": "bind", "source": up,
+                                "options": ["bind", "ro"]})
+        self.assertEqual(self.run_to_end("puptime", ["cat", "/proc/uptime"], lxcfs),
+                         "42.00 1.00\n")
+
+
+    def test_mount_error_names_the_destination(self):
+        """-v DIR:/bin/sh, /bin/sh a link to busybox: it fails (as runc's),
+        but said only 'sbx-oci: /bin/busybox: Not a directory'."""
+        d = os.path.join(self.work, "shdir")
+        os.mkdir(d)
+        self._chown_tree(d)
+
+        def e(c):
+            c["mounts"].append({"destination": "/bin/sh", "type": "bind", "source": d,
+                                "options": ["rbind"]})
+        p = self.create("binsh", ["true"], e)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"mount target /bin/sh: /bin/busybox", p.stderr)
+
+
 class TestOciRange(TestOci):
     """The same with the test user's subuid range: maps of more than one id
     go through newuidmap/newgidmap."""
@@ -1559,6 +1657,27 @@ class TestOciRange(TestOci):
             c["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5, 20]}
         out = self.run_to_end("range", ["id"], e)
         self.assertIn("uid=1000 gid=1000 groups=5,20", out)
+
+    def test_root_not_the_callers_id(self):
+        """A user namespace that does not map the caller (podman --uidmap
+        0:1:1000, --userns auto): the container's root waits on exec.fifo,
+        which the caller made. 0600 and the caller's, it was refused
+        (no capability over an unmapped owner) and the container exited
+        with no word."""
+        def e(c):
+            self.map_a_range(c)
+            start = c["linux"]["uidMappings"][1]["hostID"]
+            gstart = c["linux"]["gidMappings"][1]["hostID"]
+            c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": start, "size": 1000}]
+            c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": gstart, "size": 1000}]
+        out = self.run_to_end("unmapped", ["id"], e)
+        self.assertIn("uid=0 gid=0", out)
+        # exec joins it the same way
+        p = self.create("unmapped2", ["sleep", "1000"], e)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.oci_cmd(["start", "unmapped2"]).rc, 0)
+        r = self.oci_cmd(["exec", "unmapped2", "id", "-u"])
+        self.assertEqual((r.rc, r.out), (0, "0\n"), r)
 
     def map_a_range(self, c):
         """uid and gid 0 the test user, 1-65536 its subuid range."""

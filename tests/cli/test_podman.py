@@ -143,6 +143,34 @@ class TestPodman(SbxTestCase):
         self.assertEqual(r.out.split(), ["volfile", "ro", "1", "100", "200", "2"], r)
         self.assertFalse(os.path.exists(os.path.join(vol, "g")))
 
+    def test_runc_parity(self):
+        """Divergences from runc found with podman: a user namespace without
+        the caller's id never started (exec.fifo refused, no message); mounts
+        onto /dev/null and /dev/fd (and --privileged's every host node) failed
+        'File exists'; --oom-score-adj was ignored; a volume inside /proc was
+        accepted (runc: refused, 126)."""
+        for opts in (["--uidmap", "0:1:1000", "--gidmap", "0:1:1000"], ["--userns", "nomap"],
+                     ["-t", "--userns", "nomap"], ["--userns", "auto"]):
+            r = self.run_img("id", "-u", opts=opts)
+            self.assertEqual((r.rc, r.out.strip()), (0, "0"), (opts, r))
+        r = self.podman(["run", "--pull=never", "-d", "--name", "un", "--uidmap", "0:1:1000",
+                         "--gidmap", "0:1:1000", "localhost/busybox", "sleep", "1000"])
+        self.assertEqual(r.rc, 0, r)
+        for opts in ([], ["-t"]):
+            r = self.podman(["exec"] + opts + ["un", "id", "-u"])
+            self.assertEqual((r.rc, r.out.strip()), (0, "0"), r)
+        self.assertEqual(self.podman(["rm", "-f", "-t", "0", "un"]).rc, 0)
+        r = self.run_img("sh", "-c", "echo x > /dev/null && ls /dev/fd", opts=[
+            "-v", "/dev/null:/dev/null", "-v", self.home + ":/dev/fd"])
+        self.assertEqual(r.rc, 0, r)
+        r = self.run_img("true", opts=["--privileged"])
+        self.assertEqual(r.rc, 0, r)
+        r = self.run_img("cat", "/proc/self/oom_score_adj", opts=["--oom-score-adj", "500"])
+        self.assertEqual((r.rc, r.out), (0, "500\n"), r)
+        r = self.run_img("true", opts=["-v", self.home + ":/proc/sys/kernel"])
+        self.assertEqual(r.rc, 126, r)
+        self.assertIn("cannot be mounted because it is inside /proc", r.err)
+
     def test_capabilities_and_seccomp(self):
         status = "grep -e CapEff -e Seccomp: /proc/self/status"
         r = self.run_img("sh", "-c", status)
