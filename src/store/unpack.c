@@ -130,20 +130,32 @@ static la_ssize_t tar_read_cb(struct archive *a, void *p, const void **out)
   return n < 0 ? -1 : n;
 }
 
+/* "layer L: member 'M': <fmt>", keeping errnum (0: none) for the caller: an
+ * import says which store is out of space (import.c). */
+static gboolean entry_fail_va(Unpacker *u, GError **err, const char *member, int errnum,
+                              const char *fmt, va_list ap) G_GNUC_PRINTF(5, 0);
+static gboolean entry_fail_va(Unpacker *u, GError **err, const char *member, int errnum,
+                              const char *fmt, va_list ap)
+{
+  g_autofree char *why = g_strdup_vprintf(fmt, ap);
+  g_autofree char *shown = g_utf8_make_valid(member, MIN(strlen(member), 200));
+  if (errnum)
+    return sbx_fail_errnum(err, errnum, "layer %s: member '%s': %s", u->layer, shown, why);
+  return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: member '%s': %s", u->layer, shown, why);
+}
+
 static gboolean entry_fail(Unpacker *u, GError **err, const char *member, const char *fmt, ...)
     G_GNUC_PRINTF(4, 5);
 static gboolean entry_fail(Unpacker *u, GError **err, const char *member, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  g_autofree char *why = g_strdup_vprintf(fmt, ap);
+  gboolean r = entry_fail_va(u, err, member, 0, fmt, ap);
   va_end(ap);
-  g_autofree char *shown = g_utf8_make_valid(member, MIN(strlen(member), 200));
-  return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: member '%s': %s", u->layer, shown, why);
+  return r;
 }
 
-/* As entry_fail, for a failed call: the error keeps its errno (an import
- * says which store is out of space, import.c). */
+/* As entry_fail, for a failed call: the error keeps its errno. */
 static gboolean entry_fail_errnum(Unpacker *u, GError **err, const char *member, int errnum,
                                   const char *fmt, ...) G_GNUC_PRINTF(5, 6);
 static gboolean entry_fail_errnum(Unpacker *u, GError **err, const char *member, int errnum,
@@ -151,10 +163,9 @@ static gboolean entry_fail_errnum(Unpacker *u, GError **err, const char *member,
 {
   va_list ap;
   va_start(ap, fmt);
-  g_autofree char *what = g_strdup_vprintf(fmt, ap);
+  gboolean r = entry_fail_va(u, err, member, errnum, fmt, ap);
   va_end(ap);
-  g_autofree char *shown = g_utf8_make_valid(member, MIN(strlen(member), 200));
-  return sbx_fail_errnum(err, errnum, "layer %s: member '%s': %s", u->layer, shown, what);
+  return r;
 }
 
 /* The fd of directory `dir` in the layer, created if missing. Entries come

@@ -409,6 +409,17 @@ class NamedSandboxCase(SbxTestCase):
         os.chown(base, pw.pw_uid, pw.pw_gid)
         return base
 
+    def fill_runtime(self):
+        """Take every free block of small_runtime's tmpfs."""
+        fd = os.open(os.path.join(self.runtime, "fill"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
     def tearDown(self):
         for n in self.names:
             self.cmd(["rm", "-f", n])

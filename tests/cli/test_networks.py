@@ -810,13 +810,7 @@ class TestCreateOnAFullDisk(NamedSandboxCase):
         pw = self.user_for(self.mode)
         if pw:
             os.chown(os.path.join(base, ".networks"), pw.pw_uid, pw.pw_gid)
-        fd = os.open(os.path.join(self.runtime, "fill"), os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while os.write(fd, b"\0" * 4096):
-                pass
-        except OSError:
-            pass
-        os.close(fd)
+        self.fill_runtime()
         r = self.cmd(["network", "create", "full"])
         self.assertSbxError(r, contains="network full: write %s/config: No space left on device"
                             % os.path.join(base, ".networks", "full"))

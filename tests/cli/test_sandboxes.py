@@ -238,13 +238,7 @@ class TestSandboxes(NamedSandboxCase):
         """No room for the state file: the sandbox is stopped (125, one line),
         never left running where ps, stop and rm cannot reach it."""
         self.small_runtime("size=64k")
-        fd = os.open(os.path.join(self.runtime, "fill"), os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while os.write(fd, b"\0" * 4096):
-                pass
-        except OSError:
-            pass
-        os.close(fd)
+        self.fill_runtime()
         for opts in (["-d"], []):
             self.names.append("lost")
             r = self.cmd(["run", "-q", "--name", "lost", "--network", "none"] + opts +
