@@ -6,6 +6,7 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/resource.h>
 #include "sbx/settings.h"
 #include <sys/types.h>
 
@@ -113,6 +114,17 @@ gboolean sbx_userns_enter_held(int ns, pid_t holder, const SbxIdMap *map, GError
  * started it stays (environment, memory); main() hands that here. */
 #define SBX_USERNS_HOLDER_ARG "--userns-holder"
 int sbx_userns_holder_main(const char *path, const char *bound);
+/* Around the clone that makes a sandbox's user namespace: the kernel takes
+ * the soft RLIMIT_MSGQUEUE and RLIMIT_SIGPENDING then as the bound of the
+ * namespace's charge to its parent; a quarter of ours while it clones, ours
+ * again after (in the child too). */
+#define SBX_SHARED_LIMITS 2
+typedef struct {
+  struct rlimit had[SBX_SHARED_LIMITS];
+  gboolean lowered[SBX_SHARED_LIMITS];
+} SbxSharedLimits;
+void sbx_userns_lower_shared_limits(SbxSharedLimits *l);
+void sbx_userns_restore_shared_limits(const SbxSharedLimits *l);
 /* In a namespace we own with CAP_SYS_RESOURCE: bound each of its uids to a
  * quarter of the host's inotify instances and watches (best effort). */
 void sbx_userns_bound_inotify(void);

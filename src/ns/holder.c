@@ -588,8 +588,11 @@ pid_t sbx_userns_clone_held(int ns, const SbxIdMap *map, unsigned long flags, Sb
       _exit(1);
     }
     /* CLONE_PARENT: the sandbox's first process is sbx's child, to wait for. */
+    SbxSharedLimits shared;
+    sbx_userns_lower_shared_limits(&shared);
     pid_t child = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_PARENT | flags | SIGCHLD, NULL,
                                  NULL, NULL, NULL);
+    sbx_userns_restore_shared_limits(&shared);
     if (child == 0) {
       /* If sbx died before this, "go" never comes: EOF ends us (no
        * getppid check: in a new pid namespace it reads 0). */

@@ -281,14 +281,9 @@ static pid_t clone_owned(unsigned long flags, uid_t owner, guint64 nproc)
  * kernel bounds a namespace's charge to its parent with the creator's soft
  * limits when it is made (create_user_ns: rlimit_max), so the sandbox is
  * created under a quarter of ours, and its processes get ours back. */
-static const int shared_limits[] = {RLIMIT_MSGQUEUE, RLIMIT_SIGPENDING};
+static const int shared_limits[SBX_SHARED_LIMITS] = {RLIMIT_MSGQUEUE, RLIMIT_SIGPENDING};
 
-typedef struct {
-  struct rlimit had[G_N_ELEMENTS(shared_limits)];
-  gboolean lowered[G_N_ELEMENTS(shared_limits)];
-} SharedLimits;
-
-static void lower_shared_limits(SharedLimits *l)
+void sbx_userns_lower_shared_limits(SbxSharedLimits *l)
 {
   for (gsize i = 0; i < G_N_ELEMENTS(shared_limits); i++) {
     struct rlimit *had = &l->had[i];
@@ -298,7 +293,7 @@ static void lower_shared_limits(SharedLimits *l)
   }
 }
 
-static void restore_shared_limits(const SharedLimits *l)
+void sbx_userns_restore_shared_limits(const SbxSharedLimits *l)
 {
   for (gsize i = 0; i < G_N_ELEMENTS(shared_limits); i++)
     if (l->lowered[i])
@@ -345,14 +340,14 @@ static pid_t userns_clone(const SbxIdMap *map, unsigned long flags, uid_t owner,
   if (!sbx_sync_pair(fds, err))
     return -1;
   pid_t parent = getpid();
-  SharedLimits shared;
-  lower_shared_limits(&shared);
+  SbxSharedLimits shared;
+  sbx_userns_lower_shared_limits(&shared);
   /* Raw clone: fork semantics, with every namespace created at once and owned
    * by the new user namespace (bubblewrap does the same). */
   pid_t pid =
       owner ? clone_owned(flags, owner, nproc)
             : (pid_t)syscall(SYS_clone, CLONE_NEWUSER | flags | SIGCHLD, NULL, NULL, NULL, NULL);
-  restore_shared_limits(&shared); /* in the child too: its programs get ours */
+  sbx_userns_restore_shared_limits(&shared); /* in the child too: its programs get ours */
   if (pid < 0) {
     int e = errno;
     close(fds[0]);

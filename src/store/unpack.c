@@ -47,7 +47,8 @@ typedef struct {
   int dirfd_cached;
   GHashTable *dir_times; /* path -> DirTime*, applied at the end (a repeated entry once) */
   SbxUnpackStats *stats;
-  const char *layer; /* short name for errors */
+  const char *layer;       /* short name for errors */
+  gboolean modes_as_asked; /* a new file gets the mode asked, less the umask (no default ACL) */
 } Unpacker;
 
 typedef struct {
@@ -448,7 +449,7 @@ static gboolean make_node(Unpacker *u, struct archive *a, struct archive_entry *
    * the layer being made is seen by nobody else). An earlier entry of the
    * same name is replaced, as tar does: cleared only when it is there. */
   mode_t perm = archive_entry_perm(e) & 0777;
-  int created = (perm & sbx_unpack_umask) == 0 ? (int)perm : -1;
+  int created = u->modes_as_asked && (perm & sbx_unpack_umask) == 0 ? (int)perm : -1;
   const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
   sbx_autofd fd = openat(dfd, base, flags, created >= 0 ? perm : 0600);
   if (fd < 0 && errno == EEXIST) {
@@ -523,13 +524,14 @@ static gboolean drain(Unpacker *u, GError **err)
                     "layer %s: expands beyond %" G_GUINT64_FORMAT
                     " bytes (the limit; SBX_MAX_LAYER_SIZE raises it)",
                     u->layer, u->max);
-  char *buf = g_malloc(CHUNK);
+  /* The same kind of read as blob_read_cb's: an archive member read by
+   * blocks cannot go on with archive_read_data (its own offset never
+   * moved: it would fill the "gap" with zeros). */
   gssize m = 0;
-  while (n == 0 && (m = sbx_stream_read(u->blob, buf, CHUNK, err)) > 0) {
-    sbx_hasher_update(u->blob_hash, buf, (gsize)m);
+  while (n == 0 && (m = sbx_stream_read_block(u->blob, u->buf1, CHUNK, &block, err)) > 0) {
+    sbx_hasher_update(u->blob_hash, block, (gsize)m);
     u->blob_bytes += (guint64)m;
   }
-  g_free(buf);
   if (n < 0)
     return sbx_fail(err, SBX_ERROR_INVALID, "layer %s: %s", u->layer, why ? why : "read error");
   return m >= 0;
@@ -617,6 +619,12 @@ gboolean sbx_unpack_layer(SbxStream *blob, const SbxLayerRef *ref, int dirfd, co
       .layer = layer,
       .progress = progress,
   };
+  /* A default ACL on the layer root (inherited from the store's directory)
+   * trims new files' modes instead of the umask, and its subdirectories
+   * inherit it: then every file's mode is set by fchmod. A layer's own
+   * system.* attributes are never applied (set_xattrs). */
+  u.modes_as_asked = fgetxattr(dirfd, "system.posix_acl_default", NULL, 0) < 0 &&
+                     (errno == ENODATA || errno == ENOTSUP || errno == EOPNOTSUPP);
   gboolean ok = FALSE;
   u.dec = open_decompressor(&u, err);
   if (u.dec) {

@@ -663,6 +663,40 @@ static void test_archive_member_stream(Fx *f, gconstpointer data)
   g_assert_no_error(err);
   g_assert_cmpstr(f->stats.diff_id, ==, diff_id);
 
+  /* A gzip layer with bytes after its stream, more than the decompressor
+   * reads ahead: the rest is read (and hashed) by blocks too. */
+  g_autoptr(GBytes) gz = th_gzip(inner);
+  gsize trailing = 3 << 20;
+  guint8 *blob = g_malloc(g_bytes_get_size(gz) + trailing);
+  memcpy(blob, g_bytes_get_data(gz, NULL), g_bytes_get_size(gz));
+  for (gsize i = 0; i < trailing; i++)
+    blob[g_bytes_get_size(gz) + i] = (guint8)(i * 7 + 1);
+  g_autoptr(GBytes) blob_bytes = g_bytes_new_take(blob, g_bytes_get_size(gz) + trailing);
+  ThTar *outer2 = th_tar_new(FALSE);
+  th_tar_file(outer2, "layer.tar.gz", g_bytes_get_data(blob_bytes, NULL),
+              g_bytes_get_size(blob_bytes), 0644);
+  g_autoptr(GBytes) archive2 = th_tar_finish(outer2);
+  th_write_file(f->base, "archive2.tar", g_bytes_get_data(archive2, NULL),
+                g_bytes_get_size(archive2));
+  g_autofree char *path2 = g_build_filename(f->base, "archive2.tar", NULL);
+  g_autoptr(SbxSource) src2 = sbx_source_open(path2, SBX_DEFAULT_MAX_LAYER_SIZE, &err);
+  g_assert_no_error(err);
+  g_autoptr(SbxStream) gz_stream = sbx_source_open_stream(src2, "layer.tar.gz", &err);
+  g_assert_no_error(err);
+  g_autofree char *blob_digest = th_digest(blob_bytes);
+  SbxLayerRef gz_ref = {.member = "layer.tar.gz",
+                        .blob_digest = blob_digest,
+                        .diff_id = diff_id,
+                        .size = (gint64)g_bytes_get_size(blob_bytes)};
+  g_autofree char *sub = g_build_filename(f->base, "gz-root", NULL);
+  g_assert_cmpint(g_mkdir(sub, 0755), ==, 0);
+  sbx_autofd subfd = open(sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_free(f->stats.diff_id);
+  memset(&f->stats, 0, sizeof f->stats);
+  g_assert_true(
+      sbx_unpack_layer(gz_stream, &gz_ref, subfd, &f->map, NO_LIMIT, &f->stats, NULL, &err));
+  g_assert_no_error(err);
+
   g_autoptr(SbxStream) sparse = sbx_source_open_stream(src, "sparse", &err);
   g_assert_no_error(err);
   g_autoptr(GByteArray) got = g_byte_array_new();
@@ -680,6 +714,26 @@ static void test_archive_member_stream(Fx *f, gconstpointer data)
       g_error("byte %u of the sparse member is %u", i, got->data[i]);
 }
 
+/* A default ACL on the layer's directory (the store's, inherited) trims
+ * new files' modes instead of the umask: every mode still lands as asked. */
+static void test_modes_under_a_default_acl(Fx *f, gconstpointer data)
+{
+  /* posix_acl_xattr: version 2, then (tag, perm, id): user::rwx group::r-x other::--- */
+  static const guint8 acl[] = {2,    0,    0, 0, 1,    0,    7,    0,    0xff, 0xff,
+                               0xff, 0xff, 4, 0, 5,    0,    0xff, 0xff, 0xff, 0xff,
+                               0x20, 0,    0, 0, 0xff, 0xff, 0xff, 0xff};
+  if (fsetxattr(f->rootfd, "system.posix_acl_default", acl, sizeof acl, 0) < 0) {
+    g_test_skip("no POSIX ACLs here");
+    return;
+  }
+  ThTar *t = th_tar_new(FALSE);
+  th_tar_file(t, "tool", "x", 1, 0755);
+  th_tar_file(t, "sub/data", "y", 1, 0644);
+  unpack_ok(f, t);
+  g_assert_cmpint(lstat_rel(f->root, "tool").st_mode & 07777, ==, 0755);
+  g_assert_cmpint(lstat_rel(f->root, "sub/data").st_mode & 07777, ==, 0644);
+}
+
 static void add_fx(const char *path, void (*fn)(Fx *, gconstpointer))
 {
   g_test_add(path, Fx, NULL, fx_setup, fn, fx_teardown);
@@ -695,6 +749,7 @@ int main(int argc, char **argv)
   add_fx("/unpack/pax-long-names", test_pax_long_names);
   add_fx("/unpack/replace-file", test_replace_file);
   add_fx("/unpack/modes", test_modes);
+  add_fx("/unpack/modes-under-a-default-acl", test_modes_under_a_default_acl);
   add_fx("/unpack/archive-member-stream", test_archive_member_stream);
   add_fx("/unpack/owners-collapse", test_owners_collapse);
   add_fx("/unpack/devices-skipped", test_devices_skipped);
