@@ -913,6 +913,52 @@ class TestOci(SbxTestCase):
         r = self.run_as([self.oci, "delete", "--force", "masked"], env={"XDG_RUNTIME_DIR": xdg})
         self.assertEqual(r.rc, 0, r)
 
+    def _planted_root(self, base):
+        """base/sbx-oci with a forged container record in it, as the test
+        user's; base made (and removed after) when missing."""
+        if not os.path.isdir(base):
+            os.makedirs(base, 0o700)
+            self._chown_tree(base)
+            self.addCleanup(shutil.rmtree, base, True)
+        root = os.path.join(base, "sbx-oci")
+        forged = os.path.join(root, "forged")
+        os.makedirs(forged, 0o700, exist_ok=True)
+        os.chmod(root, 0o700)
+        with open(os.path.join(forged, "state.json"), "w") as f:
+            f.write("{}\n")
+        self._chown_tree(root)
+        self.addCleanup(shutil.rmtree, forged, True)
+        return root
+
+    def _sees(self, volume, inner):
+        r = self.sbx_cmd(["run", "-q", "--network", "none", "-v", volume,
+                          fixture("busybox-legacy.tar"), "sh", "-c",
+                          "ls -A %s; echo --; mkdir %s/new 2>/dev/null && echo made "
+                          "|| echo refused" % (inner, inner)])
+        self.assertEqual(r.rc, 0, r)
+        return [p.split() for p in r.out.split("--\n")]
+
+    def test_sbx_run_masks_podmans_runtime_directory(self):
+        """Podman with no XDG_RUNTIME_DIR runs its runtime with
+        XDG_RUNTIME_DIR=/tmp/podman-run-UID (/run/user/UID missing): sbx-oci
+        keeps its records in /tmp/podman-run-UID/sbx-oci, which sbx run,
+        deriving the roots from its own environment, left in -v /tmp:/t."""
+        if os.path.isdir("/run/user/%d" % self.uid):
+            self.skipTest("podman would use /run/user/UID here")
+        self._planted_root("/tmp/podman-run-%d" % self.uid)
+        self.assertEqual(self._sees("/tmp:/t", "/t/podman-run-%d/sbx-oci" % self.uid),
+                         [[], ["refused"]])
+
+    def test_sbx_run_masks_the_user_runtime_directory_when_unset(self):
+        """env -u XDG_RUNTIME_DIR sbx run -v /run/user/UID:/r: sbx-oci's
+        root there (a normal session's) was shown; a forged record in it had
+        a later `sbx-oci delete` run its hooks on the host."""
+        run_user = "/run/user/%d" % self.uid
+        if not os.path.isdir(run_user) and not (IS_ROOT and os.path.isdir("/run/user")):
+            self.skipTest("no /run/user/UID and none can be made")
+        self._planted_root(run_user)
+        self.assertEqual(self._sees(run_user + ":/r", "/r/sbx-oci"), [[], ["refused"]])
+
     def test_hooks_run_in_order_with_the_state(self):
         def host_hook(kind):
             return {"path": "/bin/sh", "args": ["sh", "-c", "cat > %s/%s.json; echo %s >> %s/order"
