@@ -1212,8 +1212,10 @@ class TestOci(SbxTestCase):
                 try:
                     p = self.create("link" + name, ["true"])
                     self.assertEqual(p.returncode, 1, p.stderr)
-                    self.assertIn("mount /%s: the target is the sandbox's root" % name,
-                                  p.stderr.decode())
+                    # proc: refused before, as on no ordinary directory
+                    why = ("the target is the sandbox's root" if name != "proc" else
+                           "a proc file system must be mounted on an ordinary directory")
+                    self.assertIn("mount /%s: %s" % (name, why), p.stderr.decode())
                 finally:
                     os.unlink(path)
                     os.mkdir(path)
@@ -1676,6 +1678,71 @@ class TestOci(SbxTestCase):
         self.assertEqual(self.run_to_end("puptime", ["cat", "/proc/uptime"], lxcfs),
                          "42.00 1.00\n")
 
+
+    def test_proc_and_sysfs_only_on_an_ordinary_directory(self):
+        """An image with /proc -> /foo: the proc mount went through the link
+        (onto /foo) and skipped the check, so a tmpfs on /proc/sys, which
+        resolved to /foo/sys, covered the new procfs's sys. runc: proc and
+        sysfs 'must be mounted on ordinary directory'."""
+        rootfs = os.path.join(self.bundle, "rootfs")
+        os.rmdir(os.path.join(rootfs, "proc"))
+        os.mkdir(os.path.join(rootfs, "foo"))
+        os.symlink("/foo", os.path.join(rootfs, "proc"))
+        self._chown_tree(rootfs)
+
+        def e(c):
+            c["mounts"].append({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"})
+        p = self.create("plinkfs", ["true"], e)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"mount /proc: a proc file system must be mounted on an ordinary directory",
+                      p.stderr)
+        # a procfs elsewhere is /proc all the same: nothing is mounted in it
+        os.unlink(os.path.join(rootfs, "proc"))
+        os.mkdir(os.path.join(rootfs, "proc"))
+        self._chown_tree(rootfs)
+
+        def other(c):
+            c["mounts"] += [{"destination": "/foo", "type": "proc", "source": "proc"},
+                            {"destination": "/foo/sys", "type": "tmpfs", "source": "tmpfs"}]
+        p = self.create("pother", ["true"], other)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"mount /foo/sys: it cannot be mounted because it is inside a procfs",
+                      p.stderr)
+
+    def test_dot_dot_in_a_mount_destination_is_taken_where_it_lands(self):
+        """The check took '..' by name, the mount by the kernel: with a link
+        l -> /proc/sys/kernel, /l/.. read '/' to the check and was /proc/sys
+        to the mount, which covered it."""
+        d = os.path.join(self.work, "ddir")
+        os.mkdir(d)
+        self._chown_tree(d)
+        os.symlink("/proc/sys/kernel", os.path.join(self.bundle, "rootfs", "l"))
+        for cid, m in (("pdd", {"destination": "/l/..", "type": "bind", "source": d,
+                                "options": ["rbind"]}),
+                       ("pddt", {"destination": "/l/..", "type": "tmpfs", "source": "tmpfs"})):
+            p = self.create(cid, ["true"], lambda c, m=m: c["mounts"].append(m))
+            self.assertNotEqual(p.returncode, 0, m)
+            self.assertIn(b"mount /l/..: it cannot be mounted because it is inside /proc "
+                          b"(it resolves to /proc/sys)", p.stderr)
+
+    def test_a_procfs_bound_on_proc_must_be_its_root(self):
+        """A bind of /proc/sys/kernel on /proc was taken as 'a procfs on
+        /proc' and failed later as 'open exec.fifo ...: No such file or
+        directory' (127 to podman). runc: 'not the root of procfs'."""
+        def e(c):
+            c["mounts"].append({"destination": "/proc", "type": "bind",
+                                "source": "/proc/sys/kernel", "options": ["rbind"]})
+        p = self.create("pnotroot", ["true"], e)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"mount /proc: it cannot be mounted because its source is not the root of "
+                      b"a procfs", p.stderr)
+        self.assertNotIn(b"No such file or directory", p.stderr)
+
+        def whole(c):
+            c["mounts"].append({"destination": "/proc", "type": "bind", "source": "/proc",
+                                "options": ["rbind"]})
+        p = self.create("proot", ["true"], whole)
+        self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_mount_error_names_the_destination(self):
         """-v DIR:/bin/sh, /bin/sh a link to busybox: it fails (as runc's),
