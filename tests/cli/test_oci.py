@@ -1068,11 +1068,37 @@ class TestOci(SbxTestCase):
         r = self.oci_cmd(["exec", "nocopy", "true"])
         self.assertEqual(r.rc, 1, r)
         self.assertIn("container nocopy has no recorded config", r.err)
+        # no program is missing: podman would say 127 for that text
+        self.assertNotIn("No such file or directory", r.err)
         r = self.oci_cmd(["delete", "--force", "nocopy"])
         self.assertEqual(r.rc, 0, r)
         self.assertIn("warning: poststop hooks not run", r.err)
+        self.assertNotIn("No such file or directory", r.err)
         self.assertFalse(os.path.exists(os.path.join(self.work, "ran")))
         self.assertFalse(os.path.exists(os.path.join(self.state, "nocopy")))
+
+    def test_a_relative_bundle_in_the_state_is_one_error(self):
+        """state.json with a relative or empty bundle: delete printed a
+        GLib-CRITICAL from g_canonicalize_filename. One sbx-oci: line now."""
+        p = self.create("relb", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        path = os.path.join(self.state, "relb", "state.json")
+        with open(path) as f:
+            st = json.load(f)
+        good = st["bundle"]
+        for bundle in ("", "rel/bundle"):
+            st["bundle"] = bundle
+            with open(path, "w") as f:
+                json.dump(st, f)
+            r = self.oci_cmd(["delete", "--force", "relb"])
+            self.assertEqual(r.rc, 1, r)
+            self.assertNotIn("CRITICAL", r.err)
+            self.assertEqual(r.err.count("\n"), 1, r.err)
+            self.assertIn("bundle '%s' is not an absolute path" % bundle, r.err)
+        st["bundle"] = good
+        with open(path, "w") as f:
+            json.dump(st, f)
+        self.assertEqual(self.oci_cmd(["delete", "--force", "relb"]).rc, 0)
 
     def test_a_link_in_place_of_a_containers_directory_is_not_followed(self):
         p = self.create("real", ["sleep", "1000"])
