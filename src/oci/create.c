@@ -570,6 +570,17 @@ static G_GNUC_NORETURN void die(const char *what, const char *why)
   _exit(SBX_EXIT_FAILED);
 }
 
+/* Once `start` holds the fifo's other end, a failure is said to it too: 'E'
+ * and the reason, in one write (below PIPE_BUF, whole or not at all) in place
+ * of the byte it waits for. With a terminal, create's stderr is /dev/null
+ * by then, and start would only say the container did not start. */
+static G_GNUC_NORETURN void die_to_start(int w, const char *why)
+{
+  g_autofree char *msg = g_strdup_printf("E%.*s", 2048, why);
+  (void)!write(w, msg, strlen(msg));
+  die(NULL, why);
+}
+
 /* exec.fifo is opened again through /proc/self/fd as the container's root,
  * which in a user namespace that maps no id of the caller's holds no
  * capability over it: the mode must let it (0622, as runc's). Tried here,
@@ -650,7 +661,7 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   /* startContainer before the byte `start` waits for: its poststart hooks
    * come after them, and a failing one fails `start`. */
   if (s->state && !sbx_oci_run_hooks(c, SBX_HOOK_START_CONTAINER, s->state, &err))
-    die(NULL, err->message);
+    die_to_start(w, err->message);
   if (write(w, "0", 1) != 1)
     die("write exec.fifo", g_strerror(errno));
   terminate_on_signals(SIG_DFL);

@@ -729,6 +729,13 @@ static gboolean do_start(const OciState *s, GError **err)
   for (int i = 0; i < 30000; i++) {
     char b;
     ssize_t n = read(fd, &b, 1);
+    if (n == 1 && b == 'E') { /* its reason follows, written at once */
+      char why[2049];
+      ssize_t m = read(fd, why, sizeof why - 1);
+      why[m > 0 ? m : 0] = '\0';
+      return sbx_fail(err, SBX_ERROR_FAILED, "container %s: did not start: %s", s->id,
+                      m > 0 ? why : "(no reason given)");
+    }
     if (n == 1) {
       unlink(fifo);
       run_late_hooks(s, SBX_HOOK_POSTSTART, "running");

@@ -1483,6 +1483,24 @@ class TestOci(SbxTestCase):
         self.assertEqual(self.oci_cmd(["start", cid]).rc, 0)
         return self.read_console(master, until)
 
+    def test_a_failure_after_create_reaches_start_with_a_terminal(self):
+        """With process.terminal the container lets go of create's stderr
+        once recorded: a startContainer hook failing then left start with
+        only 'did not start (it exited?)'. The reason reaches start now."""
+        sock_path, srv = self.console_socket()
+
+        def e(c):
+            c["process"].update(terminal=True)
+            c["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 4"]}]}
+        p = self.create("ttyfail", ["true"], e, extra=["--console-socket", sock_path])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        master = self.console_master(srv)
+        self.addCleanup(os.close, master)
+        r = self.oci_cmd(["start", "ttyfail"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("container ttyfail: did not start: hook /bin/sh: exited with status 4",
+                      r.err)
+
     def test_console_socket_gets_the_terminal(self):
         data = self.run_on_terminal("tty", ["sh", "-c", "tty; stat -c %t /dev/console; echo $TERM"],
                                     until=b"xterm")
