@@ -12,5 +12,7 @@
 char *sbx_oci_default_root(const char *runtime_dir, uid_t uid);
 /* Every directory sbx_oci_default_root may choose (existing or not),
  * whichever it chooses now: another session's sbx-oci (one without a runtime
- * directory) uses the other. NULL-ended. */
+ * directory) uses another, and podman gives its runtime a runtime directory
+ * of its own choosing (/run/user/UID, $TMPDIR/podman-run-UID, /tmp/...,
+ * $HOME/rundir) when the user has none. NULL-ended. */
 char **sbx_oci_root_candidates(const char *runtime_dir, uid_t uid);

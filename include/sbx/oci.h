@@ -125,9 +125,14 @@ pid_t sbx_oci_create(const SbxOciConfig *c, const SbxOciCreate *opts, GError **e
  * owners and modes; top_mode: `to` takes `from`'s mode too. */
 gboolean sbx_oci_copy_up(int from, int to, gboolean top_mode, GError **err);
 /* A config.json mount whose destination (resolved inside rootfd) is in
- * /proc: refused with runc's reason (procmount.c). source: the bind's. */
+ * /proc: refused with runc's reason (procmount.c). source: the bind's. So
+ * is a fresh proc or sysfs on anything but an ordinary directory. */
 gboolean sbx_oci_check_proc_mount(int rootfd, const SbxOciMount *m, gboolean bind,
                                   const char *source, GError **err);
+/* The same, decided from fd, the target as opened for the mount (srcfd: the
+ * bind's source, else -1): where it really is, after links and "..". */
+gboolean sbx_oci_check_proc_target(int rootfd, const SbxOciMount *m, gboolean bind, int srcfd,
+                                   int fd, GError **err);
 
 /* create.c, shared with exec: */
 gboolean sbx_oci_check_executable(const SbxOciConfig *c, GError **err);

@@ -904,16 +904,23 @@ static int run_image(int argc, char **argv, SbxRunSpec *spec, GError **err)
     for (char **o = oci; *o; o++)
       g_strv_builder_add(b, *o);
     g_auto(GStrv) own = g_strv_builder_end(b);
+    guint n_state = g_strv_length(state);
     for (char **o = own; *o; o++) {
       struct stat st;
       /* Made now if missing: one a volume shows unmasked (-v /tmp:/tmp,
        * no /tmp/sbx-UID yet) the job could make itself, as the user, and
-       * plant links in for a later session that has no runtime directory.
-       * Only the last level, but for the one under the home directory
-       * (never a runtime directory that is not there). */
-      const char *home = g_get_home_dir();
-      gboolean under_home = home && g_str_has_prefix(*o, home) && (*o)[strlen(home)] == '/';
-      if ((under_home ? g_mkdir_with_parents(*o, 0700) : mkdir(*o, 0700)) < 0 && errno != EEXIST)
+       * plant links or records in for a later session that has no runtime
+       * directory. Only the last level, but for sbx's own under the home
+       * directory and those in the temporary directory (/tmp/podman-run-UID,
+       * as podman would make it; never a runtime directory that is not
+       * there, nor $HOME/rundir, podman's last resort, see SECURITY.md). */
+      const char *home = g_get_home_dir(), *tmp = g_get_tmp_dir();
+      gboolean under_home = (guint)(o - own) < n_state && home && g_str_has_prefix(*o, home) &&
+                            (*o)[strlen(home)] == '/';
+      gboolean under_tmp =
+          (g_str_has_prefix(*o, tmp) && (*o)[strlen(tmp)] == '/') || g_str_has_prefix(*o, "/tmp/");
+      if ((under_home || under_tmp ? g_mkdir_with_parents(*o, 0700) : mkdir(*o, 0700)) < 0 &&
+          errno != EEXIST)
         sbx_debug("state directory %s: %s", *o, sbx_strerror(errno));
       char *real = realpath(*o, NULL); /* the user's own, where it exists */
       if (real && stat(real, &st) == 0 && st.st_uid == getuid())

@@ -196,15 +196,18 @@ static gboolean remount_top(int rootfd, const char *dest, unsigned long flags, g
                          err);
 }
 
-static gboolean bind_host(int rootfd, const char *source, const char *dest, unsigned long flags,
+/* The check against /proc once more on the target as opened: the mount
+ * lands on that fd, where it really is (procmount.c). */
+static gboolean bind_host(int rootfd, const char *source, const SbxOciMount *m, unsigned long flags,
                           GError **err)
 {
+  const char *dest = m->destination;
   sbx_autofd src = open(source, O_PATH | O_CLOEXEC);
   struct stat st;
   if (src < 0 || fstat(src, &st) < 0)
     return sbx_fail_errno(err, "mount %s: source %s", dest, source);
   sbx_autofd dst = sbx_mount_target(rootfd, dest, S_ISDIR(st.st_mode), err);
-  if (dst < 0)
+  if (dst < 0 || !sbx_oci_check_proc_target(rootfd, m, TRUE, src, dst, err))
     return FALSE;
   g_autofree char *srcp = g_strdup_printf("/proc/self/fd/%d", src);
   if (!sbx_mount_at_fd(srcp, dst, NULL, MS_BIND | (flags & MS_REC), NULL, dest, err))
@@ -235,23 +238,23 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
     if (o.unknown || data->len)
       return sbx_fail(err, SBX_ERROR_INVALID, "mount %s: unknown option %s for a bind mount",
                       m->destination, o.unknown ? o.unknown : data->str);
-    ok = bind_host(rootfd, src, m->destination, o.flags | MS_BIND, err);
+    ok = bind_host(rootfd, src, m, o.flags | MS_BIND, err);
   } else if (strcmp(type, "sysfs") == 0 && strcmp(m->destination, "/sys") == 0) {
     /* sysfs needs a network namespace of ours; else the host's, read-only. */
     ok = sbx_mount_sys(rootfd, err);
   } else if (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0) {
     sbx_autofd fd = sbx_mount_dir(rootfd, m->destination, 0755, err);
     g_autoptr(GError) local = NULL;
-    if (fd < 0)
+    if (fd < 0 || !sbx_oci_check_proc_target(rootfd, m, FALSE, -1, fd, err))
       return FALSE;
     ok = own(s, CLONE_NEWCGROUP) &&
          sbx_mount_at_fd("cgroup2", fd, "cgroup2", o.flags, NULL, m->destination, &local);
     if (!ok) /* not ours to mount: the host's hierarchy, read-only */
-      ok = bind_host(rootfd, "/sys/fs/cgroup", m->destination,
+      ok = bind_host(rootfd, "/sys/fs/cgroup", m,
                      MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err);
   } else {
     sbx_autofd fd = sbx_mount_dir(rootfd, m->destination, 0755, err);
-    if (fd < 0)
+    if (fd < 0 || !sbx_oci_check_proc_target(rootfd, m, FALSE, -1, fd, err))
       return FALSE;
     /* The image's directory, still reachable by fd once covered. */
     sbx_autofd image_dir =
@@ -275,7 +278,7 @@ static gboolean mount_one(const Seq *s, int rootfd, const SbxOciMount *m, GError
     }
     if (!ok && strcmp(type, "mqueue") == 0 && access("/dev/mqueue", F_OK) == 0) {
       /* An IPC namespace not ours: the host's queue file system. */
-      ok = bind_host(rootfd, "/dev/mqueue", m->destination, MS_BIND | o.flags, err);
+      ok = bind_host(rootfd, "/dev/mqueue", m, MS_BIND | o.flags, err);
     } else if (!ok) {
       g_propagate_error(err, g_steal_pointer(&local));
     }
@@ -567,6 +570,17 @@ static G_GNUC_NORETURN void die(const char *what, const char *why)
   _exit(SBX_EXIT_FAILED);
 }
 
+/* Once `start` holds the fifo's other end, a failure is said to it too: 'E'
+ * and the reason, in one write (below PIPE_BUF, whole or not at all) in place
+ * of the byte it waits for. With a terminal, create's stderr is /dev/null
+ * by then, and start would only say the container did not start. */
+static G_GNUC_NORETURN void die_to_start(int w, const char *why)
+{
+  g_autofree char *msg = g_strdup_printf("E%.*s", 2048, why);
+  (void)!write(w, msg, strlen(msg));
+  die(NULL, why);
+}
+
 /* exec.fifo is opened again through /proc/self/fd as the container's root,
  * which in a user namespace that maps no id of the caller's holds no
  * capability over it: the mode must let it (0622, as runc's). Tried here,
@@ -647,7 +661,7 @@ static G_GNUC_NORETURN void container_main(Seq *s, int wait_fd)
   /* startContainer before the byte `start` waits for: its poststart hooks
    * come after them, and a failing one fails `start`. */
   if (s->state && !sbx_oci_run_hooks(c, SBX_HOOK_START_CONTAINER, s->state, &err))
-    die(NULL, err->message);
+    die_to_start(w, err->message);
   if (write(w, "0", 1) != 1)
     die("write exec.fifo", g_strerror(errno));
   terminate_on_signals(SIG_DFL);

@@ -240,10 +240,17 @@ static OciState *state_load(const char *id, GError **err)
       !sbx_json_get_int(o, "pid", &pid, path, err) ||
       !sbx_json_get_int(o, "pidStart", &start, path, err))
     return NULL;
+  /* Create records an absolute one; the saved config's root.path is taken
+   * relative to it. */
+  if (!bundle || !g_path_is_absolute(bundle)) {
+    sbx_fail(err, SBX_ERROR_INVALID, "%s: bundle '%s' is not an absolute path", path,
+             bundle ? bundle : "");
+    return NULL;
+  }
   OciState *s = g_new0(OciState, 1);
   s->id = g_strdup(id);
   s->dir = g_steal_pointer(&dir);
-  s->bundle = g_strdup(bundle ? bundle : "");
+  s->bundle = g_strdup(bundle);
   s->created = g_strdup(created ? created : "");
   s->pid = (pid_t)pid;
   s->start = (guint64)start;
@@ -393,10 +400,14 @@ static SbxOciConfig *saved_config(const OciState *s, GError **err)
     return NULL;
   g_autoptr(GError) local = NULL;
   SbxOciConfig *c = sbx_oci_config_load_saved(dirfd, s->dir, s->bundle, &local);
+  /* Its own words, not ENOENT's: podman takes 'No such file or directory'
+   * for a missing program (127), and none is missing here. */
   if (!c && g_error_matches(local, SBX_ERRNO_ERROR, ENOENT))
-    g_prefix_error(&local,
-                   "container %s has no recorded config (made by an older sbx-oci?): ", s->id);
-  if (!c)
+    sbx_fail(err, SBX_ERROR_FAILED,
+             "container %s has no recorded config (made by an older sbx-oci?): delete it and "
+             "create it again",
+             s->id);
+  else if (!c)
     g_propagate_error(err, g_steal_pointer(&local));
   return c;
 }
@@ -718,6 +729,13 @@ static gboolean do_start(const OciState *s, GError **err)
   for (int i = 0; i < 30000; i++) {
     char b;
     ssize_t n = read(fd, &b, 1);
+    if (n == 1 && b == 'E') { /* its reason follows, written at once */
+      char why[2049];
+      ssize_t m = read(fd, why, sizeof why - 1);
+      why[m > 0 ? m : 0] = '\0';
+      return sbx_fail(err, SBX_ERROR_FAILED, "container %s: did not start: %s", s->id,
+                      m > 0 ? why : "(no reason given)");
+    }
     if (n == 1) {
       unlink(fifo);
       run_late_hooks(s, SBX_HOOK_POSTSTART, "running");

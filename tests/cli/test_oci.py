@@ -913,6 +913,52 @@ class TestOci(SbxTestCase):
         r = self.run_as([self.oci, "delete", "--force", "masked"], env={"XDG_RUNTIME_DIR": xdg})
         self.assertEqual(r.rc, 0, r)
 
+    def _planted_root(self, base):
+        """base/sbx-oci with a forged container record in it, as the test
+        user's; base made (and removed after) when missing."""
+        if not os.path.isdir(base):
+            os.makedirs(base, 0o700)
+            self._chown_tree(base)
+            self.addCleanup(shutil.rmtree, base, True)
+        root = os.path.join(base, "sbx-oci")
+        forged = os.path.join(root, "forged")
+        os.makedirs(forged, 0o700, exist_ok=True)
+        os.chmod(root, 0o700)
+        with open(os.path.join(forged, "state.json"), "w") as f:
+            f.write("{}\n")
+        self._chown_tree(root)
+        self.addCleanup(shutil.rmtree, forged, True)
+        return root
+
+    def _sees(self, volume, inner):
+        r = self.sbx_cmd(["run", "-q", "--network", "none", "-v", volume,
+                          fixture("busybox-legacy.tar"), "sh", "-c",
+                          "ls -A %s; echo --; mkdir %s/new 2>/dev/null && echo made "
+                          "|| echo refused" % (inner, inner)])
+        self.assertEqual(r.rc, 0, r)
+        return [p.split() for p in r.out.split("--\n")]
+
+    def test_sbx_run_masks_podmans_runtime_directory(self):
+        """Podman with no XDG_RUNTIME_DIR runs its runtime with
+        XDG_RUNTIME_DIR=/tmp/podman-run-UID (/run/user/UID missing): sbx-oci
+        keeps its records in /tmp/podman-run-UID/sbx-oci, which sbx run,
+        deriving the roots from its own environment, left in -v /tmp:/t."""
+        if os.path.isdir("/run/user/%d" % self.uid):
+            self.skipTest("podman would use /run/user/UID here")
+        self._planted_root("/tmp/podman-run-%d" % self.uid)
+        self.assertEqual(self._sees("/tmp:/t", "/t/podman-run-%d/sbx-oci" % self.uid),
+                         [[], ["refused"]])
+
+    def test_sbx_run_masks_the_user_runtime_directory_when_unset(self):
+        """env -u XDG_RUNTIME_DIR sbx run -v /run/user/UID:/r: sbx-oci's
+        root there (a normal session's) was shown; a forged record in it had
+        a later `sbx-oci delete` run its hooks on the host."""
+        run_user = "/run/user/%d" % self.uid
+        if not os.path.isdir(run_user) and not (IS_ROOT and os.path.isdir("/run/user")):
+            self.skipTest("no /run/user/UID and none can be made")
+        self._planted_root(run_user)
+        self.assertEqual(self._sees(run_user + ":/r", "/r/sbx-oci"), [[], ["refused"]])
+
     def test_hooks_run_in_order_with_the_state(self):
         def host_hook(kind):
             return {"path": "/bin/sh", "args": ["sh", "-c", "cat > %s/%s.json; echo %s >> %s/order"
@@ -1022,11 +1068,37 @@ class TestOci(SbxTestCase):
         r = self.oci_cmd(["exec", "nocopy", "true"])
         self.assertEqual(r.rc, 1, r)
         self.assertIn("container nocopy has no recorded config", r.err)
+        # no program is missing: podman would say 127 for that text
+        self.assertNotIn("No such file or directory", r.err)
         r = self.oci_cmd(["delete", "--force", "nocopy"])
         self.assertEqual(r.rc, 0, r)
         self.assertIn("warning: poststop hooks not run", r.err)
+        self.assertNotIn("No such file or directory", r.err)
         self.assertFalse(os.path.exists(os.path.join(self.work, "ran")))
         self.assertFalse(os.path.exists(os.path.join(self.state, "nocopy")))
+
+    def test_a_relative_bundle_in_the_state_is_one_error(self):
+        """state.json with a relative or empty bundle: delete printed a
+        GLib-CRITICAL from g_canonicalize_filename. One sbx-oci: line now."""
+        p = self.create("relb", ["sleep", "1000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        path = os.path.join(self.state, "relb", "state.json")
+        with open(path) as f:
+            st = json.load(f)
+        good = st["bundle"]
+        for bundle in ("", "rel/bundle"):
+            st["bundle"] = bundle
+            with open(path, "w") as f:
+                json.dump(st, f)
+            r = self.oci_cmd(["delete", "--force", "relb"])
+            self.assertEqual(r.rc, 1, r)
+            self.assertNotIn("CRITICAL", r.err)
+            self.assertEqual(r.err.count("\n"), 1, r.err)
+            self.assertIn("bundle '%s' is not an absolute path" % bundle, r.err)
+        st["bundle"] = good
+        with open(path, "w") as f:
+            json.dump(st, f)
+        self.assertEqual(self.oci_cmd(["delete", "--force", "relb"]).rc, 0)
 
     def test_a_link_in_place_of_a_containers_directory_is_not_followed(self):
         p = self.create("real", ["sleep", "1000"])
@@ -1166,8 +1238,10 @@ class TestOci(SbxTestCase):
                 try:
                     p = self.create("link" + name, ["true"])
                     self.assertEqual(p.returncode, 1, p.stderr)
-                    self.assertIn("mount /%s: the target is the sandbox's root" % name,
-                                  p.stderr.decode())
+                    # proc: refused before, as on no ordinary directory
+                    why = ("the target is the sandbox's root" if name != "proc" else
+                           "a proc file system must be mounted on an ordinary directory")
+                    self.assertIn("mount /%s: %s" % (name, why), p.stderr.decode())
                 finally:
                     os.unlink(path)
                     os.mkdir(path)
@@ -1409,6 +1483,24 @@ class TestOci(SbxTestCase):
         self.assertEqual(self.oci_cmd(["start", cid]).rc, 0)
         return self.read_console(master, until)
 
+    def test_a_failure_after_create_reaches_start_with_a_terminal(self):
+        """With process.terminal the container lets go of create's stderr
+        once recorded: a startContainer hook failing then left start with
+        only 'did not start (it exited?)'. The reason reaches start now."""
+        sock_path, srv = self.console_socket()
+
+        def e(c):
+            c["process"].update(terminal=True)
+            c["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 4"]}]}
+        p = self.create("ttyfail", ["true"], e, extra=["--console-socket", sock_path])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        master = self.console_master(srv)
+        self.addCleanup(os.close, master)
+        r = self.oci_cmd(["start", "ttyfail"])
+        self.assertEqual(r.rc, 1, r)
+        self.assertIn("container ttyfail: did not start: hook /bin/sh: exited with status 4",
+                      r.err)
+
     def test_console_socket_gets_the_terminal(self):
         data = self.run_on_terminal("tty", ["sh", "-c", "tty; stat -c %t /dev/console; echo $TERM"],
                                     until=b"xterm")
@@ -1630,6 +1722,71 @@ class TestOci(SbxTestCase):
         self.assertEqual(self.run_to_end("puptime", ["cat", "/proc/uptime"], lxcfs),
                          "42.00 1.00\n")
 
+
+    def test_proc_and_sysfs_only_on_an_ordinary_directory(self):
+        """An image with /proc -> /foo: the proc mount went through the link
+        (onto /foo) and skipped the check, so a tmpfs on /proc/sys, which
+        resolved to /foo/sys, covered the new procfs's sys. runc: proc and
+        sysfs 'must be mounted on ordinary directory'."""
+        rootfs = os.path.join(self.bundle, "rootfs")
+        os.rmdir(os.path.join(rootfs, "proc"))
+        os.mkdir(os.path.join(rootfs, "foo"))
+        os.symlink("/foo", os.path.join(rootfs, "proc"))
+        self._chown_tree(rootfs)
+
+        def e(c):
+            c["mounts"].append({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"})
+        p = self.create("plinkfs", ["true"], e)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"mount /proc: a proc file system must be mounted on an ordinary directory",
+                      p.stderr)
+        # a procfs elsewhere is /proc all the same: nothing is mounted in it
+        os.unlink(os.path.join(rootfs, "proc"))
+        os.mkdir(os.path.join(rootfs, "proc"))
+        self._chown_tree(rootfs)
+
+        def other(c):
+            c["mounts"] += [{"destination": "/foo", "type": "proc", "source": "proc"},
+                            {"destination": "/foo/sys", "type": "tmpfs", "source": "tmpfs"}]
+        p = self.create("pother", ["true"], other)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"mount /foo/sys: it cannot be mounted because it is inside a procfs",
+                      p.stderr)
+
+    def test_dot_dot_in_a_mount_destination_is_taken_where_it_lands(self):
+        """The check took '..' by name, the mount by the kernel: with a link
+        l -> /proc/sys/kernel, /l/.. read '/' to the check and was /proc/sys
+        to the mount, which covered it."""
+        d = os.path.join(self.work, "ddir")
+        os.mkdir(d)
+        self._chown_tree(d)
+        os.symlink("/proc/sys/kernel", os.path.join(self.bundle, "rootfs", "l"))
+        for cid, m in (("pdd", {"destination": "/l/..", "type": "bind", "source": d,
+                                "options": ["rbind"]}),
+                       ("pddt", {"destination": "/l/..", "type": "tmpfs", "source": "tmpfs"})):
+            p = self.create(cid, ["true"], lambda c, m=m: c["mounts"].append(m))
+            self.assertNotEqual(p.returncode, 0, m)
+            self.assertIn(b"mount /l/..: it cannot be mounted because it is inside /proc "
+                          b"(it resolves to /proc/sys)", p.stderr)
+
+    def test_a_procfs_bound_on_proc_must_be_its_root(self):
+        """A bind of /proc/sys/kernel on /proc was taken as 'a procfs on
+        /proc' and failed later as 'open exec.fifo ...: No such file or
+        directory' (127 to podman). runc: 'not the root of procfs'."""
+        def e(c):
+            c["mounts"].append({"destination": "/proc", "type": "bind",
+                                "source": "/proc/sys/kernel", "options": ["rbind"]})
+        p = self.create("pnotroot", ["true"], e)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"mount /proc: it cannot be mounted because its source is not the root of "
+                      b"a procfs", p.stderr)
+        self.assertNotIn(b"No such file or directory", p.stderr)
+
+        def whole(c):
+            c["mounts"].append({"destination": "/proc", "type": "bind", "source": "/proc",
+                                "options": ["rbind"]})
+        p = self.create("proot", ["true"], whole)
+        self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_mount_error_names_the_destination(self):
         """-v DIR:/bin/sh, /bin/sh a link to busybox: it fails (as runc's),
